@@ -1,0 +1,31 @@
+/**
+ * moleculer-runner, with two changes for fleetmesh:
+ *  - a start-up failure (bad variable, unreachable database) prints ONE line naming the
+ *    variable and exits 1, instead of a stack trace;
+ *  - the environment is read by moleculer.config.ts alone: the stock runner would also copy
+ *    variables such as TRANSPORTER over the parsed options and undo their validation.
+ * Everything else (SERVICES, SERVICEDIR, --mask, --repl, --hot, signals) is the stock runner.
+ */
+import { Runner } from "moleculer";
+import { describeStartupError } from "../services/shared/env";
+
+class FleetRunner extends (Runner as any) {
+	overwriteFromEnv(obj: unknown) {
+		return obj;
+	}
+
+	_run() {
+		return Promise.resolve()
+			.then(() => this.loadEnvFile())
+			.then(() => this.loadConfigFile())
+			.then((config: unknown) => this.mergeOptions(config))
+			.then(() => this.startBroker())
+			.catch((err: unknown) => {
+				// eslint-disable-next-line no-console
+				console.error(describeStartupError(err));
+				process.exit(1);
+			});
+	}
+}
+
+new FleetRunner().start(process.argv);

@@ -1,0 +1,140 @@
+/**
+ * Durable channels (@moleculer/channels) wired from the environment:
+ *   TRANSPORTER=nats://…  → NATS JetStream (durable, at-least-once)
+ *   REDIS_URL only         → Redis Streams (durable, at-least-once)
+ *   neither                → in-process Fake adapter (NOT durable: a crash loses what is in flight)
+ *
+ * Pitfalls of @moleculer/channels 0.1.x handled here (see DESIGN.md):
+ *   - a NATS URL given as a string is ignored (it connects to localhost): we pass the object form;
+ *   - Redis streams grow without bound: every send gets a default MAXLEN;
+ *   - the first connection is not retried: the adapters below retry it with backoff.
+ */
+import type { ServiceBroker } from "moleculer";
+import type { FleetEnv } from "../services/shared/env";
+import { registerHealthCheck } from "./health";
+
+// The package ships JS without usable TS types for its internals.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const Channels = require("@moleculer/channels");
+const Adapters = Channels.Adapters as Record<string, new (opts?: unknown) => ChannelAdapter>;
+
+interface ChannelAdapter {
+	connected: boolean;
+	connect(): Promise<void>;
+	broker: ServiceBroker;
+	logger: { info(...a: unknown[]): void; warn(...a: unknown[]): void };
+	connection?: { isClosed?: () => boolean };
+	clients?: Map<string, { status?: string }>;
+}
+
+export type ChannelsKind = "NATS" | "Redis" | "Fake";
+
+/** Name of the dead-letter channel (prefixed with the namespace by the adapter). */
+export const DEAD_LETTER_CHANNEL = "fleetmesh.dead-letter";
+
+/** Redis stream cap per channel: enough for hours of backlog on a Pi, bounded all the same. */
+const REDIS_XADD_MAXLEN = "~1000000";
+
+/** Keeps the first connection trying until it succeeds: a broker that starts late is normal at the edge. */
+function withConnectRetry(Base: new (opts?: unknown) => ChannelAdapter, what: string) {
+	return class RetryingAdapter extends Base {
+		override async connect(): Promise<void> {
+			let delay = 250;
+			for (let attempt = 1; ; attempt++) {
+				try {
+					await super.connect();
+					return;
+				} catch (err) {
+					if (this.broker.stopping || attempt >= 40) throw err;
+					this.logger.warn(`${what} not reachable (${(err as Error).message}); retrying in ${delay} ms`);
+					await new Promise(r => setTimeout(r, delay));
+					delay = Math.min(delay * 2, 5000);
+				}
+			}
+		}
+	};
+}
+
+export function channelsKind(env: FleetEnv): ChannelsKind {
+	if (env.transporter.kind === "NATS") return "NATS";
+	if (env.redisUrl) return "Redis";
+	return "Fake";
+}
+
+const common = {
+	// A handler that throws is retried this many times, then dead-lettered with its
+	// original channel and group in the headers.
+	maxRetries: 3,
+	deadLettering: { enabled: true, queueName: DEAD_LETTER_CHANNEL }
+};
+
+function createAdapter(env: FleetEnv): ChannelAdapter {
+	const kind = channelsKind(env);
+	if (kind === "NATS") {
+		const NatsAdapter = withConnectRetry(Adapters.NATS, "NATS JetStream");
+		const url = (env.transporter as { url: string }).url;
+		return new NatsAdapter({
+			...common,
+			maxInFlight: 16,
+			nats: {
+				url,
+				connectionOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 1000 },
+				// Bounded retention: a week of backlog survives a long outage, the disk does not fill.
+				streamConfig: { max_age: 7 * 24 * 3600 * 1e9 },
+				consumerOptions: {
+					config: {
+						// A consumer group created after messages were sent still gets them:
+						// nothing published is lost because its consumer was not there yet.
+						deliver_policy: "all",
+						ack_policy: "explicit",
+						// Redeliver if a consumer dies mid-batch without acking.
+						ack_wait: 30 * 1e9
+					}
+				}
+			}
+		});
+	}
+	if (kind === "Redis") {
+		const RedisAdapter = withConnectRetry(Adapters.Redis, "Redis");
+		return new RedisAdapter({
+			...common,
+			maxInFlight: 16,
+			redis: {
+				url: env.redisUrl,
+				// Unacked messages of a dead consumer are claimed by another after a minute.
+				consumerOptions: { minIdleTime: 60_000, claimInterval: 1000, startID: "0" }
+			}
+		});
+	}
+	return new Adapters.Fake({ ...common });
+}
+
+/** The channels middleware for moleculer.config.ts. */
+export function createChannelsMiddleware(env: FleetEnv) {
+	const adapter = createAdapter(env);
+	const kind = channelsKind(env);
+	const middleware = Channels.Middleware({ adapter, context: false });
+	const originalCreated = middleware.created;
+	return {
+		...middleware,
+		created(broker: ServiceBroker) {
+			originalCreated.call(this, broker);
+			if (kind === "Fake") {
+				broker.logger.warn("channels: in-process adapter (not durable: set TRANSPORTER=nats://… or REDIS_URL for durable delivery)");
+			} else {
+				broker.logger.info(`channels: ${kind === "NATS" ? "NATS JetStream" : "Redis Streams"} (durable, at-least-once)`);
+			}
+			if (kind === "Redis") {
+				// Cap every stream unless the caller chose its own cap.
+				const send = (broker as any).sendToChannel.bind(broker);
+				(broker as any).sendToChannel = (name: string, payload: unknown, opts: Record<string, unknown> = {}) =>
+					send(name, payload, { xaddMaxLen: REDIS_XADD_MAXLEN, ...opts });
+			}
+			registerHealthCheck(broker, "channels", async () => {
+				if (!adapter.connected) throw new Error(`${kind} channel adapter not connected`);
+				if (adapter.connection?.isClosed?.()) throw new Error("NATS JetStream connection closed");
+				return kind;
+			});
+		}
+	};
+}

@@ -1,0 +1,197 @@
+/**
+ * One small SQL interface for every service: PostgreSQL through `pg` when DATABASE_URL is
+ * set, embedded PGlite persisted in DATA_DIR otherwise.
+ *
+ * Parameterised queries and transactions only. One Database per process and target, shared
+ * by every service of the node (PGlite is a single connection: two processes must never open
+ * the same directory, and queries within one process queue on it).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { ConfigError, redact } from "../../services/shared/env";
+
+export type Row = Record<string, any>;
+
+export interface Sql {
+	/** A parameterised query ($1, $2, …); returns the rows. */
+	query<T extends Row = Row>(text: string, params?: unknown[]): Promise<T[]>;
+}
+
+export interface Session extends Sql {
+	/** Runs a script of several statements without parameters (migrations only). */
+	exec(script: string): Promise<void>;
+}
+
+export interface Database extends Sql {
+	readonly kind: "postgres" | "pglite";
+	/** Where the data lives, with any password hidden. */
+	readonly target: string;
+	/** Runs fn in one transaction on one connection: committed if it resolves, rolled back if it throws. */
+	transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+	/** Runs fn on one dedicated session (advisory locks, migrations, COPY). */
+	withSession<T>(fn: (session: Session, raw: unknown) => Promise<T>): Promise<T>;
+	ping(): Promise<void>;
+	close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+	databaseUrl: string | null;
+	dataDir: string;
+	/** How long to keep trying the first connection before giving up (ms). */
+	connectTimeoutMs?: number;
+	poolMax?: number;
+}
+
+class PostgresDatabase implements Database {
+	readonly kind = "postgres" as const;
+	readonly target: string;
+	constructor(private readonly pool: import("pg").Pool, url: string) {
+		this.target = redact(url);
+	}
+
+	async query<T extends Row = Row>(text: string, params: unknown[] = []): Promise<T[]> {
+		const res = await this.pool.query(text, params as any[]);
+		return res.rows as T[];
+	}
+
+	async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+		const client = await this.pool.connect();
+		try {
+			await client.query("BEGIN");
+			const result = await fn({
+				query: async <R extends Row>(text: string, params: unknown[] = []) =>
+					(await client.query(text, params as any[])).rows as R[]
+			});
+			await client.query("COMMIT");
+			return result;
+		} catch (err) {
+			await client.query("ROLLBACK").catch(() => undefined);
+			throw err;
+		} finally {
+			client.release();
+		}
+	}
+
+	async withSession<T>(fn: (session: Session, raw: unknown) => Promise<T>): Promise<T> {
+		const client = await this.pool.connect();
+		let broken = false;
+		try {
+			return await fn(
+				{
+					query: async <R extends Row>(text: string, params: unknown[] = []) =>
+						(await client.query(text, params as any[])).rows as R[],
+					exec: async (script: string) => {
+						await client.query(script);
+					}
+				},
+				client
+			);
+		} catch (err) {
+			broken = isConnectionError(err);
+			throw err;
+		} finally {
+			client.release(broken);
+		}
+	}
+
+	async ping(): Promise<void> {
+		await this.pool.query("SELECT 1");
+	}
+
+	async close(): Promise<void> {
+		await this.pool.end();
+	}
+}
+
+class PgliteDatabase implements Database {
+	readonly kind = "pglite" as const;
+	constructor(
+		private readonly db: import("@electric-sql/pglite").PGlite,
+		readonly target: string
+	) {}
+
+	async query<T extends Row = Row>(text: string, params: unknown[] = []): Promise<T[]> {
+		return (await this.db.query<T>(text, params as any[])).rows;
+	}
+
+	transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+		return this.db.transaction(tx =>
+			fn({ query: async <R extends Row>(text: string, params: unknown[] = []) => (await tx.query<R>(text, params as any[])).rows })
+		);
+	}
+
+	withSession<T>(fn: (session: Session, raw: unknown) => Promise<T>): Promise<T> {
+		// PGlite is one session already; queries of other callers queue behind this one's.
+		return fn(
+			{
+				query: async <R extends Row>(text: string, params: unknown[] = []) => (await this.db.query<R>(text, params as any[])).rows,
+				exec: async (script: string) => {
+					await this.db.exec(script);
+				}
+			},
+			this.db
+		);
+	}
+
+	async ping(): Promise<void> {
+		await this.db.query("SELECT 1");
+	}
+
+	async close(): Promise<void> {
+		await this.db.close();
+	}
+}
+
+export function isConnectionError(err: unknown): boolean {
+	const e = err as { code?: string; message?: string };
+	if (!e) return false;
+	if (e.code && ["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "57P01", "57P02", "57P03", "08000", "08003", "08006"].includes(e.code)) return true;
+	return /Connection terminated|connection.*(closed|terminated)|terminating connection/i.test(e.message ?? "");
+}
+
+async function openPostgres(opts: DatabaseOptions & { databaseUrl: string }): Promise<Database> {
+	const { Pool } = await import("pg");
+	const pool = new Pool({
+		connectionString: opts.databaseUrl,
+		max: opts.poolMax ?? 10,
+		connectionTimeoutMillis: 5000,
+		idleTimeoutMillis: 30_000,
+		application_name: "fleetmesh"
+	});
+	// A connection that dies while idle (server restart, pg_terminate_backend) must not crash
+	// the process: the pool drops it and the next query gets a fresh one.
+	pool.on("error", () => undefined);
+	const db = new PostgresDatabase(pool, opts.databaseUrl);
+	const deadline = Date.now() + (opts.connectTimeoutMs ?? 10_000);
+	let delay = 200;
+	for (;;) {
+		try {
+			await db.ping();
+			return db;
+		} catch (err) {
+			if (Date.now() + delay > deadline) {
+				await pool.end().catch(() => undefined);
+				const e = err as { code?: string; message?: string };
+				throw new ConfigError("DATABASE_URL", `cannot connect to ${redact(opts.databaseUrl)} (${e.message || e.code})`);
+			}
+			await new Promise(r => setTimeout(r, delay));
+			delay = Math.min(delay * 2, 2000);
+		}
+	}
+}
+
+async function openPglite(dataDir: string): Promise<Database> {
+	const { PGlite } = await import("@electric-sql/pglite");
+	const dir = path.join(dataDir, "pglite");
+	try {
+		fs.mkdirSync(dir, { recursive: true });
+	} catch (err) {
+		throw new ConfigError("DATA_DIR", `cannot create ${dir} (${(err as NodeJS.ErrnoException).code})`);
+	}
+	const db = await PGlite.create(dir);
+	return new PgliteDatabase(db, `pglite:${dir}`);
+}
+
+export function openDatabase(opts: DatabaseOptions): Promise<Database> {
+	return opts.databaseUrl ? openPostgres({ ...opts, databaseUrl: opts.databaseUrl }) : openPglite(opts.dataDir);
+}

@@ -1,0 +1,119 @@
+/**
+ * Broker options for every fleetmesh node, all from the environment (see README / DESIGN.md).
+ *
+ * Defaults are chosen for a flaky edge link: a Raspberry Pi on Wi-Fi or LTE talking to a
+ * cloud tier. Calls fail fast and are retried a few times rather than hanging; a dead peer is
+ * noticed within seconds and routed around; one slow action cannot exhaust a small node.
+ */
+import type { BrokerOptions, Errors as MoleculerErrors } from "moleculer";
+import { Errors } from "moleculer";
+import { createChannelsMiddleware } from "./mixins/channels";
+import { PrometheusTextReporter } from "./mixins/metrics";
+import { readEnv, type FleetEnv } from "./services/shared/env";
+
+export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & { fleet: FleetEnv } {
+	const transporter =
+		env.transporter.kind === "NATS"
+			? {
+					type: "NATS",
+					options: {
+						url: env.transporter.url,
+						// Keep reconnecting forever: the edge must rejoin by itself after an outage.
+						maxReconnectAttempts: -1,
+						reconnectTimeWait: 1000
+					}
+				}
+			: env.transporter.kind === "TCP"
+				? "TCP"
+				: null;
+
+	const jsonLogs = !process.stdout.isTTY || process.env.LOG_FORMAT === "json";
+
+	return {
+		namespace: env.namespace,
+		nodeID: env.nodeID,
+		transporter,
+		// JSON: readable on the wire, no native module, the same on every node.
+		serializer: "JSON",
+
+		// Redis when several nodes must share it (MAC/label lookups, token cache); otherwise an
+		// in-memory cache per node, cleared over the mesh by `cache.clean` events.
+		cacher: env.redisUrl
+			? { type: "Redis", options: { prefix: `${env.namespace}-cache`, ttl: 300, redis: env.redisUrl } }
+			: { type: "Memory", options: { ttl: 300, clone: false } },
+
+		// A call that times out on a flaky link is tried again on another (or the same, healed)
+		// endpoint, with backoff, a few times: enough to ride out a Wi-Fi hiccup, not a storm.
+		retryPolicy: {
+			enabled: true,
+			retries: 3,
+			delay: 200,
+			maxDelay: 2000,
+			factor: 2,
+			check: (err: Error) => !!(err as MoleculerErrors.MoleculerRetryableError).retryable
+		},
+
+		// Stop sending to an endpoint that fails half of its calls, and probe it again after 5 s:
+		// callers get an immediate error instead of waiting out every timeout of a dead node.
+		circuitBreaker: {
+			enabled: true,
+			threshold: 0.5,
+			minRequestCount: 5,
+			windowTime: 30,
+			halfOpenTime: 5000,
+			check: (err: Error) => err instanceof Errors.MoleculerError && err.code >= 500
+		},
+
+		// A Pi has little memory: at most 10 concurrent runs of one action, 100 more queued,
+		// the rest rejected at once (QueueIsFullError, 429) instead of piling up.
+		bulkhead: { enabled: true, concurrency: 10, maxQueueSize: 100 },
+
+		// Every remote call has a deadline: nothing waits forever on a node that went away.
+		requestTimeout: env.requestTimeoutMs,
+
+		// Heartbeats every 5 s, a node silent for 15 s is removed: a killed Pi is noticed quickly
+		// without flapping on an ordinary packet loss.
+		heartbeatInterval: 5,
+		heartbeatTimeout: 15,
+
+		// Round-robin across nodes, but a local instance wins: no network hop when the service
+		// runs here (and device actions are always called with the device's nodeID anyway).
+		registry: { strategy: "RoundRobin", preferLocal: true },
+
+		// Finish in-flight requests on SIGTERM/SIGINT before stopping (moleculer-runner stops the
+		// broker on those signals); give up after 10 s.
+		tracking: { enabled: true, shutdownTimeout: 10_000 },
+
+		metrics: {
+			enabled: process.env.METRICS !== "0",
+			reporter: [
+				new PrometheusTextReporter({ includes: undefined }),
+				...(process.env.METRICS_PORT ? [{ type: "Prometheus", options: { port: Number(process.env.METRICS_PORT) } }] : [])
+			]
+		},
+
+		// Off by default (it costs CPU on a Pi); TRACING=Console|Event|Jaeger|Zipkin|Datadog turns it on.
+		tracing: process.env.TRACING
+			? { enabled: true, exporter: { type: process.env.TRACING } }
+			: { enabled: false },
+
+		logger: {
+			type: "Console",
+			options: {
+				level: env.logLevel,
+				formatter: jsonLogs ? "json" : "short",
+				colors: !jsonLogs,
+				moduleColors: false,
+				autoPadding: false
+			}
+		},
+
+		validator: true,
+		middlewares: [createChannelsMiddleware(env)],
+
+		// Local only (never sent to other nodes): the parsed environment, read by the mixins.
+		fleet: env
+	} as BrokerOptions & { fleet: FleetEnv };
+}
+
+export default buildBrokerOptions;

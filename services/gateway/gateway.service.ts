@@ -1,0 +1,165 @@
+/**
+ * gateway: the HTTP API (moleculer-web) and Socket.IO (moleculer-io) of a node, on one port.
+ *
+ * Routes come from the services themselves: any action with a `rest` property is published
+ * under /api (autoAliases), wherever in the mesh that service runs. The gateway imports no
+ * other service. Operations endpoints: /health (alive), /ready (this node's dependencies),
+ * /metrics (Prometheus text).
+ */
+import type { Context, Service, ServiceBroker, ServiceSchema } from "moleculer";
+import { Errors } from "moleculer";
+import ApiGateway from "moleculer-web";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { runHealthChecks } from "../../mixins/health";
+import { prometheusText } from "../../mixins/metrics";
+import { fleetEnv } from "../shared/broker-env";
+import { toHttpError } from "../shared/errors";
+
+// moleculer-io ships no types.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const SocketIOMixin = require("moleculer-io");
+
+const startedAt = Date.now();
+
+const GatewayService: ServiceSchema = {
+	name: "gateway",
+	mixins: [ApiGateway, SocketIOMixin],
+
+	settings: {
+		// Base path of this service's own `rest` actions: /api/nodes, not /api/gateway/nodes.
+		rest: "/",
+		port: 3000,
+		ip: process.env.HOST ?? "0.0.0.0",
+		logRequest: "debug",
+		logResponseData: null,
+		log4XXResponses: false,
+		// A request that takes longer than this is cut: the client gets an error, not a hang.
+		httpServerTimeout: 60_000,
+
+		routes: [
+			{
+				name: "api",
+				path: "/api",
+				// Every action that declares `rest` is published here, from any node of the mesh.
+				autoAliases: true,
+				mappingPolicy: "restrict",
+				whitelist: ["**"],
+				bodyParsers: {
+					json: { strict: false, limit: "1mb" },
+					urlencoded: { extended: true, limit: "1mb" }
+				},
+				mergeParams: true,
+				logging: true
+			},
+			{
+				name: "operations",
+				path: "/",
+				mappingPolicy: "restrict",
+				aliases: {
+					"GET health": "gateway.health",
+					"GET ready": "gateway.ready",
+					"GET metrics": "gateway.metrics"
+				},
+				bodyParsers: { json: false },
+				logging: false
+			}
+		],
+
+		io: {
+			namespaces: {
+				"/": {
+					events: {
+						call: {
+							// A socket may call only what is listed here (moleculer-io's default is everything).
+							whitelist: ["gateway.nodes"],
+							mappingPolicy: "all"
+						}
+					}
+				}
+			}
+		}
+	},
+
+	actions: {
+		health: {
+			handler(this: GatewayThis) {
+				return { status: "ok", nodeID: this.broker.nodeID, uptime: Math.round((Date.now() - startedAt) / 1000) };
+			}
+		},
+
+		ready: {
+			async handler(this: GatewayThis) {
+				const report = await this.readiness();
+				if (!report.ready) {
+					throw new Errors.MoleculerError("This node is not ready: a dependency is unreachable", 503, "NOT_READY", report.checks);
+				}
+				return { status: "ready", nodeID: this.broker.nodeID, checks: report.checks };
+			}
+		},
+
+		metrics: {
+			handler(this: GatewayThis, ctx: Context<unknown, { $responseType?: string }>) {
+				const text = prometheusText(this.broker);
+				if (text == null) throw new Errors.MoleculerError("Metrics are disabled on this node (METRICS=0)", 404, "NOT_FOUND");
+				ctx.meta.$responseType = "text/plain; version=0.0.4; charset=utf-8";
+				return text;
+			}
+		},
+
+		/** Nodes of the mesh and the services each one runs (the dashboard's mesh view). */
+		nodes: {
+			rest: "GET /nodes",
+			handler(this: GatewayThis) {
+				const nodes = (this.broker.registry as any).getNodeList({ onlyAvailable: false, withServices: true }) as any[];
+				return nodes.map(n => ({
+					id: n.id,
+					available: n.available,
+					local: n.local,
+					hostname: n.hostname,
+					lastHeartbeat: n.lastHeartbeatTime,
+					services: (n.services ?? [])
+						.map((s: { name: string }) => s.name)
+						.filter((s: string) => !s.startsWith("$"))
+						.sort()
+				}));
+			}
+		}
+	},
+
+	methods: {
+		async readiness(this: GatewayThis) {
+			const report = await runHealthChecks(this.broker);
+			const transit = (this.broker as any).transit;
+			if (transit) {
+				const ok = !!transit.connected;
+				report.checks.transporter = ok
+					? { ok, detail: this.broker.transit?.tx?.constructor?.name ?? "connected", ms: 0 }
+					: { ok, error: "transporter disconnected", ms: 0 };
+				if (!ok) report.ready = false;
+			}
+			return report;
+		},
+
+		/** Errors go out in the DESIGN shape { name, message, code, type, data }, never with a stack. */
+		sendError(this: GatewayThis, req: IncomingMessage, res: ServerResponse, err: Error) {
+			const mapped = toHttpError(err);
+			if (mapped.code >= 500 && !(err instanceof Errors.MoleculerError)) {
+				this.logger.error(`${req.method} ${req.url} failed:`, err);
+			}
+			return (ApiGateway as any).methods.sendError.call(this, req, res, mapped);
+		}
+	},
+
+	created(this: Service) {
+		this.settings.port = fleetEnv(this.broker).port;
+	}
+};
+
+type GatewayThis = {
+	broker: ServiceBroker;
+	logger: ServiceBroker["logger"];
+	settings: Record<string, any>;
+	readiness(): ReturnType<typeof runHealthChecks>;
+};
+
+export default GatewayService;

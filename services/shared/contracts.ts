@@ -1,0 +1,133 @@
+/**
+ * Payload contracts between services (DESIGN.md "Contracts"): event and channel names, their
+ * TypeScript types, and fastest-validator schemas for the consumers to check what arrives.
+ */
+
+// ---- events (notifications; may be lost) -------------------------------------------------
+
+export const EVENTS = {
+	deviceAttached: "device.attached",
+	deviceDetached: "device.detached",
+	deviceConfigured: "device.configured",
+	deviceStatus: "device.status",
+	alertRaised: "alert.raised",
+	alertCleared: "alert.cleared",
+	alertAcknowledged: "alert.acknowledged"
+} as const;
+
+export interface UdevProperties {
+	ID_VENDOR_ID?: string;
+	ID_MODEL_ID?: string;
+	ID_PRODUCT_ID?: string;
+	ID_VENDOR?: string;
+	ID_MODEL?: string;
+	ID_SERIAL_SHORT?: string;
+	ID_PATH?: string;
+	DEVLINKS?: string;
+	[key: string]: string | undefined;
+}
+
+/** device.attached / device.detached (seed 000's event JSON plus the node that holds the device). */
+export interface DeviceHotplugEvent {
+	timestamp: string;
+	action: "add" | "remove";
+	path: string;
+	subsystem: string;
+	properties: UdevProperties;
+	nodeID: string;
+}
+
+export type DeviceStatus = "detected" | "identified" | "configured" | "streaming" | "disconnected" | "error";
+
+export interface DeviceStatusEvent {
+	deviceId: number;
+	nodeID: string;
+	status: DeviceStatus;
+	reason?: string;
+	at: string;
+}
+
+export interface DeviceConfiguredEvent {
+	deviceId: number;
+	device: string;
+	nodeID: string;
+	profile: { name: string; interface: string; baudrate?: number; protocol: string; [key: string]: unknown };
+	config: { auto_reconnect: boolean; buffer_size: number; timeout: number; [key: string]: unknown };
+	timestamp: string;
+}
+
+export interface AlertEvent {
+	alertId: number;
+	deviceId: number;
+	datapoint: string;
+	severity: string;
+	message: string;
+	at: string;
+}
+
+// ---- channels (durable, at-least-once, batched) -----------------------------------------
+
+export const CHANNELS = {
+	iotRaw: "iot.raw",
+	telemetryReadings: "telemetry.readings"
+} as const;
+
+export interface RawMqttMessage {
+	topic: string;
+	/** base64 of the bytes as received */
+	payload: string;
+	receivedAt: string;
+}
+
+export interface IotRawBatch {
+	messages: RawMqttMessage[];
+}
+
+export interface Reading {
+	deviceId: number;
+	datapointId: number;
+	value: number;
+	/** ISO 8601 or epoch milliseconds */
+	ts: string | number;
+}
+
+export interface TelemetryBatch {
+	readings: Reading[];
+}
+
+export const telemetryBatchSchema = {
+	$$root: true,
+	type: "object",
+	props: {
+		readings: {
+			type: "array",
+			items: {
+				type: "object",
+				props: {
+					deviceId: { type: "number", integer: true, positive: true },
+					datapointId: { type: "number", integer: true, positive: true },
+					value: { type: "number" },
+					ts: [{ type: "string" }, { type: "number" }]
+				}
+			}
+		}
+	}
+} as const;
+
+export const iotRawBatchSchema = {
+	$$root: true,
+	type: "object",
+	props: {
+		messages: {
+			type: "array",
+			items: {
+				type: "object",
+				props: {
+					topic: { type: "string" },
+					payload: { type: "string" },
+					receivedAt: { type: "string" }
+				}
+			}
+		}
+	}
+} as const;

@@ -1,0 +1,165 @@
+/**
+ * Environment parsing for every fleetmesh node.
+ *
+ * Every variable of DESIGN.md is read here, once, and validated: a bad value
+ * becomes a ConfigError that names the variable, so the node can stop with one
+ * clear line instead of a stack trace from deep inside a driver.
+ */
+import os from "node:os";
+import path from "node:path";
+
+export class ConfigError extends Error {
+	constructor(
+		readonly variable: string,
+		message: string
+	) {
+		super(`${variable}: ${message}`);
+		this.name = "ConfigError";
+	}
+}
+
+export type TransporterConfig =
+	| { kind: "none" }
+	| { kind: "TCP" }
+	| { kind: "NATS"; url: string };
+
+export interface FleetEnv {
+	services: string[] | null;
+	nodeID: string;
+	namespace: string;
+	transporter: TransporterConfig;
+	databaseUrl: string | null;
+	redisUrl: string | null;
+	mqttUrl: string | null;
+	mongoUrl: string | null;
+	port: number;
+	dataDir: string;
+	jwtSecret: string | null;
+	adminEmail: string | null;
+	adminPassword: string | null;
+	simulate: boolean;
+	logLevel: string;
+	/** Milliseconds a remote call may take before it fails (REQUEST_TIMEOUT_MS). */
+	requestTimeoutMs: number;
+	/** How long the first database connection may take before the node gives up (DB_CONNECT_TIMEOUT_MS). */
+	dbConnectTimeoutMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+function trimmed(env: Env, name: string): string | null {
+	const value = env[name];
+	if (value == null) return null;
+	const t = value.trim();
+	return t === "" ? null : t;
+}
+
+/** Parses a URL and checks its scheme; the error names the variable and hides any password. */
+export function parseUrlVar(env: Env, name: string, schemes: string[]): string | null {
+	const raw = trimmed(env, name);
+	if (raw == null) return null;
+	let url: URL;
+	try {
+		url = new URL(raw);
+	} catch {
+		throw new ConfigError(name, `'${redact(raw)}' is not a URL (expected ${schemes.map(s => s + "//…").join(" or ")})`);
+	}
+	if (!schemes.includes(url.protocol)) {
+		throw new ConfigError(name, `scheme '${url.protocol}' is not supported (expected ${schemes.join(" or ")})`);
+	}
+	if (!url.hostname && url.protocol !== "file:") {
+		throw new ConfigError(name, `'${redact(raw)}' has no host`);
+	}
+	return raw;
+}
+
+export function parseIntVar(env: Env, name: string, fallback: number, min: number, max: number): number {
+	const raw = trimmed(env, name);
+	if (raw == null) return fallback;
+	if (!/^\d+$/.test(raw)) throw new ConfigError(name, `'${raw}' is not a whole number`);
+	const n = Number(raw);
+	if (n < min || n > max) throw new ConfigError(name, `${n} is out of range ${min}..${max}`);
+	return n;
+}
+
+export function parseBoolVar(env: Env, name: string, fallback: boolean): boolean {
+	const raw = trimmed(env, name);
+	if (raw == null) return fallback;
+	if (/^(1|true|yes|on)$/i.test(raw)) return true;
+	if (/^(0|false|no|off)$/i.test(raw)) return false;
+	throw new ConfigError(name, `'${raw}' is not a boolean (use 1/0, true/false)`);
+}
+
+export function parseTransporter(env: Env): TransporterConfig {
+	const raw = trimmed(env, "TRANSPORTER");
+	if (raw == null) return { kind: "none" };
+	if (raw.toUpperCase() === "TCP") return { kind: "TCP" };
+	if (/^nats:\/\//i.test(raw)) {
+		// A comma-separated list of NATS servers is allowed (cluster seeds).
+		for (const part of raw.split(",")) {
+			let url: URL;
+			try {
+				url = new URL(part.trim());
+			} catch {
+				throw new ConfigError("TRANSPORTER", `'${redact(part)}' is not a valid NATS URL (expected nats://host:4222)`);
+			}
+			if (!url.hostname) throw new ConfigError("TRANSPORTER", `'${redact(part)}' has no host (expected nats://host:4222)`);
+			if (url.port && !/^\d+$/.test(url.port)) throw new ConfigError("TRANSPORTER", `'${url.port}' is not a port`);
+		}
+		return { kind: "NATS", url: raw };
+	}
+	throw new ConfigError("TRANSPORTER", `'${redact(raw)}' is not supported: leave it empty (single node), set TCP (LAN, no broker) or nats://host:4222`);
+}
+
+const SERVICE_NAME = /^[a-z][a-z0-9-]*$/;
+
+export function parseServices(env: Env): string[] | null {
+	const raw = trimmed(env, "SERVICES");
+	if (raw == null) return null;
+	const names = raw.split(",").map(s => s.trim()).filter(Boolean);
+	for (const name of names) {
+		// Globs and paths are accepted as moleculer-runner accepts them; plain names must look like names.
+		if (!/[/*.]/.test(name) && !SERVICE_NAME.test(name.replace(/^!/, ""))) {
+			throw new ConfigError("SERVICES", `'${name}' is not a service name`);
+		}
+	}
+	return names;
+}
+
+/** Hides the password of a URL so it can be printed. */
+export function redact(raw: string): string {
+	return raw.replace(/(\/\/[^:/@]+:)[^@]*@/, "$1***@");
+}
+
+export function readEnv(env: Env = process.env): FleetEnv {
+	const services = parseServices(env);
+	const dataDir = path.resolve(trimmed(env, "DATA_DIR") ?? "./data");
+	return {
+		services,
+		nodeID: trimmed(env, "NODEID") ?? `${os.hostname()}-${process.pid}`,
+		namespace: trimmed(env, "NAMESPACE") ?? "fleetmesh",
+		transporter: parseTransporter(env),
+		databaseUrl: parseUrlVar(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
+		redisUrl: parseUrlVar(env, "REDIS_URL", ["redis:", "rediss:"]),
+		mqttUrl: parseUrlVar(env, "MQTT_URL", ["mqtt:", "mqtts:", "tcp:", "ssl:", "ws:", "wss:"]),
+		mongoUrl: parseUrlVar(env, "MONGO_URL", ["mongodb:", "mongodb+srv:"]),
+		port: parseIntVar(env, "PORT", 3000, 0, 65535),
+		dataDir,
+		jwtSecret: trimmed(env, "JWT_SECRET"),
+		adminEmail: trimmed(env, "ADMIN_EMAIL"),
+		adminPassword: trimmed(env, "ADMIN_PASSWORD"),
+		// The all-in-one `npm start` (no SERVICES) shows virtual devices; a node given a
+		// service list is assumed to have real hardware unless told otherwise.
+		simulate: parseBoolVar(env, "SIMULATE", services == null),
+		logLevel: trimmed(env, "LOGLEVEL") ?? "info",
+		requestTimeoutMs: parseIntVar(env, "REQUEST_TIMEOUT_MS", 10_000, 100, 600_000),
+		dbConnectTimeoutMs: parseIntVar(env, "DB_CONNECT_TIMEOUT_MS", 10_000, 0, 600_000)
+	};
+}
+
+/** One line for a human: what is wrong and which variable to change. */
+export function describeStartupError(err: unknown): string {
+	if (err instanceof ConfigError) return `fleetmesh: cannot start: ${err.message}`;
+	const e = err as { message?: string; code?: string } | undefined;
+	return `fleetmesh: cannot start: ${e?.message ?? String(err)}`;
+}

@@ -1,0 +1,68 @@
+/**
+ * Errors in the DESIGN.md shape: { name, message, code, type, data? }.
+ *
+ * Services throw these (or Moleculer's own errors); the gateway maps anything else so that a
+ * response never carries a stack trace or a driver's internal message.
+ */
+import { Errors } from "moleculer";
+
+const { MoleculerError, MoleculerClientError } = Errors;
+
+export class NotFoundError extends MoleculerClientError {
+	constructor(what: string, id: unknown) {
+		super(`${what} ${JSON.stringify(id)} not found`, 404, "NOT_FOUND", { id });
+	}
+}
+
+export class ConflictError extends MoleculerClientError {
+	constructor(message: string, data?: unknown) {
+		super(message, 409, "CONFLICT", data);
+	}
+}
+
+export class UnprocessableError extends MoleculerClientError {
+	constructor(message: string, data?: unknown) {
+		super(message, 422, "VALIDATION_ERROR", data);
+	}
+}
+
+export class UnauthorizedError extends MoleculerClientError {
+	constructor(message = "A valid token is required", type = "UNAUTHORIZED") {
+		super(message, 401, type);
+	}
+}
+
+export class ForbiddenError extends MoleculerClientError {
+	constructor(message = "Administrators only") {
+		super(message, 403, "FORBIDDEN");
+	}
+}
+
+export class ServiceUnavailableError extends MoleculerError {
+	constructor(message: string, data?: unknown) {
+		super(message, 503, "SERVICE_NOT_AVAILABLE", data);
+	}
+}
+
+/** The error an HTTP client sees for any error thrown while serving it. */
+export function toHttpError(err: unknown): InstanceType<typeof MoleculerError> {
+	if (err instanceof MoleculerError) {
+		// The service the route needs is gone (node down, circuit open): 503, not 404.
+		if (err.type === "SERVICE_NOT_FOUND" || err.type === "SERVICE_NOT_AVAILABLE") {
+			const e = new MoleculerError("The service for this request is not available right now", 503, "SERVICE_NOT_AVAILABLE", err.data);
+			e.name = "ServiceNotAvailableError";
+			return e;
+		}
+		// Moleculer's bulkhead rejects with QueueIsFullError (429).
+		return err;
+	}
+	const e = err as { name?: string; message?: string; status?: number; statusCode?: number; type?: string };
+	// Errors from body parsers and the like carry an HTTP status of their own.
+	const status = e?.status ?? e?.statusCode;
+	if (typeof status === "number" && status >= 400 && status < 500) {
+		return new MoleculerClientError(e.message ?? "Bad request", status, e.type ? String(e.type).toUpperCase().replace(/\./g, "_") : "BAD_REQUEST");
+	}
+	const internal = new MoleculerError("Internal error", 500, "INTERNAL_ERROR");
+	internal.name = "InternalError";
+	return internal;
+}

@@ -1,0 +1,67 @@
+/**
+ * A fleetmesh node in its own OS process, started the way `npm start` starts one
+ * (bin/runner.ts + moleculer.config.ts), with the environment the test gives it.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+
+export const ROOT = path.resolve(__dirname, "../..");
+
+export interface NodeProcess {
+	child: ChildProcess;
+	output: () => string;
+	waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+	exited: Promise<number | null>;
+	kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Starts a node. `services` lists service files or folders (relative to services/), or a
+ * test fixture path; the runner resolves them as moleculer-runner does.
+ */
+export function startNode(env: Record<string, string>, args: string[] = []): NodeProcess {
+	const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin/runner.ts"), "--config", "moleculer.config.ts", "--mask", "**/*.service.ts", ...args], {
+		cwd: ROOT,
+		env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", LOG_FORMAT: "json", ...env },
+		stdio: ["ignore", "pipe", "pipe"]
+	});
+	let out = "";
+	const listeners = new Set<() => void>();
+	const onData = (d: Buffer) => {
+		out += d.toString();
+		for (const l of listeners) l();
+	};
+	child.stdout!.on("data", onData);
+	child.stderr!.on("data", onData);
+	const exited = new Promise<number | null>(resolve => child.once("exit", code => resolve(code)));
+	return {
+		child,
+		output: () => out,
+		exited,
+		waitForOutput(pattern, timeoutMs = 30_000) {
+			return new Promise((resolve, reject) => {
+				const check = () => {
+					const m = out.match(pattern);
+					if (m) {
+						cleanup();
+						resolve(m);
+					}
+				};
+				const timer = setTimeout(() => {
+					cleanup();
+					reject(new Error(`timed out waiting for ${pattern} in node output:\n${out.slice(-3000)}`));
+				}, timeoutMs);
+				const cleanup = () => {
+					clearTimeout(timer);
+					listeners.delete(check);
+				};
+				listeners.add(check);
+				check();
+			});
+		},
+		async kill(signal = "SIGTERM") {
+			if (child.exitCode == null && child.signalCode == null) child.kill(signal);
+			return exited;
+		}
+	};
+}
