@@ -43,6 +43,18 @@ export interface FleetEnv {
 	requestTimeoutMs: number;
 	/** How long the first database connection may take before the node gives up (DB_CONNECT_TIMEOUT_MS). */
 	dbConnectTimeoutMs: number;
+	/** Pipeline (issue 5): embedded MQTT broker plain listener, loopback only (MQTT_PORT). */
+	mqttPort: number;
+	/** Pipeline: embedded broker mTLS listener (MQTTS_PORT). */
+	mqttsPort: number;
+	/** Pipeline sink: readings per COPY (BATCH_SIZE). */
+	batchSize: number;
+	/** Pipeline sink: longest wait before a partial batch is written (FLUSH_INTERVAL_MS). */
+	flushIntervalMs: number;
+	/** Pipeline: TimescaleDB retention of decoded_data in days, 0 = keep forever (DATA_RETENTION_DAYS). */
+	dataRetentionDays: number;
+	/** Simulator: milliseconds between two frames of one MQTT controller (SIM_CONTROLLER_INTERVAL_MS). */
+	simControllerIntervalMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -153,7 +165,13 @@ export function readEnv(env: Env = process.env): FleetEnv {
 		simulate: parseBoolVar(env, "SIMULATE", services == null),
 		logLevel: trimmed(env, "LOGLEVEL") ?? "info",
 		requestTimeoutMs: parseIntVar(env, "REQUEST_TIMEOUT_MS", 10_000, 100, 600_000),
-		dbConnectTimeoutMs: parseIntVar(env, "DB_CONNECT_TIMEOUT_MS", 10_000, 0, 600_000)
+		dbConnectTimeoutMs: parseIntVar(env, "DB_CONNECT_TIMEOUT_MS", 10_000, 0, 600_000),
+		mqttPort: parseIntVar(env, "MQTT_PORT", 1883, 0, 65535),
+		mqttsPort: parseIntVar(env, "MQTTS_PORT", 8883, 0, 65535),
+		batchSize: parseIntVar(env, "BATCH_SIZE", 1000, 1, 100_000),
+		flushIntervalMs: parseIntVar(env, "FLUSH_INTERVAL_MS", 100, 1, 60_000),
+		dataRetentionDays: parseIntVar(env, "DATA_RETENTION_DAYS", 365, 0, 36_500),
+		simControllerIntervalMs: parseIntVar(env, "SIM_CONTROLLER_INTERVAL_MS", 1000, 1, 3_600_000)
 	};
 }
 
