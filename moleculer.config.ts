@@ -8,6 +8,7 @@
 import type { BrokerOptions, Errors as MoleculerErrors } from "moleculer";
 import { Errors } from "moleculer";
 import { createChannelsMiddleware } from "./mixins/channels";
+import { CircuitTimeoutMiddleware } from "./mixins/circuit-timeout.middleware";
 import { PrometheusTextReporter } from "./mixins/metrics";
 import { readEnv, type FleetEnv } from "./services/shared/env";
 
@@ -109,7 +110,7 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 		},
 
 		validator: true,
-		middlewares: [createChannelsMiddleware(env)],
+		middlewares: [CircuitTimeoutMiddleware(), createChannelsMiddleware(env)],
 
 		// Local only (never sent to other nodes): the parsed environment, read by the mixins.
 		fleet: env
