@@ -37,6 +37,23 @@ export interface FleetEnv {
 	jwtSecret: string | null;
 	adminEmail: string | null;
 	adminPassword: string | null;
+	/** Signing (issue 4): lifetime of an access token in seconds (TOKEN_TTL_S). */
+	tokenTtlSeconds: number;
+	/** Origins allowed to call the HTTP API and Socket.IO from a browser (CORS_ORIGINS, comma-separated, or *); null: same origin only. */
+	corsOrigins: string[] | null;
+	/** /metrics needs an admin token or METRICS_TOKEN (METRICS_AUTH=1); open by default. */
+	metricsAuth: boolean;
+	/** A static bearer token Prometheus may use for /metrics when METRICS_AUTH=1 (METRICS_TOKEN). */
+	metricsToken: string | null;
+	/** Login and register attempts per client address per minute at each gateway (AUTH_RATE_LIMIT). */
+	authRateLimit: number;
+	/** Failed logins per account (and per account and address) in 15 minutes before 429 (AUTH_MAX_FAILURES). */
+	authMaxFailures: number;
+	/** Behind a reverse proxy: take the client address from X-Forwarded-For (TRUST_PROXY=1). */
+	trustProxy: boolean;
+	/** The device CA as PEM (FLEET_CA_CERT + FLEET_CA_KEY) instead of one generated in DATA_DIR/certs. */
+	caCert: string | null;
+	caKey: string | null;
 	simulate: boolean;
 	logLevel: string;
 	/** Milliseconds a remote call may take before it fails (REQUEST_TIMEOUT_MS). */
@@ -160,6 +177,15 @@ export function readEnv(env: Env = process.env): FleetEnv {
 		jwtSecret: trimmed(env, "JWT_SECRET"),
 		adminEmail: trimmed(env, "ADMIN_EMAIL"),
 		adminPassword: trimmed(env, "ADMIN_PASSWORD"),
+		tokenTtlSeconds: parseIntVar(env, "TOKEN_TTL_S", 3600, 60, 30 * 86_400),
+		corsOrigins: trimmed(env, "CORS_ORIGINS")?.split(",").map(s => s.trim()).filter(Boolean) ?? null,
+		metricsAuth: parseBoolVar(env, "METRICS_AUTH", false),
+		metricsToken: trimmed(env, "METRICS_TOKEN"),
+		authRateLimit: parseIntVar(env, "AUTH_RATE_LIMIT", 20, 1, 1_000_000),
+		authMaxFailures: parseIntVar(env, "AUTH_MAX_FAILURES", 5, 1, 1_000_000),
+		trustProxy: parseBoolVar(env, "TRUST_PROXY", false),
+		caCert: trimmed(env, "FLEET_CA_CERT"),
+		caKey: trimmed(env, "FLEET_CA_KEY"),
 		// The all-in-one `npm start` (no SERVICES) shows virtual devices; a node given a
 		// service list is assumed to have real hardware unless told otherwise.
 		simulate: parseBoolVar(env, "SIMULATE", services == null),
