@@ -44,6 +44,13 @@ export class ServiceUnavailableError extends MoleculerError {
 	}
 }
 
+/** Too many attempts: 429; `retryAfter` (seconds) also goes out as the Retry-After header. */
+export class TooManyRequestsError extends MoleculerClientError {
+	constructor(message: string, retryAfter: number) {
+		super(message, 429, "RATE_LIMITED", { retryAfter });
+	}
+}
+
 /** The error an HTTP client sees for any error thrown while serving it. */
 export function toHttpError(err: unknown): InstanceType<typeof MoleculerError> {
 	if (err instanceof MoleculerError) {
