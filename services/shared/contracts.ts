@@ -131,3 +131,26 @@ export const iotRawBatchSchema = {
 		}
 	}
 } as const;
+
+// ---- device chain (issue 3): what the manager asks the processor to open -------------------
+
+/** `processor.open` params: device.configured plus the datapoint ids and protocol details. */
+export interface DeviceOpenRequest {
+	deviceId: number;
+	/** Path to open (the stable /dev/serial/by-id link where one exists). */
+	device: string;
+	/** The kernel name (/dev/ttyUSB0) tried when `device` does not exist on the node. */
+	fallbackDevice?: string;
+	profile: {
+		name: string;
+		interface: "uart" | "i2c";
+		protocol: "line" | "nmea" | "modbus" | "bme280";
+		baudrate?: number;
+		format?: "kv" | "csv" | "json" | "auto";
+		modbus?: { unit_id: number; poll_ms: number; registers: Array<{ label: string; address: number; type: "holding" | "input"; format: string; scale?: number }> };
+		i2c?: { address: number; poll_ms?: number };
+	};
+	config: { auto_reconnect: boolean; buffer_size: number; timeout: number; [key: string]: unknown };
+	/** label → datapoint id in the registry (readings carry the id); `key` when the device prints another name. */
+	datapoints: Array<{ label: string; id: number; key?: string }>;
+}

@@ -72,6 +72,18 @@ export interface FleetEnv {
 	dataRetentionDays: number;
 	/** Simulator: milliseconds between two frames of one MQTT controller (SIM_CONTROLLER_INTERVAL_MS). */
 	simControllerIntervalMs: number;
+	/** Devices (issue 3): detector source auto|udevadm|sysfs|simulated (DETECTOR_SOURCE). */
+	detectorSource: "auto" | "udevadm" | "sysfs" | "simulated";
+	/** Root of the sysfs tree the sysfs source polls (SYSFS_ROOT; tests point it at a built tree). */
+	sysfsRoot: string;
+	/** Window in which duplicate/flapping hotplug events collapse (DETECTOR_DEBOUNCE_MS). */
+	detectorDebounceMs: number;
+	/** Device profiles directory (PROFILES_DIR; default profiles/ of the project). */
+	profilesDir: string | null;
+	/** Monitoring (issue 6): live readings are sent to a Socket.IO room at most once per this many ms (LIVE_THROTTLE_MS). */
+	liveThrottleMs: number;
+	/** Monitoring: seconds a device is expected to report within when it states nothing itself (OFFLINE_AFTER_S). */
+	offlineAfterS: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -160,6 +172,12 @@ export function redact(raw: string): string {
 	return raw.replace(/(\/\/[^:/@]+:)[^@]*@/, "$1***@");
 }
 
+function parseDetectorSource(env: Env): FleetEnv["detectorSource"] {
+	const raw = (trimmed(env, "DETECTOR_SOURCE") ?? "auto").toLowerCase();
+	if (raw === "auto" || raw === "udevadm" || raw === "sysfs" || raw === "simulated") return raw;
+	throw new ConfigError("DETECTOR_SOURCE", `'${raw}' is not one of auto, udevadm, sysfs, simulated`);
+}
+
 export function readEnv(env: Env = process.env): FleetEnv {
 	const services = parseServices(env);
 	const dataDir = path.resolve(trimmed(env, "DATA_DIR") ?? "./data");
@@ -197,7 +215,13 @@ export function readEnv(env: Env = process.env): FleetEnv {
 		batchSize: parseIntVar(env, "BATCH_SIZE", 1000, 1, 100_000),
 		flushIntervalMs: parseIntVar(env, "FLUSH_INTERVAL_MS", 100, 1, 60_000),
 		dataRetentionDays: parseIntVar(env, "DATA_RETENTION_DAYS", 365, 0, 36_500),
-		simControllerIntervalMs: parseIntVar(env, "SIM_CONTROLLER_INTERVAL_MS", 1000, 1, 3_600_000)
+		simControllerIntervalMs: parseIntVar(env, "SIM_CONTROLLER_INTERVAL_MS", 1000, 1, 3_600_000),
+		detectorSource: parseDetectorSource(env),
+		sysfsRoot: trimmed(env, "SYSFS_ROOT") ?? "/",
+		detectorDebounceMs: parseIntVar(env, "DETECTOR_DEBOUNCE_MS", 150, 0, 10_000),
+		profilesDir: trimmed(env, "PROFILES_DIR"),
+		liveThrottleMs: parseIntVar(env, "LIVE_THROTTLE_MS", 250, 10, 60_000),
+		offlineAfterS: parseIntVar(env, "OFFLINE_AFTER_S", 60, 1, 86_400)
 	};
 }
 

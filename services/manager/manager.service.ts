@@ -1,0 +1,388 @@
+/**
+ * manager: identifies what the detector saw (profiles, usb.ids), keeps the device registry,
+ * configures the device and asks the processor on the device's node to open it.
+ *
+ * Location-free: it may run in the cloud while detector and processor run on a Pi; every
+ * device call carries the device's nodeID (DESIGN.md principle 2).
+ */
+import type { Context, Service, ServiceSchema } from "moleculer";
+import { DbMixin, type Database } from "../../mixins/db.mixin";
+import { fleetEnv } from "../shared/broker-env";
+import { EVENTS, type DeviceHotplugEvent, type DeviceOpenRequest, type DeviceStatus, type DeviceStatusEvent } from "../shared/contracts";
+import { ConflictError, NotFoundError } from "../shared/errors";
+import { PROFILES_DIR } from "../shared/paths";
+import { deviceUid, i2cChipUid, portPath, stablePath, vidPid } from "./identity";
+import { loadProfiles, matchProfile, type Profile, type ProfileError } from "./profiles";
+import { ensureDatapoints, findByUid, setStatus, upsertSeen, type DeviceRow } from "./registry";
+import { loadUsbIds, lookupUsb } from "./usbids";
+
+type ManagerThis = Service & {
+	db: Database;
+	profiles: Profile[];
+	profileErrors: ProfileError[];
+	queues: Map<string, Promise<unknown>>;
+	serial<T>(key: string, fn: () => Promise<T>): Promise<T>;
+	handleAttach(ev: DeviceHotplugEvent): Promise<void>;
+	handleDetach(ev: DeviceHotplugEvent): Promise<void>;
+	configureAndOpen(row: DeviceRow, profile: Profile, ev: DeviceHotplugEvent, address?: number): Promise<void>;
+	transition(id: number, status: DeviceStatus, reason: string | null, nodeID: string | null): Promise<void>;
+	getDevice(id: number): Promise<DeviceRow>;
+	syncNode(nodeID: string): Promise<void>;
+};
+
+/** Merges the profile's defaults with the per-device overrides kept in the registry. */
+export function mergeConfig(profile: Profile, overrides: Record<string, unknown>) {
+	return {
+		baudrate: profile.link.baudrate,
+		protocol: profile.protocol,
+		...profile.config,
+		...overrides
+	} as { baudrate?: number; protocol: string; auto_reconnect: boolean; buffer_size: number; timeout: number; [k: string]: unknown };
+}
+
+/** A human name for a device no profile knows: usb.ids first, then what the device says. */
+export function unidentifiedName(ev: { path: string; subsystem: string; properties: DeviceHotplugEvent["properties"] }): string {
+	const { vid, pid } = vidPid(ev.properties);
+	const ids = lookupUsb(loadUsbIds(), vid, pid);
+	const vendor = ids.vendor ?? ev.properties.ID_VENDOR_FROM_DATABASE ?? ev.properties.ID_VENDOR?.replace(/_/g, " ");
+	const product = ids.product ?? ev.properties.ID_MODEL_FROM_DATABASE ?? ev.properties.ID_MODEL?.replace(/_/g, " ");
+	const name = [vendor, product].filter(Boolean).join(" ");
+	if (name) return name;
+	if (vid) return `USB device ${vid}:${pid ?? "????"}`;
+	return ev.subsystem === "i2c-dev" ? `I2C bus ${ev.path}` : `Device ${ev.path}`;
+}
+
+const deviceParams = {
+	name: { type: "string", min: 1, max: 200 },
+	type: { type: "string", min: 1, max: 100, optional: true },
+	config: { type: "object", optional: true },
+	owner: { type: "string", optional: true },
+	mac: { type: "string", pattern: /^([0-9A-Fa-f]{2}[:-]?){5}[0-9A-Fa-f]{2}$/, optional: true },
+	uid: { type: "string", min: 1, optional: true },
+	node_id: { type: "string", optional: true },
+	path: { type: "string", optional: true },
+	vid: { type: "string", pattern: /^[0-9a-fA-F]{4}$/, optional: true },
+	pid: { type: "string", pattern: /^[0-9a-fA-F]{4}$/, optional: true },
+	serial: { type: "string", optional: true }
+} as const;
+
+const idParam = { id: { type: "number", integer: true, positive: true, convert: true } } as const;
+
+const ManagerService: ServiceSchema = {
+	name: "manager",
+	mixins: [DbMixin],
+	settings: { rest: "/" },
+
+	actions: {
+		list: {
+			rest: "GET /devices",
+			auth: "user",
+			params: {
+				status: { type: "string", optional: true },
+				node_id: { type: "string", optional: true },
+				type: { type: "string", optional: true },
+				limit: { type: "number", integer: true, min: 1, max: 1000, optional: true, convert: true, default: 100 },
+				offset: { type: "number", integer: true, min: 0, optional: true, convert: true, default: 0 }
+			},
+			async handler(this: ManagerThis, ctx: Context<{ status?: string; node_id?: string; type?: string; limit: number; offset: number }>) {
+				const p = ctx.params;
+				const rows = await this.db.query<DeviceRow>(
+					`SELECT * FROM devices WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR node_id = $2) AND ($3::text IS NULL OR type = $3)
+					 ORDER BY id LIMIT $4 OFFSET $5`,
+					[p.status ?? null, p.node_id ?? null, p.type ?? null, p.limit, p.offset]
+				);
+				return rows;
+			}
+		},
+		create: {
+			rest: "POST /devices",
+			auth: "user",
+			params: deviceParams,
+			async handler(this: ManagerThis, ctx: Context<Record<string, any>>) {
+				const p = ctx.params;
+				try {
+					const rows = await this.db.query<DeviceRow>(
+						`INSERT INTO devices (uid, name, type, config, owner, mac, node_id, path, vid, pid, serial, name_auto)
+						 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,false) RETURNING *`,
+						[p.uid ?? null, p.name, p.type ?? "unidentified", JSON.stringify(p.config ?? {}), p.owner ?? (ctx.meta as any)?.user?.email ?? null, p.mac?.toLowerCase() ?? null, p.node_id ?? null, p.path ?? null, p.vid?.toLowerCase() ?? null, p.pid?.toLowerCase() ?? null, p.serial ?? null]
+					);
+					await this.db.query(`INSERT INTO device_events (device_id, type, status) VALUES ($1, 'created', $2)`, [rows[0].id, rows[0].status]);
+					return rows[0];
+				} catch (err) {
+					if ((err as { code?: string }).code === "23505") throw new ConflictError("A device with this uid or MAC already exists", { uid: p.uid, mac: p.mac });
+					throw err;
+				}
+			}
+		},
+		get: {
+			rest: "GET /devices/:id",
+			auth: "user",
+			params: idParam,
+			handler(this: ManagerThis, ctx: Context<{ id: number }>) {
+				return this.getDevice(ctx.params.id);
+			}
+		},
+		update: {
+			rest: "PUT /devices/:id",
+			auth: "user",
+			params: { ...idParam, name: { ...deviceParams.name, optional: true }, type: deviceParams.type, config: deviceParams.config, owner: deviceParams.owner },
+			async handler(this: ManagerThis, ctx: Context<{ id: number; name?: string; type?: string; config?: Record<string, unknown>; owner?: string }>) {
+				const p = ctx.params;
+				const before = await this.getDevice(p.id);
+				const rows = await this.db.query<DeviceRow>(
+					`UPDATE devices SET name = COALESCE($2, name), name_auto = name_auto AND $2::text IS NULL, type = COALESCE($3, type),
+					   config = COALESCE($4::jsonb, config), owner = COALESCE($5, owner), updated_at = now()
+					 WHERE id = $1 RETURNING *`,
+					[p.id, p.name ?? null, p.type ?? null, p.config ? JSON.stringify(p.config) : null, p.owner ?? null]
+				);
+				const row = rows[0];
+				await this.db.query(`INSERT INTO device_events (device_id, type, data) VALUES ($1, 'updated', $2)`, [p.id, JSON.stringify({ fields: Object.keys(p).filter(k => k !== "id") })]);
+				// New overrides take effect at once on a device that is running: reopen it with them.
+				const profile = this.profiles.find(x => x.name === row.profile);
+				if (p.config && profile && row.node_id && row.path && ["configured", "streaming", "error"].includes(before.status)) {
+					const ev = { timestamp: new Date().toISOString(), action: "add", path: row.path, subsystem: row.subsystem ?? "tty", properties: { DEVLINKS: row.dev_link ?? undefined }, nodeID: row.node_id } as DeviceHotplugEvent;
+					await this.configureAndOpen(row, profile, ev, row.address ?? undefined);
+				}
+				return this.getDevice(p.id);
+			}
+		},
+		remove: {
+			rest: "DELETE /devices/:id",
+			auth: "user",
+			params: idParam,
+			async handler(this: ManagerThis, ctx: Context<{ id: number }>) {
+				const row = await this.getDevice(ctx.params.id);
+				if (row.node_id && row.status !== "disconnected") {
+					await this.broker.call("processor.close", { deviceId: row.id }, { nodeID: row.node_id }).catch(() => undefined);
+				}
+				await this.db.query(`DELETE FROM devices WHERE id = $1`, [row.id]);
+				return { id: row.id, deleted: true };
+			}
+		},
+		status: {
+			rest: "GET /devices/:id/status",
+			auth: "user",
+			params: idParam,
+			async handler(this: ManagerThis, ctx: Context<{ id: number }>) {
+				const row = await this.getDevice(ctx.params.id);
+				const events = await this.db.query(`SELECT type, status, reason, node_id, data, at FROM device_events WHERE device_id = $1 ORDER BY id DESC LIMIT 20`, [row.id]);
+				return { id: row.id, status: row.status, reason: row.status_reason, nodeID: row.node_id, updated_at: row.updated_at, events };
+			}
+		},
+		addEvent: {
+			rest: "POST /devices/:id/events",
+			auth: "user",
+			params: { ...idParam, type: { type: "string", min: 1, max: 100 }, data: { type: "object", optional: true } },
+			async handler(this: ManagerThis, ctx: Context<{ id: number; type: string; data?: unknown }>) {
+				await this.getDevice(ctx.params.id);
+				const rows = await this.db.query(`INSERT INTO device_events (device_id, type, data) VALUES ($1, $2, $3) RETURNING *`, [ctx.params.id, ctx.params.type, JSON.stringify(ctx.params.data ?? {})]);
+				return rows[0];
+			}
+		},
+		profiles: {
+			rest: "GET /profiles",
+			auth: "user",
+			params: {},
+			handler(this: ManagerThis) {
+				return {
+					profiles: this.profiles.map(({ file, ...p }) => ({ ...p, file: file.split("/").pop() })),
+					errors: this.profileErrors
+				};
+			}
+		},
+		/** Asks every detector again (after the manager was away, events may have been missed). */
+		sync: {
+			params: {},
+			async handler(this: ManagerThis) {
+				const nodes = this.broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }).filter(s => s.name === "detector").map(s => s.nodeID as string);
+				for (const n of new Set(nodes)) await this.syncNode(n);
+				return { nodes: [...new Set(nodes)] };
+			}
+		}
+	},
+
+	events: {
+		[EVENTS.deviceAttached](this: ManagerThis, ctx: Context<DeviceHotplugEvent>) {
+			const ev = ctx.params;
+			return this.serial(deviceUid(ev), () => this.handleAttach(ev)).catch(err => this.logger.error(`manager: attach of ${ev.path} on ${ev.nodeID} failed: ${(err as Error).message}`));
+		},
+		[EVENTS.deviceDetached](this: ManagerThis, ctx: Context<DeviceHotplugEvent>) {
+			const ev = ctx.params;
+			return this.serial(deviceUid(ev), () => this.handleDetach(ev)).catch(err => this.logger.error(`manager: detach of ${ev.path} on ${ev.nodeID} failed: ${(err as Error).message}`));
+		},
+		/** Status reported by the processor (streaming, error, disconnected): recorded once per change. */
+		async [EVENTS.deviceStatus](this: ManagerThis, ctx: Context<DeviceStatusEvent>) {
+			const s = ctx.params;
+			if (!s || typeof s.deviceId !== "number") return;
+			await setStatus(this.db, s.deviceId, s.status, s.reason ?? null, s.nodeID ?? null).catch(err => this.logger.warn(`manager: status of device ${s.deviceId}: ${(err as Error).message}`));
+		},
+		"$node.connected"(this: ManagerThis, ctx: Context<{ node: { id: string } }>) {
+			// A detector node that (re)joined: pick up what it holds.
+			const nodeID = ctx.params.node.id;
+			setTimeout(() => void this.syncNode(nodeID).catch(() => undefined), 500).unref();
+		}
+	},
+
+	methods: {
+		/** Runs the handlers of one device one after the other: a fast unplug never overtakes its plug. */
+		serial<T>(this: ManagerThis, key: string, fn: () => Promise<T>): Promise<T> {
+			const prev = this.queues.get(key) ?? Promise.resolve();
+			const next = prev.catch(() => undefined).then(fn);
+			this.queues.set(key, next);
+			void next.finally(() => this.queues.get(key) === next && this.queues.delete(key)).catch(() => undefined);
+			return next;
+		},
+
+		async getDevice(this: ManagerThis, id: number) {
+			const rows = await this.db.query<DeviceRow>(`SELECT * FROM devices WHERE id = $1`, [id]);
+			if (!rows[0]) throw new NotFoundError("device", id);
+			return rows[0];
+		},
+
+		async transition(this: ManagerThis, id: number, status: DeviceStatus, reason: string | null, nodeID: string | null) {
+			if (await setStatus(this.db, id, status, reason, nodeID)) {
+				const ev: DeviceStatusEvent = { deviceId: id, nodeID: nodeID ?? "", status, at: new Date().toISOString(), ...(reason ? { reason } : {}) };
+				void this.broker.emit(EVENTS.deviceStatus, ev);
+			}
+		},
+
+		async handleAttach(this: ManagerThis, ev: DeviceHotplugEvent) {
+			const { vid, pid } = vidPid(ev.properties);
+			if (ev.subsystem === "i2c-dev") {
+				// A bus, not a device: ask the processor on its node which profiled chips answer on it.
+				const i2cProfiles = this.profiles.filter(p => p.interface === "i2c" && p.i2c);
+				const probes = i2cProfiles.flatMap(p => p.i2c!.addresses.map(address => ({ address, register: p.i2c!.chip_id?.register, expect: p.i2c!.chip_id?.value, profile: p.name })));
+				let found: Array<{ address: number; profile: string }> = [];
+				try {
+					found = await this.broker.call("processor.probe", { path: ev.path, probes }, { nodeID: ev.nodeID });
+				} catch (err) {
+					this.logger.warn(`manager: cannot probe ${ev.path} on ${ev.nodeID}: ${(err as Error).message}`);
+				}
+				const seenAddr = new Set<number>();
+				for (const f of found) {
+					if (seenAddr.has(f.address)) continue;
+					seenAddr.add(f.address);
+					const profile = i2cProfiles.find(p => p.name === f.profile)!;
+					const { row } = await upsertSeen(this.db, { uid: i2cChipUid(ev, f.address), name: profile.name, type: profile.type, profile: profile.name, nodeID: ev.nodeID, path: ev.path, subsystem: "i2c", portPath: portPath(ev.properties), address: f.address });
+					await this.transition(row.id, "detected", null, ev.nodeID);
+					await this.transition(row.id, "identified", `profile ${profile.name} at 0x${f.address.toString(16)}`, ev.nodeID);
+					await this.configureAndOpen(row, profile, ev, f.address);
+				}
+				if (found.length === 0) {
+					const { row } = await upsertSeen(this.db, { uid: deviceUid(ev), name: unidentifiedName(ev), type: "unidentified", profile: null, nodeID: ev.nodeID, path: ev.path, subsystem: ev.subsystem, portPath: portPath(ev.properties) });
+					await this.transition(row.id, "detected", "no known chip answered on this bus", ev.nodeID);
+				}
+				return;
+			}
+
+			const profile = matchProfile(this.profiles, ev);
+			const { row, created } = await upsertSeen(this.db, {
+				uid: deviceUid(ev),
+				name: profile?.name ?? unidentifiedName(ev),
+				type: profile?.type ?? "unidentified",
+				profile: profile?.name ?? null,
+				nodeID: ev.nodeID,
+				path: ev.path,
+				subsystem: ev.subsystem,
+				vid,
+				pid,
+				serial: ev.properties.ID_SERIAL_SHORT,
+				portPath: portPath(ev.properties),
+				devLink: stablePath(ev) !== ev.path ? stablePath(ev) : undefined
+			});
+			this.logger.info(`manager: ${created ? "new" : "known"} device #${row.id} ${row.name} at ${ev.path} on ${ev.nodeID}${profile ? ` (profile ${profile.name})` : " (unidentified)"}`);
+			// The USB parent of a tty shares its identity: it registers a device nobody else
+			// reported, but never resets the status of the tty that is streaming.
+			if (ev.subsystem === "usb" && !created) return;
+			await this.transition(row.id, "detected", null, ev.nodeID);
+			if (!profile || ev.subsystem !== "tty") return;
+			await this.transition(row.id, "identified", `profile ${profile!.name}`, ev.nodeID);
+			await this.configureAndOpen(row, profile!, ev);
+		},
+
+		async configureAndOpen(this: ManagerThis, row: DeviceRow, profile: Profile, ev: DeviceHotplugEvent, address?: number) {
+			const config = mergeConfig(profile, row.config ?? {});
+			const dps = await ensureDatapoints(this.db, row.id, profile.protocol === "modbus" ? profile.modbus!.registers.map(r => ({ label: r.label, unit: profile.datapoints.find(d => d.label === r.label)?.unit })) : profile.datapoints);
+			const device = profile.interface === "uart" ? stablePath(ev) : ev.path;
+			const request: DeviceOpenRequest = {
+				deviceId: row.id,
+				device,
+				fallbackDevice: device !== ev.path ? ev.path : undefined,
+				profile: {
+					name: profile.name,
+					interface: profile.interface,
+					protocol: profile.protocol,
+					baudrate: typeof config.baudrate === "number" ? config.baudrate : profile.link.baudrate,
+					format: profile.format,
+					modbus: profile.modbus ? { ...profile.modbus, poll_ms: profile.modbus.poll_ms ?? 1000 } : undefined,
+					i2c: address != null ? { address, poll_ms: profile.i2c?.poll_ms } : undefined
+				},
+				config: { ...config, auto_reconnect: !!config.auto_reconnect, buffer_size: Number(config.buffer_size), timeout: Number(config.timeout) },
+				datapoints: [...dps].map(([label, id]) => ({ label, id, key: profile.datapoints.find(d => d.label === label)?.key }))
+			};
+			void this.broker.emit(EVENTS.deviceConfigured, {
+				deviceId: row.id,
+				device,
+				nodeID: ev.nodeID,
+				profile: request.profile,
+				config: request.config,
+				timestamp: new Date().toISOString()
+			});
+			await this.transition(row.id, "configured", null, ev.nodeID);
+			try {
+				await this.broker.call("processor.open", request, { nodeID: ev.nodeID });
+			} catch (err) {
+				await this.transition(row.id, "error", `processor.open on ${ev.nodeID}: ${(err as Error).message}`, ev.nodeID);
+			}
+		},
+
+		async handleDetach(this: ManagerThis, ev: DeviceHotplugEvent) {
+			let rows: DeviceRow[];
+			if (ev.subsystem === "i2c-dev") {
+				rows = await this.db.query<DeviceRow>(`SELECT * FROM devices WHERE node_id = $1 AND path = $2 AND subsystem IN ('i2c', 'i2c-dev')`, [ev.nodeID, ev.path]);
+			} else rows = await findByUid(this.db, deviceUid(ev));
+			for (const row of rows) {
+				// Only the node it was last seen on may unplug it (it may have moved to another node meanwhile).
+				if (row.node_id && row.node_id !== ev.nodeID) continue;
+				await this.transition(row.id, "disconnected", "unplugged", ev.nodeID);
+				if (row.profile && (ev.subsystem !== "usb")) {
+					await this.broker.call("processor.close", { deviceId: row.id }, { nodeID: ev.nodeID }).catch(err => this.logger.debug(`manager: processor.close ${row.id}: ${(err as Error).message}`));
+				}
+			}
+		},
+
+		async syncNode(this: ManagerThis, nodeID: string) {
+			const svc = this.broker.registry.getServiceList({ onlyAvailable: true }).find(s => s.name === "detector" && s.nodeID === nodeID);
+			if (!svc) return;
+			const res = await this.broker.call<{ devices: DeviceHotplugEvent[] }, Record<string, never>>("detector.list", {}, { nodeID });
+			for (const d of res.devices) {
+				const ev: DeviceHotplugEvent = { ...d, action: "add", timestamp: new Date().toISOString(), nodeID };
+				const known = await findByUid(this.db, deviceUid(ev));
+				// Only what is not already running is (re)configured: a sync never restarts a healthy stream.
+				if (known[0] && known[0].node_id === nodeID && ["configured", "streaming"].includes(known[0].status)) continue;
+				await this.serial(deviceUid(ev), () => this.handleAttach(ev)).catch(err => this.logger.warn(`manager: sync ${ev.path}: ${(err as Error).message}`));
+			}
+		}
+	},
+
+	created(this: Service) {
+		const self = this as ManagerThis;
+		const dir = fleetEnv(self.broker).profilesDir ?? PROFILES_DIR;
+		const { profiles, errors } = loadProfiles(dir);
+		self.profiles = profiles;
+		self.profileErrors = errors;
+		self.queues = new Map();
+		for (const e of errors) self.logger.error(`manager: profile ${e.file}: ${e.field}: ${e.message} (skipped)`);
+		self.logger.info(`manager: ${profiles.length} device profiles from ${dir}`);
+	},
+
+	async started(this: Service) {
+		const self = this as ManagerThis;
+		const ids = loadUsbIds();
+		self.logger.info(`manager: usb.ids from ${ids.source} (${ids.vendors.size} vendors)`);
+		// Devices plugged while no manager ran are picked up from the detectors.
+		setTimeout(() => void self.broker.call("manager.sync", {}, { nodeID: self.broker.nodeID }).catch(() => undefined), 1000).unref();
+	}
+};
+
+export default ManagerService;

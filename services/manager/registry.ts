@@ -1,0 +1,104 @@
+/**
+ * Device registry queries (PostgreSQL or PGlite through the db mixin). Plain functions over
+ * an `Sql` so the manager's handlers stay thin.
+ */
+import type { Sql } from "../../mixins/db.mixin";
+import type { DeviceStatus } from "../shared/contracts";
+
+export interface DeviceRow {
+	id: number;
+	uid: string | null;
+	name: string;
+	type: string;
+	profile: string | null;
+	config: Record<string, unknown>;
+	status: DeviceStatus;
+	status_reason: string | null;
+	owner: string | null;
+	node_id: string | null;
+	path: string | null;
+	subsystem: string | null;
+	vid: string | null;
+	pid: string | null;
+	serial: string | null;
+	mac: string | null;
+	port_path: string | null;
+	dev_link: string | null;
+	address: number | null;
+	name_auto: boolean;
+	created_at: string;
+	updated_at: string;
+	last_seen_at: string | null;
+}
+
+export interface SeenDevice {
+	uid: string;
+	name: string;
+	type: string;
+	profile: string | null;
+	nodeID: string;
+	path: string;
+	subsystem: string;
+	vid?: string;
+	pid?: string;
+	serial?: string;
+	portPath?: string;
+	devLink?: string;
+	address?: number;
+}
+
+/**
+ * Inserts a newly seen device or refreshes a known one (same uid → same id). A known device
+ * keeps a name its user gave it, and is never downgraded from a profile to "unidentified"
+ * (its USB parent may be reported after its tty).
+ */
+export async function upsertSeen(sql: Sql, d: SeenDevice): Promise<{ row: DeviceRow; created: boolean }> {
+	const rows = await sql.query<DeviceRow & { inserted: boolean }>(
+		`INSERT INTO devices (uid, name, type, profile, node_id, path, subsystem, vid, pid, serial, port_path, dev_link, address, status, last_seen_at)
+		 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,'detected', now())
+		 ON CONFLICT (uid) DO UPDATE SET
+		   node_id = EXCLUDED.node_id, path = EXCLUDED.path,
+		   subsystem = CASE WHEN EXCLUDED.profile IS NOT NULL OR devices.profile IS NULL THEN EXCLUDED.subsystem ELSE devices.subsystem END,
+		   port_path = COALESCE(EXCLUDED.port_path, devices.port_path), dev_link = EXCLUDED.dev_link,
+		   serial = COALESCE(EXCLUDED.serial, devices.serial), address = COALESCE(EXCLUDED.address, devices.address),
+		   profile = COALESCE(EXCLUDED.profile, devices.profile),
+		   type = CASE WHEN EXCLUDED.profile IS NOT NULL THEN EXCLUDED.type ELSE devices.type END,
+		   name = CASE WHEN devices.name_auto AND (EXCLUDED.profile IS NOT NULL OR devices.profile IS NULL) THEN EXCLUDED.name ELSE devices.name END,
+		   last_seen_at = now(), updated_at = now()
+		 RETURNING *, (xmax = 0) AS inserted`,
+		[d.uid, d.name, d.type, d.profile, d.nodeID, d.path, d.subsystem, d.vid ?? null, d.pid ?? null, d.serial ?? null, d.portPath ?? null, d.devLink ?? null, d.address ?? null]
+	);
+	const { inserted, ...row } = rows[0];
+	return { row: row as DeviceRow, created: !!inserted };
+}
+
+/** Records a status transition; false when the device already had that status (no duplicate event). */
+export async function setStatus(sql: Sql, id: number, status: DeviceStatus, reason: string | null, nodeID: string | null): Promise<boolean> {
+	const changed = await sql.query(
+		`UPDATE devices SET status = $2, status_reason = $3, updated_at = now()
+		 WHERE id = $1 AND (status IS DISTINCT FROM $2 OR status_reason IS DISTINCT FROM $3) RETURNING id`,
+		[id, status, reason]
+	);
+	if (changed.length === 0) return false;
+	await sql.query(`INSERT INTO device_events (device_id, type, status, reason, node_id) VALUES ($1, 'status', $2, $3, $4)`, [id, status, reason, nodeID]);
+	return true;
+}
+
+/** Creates the profile's datapoints for a device (idempotent) and returns label → id. */
+export async function ensureDatapoints(sql: Sql, deviceId: number, defs: Array<{ label: string; unit?: string; key?: string }>): Promise<Map<string, number>> {
+	const map = new Map<string, number>();
+	for (const d of defs) {
+		const rows = await sql.query<{ id: number }>(
+			`INSERT INTO datapoints (device_id, label, unit, decoding) VALUES ($1, $2, $3, $4)
+			 ON CONFLICT (device_id, label) DO UPDATE SET unit = EXCLUDED.unit, decoding = EXCLUDED.decoding
+			 RETURNING id`,
+			[deviceId, d.label, d.unit ?? null, JSON.stringify(d.key ? { key: d.key } : {})]
+		);
+		map.set(d.label, rows[0].id);
+	}
+	return map;
+}
+
+export function findByUid(sql: Sql, uid: string): Promise<DeviceRow[]> {
+	return sql.query<DeviceRow>(`SELECT * FROM devices WHERE uid = $1`, [uid]);
+}
