@@ -1,0 +1,121 @@
+/**
+ * Live push, throttled per room: readings for `device:<id>` are coalesced and sent at most
+ * once per interval per room (the latest value of each datapoint, plus a few recent points so a
+ * chart does not look stepped), so a device reporting at 1 kHz costs a browser a handful of
+ * messages a second. Status and alert messages are not coalesced (they are rare and each matters).
+ */
+
+export interface LiveReading {
+	datapointId: number;
+	label: string;
+	unit: string | null;
+	value: number;
+	/** epoch ms */
+	ts: number;
+}
+
+export interface LiveMessage {
+	room: string;
+	event: string;
+	data: unknown;
+}
+
+/** Payload of the `live.push` Moleculer event that every gateway's live mixin relays. */
+export interface LivePushEvent {
+	messages: LiveMessage[];
+}
+
+export const LIVE_PUSH_EVENT = "live.push";
+
+export const deviceRoom = (deviceId: number) => `device:${deviceId}`;
+export const ALERTS_ROOM = "alerts";
+
+interface RoomBuffer {
+	deviceId: number;
+	/** datapointId → the most recent points since the last flush (at most `pointsPerFlush`). */
+	points: Map<number, LiveReading[]>;
+	dropped: number;
+}
+
+export class RoomThrottle {
+	private readonly rooms = new Map<string, RoomBuffer>();
+	private readonly lastFlush = new Map<string, number>();
+	private timer: NodeJS.Timeout | null = null;
+	/** Readings coalesced away (not sent individually): a measure of how much the throttle saves. */
+	coalesced = 0;
+
+	constructor(
+		private readonly intervalMs: number,
+		private readonly send: (messages: LiveMessage[]) => void,
+		private readonly pointsPerFlush = 20
+	) {}
+
+	add(deviceId: number, r: LiveReading): void {
+		const room = deviceRoom(deviceId);
+		let buf = this.rooms.get(room);
+		if (!buf) this.rooms.set(room, (buf = { deviceId, points: new Map(), dropped: 0 }));
+		let list = buf.points.get(r.datapointId);
+		if (!list) buf.points.set(r.datapointId, (list = []));
+		list.push(r);
+		if (list.length > this.pointsPerFlush) {
+			// Keep the newest points; the chart loses detail, not the latest value.
+			list.shift();
+			buf.dropped++;
+			this.coalesced++;
+		}
+		this.schedule();
+	}
+
+	private schedule(): void {
+		if (this.timer) return;
+		const now = Date.now();
+		// A room that was idle longer than the interval is sent at once (first value without delay).
+		let wait = this.intervalMs;
+		for (const room of this.rooms.keys()) {
+			const last = this.lastFlush.get(room) ?? 0;
+			wait = Math.min(wait, Math.max(0, last + this.intervalMs - now));
+		}
+		this.timer = setTimeout(() => {
+			this.timer = null;
+			this.flush();
+		}, wait);
+		this.timer.unref?.();
+	}
+
+	/** Sends what is due now; rooms flushed less than an interval ago wait for the next tick. */
+	flush(force = false): void {
+		const now = Date.now();
+		const out: LiveMessage[] = [];
+		for (const [room, buf] of this.rooms) {
+			const last = this.lastFlush.get(room) ?? 0;
+			if (!force && now - last < this.intervalMs) continue;
+			const readings: LiveReading[] = [];
+			for (const list of buf.points.values()) {
+				list.sort((a, b) => a.ts - b.ts);
+				readings.push(...list);
+			}
+			out.push({ room, event: "readings", data: { deviceId: buf.deviceId, readings, coalesced: buf.dropped } });
+			this.rooms.delete(room);
+			this.lastFlush.set(room, now);
+		}
+		// Forget rooms idle for a long time so the map does not grow with every device ever seen.
+		if (this.lastFlush.size > 10_000) {
+			for (const [room, t] of this.lastFlush) if (now - t > 60_000) this.lastFlush.delete(room);
+		}
+		if (out.length) this.send(out);
+		if (this.rooms.size) this.schedule();
+	}
+
+	stop(): void {
+		if (this.timer) clearTimeout(this.timer);
+		this.timer = null;
+		this.flush(true);
+	}
+}
+
+/** Rooms a socket may ask for. */
+export function parseRoom(room: string): { kind: "device"; deviceId: number } | { kind: "alerts" } | null {
+	if (room === ALERTS_ROOM) return { kind: "alerts" };
+	const m = /^device:(\d{1,9})$/.exec(room);
+	return m ? { kind: "device", deviceId: Number(m[1]) } : null;
+}

@@ -1,0 +1,713 @@
+/**
+ * monitoring: queries and statistics over decoded_data, threshold and offline alerts, live
+ * push to Socket.IO rooms (through every gateway's live mixin), and an optional MongoDB
+ * document sink (seed 001).
+ *
+ * Readings arrive on the `telemetry.readings` channel (group "monitoring"); the pipeline sink
+ * stores them, this service only reads decoded_data. Domain logic is in ./queries, ./alerts,
+ * ./live and ./store; the handlers below validate, authorise and wire.
+ */
+import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Database } from "../../mixins/db.mixin";
+import { DbMixin } from "../../mixins/db.mixin";
+import { registerHealthCheck } from "../../mixins/health";
+import { fleetEnv } from "../shared/broker-env";
+import { CHANNELS, EVENTS, type AlertEvent, type DeviceStatusEvent, type Reading } from "../shared/contracts";
+import { ForbiddenError, NotFoundError, UnauthorizedError, UnprocessableError } from "../shared/errors";
+import { PROFILES_DIR } from "../shared/paths";
+import { describeOffline, describeThreshold, evaluate, initialState, isOffline, profileAlertDefaults, type RuleState, type ThresholdRule } from "./alerts";
+import { ALERTS_ROOM, LIVE_PUSH_EVENT, RoomThrottle, deviceRoom, parseRoom, type LiveMessage, type LivePushEvent } from "./live";
+import { MongoSink } from "./mongo-sink";
+import { loadProfileAlerts, type ProfileAlerts } from "./profile-alerts";
+import {
+	DEFAULT_DATA_WINDOW_MS,
+	DEFAULT_LIMIT,
+	DEFAULT_STATS_WINDOW_MS,
+	MAX_LIMIT,
+	MAX_STATS_WINDOW_MS,
+	buildBucketQuery,
+	buildDataQuery,
+	buildOverviewQuery,
+	buildSummaryQuery,
+	canSee,
+	checkBucketCount,
+	decodeCursor,
+	parseBucket,
+	parseTime,
+	resolveWindow,
+	toDataPage,
+	toStats,
+	type DataRow,
+	type Viewer
+} from "./queries";
+import {
+	acknowledgeAlert,
+	alertToApi,
+	clearAlert,
+	getAlert,
+	insertProfileRules,
+	insertRule,
+	listAlerts,
+	loadDatapointMeta,
+	loadOpenAlerts,
+	loadRules,
+	raiseAlert,
+	ruleToApi,
+	silentDevices,
+	toRule,
+	touchDevices,
+	type AlertRow,
+	type DatapointMeta
+} from "./store";
+
+/** Tells every monitoring instance to reload its rules (a rule changed through another node). */
+const RULES_CHANGED = "monitoring.rules.changed";
+
+type UserMeta = { user?: Viewer & { jti?: string }; $join?: string[]; $leave?: string[] };
+type Ctx<P = Record<string, any>> = Context<P, UserMeta>;
+
+interface MonitoringState {
+	db: Database;
+	ready: Promise<void>;
+	bucketFn: "time_bucket" | "date_bin";
+	rules: Map<number, ThresholdRule[]>;
+	/** `${ruleId}:${deviceId}` → state of the rule for that device. */
+	ruleStates: Map<string, RuleState>;
+	meta: Map<number, DatapointMeta>;
+	offlineOpen: Set<number>;
+	throttle: RoomThrottle;
+	profileAlerts: ProfileAlerts;
+	mongo: MongoSink | null;
+	offlineTimer: NodeJS.Timeout | null;
+	counters: { batches: number; readings: number; invalid: number; mongoErrors: number };
+}
+
+type This = Service &
+	MonitoringState & {
+		processBatch(payload: unknown): Promise<void>;
+		ensureMeta(ids: number[]): Promise<void>;
+		reloadRules(): Promise<void>;
+		applyRaise(row: AlertRow | null): Promise<void>;
+		applyClear(row: AlertRow | null): Promise<void>;
+		checkOffline(): Promise<void>;
+		push(messages: LiveMessage[]): void;
+		viewer(ctx: Ctx): Viewer | undefined;
+		requireDevice(ctx: Ctx, deviceId: number): Promise<{ id: number; owner: string | null }>;
+		mongoWrite(what: string, fn: (m: MongoSink) => Promise<unknown>): void;
+	};
+
+const id = { type: "number", integer: true, positive: true, convert: true } as const;
+const optionalId = { ...id, optional: true } as const;
+const timeParam = { type: "string", optional: true, max: 64 } as const;
+
+function toMs(ts: string | number): number {
+	return typeof ts === "number" ? ts : Date.parse(ts);
+}
+
+function validReading(r: unknown): r is Reading {
+	const x = r as Reading;
+	return (
+		!!x &&
+		Number.isInteger(x.deviceId) &&
+		x.deviceId > 0 &&
+		Number.isInteger(x.datapointId) &&
+		x.datapointId > 0 &&
+		typeof x.value === "number" &&
+		Number.isFinite(x.value) &&
+		Number.isFinite(toMs(x.ts))
+	);
+}
+
+const MonitoringService: ServiceSchema = {
+	name: "monitoring",
+	mixins: [DbMixin],
+	settings: { rest: "/monitoring" },
+
+	channels: {
+		[CHANNELS.telemetryReadings]: {
+			group: "monitoring",
+			async handler(this: This, payload: unknown) {
+				await this.ready;
+				await this.processBatch(payload);
+			}
+		}
+	},
+
+	events: {
+		[EVENTS.deviceStatus](this: This, ctx: Context<DeviceStatusEvent>) {
+			const s = ctx.params;
+			if (!s || !Number.isInteger(s.deviceId)) return;
+			this.push([{ room: deviceRoom(s.deviceId), event: "device.status", data: s }]);
+		},
+		[RULES_CHANGED](this: This) {
+			return this.reloadRules();
+		}
+	},
+
+	actions: {
+		/** GET /api/monitoring/data — readings, newest first, with labels and units; keyset paging by cursor. */
+		data: {
+			rest: "GET /data",
+			params: {
+				device: optionalId,
+				datapoint: [
+					{ type: "number", integer: true, positive: true, convert: true, optional: true },
+					{ type: "string", min: 1, max: 100, optional: true }
+				],
+				from: timeParam,
+				to: timeParam,
+				limit: { type: "number", integer: true, min: 1, max: MAX_LIMIT, convert: true, optional: true },
+				cursor: { type: "string", max: 200, optional: true }
+			},
+			async handler(this: This, ctx: Ctx) {
+				const p = ctx.params;
+				const window = resolveWindow(parseTime(p.from, "from"), parseTime(p.to, "to"), DEFAULT_DATA_WINDOW_MS, Number.MAX_SAFE_INTEGER);
+				const limit = p.limit ?? DEFAULT_LIMIT;
+				const dp = p.datapoint;
+				const q = buildDataQuery({
+					deviceId: p.device,
+					datapointId: typeof dp === "number" ? dp : /^\d+$/.test(dp ?? "") ? Number(dp) : undefined,
+					datapoint: typeof dp === "string" && !/^\d+$/.test(dp) ? dp : undefined,
+					window,
+					limit,
+					cursor: p.cursor ? decodeCursor(p.cursor) : undefined,
+					viewer: this.viewer(ctx)
+				});
+				return toDataPage(await this.db.query<DataRow>(q.text, q.values), limit, window);
+			}
+		},
+
+		/** GET /api/monitoring/data/:device_id — one device's readings (404 for an unknown or foreign device). */
+		deviceData: {
+			rest: "GET /data/:device_id",
+			params: {
+				device_id: id,
+				datapoint: [
+					{ type: "number", integer: true, positive: true, convert: true, optional: true },
+					{ type: "string", min: 1, max: 100, optional: true }
+				],
+				from: timeParam,
+				to: timeParam,
+				limit: { type: "number", integer: true, min: 1, max: MAX_LIMIT, convert: true, optional: true },
+				cursor: { type: "string", max: 200, optional: true }
+			},
+			async handler(this: This, ctx: Ctx) {
+				await this.requireDevice(ctx, ctx.params.device_id);
+				const { device_id, ...rest } = ctx.params;
+				return ctx.call("monitoring.data", { ...rest, device: device_id }, { meta: ctx.meta });
+			}
+		},
+
+		/** GET /api/monitoring/stats — per datapoint count/min/max/avg/last over a window, and buckets when `bucket` is given. */
+		stats: {
+			rest: "GET /stats",
+			params: {
+				device: optionalId,
+				datapoint: [
+					{ type: "number", integer: true, positive: true, convert: true, optional: true },
+					{ type: "string", min: 1, max: 100, optional: true }
+				],
+				from: timeParam,
+				to: timeParam,
+				bucket: { type: "string", max: 32, optional: true }
+			},
+			async handler(this: This, ctx: Ctx) {
+				const p = ctx.params;
+				const window = resolveWindow(parseTime(p.from, "from"), parseTime(p.to, "to"), DEFAULT_STATS_WINDOW_MS, MAX_STATS_WINDOW_MS);
+				const bucketMs = p.bucket ? parseBucket(p.bucket) : undefined;
+				if (bucketMs) checkBucketCount(window, bucketMs);
+				const dp = p.datapoint;
+				const filter = {
+					deviceId: p.device,
+					datapointId: typeof dp === "number" ? dp : /^\d+$/.test(dp ?? "") ? Number(dp) : undefined,
+					datapoint: typeof dp === "string" && !/^\d+$/.test(dp) ? dp : undefined,
+					window,
+					viewer: this.viewer(ctx),
+					bucketFn: this.bucketFn
+				};
+				const summary = buildSummaryQuery(filter);
+				const [rows, buckets] = await Promise.all([
+					this.db.query(summary.text, summary.values),
+					bucketMs
+						? (() => {
+								const q = buildBucketQuery({ ...filter, bucketMs });
+								return this.db.query(q.text, q.values);
+							})()
+						: Promise.resolve(null)
+				]);
+				return {
+					from: window.from.toISOString(),
+					to: window.to.toISOString(),
+					bucket: p.bucket ?? null,
+					bucketFunction: bucketMs ? this.bucketFn : null,
+					datapoints: toStats(rows, buckets)
+				};
+			}
+		},
+
+		/** GET /api/monitoring/devices — the viewer's devices with status, profile, last values and open alerts (the dashboard's list). */
+		devices: {
+			rest: "GET /devices",
+			params: { device: optionalId },
+			async handler(this: This, ctx: Ctx) {
+				const q = buildOverviewQuery(this.viewer(ctx), ctx.params.device);
+				const rows = await this.db.query(q.text, q.values);
+				return rows.map(r => ({
+					id: Number(r.id),
+					name: r.name,
+					type: r.type,
+					profile: r.profile,
+					status: r.status,
+					nodeID: r.node_id,
+					lastSeen: r.last_seen,
+					openAlerts: Number(r.open_alerts),
+					datapoints: (typeof r.datapoints === "string" ? JSON.parse(r.datapoints) : r.datapoints).map((d: any) => ({
+						id: Number(d.id),
+						label: d.label,
+						unit: d.unit,
+						value: d.value == null ? null : Number(d.value),
+						ts: d.ts
+					}))
+				}));
+			}
+		},
+
+		/** GET /api/monitoring/alerts — newest first; status open|cleared|unacknowledged|all. */
+		alerts: {
+			rest: "GET /alerts",
+			params: {
+				status: { type: "enum", values: ["open", "cleared", "unacknowledged", "all"], optional: true },
+				device: optionalId,
+				severity: { type: "enum", values: ["info", "warning", "critical"], optional: true },
+				limit: { type: "number", integer: true, min: 1, max: MAX_LIMIT, convert: true, optional: true },
+				before: optionalId
+			},
+			async handler(this: This, ctx: Ctx) {
+				const p = ctx.params;
+				const rows = await listAlerts(this.db, {
+					status: p.status ?? "all",
+					deviceId: p.device,
+					severity: p.severity,
+					limit: p.limit ?? DEFAULT_LIMIT,
+					beforeId: p.before,
+					viewer: this.viewer(ctx)
+				});
+				return rows.map(alertToApi);
+			}
+		},
+
+		/** POST /api/monitoring/alerts/:id/ack — acknowledge (idempotent: the first acknowledgement is kept). */
+		ack: {
+			rest: "POST /alerts/:id/ack",
+			params: { id },
+			async handler(this: This, ctx: Ctx<{ id: number }>) {
+				const existing = await getAlert(this.db, ctx.params.id);
+				if (!existing || !canSee(this.viewer(ctx) ?? { id: "", is_admin: true }, existing.owner)) throw new NotFoundError("Alert", ctx.params.id);
+				const by = ctx.meta.user?.email ?? String(ctx.meta.user?.id ?? "system");
+				const res = await acknowledgeAlert(this.db, ctx.params.id, by);
+				if (!res) throw new NotFoundError("Alert", ctx.params.id);
+				const alert = alertToApi(res.row);
+				if (res.changed) {
+					const ev: AlertEvent & { acknowledgedBy: string } = {
+						alertId: alert.id,
+						deviceId: alert.deviceId,
+						datapoint: alert.datapoint ?? alert.kind,
+						severity: alert.severity,
+						message: alert.message,
+						at: alert.acknowledgedAt ?? new Date().toISOString(),
+						acknowledgedBy: by
+					};
+					this.broker.emit(EVENTS.alertAcknowledged, ev);
+					this.push([
+						{ room: ALERTS_ROOM, event: "alert", data: alert },
+						{ room: deviceRoom(alert.deviceId), event: "alert", data: alert }
+					]);
+					this.mongoWrite("acknowledge", m => m.updateAlert(alert.id, { acknowledged: true, acknowledged_at: new Date(ev.at) }));
+				}
+				return alert;
+			}
+		},
+
+		/** GET /api/monitoring/rules — threshold rules of the viewer's devices. */
+		rules: {
+			rest: "GET /rules",
+			params: { device: optionalId, datapoint: optionalId },
+			async handler(this: This, ctx: Ctx) {
+				const where: string[] = [];
+				const params: unknown[] = [];
+				if (ctx.params.device) where.push(`dp.device_id = $${params.push(ctx.params.device)}`);
+				if (ctx.params.datapoint) where.push(`r.datapoint_id = $${params.push(ctx.params.datapoint)}`);
+				const v = this.viewer(ctx);
+				if (v && !v.is_admin) {
+					where.push(`dp.device_id IN (SELECT id FROM devices WHERE owner = ANY($${params.push([String(v.id), ...(v.email ? [v.email] : [])])}::text[]))`);
+				}
+				const rows = await loadRules(this.db, where.length ? `WHERE ${where.join(" AND ")}` : "", params);
+				return rows.map(ruleToApi);
+			}
+		},
+
+		/** POST /api/monitoring/rules — a threshold rule on one datapoint of a device the caller may see. */
+		createRule: {
+			rest: "POST /rules",
+			params: {
+				datapointId: id,
+				direction: { type: "enum", values: ["above", "below"] },
+				threshold: { type: "number", convert: true },
+				hysteresis: { type: "number", min: 0, convert: true, optional: true },
+				minDurationS: { type: "number", min: 0, max: 86_400, convert: true, optional: true },
+				severity: { type: "enum", values: ["info", "warning", "critical"], optional: true },
+				enabled: { type: "boolean", convert: true, optional: true }
+			},
+			async handler(this: This, ctx: Ctx) {
+				const p = ctx.params;
+				const [meta] = await loadDatapointMeta(this.db, [p.datapointId]);
+				if (!meta || !canSee(this.viewer(ctx) ?? { id: "", is_admin: true }, meta.owner)) throw new NotFoundError("Datapoint", p.datapointId);
+				const row = await insertRule(this.db, {
+					datapointId: p.datapointId,
+					direction: p.direction,
+					threshold: p.threshold,
+					hysteresis: p.hysteresis ?? 0,
+					minDurationS: p.minDurationS ?? 0,
+					severity: p.severity ?? "warning",
+					enabled: p.enabled ?? true,
+					createdBy: ctx.meta.user?.email ?? null
+				});
+				this.broker.broadcast(RULES_CHANGED, { ruleId: row.id });
+				return ruleToApi(row);
+			}
+		},
+
+		/** DELETE /api/monitoring/rules/:id — removes a rule and clears its open alerts (their history stays). */
+		deleteRule: {
+			rest: "DELETE /rules/:id",
+			params: { id },
+			async handler(this: This, ctx: Ctx<{ id: number }>) {
+				const [rule] = await loadRules(this.db, "WHERE r.id = $1", [ctx.params.id]);
+				const owner = rule ? (await loadDatapointMeta(this.db, [rule.datapoint_id]))[0]?.owner : null;
+				if (!rule || !canSee(this.viewer(ctx) ?? { id: "", is_admin: true }, owner)) throw new NotFoundError("Rule", ctx.params.id);
+				const cleared = await this.db.transaction(async tx => {
+					const rows = await tx.query<{ id: number }>("UPDATE alerts SET cleared_at = now() WHERE rule_id = $1 AND cleared_at IS NULL RETURNING id", [rule.id]);
+					await tx.query("DELETE FROM alert_rules WHERE id = $1", [rule.id]);
+					return rows.map(r => Number(r.id));
+				});
+				for (const alertId of cleared) await this.applyClear(await getAlert(this.db, alertId));
+				this.broker.broadcast(RULES_CHANGED, { ruleId: rule.id });
+				return { id: rule.id, deleted: true, clearedAlerts: cleared };
+			}
+		},
+
+		/**
+		 * Socket.IO only (whitelisted on the gateway): join live rooms. `device:<id>` for a device
+		 * the user may see (admins: all, others: devices they own), `alerts` for admins. All or
+		 * nothing: one forbidden room refuses the whole request.
+		 */
+		join: {
+			params: { rooms: { type: "array", items: { type: "string", max: 64 }, min: 1, max: 500 } },
+			async handler(this: This, ctx: Ctx<{ rooms: string[] }>) {
+				const user = ctx.meta.user;
+				if (!user) throw new UnauthorizedError();
+				const rooms = [...new Set(ctx.params.rooms)];
+				const deviceIds: number[] = [];
+				for (const room of rooms) {
+					const r = parseRoom(room);
+					if (!r) throw new UnprocessableError(`'${room}' is not a room (expected device:<id> or alerts)`, { room });
+					if (r.kind === "alerts" && !user.is_admin) throw new ForbiddenError("Only administrators may join the alerts room; alerts of your devices come in their device rooms");
+					if (r.kind === "device") deviceIds.push(r.deviceId);
+				}
+				if (deviceIds.length) {
+					const rows = await this.db.query<{ id: number; owner: string | null }>("SELECT id, owner FROM devices WHERE id = ANY($1::int[])", [deviceIds]);
+					const found = new Map(rows.map(r => [Number(r.id), r.owner]));
+					for (const d of deviceIds) {
+						if (!found.has(d) || !canSee(user, found.get(d))) throw new ForbiddenError(`You may not watch device ${d}`);
+					}
+				}
+				ctx.meta.$join = rooms;
+				return { joined: rooms };
+			}
+		},
+
+		/** Socket.IO only: leave rooms. */
+		leave: {
+			params: { rooms: { type: "array", items: { type: "string", max: 64 }, min: 1, max: 500 } },
+			handler(this: This, ctx: Ctx<{ rooms: string[] }>) {
+				if (!ctx.meta.user) throw new UnauthorizedError();
+				ctx.meta.$leave = ctx.params.rooms;
+				return { left: ctx.params.rooms };
+			}
+		}
+	},
+
+	methods: {
+		viewer(ctx: Ctx): Viewer | undefined {
+			// Calls from other services carry no user: they see everything. HTTP and socket calls
+			// always carry one (the gateway refuses them otherwise).
+			return ctx.meta.user;
+		},
+
+		async requireDevice(this: This, ctx: Ctx, deviceId: number) {
+			const [row] = await this.db.query<{ id: number; owner: string | null }>("SELECT id, owner FROM devices WHERE id = $1", [deviceId]);
+			const viewer = this.viewer(ctx);
+			if (!row || (viewer && !canSee(viewer, row.owner))) throw new NotFoundError("Device", deviceId);
+			return row;
+		},
+
+		push(this: This, messages: LiveMessage[]) {
+			if (!messages.length) return;
+			// broadcast, not emit: every gateway node relays to its own sockets.
+			const ev: LivePushEvent = { messages };
+			this.broker.broadcast(LIVE_PUSH_EVENT, ev);
+		},
+
+		mongoWrite(this: This, what: string, fn: (m: MongoSink) => Promise<unknown>) {
+			if (!this.mongo) return;
+			fn(this.mongo).catch(err => {
+				this.counters.mongoErrors++;
+				this.logger.warn(`MongoDB ${what} failed (PostgreSQL keeps the data): ${(err as Error).message}`);
+			});
+		},
+
+		async ensureMeta(this: This, ids: number[]) {
+			const missing = ids.filter(i => !this.meta.has(i));
+			if (!missing.length) return;
+			const found = await loadDatapointMeta(this.db, missing);
+			let seeded = 0;
+			for (const m of found) {
+				this.meta.set(m.id, m);
+				// Alert defaults: the datapoint's own decoding.alert, else its profile's datapoint entry.
+				const fromProfile = m.profile ? this.profileAlerts.byProfile.get(m.profile)?.get(m.label) : undefined;
+				const own = profileAlertDefaults(m.decoding).defaults;
+				const defaults = own.length ? own : (fromProfile ?? []);
+				if (defaults.length) seeded += await insertProfileRules(this.db, m.id, defaults);
+			}
+			if (seeded) await this.reloadRules();
+		},
+
+		async reloadRules(this: This) {
+			const rows = await loadRules(this.db, "WHERE r.enabled");
+			const rules = new Map<number, ThresholdRule[]>();
+			for (const r of rows) {
+				const rule = toRule(r);
+				let list = rules.get(rule.datapointId);
+				if (!list) rules.set(rule.datapointId, (list = []));
+				list.push(rule);
+			}
+			this.rules = rules;
+		},
+
+		async processBatch(this: This, payload: unknown) {
+			const list = (payload as { readings?: unknown })?.readings;
+			if (!Array.isArray(list)) {
+				// Not a telemetry batch: nothing here to alert on. The pipeline sink dead-letters it.
+				this.counters.invalid++;
+				this.logger.warn("telemetry.readings: message without a readings array ignored by monitoring");
+				return;
+			}
+			const readings = list.filter(validReading);
+			if (readings.length !== list.length) {
+				this.counters.invalid += list.length - readings.length;
+				this.logger.warn(`telemetry.readings: ${list.length - readings.length} malformed reading(s) ignored by monitoring`);
+			}
+			if (!readings.length) return;
+			this.counters.batches++;
+			this.counters.readings += readings.length;
+			readings.sort((a, b) => toMs(a.ts) - toMs(b.ts));
+			await this.ensureMeta([...new Set(readings.map(r => r.datapointId))]);
+
+			const devices = new Set<number>();
+			for (const r of readings) {
+				const at = toMs(r.ts);
+				const meta = this.meta.get(r.datapointId);
+				devices.add(r.deviceId);
+				this.throttle.add(r.deviceId, { datapointId: r.datapointId, label: meta?.label ?? `#${r.datapointId}`, unit: meta?.unit ?? null, value: r.value, ts: at });
+				// A datapoint id that belongs to another device is a mapping error upstream: no alerts on it.
+				if (!meta || meta.deviceId !== r.deviceId) continue;
+				for (const rule of this.rules.get(r.datapointId) ?? []) {
+					const key = `${rule.id}:${r.deviceId}`;
+					let state = this.ruleStates.get(key);
+					if (!state) this.ruleStates.set(key, (state = initialState()));
+					const d = evaluate(rule, state, r.value, at);
+					if (!d) continue;
+					if (d.action === "raise") {
+						await this.applyRaise(
+							await raiseAlert(this.db, {
+								kind: "threshold",
+								ruleId: rule.id,
+								deviceId: r.deviceId,
+								datapointId: r.datapointId,
+								severity: rule.severity,
+								message: `${meta.device}: ${describeThreshold(rule, meta.label, meta.unit, d.value)}`,
+								value: d.value,
+								at: new Date(d.at)
+							})
+						);
+					} else {
+						await this.applyClear(await clearAlert(this.db, "threshold", rule.id, r.deviceId, new Date(d.at)));
+					}
+				}
+			}
+
+			await touchDevices(this.db, [...devices]);
+			for (const d of devices) {
+				if (this.offlineOpen.has(d)) {
+					this.offlineOpen.delete(d);
+					await this.applyClear(await clearAlert(this.db, "offline", null, d, new Date()));
+				}
+			}
+			this.mongoWrite("readings", m =>
+				m.writeReadings(
+					readings.map(r => {
+						const meta = this.meta.get(r.datapointId);
+						return { deviceId: r.deviceId, datapointId: r.datapointId, label: meta?.label ?? `#${r.datapointId}`, unit: meta?.unit ?? null, value: r.value, ts: toMs(r.ts) };
+					})
+				)
+			);
+		},
+
+		async applyRaise(this: This, row: AlertRow | null) {
+			if (!row) return; // already open: deduplicated
+			const alert = alertToApi(row);
+			if (alert.kind === "offline") this.offlineOpen.add(alert.deviceId);
+			const ev: AlertEvent = {
+				alertId: alert.id,
+				deviceId: alert.deviceId,
+				datapoint: alert.datapoint ?? alert.kind,
+				severity: alert.severity,
+				message: alert.message,
+				at: alert.raisedAt
+			};
+			this.logger.info(`alert raised: #${alert.id} ${alert.severity} ${alert.message}`);
+			this.broker.emit(EVENTS.alertRaised, ev);
+			this.push([
+				{ room: ALERTS_ROOM, event: "alert", data: alert },
+				{ room: deviceRoom(alert.deviceId), event: "alert", data: alert }
+			]);
+			this.mongoWrite("alert", m =>
+				m.writeAlert({
+					alert_id: alert.id,
+					device_id: alert.deviceId,
+					alert_type: alert.kind,
+					severity: alert.severity,
+					datapoint: alert.datapoint,
+					message: alert.message,
+					timestamp: new Date(alert.raisedAt),
+					acknowledged: false,
+					acknowledged_at: null,
+					cleared_at: null
+				})
+			);
+		},
+
+		async applyClear(this: This, row: AlertRow | null) {
+			if (!row) return;
+			const alert = alertToApi(row);
+			if (alert.kind === "offline") this.offlineOpen.delete(alert.deviceId);
+			const ev: AlertEvent = {
+				alertId: alert.id,
+				deviceId: alert.deviceId,
+				datapoint: alert.datapoint ?? alert.kind,
+				severity: alert.severity,
+				message: alert.message,
+				at: alert.clearedAt ?? new Date().toISOString()
+			};
+			this.logger.info(`alert cleared: #${alert.id} ${alert.message}`);
+			this.broker.emit(EVENTS.alertCleared, ev);
+			this.push([
+				{ room: ALERTS_ROOM, event: "alert", data: alert },
+				{ room: deviceRoom(alert.deviceId), event: "alert", data: alert }
+			]);
+			this.mongoWrite("alert clear", m => m.updateAlert(alert.id, { cleared_at: new Date(ev.at) }));
+		},
+
+		async checkOffline(this: This) {
+			const rows = await silentDevices(this.db, fleetEnv(this.broker).offlineAfterS);
+			for (const r of rows) {
+				if (!isOffline(Number(r.last_seen_ms), Number(r.interval_s) * 1000, Number(r.now_ms))) continue;
+				await this.applyRaise(
+					await raiseAlert(this.db, {
+						kind: "offline",
+						ruleId: null,
+						deviceId: Number(r.device_id),
+						datapointId: null,
+						severity: "warning",
+						message: describeOffline(r.name, Number(r.last_seen_ms), Number(r.now_ms)),
+						value: null,
+						at: new Date(Number(r.now_ms))
+					})
+				);
+			}
+		}
+	},
+
+	created(this: Service) {
+		const self = this as This;
+		const env = fleetEnv(self.broker);
+		let markReady: () => void = () => undefined;
+		self.ready = new Promise<void>(r => (markReady = r));
+		(this as any).markReady = markReady;
+		self.bucketFn = "date_bin";
+		self.rules = new Map();
+		self.ruleStates = new Map();
+		self.meta = new Map();
+		self.offlineOpen = new Set();
+		self.mongo = null;
+		self.offlineTimer = null;
+		self.counters = { batches: 0, readings: 0, invalid: 0, mongoErrors: 0 };
+		self.throttle = new RoomThrottle(env.liveThrottleMs, messages => self.push(messages));
+		self.profileAlerts = { byProfile: new Map(), problems: [] };
+	},
+
+	async started(this: Service) {
+		const self = this as This;
+		const env = fleetEnv(self.broker);
+		const [ts] = await self.db.query("SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'timescaledb'");
+		self.bucketFn = Number(ts?.n) > 0 ? "time_bucket" : "date_bin";
+		self.profileAlerts = loadProfileAlerts(env.profilesDir ?? PROFILES_DIR);
+		for (const p of self.profileAlerts.problems) self.logger.warn(`profile alert defaults: ${p}`);
+		await self.reloadRules();
+		const open = await loadOpenAlerts(self.db);
+		for (const a of open.threshold) self.ruleStates.set(`${a.ruleId}:${a.deviceId}`, initialState(true));
+		for (const d of open.offline) self.offlineOpen.add(d);
+
+		if (env.mongoUrl) {
+			const sink = new MongoSink(env.mongoUrl);
+			try {
+				await sink.start();
+				self.mongo = sink;
+				registerHealthCheck(self.broker, "mongodb", async () => {
+					await sink.ping();
+					return "monitoring_data, device_alerts";
+				});
+				self.logger.info("monitoring: MongoDB document sink on (monitoring_data, device_alerts)");
+			} catch (err) {
+				// Optional sink: the node runs without it and /ready says why.
+				self.logger.error(`monitoring: MongoDB sink unavailable, continuing without it: ${(err as Error).message}`);
+				registerHealthCheck(self.broker, "mongodb", async () => {
+					throw new Error(`MongoDB not connected: ${(err as Error).message}`);
+				});
+			}
+		}
+
+		// Check often enough that an offline alert comes within a few seconds of the deadline.
+		const every = Math.min(5000, Math.max(250, (env.offlineAfterS * 1000) / 4));
+		const tick = () => {
+			self.checkOffline()
+				.catch(err => self.logger.warn(`offline check failed: ${(err as Error).message}`))
+				.finally(() => {
+					if (self.offlineTimer) self.offlineTimer = setTimeout(tick, every);
+				});
+		};
+		self.offlineTimer = setTimeout(tick, every);
+		(this as any).markReady();
+	},
+
+	async stopped(this: Service) {
+		const self = this as This;
+		const t = self.offlineTimer;
+		self.offlineTimer = null;
+		if (t) clearTimeout(t);
+		self.throttle?.stop();
+		await self.mongo?.stop().catch(() => undefined);
+	}
+};
+
+export default MonitoringService;
