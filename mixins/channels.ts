@@ -21,6 +21,7 @@ const Adapters = Channels.Adapters as Record<string, new (opts?: unknown) => Cha
 interface ChannelAdapter {
 	connected: boolean;
 	connect(): Promise<void>;
+	disconnect(): Promise<void>;
 	broker: ServiceBroker;
 	logger: { info(...a: unknown[]): void; warn(...a: unknown[]): void };
 	connection?: { isClosed?: () => boolean };
@@ -38,6 +39,15 @@ const REDIS_XADD_MAXLEN = "~1000000";
 /** Keeps the first connection trying until it succeeds: a broker that starts late is normal at the edge. */
 function withConnectRetry(Base: new (opts?: unknown) => ChannelAdapter, what: string) {
 	return class RetryingAdapter extends Base {
+		override async disconnect(): Promise<void> {
+			// The NATS adapter drains an already closed connection on a second stop and logs an error.
+			if (this.connection?.isClosed?.()) {
+				this.connected = false;
+				return;
+			}
+			return super.disconnect();
+		}
+
 		override async connect(): Promise<void> {
 			let delay = 250;
 			for (let attempt = 1; ; attempt++) {
@@ -101,8 +111,10 @@ function createAdapter(env: FleetEnv): ChannelAdapter {
 			maxInFlight: 16,
 			redis: {
 				url: env.redisUrl,
-				// Unacked messages of a dead consumer are claimed by another after a minute.
-				consumerOptions: { minIdleTime: 60_000, claimInterval: 1000, startID: "0" }
+				// A message delivered but not acked (handler failed, or its consumer died) is
+				// retried — by any consumer of the group — after this long; it must exceed the
+				// slowest handler, or a message still in work would be delivered twice.
+				consumerOptions: { minIdleTime: env.channelsRedisMinIdleMs, claimInterval: 250, startID: "0" }
 			}
 		});
 	}

@@ -60,6 +60,8 @@ export interface FleetEnv {
 	requestTimeoutMs: number;
 	/** How long the first database connection may take before the node gives up (DB_CONNECT_TIMEOUT_MS). */
 	dbConnectTimeoutMs: number;
+	/** Redis Streams only: how long a delivered, unacknowledged message waits before it is retried or claimed by another consumer (CHANNELS_REDIS_MIN_IDLE_MS). */
+	channelsRedisMinIdleMs: number;
 	/** Pipeline (issue 5): embedded MQTT broker plain listener, loopback only (MQTT_PORT). */
 	mqttPort: number;
 	/** Pipeline: embedded broker mTLS listener (MQTTS_PORT). */
@@ -210,6 +212,7 @@ export function readEnv(env: Env = process.env): FleetEnv {
 		logLevel: trimmed(env, "LOGLEVEL") ?? "info",
 		requestTimeoutMs: parseIntVar(env, "REQUEST_TIMEOUT_MS", 10_000, 100, 600_000),
 		dbConnectTimeoutMs: parseIntVar(env, "DB_CONNECT_TIMEOUT_MS", 10_000, 0, 600_000),
+		channelsRedisMinIdleMs: parseIntVar(env, "CHANNELS_REDIS_MIN_IDLE_MS", 10_000, 100, 86_400_000),
 		mqttPort: parseIntVar(env, "MQTT_PORT", 1883, 0, 65535),
 		mqttsPort: parseIntVar(env, "MQTTS_PORT", 8883, 0, 65535),
 		batchSize: parseIntVar(env, "BATCH_SIZE", 1000, 1, 100_000),
