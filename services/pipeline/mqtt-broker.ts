@@ -1,0 +1,166 @@
+/**
+ * The embedded MQTT broker (aedes) used when MQTT_URL is not set.
+ *
+ *   - TLS listener on MQTTS_PORT (all interfaces): a client must present a certificate signed
+ *     by the signing CA (requestCert + rejectUnauthorized); its CN (f2-<mac>) is its identity.
+ *   - plain listener on MQTT_PORT bound to 127.0.0.1 only: local tools, trusted.
+ *   - ACL, the same as docker/mosquitto/acl: a certificate client may publish only under
+ *     stat/<CN>/… and tele/<CN>/…, and subscribe only to cmnd/<CN>/….
+ *
+ * The pipeline subscribes in-process (no socket), so ingest does not depend on the listeners.
+ */
+import net from "node:net";
+import tls from "node:tls";
+import { Aedes, type AedesPublishPacket, type Client } from "aedes";
+
+/** Topics the holder of certificate CN `cn` may publish to. */
+export function mayPublish(cn: string, topic: string): boolean {
+	const parts = topic.split("/");
+	return parts.length >= 3 && (parts[0] === "stat" || parts[0] === "tele") && parts[1] === cn && !topic.includes("#") && !topic.includes("+");
+}
+
+/** Topic filters the holder of certificate CN `cn` may subscribe to: its own commands only. */
+export function maySubscribe(cn: string, filter: string): boolean {
+	const parts = filter.split("/");
+	return parts[0] === "cmnd" && parts[1] === cn;
+}
+
+export interface TlsMaterial {
+	key: string;
+	cert: string;
+	ca: string;
+}
+
+export interface EmbeddedBrokerOptions {
+	plainPort: number | null;
+	plainHost?: string;
+	onMessage: (topic: string, payload: Buffer) => void;
+	logger: { info(...a: unknown[]): void; warn(...a: unknown[]): void };
+}
+
+type ClientWithIdentity = Client & { fleetCN?: string };
+
+function certificateCN(client: Client): string | null | undefined {
+	const conn = client.conn as tls.TLSSocket;
+	if (!conn || !(conn as { encrypted?: boolean }).encrypted) return undefined; // plain, loopback
+	const cert = conn.getPeerCertificate();
+	const cn = cert?.subject?.CN;
+	return typeof cn === "string" ? cn : Array.isArray(cn) ? cn[0] : null;
+}
+
+export class EmbeddedBroker {
+	readonly aedes: Aedes;
+	private plain: net.Server | null = null;
+	private secure: tls.Server | null = null;
+	plainPort: number | null = null;
+	tlsPort: number | null = null;
+	readonly stats = { refusedPublish: 0, refusedSubscribe: 0, refusedConnect: 0 };
+
+	private constructor(
+		aedes: Aedes,
+		private readonly opts: EmbeddedBrokerOptions
+	) {
+		this.aedes = aedes;
+	}
+
+	static async start(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+		let self: EmbeddedBroker | null = null;
+		const aedes = await Aedes.createBroker({
+			authenticate: (client, _user, _pass, done) => {
+				const cn = certificateCN(client);
+				if (cn === null) {
+					self && self.stats.refusedConnect++;
+					const err = Object.assign(new Error("client certificate has no CN"), { returnCode: 5 as const });
+					return done(err, false);
+				}
+				(client as ClientWithIdentity).fleetCN = cn;
+				done(null, true);
+			},
+			authorizePublish: (client, packet, done) => {
+				const cn = client ? (client as ClientWithIdentity).fleetCN : undefined;
+				if (cn !== undefined && !mayPublish(cn, packet.topic)) {
+					self && self.stats.refusedPublish++;
+					opts.logger.warn(`mqtt: ${cn} may not publish to '${packet.topic}' (refused)`);
+					return done(new Error(`${cn} may not publish to ${packet.topic}`));
+				}
+				done(null);
+			},
+			authorizeSubscribe: (client, sub, done) => {
+				const cn = (client as ClientWithIdentity).fleetCN;
+				if (cn !== undefined && !maySubscribe(cn, sub.topic)) {
+					self && self.stats.refusedSubscribe++;
+					return done(new Error(`${cn} may not subscribe to ${sub.topic}`), null);
+				}
+				done(null, sub);
+			}
+		});
+		self = new EmbeddedBroker(aedes, opts);
+		const deliver = (packet: AedesPublishPacket, cb: () => void) => {
+			try {
+				opts.onMessage(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload as string));
+			} finally {
+				cb();
+			}
+		};
+		await new Promise<void>(r => aedes.subscribe("stat/+/+/+/+", deliver, r));
+		await new Promise<void>(r => aedes.subscribe("tele/+/+/+/+", deliver, r));
+		if (opts.plainPort != null) await self.listenPlain(opts.plainPort, opts.plainHost ?? "127.0.0.1");
+		return self;
+	}
+
+	private async listenPlain(port: number, host: string): Promise<void> {
+		const server = net.createServer(socket => this.aedes.handle(socket));
+		try {
+			await listen(server, port, host);
+			this.plain = server;
+			this.plainPort = (server.address() as net.AddressInfo).port;
+			this.opts.logger.info(`mqtt: embedded broker, plain listener on ${host}:${this.plainPort} (loopback only)`);
+		} catch (err) {
+			// Another broker (a system Mosquitto) holds the port: ingest still works in-process.
+			this.opts.logger.warn(`mqtt: plain listener on ${host}:${port} not started (${(err as Error).message}); set MQTT_PORT or MQTT_URL`);
+		}
+	}
+
+	/** Starts (or restarts with new certificates) the mTLS listener. */
+	async listenTls(port: number, material: TlsMaterial, host = "0.0.0.0"): Promise<number> {
+		if (this.secure) await closeServer(this.secure);
+		const server = tls.createServer(
+			{ key: material.key, cert: material.cert, ca: material.ca, requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" },
+			socket => this.aedes.handle(socket)
+		);
+		// A refused handshake (no or foreign certificate) is normal traffic, not a crash.
+		server.on("tlsClientError", err => {
+			this.stats.refusedConnect++;
+			this.opts.logger.warn(`mqtt: TLS client refused (${err.message})`);
+		});
+		await listen(server, port, host);
+		this.secure = server;
+		this.tlsPort = (server.address() as net.AddressInfo).port;
+		this.opts.logger.info(`mqtt: embedded broker, mTLS listener on ${host}:${this.tlsPort}`);
+		return this.tlsPort;
+	}
+
+	async close(): Promise<void> {
+		await Promise.all([this.plain && closeServer(this.plain), this.secure && closeServer(this.secure)]);
+		await new Promise<void>(r => this.aedes.close(() => r()));
+	}
+}
+
+function listen(server: net.Server, port: number, host: string): Promise<void> {
+	return new Promise((resolve, reject) => {
+		server.once("error", reject);
+		server.listen(port, host, () => {
+			server.off("error", reject);
+			resolve();
+		});
+	});
+}
+
+function closeServer(server: net.Server): Promise<void> {
+	return new Promise(r => {
+		server.close(() => r());
+		// Open client connections would keep close() waiting.
+		(server as { closeAllConnections?: () => void }).closeAllConnections?.();
+		setTimeout(r, 500).unref();
+	});
+}

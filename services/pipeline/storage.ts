@@ -1,0 +1,177 @@
+/**
+ * SQL of the pipeline: the bulk, idempotent insert into decoded_data, dead letters, and the
+ * metadata the decoder needs.
+ *
+ * PostgreSQL: COPY (pg-copy-streams, text format) into a session temp table, then one
+ * INSERT … SELECT … ON CONFLICT DO NOTHING, in one transaction. PGlite (embedded, no COPY
+ * stream): the same set-based INSERT from unnest() of four arrays. Either way the primary key
+ * turns a redelivered batch into a no-op.
+ */
+import { pipeline as streamPipeline } from "node:stream/promises";
+import { Readable } from "node:stream";
+import type { Database, Sql } from "../../mixins/db/database";
+import type { Reading } from "../shared/contracts";
+import { buildControllerSpec, type ControllerSpec } from "./decode";
+
+export interface Row {
+	ts: number;
+	deviceId: number;
+	datapointId: number;
+	value: number;
+}
+
+const INT4_MAX = 2_147_483_647;
+
+/** Checks one reading of a telemetry.readings batch; returns the problem or null. */
+export function readingProblem(r: unknown): string | null {
+	if (r == null || typeof r !== "object") return "reading is not an object";
+	const { deviceId, datapointId, value, ts } = r as Record<string, unknown>;
+	if (!Number.isInteger(deviceId) || (deviceId as number) < 1 || (deviceId as number) > INT4_MAX) return `deviceId ${JSON.stringify(deviceId)} is not a positive int4`;
+	if (!Number.isInteger(datapointId) || (datapointId as number) < 1 || (datapointId as number) > INT4_MAX) return `datapointId ${JSON.stringify(datapointId)} is not a positive int4`;
+	if (typeof value !== "number" || !Number.isFinite(value)) return `value ${JSON.stringify(value)} is not a finite number`;
+	if (toEpochMs(ts) == null) return `ts ${JSON.stringify(ts)} is not epoch milliseconds or ISO 8601`;
+	return null;
+}
+
+export function toEpochMs(ts: unknown): number | null {
+	if (typeof ts === "number") return Number.isFinite(ts) && Math.abs(ts) < 8.64e15 ? ts : null;
+	if (typeof ts === "string") {
+		const ms = Date.parse(ts);
+		return Number.isNaN(ms) ? null : ms;
+	}
+	return null;
+}
+
+export function toRow(r: Reading): Row {
+	return { ts: toEpochMs(r.ts)!, deviceId: r.deviceId, datapointId: r.datapointId, value: r.value };
+}
+
+/** Rows in PostgreSQL COPY text format (tab-separated, one line each). */
+export function copyText(rows: Row[]): string {
+	let out = "";
+	for (const r of rows) out += `${new Date(r.ts).toISOString()}\t${r.deviceId}\t${r.datapointId}\t${r.value}\n`;
+	return out;
+}
+
+/** Inserts rows into decoded_data in one transaction; duplicates of stored rows are skipped. Returns rows inserted. */
+export async function insertReadings(db: Database, rows: Row[]): Promise<number> {
+	if (rows.length === 0) return 0;
+	if (db.kind === "postgres") return insertWithCopy(db, rows);
+	return db.transaction(tx => insertWithUnnest(tx, rows));
+}
+
+async function insertWithCopy(db: Database, rows: Row[]): Promise<number> {
+	const { from: copyFrom } = await import("pg-copy-streams");
+	return db.withSession(async (session, raw) => {
+		const client = raw as import("pg").PoolClient;
+		await session.query("BEGIN");
+		try {
+			// The temp table lives as long as the pooled connection; ON COMMIT DELETE ROWS empties it.
+			await session.query(
+				"CREATE TEMP TABLE IF NOT EXISTS decoded_data_stage (timestamp timestamptz, device_id integer, datapoint_id integer, value double precision) ON COMMIT DELETE ROWS"
+			);
+			const stream = client.query(copyFrom("COPY decoded_data_stage (timestamp, device_id, datapoint_id, value) FROM STDIN"));
+			await streamPipeline(Readable.from([copyText(rows)]), stream);
+			const res = await client.query(
+				"INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) SELECT timestamp, device_id, datapoint_id, value FROM decoded_data_stage ON CONFLICT DO NOTHING"
+			);
+			await session.query("COMMIT");
+			return res.rowCount ?? 0;
+		} catch (err) {
+			await session.query("ROLLBACK").catch(() => undefined);
+			throw err;
+		}
+	});
+}
+
+export async function insertWithUnnest(tx: Sql, rows: Row[]): Promise<number> {
+	const res = await tx.query<{ n: number }>(
+		`WITH ins AS (
+			INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value)
+			SELECT * FROM unnest($1::timestamptz[], $2::int[], $3::int[], $4::float8[])
+			ON CONFLICT DO NOTHING RETURNING 1
+		) SELECT count(*)::int AS n FROM ins`,
+		[rows.map(r => new Date(r.ts).toISOString()), rows.map(r => r.deviceId), rows.map(r => r.datapointId), rows.map(r => r.value)]
+	);
+	return res[0]?.n ?? 0;
+}
+
+/** The naive baseline (bench only): one INSERT per reading. */
+export async function insertOneByOne(db: Database, rows: Row[]): Promise<void> {
+	for (const r of rows) {
+		await db.query("INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", [
+			new Date(r.ts).toISOString(),
+			r.deviceId,
+			r.datapointId,
+			r.value
+		]);
+	}
+}
+
+// ---- dead letters ---------------------------------------------------------------------------
+
+export interface DeadLetterInput {
+	source: string;
+	reason: string;
+	topic?: string | null;
+	payload?: string | null;
+	data?: Record<string, unknown>;
+}
+
+/** Many dead letters in one statement. */
+export async function insertDeadLetters(db: Sql, letters: DeadLetterInput[]): Promise<void> {
+	if (letters.length === 0) return;
+	await db.query(
+		`INSERT INTO dead_letters (source, reason, topic, payload, data)
+		 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[])`,
+		[
+			letters.map(l => l.source),
+			letters.map(l => l.reason),
+			letters.map(l => l.topic ?? null),
+			letters.map(l => l.payload ?? null),
+			letters.map(l => JSON.stringify(l.data ?? {}))
+		]
+	);
+}
+
+export interface DeadLetterRow {
+	id: number;
+	source: string;
+	reason: string;
+	topic: string | null;
+	payload: string | null;
+	data: Record<string, unknown>;
+	created_at: string;
+	replayed_at: string | null;
+	replay_count: number;
+	last_error: string | null;
+}
+
+// ---- metadata -------------------------------------------------------------------------------
+
+/** The decoding metadata of the controller with this MAC, or null when the MAC is unknown. */
+export async function loadControllerSpec(db: Sql, mac: string): Promise<ControllerSpec | null> {
+	const devices = await db.query<{ id: number; mac: string }>("SELECT id, mac FROM devices WHERE lower(mac) = lower($1)", [mac]);
+	if (devices.length === 0) return null;
+	const device = devices[0];
+	const sensors = await db.query<{ sensor: number; frame_length: number }>(
+		"SELECT sensor, frame_length FROM pipeline_sensors WHERE device_id = $1 ORDER BY sensor",
+		[device.id]
+	);
+	const datapoints = await db.query<{ id: number; label: string; decoding: Record<string, unknown> | null }>(
+		"SELECT id, label, decoding FROM datapoints WHERE device_id = $1 ORDER BY id",
+		[device.id]
+	);
+	return buildControllerSpec(device, sensors, datapoints);
+}
+
+/** TimescaleDB only: the retention policy of decoded_data from DATA_RETENTION_DAYS (0 removes it). */
+export async function applyRetention(db: Database, days: number): Promise<"timescaledb" | "plain"> {
+	const ht = await db.query(
+		"SELECT 1 FROM pg_extension e WHERE e.extname = 'timescaledb'"
+	);
+	if (ht.length === 0) return "plain";
+	await db.query("SELECT remove_retention_policy('decoded_data', if_exists => true)");
+	if (days > 0) await db.query("SELECT add_retention_policy('decoded_data', make_interval(days => $1::int))", [days]);
+	return "timescaledb";
+}
