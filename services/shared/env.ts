@@ -15,6 +15,8 @@ export class ConfigError extends Error {
 	) {
 		super(`${variable}: ${message}`);
 		this.name = "ConfigError";
+		// Where in the code a bad variable was noticed helps no one: keep logs to the one line.
+		this.stack = `${this.name}: ${this.message}`;
 	}
 }
 

@@ -22,7 +22,7 @@ export interface NodeProcess {
 export function startNode(env: Record<string, string>, args: string[] = []): NodeProcess {
 	const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin/runner.ts"), "--config", "moleculer.config.ts", "--mask", "**/*.service.ts", ...args], {
 		cwd: ROOT,
-		env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", LOG_FORMAT: "json", ...env },
+		env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", LOG_FORMAT: "json", SERVICEDIR: "services", ...env },
 		stdio: ["ignore", "pipe", "pipe"]
 	});
 	let out = "";

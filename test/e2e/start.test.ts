@@ -1,0 +1,95 @@
+/**
+ * `npm start` as a new user runs it: no servers configured, every service, embedded defaults.
+ * And a node given a bad environment stops with one clear line naming the variable.
+ */
+import { spawn } from "node:child_process";
+import { afterAll, describe, expect, it } from "vitest";
+import { tempDir } from "../helpers/broker";
+import { ROOT, startNode, type NodeProcess } from "../helpers/node-process";
+import { freePort } from "../helpers/ports";
+
+const started: NodeProcess[] = [];
+
+async function getStatus(url: string): Promise<{ status: number; body: any } | null> {
+	try {
+		const res = await fetch(url);
+		return { status: res.status, body: await res.json().catch(() => null) };
+	} catch {
+		return null;
+	}
+}
+
+afterAll(async () => {
+	await Promise.all(started.map(n => n.kill("SIGTERM")));
+});
+
+describe("npm start", () => {
+	it("with no environment answers /health and /ready with 200 within 15 s", async () => {
+		const port = await freePort();
+		const child = spawn("npm", ["start", "--silent"], {
+			cwd: ROOT,
+			// Only what makes this run private to the test: its own port and data directory.
+			env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", PORT: String(port), DATA_DIR: tempDir("start"), NODEID: "start-test" },
+			stdio: ["ignore", "pipe", "pipe"],
+			detached: true
+		});
+		let output = "";
+		child.stdout.on("data", d => (output += d));
+		child.stderr.on("data", d => (output += d));
+		const exited = new Promise(r => child.once("exit", r));
+		started.push({ kill: async () => { try { process.kill(-child.pid!, "SIGTERM"); } catch { /* gone */ } await exited; return null; } } as unknown as NodeProcess);
+
+		const t0 = Date.now();
+		let health = null;
+		let ready = null;
+		while (Date.now() - t0 < 15_000) {
+			health = await getStatus(`http://127.0.0.1:${port}/health`);
+			ready = await getStatus(`http://127.0.0.1:${port}/ready`);
+			if (health?.status === 200 && ready?.status === 200) break;
+			await new Promise(r => setTimeout(r, 250));
+		}
+		expect(health?.status, `no healthy answer within 15 s; output:\n${output.slice(-4000)}`).toBe(200);
+		expect(ready?.status, `not ready within 15 s: ${JSON.stringify(ready?.body)}\n${output.slice(-4000)}`).toBe(200);
+		expect(health!.body).toMatchObject({ status: "ok", nodeID: "start-test" });
+		// The embedded defaults are what /ready checked: PGlite and the in-process channels.
+		expect(ready!.body.checks.database).toMatchObject({ ok: true, detail: "pglite" });
+		expect(ready!.body.checks.channels).toMatchObject({ ok: true, detail: "Fake" });
+
+		const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
+		expect(metrics.status).toBe(200);
+		expect(metrics.headers.get("content-type")).toContain("text/plain");
+		expect(await metrics.text()).toMatch(/^moleculer_node_type/m);
+
+		// Errors are JSON in the DESIGN shape, without a stack.
+		const missing = await fetch(`http://127.0.0.1:${port}/api/no/such/route`);
+		expect(missing.status).toBe(404);
+		const body = await missing.json();
+		expect(Object.keys(body).sort()).toEqual(["code", "message", "name", "type"]);
+		expect(JSON.stringify(body)).not.toMatch(/\bat .+\.(js|ts):\d+/);
+	}, 40_000);
+});
+
+describe("a bad environment stops the node with one clear line", () => {
+	const cases = [
+		{ variable: "TRANSPORTER", env: { TRANSPORTER: "amqp//not-a-transporter" } },
+		{ variable: "TRANSPORTER", env: { TRANSPORTER: "nats://" } },
+		{ variable: "DATABASE_URL", env: { DATABASE_URL: "postgres://postgres@127.0.0.1:1/nowhere", DB_CONNECT_TIMEOUT_MS: "300" } },
+		{ variable: "DATABASE_URL", env: { DATABASE_URL: "mysql://localhost/x" } },
+		{ variable: "PORT", env: { PORT: "eighty" } }
+	];
+	for (const c of cases) {
+		it(`${c.variable}=${Object.values(c.env)[0]}`, async () => {
+			const node = startNode({ DATA_DIR: tempDir("badenv"), PORT: "0", SIMULATE: "0", ...c.env } as Record<string, string>);
+			started.push(node);
+			const code = await Promise.race([node.exited, new Promise(r => setTimeout(() => r("still running"), 30_000))]);
+			expect(code, node.output()).toBe(1);
+			const lines = node.output().trim().split("\n");
+			const clear = lines.filter(l => l.startsWith("fleetmesh: cannot start:"));
+			expect(clear, node.output()).toHaveLength(1);
+			expect(clear[0]).toContain(c.variable);
+			// No stack trace anywhere in what the user sees.
+			expect(node.output()).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+			expect(node.output()).not.toMatch(/\\n\s+at /);
+		});
+	}
+});
