@@ -1,0 +1,62 @@
+/** BatchPublisher on a real broker and channel adapter (the in-process one; delivery is not what is tested here). */
+import { afterEach, describe, expect, it } from "vitest";
+import type { ServiceBroker } from "moleculer";
+import { BatchPublisher } from "../../mixins/batch-publisher";
+import { createTestBroker, uniqueNamespace, waitFor } from "../helpers/broker";
+
+let broker: ServiceBroker;
+afterEach(async () => broker?.stop());
+
+function brokerWithConsumer(batches: number[][]) {
+	broker = createTestBroker({
+		namespace: uniqueNamespace("batch"),
+		services: [{ name: "c", channels: { "test.items": { group: "c", handler: (p: { items: number[] }) => void batches.push(p.items) } } } as any]
+	});
+	return broker;
+}
+
+describe("BatchPublisher", () => {
+	it("sends full batches at once and the rest after the flush interval, in order", async () => {
+		const batches: number[][] = [];
+		await brokerWithConsumer(batches).start();
+		const pub = new BatchPublisher<number>(broker, "test.items", { field: "items", maxItems: 100, flushMs: 30 });
+		for (let i = 0; i < 250; i++) pub.push(i);
+		await waitFor(() => batches.flat().length === 250, 5000, "250 items");
+		expect(batches.map(b => b.length)).toEqual([100, 100, 50]);
+		expect(batches.flat()).toEqual([...Array(250).keys()]);
+		expect(pub.stats).toMatchObject({ published: 250, batches: 3, dropped: 0, pending: 0 });
+	});
+
+	it("keeps items while the channel refuses them and sends them once it takes them again (fault injected into sendToChannel)", async () => {
+		const batches: number[][] = [];
+		await brokerWithConsumer(batches).start();
+		const realSend = (broker as any).sendToChannel;
+		let refuse = true;
+		(broker as any).sendToChannel = (...args: unknown[]) => (refuse ? Promise.reject(new Error("channel down")) : realSend.apply(broker, args));
+		const pub = new BatchPublisher<number>(broker, "test.items", { field: "items", maxItems: 10, flushMs: 5 });
+		for (let i = 0; i < 25; i++) pub.push(i);
+		await waitFor(() => pub.stats.failures >= 2, 5000, "failed sends");
+		expect(batches).toEqual([]);
+		expect(pub.stats.pending).toBe(25);
+		refuse = false;
+		await waitFor(() => batches.flat().length === 25, 10_000, "the kept items");
+		expect(batches.flat()).toEqual([...Array(25).keys()]);
+		expect(pub.stats.dropped).toBe(0);
+	});
+
+	it("bounds its buffer and counts what it drops", async () => {
+		const batches: number[][] = [];
+		await brokerWithConsumer(batches).start();
+		(broker as any).sendToChannel = () => Promise.reject(new Error("channel down"));
+		const drops: Array<[number, string]> = [];
+		const pub = new BatchPublisher<number>(broker, "test.items", { field: "items", maxItems: 10, flushMs: 5, maxBuffered: 50, onDrop: (n, why) => drops.push([n, why]) });
+		for (let i = 0; i < 80; i++) pub.push(i);
+		expect(pub.stats.pending).toBe(50);
+		expect(pub.stats.dropped).toBe(30);
+		expect(drops.reduce((a, [n]) => a + n, 0)).toBe(30);
+		expect(drops[0][1]).toMatch(/buffer full/);
+		await pub.close(100);
+		expect(pub.stats.dropped).toBe(80);
+		expect(() => pub.push(1)).toThrow(/closed/);
+	});
+});
