@@ -53,6 +53,7 @@ export class EmbeddedBroker {
 	private plain: net.Server | null = null;
 	private secure: tls.Server | null = null;
 	plainPort: number | null = null;
+	plainAddress: string | null = null;
 	tlsPort: number | null = null;
 	readonly stats = { refusedPublish: 0, refusedSubscribe: 0, refusedConnect: 0 };
 
@@ -114,6 +115,7 @@ export class EmbeddedBroker {
 			await listen(server, port, host);
 			this.plain = server;
 			this.plainPort = (server.address() as net.AddressInfo).port;
+			this.plainAddress = (server.address() as net.AddressInfo).address;
 			this.opts.logger.info(`mqtt: embedded broker, plain listener on ${host}:${this.plainPort} (loopback only)`);
 		} catch (err) {
 			// Another broker (a system Mosquitto) holds the port: ingest still works in-process.

@@ -258,7 +258,7 @@ const PipelineService: ServiceSchema = {
 					ingest: this.rawPublisher?.stats ?? null,
 					sink: this.sink.stats,
 					broker: this.embedded
-						? { embedded: true, subscribed: true, plainPort: this.embedded.plainPort, tlsPort: this.embedded.tlsPort, ...this.embedded.stats }
+						? { embedded: true, subscribed: true, plainPort: this.embedded.plainPort, plainAddress: this.embedded.plainAddress, tlsPort: this.embedded.tlsPort, ...this.embedded.stats }
 						: { embedded: false, connected: !!this.mqttClient?.connected, subscribed: this.mqttSubscribed }
 				};
 			}

@@ -1,0 +1,121 @@
+/**
+ * The batching core of the sink with an in-memory `write` function (the real COPY path is
+ * covered by the integration tests against PostgreSQL).
+ */
+import { describe, expect, it } from "vitest";
+import { BatchSink, SinkStoppedError } from "../../services/pipeline/sink";
+import type { Row } from "../../services/pipeline/storage";
+
+const rows = (n: number, from = 0): Row[] => Array.from({ length: n }, (_, i) => ({ ts: from + i, deviceId: 1, datapointId: 1, value: i }));
+
+function transient(): Error {
+	return Object.assign(new Error("Connection terminated unexpectedly"), { code: "ECONNRESET" });
+}
+
+function sinkWith(write: (r: Row[]) => Promise<number>, extra: Partial<ConstructorParameters<typeof BatchSink>[0]> = {}) {
+	const poisoned: Row[][] = [];
+	const sink = new BatchSink({
+		batchSize: 100,
+		flushMs: 20,
+		write,
+		isTransient: err => (err as { code?: string }).code === "ECONNRESET",
+		onPoison: async r => void poisoned.push(r),
+		minBackoffMs: 5,
+		maxBackoffMs: 20,
+		...extra
+	});
+	return { sink, poisoned };
+}
+
+describe("pipeline BatchSink", () => {
+	it("writes a full batch at once and a partial one after the flush interval", async () => {
+		const writes: number[] = [];
+		const { sink } = sinkWith(async r => (writes.push(r.length), r.length));
+		const t0 = Date.now();
+		await Promise.all([sink.add(rows(60)), sink.add(rows(40))]);
+		expect(writes).toEqual([100]);
+		expect(Date.now() - t0).toBeLessThan(20);
+		const t1 = Date.now();
+		await sink.add(rows(5));
+		expect(Date.now() - t1).toBeGreaterThanOrEqual(15);
+		expect(writes).toEqual([100, 5]);
+		expect(sink.stats.stored).toBe(105);
+	});
+
+	it("resolves a handler only after its rows were written", async () => {
+		let release!: () => void;
+		const gate = new Promise<void>(r => (release = r));
+		const { sink } = sinkWith(async r => (await gate, r.length));
+		let done = false;
+		const p = sink.add(rows(100)).then(() => (done = true));
+		await new Promise(r => setTimeout(r, 50));
+		expect(done).toBe(false);
+		release();
+		await p;
+		expect(done).toBe(true);
+	});
+
+	it("retries a transient failure with backoff, keeps the handler waiting and the rows, then stores them once", async () => {
+		let attempts = 0;
+		let keepAlives = 0;
+		const stored: Row[] = [];
+		const { sink } = sinkWith(async r => {
+			if (++attempts <= 4) throw transient();
+			stored.push(...r);
+			return r.length;
+		});
+		await sink.add(rows(100), () => keepAlives++);
+		expect(attempts).toBe(5);
+		expect(keepAlives).toBe(4);
+		expect(stored).toHaveLength(100);
+		expect(sink.stats.retries).toBe(4);
+	});
+
+	it("counts rows the database skipped as duplicates", async () => {
+		const { sink } = sinkWith(async r => r.length - 10);
+		await sink.add(rows(100));
+		expect(sink.stats).toMatchObject({ stored: 90, duplicates: 10 });
+	});
+
+	it("hands a batch the database keeps refusing to onPoison instead of blocking the stream", async () => {
+		const { sink, poisoned } = sinkWith(async () => {
+			throw new Error('invalid input syntax for type timestamp');
+		});
+		await sink.add(rows(100));
+		expect(poisoned).toHaveLength(1);
+		expect(poisoned[0]).toHaveLength(100);
+		expect(sink.stats.poisoned).toBe(100);
+	});
+
+	it("on stop with the database still down, rejects the waiting handlers (the channel redelivers)", async () => {
+		const { sink } = sinkWith(async () => {
+			throw transient();
+		});
+		const p = sink.add(rows(100));
+		const outcome = p.then(
+			() => "stored",
+			err => err
+		);
+		await new Promise(r => setTimeout(r, 50));
+		await sink.stop(100);
+		expect(await outcome).toBeInstanceOf(SinkStoppedError);
+		await expect(sink.add(rows(1))).rejects.toBeInstanceOf(SinkStoppedError);
+	});
+
+	it("gives up retrying once the node is stopping", async () => {
+		let stopping = false;
+		const { sink } = sinkWith(
+			async () => {
+				throw transient();
+			},
+			{ isStopping: () => stopping }
+		);
+		const outcome = sink.add(rows(100)).then(
+			() => "stored",
+			err => err
+		);
+		await new Promise(r => setTimeout(r, 30));
+		stopping = true;
+		expect(await outcome).toBeInstanceOf(SinkStoppedError);
+	});
+});
