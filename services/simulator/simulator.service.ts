@@ -8,10 +8,11 @@
  * service idle, so a node given real hardware can still load every service file.
  */
 import type { ServiceSchema } from "moleculer";
+import { DevicesMixin } from "./devices.mixin";
 
 const SimulatorService: ServiceSchema = {
 	name: "simulator",
-	mixins: [],
+	mixins: [DevicesMixin],
 	settings: { rest: "/simulator" }
 };
 
