@@ -1,0 +1,441 @@
+/**
+ * The gateway's front door: who may call what over HTTP and Socket.IO.
+ *
+ * - Every routed action declares `auth: "public" | "user" | "admin"` (default "user"). The route
+ *   options `authentication: true, authorization: true` make moleculer-web call `authenticate`
+ *   and `authorize` below with `req.$action`, the definition of the action being called (local
+ *   or on another node: custom properties travel with the service info).
+ * - Tokens are HS256 JWTs from the signing service, checked here without a network hop: the
+ *   key is JWT_SECRET (or fetched once from `signing.jwtKey`), verified tokens are cached, and
+ *   revoked token ids arrive by the broadcast event `signing.token.revoked` (plus a full re-read
+ *   from `signing.revokedTokens` at start and every 30 s, for events missed while disconnected).
+ *   So a logout on one gateway node is refused on every other within milliseconds, and no
+ *   request costs a database query.
+ * - Socket.IO: the handshake `auth.token` is checked by `socketAuthorize` for every namespace;
+ *   a socket's calls are checked again (revoked/expired, admin-only actions); a revoked token's
+ *   sockets are disconnected.
+ * - Login/register rate limit per client address, CORS from CORS_ORIGINS, security headers on
+ *   every response.
+ *
+ * The JWT checks here mirror services/signing/tokens.ts (a service never imports another's folder).
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import crypto from "node:crypto";
+import type { Context, Service, ServiceSchema } from "moleculer";
+import { errors as joseErrors, jwtVerify } from "jose";
+import { fleetEnv } from "../shared/broker-env";
+import type { FleetEnv } from "../shared/env";
+import { ForbiddenError, ServiceUnavailableError, TooManyRequestsError, UnauthorizedError } from "../shared/errors";
+
+export const TOKEN_REVOKED_EVENT = "signing.token.revoked";
+const ISSUER = "fleetmesh";
+const RESYNC_INTERVAL_MS = 30_000;
+const TOKEN_CACHE_MAX = 10_000;
+
+export type AuthLevel = "public" | "user" | "admin";
+
+export interface AuthUser {
+	id: number;
+	email: string;
+	is_admin: boolean;
+	jti: string;
+	/** Expiry of the token, seconds since the epoch. */
+	exp: number;
+}
+
+// ---- plain functions (unit-tested) ------------------------------------------------------
+
+/** The access level of a routed action; an unknown value counts as "admin" (fail closed). */
+export function authLevelOf(action: { name?: string; auth?: unknown } | undefined, metricsAuth: boolean): AuthLevel {
+	if (!action) return "user";
+	if (action.name === "gateway.health" || action.name === "gateway.ready") return "public";
+	if (action.name === "gateway.metrics") return metricsAuth ? "admin" : "public";
+	const auth = action.auth;
+	if (auth == null) return "user";
+	if (auth === "public" || auth === "user" || auth === "admin") return auth;
+	return "admin";
+}
+
+export type BearerResult = { token: string } | { error: string; type: string };
+
+/** Reads `Authorization: Bearer <token>`; anything else is a clear error. */
+export function parseBearer(header: string | string[] | undefined): BearerResult {
+	if (header == null || header === "") return { error: "A token is required: send 'Authorization: Bearer <token>'", type: "NO_TOKEN" };
+	if (Array.isArray(header)) return { error: "Send exactly one Authorization header", type: "INVALID_TOKEN" };
+	const m = /^Bearer[ ]+([^\s]+)\s*$/i.exec(header);
+	if (!m) return { error: "The Authorization header must be 'Bearer <token>'", type: "INVALID_TOKEN" };
+	if (m[1].length > 4096) return { error: "Token is too long", type: "INVALID_TOKEN" };
+	return { token: m[1] };
+}
+
+export type TokenVerdict = { ok: true; user: AuthUser } | { ok: false; message: string; type: "INVALID_TOKEN" | "TOKEN_EXPIRED" };
+
+/** Signature (HS256 only: `alg: none` and algorithm confusion fail), issuer, expiry, claim shapes. */
+export async function verifyAccessToken(key: Uint8Array, token: string): Promise<TokenVerdict> {
+	try {
+		const { payload } = await jwtVerify(token, key, { algorithms: ["HS256"], issuer: ISSUER, requiredClaims: ["sub", "jti", "exp"] });
+		const id = Number(payload.sub);
+		if (!Number.isSafeInteger(id) || id <= 0 || typeof payload.email !== "string" || typeof payload.is_admin !== "boolean" || typeof payload.jti !== "string") {
+			return { ok: false, message: "Token claims are not those of a fleetmesh user", type: "INVALID_TOKEN" };
+		}
+		return { ok: true, user: { id, email: payload.email, is_admin: payload.is_admin, jti: payload.jti, exp: payload.exp as number } };
+	} catch (err) {
+		if (err instanceof joseErrors.JWTExpired) return { ok: false, message: "Token has expired; log in again", type: "TOKEN_EXPIRED" };
+		if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported) {
+			return { ok: false, message: "Token algorithm is not accepted (only HS256)", type: "INVALID_TOKEN" };
+		}
+		if (err instanceof joseErrors.JWSSignatureVerificationFailed) return { ok: false, message: "Token signature is invalid", type: "INVALID_TOKEN" };
+		if (err instanceof joseErrors.JWTClaimValidationFailed) return { ok: false, message: `Token claim '${err.claim}' is invalid`, type: "INVALID_TOKEN" };
+		return { ok: false, message: "Token is malformed", type: "INVALID_TOKEN" };
+	}
+}
+
+/** Fixed-window counter per key (per gateway instance; the signing service adds a per-account throttle). */
+export class WindowLimiter {
+	private readonly windows = new Map<string, { count: number; resetAt: number }>();
+	constructor(
+		readonly limit: number,
+		readonly windowMs = 60_000,
+		private readonly maxKeys = 50_000
+	) {}
+
+	/** Counts a hit; returns the seconds to wait when over the limit, else 0. */
+	hit(key: string, now = Date.now()): number {
+		let w = this.windows.get(key);
+		if (!w || w.resetAt <= now) {
+			if (this.windows.size >= this.maxKeys) this.purge(now);
+			w = { count: 0, resetAt: now + this.windowMs };
+			this.windows.set(key, w);
+		}
+		w.count++;
+		return w.count > this.limit ? Math.max(1, Math.ceil((w.resetAt - now) / 1000)) : 0;
+	}
+
+	purge(now = Date.now()): void {
+		for (const [k, w] of this.windows) if (w.resetAt <= now) this.windows.delete(k);
+		if (this.windows.size >= this.maxKeys) this.windows.clear();
+	}
+}
+
+export const CONTENT_SECURITY_POLICY = [
+	"default-src 'self'",
+	"script-src 'self'",
+	"style-src 'self' 'unsafe-inline'",
+	"img-src 'self' data: blob:",
+	"font-src 'self' data:",
+	"connect-src 'self' ws: wss:",
+	"object-src 'none'",
+	"base-uri 'self'",
+	"form-action 'self'",
+	"frame-ancestors 'none'"
+].join("; ");
+
+/** Headers every response carries. HSTS only when the client reached us over TLS. */
+export function securityHeaders(opts: { secure: boolean; api: boolean }): Record<string, string> {
+	const h: Record<string, string> = {
+		"X-Content-Type-Options": "nosniff",
+		"X-Frame-Options": "DENY",
+		"Referrer-Policy": "no-referrer",
+		"Content-Security-Policy": CONTENT_SECURITY_POLICY,
+		"Cross-Origin-Opener-Policy": "same-origin",
+		"Cross-Origin-Resource-Policy": "same-origin",
+		"Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()"
+	};
+	if (opts.secure) h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains";
+	// API answers carry tokens, private keys and user data: never kept by a cache.
+	if (opts.api) h["Cache-Control"] = "no-store";
+	return h;
+}
+
+/** CORS: which origin (if any) a response may name. null: no CORS headers (same origin only). */
+export function allowedOrigin(origin: string | undefined, allowed: string[] | null): string | null {
+	if (!origin || !allowed || allowed.length === 0) return null;
+	if (allowed.includes("*")) return "*";
+	return allowed.includes(origin) ? origin : null;
+}
+
+// ---- the mixin --------------------------------------------------------------------------
+
+interface AuthState {
+	env: FleetEnv;
+	authRevoked: Map<string, number>;
+	authTokenCache: Map<string, AuthUser>;
+	authKey: Promise<Uint8Array> | null;
+	authSynced: boolean;
+	authSyncing: Promise<void> | null;
+	authLimiter: WindowLimiter;
+	authTimer: NodeJS.Timeout | null;
+	io?: any;
+	server?: any;
+}
+
+interface AuthMethods {
+	clientIp(req: IncomingMessage): string;
+	jwtKeyForGateway(): Promise<Uint8Array>;
+	syncRevocations(): Promise<void>;
+	ensureRevocationsSynced(): Promise<void>;
+	userFromToken(token: string): Promise<AuthUser>;
+	isRevoked(jti: string): boolean;
+	dropSocketsOf(jti: string): void;
+	handleSecurity(req: IncomingMessage, res: ServerResponse): boolean;
+}
+
+type AuthThis = Service & AuthState & AuthMethods;
+type Req = IncomingMessage & { $action?: { name?: string; auth?: unknown; rateLimit?: unknown }; $metricsToken?: boolean };
+type AuthMeta = { user?: AuthUser | null; clientIp?: string };
+
+function unauthorized(res: ServerResponse | null, message: string, type: string): never {
+	// RFC 6750: tell the client which scheme to use and why it failed.
+	res?.setHeader("WWW-Authenticate", type === "NO_TOKEN" ? 'Bearer realm="fleetmesh"' : `Bearer realm="fleetmesh", error="invalid_token"`);
+	throw new UnauthorizedError(message, type);
+}
+
+export const AuthMixin: Partial<ServiceSchema> = {
+	events: {
+		[TOKEN_REVOKED_EVENT]: {
+			params: { jti: { type: "string", max: 64 }, exp: { type: "number" } },
+			handler(this: AuthThis, ctx: Context<{ jti: string; exp: number }>) {
+				this.authRevoked.set(ctx.params.jti, ctx.params.exp);
+				this.dropSocketsOf(ctx.params.jti);
+			}
+		}
+	},
+
+	methods: {
+		clientIp(this: AuthThis, req: IncomingMessage): string {
+			if (this.env.trustProxy) {
+				const xff = req.headers["x-forwarded-for"];
+				const first = (Array.isArray(xff) ? xff[0] : xff)?.split(",")[0]?.trim();
+				if (first) return first;
+			}
+			return req.socket.remoteAddress ?? "unknown";
+		},
+
+		jwtKeyForGateway(this: AuthThis): Promise<Uint8Array> {
+			if (this.env.jwtSecret) return Promise.resolve(new TextEncoder().encode(this.env.jwtSecret));
+			if (!this.authKey) {
+				this.authKey = this.broker.call<{ key: string }, Record<string, never>>("signing.jwtKey", {}, { timeout: 3000, retries: 1 }).then(
+					r => new Uint8Array(Buffer.from(r.key, "base64")),
+					err => {
+						this.authKey = null;
+						throw new ServiceUnavailableError("Tokens cannot be checked right now: the signing service is not reachable", { reason: (err as Error).message });
+					}
+				);
+			}
+			return this.authKey;
+		},
+
+		async syncRevocations(this: AuthThis) {
+			const r = await this.broker.call<{ tokens: Array<{ jti: string; exp: number }> }, Record<string, never>>("signing.revokedTokens", {}, { timeout: 3000, retries: 1 });
+			// Merge, never replace: an event may have arrived while the list was being read.
+			for (const { jti, exp } of r.tokens) this.authRevoked.set(jti, exp);
+			const now = Date.now() / 1000;
+			for (const [jti, exp] of this.authRevoked) if (exp <= now) this.authRevoked.delete(jti);
+			this.authSynced = true;
+		},
+
+		async ensureRevocationsSynced(this: AuthThis) {
+			if (this.authSynced) return;
+			this.authSyncing ??= this.syncRevocations().finally(() => (this.authSyncing = null));
+			try {
+				await this.authSyncing;
+			} catch (err) {
+				// Fail closed: without the revocation list a logged-out token could pass.
+				throw new ServiceUnavailableError("Tokens cannot be checked right now: the signing service is not reachable", { reason: (err as Error).message });
+			}
+		},
+
+		isRevoked(this: AuthThis, jti: string): boolean {
+			return this.authRevoked.has(jti);
+		},
+
+		async userFromToken(this: AuthThis, token: string): Promise<AuthUser> {
+			await this.ensureRevocationsSynced();
+			let user = this.authTokenCache.get(token);
+			if (!user) {
+				const verdict = await verifyAccessToken(await this.jwtKeyForGateway(), token);
+				if (!verdict.ok) unauthorized(null, verdict.message, verdict.type);
+				user = verdict.user;
+				if (this.authTokenCache.size >= TOKEN_CACHE_MAX) this.authTokenCache.clear();
+				this.authTokenCache.set(token, user);
+			}
+			if (user.exp * 1000 <= Date.now()) {
+				this.authTokenCache.delete(token);
+				unauthorized(null, "Token has expired; log in again", "TOKEN_EXPIRED");
+			}
+			if (this.isRevoked(user.jti)) unauthorized(null, "Token has been revoked (logged out); log in again", "TOKEN_REVOKED");
+			return user;
+		},
+
+		/** moleculer-web: who is calling. Throws 401/429/503; returns null for public actions. */
+		async authenticate(this: AuthThis, ctx: Context<unknown, AuthMeta>, _route: unknown, req: Req, res: ServerResponse) {
+			const ip = this.clientIp(req);
+			ctx.meta.clientIp = ip;
+			const action = req.$action;
+			if (action?.rateLimit === "auth") {
+				const wait = this.authLimiter.hit(`${action.name}|${ip}`);
+				if (wait > 0) {
+					res.setHeader("Retry-After", String(wait));
+					throw new TooManyRequestsError(`Too many attempts from this address; try again in ${wait} s`, wait);
+				}
+			}
+			const level = authLevelOf(action, this.env.metricsAuth);
+			if (level === "public") return null;
+			const bearer = parseBearer(req.headers.authorization);
+			if ("error" in bearer) unauthorized(res, bearer.error, bearer.type);
+			if (action?.name === "gateway.metrics" && this.env.metricsToken) {
+				const a = Buffer.from(bearer.token);
+				const b = Buffer.from(this.env.metricsToken);
+				if (a.length === b.length && crypto.timingSafeEqual(a, b)) {
+					req.$metricsToken = true;
+					return null;
+				}
+			}
+			try {
+				return await this.userFromToken(bearer.token);
+			} catch (err) {
+				if (err instanceof UnauthorizedError) res.setHeader("WWW-Authenticate", `Bearer realm="fleetmesh", error="invalid_token"`);
+				throw err;
+			}
+		},
+
+		/** moleculer-web: may this caller run this action. */
+		authorize(this: AuthThis, ctx: Context<unknown, AuthMeta>, _route: unknown, req: Req) {
+			const level = authLevelOf(req.$action, this.env.metricsAuth);
+			if (level === "public" || req.$metricsToken) return;
+			if (!ctx.meta.user) throw new UnauthorizedError();
+			if (level === "admin" && ctx.meta.user.is_admin !== true) throw new ForbiddenError("Administrators only");
+		},
+
+		/** moleculer-io: runs for every connection of every namespace; a throw refuses it. */
+		async socketAuthorize(this: AuthThis, socket: any) {
+			const raw = socket.handshake?.auth?.token ?? socket.handshake?.headers?.authorization;
+			if (typeof raw !== "string" || raw === "") {
+				throw Object.assign(new UnauthorizedError("A token is required: connect with { auth: { token } }", "NO_TOKEN"), {});
+			}
+			const token = raw.replace(/^Bearer\s+/i, "");
+			const user = await this.userFromToken(token);
+			// Disconnect when the token expires; a revoked token's sockets are dropped by the event.
+			const timer = setTimeout(() => socket.disconnect(true), Math.min(user.exp * 1000 - Date.now(), 2 ** 31 - 1));
+			timer.unref();
+			socket.on?.("disconnect", () => clearTimeout(timer));
+			socket.data = { ...(socket.data ?? {}), user };
+			return user;
+		},
+
+		dropSocketsOf(this: AuthThis, jti: string) {
+			const nsps: Map<string, any> | undefined = this.io?._nsps;
+			if (!nsps) return;
+			for (const nsp of nsps.values()) {
+				for (const socket of nsp.sockets.values()) {
+					if (socket.client?.user?.jti === jti || socket.data?.user?.jti === jti) socket.disconnect(true);
+				}
+			}
+		},
+
+		/** Security headers and CORS for every HTTP request; true when the request was answered here (preflight). */
+		handleSecurity(this: AuthThis, req: IncomingMessage, res: ServerResponse): boolean {
+			const url = req.url ?? "/";
+			const secure = !!(req.socket as { encrypted?: boolean }).encrypted || (this.env.trustProxy && req.headers["x-forwarded-proto"] === "https");
+			const headers = securityHeaders({ secure, api: url.startsWith("/api") });
+			for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+			const origin = req.headers.origin;
+			if (!origin) return false;
+			const allowed = allowedOrigin(origin, this.env.corsOrigins);
+			res.setHeader("Vary", "Origin");
+			const preflight = req.method === "OPTIONS" && req.headers["access-control-request-method"] != null;
+			if (allowed) {
+				res.setHeader("Access-Control-Allow-Origin", allowed);
+				res.setHeader("Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate");
+			}
+			if (!preflight) return false;
+			if (!allowed) {
+				res.writeHead(403, { "Content-Type": "application/json; charset=utf-8" });
+				res.end(JSON.stringify({ name: "CorsError", message: `Origin ${origin} is not allowed (CORS_ORIGINS)`, code: 403, type: "CORS_ORIGIN_NOT_ALLOWED" }));
+				return true;
+			}
+			res.setHeader("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE");
+			res.setHeader("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID");
+			res.setHeader("Access-Control-Max-Age", "600");
+			res.writeHead(204, { "Content-Length": "0" });
+			res.end();
+			return true;
+		}
+	},
+
+	created(this: Service) {
+		const self = this as AuthThis;
+		self.env = fleetEnv(this.broker);
+		self.authRevoked = new Map();
+		self.authTokenCache = new Map();
+		self.authKey = null;
+		self.authSynced = false;
+		self.authSyncing = null;
+		self.authLimiter = new WindowLimiter(self.env.authRateLimit);
+		self.authTimer = null;
+
+		// Runs before moleculer-io's own created/started (mixin lifecycle order), so these
+		// settings are in place when the namespaces are registered.
+		const io = (this.settings.io ??= {});
+		io.namespaces ??= { "/": {} };
+		for (const item of Object.values<any>(io.namespaces)) {
+			// Secure by default: a namespace added later cannot forget authentication.
+			item.authorization = true;
+			const call = item.events?.call;
+			if (call && typeof call === "object") {
+				const theirs = call.onBeforeCall;
+				call.onBeforeCall = async function (this: AuthThis, ctx: Context, socket: any, action: string, params: unknown, opts: { meta?: AuthMeta }) {
+					const user: AuthUser | undefined = socket.client?.user;
+					if (!user) throw new UnauthorizedError();
+					if (user.exp * 1000 <= Date.now() || this.isRevoked(user.jti)) {
+						setImmediate(() => socket.disconnect(true));
+						throw new UnauthorizedError("Token has expired or was revoked; reconnect with a new token", "TOKEN_REVOKED");
+					}
+					const endpoint: any = this.broker.findNextActionEndpoint(action);
+					if (!(endpoint instanceof Error) && authLevelOf(endpoint?.action, self.env.metricsAuth) === "admin" && !user.is_admin) {
+						throw new ForbiddenError("Administrators only");
+					}
+					if (opts.meta) opts.meta.clientIp = socket.handshake?.address;
+					if (theirs) await theirs.call(this, ctx, socket, action, params, opts);
+				};
+			}
+		}
+		if (self.env.corsOrigins?.length) {
+			io.options = { ...(io.options ?? {}), cors: { origin: self.env.corsOrigins.includes("*") ? "*" : self.env.corsOrigins, methods: ["GET", "POST"] } };
+		}
+	},
+
+	started(this: Service) {
+		const self = this as AuthThis;
+		// moleculer-web made its server in created(); put the security layer in front of its
+		// handler (Socket.IO attaches after this and keeps it for non-socket requests).
+		const server = self.server;
+		if (server) {
+			const handlers = server.listeners("request") as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+			server.removeAllListeners("request");
+			server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+				if (self.handleSecurity(req, res)) return;
+				for (const h of handlers) h.call(server, req, res);
+			});
+		}
+		const resync = () =>
+			self.syncRevocations().catch(err => {
+				// Quiet while no signing service is on the mesh (yet); a failing one is worth a warning.
+				if ((err as { type?: string }).type !== "SERVICE_NOT_FOUND") this.logger.warn(`revoked-token list not refreshed: ${(err as Error).message}`);
+			});
+		self.authTimer = setInterval(() => {
+			resync();
+			self.authLimiter.purge();
+		}, RESYNC_INTERVAL_MS);
+		self.authTimer.unref();
+		// Not awaited: the gateway must start (and serve /health) while signing is still coming up.
+		void resync();
+	},
+
+	stopped(this: Service) {
+		const self = this as AuthThis;
+		if (self.authTimer) clearInterval(self.authTimer);
+	}
+};
+
+export default AuthMixin;
