@@ -14,6 +14,7 @@ import { runHealthChecks } from "../../mixins/health";
 import { prometheusText } from "../../mixins/metrics";
 import { fleetEnv } from "../shared/broker-env";
 import { toHttpError } from "../shared/errors";
+import { AuthMixin } from "./auth.mixin";
 
 // moleculer-io ships no types.
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -23,7 +24,8 @@ const startedAt = Date.now();
 
 const GatewayService: ServiceSchema = {
 	name: "gateway",
-	mixins: [ApiGateway, SocketIOMixin],
+	// AuthMixin last: its created() runs first and secures the Socket.IO namespaces before they exist.
+	mixins: [ApiGateway, SocketIOMixin, AuthMixin],
 
 	settings: {
 		// Base path of this service's own `rest` actions: /api/nodes, not /api/gateway/nodes.
@@ -49,6 +51,9 @@ const GatewayService: ServiceSchema = {
 					urlencoded: { extended: true, limit: "1mb" }
 				},
 				mergeParams: true,
+				// Access per action (`auth: "public" | "user" | "admin"`), enforced by auth.mixin.ts.
+				authentication: true,
+				authorization: true,
 				logging: true
 			},
 			{
@@ -61,6 +66,9 @@ const GatewayService: ServiceSchema = {
 					"GET metrics": "gateway.metrics"
 				},
 				bodyParsers: { json: false },
+				// /health and /ready are always open; /metrics needs a token when METRICS_AUTH=1.
+				authentication: true,
+				authorization: true,
 				logging: false
 			}
 		],
