@@ -15,7 +15,6 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import mqtt from "mqtt";
 import { BatchPublisher } from "../../mixins/batch-publisher";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
-import { isConnectionError } from "../../mixins/db/database";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
 import { CHANNELS, type RawMqttMessage, type Reading } from "../shared/contracts";
@@ -26,6 +25,7 @@ import {
 	applyRetention,
 	insertDeadLetters,
 	insertReadings,
+	isDataError,
 	loadControllerSpec,
 	readingProblem,
 	toRow,
@@ -385,7 +385,7 @@ const lifecycle = {
 			flushMs: env.flushIntervalMs,
 			write: rows => insertReadings(this.db, rows),
 			isStopping: () => this.broker.stopping,
-			isTransient: err => isConnectionError(err) || /pool|timeout|shutting down|starting up|too many clients/i.test(String((err as Error)?.message)),
+			isTransient: err => !isDataError(err),
 			onPoison: async (rows, err) => {
 				await insertDeadLetters(this.db, [
 					{ source: "pipeline.sink", reason: `REFUSED: ${(err as Error).message}`.slice(0, 1000), data: { readings: rows.map(r => ({ ...r, ts: new Date(r.ts).toISOString() })) } }

@@ -46,6 +46,16 @@ export function toRow(r: Reading): Row {
 	return { ts: toEpochMs(r.ts)!, deviceId: r.deviceId, datapointId: r.datapointId, value: r.value };
 }
 
+/**
+ * True when PostgreSQL refused the rows themselves (SQLSTATE class 22 data exception, 23
+ * integrity violation, 42 a table/column missing): retrying the same rows cannot help.
+ * Everything else (connections, restarts, "not accepting connections", timeouts) is waited out.
+ */
+export function isDataError(err: unknown): boolean {
+	const code = (err as { code?: unknown })?.code;
+	return typeof code === "string" && /^(22|23|42)[0-9A-Z]{3}$/.test(code);
+}
+
 /** Rows in PostgreSQL COPY text format (tab-separated, one line each). */
 export function copyText(rows: Row[]): string {
 	let out = "";

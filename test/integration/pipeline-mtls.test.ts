@@ -83,7 +83,7 @@ describe("pipeline embedded broker: mTLS with the signing CA", () => {
 	it("refuses a controller publishing under another controller's topic", async () => {
 		const before = (await pg.query("SELECT count(*)::int AS n FROM decoded_data d JOIN devices v ON v.id = d.device_id WHERE v.mac = $1", [MAC2])).rows[0].n;
 		const c = await connectMqtt(url(), { ca: device1.ca, cert: device1.cert, key: device1.key, servername: "localhost" });
-		const closed = new Promise(r => c.once("close", r));
+		const closed = new Promise<void>(r => c.once("close", () => r()));
 		const [frame] = framesFor(MAC2, 2, Date.now() - 30_000);
 		c.publish(frame.topic, frame.payload, { qos: 1 });
 		// aedes drops a client whose publish is not authorised (MQTT 3.1.1 has no negative PUBACK).

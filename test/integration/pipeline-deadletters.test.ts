@@ -1,0 +1,128 @@
+/**
+ * Bad input never crashes the node nor disappears: each class ends in dead_letters with its
+ * reason, through the real path (MQTT on the embedded broker's loopback listener → iot.raw on
+ * NATS JetStream → decode with the PostgreSQL metadata). After the metadata is fixed, replay
+ * stores the rows of the letters that now decode and leaves the rest open with the reason.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ServiceBroker } from "moleculer";
+import { Client } from "pg";
+import PipelineService from "../../services/pipeline/pipeline.service";
+import { createTestBroker, uniqueNamespace, waitFor } from "../helpers/broker";
+import { createTestDatabase, type TestDatabase } from "../helpers/db";
+import { freePort } from "../helpers/ports";
+import { NATS_URL, requireServer } from "../helpers/servers";
+import { connectMqtt, framesFor } from "./pipeline-support";
+
+describe("pipeline dead letters and replay", () => {
+	let db: TestDatabase;
+	let broker: ServiceBroker;
+	let pg: Client;
+
+	beforeAll(async () => {
+		await requireServer("nats");
+		db = await createTestDatabase("pipeline_dl");
+		broker = createTestBroker({
+			namespace: uniqueNamespace("pipeline-dl"),
+			env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), FLUSH_INTERVAL_MS: "20" },
+			services: [PipelineService]
+		});
+		await broker.start();
+		pg = new Client({ connectionString: db.url });
+		await pg.connect();
+	});
+
+	afterAll(async () => {
+		await pg?.end();
+		await broker?.stop();
+		await db?.drop();
+	});
+
+	it("records every bad-input class with its reason, then replays what the fixed metadata decodes", async () => {
+		const stats = await broker.call<any>("pipeline.stats");
+		const c = await connectMqtt(`mqtt://127.0.0.1:${stats.broker.plainPort}`);
+		const ts = Date.now() - 120_000;
+		const [good] = framesFor("aa:bb:cc:dd:ee:01", 1, ts);
+		const [unknownMac] = framesFor("aa:bb:cc:dd:ee:99", 1, ts);
+		const frame = JSON.parse(good.payload).data as string;
+		const cases: [string, string, string][] = [
+			["UNKNOWN_MAC", unknownMac.topic, unknownMac.payload],
+			["BAD_HEX", good.topic, JSON.stringify({ timestamp: ts + 1, data: "zz" + frame.slice(2) })],
+			["WRONG_LENGTH", good.topic, JSON.stringify({ timestamp: ts + 2, data: frame.slice(0, 12) })],
+			["UNKNOWN_SENSOR", good.topic.replace("sensor-1", "sensor-7"), JSON.stringify({ timestamp: ts + 3, data: "0102030405060708" })],
+			["TIMESTAMP_OUT_OF_RANGE", good.topic, JSON.stringify({ timestamp: Date.UTC(1999, 11, 31), data: frame })],
+			["TIMESTAMP_OUT_OF_RANGE", good.topic, JSON.stringify({ timestamp: Date.now() + 86_400_000, data: frame })],
+			["BAD_PAYLOAD", good.topic, "not json at all"]
+		];
+		for (const [, topic, payload] of cases) await c.publishAsync(topic, payload, { qos: 1 });
+		// A good message in the same stream is stored as usual.
+		await c.publishAsync(good.topic, good.payload, { qos: 1 });
+		await c.endAsync();
+		// A malformed reading from another publisher of telemetry.readings (the sink's class).
+		await broker.sendToChannel("telemetry.readings", { readings: [{ deviceId: 1, datapointId: 1, value: "hot", ts }] });
+
+		const list = await waitFor(
+			async () => {
+				const r = await broker.call<any, any>("pipeline.deadLetters", {});
+				return r.total >= cases.length + 1 ? r : null;
+			},
+			15_000,
+			"dead letters"
+		);
+		expect(list.total).toBe(cases.length + 1);
+		const decodeLetters = list.rows.filter((r: any) => r.source === "pipeline.decode");
+		expect(decodeLetters.map((r: any) => r.reason.split(":")[0]).sort()).toEqual(cases.map(c => c[0]).sort());
+		for (const r of decodeLetters) {
+			const sent = cases.find(([, topic, payload]) => topic === r.topic && payload === r.payload);
+			expect(sent, `raw message kept for ${r.reason}`).toBeDefined();
+			expect(r.reason.startsWith(sent![0])).toBe(true);
+		}
+		const sinkLetter = list.rows.find((r: any) => r.source === "pipeline.sink");
+		expect(sinkLetter.reason).toMatch(/^BAD_READING: value "hot"/);
+		// The good message: 3 rows.
+		await waitFor(async () => (await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n === 3, 10_000, "good rows");
+
+		const byReason = await broker.call<any, any>("pipeline.deadLetters", { reason: "UNKNOWN_MAC" });
+		expect(byReason.total).toBe(1);
+
+		// A replay before any fix changes nothing but counts the attempt.
+		const first = await broker.call<any, any>("pipeline.replayDeadLetters", {});
+		expect(first).toMatchObject({ replayed: 0, failed: cases.length + 1, rowsStored: 0 });
+
+		// Fix the metadata: register controller …:99 like …:01, and give controller 01 a sensor 7.
+		await pg.query(`INSERT INTO devices (uid, name, type, mac) VALUES ('f2-aabbccddee99', 'late controller', 'faces2-controller', 'aa:bb:cc:dd:ee:99')`);
+		await pg.query(`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length)
+			SELECT (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:99'), sensor, name, frame_length FROM pipeline_sensors
+			WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01')`);
+		await pg.query(`INSERT INTO datapoints (device_id, label, unit, decoding)
+			SELECT (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:99'), label, unit, decoding FROM datapoints
+			WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01')`);
+		await pg.query(`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length) SELECT id, 7, 'counter', 8 FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01'`);
+		await pg.query(`INSERT INTO datapoints (device_id, label, unit, decoding) SELECT id, 'counter', '', '{"sensor": 7, "offset": 4, "type": "uint32be"}' FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01'`);
+
+		const second = await broker.call<any, any>("pipeline.replayDeadLetters", {});
+		expect(second).toMatchObject({ replayed: 2, failed: cases.length - 1, rowsStored: 4 });
+		const counter = await pg.query(
+			`SELECT x.value FROM decoded_data x JOIN datapoints p ON p.id = x.datapoint_id WHERE p.label = 'counter'`
+		);
+		expect(counter.rows).toEqual([{ value: 0x05060708 }]);
+		const late = await pg.query(`SELECT count(*)::int AS n FROM decoded_data x JOIN devices d ON d.id = x.device_id WHERE d.mac = 'aa:bb:cc:dd:ee:99'`);
+		expect(late.rows[0].n).toBe(3);
+
+		const open = await broker.call<any, any>("pipeline.deadLetters", {});
+		expect(open.total).toBe(cases.length - 1);
+		expect(open.rows.every((r: any) => r.replay_count === 2 && r.last_error)).toBe(true);
+		const done = await broker.call<any, any>("pipeline.deadLetters", { open: false });
+		expect(done.rows.filter((r: any) => r.replayed_at).length).toBe(2);
+
+		// Replaying again stores nothing twice.
+		const third = await broker.call<any, any>("pipeline.replayDeadLetters", {});
+		expect(third.replayed).toBe(0);
+		expect((await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n).toBe(3 + 4);
+	});
+
+	it("validates the parameters of its actions", async () => {
+		await expect(broker.call("pipeline.deadLetters", { limit: 0 })).rejects.toMatchObject({ type: "VALIDATION_ERROR" });
+		await expect(broker.call("pipeline.replayDeadLetters", { ids: ["x"] })).rejects.toMatchObject({ type: "VALIDATION_ERROR" });
+	});
+});
