@@ -25,7 +25,7 @@ type ManagerThis = Service & {
 	handleAttach(ev: DeviceHotplugEvent): Promise<void>;
 	handleDetach(ev: DeviceHotplugEvent): Promise<void>;
 	configureAndOpen(row: DeviceRow, profile: Profile, ev: DeviceHotplugEvent, address?: number): Promise<void>;
-	transition(id: number, status: DeviceStatus, reason: string | null, nodeID: string | null): Promise<void>;
+	transition(id: number, status: DeviceStatus, reason: string | null, nodeID: string | null, force?: boolean): Promise<void>;
 	getDevice(id: number): Promise<DeviceRow>;
 	syncNode(nodeID: string): Promise<void>;
 };
@@ -239,8 +239,9 @@ const ManagerService: ServiceSchema = {
 			return rows[0];
 		},
 
-		async transition(this: ManagerThis, id: number, status: DeviceStatus, reason: string | null, nodeID: string | null) {
-			if (await setStatus(this.db, id, status, reason, nodeID)) {
+		/** Records and announces a status change; `force` records it even when unchanged (a new device starts as detected). */
+		async transition(this: ManagerThis, id: number, status: DeviceStatus, reason: string | null, nodeID: string | null, force = false) {
+			if (await setStatus(this.db, id, status, reason, nodeID, force)) {
 				const ev: DeviceStatusEvent = { deviceId: id, nodeID: nodeID ?? "", status, at: new Date().toISOString(), ...(reason ? { reason } : {}) };
 				void this.broker.emit(EVENTS.deviceStatus, ev);
 			}
@@ -264,13 +265,13 @@ const ManagerService: ServiceSchema = {
 					seenAddr.add(f.address);
 					const profile = i2cProfiles.find(p => p.name === f.profile)!;
 					const { row } = await upsertSeen(this.db, { uid: i2cChipUid(ev, f.address), name: profile.name, type: profile.type, profile: profile.name, nodeID: ev.nodeID, path: ev.path, subsystem: "i2c", portPath: portPath(ev.properties), address: f.address });
-					await this.transition(row.id, "detected", null, ev.nodeID);
+					await this.transition(row.id, "detected", null, ev.nodeID, true);
 					await this.transition(row.id, "identified", `profile ${profile.name} at 0x${f.address.toString(16)}`, ev.nodeID);
 					await this.configureAndOpen(row, profile, ev, f.address);
 				}
 				if (found.length === 0) {
-					const { row } = await upsertSeen(this.db, { uid: deviceUid(ev), name: unidentifiedName(ev), type: "unidentified", profile: null, nodeID: ev.nodeID, path: ev.path, subsystem: ev.subsystem, portPath: portPath(ev.properties) });
-					await this.transition(row.id, "detected", "no known chip answered on this bus", ev.nodeID);
+					const { row, created } = await upsertSeen(this.db, { uid: deviceUid(ev), name: unidentifiedName(ev), type: "unidentified", profile: null, nodeID: ev.nodeID, path: ev.path, subsystem: ev.subsystem, portPath: portPath(ev.properties) });
+					await this.transition(row.id, "detected", "no known chip answered on this bus", ev.nodeID, created);
 				}
 				return;
 			}
@@ -294,7 +295,7 @@ const ManagerService: ServiceSchema = {
 			// The USB parent of a tty shares its identity: it registers a device nobody else
 			// reported, but never resets the status of the tty that is streaming.
 			if (ev.subsystem === "usb" && !created) return;
-			await this.transition(row.id, "detected", null, ev.nodeID);
+			await this.transition(row.id, "detected", null, ev.nodeID, created);
 			if (!profile || ev.subsystem !== "tty") return;
 			await this.transition(row.id, "identified", `profile ${profile!.name}`, ev.nodeID);
 			await this.configureAndOpen(row, profile!, ev);

@@ -73,11 +73,11 @@ export async function upsertSeen(sql: Sql, d: SeenDevice): Promise<{ row: Device
 }
 
 /** Records a status transition; false when the device already had that status (no duplicate event). */
-export async function setStatus(sql: Sql, id: number, status: DeviceStatus, reason: string | null, nodeID: string | null): Promise<boolean> {
+export async function setStatus(sql: Sql, id: number, status: DeviceStatus, reason: string | null, nodeID: string | null, force = false): Promise<boolean> {
 	const changed = await sql.query(
 		`UPDATE devices SET status = $2, status_reason = $3, updated_at = now()
-		 WHERE id = $1 AND (status IS DISTINCT FROM $2 OR status_reason IS DISTINCT FROM $3) RETURNING id`,
-		[id, status, reason]
+		 WHERE id = $1 AND ($4 OR status IS DISTINCT FROM $2 OR status_reason IS DISTINCT FROM $3) RETURNING id`,
+		[id, status, reason, force]
 	);
 	if (changed.length === 0) return false;
 	await sql.query(`INSERT INTO device_events (device_id, type, status, reason, node_id) VALUES ($1, 'status', $2, $3, $4)`, [id, status, reason, nodeID]);
