@@ -76,6 +76,8 @@ export interface FleetEnv {
 	dataRetentionDays: number;
 	/** Simulator: milliseconds between two frames of one MQTT controller (SIM_CONTROLLER_INTERVAL_MS). */
 	simControllerIntervalMs: number;
+	/** Pipeline stages this node runs: ingest, decode, sink (PIPELINE_STAGES; default all three). */
+	pipelineStages: ("ingest" | "decode" | "sink")[];
 	/** Devices (issue 3): detector source auto|udevadm|sysfs|simulated (DETECTOR_SOURCE). */
 	detectorSource: "auto" | "udevadm" | "sysfs" | "simulated";
 	/** Root of the sysfs tree the sysfs source polls (SYSFS_ROOT; tests point it at a built tree). */
@@ -182,6 +184,16 @@ function parseDetectorSource(env: Env): FleetEnv["detectorSource"] {
 	throw new ConfigError("DETECTOR_SOURCE", `'${raw}' is not one of auto, udevadm, sysfs, simulated`);
 }
 
+function parsePipelineStages(env: Env): FleetEnv["pipelineStages"] {
+	const raw = trimmed(env, "PIPELINE_STAGES");
+	if (raw == null) return ["ingest", "decode", "sink"];
+	const stages = raw.split(",").map(s => s.trim().toLowerCase()).filter(Boolean);
+	for (const s of stages) {
+		if (s !== "ingest" && s !== "decode" && s !== "sink") throw new ConfigError("PIPELINE_STAGES", `'${s}' is not one of ingest, decode, sink`);
+	}
+	return stages as FleetEnv["pipelineStages"];
+}
+
 export function readEnv(env: Env = process.env): FleetEnv {
 	const services = parseServices(env);
 	const dataDir = path.resolve(trimmed(env, "DATA_DIR") ?? "./data");
@@ -221,6 +233,7 @@ export function readEnv(env: Env = process.env): FleetEnv {
 		flushIntervalMs: parseIntVar(env, "FLUSH_INTERVAL_MS", 100, 1, 60_000),
 		dataRetentionDays: parseIntVar(env, "DATA_RETENTION_DAYS", 365, 0, 36_500),
 		simControllerIntervalMs: parseIntVar(env, "SIM_CONTROLLER_INTERVAL_MS", 1000, 1, 3_600_000),
+		pipelineStages: parsePipelineStages(env),
 		detectorSource: parseDetectorSource(env),
 		sysfsRoot: trimmed(env, "SYSFS_ROOT") ?? "/",
 		detectorDebounceMs: parseIntVar(env, "DETECTOR_DEBOUNCE_MS", 150, 0, 10_000),
