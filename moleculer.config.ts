@@ -9,6 +9,7 @@ import type { BrokerOptions, Errors as MoleculerErrors } from "moleculer";
 import { Errors } from "moleculer";
 import { createChannelsMiddleware } from "./mixins/channels";
 import { CircuitTimeoutMiddleware } from "./mixins/circuit-timeout.middleware";
+import { EventBulkheadOffMiddleware } from "./mixins/event-bulkhead.middleware";
 import { PrometheusTextReporter } from "./mixins/metrics";
 import { readEnv, type FleetEnv } from "./services/shared/env";
 
@@ -66,7 +67,8 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 		},
 
 		// A Pi has little memory: at most 10 concurrent runs of one action, 100 more queued,
-		// the rest rejected at once (QueueIsFullError, 429) instead of piling up.
+		// the rest rejected at once (QueueIsFullError, 429) instead of piling up. Actions only:
+		// see mixins/event-bulkhead.middleware.ts.
 		bulkhead: { enabled: true, concurrency: 10, maxQueueSize: 100 },
 
 		// Every remote call has a deadline: nothing waits forever on a node that went away.
@@ -110,7 +112,7 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 		},
 
 		validator: true,
-		middlewares: [CircuitTimeoutMiddleware(), createChannelsMiddleware(env)],
+		middlewares: [CircuitTimeoutMiddleware(), EventBulkheadOffMiddleware(), createChannelsMiddleware(env)],
 
 		// Local only (never sent to other nodes): the parsed environment, read by the mixins.
 		fleet: env
