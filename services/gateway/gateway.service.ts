@@ -15,6 +15,8 @@ import { prometheusText } from "../../mixins/metrics";
 import { fleetEnv } from "../shared/broker-env";
 import { toHttpError } from "../shared/errors";
 import { AuthMixin } from "./auth.mixin";
+import { DashboardMixin } from "./dashboard.mixin";
+import { LiveMixin } from "./live.mixin";
 
 // moleculer-io ships no types.
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -25,7 +27,7 @@ const startedAt = Date.now();
 const GatewayService: ServiceSchema = {
 	name: "gateway",
 	// AuthMixin last: its created() runs first and secures the Socket.IO namespaces before they exist.
-	mixins: [ApiGateway, SocketIOMixin, AuthMixin],
+	mixins: [ApiGateway, SocketIOMixin, DashboardMixin, LiveMixin, AuthMixin],
 
 	settings: {
 		// Base path of this service's own `rest` actions: /api/nodes, not /api/gateway/nodes.
@@ -79,7 +81,7 @@ const GatewayService: ServiceSchema = {
 					events: {
 						call: {
 							// A socket may call only what is listed here (moleculer-io's default is everything).
-							whitelist: ["gateway.nodes"],
+							whitelist: ["gateway.nodes", "monitoring.join", "monitoring.leave"],
 							mappingPolicy: "all"
 						}
 					}
