@@ -373,6 +373,13 @@ const PipelineService: ServiceSchema = {
 
 const lifecycle = {
 	setup(this: PipelineThis) {
+		// PIPELINE_STAGES: a node subscribes only to the channels of the stages it runs (the
+		// channels middleware reads schema.channels right after `created`).
+		const stages = fleetEnv(this.broker).pipelineStages;
+		const channels = { ...(this.schema.channels as Record<string, unknown>) };
+		if (!stages.includes("decode")) delete channels[CHANNELS.iotRaw];
+		if (!stages.includes("sink")) delete channels[CHANNELS.telemetryReadings];
+		(this.schema as { channels?: unknown }).channels = channels;
 		this.stats = { received: 0, decodedMessages: 0, readings: 0, deadLetters: 0, replayed: 0 };
 		this.rawPublisher = null;
 		this.embedded = null;
@@ -406,6 +413,10 @@ const lifecycle = {
 		});
 		this.logger.info(`pipeline: decoded_data is ${mode === "timescaledb" ? `a TimescaleDB hypertable (retention ${env.dataRetentionDays || "∞"} days)` : "a plain table (BRIN on time)"}`);
 
+		if (!env.pipelineStages.includes("ingest")) {
+			this.logger.info(`pipeline: stages ${env.pipelineStages.join(", ")} (no MQTT ingest on this node)`);
+			return;
+		}
 		this.rawPublisher = new BatchPublisher<RawMqttMessage>(this.broker, CHANNELS.iotRaw, {
 			field: "messages",
 			maxItems: RAW_PER_MESSAGE,
