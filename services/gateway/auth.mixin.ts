@@ -25,7 +25,8 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import { errors as joseErrors, jwtVerify } from "jose";
 import { fleetEnv } from "../shared/broker-env";
 import type { FleetEnv } from "../shared/env";
-import { ForbiddenError, ServiceUnavailableError, TooManyRequestsError, UnauthorizedError } from "../shared/errors";
+import { Errors } from "moleculer";
+import { ForbiddenError, TooManyRequestsError, UnauthorizedError } from "../shared/errors";
 
 export const TOKEN_REVOKED_EVENT = "signing.token.revoked";
 const ISSUER = "fleetmesh";
@@ -165,6 +166,7 @@ interface AuthState {
 	authSyncing: Promise<void> | null;
 	authLimiter: WindowLimiter;
 	authTimer: NodeJS.Timeout | null;
+	authTimeouts: NodeJS.Timeout[];
 	io?: any;
 	server?: any;
 }
@@ -184,6 +186,13 @@ type AuthThis = Service & AuthState & AuthMethods;
 type Req = IncomingMessage & { $action?: { name?: string; auth?: unknown; rateLimit?: unknown }; $metricsToken?: boolean };
 type AuthMeta = { user?: AuthUser | null; clientIp?: string };
 
+/** 503 with its own type, so the message (which part is missing) reaches the client as written. */
+function authUnavailable(err: unknown): Error {
+	return new Errors.MoleculerError("Tokens cannot be checked right now: the signing service is not reachable", 503, "AUTH_UNAVAILABLE", {
+		reason: (err as Error)?.message
+	});
+}
+
 function unauthorized(res: ServerResponse | null, message: string, type: string): never {
 	// RFC 6750: tell the client which scheme to use and why it failed.
 	res?.setHeader("WWW-Authenticate", type === "NO_TOKEN" ? 'Bearer realm="fleetmesh"' : `Bearer realm="fleetmesh", error="invalid_token"`);
@@ -192,6 +201,12 @@ function unauthorized(res: ServerResponse | null, message: string, type: string)
 
 export const AuthMixin: Partial<ServiceSchema> = {
 	events: {
+		/** A node (re)joined: revocations made while we could not hear them are read again. */
+		"$node.connected"(this: AuthThis) {
+			// One pending re-read however many nodes join at once.
+			if (this.authTimeouts.length > 4) for (const t of this.authTimeouts.splice(2)) clearTimeout(t);
+			this.authTimeouts.push(setTimeout(() => void this.syncRevocations().catch(() => undefined), 2000));
+		},
 		[TOKEN_REVOKED_EVENT]: {
 			params: { jti: { type: "string", max: 64 }, exp: { type: "number" } },
 			handler(this: AuthThis, ctx: Context<{ jti: string; exp: number }>) {
@@ -218,7 +233,7 @@ export const AuthMixin: Partial<ServiceSchema> = {
 					r => new Uint8Array(Buffer.from(r.key, "base64")),
 					err => {
 						this.authKey = null;
-						throw new ServiceUnavailableError("Tokens cannot be checked right now: the signing service is not reachable", { reason: (err as Error).message });
+						throw authUnavailable(err);
 					}
 				);
 			}
@@ -241,7 +256,7 @@ export const AuthMixin: Partial<ServiceSchema> = {
 				await this.authSyncing;
 			} catch (err) {
 				// Fail closed: without the revocation list a logged-out token could pass.
-				throw new ServiceUnavailableError("Tokens cannot be checked right now: the signing service is not reachable", { reason: (err as Error).message });
+				throw authUnavailable(err);
 			}
 		},
 
@@ -373,6 +388,7 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		self.authSyncing = null;
 		self.authLimiter = new WindowLimiter(self.env.authRateLimit);
 		self.authTimer = null;
+		self.authTimeouts = [];
 
 		// Runs before moleculer-io's own created/started (mixin lifecycle order), so these
 		// settings are in place when the namespaces are registered.
@@ -430,11 +446,15 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		self.authTimer.unref();
 		// Not awaited: the gateway must start (and serve /health) while signing is still coming up.
 		void resync();
+		// Other nodes learn of a new node only about a second after it starts, and a revocation
+		// broadcast in that gap does not reach it: read the list again once the mesh knows us.
+		for (const ms of [2000, 5000]) self.authTimeouts.push(setTimeout(() => void resync(), ms));
 	},
 
 	stopped(this: Service) {
 		const self = this as AuthThis;
 		if (self.authTimer) clearInterval(self.authTimer);
+		for (const t of self.authTimeouts) clearTimeout(t);
 	}
 };
 

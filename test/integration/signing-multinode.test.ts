@@ -1,0 +1,73 @@
+/**
+ * Revocation across gateway nodes over real NATS: a logout on node A is refused on node B
+ * within a second, and a gateway that joins later learns the revoked tokens at once.
+ * Node B has no JWT_SECRET and no database: it gets the key and the revoked list over the mesh.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { uniqueNamespace, waitFor } from "../helpers/broker";
+import { createTestDatabase, type TestDatabase } from "../helpers/db";
+import { NATS_URL, requireServer } from "../helpers/servers";
+import { api, login, startGatewayNode, type GatewayNode } from "./signing-support";
+
+let db: TestDatabase;
+let a: GatewayNode;
+let b: GatewayNode;
+const late: GatewayNode[] = [];
+const namespace = uniqueNamespace("signing-mn");
+
+beforeAll(async () => {
+	await requireServer("nats");
+	db = await createTestDatabase("signing_mn");
+	a = await startGatewayNode({ namespace, nodeID: "node-a", env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url } });
+	b = await startGatewayNode({ namespace, nodeID: "node-b", env: { TRANSPORTER: NATS_URL }, signing: false });
+	// The mesh learns of a new node about a second after it starts; "within a second" is about a joined mesh.
+	await waitFor(() => (a.broker.registry as any).getNodeList({}).some((n: any) => n.id === "node-b" && n.available), 10_000, "node A seeing node B");
+}, 60_000);
+
+afterAll(async () => {
+	for (const n of late) await n.stop();
+	await b?.stop();
+	await a?.stop();
+	await db?.drop();
+});
+
+describe("token revocation across gateway nodes", () => {
+	it("a token revoked on node A is refused on node B within a second", async () => {
+		expect((await api(a.url, "POST", "/api/users/add", { email: "multi@example.com", password: "violet-canyon-77" })).status).toBe(201);
+		for (let round = 0; round < 3; round++) {
+			const token = await login(b.url, "multi@example.com", "violet-canyon-77");
+			// B checks it (its key came from signing.jwtKey over NATS).
+			expect((await api(b.url, "GET", "/api/users/me", undefined, token)).status).toBe(200);
+			expect((await api(a.url, "POST", "/api/users/logout", {}, token)).status).toBe(200);
+			const t0 = Date.now();
+			await waitFor(async () => (await api(b.url, "GET", "/api/users/me", undefined, token)).status === 401, 1000, "node B refusing the revoked token");
+			const elapsed = Date.now() - t0;
+			expect(elapsed).toBeLessThan(1000);
+			const r = await api(b.url, "GET", "/api/users/me", undefined, token);
+			expect(r.body.type).toBe("TOKEN_REVOKED");
+		}
+	});
+
+	it("a gateway that starts after the logout refuses the token from its first request", async () => {
+		const token = await login(a.url, "multi@example.com", "violet-canyon-77");
+		expect((await api(a.url, "POST", "/api/users/logout", {}, token)).status).toBe(200);
+		const c = await startGatewayNode({ namespace, nodeID: "node-c", env: { TRANSPORTER: NATS_URL }, signing: false });
+		late.push(c);
+		const r = await api(c.url, "GET", "/api/users/me", undefined, token);
+		expect(r.status).toBe(401);
+		expect(r.body.type).toBe("TOKEN_REVOKED");
+		const fresh = await login(c.url, "multi@example.com", "violet-canyon-77");
+		expect((await api(c.url, "GET", "/api/users/me", undefined, fresh)).status).toBe(200);
+	});
+
+	it("a gateway with no signing service on the mesh fails closed (503), public /health stays up", async () => {
+		const lone = await startGatewayNode({ namespace: uniqueNamespace("signing-lone"), env: { TRANSPORTER: NATS_URL }, signing: false, waitForRoutes: false });
+		late.push(lone);
+		await waitFor(async () => (await api(lone.url, "GET", "/api/nodes")).status !== 404, 10_000, "gateway routes");
+		const token = await login(a.url, "multi@example.com", "violet-canyon-77");
+		const r = await api(lone.url, "GET", "/api/nodes", undefined, token);
+		expect(r.status).toBe(503);
+		expect(r.body.message).toMatch(/signing service is not reachable/);
+		expect((await api(lone.url, "GET", "/health")).status).toBe(200);
+	});
+});
