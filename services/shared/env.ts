@@ -28,6 +28,8 @@ export type TransporterConfig =
 export interface FleetEnv {
 	services: string[] | null;
 	nodeID: string;
+	/** The node whose processor serves this host's devices (DEVICE_NODEID): device payloads carry it. Defaults to nodeID; differs when the detector runs in its own privileged container. */
+	deviceNodeID: string;
 	namespace: string;
 	transporter: TransporterConfig;
 	databaseUrl: string | null;
@@ -200,6 +202,7 @@ export function readEnv(env: Env = process.env): FleetEnv {
 	return {
 		services,
 		nodeID: trimmed(env, "NODEID") ?? `${os.hostname()}-${process.pid}`,
+		deviceNodeID: trimmed(env, "DEVICE_NODEID") ?? trimmed(env, "NODEID") ?? `${os.hostname()}-${process.pid}`,
 		namespace: trimmed(env, "NAMESPACE") ?? "fleetmesh",
 		transporter: parseTransporter(env),
 		databaseUrl: parseUrlVar(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
