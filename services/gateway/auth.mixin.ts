@@ -445,7 +445,7 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		}, RESYNC_INTERVAL_MS);
 		self.authTimer.unref();
 		// Not awaited: the gateway must start (and serve /health) while signing is still coming up.
-		void resync();
+		this.broker.waitForServices("signing", 60_000).then(resync, () => undefined);
 		// Other nodes learn of a new node only about a second after it starts, and a revocation
 		// broadcast in that gap does not reach it: read the list again once the mesh knows us.
 		for (const ms of [2000, 5000]) self.authTimeouts.push(setTimeout(() => void resync(), ms));

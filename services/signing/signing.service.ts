@@ -6,6 +6,7 @@
  *   POST /users/auth           public  log in → { access_token, token_type, expires_in }
  *   POST /users/verify-token   public  { valid, reason?, message?, user?, exp? }
  *   GET  /users                admin   list users
+ *   GET  /users/:id            admin   one user
  *   GET  /users/me             user    who the token belongs to
  *   POST /users/logout         user    revoke the caller's token
  *   GET  /certs/ca             public  the device CA certificate
@@ -23,7 +24,7 @@ import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
 import { ConfigError, type FleetEnv } from "../shared/env";
-import { ConflictError, TooManyRequestsError, UnauthorizedError, UnprocessableError } from "../shared/errors";
+import { ConflictError, NotFoundError, TooManyRequestsError, UnauthorizedError, UnprocessableError } from "../shared/errors";
 import { deviceCommonName, issueCertificate, loadOrCreateCA, type CertificateAuthority } from "./ca";
 import { LoginThrottle, RevocationList } from "./limits";
 import { burnVerify, emailProblem, hashPassword, normaliseEmail, passwordProblem, verifyPassword, EMAIL_MAX, PASSWORD_MAX } from "./passwords";
@@ -41,7 +42,7 @@ export interface MetaUser {
 	exp?: number;
 }
 
-type Meta = { user?: MetaUser | null; clientIp?: string; $statusCode?: number; $responseHeaders?: Record<string, string> };
+type Meta = { user?: MetaUser | null; clientIp?: string; $statusCode?: number; $location?: string; $responseHeaders?: Record<string, string> };
 type Ctx<P = Record<string, any>> = Context<P, Meta>;
 
 interface SigningMethods {
@@ -98,6 +99,7 @@ const SigningService: ServiceSchema = {
 				);
 				if (!rows.length) throw new ConflictError("A user with this email already exists", { field: "email" });
 				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/users/${rows[0].id}`;
 				this.logger.info(`user ${rows[0].id} registered`);
 				return publicUser(rows[0]);
 			}
@@ -176,6 +178,18 @@ const SigningService: ServiceSchema = {
 				const u = ctx.meta.user;
 				if (!u) throw new UnauthorizedError();
 				return { id: u.id, email: u.email, is_admin: u.is_admin, exp: u.exp };
+			}
+		},
+
+		// After `me`: aliases match in order, and /users/me must not be taken for an id.
+		get: {
+			rest: "GET /users/:id",
+			auth: "admin",
+			params: { id: { type: "number", integer: true, positive: true, convert: true }, $$strict: true },
+			async handler(this: This, ctx: Ctx<{ id: number }>) {
+				const rows = await this.db.query("SELECT id, email, is_admin, created_at, updated_at FROM t_users WHERE id = $1", [ctx.params.id]);
+				if (!rows.length) throw new NotFoundError("User", ctx.params.id);
+				return publicUser(rows[0]);
 			}
 		},
 

@@ -106,6 +106,12 @@ describe("signing through the gateway", () => {
 		const forbidden = await api(url, "GET", "/api/users", undefined, user);
 		expect(forbidden.status).toBe(403);
 		expect(forbidden.body).toMatchObject({ code: 403, type: "FORBIDDEN" });
+		const created = await api(url, "POST", "/api/users/add", { email: "frank@example.com", password: "misty-lagoon-99" });
+		expect(created.headers.get("location")).toBe(`/api/users/${created.body.id}`);
+		expect((await api(url, "GET", created.headers.get("location")!, undefined, admin)).body).toMatchObject({ email: "frank@example.com" });
+		expect((await api(url, "GET", created.headers.get("location")!, undefined, user)).status).toBe(403);
+		expect((await api(url, "GET", "/api/users/999999", undefined, admin)).status).toBe(404);
+		expect((await api(url, "GET", "/api/users/me", undefined, user)).body).toMatchObject({ email: "carol@example.com" });
 		expect((await api(url, "POST", "/api/certs/devices", { mac: "aa:bb:cc:dd:ee:01" }, user)).status).toBe(403);
 		const anon = await api(url, "GET", "/api/users");
 		expect(anon.status).toBe(401);
