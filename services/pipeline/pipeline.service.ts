@@ -345,7 +345,11 @@ const PipelineService: ServiceSchema = {
 		async startEmbeddedTls(this: PipelineThis) {
 			const env = fleetEnv(this.broker);
 			try {
-				await this.broker.waitForServices(["signing"], 0);
+				// signing may start later or on another node; give up only when this node stops.
+				while (!(await this.broker.waitForServices(["signing"], 10_000).then(() => true, () => false))) {
+					if (this.broker.stopping || !this.embedded) return;
+					this.logger.info("mqtt: waiting for the signing service (server certificate of the mTLS listener)");
+				}
 				const material = await this.broker.call<{ cert: string; key: string; ca: string }, { commonName: string; hosts: string[] }>("signing.issueServerCert", {
 					commonName: "fleetmesh-mqtt",
 					hosts: [...new Set(["localhost", "127.0.0.1", os.hostname()])]

@@ -9,10 +9,11 @@
  */
 import type { ServiceSchema } from "moleculer";
 import { DevicesMixin } from "./devices.mixin";
+import { ControllersMixin } from "./controllers.mixin";
 
 const SimulatorService: ServiceSchema = {
 	name: "simulator",
-	mixins: [DevicesMixin],
+	mixins: [DevicesMixin, ControllersMixin],
 	settings: { rest: "/simulator" }
 };
 
