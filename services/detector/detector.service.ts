@@ -32,6 +32,8 @@ export function chooseHardwareSource(kind: "auto" | "udevadm" | "sysfs", sysfsRo
 }
 
 type DetectorThis = Service & {
+	/** The node whose processor opens this host's devices (DEVICE_NODEID; this node by default). */
+	deviceNodeID: string;
 	sources: DeviceSource[];
 	simulated: SimulatedSource | null;
 	debouncer: Debouncer;
@@ -52,7 +54,8 @@ const DetectorService: ServiceSchema = {
 					nodeID: this.broker.nodeID,
 					sources: this.sources.map(s => s.name),
 					suppressed: this.debouncer.suppressed,
-					devices: [...this.debouncer.present.values()].map(d => ({ path: d.path, subsystem: d.subsystem, properties: d.properties, nodeID: this.broker.nodeID }))
+					deviceNodeID: this.deviceNodeID,
+					devices: [...this.debouncer.present.values()].map(d => ({ path: d.path, subsystem: d.subsystem, properties: d.properties, nodeID: this.deviceNodeID }))
 				};
 			}
 		},
@@ -91,7 +94,7 @@ const DetectorService: ServiceSchema = {
 				path: change.device.path,
 				subsystem: change.device.subsystem,
 				properties: change.device.properties,
-				nodeID: this.broker.nodeID
+				nodeID: this.deviceNodeID
 			};
 		},
 		ingest(this: DetectorThis, ev: RawDeviceEvent) {
@@ -115,6 +118,8 @@ const DetectorService: ServiceSchema = {
 	created(this: Service) {
 		const self = this as DetectorThis;
 		const env = fleetEnv(self.broker);
+		// In a privileged container of its own the detector names the processor's node (DEVICE_NODEID).
+		self.deviceNodeID = env.deviceNodeID ?? self.broker.nodeID;
 		self.sources = [];
 		self.simulated = null;
 		self.debouncer = new Debouncer(env.detectorDebounceMs, change => {

@@ -357,7 +357,8 @@ const ManagerService: ServiceSchema = {
 			if (!svc) return;
 			const res = await this.broker.call<{ devices: DeviceHotplugEvent[] }, Record<string, never>>("detector.list", {}, { nodeID });
 			for (const d of res.devices) {
-				const ev: DeviceHotplugEvent = { ...d, action: "add", timestamp: new Date().toISOString(), nodeID };
+				// The device's node is the one its detector names (DEVICE_NODEID), not necessarily the detector's own.
+				const ev: DeviceHotplugEvent = { ...d, action: "add", timestamp: new Date().toISOString(), nodeID: d.nodeID ?? nodeID };
 				const known = await findByUid(this.db, deviceUid(ev));
 				// Only what is not already running is (re)configured: a sync never restarts a healthy stream.
 				if (known[0] && known[0].node_id === nodeID && ["configured", "streaming"].includes(known[0].status)) continue;

@@ -1,0 +1,83 @@
+/**
+ * The device registry through the gateway (HTTP routes of DESIGN.md, token required) and
+ * through the broker, on real PostgreSQL; per-device overrides reopen a running device.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import DetectorService from "../../services/detector/detector.service";
+import ManagerService from "../../services/manager/manager.service";
+import ProcessorService from "../../services/processor/processor.service";
+import SimulatorService from "../../services/simulator/simulator.service";
+import { uniqueNamespace, waitFor } from "../helpers/broker";
+import { createTestDatabase, type TestDatabase } from "../helpers/db";
+import { ADMIN_EMAIL, ADMIN_PASSWORD, api, login, startGatewayNode, type GatewayNode } from "./signing-support";
+
+let db: TestDatabase;
+let node: GatewayNode;
+let token: string;
+
+beforeAll(async () => {
+	db = await createTestDatabase("devices_registry");
+	node = await startGatewayNode({
+		namespace: uniqueNamespace("devices-reg"),
+		nodeID: "hub",
+		env: { DATABASE_URL: db.url, DETECTOR_SOURCE: "simulated", SIMULATE: "0" },
+		extra: [ManagerService, DetectorService, ProcessorService, SimulatorService]
+	});
+	token = await login(node.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+	await waitFor(async () => (await api(node.url, "GET", "/api/profiles", undefined, token)).status === 200, 15_000, "manager routes");
+});
+
+afterAll(async () => {
+	await node?.stop();
+	await db?.drop();
+});
+
+describe("device registry over HTTP", () => {
+	it("CRUD, status and events with the documented errors", async () => {
+		expect((await api(node.url, "GET", "/api/devices")).status).toBe(401);
+		const created = await api(node.url, "POST", "/api/devices", { name: "Boiler controller", type: "controller", mac: "02:00:5E:10:00:01", config: { timeout: 10 } }, token);
+		if (created.status !== 200) throw new Error(JSON.stringify(created.body));
+		expect(created.body).toMatchObject({ name: "Boiler controller", type: "controller", mac: "02:00:5e:10:00:01", status: "detected", owner: ADMIN_EMAIL });
+		const id = created.body.id;
+		expect((await api(node.url, "POST", "/api/devices", { name: "Twin", mac: "02:00:5e:10:00:01" }, token)).status).toBe(409);
+		const invalid = await api(node.url, "POST", "/api/devices", { mac: "not-a-mac" }, token);
+		expect(invalid.status).toBe(422);
+		expect(invalid.body.type).toBe("VALIDATION_ERROR");
+
+		expect((await api(node.url, "GET", `/api/devices/${id}`, undefined, token)).body.name).toBe("Boiler controller");
+		const missing = await api(node.url, "GET", "/api/devices/999999", undefined, token);
+		expect(missing.status).toBe(404);
+		expect(missing.body.type).toBe("NOT_FOUND");
+		const list = await api(node.url, "GET", "/api/devices?type=controller", undefined, token);
+		expect(list.body.map((d: any) => d.id)).toEqual([id]);
+
+		const updated = await api(node.url, "PUT", `/api/devices/${id}`, { name: "Boiler", config: { timeout: 20 } }, token);
+		expect(updated.body).toMatchObject({ name: "Boiler", name_auto: false, config: { timeout: 20 } });
+		expect((await api(node.url, "POST", `/api/devices/${id}/events`, { type: "maintenance", data: { by: "tech" } }, token)).status).toBe(200);
+		const status = await api(node.url, "GET", `/api/devices/${id}/status`, undefined, token);
+		expect(status.body.status).toBe("detected");
+		expect(status.body.events.map((e: any) => e.type)).toEqual(["maintenance", "updated", "created"]);
+
+		const profiles = await api(node.url, "GET", "/api/profiles", undefined, token);
+		expect(profiles.body.errors).toEqual([]);
+		expect(profiles.body.profiles.find((p: any) => p.name === "Arduino Uno")).toMatchObject({ protocol: "line", interface: "uart", file: "arduino-uno.yaml" });
+
+		expect((await api(node.url, "DELETE", `/api/devices/${id}`, undefined, token)).status).toBe(200);
+		expect((await api(node.url, "GET", `/api/devices/${id}`, undefined, token)).status).toBe(404);
+	});
+
+	it("per-device overrides are merged over the profile and reopen a running device", async () => {
+		await node.broker.call("simulator.plug", { kind: "arduino-uno", id: "uno", serial: "UNO-REG", rateHz: 10, lines: ["temperature:20"] });
+		const dev = await waitFor(async () => {
+			const l = await api(node.url, "GET", "/api/devices?status=streaming", undefined, token);
+			return l.body.find?.((d: any) => d.serial === "UNO-REG");
+		}, 15_000, "streaming Arduino");
+		const session = async () => (await node.broker.call<any, any>("processor.list", {}, { nodeID: "hub" })).devices.find((d: any) => d.deviceId === dev.id);
+		expect(await session()).toMatchObject({ baudrate: 9600, config: { timeout: 5, buffer_size: 1024, auto_reconnect: true } });
+		await api(node.url, "PUT", `/api/devices/${dev.id}`, { config: { baudrate: 19200, timeout: 2 } }, token);
+		await waitFor(async () => (await session())?.baudrate === 19200, 10_000, "reopened with the override");
+		expect((await session()).config).toMatchObject({ timeout: 2, buffer_size: 1024 });
+		await waitFor(async () => (await session())?.status === "streaming", 10_000, "streaming again");
+		await node.broker.call("simulator.unplug", { id: "uno" });
+	});
+});
