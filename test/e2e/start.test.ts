@@ -36,7 +36,8 @@ describe("npm start", () => {
 		let output = "";
 		child.stdout.on("data", d => (output += d));
 		child.stderr.on("data", d => (output += d));
-		const exited = new Promise(r => child.once("exit", r));
+		// "close": every process holding the pipes (npm, sh, node) is gone, not just npm.
+		const exited = new Promise(r => child.once("close", r));
 		started.push({ kill: async () => { try { process.kill(-child.pid!, "SIGTERM"); } catch { /* gone */ } await exited; return null; } } as unknown as NodeProcess);
 
 		const t0 = Date.now();
@@ -66,7 +67,13 @@ describe("npm start", () => {
 		const body = await missing.json();
 		expect(Object.keys(body).sort()).toEqual(["code", "message", "name", "type"]);
 		expect(JSON.stringify(body)).not.toMatch(/\bat .+\.(js|ts):\d+/);
-	}, 40_000);
+
+		// SIGTERM stops the broker gracefully (services stopped, exit code 0).
+		process.kill(-child.pid!, "SIGTERM");
+		const code = await Promise.race([exited, new Promise(r => setTimeout(() => r("still running"), 20_000))]);
+		expect(output).toMatch(/ServiceBroker is stopped/);
+		expect(code).not.toBe("still running");
+	}, 60_000);
 });
 
 describe("a bad environment stops the node with one clear line", () => {
