@@ -1,0 +1,159 @@
+/**
+ * bench/devices: the device chain under load. Prints figures; asserts nothing.
+ *
+ *   npx tsx bench/devices/index.ts            (needs NATS on 127.0.0.1:4222 and socat)
+ *   DEVICES=20 RATE=100 SECONDS=10 npx tsx bench/devices/index.ts
+ *
+ * An edge node process runs detector + processor (as `npm start` runs it, SERVICES given);
+ * this process runs the manager (embedded PGlite), a consumer of telemetry.readings and the
+ * "firmware" of DEVICES serial boards writing RATE lines/s each to real PTYs (socat).
+ * Figures:
+ *   - plug-to-first-reading latency (PTY appears → first reading of it on the channel);
+ *   - readings/s through the one processor, and the edge node's CPU (% of one core);
+ *   - the edge node's resident memory with DEVICES devices open.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { ServiceBroker, type ServiceSchema } from "moleculer";
+import { buildBrokerOptions } from "../../moleculer.config";
+import ManagerService from "../../services/manager/manager.service";
+import type { TelemetryBatch } from "../../services/shared/contracts";
+import { readEnv } from "../../services/shared/env";
+import { createPtyPair, type PtyPair } from "../../services/simulator/pty";
+import { startNode, ROOT } from "../../test/helpers/node-process";
+
+const DEVICES = Number(process.env.DEVICES ?? 20);
+const RATE = Number(process.env.RATE ?? 100);
+const SECONDS = Number(process.env.SECONDS ?? 10);
+const NATS = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+
+const namespace = `bench-devices-${process.pid}`;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleetmesh-bench-devices-"));
+const LINE = "temperature:21.50,humidity:40.1,light:300\n";
+
+function cpuTicks(pid: number): number {
+	const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+	return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
+}
+function rssMb(pid: number): number {
+	const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+	return m ? Number(m[1]) / 1024 : NaN;
+}
+const TICK_HZ = 100; // USER_HZ on Linux
+
+async function main() {
+	const edge = startNode({
+		NAMESPACE: namespace,
+		NODEID: "bench-edge",
+		TRANSPORTER: NATS,
+		SERVICEDIR: ROOT,
+		SERVICES: [path.join(ROOT, "services/detector/detector.service.ts"), path.join(ROOT, "services/processor/processor.service.ts")].join(","),
+		DETECTOR_SOURCE: "simulated",
+		SIMULATE: "0",
+		DATA_DIR: path.join(dir, "edge"),
+		PORT: "0",
+		LOGLEVEL: "warn",
+		METRICS: "0"
+	});
+	const firstSeen = new Map<number, number>();
+	let readings = 0;
+	const consumer = {
+		name: "bench-consumer",
+		channels: {
+			"telemetry.readings": {
+				group: "bench",
+				handler(p: TelemetryBatch) {
+					readings += p.readings.length;
+					for (const r of p.readings) if (!firstSeen.has(r.deviceId)) firstSeen.set(r.deviceId, Date.now());
+				}
+			}
+		}
+	} as ServiceSchema;
+	const broker = new ServiceBroker(buildBrokerOptions(readEnv({ NAMESPACE: namespace, NODEID: "bench-cloud", TRANSPORTER: NATS, DATA_DIR: path.join(dir, "cloud"), LOGLEVEL: "warn", PORT: "0", METRICS: "0" })));
+	broker.createService(ManagerService);
+	broker.createService(consumer);
+	await broker.start();
+	await broker.waitForServices([{ name: "detector" }, { name: "processor" }], 60_000);
+
+	const ptys: PtyPair[] = [];
+	const fds: number[] = [];
+	const latencies: number[] = [];
+	let writeSkipped = 0;
+	const writers: NodeJS.Timeout[] = [];
+	for (let i = 0; i < DEVICES; i++) {
+		const serial = `BENCH${String(i).padStart(4, "0")}`;
+		const link = path.join(dir, "serial/by-id", `usb-Arduino__www.arduino.cc__0043_${serial}-if00`);
+		const t0 = Date.now();
+		const pty = await createPtyPair(link, path.join(dir, `host-${i}`));
+		const fd = fs.openSync(pty.hostPath, fs.constants.O_RDWR | fs.constants.O_NOCTTY | fs.constants.O_NONBLOCK);
+		ptys.push(pty);
+		fds.push(fd);
+		// Firmware: RATE lines per second by the clock (timer drift does not lower the offered rate), written every 10 ms.
+		const started = Date.now();
+		let written = 0;
+		writers.push(
+			setInterval(() => {
+				const due = Math.floor(((Date.now() - started) * RATE) / 1000) - written;
+				let text = "";
+				for (let k = 0; k < due; k++) text += LINE;
+				written += Math.max(0, due);
+				if (!text) return;
+				try {
+					fs.writeSync(fd, text);
+				} catch {
+					writeSkipped++; // PTY full: nobody reads yet
+				}
+			}, 10)
+		);
+		await broker.call(
+			"detector.simulate",
+			{ action: "add", path: pty.deviceNode, subsystem: "tty", properties: { ID_VENDOR_ID: "2341", ID_MODEL_ID: "0043", ID_VENDOR: "Arduino__www.arduino.cc_", ID_MODEL: "0043", ID_SERIAL_SHORT: serial, ID_PATH: `bench-usb-0:${i}:1.0`, DEVLINKS: link } },
+			{ nodeID: "bench-edge" }
+		);
+		// Wait for this device's first reading before plugging the next one.
+		const deadline = Date.now() + 10_000;
+		let id: number | undefined;
+		while (Date.now() < deadline) {
+			const devs = await broker.call<any[], any>("manager.list", { limit: 1000 });
+			id = devs.find(d => d.serial === serial)?.id;
+			if (id != null && firstSeen.has(id)) break;
+			await new Promise(r => setTimeout(r, 5));
+		}
+		if (id == null || !firstSeen.has(id)) throw new Error(`device ${serial} gave no reading within 10 s\n${edge.output().slice(-2000)}`);
+		latencies.push(firstSeen.get(id)! - t0);
+	}
+
+	// Steady state: readings/s and the edge node's CPU over SECONDS.
+	await new Promise(r => setTimeout(r, 2000));
+	const pid = edge.child.pid!;
+	const c0 = cpuTicks(pid);
+	const r0 = readings;
+	const t0 = Date.now();
+	await new Promise(r => setTimeout(r, SECONDS * 1000));
+	const elapsed = (Date.now() - t0) / 1000;
+	const cpu = ((cpuTicks(pid) - c0) / TICK_HZ / elapsed) * 100;
+	const rate = (readings - r0) / elapsed;
+	const rss = rssMb(pid);
+	const list = await broker.call<any, any>("processor.list", {}, { nodeID: "bench-edge" });
+	const bad = list.devices.reduce((s: number, d: any) => s + d.stats.badLines + d.stats.overlongLines, 0);
+
+	const sorted = [...latencies].sort((a, b) => a - b);
+	console.log(`bench/devices: ${DEVICES} serial devices × ${RATE} lines/s (3 values/line), ${SECONDS} s, NATS JetStream channel`);
+	console.log(`  plug-to-first-reading: median ${sorted[Math.floor(sorted.length / 2)]} ms, min ${sorted[0]} ms, max ${sorted[sorted.length - 1]} ms (incl. ${readEnv({}).detectorDebounceMs} ms debounce, manager on another node)`);
+	console.log(`  throughput: ${Math.round(rate)} readings/s = ${Math.round(rate / 3)} lines/s (offered ${DEVICES * RATE} lines/s); bad lines ${bad}; firmware writes skipped ${writeSkipped}`);
+	console.log(`  edge node (detector + processor) CPU: ${cpu.toFixed(1)} % of one core`);
+	console.log(`  edge node resident memory: ${rss.toFixed(0)} MB with ${list.devices.length} devices open`);
+
+	for (const w of writers) clearInterval(w);
+	for (const fd of fds) fs.closeSync(fd);
+	await edge.kill("SIGTERM");
+	await broker.stop();
+	await Promise.all(ptys.map(p => p.close()));
+	fs.rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch(err => {
+	console.error(err);
+	process.exit(1);
+});
