@@ -72,7 +72,7 @@ export function parseBearer(header: string | string[] | undefined): BearerResult
 export type TokenVerdict = { ok: true; user: AuthUser } | { ok: false; message: string; type: "INVALID_TOKEN" | "TOKEN_EXPIRED" };
 
 /** Signature (HS256 only: `alg: none` and algorithm confusion fail), issuer, expiry, claim shapes. */
-export async function verifyAccessToken(key: Uint8Array, token: string): Promise<TokenVerdict> {
+export async function verifyAccessToken(key: Uint8Array | CryptoKey, token: string): Promise<TokenVerdict> {
 	try {
 		const { payload } = await jwtVerify(token, key, { algorithms: ["HS256"], issuer: ISSUER, requiredClaims: ["sub", "jti", "exp"] });
 		const id = Number(payload.sub);
@@ -89,6 +89,10 @@ export async function verifyAccessToken(key: Uint8Array, token: string): Promise
 		if (err instanceof joseErrors.JWTClaimValidationFailed) return { ok: false, message: `Token claim '${err.claim}' is invalid`, type: "INVALID_TOKEN" };
 		return { ok: false, message: "Token is malformed", type: "INVALID_TOKEN" };
 	}
+}
+
+export function importHmacKey(raw: Uint8Array): Promise<CryptoKey> {
+	return crypto.webcrypto.subtle.importKey("raw", new Uint8Array(raw), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]) as Promise<CryptoKey>;
 }
 
 /** Fixed-window counter per key (per gateway instance; the signing service adds a per-account throttle). */
@@ -161,7 +165,7 @@ interface AuthState {
 	env: FleetEnv;
 	authRevoked: Map<string, number>;
 	authTokenCache: Map<string, AuthUser>;
-	authKey: Promise<Uint8Array> | null;
+	authKey: Promise<CryptoKey> | null;
 	authSynced: boolean;
 	authSyncing: Promise<void> | null;
 	authLimiter: WindowLimiter;
@@ -173,7 +177,7 @@ interface AuthState {
 
 interface AuthMethods {
 	clientIp(req: IncomingMessage): string;
-	jwtKeyForGateway(): Promise<Uint8Array>;
+	jwtKeyForGateway(): Promise<CryptoKey>;
 	syncRevocations(): Promise<void>;
 	ensureRevocationsSynced(): Promise<void>;
 	userFromToken(token: string): Promise<AuthUser>;
@@ -226,11 +230,14 @@ export const AuthMixin: Partial<ServiceSchema> = {
 			return req.socket.remoteAddress ?? "unknown";
 		},
 
-		jwtKeyForGateway(this: AuthThis): Promise<Uint8Array> {
-			if (this.env.jwtSecret) return Promise.resolve(new TextEncoder().encode(this.env.jwtSecret));
+		jwtKeyForGateway(this: AuthThis): Promise<CryptoKey> {
 			if (!this.authKey) {
-				this.authKey = this.broker.call<{ key: string }, Record<string, never>>("signing.jwtKey", {}, { timeout: 3000, retries: 1 }).then(
-					r => new Uint8Array(Buffer.from(r.key, "base64")),
+				const raw: Promise<Uint8Array> = this.env.jwtSecret
+					? Promise.resolve(new TextEncoder().encode(this.env.jwtSecret))
+					: this.broker.call<{ key: string }, Record<string, never>>("signing.jwtKey", {}, { timeout: 3000, retries: 1 }).then(r => new Uint8Array(Buffer.from(r.key, "base64")));
+				// Imported once as a WebCrypto key: jose would import raw bytes again on every check.
+				this.authKey = raw.then(importHmacKey).then(
+					key => key,
 					err => {
 						this.authKey = null;
 						throw authUnavailable(err);

@@ -28,7 +28,7 @@ import { ConflictError, NotFoundError, TooManyRequestsError, UnauthorizedError, 
 import { deviceCommonName, issueCertificate, loadOrCreateCA, type CertificateAuthority } from "./ca";
 import { LoginThrottle, RevocationList } from "./limits";
 import { burnVerify, emailProblem, hashPassword, normaliseEmail, passwordProblem, verifyPassword, EMAIL_MAX, PASSWORD_MAX } from "./passwords";
-import { checkToken, issueToken, loadOrCreateJwtKey } from "./tokens";
+import { checkToken, importHmacKey, issueToken, loadOrCreateJwtKey, type TokenCheck } from "./tokens";
 
 export const TOKEN_REVOKED_EVENT = "signing.token.revoked";
 const DEFAULT_ADMIN_EMAIL = "admin@fleetmesh.local";
@@ -49,6 +49,8 @@ interface SigningMethods {
 	db: Database;
 	env: FleetEnv;
 	jwtKey: Uint8Array;
+	hmacKey: CryptoKey;
+	verifiedTokens: Map<string, Extract<TokenCheck, { ok: true }>["claims"]>;
 	ca: CertificateAuthority;
 	revoked: RevocationList;
 	throttle: LoginThrottle;
@@ -131,7 +133,7 @@ const SigningService: ServiceSchema = {
 				this.throttle.succeed(email, ip);
 				const user = rows[0];
 				const ttl = this.env.tokenTtlSeconds;
-				const { token } = await issueToken(this.jwtKey, { id: user.id, email: user.email, is_admin: user.is_admin }, ttl);
+				const { token } = await issueToken(this.hmacKey, { id: user.id, email: user.email, is_admin: user.is_admin }, ttl);
 				return { access_token: token, token_type: "bearer", expires_in: ttl };
 			}
 		},
@@ -142,10 +144,21 @@ const SigningService: ServiceSchema = {
 			params: { token: { type: "string", min: 1, max: 4096 }, $$strict: true },
 			async handler(this: This, ctx: Ctx<{ token: string }>) {
 				const raw = ctx.params.token.replace(/^Bearer\s+/i, "").trim();
-				const check = await checkToken(this.jwtKey, raw);
-				if (!check.ok) return { valid: false, reason: check.reason, message: check.message };
-				if (this.revoked.has(check.claims.jti)) return { valid: false, reason: "revoked", message: "Token has been revoked (logged out)" };
-				const { id, email, is_admin, exp } = check.claims;
+				// Only tokens that passed the signature check are cached (keyed by the whole token).
+				let claims = this.verifiedTokens.get(raw);
+				if (!claims) {
+					const check = await checkToken(this.hmacKey, raw);
+					if (!check.ok) return { valid: false, reason: check.reason, message: check.message };
+					claims = check.claims;
+					if (this.verifiedTokens.size >= 10_000) this.verifiedTokens.clear();
+					this.verifiedTokens.set(raw, claims);
+				}
+				if (claims.exp * 1000 <= Date.now()) {
+					this.verifiedTokens.delete(raw);
+					return { valid: false, reason: "expired", message: "Token has expired; log in again" };
+				}
+				if (this.revoked.has(claims.jti)) return { valid: false, reason: "revoked", message: "Token has been revoked (logged out)" };
+				const { id, email, is_admin, exp } = claims;
 				return { valid: true, user: { id, email, is_admin }, exp, expires_at: new Date(exp * 1000).toISOString() };
 			}
 		},
@@ -357,6 +370,7 @@ const SigningService: ServiceSchema = {
 		const self = this as This;
 		self.env = fleetEnv(this.broker);
 		self.revoked = new RevocationList();
+		self.verifiedTokens = new Map();
 		self.throttle = new LoginThrottle(self.env.authMaxFailures);
 		self.purgeTimer = null;
 	},
@@ -365,6 +379,7 @@ const SigningService: ServiceSchema = {
 		const self = this as This;
 		// DbMixin's started has run: self.db is open and migrated.
 		self.jwtKey = loadOrCreateJwtKey(self.env.dataDir, self.env.jwtSecret);
+		self.hmacKey = await importHmacKey(self.jwtKey);
 		self.ca = await loadOrCreateCA(path.join(self.env.dataDir, "certs"), {
 			FLEET_CA_CERT: self.env.caCert ?? undefined,
 			FLEET_CA_KEY: self.env.caKey ?? undefined

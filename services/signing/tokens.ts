@@ -53,7 +53,12 @@ export function loadOrCreateJwtKey(dataDir: string, secret: string | null): Uint
 	return new Uint8Array(key);
 }
 
-export async function issueToken(key: Uint8Array, user: TokenUser, ttlSeconds: number): Promise<{ token: string; jti: string; exp: number }> {
+/** The key as a WebCrypto key, imported once: jose would otherwise import raw bytes on every call. */
+export function importHmacKey(raw: Uint8Array): Promise<CryptoKey> {
+	return crypto.webcrypto.subtle.importKey("raw", new Uint8Array(raw), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]) as Promise<CryptoKey>;
+}
+
+export async function issueToken(key: Uint8Array | CryptoKey, user: TokenUser, ttlSeconds: number): Promise<{ token: string; jti: string; exp: number }> {
 	const now = Math.floor(Date.now() / 1000);
 	const exp = now + ttlSeconds;
 	const jti = crypto.randomUUID();
@@ -69,7 +74,7 @@ export async function issueToken(key: Uint8Array, user: TokenUser, ttlSeconds: n
 }
 
 /** Checks signature, algorithm, issuer, expiry and the claims' shapes. Never throws. */
-export async function checkToken(key: Uint8Array, token: string): Promise<TokenCheck> {
+export async function checkToken(key: Uint8Array | CryptoKey, token: string): Promise<TokenCheck> {
 	if (typeof token !== "string" || token.length === 0 || token.length > 4096) {
 		return { ok: false, reason: "malformed", message: "Token is missing or too long" };
 	}

@@ -3,10 +3,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { SignJWT, UnsecuredJWT } from "jose";
 import { describe, expect, it } from "vitest";
-import { allowedOrigin, authLevelOf, parseBearer, securityHeaders, verifyAccessToken, WindowLimiter } from "../../services/gateway/auth.mixin";
+import { allowedOrigin, authLevelOf, importHmacKey as gatewayImport, parseBearer, securityHeaders, verifyAccessToken, WindowLimiter } from "../../services/gateway/auth.mixin";
 import { LoginThrottle, RevocationList } from "../../services/signing/limits";
 import { emailProblem, hashPassword, normaliseEmail, passwordProblem, verifyPassword } from "../../services/signing/passwords";
-import { checkToken, issueToken, loadOrCreateJwtKey } from "../../services/signing/tokens";
+import { checkToken, importHmacKey, issueToken, loadOrCreateJwtKey } from "../../services/signing/tokens";
 import { tempDir } from "../helpers/broker";
 
 const key = new TextEncoder().encode("unit-test-secret-unit-test-secret-0123");
@@ -50,6 +50,11 @@ describe("tokens", () => {
 		const b = await verifyAccessToken(key, token);
 		expect(a).toEqual({ ok: true, claims: { ...user, jti, exp } });
 		expect(b).toEqual({ ok: true, user: { ...user, jti, exp } });
+		// The same with keys imported once as WebCrypto keys (what the services use).
+		expect(await checkToken(await importHmacKey(key), token)).toEqual(a);
+		expect(await verifyAccessToken(await gatewayImport(key), token)).toEqual(b);
+		const other = await issueToken(await importHmacKey(key), user, 600);
+		expect((await checkToken(key, other.token)).ok).toBe(true);
 	});
 
 	it("both checkers refuse alg none, other algorithms, other keys, tampering, expiry, missing claims and garbage", async () => {
