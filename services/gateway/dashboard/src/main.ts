@@ -83,6 +83,14 @@ function fmtValue(v: number | null): string {
 	return Math.abs(v) >= 10_000 ? Math.round(v).toLocaleString() : fmtNumber.format(v);
 }
 
+/** Axis labels with just enough decimals to tell neighbouring ticks apart (GPS degrees move in the 4th). */
+function tickLabels(ticks: number[]): string[] {
+	const inc = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
+	let d = 0;
+	while (d < 6 && ticks.some(t => Math.abs(Number(t.toFixed(d)) - t) > inc * 1e-3)) d++;
+	return ticks.map(t => (Math.abs(t) >= 10_000 ? Math.round(t).toLocaleString() : t.toFixed(d)));
+}
+
 function ago(iso: string | null): string {
 	if (!iso) return "never";
 	const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
@@ -245,13 +253,9 @@ class Dashboard {
 				h(
 					"div",
 					{ class: "columns" },
-					h("section", { "aria-label": "Devices" }, h("h2", {}, "Devices"), this.els.devices),
-					h(
-						"div",
-						{ class: "side" },
-						h("section", { "aria-label": "Alerts" }, h("h2", {}, "Alerts"), h("div", { class: "panel" }, this.els.alerts)),
-						h("section", { "aria-label": "Mesh" }, h("h2", {}, "Mesh nodes"), h("div", { class: "panel" }, this.els.nodes))
-					)
+					h("section", { class: "area-devices", "aria-label": "Devices" }, h("h2", {}, "Devices"), this.els.devices),
+					h("section", { class: "area-alerts", "aria-label": "Alerts" }, h("h2", {}, "Alerts"), h("div", { class: "panel" }, this.els.alerts)),
+					h("section", { class: "area-nodes", "aria-label": "Mesh" }, h("h2", {}, "Mesh nodes"), h("div", { class: "panel" }, this.els.nodes))
 				)
 			)
 		);
@@ -420,7 +424,7 @@ class Dashboard {
 			"li",
 			{ class: `alert ${a.severity} ${a.open ? "open" : "cleared"}`, "data-alert-id": a.id },
 			h("span", { class: "bar" }),
-			h("div", {}, h("div", { class: "msg" }, a.message), h("div", { class: "meta" }, `${a.severity} · ${a.device} · ${state}`)),
+			h("div", {}, h("div", { class: "msg" }, a.message), h("div", { class: "meta" }, [a.severity, a.message.startsWith(a.device) ? null : a.device, state].filter(Boolean).join(" · "))),
 			action
 		);
 	}
@@ -497,6 +501,7 @@ class DeviceCard {
 	}
 
 	isReporting(): boolean {
+		if (this.data.status === "disconnected" || this.data.status === "error") return false;
 		if (Date.now() - this.lastLive < 60_000) return true;
 		return !!this.data.lastSeen && Date.now() - Date.parse(this.data.lastSeen) < 60_000;
 	}
@@ -520,7 +525,8 @@ class DeviceCard {
 		if (nodeID) this.data.nodeID = nodeID;
 		this.badge.className = `badge ${status}`;
 		this.badge.textContent = status;
-		const bits = [this.data.profile ?? this.data.type, this.data.nodeID ? `on ${this.data.nodeID}` : null].filter(Boolean);
+		const kind = this.data.profile ?? this.data.type;
+		const bits = [kind && kind !== this.data.name ? kind : null, this.data.nodeID ? `on ${this.data.nodeID}` : null, `#${this.id}`].filter(Boolean);
 		this.sub.textContent = bits.join(" · ");
 	}
 
@@ -626,6 +632,7 @@ class DeviceCard {
 		const unit = tile?.querySelector(".u")?.textContent ?? "";
 		const label = tile?.dataset.label ?? "";
 		this.noteEl.textContent = s.xs.length ? `${label}${unit ? ` (${unit})` : ""}, last 10 minutes` : `No ${label} readings in the last 10 minutes`;
+		this.el.classList.toggle("no-data", s.xs.length === 0);
 		const data: uPlot.AlignedData = [s.xs, s.ys];
 		if (this.plot) {
 			this.plot.setData(data);
@@ -643,8 +650,17 @@ class DeviceCard {
 				padding: [8, 8, 0, 0],
 				cursor: { drag: { x: false, y: false } },
 				legend: { show: false },
-				scales: { x: { time: true } },
-				axes: [axis, { ...axis, size: 48, values: (_u: uPlot, ticks: number[]) => ticks.map(t => fmtValue(t)) }],
+				// At least a minute of x axis: a device that just started does not get millisecond ticks.
+				scales: { x: { time: true, range: (_u: uPlot, min: number, max: number) => [Math.min(min, max - 60), max] } },
+				// The y axis is as wide as its longest label (GPS degrees need more room than °C).
+				axes: [
+					axis,
+					{
+						...axis,
+						values: (_u: uPlot, ticks: number[]) => tickLabels(ticks),
+						size: (_u: uPlot, values: string[]) => (values?.length ? Math.max(...values.map(v => v.length)) * 7 + 16 : 40)
+					}
+				],
 				series: [{}, { label, stroke: accent, width: 2, fill: `${accent}22`, points: { show: false } }]
 			},
 			data,
