@@ -359,10 +359,16 @@ const ManagerService: ServiceSchema = {
 			for (const d of res.devices) {
 				// The device's node is the one its detector names (DEVICE_NODEID), not necessarily the detector's own.
 				const ev: DeviceHotplugEvent = { ...d, action: "add", timestamp: new Date().toISOString(), nodeID: d.nodeID ?? nodeID };
-				const known = await findByUid(this.db, deviceUid(ev));
-				// Only what is not already running is (re)configured: a sync never restarts a healthy stream.
-				if (known[0] && known[0].node_id === nodeID && ["configured", "streaming"].includes(known[0].status)) continue;
-				await this.serial(deviceUid(ev), () => this.handleAttach(ev)).catch(err => this.logger.warn(`manager: sync ${ev.path}: ${(err as Error).message}`));
+				// Checked in the device's queue, after any attach already in progress: a sync never
+				// restarts a healthy stream.
+				await this.serial(deviceUid(ev), async () => {
+					const known =
+						ev.subsystem === "i2c-dev"
+							? await this.db.query<DeviceRow>(`SELECT * FROM devices WHERE node_id = $1 AND path = $2 AND subsystem = 'i2c'`, [ev.nodeID, ev.path])
+							: await findByUid(this.db, deviceUid(ev));
+					if (known.length && known.every(k => k.node_id === ev.nodeID && ["configured", "streaming"].includes(k.status))) return;
+					await this.handleAttach(ev);
+				}).catch(err => this.logger.warn(`manager: sync ${ev.path}: ${(err as Error).message}`));
 			}
 		}
 	},
