@@ -127,6 +127,11 @@ async function defaultConnect(url: string): Promise<MongoClient> {
 	const { MongoClient } = await import("mongodb");
 	// Fail fast when the server is not there: the sink is optional, the node must still start.
 	const client = new MongoClient(url, { serverSelectionTimeoutMS: 5000, appName: "fleetmesh-monitoring" });
-	await client.connect();
+	try {
+		await client.connect();
+	} catch (err) {
+		await client.close().catch(() => undefined);
+		throw err;
+	}
 	return client;
 }

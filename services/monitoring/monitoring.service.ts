@@ -79,6 +79,8 @@ interface MonitoringState {
 	profileAlerts: ProfileAlerts;
 	mongo: MongoSink | null;
 	offlineTimer: NodeJS.Timeout | null;
+	mongoRetry: NodeJS.Timeout | null;
+	stopping: boolean;
 	counters: { batches: number; readings: number; invalid: number; mongoErrors: number };
 }
 
@@ -651,6 +653,8 @@ const MonitoringService: ServiceSchema = {
 		self.offlineOpen = new Set();
 		self.mongo = null;
 		self.offlineTimer = null;
+		self.mongoRetry = null;
+		self.stopping = false;
 		self.counters = { batches: 0, readings: 0, invalid: 0, mongoErrors: 0 };
 		self.throttle = new RoomThrottle(env.liveThrottleMs, messages => self.push(messages));
 		self.profileAlerts = { byProfile: new Map(), problems: [] };
@@ -669,22 +673,29 @@ const MonitoringService: ServiceSchema = {
 		for (const d of open.offline) self.offlineOpen.add(d);
 
 		if (env.mongoUrl) {
+			// Optional sink, connected in the background: a MongoDB that is down or late never
+			// delays or stops monitoring; /ready says whether it is connected.
 			const sink = new MongoSink(env.mongoUrl);
-			try {
-				await sink.start();
-				self.mongo = sink;
-				registerHealthCheck(self.broker, "mongodb", async () => {
-					await sink.ping();
-					return "monitoring_data, device_alerts";
-				});
-				self.logger.info("monitoring: MongoDB document sink on (monitoring_data, device_alerts)");
-			} catch (err) {
-				// Optional sink: the node runs without it and /ready says why.
-				self.logger.error(`monitoring: MongoDB sink unavailable, continuing without it: ${(err as Error).message}`);
-				registerHealthCheck(self.broker, "mongodb", async () => {
-					throw new Error(`MongoDB not connected: ${(err as Error).message}`);
-				});
-			}
+			let lastError = "connecting";
+			registerHealthCheck(self.broker, "mongodb", async () => {
+				if (!self.mongo) throw new Error(`MongoDB not connected: ${lastError}`);
+				await self.mongo.ping();
+				return "monitoring_data, device_alerts";
+			});
+			const attempt = (delay: number) => {
+				sink.start().then(
+					() => {
+						self.mongo = sink;
+						self.logger.info("monitoring: MongoDB document sink on (monitoring_data, device_alerts)");
+					},
+					err => {
+						lastError = (err as Error).message;
+						self.logger.warn(`monitoring: MongoDB sink not connected (${lastError}); retrying in ${Math.round(delay / 1000)} s`);
+						if (!self.stopping) self.mongoRetry = setTimeout(() => attempt(Math.min(delay * 2, 60_000)), delay);
+					}
+				);
+			};
+			attempt(5000);
 		}
 
 		// Check often enough that an offline alert comes within a few seconds of the deadline.
@@ -702,6 +713,8 @@ const MonitoringService: ServiceSchema = {
 
 	async stopped(this: Service) {
 		const self = this as This;
+		self.stopping = true;
+		if (self.mongoRetry) clearTimeout(self.mongoRetry);
 		const t = self.offlineTimer;
 		self.offlineTimer = null;
 		if (t) clearTimeout(t);
