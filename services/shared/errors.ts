@@ -51,6 +51,25 @@ export class TooManyRequestsError extends MoleculerClientError {
 	}
 }
 
+/**
+ * Rebuilds errors that arrive from another node. Moleculer knows only its own error classes by
+ * name; the classes above (and any other error carrying an HTTP-like code) would come back as a
+ * plain Error, which the gateway must treat as an internal 500. Restored as Moleculer errors
+ * with their name, message, code, type and data, they reach the client as thrown.
+ * Set as `errorRegenerator` in moleculer.config.ts.
+ */
+export class FleetErrorRegenerator extends Errors.Regenerator {
+	override restoreCustomError(plain: Errors.PlainMoleculerError): Error | undefined {
+		// Moleculer's own classes are restored by Moleculer, keeping their identity.
+		if (plain.name in Errors) return undefined;
+		if (typeof plain.code !== "number" || plain.code < 400 || plain.code > 599) return undefined;
+		const err = plain.code < 500 ? new MoleculerClientError(plain.message, plain.code, plain.type, plain.data) : new MoleculerError(plain.message, plain.code, plain.type, plain.data);
+		err.name = plain.name;
+		err.retryable = !!plain.retryable;
+		return err;
+	}
+}
+
 /** The error an HTTP client sees for any error thrown while serving it. */
 export function toHttpError(err: unknown): InstanceType<typeof MoleculerError> {
 	if (err instanceof MoleculerError) {
