@@ -12,6 +12,7 @@ import { CircuitTimeoutMiddleware } from "./mixins/circuit-timeout.middleware";
 import { EventBulkheadOffMiddleware } from "./mixins/event-bulkhead.middleware";
 import { PrometheusTextReporter } from "./mixins/metrics";
 import { readEnv, type FleetEnv } from "./services/shared/env";
+import { FleetErrorRegenerator } from "./services/shared/errors";
 
 export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & { fleet: FleetEnv } {
 	const transporter =
@@ -112,6 +113,8 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 		},
 
 		validator: true,
+		// Errors from another node keep their code and type (a remote 404/409/429 is not a 500).
+		errorRegenerator: new FleetErrorRegenerator(),
 		middlewares: [CircuitTimeoutMiddleware(), EventBulkheadOffMiddleware(), createChannelsMiddleware(env)],
 
 		// Local only (never sent to other nodes): the parsed environment, read by the mixins.
