@@ -397,6 +397,10 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		self.authTimer = null;
 		self.authTimeouts = [];
 
+		// Request params hold passwords (login, register): never written to the log, at any level.
+		this.settings.logRequestParams = null;
+		this.settings.logResponseData = null;
+
 		// Runs before moleculer-io's own created/started (mixin lifecycle order), so these
 		// settings are in place when the namespaces are registered.
 		const io = (this.settings.io ??= {});

@@ -166,7 +166,8 @@ export async function issueCertificate(ca: CertificateAuthority, opts: IssueOpti
 	const dnsNames = opts.dnsNames ?? [];
 	const ipAddresses = opts.ipAddresses ?? [];
 	for (const d of dnsNames) {
-		if (!/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$/.test(d)) throw new Error(`'${d}' is not a DNS name`);
+		// Underscores are not RFC 1123 but occur in container and LAN hostnames; TLS stacks accept them in SANs.
+		if (d.length > 253 || !/^(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*$/.test(d)) throw new Error(`'${d}' is not a DNS name`);
 	}
 	for (const ip of ipAddresses) {
 		if (!net.isIP(ip)) throw new Error(`'${ip}' is not an IP address`);

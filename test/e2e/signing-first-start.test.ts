@@ -31,7 +31,9 @@ async function start(dataDir: string, port: number): Promise<NodeProcess> {
 		DATA_DIR: dataDir,
 		PORT: String(port),
 		NODEID: `signing-e2e-${port}`,
-		SIMULATE: "0"
+		SIMULATE: "0",
+		// The most talkative level: even here no password or hash may reach the log.
+		LOGLEVEL: "debug"
 	});
 	nodes.push(node);
 	await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/api/certs/ca`)).status === 200, 40_000, `node on ${port}:\n${node.output().slice(-2000)}`);
@@ -72,7 +74,7 @@ describe("signing on first start and restart (own process, PGlite)", () => {
 		expect(((await stillRevoked.json()) as any).type).toBe("TOKEN_REVOKED");
 		expect((await post(`${base}/api/users/auth`, { email, password })).status).toBe(200);
 
-		// The password appears exactly once across both runs; no Argon2 hash ever does.
+		// The password appears exactly once across both runs (debug level included); no Argon2 hash ever does.
 		const all = first.output() + second.output();
 		expect(all.split(password).length - 1).toBe(1);
 		expect(all).not.toMatch(/\$argon2/);

@@ -284,4 +284,39 @@ describe("signing through the gateway", () => {
 		const simple = await fetch(`${url}/api/certs/ca`, { headers: { Origin: "https://evil.example.net" } });
 		expect(simple.headers.get("access-control-allow-origin")).toBeNull();
 	});
+
+	it("expired revoked-token rows are purged; live ones stay", async () => {
+		const c = new Client({ connectionString: db.url });
+		await c.connect();
+		try {
+			await c.query("INSERT INTO t_blacklist_tokens (jti, expires_at) VALUES ('old-1', now() - interval '1 hour'), ('live-1', now() + interval '1 hour')");
+			await (node.broker.getLocalService("signing") as any).purgeExpired();
+			const rows = (await c.query("SELECT jti FROM t_blacklist_tokens WHERE jti IN ('old-1', 'live-1')")).rows.map(r => r.jti);
+			expect(rows).toEqual(["live-1"]);
+		} finally {
+			await c.end();
+		}
+	});
+});
+
+describe("per-address rate limit at the gateway", () => {
+	it("the (AUTH_RATE_LIMIT + 1)th login attempt from one address within a minute is 429 with Retry-After", async () => {
+		const limited = await startGatewayNode({ namespace: uniqueNamespace("signing-rl"), env: { DATABASE_URL: db.url, JWT_SECRET: SECRET, AUTH_RATE_LIMIT: "3" } });
+		try {
+			const statuses: number[] = [];
+			// Different accounts each time: this is the address limit, not the account throttle.
+			for (let i = 0; i < 5; i++) statuses.push((await api(limited.url, "POST", "/api/users/auth", { email: `nobody${i}@example.com`, password: "whatever-pass-1" })).status);
+			expect(statuses).toEqual([401, 401, 401, 429, 429]);
+			const r = await api(limited.url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
+			expect(r.status).toBe(429);
+			expect(r.body).toMatchObject({ code: 429, type: "RATE_LIMITED" });
+			const wait = Number(r.headers.get("retry-after"));
+			expect(wait).toBeGreaterThan(0);
+			expect(wait).toBeLessThanOrEqual(60);
+			// Other routes are not limited by it.
+			expect((await api(limited.url, "GET", "/api/certs/ca")).status).toBe(200);
+		} finally {
+			await limited.stop();
+		}
+	});
 });

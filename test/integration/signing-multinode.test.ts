@@ -48,6 +48,16 @@ describe("token revocation across gateway nodes", () => {
 		}
 	});
 
+	it("a login throttled by the signing node answers 429 with Retry-After through another gateway node", async () => {
+		await api(a.url, "POST", "/api/users/add", { email: "victim@example.com", password: "golden-sunset-12" });
+		const statuses: number[] = [];
+		for (let i = 0; i < 6; i++) statuses.push((await api(b.url, "POST", "/api/users/auth", { email: "victim@example.com", password: `wrong-guess-${i}` })).status);
+		expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+		const r = await api(b.url, "POST", "/api/users/auth", { email: "victim@example.com", password: "golden-sunset-12" });
+		expect(r.status).toBe(429);
+		expect(Number(r.headers.get("retry-after"))).toBeGreaterThan(0);
+	});
+
 	it("a gateway that starts after the logout refuses the token from its first request", async () => {
 		const token = await login(a.url, "multi@example.com", "violet-canyon-77");
 		expect((await api(a.url, "POST", "/api/users/logout", {}, token)).status).toBe(200);
