@@ -27,6 +27,8 @@ interface Plugged {
 	properties: Record<string, string | undefined>;
 	linesWritten: number;
 	linesSkipped: number;
+	/** Holding registers of a simulated Modbus slave. */
+	registers?: Map<number, number>;
 	stop(): Promise<void>;
 }
 
@@ -108,7 +110,7 @@ export const DevicesMixin: Partial<ServiceSchema> = {
 		devices: {
 			params: {},
 			handler(this: DevicesThis) {
-				return [...this.plugged.values()].map(d => ({ id: d.id, kind: d.kind, path: d.path, subsystem: d.subsystem, linesWritten: d.linesWritten, linesSkipped: d.linesSkipped }));
+				return [...this.plugged.values()].map(d => ({ id: d.id, kind: d.kind, path: d.path, subsystem: d.subsystem, linesWritten: d.linesWritten, linesSkipped: d.linesSkipped, ...(d.registers ? { registers: Object.fromEntries(d.registers) } : {}) }));
 			}
 		},
 		/** The simulated I2C bus of this node, with i2c-bus's operations (the processor's I2C link uses it). */
@@ -180,11 +182,13 @@ export const DevicesMixin: Partial<ServiceSchema> = {
 				try {
 					if (p.kind === "modbus-sensor") {
 						const { ServerSerial } = require("modbus-serial");
+						// Input registers 1/2: temperature and humidity × 10; holding registers take writes.
+						const holding = new Map<number, number>([[1, 215], [2, 455]]);
+						dev.registers = holding;
 						const vector = {
-							// Input and holding registers 1/2: temperature and humidity × 10.
 							getInputRegister: (addr: number) => (addr === 1 ? Math.round((21.5 + Math.sin(Date.now() / 60000)) * 10) : addr === 2 ? 455 : 0),
-							getHoldingRegister: (addr: number) => (addr === 1 ? 215 : addr === 2 ? 455 : 0),
-							setRegister: () => undefined
+							getHoldingRegister: (addr: number) => holding.get(addr) ?? 0,
+							setRegister: (addr: number, value: number) => void holding.set(addr, value)
 						};
 						const server = new ServerSerial(vector, { path: pty.hostPath, baudRate: 9600, unitID: 1 });
 						server.on("error", () => undefined);

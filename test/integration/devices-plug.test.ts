@@ -21,8 +21,14 @@ let pg: Client;
 const received: Reading[] = [];
 const ns = uniqueNamespace("devices-plug");
 
+const configured: any[] = [];
 const consumer: ServiceSchema = {
 	name: "readings-probe",
+	events: {
+		"device.configured"(ctx: any) {
+			configured.push(ctx.params);
+		}
+	},
 	channels: {
 		"telemetry.readings": {
 			group: "devices-plug-test",
@@ -83,6 +89,13 @@ describe("plug and play on one node", () => {
 
 		const dp = await datapointIds(row.id);
 		expect(Object.keys(dp).sort()).toEqual(["humidity", "light", "temperature"]);
+		// device.configured: seed 000's device configuration (profile + merged config).
+		expect(configured.find(c => c.deviceId === row.id)).toMatchObject({
+			device: row.dev_link,
+			nodeID: "pi",
+			profile: { name: "Arduino Uno", interface: "uart", baudrate: 9600, protocol: "line" },
+			config: { auto_reconnect: true, buffer_size: 1024, timeout: 5 }
+		});
 		await waitFor(() => received.filter(r => r.deviceId === row.id).length >= 8, 10_000, "readings on telemetry.readings");
 		const mine = received.filter(r => r.deviceId === row.id);
 		const temps = new Set(mine.filter(r => r.datapointId === dp.temperature).map(r => r.value));
@@ -165,6 +178,11 @@ describe("plug and play on one node", () => {
 		const mt = received.find(r => r.deviceId === modbus.id && r.datapointId === mdp.temperature)!.value;
 		expect(mt).toBeGreaterThanOrEqual(20.5);
 		expect(mt).toBeLessThanOrEqual(22.5);
+
+		// A Modbus write (what automation sends) reaches the slave's holding register.
+		await broker.call("processor.write", { deviceId: modbus.id, register: 5, value: 42 }, { nodeID: "pi" });
+		const sim = (await broker.call<any[], any>("simulator.devices", {})).find(d => d.id === "rs485");
+		expect(sim.registers["5"]).toBe(42);
 
 		const bdp = await datapointIds(bme.id);
 		await waitFor(() => received.some(r => r.deviceId === bme.id && r.datapointId === bdp.pressure), 10_000, "BME280 pressure");
