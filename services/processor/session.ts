@@ -22,6 +22,7 @@ type ModbusClient = {
 	readInputRegisters(addr: number, len: number): Promise<{ data: number[] }>;
 	writeRegister(addr: number, value: number): Promise<unknown>;
 	close(cb?: () => void): void;
+	on(event: "error" | "close", fn: (err?: Error) => void): void;
 	isOpen: boolean;
 };
 
@@ -148,6 +149,11 @@ export class DeviceSession {
 	private async connectModbus(path: string): Promise<void> {
 		const ModbusRTU = require("modbus-serial");
 		const client = new ModbusRTU() as ModbusClient;
+		// The client re-emits port errors: unhandled, an 'error' event would take the whole node down.
+		client.on("error", err => this.noteError(err?.message ?? "Modbus port error"));
+		client.on("close", () => {
+			if (this.modbus === client && !this.stopped) this.linkLost("Modbus port closed");
+		});
 		await client.connectRTUBuffered(path, { baudRate: this.req.profile.baudrate ?? 9600 });
 		const mb = this.req.profile.modbus!;
 		client.setID(mb.unit_id);

@@ -157,4 +157,43 @@ describe("processor sessions", () => {
 			await pty.close();
 		}
 	});
+
+	it("Modbus RTU over a PTY (modbus-serial slave): polls the register map, survives the link vanishing and reconnects", async () => {
+		const { ServerSerial } = require("modbus-serial");
+		const link = path.join(dir, "serial/by-id/usb-FTDI_USB-RS485-test");
+		const startSlave = async () => {
+			const pty = await createPtyPair(link, path.join(dir, "modbus.host"));
+			const server = new ServerSerial({ getInputRegister: (a: number) => (a === 1 ? 0xff9c : a === 2 ? 455 : 0), getHoldingRegister: () => 0, setRegister: () => undefined }, { path: pty.hostPath, baudRate: 9600, unitID: 1 });
+			server.on("error", () => undefined);
+			return { pty, close: async () => (await new Promise<void>(r => server.close(() => r())), await pty.close()) };
+		};
+		let slave = await startSlave();
+		const req: DeviceOpenRequest = {
+			deviceId: 5,
+			device: link,
+			profile: {
+				name: "rs485",
+				interface: "uart",
+				protocol: "modbus",
+				baudrate: 9600,
+				modbus: { unit_id: 1, poll_ms: 100, registers: [{ label: "temperature", address: 1, type: "input", format: "int16", scale: 0.1 }, { label: "humidity", address: 2, type: "input", format: "uint16", scale: 0.1 }] }
+			},
+			config: { auto_reconnect: true, buffer_size: 1024, timeout: 5 },
+			datapoints: [{ label: "temperature", id: 51 }, { label: "humidity", id: 52 }]
+		};
+		await broker.call("processor.open", req);
+		try {
+			await waitFor(() => received.some(r => r.deviceId === 5 && r.datapointId === 51), 10_000, "Modbus readings");
+			expect(received.find(r => r.deviceId === 5 && r.datapointId === 51)!.value).toBe(-10);
+			expect(received.find(r => r.deviceId === 5 && r.datapointId === 52)!.value).toBe(45.5);
+			await slave.close();
+			await waitFor(() => statuses.some(s => s.deviceId === 5 && s.status === "disconnected"), 10_000, "Modbus disconnected");
+			const n = received.filter(r => r.deviceId === 5).length;
+			slave = await startSlave();
+			await waitFor(() => received.filter(r => r.deviceId === 5).length > n, 15_000, "Modbus readings after reconnect");
+		} finally {
+			await broker.call("processor.close", { deviceId: 5 });
+			await slave.close();
+		}
+	});
 });
