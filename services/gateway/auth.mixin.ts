@@ -166,6 +166,8 @@ interface AuthState {
 	authRevoked: Map<string, number>;
 	authTokenCache: Map<string, AuthUser>;
 	authKey: Promise<CryptoKey> | null;
+	/** When the key was last fetched (ms). */
+	authKeyAt: number;
 	authSynced: boolean;
 	authSyncing: Promise<void> | null;
 	authLimiter: WindowLimiter;
@@ -275,7 +277,14 @@ export const AuthMixin: Partial<ServiceSchema> = {
 			await this.ensureRevocationsSynced();
 			let user = this.authTokenCache.get(token);
 			if (!user) {
-				const verdict = await verifyAccessToken(await this.jwtKeyForGateway(), token);
+				let verdict = await verifyAccessToken(await this.jwtKeyForGateway(), token);
+				// A key fetched from signing may be stale (signing restarted with a new DATA_DIR):
+				// on a bad signature fetch it again, at most every 10 s.
+				if (!verdict.ok && verdict.message === "Token signature is invalid" && !this.env.jwtSecret && Date.now() - this.authKeyAt > 10_000) {
+					this.authKey = null;
+					this.authKeyAt = Date.now();
+					verdict = await verifyAccessToken(await this.jwtKeyForGateway(), token);
+				}
 				if (!verdict.ok) unauthorized(null, verdict.message, verdict.type);
 				user = verdict.user;
 				if (this.authTokenCache.size >= TOKEN_CACHE_MAX) this.authTokenCache.clear();
@@ -391,6 +400,7 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		self.authRevoked = new Map();
 		self.authTokenCache = new Map();
 		self.authKey = null;
+		self.authKeyAt = Date.now();
 		self.authSynced = false;
 		self.authSyncing = null;
 		self.authLimiter = new WindowLimiter(self.env.authRateLimit);
