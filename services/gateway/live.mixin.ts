@@ -5,12 +5,7 @@
  * needed. Which rooms a socket may join is decided by `monitoring.join` (whitelisted).
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
-
-interface LiveMessage {
-	room: string;
-	event: string;
-	data: unknown;
-}
+import { LIVE_PUSH_EVENT, type LivePushEvent } from "../shared/contracts";
 
 type LiveThis = Service & { io?: { to(room: string): Emitter; volatile: { to(room: string): Emitter } }; liveStats: { messages: number; dropped: number } };
 type Emitter = { emit(event: string, ...args: unknown[]): boolean };
@@ -20,8 +15,8 @@ const EVENT = /^[a-z][a-z.]{0,40}$/;
 
 export const LiveMixin: Partial<ServiceSchema> = {
 	events: {
-		"live.push": {
-			handler(this: LiveThis, ctx: Context<{ messages?: LiveMessage[] }>) {
+		[LIVE_PUSH_EVENT]: {
+			handler(this: LiveThis, ctx: Context<Partial<LivePushEvent>>) {
 				const io = this.io;
 				const messages = ctx.params?.messages;
 				if (!io || !Array.isArray(messages)) return;

@@ -14,18 +14,9 @@ export interface LiveReading {
 	ts: number;
 }
 
-export interface LiveMessage {
-	room: string;
-	event: string;
-	data: unknown;
-}
+import type { LiveMessage } from "../shared/contracts";
 
-/** Payload of the `live.push` Moleculer event that every gateway's live mixin relays. */
-export interface LivePushEvent {
-	messages: LiveMessage[];
-}
-
-export const LIVE_PUSH_EVENT = "live.push";
+export { LIVE_PUSH_EVENT, type LiveMessage, type LivePushEvent } from "../shared/contracts";
 
 export const deviceRoom = (deviceId: number) => `device:${deviceId}`;
 export const ALERTS_ROOM = "alerts";

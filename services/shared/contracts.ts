@@ -154,3 +154,22 @@ export interface DeviceOpenRequest {
 	/** label → datapoint id in the registry (readings carry the id); `key` when the device prints another name. */
 	datapoints: Array<{ label: string; id: number; key?: string }>;
 }
+
+// ---- live push (monitoring → every gateway's Socket.IO rooms) ----------------------------
+
+/**
+ * Broadcast Moleculer event carrying messages for Socket.IO rooms: monitoring sends it
+ * (throttled per room), the live mixin of every gateway node relays it to its own sockets.
+ * Rooms: `device:<id>` (events "readings", "device.status", "alert") and `alerts` ("alert").
+ */
+export const LIVE_PUSH_EVENT = "live.push";
+
+export interface LiveMessage {
+	room: string;
+	event: string;
+	data: unknown;
+}
+
+export interface LivePushEvent {
+	messages: LiveMessage[];
+}
