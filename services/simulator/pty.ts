@@ -22,7 +22,12 @@ export async function createPtyPair(deviceLink: string, hostPath: string, timeou
 	fs.mkdirSync(path.dirname(deviceLink), { recursive: true });
 	fs.mkdirSync(path.dirname(hostPath), { recursive: true });
 	for (const p of [deviceLink, hostPath]) fs.rmSync(p, { force: true });
-	const child = spawn("socat", [`pty,raw,echo=0,link=${deviceLink}`, `pty,raw,echo=0,link=${hostPath}`], { stdio: ["ignore", "ignore", "pipe"] });
+	// socat lives exactly as long as our end of its stdin pipe: if this process dies (even by
+	// SIGKILL) the pipe closes and socat is stopped, so no orphan keeps the PTYs and links.
+	// (fd 3: a background job of a non-interactive shell gets /dev/null as its stdin.)
+	const child = spawn("sh", ["-c", 'command -v socat >/dev/null || { echo "socat not found" >&2; exit 127; }; exec 3<&0; socat "$0" "$1" & p=$!; (cat <&3 >/dev/null; kill $p 2>/dev/null) & wait $p', `pty,raw,echo=0,link=${deviceLink}`, `pty,raw,echo=0,link=${hostPath}`], {
+		stdio: ["pipe", "ignore", "pipe"]
+	});
 	let stderr = "";
 	child.stderr!.on("data", d => (stderr += d.toString()));
 	let exited = false;
@@ -31,7 +36,7 @@ export async function createPtyPair(deviceLink: string, hostPath: string, timeou
 	const deadline = Date.now() + timeoutMs;
 	while (!(fs.existsSync(deviceLink) && fs.existsSync(hostPath))) {
 		if (exited || Date.now() > deadline) {
-			child.kill();
+			child.stdin!.end();
 			throw new Error(`socat did not create the PTY pair${stderr ? `: ${stderr.trim()}` : exited ? " (exited; is socat installed?)" : ""}`);
 		}
 		await new Promise(r => setTimeout(r, 10));
@@ -42,7 +47,7 @@ export async function createPtyPair(deviceLink: string, hostPath: string, timeou
 		hostPath,
 		child,
 		async close() {
-			if (!exited) child.kill();
+			if (!exited) child.stdin!.end();
 			await exitedP;
 		}
 	};
