@@ -86,6 +86,8 @@ async function startLineWriter(pty: PtyPair, rateHz: number, next: (n: number) =
 export const DevicesMixin: Partial<ServiceSchema> = {
 	actions: {
 		plug: {
+			rest: "POST /devices/plug",
+			auth: "admin",
 			params: {
 				kind: { type: "enum", values: VIRTUAL_KINDS },
 				id: { type: "string", pattern: /^[\w.-]{1,64}$/, optional: true },
@@ -101,6 +103,8 @@ export const DevicesMixin: Partial<ServiceSchema> = {
 			}
 		},
 		unplug: {
+			rest: "POST /devices/unplug",
+			auth: "admin",
 			params: { id: { type: "string", min: 1 } },
 			async handler(this: DevicesThis, ctx: Context<{ id: string }>) {
 				if (!(await this.unplugDevice(ctx.params.id))) throw new Errors.MoleculerClientError(`no simulated device '${ctx.params.id}'`, 404, "NOT_FOUND");
@@ -108,6 +112,8 @@ export const DevicesMixin: Partial<ServiceSchema> = {
 			}
 		},
 		devices: {
+			rest: "GET /devices",
+			auth: "user",
 			params: {},
 			handler(this: DevicesThis) {
 				return [...this.plugged.values()].map(d => ({ id: d.id, kind: d.kind, path: d.path, subsystem: d.subsystem, linesWritten: d.linesWritten, linesSkipped: d.linesSkipped, ...(d.registers ? { registers: Object.fromEntries(d.registers) } : {}) }));

@@ -67,7 +67,11 @@ describe("device registry over HTTP", () => {
 	});
 
 	it("per-device overrides are merged over the profile and reopen a running device", async () => {
-		await node.broker.call("simulator.plug", { kind: "arduino-uno", id: "uno", serial: "UNO-REG", rateHz: 10, lines: ["temperature:20"] });
+		// Plugging a simulated device over HTTP is for administrators (the token here is the admin's).
+		expect((await api(node.url, "POST", "/api/simulator/devices/plug", { kind: "arduino-uno", id: "uno" })).status).toBe(401);
+		const plugged = await api(node.url, "POST", "/api/simulator/devices/plug", { kind: "arduino-uno", id: "uno", serial: "UNO-REG", rateHz: 10, lines: ["temperature:20"] }, token);
+		expect(plugged.status).toBe(200);
+		expect((await api(node.url, "GET", "/api/simulator/devices", undefined, token)).body.map((d: any) => d.id)).toContain("uno");
 		const dev = await waitFor(async () => {
 			const l = await api(node.url, "GET", "/api/devices?status=streaming", undefined, token);
 			return l.body.find?.((d: any) => d.serial === "UNO-REG");
@@ -78,6 +82,7 @@ describe("device registry over HTTP", () => {
 		await waitFor(async () => (await session())?.baudrate === 19200, 10_000, "reopened with the override");
 		expect((await session()).config).toMatchObject({ timeout: 2, buffer_size: 1024 });
 		await waitFor(async () => (await session())?.status === "streaming", 10_000, "streaming again");
-		await node.broker.call("simulator.unplug", { id: "uno" });
+		expect((await api(node.url, "POST", "/api/simulator/devices/unplug", { id: "uno" }, token)).status).toBe(200);
+		expect((await api(node.url, "POST", "/api/simulator/devices/unplug", { id: "uno" }, token)).status).toBe(404);
 	});
 });
