@@ -218,8 +218,17 @@ const ManagerService: ServiceSchema = {
 		},
 		"$node.connected"(this: ManagerThis, ctx: Context<{ node: { id: string } }>) {
 			// A detector node that (re)joined: pick up what it holds.
+			// Its services may be announced a moment after the node itself: wait for its detector.
 			const nodeID = ctx.params.node.id;
-			setTimeout(() => void this.syncNode(nodeID).catch(() => undefined), 500).unref();
+			void (async () => {
+				for (let i = 0; i < 60 && !this.broker.stopping; i++) {
+					if (this.broker.registry.getServiceList({ onlyAvailable: true }).some(s => s.name === "detector" && s.nodeID === nodeID)) {
+						await this.syncNode(nodeID).catch(err => this.logger.warn(`manager: sync of ${nodeID}: ${(err as Error).message}`));
+						return;
+					}
+					await new Promise(r => setTimeout(r, 500));
+				}
+			})();
 		}
 	},
 
@@ -356,17 +365,24 @@ const ManagerService: ServiceSchema = {
 			const svc = this.broker.registry.getServiceList({ onlyAvailable: true }).find(s => s.name === "detector" && s.nodeID === nodeID);
 			if (!svc) return;
 			const res = await this.broker.call<{ devices: DeviceHotplugEvent[] }, Record<string, never>>("detector.list", {}, { nodeID });
+			// What the processors of those devices really have open (a node that restarted has nothing
+			// open, whatever the registry last heard).
+			const openOn = async (node: string) => {
+				const list = await this.broker.call<{ devices: Array<{ deviceId: number }> }, Record<string, never>>("processor.list", {}, { nodeID: node }).catch(() => ({ devices: [] }));
+				return new Set(list.devices.map(d => d.deviceId));
+			};
 			for (const d of res.devices) {
 				// The device's node is the one its detector names (DEVICE_NODEID), not necessarily the detector's own.
 				const ev: DeviceHotplugEvent = { ...d, action: "add", timestamp: new Date().toISOString(), nodeID: d.nodeID ?? nodeID };
 				// Checked in the device's queue, after any attach already in progress: a sync never
-				// restarts a healthy stream.
+				// restarts a stream that runs.
 				await this.serial(deviceUid(ev), async () => {
 					const known =
 						ev.subsystem === "i2c-dev"
 							? await this.db.query<DeviceRow>(`SELECT * FROM devices WHERE node_id = $1 AND path = $2 AND subsystem = 'i2c'`, [ev.nodeID, ev.path])
 							: await findByUid(this.db, deviceUid(ev));
-					if (known.length && known.every(k => k.node_id === ev.nodeID && ["configured", "streaming"].includes(k.status))) return;
+					const running = await openOn(ev.nodeID);
+					if (known.length && known.every(k => k.node_id === ev.nodeID && (running.has(k.id) || (!k.profile && k.status === "detected")))) return;
 					await this.handleAttach(ev);
 				}).catch(err => this.logger.warn(`manager: sync ${ev.path}: ${(err as Error).message}`));
 			}

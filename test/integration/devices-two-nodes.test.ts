@@ -2,6 +2,8 @@
  * Two nodes over real NATS: detector + processor + simulator on "pi", manager on "cloud".
  * The manager's open call lands on "pi"; stopping "cloud" leaves the running stream alone.
  */
+import fs from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { Client } from "pg";
@@ -10,7 +12,7 @@ import ManagerService from "../../services/manager/manager.service";
 import ProcessorService from "../../services/processor/processor.service";
 import SimulatorService from "../../services/simulator/simulator.service";
 import type { Reading, TelemetryBatch } from "../../services/shared/contracts";
-import { createTestBroker, uniqueNamespace, waitFor } from "../helpers/broker";
+import { createTestBroker, tempDir, uniqueNamespace, waitFor } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
 import { NATS_URL, requireServer } from "../helpers/servers";
 
@@ -75,5 +77,38 @@ describe("detector and processor on the Pi, manager in the cloud", () => {
 		const list = await pi.call<any, any>("processor.list", {});
 		expect(list.devices.find((d: any) => d.deviceId === row.id).status).toBe("streaming");
 		await pi.call("simulator.unplug", { id: "uno" });
+	});
+});
+
+describe("a manager that starts after the devices were plugged", () => {
+	it("picks up what the detectors hold (their attach events went to nobody)", async () => {
+		const root = tempDir("devices-2n-sysfs");
+		const usbDir = path.join(root, "sys/devices/usb1/1-4");
+		const ttyDir = path.join(usbDir, "1-4:1.0/tty/ttyACM9");
+		fs.mkdirSync(ttyDir, { recursive: true });
+		fs.mkdirSync(path.join(root, "sys/class/tty"), { recursive: true });
+		fs.writeFileSync(path.join(usbDir, "idVendor"), "1546\n");
+		fs.writeFileSync(path.join(usbDir, "idProduct"), "01a7\n");
+		fs.writeFileSync(path.join(usbDir, "product"), "u-blox 7 - GPS/GNSS Receiver\n");
+		fs.symlinkSync(path.relative(path.join(root, "sys/class/tty"), ttyDir), path.join(root, "sys/class/tty/ttyACM9"));
+		const ns2 = uniqueNamespace("devices-2n-late");
+		const env = { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, SIMULATE: "0" };
+		const edge = createTestBroker({ namespace: ns2, nodeID: "pi-late", env: { ...env, DETECTOR_SOURCE: "sysfs", SYSFS_ROOT: root }, services: [DetectorService, ProcessorService] });
+		await edge.start();
+		expect((await edge.call<any, any>("detector.list", {})).devices.map((d: any) => d.path)).toEqual(["/dev/ttyACM9"]);
+		const late = createTestBroker({ namespace: ns2, nodeID: "cloud-late", env, services: [ManagerService] });
+		await late.start();
+		try {
+			const row = await waitFor(async () => (await pg.query("SELECT * FROM devices WHERE node_id = 'pi-late'")).rows[0], 15_000, "device registered by sync");
+			expect(row).toMatchObject({ name: "u-blox 7 GPS", path: "/dev/ttyACM9", vid: "1546", pid: "01a7" });
+			// There is no real /dev/ttyACM9 here: the processor keeps retrying it (auto_reconnect) and says so.
+			await waitFor(async () => (await pg.query("SELECT status FROM devices WHERE id = $1", [row.id])).rows[0].status === "disconnected", 10_000, "open retried");
+			const list = await edge.call<any, any>("processor.list", {});
+			expect(list.devices.map((d: any) => d.deviceId)).toEqual([row.id]);
+		} finally {
+			await late.stop();
+			await edge.stop();
+			fs.rmSync(root, { recursive: true, force: true });
+		}
 	});
 });
