@@ -90,9 +90,23 @@ export class LoginThrottle {
 		}
 	}
 
-	/** A successful login clears this address's failures for the account. */
+	/**
+	 * Checks and counts in one synchronous step: the attempt counts as a failure before the
+	 * (slow) password check, so concurrent guesses cannot all pass the check before any of them
+	 * is counted. Returns the seconds to wait (refused, not counted) or 0 (go ahead).
+	 */
+	attempt(email: string, ip: string | null, now = Date.now()): number {
+		const wait = this.retryAfter(email, ip, now);
+		if (wait > 0) return wait;
+		this.fail(email, ip, now);
+		return 0;
+	}
+
+	/** A successful login clears this address's failures for the account and un-counts its attempt. */
 	succeed(email: string, ip: string | null): void {
 		this.counters.delete(`ai:${email}|${ip ?? "?"}`);
+		const account = this.counters.get(`a:${email}`);
+		if (account && account.count > 0) account.count--;
 	}
 
 	purge(now = Date.now()): void {

@@ -119,17 +119,15 @@ const SigningService: ServiceSchema = {
 			async handler(this: This, ctx: Ctx<{ email: string; password: string }>) {
 				const email = normaliseEmail(ctx.params.email);
 				const ip = ctx.meta.clientIp ?? null;
-				const wait = this.throttle.retryAfter(email, ip);
+				const wait = this.throttle.attempt(email, ip);
 				if (wait > 0) {
 					ctx.meta.$responseHeaders = { ...ctx.meta.$responseHeaders, "Retry-After": String(wait) };
 					throw new TooManyRequestsError(`Too many failed logins for this account; try again in ${wait} s`, wait);
 				}
 				const rows = await this.db.query("SELECT id, email, password, is_admin FROM t_users WHERE email = $1", [email]);
 				const ok = rows.length ? await verifyPassword(rows[0].password, ctx.params.password) : await burnVerify(ctx.params.password);
-				if (!ok) {
-					this.throttle.fail(email, ip);
-					throw new UnauthorizedError("Invalid email or password", "INVALID_CREDENTIALS");
-				}
+				// The attempt was counted as a failure already (throttle.attempt); success un-counts it.
+				if (!ok) throw new UnauthorizedError("Invalid email or password", "INVALID_CREDENTIALS");
 				this.throttle.succeed(email, ip);
 				const user = rows[0];
 				const ttl = this.env.tokenTtlSeconds;

@@ -176,6 +176,12 @@ describe("signing through the gateway", () => {
 		expect(locked.status).toBe(429);
 		expect(locked.body.type).toBe("RATE_LIMITED");
 		expect(Number(locked.headers.get("retry-after"))).toBeGreaterThan(0);
+		// A burst of concurrent guesses against a fresh account gets no more than the limit through.
+		await api(url, "POST", "/api/users/add", { email: "gina@example.com", password: "copper-kettle-21" });
+		const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => api(url, "POST", "/api/users/auth", { email: "gina@example.com", password: `burst-guess-${i}` })));
+		const burstCodes = burst.map(r => r.status);
+		expect(burstCodes.filter(c => c === 401)).toHaveLength(5);
+		expect(burstCodes.filter(c => c === 429)).toHaveLength(15);
 		// Another account from the same address is not affected.
 		expect((await api(url, "POST", "/api/users/auth", { email: "dave@example.com", password: "quiet-harbor-44" })).status).toBe(200);
 	});

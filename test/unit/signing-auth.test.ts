@@ -127,6 +127,19 @@ describe("throttles and revocation list", () => {
 		expect(v.retryAfter("c@x.io", "1.1.1.1", now)).toBe(0);
 	});
 
+	it("LoginThrottle.attempt counts before the password check, so a burst cannot slip past the limit", () => {
+		const t = new LoginThrottle(3, 60_000);
+		// 20 guesses arriving together, each checked before any verification finished.
+		const waits = Array.from({ length: 20 }, () => t.attempt("d@x.io", "1.1.1.1", 0));
+		expect(waits.filter(w => w === 0)).toHaveLength(3);
+		// A success un-counts its own attempt and clears the address's count.
+		const u = new LoginThrottle(3, 60_000);
+		expect(u.attempt("e@x.io", "1.1.1.1", 0)).toBe(0);
+		u.succeed("e@x.io", "1.1.1.1");
+		for (let i = 0; i < 3; i++) expect(u.attempt("e@x.io", "1.1.1.1", 0)).toBe(0);
+		expect(u.attempt("e@x.io", "1.1.1.1", 0)).toBeGreaterThan(0);
+	});
+
 	it("WindowLimiter counts per key and says how long to wait", () => {
 		const l = new WindowLimiter(2, 10_000);
 		expect([l.hit("k", 0), l.hit("k", 1), l.hit("k", 2)]).toEqual([0, 0, 10]);
