@@ -368,8 +368,8 @@ const ManagerService: ServiceSchema = {
 			// What the processors of those devices really have open (a node that restarted has nothing
 			// open, whatever the registry last heard).
 			const openOn = async (node: string) => {
-				const list = await this.broker.call<{ devices: Array<{ deviceId: number }> }, Record<string, never>>("processor.list", {}, { nodeID: node }).catch(() => ({ devices: [] }));
-				return new Set(list.devices.map(d => d.deviceId));
+				const list = await this.broker.call<{ devices: Array<{ deviceId: number; status: DeviceStatus }> }, Record<string, never>>("processor.list", {}, { nodeID: node }).catch(() => ({ devices: [] }));
+				return new Map(list.devices.map(d => [d.deviceId, d.status] as const));
 			};
 			for (const d of res.devices) {
 				// The device's node is the one its detector names (DEVICE_NODEID), not necessarily the detector's own.
@@ -382,7 +382,11 @@ const ManagerService: ServiceSchema = {
 							? await this.db.query<DeviceRow>(`SELECT * FROM devices WHERE node_id = $1 AND path = $2 AND subsystem = 'i2c'`, [ev.nodeID, ev.path])
 							: await findByUid(this.db, deviceUid(ev));
 					const running = await openOn(ev.nodeID);
-					if (known.length && known.every(k => k.node_id === ev.nodeID && (running.has(k.id) || (!k.profile && k.status === "detected")))) return;
+					if (known.length && known.every(k => k.node_id === ev.nodeID && (running.has(k.id) || (!k.profile && k.status === "detected")))) {
+						// Running: only catch up on status reports that were lost while no manager listened.
+						for (const k of known) if (running.has(k.id)) await this.transition(k.id, running.get(k.id)!, null, ev.nodeID);
+						return;
+					}
 					await this.handleAttach(ev);
 				}).catch(err => this.logger.warn(`manager: sync ${ev.path}: ${(err as Error).message}`));
 			}

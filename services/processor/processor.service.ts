@@ -106,7 +106,7 @@ const ProcessorService: ServiceSchema = {
 				return {
 					nodeID: this.broker.nodeID,
 					publisher: this.publisher.stats,
-					devices: [...this.sessions.values()].map(s => ({ deviceId: s.deviceId, name: s.req.profile.name, path: s.openedPath, protocol: s.req.profile.protocol, baudrate: s.req.profile.baudrate, config: s.req.config, status: s.status, stats: s.stats }))
+					devices: [...this.sessions.values()].map(s => ({ deviceId: s.deviceId, name: s.req.profile.name, path: s.openedPath, protocol: s.req.profile.protocol, baudrate: s.req.profile.baudrate, config: s.req.config, status: s.status, openedAt: s.openedAt, stats: s.stats }))
 				};
 			}
 		},

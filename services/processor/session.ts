@@ -51,6 +51,8 @@ export interface SessionStats {
 export class DeviceSession {
 	readonly stats: SessionStats = { lines: 0, readings: 0, badLines: 0, ignoredLines: 0, droppedBytes: 0, overlongLines: 0, unmappedValues: 0, reconnects: 0, errors: 0, lastError: null, lastBadLine: null, lastDataAt: null };
 	status: DeviceStatus = "configured";
+	/** When this session was created (a reopen makes a new one). */
+	readonly openedAt = new Date().toISOString();
 	openedPath: string | null = null;
 	private stopped = false;
 	private port: SerialPort | null = null;

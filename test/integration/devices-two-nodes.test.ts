@@ -75,7 +75,22 @@ describe("detector and processor on the Pi, manager in the cloud", () => {
 		const after = received.filter(r => r.deviceId === row.id).length;
 		expect(after - before).toBeGreaterThanOrEqual(15);
 		const list = await pi.call<any, any>("processor.list", {});
-		expect(list.devices.find((d: any) => d.deviceId === row.id).status).toBe("streaming");
+		const session = list.devices.find((d: any) => d.deviceId === row.id);
+		expect(session.status).toBe("streaming");
+
+		// A manager comes back after missing status reports: it catches up without reopening the stream.
+		await pg.query("UPDATE devices SET status = 'configured' WHERE id = $1", [row.id]);
+		const cloud2 = createTestBroker({ namespace: ns, nodeID: "cloud-2", env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, SIMULATE: "0" }, services: [ManagerService] });
+		await cloud2.start();
+		try {
+			await waitFor(async () => (await pg.query("SELECT status FROM devices WHERE id = $1", [row.id])).rows[0].status === "streaming", 15_000, "status caught up");
+			const again = (await pi.call<any, any>("processor.list", {})).devices.find((d: any) => d.deviceId === row.id);
+			// The same session, not a reopened one.
+			expect(again.openedAt).toBe(session.openedAt);
+			expect(again.stats.readings).toBeGreaterThanOrEqual(session.stats.readings);
+		} finally {
+			await cloud2.stop();
+		}
 		await pi.call("simulator.unplug", { id: "uno" });
 	});
 });
