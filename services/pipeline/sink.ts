@@ -4,7 +4,7 @@
  * Channel handlers `add()` their readings and wait: the promise resolves only after the
  * transaction holding them committed, so the channel acknowledges a message only once its
  * rows are stored. Rows are written when BATCH_SIZE are waiting or FLUSH_INTERVAL_MS after
- * the first one, whichever comes first, one write at a time.
+ * the first one, whichever comes first, with at most `concurrency` writes at a time.
  *
  * When the database is down, the write is retried with exponential backoff (never given up
  * while running): the waiting handlers keep their channel messages unacknowledged, so the
@@ -20,6 +20,10 @@ import type { Row } from "./storage";
 export interface BatchSinkOptions {
 	batchSize: number;
 	flushMs: number;
+	/** Most rows in one write when a backlog waits (default 5 × batchSize): bigger COPYs are cheaper per row. */
+	maxWriteRows?: number;
+	/** Writes running at once (default 2): the database works on one while the next is sent. */
+	concurrency?: number;
 	write: (rows: Row[]) => Promise<number>;
 	/** True for errors worth waiting out (connection lost, server restarting). */
 	isTransient: (err: unknown) => boolean;
@@ -60,7 +64,8 @@ export class BatchSink {
 	private queue: Entry[] = [];
 	private queuedRows = 0;
 	private timer: NodeJS.Timeout | null = null;
-	private running: Promise<void> | null = null;
+	/** Writes in progress (at most `concurrency`). */
+	private running = new Set<Promise<void>>();
 	private stopped = false;
 	private wake: (() => void) | null = null;
 	readonly stats: BatchSinkStats = { stored: 0, duplicates: 0, batches: 0, retries: 0, poisoned: 0, pendingRows: 0 };
@@ -82,9 +87,9 @@ export class BatchSink {
 
 	/** Writes what is queued now (tests, shutdown with a live database). */
 	async flush(): Promise<void> {
-		while (!this.stopped && (this.queue.length > 0 || this.running)) {
-			if (!this.running) this.schedule(0);
-			await (this.running ?? new Promise(r => setTimeout(r, 1)));
+		while (!this.stopped && (this.queue.length > 0 || this.running.size > 0)) {
+			this.schedule(0);
+			await (this.running.size > 0 ? Promise.race(this.running) : new Promise(r => setTimeout(r, 1)));
 		}
 	}
 
@@ -94,9 +99,9 @@ export class BatchSink {
 	 */
 	async stop(graceMs = 5000): Promise<void> {
 		const deadline = Date.now() + graceMs;
-		while ((this.running || this.queue.length > 0) && Date.now() < deadline) {
+		while ((this.running.size > 0 || this.queue.length > 0) && Date.now() < deadline) {
 			this.schedule(0);
-			await Promise.race([this.running ?? Promise.resolve(), new Promise(r => setTimeout(r, 100))]);
+			await Promise.race([...this.running, new Promise(r => setTimeout(r, 100))]);
 		}
 		this.stopped = true;
 		if (this.timer) clearTimeout(this.timer);
@@ -108,24 +113,29 @@ export class BatchSink {
 	}
 
 	private schedule(delay: number): void {
-		if (this.stopped || this.running) return;
+		if (this.stopped || this.running.size >= (this.opts.concurrency ?? 2) || this.queue.length === 0) return;
 		if (this.timer && delay > 0) return;
 		if (this.timer) clearTimeout(this.timer);
 		this.timer = setTimeout(() => {
 			this.timer = null;
-			this.running = this.drain().finally(() => {
-				this.running = null;
-				if (this.queue.length > 0) this.schedule(this.queuedRows >= this.opts.batchSize ? 0 : this.opts.flushMs);
+			if (this.stopped || this.queue.length === 0) return;
+			const p: Promise<void> = this.drain().finally(() => {
+				this.running.delete(p);
+				this.schedule(this.queuedRows >= this.opts.batchSize ? 0 : this.opts.flushMs);
 			});
+			this.running.add(p);
+			// A full batch is still waiting: start a second write alongside this one.
+			if (this.queuedRows >= this.opts.batchSize) this.schedule(0);
 		}, delay);
 	}
 
-	/** Takes whole entries up to batchSize rows (at least one entry) and writes them until committed. */
+	/** Takes whole entries up to maxWriteRows rows (at least one entry) and writes them until committed. */
 	private async drain(): Promise<void> {
 		if (this.queue.length === 0) return;
 		const taken: Entry[] = [];
 		let n = 0;
-		while (this.queue.length > 0 && (taken.length === 0 || n + this.queue[0].rows.length <= this.opts.batchSize)) {
+		const max = this.opts.maxWriteRows ?? this.opts.batchSize * 5;
+		while (this.queue.length > 0 && (taken.length === 0 || n + this.queue[0].rows.length <= max)) {
 			const e = this.queue.shift()!;
 			taken.push(e);
 			n += e.rows.length;

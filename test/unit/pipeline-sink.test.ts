@@ -71,6 +71,28 @@ describe("pipeline BatchSink", () => {
 		expect(sink.stats.retries).toBe(4);
 	});
 
+	it("runs at most `concurrency` writes at once and takes a backlog in bigger writes", async () => {
+		let active = 0;
+		let peak = 0;
+		const sizes: number[] = [];
+		const { sink } = sinkWith(
+			async r => {
+				active++;
+				peak = Math.max(peak, active);
+				sizes.push(r.length);
+				await new Promise(res => setTimeout(res, 20));
+				active--;
+				return r.length;
+			},
+			{ concurrency: 2, maxWriteRows: 300 }
+		);
+		await Promise.all(Array.from({ length: 20 }, (_, i) => sink.add(rows(100, i * 100))));
+		expect(peak).toBe(2);
+		expect(sizes.reduce((a, b) => a + b, 0)).toBe(2000);
+		expect(Math.max(...sizes)).toBe(300);
+		expect(sink.stats.stored).toBe(2000);
+	});
+
 	it("counts rows the database skipped as duplicates", async () => {
 		const { sink } = sinkWith(async r => r.length - 10);
 		await sink.add(rows(100));

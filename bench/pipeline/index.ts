@@ -1,0 +1,289 @@
+/**
+ * Pipeline benchmark: datapoints per second from MQTT publish to committed rows, and
+ * publish-to-commit latency. Prints figures; asserts nothing.
+ *
+ *   npx tsx bench/pipeline/index.ts [--frames 150000] [--rate 6000] [--only real,paced,embedded,naive]
+ *
+ * Scenarios (the load generator, bench/pipeline/publisher.ts, runs in its own process):
+ *   real      Mosquitto (docker/mosquitto config) + NATS JetStream + PostgreSQL, flat out
+ *   paced     the same at a fixed offered rate (latency without a standing queue)
+ *   embedded  the defaults of `npm start`: aedes over mTLS + in-process channels + PGlite
+ *   naive     baseline: one subscriber, one INSERT per datapoint, no channels, no batching
+ * Needs the loopback servers of test/helpers/servers.ts (PostgreSQL, NATS, mosquitto binary).
+ */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import mqtt from "mqtt";
+import type { ServiceBroker } from "moleculer";
+import { Client } from "pg";
+import PipelineService from "../../services/pipeline/pipeline.service";
+import SigningService from "../../services/signing/signing.service";
+import { buildControllerSpec, decodeFrame, parsePayload, parseTopic, type ControllerSpec } from "../../services/pipeline/decode";
+import type { Database } from "../../mixins/db/database";
+import { createTestBroker, tempDir, uniqueNamespace } from "../../test/helpers/broker";
+import { createTestDatabase } from "../../test/helpers/db";
+import { freePort } from "../../test/helpers/ports";
+import { NATS_URL, requireServer } from "../../test/helpers/servers";
+import { startMosquitto } from "../../test/integration/pipeline-support";
+
+const ROOT = path.resolve(__dirname, "../..");
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => {
+	const i = args.indexOf(`--${name}`);
+	return i >= 0 ? args[i + 1] : dflt;
+};
+const FRAMES = Number(opt("frames", "150000"));
+const RATE = Number(opt("rate", "6000"));
+const ONLY = opt("only", "real,paced,embedded,naive").split(",");
+const CONTROLLERS = 20;
+
+const MACS = Array.from({ length: CONTROLLERS }, (_, i) => `aa:bb:cc:dd:ef:${i.toString(16).padStart(2, "0")}`);
+
+/** Datapoints in `frames` frames as the publisher sends them (sensor 1: 3, sensor 2: 4). */
+function datapointsIn(frames: number): number {
+	let n = 0;
+	for (let i = 0; i < frames; i++) n += Math.floor(i / MACS.length) % 2 === 0 ? 3 : 4;
+	return n;
+}
+
+async function seedControllers(db: Database): Promise<void> {
+	for (const mac of MACS) {
+		await db.query(`INSERT INTO devices (uid, name, type, mac) VALUES ($1, $1, 'faces2-controller', $2) ON CONFLICT DO NOTHING`, [`f2-${mac.replace(/:/g, "")}`, mac]);
+		await db.query(
+			`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length)
+			 SELECT (SELECT id FROM devices WHERE mac = $1), sensor, name, frame_length FROM pipeline_sensors
+			 WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01') ON CONFLICT DO NOTHING`,
+			[mac]
+		);
+		await db.query(
+			`INSERT INTO datapoints (device_id, label, unit, decoding)
+			 SELECT (SELECT id FROM devices WHERE mac = $1), label, unit, decoding FROM datapoints
+			 WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01') ON CONFLICT DO NOTHING`,
+			[mac]
+		);
+	}
+}
+
+interface Result {
+	scenario: string;
+	frames: number;
+	datapoints: number;
+	seconds: number;
+	dps: number;
+	publishDps: number;
+	p50: number | null;
+	p99: number | null;
+}
+
+function percentile(sorted: Float64Array, p: number): number | null {
+	if (sorted.length === 0) return null;
+	return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function runPublisher(url: string, frames: number, rate: number, qos: number, tlsFile?: string): Promise<{ t0: number; t1: number }> {
+	return new Promise((resolve, reject) => {
+		const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench/pipeline/publisher.ts"), url, MACS.join(","), String(frames), String(rate), String(qos), ...(tlsFile ? [tlsFile] : [])], {
+			cwd: ROOT,
+			stdio: ["ignore", "pipe", "inherit"]
+		});
+		let out = "";
+		child.stdout.on("data", d => (out += d));
+		child.on("exit", code => {
+			const line = out.split("\n").find(l => l.includes('"done"'));
+			if (code !== 0 || !line) return reject(new Error(`publisher exited ${code}: ${out}`));
+			resolve(JSON.parse(line));
+		});
+	});
+}
+
+/** Wraps the sink's write to time every committed row against its publish timestamp. */
+function instrumentSink(broker: ServiceBroker) {
+	const svc = broker.getLocalService("pipeline") as unknown as { sink: { opts: { write: (rows: { ts: number }[]) => Promise<number> } } };
+	const original = svc.sink.opts.write;
+	const state = { committed: 0, lastCommit: 0, latencies: [] as number[] };
+	svc.sink.opts.write = async rows => {
+		const n = await original(rows);
+		const now = Date.now();
+		state.committed += n;
+		state.lastCommit = now;
+		for (const r of rows) state.latencies.push(now - r.ts);
+		return n;
+	};
+	return state;
+}
+
+async function waitCommitted(state: { committed: number }, expected: number, timeoutMs: number): Promise<void> {
+	const deadline = Date.now() + timeoutMs;
+	let lastLog = Date.now();
+	while (state.committed < expected) {
+		if (Date.now() - lastLog > 5000) {
+			lastLog = Date.now();
+			console.log(`  … ${state.committed} of ${expected} rows committed`);
+		}
+		if (Date.now() > deadline || (process.env.BENCH_DEBUG && Date.now() - lastLog > 4000)) console.log(JSON.stringify(await (globalThis as any).benchBroker?.call("pipeline.stats")));
+		if (Date.now() > deadline) throw new Error(`only ${state.committed} of ${expected} rows committed after ${timeoutMs} ms`);
+		await new Promise(r => setTimeout(r, 20));
+	}
+}
+
+function summarise(scenario: string, frames: number, t0: number, t1: number, lastCommit: number, latencies: number[]): Result {
+	const datapoints = datapointsIn(frames);
+	const seconds = (lastCommit - t0) / 1000;
+	const sorted = Float64Array.from(latencies).sort();
+	return {
+		scenario,
+		frames,
+		datapoints,
+		seconds,
+		dps: datapoints / seconds,
+		publishDps: datapoints / ((t1 - t0) / 1000),
+		p50: percentile(sorted, 50),
+		p99: percentile(sorted, 99)
+	};
+}
+
+async function realServers(scenario: "real" | "paced", frames: number, rate: number): Promise<Result> {
+	const db = await createTestDatabase("bench_pipeline");
+	const mosq = await startMosquitto(tempDir("bench-mosq"));
+	const broker = createTestBroker({
+		namespace: uniqueNamespace("bench-pipeline"),
+		env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, MQTT_URL: `mqtt://127.0.0.1:${mosq.plainPort}`, LOGLEVEL: process.env.BENCH_LOGLEVEL ?? "error", ...(process.env.BATCH_SIZE ? { BATCH_SIZE: process.env.BATCH_SIZE } : {}) },
+		services: [PipelineService]
+	});
+	try {
+		await broker.start();
+		await seedControllers((broker.getLocalService("pipeline") as unknown as { db: Database }).db);
+		while (!(await broker.call<any>("pipeline.stats")).broker.subscribed) await new Promise(r => setTimeout(r, 50));
+		const state = instrumentSink(broker);
+		(globalThis as any).benchBroker = broker;
+		const trace = process.env.BENCH_TRACE
+			? setInterval(async () => {
+					const st = await broker.call<any>("pipeline.stats");
+					console.log(`  ${Date.now() % 100000} received ${st.received} decoded ${st.decodedMessages} readings ${st.readings} stored ${st.sink.stored} pendingRows ${st.sink.pendingRows}`);
+				}, 250)
+			: null;
+		const { t0, t1 } = await runPublisher(`mqtt://127.0.0.1:${mosq.plainPort}`, frames, rate, 1);
+		console.log(`  ${scenario}: published ${frames} frames in ${t1 - t0} ms`);
+		await waitCommitted(state, datapointsIn(frames), 300_000);
+		if (trace) clearInterval(trace);
+		const pg = new Client({ connectionString: db.url });
+		await pg.connect();
+		const rows = (await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n;
+		await pg.end();
+		if (rows !== datapointsIn(frames)) throw new Error(`decoded_data holds ${rows} rows, expected ${datapointsIn(frames)}`);
+		return summarise(scenario, frames, t0, t1, state.lastCommit, state.latencies);
+	} finally {
+		await broker.stop();
+		await mosq.stop();
+		await db.drop();
+	}
+}
+
+async function embedded(frames: number): Promise<Result> {
+	const mqttsPort = await freePort();
+	const dataDir = tempDir("bench-embedded");
+	const broker = createTestBroker({
+		namespace: uniqueNamespace("bench-embedded"),
+		env: { DATA_DIR: dataDir, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(mqttsPort), LOGLEVEL: "error" },
+		services: [SigningService, PipelineService]
+	});
+	try {
+		await broker.start();
+		await seedControllers((broker.getLocalService("pipeline") as unknown as { db: Database }).db);
+		while (!(await broker.call<any>("pipeline.stats")).broker.tlsPort) await new Promise(r => setTimeout(r, 50));
+		const certs: Record<string, unknown> = {};
+		for (const mac of MACS) certs[mac] = await broker.call("signing.issueDeviceCert", { mac });
+		const tlsFile = path.join(dataDir, "bench-certs.json");
+		fs.writeFileSync(tlsFile, JSON.stringify(certs), { mode: 0o600 });
+		const state = instrumentSink(broker);
+		const { t0, t1 } = await runPublisher(`mqtts://127.0.0.1:${mqttsPort}`, frames, 0, 1, tlsFile);
+		await waitCommitted(state, datapointsIn(frames), 300_000);
+		return summarise("embedded", frames, t0, t1, state.lastCommit, state.latencies);
+	} finally {
+		await broker.stop();
+	}
+}
+
+async function naive(frames: number): Promise<Result> {
+	const db = await createTestDatabase("bench_naive");
+	const mosq = await startMosquitto(tempDir("bench-naive"));
+	// Schema and metadata through the same migrations, then the pipeline steps aside.
+	const setup = createTestBroker({ namespace: uniqueNamespace("bench-naive"), env: { DATABASE_URL: db.url, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), LOGLEVEL: "error" }, services: [PipelineService] });
+	await setup.start();
+	await seedControllers((setup.getLocalService("pipeline") as unknown as { db: Database }).db);
+	await setup.stop();
+	const pg = new Client({ connectionString: db.url });
+	await pg.connect();
+	try {
+		const specs = new Map<string, ControllerSpec>();
+		for (const mac of MACS) {
+			const [d] = (await pg.query("SELECT id, mac FROM devices WHERE mac = $1", [mac])).rows;
+			const s = (await pg.query("SELECT sensor, frame_length FROM pipeline_sensors WHERE device_id = $1", [d.id])).rows;
+			const p = (await pg.query("SELECT id, label, decoding FROM datapoints WHERE device_id = $1", [d.id])).rows;
+			specs.set(mac, buildControllerSpec(d, s, p));
+		}
+		const latencies: number[] = [];
+		let committed = 0;
+		let lastCommit = 0;
+		let chain = Promise.resolve();
+		const sub = mqtt.connect(`mqtt://127.0.0.1:${mosq.plainPort}`);
+		await new Promise(r => sub.once("connect", r));
+		await sub.subscribeAsync("stat/+/+/+/+", { qos: 1 });
+		sub.on("message", (topic, payload) => {
+			// The seed's first design: each message decoded and written on its own, row by row.
+			chain = chain.then(async () => {
+				const t = parseTopic(topic);
+				const readings = decodeFrame(specs.get(t.mac)!, t.sensor, parsePayload(payload));
+				for (const r of readings) {
+					await pg.query("INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", [
+						new Date(r.ts as number).toISOString(),
+						r.deviceId,
+						r.datapointId,
+						r.value
+					]);
+					committed++;
+					lastCommit = Date.now();
+					latencies.push(lastCommit - (r.ts as number));
+				}
+			});
+		});
+		const { t0, t1 } = await runPublisher(`mqtt://127.0.0.1:${mosq.plainPort}`, frames, 0, 1);
+		const deadline = Date.now() + 600_000;
+		while (committed < datapointsIn(frames) && Date.now() < deadline) await new Promise(r => setTimeout(r, 50));
+		await sub.endAsync();
+		return summarise("naive", frames, t0, t1, lastCommit, latencies);
+	} finally {
+		await pg.end();
+		await mosq.stop();
+		await db.drop();
+	}
+}
+
+async function main() {
+	await requireServer("postgres");
+	await requireServer("nats");
+	console.log(`pipeline bench on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${CONTROLLERS} controllers, node ${process.version}`);
+	const results: Result[] = [];
+	if (ONLY.includes("real")) results.push(await realServers("real", FRAMES, 0));
+	if (ONLY.includes("paced")) results.push(await realServers("paced", Math.min(FRAMES, RATE * 15), RATE));
+	if (ONLY.includes("embedded")) results.push(await embedded(Math.round(FRAMES / 3)));
+	if (ONLY.includes("naive")) results.push(await naive(Math.max(2000, Math.round(FRAMES / 30))));
+	console.log("");
+	console.log("scenario   frames   datapoints  seconds  datapoints/s  offered dp/s  p50 ms  p99 ms");
+	for (const r of results) {
+		console.log(
+			`${r.scenario.padEnd(9)} ${String(r.frames).padStart(7)} ${String(r.datapoints).padStart(11)} ${r.seconds.toFixed(1).padStart(8)} ${Math.round(r.dps).toString().padStart(13)} ${Math.round(r.publishDps).toString().padStart(13)} ${String(r.p50 ?? "-").padStart(7)} ${String(r.p99 ?? "-").padStart(7)}`
+		);
+	}
+	const real = results.find(r => r.scenario === "real");
+	const base = results.find(r => r.scenario === "naive");
+	if (real && base) console.log(`\nreal / naive: ${(real.dps / base.dps).toFixed(1)}x`);
+	process.exit(0);
+}
+
+main().catch(err => {
+	console.error(err);
+	process.exit(1);
+});
