@@ -2,7 +2,8 @@
  * Edge and cloud as two OS processes started the way `npm start` starts a node, over real
  * NATS: "pi" runs detector + processor + simulator with SIMULATE=1 (the simulator plugs its
  * virtual devices at start, as a new user sees them), "cloud" runs the manager on PostgreSQL.
- * SIGKILL of "cloud" leaves the streams on "pi" running.
+ * The cloud's pipeline sink stores the readings in decoded_data; SIGKILL of "cloud" leaves the
+ * streams on "pi" running.
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -29,7 +30,8 @@ beforeAll(async () => {
 	pg = new Client({ connectionString: db.url });
 	await pg.connect();
 	const common = { NAMESPACE: namespace, TRANSPORTER: NATS_URL, SERVICEDIR: ROOT, PORT: "0", LOGLEVEL: "info" };
-	cloud = startNode({ ...common, NODEID: "cloud", SERVICES: svc("manager/manager.service.ts"), DATABASE_URL: db.url, DATA_DIR: tempDir("edge-cloud") });
+	// The cloud also runs the pipeline's sink: readings end in decoded_data.
+	cloud = startNode({ ...common, NODEID: "cloud", SERVICES: [svc("manager/manager.service.ts"), svc("pipeline/pipeline.service.ts")].join(","), PIPELINE_STAGES: "sink", DATABASE_URL: db.url, DATA_DIR: tempDir("edge-cloud") });
 	pi = startNode({
 		...common,
 		NODEID: "pi",
@@ -70,6 +72,12 @@ describe("edge node with simulated devices, manager in the cloud", () => {
 		expect(rows.every(r => r.node_id === "pi")).toBe(true);
 		const ids = rows.map(r => r.id);
 		await waitFor(() => ids.every(id => received.some(r => r.deviceId === id)), 15_000, "readings from every device");
+
+		// Stored by the pipeline sink with the registry's datapoint ids.
+		await waitFor(async () => {
+			const r = (await pg.query("SELECT DISTINCT d.device_id, p.label FROM decoded_data d JOIN datapoints p ON p.id = d.datapoint_id AND p.device_id = d.device_id")).rows;
+			return ids.every(id => r.some(x => x.device_id === id)) && r.some(x => x.label === "latitude") && r.some(x => x.label === "pressure");
+		}, 20_000, "readings in decoded_data");
 
 		await cloud.kill("SIGKILL");
 		const uno = rows.find(r => r.name === "Arduino Uno")!.id;
