@@ -104,6 +104,9 @@ describe("plug and play on one node", () => {
 		expect([...hums].sort()).toEqual([40.25, 40.5]);
 		expect(mine.filter(r => r.datapointId === dp.light).every(r => r.value === 512)).toBe(true);
 		expect(mine.every(r => typeof r.ts === "number" && Math.abs(Date.now() - (r.ts as number)) < 60_000)).toBe(true);
+		// Timestamps strictly increase per device, so no two readings collide on decoded_data's key.
+		const tempTs = mine.filter(r => r.datapointId === dp.temperature).map(r => r.ts as number);
+		expect(new Set(tempTs).size).toBe(tempTs.length);
 
 		// Lifecycle recorded in order.
 		const statuses = (await pg.query("SELECT status FROM device_events WHERE device_id = $1 AND type = 'status' ORDER BY id", [row.id])).rows.map(r => r.status);
