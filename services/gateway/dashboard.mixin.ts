@@ -23,7 +23,10 @@ export const DashboardMixin: Partial<ServiceSchema> = {
 		} catch (err) {
 			// The API keeps working without the dashboard; say what to run.
 			this.logger.error(`dashboard could not be built (${(err as Error).message}); the API still works. Try: npm run build:dashboard`);
+			return;
 		}
+		// The first thing a new user looks for in the output of `npm start`.
+		if (this.settings.port) this.logger.info(`dashboard: http://localhost:${this.settings.port}/`);
 	}
 };
 

@@ -60,6 +60,9 @@ import {
 	type DatapointMeta
 } from "./store";
 
+/** How long datapoint labels, units and device names are cached. */
+const META_TTL_MS = 5 * 60_000;
+
 /** Tells every monitoring instance to reload its rules (a rule changed through another node). */
 const RULES_CHANGED = "monitoring.rules.changed";
 
@@ -74,6 +77,8 @@ interface MonitoringState {
 	/** `${ruleId}:${deviceId}` → state of the rule for that device. */
 	ruleStates: Map<string, RuleState>;
 	meta: Map<number, DatapointMeta>;
+	metaLoadedAt: number;
+	unknownDatapoints: Map<number, number>;
 	offlineOpen: Set<number>;
 	throttle: RoomThrottle;
 	profileAlerts: ProfileAlerts;
@@ -379,7 +384,10 @@ const MonitoringService: ServiceSchema = {
 			}
 		},
 
-		/** DELETE /api/monitoring/rules/:id — removes a rule and clears its open alerts (their history stays). */
+		/**
+		 * DELETE /api/monitoring/rules/:id — removes a user rule and clears its open alerts (their
+		 * history stays). A rule from a device profile is disabled instead, so it is not seeded again.
+		 */
 		deleteRule: {
 			rest: "DELETE /rules/:id",
 			params: { id },
@@ -389,12 +397,13 @@ const MonitoringService: ServiceSchema = {
 				if (!rule || !canSee(this.viewer(ctx) ?? { id: "", is_admin: true }, owner)) throw new NotFoundError("Rule", ctx.params.id);
 				const cleared = await this.db.transaction(async tx => {
 					const rows = await tx.query<{ id: number }>("UPDATE alerts SET cleared_at = now() WHERE rule_id = $1 AND cleared_at IS NULL RETURNING id", [rule.id]);
-					await tx.query("DELETE FROM alert_rules WHERE id = $1", [rule.id]);
+					if (rule.source === "profile") await tx.query("UPDATE alert_rules SET enabled = false WHERE id = $1", [rule.id]);
+					else await tx.query("DELETE FROM alert_rules WHERE id = $1", [rule.id]);
 					return rows.map(r => Number(r.id));
 				});
 				for (const alertId of cleared) await this.applyClear(await getAlert(this.db, alertId));
 				this.broker.broadcast(RULES_CHANGED, { ruleId: rule.id });
-				return { id: rule.id, deleted: true, clearedAlerts: cleared };
+				return { id: rule.id, deleted: rule.source !== "profile", disabled: rule.source === "profile", clearedAlerts: cleared };
 			}
 		},
 
@@ -469,9 +478,19 @@ const MonitoringService: ServiceSchema = {
 		},
 
 		async ensureMeta(this: This, ids: number[]) {
-			const missing = ids.filter(i => !this.meta.has(i));
+			const now = Date.now();
+			// Labels, units and names change rarely; re-read them every few minutes.
+			if (now - this.metaLoadedAt > META_TTL_MS) {
+				this.meta.clear();
+				this.unknownDatapoints.clear();
+				this.metaLoadedAt = now;
+			}
+			const missing = ids.filter(i => !this.meta.has(i) && !((this.unknownDatapoints.get(i) ?? 0) > now));
 			if (!missing.length) return;
 			const found = await loadDatapointMeta(this.db, missing);
+			// Ids not in the registry are not looked up again for a while (a flood of them costs one query).
+			const foundIds = new Set(found.map(m => m.id));
+			for (const i of missing) if (!foundIds.has(i)) this.unknownDatapoints.set(i, now + 30_000);
 			let seeded = 0;
 			for (const m of found) {
 				this.meta.set(m.id, m);
@@ -650,6 +669,8 @@ const MonitoringService: ServiceSchema = {
 		self.rules = new Map();
 		self.ruleStates = new Map();
 		self.meta = new Map();
+		self.metaLoadedAt = Date.now();
+		self.unknownDatapoints = new Map();
 		self.offlineOpen = new Set();
 		self.mongo = null;
 		self.offlineTimer = null;

@@ -211,13 +211,17 @@ export interface StatsFilter {
 	bucketFn: "time_bucket" | "date_bin";
 }
 
+/**
+ * Conditions on decoded_data alone: labels and owners become id sub-selects, so the aggregate
+ * runs over the telemetry rows without a join per row; names and units are joined afterwards.
+ */
 function statsWhere(p: Params, f: StatsFilter): string[] {
 	const where = [`d.timestamp >= ${p.add(f.window.from.toISOString())}::timestamptz`, `d.timestamp < ${p.add(f.window.to.toISOString())}::timestamptz`];
 	if (f.deviceId != null) where.push(`d.device_id = ${p.add(f.deviceId)}`);
 	if (f.datapointId != null) where.push(`d.datapoint_id = ${p.add(f.datapointId)}`);
-	if (f.datapoint != null) where.push(`dp.label = ${p.add(f.datapoint)}`);
-	const vf = viewerFilter(p, f.viewer, "dev");
-	if (vf) where.push(vf);
+	if (f.datapoint != null) where.push(`d.datapoint_id IN (SELECT id FROM datapoints WHERE label = ${p.add(f.datapoint)})`);
+	const vf = viewerFilter(p, f.viewer, "o");
+	if (vf) where.push(`d.device_id IN (SELECT o.id FROM devices o WHERE ${vf})`);
 	return where;
 }
 
@@ -225,16 +229,21 @@ function statsWhere(p: Params, f: StatsFilter): string[] {
 export function buildSummaryQuery(f: StatsFilter): { text: string; values: unknown[] } {
 	const p = new Params();
 	const where = statsWhere(p, f);
-	const text = `SELECT d.device_id, dev.name AS device, d.datapoint_id, dp.label, dp.unit,
-			count(*)::int AS count, min(d.value) AS min, max(d.value) AS max, avg(d.value) AS avg,
-			(array_agg(d.value ORDER BY d.timestamp DESC))[1] AS last,
-			${isoUs("max(d.timestamp)")} AS last_ts
-		FROM decoded_data d
-		JOIN datapoints dp ON dp.id = d.datapoint_id
-		JOIN devices dev ON dev.id = d.device_id
-		WHERE ${where.join(" AND ")}
-		GROUP BY d.device_id, dev.name, d.datapoint_id, dp.label, dp.unit
-		ORDER BY d.device_id, d.datapoint_id`;
+	// The last value is one index lookup per datapoint at its latest timestamp, not a sort.
+	const text = `WITH agg AS (
+			SELECT d.device_id, d.datapoint_id, count(*)::int AS count, min(d.value) AS min, max(d.value) AS max, avg(d.value) AS avg,
+				max(d.timestamp) AS last_at
+			FROM decoded_data d
+			WHERE ${where.join(" AND ")}
+			GROUP BY d.device_id, d.datapoint_id
+		)
+		SELECT agg.device_id, dev.name AS device, agg.datapoint_id, dp.label, dp.unit, agg.count, agg.min, agg.max, agg.avg,
+			(SELECT x.value FROM decoded_data x WHERE x.device_id = agg.device_id AND x.datapoint_id = agg.datapoint_id AND x.timestamp = agg.last_at LIMIT 1) AS last,
+			${isoUs("agg.last_at")} AS last_ts
+		FROM agg
+		JOIN datapoints dp ON dp.id = agg.datapoint_id
+		JOIN devices dev ON dev.id = agg.device_id
+		ORDER BY agg.device_id, agg.datapoint_id`;
 	return { text, values: p.values };
 }
 
@@ -249,8 +258,6 @@ export function buildBucketQuery(f: StatsFilter & { bucketMs: number }): { text:
 	const text = `SELECT d.device_id, d.datapoint_id, ${isoUs("b.bucket")} AS bucket,
 			count(*)::int AS count, min(d.value) AS min, max(d.value) AS max, avg(d.value) AS avg
 		FROM decoded_data d
-		JOIN datapoints dp ON dp.id = d.datapoint_id
-		JOIN devices dev ON dev.id = d.device_id
 		CROSS JOIN LATERAL (SELECT ${bucket} AS bucket) b
 		WHERE ${where.join(" AND ")}
 		GROUP BY d.device_id, d.datapoint_id, b.bucket

@@ -167,6 +167,18 @@ describe("monitoring alert lifecycle (PostgreSQL + NATS JetStream)", () => {
 		expect((await alertsOf({ status: "open" })).filter(a => a.datapoint === "temperature")).toHaveLength(0);
 	});
 
+	it("disables a profile rule instead of deleting it, so it is not seeded again", async () => {
+		const rules: any[] = await broker.call("monitoring.rules", { device: dev });
+		const fromProfile = rules.find(r => r.source === "profile");
+		const res: any = await broker.call("monitoring.deleteRule", { id: fromProfile.id });
+		expect(res).toMatchObject({ deleted: false, disabled: true });
+		const after: any[] = await broker.call("monitoring.rules", { device: dev });
+		expect(after.filter(r => r.source === "profile")).toEqual([expect.objectContaining({ id: fromProfile.id, enabled: false })]);
+		await send([{ deviceId: dev, datapointId: rpm, value: 10, ts: Date.now() }]);
+		await new Promise(r => setTimeout(r, 500));
+		expect((await alertsOf({ status: "open" })).filter(a => a.datapoint === "rpm")).toHaveLength(0);
+	});
+
 	it("ignores malformed readings in a batch without losing the good ones", async () => {
 		const before = Number((await db.query("SELECT last_seen FROM monitoring_devices WHERE device_id = $1", [dev]))[0].last_seen.getTime());
 		await broker.sendToChannel("telemetry.readings", { readings: [{ deviceId: "x" }, null, { deviceId: dev, datapointId: rpm, value: 900, ts: "not a time" }, { deviceId: dev, datapointId: rpm, value: 900, ts: Date.now() }] });
