@@ -152,6 +152,15 @@ export function securityHeaders(opts: { secure: boolean; api: boolean }): Record
 	return h;
 }
 
+// The four combinations, built once: this runs on every request.
+const HEADER_SETS = new Map<string, Array<[string, string]>>();
+function headerSet(secure: boolean, api: boolean): Array<[string, string]> {
+	const key = `${secure}|${api}`;
+	let set = HEADER_SETS.get(key);
+	if (!set) HEADER_SETS.set(key, (set = Object.entries(securityHeaders({ secure, api }))));
+	return set;
+}
+
 /** CORS: which origin (if any) a response may name. null: no CORS headers (same origin only). */
 export function allowedOrigin(origin: string | undefined, allowed: string[] | null): string | null {
 	if (!origin || !allowed || allowed.length === 0) return null;
@@ -368,8 +377,7 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		handleSecurity(this: AuthThis, req: IncomingMessage, res: ServerResponse): boolean {
 			const url = req.url ?? "/";
 			const secure = !!(req.socket as { encrypted?: boolean }).encrypted || (this.env.trustProxy && req.headers["x-forwarded-proto"] === "https");
-			const headers = securityHeaders({ secure, api: url.startsWith("/api") });
-			for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+			for (const [k, v] of headerSet(secure, url.startsWith("/api"))) res.setHeader(k, v);
 			const origin = req.headers.origin;
 			if (!origin) return false;
 			const allowed = allowedOrigin(origin, this.env.corsOrigins);
