@@ -256,7 +256,14 @@ export class DeviceSession {
 		const overlong = this.splitter.overlongLines;
 		const lines = this.splitter.push(chunk);
 		this.stats.droppedBytes += this.splitter.droppedBytes - before;
-		this.stats.overlongLines += this.splitter.overlongLines - overlong;
+		if (this.splitter.overlongLines > overlong) {
+			const first = this.stats.overlongLines === 0;
+			this.stats.overlongLines += this.splitter.overlongLines - overlong;
+			// Dropped data is reported, never silent: the first time, then every 100 lines.
+			if (first || Math.floor(this.stats.overlongLines / 100) > Math.floor((this.stats.overlongLines - 1) / 100)) {
+				this.hooks.log.warn(`processor: device ${this.deviceId}: ${this.stats.overlongLines} line(s) longer than buffer_size ${this.req.config.buffer_size} dropped (${this.stats.droppedBytes} bytes so far)`);
+			}
+		}
 		for (const line of lines) this.onLine(line);
 	}
 
