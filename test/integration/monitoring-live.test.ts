@@ -189,6 +189,42 @@ describe("monitoring live push over Socket.IO (2 gateways, NATS, PostgreSQL)", (
 		expect(a).toMatchObject({ deviceId: theirs, device: "Other board", severity: "warning", open: true });
 	});
 
+	it("relays device status changes to the device's room", async () => {
+		const s = await connect(edgeUrl, ownerToken);
+		sockets.push(s);
+		await call(s, "monitoring.join", { rooms: [`device:${mine}`] });
+		const got: any[] = [];
+		s.on("device.status", m => got.push(m));
+		core.emit("device.status", { deviceId: mine, nodeID: "core", status: "disconnected", reason: "unplugged", at: new Date().toISOString() });
+		core.emit("device.status", { deviceId: theirs, nodeID: "core", status: "error", at: new Date().toISOString() });
+		await waitFor(() => got.length, 10_000, "device.status on the socket");
+		await new Promise(r => setTimeout(r, 300));
+		expect(got).toEqual([expect.objectContaining({ deviceId: mine, status: "disconnected", reason: "unplugged" })]);
+	});
+
+	it("serves the HTTP routes with the same rules: token required, own devices only", async () => {
+		const get = (p: string, token?: string) => fetch(coreUrl + p, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+		// Stored rows, as the pipeline sink writes them (no sink runs in this test).
+		const t = Date.now() - 60_000;
+		for (let i = 0; i < 3; i++) {
+			await db.query("INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, $4)", [new Date(t + i * 1000).toISOString(), mine, dpMine, 20 + i]);
+		}
+		await db.query("INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, 50)", [new Date(t).toISOString(), theirs, dpTheirs]);
+		expect((await get("/api/monitoring/alerts")).status).toBe(401);
+		expect((await get(`/api/monitoring/data/${theirs}`, ownerToken)).status).toBe(404);
+		const own = await get(`/api/monitoring/data/${mine}?from=-1h&limit=2`, ownerToken);
+		expect(own.status).toBe(200);
+		const page = (await own.json()) as any;
+		expect(page.items).toHaveLength(2);
+		expect(page.items[0]).toMatchObject({ deviceId: mine, datapoint: "temperature", unit: "°C" });
+		expect(page.nextCursor).toEqual(expect.any(String));
+		const stats = await get(`/api/monitoring/stats?from=-1h&bucket=1m&datapoint=temperature`, adminToken);
+		expect(stats.status).toBe(200);
+		const body = (await stats.json()) as any;
+		expect(body.datapoints.map((d: any) => d.deviceId).sort()).toEqual([mine, theirs].sort());
+		expect((await get(`/api/monitoring/stats?bucket=often`, adminToken)).status).toBe(422);
+	});
+
 	it("refuses a revoked token and drops its open sockets", async () => {
 		const token = (await post(coreUrl, "/api/users/auth", { email: OWNER_EMAIL, password: OWNER_PASSWORD })).body.access_token;
 		const s = await connect(edgeUrl, token);
