@@ -55,7 +55,17 @@ export function unidentifiedName(ev: { path: string; subsystem: string; properti
 const deviceParams = {
 	name: { type: "string", min: 1, max: 200 },
 	type: { type: "string", min: 1, max: 100, optional: true },
-	config: { type: "object", optional: true },
+	// Per-device overrides of the profile's configuration (seed 000's device configuration).
+	config: {
+		type: "object",
+		optional: true,
+		props: {
+			baudrate: { type: "number", integer: true, positive: true, optional: true },
+			auto_reconnect: { type: "boolean", optional: true },
+			buffer_size: { type: "number", integer: true, min: 64, max: 16 * 1024 * 1024, optional: true },
+			timeout: { type: "number", positive: true, max: 3600, optional: true }
+		}
+	},
 	owner: { type: "string", optional: true },
 	mac: { type: "string", pattern: /^([0-9A-Fa-f]{2}[:-]?){5}[0-9A-Fa-f]{2}$/, optional: true },
 	uid: { type: "string", min: 1, optional: true },
@@ -78,7 +88,7 @@ const ManagerService: ServiceSchema = {
 			rest: "GET /devices",
 			auth: "user",
 			params: {
-				status: { type: "string", optional: true },
+				status: { type: "enum", values: ["detected", "identified", "configured", "streaming", "disconnected", "error"], optional: true },
 				node_id: { type: "string", optional: true },
 				type: { type: "string", optional: true },
 				limit: { type: "number", integer: true, min: 1, max: 1000, optional: true, convert: true, default: 100 },

@@ -40,6 +40,7 @@ describe("device registry over HTTP", () => {
 		expect(created.body).toMatchObject({ name: "Boiler controller", type: "controller", mac: "02:00:5e:10:00:01", status: "detected", owner: ADMIN_EMAIL });
 		const id = created.body.id;
 		expect((await api(node.url, "POST", "/api/devices", { name: "Twin", mac: "02:00:5e:10:00:01" }, token)).status).toBe(409);
+		expect((await api(node.url, "POST", "/api/devices", { name: "x", config: { buffer_size: "big" } }, token)).status).toBe(422);
 		const invalid = await api(node.url, "POST", "/api/devices", { mac: "not-a-mac" }, token);
 		expect(invalid.status).toBe(422);
 		expect(invalid.body.type).toBe("VALIDATION_ERROR");
