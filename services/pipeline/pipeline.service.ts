@@ -27,6 +27,7 @@ import {
 	insertReadings,
 	isDataError,
 	loadControllerSpec,
+	metadataVersion,
 	readingProblem,
 	toRow,
 	type DeadLetterInput,
@@ -58,6 +59,7 @@ type PipelineThis = Service & {
 	embedded: EmbeddedBroker | null;
 	mqttClient: mqtt.MqttClient | null;
 	mqttSubscribed: boolean;
+	metadataVersion: string | null;
 	stoppingSince: number | null;
 	onMqttMessage(topic: string, payload: Buffer): void;
 	decodeMessages(messages: RawMqttMessage[], keepAlive?: () => void): Promise<{ readings: Reading[]; dead: DeadLetterInput[] }>;
@@ -149,7 +151,11 @@ const PipelineService: ServiceSchema = {
 	},
 
 	actions: {
-		/** Decoding metadata of one controller (cached; cleared by the `cache.clean.pipeline` event). */
+		/**
+		 * Decoding metadata of one controller. Cached; the decoder drops the cache when
+		 * pipeline_metadata_seq moved (any change to devices.mac, datapoints, pipeline_sensors),
+		 * and on the `cache.clean.pipeline` event.
+		 */
 		controller: {
 			visibility: "public",
 			params: { mac: { type: "string", pattern: /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/ } },
@@ -176,12 +182,17 @@ const PipelineService: ServiceSchema = {
 				if (source) where.push(`source = $${args.push(source)}`);
 				// Reasons start with their code: reason=UNKNOWN_MAC finds every unknown-MAC letter.
 				if (reason) where.push(`reason LIKE $${args.push(reason.replace(/[%_\\]/g, "\\$&") + "%")}`);
-				const rows = await this.db.query<DeadLetterRow>(
-					`SELECT id, source, reason, topic, payload, data, created_at, replayed_at, replay_count, last_error
+				// One statement, one snapshot: the total always agrees with the rows.
+				const found = await this.db.query<DeadLetterRow & { total: number }>(
+					`SELECT id, source, reason, topic, payload, data, created_at, replayed_at, replay_count, last_error, count(*) OVER ()::int AS total
 					 FROM dead_letters WHERE ${where.join(" AND ")} ORDER BY id LIMIT ${limit} OFFSET ${offset}`,
 					args
 				);
-				const [{ total }] = await this.db.query<{ total: number }>(`SELECT count(*)::int AS total FROM dead_letters WHERE ${where.join(" AND ")}`, args);
+				let total = found[0]?.total ?? 0;
+				if (found.length === 0 && offset > 0) {
+					total = (await this.db.query<{ total: number }>(`SELECT count(*)::int AS total FROM dead_letters WHERE ${where.join(" AND ")}`, args))[0].total;
+				}
+				const rows = found.map(({ total: _t, ...r }) => r);
 				return { total, rows };
 			}
 		},
@@ -301,7 +312,20 @@ const PipelineService: ServiceSchema = {
 					fail(m, err);
 				}
 			}
-			const specs = await this.untilDone("metadata", () => this.lookupControllers([...new Set(parsed.map(p => p.topic.mac))]), keepAlive);
+			const specs = await this.untilDone(
+				"metadata",
+				async () => {
+					if (parsed.length === 0) return new Map<string, Lookup>();
+					// The registry changed since the last batch: cached lookups are stale on this node.
+					const version = await metadataVersion(this.db);
+					if (version !== this.metadataVersion) {
+						if (this.metadataVersion !== null) await this.broker.cacher?.clean("pipeline.controller:**");
+						this.metadataVersion = version;
+					}
+					return this.lookupControllers([...new Set(parsed.map(p => p.topic.mac))]);
+				},
+				keepAlive
+			);
 			const readings: Reading[] = [];
 			for (const p of parsed) {
 				const spec = specs.get(p.topic.mac);
@@ -389,6 +413,7 @@ const lifecycle = {
 		this.embedded = null;
 		this.mqttClient = null;
 		this.mqttSubscribed = false;
+		this.metadataVersion = null;
 		this.stoppingSince = null;
 		const env = fleetEnv(this.broker);
 		this.sink = new BatchSink({

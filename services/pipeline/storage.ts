@@ -159,6 +159,12 @@ export interface DeadLetterRow {
 
 // ---- metadata -------------------------------------------------------------------------------
 
+/** Advances whenever devices.mac, datapoints or pipeline_sensors change (sql/320_…). */
+export async function metadataVersion(db: Sql): Promise<string> {
+	const [r] = await db.query<{ last_value: string; is_called: boolean }>("SELECT last_value, is_called FROM pipeline_metadata_seq");
+	return r.is_called ? String(r.last_value) : "0";
+}
+
 /** The decoding metadata of the controller with this MAC, or null when the MAC is unknown. */
 export async function loadControllerSpec(db: Sql, mac: string): Promise<ControllerSpec | null> {
 	const devices = await db.query<{ id: number; mac: string }>("SELECT id, mac FROM devices WHERE lower(mac) = lower($1)", [mac]);

@@ -121,6 +121,34 @@ describe("pipeline dead letters and replay", () => {
 		expect((await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n).toBe(3 + 4);
 	});
 
+	it("decodes a controller registered after its first frames at once: the metadata cache follows the registry", async () => {
+		const stats = await broker.call<any, any>("pipeline.stats", {});
+		const c = await connectMqtt(`mqtt://127.0.0.1:${stats.broker.plainPort}`);
+		const mac = "aa:bb:cc:dd:ee:98";
+		const ts = Date.now() - 60_000;
+		const [early] = framesFor(mac, 1, ts);
+		await c.publishAsync(early.topic, early.payload, { qos: 1 });
+		await waitFor(async () => (await broker.call<any, any>("pipeline.deadLetters", { reason: "UNKNOWN_MAC" })).rows.some((r: any) => r.topic === early.topic), 10_000, "unknown-MAC letter");
+
+		// Registered by plain SQL (as the manager or an operator would): no event, no replay.
+		await pg.query(`INSERT INTO devices (uid, name, type, mac) VALUES ('f2-aabbccddee98', 'new controller', 'faces2-controller', $1)`, [mac]);
+		await pg.query(`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length)
+			SELECT (SELECT id FROM devices WHERE mac = $1), sensor, name, frame_length FROM pipeline_sensors
+			WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01')`, [mac]);
+		await pg.query(`INSERT INTO datapoints (device_id, label, unit, decoding)
+			SELECT (SELECT id FROM devices WHERE mac = $1), label, unit, decoding FROM datapoints
+			WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01')`, [mac]);
+
+		const [later] = framesFor(mac, 2, ts + 1000);
+		await c.publishAsync(later.topic, later.payload, { qos: 1 });
+		await c.endAsync();
+		await waitFor(
+			async () => (await pg.query("SELECT count(*)::int AS n FROM decoded_data x JOIN devices d ON d.id = x.device_id WHERE d.mac = $1", [mac])).rows[0].n === 3,
+			10_000,
+			"rows of the newly registered controller (well before the 60 s cache TTL)"
+		);
+	});
+
 	it("validates the parameters of its actions", async () => {
 		await expect(broker.call("pipeline.deadLetters", { limit: 0 })).rejects.toMatchObject({ type: "VALIDATION_ERROR" });
 		await expect(broker.call("pipeline.replayDeadLetters", { ids: ["x"] })).rejects.toMatchObject({ type: "VALIDATION_ERROR" });
