@@ -2,6 +2,7 @@
  * bench/signing: what authentication costs at the gateway. Prints figures; asserts nothing.
  *
  *   npx tsx bench/signing/index.ts
+ *   ONLY=me DURATION_S=10 …        only the cached-token run
  *   DURATION_S=10 CONCURRENCY=64 DATABASE_URL=postgres://postgres@127.0.0.1:5432/fm_bench npx tsx bench/signing/index.ts
  *
  * The node under test (gateway + signing) runs in its own process, started as `npm start`
@@ -110,9 +111,11 @@ async function main() {
 		const login = JSON.stringify({ email: EMAIL, password: PASSWORD });
 		const token = JSON.parse((await request(port, "POST", "/api/users/auth", login)).body).access_token as string;
 		console.log(`bench/signing: node in its own process (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}), ${CONCURRENCY} concurrent keep-alive connections, ${DURATION_S} s per run, node ${process.version}`);
-		await load("GET /health (no auth)", port, "GET", "/health");
-		await load("GET /api/users/me (cached token)", port, "GET", "/api/users/me", undefined, token);
-		await load("POST /api/users/verify-token", port, "POST", "/api/users/verify-token", JSON.stringify({ token }));
+		const only = process.env.ONLY;
+		if (!only || only === "health") await load("GET /health (no auth)", port, "GET", "/health");
+		if (!only || only === "me") await load("GET /api/users/me (cached token)", port, "GET", "/api/users/me", undefined, token);
+		if (!only || only === "verify") await load("POST /api/users/verify-token", port, "POST", "/api/users/verify-token", JSON.stringify({ token }));
+		if (only) return;
 
 		const lat: number[] = [];
 		for (let i = 0; i < LOGINS; i++) {
