@@ -33,6 +33,7 @@ import { checkToken, importHmacKey, issueToken, loadOrCreateJwtKey, type TokenCh
 export const TOKEN_REVOKED_EVENT = "signing.token.revoked";
 const DEFAULT_ADMIN_EMAIL = "admin@fleetmesh.local";
 const PURGE_INTERVAL_MS = 10 * 60_000;
+const RELOAD_INTERVAL_MS = 15_000;
 
 export interface MetaUser {
 	id: number;
@@ -55,6 +56,7 @@ interface SigningMethods {
 	revoked: RevocationList;
 	throttle: LoginThrottle;
 	purgeTimer: NodeJS.Timeout | null;
+	reloadTimer: NodeJS.Timeout | null;
 	validEmail(raw: string): string;
 	ensureAdmin(): Promise<void>;
 	loadRevocations(): Promise<void>;
@@ -371,6 +373,7 @@ const SigningService: ServiceSchema = {
 		self.verifiedTokens = new Map();
 		self.throttle = new LoginThrottle(self.env.authMaxFailures);
 		self.purgeTimer = null;
+		self.reloadTimer = null;
 	},
 
 	async started(this: Service) {
@@ -389,12 +392,19 @@ const SigningService: ServiceSchema = {
 			self.purgeExpired().catch(err => this.logger.warn(`purging expired revoked tokens failed: ${(err as Error).message}`));
 		}, PURGE_INTERVAL_MS);
 		self.purgeTimer.unref();
+		// Another signing instance's logout broadcast can miss this one (it joined less than a
+		// second ago, or the link dropped): re-read the table now and then, as the gateways do.
+		self.reloadTimer = setInterval(() => {
+			self.loadRevocations().catch(err => this.logger.warn(`re-reading revoked tokens failed: ${(err as Error).message}`));
+		}, RELOAD_INTERVAL_MS);
+		self.reloadTimer.unref();
 		registerHealthCheck(this.broker, "signing", async () => ({ revoked: self.revoked.size }));
 	},
 
 	stopped(this: Service) {
 		const self = this as This;
 		if (self.purgeTimer) clearInterval(self.purgeTimer);
+		if (self.reloadTimer) clearInterval(self.reloadTimer);
 	}
 };
 
