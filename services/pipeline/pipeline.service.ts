@@ -83,6 +83,110 @@ function payloadText(b64: string): { text: string; data: Record<string, unknown>
 	return Buffer.from(text, "utf8").equals(buf) ? { text, data: {} } : { text, data: { payloadBase64: b64 } };
 }
 
+/** Bodies of created/started/stopped (methods, so `this` is typed as the pipeline). */
+const lifecycle = {
+	setup(this: PipelineThis) {
+		// PIPELINE_STAGES: a node subscribes only to the channels of the stages it runs (the
+		// channels middleware reads schema.channels right after `created`).
+		const stages = fleetEnv(this.broker).pipelineStages;
+		const channels = { ...(this.schema.channels as Record<string, unknown>) };
+		if (!stages.includes("decode")) delete channels[CHANNELS.iotRaw];
+		if (!stages.includes("sink")) delete channels[CHANNELS.telemetryReadings];
+		(this.schema as { channels?: unknown }).channels = channels;
+		this.stats = { received: 0, decodedMessages: 0, readings: 0, deadLetters: 0, replayed: 0 };
+		this.rawPublisher = null;
+		this.embedded = null;
+		this.mqttClient = null;
+		this.mqttSubscribed = false;
+		this.metadataVersion = null;
+		this.stoppingSince = null;
+		const env = fleetEnv(this.broker);
+		this.sink = new BatchSink({
+			batchSize: env.batchSize,
+			flushMs: env.flushIntervalMs,
+			write: rows => insertReadings(this.db, rows),
+			isStopping: () => this.broker.stopping,
+			isTransient: err => !isDataError(err),
+			onPoison: async (rows, err) => {
+				await insertDeadLetters(this.db, [
+					{ source: "pipeline.sink", reason: `REFUSED: ${(err as Error).message}`.slice(0, 1000), data: { readings: rows.map(r => ({ ...r, ts: new Date(r.ts).toISOString() })) } }
+				]);
+				this.stats.deadLetters++;
+			},
+			onRetry: (err, attempt, delay) => {
+				if (attempt === 1 || attempt % 10 === 0) this.logger.warn(`pipeline sink: write failed (${(err as Error).message}); retry ${attempt} in ${delay} ms, backlog stays in the channel`);
+			}
+		});
+	},
+
+	async startPipeline(this: PipelineThis) {
+		const env = fleetEnv(this.broker);
+		const mode = await applyRetention(this.db, env.dataRetentionDays).catch(err => {
+			this.logger.warn(`pipeline: retention policy not applied (${(err as Error).message})`);
+			return "unknown";
+		});
+		this.logger.info(`pipeline: decoded_data is ${mode === "timescaledb" ? `a TimescaleDB hypertable (retention ${env.dataRetentionDays || "∞"} days)` : "a plain table (BRIN on time)"}`);
+
+		if (!env.pipelineStages.includes("ingest")) {
+			this.logger.info(`pipeline: stages ${env.pipelineStages.join(", ")} (no MQTT ingest on this node)`);
+			return;
+		}
+		this.rawPublisher = new BatchPublisher<RawMqttMessage>(this.broker, CHANNELS.iotRaw, {
+			field: "messages",
+			maxItems: RAW_PER_MESSAGE,
+			flushMs: 10,
+			maxBuffered: 200_000,
+			onDrop: (count, reason) => this.logger.error(`pipeline ingest: dropped ${count} MQTT messages (${reason})`)
+		});
+
+		if (env.mqttUrl) {
+			// A shared subscription: several pipeline nodes split the stream instead of each taking all.
+			const group = `$share/${env.namespace}-pipeline/`;
+			const client = mqtt.connect(env.mqttUrl, {
+				clientId: `fleetmesh-pipeline-${this.broker.nodeID}`.slice(0, 64),
+				clean: true,
+				reconnectPeriod: 1000,
+				connectTimeout: 10_000
+			});
+			this.mqttClient = client;
+			client.on("connect", () => {
+				client.subscribe([`${group}stat/+/+/+/+`, `${group}tele/+/+/+/+`], { qos: 1 }, err => {
+					if (err) this.logger.error(`mqtt: subscribe failed: ${err.message}`);
+					else this.mqttSubscribed = true;
+					if (!err) this.logger.info(`mqtt: subscribed to stat/+/+/+/+ and tele/+/+/+/+ on ${env.mqttUrl}`);
+				});
+			});
+			client.on("error", err => this.logger.warn(`mqtt: ${err.message}`));
+			client.on("message", (topic, payload) => this.onMqttMessage(topic, payload));
+			registerHealthCheck(this.broker, "mqtt", async () => {
+				if (!client.connected) throw new Error(`not connected to ${env.mqttUrl}`);
+				return "external";
+			});
+		} else {
+			this.embedded = await EmbeddedBroker.start({
+				plainPort: env.mqttPort,
+				onMessage: (topic, payload) => this.onMqttMessage(topic, payload),
+				logger: this.logger
+			});
+			registerHealthCheck(this.broker, "mqtt", async () => ({ embedded: true, tls: this.embedded?.tlsPort ?? null }));
+			// The mTLS listener needs a server certificate from signing, which may start later.
+			void this.startEmbeddedTls();
+		}
+	},
+
+	async stopPipeline(this: PipelineThis) {
+		if (this.mqttClient) await this.mqttClient.endAsync().catch(() => undefined);
+		this.mqttClient = null;
+		if (this.embedded) {
+			const e = this.embedded;
+			this.embedded = null;
+			await e.close();
+		}
+		await this.rawPublisher?.close(3000);
+		await this.sink.stop(3000);
+	}
+};
+
 const PipelineService: ServiceSchema = {
 	name: "pipeline",
 	mixins: [DbMixin],
@@ -284,6 +388,8 @@ const PipelineService: ServiceSchema = {
 	},
 
 	methods: {
+		...lifecycle,
+
 		onMqttMessage(this: PipelineThis, topic: string, payload: Buffer) {
 			this.stats.received++;
 			this.rawPublisher?.push({ topic, payload: payload.toString("base64"), receivedAt: new Date().toISOString() });
@@ -398,110 +504,6 @@ const PipelineService: ServiceSchema = {
 		await (this as PipelineThis).stopPipeline();
 	}
 };
-
-const lifecycle = {
-	setup(this: PipelineThis) {
-		// PIPELINE_STAGES: a node subscribes only to the channels of the stages it runs (the
-		// channels middleware reads schema.channels right after `created`).
-		const stages = fleetEnv(this.broker).pipelineStages;
-		const channels = { ...(this.schema.channels as Record<string, unknown>) };
-		if (!stages.includes("decode")) delete channels[CHANNELS.iotRaw];
-		if (!stages.includes("sink")) delete channels[CHANNELS.telemetryReadings];
-		(this.schema as { channels?: unknown }).channels = channels;
-		this.stats = { received: 0, decodedMessages: 0, readings: 0, deadLetters: 0, replayed: 0 };
-		this.rawPublisher = null;
-		this.embedded = null;
-		this.mqttClient = null;
-		this.mqttSubscribed = false;
-		this.metadataVersion = null;
-		this.stoppingSince = null;
-		const env = fleetEnv(this.broker);
-		this.sink = new BatchSink({
-			batchSize: env.batchSize,
-			flushMs: env.flushIntervalMs,
-			write: rows => insertReadings(this.db, rows),
-			isStopping: () => this.broker.stopping,
-			isTransient: err => !isDataError(err),
-			onPoison: async (rows, err) => {
-				await insertDeadLetters(this.db, [
-					{ source: "pipeline.sink", reason: `REFUSED: ${(err as Error).message}`.slice(0, 1000), data: { readings: rows.map(r => ({ ...r, ts: new Date(r.ts).toISOString() })) } }
-				]);
-				this.stats.deadLetters++;
-			},
-			onRetry: (err, attempt, delay) => {
-				if (attempt === 1 || attempt % 10 === 0) this.logger.warn(`pipeline sink: write failed (${(err as Error).message}); retry ${attempt} in ${delay} ms, backlog stays in the channel`);
-			}
-		});
-	},
-
-	async startPipeline(this: PipelineThis) {
-		const env = fleetEnv(this.broker);
-		const mode = await applyRetention(this.db, env.dataRetentionDays).catch(err => {
-			this.logger.warn(`pipeline: retention policy not applied (${(err as Error).message})`);
-			return "unknown";
-		});
-		this.logger.info(`pipeline: decoded_data is ${mode === "timescaledb" ? `a TimescaleDB hypertable (retention ${env.dataRetentionDays || "∞"} days)` : "a plain table (BRIN on time)"}`);
-
-		if (!env.pipelineStages.includes("ingest")) {
-			this.logger.info(`pipeline: stages ${env.pipelineStages.join(", ")} (no MQTT ingest on this node)`);
-			return;
-		}
-		this.rawPublisher = new BatchPublisher<RawMqttMessage>(this.broker, CHANNELS.iotRaw, {
-			field: "messages",
-			maxItems: RAW_PER_MESSAGE,
-			flushMs: 10,
-			maxBuffered: 200_000,
-			onDrop: (count, reason) => this.logger.error(`pipeline ingest: dropped ${count} MQTT messages (${reason})`)
-		});
-
-		if (env.mqttUrl) {
-			// A shared subscription: several pipeline nodes split the stream instead of each taking all.
-			const group = `$share/${env.namespace}-pipeline/`;
-			const client = mqtt.connect(env.mqttUrl, {
-				clientId: `fleetmesh-pipeline-${this.broker.nodeID}`.slice(0, 64),
-				clean: true,
-				reconnectPeriod: 1000,
-				connectTimeout: 10_000
-			});
-			this.mqttClient = client;
-			client.on("connect", () => {
-				client.subscribe([`${group}stat/+/+/+/+`, `${group}tele/+/+/+/+`], { qos: 1 }, err => {
-					if (err) this.logger.error(`mqtt: subscribe failed: ${err.message}`);
-					else this.mqttSubscribed = true;
-					if (!err) this.logger.info(`mqtt: subscribed to stat/+/+/+/+ and tele/+/+/+/+ on ${env.mqttUrl}`);
-				});
-			});
-			client.on("error", err => this.logger.warn(`mqtt: ${err.message}`));
-			client.on("message", (topic, payload) => this.onMqttMessage(topic, payload));
-			registerHealthCheck(this.broker, "mqtt", async () => {
-				if (!client.connected) throw new Error(`not connected to ${env.mqttUrl}`);
-				return "external";
-			});
-		} else {
-			this.embedded = await EmbeddedBroker.start({
-				plainPort: env.mqttPort,
-				onMessage: (topic, payload) => this.onMqttMessage(topic, payload),
-				logger: this.logger
-			});
-			registerHealthCheck(this.broker, "mqtt", async () => ({ embedded: true, tls: this.embedded?.tlsPort ?? null }));
-			// The mTLS listener needs a server certificate from signing, which may start later.
-			void this.startEmbeddedTls();
-		}
-	},
-
-	async stopPipeline(this: PipelineThis) {
-		if (this.mqttClient) await this.mqttClient.endAsync().catch(() => undefined);
-		this.mqttClient = null;
-		if (this.embedded) {
-			const e = this.embedded;
-			this.embedded = null;
-			await e.close();
-		}
-		await this.rawPublisher?.close(3000);
-		await this.sink.stop(3000);
-	}
-};
-Object.assign(PipelineService.methods!, lifecycle);
 
 export { SinkStoppedError };
 export default PipelineService;
