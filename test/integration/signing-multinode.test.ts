@@ -80,4 +80,22 @@ describe("token revocation across gateway nodes", () => {
 		expect(r.body.message).toMatch(/signing service is not reachable/);
 		expect((await api(lone.url, "GET", "/health")).status).toBe(200);
 	});
+
+	it("runs last: signing restarted with a new generated key; gateway B fetches the new key by itself", async () => {
+		const before = await login(b.url, "multi@example.com", "violet-canyon-77");
+		await a.stop();
+		// A signing node with its own DATA_DIR, hence a newly generated key (no JWT_SECRET anywhere).
+		const a2 = await startGatewayNode({ namespace, nodeID: "node-a2", env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url }, gateway: false });
+		late.push(a2);
+		const fresh = await waitFor(async () => {
+			const r = await api(b.url, "POST", "/api/users/auth", { email: "multi@example.com", password: "violet-canyon-77" });
+			return r.status === 200 ? (r.body.access_token as string) : null;
+		}, 15_000, "login through B served by the new signing node");
+		// B still holds the old key; within the refetch interval it refuses, then it fetches the new one.
+		await waitFor(async () => (await api(b.url, "GET", "/api/users/me", undefined, fresh)).status === 200, 15_000, "B accepting a token of the new key");
+		// A token of the old key is now refused with the reason.
+		const old = await api(b.url, "GET", "/api/users/me", undefined, before);
+		expect(old.status).toBe(401);
+		expect(old.body.message).toMatch(/signature is invalid/);
+	}, 60_000);
 });
