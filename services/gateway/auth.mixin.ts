@@ -182,6 +182,7 @@ interface AuthState {
 	authLimiter: WindowLimiter;
 	authTimer: NodeJS.Timeout | null;
 	authTimeouts: NodeJS.Timeout[];
+	authNodeTimer: NodeJS.Timeout | null;
 	io?: any;
 	server?: any;
 }
@@ -218,9 +219,12 @@ export const AuthMixin: Partial<ServiceSchema> = {
 	events: {
 		/** A node (re)joined: revocations made while we could not hear them are read again. */
 		"$node.connected"(this: AuthThis) {
-			// One pending re-read however many nodes join at once.
-			if (this.authTimeouts.length > 4) for (const t of this.authTimeouts.splice(2)) clearTimeout(t);
-			this.authTimeouts.push(setTimeout(() => void this.syncRevocations().catch(() => undefined), 2000));
+			// One pending re-read covers every node that joins meanwhile.
+			if (this.authNodeTimer) return;
+			this.authNodeTimer = setTimeout(() => {
+				this.authNodeTimer = null;
+				void this.syncRevocations().catch(() => undefined);
+			}, 2000);
 		},
 		[TOKEN_REVOKED_EVENT]: {
 			params: { jti: { type: "string", max: 64 }, exp: { type: "number" } },
@@ -234,9 +238,11 @@ export const AuthMixin: Partial<ServiceSchema> = {
 	methods: {
 		clientIp(this: AuthThis, req: IncomingMessage): string {
 			if (this.env.trustProxy) {
+				// One trusted proxy in front: the entry it appended (the last) is the client; earlier
+				// entries come from the client itself and could be anything.
 				const xff = req.headers["x-forwarded-for"];
-				const first = (Array.isArray(xff) ? xff[0] : xff)?.split(",")[0]?.trim();
-				if (first) return first;
+				const last = (Array.isArray(xff) ? xff.join(",") : xff)?.split(",").pop()?.trim();
+				if (last) return last;
 			}
 			return req.socket.remoteAddress ?? "unknown";
 		},
@@ -414,6 +420,7 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		self.authLimiter = new WindowLimiter(self.env.authRateLimit);
 		self.authTimer = null;
 		self.authTimeouts = [];
+		self.authNodeTimer = null;
 
 		// Request params hold passwords (login, register): never written to the log, at any level.
 		this.settings.logRequestParams = null;
@@ -484,6 +491,7 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		const self = this as AuthThis;
 		if (self.authTimer) clearInterval(self.authTimer);
 		for (const t of self.authTimeouts) clearTimeout(t);
+		if (self.authNodeTimer) clearTimeout(self.authNodeTimer);
 	}
 };
 

@@ -325,4 +325,29 @@ describe("per-address rate limit at the gateway", () => {
 			await limited.stop();
 		}
 	});
+
+	it("TRUST_PROXY=1 keys the limit on the address the proxy appended, never on what the client wrote", async () => {
+		const proxied = await startGatewayNode({ namespace: uniqueNamespace("signing-xff"), env: { DATABASE_URL: db.url, JWT_SECRET: SECRET, AUTH_RATE_LIMIT: "2", TRUST_PROXY: "1" } });
+		try {
+			const attempt = (xff: string) => api(proxied.url, "POST", "/api/users/auth", { email: "xff@example.com", password: "whatever-pass-1" }, null, { "X-Forwarded-For": xff });
+			// The client forges a new first entry each time; the proxy's entry (last) stays the same.
+			const codes = [(await attempt("1.1.1.1, 10.0.0.1")).status, (await attempt("2.2.2.2, 10.0.0.1")).status, (await attempt("3.3.3.3, 10.0.0.1")).status];
+			expect(codes).toEqual([401, 401, 429]);
+			// Another client behind the proxy has its own budget.
+			expect((await attempt("1.1.1.1, 10.0.0.2")).status).toBe(401);
+		} finally {
+			await proxied.stop();
+		}
+		// Without TRUST_PROXY the header is ignored: forging it does not buy attempts.
+		const direct = await startGatewayNode({ namespace: uniqueNamespace("signing-noxff"), env: { DATABASE_URL: db.url, JWT_SECRET: SECRET, AUTH_RATE_LIMIT: "2" } });
+		try {
+			const codes: number[] = [];
+			for (const xff of ["10.0.0.1", "10.0.0.2", "10.0.0.3"]) {
+				codes.push((await api(direct.url, "POST", "/api/users/auth", { email: "xff@example.com", password: "whatever-pass-1" }, null, { "X-Forwarded-For": xff })).status);
+			}
+			expect(codes).toEqual([401, 401, 429]);
+		} finally {
+			await direct.stop();
+		}
+	});
 });
