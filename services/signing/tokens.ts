@@ -8,6 +8,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { SignJWT, errors as joseErrors, jwtVerify } from "jose";
+import { ConfigError } from "../shared/env";
 
 export const ISSUER = "fleetmesh";
 export const ALGORITHM = "HS256";
@@ -36,7 +37,7 @@ export type TokenCheck =
  */
 export function loadOrCreateJwtKey(dataDir: string, secret: string | null): Uint8Array {
 	if (secret != null) {
-		if (secret.length < 32) throw new Error("JWT_SECRET must be at least 32 characters (use e.g. `openssl rand -base64 48`)");
+		if (secret.length < 32) throw new ConfigError("JWT_SECRET", "must be at least 32 characters (e.g. `openssl rand -base64 48`)");
 		return new TextEncoder().encode(secret);
 	}
 	const file = path.join(dataDir, KEY_FILE);

@@ -79,4 +79,19 @@ describe("signing on first start and restart (own process, PGlite)", () => {
 		expect(all.split(password).length - 1).toBe(1);
 		expect(all).not.toMatch(/\$argon2/);
 	}, 120_000);
+
+	it("a weak ADMIN_PASSWORD stops the first start with one line naming the variable and the rule", async () => {
+		const node = startNode({
+			SERVICES: [path.join(ROOT, "services/gateway/gateway.service.ts"), path.join(ROOT, "services/signing/signing.service.ts")].join(","),
+			DATA_DIR: tempDir("signing-e2e-weak"),
+			PORT: String(await freePort()),
+			NODEID: "signing-e2e-weak",
+			SIMULATE: "0",
+			ADMIN_PASSWORD: "admin"
+		});
+		nodes.push(node);
+		expect(await node.exited).toBe(1);
+		expect(node.output()).toMatch(/fleetmesh: cannot start: ADMIN_PASSWORD: password must be at least 10 characters long/);
+		expect(node.output()).not.toMatch(/\n\s+at /);
+	}, 60_000);
 });
