@@ -91,6 +91,13 @@ function tickLabels(ticks: number[]): string[] {
 	return ticks.map(t => (Math.abs(t) >= 10_000 ? Math.round(t).toLocaleString() : t.toFixed(d)));
 }
 
+function timeLabels(ticks: number[]): string[] {
+	const inc = ticks.length > 1 ? ticks[1] - ticks[0] : 60;
+	// 24-hour clock: "13:50:30" fits under a tick, "01:50:30 PM" does not.
+	const opts: Intl.DateTimeFormatOptions = { hour: "2-digit", minute: "2-digit", hourCycle: "h23", ...(inc < 60 ? { second: "2-digit" } : {}) };
+	return ticks.map(t => new Date(t * 1000).toLocaleTimeString([], opts));
+}
+
 function ago(iso: string | null): string {
 	if (!iso) return "never";
 	const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
@@ -651,10 +658,21 @@ class DeviceCard {
 				cursor: { drag: { x: false, y: false } },
 				legend: { show: false },
 				// At least a minute of x axis: a device that just started does not get millisecond ticks.
-				scales: { x: { time: true, range: (_u: uPlot, min: number, max: number) => [Math.min(min, max - 60), max] } },
+				scales: {
+					x: { time: true, range: (_u: uPlot, min: number, max: number) => [Math.min(min, max - 60), max] },
+					// A flat line sits in the middle of a narrow band instead of at the edge of 0…40.
+					y: {
+						range: (_u: uPlot, min: number, max: number) => {
+							if (max > min) return [min - (max - min) * 0.1, max + (max - min) * 0.1];
+							const d = Math.abs(max) * 0.01 || 1;
+							return [max - d, max + d];
+						}
+					}
+				},
 				// The y axis is as wide as its longest label (GPS degrees need more room than °C).
 				axes: [
-					axis,
+					// One line of clock time (uPlot's default adds a date row that crowds a small card).
+					{ ...axis, space: 72, size: 30, values: (_u: uPlot, ticks: number[]) => timeLabels(ticks) },
 					{
 						...axis,
 						values: (_u: uPlot, ticks: number[]) => tickLabels(ticks),
