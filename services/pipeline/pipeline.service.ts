@@ -37,8 +37,13 @@ import {
 
 /** Largest telemetry.readings message the decoder sends (readings). */
 const READINGS_PER_MESSAGE = 5000;
-/** MQTT messages per iot.raw channel message. */
-const RAW_PER_MESSAGE = 1000;
+/**
+ * MQTT messages per iot.raw channel message, and the largest payload accepted. Together they
+ * keep a channel message under NATS's default 1 MB limit (250 × (2560 × 4/3 base64 + ~120)
+ * ≈ 0.9 MB); a frame is at most 1024 bytes (2048 hex digits), so 2560 bytes of JSON is ample.
+ */
+const RAW_PER_MESSAGE = 250;
+const MAX_PAYLOAD_BYTES = 2560;
 
 type UnknownController = { unknown: true; mac: string };
 type Lookup = ControllerSpec | UnknownController;
@@ -392,6 +397,19 @@ const PipelineService: ServiceSchema = {
 
 		onMqttMessage(this: PipelineThis, topic: string, payload: Buffer) {
 			this.stats.received++;
+			if (payload.length > MAX_PAYLOAD_BYTES || topic.length > 512) {
+				// Too big for a frame (and for a channel batch): kept as a dead letter, not forwarded.
+				this.stats.deadLetters++;
+				const letter: DeadLetterInput = {
+					source: "pipeline.decode",
+					reason: `TOO_LARGE: ${payload.length}-byte payload on a ${topic.length}-character topic (limits ${MAX_PAYLOAD_BYTES} and 512)`,
+					topic: topic.slice(0, 512),
+					payload: payload.subarray(0, MAX_PAYLOAD_BYTES).toString("utf8"),
+					data: { code: "TOO_LARGE", bytes: payload.length, receivedAt: new Date().toISOString() }
+				};
+				void this.untilDone("dead letter", () => insertDeadLetters(this.db, [letter])).catch(() => undefined);
+				return;
+			}
 			this.rawPublisher?.push({ topic, payload: payload.toString("base64"), receivedAt: new Date().toISOString() });
 		},
 
