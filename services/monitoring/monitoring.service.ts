@@ -86,6 +86,8 @@ interface MonitoringState {
 	offlineTimer: NodeJS.Timeout | null;
 	mongoRetry: NodeJS.Timeout | null;
 	stopping: boolean;
+	/** When this instance started (ms): the earliest moment an offline alert may count from. */
+	startedAt: number;
 	counters: { batches: number; readings: number; invalid: number; mongoErrors: number };
 }
 
@@ -642,7 +644,10 @@ const MonitoringService: ServiceSchema = {
 		async checkOffline(this: This) {
 			const rows = await silentDevices(this.db, fleetEnv(this.broker).offlineAfterS);
 			for (const r of rows) {
-				if (!isOffline(Number(r.last_seen_ms), Number(r.interval_s) * 1000, Number(r.now_ms))) continue;
+				// Monitoring's own start counts as a sighting: after a restart of the whole system the
+				// devices get one interval to report before they are called offline.
+				const seen = Math.max(Number(r.last_seen_ms), Number(r.now_ms) - (Date.now() - this.startedAt));
+				if (!isOffline(seen, Number(r.interval_s) * 1000, Number(r.now_ms))) continue;
 				await this.applyRaise(
 					await raiseAlert(this.db, {
 						kind: "offline",
@@ -684,6 +689,7 @@ const MonitoringService: ServiceSchema = {
 	async started(this: Service) {
 		const self = this as This;
 		const env = fleetEnv(self.broker);
+		self.startedAt = Date.now();
 		const [ts] = await self.db.query("SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'timescaledb'");
 		self.bucketFn = Number(ts?.n) > 0 ? "time_bucket" : "date_bin";
 		self.profileAlerts = loadProfileAlerts(env.profilesDir ?? PROFILES_DIR);

@@ -6,6 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
+import { Client } from "pg";
 import MonitoringService from "../../services/monitoring/monitoring.service";
 import type { Database } from "../../mixins/db.mixin";
 import { createTestBroker, tempDir, uniqueNamespace, waitFor } from "../helpers/broker";
@@ -186,5 +187,28 @@ describe("monitoring alert lifecycle (PostgreSQL + NATS JetStream)", () => {
 		await broker.sendToChannel("telemetry.readings", { hello: "world" });
 		const svc = broker.getLocalService("monitoring") as unknown as { counters: { invalid: number } };
 		await waitFor(() => svc.counters.invalid >= 4, 10_000, "invalid counted");
+	});
+
+	it("after a restart gives silent devices one interval before calling them offline", async () => {
+		await broker.stop();
+		const c = new Client({ connectionString: pg.url });
+		await c.connect();
+		const {
+			rows: [d]
+		} = await c.query("INSERT INTO devices (uid, name, status) VALUES ('long-silent', 'Long silent', 'streaming') RETURNING id");
+		await c.query("INSERT INTO monitoring_devices (device_id, last_seen) VALUES ($1, now() - interval '1 hour')", [d.id]);
+		await c.end();
+		broker = createTestBroker({
+			namespace: uniqueNamespace("mon-alerts-restart"),
+			env: { DATABASE_URL: pg.url, OFFLINE_AFTER_S: "2", PROFILES_DIR: tempDir("np") },
+			services: [MonitoringService]
+		});
+		await broker.start();
+		const offlineFor = async () => ((await broker.call("monitoring.alerts", { device: d.id, status: "open" })) as any[]).filter(a => a.kind === "offline");
+		await new Promise(r => setTimeout(r, 1000));
+		expect(await offlineFor()).toHaveLength(0);
+		const [alert] = await waitFor(async () => nonEmpty(await offlineFor()), 10_000, "offline alert after the grace interval");
+		// The message tells the real silence, not the time since the restart.
+		expect(alert.message).toBe("Long silent has not reported for 60 min");
 	});
 });
