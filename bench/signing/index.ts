@@ -21,7 +21,7 @@ import { ROOT, startNode } from "../../test/helpers/node-process";
 import { freePort } from "../../test/helpers/ports";
 
 const DURATION_S = Number(process.env.DURATION_S ?? 5);
-const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32);
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 64);
 const LOGINS = Number(process.env.LOGINS ?? 30);
 const EMAIL = "bench-admin@example.com";
 const PASSWORD = "bench-password-1234";
