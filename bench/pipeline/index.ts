@@ -262,6 +262,8 @@ async function naive(frames: number): Promise<Result> {
 }
 
 async function main() {
+	// A bench stopped by a signal still runs the exit hooks (its own mosquitto goes with it).
+	for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130));
 	await requireServer("postgres");
 	await requireServer("nats");
 	console.log(`pipeline bench on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${CONTROLLERS} controllers, node ${process.version}`);

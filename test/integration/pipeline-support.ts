@@ -51,6 +51,9 @@ export async function startMosquitto(dir: string, tls?: { ca: string; cert: stri
 	fs.writeFileSync(confPath, conf);
 	fs.chmodSync(dir, 0o755);
 	const child: ChildProcess = spawn("mosquitto", ["-c", confPath], { stdio: ["ignore", "pipe", "pipe"] });
+	// Never outlive the test or bench process that started it.
+	const onExit = () => child.kill("SIGKILL");
+	process.on("exit", onExit);
 	let out = "";
 	child.stdout!.on("data", d => (out += d));
 	child.stderr!.on("data", d => (out += d));
@@ -64,6 +67,7 @@ export async function startMosquitto(dir: string, tls?: { ca: string; cert: stri
 		tlsPort,
 		log: () => out + (fs.existsSync(path.join(dir, "mosquitto.log")) ? fs.readFileSync(path.join(dir, "mosquitto.log"), "utf8") : ""),
 		async stop() {
+			process.off("exit", onExit);
 			if (child.exitCode == null) {
 				const exited = new Promise(r => child.once("exit", r));
 				child.kill("SIGTERM");
