@@ -104,6 +104,9 @@ describe("dashboard in headless Chromium against a full node", () => {
 		const card = page.locator(`[data-device-id="${arduinoId}"]`);
 		await card.waitFor({ timeout: 20_000 });
 		expect(await card.locator(".device-name").textContent()).toMatch(/Arduino/i);
+		const listed = ((await api(url, "GET", `/api/monitoring/devices?device=${arduinoId}`, undefined, token)).body as any[])[0];
+		expect(listed.profile).toBeTruthy();
+		expect(await card.locator(".device-sub").textContent()).toContain(`profile ${listed.profile}`);
 		expect(await card.locator(".badge.streaming, .badge.configured").count()).toBeGreaterThan(0);
 		const node = page.locator('[data-node="dashboard-e2e"]');
 		await node.waitFor({ timeout: 20_000 });

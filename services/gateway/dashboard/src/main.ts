@@ -532,8 +532,8 @@ class DeviceCard {
 		if (nodeID) this.data.nodeID = nodeID;
 		this.badge.className = `badge ${status}`;
 		this.badge.textContent = status;
-		const kind = this.data.profile ?? this.data.type;
-		const bits = [kind && kind !== this.data.name ? kind : null, this.data.nodeID ? `on ${this.data.nodeID}` : null, `#${this.id}`].filter(Boolean);
+		const kind = this.data.profile ? `profile ${this.data.profile}` : this.data.type;
+		const bits = [kind, this.data.nodeID ? `on ${this.data.nodeID}` : null, `#${this.id}`].filter(Boolean);
 		this.sub.textContent = bits.join(" · ");
 	}
 
