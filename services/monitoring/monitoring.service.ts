@@ -72,6 +72,7 @@ type Ctx<P = Record<string, any>> = Context<P, UserMeta>;
 interface MonitoringState {
 	db: Database;
 	ready: Promise<void>;
+	markReady: () => void;
 	bucketFn: "time_bucket" | "date_bin";
 	rules: Map<number, ThresholdRule[]>;
 	/** `${ruleId}:${deviceId}` → state of the rule for that device. */
@@ -667,9 +668,8 @@ const MonitoringService: ServiceSchema = {
 	created(this: Service) {
 		const self = this as This;
 		const env = fleetEnv(self.broker);
-		let markReady: () => void = () => undefined;
-		self.ready = new Promise<void>(r => (markReady = r));
-		(this as any).markReady = markReady;
+		// Channel messages may arrive before started() has loaded rules and state: they wait for this.
+		self.ready = new Promise<void>(r => (self.markReady = r));
 		self.bucketFn = "date_bin";
 		self.rules = new Map();
 		self.ruleStates = new Map();
@@ -735,7 +735,7 @@ const MonitoringService: ServiceSchema = {
 				});
 		};
 		self.offlineTimer = setTimeout(tick, every);
-		(this as any).markReady();
+		self.markReady();
 	},
 
 	async stopped(this: Service) {
