@@ -12,18 +12,25 @@ let db: TestDatabase;
 let node: GatewayNode;
 const sockets: Socket[] = [];
 
+const outcomes = new WeakMap<Socket, Promise<string>>();
+
 function open(auth?: Record<string, unknown>): Socket {
 	const s = connect(node.url, { transports: ["websocket"], reconnection: false, auth, timeout: 5000 });
 	sockets.push(s);
+	// Listen from the start: a socket may connect before the test gets to ask.
+	outcomes.set(
+		s,
+		new Promise(resolve => {
+			s.once("connect", () => resolve("connected"));
+			s.once("connect_error", err => resolve(`refused: ${err.message}`));
+		})
+	);
 	return s;
 }
 
 /** Resolves "connected" or the connect_error message. */
 function outcome(s: Socket): Promise<string> {
-	return new Promise(resolve => {
-		s.once("connect", () => resolve("connected"));
-		s.once("connect_error", err => resolve(`refused: ${err.message}`));
-	});
+	return outcomes.get(s)!;
 }
 
 function call(s: Socket, action: string, params: unknown = {}): Promise<{ err: any; res: any }> {
