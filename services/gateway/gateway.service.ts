@@ -91,6 +91,13 @@ const GatewayService: ServiceSchema = {
 	},
 
 	actions: {
+		// moleculer-web publishes its route list at /api/list-aliases; keep it off the API.
+		listAliases: { visibility: "protected" },
+
+		// A socket call outside the whitelist is refused with "not found": answer at once, not
+		// after the retry policy has tried three more times (~1.4 s).
+		call: { retryPolicy: { enabled: false } },
+
 		health: {
 			handler(this: GatewayThis) {
 				return { status: "ok", nodeID: this.broker.nodeID, uptime: Math.round((Date.now() - startedAt) / 1000) };
