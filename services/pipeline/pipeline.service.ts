@@ -21,7 +21,7 @@ import { fleetEnv } from "../shared/broker-env";
 import { CHANNELS, type RawMqttMessage, type Reading } from "../shared/contracts";
 import { decodeFrame, DecodeError, parsePayload, parseTopic, type ControllerSpec } from "./decode";
 import { EmbeddedBroker } from "./mqtt-broker";
-import { BatchSink, SinkStoppedError } from "./sink";
+import { BatchSink } from "./sink";
 import {
 	applyRetention,
 	insertDeadLetters,
@@ -66,7 +66,6 @@ type PipelineThis = Service & {
 	mqttClient: mqtt.MqttClient | null;
 	mqttSubscribed: boolean;
 	metadataVersion: string | null;
-	stoppingSince: number | null;
 	onMqttMessage(topic: string, payload: Buffer): void;
 	decodeMessages(messages: RawMqttMessage[], keepAlive?: () => void): Promise<{ readings: Reading[]; dead: DeadLetterInput[] }>;
 	lookupControllers(macs: string[]): Promise<Map<string, Lookup>>;
@@ -111,7 +110,6 @@ const lifecycle = {
 		this.mqttClient = null;
 		this.mqttSubscribed = false;
 		this.metadataVersion = null;
-		this.stoppingSince = null;
 		const env = fleetEnv(this.broker);
 		this.sink = new BatchSink({
 			batchSize: env.batchSize,
@@ -163,9 +161,9 @@ const lifecycle = {
 			this.mqttClient = client;
 			client.on("connect", () => {
 				client.subscribe([`${group}stat/+/+/+/+`, `${group}tele/+/+/+/+`], { qos: 1 }, err => {
-					if (err) this.logger.error(`mqtt: subscribe failed: ${err.message}`);
-					else this.mqttSubscribed = true;
-					if (!err) this.logger.info(`mqtt: subscribed to stat/+/+/+/+ and tele/+/+/+/+ on ${env.mqttUrl}`);
+					if (err) return this.logger.error(`mqtt: subscribe failed: ${err.message}`);
+					this.mqttSubscribed = true;
+					this.logger.info(`mqtt: subscribed to stat/+/+/+/+ and tele/+/+/+/+ on ${env.mqttUrl}`);
 				});
 			});
 			client.on("error", err => this.logger.warn(`mqtt: ${err.message}`));
@@ -417,7 +415,13 @@ const PipelineService: ServiceSchema = {
 				void this.untilDone("dead letter", () => insertDeadLetters(this.db, [letter])).catch(() => undefined);
 				return;
 			}
-			this.rawPublisher?.push({ topic, payload: payload.toString("base64"), receivedAt: new Date().toISOString() });
+			try {
+				this.rawPublisher?.push({ topic, payload: payload.toString("base64"), receivedAt: new Date().toISOString() });
+			} catch (err) {
+				// Only possible once stopping closed the publisher (the MQTT client is ended before it):
+				// logged loudly rather than thrown inside the MQTT client's event handler.
+				this.logger.error(`pipeline ingest: message on ${topic} lost while stopping (${(err as Error).message})`);
+			}
 		},
 
 		async decodeMessages(this: PipelineThis, messages: RawMqttMessage[], keepAlive?: () => void) {
@@ -530,5 +534,4 @@ const PipelineService: ServiceSchema = {
 	}
 };
 
-export { SinkStoppedError };
 export default PipelineService;
