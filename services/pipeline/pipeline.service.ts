@@ -14,7 +14,6 @@ import os from "node:os";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import mqtt from "mqtt";
 import { BatchPublisher } from "../../mixins/batch-publisher";
-import { channelsKind } from "../../mixins/channels";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
@@ -97,12 +96,6 @@ const lifecycle = {
 		const channels = { ...(this.schema.channels as Record<string, unknown>) };
 		if (!stages.includes("decode")) delete channels[CHANNELS.iotRaw];
 		if (!stages.includes("sink")) delete channels[CHANNELS.telemetryReadings];
-		if (channelsKind(fleetEnv(this.broker)) === "Fake") {
-			// The in-process adapter turns maxInFlight (default 1) into an event bulkhead whose
-			// queue holds 100 messages and DROPS the rest. Its sends do not wait for handlers, so
-			// there is no backpressure to keep anyway: let every message run rather than vanish.
-			for (const name of Object.keys(channels)) channels[name] = { ...(channels[name] as object), maxInFlight: 1_000_000 };
-		}
 		(this.schema as { channels?: unknown }).channels = channels;
 		this.stats = { received: 0, decodedMessages: 0, readings: 0, deadLetters: 0, replayed: 0 };
 		this.rawPublisher = null;

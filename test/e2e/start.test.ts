@@ -77,7 +77,7 @@ describe("npm start", () => {
 });
 
 describe("a bad environment stops the node with one clear line", () => {
-	const cases = [
+	const cases: Array<{ variable: string; env: Record<string, string> }> = [
 		{ variable: "TRANSPORTER", env: { TRANSPORTER: "amqp//not-a-transporter" } },
 		{ variable: "TRANSPORTER", env: { TRANSPORTER: "nats://" } },
 		{ variable: "DATABASE_URL", env: { DATABASE_URL: "postgres://postgres@127.0.0.1:1/nowhere", DB_CONNECT_TIMEOUT_MS: "300" } },
@@ -86,7 +86,7 @@ describe("a bad environment stops the node with one clear line", () => {
 	];
 	for (const c of cases) {
 		it(`${c.variable}=${Object.values(c.env)[0]}`, async () => {
-			const node = startNode({ DATA_DIR: tempDir("badenv"), PORT: "0", SIMULATE: "0", ...c.env } as Record<string, string>);
+			const node = startNode({ DATA_DIR: tempDir("badenv"), PORT: "0", SIMULATE: "0", ...c.env });
 			started.push(node);
 			const code = await Promise.race([node.exited, new Promise(r => setTimeout(() => r("still running"), 30_000))]);
 			expect(code, node.output()).toBe(1);
