@@ -55,7 +55,7 @@ class PostgresDatabase implements Database {
 	}
 
 	async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
-		const client = await this.pool.connect();
+		const client = await this.checkout();
 		try {
 			await client.query("BEGIN");
 			const result = await fn({
@@ -68,12 +68,29 @@ class PostgresDatabase implements Database {
 			await client.query("ROLLBACK").catch(() => undefined);
 			throw err;
 		} finally {
-			client.release();
+			this.checkin(client);
 		}
 	}
 
+	/**
+	 * A pooled client for exclusive use. While checked out, pg leaves a client without an
+	 * 'error' listener: a connection killed between two queries (server restart,
+	 * pg_terminate_backend) would then throw from the socket and crash the process. The
+	 * listener keeps that as a failed next query, which callers retry.
+	 */
+	private async checkout(): Promise<import("pg").PoolClient & { $broken?: boolean }> {
+		const client = (await this.pool.connect()) as import("pg").PoolClient & { $broken?: boolean };
+		client.on("error", markBroken);
+		return client;
+	}
+
+	private checkin(client: import("pg").PoolClient & { $broken?: boolean }, broken = false): void {
+		client.removeListener("error", markBroken);
+		client.release(broken || client.$broken ? true : undefined);
+	}
+
 	async withSession<T>(fn: (session: Session, raw: unknown) => Promise<T>): Promise<T> {
-		const client = await this.pool.connect();
+		const client = await this.checkout();
 		let broken = false;
 		try {
 			return await fn(
@@ -90,7 +107,7 @@ class PostgresDatabase implements Database {
 			broken = isConnectionError(err);
 			throw err;
 		} finally {
-			client.release(broken);
+			this.checkin(client, broken);
 		}
 	}
 
@@ -140,6 +157,10 @@ class PgliteDatabase implements Database {
 	async close(): Promise<void> {
 		await this.db.close();
 	}
+}
+
+function markBroken(this: { $broken?: boolean }): void {
+	this.$broken = true;
 }
 
 export function isConnectionError(err: unknown): boolean {
