@@ -128,6 +128,18 @@ function validReading(r: unknown): r is Reading {
 	);
 }
 
+/** Filters shared by the readings routes: datapoint (id or label), time window, page size and cursor. */
+const readingsFilterParams = {
+	datapoint: [
+		{ type: "number", integer: true, positive: true, convert: true, optional: true },
+		{ type: "string", min: 1, max: 100, optional: true }
+	],
+	from: timeParam,
+	to: timeParam,
+	limit: { type: "number", integer: true, min: 1, max: MAX_LIMIT, convert: true, optional: true },
+	cursor: { type: "string", max: 200, optional: true }
+};
+
 const MonitoringService: ServiceSchema = {
 	name: "monitoring",
 	mixins: [DbMixin],
@@ -160,14 +172,7 @@ const MonitoringService: ServiceSchema = {
 			rest: "GET /data",
 			params: {
 				device: optionalId,
-				datapoint: [
-					{ type: "number", integer: true, positive: true, convert: true, optional: true },
-					{ type: "string", min: 1, max: 100, optional: true }
-				],
-				from: timeParam,
-				to: timeParam,
-				limit: { type: "number", integer: true, min: 1, max: MAX_LIMIT, convert: true, optional: true },
-				cursor: { type: "string", max: 200, optional: true }
+				...readingsFilterParams
 			},
 			async handler(this: This, ctx: Ctx) {
 				const p = ctx.params;
@@ -192,14 +197,7 @@ const MonitoringService: ServiceSchema = {
 			rest: "GET /data/:device_id",
 			params: {
 				device_id: id,
-				datapoint: [
-					{ type: "number", integer: true, positive: true, convert: true, optional: true },
-					{ type: "string", min: 1, max: 100, optional: true }
-				],
-				from: timeParam,
-				to: timeParam,
-				limit: { type: "number", integer: true, min: 1, max: MAX_LIMIT, convert: true, optional: true },
-				cursor: { type: "string", max: 200, optional: true }
+				...readingsFilterParams
 			},
 			async handler(this: This, ctx: Ctx) {
 				await this.requireDevice(ctx, ctx.params.device_id);

@@ -73,6 +73,13 @@ const publicUser = (r: Record<string, any>) => ({
 	updated_at: r.updated_at instanceof Date ? r.updated_at.toISOString() : r.updated_at
 });
 
+/** Register and login take the same body; anything else in it is refused (422). */
+const credentialsParams = {
+	email: { type: "string", max: EMAIL_MAX },
+	password: { type: "string", max: PASSWORD_MAX },
+	$$strict: true
+};
+
 const SigningService: ServiceSchema = {
 	name: "signing",
 	mixins: [DbMixin],
@@ -83,11 +90,7 @@ const SigningService: ServiceSchema = {
 			rest: "POST /users/add",
 			rateLimit: "auth",
 			auth: "public",
-			params: {
-				email: { type: "string", max: EMAIL_MAX },
-				password: { type: "string", max: PASSWORD_MAX },
-				$$strict: true
-			},
+			params: credentialsParams,
 			async handler(this: This, ctx: Ctx<{ email: string; password: string }>) {
 				const email = this.validEmail(ctx.params.email);
 				const problem = passwordProblem(ctx.params.password, email);
@@ -113,11 +116,7 @@ const SigningService: ServiceSchema = {
 			rest: "POST /users/auth",
 			rateLimit: "auth",
 			auth: "public",
-			params: {
-				email: { type: "string", max: EMAIL_MAX },
-				password: { type: "string", max: PASSWORD_MAX },
-				$$strict: true
-			},
+			params: credentialsParams,
 			async handler(this: This, ctx: Ctx<{ email: string; password: string }>) {
 				const email = normaliseEmail(ctx.params.email);
 				const ip = ctx.meta.clientIp ?? null;
