@@ -75,6 +75,13 @@ async function main() {
 	broker.createService(consumer);
 	await broker.start();
 	await broker.waitForServices([{ name: "detector" }, { name: "processor" }], 60_000);
+	// Discovery is two-way: wait until the edge node also knows the manager, or its first
+	// device.attached has no listener yet (the manager's start-up sync would pick it up ~1 s later).
+	for (let i = 0; i < 600; i++) {
+		const seen = await broker.call<Array<{ name: string }>, any>("$node.services", { onlyAvailable: true }, { nodeID: "bench-edge" });
+		if (seen.some(s => s.name === "manager")) break;
+		await new Promise(r => setTimeout(r, 50));
+	}
 
 	const ptys: PtyPair[] = [];
 	const fds: number[] = [];
