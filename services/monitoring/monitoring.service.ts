@@ -140,6 +140,11 @@ const readingsFilterParams = {
 	cursor: { type: "string", max: 200, optional: true }
 };
 
+/** The alert.* event payload of DESIGN.md for an alert, at the moment of its change. */
+function alertEvent(alert: ReturnType<typeof alertToApi>, at: string): AlertEvent {
+	return { alertId: alert.id, deviceId: alert.deviceId, datapoint: alert.datapoint ?? alert.kind, severity: alert.severity, message: alert.message, at };
+}
+
 const MonitoringService: ServiceSchema = {
 	name: "monitoring",
 	mixins: [DbMixin],
@@ -316,15 +321,7 @@ const MonitoringService: ServiceSchema = {
 				if (!res) throw new NotFoundError("Alert", ctx.params.id);
 				const alert = alertToApi(res.row);
 				if (res.changed) {
-					const ev: AlertEvent & { acknowledgedBy: string } = {
-						alertId: alert.id,
-						deviceId: alert.deviceId,
-						datapoint: alert.datapoint ?? alert.kind,
-						severity: alert.severity,
-						message: alert.message,
-						at: alert.acknowledgedAt ?? new Date().toISOString(),
-						acknowledgedBy: by
-					};
+					const ev: AlertEvent & { acknowledgedBy: string } = { ...alertEvent(alert, alert.acknowledgedAt ?? new Date().toISOString()), acknowledgedBy: by };
 					this.broker.emit(EVENTS.alertAcknowledged, ev);
 					this.push([
 						{ room: ALERTS_ROOM, event: "alert", data: alert },
@@ -589,14 +586,7 @@ const MonitoringService: ServiceSchema = {
 			if (!row) return; // already open: deduplicated
 			const alert = alertToApi(row);
 			if (alert.kind === "offline") this.offlineOpen.add(alert.deviceId);
-			const ev: AlertEvent = {
-				alertId: alert.id,
-				deviceId: alert.deviceId,
-				datapoint: alert.datapoint ?? alert.kind,
-				severity: alert.severity,
-				message: alert.message,
-				at: alert.raisedAt
-			};
+			const ev = alertEvent(alert, alert.raisedAt);
 			this.logger.info(`alert raised: #${alert.id} ${alert.severity} ${alert.message}`);
 			this.broker.emit(EVENTS.alertRaised, ev);
 			this.push([
@@ -623,14 +613,7 @@ const MonitoringService: ServiceSchema = {
 			if (!row) return;
 			const alert = alertToApi(row);
 			if (alert.kind === "offline") this.offlineOpen.delete(alert.deviceId);
-			const ev: AlertEvent = {
-				alertId: alert.id,
-				deviceId: alert.deviceId,
-				datapoint: alert.datapoint ?? alert.kind,
-				severity: alert.severity,
-				message: alert.message,
-				at: alert.clearedAt ?? new Date().toISOString()
-			};
+			const ev = alertEvent(alert, alert.clearedAt ?? new Date().toISOString());
 			this.logger.info(`alert cleared: #${alert.id} ${alert.message}`);
 			this.broker.emit(EVENTS.alertCleared, ev);
 			this.push([
