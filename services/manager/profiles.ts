@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import Validator from "fastest-validator";
 import YAML from "yaml";
-import type { UdevProperties } from "../shared/contracts";
+import { modbusMapSchema, type UdevProperties } from "../shared/contracts";
 
 export interface DatapointDef {
 	label: string;
@@ -109,28 +109,7 @@ const checkProfile = v.compile({
 			}
 		}
 	},
-	modbus: {
-		type: "object",
-		optional: true,
-		props: {
-			unit_id: { type: "number", integer: true, min: 1, max: 247 },
-			poll_ms: { type: "number", integer: true, min: 50, optional: true, default: 1000 },
-			registers: {
-				type: "array",
-				min: 1,
-				items: {
-					type: "object",
-					props: {
-						label: { type: "string" },
-						address: { type: "number", integer: true, min: 0, max: 65535 },
-						type: { type: "enum", values: ["holding", "input"], optional: true, default: "holding" },
-						format: { type: "enum", values: ["int16", "uint16", "int32", "uint32", "float32"], optional: true, default: "uint16" },
-						scale: { type: "number", optional: true }
-					}
-				}
-			}
-		}
-	},
+	modbus: modbusMapSchema(true),
 	i2c: {
 		type: "object",
 		optional: true,

@@ -12,7 +12,7 @@ import type { MqttClient } from "mqtt";
 import { BatchPublisher } from "../../mixins/batch-publisher";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
-import { CHANNELS, EVENTS, type DeviceOpenRequest, type DeviceStatus, type DeviceStatusEvent, type Reading } from "../shared/contracts";
+import { CHANNELS, EVENTS, modbusMapSchema, type DeviceOpenRequest, type DeviceStatus, type DeviceStatusEvent, type Reading } from "../shared/contracts";
 import { NotFoundError } from "../shared/errors";
 import { openI2cBus } from "./links/i2c";
 import { DeviceSession } from "./session";
@@ -38,28 +38,7 @@ const openParams = {
 			protocol: { type: "enum", values: ["line", "nmea", "modbus", "bme280"] },
 			baudrate: { type: "number", integer: true, positive: true, optional: true },
 			format: { type: "enum", values: ["kv", "csv", "json", "auto"], optional: true },
-			modbus: {
-				type: "object",
-				optional: true,
-				props: {
-					unit_id: { type: "number", integer: true, min: 1, max: 247 },
-					poll_ms: { type: "number", integer: true, min: 50 },
-					registers: {
-						type: "array",
-						min: 1,
-						items: {
-							type: "object",
-							props: {
-								label: "string",
-								address: { type: "number", integer: true, min: 0, max: 65535 },
-								type: { type: "enum", values: ["holding", "input"] },
-								format: { type: "enum", values: ["int16", "uint16", "int32", "uint32", "float32"] },
-								scale: { type: "number", optional: true }
-							}
-						}
-					}
-				}
-			},
+			modbus: modbusMapSchema(false),
 			i2c: { type: "object", optional: true, props: { address: { type: "number", integer: true, min: 3, max: 0x77 }, poll_ms: { type: "number", optional: true } } }
 		}
 	},

@@ -135,6 +135,40 @@ export const iotRawBatchSchema = {
 // ---- device chain (issue 3): what the manager asks the processor to open -------------------
 
 /** `processor.open` params: device.configured plus the datapoint ids and protocol details. */
+/**
+ * The Modbus register map of a profile, as the manager loads it (defaults filled) and the
+ * processor receives it in `processor.open`. One schema for both ends of the contract;
+ * `withDefaults` fills optional fields when a profile file is read.
+ */
+export const MODBUS_REGISTER_TYPES = ["holding", "input"] as const;
+export const MODBUS_FORMATS = ["int16", "uint16", "int32", "uint32", "float32"] as const;
+
+export function modbusMapSchema(withDefaults: boolean) {
+	const fill = <T>(value: T) => (withDefaults ? { optional: true, default: value } : {});
+	return {
+		type: "object",
+		optional: true,
+		props: {
+			unit_id: { type: "number", integer: true, min: 1, max: 247 },
+			poll_ms: { type: "number", integer: true, min: 50, ...fill(1000) },
+			registers: {
+				type: "array",
+				min: 1,
+				items: {
+					type: "object",
+					props: {
+						label: { type: "string" },
+						address: { type: "number", integer: true, min: 0, max: 65535 },
+						type: { type: "enum", values: [...MODBUS_REGISTER_TYPES], ...fill("holding") },
+						format: { type: "enum", values: [...MODBUS_FORMATS], ...fill("uint16") },
+						scale: { type: "number", optional: true }
+					}
+				}
+			}
+		}
+	} as const;
+}
+
 export interface DeviceOpenRequest {
 	deviceId: number;
 	/** Path to open (the stable /dev/serial/by-id link where one exists). */
