@@ -8,34 +8,24 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import { Client } from "pg";
 import PipelineService from "../../services/pipeline/pipeline.service";
-import { createTestBroker, uniqueNamespace, waitFor } from "../helpers/broker";
-import { createTestDatabase, type TestDatabase } from "../helpers/db";
+import { waitFor } from "../helpers/broker";
 import { freePort } from "../helpers/ports";
 import { NATS_URL, requireServer } from "../helpers/servers";
-import { connectMqtt, framesFor } from "./pipeline-support";
+import { connectMqtt, framesFor, startPipelineNode, type PipelineNode } from "./pipeline-support";
 
 describe("pipeline dead letters and replay", () => {
-	let db: TestDatabase;
+	let node: PipelineNode;
 	let broker: ServiceBroker;
 	let pg: Client;
 
 	beforeAll(async () => {
 		await requireServer("nats");
-		db = await createTestDatabase("pipeline_dl");
-		broker = createTestBroker({
-			namespace: uniqueNamespace("pipeline-dl"),
-			env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), FLUSH_INTERVAL_MS: "20" },
-			services: [PipelineService]
-		});
-		await broker.start();
-		pg = new Client({ connectionString: db.url });
-		await pg.connect();
+		node = await startPipelineNode("pipeline-dl", async databaseUrl => ({ TRANSPORTER: NATS_URL, DATABASE_URL: databaseUrl, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), FLUSH_INTERVAL_MS: "20" }), [PipelineService]);
+		({ broker, pg } = node);
 	});
 
 	afterAll(async () => {
-		await pg?.end();
-		await broker?.stop();
-		await db?.drop();
+		await node?.stop();
 	});
 
 	it("records every bad-input class with its reason, then replays what the fixed metadata decodes", async () => {

@@ -7,13 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import { Client } from "pg";
 import PipelineService from "../../services/pipeline/pipeline.service";
-import { createTestBroker, tempDir, uniqueNamespace, waitFor } from "../helpers/broker";
-import { createTestDatabase, type TestDatabase } from "../helpers/db";
+import { tempDir, waitFor } from "../helpers/broker";
 import { NATS_URL, requireServer } from "../helpers/servers";
-import { connectMqtt, framesFor, MACS, startMosquitto, type Mosquitto } from "./pipeline-support";
+import { connectMqtt, framesFor, MACS, startMosquitto, type Mosquitto, startPipelineNode, type PipelineNode } from "./pipeline-support";
 
 describe("pipeline: Mosquitto + NATS JetStream + PostgreSQL", () => {
-	let db: TestDatabase;
+	let node: PipelineNode;
 	let mosq: Mosquitto;
 	let broker: ServiceBroker;
 	let pg: Client;
@@ -21,24 +20,15 @@ describe("pipeline: Mosquitto + NATS JetStream + PostgreSQL", () => {
 	beforeAll(async () => {
 		await requireServer("nats");
 		await requireServer("mosquitto");
-		db = await createTestDatabase("pipeline_mqtt");
 		mosq = await startMosquitto(tempDir("pipeline-mosq"));
-		broker = createTestBroker({
-			namespace: uniqueNamespace("pipeline-mqtt"),
-			env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, MQTT_URL: `mqtt://127.0.0.1:${mosq.plainPort}`, BATCH_SIZE: "500", FLUSH_INTERVAL_MS: "50" },
-			services: [PipelineService]
-		});
-		await broker.start();
+		node = await startPipelineNode("pipeline-mqtt", async databaseUrl => ({ TRANSPORTER: NATS_URL, DATABASE_URL: databaseUrl, MQTT_URL: `mqtt://127.0.0.1:${mosq.plainPort}`, BATCH_SIZE: "500", FLUSH_INTERVAL_MS: "50" }), [PipelineService]);
+		({ broker, pg } = node);
 		await waitFor(async () => (await broker.call<any>("pipeline.stats")).broker.subscribed, 10_000, "MQTT subscription");
-		pg = new Client({ connectionString: db.url });
-		await pg.connect();
 	});
 
 	afterAll(async () => {
-		await pg?.end();
-		await broker?.stop();
+		await node?.stop();
 		await mosq?.stop();
-		await db?.drop();
 	});
 
 	it("stores exactly the published datapoints, with their decoded values", async () => {

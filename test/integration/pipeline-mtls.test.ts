@@ -12,11 +12,10 @@ import { Client } from "pg";
 import PipelineService from "../../services/pipeline/pipeline.service";
 import SigningService from "../../services/signing/signing.service";
 import { createCA, issueCertificate } from "../../services/signing/ca";
-import { createTestBroker, tempDir, uniqueNamespace, waitFor } from "../helpers/broker";
-import { createTestDatabase, type TestDatabase } from "../helpers/db";
+import { tempDir, waitFor } from "../helpers/broker";
 import { freePort } from "../helpers/ports";
 import { requireServer } from "../helpers/servers";
-import { connectMqtt, framesFor, startMosquitto, type Mosquitto } from "./pipeline-support";
+import { connectMqtt, framesFor, startMosquitto, type Mosquitto, startPipelineNode, type PipelineNode } from "./pipeline-support";
 
 const MAC1 = "aa:bb:cc:dd:ee:01";
 const MAC2 = "aa:bb:cc:dd:ee:02";
@@ -32,30 +31,21 @@ async function refused(url: string, opts: Record<string, unknown>): Promise<stri
 }
 
 describe("pipeline embedded broker: mTLS with the signing CA", () => {
-	let db: TestDatabase;
+	let node: PipelineNode;
 	let broker: ServiceBroker;
 	let pg: Client;
 	let tlsPort: number;
 	let device1: { cert: string; key: string; ca: string };
 
 	beforeAll(async () => {
-		db = await createTestDatabase("pipeline_mtls");
-		broker = createTestBroker({
-			namespace: uniqueNamespace("pipeline-mtls"),
-			env: { DATABASE_URL: db.url, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), FLUSH_INTERVAL_MS: "20" },
-			services: [SigningService, PipelineService]
-		});
-		await broker.start();
+		node = await startPipelineNode("pipeline-mtls", async databaseUrl => ({ DATABASE_URL: databaseUrl, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), FLUSH_INTERVAL_MS: "20" }), [SigningService, PipelineService]);
+		({ broker, pg } = node);
 		tlsPort = await waitFor(async () => (await broker.call<any>("pipeline.stats")).broker.tlsPort, 15_000, "mTLS listener");
 		device1 = await broker.call("signing.issueDeviceCert", { mac: MAC1 });
-		pg = new Client({ connectionString: db.url });
-		await pg.connect();
 	});
 
 	afterAll(async () => {
-		await pg?.end();
-		await broker?.stop();
-		await db?.drop();
+		await node?.stop();
 	});
 
 	const url = () => `mqtts://127.0.0.1:${tlsPort}`;

@@ -10,38 +10,29 @@ import { Client } from "pg";
 import PipelineService from "../../services/pipeline/pipeline.service";
 import SigningService from "../../services/signing/signing.service";
 import { ControllersMixin } from "../../services/simulator/controllers.mixin";
-import { createTestBroker, uniqueNamespace, waitFor } from "../helpers/broker";
-import { createTestDatabase, type TestDatabase } from "../helpers/db";
+import { waitFor } from "../helpers/broker";
 import { freePort } from "../helpers/ports";
+import { startPipelineNode, type PipelineNode } from "./pipeline-support";
 
 describe("simulated FACES2 controllers → embedded mTLS broker → decoded_data", () => {
-	let db: TestDatabase;
+	let node: PipelineNode;
 	let broker: ServiceBroker;
 	let pg: Client;
 
 	beforeAll(async () => {
-		db = await createTestDatabase("pipeline_sim");
-		broker = createTestBroker({
-			namespace: uniqueNamespace("pipeline-sim"),
-			env: {
-				DATABASE_URL: db.url,
+		node = await startPipelineNode("pipeline-sim", async databaseUrl => ({
+				DATABASE_URL: databaseUrl,
 				SIMULATE: "1",
 				SIM_CONTROLLER_INTERVAL_MS: "100",
 				MQTT_PORT: String(await freePort()),
 				MQTTS_PORT: String(await freePort()),
 				FLUSH_INTERVAL_MS: "20"
-			},
-			services: [SigningService, PipelineService, { name: "simulator", mixins: [ControllersMixin] }]
-		});
-		await broker.start();
-		pg = new Client({ connectionString: db.url });
-		await pg.connect();
+			}), [SigningService, PipelineService, { name: "simulator", mixins: [ControllersMixin] }]);
+		({ broker, pg } = node);
 	});
 
 	afterAll(async () => {
-		await pg?.end();
-		await broker?.stop();
-		await db?.drop();
+		await node?.stop();
 	});
 
 	it("all four controllers connect with their certificates and their datapoints are stored", async () => {

@@ -7,10 +7,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import type { ServiceSchema, Context } from "moleculer";
+import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
+import { Client } from "pg";
 import mqtt from "mqtt";
 import { createCA, deviceCommonName, issueCertificate, type CertificateAuthority } from "../../services/signing/ca";
 import { encodeFrame, FACES2_LAYOUT, controllerTopic } from "../../services/simulator/controllers-frames";
+import { createTestBroker, uniqueNamespace } from "../helpers/broker";
+import { createTestDatabase, type TestDatabase } from "../helpers/db";
 import { freePort } from "../helpers/ports";
 import { isReachable } from "../helpers/servers";
 import { ROOT } from "../helpers/node-process";
@@ -123,4 +126,34 @@ export async function connectMqtt(url: string, opts: mqtt.IClientOptions = {}): 
 		client.once("close", () => reject(new Error("connection closed before CONNACK")));
 	});
 	return client;
+}
+
+export interface PipelineNode {
+	db: TestDatabase;
+	broker: ServiceBroker;
+	/** A client on the node's database, for checking what was stored. */
+	pg: Client;
+	stop(): Promise<void>;
+}
+
+/**
+ * A broker running `services` on a database of its own, started, with a pg client on that
+ * database; `stop()` tears all three down. `env` gets the database URL.
+ */
+export async function startPipelineNode(name: string, env: (databaseUrl: string) => Promise<Record<string, string>> | Record<string, string>, services: ServiceSchema[]): Promise<PipelineNode> {
+	const db = await createTestDatabase(name.replace(/-/g, "_"));
+	const broker = createTestBroker({ namespace: uniqueNamespace(name), env: await env(db.url), services });
+	await broker.start();
+	const pg = new Client({ connectionString: db.url });
+	await pg.connect();
+	return {
+		db,
+		broker,
+		pg,
+		async stop() {
+			await pg.end().catch(() => undefined);
+			await broker.stop();
+			await db.drop();
+		}
+	};
 }
