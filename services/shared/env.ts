@@ -1,7 +1,7 @@
 /**
  * Environment parsing for every fleetmesh node.
  *
- * Every variable of DESIGN.md is read here, once, and validated: a bad value
+ * Every variable a node reads is read here, once, and validated: a bad value
  * becomes a ConfigError that names the variable, so the node can stop with one
  * clear line instead of a stack trace from deep inside a driver.
  */
@@ -25,62 +25,80 @@ export type TransporterConfig =
 	| { kind: "TCP" }
 	| { kind: "NATS"; url: string };
 
-export interface FleetEnv {
+/** The node and its place in the mesh. */
+export interface NodeEnv {
 	services: string[] | null;
 	nodeID: string;
 	/** The node whose processor serves this host's devices (DEVICE_NODEID): device payloads carry it. Defaults to nodeID; differs when the detector runs in its own privileged container. */
 	deviceNodeID: string;
 	namespace: string;
 	transporter: TransporterConfig;
+	logLevel: string;
+	/** Milliseconds a remote call may take before it fails (REQUEST_TIMEOUT_MS). */
+	requestTimeoutMs: number;
+}
+
+/** Where data lives: databases, brokers, the data directory. */
+export interface StorageEnv {
 	databaseUrl: string | null;
 	redisUrl: string | null;
 	mqttUrl: string | null;
 	mongoUrl: string | null;
-	port: number;
 	dataDir: string;
-	jwtSecret: string | null;
-	adminEmail: string | null;
-	adminPassword: string | null;
-	/** Signing (issue 4): lifetime of an access token in seconds (TOKEN_TTL_S). */
-	tokenTtlSeconds: number;
-	/** Origins allowed to call the HTTP API and Socket.IO from a browser (CORS_ORIGINS, comma-separated, or *); null: same origin only. */
-	corsOrigins: string[] | null;
-	/** /metrics needs an admin token or METRICS_TOKEN (METRICS_AUTH=1); open by default. */
-	metricsAuth: boolean;
-	/** A static bearer token Prometheus may use for /metrics when METRICS_AUTH=1 (METRICS_TOKEN). */
-	metricsToken: string | null;
-	/** Login and register attempts per client address per minute at each gateway (AUTH_RATE_LIMIT). */
-	authRateLimit: number;
-	/** Failed logins per account (and per account and address) in 15 minutes before 429 (AUTH_MAX_FAILURES). */
-	authMaxFailures: number;
-	/** Behind a reverse proxy: take the client address from X-Forwarded-For (TRUST_PROXY=1). */
-	trustProxy: boolean;
-	/** The device CA as PEM (FLEET_CA_CERT + FLEET_CA_KEY) instead of one generated in DATA_DIR/certs. */
-	caCert: string | null;
-	caKey: string | null;
-	simulate: boolean;
-	logLevel: string;
-	/** Milliseconds a remote call may take before it fails (REQUEST_TIMEOUT_MS). */
-	requestTimeoutMs: number;
 	/** How long the first database connection may take before the node gives up (DB_CONNECT_TIMEOUT_MS). */
 	dbConnectTimeoutMs: number;
 	/** Redis Streams only: how long a delivered, unacknowledged message waits before it is retried or claimed by another consumer (CHANNELS_REDIS_MIN_IDLE_MS). */
 	channelsRedisMinIdleMs: number;
-	/** Pipeline (issue 5): embedded MQTT broker plain listener, loopback only (MQTT_PORT). */
+}
+
+/** The HTTP gateway. */
+export interface GatewayEnv {
+	port: number;
+	/** Origins allowed to call the HTTP API and Socket.IO from a browser (CORS_ORIGINS, comma-separated, or *); null: same origin only. */
+	corsOrigins: string[] | null;
+	/** Behind a reverse proxy: take the client address from X-Forwarded-For (TRUST_PROXY=1). */
+	trustProxy: boolean;
+	/** /metrics needs an admin token or METRICS_TOKEN (METRICS_AUTH=1); open by default. */
+	metricsAuth: boolean;
+	/** A static bearer token Prometheus may use for /metrics when METRICS_AUTH=1 (METRICS_TOKEN). */
+	metricsToken: string | null;
+}
+
+/** Accounts, tokens and the device certificate authority (signing service and gateways). */
+export interface AuthEnv {
+	jwtSecret: string | null;
+	adminEmail: string | null;
+	adminPassword: string | null;
+	/** Lifetime of an access token in seconds (TOKEN_TTL_S). */
+	tokenTtlSeconds: number;
+	/** Login and register attempts per client address per minute at each gateway (AUTH_RATE_LIMIT). */
+	authRateLimit: number;
+	/** Failed logins per account (and per account and address) in 15 minutes before 429 (AUTH_MAX_FAILURES). */
+	authMaxFailures: number;
+	/** The device CA as PEM (FLEET_CA_CERT + FLEET_CA_KEY) instead of one generated in DATA_DIR/certs. */
+	caCert: string | null;
+	caKey: string | null;
+}
+
+/** The MQTT pipeline: ingest, decode, sink. */
+export interface PipelineEnv {
+	/** Embedded MQTT broker plain listener, loopback only (MQTT_PORT). */
 	mqttPort: number;
-	/** Pipeline: embedded broker mTLS listener (MQTTS_PORT). */
+	/** Embedded broker mTLS listener (MQTTS_PORT). */
 	mqttsPort: number;
-	/** Pipeline sink: readings per COPY (BATCH_SIZE). */
+	/** Sink: readings per COPY (BATCH_SIZE). */
 	batchSize: number;
-	/** Pipeline sink: longest wait before a partial batch is written (FLUSH_INTERVAL_MS). */
+	/** Sink: longest wait before a partial batch is written (FLUSH_INTERVAL_MS). */
 	flushIntervalMs: number;
-	/** Pipeline: TimescaleDB retention of decoded_data in days, 0 = keep forever (DATA_RETENTION_DAYS). */
+	/** TimescaleDB retention of decoded_data in days, 0 = keep forever (DATA_RETENTION_DAYS). */
 	dataRetentionDays: number;
-	/** Simulator: milliseconds between two frames of one MQTT controller (SIM_CONTROLLER_INTERVAL_MS). */
-	simControllerIntervalMs: number;
 	/** Pipeline stages this node runs: ingest, decode, sink (PIPELINE_STAGES; default all three). */
 	pipelineStages: ("ingest" | "decode" | "sink")[];
-	/** Devices (issue 3): detector source auto|udevadm|sysfs|simulated (DETECTOR_SOURCE). */
+}
+
+/** Devices: detection, profiles and the simulator. */
+export interface DevicesEnv {
+	/** Detector source auto|udevadm|sysfs|simulated (DETECTOR_SOURCE). */
 	detectorSource: "auto" | "udevadm" | "sysfs" | "simulated";
 	/** Root of the sysfs tree the sysfs source polls (SYSFS_ROOT; tests point it at a built tree). */
 	sysfsRoot: string;
@@ -88,11 +106,21 @@ export interface FleetEnv {
 	detectorDebounceMs: number;
 	/** Device profiles directory (PROFILES_DIR; default profiles/ of the project). */
 	profilesDir: string | null;
-	/** Monitoring (issue 6): live readings are sent to a Socket.IO room at most once per this many ms (LIVE_THROTTLE_MS). */
+	/** Run the simulator's virtual devices and controllers (SIMULATE). */
+	simulate: boolean;
+	/** Simulator: milliseconds between two frames of one MQTT controller (SIM_CONTROLLER_INTERVAL_MS). */
+	simControllerIntervalMs: number;
+}
+
+/** Monitoring: live push and offline detection. */
+export interface MonitoringEnv {
+	/** Live readings are sent to a Socket.IO room at most once per this many ms (LIVE_THROTTLE_MS). */
 	liveThrottleMs: number;
-	/** Monitoring: seconds a device is expected to report within when it states nothing itself (OFFLINE_AFTER_S). */
+	/** Seconds a device is expected to report within when it states nothing itself (OFFLINE_AFTER_S). */
 	offlineAfterS: number;
 }
+
+export type FleetEnv = NodeEnv & StorageEnv & GatewayEnv & AuthEnv & PipelineEnv & DevicesEnv & MonitoringEnv;
 
 type Env = Record<string, string | undefined>;
 
@@ -196,53 +224,95 @@ function parsePipelineStages(env: Env): FleetEnv["pipelineStages"] {
 	return stages as FleetEnv["pipelineStages"];
 }
 
-export function readEnv(env: Env = process.env): FleetEnv {
-	const services = parseServices(env);
-	const dataDir = path.resolve(trimmed(env, "DATA_DIR") ?? "./data");
+function readNodeEnv(env: Env, services: string[] | null): NodeEnv {
 	return {
 		services,
 		nodeID: trimmed(env, "NODEID") ?? `${os.hostname()}-${process.pid}`,
 		deviceNodeID: trimmed(env, "DEVICE_NODEID") ?? trimmed(env, "NODEID") ?? `${os.hostname()}-${process.pid}`,
 		namespace: trimmed(env, "NAMESPACE") ?? "fleetmesh",
 		transporter: parseTransporter(env),
+		logLevel: trimmed(env, "LOGLEVEL") ?? "info",
+		requestTimeoutMs: parseIntVar(env, "REQUEST_TIMEOUT_MS", 10_000, 100, 600_000)
+	};
+}
+
+function readStorageEnv(env: Env): StorageEnv {
+	return {
 		databaseUrl: parseUrlVar(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
 		redisUrl: parseUrlVar(env, "REDIS_URL", ["redis:", "rediss:"]),
 		mqttUrl: parseUrlVar(env, "MQTT_URL", ["mqtt:", "mqtts:", "tcp:", "ssl:", "ws:", "wss:"]),
 		mongoUrl: parseUrlVar(env, "MONGO_URL", ["mongodb:", "mongodb+srv:"]),
+		dataDir: path.resolve(trimmed(env, "DATA_DIR") ?? "./data"),
+		dbConnectTimeoutMs: parseIntVar(env, "DB_CONNECT_TIMEOUT_MS", 10_000, 0, 600_000),
+		channelsRedisMinIdleMs: parseIntVar(env, "CHANNELS_REDIS_MIN_IDLE_MS", 10_000, 100, 86_400_000)
+	};
+}
+
+function readGatewayEnv(env: Env): GatewayEnv {
+	return {
 		port: parseIntVar(env, "PORT", 3000, 0, 65535),
-		dataDir,
+		corsOrigins: trimmed(env, "CORS_ORIGINS")?.split(",").map(s => s.trim()).filter(Boolean) ?? null,
+		trustProxy: parseBoolVar(env, "TRUST_PROXY", false),
+		metricsAuth: parseBoolVar(env, "METRICS_AUTH", false),
+		metricsToken: trimmed(env, "METRICS_TOKEN")
+	};
+}
+
+function readAuthEnv(env: Env): AuthEnv {
+	return {
 		jwtSecret: trimmed(env, "JWT_SECRET"),
 		adminEmail: trimmed(env, "ADMIN_EMAIL"),
 		adminPassword: trimmed(env, "ADMIN_PASSWORD"),
 		tokenTtlSeconds: parseIntVar(env, "TOKEN_TTL_S", 3600, 60, 30 * 86_400),
-		corsOrigins: trimmed(env, "CORS_ORIGINS")?.split(",").map(s => s.trim()).filter(Boolean) ?? null,
-		metricsAuth: parseBoolVar(env, "METRICS_AUTH", false),
-		metricsToken: trimmed(env, "METRICS_TOKEN"),
 		authRateLimit: parseIntVar(env, "AUTH_RATE_LIMIT", 20, 1, 1_000_000),
 		authMaxFailures: parseIntVar(env, "AUTH_MAX_FAILURES", 5, 1, 1_000_000),
-		trustProxy: parseBoolVar(env, "TRUST_PROXY", false),
 		caCert: trimmed(env, "FLEET_CA_CERT"),
-		caKey: trimmed(env, "FLEET_CA_KEY"),
-		// The all-in-one `npm start` (no SERVICES) shows virtual devices; a node given a
-		// service list is assumed to have real hardware unless told otherwise.
-		simulate: parseBoolVar(env, "SIMULATE", services == null),
-		logLevel: trimmed(env, "LOGLEVEL") ?? "info",
-		requestTimeoutMs: parseIntVar(env, "REQUEST_TIMEOUT_MS", 10_000, 100, 600_000),
-		dbConnectTimeoutMs: parseIntVar(env, "DB_CONNECT_TIMEOUT_MS", 10_000, 0, 600_000),
-		channelsRedisMinIdleMs: parseIntVar(env, "CHANNELS_REDIS_MIN_IDLE_MS", 10_000, 100, 86_400_000),
+		caKey: trimmed(env, "FLEET_CA_KEY")
+	};
+}
+
+function readPipelineEnv(env: Env): PipelineEnv {
+	return {
 		mqttPort: parseIntVar(env, "MQTT_PORT", 1883, 0, 65535),
 		mqttsPort: parseIntVar(env, "MQTTS_PORT", 8883, 0, 65535),
 		batchSize: parseIntVar(env, "BATCH_SIZE", 1000, 1, 100_000),
 		flushIntervalMs: parseIntVar(env, "FLUSH_INTERVAL_MS", 100, 1, 60_000),
 		dataRetentionDays: parseIntVar(env, "DATA_RETENTION_DAYS", 365, 0, 36_500),
-		simControllerIntervalMs: parseIntVar(env, "SIM_CONTROLLER_INTERVAL_MS", 1000, 1, 3_600_000),
-		pipelineStages: parsePipelineStages(env),
+		pipelineStages: parsePipelineStages(env)
+	};
+}
+
+function readDevicesEnv(env: Env, services: string[] | null): DevicesEnv {
+	return {
 		detectorSource: parseDetectorSource(env),
 		sysfsRoot: trimmed(env, "SYSFS_ROOT") ?? "/",
 		detectorDebounceMs: parseIntVar(env, "DETECTOR_DEBOUNCE_MS", 150, 0, 10_000),
 		profilesDir: trimmed(env, "PROFILES_DIR"),
+		// The all-in-one `npm start` (no SERVICES) shows virtual devices; a node given a
+		// service list is assumed to have real hardware unless told otherwise.
+		simulate: parseBoolVar(env, "SIMULATE", services == null),
+		simControllerIntervalMs: parseIntVar(env, "SIM_CONTROLLER_INTERVAL_MS", 1000, 1, 3_600_000)
+	};
+}
+
+function readMonitoringEnv(env: Env): MonitoringEnv {
+	return {
 		liveThrottleMs: parseIntVar(env, "LIVE_THROTTLE_MS", 250, 10, 60_000),
 		offlineAfterS: parseIntVar(env, "OFFLINE_AFTER_S", 60, 1, 86_400)
+	};
+}
+
+/** Reads and checks every variable; the first bad one throws a ConfigError naming it. */
+export function readEnv(env: Env = process.env): FleetEnv {
+	const services = parseServices(env);
+	return {
+		...readNodeEnv(env, services),
+		...readStorageEnv(env),
+		...readGatewayEnv(env),
+		...readAuthEnv(env),
+		...readPipelineEnv(env),
+		...readDevicesEnv(env, services),
+		...readMonitoringEnv(env)
 	};
 }
 
