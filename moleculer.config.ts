@@ -5,12 +5,13 @@
  * cloud tier. Calls fail fast and are retried a few times rather than hanging; a dead peer is
  * noticed within seconds and routed around; one slow action cannot exhaust a small node.
  */
-import type { BrokerOptions, Errors as MoleculerErrors } from "moleculer";
+import type { BrokerOptions, Errors as MoleculerErrors, ServiceBroker } from "moleculer";
 import { Errors } from "moleculer";
 import { createChannelsMiddleware } from "./mixins/channels";
 import { CircuitTimeoutMiddleware } from "./mixins/circuit-timeout.middleware";
 import { EventBulkheadOffMiddleware } from "./mixins/event-bulkhead.middleware";
 import { PrometheusTextReporter } from "./mixins/metrics";
+import { attachBrokerToGuard, detachBrokerFromGuard } from "./mixins/process-guard";
 import { readEnv, type FleetEnv } from "./services/shared/env";
 import { FleetErrorRegenerator } from "./services/shared/errors";
 
@@ -116,6 +117,10 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 		// Errors from another node keep their code and type (a remote 404/409/429 is not a 500).
 		errorRegenerator: new FleetErrorRegenerator(),
 		middlewares: [CircuitTimeoutMiddleware(), EventBulkheadOffMiddleware(), createChannelsMiddleware(env)],
+
+		// The process guard (bin/runner.ts) reports through this broker's logger and metrics.
+		created: (broker: ServiceBroker) => attachBrokerToGuard(broker),
+		stopped: (broker: ServiceBroker) => detachBrokerFromGuard(broker),
 
 		// Local only (never sent to other nodes): the parsed environment, read by the mixins.
 		fleet: env

@@ -2,11 +2,13 @@
  * moleculer-runner, with two changes for fleetmesh:
  *  - a start-up failure (bad variable, unreachable database) prints ONE line naming the
  *    variable and exits 1, instead of a stack trace;
+ *  - an unhandled promise rejection is logged and counted, not fatal (mixins/process-guard.ts);
  *  - the environment is read by moleculer.config.ts alone: the stock runner would also copy
  *    variables such as TRANSPORTER over the parsed options and undo their validation.
  * Everything else (SERVICES, SERVICEDIR, --mask, --repl, --hot, signals) is the stock runner.
  */
 import { Runner } from "moleculer";
+import { installProcessGuard } from "../mixins/process-guard";
 import { describeStartupError } from "../services/shared/env";
 
 class FleetRunner extends (Runner as any) {
@@ -28,4 +30,5 @@ class FleetRunner extends (Runner as any) {
 	}
 }
 
+installProcessGuard();
 new FleetRunner().start(process.argv);

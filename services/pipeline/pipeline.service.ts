@@ -140,7 +140,7 @@ const lifecycle = {
 			flushMs: 10,
 			maxBuffered: 200_000,
 			onDrop: (count, reason) => this.logger.error(`pipeline ingest: dropped ${count} MQTT messages (${reason})`)
-		});
+		}).registerHealth();
 
 		if (env.mqttUrl) {
 			// A shared subscription: several pipeline nodes split the stream instead of each taking all.
@@ -409,7 +409,7 @@ const PipelineService: ServiceSchema = {
 				return;
 			}
 			try {
-				this.rawPublisher?.push({ topic, payload: payload.toString("base64"), receivedAt: new Date().toISOString() });
+				void this.rawPublisher?.push({ topic, payload: payload.toString("base64"), receivedAt: new Date().toISOString() });
 			} catch (err) {
 				// Only possible once stopping closed the publisher (the MQTT client is ended before it):
 				// logged loudly rather than thrown inside the MQTT client's event handler.

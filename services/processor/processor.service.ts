@@ -161,7 +161,7 @@ const ProcessorService: ServiceSchema = {
 
 	methods: {
 		publish(this: ProcessorThis, readings: Reading[]) {
-			this.publisher.push(...readings);
+			void this.publisher.push(...readings);
 			if (this.mqtt?.connected) {
 				for (const r of readings) {
 					const label = this.labels.get(r.deviceId)?.get(r.datapointId) ?? String(r.datapointId);
@@ -182,7 +182,7 @@ const ProcessorService: ServiceSchema = {
 			flushMs: 20,
 			maxBuffered: 200_000,
 			onDrop: (count, reason) => self.logger.warn(`processor: dropped ${count} readings: ${reason}`)
-		});
+		}).registerHealth();
 	},
 
 	async started(this: Service) {

@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import { BatchPublisher } from "../../mixins/batch-publisher";
+import { runHealthChecks } from "../../mixins/health";
 import { createTestBroker, uniqueNamespace, waitFor } from "../helpers/broker";
 
 let broker: ServiceBroker;
@@ -58,5 +59,42 @@ describe("BatchPublisher", () => {
 		await pub.close(100);
 		expect(pub.stats.dropped).toBe(80);
 		expect(() => pub.push(1)).toThrow(/closed/);
+	});
+
+	it("concurrent flushes during an outage share one send loop: no rejection escapes, /ready degraded, resumes by itself", async () => {
+		const batches: number[][] = [];
+		await brokerWithConsumer(batches).start();
+		const realSend = (broker as any).sendToChannel;
+		let refuse = true;
+		let calls = 0;
+		// A send that fails slowly, as a JetStream publish does while NATS is down (fault injected).
+		(broker as any).sendToChannel = (...args: unknown[]) => {
+			calls++;
+			return refuse ? new Promise((_, reject) => setTimeout(() => reject(new Error("TIMEOUT")), 30)) : realSend.apply(broker, args);
+		};
+		const pub = new BatchPublisher<number>(broker, "test.items", { field: "items", maxItems: 10, flushMs: 5, maxRetryDelayMs: 50 }).registerHealth("publish:test");
+		const acks = Array.from({ length: 25 }, (_, i) => pub.push(i));
+		await Promise.all([pub.flush(), pub.flush(), pub.flush()]);
+		expect(calls).toBe(1);
+		await waitFor(async () => !(await runHealthChecks(broker)).ready, 5000, "/ready degraded");
+		expect((await runHealthChecks(broker)).checks["publish:test"].error).toMatch(/TIMEOUT/);
+		refuse = false;
+		expect(await Promise.all(acks)).toEqual(Array(25).fill(true));
+		expect(batches.flat()).toEqual([...Array(25).keys()]);
+		expect((await runHealthChecks(broker)).ready).toBe(true);
+		expect(pub.stats).toMatchObject({ published: 25, dropped: 0, degraded: false });
+	});
+
+	it("a push resolves false when its items are dropped at the bound", async () => {
+		const batches: number[][] = [];
+		await brokerWithConsumer(batches).start();
+		(broker as any).sendToChannel = () => Promise.reject(new Error("channel down"));
+		const pub = new BatchPublisher<number>(broker, "test.items", { field: "items", maxItems: 10, flushMs: 5, maxBuffered: 5 });
+		const first = pub.push(1, 2, 3);
+		const second = pub.push(4, 5, 6, 7, 8);
+		expect(await first).toBe(false);
+		expect(pub.stats.dropped).toBe(3);
+		await pub.close(50);
+		expect(await second).toBe(false);
 	});
 });
