@@ -7,6 +7,7 @@
  */
 import type { BrokerOptions, Errors as MoleculerErrors, ServiceBroker } from "moleculer";
 import { Errors } from "moleculer";
+import { AuthorizationMiddleware } from "./mixins/authorization";
 import { createChannelsMiddleware } from "./mixins/channels";
 import { CircuitTimeoutMiddleware } from "./mixins/circuit-timeout.middleware";
 import { EventBulkheadOffMiddleware } from "./mixins/event-bulkhead.middleware";
@@ -116,7 +117,8 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 		validator: true,
 		// Errors from another node keep their code and type (a remote 404/409/429 is not a 500).
 		errorRegenerator: new FleetErrorRegenerator(),
-		middlewares: [CircuitTimeoutMiddleware(), EventBulkheadOffMiddleware(), createChannelsMiddleware(env)],
+		// AuthorizationMiddleware: the one access policy, checked where each action runs.
+		middlewares: [AuthorizationMiddleware(), CircuitTimeoutMiddleware(), EventBulkheadOffMiddleware(), createChannelsMiddleware(env)],
 
 		// The process guard (bin/runner.ts) reports through this broker's logger and metrics.
 		created: (broker: ServiceBroker) => attachBrokerToGuard(broker),

@@ -65,7 +65,7 @@ async function fill(db: Database): Promise<{ from: number; to: number; devices: 
 	await db.query("DELETE FROM devices WHERE uid LIKE 'bench-%'");
 	const ids: number[] = [];
 	for (let d = 0; d < DEVICES; d++) {
-		const [dev] = await db.query("INSERT INTO devices (uid, name, status, owner) VALUES ($1, $2, 'streaming', 'bench') RETURNING id", [`bench-${d}`, `Bench device ${d}`]);
+		const [dev] = await db.query("INSERT INTO devices (uid, name, status, owner) VALUES ($1, $2, 'streaming', NULL) RETURNING id", [`bench-${d}`, `Bench device ${d}`]);
 		ids.push(Number(dev.id));
 		for (const label of ["temperature", "humidity", "pressure", "voltage", "current"].slice(0, DATAPOINTS)) {
 			await db.query("INSERT INTO datapoints (device_id, label, unit) VALUES ($1, $2, 'u')", [dev.id, label]);

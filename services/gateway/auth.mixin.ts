@@ -23,6 +23,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import crypto from "node:crypto";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { errors as joseErrors, jwtVerify } from "jose";
+import { authLevelOf } from "../../mixins/authorization";
 import { fleetEnv } from "../shared/broker-env";
 import type { FleetEnv } from "../shared/env";
 import { Errors } from "moleculer";
@@ -33,7 +34,7 @@ const ISSUER = "fleetmesh";
 const RESYNC_INTERVAL_MS = 30_000;
 const TOKEN_CACHE_MAX = 10_000;
 
-export type AuthLevel = "public" | "user" | "admin";
+export { authLevelOf };
 
 export interface AuthUser {
 	id: number;
@@ -45,17 +46,6 @@ export interface AuthUser {
 }
 
 // ---- plain functions (unit-tested) ------------------------------------------------------
-
-/** The access level of a routed action; an unknown value counts as "admin" (fail closed). */
-export function authLevelOf(action: { name?: string; auth?: unknown } | undefined, metricsAuth: boolean): AuthLevel {
-	if (!action) return "user";
-	if (action.name === "gateway.health" || action.name === "gateway.ready") return "public";
-	if (action.name === "gateway.metrics") return metricsAuth ? "admin" : "public";
-	const auth = action.auth;
-	if (auth == null) return "user";
-	if (auth === "public" || auth === "user" || auth === "admin") return auth;
-	return "admin";
-}
 
 export type BearerResult = { token: string } | { error: string; type: string };
 

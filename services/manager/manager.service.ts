@@ -6,14 +6,34 @@
  * device call carries the device's nodeID (DESIGN.md principle 2).
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
+import { callerOf, deviceNotFound, isAdmin, mayAccessOwner, type Caller, type DeviceAccess } from "../../mixins/authorization";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { fleetEnv } from "../shared/broker-env";
 import { EVENTS, type DeviceHotplugEvent, type DeviceOpenRequest, type DeviceStatus, type DeviceStatusEvent } from "../shared/contracts";
-import { ConflictError, NotFoundError } from "../shared/errors";
+import { SIGNING_ACTIONS, USER_CHANGED_EVENT, type UserChangedEvent, type UserState } from "../shared/contracts/tokens";
+import { ConflictError, ForbiddenError, UnprocessableError } from "../shared/errors";
+import { INT32_MAX } from "../shared/params";
 import { PROFILES_DIR } from "../shared/paths";
 import { deviceUid, i2cChipUid, portPath, stablePath, vidPid } from "./identity";
 import { loadProfiles, matchProfile, type Profile, type ProfileError } from "./profiles";
-import { ensureDatapoints, findByUid, setStatus, upsertSeen, type DeviceRow } from "./registry";
+import {
+	addEvent,
+	deleteDevice,
+	ensureDatapoints,
+	findByUid,
+	findOnI2cBus,
+	getDeviceRow,
+	insertDevice,
+	listDevices,
+	recentEvents,
+	releaseOwner,
+	setStatus,
+	updateDevice,
+	upsertSeen,
+	type DeviceListFilter,
+	type DeviceRow,
+	type NewDevice
+} from "./registry";
 import { loadUsbIds, lookupUsb } from "./usbids";
 
 type ManagerThis = Service & {
@@ -26,7 +46,8 @@ type ManagerThis = Service & {
 	handleDetach(ev: DeviceHotplugEvent): Promise<void>;
 	configureAndOpen(row: DeviceRow, profile: Profile, ev: DeviceHotplugEvent, address?: number): Promise<void>;
 	transition(id: number, status: DeviceStatus, reason: string | null, nodeID: string | null, force?: boolean): Promise<void>;
-	getDevice(id: number): Promise<DeviceRow>;
+	deviceFor(ctx: Context, id: number): Promise<DeviceRow>;
+	ownerFor(caller: Caller | null, wanted: number | null | undefined, fallback: number | null): Promise<number | null>;
 	syncNode(nodeID: string): Promise<void>;
 };
 
@@ -66,7 +87,8 @@ const deviceParams = {
 			timeout: { type: "number", positive: true, max: 3600, optional: true }
 		}
 	},
-	owner: { type: "string", optional: true },
+	// A user id; null: no owner (administrators only). Users may name only themselves.
+	owner: { type: "number", integer: true, positive: true, max: INT32_MAX, nullable: true, optional: true },
 	mac: { type: "string", pattern: /^([0-9A-Fa-f]{2}[:-]?){5}[0-9A-Fa-f]{2}$/, optional: true },
 	uid: { type: "string", min: 1, optional: true },
 	node_id: { type: "string", optional: true },
@@ -76,7 +98,7 @@ const deviceParams = {
 	serial: { type: "string", optional: true }
 } as const;
 
-const idParam = { id: { type: "number", integer: true, positive: true, convert: true } } as const;
+const idParam = { id: { type: "number", integer: true, positive: true, max: INT32_MAX, convert: true } } as const;
 
 const ManagerService: ServiceSchema = {
 	name: "manager",
@@ -89,19 +111,13 @@ const ManagerService: ServiceSchema = {
 			auth: "user",
 			params: {
 				status: { type: "enum", values: ["detected", "identified", "configured", "streaming", "disconnected", "error"], optional: true },
-				node_id: { type: "string", optional: true },
-				type: { type: "string", optional: true },
+				node_id: { type: "string", max: 200, optional: true },
+				type: { type: "string", max: 100, optional: true },
 				limit: { type: "number", integer: true, min: 1, max: 1000, optional: true, convert: true, default: 100 },
-				offset: { type: "number", integer: true, min: 0, optional: true, convert: true, default: 0 }
+				offset: { type: "number", integer: true, min: 0, max: INT32_MAX, optional: true, convert: true, default: 0 }
 			},
-			async handler(this: ManagerThis, ctx: Context<{ status?: string; node_id?: string; type?: string; limit: number; offset: number }>) {
-				const p = ctx.params;
-				const rows = await this.db.query<DeviceRow>(
-					`SELECT * FROM devices WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR node_id = $2) AND ($3::text IS NULL OR type = $3)
-					 ORDER BY id LIMIT $4 OFFSET $5`,
-					[p.status ?? null, p.node_id ?? null, p.type ?? null, p.limit, p.offset]
-				);
-				return rows;
+			handler(this: ManagerThis, ctx: Context<DeviceListFilter>) {
+				return listDevices(this.db, ctx.params, callerOf(ctx));
 			}
 		},
 		create: {
@@ -110,14 +126,11 @@ const ManagerService: ServiceSchema = {
 			params: deviceParams,
 			async handler(this: ManagerThis, ctx: Context<Record<string, any>>) {
 				const p = ctx.params;
+				const caller = callerOf(ctx);
+				// A device a user registers is its own; only an administrator names another owner (or none).
+				const owner = await this.ownerFor(caller, p.owner, caller?.id ?? null);
 				try {
-					const rows = await this.db.query<DeviceRow>(
-						`INSERT INTO devices (uid, name, type, config, owner, mac, node_id, path, vid, pid, serial, name_auto)
-						 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,false) RETURNING *`,
-						[p.uid ?? null, p.name, p.type ?? "unidentified", JSON.stringify(p.config ?? {}), p.owner ?? (ctx.meta as any)?.user?.email ?? null, p.mac?.toLowerCase() ?? null, p.node_id ?? null, p.path ?? null, p.vid?.toLowerCase() ?? null, p.pid?.toLowerCase() ?? null, p.serial ?? null]
-					);
-					await this.db.query(`INSERT INTO device_events (device_id, type, status) VALUES ($1, 'created', $2)`, [rows[0].id, rows[0].status]);
-					return rows[0];
+					return await insertDevice(this.db, { ...(p as NewDevice), owner });
 				} catch (err) {
 					if ((err as { code?: string }).code === "23505") throw new ConflictError("A device with this uid or MAC already exists", { uid: p.uid, mac: p.mac });
 					throw err;
@@ -129,31 +142,35 @@ const ManagerService: ServiceSchema = {
 			auth: "user",
 			params: idParam,
 			handler(this: ManagerThis, ctx: Context<{ id: number }>) {
-				return this.getDevice(ctx.params.id);
+				return this.deviceFor(ctx, ctx.params.id);
+			}
+		},
+		/** The policy's "may this caller see device N" (mixins/authorization.ts requireDeviceAccess): 404 otherwise. */
+		access: {
+			visibility: "public",
+			params: idParam,
+			async handler(this: ManagerThis, ctx: Context<{ id: number }>): Promise<DeviceAccess> {
+				const row = await this.deviceFor(ctx, ctx.params.id);
+				return { id: row.id, owner: row.owner, name: row.name, node_id: row.node_id, status: row.status };
 			}
 		},
 		update: {
 			rest: "PUT /devices/:id",
 			auth: "user",
 			params: { ...idParam, name: { ...deviceParams.name, optional: true }, type: deviceParams.type, config: deviceParams.config, owner: deviceParams.owner },
-			async handler(this: ManagerThis, ctx: Context<{ id: number; name?: string; type?: string; config?: Record<string, unknown>; owner?: string }>) {
+			async handler(this: ManagerThis, ctx: Context<{ id: number; name?: string; type?: string; config?: Record<string, unknown>; owner?: number | null }>) {
 				const p = ctx.params;
-				const before = await this.getDevice(p.id);
-				const rows = await this.db.query<DeviceRow>(
-					`UPDATE devices SET name = COALESCE($2, name), name_auto = name_auto AND $2::text IS NULL, type = COALESCE($3, type),
-					   config = COALESCE($4::jsonb, config), owner = COALESCE($5, owner), updated_at = now()
-					 WHERE id = $1 RETURNING *`,
-					[p.id, p.name ?? null, p.type ?? null, p.config ? JSON.stringify(p.config) : null, p.owner ?? null]
-				);
-				const row = rows[0];
-				await this.db.query(`INSERT INTO device_events (device_id, type, data) VALUES ($1, 'updated', $2)`, [p.id, JSON.stringify({ fields: Object.keys(p).filter(k => k !== "id") })]);
+				const before = await this.deviceFor(ctx, p.id);
+				const owner = p.owner === undefined ? undefined : await this.ownerFor(callerOf(ctx), p.owner, before.owner);
+				const row = await updateDevice(this.db, p.id, { name: p.name, type: p.type, config: p.config, owner });
+				if (!row) throw deviceNotFound(p.id);
 				// New overrides take effect at once on a device that is running: reopen it with them.
 				const profile = this.profiles.find(x => x.name === row.profile);
 				if (p.config && profile && row.node_id && row.path && ["configured", "streaming", "error"].includes(before.status)) {
 					const ev = { timestamp: new Date().toISOString(), action: "add", path: row.path, subsystem: row.subsystem ?? "tty", properties: { DEVLINKS: row.dev_link ?? undefined }, nodeID: row.node_id } as DeviceHotplugEvent;
 					await this.configureAndOpen(row, profile, ev, row.address ?? undefined);
 				}
-				return this.getDevice(p.id);
+				return (await getDeviceRow(this.db, p.id)) ?? row;
 			}
 		},
 		remove: {
@@ -161,11 +178,11 @@ const ManagerService: ServiceSchema = {
 			auth: "user",
 			params: idParam,
 			async handler(this: ManagerThis, ctx: Context<{ id: number }>) {
-				const row = await this.getDevice(ctx.params.id);
+				const row = await this.deviceFor(ctx, ctx.params.id);
 				if (row.node_id && row.status !== "disconnected") {
 					await this.broker.call("processor.close", { deviceId: row.id }, { nodeID: row.node_id }).catch(() => undefined);
 				}
-				await this.db.query(`DELETE FROM devices WHERE id = $1`, [row.id]);
+				await deleteDevice(this.db, row.id);
 				return { id: row.id, deleted: true };
 			}
 		},
@@ -174,8 +191,8 @@ const ManagerService: ServiceSchema = {
 			auth: "user",
 			params: idParam,
 			async handler(this: ManagerThis, ctx: Context<{ id: number }>) {
-				const row = await this.getDevice(ctx.params.id);
-				const events = await this.db.query(`SELECT type, status, reason, node_id, data, at FROM device_events WHERE device_id = $1 ORDER BY id DESC LIMIT 20`, [row.id]);
+				const row = await this.deviceFor(ctx, ctx.params.id);
+				const events = await recentEvents(this.db, row.id);
 				return { id: row.id, status: row.status, reason: row.status_reason, nodeID: row.node_id, updated_at: row.updated_at, events };
 			}
 		},
@@ -184,9 +201,8 @@ const ManagerService: ServiceSchema = {
 			auth: "user",
 			params: { ...idParam, type: { type: "string", min: 1, max: 100 }, data: { type: "object", optional: true } },
 			async handler(this: ManagerThis, ctx: Context<{ id: number; type: string; data?: unknown }>) {
-				await this.getDevice(ctx.params.id);
-				const rows = await this.db.query(`INSERT INTO device_events (device_id, type, data) VALUES ($1, $2, $3) RETURNING *`, [ctx.params.id, ctx.params.type, JSON.stringify(ctx.params.data ?? {})]);
-				return rows[0];
+				await this.deviceFor(ctx, ctx.params.id);
+				return addEvent(this.db, ctx.params.id, ctx.params.type, ctx.params.data);
 			}
 		},
 		profiles: {
@@ -226,6 +242,11 @@ const ManagerService: ServiceSchema = {
 			if (!s || typeof s.deviceId !== "number") return;
 			await setStatus(this.db, s.deviceId, s.status, s.reason ?? null, s.nodeID ?? null).catch(err => this.logger.warn(`manager: status of device ${s.deviceId}: ${(err as Error).message}`));
 		},
+		/** A deleted user's devices belong to no one until an administrator reassigns them. */
+		async [USER_CHANGED_EVENT](this: ManagerThis, ctx: Context<UserChangedEvent>) {
+			if (!ctx.params?.deleted || !Number.isInteger(ctx.params.id)) return;
+			await releaseOwner(this.db, ctx.params.id).catch(err => this.logger.warn(`manager: releasing devices of user ${ctx.params.id}: ${(err as Error).message}`));
+		},
 		"$node.connected"(this: ManagerThis, ctx: Context<{ node: { id: string } }>) {
 			// A detector node that (re)joined: pick up what it holds.
 			// Its services may be announced a moment after the node itself: wait for its detector.
@@ -252,10 +273,24 @@ const ManagerService: ServiceSchema = {
 			return next;
 		},
 
-		async getDevice(this: ManagerThis, id: number) {
-			const rows = await this.db.query<DeviceRow>(`SELECT * FROM devices WHERE id = $1`, [id]);
-			if (!rows[0]) throw new NotFoundError("device", id);
-			return rows[0];
+		/** The device if the caller may see it (the one policy), else 404: a foreign device does not exist for the caller. */
+		async deviceFor(this: ManagerThis, ctx: Context, id: number) {
+			const row = await getDeviceRow(this.db, id);
+			if (!row || !mayAccessOwner(callerOf(ctx), row.owner)) throw deviceNotFound(id);
+			return row;
+		},
+
+		/** The owner a caller may set: an admin any existing user (or null), a user only itself. */
+		async ownerFor(this: ManagerThis, caller: Caller | null, wanted: number | null | undefined, fallback: number | null) {
+			if (wanted === undefined) return fallback;
+			if (!isAdmin(caller)) {
+				if (wanted === caller!.id && (fallback === caller!.id)) return wanted;
+				throw new ForbiddenError("Only administrators assign a device's owner");
+			}
+			if (wanted === null) return null;
+			const state = await this.broker.call<UserState, { id: number }>(SIGNING_ACTIONS.userState, { id: wanted });
+			if (state.deleted) throw new UnprocessableError(`owner: there is no user ${wanted}`, [{ field: "owner", message: `no user ${wanted}` }]);
+			return wanted;
 		},
 
 		/** Records and announces a status change; `force` records it even when unchanged (a new device starts as detected). */
@@ -359,7 +394,7 @@ const ManagerService: ServiceSchema = {
 		async handleDetach(this: ManagerThis, ev: DeviceHotplugEvent) {
 			let rows: DeviceRow[];
 			if (ev.subsystem === "i2c-dev") {
-				rows = await this.db.query<DeviceRow>(`SELECT * FROM devices WHERE node_id = $1 AND path = $2 AND subsystem IN ('i2c', 'i2c-dev')`, [ev.nodeID, ev.path]);
+				rows = await findOnI2cBus(this.db, ev.nodeID, ev.path, ["i2c", "i2c-dev"]);
 			} else rows = await findByUid(this.db, deviceUid(ev));
 			for (const row of rows) {
 				// Only the node it was last seen on may unplug it (it may have moved to another node meanwhile).
@@ -389,7 +424,7 @@ const ManagerService: ServiceSchema = {
 				await this.serial(deviceUid(ev), async () => {
 					const known =
 						ev.subsystem === "i2c-dev"
-							? await this.db.query<DeviceRow>(`SELECT * FROM devices WHERE node_id = $1 AND path = $2 AND subsystem = 'i2c'`, [ev.nodeID, ev.path])
+							? await findOnI2cBus(this.db, ev.nodeID, ev.path, ["i2c"])
 							: await findByUid(this.db, deviceUid(ev));
 					const running = await openOn(ev.nodeID);
 					if (known.length && known.every(k => k.node_id === ev.nodeID && (running.has(k.id) || (!k.profile && k.status === "detected")))) {

@@ -2,7 +2,8 @@
  * Device registry queries (PostgreSQL or PGlite through the db mixin). Plain functions over
  * an `Sql` so the manager's handlers stay thin.
  */
-import type { Sql } from "../../mixins/db.mixin";
+import { ownerCondition, type Caller } from "../../mixins/authorization";
+import type { Database, Sql } from "../../mixins/db.mixin";
 import type { DeviceStatus } from "../shared/contracts";
 
 export interface DeviceRow {
@@ -14,7 +15,8 @@ export interface DeviceRow {
 	config: Record<string, unknown>;
 	status: DeviceStatus;
 	status_reason: string | null;
-	owner: string | null;
+	/** The owning user's id; null: no one's yet (administrators only). */
+	owner: number | null;
 	node_id: string | null;
 	path: string | null;
 	subsystem: string | null;
@@ -101,4 +103,104 @@ export async function ensureDatapoints(sql: Sql, deviceId: number, defs: Array<{
 
 export function findByUid(sql: Sql, uid: string): Promise<DeviceRow[]> {
 	return sql.query<DeviceRow>(`SELECT * FROM devices WHERE uid = $1`, [uid]);
+}
+
+export function findOnI2cBus(sql: Sql, nodeID: string, path: string, subsystems: string[]): Promise<DeviceRow[]> {
+	return sql.query<DeviceRow>(`SELECT * FROM devices WHERE node_id = $1 AND path = $2 AND subsystem = ANY($3::text[])`, [nodeID, path, subsystems]);
+}
+
+export async function getDeviceRow(sql: Sql, id: number): Promise<DeviceRow | null> {
+	const rows = await sql.query<DeviceRow>(`SELECT * FROM devices WHERE id = $1`, [id]);
+	return rows[0] ?? null;
+}
+
+export interface DeviceListFilter {
+	status?: string;
+	node_id?: string;
+	type?: string;
+	limit: number;
+	offset: number;
+}
+
+/** Devices the caller may see (the policy's owner filter), in id order. */
+export function listDevices(sql: Sql, f: DeviceListFilter, caller: Caller | null): Promise<DeviceRow[]> {
+	const values: unknown[] = [];
+	const add = (v: unknown) => `$${values.push(v)}`;
+	const where: string[] = [];
+	if (f.status) where.push(`status = ${add(f.status)}`);
+	if (f.node_id) where.push(`node_id = ${add(f.node_id)}`);
+	if (f.type) where.push(`type = ${add(f.type)}`);
+	const own = ownerCondition(caller, "owner", add);
+	if (own) where.push(own);
+	return sql.query<DeviceRow>(`SELECT * FROM devices ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id LIMIT ${add(f.limit)} OFFSET ${add(f.offset)}`, values);
+}
+
+export interface NewDevice {
+	uid?: string;
+	name: string;
+	type?: string;
+	config?: Record<string, unknown>;
+	owner: number | null;
+	mac?: string;
+	node_id?: string;
+	path?: string;
+	vid?: string;
+	pid?: string;
+	serial?: string;
+}
+
+/** Registers a device by hand (name given: never renamed automatically); records a 'created' event. Throws the driver's 23505 on a duplicate uid/MAC. */
+export async function insertDevice(sql: Database, d: NewDevice): Promise<DeviceRow> {
+	return sql.transaction(async tx => {
+		const rows = await tx.query<DeviceRow>(
+			`INSERT INTO devices (uid, name, type, config, owner, mac, node_id, path, vid, pid, serial, name_auto)
+			 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,false) RETURNING *`,
+			[d.uid ?? null, d.name, d.type ?? "unidentified", JSON.stringify(d.config ?? {}), d.owner, d.mac?.toLowerCase() ?? null, d.node_id ?? null, d.path ?? null, d.vid?.toLowerCase() ?? null, d.pid?.toLowerCase() ?? null, d.serial ?? null]
+		);
+		await tx.query(`INSERT INTO device_events (device_id, type, status) VALUES ($1, 'created', $2)`, [rows[0].id, rows[0].status]);
+		return rows[0];
+	});
+}
+
+export interface DeviceChanges {
+	name?: string;
+	type?: string;
+	config?: Record<string, unknown>;
+	/** undefined: unchanged; null: no owner. */
+	owner?: number | null;
+}
+
+/** Applies changes and records an 'updated' event naming the fields. */
+export async function updateDevice(sql: Database, id: number, c: DeviceChanges): Promise<DeviceRow | null> {
+	return sql.transaction(async tx => {
+		const rows = await tx.query<DeviceRow>(
+			`UPDATE devices SET name = COALESCE($2, name), name_auto = name_auto AND $2::text IS NULL, type = COALESCE($3, type),
+			   config = COALESCE($4::jsonb, config), owner = CASE WHEN $5 THEN $6::integer ELSE owner END, updated_at = now()
+			 WHERE id = $1 RETURNING *`,
+			[id, c.name ?? null, c.type ?? null, c.config ? JSON.stringify(c.config) : null, c.owner !== undefined, c.owner ?? null]
+		);
+		if (!rows[0]) return null;
+		const fields = Object.keys(c).filter(k => (c as Record<string, unknown>)[k] !== undefined);
+		await tx.query(`INSERT INTO device_events (device_id, type, data) VALUES ($1, 'updated', $2)`, [id, JSON.stringify({ fields })]);
+		return rows[0];
+	});
+}
+
+export async function deleteDevice(sql: Sql, id: number): Promise<void> {
+	await sql.query(`DELETE FROM devices WHERE id = $1`, [id]);
+}
+
+export function recentEvents(sql: Sql, id: number, limit = 20) {
+	return sql.query(`SELECT type, status, reason, node_id, data, at FROM device_events WHERE device_id = $1 ORDER BY id DESC LIMIT $2`, [id, limit]);
+}
+
+export async function addEvent(sql: Sql, id: number, type: string, data: unknown) {
+	const rows = await sql.query(`INSERT INTO device_events (device_id, type, data) VALUES ($1, $2, $3) RETURNING *`, [id, type, JSON.stringify(data ?? {})]);
+	return rows[0];
+}
+
+/** A deleted user's devices belong to no one (administrators only) until reassigned. */
+export async function releaseOwner(sql: Sql, userId: number): Promise<number> {
+	const rows = await sql.query(`UPDATE devices SET owner = NULL, updated_at = now() WHERE owner = $1 RETURNING id`, [userId]);
+	return rows.length;
 }

@@ -10,6 +10,8 @@
 import type { Context, Service, ServiceSchema } from "moleculer";
 import type { Database } from "../../mixins/db.mixin";
 import { DbMixin } from "../../mixins/db.mixin";
+import { callerOf, deviceNotFound, mayAccessOwner, ownerCondition } from "../../mixins/authorization";
+import { idParam, optionalIdParam } from "../shared/params";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
 import { CHANNELS, EVENTS, type AlertEvent, type DeviceStatusEvent, type Reading } from "../shared/contracts";
@@ -29,7 +31,6 @@ import {
 	buildDataQuery,
 	buildOverviewQuery,
 	buildSummaryQuery,
-	canSee,
 	checkBucketCount,
 	decodeCursor,
 	parseBucket,
@@ -102,12 +103,12 @@ type This = Service &
 		checkOffline(): Promise<void>;
 		push(messages: LiveMessage[]): void;
 		viewer(ctx: Ctx): Viewer | undefined;
-		requireDevice(ctx: Ctx, deviceId: number): Promise<{ id: number; owner: string | null }>;
+		requireDevice(ctx: Ctx, deviceId: number): Promise<{ id: number; owner: number | null }>;
 		mongoWrite(what: string, fn: (m: MongoSink) => Promise<unknown>): void;
 	};
 
-const id = { type: "number", integer: true, positive: true, convert: true } as const;
-const optionalId = { ...id, optional: true } as const;
+const id = idParam;
+const optionalId = optionalIdParam;
 const timeParam = { type: "string", optional: true, max: 64 } as const;
 
 function toMs(ts: string | number): number {
@@ -315,7 +316,7 @@ const MonitoringService: ServiceSchema = {
 			params: { id },
 			async handler(this: This, ctx: Ctx<{ id: number }>) {
 				const existing = await getAlert(this.db, ctx.params.id);
-				if (!existing || !canSee(this.viewer(ctx) ?? { id: "", is_admin: true }, existing.owner)) throw new NotFoundError("Alert", ctx.params.id);
+				if (!existing || !mayAccessOwner(callerOf(ctx), existing.owner)) throw new NotFoundError("Alert", ctx.params.id);
 				const by = ctx.meta.user?.email ?? String(ctx.meta.user?.id ?? "system");
 				const res = await acknowledgeAlert(this.db, ctx.params.id, by);
 				if (!res) throw new NotFoundError("Alert", ctx.params.id);
@@ -342,10 +343,8 @@ const MonitoringService: ServiceSchema = {
 				const params: unknown[] = [];
 				if (ctx.params.device) where.push(`dp.device_id = $${params.push(ctx.params.device)}`);
 				if (ctx.params.datapoint) where.push(`r.datapoint_id = $${params.push(ctx.params.datapoint)}`);
-				const v = this.viewer(ctx);
-				if (v && !v.is_admin) {
-					where.push(`dp.device_id IN (SELECT id FROM devices WHERE owner = ANY($${params.push([String(v.id), ...(v.email ? [v.email] : [])])}::text[]))`);
-				}
+				const own = ownerCondition(callerOf(ctx), "owner", v => `$${params.push(v)}`);
+				if (own) where.push(`dp.device_id IN (SELECT id FROM devices WHERE ${own})`);
 				const rows = await loadRules(this.db, where.length ? `WHERE ${where.join(" AND ")}` : "", params);
 				return rows.map(ruleToApi);
 			}
@@ -366,7 +365,7 @@ const MonitoringService: ServiceSchema = {
 			async handler(this: This, ctx: Ctx) {
 				const p = ctx.params;
 				const [meta] = await loadDatapointMeta(this.db, [p.datapointId]);
-				if (!meta || !canSee(this.viewer(ctx) ?? { id: "", is_admin: true }, meta.owner)) throw new NotFoundError("Datapoint", p.datapointId);
+				if (!meta || !mayAccessOwner(callerOf(ctx), meta.owner)) throw new NotFoundError("Datapoint", p.datapointId);
 				const row = await insertRule(this.db, {
 					datapointId: p.datapointId,
 					direction: p.direction,
@@ -392,7 +391,7 @@ const MonitoringService: ServiceSchema = {
 			async handler(this: This, ctx: Ctx<{ id: number }>) {
 				const [rule] = await loadRules(this.db, "WHERE r.id = $1", [ctx.params.id]);
 				const owner = rule ? (await loadDatapointMeta(this.db, [rule.datapoint_id]))[0]?.owner : null;
-				if (!rule || !canSee(this.viewer(ctx) ?? { id: "", is_admin: true }, owner)) throw new NotFoundError("Rule", ctx.params.id);
+				if (!rule || !mayAccessOwner(callerOf(ctx), owner)) throw new NotFoundError("Rule", ctx.params.id);
 				const cleared = await this.db.transaction(async tx => {
 					const rows = await tx.query<{ id: number }>("UPDATE alerts SET cleared_at = now() WHERE rule_id = $1 AND cleared_at IS NULL RETURNING id", [rule.id]);
 					if (rule.source === "profile") await tx.query("UPDATE alert_rules SET enabled = false WHERE id = $1", [rule.id]);
@@ -424,10 +423,11 @@ const MonitoringService: ServiceSchema = {
 					if (r.kind === "device") deviceIds.push(r.deviceId);
 				}
 				if (deviceIds.length) {
-					const rows = await this.db.query<{ id: number; owner: string | null }>("SELECT id, owner FROM devices WHERE id = ANY($1::int[])", [deviceIds]);
+					const rows = await this.db.query<{ id: number; owner: number | null }>("SELECT id, owner FROM devices WHERE id = ANY($1::int[])", [deviceIds]);
 					const found = new Map(rows.map(r => [Number(r.id), r.owner]));
 					for (const d of deviceIds) {
-						if (!found.has(d) || !canSee(user, found.get(d))) throw new ForbiddenError(`You may not watch device ${d}`);
+						// 404, as over HTTP: a room of a device the caller may not see does not exist for it.
+						if (!found.has(d) || !mayAccessOwner(callerOf(ctx), found.get(d))) throw deviceNotFound(d);
 					}
 				}
 				ctx.meta.$join = rooms;
@@ -454,9 +454,8 @@ const MonitoringService: ServiceSchema = {
 		},
 
 		async requireDevice(this: This, ctx: Ctx, deviceId: number) {
-			const [row] = await this.db.query<{ id: number; owner: string | null }>("SELECT id, owner FROM devices WHERE id = $1", [deviceId]);
-			const viewer = this.viewer(ctx);
-			if (!row || (viewer && !canSee(viewer, row.owner))) throw new NotFoundError("Device", deviceId);
+			const [row] = await this.db.query<{ id: number; owner: number | null }>("SELECT id, owner FROM devices WHERE id = $1", [deviceId]);
+			if (!row || !mayAccessOwner(callerOf(ctx), row.owner)) throw deviceNotFound(deviceId);
 			return row;
 		},
 

@@ -3,6 +3,7 @@
  * into one parameterised SQL statement each, and rows into the API shape. Every query is
  * bounded: a time window (default and maximum), a row limit, a bucket count.
  */
+import { ownerCondition, type Caller } from "../../mixins/authorization";
 import { UnprocessableError } from "../shared/errors";
 
 export const DEFAULT_LIMIT = 100;
@@ -16,7 +17,7 @@ export const MAX_STATS_WINDOW_MS = 366 * 24 * 3600_000;
 /** Most buckets one stats query may return per datapoint. */
 export const MAX_BUCKETS = 5000;
 
-/** Who is asking: admins see every device, others only devices whose `owner` is their id or email. */
+/** Who is asking: admins see every device, others only devices whose `owner` is their user id. */
 export interface Viewer {
 	id: number | string;
 	email?: string;
@@ -110,11 +111,9 @@ class Params {
 /** Microsecond ISO text of a timestamptz: exact round trip for cursors, and what the API returns. */
 const isoUs = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
+/** The policy's owner filter (mixins/authorization.ts): no viewer = a service call, sees all. */
 function viewerFilter(p: Params, viewer: Viewer | undefined, deviceAlias: string): string | null {
-	if (!viewer || viewer.is_admin) return null;
-	const ids = [String(viewer.id)];
-	if (viewer.email) ids.push(viewer.email);
-	return `${deviceAlias}.owner = ANY(${p.add(ids)}::text[])`;
+	return ownerCondition(asCaller(viewer), `${deviceAlias}.owner`, v => p.add(v));
 }
 
 export interface DataFilter {
@@ -347,10 +346,7 @@ export function buildOverviewQuery(viewer: Viewer | undefined, deviceId?: number
 	return { text, values: p.values };
 }
 
-/** Whether a viewer may see a device (owner column holds a user id or an email). */
-export function canSee(viewer: Viewer | undefined, owner: string | null | undefined): boolean {
-	if (!viewer) return false;
-	if (viewer.is_admin) return true;
-	if (owner == null) return false;
-	return owner === String(viewer.id) || (!!viewer.email && owner === viewer.email);
+/** A viewer as the policy's caller (null: a service call). */
+export function asCaller(viewer: Viewer | undefined): Caller | null {
+	return viewer ? { id: Number(viewer.id), email: viewer.email ?? "", is_admin: viewer.is_admin === true } : null;
 }

@@ -4,7 +4,8 @@
  */
 import type { Sql } from "../../mixins/db.mixin";
 import type { Direction, ProfileAlertDefault, Severity, ThresholdRule } from "./alerts";
-import type { Viewer } from "./queries";
+import { ownerCondition } from "../../mixins/authorization";
+import { asCaller, type Viewer } from "./queries";
 
 export interface RuleRow {
 	id: number;
@@ -137,8 +138,8 @@ export function alertToApi(a: AlertRow) {
 
 export type ApiAlert = ReturnType<typeof alertToApi>;
 
-export async function getAlert(db: Sql, id: number): Promise<(AlertRow & { owner: string | null }) | null> {
-	const [row] = await db.query<AlertRow & { owner: string | null }>(
+export async function getAlert(db: Sql, id: number): Promise<(AlertRow & { owner: number | null }) | null> {
+	const [row] = await db.query<AlertRow & { owner: number | null }>(
 		ALERT_SELECT.replace("dev.name AS device,", "dev.name AS device, dev.owner,") + " WHERE a.id = $1",
 		[id]
 	);
@@ -168,10 +169,8 @@ export async function listAlerts(db: Sql, f: AlertListFilter): Promise<AlertRow[
 	if (f.deviceId != null) where.push(`a.device_id = ${add(f.deviceId)}`);
 	if (f.severity) where.push(`a.severity = ${add(f.severity)}`);
 	if (f.beforeId != null) where.push(`a.id < ${add(f.beforeId)}`);
-	if (f.viewer && !f.viewer.is_admin) {
-		const ids = [String(f.viewer.id), ...(f.viewer.email ? [f.viewer.email] : [])];
-		where.push(`dev.owner = ANY(${add(ids)}::text[])`);
-	}
+	const own = ownerCondition(asCaller(f.viewer), "dev.owner", add);
+	if (own) where.push(own);
 	return db.query<AlertRow>(`${ALERT_SELECT} ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY a.id DESC LIMIT ${add(f.limit)}`, params);
 }
 
@@ -270,7 +269,7 @@ export interface DatapointMeta {
 	decoding: unknown;
 	device: string;
 	profile: string | null;
-	owner: string | null;
+	owner: number | null;
 }
 
 export async function loadDatapointMeta(db: Sql, ids: number[]): Promise<DatapointMeta[]> {

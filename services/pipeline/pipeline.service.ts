@@ -272,8 +272,10 @@ const PipelineService: ServiceSchema = {
 			}
 		},
 
+		/** Raw payloads of every controller: administrators only. */
 		deadLetters: {
 			rest: "GET /dead-letters",
+			auth: "admin",
 			params: {
 				open: { type: "boolean", convert: true, optional: true, default: true },
 				source: { type: "string", optional: true, max: 64 },

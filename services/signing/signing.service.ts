@@ -23,6 +23,8 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
+import type { UserState } from "../shared/contracts/tokens";
+import { idParam } from "../shared/params";
 import { ConfigError, type FleetEnv } from "../shared/env";
 import { ConflictError, NotFoundError, TooManyRequestsError, UnauthorizedError, UnprocessableError } from "../shared/errors";
 import { deviceCommonName, issueCertificate, loadOrCreateCA, type CertificateAuthority } from "./ca";
@@ -221,6 +223,17 @@ const SigningService: ServiceSchema = {
 				this.revoked.add(u.jti, exp);
 				await this.broker.broadcast(TOKEN_REVOKED_EVENT, { jti: u.jti, exp });
 				return { revoked: true };
+			}
+		},
+
+		/** A user's live state for gateways (role, session version, existence): nothing secret. */
+		userState: {
+			visibility: "public",
+			params: { id: idParam },
+			async handler(this: This, ctx: Ctx<{ id: number }>): Promise<UserState> {
+				const rows = await this.db.query<{ is_admin: boolean; token_version: number }>("SELECT is_admin, token_version FROM t_users WHERE id = $1", [ctx.params.id]);
+				if (!rows.length) return { id: ctx.params.id, is_admin: false, token_version: -1, deleted: true };
+				return { id: ctx.params.id, is_admin: rows[0].is_admin, token_version: Number(rows[0].token_version), deleted: false };
 			}
 		},
 

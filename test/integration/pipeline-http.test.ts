@@ -1,6 +1,6 @@
 /**
  * The pipeline's HTTP routes through the real gateway and signing (tokens), PostgreSQL:
- * dead letters for users, replay for administrators only, JSON errors with a stable type.
+ * dead letters and their replay for administrators only, JSON errors with a stable type.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
@@ -66,14 +66,15 @@ describe("pipeline HTTP routes (gateway + signing + PostgreSQL)", () => {
 		await db?.drop();
 	});
 
-	it("lists dead letters for a signed-in user, not for anonymous callers", async () => {
+	it("lists dead letters (raw payloads) for administrators only", async () => {
 		expect((await request("GET", "/api/pipeline/dead-letters")).status).toBe(401);
-		const res = await request("GET", "/api/pipeline/dead-letters?reason=UNKNOWN_MAC&limit=10", userToken);
+		expect((await request("GET", "/api/pipeline/dead-letters", userToken)).status).toBe(403);
+		const res = await request("GET", "/api/pipeline/dead-letters?reason=UNKNOWN_MAC&limit=10", adminToken);
 		expect(res.status).toBe(200);
 		expect(res.body.total).toBe(1);
 		expect(res.body.rows[0]).toMatchObject({ source: "pipeline.decode", topic: "stat/f2-aabbccddee77/sensor-mode/normal/sensor-1" });
 		expect(res.body.rows[0].reason).toMatch(/^UNKNOWN_MAC/);
-		const bad = await request("GET", "/api/pipeline/dead-letters?limit=abc", userToken);
+		const bad = await request("GET", "/api/pipeline/dead-letters?limit=abc", adminToken);
 		expect(bad.status).toBe(422);
 		expect(bad.body.type).toBe("VALIDATION_ERROR");
 	});

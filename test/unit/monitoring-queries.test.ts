@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildDataQuery, checkBucketCount, decodeCursor, encodeCursor, parseBucket, parseTime, resolveWindow, canSee, MAX_BUCKETS } from "../../services/monitoring/queries";
+import { buildDataQuery, checkBucketCount, decodeCursor, encodeCursor, parseBucket, parseTime, resolveWindow, MAX_BUCKETS } from "../../services/monitoring/queries";
 
 describe("time parameters", () => {
 	const now = Date.parse("2026-01-01T12:00:00Z");
@@ -55,16 +55,5 @@ describe("cursors", () => {
 		expect(q.text).not.toContain("x';");
 		expect(q.values).toContain("x'; --");
 		expect(q.values[q.values.length - 1]).toBe(11);
-	});
-});
-
-describe("visibility", () => {
-	it("admins see all, users their own devices by id or email", () => {
-		expect(canSee({ id: 1, is_admin: true }, null)).toBe(true);
-		expect(canSee({ id: 2, email: "a@b.c" }, "2")).toBe(true);
-		expect(canSee({ id: 2, email: "a@b.c" }, "a@b.c")).toBe(true);
-		expect(canSee({ id: 2, email: "a@b.c" }, "3")).toBe(false);
-		expect(canSee({ id: 2 }, null)).toBe(false);
-		expect(canSee(undefined, "2")).toBe(false);
 	});
 });
