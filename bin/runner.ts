@@ -11,7 +11,17 @@ import { Runner } from "moleculer";
 import { installProcessGuard } from "../mixins/process-guard";
 import { describeStartupError } from "../services/shared/env";
 
-class FleetRunner extends (Runner as any) {
+/** The runner as it is: its typings miss that loadConfigFile resolves the config mergeOptions takes. */
+interface RunnerInternals {
+	loadEnvFile(): void;
+	loadConfigFile(): Promise<unknown>;
+	mergeOptions(config: unknown): void;
+	startBroker(): Promise<unknown>;
+	start(args: string[]): Promise<void>;
+}
+const RunnerBase = Runner as unknown as new () => RunnerInternals;
+
+class FleetRunner extends RunnerBase {
 	overwriteFromEnv(obj: unknown) {
 		return obj;
 	}
@@ -23,7 +33,6 @@ class FleetRunner extends (Runner as any) {
 			.then((config: unknown) => this.mergeOptions(config))
 			.then(() => this.startBroker())
 			.catch((err: unknown) => {
-				// eslint-disable-next-line no-console
 				console.error(describeStartupError(err));
 				process.exit(1);
 			});

@@ -14,7 +14,7 @@ import type { FleetEnv } from "../services/shared/env";
 import { registerHealthCheck } from "./health";
 
 // The package ships JS without usable TS types for its internals.
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- untyped internals, see above
 const Channels = require("@moleculer/channels");
 const Adapters = Channels.Adapters as Record<string, new (opts?: unknown) => ChannelAdapter>;
 
@@ -138,9 +138,8 @@ export function createChannelsMiddleware(env: FleetEnv) {
 			}
 			if (kind === "Redis") {
 				// Cap every stream unless the caller chose its own cap.
-				const send = (broker as any).sendToChannel.bind(broker);
-				(broker as any).sendToChannel = (name: string, payload: unknown, opts: Record<string, unknown> = {}) =>
-					send(name, payload, { xaddMaxLen: REDIS_XADD_MAXLEN, ...opts });
+				const send = broker.sendToChannel.bind(broker);
+				broker.sendToChannel = (name, payload, opts = {}) => send(name, payload, { xaddMaxLen: REDIS_XADD_MAXLEN, ...opts });
 			}
 			registerHealthCheck(broker, "channels", async () => {
 				if (!adapter.connected) throw new Error(`${kind} channel adapter not connected`);

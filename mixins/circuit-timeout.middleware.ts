@@ -25,7 +25,7 @@ export function CircuitTimeoutMiddleware(): Middleware {
 				let timer: NodeJS.Timeout | undefined;
 				const deadline = new Promise<never>((_, reject) => {
 					timer = setTimeout(
-						() => reject(new Errors.RequestTimeoutError({ action: ctx.action?.name, nodeID: ctx.nodeID } as any)),
+						() => reject(new Errors.RequestTimeoutError({ action: ctx.action?.name, nodeID: ctx.nodeID })),
 						timeout
 					);
 				});

@@ -7,7 +7,7 @@
  */
 import type { ServiceBroker } from "moleculer";
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the reporter classes are not in moleculer's typings
 const { MetricReporters } = require("moleculer");
 const Prometheus = MetricReporters.Prometheus;
 const Base = MetricReporters.Base;
@@ -25,13 +25,13 @@ export class PrometheusTextReporter extends Prometheus {
 	}
 	/** The text format of every metric of this node. */
 	render(): string {
-		return (this as any).generatePrometheusResponse();
+		return this.generatePrometheusResponse();
 	}
 }
 
 /** The reporter instance of a broker, if metrics are enabled. */
 export function prometheusText(broker: ServiceBroker): string | null {
-	const metrics = (broker as any).metrics;
+	const metrics = broker.metrics as { reporter?: unknown[] } | undefined;
 	const reporters: unknown[] = metrics?.reporter ?? [];
 	const reporter = reporters.find(r => r instanceof PrometheusTextReporter) as PrometheusTextReporter | undefined;
 	return reporter ? reporter.render() : null;

@@ -13,6 +13,7 @@
  *   ROWS=1000000 CLIENTS=100 SECONDS=5 npm run bench:monitoring
  *   PART=stats | PART=live                   (one part only); HZ=50 reports per device per second
  */
+import os from "node:os";
 import { Client } from "pg";
 import type { ServiceBroker } from "moleculer";
 import { io, type Socket } from "socket.io-client";
@@ -218,7 +219,7 @@ async function benchLive(): Promise<void> {
 }
 
 (async () => {
-	console.log(`bench/monitoring on ${require("node:os").cpus().length} CPUs, node ${process.version}`);
+	console.log(`bench/monitoring on ${os.cpus().length} CPUs, node ${process.version}`);
 	if (PART === "all" || PART === "stats") await benchStats();
 	if (PART === "all" || PART === "live") await benchLive();
 	process.exit(0);

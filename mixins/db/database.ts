@@ -10,6 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { ConfigError, redact } from "../../services/shared/env";
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a row is whatever the query selects; callers name a row type
 export type Row = Record<string, any>;
 
 export interface Sql {
@@ -50,7 +51,7 @@ class PostgresDatabase implements Database {
 	}
 
 	async query<T extends Row = Row>(text: string, params: unknown[] = []): Promise<T[]> {
-		const res = await this.pool.query(text, params as any[]);
+		const res = await this.pool.query(text, params);
 		return res.rows as T[];
 	}
 
@@ -60,7 +61,7 @@ class PostgresDatabase implements Database {
 			await client.query("BEGIN");
 			const result = await fn({
 				query: async <R extends Row>(text: string, params: unknown[] = []) =>
-					(await client.query(text, params as any[])).rows as R[]
+					(await client.query(text, params)).rows as R[]
 			});
 			await client.query("COMMIT");
 			return result;
@@ -96,7 +97,7 @@ class PostgresDatabase implements Database {
 			return await fn(
 				{
 					query: async <R extends Row>(text: string, params: unknown[] = []) =>
-						(await client.query(text, params as any[])).rows as R[],
+						(await client.query(text, params)).rows as R[],
 					exec: async (script: string) => {
 						await client.query(script);
 					}
@@ -128,12 +129,12 @@ class PgliteDatabase implements Database {
 	) {}
 
 	async query<T extends Row = Row>(text: string, params: unknown[] = []): Promise<T[]> {
-		return (await this.db.query<T>(text, params as any[])).rows;
+		return (await this.db.query<T>(text, params)).rows;
 	}
 
 	transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
 		return this.db.transaction(tx =>
-			fn({ query: async <R extends Row>(text: string, params: unknown[] = []) => (await tx.query<R>(text, params as any[])).rows })
+			fn({ query: async <R extends Row>(text: string, params: unknown[] = []) => (await tx.query<R>(text, params)).rows })
 		);
 	}
 
@@ -141,7 +142,7 @@ class PgliteDatabase implements Database {
 		// PGlite is one session already; queries of other callers queue behind this one's.
 		return fn(
 			{
-				query: async <R extends Row>(text: string, params: unknown[] = []) => (await this.db.query<R>(text, params as any[])).rows,
+				query: async <R extends Row>(text: string, params: unknown[] = []) => (await this.db.query<R>(text, params)).rows,
 				exec: async (script: string) => {
 					await this.db.exec(script);
 				}

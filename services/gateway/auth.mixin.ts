@@ -173,8 +173,27 @@ interface AuthState {
 	authTimer: NodeJS.Timeout | null;
 	authTimeouts: NodeJS.Timeout[];
 	authNodeTimer: NodeJS.Timeout | null;
-	io?: any;
-	server?: any;
+	io?: { _nsps?: Map<string, { sockets: Map<string, AuthSocket> }> };
+	server?: import("node:http").Server;
+}
+
+/** The parts of a Socket.IO socket, as moleculer-io hands it over, that this mixin uses. */
+interface AuthSocket {
+	handshake?: { auth?: { token?: unknown }; headers?: { authorization?: string }; address?: string };
+	client?: { user?: AuthUser };
+	data?: { user?: AuthUser; [key: string]: unknown };
+	on?(event: "disconnect", listener: () => void): void;
+	disconnect(close?: boolean): void;
+}
+
+/** A namespace of moleculer-io's settings, as far as this mixin changes it. */
+interface IoNamespaceSettings {
+	authorization?: boolean;
+	events?: {
+		call?: {
+			onBeforeCall?: (this: AuthThis, ctx: Context, socket: AuthSocket, action: string, params: unknown, opts: { meta?: AuthMeta }) => unknown;
+		};
+	};
 }
 
 interface AuthMethods {
@@ -344,7 +363,7 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		},
 
 		/** moleculer-io: runs for every connection of every namespace; a throw refuses it. */
-		async socketAuthorize(this: AuthThis, socket: any) {
+		async socketAuthorize(this: AuthThis, socket: AuthSocket) {
 			const raw = socket.handshake?.auth?.token ?? socket.handshake?.headers?.authorization;
 			if (typeof raw !== "string" || raw === "") {
 				throw Object.assign(new UnauthorizedError("A token is required: connect with { auth: { token } }", "NO_TOKEN"), {});
@@ -360,7 +379,7 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		},
 
 		dropSocketsOf(this: AuthThis, jti: string) {
-			const nsps: Map<string, any> | undefined = this.io?._nsps;
+			const nsps = this.io?._nsps;
 			if (!nsps) return;
 			for (const nsp of nsps.values()) {
 				for (const socket of nsp.sockets.values()) {
@@ -420,20 +439,20 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		// settings are in place when the namespaces are registered.
 		const io = (this.settings.io ??= {});
 		io.namespaces ??= { "/": {} };
-		for (const item of Object.values<any>(io.namespaces)) {
+		for (const item of Object.values<IoNamespaceSettings>(io.namespaces)) {
 			// Secure by default: a namespace added later cannot forget authentication.
 			item.authorization = true;
 			const call = item.events?.call;
 			if (call && typeof call === "object") {
 				const theirs = call.onBeforeCall;
-				call.onBeforeCall = async function (this: AuthThis, ctx: Context, socket: any, action: string, params: unknown, opts: { meta?: AuthMeta }) {
+				call.onBeforeCall = async function (this: AuthThis, ctx: Context, socket: AuthSocket, action: string, params: unknown, opts: { meta?: AuthMeta }) {
 					const user: AuthUser | undefined = socket.client?.user;
 					if (!user) throw new UnauthorizedError();
 					if (user.exp * 1000 <= Date.now() || this.isRevoked(user.jti)) {
 						setImmediate(() => socket.disconnect(true));
 						throw new UnauthorizedError("Token has expired or was revoked; reconnect with a new token", "TOKEN_REVOKED");
 					}
-					const endpoint: any = this.broker.findNextActionEndpoint(action);
+					const endpoint = this.broker.findNextActionEndpoint(action);
 					if (!(endpoint instanceof Error) && authLevelOf(endpoint?.action, self.env.metricsAuth) === "admin" && !user.is_admin) {
 						throw new ForbiddenError("Administrators only");
 					}

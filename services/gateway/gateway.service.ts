@@ -19,7 +19,7 @@ import { DashboardMixin } from "./dashboard.mixin";
 import { LiveMixin } from "./live.mixin";
 
 // moleculer-io ships no types.
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- untyped package
 const SocketIOMixin = require("moleculer-io");
 
 const startedAt = Date.now();
@@ -127,7 +127,8 @@ const GatewayService: ServiceSchema = {
 		nodes: {
 			rest: "GET /nodes",
 			handler(this: GatewayThis) {
-				const nodes = (this.broker.registry as any).getNodeList({ onlyAvailable: false, withServices: true }) as any[];
+				const registry = this.broker.registry as unknown as { getNodeList(opts: object): RegistryNode[] };
+				const nodes = registry.getNodeList({ onlyAvailable: false, withServices: true });
 				return nodes.map(n => ({
 					id: n.id,
 					available: n.available,
@@ -135,8 +136,8 @@ const GatewayService: ServiceSchema = {
 					hostname: n.hostname,
 					lastHeartbeat: n.lastHeartbeatTime,
 					services: (n.services ?? [])
-						.map((s: { name: string }) => s.name)
-						.filter((s: string) => !s.startsWith("$"))
+						.map(s => s.name)
+						.filter(s => !s.startsWith("$"))
 						.sort()
 				}));
 			}
@@ -146,7 +147,7 @@ const GatewayService: ServiceSchema = {
 	methods: {
 		async readiness(this: GatewayThis) {
 			const report = await runHealthChecks(this.broker);
-			const transit = (this.broker as any).transit;
+			const transit = this.broker.transit as { connected?: boolean } | undefined;
 			if (transit) {
 				const ok = !!transit.connected;
 				report.checks.transporter = ok
@@ -163,7 +164,7 @@ const GatewayService: ServiceSchema = {
 			if (mapped.code >= 500 && !(err instanceof Errors.MoleculerError)) {
 				this.logger.error(`${req.method} ${req.url} failed:`, err);
 			}
-			return (ApiGateway as any).methods.sendError.call(this, req, res, mapped);
+			return (ApiGateway.methods as { sendError: (...a: unknown[]) => unknown }).sendError.call(this, req, res, mapped);
 		}
 	},
 
@@ -172,10 +173,20 @@ const GatewayService: ServiceSchema = {
 	}
 };
 
+/** What the registry reports per node (moleculer's typings leave it `any`). */
+interface RegistryNode {
+	id: string;
+	available: boolean;
+	local: boolean;
+	hostname: string;
+	lastHeartbeatTime: number;
+	services?: { name: string }[];
+}
+
 type GatewayThis = {
 	broker: ServiceBroker;
 	logger: ServiceBroker["logger"];
-	settings: Record<string, any>;
+	settings: Record<string, unknown>;
 	readiness(): ReturnType<typeof runHealthChecks>;
 };
 

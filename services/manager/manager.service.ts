@@ -98,6 +98,9 @@ const deviceParams = {
 	serial: { type: "string", optional: true }
 } as const;
 
+/** What `deviceParams` lets through. */
+type DeviceParams = Omit<NewDevice, "owner"> & { owner?: number | null };
+
 const idParam = { id: { type: "number", integer: true, positive: true, max: INT32_MAX, convert: true } } as const;
 
 const ManagerService: ServiceSchema = {
@@ -124,13 +127,13 @@ const ManagerService: ServiceSchema = {
 			rest: "POST /devices",
 			auth: "user",
 			params: deviceParams,
-			async handler(this: ManagerThis, ctx: Context<Record<string, any>>) {
+			async handler(this: ManagerThis, ctx: Context<DeviceParams>) {
 				const p = ctx.params;
 				const caller = callerOf(ctx);
 				// A device a user registers is its own; only an administrator names another owner (or none).
 				const owner = await this.ownerFor(caller, p.owner, caller?.id ?? null);
 				try {
-					return await insertDevice(this.db, { ...(p as NewDevice), owner });
+					return await insertDevice(this.db, { ...p, owner });
 				} catch (err) {
 					if ((err as { code?: string }).code === "23505") throw new ConflictError("A device with this uid or MAC already exists", { uid: p.uid, mac: p.mac });
 					throw err;

@@ -123,10 +123,17 @@ const checkProfile = v.compile({
 
 export const DEFAULT_CONFIG = { auto_reconnect: true, buffer_size: 1024, timeout: 5 };
 
+/** A profile file as written: what `checkProfile` accepts, before defaults are filled. */
+type ProfileInput = Omit<Profile, "file" | "type" | "link" | "config"> & {
+	type?: string;
+	link?: Profile["link"];
+	config?: Partial<Profile["config"]>;
+};
+
 /** Validates one parsed profile; returns it normalised or the list of errors. */
 export function validateProfile(raw: unknown, file: string): { profile?: Profile; errors: ProfileError[] } {
 	if (raw == null || typeof raw !== "object" || Array.isArray(raw)) return { errors: [{ file, field: "(root)", message: "must be a mapping" }] };
-	const obj = structuredClone(raw) as Record<string, any>;
+	const obj = structuredClone(raw) as ProfileInput;
 	const res = checkProfile(obj);
 	const errors: ProfileError[] = [];
 	if (res !== true) for (const e of res as Array<{ field?: string; message?: string }>) errors.push({ file, field: e.field ?? "(root)", message: e.message ?? "invalid" });

@@ -68,6 +68,7 @@ const META_TTL_MS = 5 * 60_000;
 const RULES_CHANGED = "monitoring.rules.changed";
 
 type UserMeta = { user?: Viewer & { jti?: string }; $join?: string[]; $leave?: string[] };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each action's `params` schema checks what arrives
 type Ctx<P = Record<string, any>> = Context<P, UserMeta>;
 
 interface MonitoringState {
@@ -275,7 +276,7 @@ const MonitoringService: ServiceSchema = {
 					nodeID: r.node_id,
 					lastSeen: r.last_seen,
 					openAlerts: Number(r.open_alerts),
-					datapoints: (typeof r.datapoints === "string" ? JSON.parse(r.datapoints) : r.datapoints).map((d: any) => ({
+					datapoints: (typeof r.datapoints === "string" ? JSON.parse(r.datapoints) : r.datapoints).map((d: { id: unknown; label: string; unit: string | null; value: unknown; ts: string }) => ({
 						id: Number(d.id),
 						label: d.label,
 						unit: d.unit,

@@ -4,6 +4,7 @@
  * bounded: a time window (default and maximum), a row limit, a bucket count.
  */
 import { ownerCondition, type Caller } from "../../mixins/authorization";
+import type { Row } from "../../mixins/db/database";
 import { UnprocessableError } from "../shared/errors";
 
 export const DEFAULT_LIMIT = 100;
@@ -289,7 +290,7 @@ export interface DatapointStats {
 
 const num = (v: unknown) => (v == null ? null : Number(v));
 
-export function toStats(summary: Record<string, any>[], buckets: Record<string, any>[] | null): DatapointStats[] {
+export function toStats(summary: Row[], buckets: Row[] | null): DatapointStats[] {
 	const byKey = new Map<string, Bucket[]>();
 	for (const b of buckets ?? []) {
 		const key = `${b.device_id}:${b.datapoint_id}`;

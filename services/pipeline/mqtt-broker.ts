@@ -70,7 +70,7 @@ export class EmbeddedBroker {
 			authenticate: (client, _user, _pass, done) => {
 				const cn = certificateCN(client);
 				if (cn === null) {
-					self && self.stats.refusedConnect++;
+					if (self) self.stats.refusedConnect++;
 					const err = Object.assign(new Error("client certificate has no CN"), { returnCode: 5 as const });
 					return done(err, false);
 				}
@@ -80,7 +80,7 @@ export class EmbeddedBroker {
 			authorizePublish: (client, packet, done) => {
 				const cn = client ? (client as ClientWithIdentity).fleetCN : undefined;
 				if (cn !== undefined && !mayPublish(cn, packet.topic)) {
-					self && self.stats.refusedPublish++;
+					if (self) self.stats.refusedPublish++;
 					opts.logger.warn(`mqtt: ${cn} may not publish to '${packet.topic}' (refused)`);
 					return done(new Error(`${cn} may not publish to ${packet.topic}`));
 				}
@@ -89,7 +89,7 @@ export class EmbeddedBroker {
 			authorizeSubscribe: (client, sub, done) => {
 				const cn = (client as ClientWithIdentity).fleetCN;
 				if (cn !== undefined && !maySubscribe(cn, sub.topic)) {
-					self && self.stats.refusedSubscribe++;
+					if (self) self.stats.refusedSubscribe++;
 					return done(new Error(`${cn} may not subscribe to ${sub.topic}`), null);
 				}
 				done(null, sub);

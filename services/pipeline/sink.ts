@@ -155,7 +155,9 @@ export class BatchSink {
 				this.stats.batches++;
 				for (const e of taken) e.resolve();
 				return;
-			} catch (err) {
+			} catch (writeErr) {
+				// What is retried and reported: the write's error, or the dead-letter write's when that failed too.
+				let err = writeErr;
 				if (!this.opts.isTransient(err) && ++otherFailures >= (this.opts.maxPoisonAttempts ?? 3)) {
 					try {
 						await this.opts.onPoison(rows, err);

@@ -149,6 +149,7 @@ export class DeviceSession {
 	}
 
 	private async connectModbus(path: string): Promise<void> {
+		// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when a Modbus device is opened
 		const ModbusRTU = require("modbus-serial");
 		const client = new ModbusRTU() as ModbusClient;
 		// The client re-emits port errors: unhandled, an 'error' event would take the whole node down.

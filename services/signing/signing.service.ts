@@ -21,6 +21,7 @@ import net from "node:net";
 import path from "node:path";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
+import type { Row } from "../../mixins/db/database";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
 import type { UserState } from "../shared/contracts/tokens";
@@ -46,6 +47,7 @@ export interface MetaUser {
 }
 
 type Meta = { user?: MetaUser | null; clientIp?: string; $statusCode?: number; $location?: string; $responseHeaders?: Record<string, string> };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each action's `params` schema checks what arrives
 type Ctx<P = Record<string, any>> = Context<P, Meta>;
 
 interface SigningMethods {
@@ -67,7 +69,7 @@ interface SigningMethods {
 }
 type This = Service & SigningMethods;
 
-const publicUser = (r: Record<string, any>) => ({
+const publicUser = (r: Row) => ({
 	id: r.id,
 	email: r.email,
 	is_admin: r.is_admin,

@@ -187,6 +187,7 @@ export const DevicesMixin: Partial<ServiceSchema> = {
 				let stopWriter: () => Promise<void> = async () => undefined;
 				try {
 					if (p.kind === "modbus-sensor") {
+						// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when a Modbus device is opened
 						const { ServerSerial } = require("modbus-serial");
 						// Input registers 1/2: temperature and humidity × 10; holding registers take writes.
 						const holding = new Map<number, number>([[1, 215], [2, 455]]);

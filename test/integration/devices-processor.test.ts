@@ -159,6 +159,7 @@ describe("processor sessions", () => {
 	});
 
 	it("Modbus RTU over a PTY (modbus-serial slave): polls the register map, survives the link vanishing and reconnects", async () => {
+		// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when a Modbus device is opened
 		const { ServerSerial } = require("modbus-serial");
 		const link = path.join(dir, "serial/by-id/usb-FTDI_USB-RS485-test");
 		const startSlave = async () => {

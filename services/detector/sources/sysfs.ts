@@ -29,7 +29,7 @@ async function exists(p: string): Promise<boolean> {
 
 /** udev's ID_* style value: spaces and odd characters replaced by '_'. */
 function udevEncode(v: string): string {
-	return v.replace(/[^\w.\-]/g, "_");
+	return v.replace(/[^\w.-]/g, "_");
 }
 
 /** Walks up from a class device to the USB device that owns it (the directory with idVendor). */
@@ -93,7 +93,10 @@ export async function scanSysfs(root: string): Promise<RawDevice[]> {
 			const vendor = await readAttr(usb.dir, "manufacturer");
 			const model = await readAttr(usb.dir, "product");
 			const serial = await readAttr(usb.dir, "serial");
-			if (vendor) (props.ID_VENDOR = udevEncode(vendor)), (props.ID_VENDOR_FROM_DATABASE = vendor);
+			if (vendor) {
+				props.ID_VENDOR = udevEncode(vendor);
+				props.ID_VENDOR_FROM_DATABASE = vendor;
+			}
 			if (model) props.ID_MODEL = udevEncode(model);
 			if (serial) props.ID_SERIAL_SHORT = serial;
 			props.ID_PATH = `usb-${usb.iface ?? path.basename(usb.dir)}`;

@@ -146,6 +146,7 @@ export function parseLine(line: string, format: LineFormat, state: LineState): P
 	const text = line.trim();
 	if (!text) return { ok: false, reason: "empty line" };
 	// Control characters other than tab mean line noise (wrong baud rate, garbage on connect).
+	// eslint-disable-next-line no-control-regex -- control characters are exactly what this looks for
 	if (/[\x00-\x08\x0b-\x1f\x7f\ufffd]/.test(text)) return { ok: false, reason: "binary garbage" };
 	switch (format) {
 		case "kv":
