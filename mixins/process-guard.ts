@@ -27,12 +27,11 @@ export function installProcessGuard(): void {
 		const message = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
 		const stack = reason instanceof Error ? reason.stack : undefined;
 		if (brokers.size === 0) {
-			// eslint-disable-next-line no-console
 			console.error(`unhandled rejection (kept running, ${count} so far): ${message}`, stack ?? "");
 		}
 		for (const broker of brokers) {
 			broker.logger.error(`unhandled rejection (kept running, ${count} so far): ${message}`, stack ?? "");
-			(broker as any).metrics?.increment?.(METRIC);
+			broker.metrics?.increment?.(METRIC);
 		}
 	});
 }
@@ -40,7 +39,7 @@ export function installProcessGuard(): void {
 /** Called from the broker's `created` hook: its logger and metrics get the guard's reports. */
 export function attachBrokerToGuard(broker: ServiceBroker): void {
 	brokers.add(broker);
-	const metrics = (broker as any).metrics;
+	const metrics = broker.metrics as ServiceBroker["metrics"] | undefined;
 	if (metrics?.isEnabled?.()) metrics.register({ type: "counter", name: METRIC, description: "Unhandled promise rejections caught by the process guard" });
 }
 

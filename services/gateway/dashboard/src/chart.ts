@@ -266,7 +266,6 @@ export class TimeChart {
 			{ ...axis, scale: "y", space: 28, values: (_u: uPlot, t: number[]) => tickLabels(t), size: ySize }
 		];
 		if (units.length > 1) axes.push({ ...axis, scale: "y2", side: 1, space: 28, grid: { show: false }, values: (_u: uPlot, t: number[]) => tickLabels(t), size: ySize });
-		const self = this;
 		this.plot = new uPlot(
 			{
 				width,
@@ -275,7 +274,7 @@ export class TimeChart {
 				legend: { show: false },
 				cursor: { drag: { x: !!this.opts.onZoom, y: false, setScale: false }, points: { size: 6 } },
 				scales: {
-					x: { time: true, range: (_u: uPlot, min: number, max: number) => self.xRange() ?? [Math.min(min, max - 60), max] },
+					x: { time: true, range: (_u: uPlot, min: number, max: number) => this.xRange() ?? [Math.min(min, max - 60), max] },
 					y: { range: yRange },
 					y2: { range: yRange }
 				},
@@ -302,12 +301,12 @@ export class TimeChart {
 							const min = u.posToVal(u.select.left, "x");
 							const max = u.posToVal(u.select.left + u.select.width, "x");
 							u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-							self.zoomed = [min, max];
+							this.zoomed = [min, max];
 							u.setScale("x", { min, max });
-							self.opts.onZoom?.([min, max]);
+							this.opts.onZoom?.([min, max]);
 						}
 					],
-					setCursor: [(u: uPlot) => self.showReadout(u)]
+					setCursor: [(u: uPlot) => this.showReadout(u)]
 				}
 			},
 			this.aligned(),
