@@ -5,21 +5,9 @@
  * messages a second. Status and alert messages are not coalesced (they are rare and each matters).
  */
 
-export interface LiveReading {
-	datapointId: number;
-	label: string;
-	unit: string | null;
-	value: number;
-	/** epoch ms */
-	ts: number;
-}
+import { deviceRoom, type LiveMessage, type LiveReading, type LiveReadingsMessage } from "../shared/contracts";
 
-import type { LiveMessage } from "../shared/contracts";
-
-export { LIVE_PUSH_EVENT, type LiveMessage, type LivePushEvent } from "../shared/contracts";
-
-export const deviceRoom = (deviceId: number) => `device:${deviceId}`;
-export const ALERTS_ROOM = "alerts";
+export { ALERTS_ROOM, deviceRoom, parseRoom, LIVE_PUSH_EVENT, type LiveMessage, type LivePushEvent, type LiveReading } from "../shared/contracts";
 
 interface RoomBuffer {
 	deviceId: number;
@@ -85,7 +73,8 @@ export class RoomThrottle {
 				list.sort((a, b) => a.ts - b.ts);
 				readings.push(...list);
 			}
-			out.push({ room, event: "readings", data: { deviceId: buf.deviceId, readings, coalesced: buf.dropped } });
+			const data: LiveReadingsMessage = { deviceId: buf.deviceId, readings, coalesced: buf.dropped };
+			out.push({ room, event: "readings", data });
 			this.rooms.delete(room);
 			this.lastFlush.set(room, now);
 		}
@@ -102,11 +91,4 @@ export class RoomThrottle {
 		this.timer = null;
 		this.flush(true);
 	}
-}
-
-/** Rooms a socket may ask for. */
-export function parseRoom(room: string): { kind: "device"; deviceId: number } | { kind: "alerts" } | null {
-	if (room === ALERTS_ROOM) return { kind: "alerts" };
-	const m = /^device:(\d{1,9})$/.exec(room);
-	return m ? { kind: "device", deviceId: Number(m[1]) } : null;
 }

@@ -6,6 +6,7 @@
  * `import … from "../shared/contracts"` keeps working. New contracts go in a topic file.
  */
 export * from "./contracts/alerts";
+export * from "./contracts/api";
 export * from "./contracts/devices";
 export * from "./contracts/events";
 export * from "./contracts/live";

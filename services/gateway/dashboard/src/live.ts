@@ -4,8 +4,11 @@
  * for rooms with `join()`; joined rooms are joined again after a reconnect.
  */
 import { io, type Socket } from "socket.io-client";
+import { LIVE_EVENT_NAMES, type LiveEvents } from "../../../shared/contracts/live";
 
-type Handler = (data: any) => void;
+/** Server events, and "$state" when the connection state changes. */
+type LocalEvents = LiveEvents & { $state: ConnState };
+type Handler = (data: never) => void;
 export type ConnState = "connecting" | "live" | "down" | "offline";
 
 export class Live {
@@ -35,7 +38,7 @@ export class Live {
 			set("offline");
 			if (err.data?.code === 401 || /unauthori|token|401/i.test(err.message)) this.onUnauthorized();
 		});
-		for (const ev of ["readings", "device.status", "alert"]) socket.on(ev, (data: unknown) => this.emitLocal(ev, data));
+		for (const ev of LIVE_EVENT_NAMES) socket.on(ev, (data: unknown) => this.emitLocal(ev, data));
 	}
 
 	disconnect(): void {
@@ -46,7 +49,7 @@ export class Live {
 	}
 
 	/** Subscribes to a server event ("readings", "device.status", "alert") or "$state"; returns the unsubscribe. */
-	on(event: string, fn: Handler): () => void {
+	on<E extends keyof LocalEvents>(event: E, fn: (data: LocalEvents[E]) => void): () => void {
 		let set = this.handlers.get(event);
 		if (!set) this.handlers.set(event, (set = new Set()));
 		set.add(fn);
@@ -67,10 +70,11 @@ export class Live {
 		});
 	}
 
-	private emitLocal(event: string, data: unknown): void {
+	private emitLocal(event: keyof LocalEvents, data: unknown): void {
 		for (const fn of this.handlers.get(event) ?? []) {
 			try {
-				fn(data);
+				// The server is the other end of the LiveEvents contract: data has the event's shape.
+				(fn as (data: unknown) => void)(data);
 			} catch (err) {
 				console.error(err);
 			}

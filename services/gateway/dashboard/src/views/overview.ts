@@ -2,8 +2,9 @@
  * Overview (the home view): summary tiles, a card per device with live values and a 10-minute
  * chart, open and recent alerts with Acknowledge, and the mesh nodes.
  */
+import { ALERTS_ROOM, deviceRoom } from "../../../../shared/contracts/live";
 import { h } from "../lib/dom";
-import type { AlertView, DeviceView, LiveReading, NodeView } from "../types";
+import type { AlertView, DeviceView, NodeView } from "../types";
 import { alertItem } from "./alerts-list";
 import { DeviceCard } from "./device-card";
 import type { View, ViewContext } from "./view";
@@ -54,20 +55,20 @@ class Overview {
 			for (const c of this.cards.values()) c.destroy();
 			this.cards.clear();
 		});
-		ctx.on("readings", (msg: { deviceId: number; readings: LiveReading[] }) => {
+		ctx.on("readings", msg => {
 			this.cards.get(msg.deviceId)?.addReadings(msg.readings);
 			this.updateSummary();
 		});
-		ctx.on("device.status", (msg: { deviceId: number; status: string; nodeID?: string }) => {
+		ctx.on("device.status", msg => {
 			this.cards.get(msg.deviceId)?.setStatus(msg.status, msg.nodeID);
 			this.updateSummary();
 		});
-		ctx.on("alert", (a: AlertView) => {
+		ctx.on("alert", a => {
 			this.alerts.set(a.id, a);
 			this.renderAlerts();
 		});
 		// Admins get every alert; for others the join is refused and alerts come per device.
-		if (ctx.user.admin) ctx.live.join(["alerts"]);
+		if (ctx.user.admin) ctx.live.join([ALERTS_ROOM]);
 		ctx.every(10_000, () => this.refreshDevices());
 		ctx.every(10_000, () => this.refreshNodes());
 		ctx.every(30_000, () => this.refreshAlerts());
@@ -123,7 +124,7 @@ class Overview {
 		} else {
 			this.devicesEl.replaceChildren(...cards.map(c => c.el));
 		}
-		this.ctx.live.join(fresh.map(id => `device:${id}`));
+		this.ctx.live.join(fresh.map(deviceRoom));
 		for (const id of fresh) void this.cards.get(id)?.loadHistory();
 		this.updateSummary();
 	}

@@ -14,6 +14,7 @@
  * };
  * ```
  */
+import type { LiveEventName, LiveEvents } from "../../../../shared/contracts/live";
 import type { Api } from "../api";
 import type { Live } from "../live";
 
@@ -34,7 +35,7 @@ export interface ViewContext {
 	/** Calls `fn` now and every `ms` while the view is shown (errors are logged, not thrown). */
 	every(ms: number, fn: () => unknown): void;
 	/** Subscribes to a live event for as long as the view is shown. */
-	on(event: string, fn: (data: any) => void): void;
+	on<E extends LiveEventName>(event: E, fn: (data: LiveEvents[E]) => void): void;
 }
 
 export interface View {

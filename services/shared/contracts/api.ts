@@ -1,0 +1,116 @@
+/**
+ * Shapes of the HTTP API's answers (docs/monitoring.md, docs/api.md): what the services return
+ * and the dashboard reads. One declaration for both ends.
+ */
+
+export interface DatapointView {
+	id: number;
+	label: string;
+	unit: string | null;
+	value: number | null;
+	ts: string | null;
+}
+export interface DeviceView {
+	id: number;
+	name: string;
+	type: string;
+	profile: string | null;
+	status: string;
+	nodeID: string | null;
+	lastSeen: string | null;
+	openAlerts: number;
+	owner?: string | null;
+	datapoints: DatapointView[];
+}
+export interface AlertView {
+	id: number;
+	kind: string;
+	ruleId?: number | null;
+	deviceId: number;
+	device: string;
+	datapointId?: number | null;
+	datapoint: string | null;
+	unit?: string | null;
+	severity: string;
+	message: string;
+	value?: number | null;
+	raisedAt: string;
+	clearedAt: string | null;
+	acknowledgedAt: string | null;
+	acknowledgedBy: string | null;
+	ackComment?: string | null;
+	open: boolean;
+}
+export interface RuleView {
+	id: number;
+	datapointId: number;
+	deviceId?: number;
+	device?: string;
+	datapoint?: string;
+	unit?: string | null;
+	direction: "above" | "below";
+	threshold: number;
+	hysteresis: number;
+	minDurationS: number;
+	severity: string;
+	enabled: boolean;
+	source?: string;
+}
+export interface NodeView {
+	id: string;
+	available: boolean;
+	local: boolean;
+	hostname?: string;
+	lastHeartbeat?: number | string | null;
+	services: string[];
+	uptime?: number | null;
+	cpu?: number | null;
+	load?: number[] | null;
+	memory?: { total: number; free: number } | null;
+	client?: { type?: string; version?: string; langVersion?: string } | null;
+	ipList?: string[];
+}
+export interface StatsBucket {
+	start: string;
+	count: number;
+	min: number | null;
+	max: number | null;
+	avg: number | null;
+}
+export interface StatsDatapoint {
+	deviceId: number;
+	device: string;
+	datapointId: number;
+	datapoint: string;
+	unit: string | null;
+	count: number;
+	min: number | null;
+	max: number | null;
+	avg: number | null;
+	last: number | null;
+	lastTs: string | null;
+	buckets?: StatsBucket[];
+}
+export interface StatsView {
+	from: string;
+	to: string;
+	bucket: string | null;
+	datapoints: StatsDatapoint[];
+}
+export interface ReadingRow {
+	ts: string;
+	deviceId: number;
+	datapointId: number;
+	datapoint: string;
+	unit: string | null;
+	value: number | null;
+}
+export interface UserView {
+	id: number;
+	email: string;
+	is_admin?: boolean;
+	isAdmin?: boolean;
+	role?: string;
+	createdAt?: string;
+	created_at?: string;
+}
