@@ -120,7 +120,21 @@ export interface MonitoringEnv {
 	offlineAfterS: number;
 }
 
-export type FleetEnv = NodeEnv & StorageEnv & GatewayEnv & AuthEnv & PipelineEnv & DevicesEnv & MonitoringEnv;
+/** Automation: rules, schedules, device commands and history. */
+export interface AutomationEnv {
+	/** Timer, schedule and outbox sweep period in ms (AUTOMATION_TICK_MS). */
+	automationTickMs: number;
+	/** Days runs and commands are kept (AUTOMATION_HISTORY_DAYS). */
+	automationHistoryDays: number;
+	/** A reading within this many ms after a command succeeded on its device counts as caused by it (AUTOMATION_LOOP_WINDOW_MS). */
+	automationLoopWindowMs: number;
+	/** Longest chain of runs triggered by each other's commands before a run is suppressed (AUTOMATION_MAX_DEPTH). */
+	automationMaxDepth: number;
+	/** How long an instance holds a claimed timer or run before another instance may take it over (AUTOMATION_LEASE_MS). */
+	automationLeaseMs: number;
+}
+
+export type FleetEnv = NodeEnv & StorageEnv & GatewayEnv & AuthEnv & PipelineEnv & DevicesEnv & MonitoringEnv & AutomationEnv;
 
 type Env = Record<string, string | undefined>;
 
@@ -303,6 +317,16 @@ function readMonitoringEnv(env: Env): MonitoringEnv {
 }
 
 /** Reads and checks every variable; the first bad one throws a ConfigError naming it. */
+function readAutomationEnv(env: Env): AutomationEnv {
+	return {
+		automationTickMs: parseIntVar(env, "AUTOMATION_TICK_MS", 1000, 10, 60_000),
+		automationHistoryDays: parseIntVar(env, "AUTOMATION_HISTORY_DAYS", 30, 1, 36_500),
+		automationLoopWindowMs: parseIntVar(env, "AUTOMATION_LOOP_WINDOW_MS", 10_000, 0, 3_600_000),
+		automationMaxDepth: parseIntVar(env, "AUTOMATION_MAX_DEPTH", 3, 1, 100),
+		automationLeaseMs: parseIntVar(env, "AUTOMATION_LEASE_MS", 30_000, 1000, 3_600_000)
+	};
+}
+
 export function readEnv(env: Env = process.env): FleetEnv {
 	const services = parseServices(env);
 	return {
@@ -312,7 +336,8 @@ export function readEnv(env: Env = process.env): FleetEnv {
 		...readAuthEnv(env),
 		...readPipelineEnv(env),
 		...readDevicesEnv(env, services),
-		...readMonitoringEnv(env)
+		...readMonitoringEnv(env),
+		...readAutomationEnv(env)
 	};
 }
 

@@ -1,0 +1,510 @@
+/**
+ * automation: rules on readings and device statuses, schedules, device commands (an outbox
+ * with TTL for offline devices), device state and a history with a trace of every run.
+ * Reached under /api/automation from any gateway; any number of instances on any nodes give
+ * one run per crossing and per occurrence (state and leases in PostgreSQL, see ./core).
+ *
+ * Readings arrive on `telemetry.readings` (group "automation"); commands go out with
+ * `processor.write` / `processor.close` on the device's node, retries off. Handlers validate
+ * (./validate), check access (./access) and call ./core, ./planner or ./simulate.
+ */
+import crypto from "node:crypto";
+import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Database } from "../../mixins/db.mixin";
+import { DbMixin } from "../../mixins/db.mixin";
+import { fleetEnv } from "../shared/broker-env";
+import { CHANNELS, EVENTS, LIVE_PUSH_EVENT, type DeviceStatusEvent, type LiveMessage, type Reading } from "../shared/contracts";
+import { AUTOMATION_EVENTS, AUTOMATION_READINGS_GROUP, type ConfigChangedEvent, type RuleApi } from "../shared/contracts/automation";
+import { ConflictError, NotFoundError } from "../shared/errors";
+import { ownedArraySql, visibleDevices, type Viewer } from "./access";
+import { AutomationCore } from "./core";
+import { nextAfter, preview } from "./planner";
+import { simulateRule } from "./simulate";
+import { commandToApi, decodeCursor, encodeCursor, loadRulesWithState, loadRuns, ms, scheduleToApi } from "./store";
+import { fail, validateCommand, validatePreview, validateRule, validateSchedule, validateSimulate, parseTime, type DeviceRef, type RuleDef, type ScheduleDef } from "./validate";
+
+type Meta = { user?: Viewer & { email?: string }; $statusCode?: number };
+type Ctx<P = Record<string, any>> = Context<P, Meta>;
+
+type This = Service & {
+	db: Database;
+	core: AutomationCore;
+	ready: Promise<void>;
+	markReady: () => void;
+	tick: NodeJS.Timeout | null;
+	resolveRefs(ctx: Ctx, refs: DeviceRef[]): Promise<number[]>;
+	requireDevice(ctx: Ctx, id: number): Promise<void>;
+	getRule(ctx: Ctx, id: number): Promise<RuleApi>;
+	getScheduleRow(ctx: Ctx, id: number): Promise<Record<string, any>>;
+	configChanged(kind: "rule" | "schedule", id: number): Promise<void>;
+};
+
+const id = { type: "number", integer: true, positive: true, convert: true } as const;
+const listParams = {
+	limit: { type: "number", integer: true, min: 1, max: 500, convert: true, optional: true },
+	cursor: { type: "string", max: 100, optional: true }
+} as const;
+
+const who = (ctx: Ctx) => ctx.meta.user?.email ?? (ctx.meta.user ? String(ctx.meta.user.id) : null);
+/** Idempotency keys are unique per caller: a user, or the mesh itself. */
+const callerOf = (ctx: Ctx) => (ctx.meta.user ? `user:${ctx.meta.user.id}` : "system");
+const bodyOf = (ctx: Ctx) => {
+	const { id: _id, ...rest } = ctx.params as Record<string, unknown>;
+	return rest;
+};
+
+function page<T extends { id: number }>(items: T[], limit: number) {
+	const more = items.length > limit;
+	const list = more ? items.slice(0, limit) : items;
+	return { items: list, nextCursor: more ? encodeCursor(list[list.length - 1].id) : null };
+}
+
+function ruleRow(r: RuleDef, deviceIds: number[]) {
+	return [r.name, r.enabled, r.mode, JSON.stringify(r.trigger), JSON.stringify(r.conditions), JSON.stringify(r.actions), r.maxRunsPerHour, deviceIds];
+}
+
+function scheduleRow(s: ScheduleDef, deviceIds: number[]) {
+	return [s.name, s.enabled, s.cron, s.intervalMs, s.timezone, s.startAt == null ? null : new Date(s.startAt), s.endAt == null ? null : new Date(s.endAt), s.misfire, s.mode, JSON.stringify(s.actions), deviceIds];
+}
+
+/** First occurrence after now (intervals anchored at startAt ?? createdAt). */
+function firstRun(s: ScheduleDef, createdAt: number, t = Date.now()): Date | null {
+	const n = nextAfter({ cron: s.cron, intervalMs: s.intervalMs, timezone: s.timezone, startAt: s.startAt, endAt: s.endAt, anchor: s.startAt ?? createdAt }, t);
+	return n == null ? null : new Date(n);
+}
+
+const AutomationService: ServiceSchema = {
+	name: "automation",
+	mixins: [DbMixin],
+	settings: { rest: "/automation" },
+
+	channels: {
+		[CHANNELS.telemetryReadings]: {
+			group: AUTOMATION_READINGS_GROUP,
+			async handler(this: This, payload: unknown) {
+				await this.ready;
+				const list = (payload as { readings?: unknown })?.readings;
+				if (!Array.isArray(list)) return; // not a telemetry batch: the pipeline sink dead-letters it
+				const readings = (list as Reading[])
+					.filter(r => r && Number.isInteger(r.deviceId) && Number.isInteger(r.datapointId) && typeof r.value === "number" && Number.isFinite(r.value))
+					.map(r => ({ deviceId: r.deviceId, datapointId: r.datapointId, value: r.value, ts: typeof r.ts === "number" ? r.ts : Date.parse(r.ts) }))
+					.filter(r => Number.isFinite(r.ts));
+				await this.core.processReadings(readings);
+			}
+		}
+	},
+
+	events: {
+		async [EVENTS.deviceStatus](this: This, ctx: Context<DeviceStatusEvent>) {
+			const s = ctx.params;
+			if (!s || !Number.isInteger(s.deviceId) || typeof s.status !== "string") return;
+			await this.ready;
+			const ts = Date.parse(s.at);
+			await this.core.processStatus(s.deviceId, s.status, Number.isFinite(ts) ? ts : Date.now());
+		},
+		async [AUTOMATION_EVENTS.configChanged](this: This) {
+			await this.ready;
+			await this.core.reloadRules();
+		}
+	},
+
+	actions: {
+		listRules: {
+			rest: "GET /rules",
+			auth: "user",
+			params: { $$strict: true, device: { ...id, optional: true }, enabled: { type: "boolean", convert: true, optional: true }, ...listParams },
+			async handler(this: This, ctx: Ctx) {
+				const p = ctx.params;
+				const limit = p.limit ?? 50;
+				const params: unknown[] = [];
+				const where = [ownedArraySql(ctx.meta.user, "device_ids", params)];
+				if (p.device) where.push(`$${params.push(p.device)} = ANY(device_ids)`);
+				if (p.enabled != null) where.push(`enabled = $${params.push(p.enabled)}`);
+				const cursor = decodeCursor(p.cursor);
+				if (cursor) where.push(`id < $${params.push(cursor)}`);
+				return page(await loadRulesWithState(this.db, where.join(" AND "), params, `ORDER BY id DESC LIMIT ${limit + 1}`), limit);
+			}
+		},
+
+		createRule: {
+			rest: "POST /rules",
+			auth: "user",
+			async handler(this: This, ctx: Ctx) {
+				const { rule, refs } = validateRule(bodyOf(ctx));
+				const deviceIds = await this.resolveRefs(ctx, refs);
+				const [row] = await this.db.query(
+					`INSERT INTO automation_rules (name, enabled, mode, trigger, conditions, actions, max_runs_per_hour, device_ids, created_by)
+					 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+					[...ruleRow(rule, deviceIds), who(ctx)]
+				);
+				await this.configChanged("rule", Number(row.id));
+				ctx.meta.$statusCode = 201;
+				return this.getRule(ctx, Number(row.id));
+			}
+		},
+
+		getRule: {
+			rest: "GET /rules/:id",
+			auth: "user",
+			params: { id },
+			handler(this: This, ctx: Ctx<{ id: number }>) {
+				return this.getRule(ctx, ctx.params.id);
+			}
+		},
+
+		/** Any writable fields; the state is re-armed when the trigger changed or the rule is enabled again. */
+		updateRule: {
+			rest: "PUT /rules/:id",
+			auth: "user",
+			params: { id },
+			async handler(this: This, ctx: Ctx) {
+				const old = await this.getRule(ctx, ctx.params.id);
+				const { rule, refs } = validateRule({ ...old, ...bodyOf(ctx) });
+				const deviceIds = await this.resolveRefs(ctx, refs);
+				const rearm = JSON.stringify(rule.trigger) !== JSON.stringify(old.trigger) || (rule.enabled && !old.enabled) || !rule.enabled;
+				await this.db.transaction(async tx => {
+					await tx.query(
+						`UPDATE automation_rules SET name = $2, enabled = $3, mode = $4, trigger = $5, conditions = $6, actions = $7, max_runs_per_hour = $8, device_ids = $9,
+						 disabled_reason = CASE WHEN $3 THEN NULL ELSE disabled_reason END, suppressed_streak = CASE WHEN $3 AND NOT enabled THEN 0 ELSE suppressed_streak END, updated_at = now()
+						 WHERE id = $1`,
+						[old.id, ...ruleRow(rule, deviceIds)]
+					);
+					if (rearm) {
+						await tx.query("DELETE FROM automation_rule_state WHERE rule_id = $1", [old.id]);
+						await tx.query("DELETE FROM automation_timers WHERE kind = 'for' AND rule_id = $1", [old.id]);
+					}
+				});
+				await this.configChanged("rule", old.id);
+				return this.getRule(ctx, old.id);
+			}
+		},
+
+		deleteRule: {
+			rest: "DELETE /rules/:id",
+			auth: "user",
+			params: { id },
+			async handler(this: This, ctx: Ctx<{ id: number }>) {
+				const rule = await this.getRule(ctx, ctx.params.id);
+				await this.db.transaction(async tx => {
+					await tx.query("DELETE FROM automation_timers WHERE kind = 'for' AND rule_id = $1", [rule.id]);
+					await tx.query("DELETE FROM automation_rules WHERE id = $1", [rule.id]);
+				});
+				await this.configChanged("rule", rule.id);
+				return { id: rule.id, deleted: true };
+			}
+		},
+
+		simulateRule: {
+			rest: "POST /rules/:id/simulate",
+			auth: "user",
+			params: { id },
+			async handler(this: This, ctx: Ctx) {
+				const rule = await this.getRule(ctx, ctx.params.id);
+				const { from, to } = validateSimulate(bodyOf(ctx));
+				return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), runs: await simulateRule(this.db, rule, from, to) };
+			}
+		},
+
+		listSchedules: {
+			rest: "GET /schedules",
+			auth: "user",
+			params: { $$strict: true, ...listParams },
+			async handler(this: This, ctx: Ctx) {
+				const limit = ctx.params.limit ?? 50;
+				const params: unknown[] = [];
+				const where = [ownedArraySql(ctx.meta.user, "device_ids", params)];
+				const cursor = decodeCursor(ctx.params.cursor);
+				if (cursor) where.push(`id < $${params.push(cursor)}`);
+				const rows = await this.db.query(`SELECT * FROM automation_schedules WHERE ${where.join(" AND ")} ORDER BY id DESC LIMIT ${limit + 1}`, params);
+				return page(rows.map(scheduleToApi), limit);
+			}
+		},
+
+		createSchedule: {
+			rest: "POST /schedules",
+			auth: "user",
+			async handler(this: This, ctx: Ctx) {
+				const { schedule, refs } = validateSchedule(bodyOf(ctx));
+				const deviceIds = await this.resolveRefs(ctx, refs);
+				const createdAt = Date.now();
+				const [row] = await this.db.query(
+					`INSERT INTO automation_schedules (name, enabled, cron, interval_ms, timezone, start_at, end_at, misfire, mode, actions, device_ids, created_by, created_at, next_run_at)
+					 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *`,
+					[...scheduleRow(schedule, deviceIds), who(ctx), new Date(createdAt), firstRun(schedule, createdAt)]
+				);
+				await this.configChanged("schedule", Number(row.id));
+				ctx.meta.$statusCode = 201;
+				return scheduleToApi(row);
+			}
+		},
+
+		/** Next occurrences of a cron (with its time zone) or an interval, without storing anything. */
+		previewSchedule: {
+			rest: "POST /schedules/preview",
+			auth: "user",
+			handler(this: This, ctx: Ctx) {
+				const p = validatePreview(bodyOf(ctx));
+				const runs = preview({ ...p.timing, startAt: p.startAt, endAt: p.endAt, anchor: p.startAt ?? p.from }, p.from, p.count);
+				return { runs: runs.map(t => new Date(t).toISOString()) };
+			}
+		},
+
+		getSchedule: {
+			rest: "GET /schedules/:id",
+			auth: "user",
+			params: { id },
+			async handler(this: This, ctx: Ctx<{ id: number }>) {
+				return scheduleToApi(await this.getScheduleRow(ctx, ctx.params.id));
+			}
+		},
+
+		updateSchedule: {
+			rest: "PUT /schedules/:id",
+			auth: "user",
+			params: { id },
+			async handler(this: This, ctx: Ctx) {
+				const oldRow = await this.getScheduleRow(ctx, ctx.params.id);
+				const old = scheduleToApi(oldRow);
+				const body = bodyOf(ctx);
+				// Switching between cron and interval: the new one replaces the old.
+				const merged: Record<string, unknown> = { ...old, ...body };
+				if (body.cron != null && body.interval === undefined) merged.interval = null;
+				if (body.interval != null && body.cron === undefined) merged.cron = null;
+				const { schedule, refs } = validateSchedule(merged);
+				const deviceIds = await this.resolveRefs(ctx, refs);
+				const timingChanged = schedule.cron !== old.cron || schedule.interval !== old.interval || schedule.timezone !== old.timezone || schedule.startAt !== ms(oldRow.start_at) || schedule.endAt !== ms(oldRow.end_at) || (schedule.enabled && !old.enabled);
+				const next = timingChanged ? firstRun(schedule, ms(oldRow.created_at)!) : oldRow.next_run_at;
+				const [row] = await this.db.query(
+					`UPDATE automation_schedules SET name = $2, enabled = $3, cron = $4, interval_ms = $5, timezone = $6, start_at = $7, end_at = $8, misfire = $9, mode = $10, actions = $11, device_ids = $12,
+					 next_run_at = $13, updated_at = now() WHERE id = $1 RETURNING *`,
+					[old.id, ...scheduleRow(schedule, deviceIds), next]
+				);
+				await this.configChanged("schedule", old.id);
+				return scheduleToApi(row);
+			}
+		},
+
+		deleteSchedule: {
+			rest: "DELETE /schedules/:id",
+			auth: "user",
+			params: { id },
+			async handler(this: This, ctx: Ctx<{ id: number }>) {
+				const row = await this.getScheduleRow(ctx, ctx.params.id);
+				await this.db.query("DELETE FROM automation_schedules WHERE id = $1", [row.id]);
+				await this.configChanged("schedule", Number(row.id));
+				return { id: Number(row.id), deleted: true };
+			}
+		},
+
+		/** A manual command: queued in the outbox, sent at once when the device streams; idempotent per caller and key. */
+		command: {
+			rest: "POST /devices/:id/command",
+			auth: "user",
+			params: { id },
+			async handler(this: This, ctx: Ctx) {
+				const deviceId = ctx.params.id as number;
+				await this.requireDevice(ctx, deviceId);
+				const body = validateCommand(bodyOf(ctx));
+				const caller = callerOf(ctx);
+				const result = await this.db.transaction(async tx => {
+					const c = await this.core.ensureCommand({ deviceId, action: body.action, params: body.params as Record<string, unknown>, ttl: body.ttl, ttlMs: body.ttlMs, caller, idempotencyKey: body.idempotencyKey, source: "manual", runId: null, createdBy: who(ctx) }, tx);
+					if (!c.created) return c;
+					const [run] = await tx.query(
+						`INSERT INTO automation_runs (source, device_id, status, trigger, trace, device_ids, created_by)
+						 VALUES ('manual', $1, 'running', $2, $3, $4, $5) RETURNING id`,
+						[deviceId, JSON.stringify({ type: "manual", by: who(ctx) }), JSON.stringify([{ at: new Date().toISOString(), path: "actions[0]", step: "command", ok: true, detail: { commandId: Number(c.row.id), status: "queued" } }]), [deviceId], who(ctx)]
+					);
+					await tx.query("UPDATE automation_commands SET run_id = $2 WHERE id = $1", [c.row.id, run.id]);
+					c.row.run_id = run.id;
+					return c;
+				});
+				if (!result.created) {
+					if (result.row.body_hash !== result.bodyKey) throw new ConflictError(`idempotencyKey '${body.idempotencyKey}' was used for another command`, { field: "idempotencyKey", commandId: Number(result.row.id) });
+					return { ...commandToApi(result.row), duplicate: true };
+				}
+				const commandId = Number(result.row.id);
+				// The run of a manual command ends with its command (./core, on the final status).
+				const delivery = this.core.deliver(commandId);
+				this.core.track(delivery);
+				if (body.wait > 0) await Promise.race([delivery, new Promise(r => setTimeout(r, body.wait))]);
+				const [row] = await this.db.query("SELECT * FROM automation_commands WHERE id = $1", [commandId]);
+				const cmd = commandToApi(row);
+				const ended = !["queued", "sending"].includes(cmd.status);
+				ctx.meta.$statusCode = body.wait > 0 && ended ? 200 : 202;
+				return cmd;
+			}
+		},
+
+		getCommand: {
+			rest: "GET /commands/:id",
+			auth: "user",
+			params: { id },
+			async handler(this: This, ctx: Ctx<{ id: number }>) {
+				const [row] = await this.db.query("SELECT * FROM automation_commands WHERE id = $1", [ctx.params.id]);
+				if (!row || !(await visibleDevices(this.db, ctx.meta.user, [Number(row.device_id)])).size) throw new NotFoundError("Command", ctx.params.id);
+				return commandToApi(row);
+			}
+		},
+
+		cancelCommand: {
+			rest: "DELETE /commands/:id",
+			auth: "user",
+			params: { id },
+			async handler(this: This, ctx: Ctx<{ id: number }>) {
+				const [row] = await this.db.query("SELECT * FROM automation_commands WHERE id = $1", [ctx.params.id]);
+				if (!row || !(await visibleDevices(this.db, ctx.meta.user, [Number(row.device_id)])).size) throw new NotFoundError("Command", ctx.params.id);
+				const cancelled = await this.core.cancel(Number(row.id));
+				if (!cancelled) throw new ConflictError(`command ${row.id} is ${row.status}: only a queued command can be cancelled`, { status: row.status });
+				return commandToApi(cancelled);
+			}
+		},
+
+		deviceState: {
+			rest: "GET /devices/:id/state",
+			auth: "user",
+			params: { id },
+			async handler(this: This, ctx: Ctx<{ id: number }>) {
+				await this.requireDevice(ctx, ctx.params.id);
+				return this.core.deviceState(ctx.params.id);
+			}
+		},
+
+		history: {
+			rest: "GET /history",
+			auth: "user",
+			params: {
+				$$strict: true,
+				rule: { ...id, optional: true },
+				schedule: { ...id, optional: true },
+				device: { ...id, optional: true },
+				source: { type: "enum", values: ["rule", "schedule", "manual"], optional: true },
+				status: { type: "string", max: 20, optional: true },
+				from: { type: "string", max: 64, optional: true },
+				to: { type: "string", max: 64, optional: true },
+				...listParams
+			},
+			async handler(this: This, ctx: Ctx) {
+				const p = ctx.params;
+				const limit = p.limit ?? 50;
+				const params: unknown[] = [];
+				const where = [ownedArraySql(ctx.meta.user, "r.device_ids", params)];
+				if (p.rule) where.push(`r.rule_id = $${params.push(p.rule)}`);
+				if (p.schedule) where.push(`r.schedule_id = $${params.push(p.schedule)}`);
+				if (p.device) where.push(`(r.device_id = $${params.push(p.device)} OR EXISTS (SELECT 1 FROM automation_commands c WHERE c.run_id = r.id AND c.device_id = $${params.length}))`);
+				if (p.source) where.push(`r.source = $${params.push(p.source)}`);
+				if (p.status) where.push(`r.status = $${params.push(p.status)}`);
+				const from = parseTime(p.from, "from");
+				const to = parseTime(p.to, "to");
+				if (from != null) where.push(`r.started_at >= $${params.push(new Date(from))}`);
+				if (to != null) where.push(`r.started_at <= $${params.push(new Date(to))}`);
+				const cursor = decodeCursor(p.cursor);
+				if (cursor) where.push(`r.id < $${params.push(cursor)}`);
+				return page(await loadRuns(this.db, where.join(" AND "), params, `ORDER BY r.id DESC LIMIT ${limit + 1}`), limit);
+			}
+		},
+
+		historyEntry: {
+			rest: "GET /history/:id",
+			auth: "user",
+			params: { id },
+			async handler(this: This, ctx: Ctx<{ id: number }>) {
+				const params: unknown[] = [ctx.params.id];
+				const [entry] = await loadRuns(this.db, `r.id = $1 AND ${ownedArraySql(ctx.meta.user, "r.device_ids", params)}`, params);
+				if (!entry) throw new NotFoundError("History entry", ctx.params.id);
+				return entry;
+			}
+		},
+
+		/** Counters of this instance (benchmarks, diagnostics); not routed. */
+		stats: {
+			visibility: "public",
+			handler(this: This) {
+				return { ...this.core.counters, rules: this.core.rules.size };
+			}
+		}
+	},
+
+	methods: {
+		/** Every referenced device must be visible to the caller (422 on its path otherwise); datapoints resolved to id and label. */
+		async resolveRefs(this: This, ctx: Ctx, refs: DeviceRef[]): Promise<number[]> {
+			const visible = await visibleDevices(this.db, ctx.meta.user, refs.map(r => r.deviceId));
+			for (const ref of refs) {
+				if (!visible.has(ref.deviceId)) fail(ref.field, `unknown device ${ref.deviceId}`);
+				if (!ref.datapoint) continue;
+				const v = ref.datapoint.value;
+				const [dp] = await this.db.query("SELECT id, label FROM datapoints WHERE device_id = $1 AND (id = $2 OR label = $3)", [ref.deviceId, typeof v === "number" ? v : -1, String(v)]);
+				if (!dp) fail(ref.datapoint.field, `device ${ref.deviceId} has no datapoint ${JSON.stringify(v)}`);
+				ref.datapoint.target.datapoint = dp.label;
+				ref.datapoint.target.datapointId = Number(dp.id);
+			}
+			return [...new Set(refs.map(r => r.deviceId))].sort((a, b) => a - b);
+		},
+
+		async requireDevice(this: This, ctx: Ctx, deviceId: number) {
+			if (!(await visibleDevices(this.db, ctx.meta.user, [deviceId])).size) throw new NotFoundError("Device", deviceId);
+		},
+
+		async getRule(this: This, ctx: Ctx, ruleId: number): Promise<RuleApi> {
+			const params: unknown[] = [ruleId];
+			const [rule] = await loadRulesWithState(this.db, `id = $1 AND ${ownedArraySql(ctx.meta.user, "device_ids", params)}`, params);
+			if (!rule) throw new NotFoundError("Rule", ruleId);
+			return rule;
+		},
+
+		async getScheduleRow(this: This, ctx: Ctx, scheduleId: number) {
+			const params: unknown[] = [scheduleId];
+			const [row] = await this.db.query(`SELECT * FROM automation_schedules WHERE id = $1 AND ${ownedArraySql(ctx.meta.user, "device_ids", params)}`, params);
+			if (!row) throw new NotFoundError("Schedule", scheduleId);
+			return row;
+		},
+
+		async configChanged(this: This, kind: "rule" | "schedule", changedId: number) {
+			const ev: ConfigChangedEvent = { kind, id: changedId };
+			// broadcast: every instance reloads (this one too, through its own handler).
+			this.broker.broadcast(AUTOMATION_EVENTS.configChanged, ev);
+			if (kind === "rule") await this.core.reloadRules();
+			else this.core.wake(Date.now());
+		}
+	},
+
+	created(this: Service) {
+		const self = this as This;
+		self.ready = new Promise<void>(r => (self.markReady = r));
+		self.tick = null;
+	},
+
+	async started(this: Service) {
+		const self = this as This;
+		const env = fleetEnv(self.broker);
+		self.core = new AutomationCore({
+			db: self.db,
+			owner: `${self.broker.nodeID}:${crypto.randomBytes(4).toString("hex")}`,
+			tickMs: env.automationTickMs,
+			leaseMs: env.automationLeaseMs,
+			loopWindowMs: env.automationLoopWindowMs,
+			maxDepth: env.automationMaxDepth,
+			historyDays: env.automationHistoryDays,
+			requestTimeoutMs: env.requestTimeoutMs,
+			send: (nodeID, action, deviceId, params, timeout) =>
+				self.broker.call(action === "write" ? "processor.write" : "processor.close", { ...params, deviceId }, { nodeID, retries: 0, timeout }),
+			emit: (event, payload) => void self.broker.emit(event, payload),
+			broadcast: (event, payload) => void self.broker.broadcast(event, payload),
+			// broadcast, not emit: every gateway node relays to its own sockets.
+			push: (messages: LiveMessage[]) => void self.broker.broadcast(LIVE_PUSH_EVENT, { messages }),
+			log: self.logger
+		});
+		await self.core.reloadRules();
+		self.markReady();
+		const tick = () => self.core.track(self.core.sweep());
+		self.tick = setInterval(tick, env.automationTickMs);
+		tick();
+	},
+
+	async stopped(this: Service) {
+		const self = this as This;
+		if (self.tick) clearInterval(self.tick);
+		await self.core?.stop();
+	}
+};
+
+export default AutomationService;
