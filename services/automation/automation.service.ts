@@ -16,14 +16,14 @@ import { fleetEnv } from "../shared/broker-env";
 import { CHANNELS, EVENTS, LIVE_PUSH_EVENT, type DeviceStatusEvent, type LiveMessage, type Reading } from "../shared/contracts";
 import { AUTOMATION_EVENTS, AUTOMATION_READINGS_GROUP, type ConfigChangedEvent, type RuleApi } from "../shared/contracts/automation";
 import { ConflictError, NotFoundError } from "../shared/errors";
-import { ownedArraySql, visibleDevices, type Viewer } from "./access";
+import { callerOf, visibleArraySql, visibleDevices, type Caller } from "./access";
 import { AutomationCore } from "./core";
 import { nextAfter, preview } from "./planner";
 import { simulateRule } from "./simulate";
 import { commandToApi, decodeCursor, encodeCursor, loadRulesWithState, loadRuns, ms, scheduleToApi } from "./store";
 import { fail, validateCommand, validatePreview, validateRule, validateSchedule, validateSimulate, parseTime, type DeviceRef, type RuleDef, type ScheduleDef } from "./validate";
 
-type Meta = { user?: Viewer & { email?: string }; $statusCode?: number };
+type Meta = { user?: Caller; $statusCode?: number; $location?: string };
 type Ctx<P = Record<string, any>> = Context<P, Meta>;
 
 type This = Service & {
@@ -45,9 +45,12 @@ const listParams = {
 	cursor: { type: "string", max: 100, optional: true }
 } as const;
 
-const who = (ctx: Ctx) => ctx.meta.user?.email ?? (ctx.meta.user ? String(ctx.meta.user.id) : null);
+const who = (ctx: Ctx) => callerOf(ctx)?.email ?? null;
 /** Idempotency keys are unique per caller: a user, or the mesh itself. */
-const callerOf = (ctx: Ctx) => (ctx.meta.user ? `user:${ctx.meta.user.id}` : "system");
+const callerKey = (ctx: Ctx) => {
+	const c = callerOf(ctx);
+	return c ? `user:${c.id}` : "system";
+};
 const bodyOf = (ctx: Ctx) => {
 	const { id: _id, ...rest } = ctx.params as Record<string, unknown>;
 	return rest;
@@ -117,7 +120,7 @@ const AutomationService: ServiceSchema = {
 				const p = ctx.params;
 				const limit = p.limit ?? 50;
 				const params: unknown[] = [];
-				const where = [ownedArraySql(ctx.meta.user, "device_ids", params)];
+				const where = [visibleArraySql(ctx, "device_ids", params)];
 				if (p.device) where.push(`$${params.push(p.device)} = ANY(device_ids)`);
 				if (p.enabled != null) where.push(`enabled = $${params.push(p.enabled)}`);
 				const cursor = decodeCursor(p.cursor);
@@ -139,6 +142,7 @@ const AutomationService: ServiceSchema = {
 				);
 				await this.configChanged("rule", Number(row.id));
 				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/automation/rules/${row.id}`;
 				return this.getRule(ctx, Number(row.id));
 			}
 		},
@@ -212,7 +216,7 @@ const AutomationService: ServiceSchema = {
 			async handler(this: This, ctx: Ctx) {
 				const limit = ctx.params.limit ?? 50;
 				const params: unknown[] = [];
-				const where = [ownedArraySql(ctx.meta.user, "device_ids", params)];
+				const where = [visibleArraySql(ctx, "device_ids", params)];
 				const cursor = decodeCursor(ctx.params.cursor);
 				if (cursor) where.push(`id < $${params.push(cursor)}`);
 				const rows = await this.db.query(`SELECT * FROM automation_schedules WHERE ${where.join(" AND ")} ORDER BY id DESC LIMIT ${limit + 1}`, params);
@@ -234,6 +238,7 @@ const AutomationService: ServiceSchema = {
 				);
 				await this.configChanged("schedule", Number(row.id));
 				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/automation/schedules/${row.id}`;
 				return scheduleToApi(row);
 			}
 		},
@@ -305,7 +310,7 @@ const AutomationService: ServiceSchema = {
 				const deviceId = ctx.params.id as number;
 				await this.requireDevice(ctx, deviceId);
 				const body = validateCommand(bodyOf(ctx));
-				const caller = callerOf(ctx);
+				const caller = callerKey(ctx);
 				const result = await this.db.transaction(async tx => {
 					const c = await this.core.ensureCommand({ deviceId, action: body.action, params: body.params as Record<string, unknown>, ttl: body.ttl, ttlMs: body.ttlMs, caller, idempotencyKey: body.idempotencyKey, source: "manual", runId: null, createdBy: who(ctx) }, tx);
 					if (!c.created) return c;
@@ -341,7 +346,7 @@ const AutomationService: ServiceSchema = {
 			params: { id },
 			async handler(this: This, ctx: Ctx<{ id: number }>) {
 				const [row] = await this.db.query("SELECT * FROM automation_commands WHERE id = $1", [ctx.params.id]);
-				if (!row || !(await visibleDevices(this.db, ctx.meta.user, [Number(row.device_id)])).size) throw new NotFoundError("Command", ctx.params.id);
+				if (!row || !(await visibleDevices(this.db, ctx, [Number(row.device_id)])).size) throw new NotFoundError("Command", ctx.params.id);
 				return commandToApi(row);
 			}
 		},
@@ -352,7 +357,7 @@ const AutomationService: ServiceSchema = {
 			params: { id },
 			async handler(this: This, ctx: Ctx<{ id: number }>) {
 				const [row] = await this.db.query("SELECT * FROM automation_commands WHERE id = $1", [ctx.params.id]);
-				if (!row || !(await visibleDevices(this.db, ctx.meta.user, [Number(row.device_id)])).size) throw new NotFoundError("Command", ctx.params.id);
+				if (!row || !(await visibleDevices(this.db, ctx, [Number(row.device_id)])).size) throw new NotFoundError("Command", ctx.params.id);
 				const cancelled = await this.core.cancel(Number(row.id));
 				if (!cancelled) throw new ConflictError(`command ${row.id} is ${row.status}: only a queued command can be cancelled`, { status: row.status });
 				return commandToApi(cancelled);
@@ -387,7 +392,7 @@ const AutomationService: ServiceSchema = {
 				const p = ctx.params;
 				const limit = p.limit ?? 50;
 				const params: unknown[] = [];
-				const where = [ownedArraySql(ctx.meta.user, "r.device_ids", params)];
+				const where = [visibleArraySql(ctx, "r.device_ids", params)];
 				if (p.rule) where.push(`r.rule_id = $${params.push(p.rule)}`);
 				if (p.schedule) where.push(`r.schedule_id = $${params.push(p.schedule)}`);
 				if (p.device) where.push(`(r.device_id = $${params.push(p.device)} OR EXISTS (SELECT 1 FROM automation_commands c WHERE c.run_id = r.id AND c.device_id = $${params.length}))`);
@@ -409,7 +414,7 @@ const AutomationService: ServiceSchema = {
 			params: { id },
 			async handler(this: This, ctx: Ctx<{ id: number }>) {
 				const params: unknown[] = [ctx.params.id];
-				const [entry] = await loadRuns(this.db, `r.id = $1 AND ${ownedArraySql(ctx.meta.user, "r.device_ids", params)}`, params);
+				const [entry] = await loadRuns(this.db, `r.id = $1 AND ${visibleArraySql(ctx, "r.device_ids", params)}`, params);
 				if (!entry) throw new NotFoundError("History entry", ctx.params.id);
 				return entry;
 			}
@@ -427,7 +432,7 @@ const AutomationService: ServiceSchema = {
 	methods: {
 		/** Every referenced device must be visible to the caller (422 on its path otherwise); datapoints resolved to id and label. */
 		async resolveRefs(this: This, ctx: Ctx, refs: DeviceRef[]): Promise<number[]> {
-			const visible = await visibleDevices(this.db, ctx.meta.user, refs.map(r => r.deviceId));
+			const visible = await visibleDevices(this.db, ctx, refs.map(r => r.deviceId));
 			for (const ref of refs) {
 				if (!visible.has(ref.deviceId)) fail(ref.field, `unknown device ${ref.deviceId}`);
 				if (!ref.datapoint) continue;
@@ -441,19 +446,19 @@ const AutomationService: ServiceSchema = {
 		},
 
 		async requireDevice(this: This, ctx: Ctx, deviceId: number) {
-			if (!(await visibleDevices(this.db, ctx.meta.user, [deviceId])).size) throw new NotFoundError("Device", deviceId);
+			if (!(await visibleDevices(this.db, ctx, [deviceId])).size) throw new NotFoundError("Device", deviceId);
 		},
 
 		async getRule(this: This, ctx: Ctx, ruleId: number): Promise<RuleApi> {
 			const params: unknown[] = [ruleId];
-			const [rule] = await loadRulesWithState(this.db, `id = $1 AND ${ownedArraySql(ctx.meta.user, "device_ids", params)}`, params);
+			const [rule] = await loadRulesWithState(this.db, `id = $1 AND ${visibleArraySql(ctx, "device_ids", params)}`, params);
 			if (!rule) throw new NotFoundError("Rule", ruleId);
 			return rule;
 		},
 
 		async getScheduleRow(this: This, ctx: Ctx, scheduleId: number) {
 			const params: unknown[] = [scheduleId];
-			const [row] = await this.db.query(`SELECT * FROM automation_schedules WHERE id = $1 AND ${ownedArraySql(ctx.meta.user, "device_ids", params)}`, params);
+			const [row] = await this.db.query(`SELECT * FROM automation_schedules WHERE id = $1 AND ${visibleArraySql(ctx, "device_ids", params)}`, params);
 			if (!row) throw new NotFoundError("Schedule", scheduleId);
 			return row;
 		},
