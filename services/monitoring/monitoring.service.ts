@@ -14,7 +14,7 @@ import { callerOf, deviceNotFound, mayAccessOwner, ownerCondition } from "../../
 import { idParam, optionalIdParam } from "../shared/params";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
-import { CHANNELS, EVENTS, type AlertEvent, type DeviceStatusEvent, type Reading } from "../shared/contracts";
+import { CHANNELS, EVENTS, isReading, type AlertEvent, type DeviceStatusEvent } from "../shared/contracts";
 import { ForbiddenError, NotFoundError, UnauthorizedError, UnprocessableError } from "../shared/errors";
 import { PROFILES_DIR } from "../shared/paths";
 import { describeOffline, describeThreshold, evaluate, initialState, isOffline, profileAlertDefaults, type RuleState, type ThresholdRule } from "./alerts";
@@ -112,22 +112,9 @@ const id = idParam;
 const optionalId = optionalIdParam;
 const timeParam = { type: "string", optional: true, max: 64 } as const;
 
+/** Epoch ms of a reading that passed `isReading`. */
 function toMs(ts: string | number): number {
 	return typeof ts === "number" ? ts : Date.parse(ts);
-}
-
-function validReading(r: unknown): r is Reading {
-	const x = r as Reading;
-	return (
-		!!x &&
-		Number.isInteger(x.deviceId) &&
-		x.deviceId > 0 &&
-		Number.isInteger(x.datapointId) &&
-		x.datapointId > 0 &&
-		typeof x.value === "number" &&
-		Number.isFinite(x.value) &&
-		Number.isFinite(toMs(x.ts))
-	);
 }
 
 /** Filters shared by the readings routes: datapoint (id or label), time window, page size and cursor. */
@@ -521,7 +508,7 @@ const MonitoringService: ServiceSchema = {
 				this.logger.warn("telemetry.readings: message without a readings array ignored by monitoring");
 				return;
 			}
-			const readings = list.filter(validReading);
+			const readings = list.filter(isReading);
 			if (readings.length !== list.length) {
 				this.counters.invalid += list.length - readings.length;
 				this.logger.warn(`telemetry.readings: ${list.length - readings.length} malformed reading(s) ignored by monitoring`);

@@ -10,7 +10,7 @@
 import { pipeline as streamPipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import type { Database, Sql } from "../../mixins/db/database";
-import type { Reading } from "../shared/contracts";
+import { toEpochMs, type Reading } from "../shared/contracts";
 import { buildControllerSpec, type ControllerSpec } from "./decode";
 
 export interface Row {
@@ -20,27 +20,8 @@ export interface Row {
 	value: number;
 }
 
-const INT4_MAX = 2_147_483_647;
-
-/** Checks one reading of a telemetry.readings batch; returns the problem or null. */
-export function readingProblem(r: unknown): string | null {
-	if (r == null || typeof r !== "object") return "reading is not an object";
-	const { deviceId, datapointId, value, ts } = r as Record<string, unknown>;
-	if (!Number.isInteger(deviceId) || (deviceId as number) < 1 || (deviceId as number) > INT4_MAX) return `deviceId ${JSON.stringify(deviceId)} is not a positive int4`;
-	if (!Number.isInteger(datapointId) || (datapointId as number) < 1 || (datapointId as number) > INT4_MAX) return `datapointId ${JSON.stringify(datapointId)} is not a positive int4`;
-	if (typeof value !== "number" || !Number.isFinite(value)) return `value ${JSON.stringify(value)} is not a finite number`;
-	if (toEpochMs(ts) == null) return `ts ${JSON.stringify(ts)} is not epoch milliseconds or ISO 8601`;
-	return null;
-}
-
-export function toEpochMs(ts: unknown): number | null {
-	if (typeof ts === "number") return Number.isFinite(ts) && Math.abs(ts) < 8.64e15 ? ts : null;
-	if (typeof ts === "string") {
-		const ms = Date.parse(ts);
-		return Number.isNaN(ms) ? null : ms;
-	}
-	return null;
-}
+// The reading check is the channel's contract (shared by every consumer); re-exported for callers here.
+export { readingProblem, toEpochMs } from "../shared/contracts";
 
 export function toRow(r: Reading): Row {
 	return { ts: toEpochMs(r.ts)!, deviceId: r.deviceId, datapointId: r.datapointId, value: r.value };
