@@ -10,7 +10,8 @@
  */
 import fs from "node:fs";
 import mqtt from "mqtt";
-import { controllerTopic, encodeFrame, FACES2_LAYOUT, simulatedValues } from "../../services/simulator/controllers-frames";
+import { controllerTopic, encodePayload, FACES2_LAYOUT } from "../../services/shared/contracts/faces2";
+import { simulatedValues } from "../../services/simulator/controllers-frames";
 
 const [url, macsCsv, framesArg, rateArg, qosArg, tlsFile] = process.argv.slice(2);
 const macs = macsCsv.split(",");
@@ -44,7 +45,7 @@ async function main() {
 		const ts = Math.max(Date.now(), (last.get(key) ?? 0) + 1);
 		last.set(key, ts);
 		const values = simulatedValues(k, ts, i)[sensor];
-		const payload = JSON.stringify({ timestamp: ts, data: encodeFrame(FACES2_LAYOUT[sensor], values) });
+		const payload = encodePayload(FACES2_LAYOUT[sensor], values, ts);
 		sent++;
 		clients[k].publish(controllerTopic(macs[k], sensor), payload, { qos }, () => acked++);
 	};

@@ -7,6 +7,7 @@
  * Every failure is a DecodeError with a stable code, so a dead letter says exactly why.
  */
 import type { Reading } from "../shared/contracts";
+import { FACES2_TOPIC, FIELD_TYPES, type FieldType } from "../shared/contracts/faces2";
 
 export type DecodeErrorCode =
 	| "BAD_TOPIC"
@@ -29,24 +30,8 @@ export class DecodeError extends Error {
 	}
 }
 
-export const FIELD_TYPES = {
-	int8: { size: 1, read: (b: Buffer, o: number) => b.readInt8(o) },
-	uint8: { size: 1, read: (b: Buffer, o: number) => b.readUInt8(o) },
-	int16be: { size: 2, read: (b: Buffer, o: number) => b.readInt16BE(o) },
-	int16le: { size: 2, read: (b: Buffer, o: number) => b.readInt16LE(o) },
-	uint16be: { size: 2, read: (b: Buffer, o: number) => b.readUInt16BE(o) },
-	uint16le: { size: 2, read: (b: Buffer, o: number) => b.readUInt16LE(o) },
-	int32be: { size: 4, read: (b: Buffer, o: number) => b.readInt32BE(o) },
-	int32le: { size: 4, read: (b: Buffer, o: number) => b.readInt32LE(o) },
-	uint32be: { size: 4, read: (b: Buffer, o: number) => b.readUInt32BE(o) },
-	uint32le: { size: 4, read: (b: Buffer, o: number) => b.readUInt32LE(o) },
-	float32be: { size: 4, read: (b: Buffer, o: number) => b.readFloatBE(o) },
-	float32le: { size: 4, read: (b: Buffer, o: number) => b.readFloatLE(o) },
-	float64be: { size: 8, read: (b: Buffer, o: number) => b.readDoubleBE(o) },
-	float64le: { size: 8, read: (b: Buffer, o: number) => b.readDoubleLE(o) }
-} as const;
-
-export type FieldType = keyof typeof FIELD_TYPES;
+// The field types and topic grammar are the protocol's contract, shared with the encoders.
+export { FIELD_TYPES, type FieldType } from "../shared/contracts/faces2";
 
 export interface DatapointSpec {
 	id: number;
@@ -78,10 +63,8 @@ export interface ParsedTopic {
 	sensor: number;
 }
 
-const TOPIC = /^(stat|tele)\/f2-([0-9a-fA-F]{12})\/sensor-mode\/([^/]+)\/sensor-(\d{1,4})$/;
-
 export function parseTopic(topic: string): ParsedTopic {
-	const m = TOPIC.exec(topic);
+	const m = FACES2_TOPIC.exec(topic);
 	if (!m) throw new DecodeError("BAD_TOPIC", `topic '${topic.slice(0, 200)}' is not stat|tele/f2-<mac>/sensor-mode/<mode>/sensor-<n>`);
 	const hex = m[2].toLowerCase();
 	return {

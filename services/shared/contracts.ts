@@ -9,5 +9,6 @@ export * from "./contracts/alerts";
 export * from "./contracts/api";
 export * from "./contracts/devices";
 export * from "./contracts/events";
+export * from "./contracts/faces2";
 export * from "./contracts/live";
 export * from "./contracts/readings";

@@ -16,7 +16,7 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import { Errors } from "moleculer";
 import mqtt from "mqtt";
 import { fleetEnv } from "../shared/broker-env";
-import { controllerId, controllerTopic, encodeFrame, FACES2_LAYOUT, simulatedValues } from "./controllers-frames";
+import { controllerId, controllerTopic, encodePayload, FACES2_LAYOUT, simulatedValues } from "./controllers-frames";
 
 export const SIMULATED_CONTROLLER_MACS = ["aa:bb:cc:dd:ee:01", "aa:bb:cc:dd:ee:02", "aa:bb:cc:dd:ee:03", "aa:bb:cc:dd:ee:04"];
 
@@ -133,7 +133,7 @@ export const ControllersMixin: Partial<ServiceSchema> = {
 			c.energyWh += 0.5;
 			const values = simulatedValues(c.index, now, Math.floor(c.energyWh));
 			for (const sensor of [1, 2]) {
-				const payload = JSON.stringify({ timestamp: now, data: encodeFrame(FACES2_LAYOUT[sensor], values[sensor]) });
+				const payload = encodePayload(FACES2_LAYOUT[sensor], values[sensor], now);
 				c.client.publish(controllerTopic(c.mac, sensor), payload, { qos: 1 });
 				c.framesSent++;
 			}
