@@ -32,7 +32,7 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 				? "TCP"
 				: null;
 
-	const jsonLogs = !process.stdout.isTTY || process.env.LOG_FORMAT === "json";
+	const jsonLogs = env.logFormat ? env.logFormat === "json" : !process.stdout.isTTY;
 
 	return {
 		namespace: env.namespace,
@@ -91,17 +91,15 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 		tracking: { enabled: true, shutdownTimeout: 10_000 },
 
 		metrics: {
-			enabled: process.env.METRICS !== "0",
+			enabled: env.metrics,
 			reporter: [
 				new PrometheusTextReporter({ includes: undefined }),
-				...(process.env.METRICS_PORT ? [{ type: "Prometheus", options: { port: Number(process.env.METRICS_PORT) } }] : [])
+				...(env.metricsPort ? [{ type: "Prometheus", options: { port: env.metricsPort } }] : [])
 			]
 		},
 
 		// Off by default (it costs CPU on a Pi); TRACING=Console|Event|Jaeger|Zipkin|Datadog turns it on.
-		tracing: process.env.TRACING
-			? { enabled: true, exporter: { type: process.env.TRACING } }
-			: { enabled: false },
+		tracing: env.tracing ? { enabled: true, exporter: { type: env.tracing } } : { enabled: false },
 
 		logger: {
 			type: "Console",

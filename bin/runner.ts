@@ -5,11 +5,13 @@
  *  - an unhandled promise rejection is logged and counted, not fatal (mixins/process-guard.ts);
  *  - the environment is read by moleculer.config.ts alone: the stock runner would also copy
  *    variables such as TRANSPORTER over the parsed options and undo their validation.
+ *  - SERVICES=pipeline selects the three pipeline stage services (bin/service-list.ts);
  * Everything else (SERVICES, SERVICEDIR, --mask, --repl, --hot, signals) is the stock runner.
  */
 import { Runner } from "moleculer";
 import { installProcessGuard } from "../mixins/process-guard";
-import { describeStartupError } from "../services/shared/env";
+import { describeStartupError, type FleetEnv } from "../services/shared/env";
+import { resolveServiceList } from "./service-list";
 
 /** The runner as it is: its typings miss that loadConfigFile resolves the config mergeOptions takes. */
 interface RunnerInternals {
@@ -24,6 +26,15 @@ const RunnerBase = Runner as unknown as new () => RunnerInternals;
 class FleetRunner extends RunnerBase {
 	overwriteFromEnv(obj: unknown) {
 		return obj;
+	}
+
+	/** SERVICES=pipeline → the three stage services; PIPELINE_STAGES (deprecated) narrows them. */
+	loadServices() {
+		const env = (this as any).broker.options.fleet as FleetEnv;
+		const { services, warnings } = resolveServiceList(env.services, env.pipelineStages, (this as any).flags.mask ?? "**/*.service.js");
+		for (const w of warnings) (this as any).broker.logger.warn(w);
+		if (services != null) process.env.SERVICES = services;
+		return super.loadServices();
 	}
 
 	_run() {

@@ -90,7 +90,8 @@ function createAdapter(env: FleetEnv): ChannelAdapter {
 				url,
 				connectionOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 1000 },
 				// Bounded retention: a week of backlog survives a long outage, the disk does not fill.
-				streamConfig: { max_age: 7 * 24 * 3600 * 1e9 },
+				// num_replicas: 3 on a NATS cluster (CHANNELS_REPLICAS), so a stream survives a server.
+				streamConfig: { max_age: 7 * 24 * 3600 * 1e9, num_replicas: env.channelsReplicas },
 				consumerOptions: {
 					config: {
 						// A consumer group created after messages were sent still gets them:

@@ -18,9 +18,9 @@ import path from "node:path";
 import mqtt from "mqtt";
 import type { ServiceBroker } from "moleculer";
 import { Client } from "pg";
-import PipelineService from "../../services/pipeline/pipeline.service";
+import { PIPELINE_SERVICES } from "../../test/helpers/pipeline-services";
 import SigningService from "../../services/signing/signing.service";
-import { buildControllerSpec, decodeFrame, parsePayload, parseTopic, type ControllerSpec } from "../../services/pipeline/decode";
+import { buildControllerSpec, decodeFrame, parsePayload, parseTopic, type ControllerSpec } from "../../services/pipeline-decode/decode";
 import type { Database } from "../../mixins/db/database";
 import { createTestBroker, tempDir, uniqueNamespace } from "../../test/helpers/broker";
 import { createTestDatabase } from "../../test/helpers/db";
@@ -100,7 +100,7 @@ function runPublisher(url: string, frames: number, rate: number, qos: number, tl
 
 /** Wraps the sink's write to time every committed row against its publish timestamp. */
 function instrumentSink(broker: ServiceBroker) {
-	const svc = broker.getLocalService("pipeline") as unknown as { sink: { opts: { write: (rows: { ts: number }[]) => Promise<number> } } };
+	const svc = broker.getLocalService("pipeline-sink") as unknown as { sink: { opts: { write: (rows: { ts: number }[]) => Promise<number> } } };
 	const original = svc.sink.opts.write;
 	const state = { committed: 0, lastCommit: 0, latencies: [] as number[] };
 	svc.sink.opts.write = async rows => {
@@ -122,7 +122,7 @@ async function waitCommitted(state: { committed: number }, expected: number, tim
 			lastLog = Date.now();
 			console.log(`  … ${state.committed} of ${expected} rows committed`);
 		}
-		if (Date.now() > deadline || (process.env.BENCH_DEBUG && Date.now() - lastLog > 4000)) console.log(JSON.stringify(await (globalThis as any).benchBroker?.call("pipeline.stats")));
+		if (Date.now() > deadline || (process.env.BENCH_DEBUG && Date.now() - lastLog > 4000)) console.log(JSON.stringify(await (globalThis as any).benchBroker?.call("pipeline-ingest.stats")));
 		if (Date.now() > deadline) throw new Error(`only ${state.committed} of ${expected} rows committed after ${timeoutMs} ms`);
 		await new Promise(r => setTimeout(r, 20));
 	}
@@ -150,18 +150,18 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 	const broker = createTestBroker({
 		namespace: uniqueNamespace("bench-pipeline"),
 		env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, MQTT_URL: `mqtt://127.0.0.1:${mosq.plainPort}`, LOGLEVEL: process.env.BENCH_LOGLEVEL ?? "error", ...(process.env.BATCH_SIZE ? { BATCH_SIZE: process.env.BATCH_SIZE } : {}) },
-		services: [PipelineService]
+		services: [...PIPELINE_SERVICES]
 	});
 	try {
 		await broker.start();
-		await seedControllers((broker.getLocalService("pipeline") as unknown as { db: Database }).db);
-		while (!(await broker.call<any>("pipeline.stats")).broker.subscribed) await new Promise(r => setTimeout(r, 50));
+		await seedControllers((broker.getLocalService("pipeline-decode") as unknown as { db: Database }).db);
+		while (!(await broker.call<any>("pipeline-ingest.stats")).broker.subscribed) await new Promise(r => setTimeout(r, 50));
 		const state = instrumentSink(broker);
 		(globalThis as any).benchBroker = broker;
 		const trace = process.env.BENCH_TRACE
 			? setInterval(async () => {
-					const st = await broker.call<any>("pipeline.stats");
-					console.log(`  ${Date.now() % 100000} received ${st.received} decoded ${st.decodedMessages} readings ${st.readings} stored ${st.sink.stored} pendingRows ${st.sink.pendingRows}`);
+					const [ing, dec, snk] = await Promise.all(["pipeline-ingest", "pipeline-decode", "pipeline-sink"].map(s => broker.call<any>(`${s}.stats`)));
+					console.log(`  ${Date.now() % 100000} received ${ing.received} decoded ${dec.decodedMessages} readings ${dec.readings} stored ${snk.sink.stored} pendingRows ${snk.sink.pendingRows}`);
 				}, 250)
 			: null;
 		const { t0, t1 } = await runPublisher(`mqtt://127.0.0.1:${mosq.plainPort}`, frames, rate, 1);
@@ -187,12 +187,12 @@ async function embedded(frames: number): Promise<Result> {
 	const broker = createTestBroker({
 		namespace: uniqueNamespace("bench-embedded"),
 		env: { DATA_DIR: dataDir, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(mqttsPort), LOGLEVEL: "error" },
-		services: [SigningService, PipelineService]
+		services: [SigningService, ...PIPELINE_SERVICES]
 	});
 	try {
 		await broker.start();
-		await seedControllers((broker.getLocalService("pipeline") as unknown as { db: Database }).db);
-		while (!(await broker.call<any>("pipeline.stats")).broker.tlsPort) await new Promise(r => setTimeout(r, 50));
+		await seedControllers((broker.getLocalService("pipeline-decode") as unknown as { db: Database }).db);
+		while (!(await broker.call<any>("pipeline-ingest.stats")).broker.tlsPort) await new Promise(r => setTimeout(r, 50));
 		const certs: Record<string, unknown> = {};
 		for (const mac of MACS) certs[mac] = await broker.call("signing.issueDeviceCert", { mac });
 		const tlsFile = path.join(dataDir, "bench-certs.json");
@@ -210,9 +210,9 @@ async function naive(frames: number): Promise<Result> {
 	const db = await createTestDatabase("bench_naive");
 	const mosq = await startMosquitto(tempDir("bench-naive"));
 	// Schema and metadata through the same migrations, then the pipeline steps aside.
-	const setup = createTestBroker({ namespace: uniqueNamespace("bench-naive"), env: { DATABASE_URL: db.url, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), LOGLEVEL: "error" }, services: [PipelineService] });
+	const setup = createTestBroker({ namespace: uniqueNamespace("bench-naive"), env: { DATABASE_URL: db.url, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), LOGLEVEL: "error" }, services: [...PIPELINE_SERVICES] });
 	await setup.start();
-	await seedControllers((setup.getLocalService("pipeline") as unknown as { db: Database }).db);
+	await seedControllers((setup.getLocalService("pipeline-decode") as unknown as { db: Database }).db);
 	await setup.stop();
 	const pg = new Client({ connectionString: db.url });
 	await pg.connect();

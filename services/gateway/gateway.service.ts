@@ -33,7 +33,7 @@ const GatewayService: ServiceSchema = {
 		// Base path of this service's own `rest` actions: /api/nodes, not /api/gateway/nodes.
 		rest: "/",
 		port: 3000,
-		ip: process.env.HOST ?? "0.0.0.0",
+		ip: "0.0.0.0",
 		logRequest: "debug",
 		logResponseData: null,
 		log4XXResponses: false,
@@ -170,6 +170,7 @@ const GatewayService: ServiceSchema = {
 
 	created(this: Service) {
 		this.settings.port = fleetEnv(this.broker).port;
+		this.settings.ip = fleetEnv(this.broker).host;
 	}
 };
 

@@ -33,10 +33,26 @@ export interface NodeEnv {
 	deviceNodeID: string;
 	namespace: string;
 	transporter: TransporterConfig;
-	logLevel: string;
+	/** fatal, error, warn, info, debug, trace (LOGLEVEL). */
+	logLevel: LogLevel;
+	/** `json` or `short` (LOG_FORMAT); default json unless stdout is a terminal. */
+	logFormat: "json" | "short" | null;
 	/** Milliseconds a remote call may take before it fails (REQUEST_TIMEOUT_MS). */
 	requestTimeoutMs: number;
+	/** Moleculer metrics on (METRICS=0 turns them off). */
+	metrics: boolean;
+	/** A standalone Prometheus listener on this port besides the gateway's /metrics (METRICS_PORT). */
+	metricsPort: number | null;
+	/** Tracing exporter, off when null (TRACING=Console|Event|Jaeger|Zipkin|Datadog|Newrelic). */
+	tracing: TracingExporter | null;
+	/** JetStream stream replicas (CHANNELS_REPLICAS: 1, or 3 on a NATS cluster). */
+	channelsReplicas: number;
 }
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const TRACING_EXPORTERS = ["Console", "Event", "EventLegacy", "Jaeger", "Zipkin", "Datadog", "Newrelic"] as const;
+export type TracingExporter = (typeof TRACING_EXPORTERS)[number];
 
 /** Where data lives: databases, brokers, the data directory. */
 export interface StorageEnv {
@@ -54,6 +70,8 @@ export interface StorageEnv {
 /** The HTTP gateway. */
 export interface GatewayEnv {
 	port: number;
+	/** Address the gateway listens on (HOST; default all interfaces). */
+	host: string;
 	/** Origins allowed to call the HTTP API and Socket.IO from a browser (CORS_ORIGINS, comma-separated, or *); null: same origin only. */
 	corsOrigins: string[] | null;
 	/** Behind a reverse proxy: take the client address from X-Forwarded-For (TRUST_PROXY=1). */
@@ -92,8 +110,12 @@ export interface PipelineEnv {
 	flushIntervalMs: number;
 	/** TimescaleDB retention of decoded_data in days, 0 = keep forever (DATA_RETENTION_DAYS). */
 	dataRetentionDays: number;
-	/** Pipeline stages this node runs: ingest, decode, sink (PIPELINE_STAGES; default all three). */
-	pipelineStages: ("ingest" | "decode" | "sink")[];
+	/** Deprecated: pipeline stages this node runs when SERVICES selects `pipeline` (PIPELINE_STAGES); null: all three. */
+	pipelineStages: ("ingest" | "decode" | "sink")[] | null;
+	/** MQTT client id of this ingest instance, stable across restarts (MQTT_CLIENT_ID); null: `<namespace>-ingest-<NODEID>` when NODEID is set, else one generated once and kept in DATA_DIR. */
+	mqttClientId: string | null;
+	/** Largest MQTT packet accepted by the embedded broker and the ingest's client (MQTT_MAX_PACKET_BYTES). */
+	mqttMaxPacketBytes: number;
 }
 
 /** Devices: detection, profiles and the simulator. */
@@ -230,12 +252,39 @@ function parseDetectorSource(env: Env): FleetEnv["detectorSource"] {
 
 function parsePipelineStages(env: Env): FleetEnv["pipelineStages"] {
 	const raw = trimmed(env, "PIPELINE_STAGES");
-	if (raw == null) return ["ingest", "decode", "sink"];
+	if (raw == null) return null;
 	const stages = raw.split(",").map(s => s.trim().toLowerCase()).filter(Boolean);
 	for (const s of stages) {
 		if (s !== "ingest" && s !== "decode" && s !== "sink") throw new ConfigError("PIPELINE_STAGES", `'${s}' is not one of ingest, decode, sink`);
 	}
 	return stages as FleetEnv["pipelineStages"];
+}
+
+/** One of a fixed list; `caseless` accepts any case and returns the listed spelling. */
+function parseChoice<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T, caseless: boolean): T {
+	const raw = trimmed(env, name);
+	if (raw == null) return fallback;
+	const found = choices.find(c => (caseless ? c.toLowerCase() === raw.toLowerCase() : c === raw));
+	if (!found) throw new ConfigError(name, `'${raw}' is not one of ${choices.join(", ")}`);
+	return found;
+}
+
+/** A host name or address to listen on (checked for shape here; that it resolves is checked at start). */
+function parseHost(env: Env, name: string, fallback: string): string {
+	const raw = trimmed(env, name);
+	if (raw == null) return fallback;
+	if (!/^[A-Za-z0-9._:-]+$/.test(raw) || raw.length > 253) throw new ConfigError(name, `'${raw}' is not a host name or IP address`);
+	return raw;
+}
+
+function parseClientId(env: Env): string | null {
+	const raw = trimmed(env, "MQTT_CLIENT_ID");
+	if (raw != null) {
+		if (!/^[A-Za-z0-9._-]{1,64}$/.test(raw)) throw new ConfigError("MQTT_CLIENT_ID", `'${raw}' must be 1–64 letters, digits, '.', '_' or '-'`);
+		return raw;
+	}
+	const node = trimmed(env, "NODEID");
+	return node ? `${trimmed(env, "NAMESPACE") ?? "fleetmesh"}-ingest-${node}`.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 64) : null;
 }
 
 function readNodeEnv(env: Env, services: string[] | null): NodeEnv {
@@ -245,8 +294,13 @@ function readNodeEnv(env: Env, services: string[] | null): NodeEnv {
 		deviceNodeID: trimmed(env, "DEVICE_NODEID") ?? trimmed(env, "NODEID") ?? `${os.hostname()}-${process.pid}`,
 		namespace: trimmed(env, "NAMESPACE") ?? "fleetmesh",
 		transporter: parseTransporter(env),
-		logLevel: trimmed(env, "LOGLEVEL") ?? "info",
-		requestTimeoutMs: parseIntVar(env, "REQUEST_TIMEOUT_MS", 10_000, 100, 600_000)
+		logLevel: parseChoice(env, "LOGLEVEL", LOG_LEVELS, "info", true),
+		logFormat: trimmed(env, "LOG_FORMAT") == null ? null : parseChoice(env, "LOG_FORMAT", ["json", "short"] as const, "json", true),
+		requestTimeoutMs: parseIntVar(env, "REQUEST_TIMEOUT_MS", 10_000, 100, 600_000),
+		metrics: parseBoolVar(env, "METRICS", true),
+		metricsPort: trimmed(env, "METRICS_PORT") == null ? null : parseIntVar(env, "METRICS_PORT", 0, 1, 65535),
+		tracing: trimmed(env, "TRACING") == null ? null : parseChoice(env, "TRACING", TRACING_EXPORTERS, "Console", false),
+		channelsReplicas: parseIntVar(env, "CHANNELS_REPLICAS", 1, 1, 5)
 	};
 }
 
@@ -265,6 +319,7 @@ function readStorageEnv(env: Env): StorageEnv {
 function readGatewayEnv(env: Env): GatewayEnv {
 	return {
 		port: parseIntVar(env, "PORT", 3000, 0, 65535),
+		host: parseHost(env, "HOST", "0.0.0.0"),
 		corsOrigins: trimmed(env, "CORS_ORIGINS")?.split(",").map(s => s.trim()).filter(Boolean) ?? null,
 		trustProxy: parseBoolVar(env, "TRUST_PROXY", false),
 		metricsAuth: parseBoolVar(env, "METRICS_AUTH", false),
@@ -292,7 +347,9 @@ function readPipelineEnv(env: Env): PipelineEnv {
 		batchSize: parseIntVar(env, "BATCH_SIZE", 1000, 1, 100_000),
 		flushIntervalMs: parseIntVar(env, "FLUSH_INTERVAL_MS", 100, 1, 60_000),
 		dataRetentionDays: parseIntVar(env, "DATA_RETENTION_DAYS", 365, 0, 36_500),
-		pipelineStages: parsePipelineStages(env)
+		pipelineStages: parsePipelineStages(env),
+		mqttClientId: parseClientId(env),
+		mqttMaxPacketBytes: parseIntVar(env, "MQTT_MAX_PACKET_BYTES", 262_144, 1024, 268_435_455)
 	};
 }
 

@@ -31,7 +31,7 @@ beforeAll(async () => {
 	await pg.connect();
 	const common = { NAMESPACE: namespace, TRANSPORTER: NATS_URL, SERVICEDIR: ROOT, PORT: "0", LOGLEVEL: "info" };
 	// The cloud also runs the pipeline's sink: readings end in decoded_data.
-	cloud = startNode({ ...common, NODEID: "cloud", SERVICES: [svc("manager/manager.service.ts"), svc("pipeline/pipeline.service.ts")].join(","), PIPELINE_STAGES: "sink", DATABASE_URL: db.url, DATA_DIR: tempDir("edge-cloud") });
+	cloud = startNode({ ...common, NODEID: "cloud", SERVICES: [svc("manager/manager.service.ts"), svc("pipeline-sink/pipeline-sink.service.ts")].join(","), DATABASE_URL: db.url, DATA_DIR: tempDir("edge-cloud") });
 	pi = startNode({
 		...common,
 		NODEID: "pi",

@@ -1,19 +1,18 @@
 /**
- * The sink in its own OS process (PIPELINE_STAGES=sink, started as `npm start` starts a node)
+ * The sink in its own OS process (SERVICES=pipeline-sink, started as `npm start` starts a node)
  * is killed with SIGKILL mid-stream and started again, while controllers keep publishing to
  * Mosquitto and this test's node keeps ingesting and decoding into JetStream. Afterwards
  * decoded_data holds every published datapoint exactly once: what the dead sink had taken
  * but not committed is redelivered (after JetStream's ack wait), what it had committed but
  * not acknowledged is redelivered too and skipped by the primary key.
  */
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import { Client } from "pg";
-import PipelineService from "../../services/pipeline/pipeline.service";
+import { PipelineDecodeService, PipelineIngestService } from "../helpers/pipeline-services";
 import { createTestBroker, tempDir, uniqueNamespace, waitFor } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
-import { ROOT, startNode, type NodeProcess } from "../helpers/node-process";
+import { startNode, type NodeProcess } from "../helpers/node-process";
 import { NATS_URL, requireServer } from "../helpers/servers";
 import { connectMqtt, framesFor, MACS, startMosquitto, type Mosquitto } from "../integration/pipeline-support";
 
@@ -30,9 +29,7 @@ describe("pipeline sink node killed and restarted mid-stream", () => {
 			NODEID: `sink-${n}`,
 			TRANSPORTER: NATS_URL,
 			DATABASE_URL: db.url,
-			SERVICES: path.join(ROOT, "services/pipeline/pipeline.service.ts"),
-			SERVICEDIR: ROOT,
-			PIPELINE_STAGES: "sink",
+			SERVICES: "pipeline-sink",
 			BATCH_SIZE: "500",
 			FLUSH_INTERVAL_MS: "50",
 			DATA_DIR: tempDir("pipeline-sink"),
@@ -52,11 +49,11 @@ describe("pipeline sink node killed and restarted mid-stream", () => {
 		ingest = createTestBroker({
 			namespace,
 			nodeID: "ingest",
-			env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, MQTT_URL: `mqtt://127.0.0.1:${mosq.plainPort}`, PIPELINE_STAGES: "ingest,decode" },
-			services: [PipelineService]
+			env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, MQTT_URL: `mqtt://127.0.0.1:${mosq.plainPort}`,  },
+			services: [PipelineIngestService, PipelineDecodeService]
 		});
 		await ingest.start();
-		await waitFor(async () => (await ingest.call<any>("pipeline.stats")).broker.subscribed, 10_000, "MQTT subscription");
+		await waitFor(async () => (await ingest.call<any>("pipeline-ingest.stats")).broker.subscribed, 10_000, "MQTT subscription");
 	});
 
 	afterAll(async () => {
@@ -72,7 +69,7 @@ describe("pipeline sink node killed and restarted mid-stream", () => {
 		const count = async () => (await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n as number;
 		try {
 			let sink = startSink(1);
-			await sink.waitForOutput(/pipeline: stages sink/, 30_000);
+			await sink.waitForOutput(/pipeline sink: decoded_data is/, 30_000);
 			const publisher = await connectMqtt(`mqtt://127.0.0.1:${mosq.plainPort}`);
 			const iterations = 600;
 			const base = Date.now() - 3600_000;
@@ -87,7 +84,7 @@ describe("pipeline sink node killed and restarted mid-stream", () => {
 				}
 				if (i === 400) {
 					sink = startSink(2);
-					await sink.waitForOutput(/pipeline: stages sink/, 30_000);
+					await sink.waitForOutput(/pipeline sink: decoded_data is/, 30_000);
 				}
 				await new Promise(r => setTimeout(r, 5));
 			}

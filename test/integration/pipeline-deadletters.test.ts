@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import { Client } from "pg";
-import PipelineService from "../../services/pipeline/pipeline.service";
+import { PIPELINE_SERVICES } from "../helpers/pipeline-services";
 import { waitFor } from "../helpers/broker";
 import { freePort } from "../helpers/ports";
 import { NATS_URL, requireServer } from "../helpers/servers";
@@ -20,7 +20,7 @@ describe("pipeline dead letters and replay", () => {
 
 	beforeAll(async () => {
 		await requireServer("nats");
-		node = await startPipelineNode("pipeline-dl", async databaseUrl => ({ TRANSPORTER: NATS_URL, DATABASE_URL: databaseUrl, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), FLUSH_INTERVAL_MS: "20" }), [PipelineService]);
+		node = await startPipelineNode("pipeline-dl", async databaseUrl => ({ TRANSPORTER: NATS_URL, DATABASE_URL: databaseUrl, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), FLUSH_INTERVAL_MS: "20" }), [...PIPELINE_SERVICES]);
 		({ broker, pg } = node);
 	});
 
@@ -29,7 +29,7 @@ describe("pipeline dead letters and replay", () => {
 	});
 
 	it("records every bad-input class with its reason, then replays what the fixed metadata decodes", async () => {
-		const stats = await broker.call<any>("pipeline.stats");
+		const stats = await broker.call<any>("pipeline-ingest.stats");
 		const c = await connectMqtt(`mqtt://127.0.0.1:${stats.broker.plainPort}`);
 		const ts = Date.now() - 120_000;
 		const [good] = framesFor("aa:bb:cc:dd:ee:01", 1, ts);
@@ -54,7 +54,7 @@ describe("pipeline dead letters and replay", () => {
 
 		const list = await waitFor(
 			async () => {
-				const r = await broker.call<any, any>("pipeline.deadLetters", {});
+				const r = await broker.call<any, any>("pipeline-decode.deadLetters", {});
 				return r.total >= cases.length + 1 ? r : null;
 			},
 			15_000,
@@ -74,11 +74,11 @@ describe("pipeline dead letters and replay", () => {
 		// The good message: 3 rows.
 		await waitFor(async () => (await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n === 3, 10_000, "good rows");
 
-		const byReason = await broker.call<any, any>("pipeline.deadLetters", { reason: "UNKNOWN_MAC" });
+		const byReason = await broker.call<any, any>("pipeline-decode.deadLetters", { reason: "UNKNOWN_MAC" });
 		expect(byReason.total).toBe(1);
 
 		// A replay before any fix changes nothing but counts the attempt.
-		const first = await broker.call<any, any>("pipeline.replayDeadLetters", {});
+		const first = await broker.call<any, any>("pipeline-decode.replayDeadLetters", {});
 		expect(first).toMatchObject({ replayed: 0, failed: cases.length + 1, rowsStored: 0 });
 
 		// Fix the metadata: register controller …:99 like …:01, and give controller 01 a sensor 7.
@@ -92,7 +92,7 @@ describe("pipeline dead letters and replay", () => {
 		await pg.query(`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length) SELECT id, 7, 'counter', 8 FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01'`);
 		await pg.query(`INSERT INTO datapoints (device_id, label, unit, decoding) SELECT id, 'counter', '', '{"sensor": 7, "offset": 4, "type": "uint32be"}' FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01'`);
 
-		const second = await broker.call<any, any>("pipeline.replayDeadLetters", {});
+		const second = await broker.call<any, any>("pipeline-decode.replayDeadLetters", {});
 		expect(second).toMatchObject({ replayed: 2, failed: cases.length - 1, rowsStored: 4 });
 		const counter = await pg.query(
 			`SELECT x.value FROM decoded_data x JOIN datapoints p ON p.id = x.datapoint_id WHERE p.label = 'counter'`
@@ -101,26 +101,26 @@ describe("pipeline dead letters and replay", () => {
 		const late = await pg.query(`SELECT count(*)::int AS n FROM decoded_data x JOIN devices d ON d.id = x.device_id WHERE d.mac = 'aa:bb:cc:dd:ee:99'`);
 		expect(late.rows[0].n).toBe(3);
 
-		const open = await broker.call<any, any>("pipeline.deadLetters", {});
+		const open = await broker.call<any, any>("pipeline-decode.deadLetters", {});
 		expect(open.total).toBe(cases.length - 1);
 		expect(open.rows.every((r: any) => r.replay_count === 2 && r.last_error)).toBe(true);
-		const done = await broker.call<any, any>("pipeline.deadLetters", { open: false });
+		const done = await broker.call<any, any>("pipeline-decode.deadLetters", { open: false });
 		expect(done.rows.filter((r: any) => r.replayed_at).length).toBe(2);
 
 		// Replaying again stores nothing twice.
-		const third = await broker.call<any, any>("pipeline.replayDeadLetters", {});
+		const third = await broker.call<any, any>("pipeline-decode.replayDeadLetters", {});
 		expect(third.replayed).toBe(0);
 		expect((await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n).toBe(3 + 4);
 	});
 
 	it("decodes a controller registered after its first frames at once: the metadata cache follows the registry", async () => {
-		const stats = await broker.call<any, any>("pipeline.stats", {});
+		const stats = await broker.call<any, any>("pipeline-ingest.stats", {});
 		const c = await connectMqtt(`mqtt://127.0.0.1:${stats.broker.plainPort}`);
 		const mac = "aa:bb:cc:dd:ee:98";
 		const ts = Date.now() - 60_000;
 		const [early] = framesFor(mac, 1, ts);
 		await c.publishAsync(early.topic, early.payload, { qos: 1 });
-		await waitFor(async () => (await broker.call<any, any>("pipeline.deadLetters", { reason: "UNKNOWN_MAC" })).rows.some((r: any) => r.topic === early.topic), 10_000, "unknown-MAC letter");
+		await waitFor(async () => (await broker.call<any, any>("pipeline-decode.deadLetters", { reason: "UNKNOWN_MAC" })).rows.some((r: any) => r.topic === early.topic), 10_000, "unknown-MAC letter");
 
 		// Registered by plain SQL (as the manager or an operator would): no event, no replay.
 		await pg.query(`INSERT INTO devices (uid, name, type, mac) VALUES ('f2-aabbccddee98', 'new controller', 'faces2-controller', $1)`, [mac]);
@@ -142,7 +142,7 @@ describe("pipeline dead letters and replay", () => {
 	});
 
 	it("validates the parameters of its actions", async () => {
-		await expect(broker.call("pipeline.deadLetters", { limit: 0 })).rejects.toMatchObject({ type: "VALIDATION_ERROR" });
-		await expect(broker.call("pipeline.replayDeadLetters", { ids: ["x"] })).rejects.toMatchObject({ type: "VALIDATION_ERROR" });
+		await expect(broker.call("pipeline-decode.deadLetters", { limit: 0 })).rejects.toMatchObject({ type: "VALIDATION_ERROR" });
+		await expect(broker.call("pipeline-decode.replayDeadLetters", { ids: ["x"] })).rejects.toMatchObject({ type: "VALIDATION_ERROR" });
 	});
 });

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import { Client } from "pg";
-import PipelineService from "../../services/pipeline/pipeline.service";
+import { PIPELINE_SERVICES } from "../helpers/pipeline-services";
 import { createTestBroker, uniqueNamespace, waitFor } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
 import { freePort } from "../helpers/ports";
@@ -21,7 +21,7 @@ describe("pipeline on the in-process channel adapter: a burst loses nothing", ()
 		broker = createTestBroker({
 			namespace: uniqueNamespace("pipeline-burst"),
 			env: { DATABASE_URL: db.url, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), FLUSH_INTERVAL_MS: "20" },
-			services: [PipelineService]
+			services: [...PIPELINE_SERVICES]
 		});
 		await broker.start();
 	});

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import GatewayService from "../../services/gateway/gateway.service";
-import PipelineService from "../../services/pipeline/pipeline.service";
+import { PIPELINE_SERVICES } from "../helpers/pipeline-services";
 import SigningService from "../../services/signing/signing.service";
 import { createTestBroker, uniqueNamespace, waitFor } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
@@ -45,7 +45,7 @@ describe("pipeline HTTP routes (gateway + signing + PostgreSQL)", () => {
 				MQTT_PORT: String(await freePort()),
 				MQTTS_PORT: String(await freePort())
 			},
-			services: [SigningService, PipelineService, GatewayService]
+			services: [SigningService, ...PIPELINE_SERVICES, GatewayService]
 		});
 		await broker.start();
 		const gw = broker.getLocalService("gateway") as unknown as { server: import("node:http").Server };
@@ -58,7 +58,7 @@ describe("pipeline HTTP routes (gateway + signing + PostgreSQL)", () => {
 		await broker.sendToChannel("iot.raw", {
 			messages: [{ topic: "stat/f2-aabbccddee77/sensor-mode/normal/sensor-1", payload: Buffer.from(JSON.stringify({ timestamp: Date.now(), data: "00" })).toString("base64"), receivedAt: new Date().toISOString() }]
 		});
-		await waitFor(async () => (await broker.call<any, any>("pipeline.deadLetters", {})).total === 1, 10_000, "dead letter");
+		await waitFor(async () => (await broker.call<any, any>("pipeline-decode.deadLetters", {})).total === 1, 10_000, "dead letter");
 	});
 
 	afterAll(async () => {

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import { Client } from "pg";
-import PipelineService from "../../services/pipeline/pipeline.service";
+import { PIPELINE_SERVICES } from "../helpers/pipeline-services";
 import SigningService from "../../services/signing/signing.service";
 import { createCA, issueCertificate } from "../../services/signing/ca";
 import { tempDir, waitFor } from "../helpers/broker";
@@ -38,9 +38,9 @@ describe("pipeline embedded broker: mTLS with the signing CA", () => {
 	let device1: { cert: string; key: string; ca: string };
 
 	beforeAll(async () => {
-		node = await startPipelineNode("pipeline-mtls", async databaseUrl => ({ DATABASE_URL: databaseUrl, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), FLUSH_INTERVAL_MS: "20" }), [SigningService, PipelineService]);
+		node = await startPipelineNode("pipeline-mtls", async databaseUrl => ({ DATABASE_URL: databaseUrl, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), FLUSH_INTERVAL_MS: "20" }), [SigningService, ...PIPELINE_SERVICES]);
 		({ broker, pg } = node);
-		tlsPort = await waitFor(async () => (await broker.call<any>("pipeline.stats")).broker.tlsPort, 15_000, "mTLS listener");
+		tlsPort = await waitFor(async () => (await broker.call<any>("pipeline-ingest.stats")).broker.tlsPort, 15_000, "mTLS listener");
 		device1 = await broker.call("signing.issueDeviceCert", { mac: MAC1 });
 	});
 
@@ -66,7 +66,7 @@ describe("pipeline embedded broker: mTLS with the signing CA", () => {
 		const foreign = await createCA("some other CA");
 		const cert = await issueCertificate(foreign, { commonName: "f2-aabbccddee01", usage: "client" });
 		expect(await refused(url(), { ca: device1.ca, cert: cert.certPem, key: cert.keyPem, servername: "localhost" })).toMatch(/^refused/);
-		const stats = await broker.call<any>("pipeline.stats");
+		const stats = await broker.call<any>("pipeline-ingest.stats");
 		expect(stats.broker.refusedConnect).toBeGreaterThanOrEqual(2);
 	});
 
@@ -80,14 +80,14 @@ describe("pipeline embedded broker: mTLS with the signing CA", () => {
 		await closed;
 		c.end(true);
 		await new Promise(r => setTimeout(r, 300));
-		const stats = await broker.call<any>("pipeline.stats");
+		const stats = await broker.call<any>("pipeline-ingest.stats");
 		expect(stats.broker.refusedPublish).toBe(1);
 		const after = (await pg.query("SELECT count(*)::int AS n FROM decoded_data d JOIN devices v ON v.id = d.device_id WHERE v.mac = $1", [MAC2])).rows[0].n;
 		expect(after).toBe(before);
 	});
 
 	it("binds the plain listener to loopback only", async () => {
-		const stats = await broker.call<any>("pipeline.stats");
+		const stats = await broker.call<any>("pipeline-ingest.stats");
 		expect(stats.broker.plainAddress).toBe("127.0.0.1");
 		const local = await connectMqtt(`mqtt://127.0.0.1:${stats.broker.plainPort}`);
 		await local.endAsync();

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import { Client } from "pg";
-import PipelineService from "../../services/pipeline/pipeline.service";
+import { PIPELINE_SERVICES } from "../helpers/pipeline-services";
 import { createTestBroker, tempDir, uniqueNamespace, waitFor } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
 import { NATS_URL, PG_ADMIN_URL, requireServer } from "../helpers/servers";
@@ -28,10 +28,10 @@ describe("pipeline sink: PostgreSQL connections killed and refused mid-stream", 
 		broker = createTestBroker({
 			namespace: uniqueNamespace("pipeline-outage"),
 			env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, MQTT_URL: `mqtt://127.0.0.1:${mosq.plainPort}`, BATCH_SIZE: "200", FLUSH_INTERVAL_MS: "20" },
-			services: [PipelineService]
+			services: [...PIPELINE_SERVICES]
 		});
 		await broker.start();
-		await waitFor(async () => (await broker.call<any>("pipeline.stats")).broker.subscribed, 10_000, "MQTT subscription");
+		await waitFor(async () => (await broker.call<any>("pipeline-ingest.stats")).broker.subscribed, 10_000, "MQTT subscription");
 		admin = new Client({ connectionString: PG_ADMIN_URL });
 		await admin.connect();
 	});
@@ -64,7 +64,7 @@ describe("pipeline sink: PostgreSQL connections killed and refused mid-stream", 
 		expect(killed).toBeGreaterThan(0);
 
 		// The database is still refusing: the sink is retrying, not losing or dead-lettering.
-		await waitFor(async () => (await broker.call<any>("pipeline.stats")).sink.retries > 0, 10_000, "sink retries");
+		await waitFor(async () => (await broker.call<any>("pipeline-sink.stats")).sink.retries > 0, 10_000, "sink retries");
 		await new Promise(r => setTimeout(r, 2000));
 		await admin.query(`ALTER DATABASE "${db.name}" ALLOW_CONNECTIONS true`);
 

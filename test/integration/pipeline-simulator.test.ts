@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import { Client } from "pg";
-import PipelineService from "../../services/pipeline/pipeline.service";
+import { PIPELINE_SERVICES } from "../helpers/pipeline-services";
 import SigningService from "../../services/signing/signing.service";
 import { ControllersMixin } from "../../services/simulator/controllers.mixin";
 import { waitFor } from "../helpers/broker";
@@ -27,7 +27,7 @@ describe("simulated FACES2 controllers → embedded mTLS broker → decoded_data
 				MQTT_PORT: String(await freePort()),
 				MQTTS_PORT: String(await freePort()),
 				FLUSH_INTERVAL_MS: "20"
-			}), [SigningService, PipelineService, { name: "simulator", mixins: [ControllersMixin] }]);
+			}), [SigningService, ...PIPELINE_SERVICES, { name: "simulator", mixins: [ControllersMixin] }]);
 		({ broker, pg } = node);
 	});
 
@@ -55,8 +55,8 @@ describe("simulated FACES2 controllers → embedded mTLS broker → decoded_data
 			 WHERE p.label = 'temperature' AND (x.value < 10 OR x.value > 35)`
 		);
 		expect(plausible.rows[0].n).toBe(0);
-		const stats = await broker.call<any>("pipeline.stats");
-		expect(stats.deadLetters).toBe(0);
+		const stats = await broker.call<any>("pipeline-ingest.stats");
+		expect((await broker.call<any>("pipeline-decode.stats")).deadLetters).toBe(0);
 		expect(stats.broker.refusedConnect).toBe(0);
 	});
 });

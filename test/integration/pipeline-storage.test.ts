@@ -9,7 +9,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../mixins/db/database";
 import { migrate } from "../../mixins/db/migrate";
-import { applyRetention, insertReadings, loadControllerSpec, type Row } from "../../services/pipeline/storage";
+import { loadControllerSpec } from "../../services/pipeline-decode/metadata";
+import { applyRetention, insertReadings, type Row } from "../../services/shared/pipeline/storage";
 import { tempDir } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { buildControllerSpec, decodeFrame, DecodeError, parsePayload, parseTimestamp, parseTopic } from "../../services/pipeline/decode";
-import { mayPublish, maySubscribe } from "../../services/pipeline/mqtt-broker";
-import { copyText, readingProblem } from "../../services/pipeline/storage";
+import { buildControllerSpec, decodeFrame, DecodeError, parsePayload, parseTimestamp, parseTopic } from "../../services/pipeline-decode/decode";
+import { mayPublish, maySubscribe } from "../../services/pipeline-ingest/mqtt-broker";
+import { copyText, readingProblem } from "../../services/shared/pipeline/storage";
 import { encodeFrame, FACES2_LAYOUT, controllerTopic } from "../../services/simulator/controllers-frames";
 
 const spec = buildControllerSpec(

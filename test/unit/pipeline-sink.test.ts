@@ -3,8 +3,8 @@
  * covered by the integration tests against PostgreSQL).
  */
 import { describe, expect, it } from "vitest";
-import { BatchSink, SinkStoppedError } from "../../services/pipeline/sink";
-import type { Row } from "../../services/pipeline/storage";
+import { BatchSink, SinkStoppedError } from "../../services/pipeline-sink/sink";
+import type { Row } from "../../services/shared/pipeline/storage";
 
 const rows = (n: number, from = 0): Row[] => Array.from({ length: n }, (_, i) => ({ ts: from + i, deviceId: 1, datapointId: 1, value: i }));
 

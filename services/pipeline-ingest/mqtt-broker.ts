@@ -7,7 +7,15 @@
  *   - ACL, the same as docker/mosquitto/acl: a certificate client may publish only under
  *     stat/<CN>/… and tele/<CN>/…, and subscribe only to cmnd/<CN>/….
  *
- * The pipeline subscribes in-process (no socket), so ingest does not depend on the listeners.
+ * The ingest subscribes in-process (no socket), so it does not depend on the listeners. A QoS 1
+ * PUBLISH is acknowledged to the controller only once `onMessage`'s promise settled, i.e. once
+ * the message is on iot.raw (aedes sends the PUBACK when every subscriber called back): a crash
+ * before that leaves the message with the controller, which sends it again on reconnect.
+ *
+ * Sessions, subscriptions, retained and queued messages (e.g. cmnd/… for an offline
+ * controller) live in a LevelDB store under DATA_DIR (aedes-persistence-level), so a restart
+ * keeps them. Packets over `maxPacketBytes` are refused before they are buffered (the
+ * connection is closed) and counted.
  */
 import net from "node:net";
 import tls from "node:tls";
@@ -34,7 +42,12 @@ export interface TlsMaterial {
 export interface EmbeddedBrokerOptions {
 	plainPort: number | null;
 	plainHost?: string;
-	onMessage: (topic: string, payload: Buffer) => void;
+	/** Settles once the message is durably handed on; only then is the PUBLISH acknowledged. */
+	onMessage: (topic: string, payload: Buffer) => Promise<unknown>;
+	/** Directory of the broker's persistent store; in memory when null. */
+	persistenceDir: string | null;
+	/** Largest MQTT packet accepted (MQTT_MAX_PACKET_BYTES). */
+	maxPacketBytes: number;
 	logger: { info(...a: unknown[]): void; warn(...a: unknown[]): void };
 }
 
@@ -55,7 +68,8 @@ export class EmbeddedBroker {
 	plainPort: number | null = null;
 	plainAddress: string | null = null;
 	tlsPort: number | null = null;
-	readonly stats = { refusedPublish: 0, refusedSubscribe: 0, refusedConnect: 0 };
+	readonly stats = { refusedPublish: 0, refusedSubscribe: 0, refusedConnect: 0, refusedOversize: 0 };
+	private persistence: { destroy(): Promise<void> } | null = null;
 
 	private constructor(
 		aedes: Aedes,
@@ -66,7 +80,18 @@ export class EmbeddedBroker {
 
 	static async start(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
 		let self: EmbeddedBroker | null = null;
+		const persistence = opts.persistenceDir ? await openPersistence(opts.persistenceDir) : null;
 		const aedes = await Aedes.createBroker({
+			...(persistence ? { persistence: persistence as never } : {}),
+			// In-process deliveries wait for iot.raw (≤ 10 ms batches): allow many at once.
+			concurrency: 2000,
+			preConnect: (client, _packet, done) => {
+				limitPacketSize(client, opts.maxPacketBytes, bytes => {
+					if (self) self.stats.refusedOversize++;
+					opts.logger.warn(`mqtt: ${client.id ?? "a client"} sent a ${bytes}-byte packet, over MQTT_MAX_PACKET_BYTES (${opts.maxPacketBytes}): refused, connection closed`);
+				});
+				done(null, true);
+			},
 			authenticate: (client, _user, _pass, done) => {
 				const cn = certificateCN(client);
 				if (cn === null) {
@@ -96,12 +121,21 @@ export class EmbeddedBroker {
 			}
 		});
 		self = new EmbeddedBroker(aedes, opts);
+		self.persistence = persistence;
 		const deliver = (packet: AedesPublishPacket, cb: () => void) => {
+			let pending: Promise<unknown>;
 			try {
-				opts.onMessage(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload as string));
-			} finally {
-				cb();
+				pending = opts.onMessage(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload as string));
+			} catch (err) {
+				pending = Promise.reject(err);
 			}
+			// The PUBACK waits for this callback (aedes acknowledges once every subscriber called back).
+			// Not handed on (the node is stopping): no PUBACK, the controller sends it again after
+			// reconnecting.
+			pending.then(
+				() => cb(),
+				(err: Error) => opts.logger.warn(`mqtt: message on ${packet.topic} not acknowledged (${err?.message}); the publisher will send it again`)
+			);
 		};
 		await new Promise<void>(r => aedes.subscribe("stat/+/+/+/+", deliver, r));
 		await new Promise<void>(r => aedes.subscribe("tele/+/+/+/+", deliver, r));
@@ -145,7 +179,39 @@ export class EmbeddedBroker {
 	async close(): Promise<void> {
 		await Promise.all([this.plain && closeServer(this.plain), this.secure && closeServer(this.secure)]);
 		await new Promise<void>(r => this.aedes.close(() => r()));
+		await this.persistence?.destroy().catch(() => undefined);
 	}
+}
+
+/** aedes' store in LevelDB (its async persistence class, the API aedes 1.x calls). */
+async function openPersistence(dir: string): Promise<{ destroy(): Promise<void> }> {
+	const { ClassicLevel } = await import("classic-level");
+	// eslint-disable-next-line @typescript-eslint/no-var-requires
+	const AsyncPersistence = require("aedes-persistence-level/asyncPersistence.js") as new (db: unknown) => { destroy(): Promise<void> };
+	const db = new ClassicLevel(dir);
+	await db.open();
+	return new AsyncPersistence(db);
+}
+
+/**
+ * aedes has no packet size limit (a 200 MB PUBLISH is buffered whole): refuse a packet as soon
+ * as its length header says it is too big, before its body is read. mqtt-packet's parser reads
+ * the remaining length in `_parseLength`; an error there makes aedes close the connection.
+ */
+function limitPacketSize(client: Client, maxBytes: number, onRefused: (bytes: number) => void): void {
+	const parser = (client as unknown as { _parser?: any })._parser;
+	if (!parser || parser.__fleetLimit) return;
+	parser.__fleetLimit = true;
+	const parseLength = parser._parseLength;
+	parser._parseLength = function (this: any) {
+		const ok = parseLength.call(this);
+		if (ok && this.packet.length > maxBytes) {
+			onRefused(this.packet.length);
+			this._emitError(new Error(`packet of ${this.packet.length} bytes exceeds the limit of ${maxBytes}`));
+			return false;
+		}
+		return ok;
+	};
 }
 
 function listen(server: net.Server, port: number, host: string): Promise<void> {

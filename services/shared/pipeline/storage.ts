@@ -1,6 +1,6 @@
 /**
- * SQL of the pipeline: the bulk, idempotent insert into decoded_data, dead letters, and the
- * metadata the decoder needs.
+ * SQL shared by the pipeline stages: the bulk, idempotent insert into decoded_data (the sink,
+ * and the decoder's replay of dead letters) and the dead-letter table.
  *
  * PostgreSQL: COPY (pg-copy-streams, text format) into a session temp table, then one
  * INSERT … SELECT … ON CONFLICT DO NOTHING, in one transaction. PGlite (embedded, no COPY
@@ -9,9 +9,8 @@
  */
 import { pipeline as streamPipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
-import type { Database, Sql } from "../../mixins/db/database";
-import { toEpochMs, type Reading } from "../shared/contracts";
-import { buildControllerSpec, type ControllerSpec } from "./decode";
+import type { Database, Sql } from "../../../mixins/db/database";
+import { toEpochMs, type Reading } from "../contracts";
 
 export interface Row {
 	ts: number;
@@ -21,7 +20,7 @@ export interface Row {
 }
 
 // The reading check is the channel's contract (shared by every consumer); re-exported for callers here.
-export { readingProblem, toEpochMs } from "../shared/contracts";
+export { readingProblem, toEpochMs } from "../contracts";
 
 export function toRow(r: Reading): Row {
 	return { ts: toEpochMs(r.ts)!, deviceId: r.deviceId, datapointId: r.datapointId, value: r.value };
@@ -136,30 +135,6 @@ export interface DeadLetterRow {
 	replayed_at: string | null;
 	replay_count: number;
 	last_error: string | null;
-}
-
-// ---- metadata -------------------------------------------------------------------------------
-
-/** Advances whenever devices.mac, datapoints or pipeline_sensors change (sql/320_…). */
-export async function metadataVersion(db: Sql): Promise<string> {
-	const [r] = await db.query<{ last_value: string; is_called: boolean }>("SELECT last_value, is_called FROM pipeline_metadata_seq");
-	return r.is_called ? String(r.last_value) : "0";
-}
-
-/** The decoding metadata of the controller with this MAC, or null when the MAC is unknown. */
-export async function loadControllerSpec(db: Sql, mac: string): Promise<ControllerSpec | null> {
-	const devices = await db.query<{ id: number; mac: string }>("SELECT id, mac FROM devices WHERE lower(mac) = lower($1)", [mac]);
-	if (devices.length === 0) return null;
-	const device = devices[0];
-	const sensors = await db.query<{ sensor: number; frame_length: number }>(
-		"SELECT sensor, frame_length FROM pipeline_sensors WHERE device_id = $1 ORDER BY sensor",
-		[device.id]
-	);
-	const datapoints = await db.query<{ id: number; label: string; decoding: Record<string, unknown> | null }>(
-		"SELECT id, label, decoding FROM datapoints WHERE device_id = $1 ORDER BY id",
-		[device.id]
-	);
-	return buildControllerSpec(device, sensors, datapoints);
 }
 
 /** TimescaleDB only: the retention policy of decoded_data from DATA_RETENTION_DAYS (0 removes it). */

@@ -15,7 +15,7 @@
  * then handed to `onPoison` (the dead-letter table) so one bad batch cannot block the stream.
  */
 
-import type { Row } from "./storage";
+import type { Row } from "../shared/pipeline/storage";
 
 export interface BatchSinkOptions {
 	batchSize: number;

@@ -1,0 +1,173 @@
+/**
+ * pipeline-decode: iot.raw (group pipeline-decode) → metadata-driven frames →
+ * telemetry.readings; anything undecodable → dead_letters with the reason. Also the
+ * dead-letter routes (list, replay after the metadata was fixed) and the cached controller
+ * metadata lookup. See docs/pipeline.md.
+ *
+ * An iot.raw message is acknowledged only after its readings are on telemetry.readings and its
+ * dead letters are in PostgreSQL; outages are waited out with the message unacknowledged.
+ */
+import type { Context, Service, ServiceSchema } from "moleculer";
+import { DbMixin, type Database } from "../../mixins/db.mixin";
+import { CHANNELS, type RawMqttMessage } from "../shared/contracts";
+import { keepAliveOf, untilDone, type KeepAlive } from "../shared/pipeline/retry";
+import { insertDeadLetters } from "../shared/pipeline/storage";
+import { listDeadLetters, replayDeadLetters, type ListParams } from "./dead-letters";
+import { decodeBatch, type Lookup } from "./decode-batch";
+import { loadControllerSpec, metadataVersion } from "./metadata";
+
+/** Largest telemetry.readings message the decoder sends (readings). */
+const READINGS_PER_MESSAGE = 5000;
+
+interface DecodeStats {
+	decodedMessages: number;
+	readings: number;
+	deadLetters: number;
+	replayed: number;
+}
+
+type DecodeThis = Service & {
+	db: Database;
+	stats: DecodeStats;
+	metadataVersion: string | null;
+	retry<T>(what: string, fn: () => Promise<T>, keepAlive?: KeepAlive): Promise<T>;
+	lookupControllers(macs: string[], keepAlive?: KeepAlive): Promise<Map<string, Lookup>>;
+	decodeRaw(payload: { messages?: unknown }, keepAlive?: KeepAlive): Promise<void>;
+};
+
+const PipelineDecodeService: ServiceSchema = {
+	name: "pipeline-decode",
+	mixins: [DbMixin],
+	settings: { rest: "/pipeline" },
+
+	channels: {
+		[CHANNELS.iotRaw]: {
+			group: "pipeline-decode",
+			maxInFlight: 8,
+			// Handlers wait out outages themselves and throw only while the node stops:
+			// a redelivery then is normal, not a reason to dead-letter the batch.
+			maxRetries: 50,
+			handler(this: DecodeThis, payload: { messages?: unknown }, raw: unknown) {
+				return this.decodeRaw(payload, keepAliveOf(raw));
+			}
+		}
+	},
+
+	actions: {
+		/**
+		 * Decoding metadata of one controller. Cached; the decoder drops the cache when
+		 * pipeline_metadata_seq moved (any change to devices.mac, datapoints, pipeline_sensors),
+		 * and on the `cache.clean.pipeline` event.
+		 */
+		controller: {
+			visibility: "public",
+			params: { mac: { type: "string", pattern: /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/ } },
+			cache: { keys: ["mac"], ttl: 60 },
+			async handler(this: DecodeThis, ctx: Context<{ mac: string }>): Promise<Lookup> {
+				return (await loadControllerSpec(this.db, ctx.params.mac)) ?? { unknown: true, mac: ctx.params.mac };
+			}
+		},
+
+		/** Raw payloads of every controller: administrators only. */
+		deadLetters: {
+			rest: "GET /dead-letters",
+			auth: "admin",
+			params: {
+				open: { type: "boolean", convert: true, optional: true, default: true },
+				source: { type: "string", optional: true, max: 64 },
+				reason: { type: "string", optional: true, max: 64 },
+				limit: { type: "number", integer: true, positive: true, max: 1000, convert: true, optional: true, default: 100 },
+				offset: { type: "number", integer: true, min: 0, convert: true, optional: true, default: 0 }
+			},
+			handler(this: DecodeThis, ctx: Context<ListParams>) {
+				return listDeadLetters(this.db, ctx.params);
+			}
+		},
+
+		/** Decodes open dead letters again (after the metadata was fixed) and stores what now decodes. */
+		replayDeadLetters: {
+			rest: "POST /dead-letters/replay",
+			auth: "admin",
+			params: {
+				ids: { type: "array", items: { type: "number", integer: true, positive: true }, optional: true, max: 10_000 },
+				limit: { type: "number", integer: true, positive: true, max: 10_000, convert: true, optional: true, default: 1000 }
+			},
+			async handler(this: DecodeThis, ctx: Context<{ ids?: number[]; limit: number }>) {
+				// The metadata may just have been fixed: forget every cached lookup, on every node.
+				await this.broker.broadcast("cache.clean.pipeline");
+				await this.broker.cacher?.clean("pipeline-decode.**");
+				const result = await replayDeadLetters(this.db, ctx.params, macs => this.lookupControllers(macs));
+				this.stats.replayed += result.replayed;
+				return result;
+			}
+		},
+
+		stats: {
+			rest: "GET /decode/stats",
+			handler(this: DecodeThis) {
+				return { ...this.stats };
+			}
+		}
+	},
+
+	events: {
+		// Whoever changes the device registry or datapoints broadcasts this event.
+		"cache.clean.pipeline"(this: DecodeThis) {
+			void this.broker.cacher?.clean("pipeline-decode.**");
+		}
+	},
+
+	methods: {
+		retry<T>(this: DecodeThis, what: string, fn: () => Promise<T>, keepAlive?: KeepAlive): Promise<T> {
+			return untilDone({ logger: this.logger, isStopping: () => this.broker.stopping }, what, fn, keepAlive);
+		},
+
+		async decodeRaw(this: DecodeThis, payload: { messages?: unknown }, keepAlive?: KeepAlive) {
+			const messages = payload?.messages;
+			if (!Array.isArray(messages)) {
+				await this.retry("dead letter", () =>
+					insertDeadLetters(this.db, [{ source: "pipeline.decode", reason: "BAD_BATCH: iot.raw message has no messages array", payload: JSON.stringify(payload).slice(0, 100_000) }])
+				);
+				this.stats.deadLetters++;
+				return;
+			}
+			const { readings, dead, parsed } = await decodeBatch(messages as RawMqttMessage[], macs => this.lookupControllers(macs, keepAlive));
+			this.stats.decodedMessages += parsed;
+			if (dead.length) {
+				await this.retry("dead letters", () => insertDeadLetters(this.db, dead), keepAlive);
+				this.stats.deadLetters += dead.length;
+			}
+			for (let i = 0; i < readings.length; i += READINGS_PER_MESSAGE) {
+				const chunk = readings.slice(i, i + READINGS_PER_MESSAGE);
+				await this.retry("telemetry.readings", () => this.broker.sendToChannel(CHANNELS.telemetryReadings, { readings: chunk }), keepAlive);
+			}
+			this.stats.readings += readings.length;
+		},
+
+		/** Cached lookups; dropped when the registry changed since the last batch (whoever changed it). */
+		lookupControllers(this: DecodeThis, macs: string[], keepAlive?: KeepAlive) {
+			return this.retry(
+				"metadata",
+				async () => {
+					const version = await metadataVersion(this.db);
+					if (version !== this.metadataVersion) {
+						if (this.metadataVersion !== null) await this.broker.cacher?.clean("pipeline-decode.controller:**");
+						this.metadataVersion = version;
+					}
+					const out = new Map<string, Lookup>();
+					await Promise.all(macs.map(async mac => out.set(mac, await this.broker.call<Lookup, { mac: string }>("pipeline-decode.controller", { mac }))));
+					return out;
+				},
+				keepAlive
+			);
+		}
+	},
+
+	created(this: Service) {
+		const self = this as DecodeThis;
+		self.stats = { decodedMessages: 0, readings: 0, deadLetters: 0, replayed: 0 };
+		self.metadataVersion = null;
+	}
+};
+
+export default PipelineDecodeService;

@@ -1,0 +1,121 @@
+/**
+ * The ingest's MQTT client on an external broker (MQTT_URL, Mosquitto in production).
+ *
+ *   - Persistent session: `clean: false` (MQTT 5 clean start off, a session expiry of a week)
+ *     under a client id that stays the same across restarts of this ingest instance, so the
+ *     broker queues what is published while the ingest is down and delivers it when it returns.
+ *     (A clean session lost every message published during an outage.)
+ *   - Shared subscription `$share/<group>/…` at QoS 1: several ingest instances split the
+ *     stream, each message goes to one of them; a dead instance's queue waits for it.
+ *   - PUBACK only after the message is on iot.raw: `onMessage` returns a promise that settles
+ *     when the batch holding it was accepted by the channel. mqtt.js acknowledges a QoS 1
+ *     message as soon as its handler returns and processes packets strictly one after the
+ *     other (its `handleMessage`/`customHandleAcks` hooks block the next packet until they
+ *     call back, which would allow one batch per message); so the PUBACK packet itself is held
+ *     back (mqtt.js' `_sendPacket`) while the next packets are read. PUBACKs still leave in
+ *     the order the messages arrived (batches are sent in order). A crash before the PUBACK
+ *     leaves the message in the broker's session: it is delivered again (at least once; the
+ *     sink's primary key removes the duplicate rows).
+ */
+import mqtt from "mqtt";
+
+export interface SubscriberOptions {
+	url: string;
+	clientId: string;
+	/** Shared subscription group: `$share/<group>/<filter>`. */
+	group: string;
+	filters: string[];
+	maxPacketBytes: number;
+	onMessage: (topic: string, payload: Buffer) => Promise<unknown>;
+	logger: { info(...a: unknown[]): void; warn(...a: unknown[]): void; error(...a: unknown[]): void };
+}
+
+export interface Subscriber {
+	client: mqtt.MqttClient;
+	readonly subscribed: boolean;
+	readonly stats: { heldAcks: number; acked: number };
+	close(): Promise<void>;
+}
+
+const SESSION_EXPIRY_S = 7 * 24 * 3600;
+
+type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void, ...rest: unknown[]) => void;
+
+export function startSubscriber(opts: SubscriberOptions): Subscriber {
+	const client = mqtt.connect(opts.url, {
+		clientId: opts.clientId,
+		clean: false,
+		protocolVersion: 5,
+		properties: { sessionExpiryInterval: SESSION_EXPIRY_S, maximumPacketSize: opts.maxPacketBytes },
+		reconnectPeriod: 1000,
+		connectTimeout: 10_000
+	});
+	let subscribed = false;
+	const stats = { heldAcks: 0, acked: 0 };
+	const pending = new Map<number, Promise<unknown>>();
+
+	client.on("message", (topic, payload, packet) => {
+		let handed: Promise<unknown>;
+		try {
+			handed = opts.onMessage(topic, payload);
+		} catch (err) {
+			handed = Promise.reject(err);
+		}
+		if (packet.qos > 0 && packet.messageId != null) pending.set(packet.messageId, handed);
+		else handed.catch(() => undefined);
+	});
+
+	const send = (client as unknown as { _sendPacket: SendPacket })._sendPacket.bind(client);
+	(client as unknown as { _sendPacket: SendPacket })._sendPacket = (packet, cb, ...rest) => {
+		const handed = packet.cmd === "puback" && packet.messageId != null ? pending.get(packet.messageId) : undefined;
+		if (!handed) return send(packet, cb, ...rest);
+		pending.delete(packet.messageId!);
+		stats.heldAcks++;
+		const stream = client.stream;
+		// Let mqtt.js read the next packet now; the PUBACK goes when the message is on iot.raw.
+		cb?.();
+		handed.then(
+			ok => {
+				stats.heldAcks--;
+				// Not acknowledged: dropped at a bound, or the connection it came on is gone (the
+				// broker delivers it again on the next connection).
+				if (ok === false || client.stream !== stream || !client.connected) return;
+				stats.acked++;
+				send(packet, undefined);
+			},
+			() => {
+				stats.heldAcks--;
+			}
+		);
+	};
+
+	client.on("connect", connack => {
+		client.subscribe(
+			opts.filters.map(f => `$share/${opts.group}/${f}`),
+			{ qos: 1 },
+			err => {
+				if (err) return opts.logger.error(`mqtt: subscribe failed: ${err.message}`);
+				subscribed = true;
+				opts.logger.info(`mqtt: subscribed to ${opts.filters.join(" and ")} on ${opts.url} as ${opts.clientId} (shared group ${opts.group}, session ${connack.sessionPresent ? "resumed" : "new"})`);
+			}
+		);
+	});
+	client.on("close", () => {
+		subscribed = false;
+		// Messages of the lost connection are redelivered on the next one: forget their acks.
+		pending.clear();
+	});
+	client.on("error", err => opts.logger.warn(`mqtt: ${err.message}`));
+
+	return {
+		client,
+		get subscribed() {
+			return subscribed && client.connected;
+		},
+		stats,
+		async close() {
+			// A normal DISCONNECT keeps the session (clean: false): the broker queues for us meanwhile.
+			await client.endAsync().catch(() => undefined);
+		}
+	};
+}

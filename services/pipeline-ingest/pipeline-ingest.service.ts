@@ -1,0 +1,184 @@
+/**
+ * pipeline-ingest: MQTT (MQTT_URL, or the embedded mTLS aedes broker) → iot.raw, batched.
+ * See docs/pipeline.md.
+ *
+ * Nothing is acknowledged to the MQTT broker before it is on iot.raw: with MQTT_URL the
+ * subscriber holds each PUBACK until the batch holding the message was accepted by the channel
+ * (mqtt-subscriber.ts, persistent session, shared subscription); with the embedded broker the
+ * controller's PUBLISH is acknowledged only then (mqtt-broker.ts). While iot.raw refuses batches
+ * (NATS down) the unacknowledged messages wait in the broker's session; what is buffered here is
+ * bounded by the brokers' in-flight windows and by `maxBuffered`.
+ */
+import os from "node:os";
+import path from "node:path";
+import type { Service, ServiceSchema } from "moleculer";
+import { BatchPublisher } from "../../mixins/batch-publisher";
+import { registerHealthCheck } from "../../mixins/health";
+import { fleetEnv } from "../shared/broker-env";
+import { CHANNELS, type RawMqttMessage } from "../shared/contracts";
+import { untilDone } from "../shared/pipeline/retry";
+import { insertDeadLetters, type DeadLetterInput } from "../shared/pipeline/storage";
+import { ingestClientId } from "./client-id";
+import { EmbeddedBroker } from "./mqtt-broker";
+import { startSubscriber, type Subscriber } from "./mqtt-subscriber";
+import { DbMixin, type Database } from "../../mixins/db.mixin";
+
+/**
+ * MQTT messages per iot.raw channel message, and the largest payload forwarded. Together they
+ * keep a channel message under NATS's default 1 MB limit (250 × (2560 × 4/3 base64 + ~120)
+ * ≈ 0.9 MB); a frame is at most 1024 bytes (2048 hex digits), so 2560 bytes of JSON is ample.
+ */
+const RAW_PER_MESSAGE = 250;
+const MAX_PAYLOAD_BYTES = 2560;
+const TOPICS = ["stat/+/+/+/+", "tele/+/+/+/+"];
+
+interface IngestStats {
+	received: number;
+	tooLarge: number;
+	lostAtStop: number;
+}
+
+type IngestThis = Service & {
+	db: Database;
+	stats: IngestStats;
+	publisher: BatchPublisher<RawMqttMessage>;
+	embedded: EmbeddedBroker | null;
+	subscriber: Subscriber | null;
+	stopping: boolean;
+	onMqttMessage(topic: string, payload: Buffer): Promise<unknown>;
+	tooLarge(topic: string, payload: Buffer): Promise<unknown>;
+	startEmbeddedTls(): Promise<void>;
+};
+
+const PipelineIngestService: ServiceSchema = {
+	name: "pipeline-ingest",
+	// The database only for the dead letters of oversize payloads.
+	mixins: [DbMixin],
+	settings: { rest: "/pipeline" },
+
+	actions: {
+		stats: {
+			rest: "GET /ingest/stats",
+			handler(this: IngestThis) {
+				const e = this.embedded;
+				return {
+					...this.stats,
+					ingest: this.publisher.stats,
+					broker: e
+						? { embedded: true, subscribed: true, plainPort: e.plainPort, plainAddress: e.plainAddress, tlsPort: e.tlsPort, ...e.stats }
+						: { embedded: false, connected: !!this.subscriber?.client.connected, subscribed: !!this.subscriber?.subscribed, ...this.subscriber?.stats }
+				};
+			}
+		}
+	},
+
+	methods: {
+		/** Settles once the message is on iot.raw (or dead-lettered): only then is it acknowledged to the broker. */
+		onMqttMessage(this: IngestThis, topic: string, payload: Buffer): Promise<unknown> {
+			this.stats.received++;
+			if (payload.length > MAX_PAYLOAD_BYTES || topic.length > 512) return this.tooLarge(topic, payload);
+			if (this.stopping) {
+				// Not acknowledged: the broker delivers it again to the next session.
+				this.stats.lostAtStop++;
+				return Promise.reject(new Error("ingest is stopping"));
+			}
+			return this.publisher.push({ topic, payload: payload.toString("base64"), receivedAt: new Date().toISOString() });
+		},
+
+		/** Too big for a frame (and for a channel batch): kept as a dead letter, not forwarded. */
+		tooLarge(this: IngestThis, topic: string, payload: Buffer) {
+			this.stats.tooLarge++;
+			const letter: DeadLetterInput = {
+				source: "pipeline.decode",
+				reason: `TOO_LARGE: ${payload.length}-byte payload on a ${topic.length}-character topic (limits ${MAX_PAYLOAD_BYTES} and 512)`,
+				topic: topic.slice(0, 512),
+				payload: payload.subarray(0, MAX_PAYLOAD_BYTES).toString("utf8"),
+				data: { code: "TOO_LARGE", bytes: payload.length, receivedAt: new Date().toISOString() }
+			};
+			return untilDone({ logger: this.logger, isStopping: () => this.broker.stopping }, "dead letter", () => insertDeadLetters(this.db, [letter]));
+		},
+
+		async startEmbeddedTls(this: IngestThis) {
+			const env = fleetEnv(this.broker);
+			try {
+				// signing may start later or on another node; give up only when this node stops.
+				while (!(await this.broker.waitForServices(["signing"], 10_000).then(() => true, () => false))) {
+					if (this.broker.stopping || !this.embedded) return;
+					this.logger.info("mqtt: waiting for the signing service (server certificate of the mTLS listener)");
+				}
+				const material = await this.broker.call<{ cert: string; key: string; ca: string }, { commonName: string; hosts: string[] }>("signing.issueServerCert", {
+					commonName: "fleetmesh-mqtt",
+					hosts: [...new Set(["localhost", "127.0.0.1", os.hostname()])]
+				});
+				if (!this.embedded) return;
+				await this.embedded.listenTls(env.mqttsPort, material);
+			} catch (err) {
+				if (this.embedded) this.logger.error(`mqtt: mTLS listener on ${env.mqttsPort} not started: ${(err as Error).message}`);
+			}
+		}
+	},
+
+	created(this: Service) {
+		const self = this as IngestThis;
+		self.stats = { received: 0, tooLarge: 0, lostAtStop: 0 };
+		self.embedded = null;
+		self.subscriber = null;
+		self.stopping = false;
+		self.publisher = new BatchPublisher<RawMqttMessage>(self.broker, CHANNELS.iotRaw, {
+			field: "messages",
+			maxItems: RAW_PER_MESSAGE,
+			flushMs: 10,
+			maxBuffered: 200_000,
+			onDrop: (count, reason) => self.logger.error(`pipeline ingest: dropped ${count} MQTT messages (${reason}); not acknowledged, the broker keeps them`)
+		}).registerHealth();
+	},
+
+	async started(this: Service) {
+		const self = this as IngestThis;
+		const env = fleetEnv(self.broker);
+		if (env.mqttUrl) {
+			const subscriber = startSubscriber({
+				url: env.mqttUrl,
+				clientId: ingestClientId(env),
+				group: env.namespace,
+				filters: TOPICS,
+				maxPacketBytes: env.mqttMaxPacketBytes,
+				onMessage: (topic, payload) => self.onMqttMessage(topic, payload),
+				logger: self.logger
+			});
+			self.subscriber = subscriber;
+			registerHealthCheck(self.broker, "mqtt", async () => {
+				if (!subscriber.subscribed) throw new Error(`not subscribed on ${env.mqttUrl}`);
+				return "external";
+			});
+			return;
+		}
+		self.embedded = await EmbeddedBroker.start({
+			plainPort: env.mqttPort,
+			onMessage: (topic, payload) => self.onMqttMessage(topic, payload),
+			persistenceDir: path.join(env.dataDir, "mqtt"),
+			maxPacketBytes: env.mqttMaxPacketBytes,
+			logger: self.logger
+		});
+		registerHealthCheck(self.broker, "mqtt", async () => ({ embedded: true, tls: self.embedded?.tlsPort ?? null }));
+		// The mTLS listener needs a server certificate from signing, which may start later.
+		void self.startEmbeddedTls();
+	},
+
+	async stopped(this: Service) {
+		const self = this as IngestThis;
+		// Take nothing new (unacknowledged, it is delivered again), flush what is buffered so it is
+		// acknowledged, then leave the broker.
+		self.stopping = true;
+		await self.publisher.close(3000);
+		await self.subscriber?.close();
+		self.subscriber = null;
+		if (self.embedded) {
+			const e = self.embedded;
+			self.embedded = null;
+			await e.close();
+		}
+	}
+};
+
+export default PipelineIngestService;

@@ -1,0 +1,108 @@
+/**
+ * pipeline-sink: telemetry.readings (group pipeline-sink, whoever published: the decoder and
+ * the device processor) → COPY into decoded_data, acknowledged only after commit; retried
+ * while PostgreSQL is down. See docs/pipeline.md.
+ */
+import type { Service, ServiceSchema } from "moleculer";
+import { DbMixin, type Database } from "../../mixins/db.mixin";
+import { fleetEnv } from "../shared/broker-env";
+import { CHANNELS, type Reading } from "../shared/contracts";
+import { keepAliveOf, untilDone, type KeepAlive } from "../shared/pipeline/retry";
+import { applyRetention, insertDeadLetters, insertReadings, isDataError, readingProblem, toRow, type DeadLetterInput, type Row } from "../shared/pipeline/storage";
+import { BatchSink } from "./sink";
+
+type SinkThis = Service & {
+	db: Database;
+	sink: BatchSink;
+	deadLetters: number;
+	store(payload: { readings?: unknown }, keepAlive?: KeepAlive): Promise<void>;
+	deadLetter(letters: DeadLetterInput[]): Promise<void>;
+};
+
+const PipelineSinkService: ServiceSchema = {
+	name: "pipeline-sink",
+	mixins: [DbMixin],
+	settings: { rest: "/pipeline" },
+
+	channels: {
+		[CHANNELS.telemetryReadings]: {
+			group: "pipeline-sink",
+			maxInFlight: 32,
+			maxRetries: 50,
+			handler(this: SinkThis, payload: { readings?: unknown }, raw: unknown) {
+				return this.store(payload, keepAliveOf(raw));
+			}
+		}
+	},
+
+	actions: {
+		stats: {
+			rest: "GET /sink/stats",
+			handler(this: SinkThis) {
+				return { deadLetters: this.deadLetters, sink: this.sink.stats };
+			}
+		}
+	},
+
+	methods: {
+		async store(this: SinkThis, payload: { readings?: unknown }, keepAlive?: KeepAlive) {
+			const readings = payload?.readings;
+			if (!Array.isArray(readings)) {
+				return this.deadLetter([{ source: "pipeline.sink", reason: "BAD_BATCH: telemetry.readings message has no readings array", payload: JSON.stringify(payload).slice(0, 100_000) }]);
+			}
+			const rows: Row[] = [];
+			const bad: DeadLetterInput[] = [];
+			for (const r of readings) {
+				const problem = readingProblem(r);
+				if (problem) bad.push({ source: "pipeline.sink", reason: `BAD_READING: ${problem}`, data: { readings: [r] } });
+				else rows.push(toRow(r as Reading));
+			}
+			if (bad.length) await this.deadLetter(bad);
+			// Resolves after commit: only then does the channel acknowledge the message.
+			await this.sink.add(rows, keepAlive);
+		},
+
+		async deadLetter(this: SinkThis, letters: DeadLetterInput[]) {
+			await untilDone({ logger: this.logger, isStopping: () => this.broker.stopping }, "dead letters", () => insertDeadLetters(this.db, letters));
+			this.deadLetters += letters.length;
+		}
+	},
+
+	created(this: Service) {
+		const self = this as SinkThis;
+		const env = fleetEnv(self.broker);
+		self.deadLetters = 0;
+		self.sink = new BatchSink({
+			batchSize: env.batchSize,
+			flushMs: env.flushIntervalMs,
+			write: rows => insertReadings(self.db, rows),
+			isStopping: () => self.broker.stopping,
+			isTransient: err => !isDataError(err),
+			onPoison: async (rows, err) => {
+				await insertDeadLetters(self.db, [
+					{ source: "pipeline.sink", reason: `REFUSED: ${(err as Error).message}`.slice(0, 1000), data: { readings: rows.map(r => ({ ...r, ts: new Date(r.ts).toISOString() })) } }
+				]);
+				self.deadLetters++;
+			},
+			onRetry: (err, attempt, delay) => {
+				if (attempt === 1 || attempt % 10 === 0) self.logger.warn(`pipeline sink: write failed (${(err as Error).message}); retry ${attempt} in ${delay} ms, backlog stays in the channel`);
+			}
+		});
+	},
+
+	async started(this: Service) {
+		const self = this as SinkThis;
+		const env = fleetEnv(self.broker);
+		const mode = await applyRetention(self.db, env.dataRetentionDays).catch(err => {
+			self.logger.warn(`pipeline sink: retention policy not applied (${(err as Error).message})`);
+			return "unknown";
+		});
+		self.logger.info(`pipeline sink: decoded_data is ${mode === "timescaledb" ? `a TimescaleDB hypertable (retention ${env.dataRetentionDays || "∞"} days)` : "a plain table (BRIN on time)"}`);
+	},
+
+	async stopped(this: Service) {
+		await (this as SinkThis).sink.stop(3000);
+	}
+};
+
+export default PipelineSinkService;
