@@ -19,7 +19,10 @@ interface RunnerInternals {
 	loadConfigFile(): Promise<unknown>;
 	mergeOptions(config: unknown): void;
 	startBroker(): Promise<unknown>;
+	loadServices(): void;
 	start(args: string[]): Promise<void>;
+	broker: { options: { fleet?: FleetEnv }; logger: { warn(msg: string): void } };
+	flags: { mask?: string };
 }
 const RunnerBase = Runner as unknown as new () => RunnerInternals;
 
@@ -29,11 +32,13 @@ class FleetRunner extends RunnerBase {
 	}
 
 	/** SERVICES=pipeline → the three stage services; PIPELINE_STAGES (deprecated) narrows them. */
-	loadServices() {
-		const env = (this as any).broker.options.fleet as FleetEnv;
-		const { services, warnings } = resolveServiceList(env.services, env.pipelineStages, (this as any).flags.mask ?? "**/*.service.js");
-		for (const w of warnings) (this as any).broker.logger.warn(w);
-		if (services != null) process.env.SERVICES = services;
+	override loadServices() {
+		const env = this.broker.options.fleet;
+		if (env) {
+			const { services, warnings } = resolveServiceList(env.services, env.pipelineStages, this.flags.mask ?? "**/*.service.js");
+			for (const w of warnings) this.broker.logger.warn(w);
+			if (services != null) process.env.SERVICES = services;
+		}
 		return super.loadServices();
 	}
 

@@ -186,7 +186,7 @@ export class EmbeddedBroker {
 /** aedes' store in LevelDB (its async persistence class, the API aedes 1.x calls). */
 async function openPersistence(dir: string): Promise<{ destroy(): Promise<void> }> {
 	const { ClassicLevel } = await import("classic-level");
-	// eslint-disable-next-line @typescript-eslint/no-var-requires
+	// eslint-disable-next-line @typescript-eslint/no-require-imports -- untyped CommonJS file of the package
 	const AsyncPersistence = require("aedes-persistence-level/asyncPersistence.js") as new (db: unknown) => { destroy(): Promise<void> };
 	const db = new ClassicLevel(dir);
 	await db.open();
@@ -199,11 +199,11 @@ async function openPersistence(dir: string): Promise<{ destroy(): Promise<void> 
  * the remaining length in `_parseLength`; an error there makes aedes close the connection.
  */
 function limitPacketSize(client: Client, maxBytes: number, onRefused: (bytes: number) => void): void {
-	const parser = (client as unknown as { _parser?: any })._parser;
-	if (!parser || parser.__fleetLimit) return;
-	parser.__fleetLimit = true;
+	const parser = (client as unknown as { _parser?: PacketParser })._parser;
+	if (!parser || parser.fleetLimit) return;
+	parser.fleetLimit = true;
 	const parseLength = parser._parseLength;
-	parser._parseLength = function (this: any) {
+	parser._parseLength = function (this: PacketParser) {
 		const ok = parseLength.call(this);
 		if (ok && this.packet.length > maxBytes) {
 			onRefused(this.packet.length);
@@ -212,6 +212,14 @@ function limitPacketSize(client: Client, maxBytes: number, onRefused: (bytes: nu
 		}
 		return ok;
 	};
+}
+
+/** The part of mqtt-packet's parser the limit hooks into. */
+interface PacketParser {
+	packet: { length: number };
+	fleetLimit?: boolean;
+	_parseLength(this: PacketParser): boolean;
+	_emitError(err: Error): void;
 }
 
 function listen(server: net.Server, port: number, host: string): Promise<void> {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { io, type Socket } from "socket.io-client";
 import ManagerService from "../../services/manager/manager.service";
 import MonitoringService from "../../services/monitoring/monitoring.service";
-import PipelineService from "../../services/pipeline/pipeline.service";
+import { PIPELINE_SERVICES } from "../helpers/pipeline-services";
 import { uniqueNamespace, waitFor } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
 import { freePort } from "../helpers/ports";
@@ -39,7 +39,7 @@ beforeAll(async () => {
 	node = await startGatewayNode({
 		namespace: uniqueNamespace("trust-owner"),
 		env: { DATABASE_URL: pg.url, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()) },
-		extra: [ManagerService, MonitoringService, PipelineService]
+		extra: [ManagerService, MonitoringService, ...PIPELINE_SERVICES]
 	});
 	db = (node.broker.getLocalService("manager") as unknown as { db: Database }).db;
 	admin = await login(node.url, ADMIN_EMAIL, ADMIN_PASSWORD);
@@ -172,7 +172,7 @@ describe("device ownership", () => {
 	});
 
 	it("the policy holds where the action runs: a user in meta is refused an admin action even off HTTP", async () => {
-		await expect(node.broker.call("pipeline.deadLetters", {}, { meta: { user: { id: bobId, email: "bob@example.com", is_admin: false } } })).rejects.toMatchObject({ code: 403 });
+		await expect(node.broker.call("pipeline-decode.deadLetters", {}, { meta: { user: { id: bobId, email: "bob@example.com", is_admin: false } } })).rejects.toMatchObject({ code: 403 });
 		await expect(node.broker.call("manager.access", { id: devA }, { meta: { user: { id: bobId, email: "bob@example.com", is_admin: false } } })).rejects.toMatchObject({ code: 404 });
 		await expect(node.broker.call("manager.access", { id: devA }, { meta: { user: { id: aliceId, email: "alice@example.com", is_admin: false } } })).resolves.toMatchObject({ id: devA, owner: aliceId });
 	});
