@@ -156,7 +156,48 @@ export interface AutomationEnv {
 	automationLeaseMs: number;
 }
 
-export type FleetEnv = NodeEnv & StorageEnv & GatewayEnv & AuthEnv & PipelineEnv & DevicesEnv & MonitoringEnv & AutomationEnv;
+/** The builds area: every ASU_* variable. */
+export interface BuildsEnv {
+	/** Which ImageBuilder runs the jobs (ASU_BUILDER): null = none, builds answer 503. */
+	builder: "podman" | "local" | "simulated" | null;
+	/** Release-metadata mirror directory (ASU_UPSTREAM_DIR); the shipped fixture when simulated and nothing is set. */
+	upstreamDir: string | null;
+	/** Release-metadata server (ASU_UPSTREAM_URL), e.g. https://downloads.openwrt.org. */
+	upstreamUrl: string | null;
+	/** Queued jobs past which a new build answers 529 (ASU_MAX_QUEUE). */
+	maxQueue: number;
+	/** Jobs one builds-worker runs at a time (ASU_WORKER_CONCURRENCY). */
+	workerConcurrency: number;
+	/** uci-defaults scripts in requests allowed (ASU_ALLOW_DEFAULTS). */
+	allowDefaults: boolean;
+	/** Requests per minute per client address on the public ASU paths, 0 = off (ASU_RATE_LIMIT). */
+	rateLimit: number;
+	/** Where built images are kept and served from under /store/ (ASU_STORE_DIR); shared by API and workers. */
+	storeDir: string;
+	/** A build is killed after this many seconds (ASU_JOB_TIMEOUT_S; upstream 10 min). */
+	jobTimeoutS: number;
+	/** A worker that stops renewing its job lock for this long has its job retaken by another worker (ASU_WORKER_LOCK_MS). */
+	workerLockMs: number;
+	/** Unpacked ImageBuilders for the local builder: <dir>/<version>/<target>-<subtarget>/ (ASU_LOCAL_IB_DIR). */
+	localIbDir: string | null;
+	/** Container image of the podman builder (ASU_PODMAN_IMAGE; upstream ghcr.io/openwrt/imagebuilder). */
+	podmanImage: string;
+	/** Podman network the build containers join, one that cannot reach Redis (ASU_PODMAN_NETWORK). */
+	podmanNetwork: string;
+	/** Repository URL prefixes a request may add (ASU_REPOSITORY_ALLOW_LIST, comma-separated). */
+	repositoryAllowList: string[];
+	/** Simulated builder: extra milliseconds `make image` takes (ASU_SIM_BUILD_MS), so queues can be watched. */
+	simBuildMs: number;
+	/** Simulated builder: size of each image file in KiB (ASU_SIM_IMAGE_KIB). */
+	simImageKib: number;
+}
+
+/** Builds: the OpenWrt ASU-compatible build services (builds, builds-prepare, builds-worker), as one block. */
+export interface BuildsAreaEnv {
+	builds: BuildsEnv;
+}
+
+export type FleetEnv = NodeEnv & StorageEnv & GatewayEnv & AuthEnv & PipelineEnv & DevicesEnv & MonitoringEnv & AutomationEnv & BuildsAreaEnv;
 
 type Env = Record<string, string | undefined>;
 
@@ -248,6 +289,36 @@ function parseDetectorSource(env: Env): FleetEnv["detectorSource"] {
 	const raw = (trimmed(env, "DETECTOR_SOURCE") ?? "auto").toLowerCase();
 	if (raw === "auto" || raw === "udevadm" || raw === "sysfs" || raw === "simulated") return raw;
 	throw new ConfigError("DETECTOR_SOURCE", `'${raw}' is not one of auto, udevadm, sysfs, simulated`);
+}
+
+function parseBuilder(env: Env, simulate: boolean): BuildsEnv["builder"] {
+	const raw = trimmed(env, "ASU_BUILDER")?.toLowerCase();
+	if (raw == null) return simulate ? "simulated" : null;
+	if (raw === "none") return null;
+	if (raw === "podman" || raw === "local" || raw === "simulated") return raw;
+	throw new ConfigError("ASU_BUILDER", `'${raw}' is not one of podman, local, simulated, none`);
+}
+
+export function parseBuildsEnv(env: Env, dataDir: string, simulate: boolean): BuildsEnv {
+	const upstreamDir = trimmed(env, "ASU_UPSTREAM_DIR");
+	return {
+		builder: parseBuilder(env, simulate),
+		upstreamDir: upstreamDir ? path.resolve(upstreamDir) : null,
+		upstreamUrl: parseUrlVar(env, "ASU_UPSTREAM_URL", ["http:", "https:"])?.replace(/\/+$/, "") ?? null,
+		maxQueue: parseIntVar(env, "ASU_MAX_QUEUE", 200, 0, 1_000_000),
+		workerConcurrency: parseIntVar(env, "ASU_WORKER_CONCURRENCY", 1, 1, 256),
+		allowDefaults: parseBoolVar(env, "ASU_ALLOW_DEFAULTS", false),
+		rateLimit: parseIntVar(env, "ASU_RATE_LIMIT", 600, 0, 10_000_000),
+		storeDir: path.resolve(trimmed(env, "ASU_STORE_DIR") ?? path.join(dataDir, "store")),
+		jobTimeoutS: parseIntVar(env, "ASU_JOB_TIMEOUT_S", 600, 1, 86_400),
+		workerLockMs: parseIntVar(env, "ASU_WORKER_LOCK_MS", 30_000, 500, 600_000),
+		localIbDir: trimmed(env, "ASU_LOCAL_IB_DIR"),
+		podmanImage: trimmed(env, "ASU_PODMAN_IMAGE") ?? "ghcr.io/openwrt/imagebuilder",
+		podmanNetwork: trimmed(env, "ASU_PODMAN_NETWORK") ?? "asu-build",
+		repositoryAllowList: trimmed(env, "ASU_REPOSITORY_ALLOW_LIST")?.split(",").map(s => s.trim()).filter(Boolean) ?? [],
+		simBuildMs: parseIntVar(env, "ASU_SIM_BUILD_MS", 0, 0, 3_600_000),
+		simImageKib: parseIntVar(env, "ASU_SIM_IMAGE_KIB", 64, 1, 65_536)
+	};
 }
 
 function parsePipelineStages(env: Env): FleetEnv["pipelineStages"] {
@@ -386,15 +457,18 @@ function readAutomationEnv(env: Env): AutomationEnv {
 
 export function readEnv(env: Env = process.env): FleetEnv {
 	const services = parseServices(env);
+	const storage = readStorageEnv(env);
+	const devices = readDevicesEnv(env, services);
 	return {
 		...readNodeEnv(env, services),
-		...readStorageEnv(env),
+		...storage,
 		...readGatewayEnv(env),
 		...readAuthEnv(env),
 		...readPipelineEnv(env),
-		...readDevicesEnv(env, services),
+		...devices,
 		...readMonitoringEnv(env),
-		...readAutomationEnv(env)
+		...readAutomationEnv(env),
+		builds: parseBuildsEnv(env, storage.dataDir, devices.simulate)
 	};
 }
 

@@ -15,3 +15,5 @@ function findRoot(start: string): string {
 export const PROJECT_ROOT = findRoot(__dirname);
 export const SQL_DIR = path.join(PROJECT_ROOT, "sql");
 export const PROFILES_DIR = path.join(PROJECT_ROOT, "profiles");
+/** The small release-metadata mirror shipped for the simulated ASU builder. */
+export const ASU_MIRROR_DIR = path.join(PROJECT_ROOT, "asu-mirror");
