@@ -28,6 +28,7 @@ import { fleetEnv } from "../shared/broker-env";
 import type { FleetEnv } from "../shared/env";
 import { Errors } from "moleculer";
 import { ForbiddenError, TooManyRequestsError, UnauthorizedError } from "../shared/errors";
+import { isAsuPath } from "./asu-routes";
 
 export const TOKEN_REVOKED_EVENT = "signing.token.revoked";
 const ISSUER = "fleetmesh";
@@ -395,7 +396,8 @@ export const AuthMixin: Partial<ServiceSchema> = {
 			for (const [k, v] of headerSet(secure, url.startsWith("/api"))) res.setHeader(k, v);
 			const origin = req.headers.origin;
 			if (!origin) return false;
-			const allowed = allowedOrigin(origin, this.env.corsOrigins);
+			// The public ASU paths answer any origin (LuCI calls them from the router's web UI), as upstream's deployment does.
+			const allowed = isAsuPath(url) ? "*" : allowedOrigin(origin, this.env.corsOrigins);
 			res.setHeader("Vary", "Origin");
 			const preflight = req.method === "OPTIONS" && req.headers["access-control-request-method"] != null;
 			if (allowed) {

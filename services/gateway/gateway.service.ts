@@ -14,6 +14,7 @@ import { runHealthChecks } from "../../mixins/health";
 import { prometheusText } from "../../mixins/metrics";
 import { fleetEnv } from "../shared/broker-env";
 import { toHttpError } from "../shared/errors";
+import { asuRoute } from "./asu-routes";
 import { AuthMixin } from "./auth.mixin";
 import { DashboardMixin } from "./dashboard.mixin";
 import { LiveMixin } from "./live.mixin";
@@ -72,7 +73,9 @@ const GatewayService: ServiceSchema = {
 				authentication: true,
 				authorization: true,
 				logging: false
-			}
+			},
+			// The OpenWrt ASU paths (builds): last, so that other paths never fall through to it.
+			asuRoute
 		],
 
 		io: {

@@ -1,0 +1,117 @@
+/**
+ * builds-worker: runs queued firmware builds with the configured builder (ASU_BUILDER).
+ * Any number of worker nodes pull from one BullMQ queue on Redis; ASU_WORKER_CONCURRENCY jobs
+ * each. On stop it finishes what it is building (BullMQ's close waits for active jobs); a
+ * worker that dies mid-build loses its lock and the job is retaken by another worker.
+ */
+import type { Service, ServiceSchema } from "moleculer";
+import { DbMixin, type Database } from "../../mixins/db.mixin";
+import { registerHealthCheck } from "../../mixins/health";
+import { acquireQueue, releaseQueue, type BuildQueue, type BuildWorker, type JobContext, type WorkerOptions } from "../shared/asu/queue";
+import { parseOrdered } from "../shared/asu/ordered-json";
+import { metadataFor } from "../shared/asu/sources";
+import { cleanError, recordEvents, recordPackages } from "../shared/asu/stats";
+import { fleetEnv } from "../shared/broker-env";
+import type { BuildRequest } from "../shared/contracts/builds";
+import { BUILD_METRICS, registerBuildMetrics } from "../shared/asu/metrics";
+import { createBuilder } from "./builders";
+import type { Builder } from "./builders/types";
+import { INSTALLABLE_TYPES, runBuild } from "./build-flow";
+
+type WorkerThis = Service & {
+	db: Database;
+	queue: BuildQueue;
+	builder: Builder | null;
+	worker: BuildWorker | null;
+	problem: string | null;
+	process(job: JobContext): Promise<Record<string, unknown>>;
+	finished: NonNullable<WorkerOptions["onFinished"]>;
+};
+
+/** Requested packages that are not defaults of the release or the device (upstream stats:packages). */
+export function extraPackages(request: BuildRequest, result: Record<string, unknown> | undefined): string[] {
+	const defaults = new Set([...((result?.default_packages as string[]) ?? []), ...((result?.device_packages as string[]) ?? [])]);
+	return request.packages.filter(p => !p.startsWith("-") && !defaults.has(p));
+}
+
+const BuildsWorkerService: ServiceSchema = {
+	name: "builds-worker",
+	mixins: [DbMixin],
+
+	actions: {
+		/** Whether this node builds (the API answers 503 while no worker can). */
+		state: {
+			visibility: "public",
+			handler(this: WorkerThis) {
+				return { nodeID: this.broker.nodeID, builder: this.builder?.name ?? null, ready: !!this.worker, simulated: !!this.builder?.simulated, problem: this.problem };
+			}
+		}
+	},
+
+	methods: {
+		process(this: WorkerThis, job: JobContext) {
+			const request = parseOrdered(job.data.request) as BuildRequest;
+			return runBuild({ request, requestHash: job.id, builder: this.builder!, storeDir: fleetEnv(this.broker).builds.storeDir, signal: job.signal, setMeta: m => job.setMeta(m), skipPackageChanges: job.data.prepared === true });
+		},
+
+		finished(this: WorkerThis, id, data, outcome) {
+			const request = parseOrdered(data.request) as BuildRequest;
+			const base = { requestHash: id, client: data.client, version: request.version, target: request.target, profile: request.profile, durationMs: outcome.ms };
+			this.broker.metrics?.observe(BUILD_METRICS.duration, outcome.ms / 1000, { outcome: outcome.ok ? "done" : "failed" });
+			const images = outcome.ok ? ((outcome.result.images as Array<{ name: string; type: string; filesystem: string }>) ?? []).filter(i => INSTALLABLE_TYPES.includes(i.type)).map(i => ({ name: i.name, type: i.type, filesystem: i.filesystem })) : null;
+			const rows = [outcome.ok ? { ...base, event: "successes" as const, images } : { ...base, event: "failures" as const, error: cleanError(outcome.error) }];
+			this.logger.info(`build ${id.slice(0, 12)} ${request.version} ${request.target} ${request.profile}: ${outcome.ok ? "done" : outcome.error} (${outcome.ms} ms)`);
+			void Promise.all([recordEvents(this.db, rows), recordPackages(this.db, request.version, extraPackages(request, outcome.ok ? outcome.result : undefined))]).catch(err =>
+				this.logger.warn(`build statistics not recorded: ${(err as Error).message}`)
+			);
+		}
+	},
+
+	created(this: Service) {
+		const self = this as WorkerThis;
+		const env = fleetEnv(self.broker);
+		self.builder = createBuilder(env.builds, metadataFor(env.builds));
+		self.worker = null;
+		self.problem = self.builder ? null : "no builder configured on this node (ASU_BUILDER)";
+		registerBuildMetrics(self.broker);
+	},
+
+	async started(this: Service) {
+		const self = this as WorkerThis;
+		const env = fleetEnv(self.broker);
+		if (!self.builder) {
+			self.logger.warn("builds-worker: no builder configured (ASU_BUILDER=podman|local|simulated): this node builds nothing");
+			return;
+		}
+		const problem = await self.builder.check();
+		if (problem) {
+			// A worker that cannot build must not take jobs from the queue: other workers will.
+			self.logger.error(`builds-worker: the ${self.builder.name} builder cannot run here: ${problem}. This node takes no build jobs.`);
+			self.problem = `the ${self.builder.name} builder cannot run on node ${self.broker.nodeID}: ${problem}`;
+			return;
+		}
+		self.queue = acquireQueue(env.redisUrl, env.namespace);
+		registerHealthCheck(self.broker, "build-queue", () => self.queue.ping());
+		self.worker = self.queue.work(job => self.process(job), {
+			concurrency: env.builds.workerConcurrency,
+			timeoutMs: env.builds.jobTimeoutS * 1000,
+			lockMs: env.builds.workerLockMs,
+			onFinished: (id, data, outcome) => self.finished(id, data, outcome)
+		});
+		const simulated = self.builder.simulated ? " - SIMULATED ImageBuilder: images are stand-ins, not firmware" : "";
+		self.logger.info(`builds-worker: ${self.builder.name} builder, ${env.builds.workerConcurrency} job(s) at a time, ${self.queue.kind} queue${simulated}`);
+	},
+
+	async stopped(this: Service) {
+		const self = this as WorkerThis;
+		const env = fleetEnv(self.broker);
+		if (self.worker) {
+			// Graceful: stop taking jobs and finish the running ones.
+			await self.worker.close();
+			self.worker = null;
+		}
+		if (self.queue) await releaseQueue(env.redisUrl, env.namespace);
+	}
+};
+
+export default BuildsWorkerService;
