@@ -66,6 +66,13 @@ export function mergeRepositories(base: string, repos: Record<string, string>, a
 	return lines.join("\n") + "\n";
 }
 
+/** BIN_DIR/profiles.json as an ImageBuilder writes it. */
+interface BuiltProfiles {
+	profiles?: Record<string, { images?: Array<{ name: string; sha256: string; type: string }>; [k: string]: unknown }>;
+	source_date_epoch?: number;
+	[k: string]: unknown;
+}
+
 export interface BuildInput {
 	request: BuildRequest;
 	requestHash: string;
@@ -153,7 +160,7 @@ export async function runBuild(input: BuildInput): Promise<Record<string, unknow
 
 	const json = await fs.readFile(path.join(binDir, "profiles.json"), "utf8").catch(() => null);
 	if (json == null) return fail("No JSON file found");
-	const content = JSON.parse(json) as Record<string, any>;
+	const content = JSON.parse(json) as BuiltProfiles;
 	const profile = content.profiles?.[req.profile];
 	if (!profile) return fail("Profile not found in JSON file");
 	// What a client downloads is what it checks: the digest of the stored file, not the builder's claim.

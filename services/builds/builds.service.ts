@@ -21,7 +21,7 @@ import { fleetEnv } from "../shared/broker-env";
 import { BUILDS_ACTIONS, type AsuAnswer } from "../shared/contracts/builds";
 import type { FleetEnv } from "../shared/env";
 import { detailAnswer, jobAnswer, NOT_FOUND } from "./answers";
-import { postBuild } from "./build-api";
+import { postBuild, type BuildApiDeps } from "./build-api";
 import { jsonRoute, type ServerInfo } from "./json-routes";
 import { storeFile } from "./store";
 
@@ -40,10 +40,20 @@ export interface AsuMeta {
 	$responseHeaders?: Record<string, string | number>;
 	$location?: string;
 }
-type Ctx<P = Record<string, any>> = Context<P, AsuMeta>;
-type HttpParams = { body?: unknown; query?: Record<string, string>; params?: Record<string, any> };
+type Ctx<P = Record<string, unknown>> = Context<P, AsuMeta>;
+type HttpParams = { body?: unknown; query?: Record<string, string>; params?: Record<string, string | string[]> };
 
-type BuildsThis = Service & {
+/** What builds-worker.state answers. */
+interface WorkerState {
+	nodeID: string;
+	builder: string | null;
+	ready: boolean;
+	simulated: boolean;
+	problem: string | null;
+}
+
+type BuildsThis = Service &
+	BuildApiDeps & {
 	env: FleetEnv;
 	db: Database;
 	queue: BuildQueue;
@@ -79,7 +89,7 @@ const BuildsService: ServiceSchema = {
 			...publicAction,
 			async handler(this: BuildsThis, ctx: Ctx<HttpParams>) {
 				const prepared = ctx.params.query?.skip_package_resolution === "true";
-				return this.reply(ctx, await postBuild(this as any, ctx.params.body, { userAgent: ctx.meta.asuUserAgent, prepared }));
+				return this.reply(ctx, await postBuild(this, ctx.params.body, { userAgent: ctx.meta.asuUserAgent, prepared }));
 			}
 		},
 
@@ -225,8 +235,14 @@ const BuildsService: ServiceSchema = {
 		record(this: BuildsThis, rows: stats.EventRow[]) {
 			for (const r of rows) {
 				if (r.event === "requests") this.broker.metrics?.increment(BUILD_METRICS.requests);
-				if (r.event === "cache-hits") (this.hits++, this.broker.metrics?.increment(BUILD_METRICS.cacheHits));
-				if (r.event === "cache-misses") (this.misses++, this.broker.metrics?.increment(BUILD_METRICS.cacheMisses));
+				if (r.event === "cache-hits") {
+					this.hits++;
+					this.broker.metrics?.increment(BUILD_METRICS.cacheHits);
+				}
+				if (r.event === "cache-misses") {
+					this.misses++;
+					this.broker.metrics?.increment(BUILD_METRICS.cacheMisses);
+				}
 			}
 			if (this.hits + this.misses > 0) this.broker.metrics?.set(BUILD_METRICS.cacheHitRatio, this.hits / (this.hits + this.misses));
 			// Counted in batches: a cache hit must not wait for an INSERT.
@@ -249,11 +265,12 @@ const BuildsService: ServiceSchema = {
 			const now = Date.now();
 			if (this.workerState && now - this.workerState.at < 5000) return this.workerState.problem;
 			const problem = (async () => {
-				const endpoints = ((this.broker.registry as any).getActionEndpoints?.("builds-worker.state")?.endpoints ?? []) as Array<{ id: string; local: boolean }>;
+				const registry = this.broker.registry as unknown as { getActionEndpoints(name: string): { endpoints: Array<{ id: string; local: boolean }> } | undefined };
+				const endpoints = registry.getActionEndpoints("builds-worker.state")?.endpoints ?? [];
 				// Without Redis the queue lives in this process: only a local worker can take its jobs.
 				const usable = this.queue.kind === "in-process" ? endpoints.filter(e => e.local) : endpoints;
 				if (!usable.length) return this.queue.kind === "in-process" ? "no builds-worker runs on this node (without REDIS_URL the queue is in-process)" : "no builds-worker node is running";
-				const states = await Promise.all(usable.map(e => this.broker.call<any, any>("builds-worker.state", {}, { nodeID: e.id, timeout: 2000, retries: 0 }).catch(() => null)));
+				const states = await Promise.all(usable.map(e => this.broker.call<WorkerState, Record<string, never>>("builds-worker.state", {}, { nodeID: e.id, timeout: 2000, retries: 0 }).catch(() => null)));
 				if (states.some(s => s?.ready)) return null;
 				return states.find(s => s?.problem)?.problem ?? "no builds-worker is ready";
 			})();
@@ -263,7 +280,7 @@ const BuildsService: ServiceSchema = {
 
 		async workersSimulated(this: BuildsThis): Promise<boolean> {
 			if (this.env.builds.builder === "simulated") return true;
-			const s = await this.broker.call<any, any>("builds-worker.state", {}, { timeout: 2000, retries: 0 }).catch(() => null);
+			const s = await this.broker.call<WorkerState, Record<string, never>>("builds-worker.state", {}, { timeout: 2000, retries: 0 }).catch(() => null);
 			return !!s?.simulated;
 		},
 

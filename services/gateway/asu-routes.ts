@@ -12,13 +12,13 @@
  * - Errors (rate limit, builds service down) answer in ASU's shape `{status, detail}`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Context } from "moleculer";
+import type { Context, ServiceBroker } from "moleculer";
 import { fleetEnv } from "../shared/broker-env";
 import { BUILDS_ACTIONS as A } from "../shared/contracts/builds";
 import { toHttpError, TooManyRequestsError } from "../shared/errors";
 import { WindowLimiter } from "./auth.mixin";
 
-type GatewayLike = { broker: any; asuLimiter?: WindowLimiter | null; clientIp(req: IncomingMessage): string };
+type GatewayLike = { broker: ServiceBroker; asuLimiter?: WindowLimiter | null; clientIp(req: IncomingMessage): string };
 
 export const ASU_ALIASES: Record<string, string> = {
 	"POST /api/v1/build/prepare": "builds-prepare.prepare",

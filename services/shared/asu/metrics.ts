@@ -12,7 +12,7 @@ export const BUILD_METRICS = {
 } as const;
 
 export function registerBuildMetrics(broker: ServiceBroker): void {
-	const m = broker.metrics as any;
+	const m = broker.metrics as unknown as { isEnabled?(): boolean; getMetric(name: unknown): unknown; register(opts: Record<string, unknown>): unknown } | undefined;
 	if (!m || !m.isEnabled?.()) return;
 	const once = (opts: Record<string, unknown>) => {
 		if (!m.getMetric(opts.name)) m.register(opts);
