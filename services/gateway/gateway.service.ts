@@ -126,23 +126,23 @@ const GatewayService: ServiceSchema = {
 			}
 		},
 
-		/** Nodes of the mesh and the services each one runs (the dashboard's mesh view). */
+		/**
+		 * Nodes of the mesh (the dashboard's mesh view): the services each one runs, its connection
+		 * state and last heartbeat, and from Moleculer's own `$node.health` of each available node its
+		 * uptime, load and memory (asked in parallel, 1.5 s at most; a node that does not answer is
+		 * listed without them).
+		 */
 		nodes: {
 			rest: "GET /nodes",
-			handler(this: GatewayThis) {
+			async handler(this: GatewayThis) {
 				const registry = this.broker.registry as unknown as { getNodeList(opts: object): RegistryNode[] };
 				const nodes = registry.getNodeList({ onlyAvailable: false, withServices: true });
-				return nodes.map(n => ({
-					id: n.id,
-					available: n.available,
-					local: n.local,
-					hostname: n.hostname,
-					lastHeartbeat: n.lastHeartbeatTime,
-					services: (n.services ?? [])
-						.map(s => s.name)
-						.filter(s => !s.startsWith("$"))
-						.sort()
-				}));
+				const health = await Promise.all(
+					nodes.map(n =>
+						n.available ? this.broker.call("$node.health", {}, { nodeID: n.id, timeout: 1500, retries: 0 }).catch(() => null) : Promise.resolve(null)
+					)
+				);
+				return nodes.map((n, i) => nodeView(n, health[i] as NodeHealth | null));
 			}
 		}
 	},
@@ -184,7 +184,43 @@ interface RegistryNode {
 	local: boolean;
 	hostname: string;
 	lastHeartbeatTime: number;
+	offlineSince?: number | null;
+	ipList?: string[];
+	client?: { type?: string; version?: string; langVersion?: string };
+	cpu?: number | null;
 	services?: { name: string }[];
+}
+
+interface NodeHealth {
+	cpu?: { load1?: number; load5?: number; load15?: number; cores?: number; utilization?: number };
+	mem?: { free?: number; total?: number; percent?: number };
+	process?: { uptime?: number; memory?: { rss?: number; heapUsed?: number } };
+	os?: { uptime?: number; hostname?: string; type?: string; release?: string };
+	client?: { type?: string; version?: string; langVersion?: string };
+}
+
+/** One node as GET /api/nodes answers it. */
+function nodeView(n: RegistryNode, health: NodeHealth | null) {
+	return {
+		id: n.id,
+		available: n.available,
+		local: n.local,
+		hostname: n.hostname ?? health?.os?.hostname ?? null,
+		lastHeartbeat: n.lastHeartbeatTime ? new Date(n.lastHeartbeatTime).toISOString() : null,
+		offlineSince: n.offlineSince ? new Date(n.offlineSince).toISOString() : null,
+		ipList: n.ipList ?? [],
+		client: n.client ?? health?.client ?? null,
+		cpu: health?.cpu?.utilization ?? n.cpu ?? null,
+		load: health?.cpu ? [health.cpu.load1 ?? 0, health.cpu.load5 ?? 0, health.cpu.load15 ?? 0] : null,
+		cores: health?.cpu?.cores ?? null,
+		memory: health?.mem?.total ? { total: health.mem.total, free: health.mem.free ?? 0 } : null,
+		processMemory: health?.process?.memory?.rss ?? null,
+		uptime: health?.process?.uptime != null ? Math.round(health.process.uptime) : null,
+		services: (n.services ?? [])
+			.map((s: { name: string }) => s.name)
+			.filter((s: string) => !s.startsWith("$"))
+			.sort()
+	};
 }
 
 type GatewayThis = {

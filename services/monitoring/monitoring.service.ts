@@ -15,7 +15,7 @@ import { idParam, optionalIdParam } from "../shared/params";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
 import { CHANNELS, EVENTS, isReading, type AlertEvent, type DeviceStatusEvent } from "../shared/contracts";
-import { ForbiddenError, NotFoundError, UnauthorizedError, UnprocessableError } from "../shared/errors";
+import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, UnprocessableError } from "../shared/errors";
 import { PROFILES_DIR } from "../shared/paths";
 import { describeOffline, describeThreshold, evaluate, initialState, isOffline, profileAlertDefaults, type RuleState, type ThresholdRule } from "./alerts";
 import { ALERTS_ROOM, LIVE_PUSH_EVENT, RoomThrottle, deviceRoom, parseRoom, type LiveMessage, type LivePushEvent } from "./live";
@@ -55,6 +55,7 @@ import {
 	raiseAlert,
 	ruleToApi,
 	silentDevices,
+	updateRule,
 	toRule,
 	touchDevices,
 	type AlertRow,
@@ -116,6 +117,16 @@ const timeParam = { type: "string", optional: true, max: 64 } as const;
 function toMs(ts: string | number): number {
 	return typeof ts === "number" ? ts : Date.parse(ts);
 }
+
+/** The fields of a threshold rule (create; update makes every field optional). */
+const ruleParams = {
+	direction: { type: "enum", values: ["above", "below"] },
+	threshold: { type: "number", convert: true },
+	hysteresis: { type: "number", min: 0, convert: true, optional: true },
+	minDurationS: { type: "number", min: 0, max: 86_400, convert: true, optional: true },
+	severity: { type: "enum", values: ["info", "warning", "critical"], optional: true },
+	enabled: { type: "boolean", convert: true, optional: true }
+} as const;
 
 /** Filters shared by the readings routes: datapoint (id or label), time window, page size and cursor. */
 const readingsFilterParams = {
@@ -261,6 +272,7 @@ const MonitoringService: ServiceSchema = {
 					profile: r.profile,
 					status: r.status,
 					nodeID: r.node_id,
+					owner: r.owner ?? null,
 					lastSeen: r.last_seen,
 					openAlerts: Number(r.open_alerts),
 					datapoints: (typeof r.datapoints === "string" ? JSON.parse(r.datapoints) : r.datapoints).map((d: { id: unknown; label: string; unit: string | null; value: unknown; ts: string }) => ({
@@ -301,12 +313,12 @@ const MonitoringService: ServiceSchema = {
 		/** POST /api/monitoring/alerts/:id/ack — acknowledge (idempotent: the first acknowledgement is kept). */
 		ack: {
 			rest: "POST /alerts/:id/ack",
-			params: { id },
-			async handler(this: This, ctx: Ctx<{ id: number }>) {
+			params: { id, comment: { type: "string", max: 500, trim: true, optional: true } },
+			async handler(this: This, ctx: Ctx<{ id: number; comment?: string }>) {
 				const existing = await getAlert(this.db, ctx.params.id);
 				if (!existing || !mayAccessOwner(callerOf(ctx), existing.owner)) throw new NotFoundError("Alert", ctx.params.id);
 				const by = ctx.meta.user?.email ?? String(ctx.meta.user?.id ?? "system");
-				const res = await acknowledgeAlert(this.db, ctx.params.id, by);
+				const res = await acknowledgeAlert(this.db, ctx.params.id, by, ctx.params.comment || null);
 				if (!res) throw new NotFoundError("Alert", ctx.params.id);
 				const alert = alertToApi(res.row);
 				if (res.changed) {
@@ -341,15 +353,7 @@ const MonitoringService: ServiceSchema = {
 		/** POST /api/monitoring/rules — a threshold rule on one datapoint of a device the caller may see. */
 		createRule: {
 			rest: "POST /rules",
-			params: {
-				datapointId: id,
-				direction: { type: "enum", values: ["above", "below"] },
-				threshold: { type: "number", convert: true },
-				hysteresis: { type: "number", min: 0, convert: true, optional: true },
-				minDurationS: { type: "number", min: 0, max: 86_400, convert: true, optional: true },
-				severity: { type: "enum", values: ["info", "warning", "critical"], optional: true },
-				enabled: { type: "boolean", convert: true, optional: true }
-			},
+			params: { datapointId: id, ...ruleParams },
 			async handler(this: This, ctx: Ctx) {
 				const p = ctx.params;
 				const [meta] = await loadDatapointMeta(this.db, [p.datapointId]);
@@ -365,6 +369,36 @@ const MonitoringService: ServiceSchema = {
 					createdBy: ctx.meta.user?.email ?? null
 				});
 				this.broker.broadcast(RULES_CHANGED, { ruleId: row.id });
+				return ruleToApi(row);
+			}
+		},
+
+		/** PUT /api/monitoring/rules/:id — changes a rule's threshold, direction, hysteresis, duration, severity or enabled flag. */
+		updateRule: {
+			rest: "PUT /rules/:id",
+			params: {
+				id,
+				direction: { ...ruleParams.direction, optional: true },
+				threshold: { ...ruleParams.threshold, optional: true },
+				hysteresis: ruleParams.hysteresis,
+				minDurationS: ruleParams.minDurationS,
+				severity: ruleParams.severity,
+				enabled: ruleParams.enabled
+			},
+			async handler(this: This, ctx: Ctx) {
+				const { id: ruleId, ...changes } = ctx.params;
+				const [rule] = await loadRules(this.db, "WHERE r.id = $1", [ruleId]);
+				const owner = rule ? (await loadDatapointMeta(this.db, [rule.datapoint_id]))[0]?.owner : null;
+				if (!rule || !mayAccessOwner(callerOf(ctx), owner)) throw new NotFoundError("Rule", ruleId);
+				let row;
+				try {
+					row = await updateRule(this.db, ruleId, changes);
+				} catch (err) {
+					if ((err as { code?: string }).code === "23505") throw new ConflictError("This datapoint already has a profile rule in that direction", { field: "direction" });
+					throw err;
+				}
+				if (!row) throw new NotFoundError("Rule", ruleId);
+				this.broker.broadcast(RULES_CHANGED, { ruleId });
 				return ruleToApi(row);
 			}
 		},

@@ -75,6 +75,20 @@ export async function insertRule(
 	return full;
 }
 
+export type RuleChanges = Partial<{ direction: Direction; threshold: number; hysteresis: number; minDurationS: number; severity: Severity; enabled: boolean }>;
+
+/** Changes the given fields of a rule (a profile rule stays a profile rule, so it is not seeded again). */
+export async function updateRule(db: Sql, id: number, c: RuleChanges): Promise<RuleRow | null> {
+	await db.query(
+		`UPDATE alert_rules SET direction = COALESCE($2, direction), threshold = COALESCE($3, threshold), hysteresis = COALESCE($4, hysteresis),
+		   min_duration_s = COALESCE($5, min_duration_s), severity = COALESCE($6, severity), enabled = COALESCE($7, enabled)
+		 WHERE id = $1`,
+		[id, c.direction ?? null, c.threshold ?? null, c.hysteresis ?? null, c.minDurationS ?? null, c.severity ?? null, c.enabled ?? null]
+	);
+	const [full] = await loadRules(db, "WHERE r.id = $1", [id]);
+	return full ?? null;
+}
+
 /** Profile defaults: inserted once per datapoint and direction (a unique index), however many nodes race. */
 export async function insertProfileRules(db: Sql, datapointId: number, defaults: ProfileAlertDefault[]): Promise<number> {
 	let n = 0;
@@ -106,13 +120,14 @@ export interface AlertRow {
 	cleared_at: string | null;
 	acknowledged_at: string | null;
 	acknowledged_by: string | null;
+	ack_comment: string | null;
 }
 
 const iso = (c: string) => `to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 const ALERT_SELECT = `SELECT a.id, a.kind, a.rule_id, a.device_id, dev.name AS device, a.datapoint_id, dp.label AS datapoint, dp.unit,
 		a.severity, a.message, a.value, ${iso("a.raised_at")} AS raised_at, ${iso("a.cleared_at")} AS cleared_at,
-		${iso("a.acknowledged_at")} AS acknowledged_at, a.acknowledged_by
+		${iso("a.acknowledged_at")} AS acknowledged_at, a.acknowledged_by, a.ack_comment
 	FROM alerts a JOIN devices dev ON dev.id = a.device_id LEFT JOIN datapoints dp ON dp.id = a.datapoint_id`;
 
 export function alertToApi(a: AlertRow) {
@@ -132,6 +147,7 @@ export function alertToApi(a: AlertRow) {
 		clearedAt: a.cleared_at,
 		acknowledgedAt: a.acknowledged_at,
 		acknowledgedBy: a.acknowledged_by,
+		ackComment: a.ack_comment ?? null,
 		open: a.cleared_at == null
 	};
 }
@@ -202,11 +218,11 @@ export async function clearAlert(db: Sql, kind: "threshold" | "offline", ruleId:
 	return getAlert(db, Number(rows[0].id));
 }
 
-/** Acknowledges an alert; acknowledging twice keeps the first acknowledgement. */
-export async function acknowledgeAlert(db: Sql, id: number, by: string): Promise<{ row: AlertRow; changed: boolean } | null> {
+/** Acknowledges an alert, with an optional comment; acknowledging twice keeps the first acknowledgement. */
+export async function acknowledgeAlert(db: Sql, id: number, by: string, comment: string | null = null): Promise<{ row: AlertRow; changed: boolean } | null> {
 	const rows = await db.query<{ id: number }>(
-		"UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2 WHERE id = $1 AND acknowledged_at IS NULL RETURNING id",
-		[id, by]
+		"UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2, ack_comment = $3 WHERE id = $1 AND acknowledged_at IS NULL RETURNING id",
+		[id, by, comment]
 	);
 	const row = await getAlert(db, id);
 	return row ? { row, changed: rows.length > 0 } : null;

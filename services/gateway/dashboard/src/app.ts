@@ -141,7 +141,7 @@ export class App {
 
 	private route(): void {
 		if (!this.main || !this.api.token) return;
-		const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+		const parts = location.hash.replace(/^#\/?/, "").split("?")[0].split("/").filter(Boolean).map(decodeURIComponent);
 		const view = this.views.find(v => v.path === (parts[0] ?? "")) ?? this.views.find(v => v.path === "") ?? this.views[0];
 		if (view.nav === "admin" && !this.user.admin) {
 			this.main.replaceChildren(h("div", { class: "panel empty" }, "This page is for administrators."));

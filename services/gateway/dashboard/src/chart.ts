@@ -207,11 +207,17 @@ export class TimeChart {
 
 	private aligned(): uPlot.AlignedData {
 		if (!this.series.length) return [[]];
+		let gaps = 0;
 		const tables = this.series.map(s => {
-			const gap = s.def.gapS ?? Math.max(5, medianStep(s.xs) * 3);
+			const gap = Math.max(s.def.gapS ?? 5, medianStep(s.xs) * 3);
 			const g = withGaps(s.xs, s.ys, gap);
+			gaps += g.xs.length - s.xs.length;
 			return [g.xs, g.ys] as uPlot.AlignedData;
 		});
+		// What is drawn, for tests and for anyone inspecting the page.
+		this.el.dataset.series = String(this.series.length);
+		this.el.dataset.points = String(this.series.reduce((n, s) => n + s.xs.length, 0));
+		this.el.dataset.gaps = String(gaps);
 		return tables.length === 1 ? tables[0] : uPlot.join(tables);
 	}
 
@@ -245,6 +251,7 @@ export class TimeChart {
 		if (!this.series.length || width <= 0) return;
 		const muted = cssVar("--muted");
 		const grid = cssVar("--line");
+		this.el.dataset.grid = grid;
 		const units = this.units();
 		const scaleOf = (unit: string | null) => (units.indexOf(unit ?? "") === 0 ? "y" : "y2");
 		const yRange = (_u: uPlot, min: number | null, max: number | null): uPlot.Range.MinMax => {

@@ -8,9 +8,14 @@
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import { App } from "./app";
+import { accountView } from "./views/account";
+import { alertsView } from "./views/alerts";
+import { devicesView } from "./views/devices";
+import { meshView } from "./views/mesh";
 import { overviewView } from "./views/overview";
+import { usersView } from "./views/users";
 import type { View } from "./views/view";
 
-export const views: View[] = [overviewView];
+export const views: View[] = [overviewView, devicesView, alertsView, meshView, usersView, accountView];
 
 new App(views).start();
