@@ -1,14 +1,21 @@
 /**
- * The dashboard as a new user meets it: a node started the way `npm start` starts one (every
- * service, the simulator's virtual devices, embedded PGlite), opened in headless Chromium
- * (Debian's chromium driven by playwright-core). Log in, see the simulated Arduino, see its live
- * value change, acknowledge an alert; screenshots at desktop and phone width go to test-output/.
+ * The dashboard as an operator meets it: a node started the way `npm start` starts one (every
+ * service, the simulator's virtual devices) on a PostgreSQL database of its own (so the test can
+ * seed a week of history with an outage in it), opened in headless Chromium (Debian's chromium
+ * driven by playwright-core) at 1440×900 and 390×844. Sign in, the overview with live values, an
+ * alert acknowledged; the device list (search, filter, group), a device page (facts, datapoints,
+ * lifecycle, 7-day history with the outage drawn as a gap, zoom, hover readout, two series, CSV
+ * export, rename, owner, delete); alerts (rule created and edited, acknowledged with a comment);
+ * the mesh view; users (create, role, reset) and password change; dark mode. Screenshots go to
+ * test-output/.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { Client } from "pg";
 import { tempDir, waitFor } from "../helpers/broker";
+import { createTestDatabase, type TestDatabase } from "../helpers/db";
 import { ROOT, startNode, type NodeProcess } from "../helpers/node-process";
 import { freePort } from "../helpers/ports";
 
@@ -33,14 +40,18 @@ describe("dashboard in headless Chromium against a full node", () => {
 	let page: Page;
 	let token: string;
 	let arduinoId: number;
+	let db: TestDatabase;
+	let seededId: number;
 
 	beforeAll(async () => {
+		db = await createTestDatabase("dashboard_e2e");
 		if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing; this test needs it: apt-get install -y chromium`);
 		const port = await freePort();
 		url = `http://127.0.0.1:${port}`;
 		node = startNode({
 			PORT: String(port),
 			DATA_DIR: tempDir("dashboard-e2e"),
+			DATABASE_URL: db.url,
 			NODEID: "dashboard-e2e",
 			ADMIN_EMAIL,
 			ADMIN_PASSWORD,
@@ -63,6 +74,27 @@ describe("dashboard in headless Chromium against a full node", () => {
 		);
 		arduinoId = arduino.id;
 
+		// A week of history for a device of its own: every 5 minutes, with a 12-hour outage from
+		// 3 days ago to 2.5 days ago (no rows: the chart must show a hole there, not a line).
+		const created = await api(url, "POST", "/api/devices", { name: "Greenhouse (seeded)", type: "sensor" }, token);
+		expect([200, 201]).toContain(created.status);
+		seededId = created.body.id;
+		const pg = new Client({ connectionString: db.url });
+		await pg.connect();
+		try {
+			await pg.query(`INSERT INTO datapoints (device_id, label, unit) VALUES ($1, 'temperature', '°C'), ($1, 'humidity', '%')`, [seededId]);
+			await pg.query(
+				`INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value)
+				 SELECT t, $1, dp.id, CASE dp.label WHEN 'temperature' THEN 20 + 5 * sin(extract(epoch from t) / 20000) ELSE 50 + 10 * cos(extract(epoch from t) / 30000) END
+				 FROM generate_series(now() - interval '7 days', now() - interval '1 minute', interval '5 minutes') AS t
+				 CROSS JOIN datapoints dp
+				 WHERE dp.device_id = $1 AND NOT (t > now() - interval '3 days' AND t < now() - interval '60 hours')`,
+				[seededId]
+			);
+		} finally {
+			await pg.end();
+		}
+
 		fs.mkdirSync(OUT, { recursive: true });
 		ctx = await chromium.launchPersistentContext(tempDir("chromium-profile"), {
 			executablePath: CHROMIUM,
@@ -77,7 +109,8 @@ describe("dashboard in headless Chromium against a full node", () => {
 				"--disable-component-update",
 				"--disable-sync"
 			],
-			viewport: { width: 1366, height: 900 }
+			viewport: { width: 1440, height: 900 },
+			acceptDownloads: true
 		});
 		page = ctx.pages()[0] ?? (await ctx.newPage());
 	}, 150_000);
@@ -85,6 +118,7 @@ describe("dashboard in headless Chromium against a full node", () => {
 	afterAll(async () => {
 		await ctx?.close();
 		await node?.kill("SIGTERM");
+		await db?.drop();
 	});
 
 	it("serves the dashboard at / and refuses a wrong password", async () => {
@@ -130,7 +164,7 @@ describe("dashboard in headless Chromium against a full node", () => {
 		const dp = devices[0].datapoints.find((p: any) => p.value != null);
 		// A threshold every reading crosses: the alert comes with the next reading.
 		const rule = await api(url, "POST", "/api/monitoring/rules", { datapointId: dp.id, direction: "above", threshold: -1e9, severity: "critical" }, token);
-		expect(rule.status).toBe(200);
+		expect([200, 201]).toContain(rule.status);
 		const item = page.locator(".alert.open.critical").filter({ hasText: dp.label });
 		await item.first().waitFor({ timeout: 20_000 });
 		const alertId = Number(await item.first().getAttribute("data-alert-id"));
@@ -143,6 +177,152 @@ describe("dashboard in headless Chromium against a full node", () => {
 		expect(acked.acknowledgedAt).toBeTruthy();
 	});
 
+
+	it("lists devices with search, a status filter and grouping by node", async () => {
+		await page.goto(url + "/#/devices");
+		const rows = page.locator("#device-list .row");
+		await page.locator(`#device-list [data-device-id="${arduinoId}"]`).waitFor({ timeout: 20_000 });
+		await page.locator(`#device-list [data-device-id="${seededId}"]`).waitFor({ timeout: 20_000 });
+		const all = await rows.count();
+		expect(all).toBeGreaterThanOrEqual(5);
+		await page.fill("input[name=q]", "arduino");
+		await waitFor(async () => (await rows.count()) === 1, 5000, "the search to narrow the list");
+		expect(await rows.first().getAttribute("data-device-id")).toBe(String(arduinoId));
+		await page.fill("input[name=q]", "");
+		await page.selectOption("select[name=status]", "streaming");
+		await waitFor(async () => (await rows.count()) < all && (await rows.count()) > 0, 5000, "the status filter");
+		expect(await page.locator(`#device-list [data-device-id="${seededId}"]`).count()).toBe(0);
+		expect(await rows.locator(".badge.streaming").count()).toBe(await rows.count());
+		expect(page.url()).toContain("status=streaming");
+		await page.selectOption("select[name=status]", "");
+		await page.selectOption("select[name=group]", "node");
+		await waitFor(async () => (await page.locator(".group-head").allTextContents()).some(t => t.includes("dashboard-e2e")), 5000, "a group per node");
+		await page.screenshot({ path: path.join(OUT, "devices-desktop.png") });
+	});
+
+	it("shows a device page with a 7-day history in which the outage is a gap", async () => {
+		await page.goto(url + `/#/devices/${seededId}`);
+		await page.locator(".device-title").waitFor({ timeout: 10_000 });
+		expect(await page.locator(".device-title").textContent()).toBe("Greenhouse (seeded)");
+		expect(await page.locator('[data-fact="last-seen"]').textContent()).toBeTruthy();
+		expect(await page.locator(".dp-table tbody tr").count()).toBe(2);
+		await page.click('[data-range="7d"]');
+		const chart = page.locator(".history .chart");
+		await waitFor(async () => /averages per/.test((await page.locator("#history-note").textContent()) ?? ""), 15_000, "the 7-day history");
+		// 7 days in buckets of 30 minutes: ~310 points (the 12-hour outage has none), one hole.
+		expect(Number(await chart.getAttribute("data-points"))).toBeGreaterThan(250);
+		expect(Number(await chart.getAttribute("data-gaps"))).toBe(1);
+		// A second datapoint on the same chart.
+		await page.check('.dp-toggle[data-dp] input[type=checkbox]:not(:checked)');
+		await waitFor(async () => (await chart.getAttribute("data-series")) === "2" && Number(await chart.getAttribute("data-gaps")) === 2, 15_000, "two series");
+		// Hover readout: the time and both values.
+		const over = chart.locator(".u-over");
+		const box = (await over.boundingBox())!;
+		await page.mouse.move(box.x + box.width * 0.25, box.y + box.height / 2);
+		await waitFor(async () => /temperature.*°C.*humidity.*%/s.test((await chart.locator(".chart-readout").textContent()) ?? ""), 5000, "the hover readout");
+		await page.screenshot({ path: path.join(OUT, "device-history-desktop.png") });
+		// Zoom by selection: a finer resolution is fetched for the span.
+		await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2);
+		await page.mouse.down();
+		await page.mouse.move(box.x + box.width * 0.95, box.y + box.height / 2, { steps: 5 });
+		await page.mouse.up();
+		await page.locator("[data-zoom-reset]:visible").waitFor({ timeout: 5000 });
+		await waitFor(async () => !/averages per 30m/.test((await page.locator("#history-note").textContent()) ?? "x averages per 30m"), 15_000, "finer data for the zoom");
+		// CSV of what is shown.
+		const [download] = await Promise.all([page.waitForEvent("download"), page.click('[data-export="csv"]')]);
+		const csv = fs.readFileSync((await download.path())!, "utf8").trim().split("\n");
+		expect(csv[0]).toBe("time,temperature (°C),humidity (%)");
+		expect(csv.length).toBeGreaterThan(5);
+		expect(csv[1]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z,[\d.]+,[\d.]+$/);
+		await page.click("[data-zoom-reset]");
+	});
+
+	it("renames a device and assigns its owner from the device page", async () => {
+		const owner = await api(url, "POST", "/api/users/add", { email: "greenhouse-owner@example.com", password: "Heron-quartz-5521" });
+		expect(owner.status).toBe(201);
+		await page.reload();
+		await page.locator(".device-title").waitFor({ timeout: 10_000 });
+		await page.click('[data-action="rename"]');
+		await page.fill(".device-header input[name=name]", "Greenhouse north");
+		await page.click('.device-header button[type=submit]');
+		await waitFor(async () => (await page.locator(".device-title").textContent()) === "Greenhouse north", 5000, "the new name");
+		expect((await api(url, "GET", `/api/devices/${seededId}`, undefined, token)).body.name).toBe("Greenhouse north");
+		await waitFor(async () => (await page.locator("select[name=owner] option").count()) > 1, 5000, "the user list");
+		await page.selectOption("select[name=owner]", String(owner.body.id));
+		await page.click(".owner-form button[type=submit]");
+		await waitFor(async () => (await page.locator('[data-fact="owner"]').textContent()) === "greenhouse-owner@example.com", 5000, "the owner shown");
+		expect((await api(url, "GET", `/api/devices/${seededId}`, undefined, token)).body.owner).toBe(owner.body.id);
+		await waitFor(async () => (await page.locator(".events .event-type").allTextContents()).includes("updated"), 5000, "the update in the lifecycle");
+	});
+
+	it("creates and edits a threshold rule and acknowledges an alert with a comment", async () => {
+		const seeded = (await api(url, "GET", `/api/monitoring/devices?device=${seededId}`, undefined, token)).body;
+		const temp = (Array.isArray(seeded) ? seeded : seeded.items)[0].datapoints.find((d: any) => d.label === "temperature");
+		await page.goto(url + "/#/alerts");
+		await page.click('[data-action="add-rule"]');
+		await page.selectOption(".rule-form select[name=datapointId]", String(temp.id));
+		await page.fill(".rule-form input[name=threshold]", "1000");
+		await page.selectOption(".rule-form select[name=severity]", "info");
+		await page.click('.rule-form button[type=submit]');
+		const rulesOf = async () => {
+			const b = (await api(url, "GET", `/api/monitoring/rules?device=${seededId}`, undefined, token)).body;
+			return (Array.isArray(b) ? b : b.items) as any[];
+		};
+		const created = await waitFor(async () => (await rulesOf()).find(r => r.threshold === 1000), 5000, "the rule created");
+		expect(created.severity).toBe("info");
+		const row = page.locator(`[data-rule-id="${created.id}"]`);
+		await row.locator('[data-action="edit"]').click();
+		await row.locator("input[name=threshold]").fill("900");
+		await row.locator("button[type=submit]").click();
+		await waitFor(async () => (await rulesOf()).find(r => r.id === created.id)?.threshold === 900, 5000, "the rule edited");
+		await page.locator(`[data-rule-id="${created.id}"] .rule-text`).filter({ hasText: "above 900" }).waitFor({ timeout: 5000 });
+
+		// An alert to acknowledge: a rule on the Arduino's second datapoint that every reading crosses.
+		const ard = (await api(url, "GET", `/api/monitoring/devices?device=${arduinoId}`, undefined, token)).body;
+		const dp = (Array.isArray(ard) ? ard : ard.items)[0].datapoints.filter((p: any) => p.value != null)[1];
+		await api(url, "POST", "/api/monitoring/rules", { datapointId: dp.id, direction: "above", threshold: -1e9, severity: "warning" }, token);
+		await page.selectOption("select[name=status]", "unacknowledged");
+		const item = page.locator("#alert-history .alert.open.warning").filter({ hasText: dp.label }).first();
+		await item.waitFor({ timeout: 20_000 });
+		const alertId = Number(await item.getAttribute("data-alert-id"));
+		await item.locator("input[name=comment]").fill("checked on site, sensor fine");
+		await item.locator("button[data-ack]").click();
+		await page.locator(`[data-alert-id="${alertId}"] .ack-comment`).waitFor({ timeout: 10_000 });
+		const alerts = (await api(url, "GET", `/api/monitoring/alerts?device=${arduinoId}`, undefined, token)).body;
+		const acked = (Array.isArray(alerts) ? alerts : alerts.items).find((a: any) => a.id === alertId);
+		expect(acked.ackComment).toBe("checked on site, sensor fine");
+		expect(acked.acknowledgedBy).toBe(ADMIN_EMAIL);
+		await page.selectOption("select[name=status]", "all");
+		await page.screenshot({ path: path.join(OUT, "alerts-desktop.png") });
+	});
+
+	it("shows each mesh node with its services, uptime, load and memory", async () => {
+		await page.goto(url + "/#/mesh");
+		const card = page.locator('#mesh-nodes [data-node="dashboard-e2e"]');
+		await card.waitFor({ timeout: 10_000 });
+		const stats = Object.fromEntries(
+			await card.locator(".stat").evaluateAll(els => els.map(e => [e.querySelector(".k")!.textContent, e.querySelector(".v")!.textContent]))
+		);
+		expect(stats.Uptime).toMatch(/^\d+(\.\d)? (s|min|h|d)$/);
+		expect(stats.Memory).toMatch(/% of/);
+		expect(stats.Load).toMatch(/^\d+\.\d\d \d+\.\d\d \d+\.\d\d$/);
+		expect(await card.locator(".badge").textContent()).toBe("connected");
+		expect(await card.locator(".chip").allTextContents()).toEqual(expect.arrayContaining(["gateway", "monitoring", "simulator"]));
+		await page.screenshot({ path: path.join(OUT, "mesh-desktop.png") });
+	});
+
+	it("redraws the chart grid in dark colours when the colour scheme changes", async () => {
+		await page.goto(url + `/#/devices/${seededId}`);
+		const chart = page.locator(".history .chart");
+		await waitFor(async () => Number(await chart.getAttribute("data-points")) > 0, 15_000, "the history");
+		const light = await chart.getAttribute("data-grid");
+		await page.emulateMedia({ colorScheme: "dark" });
+		await waitFor(async () => (await chart.getAttribute("data-grid")) !== light, 5000, "the grid colour to change");
+		await page.waitForTimeout(300);
+		await page.screenshot({ path: path.join(OUT, "device-dark-desktop.png") });
+		await page.emulateMedia({ colorScheme: "light" });
+	});
+
 	it("is readable at phone width", async () => {
 		await page.setViewportSize({ width: 390, height: 844 });
 		await page.waitForTimeout(500);
@@ -150,6 +330,34 @@ describe("dashboard in headless Chromium against a full node", () => {
 		const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
 		expect(overflow).toBeLessThanOrEqual(0);
 		await page.screenshot({ path: path.join(OUT, "dashboard-phone.png"), fullPage: false });
+		for (const [route, shot] of [
+			["#/devices", "devices-phone.png"],
+			[`#/devices/${seededId}`, "device-phone.png"],
+			["#/alerts", "alerts-phone.png"],
+			["#/mesh", "mesh-phone.png"]
+		]) {
+			await page.goto(url + "/" + route);
+			await page.locator(".view").waitFor({ timeout: 5000 });
+			await page.waitForTimeout(800);
+			const sideways = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+			expect(sideways, `${route} scrolls sideways`).toBeLessThanOrEqual(0);
+			await page.screenshot({ path: path.join(OUT, shot), fullPage: false });
+		}
+		// A compact list: the whole fleet's rows fit in about two screens.
+		await page.goto(url + "/#/devices");
+		await page.locator("#device-list .row").first().waitFor({ timeout: 5000 });
+		const height = await page.evaluate(() => document.documentElement.scrollHeight);
+		expect(height).toBeLessThan(844 * 2);
+	});
+
+	it("deletes a device from its page", async () => {
+		await page.setViewportSize({ width: 1440, height: 900 });
+		await page.goto(url + `/#/devices/${seededId}`);
+		await page.locator(".device-title").waitFor({ timeout: 10_000 });
+		page.once("dialog", d => void d.accept());
+		await page.click('[data-action="delete"]');
+		await waitFor(async () => page.url().endsWith("#/devices"), 5000, "back to the list");
+		expect((await api(url, "GET", `/api/devices/${seededId}`, undefined, token)).status).toBe(404);
 	});
 
 	it("signs out and back to the login form", async () => {

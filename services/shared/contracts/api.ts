@@ -19,7 +19,8 @@ export interface DeviceView {
 	nodeID: string | null;
 	lastSeen: string | null;
 	openAlerts: number;
-	owner?: string | null;
+	/** The owner's user id (null: administrators only). */
+	owner?: number | null;
 	datapoints: DatapointView[];
 }
 export interface AlertView {

@@ -130,6 +130,8 @@ export class App {
 	}
 
 	private leaveView(): void {
+		// Messages about the page being left are stale on the next one.
+		document.getElementById("toasts")?.replaceChildren();
 		for (const fn of this.cleanups.splice(0)) {
 			try {
 				fn();

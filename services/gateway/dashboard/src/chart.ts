@@ -15,6 +15,7 @@
  */
 import uPlot from "uplot";
 import { cssVar, fmtValue, h, tickLabels } from "./lib/dom";
+import { DAY, MIN, HOUR, medianStep, pad, timeTickLabels, withGaps } from "./lib/time-series";
 
 export interface SeriesDef {
 	key: string;
@@ -31,49 +32,8 @@ interface SeriesData {
 
 const PALETTE = ["--accent", "--series-2", "--series-3", "--series-4", "--series-5", "--series-6"];
 const FONT = "11px system-ui, sans-serif";
-const MIN = 60,
-	HOUR = 3600,
-	DAY = 86_400;
 /** Tick steps in seconds: includes 2 and 3 minutes, so a five-minute window gets more than one tick. */
 const TIME_INCRS = [1, 2, 5, 10, 15, 30, MIN, 2 * MIN, 3 * MIN, 5 * MIN, 10 * MIN, 15 * MIN, 30 * MIN, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 90 * DAY, 365 * DAY];
-
-const pad = (n: number) => String(n).padStart(2, "0");
-
-/** One line of tick label: clock time, with the date once the span covers more than a day. */
-export function timeTickLabels(ticks: number[], span: number): string[] {
-	const inc = ticks.length > 1 ? ticks[1] - ticks[0] : MIN;
-	return ticks.map(t => {
-		const d = new Date(t * 1000);
-		const clock = `${pad(d.getHours())}:${pad(d.getMinutes())}${inc < MIN ? `:${pad(d.getSeconds())}` : ""}`;
-		if (span <= DAY) return clock;
-		const date = `${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
-		return inc >= DAY ? date : `${date} ${clock}`;
-	});
-}
-
-/** Median spacing of sorted timestamps (s). */
-function medianStep(xs: number[]): number {
-	if (xs.length < 2) return 0;
-	const d: number[] = [];
-	for (let i = 1; i < xs.length; i++) d.push(xs[i] - xs[i - 1]);
-	d.sort((a, b) => a - b);
-	return d[d.length >> 1];
-}
-
-/** The points with a null between any two further apart than `gapS`: uPlot breaks the line there. */
-export function withGaps(xs: number[], ys: (number | null)[], gapS: number): { xs: number[]; ys: (number | null)[] } {
-	const ox: number[] = [];
-	const oy: (number | null)[] = [];
-	for (let i = 0; i < xs.length; i++) {
-		if (i > 0 && xs[i] - xs[i - 1] > gapS) {
-			ox.push((xs[i] + xs[i - 1]) / 2);
-			oy.push(null);
-		}
-		ox.push(xs[i]);
-		oy.push(ys[i]);
-	}
-	return { xs: ox, ys: oy };
-}
 
 let measureCtx: CanvasRenderingContext2D | null = null;
 function textWidth(s: string): number {
@@ -265,14 +225,15 @@ export class TimeChart {
 		const axes: uPlot.Axis[] = [
 			{
 				...axis,
-				space: 80,
+				space: (u: uPlot) => ((u.scales.x.max ?? 0) - (u.scales.x.min ?? 0) > DAY ? 100 : 80),
 				size: 28,
 				incrs: TIME_INCRS,
 				values: (u: uPlot, ticks: number[]) => timeTickLabels(ticks, (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0))
 			},
-			{ ...axis, scale: "y", space: 28, values: (_u: uPlot, t: number[]) => tickLabels(t), size: ySize }
+			{ ...axis, scale: "y", space: 28, values: (_u: uPlot, t: number[]) => tickLabels(t), size: ySize, ...(units.length > 1 && units[0] ? { label: units[0], labelSize: 16, labelGap: 0 } : {}) }
 		];
-		if (units.length > 1) axes.push({ ...axis, scale: "y2", side: 1, space: 28, grid: { show: false }, values: (_u: uPlot, t: number[]) => tickLabels(t), size: ySize });
+		// A second unit gets its own axis on the right; each axis then says its unit.
+		if (units.length > 1) axes.push({ ...axis, scale: "y2", side: 1, space: 28, grid: { show: false }, values: (_u: uPlot, t: number[]) => tickLabels(t), size: ySize, ...(units[1] ? { label: units.slice(1).join(", "), labelSize: 16, labelGap: 0 } : {}) });
 		this.plot = new uPlot(
 			{
 				width,

@@ -26,7 +26,7 @@ const fmtNumber = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 })
 
 /** Latitude and longitude: shown with 6 decimals (about 0.1 m), not rounded to a kilometre. */
 export function isCoordinate(label?: string | null): boolean {
-	return !!label && /^(lat|lon|lng)(itude)?$/i.test(label);
+	return !!label && /^(lat(itude)?|lon(gitude)?|lng)$/i.test(label);
 }
 
 /** A reading for a value tile: 2 decimals, thousands grouped; coordinates keep 6 decimals. */

@@ -19,7 +19,7 @@ interface DeviceRecord {
 	type: string;
 	profile: string | null;
 	status: string;
-	owner: string | null;
+	owner: number | string | null;
 	node_id?: string | null;
 	nodeID?: string | null;
 	path?: string | null;
@@ -63,8 +63,9 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 	const renameBtn = h("button", { class: "btn", type: "button", "data-action": "rename" }, "Rename");
 	const badgeHost = h("span", {}, statusBadge(view?.status ?? record.status));
 	const facts = h("dl", { class: "facts" });
+	// Last seen: when the device last reported, or its newest stored reading (seeded or imported data).
 	const lastSeen = () => {
-		const t = view?.lastSeen ? Date.parse(view.lastSeen) : 0;
+		const t = Math.max(view?.lastSeen ? Date.parse(view.lastSeen) : 0, ...(view?.datapoints ?? []).map(d => (d.ts ? Date.parse(d.ts) : 0)));
 		return h("span", { class: !t || isStale(t) ? "stale" : "", title: t ? fmtTime(t) : "" }, t ? ago(t) : "never");
 	};
 	const renderFacts = () => {
@@ -74,7 +75,7 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 			["Profile", record.profile ?? "none (unidentified)"],
 			["Type", record.type],
 			["Node", nodeOf(record) ?? "—"],
-			["Owner", record.owner ?? "nobody (administrators only)"],
+			["Owner", record.owner != null ? (ctx.user.admin ? ownerName(record.owner)! : record.owner === ctx.user.id ? "you" : String(record.owner)) : "nobody (administrators only)"],
 			["Device id", `#${record.id}`]
 		];
 		if (record.path) rows.push(["Path", record.path]);
@@ -122,28 +123,33 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 
 	// ---- owner (administrators) ----
 	let ownerPanel: HTMLElement | null = null;
+	let users: UserView[] = [];
+	const ownerName = (o: number | string | null) => (o == null ? null : (users.find(u => u.id === Number(o))?.email ?? `user #${o}`));
 	if (ctx.user.admin) {
-		const ownerInput = h("input", { type: "text", name: "owner", list: "owner-options", value: record.owner ?? "", placeholder: "user e-mail or id", "aria-label": "Owner" });
-		const options = h("datalist", { id: "owner-options" });
+		const ownerSelect = h("select", { name: "owner", "aria-label": "Owner" }, h("option", { value: "" }, "nobody (administrators only)"));
+		const fillOwners = () =>
+			ownerSelect.replaceChildren(
+				h("option", { value: "" }, "nobody (administrators only)"),
+				...users.map(u => h("option", { value: u.id, selected: Number(record.owner) === u.id }, u.email))
+			);
 		api
-			.page<UserView>("/api/users", { limit: 1000 })
-			.then(p => options.replaceChildren(...p.items.map(u => h("option", { value: u.email }))))
+			.all<UserView>("/api/users", { limit: 100 })
+			.then(p => {
+				users = p.items;
+				fillOwners();
+				renderFacts();
+			})
 			.catch(() => undefined);
 		const assign = h("button", { class: "btn", type: "submit" }, "Assign owner");
-		ownerPanel = h(
-			"form",
-			{ class: "inline-form owner-form", "aria-label": "Owner" },
-			h("label", {}, "Owner ", ownerInput),
-			options,
-			assign
-		);
+		ownerPanel = h("form", { class: "inline-form owner-form", "aria-label": "Owner" }, h("label", {}, "Owner ", ownerSelect), assign);
 		ownerPanel.addEventListener("submit", async e => {
 			e.preventDefault();
 			assign.disabled = true;
 			try {
-				record = { ...record, ...(await api.put<DeviceRecord>(`/api/devices/${id}`, { owner: ownerInput.value.trim() })) };
+				const owner = ownerSelect.value ? Number(ownerSelect.value) : null;
+				record = { ...record, ...(await api.put<DeviceRecord>(`/api/devices/${id}`, { owner })) };
 				renderFacts();
-				toast(record.owner ? `Owner is now ${record.owner}.` : "Owner cleared.");
+				toast(record.owner != null ? `Owner is now ${ownerName(record.owner)}.` : "Owner cleared.");
 				void loadEvents();
 			} catch (err) {
 				toast((err as Error).message, "error");

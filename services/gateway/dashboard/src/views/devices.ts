@@ -62,6 +62,7 @@ class DeviceList {
 	private controls: HTMLElement;
 	private selects: Record<string, HTMLSelectElement> = {};
 	private lastLive = new Map<number, number>();
+	private users = new Map<number, string>();
 
 	constructor(
 		el: HTMLElement,
@@ -136,7 +137,16 @@ class DeviceList {
 		this.render();
 	}
 
+	/** The owner as administrators read it: the user's e-mail. */
+	private owner(d: DeviceView): string {
+		return d.owner == null ? "(none)" : (this.users.get(Number(d.owner)) ?? `user #${d.owner}`);
+	}
+
 	private async refresh(): Promise<void> {
+		if (this.ctx.user.admin && !this.users.size) {
+			const users = await this.ctx.api.all<{ id: number; email: string }>("/api/users", { limit: 100 }).catch(() => ({ items: [] }));
+			for (const u of users.items) this.users.set(u.id, u.email);
+		}
 		this.devices = (await this.ctx.api.all<DeviceView>("/api/monitoring/devices")).items;
 		this.ctx.live.join(this.devices.map(d => `device:${d.id}`));
 		const fill = (key: string, values: (string | null | undefined)[]) => {
@@ -149,7 +159,7 @@ class DeviceList {
 		fill("status", this.devices.map(d => d.status));
 		fill("profile", this.devices.map(d => d.profile ?? "(none)"));
 		fill("node", this.devices.map(d => d.nodeID ?? "(none)"));
-		fill("owner", this.devices.map(d => d.owner ?? "(none)"));
+		fill("owner", this.devices.map(d => this.owner(d)));
 		this.render();
 	}
 
@@ -158,9 +168,9 @@ class DeviceList {
 		if (s.status && d.status !== s.status) return false;
 		if (s.profile && (d.profile ?? "(none)") !== s.profile) return false;
 		if (s.node && (d.nodeID ?? "(none)") !== s.node) return false;
-		if (s.owner && (d.owner ?? "(none)") !== s.owner) return false;
+		if (s.owner && this.owner(d) !== s.owner) return false;
 		if (s.q) {
-			const hay = [d.name, `#${d.id}`, String(d.id), d.profile, d.nodeID, d.type, d.owner, ...d.datapoints.map(p => p.label)].join(" ").toLowerCase();
+			const hay = [d.name, `#${d.id}`, String(d.id), d.profile, d.nodeID, d.type, this.ctx.user.admin ? this.owner(d) : "", ...d.datapoints.map(p => p.label)].join(" ").toLowerCase();
 			if (!s.q.toLowerCase().split(/\s+/).filter(Boolean).every(w => hay.includes(w))) return false;
 		}
 		return true;
@@ -192,7 +202,7 @@ class DeviceList {
 		const key = this.state.group;
 		const groups = new Map<string, DeviceView[]>();
 		for (const d of shown) {
-			const g = key ? String((key === "node" ? d.nodeID : (d as any)[key]) ?? "(none)") : "";
+			const g = !key ? "" : key === "owner" ? this.owner(d) : String((key === "node" ? d.nodeID : (d as any)[key]) ?? "(none)");
 			let l = groups.get(g);
 			if (!l) groups.set(g, (l = []));
 			l.push(d);
@@ -225,7 +235,7 @@ class DeviceList {
 				"a",
 				{ class: "row-main", href: `#/devices/${d.id}` },
 				h("span", { class: "row-name" }, d.name),
-				h("span", { class: "row-sub" }, [d.profile ?? d.type, d.nodeID ? `on ${d.nodeID}` : null, this.ctx.user.admin && d.owner ? `owner ${d.owner}` : null, `#${d.id}`].filter(Boolean).join(" · "))
+				h("span", { class: "row-sub" }, [d.profile ?? d.type, d.nodeID ? `on ${d.nodeID}` : null, this.ctx.user.admin && d.owner != null ? `owner ${this.owner(d)}` : null, `#${d.id}`].filter(Boolean).join(" · "))
 			),
 			this.values(d),
 			h("span", { class: `row-seen ${!last || isStale(last) ? "stale" : ""}` }, last ? ago(last) : "never"),

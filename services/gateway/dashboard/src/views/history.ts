@@ -10,6 +10,7 @@
 import type { Api } from "../api";
 import { TimeChart, type SeriesDef } from "../chart";
 import { download, fmtTime, h, toast } from "../lib/dom";
+import { RAW_MAX_S, pickBucket } from "../lib/time-series";
 import type { DatapointView, LiveReading, ReadingRow, StatsView } from "../types";
 
 const RANGES: [string, string, number][] = [
@@ -18,29 +19,6 @@ const RANGES: [string, string, number][] = [
 	["24h", "24 hours", 86_400],
 	["7d", "7 days", 7 * 86_400]
 ];
-/** Bucket widths the stats route accepts, smallest first. */
-const BUCKETS: [string, number][] = [
-	["10s", 10],
-	["30s", 30],
-	["1m", 60],
-	["2m", 120],
-	["5m", 300],
-	["10m", 600],
-	["15m", 900],
-	["30m", 1800],
-	["1h", 3600],
-	["3h", 10_800],
-	["6h", 21_600],
-	["12h", 43_200],
-	["1d", 86_400]
-];
-const MAX_POINTS = 500;
-const RAW_MAX_S = 3600;
-
-export function pickBucket(spanS: number): [string, number] {
-	return BUCKETS.find(([, s]) => spanS / s <= MAX_POINTS) ?? BUCKETS[BUCKETS.length - 1];
-}
-
 function toLocalInput(ms: number): string {
 	const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
 	return d.toISOString().slice(0, 16);

@@ -40,7 +40,7 @@ export const meshView: View = {
 							stat("CPU", n.cpu != null ? `${Math.round(n.cpu)} %` : "—"),
 							stat("Load", n.load ? n.load.map(l => l.toFixed(2)).join(" ") : "—", "1, 5 and 15 minute load average"),
 							stat("Memory", n.memory ? `${Math.round((memUsed ?? 0) * 100)} % of ${fmtBytes(n.memory.total)}` : "—", "host memory in use"),
-							stat("Heartbeat", n.available ? (n.lastHeartbeat ? ago(n.lastHeartbeat) : "—") : n.offlineSince ? `offline ${ago(n.offlineSince)}` : "offline")
+							stat("Heartbeat", n.local ? "this node" : n.available ? (n.lastHeartbeat ? ago(n.lastHeartbeat) : "—") : n.offlineSince ? `offline ${ago(n.offlineSince)}` : "offline")
 						),
 						memUsed != null ? h("div", { class: "meter", title: "memory in use" }, h("span", { style: `width:${Math.round(memUsed * 100)}%` })) : null,
 						h("div", { class: "chips" }, ...n.services.map(s => h("span", { class: "chip" }, s)))
