@@ -5,7 +5,7 @@
  */
 import { ApiError } from "../api";
 import { ago, fmtTime, fmtValue, h, toast } from "../lib/dom";
-import type { AlertView, DeviceView, LiveReading, RuleView, UserView } from "../types";
+import type { AlertView, DeviceView, LiveReading, UserView } from "../types";
 import { alertItem } from "./alerts-list";
 import { isStale } from "./device-card";
 import { statusBadge } from "./devices";

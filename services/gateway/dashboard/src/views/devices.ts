@@ -202,7 +202,7 @@ class DeviceList {
 		const key = this.state.group;
 		const groups = new Map<string, DeviceView[]>();
 		for (const d of shown) {
-			const g = !key ? "" : key === "owner" ? this.owner(d) : String((key === "node" ? d.nodeID : (d as any)[key]) ?? "(none)");
+			const g = !key ? "" : key === "owner" ? this.owner(d) : String((key === "node" ? d.nodeID : key === "status" ? d.status : d.profile) ?? "(none)");
 			let l = groups.get(g);
 			if (!l) groups.set(g, (l = []));
 			l.push(d);
