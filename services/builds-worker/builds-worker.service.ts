@@ -51,6 +51,7 @@ const BuildsWorkerService: ServiceSchema = {
 	methods: {
 		process(this: WorkerThis, job: JobContext) {
 			const request = parseOrdered(job.data.request) as BuildRequest;
+			this.logger.info(`build ${job.id.slice(0, 12)} started on ${this.broker.nodeID}: ${request.version} ${request.target} ${request.profile}`);
 			return runBuild({ request, requestHash: job.id, builder: this.builder!, storeDir: fleetEnv(this.broker).builds.storeDir, signal: job.signal, setMeta: m => job.setMeta(m), skipPackageChanges: job.data.prepared === true });
 		},
 

@@ -266,6 +266,8 @@ const BuildsService: ServiceSchema = {
 			if (this.workerState && now - this.workerState.at < 5000) return this.workerState.problem;
 			const problem = (async () => {
 				const registry = this.broker.registry as unknown as { getActionEndpoints(name: string): { endpoints: Array<{ id: string; local: boolean }> } | undefined };
+				// A worker node that is joining the mesh right now is waited for a moment.
+				if (!registry.getActionEndpoints("builds-worker.state")?.endpoints.length) await this.broker.waitForServices("builds-worker", 1500).catch(() => undefined);
 				const endpoints = registry.getActionEndpoints("builds-worker.state")?.endpoints ?? [];
 				// Without Redis the queue lives in this process: only a local worker can take its jobs.
 				const usable = this.queue.kind === "in-process" ? endpoints.filter(e => e.local) : endpoints;
@@ -274,7 +276,11 @@ const BuildsService: ServiceSchema = {
 				if (states.some(s => s?.ready)) return null;
 				return states.find(s => s?.problem)?.problem ?? "no builds-worker is ready";
 			})();
+			// Only a good answer is kept: a worker that just joined is used at once.
 			this.workerState = { at: now, problem };
+			void problem.then(p => {
+				if (p && this.workerState?.problem === problem) this.workerState = null;
+			});
 			return problem;
 		},
 
