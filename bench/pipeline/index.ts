@@ -11,6 +11,7 @@
  *   naive     baseline: one subscriber, one INSERT per datapoint, no channels, no batching
  * Needs the loopback servers of test/helpers/servers.ts (PostgreSQL, NATS, mosquitto binary).
  */
+import { createKeyAndCsr } from "../../services/shared/csr";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -194,7 +195,10 @@ async function embedded(frames: number): Promise<Result> {
 		await seedControllers((broker.getLocalService("pipeline-decode") as unknown as { db: Database }).db);
 		while (!(await broker.call<any>("pipeline-ingest.stats")).broker.tlsPort) await new Promise(r => setTimeout(r, 50));
 		const certs: Record<string, unknown> = {};
-		for (const mac of MACS) certs[mac] = await broker.call("signing.issueDeviceCert", { mac });
+		for (const mac of MACS) {
+			const { keyPem, csrPem } = await createKeyAndCsr("f2-bench");
+			certs[mac] = { ...(await broker.call<{ cert: string; ca: string }, { mac: string; csr: string }>("signing.issueDeviceCert", { mac, csr: csrPem })), key: keyPem };
+		}
 		const tlsFile = path.join(dataDir, "bench-certs.json");
 		fs.writeFileSync(tlsFile, JSON.stringify(certs), { mode: 0o600 });
 		const state = instrumentSink(broker);

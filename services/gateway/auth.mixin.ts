@@ -5,86 +5,44 @@
  *   options `authentication: true, authorization: true` make moleculer-web call `authenticate`
  *   and `authorize` below with `req.$action`, the definition of the action being called (local
  *   or on another node: custom properties travel with the service info).
- * - Tokens are HS256 JWTs from the signing service, checked here without a network hop: the
- *   key is JWT_SECRET (or fetched once from `signing.jwtKey`), verified tokens are cached, and
- *   revoked token ids arrive by the broadcast event `signing.token.revoked` (plus a full re-read
- *   from `signing.revokedTokens` at start and every 30 s, for events missed while disconnected).
- *   So a logout on one gateway node is refused on every other within milliseconds, and no
- *   request costs a database query.
+ * - Tokens are EdDSA JWTs from the signing service, checked here without a network hop by the
+ *   one verifier (services/shared/tokens.ts) with signing's public keys (its JWKS, fetched once
+ *   and again on an unknown `kid` or a key rotation). Verified tokens are cached, revoked token
+ *   ids arrive by the broadcast event (plus a full re-read at start and every 30 s).
+ * - Live roles: the caller's role, existence and session version come from signing's user
+ *   state, cached per user and replaced by the `signing.user.changed` broadcast: a deleted user
+ *   is 401 and a demoted admin 403 on every gateway within milliseconds, and no request costs a
+ *   database query.
  * - Socket.IO: the handshake `auth.token` is checked by `socketAuthorize` for every namespace;
  *   a socket's calls are checked again (revoked/expired, admin-only actions); a revoked token's
  *   sockets are disconnected.
  * - Login/register rate limit per client address, CORS from CORS_ORIGINS, security headers on
  *   every response.
- *
- * The JWT checks here mirror services/signing/tokens.ts (a service never imports another's folder).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import crypto from "node:crypto";
+import type { JSONWebKeySet, JWTVerifyGetKey } from "jose";
 import type { Context, Service, ServiceSchema } from "moleculer";
-import { errors as joseErrors, jwtVerify } from "jose";
 import { authLevelOf } from "../../mixins/authorization";
 import { fleetEnv } from "../shared/broker-env";
+import { KEYS_CHANGED_EVENT, SIGNING_ACTIONS, TOKEN_REVOKED_EVENT, USER_CHANGED_EVENT, type AuthUser, type TokenClaims, type UserState } from "../shared/contracts/tokens";
 import type { FleetEnv } from "../shared/env";
 import { Errors } from "moleculer";
 import { ForbiddenError, TooManyRequestsError, UnauthorizedError } from "../shared/errors";
+import { keysFromJwks, parseBearer, verifyAccessToken } from "../shared/tokens";
 import { isAsuPath } from "./asu-routes";
 
-export const TOKEN_REVOKED_EVENT = "signing.token.revoked";
-const ISSUER = "fleetmesh";
 const RESYNC_INTERVAL_MS = 30_000;
 const TOKEN_CACHE_MAX = 10_000;
+/** A user's cached state is asked again after this long (events keep it current meanwhile; this bounds a missed one). */
+const USER_STATE_TTL_MS = 60_000;
+/** At most this often is the JWKS fetched again for a token with an unknown `kid` (forged tokens cannot make it more). */
+const JWKS_REFETCH_MS = 5_000;
 
-export { authLevelOf };
-
-export interface AuthUser {
-	id: number;
-	email: string;
-	is_admin: boolean;
-	jti: string;
-	/** Expiry of the token, seconds since the epoch. */
-	exp: number;
-}
+export { authLevelOf, parseBearer };
+export type { AuthUser };
 
 // ---- plain functions (unit-tested) ------------------------------------------------------
-
-export type BearerResult = { token: string } | { error: string; type: string };
-
-/** Reads `Authorization: Bearer <token>`; anything else is a clear error. */
-export function parseBearer(header: string | string[] | undefined): BearerResult {
-	if (header == null || header === "") return { error: "A token is required: send 'Authorization: Bearer <token>'", type: "NO_TOKEN" };
-	if (Array.isArray(header)) return { error: "Send exactly one Authorization header", type: "INVALID_TOKEN" };
-	const m = /^Bearer[ ]+([^\s]+)\s*$/i.exec(header);
-	if (!m) return { error: "The Authorization header must be 'Bearer <token>'", type: "INVALID_TOKEN" };
-	if (m[1].length > 4096) return { error: "Token is too long", type: "INVALID_TOKEN" };
-	return { token: m[1] };
-}
-
-export type TokenVerdict = { ok: true; user: AuthUser } | { ok: false; message: string; type: "INVALID_TOKEN" | "TOKEN_EXPIRED" };
-
-/** Signature (HS256 only: `alg: none` and algorithm confusion fail), issuer, expiry, claim shapes. */
-export async function verifyAccessToken(key: Uint8Array | CryptoKey, token: string): Promise<TokenVerdict> {
-	try {
-		const { payload } = await jwtVerify(token, key, { algorithms: ["HS256"], issuer: ISSUER, requiredClaims: ["sub", "jti", "exp"] });
-		const id = Number(payload.sub);
-		if (!Number.isSafeInteger(id) || id <= 0 || typeof payload.email !== "string" || typeof payload.is_admin !== "boolean" || typeof payload.jti !== "string") {
-			return { ok: false, message: "Token claims are not those of a fleetmesh user", type: "INVALID_TOKEN" };
-		}
-		return { ok: true, user: { id, email: payload.email, is_admin: payload.is_admin, jti: payload.jti, exp: payload.exp as number } };
-	} catch (err) {
-		if (err instanceof joseErrors.JWTExpired) return { ok: false, message: "Token has expired; log in again", type: "TOKEN_EXPIRED" };
-		if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported) {
-			return { ok: false, message: "Token algorithm is not accepted (only HS256)", type: "INVALID_TOKEN" };
-		}
-		if (err instanceof joseErrors.JWSSignatureVerificationFailed) return { ok: false, message: "Token signature is invalid", type: "INVALID_TOKEN" };
-		if (err instanceof joseErrors.JWTClaimValidationFailed) return { ok: false, message: `Token claim '${err.claim}' is invalid`, type: "INVALID_TOKEN" };
-		return { ok: false, message: "Token is malformed", type: "INVALID_TOKEN" };
-	}
-}
-
-export function importHmacKey(raw: Uint8Array): Promise<CryptoKey> {
-	return crypto.webcrypto.subtle.importKey("raw", new Uint8Array(raw), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]) as Promise<CryptoKey>;
-}
 
 /** Fixed-window counter per key (per gateway instance; the signing service adds a per-account throttle). */
 export class WindowLimiter {
@@ -164,10 +122,13 @@ export function allowedOrigin(origin: string | undefined, allowed: string[] | nu
 interface AuthState {
 	env: FleetEnv;
 	authRevoked: Map<string, number>;
-	authTokenCache: Map<string, AuthUser>;
-	authKey: Promise<CryptoKey> | null;
-	/** When the key was last fetched (ms). */
-	authKeyAt: number;
+	authTokenCache: Map<string, TokenClaims>;
+	authKeys: Promise<JWTVerifyGetKey> | null;
+	/** When the JWKS was last fetched (ms). */
+	authKeysAt: number;
+	/** User id → its live state and when it was read. */
+	authUsers: Map<number, { state: UserState; at: number }>;
+	authUserLoads: Map<number, Promise<UserState>>;
 	authSynced: boolean;
 	authSyncing: Promise<void> | null;
 	authLimiter: WindowLimiter;
@@ -182,7 +143,7 @@ interface AuthState {
 interface AuthSocket {
 	handshake?: { auth?: { token?: unknown }; headers?: { authorization?: string }; address?: string };
 	client?: { user?: AuthUser };
-	data?: { user?: AuthUser; [key: string]: unknown };
+	data?: { user?: AuthUser; claims?: SocketClaims; [key: string]: unknown };
 	on?(event: "disconnect", listener: () => void): void;
 	disconnect(close?: boolean): void;
 }
@@ -199,7 +160,10 @@ interface IoNamespaceSettings {
 
 interface AuthMethods {
 	clientIp(req: IncomingMessage): string;
-	jwtKeyForGateway(): Promise<CryptoKey>;
+	verifyKeys(): Promise<JWTVerifyGetKey>;
+	liveState(id: number): Promise<UserState>;
+	liveUser(claims: { id: number; email: string; jti: string; exp: number; ver: number }): Promise<AuthUser>;
+	dropSocketsOfUser(id: number): void;
 	syncRevocations(): Promise<void>;
 	ensureRevocationsSynced(): Promise<void>;
 	userFromToken(token: string): Promise<AuthUser>;
@@ -211,6 +175,7 @@ interface AuthMethods {
 type AuthThis = Service & AuthState & AuthMethods;
 type Req = IncomingMessage & { $action?: { name?: string; auth?: unknown; rateLimit?: unknown }; $metricsToken?: boolean };
 type AuthMeta = { user?: AuthUser | null; clientIp?: string };
+type SocketClaims = Pick<TokenClaims, "id" | "email" | "jti" | "exp" | "ver">;
 
 /** 503 with its own type, so the message (which part is missing) reaches the client as written. */
 function authUnavailable(err: unknown): Error {
@@ -234,7 +199,23 @@ export const AuthMixin: Partial<ServiceSchema> = {
 			this.authNodeTimer = setTimeout(() => {
 				this.authNodeTimer = null;
 				void this.syncRevocations().catch(() => undefined);
+				// User changes broadcast while the link was down: ask again before trusting the cache.
+				for (const entry of this.authUsers.values()) entry.at = 0;
 			}, 2000);
+		},
+		/** A user's role, sessions or existence changed: admit or refuse its tokens by the new state at once. */
+		[USER_CHANGED_EVENT]: {
+			params: { id: "number", is_admin: "boolean", token_version: "number", deleted: "boolean" },
+			handler(this: AuthThis, ctx: Context<UserState>) {
+				const state = ctx.params;
+				const before = this.authUsers.get(state.id)?.state;
+				this.authUsers.set(state.id, { state: { id: state.id, is_admin: state.is_admin, token_version: state.token_version, deleted: state.deleted }, at: Date.now() });
+				if (state.deleted || (before && before.token_version !== state.token_version)) this.dropSocketsOfUser(state.id);
+			}
+		},
+		/** signing rotated its key: read the JWKS again before the next unknown token. */
+		[KEYS_CHANGED_EVENT](this: AuthThis) {
+			this.authKeys = null;
 		},
 		[TOKEN_REVOKED_EVENT]: {
 			params: { jti: { type: "string", max: 64 }, exp: { type: "number" } },
@@ -257,21 +238,55 @@ export const AuthMixin: Partial<ServiceSchema> = {
 			return req.socket.remoteAddress ?? "unknown";
 		},
 
-		jwtKeyForGateway(this: AuthThis): Promise<CryptoKey> {
-			if (!this.authKey) {
-				const raw: Promise<Uint8Array> = this.env.jwtSecret
-					? Promise.resolve(new TextEncoder().encode(this.env.jwtSecret))
-					: this.broker.call<{ key: string }, Record<string, never>>("signing.jwtKey", {}, { timeout: 3000, retries: 1 }).then(r => new Uint8Array(Buffer.from(r.key, "base64")));
-				// Imported once as a WebCrypto key: jose would import raw bytes again on every check.
-				this.authKey = raw.then(importHmacKey).then(
-					key => key,
+		/** signing's public keys (never a secret): fetched over the mesh, kept until a rotation or an unknown kid. */
+		verifyKeys(this: AuthThis): Promise<JWTVerifyGetKey> {
+			if (!this.authKeys) {
+				this.authKeysAt = Date.now();
+				this.authKeys = this.broker.call<JSONWebKeySet, Record<string, never>>(SIGNING_ACTIONS.jwks, {}, { timeout: 3000, retries: 1 }).then(
+					jwks => keysFromJwks(jwks),
 					err => {
-						this.authKey = null;
+						this.authKeys = null;
 						throw authUnavailable(err);
 					}
 				);
 			}
-			return this.authKey;
+			return this.authKeys;
+		},
+
+		/** The user's current state: cached, replaced by events, asked again after USER_STATE_TTL_MS. */
+		async liveState(this: AuthThis, id: number): Promise<UserState> {
+			const cached = this.authUsers.get(id);
+			if (cached && Date.now() - cached.at < USER_STATE_TTL_MS) return cached.state;
+			let load = this.authUserLoads.get(id);
+			if (!load) {
+				const asked = Date.now();
+				load = this.broker
+					.call<UserState, { id: number }>(SIGNING_ACTIONS.userState, { id }, { timeout: 3000, retries: 1 })
+					.then(state => {
+						// An event that arrived while we asked is newer than this answer: it wins.
+						const now = this.authUsers.get(id);
+						if (now && now.at > asked) return now.state;
+						this.authUsers.set(id, { state, at: Date.now() });
+						return state;
+					})
+					.finally(() => this.authUserLoads.delete(id));
+				this.authUserLoads.set(id, load);
+			}
+			try {
+				return await load;
+			} catch (err) {
+				// signing unreachable: a state it told us before still decides (events would have changed it).
+				if (cached) return cached.state;
+				throw authUnavailable(err);
+			}
+		},
+
+		/** Verified claims + the user's state now → the caller, or 401 (deleted user, ended session). */
+		async liveUser(this: AuthThis, claims: SocketClaims): Promise<AuthUser> {
+			const state = await this.liveState(claims.id);
+			if (state.deleted) unauthorized(null, "The user of this token no longer exists", "USER_DELETED");
+			if (state.token_version !== claims.ver) unauthorized(null, "This session ended (password changed or reset); log in again", "TOKEN_REVOKED");
+			return { id: claims.id, email: claims.email, is_admin: state.is_admin, jti: claims.jti, exp: claims.exp };
 		},
 
 		async syncRevocations(this: AuthThis) {
@@ -300,27 +315,25 @@ export const AuthMixin: Partial<ServiceSchema> = {
 
 		async userFromToken(this: AuthThis, token: string): Promise<AuthUser> {
 			await this.ensureRevocationsSynced();
-			let user = this.authTokenCache.get(token);
-			if (!user) {
-				let verdict = await verifyAccessToken(await this.jwtKeyForGateway(), token);
-				// A key fetched from signing may be stale (signing restarted with a new DATA_DIR):
-				// on a bad signature fetch it again, at most every 5 s (forged tokens cannot make it more).
-				if (!verdict.ok && verdict.message === "Token signature is invalid" && !this.env.jwtSecret && Date.now() - this.authKeyAt > 5000) {
-					this.authKey = null;
-					this.authKeyAt = Date.now();
-					verdict = await verifyAccessToken(await this.jwtKeyForGateway(), token);
+			let claims = this.authTokenCache.get(token);
+			if (!claims) {
+				let verdict = await verifyAccessToken(await this.verifyKeys(), token);
+				// A key we have not seen (signing rotated, or restarted with a new DATA_DIR): read the JWKS again, rate-limited.
+				if (!verdict.ok && (verdict.reason === "unknown-key" || verdict.message === "Token signature is invalid") && Date.now() - this.authKeysAt > JWKS_REFETCH_MS) {
+					this.authKeys = null;
+					verdict = await verifyAccessToken(await this.verifyKeys(), token);
 				}
 				if (!verdict.ok) unauthorized(null, verdict.message, verdict.type);
-				user = verdict.user;
+				claims = verdict.claims;
 				if (this.authTokenCache.size >= TOKEN_CACHE_MAX) this.authTokenCache.clear();
-				this.authTokenCache.set(token, user);
+				this.authTokenCache.set(token, claims);
 			}
-			if (user.exp * 1000 <= Date.now()) {
+			if (claims.exp * 1000 <= Date.now()) {
 				this.authTokenCache.delete(token);
 				unauthorized(null, "Token has expired; log in again", "TOKEN_EXPIRED");
 			}
-			if (this.isRevoked(user.jti)) unauthorized(null, "Token has been revoked (logged out); log in again", "TOKEN_REVOKED");
-			return user;
+			if (this.isRevoked(claims.jti)) unauthorized(null, "Token has been revoked (logged out); log in again", "TOKEN_REVOKED");
+			return this.liveUser(claims);
 		},
 
 		/** moleculer-web: who is calling. Throws 401/429/503; returns null for public actions. */
@@ -375,8 +388,18 @@ export const AuthMixin: Partial<ServiceSchema> = {
 			const timer = setTimeout(() => socket.disconnect(true), Math.min(user.exp * 1000 - Date.now(), 2 ** 31 - 1));
 			timer.unref();
 			socket.on?.("disconnect", () => clearTimeout(timer));
-			socket.data = { ...(socket.data ?? {}), user };
+			socket.data = { ...(socket.data ?? {}), user, claims: this.authTokenCache.get(token) };
 			return user;
+		},
+
+		dropSocketsOfUser(this: AuthThis, id: number) {
+			const nsps: Map<string, any> | undefined = this.io?._nsps;
+			if (!nsps) return;
+			for (const nsp of nsps.values()) {
+				for (const socket of nsp.sockets.values()) {
+					if (socket.client?.user?.id === id || socket.data?.user?.id === id) socket.disconnect(true);
+				}
+			}
 		},
 
 		dropSocketsOf(this: AuthThis, jti: string) {
@@ -424,8 +447,10 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		self.env = fleetEnv(this.broker);
 		self.authRevoked = new Map();
 		self.authTokenCache = new Map();
-		self.authKey = null;
-		self.authKeyAt = Date.now();
+		self.authKeys = null;
+		self.authKeysAt = 0;
+		self.authUsers = new Map();
+		self.authUserLoads = new Map();
 		self.authSynced = false;
 		self.authSyncing = null;
 		self.authLimiter = new WindowLimiter(self.env.authRateLimit);
@@ -454,11 +479,20 @@ export const AuthMixin: Partial<ServiceSchema> = {
 						setImmediate(() => socket.disconnect(true));
 						throw new UnauthorizedError("Token has expired or was revoked; reconnect with a new token", "TOKEN_REVOKED");
 					}
+					// The role and existence as of now, not as of the connection.
+					const claims = socket.data?.claims;
+					const live = claims ? await this.liveUser(claims).catch((err: Error) => {
+						setImmediate(() => socket.disconnect(true));
+						throw err;
+					}) : user;
 					const endpoint = this.broker.findNextActionEndpoint(action);
-					if (!(endpoint instanceof Error) && authLevelOf(endpoint?.action, self.env.metricsAuth) === "admin" && !user.is_admin) {
+					if (!(endpoint instanceof Error) && authLevelOf(endpoint?.action, self.env.metricsAuth) === "admin" && !live.is_admin) {
 						throw new ForbiddenError("Administrators only");
 					}
-					if (opts.meta) opts.meta.clientIp = socket.handshake?.address;
+					if (opts.meta) {
+						opts.meta.user = live;
+						opts.meta.clientIp = socket.handshake?.address;
+					}
 					if (theirs) await theirs.call(this, ctx, socket, action, params, opts);
 				};
 			}

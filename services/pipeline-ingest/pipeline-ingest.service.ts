@@ -15,6 +15,7 @@ import type { Service, ServiceSchema } from "moleculer";
 import { BatchPublisher } from "../../mixins/batch-publisher";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
+import { createKeyAndCsr } from "../shared/csr";
 import { CHANNELS, type RawMqttMessage } from "../shared/contracts";
 import { untilDone } from "../shared/pipeline/retry";
 import { insertDeadLetters, type DeadLetterInput } from "../shared/pipeline/storage";
@@ -106,10 +107,14 @@ const PipelineIngestService: ServiceSchema = {
 					if (this.broker.stopping || !this.embedded) return;
 					this.logger.info("mqtt: waiting for the signing service (server certificate of the mTLS listener)");
 				}
-				const material = await this.broker.call<{ cert: string; key: string; ca: string }, { commonName: string; hosts: string[] }>("signing.issueServerCert", {
+				// The listener's key is made here and never travels; signing signs the request.
+				const { keyPem, csrPem } = await createKeyAndCsr("fleetmesh-mqtt");
+				const issued = await this.broker.call<{ cert: string; ca: string }, { commonName: string; hosts: string[]; csr: string }>("signing.issueServerCert", {
 					commonName: "fleetmesh-mqtt",
-					hosts: [...new Set(["localhost", "127.0.0.1", os.hostname()])]
+					hosts: [...new Set(["localhost", "127.0.0.1", os.hostname()])],
+					csr: csrPem
 				});
+				const material = { cert: issued.cert, key: keyPem, ca: issued.ca };
 				if (!this.embedded) return;
 				await this.embedded.listenTls(env.mqttsPort, material);
 			} catch (err) {

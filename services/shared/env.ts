@@ -84,7 +84,8 @@ export interface GatewayEnv {
 
 /** Accounts, tokens and the device certificate authority (signing service and gateways). */
 export interface AuthEnv {
-	jwtSecret: string | null;
+	/** The Ed25519 token signing key as PKCS#8 PEM (JWT_PRIVATE_KEY; signing nodes only); null: DATA_DIR/jwt-keys.json. */
+	jwtPrivateKey: string | null;
 	adminEmail: string | null;
 	adminPassword: string | null;
 	/** Lifetime of an access token in seconds (TOKEN_TTL_S). */
@@ -400,7 +401,7 @@ function readGatewayEnv(env: Env): GatewayEnv {
 
 function readAuthEnv(env: Env): AuthEnv {
 	return {
-		jwtSecret: trimmed(env, "JWT_SECRET"),
+		jwtPrivateKey: trimmed(env, "JWT_PRIVATE_KEY"),
 		adminEmail: trimmed(env, "ADMIN_EMAIL"),
 		adminPassword: trimmed(env, "ADMIN_PASSWORD"),
 		tokenTtlSeconds: parseIntVar(env, "TOKEN_TTL_S", 3600, 60, 30 * 86_400),

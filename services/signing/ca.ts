@@ -158,7 +158,32 @@ export async function loadOrCreateCA(dir: string, env: Record<string, string | u
 	return ca;
 }
 
+/** Issues a certificate with a new key pair made here (tests and tools; the service issues from CSRs only). */
 export async function issueCertificate(ca: CertificateAuthority, opts: IssueOptions): Promise<IssuedCertificate> {
+	const keys = (await crypto.subtle.generateKey(EC_ALG, true, ["sign", "verify"])) as CryptoKeyPair;
+	const signed = await signPublicKey(ca, keys.publicKey, opts);
+	return { ...signed, keyPem: await exportKeyPem(keys.privateKey) };
+}
+
+/**
+ * Issues a certificate for the key pair of a PKCS#10 request: the requester keeps its private
+ * key, only the public key and a proof of possession (the request's signature) arrive here.
+ * The names in the certificate are the CA's choice (opts), not the request's.
+ */
+export async function issueFromCsr(ca: CertificateAuthority, csrPem: string, opts: IssueOptions): Promise<Omit<IssuedCertificate, "keyPem">> {
+	let csr: x509.Pkcs10CertificateRequest;
+	try {
+		csr = new x509.Pkcs10CertificateRequest(csrPem);
+	} catch {
+		throw new Error("not a PEM certificate signing request (PKCS#10)");
+	}
+	if (!(await csr.verify())) throw new Error("the request's signature does not match its public key");
+	const alg = csr.publicKey.algorithm as { name?: string; namedCurve?: string };
+	if (alg.name !== "ECDSA" || alg.namedCurve !== "P-256") throw new Error("the request's key must be ECDSA P-256");
+	return signPublicKey(ca, await csr.publicKey.export(EC_ALG, ["verify"], crypto), opts);
+}
+
+async function signPublicKey(ca: CertificateAuthority, publicKey: CryptoKey, opts: IssueOptions): Promise<Omit<IssuedCertificate, "keyPem">> {
 	const commonName = checkCommonName(opts.commonName);
 	if (opts.usage !== "client" && opts.usage !== "server") throw new Error("usage must be 'client' or 'server'");
 	const days = opts.days ?? 365;
@@ -175,7 +200,6 @@ export async function issueCertificate(ca: CertificateAuthority, opts: IssueOpti
 
 	const caCert = new x509.X509Certificate(ca.certPem);
 	const { privateKey: caKey } = await importKeyPem(ca.keyPem);
-	const keys = (await crypto.subtle.generateKey(EC_ALG, true, ["sign", "verify"])) as CryptoKeyPair;
 	const now = Date.now();
 	const notAfter = new Date(now + days * DAY_MS);
 	const serialNumber = randomSerial();
@@ -184,7 +208,7 @@ export async function issueCertificate(ca: CertificateAuthority, opts: IssueOpti
 		new x509.BasicConstraintsExtension(false, undefined, true),
 		new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
 		new x509.ExtendedKeyUsageExtension([opts.usage === "client" ? x509.ExtendedKeyUsage.clientAuth : x509.ExtendedKeyUsage.serverAuth], false),
-		await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+		await x509.SubjectKeyIdentifierExtension.create(publicKey),
 		await x509.AuthorityKeyIdentifierExtension.create(caCert, false)
 	];
 	const san = [...dnsNames.map(value => ({ type: "dns" as const, value })), ...ipAddresses.map(value => ({ type: "ip" as const, value }))];
@@ -197,13 +221,12 @@ export async function issueCertificate(ca: CertificateAuthority, opts: IssueOpti
 		notBefore: new Date(now - BACKDATE_MS),
 		notAfter,
 		signingAlgorithm: SIGN_ALG,
-		publicKey: keys.publicKey,
+		publicKey,
 		signingKey: caKey,
 		extensions
 	});
 	return {
 		certPem: cert.toString("pem"),
-		keyPem: await exportKeyPem(keys.privateKey),
 		commonName,
 		serialNumber,
 		notAfter: notAfter.toISOString()

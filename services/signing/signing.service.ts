@@ -1,81 +1,74 @@
 /**
- * signing: users (Argon2id), JWT access tokens, revocation, and the device CA (seed 001, seed 003).
+ * signing: users (Argon2id), EdDSA access tokens, revocation, live user state, and the device CA
+ * (seed 001, seed 003). The only holder of the token signing keys and the CA key.
  *
- * HTTP (under /api, access enforced by the gateway's auth mixin from each action's `auth`):
- *   POST /users/add            public  register
- *   POST /users/auth           public  log in → { access_token, token_type, expires_in }
- *   POST /users/verify-token   public  { valid, reason?, message?, user?, exp? }
- *   GET  /users                admin   list users
- *   GET  /users/:id            admin   one user
- *   GET  /users/me             user    who the token belongs to
- *   POST /users/logout         user    revoke the caller's token
- *   GET  /certs/ca             public  the device CA certificate
- *   POST /certs/devices        admin   a client certificate for a controller MAC
- * Internal (visibility "public": callable over the mesh, never published over HTTP):
- *   signing.issueServerCert, signing.revokedTokens, signing.jwtKey
- * Event: `signing.token.revoked` { jti, exp } broadcast on logout; every gateway and signing
- * instance adds it to its in-memory revocation list.
+ * HTTP (under /api, access by each action's `auth`, the one policy of mixins/authorization.ts):
+ *   POST   /users/add                 public  register
+ *   POST   /users/auth                public  log in → { access_token, token_type, expires_in }
+ *   POST   /users/verify-token        public  { valid, reason?, message?, user?, exp? }
+ *   GET    /users                     admin   list users
+ *   GET    /users/me                  user    who the token belongs to (current role)
+ *   POST   /users/me/password         user    change one's own password (old one required; every session ends)
+ *   GET    /users/:id                 admin   one user
+ *   PUT    /users/:id/role            admin   { is_admin } (not the last administrator)
+ *   DELETE /users/:id                 admin   delete (its tokens die at once)
+ *   POST   /users/:id/reset-password  admin   a new password (given or generated, shown once); sessions end
+ *   POST   /users/logout              user    revoke the caller's token
+ *   GET    /certs/ca                  public  the device CA certificate
+ *   GET    /certs/jwks                public  the public keys tokens are verified with
+ *   POST   /certs/jwks/rotate         admin   a new signing key (the old one verifies until its tokens expire)
+ *   POST   /certs/devices             admin   a client certificate for a controller MAC, from its CSR
+ * Mesh-internal (visibility "public", never routed): signing.jwks, signing.userState,
+ * signing.revokedTokens, signing.issueServerCert (from a CSR). No action answers key material.
+ * Events (services/shared/contracts/tokens.ts): token revoked, user changed, keys changed.
  */
-import crypto from "node:crypto";
 import net from "node:net";
 import path from "node:path";
 import type { Context, Service, ServiceSchema } from "moleculer";
+import { requireCaller } from "../../mixins/authorization";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import type { Row } from "../../mixins/db/database";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
-import type { UserState } from "../shared/contracts/tokens";
-import { idParam } from "../shared/params";
+import { KEYS_CHANGED_EVENT, TOKEN_REVOKED_EVENT, USER_CHANGED_EVENT, type UserChangedEvent, type UserState } from "../shared/contracts/tokens";
 import { ConfigError, type FleetEnv } from "../shared/env";
 import { ConflictError, NotFoundError, TooManyRequestsError, UnauthorizedError, UnprocessableError } from "../shared/errors";
-import { deviceCommonName, issueCertificate, loadOrCreateCA, type CertificateAuthority } from "./ca";
+import { idParam } from "../shared/params";
+import { keysFromJwks, verifyAccessToken } from "../shared/tokens";
+import { deviceCommonName, issueFromCsr, loadOrCreateCA, type CertificateAuthority } from "./ca";
 import { LoginThrottle, RevocationList } from "./limits";
 import { burnVerify, emailProblem, hashPassword, normaliseEmail, passwordProblem, verifyPassword, EMAIL_MAX, PASSWORD_MAX } from "./passwords";
-import { checkToken, importHmacKey, issueToken, loadOrCreateJwtKey, type TokenCheck } from "./tokens";
+import { issueToken, loadOrCreateKeys, reloadKeys, rotateKeys, type KeyRing } from "./tokens";
+import * as users from "./users";
 
-export const TOKEN_REVOKED_EVENT = "signing.token.revoked";
+export { TOKEN_REVOKED_EVENT };
 const DEFAULT_ADMIN_EMAIL = "admin@fleetmesh.local";
 const PURGE_INTERVAL_MS = 10 * 60_000;
 const RELOAD_INTERVAL_MS = 15_000;
 
-export interface MetaUser {
-	id: number;
-	email: string;
-	is_admin: boolean;
-	jti: string;
-	exp?: number;
-}
-
-type Meta = { user?: MetaUser | null; clientIp?: string; $statusCode?: number; $location?: string; $responseHeaders?: Record<string, string> };
+type Meta = { user?: { id: number; email: string; is_admin: boolean; jti: string; exp?: number } | null; clientIp?: string; $statusCode?: number; $location?: string; $responseHeaders?: Record<string, string> };
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each action's `params` schema checks what arrives
 type Ctx<P = Record<string, any>> = Context<P, Meta>;
 
 interface SigningMethods {
 	db: Database;
 	env: FleetEnv;
-	jwtKey: Uint8Array;
-	hmacKey: CryptoKey;
-	verifiedTokens: Map<string, Extract<TokenCheck, { ok: true }>["claims"]>;
+	keys: KeyRing;
+	verifyKeys: ReturnType<typeof keysFromJwks>;
 	ca: CertificateAuthority;
 	revoked: RevocationList;
 	throttle: LoginThrottle;
 	purgeTimer: NodeJS.Timeout | null;
 	reloadTimer: NodeJS.Timeout | null;
 	validEmail(raw: string): string;
+	validPassword(password: string, email: string, field: string): void;
 	ensureAdmin(): Promise<void>;
 	loadRevocations(): Promise<void>;
 	purgeExpired(): Promise<void>;
-	recordCertificate(serial: string, commonName: string, mac: string | null, usage: "client" | "server", notAfter: string, issuedBy: number | null): Promise<void>;
+	useKeys(ring: KeyRing): void;
+	announce(state: UserState): Promise<void>;
 }
 type This = Service & SigningMethods;
-
-const publicUser = (r: Row) => ({
-	id: r.id,
-	email: r.email,
-	is_admin: r.is_admin,
-	created_at: r.created_at instanceof Date ? r.created_at.toISOString() : r.created_at,
-	updated_at: r.updated_at instanceof Date ? r.updated_at.toISOString() : r.updated_at
-});
 
 /** Register and login take the same body; anything else in it is refused (422). */
 const credentialsParams = {
@@ -83,6 +76,8 @@ const credentialsParams = {
 	password: { type: "string", max: PASSWORD_MAX },
 	$$strict: true
 };
+
+const csrParam = { type: "string", min: 100, max: 16_384 } as const;
 
 const SigningService: ServiceSchema = {
 	name: "signing",
@@ -97,22 +92,15 @@ const SigningService: ServiceSchema = {
 			params: credentialsParams,
 			async handler(this: This, ctx: Ctx<{ email: string; password: string }>) {
 				const email = this.validEmail(ctx.params.email);
-				const problem = passwordProblem(ctx.params.password, email);
-				if (problem) throw new UnprocessableError(problem, [{ field: "password", message: problem }]);
+				this.validPassword(ctx.params.password, email, "password");
 				// Cheap check first so a flood of duplicates does not each cost an Argon2 hash.
-				const existing = await this.db.query("SELECT 1 FROM t_users WHERE email = $1", [email]);
-				if (existing.length) throw new ConflictError("A user with this email already exists", { field: "email" });
-				const hash = await hashPassword(ctx.params.password);
-				// The unique key decides between concurrent registrations of one address.
-				const rows = await this.db.query(
-					"INSERT INTO t_users (email, password) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING RETURNING id, email, is_admin, created_at, updated_at",
-					[email, hash]
-				);
-				if (!rows.length) throw new ConflictError("A user with this email already exists", { field: "email" });
+				if (await users.emailExists(this.db, email)) throw new ConflictError("A user with this email already exists", { field: "email" });
+				const row = await users.insertUser(this.db, email, await hashPassword(ctx.params.password));
+				if (!row) throw new ConflictError("A user with this email already exists", { field: "email" });
 				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/users/${rows[0].id}`;
-				this.logger.info(`user ${rows[0].id} registered`);
-				return publicUser(rows[0]);
+				ctx.meta.$location = `/api/users/${row.id}`;
+				this.logger.info(`user ${row.id} registered`);
+				return users.publicUser(row);
 			}
 		},
 
@@ -129,14 +117,13 @@ const SigningService: ServiceSchema = {
 					ctx.meta.$responseHeaders = { ...ctx.meta.$responseHeaders, "Retry-After": String(wait) };
 					throw new TooManyRequestsError(`Too many failed logins for this account; try again in ${wait} s`, wait);
 				}
-				const rows = await this.db.query("SELECT id, email, password, is_admin FROM t_users WHERE email = $1", [email]);
-				const ok = rows.length ? await verifyPassword(rows[0].password, ctx.params.password) : await burnVerify(ctx.params.password);
+				const user = await users.credentialsOf(this.db, email);
+				const ok = user ? await verifyPassword(user.password, ctx.params.password) : await burnVerify(ctx.params.password);
 				// The attempt was counted as a failure already (throttle.attempt); success un-counts it.
-				if (!ok) throw new UnauthorizedError("Invalid email or password", "INVALID_CREDENTIALS");
+				if (!ok || !user) throw new UnauthorizedError("Invalid email or password", "INVALID_CREDENTIALS");
 				this.throttle.succeed(email, ip);
-				const user = rows[0];
 				const ttl = this.env.tokenTtlSeconds;
-				const { token } = await issueToken(this.hmacKey, { id: user.id, email: user.email, is_admin: user.is_admin }, ttl);
+				const { token } = await issueToken(this.keys, user, ttl);
 				return { access_token: token, token_type: "bearer", expires_in: ttl };
 			}
 		},
@@ -147,22 +134,15 @@ const SigningService: ServiceSchema = {
 			params: { token: { type: "string", min: 1, max: 4096 }, $$strict: true },
 			async handler(this: This, ctx: Ctx<{ token: string }>) {
 				const raw = ctx.params.token.replace(/^Bearer\s+/i, "").trim();
-				// Only tokens that passed the signature check are cached (keyed by the whole token).
-				let claims = this.verifiedTokens.get(raw);
-				if (!claims) {
-					const check = await checkToken(this.hmacKey, raw);
-					if (!check.ok) return { valid: false, reason: check.reason, message: check.message };
-					claims = check.claims;
-					if (this.verifiedTokens.size >= 10_000) this.verifiedTokens.clear();
-					this.verifiedTokens.set(raw, claims);
-				}
-				if (claims.exp * 1000 <= Date.now()) {
-					this.verifiedTokens.delete(raw);
-					return { valid: false, reason: "expired", message: "Token has expired; log in again" };
-				}
+				const check = await verifyAccessToken(this.verifyKeys, raw);
+				if (!check.ok) return { valid: false, reason: check.reason === "unknown-key" ? "invalid" : check.reason, message: check.message };
+				const claims = check.claims;
 				if (this.revoked.has(claims.jti)) return { valid: false, reason: "revoked", message: "Token has been revoked (logged out)" };
-				const { id, email, is_admin, exp } = claims;
-				return { valid: true, user: { id, email, is_admin }, exp, expires_at: new Date(exp * 1000).toISOString() };
+				// The user as of now: deleted, or its sessions ended by a password change.
+				const state = await users.userState(this.db, claims.id);
+				if (state.deleted) return { valid: false, reason: "revoked", message: "The user of this token no longer exists" };
+				if (state.token_version !== claims.ver) return { valid: false, reason: "revoked", message: "This session ended (password changed or reset); log in again" };
+				return { valid: true, user: { id: claims.id, email: claims.email, is_admin: state.is_admin }, exp: claims.exp, expires_at: new Date(claims.exp * 1000).toISOString() };
 			}
 		},
 
@@ -171,17 +151,14 @@ const SigningService: ServiceSchema = {
 			auth: "admin",
 			params: {
 				limit: { type: "number", integer: true, min: 1, max: 1000, optional: true, convert: true },
-				offset: { type: "number", integer: true, min: 0, optional: true, convert: true },
+				offset: { type: "number", integer: true, min: 0, max: 2_147_483_647, optional: true, convert: true },
 				$$strict: true
 			},
 			async handler(this: This, ctx: Ctx<{ limit?: number; offset?: number }>) {
 				const limit = ctx.params.limit ?? 100;
 				const offset = ctx.params.offset ?? 0;
-				const [rows, count] = await Promise.all([
-					this.db.query("SELECT id, email, is_admin, created_at, updated_at FROM t_users ORDER BY id LIMIT $1 OFFSET $2", [limit, offset]),
-					this.db.query<{ n: number }>("SELECT count(*)::int AS n FROM t_users")
-				]);
-				return { users: rows.map(publicUser), total: count[0].n, limit, offset };
+				const { rows, total } = await users.listUsers(this.db, limit, offset);
+				return { users: rows.map(users.publicUser), total, limit, offset };
 			}
 		},
 
@@ -190,10 +167,29 @@ const SigningService: ServiceSchema = {
 			auth: "user",
 			params: { $$strict: true },
 			handler(this: This, ctx: Ctx) {
-				// The identity the gateway verified; no database round trip.
-				const u = ctx.meta.user;
-				if (!u) throw new UnauthorizedError();
+				// The identity the gateway verified, with the role as of now; no database round trip.
+				const u = requireCaller(ctx);
 				return { id: u.id, email: u.email, is_admin: u.is_admin, exp: u.exp };
+			}
+		},
+
+		/** A user changes its own password: the old one is required; every session of the user ends (this one too). */
+		changePassword: {
+			rest: "POST /users/me/password",
+			auth: "user",
+			rateLimit: "auth",
+			params: { old_password: { type: "string", max: PASSWORD_MAX }, new_password: { type: "string", max: PASSWORD_MAX }, $$strict: true },
+			async handler(this: This, ctx: Ctx<{ old_password: string; new_password: string }>) {
+				const caller = requireCaller(ctx);
+				const hash = await users.passwordHashOf(this.db, caller.id);
+				if (!hash || !(await verifyPassword(hash, ctx.params.old_password))) {
+					throw new UnprocessableError("old_password is not the current password", [{ field: "old_password", message: "not the current password" }]);
+				}
+				this.validPassword(ctx.params.new_password, caller.email, "new_password");
+				const row = await users.setPassword(this.db, caller.id, await hashPassword(ctx.params.new_password));
+				if (!row) throw new UnauthorizedError("The user of this token no longer exists", "TOKEN_REVOKED");
+				await this.announce(users.stateOf(row));
+				return { changed: true, sessions_revoked: true };
 			}
 		},
 
@@ -201,11 +197,57 @@ const SigningService: ServiceSchema = {
 		get: {
 			rest: "GET /users/:id",
 			auth: "admin",
-			params: { id: { type: "number", integer: true, positive: true, convert: true }, $$strict: true },
+			params: { id: idParam, $$strict: true },
 			async handler(this: This, ctx: Ctx<{ id: number }>) {
-				const rows = await this.db.query("SELECT id, email, is_admin, created_at, updated_at FROM t_users WHERE id = $1", [ctx.params.id]);
-				if (!rows.length) throw new NotFoundError("User", ctx.params.id);
-				return publicUser(rows[0]);
+				const row = await users.getUser(this.db, ctx.params.id);
+				if (!row) throw new NotFoundError("User", ctx.params.id);
+				return users.publicUser(row);
+			}
+		},
+
+		/** Role change: effective on every gateway at once (USER_CHANGED_EVENT), no new token needed. */
+		setRole: {
+			rest: "PUT /users/:id/role",
+			auth: "admin",
+			params: { id: idParam, is_admin: { type: "boolean" }, $$strict: true },
+			async handler(this: This, ctx: Ctx<{ id: number; is_admin: boolean }>) {
+				const row = await users.setRole(this.db, ctx.params.id, ctx.params.is_admin);
+				if (row === "last-admin") throw new ConflictError("This is the only administrator: make another user administrator first");
+				if (!row) throw new NotFoundError("User", ctx.params.id);
+				await this.announce(users.stateOf(row));
+				this.logger.info(`user ${row.id} is_admin=${row.is_admin} (by user ${ctx.meta.user?.id ?? "a service"})`);
+				return users.publicUser(row);
+			}
+		},
+
+		remove: {
+			rest: "DELETE /users/:id",
+			auth: "admin",
+			params: { id: idParam, $$strict: true },
+			async handler(this: This, ctx: Ctx<{ id: number }>) {
+				const r = await users.deleteUser(this.db, ctx.params.id);
+				if (r === "last-admin") throw new ConflictError("This is the only administrator: make another user administrator first");
+				if (!r) throw new NotFoundError("User", ctx.params.id);
+				await this.announce(users.deletedState(ctx.params.id));
+				this.logger.info(`user ${ctx.params.id} deleted (by user ${ctx.meta.user?.id ?? "a service"})`);
+				return { id: ctx.params.id, deleted: true };
+			}
+		},
+
+		/** An administrator resets a password (given, or generated and shown once); the user's sessions end. */
+		resetPassword: {
+			rest: "POST /users/:id/reset-password",
+			auth: "admin",
+			params: { id: idParam, password: { type: "string", max: PASSWORD_MAX, optional: true }, $$strict: true },
+			async handler(this: This, ctx: Ctx<{ id: number; password?: string }>) {
+				const target = await users.getUser(this.db, ctx.params.id);
+				if (!target) throw new NotFoundError("User", ctx.params.id);
+				const password = ctx.params.password ?? users.generatePassword();
+				this.validPassword(password, target.email, "password");
+				const row = await users.setPassword(this.db, target.id, await hashPassword(password));
+				if (!row) throw new NotFoundError("User", ctx.params.id);
+				await this.announce(users.stateOf(row));
+				return { id: row.id, email: row.email, sessions_revoked: true, ...(ctx.params.password ? {} : { password }) };
 			}
 		},
 
@@ -218,10 +260,7 @@ const SigningService: ServiceSchema = {
 				if (!u?.jti) throw new UnauthorizedError("Log out needs the token to revoke (Authorization: Bearer …)");
 				const exp = u.exp ?? Math.floor(Date.now() / 1000) + this.env.tokenTtlSeconds;
 				// Durable first: a token is reported revoked only once the database has it.
-				await this.db.query(
-					"INSERT INTO t_blacklist_tokens (jti, user_id, expires_at) VALUES ($1, $2, to_timestamp($3)) ON CONFLICT (jti) DO NOTHING",
-					[u.jti, u.id, exp]
-				);
+				await users.revokeToken(this.db, u.jti, u.id, exp);
 				this.revoked.add(u.jti, exp);
 				await this.broker.broadcast(TOKEN_REVOKED_EVENT, { jti: u.jti, exp });
 				return { revoked: true };
@@ -232,10 +271,8 @@ const SigningService: ServiceSchema = {
 		userState: {
 			visibility: "public",
 			params: { id: idParam },
-			async handler(this: This, ctx: Ctx<{ id: number }>): Promise<UserState> {
-				const rows = await this.db.query<{ is_admin: boolean; token_version: number }>("SELECT is_admin, token_version FROM t_users WHERE id = $1", [ctx.params.id]);
-				if (!rows.length) return { id: ctx.params.id, is_admin: false, token_version: -1, deleted: true };
-				return { id: ctx.params.id, is_admin: rows[0].is_admin, token_version: Number(rows[0].token_version), deleted: false };
+			handler(this: This, ctx: Ctx<{ id: number }>): Promise<UserState> {
+				return users.userState(this.db, ctx.params.id);
 			}
 		},
 
@@ -243,21 +280,31 @@ const SigningService: ServiceSchema = {
 		revokedTokens: {
 			visibility: "public",
 			async handler(this: This) {
-				const rows = await this.db.query<{ jti: string; exp: string }>(
-					"SELECT jti, floor(extract(epoch from expires_at))::bigint AS exp FROM t_blacklist_tokens WHERE expires_at > now()"
-				);
-				return { tokens: rows.map(r => ({ jti: r.jti, exp: Number(r.exp) })) };
+				return { tokens: await users.revokedTokens(this.db) };
 			}
 		},
 
-		/**
-		 * The HS256 key for gateways that have no JWT_SECRET of their own (one shared DATA_DIR,
-		 * or the all-in-one node). Mesh-internal; with JWT_SECRET set everywhere it is never asked for.
-		 */
-		jwtKey: {
-			visibility: "public",
+		/** The public keys tokens are verified with (JWKS, RFC 7517): what every gateway uses. */
+		jwks: {
+			rest: "GET /certs/jwks",
+			auth: "public",
+			params: { $$strict: true },
 			handler(this: This) {
-				return { key: Buffer.from(this.jwtKey).toString("base64") };
+				return this.keys.jwks;
+			}
+		},
+
+		/** A new signing key; tokens signed with the previous one stay valid until they expire. */
+		rotateKeys: {
+			rest: "POST /certs/jwks/rotate",
+			auth: "admin",
+			params: { $$strict: true },
+			async handler(this: This) {
+				if (this.keys.source === "env") throw new ConflictError("The signing key comes from JWT_PRIVATE_KEY: rotate it there (and restart the signing nodes)");
+				this.useKeys(await rotateKeys(this.env.dataDir, this.env.tokenTtlSeconds + 60));
+				await this.broker.broadcast(KEYS_CHANGED_EVENT, { kid: this.keys.kid });
+				this.logger.info(`token signing key rotated: now ${this.keys.kid}`);
+				return { kid: this.keys.kid, keys: this.keys.jwks.keys.map(k => k.kid) };
 			}
 		},
 
@@ -270,48 +317,51 @@ const SigningService: ServiceSchema = {
 			}
 		},
 
+		/** A client certificate for a controller, for the key pair the caller made (its CSR): no private key leaves the caller. */
 		issueDeviceCert: {
 			rest: "POST /certs/devices",
 			auth: "admin",
 			params: {
 				mac: { type: "string", max: 32 },
+				csr: csrParam,
 				days: { type: "number", integer: true, min: 1, max: 3650, optional: true, convert: true },
 				$$strict: true
 			},
-			async handler(this: This, ctx: Ctx<{ mac: string; days?: number }>) {
+			async handler(this: This, ctx: Ctx<{ mac: string; csr: string; days?: number }>) {
 				let commonName: string;
 				try {
 					commonName = deviceCommonName(ctx.params.mac);
 				} catch (err) {
 					throw new UnprocessableError((err as Error).message, [{ field: "mac", message: (err as Error).message }]);
 				}
-				const issued = await issueCertificate(this.ca, { commonName, usage: "client", days: ctx.params.days });
+				const issued = await issueFromCsr(this.ca, ctx.params.csr, { commonName, usage: "client", days: ctx.params.days }).catch(err => {
+					throw new UnprocessableError(`csr: ${(err as Error).message}`, [{ field: "csr", message: (err as Error).message }]);
+				});
 				const mac = commonName.slice(3).replace(/(..)(?!$)/g, "$1:");
-				await this.recordCertificate(issued.serialNumber, commonName, mac, "client", issued.notAfter, ctx.meta.user?.id ?? null);
+				await users.recordCertificate(this.db, { serial: issued.serialNumber, commonName, mac, usage: "client", notAfter: issued.notAfter, issuedBy: ctx.meta.user?.id ?? null });
 				this.logger.info(`issued device certificate ${commonName} serial ${issued.serialNumber}`);
-				return { commonName, cert: issued.certPem, key: issued.keyPem, ca: this.ca.certPem, serialNumber: issued.serialNumber, notAfter: issued.notAfter };
+				return { commonName, cert: issued.certPem, ca: this.ca.certPem, serialNumber: issued.serialNumber, notAfter: issued.notAfter };
 			}
 		},
 
+		/** A server certificate (the pipeline's mTLS listener) for the caller's CSR. Mesh-internal. */
 		issueServerCert: {
 			visibility: "public",
 			params: {
 				commonName: { type: "string", min: 1, max: 64 },
 				hosts: { type: "array", items: { type: "string", min: 1, max: 253 }, max: 50 },
+				csr: csrParam,
 				days: { type: "number", integer: true, min: 1, max: 3650, optional: true },
 				$$strict: true
 			},
-			async handler(this: This, ctx: Ctx<{ commonName: string; hosts: string[]; days?: number }>) {
+			async handler(this: This, ctx: Ctx<{ commonName: string; hosts: string[]; csr: string; days?: number }>) {
 				const ipAddresses = ctx.params.hosts.filter(h => net.isIP(h));
 				const dnsNames = ctx.params.hosts.filter(h => !net.isIP(h));
-				let issued;
-				try {
-					issued = await issueCertificate(this.ca, { commonName: ctx.params.commonName, usage: "server", dnsNames, ipAddresses, days: ctx.params.days });
-				} catch (err) {
+				const issued = await issueFromCsr(this.ca, ctx.params.csr, { commonName: ctx.params.commonName, usage: "server", dnsNames, ipAddresses, days: ctx.params.days }).catch(err => {
 					throw new UnprocessableError((err as Error).message);
-				}
-				await this.recordCertificate(issued.serialNumber, issued.commonName, null, "server", issued.notAfter, ctx.meta.user?.id ?? null);
-				return { commonName: issued.commonName, cert: issued.certPem, key: issued.keyPem, ca: this.ca.certPem, serialNumber: issued.serialNumber, notAfter: issued.notAfter };
+				});
+				await users.recordCertificate(this.db, { serial: issued.serialNumber, commonName: issued.commonName, mac: null, usage: "server", notAfter: issued.notAfter, issuedBy: null });
+				return { commonName: issued.commonName, cert: issued.certPem, ca: this.ca.certPem, serialNumber: issued.serialNumber, notAfter: issued.notAfter };
 			}
 		}
 	},
@@ -322,6 +372,10 @@ const SigningService: ServiceSchema = {
 			handler(this: This, ctx: Context<{ jti: string; exp: number }>) {
 				this.revoked.add(ctx.params.jti, ctx.params.exp);
 			}
+		},
+		/** Another signing process on this DATA_DIR rotated the key: read the key file again. */
+		async [KEYS_CHANGED_EVENT](this: This) {
+			this.useKeys(await reloadKeys(this.env.dataDir, this.keys).catch(() => this.keys));
 		}
 	},
 
@@ -333,50 +387,48 @@ const SigningService: ServiceSchema = {
 			return email;
 		},
 
+		validPassword(this: This, password: string, email: string, field: string) {
+			const problem = passwordProblem(password, email);
+			if (problem) throw new UnprocessableError(`${field}: ${problem}`, [{ field, message: problem }]);
+		},
+
+		useKeys(this: This, ring: KeyRing) {
+			this.keys = ring;
+			this.verifyKeys = keysFromJwks(ring.jwks);
+		},
+
+		/** Tells every gateway (and manager) of a user's new state: they admit or refuse its tokens by it at once. */
+		async announce(this: This, state: UserChangedEvent) {
+			await this.broker.broadcast(USER_CHANGED_EVENT, state);
+		},
+
 		/** First start with no users: the admin from ADMIN_EMAIL/ADMIN_PASSWORD, or a generated password printed once. */
 		async ensureAdmin(this: This) {
-			const [{ n }] = await this.db.query<{ n: number }>("SELECT count(*)::int AS n FROM t_users");
-			if (n > 0) return;
+			if ((await users.countUsers(this.db)) > 0) return;
 			const email = normaliseEmail(this.env.adminEmail ?? DEFAULT_ADMIN_EMAIL);
 			const emailIssue = emailProblem(email);
 			if (emailIssue) throw new ConfigError("ADMIN_EMAIL", emailIssue);
 			const generated = this.env.adminPassword == null;
-			const password = this.env.adminPassword ?? crypto.randomBytes(18).toString("base64url") + "-7";
+			const password = this.env.adminPassword ?? users.generatePassword();
 			const problem = passwordProblem(password, email);
 			if (problem) throw new ConfigError("ADMIN_PASSWORD", problem);
-			const hash = await hashPassword(password);
-			// NOT EXISTS + the unique key: two signing nodes starting together create one admin.
-			const rows = await this.db.query(
-				"INSERT INTO t_users (email, password, is_admin) SELECT $1, $2, true WHERE NOT EXISTS (SELECT 1 FROM t_users) ON CONFLICT (email) DO NOTHING RETURNING id",
-				[email, hash]
-			);
-			if (!rows.length) return;
+			if (!(await users.insertFirstAdmin(this.db, email, await hashPassword(password)))) return;
 			if (generated) {
-				this.logger.warn(`first start: created administrator ${email} with the generated password ${password} — shown only this once; set ADMIN_PASSWORD to choose it`);
+				this.logger.warn(`first start: created administrator ${email} with the generated password ${password} — shown only this once; set ADMIN_PASSWORD to choose it (lost it? npm run admin -- reset-password ${email})`);
 			} else {
 				this.logger.info(`first start: created administrator ${email} (password from ADMIN_PASSWORD)`);
 			}
 		},
 
 		async loadRevocations(this: This) {
-			const rows = await this.db.query<{ jti: string; exp: string }>(
-				"SELECT jti, floor(extract(epoch from expires_at))::bigint AS exp FROM t_blacklist_tokens WHERE expires_at > now()"
-			);
-			this.revoked.merge(rows.map(r => ({ jti: r.jti, exp: Number(r.exp) })));
+			this.revoked.merge(await users.revokedTokens(this.db));
 		},
 
 		async purgeExpired(this: This) {
-			const rows = await this.db.query("DELETE FROM t_blacklist_tokens WHERE expires_at < now() RETURNING id");
+			const n = await users.purgeRevoked(this.db);
 			this.revoked.purge();
 			this.throttle.purge();
-			if (rows.length) this.logger.info(`purged ${rows.length} expired revoked-token records`);
-		},
-
-		async recordCertificate(this: This, serial, commonName, mac, usage, notAfter, issuedBy) {
-			await this.db.query(
-				"INSERT INTO t_certificates (serial_number, common_name, mac, usage, not_after, issued_by) VALUES ($1, $2, $3, $4, $5, $6)",
-				[serial, commonName, mac, usage, notAfter, issuedBy]
-			);
+			if (n) this.logger.info(`purged ${n} expired revoked-token records`);
 		}
 	},
 
@@ -384,7 +436,6 @@ const SigningService: ServiceSchema = {
 		const self = this as This;
 		self.env = fleetEnv(this.broker);
 		self.revoked = new RevocationList();
-		self.verifiedTokens = new Map();
 		self.throttle = new LoginThrottle(self.env.authMaxFailures);
 		self.purgeTimer = null;
 		self.reloadTimer = null;
@@ -393,8 +444,7 @@ const SigningService: ServiceSchema = {
 	async started(this: Service) {
 		const self = this as This;
 		// DbMixin's started has run: self.db is open and migrated.
-		self.jwtKey = loadOrCreateJwtKey(self.env.dataDir, self.env.jwtSecret);
-		self.hmacKey = await importHmacKey(self.jwtKey);
+		self.useKeys(await loadOrCreateKeys(self.env.dataDir, self.env.jwtPrivateKey));
 		self.ca = await loadOrCreateCA(path.join(self.env.dataDir, "certs"), {
 			FLEET_CA_CERT: self.env.caCert ?? undefined,
 			FLEET_CA_KEY: self.env.caKey ?? undefined
@@ -412,7 +462,7 @@ const SigningService: ServiceSchema = {
 			self.loadRevocations().catch(err => this.logger.warn(`re-reading revoked tokens failed: ${(err as Error).message}`));
 		}, RELOAD_INTERVAL_MS);
 		self.reloadTimer.unref();
-		registerHealthCheck(this.broker, "signing", async () => ({ revoked: self.revoked.size }));
+		registerHealthCheck(this.broker, "signing", async () => ({ revoked: self.revoked.size, kid: self.keys.kid }));
 	},
 
 	stopped(this: Service) {

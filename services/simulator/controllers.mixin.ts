@@ -16,6 +16,7 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import { Errors } from "moleculer";
 import mqtt from "mqtt";
 import { fleetEnv } from "../shared/broker-env";
+import { createKeyAndCsr } from "../shared/csr";
 import { controllerId, controllerTopic, encodePayload, FACES2_LAYOUT, simulatedValues } from "./controllers-frames";
 
 export const SIMULATED_CONTROLLER_MACS = ["aa:bb:cc:dd:ee:01", "aa:bb:cc:dd:ee:02", "aa:bb:cc:dd:ee:03", "aa:bb:cc:dd:ee:04"];
@@ -102,8 +103,10 @@ export const ControllersMixin: Partial<ServiceSchema> = {
 			if (url.startsWith("mqtts:") || url.startsWith("ssl:")) {
 				// A certificate of its own, as a real controller is provisioned (POST /api/certs/devices).
 				await waitForService(this, "signing");
-				const cert = await this.broker.call<{ cert: string; key: string; ca: string }, { mac: string }>("signing.issueDeviceCert", { mac });
-				Object.assign(opts, { cert: cert.cert, key: cert.key, ca: cert.ca, servername: "localhost", rejectUnauthorized: true });
+				// The key is made here and stays here; signing sees only the request.
+				const { keyPem, csrPem } = await createKeyAndCsr(controllerId(mac));
+				const cert = await this.broker.call<{ cert: string; ca: string }, { mac: string; csr: string }>("signing.issueDeviceCert", { mac, csr: csrPem });
+				Object.assign(opts, { cert: cert.cert, key: keyPem, ca: cert.ca, servername: "localhost", rejectUnauthorized: true });
 			}
 			if (this.broker.stopping) return c;
 			c.client = mqtt.connect(url, opts);

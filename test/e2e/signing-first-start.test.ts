@@ -4,6 +4,7 @@
  * keeps the JWT key and the CA in DATA_DIR with mode 600; a restart reuses them, tokens issued
  * before stay valid, a logout before the restart stays in force, and no log line carries a hash.
  */
+import { createKeyAndCsr } from "../../services/shared/csr";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -58,10 +59,10 @@ describe("signing on first start and restart (own process, PGlite)", () => {
 		expect(listed.status).toBe(200);
 		const doomed = (await post(`${base}/api/users/auth`, { email, password })).body.access_token as string;
 		expect((await post(`${base}/api/users/logout`, {}, doomed)).status).toBe(200);
-		const cert = await post(`${base}/api/certs/devices`, { mac: "aa:bb:cc:dd:ee:02" }, token);
+		const cert = await post(`${base}/api/certs/devices`, { mac: "aa:bb:cc:dd:ee:02", csr: (await createKeyAndCsr("f2-aabbccddee02")).csrPem }, token);
 		expect(cert.status).toBe(200);
 
-		for (const f of ["jwt.key", "certs/ca.key"]) expect(fs.statSync(path.join(dataDir, f)).mode & 0o777, f).toBe(0o600);
+		for (const f of ["jwt-keys.json", "certs/ca.key"]) expect(fs.statSync(path.join(dataDir, f)).mode & 0o777, f).toBe(0o600);
 		const caBefore = fs.readFileSync(path.join(dataDir, "certs/ca.crt"), "utf8");
 
 		expect(await first.kill("SIGTERM")).toBe(0);

@@ -80,7 +80,6 @@ describe("monitoring live push over Socket.IO (2 gateways, NATS, PostgreSQL)", (
 			TRANSPORTER: NATS_URL,
 			ADMIN_EMAIL,
 			ADMIN_PASSWORD,
-			JWT_SECRET: "live-test-secret-with-enough-entropy-0123456789",
 			AUTH_RATE_LIMIT: "100000",
 			LIVE_THROTTLE_MS: "200"
 		};

@@ -40,7 +40,6 @@ describe("pipeline HTTP routes (gateway + signing + PostgreSQL)", () => {
 				DATABASE_URL: db.url,
 				ADMIN_EMAIL,
 				ADMIN_PASSWORD,
-				JWT_SECRET: "pipeline-http-test-secret-0123456789abcdef",
 				AUTH_RATE_LIMIT: "100000",
 				MQTT_PORT: String(await freePort()),
 				MQTTS_PORT: String(await freePort())

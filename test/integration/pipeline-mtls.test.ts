@@ -12,6 +12,7 @@ import { Client } from "pg";
 import { PIPELINE_SERVICES } from "../helpers/pipeline-services";
 import SigningService from "../../services/signing/signing.service";
 import { createCA, issueCertificate } from "../../services/signing/ca";
+import { createKeyAndCsr } from "../../services/shared/csr";
 import { tempDir, waitFor } from "../helpers/broker";
 import { freePort } from "../helpers/ports";
 import { requireServer } from "../helpers/servers";
@@ -41,7 +42,8 @@ describe("pipeline embedded broker: mTLS with the signing CA", () => {
 		node = await startPipelineNode("pipeline-mtls", async databaseUrl => ({ DATABASE_URL: databaseUrl, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), FLUSH_INTERVAL_MS: "20" }), [SigningService, ...PIPELINE_SERVICES]);
 		({ broker, pg } = node);
 		tlsPort = await waitFor(async () => (await broker.call<any>("pipeline-ingest.stats")).broker.tlsPort, 15_000, "mTLS listener");
-		device1 = await broker.call("signing.issueDeviceCert", { mac: MAC1 });
+		const { keyPem, csrPem } = await createKeyAndCsr("f2-device");
+		device1 = { ...(await broker.call<{ cert: string; ca: string }, { mac: string; csr: string }>("signing.issueDeviceCert", { mac: MAC1, csr: csrPem })), key: keyPem };
 	});
 
 	afterAll(async () => {

@@ -10,7 +10,7 @@ import path from "node:path";
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import { Client } from "pg";
 import mqtt from "mqtt";
-import { createCA, deviceCommonName, issueCertificate, type CertificateAuthority } from "../../services/signing/ca";
+import { createCA, deviceCommonName, issueCertificate, issueFromCsr, type CertificateAuthority } from "../../services/signing/ca";
 import { encodeFrame, FACES2_LAYOUT, controllerTopic } from "../../services/simulator/controllers-frames";
 import { createTestBroker, uniqueNamespace } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
@@ -87,19 +87,19 @@ export function signingStandIn(ca: CertificateAuthority): ServiceSchema {
 		actions: {
 			ca: { handler: () => ({ cert: ca.certPem }) },
 			issueServerCert: {
-				params: { commonName: "string", hosts: { type: "array", items: "string" } },
-				async handler(ctx: Context<{ commonName: string; hosts: string[] }>) {
+				params: { commonName: "string", hosts: { type: "array", items: "string" }, csr: "string" },
+				async handler(ctx: Context<{ commonName: string; hosts: string[]; csr: string }>) {
 					const ip = ctx.params.hosts.filter(h => /^[\d.]+$|:/.test(h));
 					const dns = ctx.params.hosts.filter(h => !ip.includes(h));
-					const c = await issueCertificate(ca, { commonName: ctx.params.commonName, usage: "server", dnsNames: dns, ipAddresses: ip });
-					return { cert: c.certPem, key: c.keyPem, ca: ca.certPem };
+					const c = await issueFromCsr(ca, ctx.params.csr, { commonName: ctx.params.commonName, usage: "server", dnsNames: dns, ipAddresses: ip });
+					return { cert: c.certPem, ca: ca.certPem };
 				}
 			},
 			issueDeviceCert: {
-				params: { mac: "string" },
-				async handler(ctx: Context<{ mac: string }>) {
-					const c = await issueCertificate(ca, { commonName: deviceCommonName(ctx.params.mac), usage: "client" });
-					return { commonName: c.commonName, cert: c.certPem, key: c.keyPem, ca: ca.certPem };
+				params: { mac: "string", csr: "string" },
+				async handler(ctx: Context<{ mac: string; csr: string }>) {
+					const c = await issueFromCsr(ca, ctx.params.csr, { commonName: deviceCommonName(ctx.params.mac), usage: "client" });
+					return { commonName: c.commonName, cert: c.certPem, ca: ca.certPem };
 				}
 			}
 		}

@@ -3,15 +3,16 @@
  * register, login, use, logout, refusals, admin-only routes, rate limits, input limits,
  * certificates, CORS and security headers.
  */
+import crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "pg";
-import { SignJWT } from "jose";
+import { SignJWT, generateKeyPair } from "jose";
 import { verifyCertificate } from "../../services/signing/ca";
+import { createKeyAndCsr } from "../../services/shared/csr";
 import { uniqueNamespace } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, api, login, startGatewayNode, type GatewayNode } from "./signing-support";
 
-const SECRET = "integration-test-secret-of-at-least-32-chars";
 
 let db: TestDatabase;
 let node: GatewayNode;
@@ -31,7 +32,7 @@ beforeAll(async () => {
 	db = await createTestDatabase("signing_gw");
 	node = await startGatewayNode({
 		namespace: uniqueNamespace("signing-gw"),
-		env: { DATABASE_URL: db.url, JWT_SECRET: SECRET, CORS_ORIGINS: "https://dash.example.com", METRICS_AUTH: "1", METRICS_TOKEN: "prometheus-scrape-token" }
+		env: { DATABASE_URL: db.url, CORS_ORIGINS: "https://dash.example.com", METRICS_AUTH: "1", METRICS_TOKEN: "prometheus-scrape-token" }
 	});
 	url = node.url;
 }, 60_000);
@@ -127,28 +128,19 @@ describe("signing through the gateway", () => {
 		const [h, p, s] = good.split(".");
 		const claims = JSON.parse(Buffer.from(p, "base64url").toString());
 		const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
-		const key = new TextEncoder().encode(SECRET);
+		// The real signing key (in this process), for a token that is right in every way but its expiry.
+		const ring = (node.broker.getLocalService("signing") as unknown as { keys: { kid: string; privateKey: CryptoKey; jwks: { keys: unknown[] } } }).keys;
+		const { privateKey: stranger } = await generateKeyPair("EdDSA", { crv: "Ed25519" });
 		const now = Math.floor(Date.now() / 1000);
+		const forged = (alg: string, exp: number) => new SignJWT({ email: claims.email, is_admin: true, ver: claims.ver }).setProtectedHeader({ alg, kid: ring.kid }).setSubject(claims.sub).setIssuer("fleetmesh").setJti("f1").setIssuedAt(now - 7200).setExpirationTime(exp);
 
 		const cases: Array<[string, string | null, RegExp, Record<string, string>?]> = [
 			["alg none", `${b64({ alg: "none", typ: "JWT" })}.${b64({ ...claims, is_admin: true })}.`, /algorithm|malformed/i],
-			["wrong signature", `${h}.${p}.${Buffer.from("x".repeat(32)).toString("base64url")}`, /signature is invalid/],
+			["wrong signature", `${h}.${p}.${Buffer.from("x".repeat(64)).toString("base64url")}`, /signature is invalid/],
 			["tampered payload", `${h}.${b64({ ...claims, is_admin: true })}.${s}`, /signature is invalid/],
-			[
-				"expired",
-				await new SignJWT({ email: claims.email, is_admin: false }).setProtectedHeader({ alg: "HS256" }).setSubject(claims.sub).setIssuer("fleetmesh").setJti("e1").setIssuedAt(now - 7200).setExpirationTime(now - 3600).sign(key),
-				/expired/
-			],
-			[
-				"another key",
-				await new SignJWT({ email: claims.email, is_admin: true }).setProtectedHeader({ alg: "HS256" }).setSubject(claims.sub).setIssuer("fleetmesh").setJti("k1").setExpirationTime(now + 600).sign(new TextEncoder().encode("another-secret-another-secret-another")),
-				/signature is invalid/
-			],
-			[
-				"HS512 with the right key",
-				await new SignJWT({ email: claims.email, is_admin: true }).setProtectedHeader({ alg: "HS512" }).setSubject(claims.sub).setIssuer("fleetmesh").setJti("a1").setExpirationTime(now + 600).sign(key),
-				/algorithm/
-			],
+			["expired", await forged("EdDSA", now - 3600).sign(ring.privateKey), /expired/],
+			["another key, signing's kid", await forged("EdDSA", now + 600).sign(stranger), /signature is invalid/],
+			["HS256 keyed with the public key", await forged("HS256", now + 600).sign(new TextEncoder().encode(JSON.stringify(ring.jwks.keys[0]))), /algorithm/],
 			["garbage", "not-a-token-at-all", /malformed/],
 			["no Bearer prefix", null, /must be 'Bearer <token>'/, { Authorization: good }],
 			["Basic scheme", null, /must be 'Bearer <token>'/, { Authorization: "Basic YWRtaW46YWRtaW4=" }]
@@ -231,14 +223,20 @@ describe("signing through the gateway", () => {
 		const ca = await api(url, "GET", "/api/certs/ca");
 		expect(ca.status).toBe(200);
 		expect(ca.body.cert).toContain("BEGIN CERTIFICATE");
-		expect((await api(url, "POST", "/api/certs/devices", { mac: "aa:bb:cc:dd:ee:01" })).status).toBe(401);
-		const issued = await api(url, "POST", "/api/certs/devices", { mac: "AA:BB:CC:DD:EE:01" }, admin);
+		const { csrPem, keyPem } = await createKeyAndCsr("f2-aabbccddee01");
+		expect((await api(url, "POST", "/api/certs/devices", { mac: "aa:bb:cc:dd:ee:01", csr: csrPem })).status).toBe(401);
+		// The key pair is the device's: without a request there is no certificate, and no answer carries a key.
+		expect((await api(url, "POST", "/api/certs/devices", { mac: "AA:BB:CC:DD:EE:01" }, admin)).status).toBe(422);
+		expect((await api(url, "POST", "/api/certs/devices", { mac: "AA:BB:CC:DD:EE:01", csr: "-----BEGIN CERTIFICATE REQUEST-----\n" + "A".repeat(200) + "\n-----END CERTIFICATE REQUEST-----" }, admin)).status).toBe(422);
+		const issued = await api(url, "POST", "/api/certs/devices", { mac: "AA:BB:CC:DD:EE:01", csr: csrPem }, admin);
 		expect(issued.status).toBe(200);
 		expect(issued.body.commonName).toBe("f2-aabbccddee01");
-		expect(issued.body.key).toContain("PRIVATE KEY");
+		expect(JSON.stringify(issued.body)).not.toContain("PRIVATE KEY");
+		// The certificate is for the device's own key.
+		expect(new crypto.X509Certificate(issued.body.cert).checkPrivateKey(crypto.createPrivateKey(keyPem))).toBe(true);
 		expect(issued.body.ca).toBe(ca.body.cert);
 		expect(await verifyCertificate(issued.body.cert, ca.body.cert)).toBe(true);
-		const bad = await api(url, "POST", "/api/certs/devices", { mac: "zz:bb:cc:dd:ee:01" }, admin);
+		const bad = await api(url, "POST", "/api/certs/devices", { mac: "zz:bb:cc:dd:ee:01", csr: csrPem }, admin);
 		expect(bad.status).toBe(422);
 		expect(bad.body.message).toMatch(/not a MAC address/);
 		// Recorded without the key.
@@ -250,7 +248,8 @@ describe("signing through the gateway", () => {
 		expect(rows[0]).toMatchObject({ mac: "aa:bb:cc:dd:ee:01", usage: "client" });
 		expect(JSON.stringify(rows)).not.toContain("PRIVATE KEY");
 		// Internal server certificates for the embedded broker.
-		const server = await node.broker.call<any, any>("signing.issueServerCert", { commonName: "fleetmesh-mqtt", hosts: ["localhost", "127.0.0.1"] });
+		const server = await node.broker.call<any, any>("signing.issueServerCert", { commonName: "fleetmesh-mqtt", hosts: ["localhost", "127.0.0.1"], csr: (await createKeyAndCsr("fleetmesh-mqtt")).csrPem });
+		expect(server).not.toHaveProperty("key");
 		expect(await verifyCertificate(server.cert, ca.body.cert)).toBe(true);
 		expect(server.ca).toBe(ca.body.cert);
 		// ...which is not published over HTTP.
@@ -307,7 +306,7 @@ describe("signing through the gateway", () => {
 
 describe("per-address rate limit at the gateway", () => {
 	it("the (AUTH_RATE_LIMIT + 1)th login attempt from one address within a minute is 429 with Retry-After", async () => {
-		const limited = await startGatewayNode({ namespace: uniqueNamespace("signing-rl"), env: { DATABASE_URL: db.url, JWT_SECRET: SECRET, AUTH_RATE_LIMIT: "3" } });
+		const limited = await startGatewayNode({ namespace: uniqueNamespace("signing-rl"), env: { DATABASE_URL: db.url, AUTH_RATE_LIMIT: "3" } });
 		try {
 			const statuses: number[] = [];
 			// Different accounts each time: this is the address limit, not the account throttle.
@@ -327,7 +326,7 @@ describe("per-address rate limit at the gateway", () => {
 	});
 
 	it("TRUST_PROXY=1 keys the limit on the address the proxy appended, never on what the client wrote", async () => {
-		const proxied = await startGatewayNode({ namespace: uniqueNamespace("signing-xff"), env: { DATABASE_URL: db.url, JWT_SECRET: SECRET, AUTH_RATE_LIMIT: "2", TRUST_PROXY: "1" } });
+		const proxied = await startGatewayNode({ namespace: uniqueNamespace("signing-xff"), env: { DATABASE_URL: db.url, AUTH_RATE_LIMIT: "2", TRUST_PROXY: "1" } });
 		try {
 			const attempt = (xff: string) => api(proxied.url, "POST", "/api/users/auth", { email: "xff@example.com", password: "whatever-pass-1" }, null, { "X-Forwarded-For": xff });
 			// The client forges a new first entry each time; the proxy's entry (last) stays the same.
@@ -339,7 +338,7 @@ describe("per-address rate limit at the gateway", () => {
 			await proxied.stop();
 		}
 		// Without TRUST_PROXY the header is ignored: forging it does not buy attempts.
-		const direct = await startGatewayNode({ namespace: uniqueNamespace("signing-noxff"), env: { DATABASE_URL: db.url, JWT_SECRET: SECRET, AUTH_RATE_LIMIT: "2" } });
+		const direct = await startGatewayNode({ namespace: uniqueNamespace("signing-noxff"), env: { DATABASE_URL: db.url, AUTH_RATE_LIMIT: "2" } });
 		try {
 			const codes: number[] = [];
 			for (const xff of ["10.0.0.1", "10.0.0.2", "10.0.0.3"]) {

@@ -1,13 +1,14 @@
 /**
  * Revocation across gateway nodes over real NATS: a logout on node A is refused on node B
  * within a second, and a gateway that joins later learns the revoked tokens at once.
- * Node B has no JWT_SECRET and no database: it gets the key and the revoked list over the mesh.
+ * Node B has no database and no key: it gets signing's public keys (JWKS), users' live state and
+ * the revoked list over the mesh. A deleted user and a demoted admin are refused on B within 1 s.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uniqueNamespace, waitFor } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
 import { NATS_URL, requireServer } from "../helpers/servers";
-import { api, login, startGatewayNode, type GatewayNode } from "./signing-support";
+import { ADMIN_EMAIL, ADMIN_PASSWORD, api, login, startGatewayNode, type GatewayNode } from "./signing-support";
 
 let db: TestDatabase;
 let a: GatewayNode;
@@ -36,7 +37,7 @@ describe("token revocation across gateway nodes", () => {
 		expect((await api(a.url, "POST", "/api/users/add", { email: "multi@example.com", password: "violet-canyon-77" })).status).toBe(201);
 		for (let round = 0; round < 3; round++) {
 			const token = await login(b.url, "multi@example.com", "violet-canyon-77");
-			// B checks it (its key came from signing.jwtKey over NATS).
+			// B checks it (with the public keys from signing.jwks over NATS).
 			expect((await api(b.url, "GET", "/api/users/me", undefined, token)).status).toBe(200);
 			expect((await api(a.url, "POST", "/api/users/logout", {}, token)).status).toBe(200);
 			const t0 = Date.now();
@@ -46,6 +47,58 @@ describe("token revocation across gateway nodes", () => {
 			const r = await api(b.url, "GET", "/api/users/me", undefined, token);
 			expect(r.body.type).toBe("TOKEN_REVOKED");
 		}
+	});
+
+	it("a deleted user is 401 and a demoted admin 403 on node B within a second; a promoted user is admin at once", async () => {
+		const admin = await login(a.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+		const reg = await api(a.url, "POST", "/api/users/add", { email: "doomed@example.com", password: "amber-forest-31" });
+		const doomed = await login(b.url, "doomed@example.com", "amber-forest-31");
+		expect((await api(b.url, "GET", "/api/users/me", undefined, doomed)).status).toBe(200);
+		// Promote: the same token is an admin's on B, without logging in again.
+		expect((await api(a.url, "PUT", `/api/users/${reg.body.id}/role`, { is_admin: true }, admin)).status).toBe(200);
+		await waitFor(async () => (await api(b.url, "GET", "/api/users", undefined, doomed)).status === 200, 1000, "B admitting the promoted user");
+		// Demote on A: refused on B within a second.
+		expect((await api(a.url, "PUT", `/api/users/${reg.body.id}/role`, { is_admin: false }, admin)).body.is_admin).toBe(false);
+		let t0 = Date.now();
+		await waitFor(async () => (await api(b.url, "GET", "/api/users", undefined, doomed)).status === 403, 1000, "B refusing the demoted admin");
+		expect(Date.now() - t0).toBeLessThan(1000);
+		expect((await api(b.url, "GET", "/api/users/me", undefined, doomed)).body.is_admin).toBe(false);
+		// Delete on A: 401 on B within a second.
+		expect((await api(a.url, "DELETE", `/api/users/${reg.body.id}`, undefined, admin)).status).toBe(200);
+		t0 = Date.now();
+		await waitFor(async () => (await api(b.url, "GET", "/api/users/me", undefined, doomed)).status === 401, 1000, "B refusing the deleted user");
+		expect(Date.now() - t0).toBeLessThan(1000);
+		expect((await api(b.url, "GET", "/api/users/me", undefined, doomed)).body.type).toBe("USER_DELETED");
+		expect((await api(a.url, "DELETE", `/api/users/${reg.body.id}`, undefined, admin)).status).toBe(404);
+	});
+
+	it("password change needs the old password and ends every session; an admin reset does too", async () => {
+		const admin = await login(a.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+		const reg = await api(a.url, "POST", "/api/users/add", { email: "mover@example.com", password: "silver-river-64" });
+		const s1 = await login(a.url, "mover@example.com", "silver-river-64");
+		const s2 = await login(b.url, "mover@example.com", "silver-river-64");
+		expect((await api(b.url, "POST", "/api/users/me/password", { old_password: "wrong-password-1", new_password: "copper-hill-85" }, s2)).status).toBe(422);
+		expect((await api(b.url, "POST", "/api/users/me/password", { new_password: "copper-hill-85" }, s2)).status).toBe(422);
+		expect((await api(b.url, "POST", "/api/users/me/password", { old_password: "silver-river-64", new_password: "copper-hill-85" }, s2)).status).toBe(200);
+		await waitFor(async () => (await api(a.url, "GET", "/api/users/me", undefined, s1)).status === 401, 1000, "old sessions refused on A");
+		expect((await api(b.url, "GET", "/api/users/me", undefined, s2)).status).toBe(401);
+		expect((await api(a.url, "POST", "/api/users/auth", { email: "mover@example.com", password: "silver-river-64" })).status).toBe(401);
+		const s3 = await login(b.url, "mover@example.com", "copper-hill-85");
+		expect((await api(a.url, "GET", "/api/users/me", undefined, s3)).status).toBe(200);
+		// Admin reset: a generated password shown once; the user's sessions end.
+		const reset = await api(b.url, "POST", `/api/users/${reg.body.id}/reset-password`, {}, admin);
+		expect(reset.status).toBe(200);
+		expect(reset.body.password).toEqual(expect.any(String));
+		await waitFor(async () => (await api(b.url, "GET", "/api/users/me", undefined, s3)).status === 401, 1000, "sessions ended by the reset");
+		expect((await api(a.url, "POST", "/api/users/auth", { email: "mover@example.com", password: reset.body.password })).status).toBe(200);
+		expect((await api(b.url, "POST", `/api/users/${reg.body.id}/reset-password`, {}, s3)).status).toBe(401);
+	});
+
+	it("the last administrator can be neither demoted nor deleted", async () => {
+		const admin = await login(a.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+		const me = (await api(a.url, "GET", "/api/users/me", undefined, admin)).body;
+		expect((await api(a.url, "PUT", `/api/users/${me.id}/role`, { is_admin: false }, admin)).status).toBe(409);
+		expect((await api(a.url, "DELETE", `/api/users/${me.id}`, undefined, admin)).status).toBe(409);
 	});
 
 	it("a login throttled by the signing node answers 429 with Retry-After through another gateway node", async () => {
@@ -84,7 +137,7 @@ describe("token revocation across gateway nodes", () => {
 	it("runs last: signing restarted with a new generated key; gateway B fetches the new key by itself", async () => {
 		const before = await login(b.url, "multi@example.com", "violet-canyon-77");
 		await a.stop();
-		// A signing node with its own DATA_DIR, hence a newly generated key (no JWT_SECRET anywhere).
+		// A signing node with its own DATA_DIR, hence a newly generated key pair.
 		const a2 = await startGatewayNode({ namespace, nodeID: "node-a2", env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url }, gateway: false });
 		late.push(a2);
 		const fresh = await waitFor(async () => {
@@ -96,6 +149,6 @@ describe("token revocation across gateway nodes", () => {
 		// A token of the old key is now refused with the reason.
 		const old = await api(b.url, "GET", "/api/users/me", undefined, before);
 		expect(old.status).toBe(401);
-		expect(old.body.message).toMatch(/signature is invalid/);
+		expect(old.body.message).toMatch(/not signed by a current signing key/);
 	}, 60_000);
 });

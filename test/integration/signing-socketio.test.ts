@@ -2,6 +2,7 @@
  * Socket.IO on the real gateway: the handshake token decides whether a connection exists;
  * a socket's calls are checked again, and a logout disconnects the sockets of that token.
  */
+import { SignJWT, generateKeyPair } from "jose";
 import { io as connect, type Socket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uniqueNamespace, waitFor } from "../helpers/broker";
@@ -57,7 +58,12 @@ describe("Socket.IO handshake authentication", () => {
 			"eyJhbGciOiJIUzI1NiJ9." +
 			Buffer.from(JSON.stringify({ sub: "1", email: "x@example.com", is_admin: true, jti: "j", iss: "fleetmesh", exp: 9999999999 })).toString("base64url") +
 			".c2lnbmF0dXJlLW9mLWFub3RoZXIta2V5LWFub3RoZXIta2V5";
-		expect(await outcome(open({ token: foreign }))).toMatch(/refused: Token signature is invalid/);
+		// HS256 is not what signing makes (EdDSA): refused before its signature is even looked at.
+		expect(await outcome(open({ token: foreign }))).toMatch(/refused: Token algorithm is not accepted/);
+		const { privateKey } = await generateKeyPair("EdDSA", { crv: "Ed25519" });
+		const kid = ((await (await fetch(`${node.url}/api/certs/jwks`)).json()) as { keys: Array<{ kid: string }> }).keys[0].kid;
+		const otherKey = await new SignJWT({ email: "x@example.com", is_admin: true, ver: 0 }).setProtectedHeader({ alg: "EdDSA", kid }).setSubject("1").setIssuer("fleetmesh").setJti("j").setIssuedAt().setExpirationTime("1h").sign(privateKey);
+		expect(await outcome(open({ token: otherKey }))).toMatch(/refused: Token signature is invalid/);
 	});
 
 	it("accepts a valid token, keeps the user on the socket, and checks calls", async () => {

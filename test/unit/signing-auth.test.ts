@@ -1,16 +1,15 @@
 /** Plain functions of the signing service and the gateway's auth mixin. */
 import fs from "node:fs";
 import path from "node:path";
-import { SignJWT, UnsecuredJWT } from "jose";
+import { SignJWT, UnsecuredJWT, decodeProtectedHeader } from "jose";
 import { describe, expect, it } from "vitest";
-import { allowedOrigin, authLevelOf, importHmacKey as gatewayImport, parseBearer, securityHeaders, verifyAccessToken, WindowLimiter } from "../../services/gateway/auth.mixin";
+import { allowedOrigin, authLevelOf, parseBearer, securityHeaders, WindowLimiter } from "../../services/gateway/auth.mixin";
+import { keysFromJwks, verifyAccessToken } from "../../services/shared/tokens";
 import { LoginThrottle, RevocationList } from "../../services/signing/limits";
 import { emailProblem, hashPassword, normaliseEmail, passwordProblem, verifyPassword } from "../../services/signing/passwords";
-import { checkToken, importHmacKey, issueToken, loadOrCreateJwtKey } from "../../services/signing/tokens";
+import { issueToken, loadOrCreateKeys, rotateKeys } from "../../services/signing/tokens";
 import { tempDir } from "../helpers/broker";
 
-const key = new TextEncoder().encode("unit-test-secret-unit-test-secret-0123");
-const user = { id: 7, email: "u@example.com", is_admin: false };
 
 describe("passwords and e-mail", () => {
 	it("hashes with Argon2id and verifies; a wrong password or a broken hash is false, never a throw", async () => {
@@ -44,65 +43,73 @@ describe("passwords and e-mail", () => {
 });
 
 describe("tokens", () => {
-	it("issues a token both checkers accept with the same claims", async () => {
-		const { token, jti, exp } = await issueToken(key, user, 600);
-		const a = await checkToken(key, token);
-		const b = await verifyAccessToken(key, token);
-		expect(a).toEqual({ ok: true, claims: { ...user, jti, exp } });
-		expect(b).toEqual({ ok: true, user: { ...user, jti, exp } });
-		// The same with keys imported once as WebCrypto keys (what the services use).
-		expect(await checkToken(await importHmacKey(key), token)).toEqual(a);
-		expect(await verifyAccessToken(await gatewayImport(key), token)).toEqual(b);
-		const other = await issueToken(await importHmacKey(key), user, 600);
-		expect((await checkToken(key, other.token)).ok).toBe(true);
+	const user = { id: 7, email: "u@example.com", is_admin: false, token_version: 0 };
+
+	it("issues EdDSA tokens with a kid that the one verifier accepts through the public JWKS only", async () => {
+		const ring = await loadOrCreateKeys(tempDir("jwks"), null);
+		const { token, jti, exp } = await issueToken(ring, user, 600);
+		expect(decodeProtectedHeader(token)).toMatchObject({ alg: "EdDSA", kid: ring.kid });
+		// The JWKS carries public keys only.
+		expect(ring.jwks.keys).toHaveLength(1);
+		expect(ring.jwks.keys[0]).not.toHaveProperty("d");
+		const v = await verifyAccessToken(keysFromJwks(ring.jwks), token);
+		expect(v).toMatchObject({ ok: true, claims: { id: 7, email: user.email, is_admin: false, jti, exp, ver: 0 } });
 	});
 
-	it("both checkers refuse alg none, other algorithms, other keys, tampering, expiry, missing claims and garbage", async () => {
+	it("refuses alg none, HS256 (even made with the public key), another key, tampering, expiry, missing claims and garbage", async () => {
+		const ring = await loadOrCreateKeys(tempDir("jwks-bad"), null);
+		const keys = keysFromJwks(ring.jwks);
+		const other = await loadOrCreateKeys(tempDir("jwks-other"), null);
 		const now = Math.floor(Date.now() / 1000);
-		const { token } = await issueToken(key, user, 600);
+		const { token } = await issueToken(ring, user, 600);
 		const [h, p, s] = token.split(".");
 		const tampered = `${h}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, "base64url").toString()), is_admin: true })).toString("base64url")}.${s}`;
-		const none = new UnsecuredJWT({ email: user.email, is_admin: true }).setSubject("7").setIssuer("fleetmesh").setJti("n").setExpirationTime(now + 60).encode();
-		const hs384 = await new SignJWT({ email: user.email, is_admin: true }).setProtectedHeader({ alg: "HS384" }).setSubject("7").setIssuer("fleetmesh").setJti("h").setExpirationTime(now + 60).sign(key);
-		const otherKey = await new SignJWT({ email: user.email, is_admin: true }).setProtectedHeader({ alg: "HS256" }).setSubject("7").setIssuer("fleetmesh").setJti("o").setExpirationTime(now + 60).sign(new TextEncoder().encode("x".repeat(40)));
-		const expired = await new SignJWT({ email: user.email, is_admin: false }).setProtectedHeader({ alg: "HS256" }).setSubject("7").setIssuer("fleetmesh").setJti("e").setExpirationTime(now - 10).sign(key);
-		const noJti = await new SignJWT({ email: user.email, is_admin: false }).setProtectedHeader({ alg: "HS256" }).setSubject("7").setIssuer("fleetmesh").setExpirationTime(now + 60).sign(key);
-		const wrongIssuer = await new SignJWT({ email: user.email, is_admin: false }).setProtectedHeader({ alg: "HS256" }).setSubject("7").setIssuer("evil").setJti("i").setExpirationTime(now + 60).sign(key);
-		const badClaims = await new SignJWT({ email: 5, is_admin: "yes" }).setProtectedHeader({ alg: "HS256" }).setSubject("seven").setIssuer("fleetmesh").setJti("c").setExpirationTime(now + 60).sign(key);
-		const cases: Array<[string, string, RegExp, string]> = [
-			["alg none", none, /algorithm|malformed/i, "invalid|malformed"],
-			["HS384", hs384, /algorithm/, "invalid"],
-			["other key", otherKey, /signature/, "invalid"],
-			["tampered", tampered, /signature/, "invalid"],
-			["expired", expired, /expired/, "expired"],
-			["no jti", noJti, /claim 'jti'/, "invalid"],
-			["wrong issuer", wrongIssuer, /claim 'iss'/, "invalid"],
-			["bad claims", badClaims, /claims/, "invalid"],
-			["garbage", "a.b.c", /malformed/, "malformed"],
-			["empty", "", /missing|malformed/, "malformed"]
+		const claims = { email: user.email, is_admin: true, ver: 0 };
+		const none = new UnsecuredJWT(claims).setSubject("7").setIssuer("fleetmesh").setJti("n").setIssuedAt().setExpirationTime(now + 60).encode();
+		const confusion = await new SignJWT(claims).setProtectedHeader({ alg: "HS256", kid: ring.kid }).setSubject("7").setIssuer("fleetmesh").setJti("h").setIssuedAt().setExpirationTime(now + 60).sign(new TextEncoder().encode(JSON.stringify(ring.jwks.keys[0])));
+		const otherKey = (await issueToken({ ...other, kid: ring.kid }, user, 600)).token;
+		const signWith = (c: Record<string, unknown>, build: (j: SignJWT) => SignJWT) => build(new SignJWT(c).setProtectedHeader({ alg: "EdDSA", kid: ring.kid })).sign(ring.privateKey as CryptoKey);
+		const expired = await signWith(claims, j => j.setSubject("7").setIssuer("fleetmesh").setJti("e").setIssuedAt(now - 100).setExpirationTime(now - 10));
+		const noJti = await signWith(claims, j => j.setSubject("7").setIssuer("fleetmesh").setIssuedAt().setExpirationTime(now + 60));
+		const wrongIssuer = await signWith(claims, j => j.setSubject("7").setIssuer("evil").setJti("i").setIssuedAt().setExpirationTime(now + 60));
+		const badClaims = await signWith({ email: 5, is_admin: "yes" }, j => j.setSubject("seven").setIssuer("fleetmesh").setJti("c").setIssuedAt().setExpirationTime(now + 60));
+		const unknownKid = (await issueToken(other, user, 600)).token;
+		const cases: Array<[string, string, RegExp]> = [
+			["alg none", none, /algorithm|malformed/i],
+			["HS256 with the public key", confusion, /algorithm/],
+			["other key, same kid", otherKey, /signature/],
+			["unknown kid", unknownKid, /signing key/],
+			["tampered", tampered, /signature/],
+			["expired", expired, /expired/],
+			["no jti", noJti, /claim 'jti'/],
+			["wrong issuer", wrongIssuer, /claim 'iss'/],
+			["bad claims", badClaims, /claims/],
+			["garbage", "a.b.c", /malformed/],
+			["empty", "", /missing|malformed/]
 		];
-		for (const [name, t, msg, reason] of cases) {
-			const a = await checkToken(key, t);
-			expect(a.ok, name).toBe(false);
-			if (!a.ok) {
-				expect(a.message, name).toMatch(msg);
-				expect(a.reason, name).toMatch(new RegExp(reason));
-			}
-			if (t === "") continue;
-			const b = await verifyAccessToken(key, t);
-			expect(b.ok, name).toBe(false);
-			if (!b.ok) expect(b.message, name).toMatch(msg);
+		for (const [name, t, msg] of cases) {
+			const v = await verifyAccessToken(keys, t);
+			expect(v.ok, name).toBe(false);
+			if (!v.ok) expect(v.message, name).toMatch(msg);
 		}
 	});
 
-	it("generates the key once into DATA_DIR with mode 600, or takes JWT_SECRET (32+ characters)", () => {
-		const dir = tempDir("jwtkey");
-		const k1 = loadOrCreateJwtKey(dir, null);
-		expect(k1.length).toBe(64);
-		expect(fs.statSync(path.join(dir, "jwt.key")).mode & 0o777).toBe(0o600);
-		expect(Buffer.from(loadOrCreateJwtKey(dir, null)).equals(Buffer.from(k1))).toBe(true);
-		expect(() => loadOrCreateJwtKey(dir, "too-short")).toThrow(/at least 32/);
-		expect(new TextDecoder().decode(loadOrCreateJwtKey(dir, "s".repeat(32)))).toBe("s".repeat(32));
+	it("keeps the keys in DATA_DIR with mode 600, reuses them, rotates with the old public key kept", async () => {
+		const dir = tempDir("jwtkeys");
+		const r1 = await loadOrCreateKeys(dir, null);
+		expect(fs.statSync(path.join(dir, "jwt-keys.json")).mode & 0o777).toBe(0o600);
+		expect((await loadOrCreateKeys(dir, null)).kid).toBe(r1.kid);
+		const old = (await issueToken(r1, user, 600)).token;
+		const r2 = await rotateKeys(dir, 3600);
+		expect(r2.kid).not.toBe(r1.kid);
+		expect(r2.jwks.keys.map(k => k.kid).sort()).toEqual([r1.kid, r2.kid].sort());
+		expect((await verifyAccessToken(keysFromJwks(r2.jwks), old)).ok).toBe(true);
+		expect(decodeProtectedHeader((await issueToken(r2, user, 600)).token).kid).toBe(r2.kid);
+		expect(fs.statSync(path.join(dir, "jwt-keys.json")).mode & 0o777).toBe(0o600);
+		// Past the keep time the retired key is dropped at the next rotation.
+		const r3 = await rotateKeys(dir, 0);
+		expect(r3.jwks.keys.map(k => k.kid)).toEqual([r3.kid]);
+		await expect(loadOrCreateKeys(dir, "not a pem")).rejects.toThrow(/JWT_PRIVATE_KEY/);
 	});
 });
 
