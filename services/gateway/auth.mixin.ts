@@ -393,7 +393,7 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		},
 
 		dropSocketsOfUser(this: AuthThis, id: number) {
-			const nsps: Map<string, any> | undefined = this.io?._nsps;
+			const nsps = this.io?._nsps;
 			if (!nsps) return;
 			for (const nsp of nsps.values()) {
 				for (const socket of nsp.sockets.values()) {

@@ -27,7 +27,6 @@ import path from "node:path";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { requireCaller } from "../../mixins/authorization";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
-import type { Row } from "../../mixins/db/database";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
 import { KEYS_CHANGED_EVENT, TOKEN_REVOKED_EVENT, USER_CHANGED_EVENT, type UserChangedEvent, type UserState } from "../shared/contracts/tokens";

@@ -10,7 +10,7 @@ import path from "node:path";
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import { Client } from "pg";
 import mqtt from "mqtt";
-import { createCA, deviceCommonName, issueCertificate, issueFromCsr, type CertificateAuthority } from "../../services/signing/ca";
+import { createCA, deviceCommonName, issueFromCsr, type CertificateAuthority } from "../../services/signing/ca";
 import { encodeFrame, FACES2_LAYOUT, controllerTopic } from "../../services/simulator/controllers-frames";
 import { createTestBroker, uniqueNamespace } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
