@@ -98,8 +98,9 @@ function createAdapter(env: FleetEnv): ChannelAdapter {
 						// nothing published is lost because its consumer was not there yet.
 						deliver_policy: "all",
 						ack_policy: "explicit",
-						// Redeliver if a consumer dies mid-batch without acking.
-						ack_wait: 30 * 1e9
+						// Redeliver if a consumer dies mid-batch without acking (handlers that wait out an
+						// outage report "still working", so a long wait is not a redelivery).
+						ack_wait: env.channelsAckWaitMs * 1e6
 					}
 				}
 			}

@@ -7,10 +7,13 @@
  *   - ACL, the same as docker/mosquitto/acl: a certificate client may publish only under
  *     stat/<CN>/… and tele/<CN>/…, and subscribe only to cmnd/<CN>/….
  *
- * The ingest subscribes in-process (no socket), so it does not depend on the listeners. A QoS 1
- * PUBLISH is acknowledged to the controller only once `onMessage`'s promise settled, i.e. once
- * the message is on iot.raw (aedes sends the PUBACK when every subscriber called back): a crash
- * before that leaves the message with the controller, which sends it again on reconnect.
+ * The ingest takes controller messages in-process (no socket), so it does not depend on the
+ * listeners. aedes writes the PUBACK of a QoS 1 PUBLISH *before* it hands the message to
+ * subscribers, so the ingest takes stat/… and tele/… messages in `authorizePublish`, which aedes
+ * runs first: it completes only once `onMessage`'s promise settled, i.e. once the message is on
+ * iot.raw, and only then does aedes acknowledge. A crash before that leaves the message with
+ * the controller, which sends it again on reconnect. (The packets of one socket read are
+ * authorized concurrently, so this still batches.)
  *
  * Sessions, subscriptions, retained and queued messages (e.g. cmnd/… for an offline
  * controller) live in a LevelDB store under DATA_DIR (aedes-persistence-level), so a restart
@@ -19,7 +22,13 @@
  */
 import net from "node:net";
 import tls from "node:tls";
-import { Aedes, type AedesPublishPacket, type Client } from "aedes";
+import { Aedes, type Client } from "aedes";
+
+/** Topics the ingest takes: stat/+/+/+/+ and tele/+/+/+/+ (the FACES2 topic shape). */
+export function isIngestTopic(topic: string): boolean {
+	const parts = topic.split("/");
+	return parts.length === 5 && (parts[0] === "stat" || parts[0] === "tele");
+}
 
 /** Topics the holder of certificate CN `cn` may publish to. */
 export function mayPublish(cn: string, topic: string): boolean {
@@ -83,8 +92,7 @@ export class EmbeddedBroker {
 		const persistence = opts.persistenceDir ? await openPersistence(opts.persistenceDir) : null;
 		const aedes = await Aedes.createBroker({
 			...(persistence ? { persistence: persistence as never } : {}),
-			// In-process deliveries wait for iot.raw (≤ 10 ms batches): allow many at once.
-			concurrency: 2000,
+			concurrency: 1000,
 			preConnect: (client, _packet, done) => {
 				limitPacketSize(client, opts.maxPacketBytes, bytes => {
 					if (self) self.stats.refusedOversize++;
@@ -109,7 +117,20 @@ export class EmbeddedBroker {
 					opts.logger.warn(`mqtt: ${cn} may not publish to '${packet.topic}' (refused)`);
 					return done(new Error(`${cn} may not publish to ${packet.topic}`));
 				}
-				done(null);
+				if (!client || !isIngestTopic(packet.topic)) return done(null);
+				const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload as string);
+				let handed: Promise<unknown>;
+				try {
+					handed = opts.onMessage(packet.topic, payload);
+				} catch (err) {
+					handed = Promise.reject(err);
+				}
+				handed.then(
+					() => done(null),
+					// Not handed on (the node is stopping): no PUBACK; the connection closes and the
+					// controller sends the message again after reconnecting.
+					(err: Error) => done(new Error(`not taken (${err?.message}); send it again`))
+				);
 			},
 			authorizeSubscribe: (client, sub, done) => {
 				const cn = (client as ClientWithIdentity).fleetCN;
@@ -122,23 +143,6 @@ export class EmbeddedBroker {
 		});
 		self = new EmbeddedBroker(aedes, opts);
 		self.persistence = persistence;
-		const deliver = (packet: AedesPublishPacket, cb: () => void) => {
-			let pending: Promise<unknown>;
-			try {
-				pending = opts.onMessage(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload as string));
-			} catch (err) {
-				pending = Promise.reject(err);
-			}
-			// The PUBACK waits for this callback (aedes acknowledges once every subscriber called back).
-			// Not handed on (the node is stopping): no PUBACK, the controller sends it again after
-			// reconnecting.
-			pending.then(
-				() => cb(),
-				(err: Error) => opts.logger.warn(`mqtt: message on ${packet.topic} not acknowledged (${err?.message}); the publisher will send it again`)
-			);
-		};
-		await new Promise<void>(r => aedes.subscribe("stat/+/+/+/+", deliver, r));
-		await new Promise<void>(r => aedes.subscribe("tele/+/+/+/+", deliver, r));
 		if (opts.plainPort != null) await self.listenPlain(opts.plainPort, opts.plainHost ?? "127.0.0.1");
 		return self;
 	}

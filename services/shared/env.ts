@@ -47,6 +47,8 @@ export interface NodeEnv {
 	tracing: TracingExporter | null;
 	/** JetStream stream replicas (CHANNELS_REPLICAS: 1, or 3 on a NATS cluster). */
 	channelsReplicas: number;
+	/** JetStream: a delivered message not acknowledged within this long (and not reported as still in work) goes to another consumer (CHANNELS_ACK_WAIT_MS). */
+	channelsAckWaitMs: number;
 }
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
@@ -372,7 +374,8 @@ function readNodeEnv(env: Env, services: string[] | null): NodeEnv {
 		metrics: parseBoolVar(env, "METRICS", true),
 		metricsPort: trimmed(env, "METRICS_PORT") == null ? null : parseIntVar(env, "METRICS_PORT", 0, 1, 65535),
 		tracing: trimmed(env, "TRACING") == null ? null : parseChoice(env, "TRACING", TRACING_EXPORTERS, "Console", false),
-		channelsReplicas: parseIntVar(env, "CHANNELS_REPLICAS", 1, 1, 5)
+		channelsReplicas: parseIntVar(env, "CHANNELS_REPLICAS", 1, 1, 5),
+		channelsAckWaitMs: parseIntVar(env, "CHANNELS_ACK_WAIT_MS", 30_000, 1000, 3_600_000)
 	};
 }
 

@@ -1,0 +1,193 @@
+/**
+ * Fault injection for the e2e fault tests and bench/chaos: private nats-servers (single or a
+ * 3-node JetStream cluster) on free ports, stopped by pid; a QoS 1 publisher of a known number
+ * of FACES2 frames; exact counts in decoded_data.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import mqtt from "mqtt";
+import type { Client } from "pg";
+import { framesFor, MACS } from "../integration/pipeline-support";
+import { freePort } from "./ports";
+import { isReachable } from "./servers";
+
+export const NATS_SERVER = "/usr/sbin/nats-server";
+
+/** Datapoints of one iteration: every controller sends a sensor-1 (3) and a sensor-2 (4) frame. */
+export const DATAPOINTS_PER_ITERATION = MACS.length * 7;
+
+export interface NatsServer {
+	port: number;
+	url: string;
+	/** Stops the server by pid (SIGKILL: a crash; SIGTERM: a clean stop). */
+	kill(signal?: NodeJS.Signals): Promise<void>;
+	/** Starts it again on the same port with the same store. */
+	start(): Promise<void>;
+	readonly running: boolean;
+	log(): string;
+}
+
+interface NatsSpec {
+	name: string;
+	port: number;
+	storeDir: string;
+	cluster?: { port: number; routes: number[] };
+}
+
+function natsServer(spec: NatsSpec): NatsServer {
+	let child: ChildProcess | null = null;
+	let out = "";
+	const onExit = () => child?.kill("SIGKILL");
+	const args = () => {
+		const a = ["-a", "127.0.0.1", "-p", String(spec.port), "-js", "-sd", spec.storeDir, "-n", spec.name];
+		if (spec.cluster) {
+			a.push("--cluster_name", "fleetmesh-test", "--cluster", `nats://127.0.0.1:${spec.cluster.port}`, "--routes", spec.cluster.routes.map(p => `nats://127.0.0.1:${p}`).join(","));
+		}
+		return a;
+	};
+	const self: NatsServer = {
+		port: spec.port,
+		url: `nats://127.0.0.1:${spec.port}`,
+		get running() {
+			return child != null && child.exitCode == null && child.signalCode == null;
+		},
+		log: () => out,
+		async start() {
+			child = spawn(NATS_SERVER, args(), { stdio: ["ignore", "pipe", "pipe"] });
+			process.on("exit", onExit);
+			child.stdout!.on("data", d => (out += d));
+			child.stderr!.on("data", d => (out += d));
+			const deadline = Date.now() + 10_000;
+			while (!(await isReachable("127.0.0.1", spec.port, 200))) {
+				if (!self.running || Date.now() > deadline) throw new Error(`nats-server ${spec.name} did not start: ${out.slice(-2000)}`);
+				await new Promise(r => setTimeout(r, 50));
+			}
+		},
+		async kill(signal = "SIGKILL") {
+			const c = child;
+			if (!c || c.exitCode != null || c.signalCode != null) return;
+			const exited = new Promise(r => c.once("exit", r));
+			c.kill(signal);
+			await exited;
+			process.off("exit", onExit);
+		}
+	};
+	return self;
+}
+
+/** One JetStream nats-server on a free port with its own store in `dir`. */
+export async function startNats(dir: string, name = "n1"): Promise<NatsServer> {
+	const s = natsServer({ name, port: await freePort(), storeDir: path.join(dir, name) });
+	await s.start();
+	return s;
+}
+
+/** A 3-node JetStream cluster on free ports; TRANSPORTER takes `urls` (every seed). */
+export async function startNatsCluster(dir: string): Promise<{ servers: NatsServer[]; urls: string; stop(): Promise<void> }> {
+	const clients = await Promise.all([0, 1, 2].map(() => freePort()));
+	const routes = await Promise.all([0, 1, 2].map(() => freePort()));
+	const servers = [0, 1, 2].map(i =>
+		natsServer({ name: `n${i + 1}`, port: clients[i], storeDir: path.join(dir, `n${i + 1}`), cluster: { port: routes[i], routes: routes.filter((_, j) => j !== i) } })
+	);
+	await Promise.all(servers.map(s => s.start()));
+	return { servers, urls: servers.map(s => s.url).join(","), stop: async () => void (await Promise.all(servers.map(s => s.kill("SIGTERM")))) };
+}
+
+/** Waits until JetStream of a (cluster) server answers, i.e. the meta leader is elected. */
+export async function waitJetStream(url: string, timeoutMs = 20_000): Promise<void> {
+	const { connect } = await import("nats");
+	const deadline = Date.now() + timeoutMs;
+	let last: unknown;
+	while (Date.now() < deadline) {
+		const nc = await connect({ servers: url, reconnect: false }).catch(e => ((last = e), null));
+		if (nc) {
+			try {
+				await (await nc.jetstreamManager()).getAccountInfo();
+				return;
+			} catch (e) {
+				last = e;
+			} finally {
+				await nc.close();
+			}
+		}
+		await new Promise(r => setTimeout(r, 200));
+	}
+	throw new Error(`JetStream at ${url} not ready: ${(last as Error)?.message}`);
+}
+
+export interface PublishRun {
+	/** Resolves when every frame was acknowledged by the broker (QoS 1). */
+	done: Promise<void>;
+	/** Iterations published so far. */
+	published(): number;
+	/** Datapoints in the frames published so far. */
+	datapoints(): number;
+	end(): Promise<void>;
+}
+
+/**
+ * Publishes `iterations` rounds of frames (8 messages, 28 datapoints each) at QoS 1 with a
+ * persistent session, `intervalMs` apart. Offline publishes are queued by mqtt.js and sent on
+ * reconnect; unacknowledged ones are sent again: what the broker acknowledged is all of them.
+ */
+export function publishFrames(url: string, iterations: number, intervalMs: number, opts: mqtt.IClientOptions = {}): PublishRun {
+	const client = mqtt.connect(url, { clientId: `chaos-pub-${process.pid}-${Date.now() % 100000}`, clean: false, reconnectPeriod: 300, connectTimeout: 5000, ...opts });
+	client.on("error", () => undefined);
+	const base = Date.now() - 3600_000;
+	let i = 0;
+	const acks: Promise<void>[] = [];
+	const done = (async () => {
+		for (; i < iterations; i++) {
+			for (const mac of MACS)
+				for (const f of framesFor(mac, i, base + i * 1000)) {
+					acks.push(
+						new Promise<void>((resolve, reject) => client.publish(f.topic, f.payload, { qos: 1 }, err => (err ? reject(err) : resolve())))
+					);
+				}
+			await new Promise(r => setTimeout(r, intervalMs));
+		}
+		await Promise.all(acks);
+	})();
+	return {
+		done,
+		published: () => i,
+		datapoints: () => i * DATAPOINTS_PER_ITERATION,
+		end: () => client.endAsync().catch(() => undefined)
+	};
+}
+
+export interface Counts {
+	rows: number;
+	distinct: number;
+	/** (device, timestamp) groups that do not hold all the datapoints of their frame pair. */
+	incomplete: number;
+}
+
+export async function countRows(pg: Client): Promise<Counts> {
+	const r = await pg.query(
+		`SELECT (SELECT count(*)::int FROM decoded_data) AS rows,
+		        (SELECT count(*)::int FROM (SELECT DISTINCT timestamp, device_id, datapoint_id FROM decoded_data) d) AS distinct,
+		        (SELECT count(*)::int FROM (SELECT device_id, timestamp FROM decoded_data GROUP BY 1, 2 HAVING count(*) <> 7) x) AS incomplete`
+	);
+	return r.rows[0] as Counts;
+}
+
+/** Polls until decoded_data holds `expected` rows (or the time is up); returns the last counts and when they were reached. */
+export async function waitRows(pg: Client, expected: number, timeoutMs: number): Promise<Counts & { at: number }> {
+	const deadline = Date.now() + timeoutMs;
+	let c = await countRows(pg);
+	while (c.rows < expected && Date.now() < deadline) {
+		await new Promise(r => setTimeout(r, 100));
+		c = await countRows(pg);
+	}
+	const at = Date.now();
+	// A little longer: a duplicate would show up now, not be hidden by stopping at the count.
+	await new Promise(r => setTimeout(r, 500));
+	return { ...(await countRows(pg)), at };
+}
+
+export function mkdir(dir: string): string {
+	fs.mkdirSync(dir, { recursive: true });
+	return dir;
+}
