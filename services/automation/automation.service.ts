@@ -11,6 +11,7 @@
 import crypto from "node:crypto";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import type { Database } from "../../mixins/db.mixin";
+import type { Row } from "../../mixins/db/database";
 import { DbMixin } from "../../mixins/db.mixin";
 import { fleetEnv } from "../shared/broker-env";
 import { CHANNELS, EVENTS, LIVE_PUSH_EVENT, type DeviceStatusEvent, type LiveMessage, type Reading } from "../shared/contracts";
@@ -24,6 +25,7 @@ import { commandToApi, decodeCursor, encodeCursor, loadRulesWithState, loadRuns,
 import { fail, validateCommand, validatePreview, validateRule, validateSchedule, validateSimulate, parseTime, type DeviceRef, type RuleDef, type ScheduleDef } from "./validate";
 
 type Meta = { user?: Caller; $statusCode?: number; $location?: string };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each action's `params` schema checks what arrives
 type Ctx<P = Record<string, any>> = Context<P, Meta>;
 
 type This = Service & {
@@ -35,7 +37,7 @@ type This = Service & {
 	resolveRefs(ctx: Ctx, refs: DeviceRef[]): Promise<number[]>;
 	requireDevice(ctx: Ctx, id: number): Promise<void>;
 	getRule(ctx: Ctx, id: number): Promise<RuleApi>;
-	getScheduleRow(ctx: Ctx, id: number): Promise<Record<string, any>>;
+	getScheduleRow(ctx: Ctx, id: number): Promise<Row>;
 	configChanged(kind: "rule" | "schedule", id: number): Promise<void>;
 };
 
