@@ -12,6 +12,7 @@
 import type { ServiceBroker } from "moleculer";
 import type { FleetEnv } from "../services/shared/env";
 import { registerHealthCheck } from "./health";
+import { errorMessage } from "../services/shared/error-message";
 
 // The package ships JS without usable TS types for its internals.
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- untyped internals, see above
@@ -56,7 +57,7 @@ function withConnectRetry(Base: new (opts?: unknown) => ChannelAdapter, what: st
 					return;
 				} catch (err) {
 					if (this.broker.stopping || attempt >= 40) throw err;
-					this.logger.warn(`${what} not reachable (${(err as Error).message}); retrying in ${delay} ms`);
+					this.logger.warn(`${what} not reachable (${errorMessage(err)}); retrying in ${delay} ms`);
 					await new Promise(r => setTimeout(r, delay));
 					delay = Math.min(delay * 2, 5000);
 				}

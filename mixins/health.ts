@@ -6,6 +6,7 @@
  * checks of its own node. Keyed by broker so several brokers in one process (tests) stay apart.
  */
 import type { ServiceBroker } from "moleculer";
+import { errorMessage } from "../services/shared/error-message";
 
 export type HealthCheck = () => Promise<unknown>;
 
@@ -44,7 +45,7 @@ export async function runHealthChecks(broker: ServiceBroker, timeoutMs = 2000): 
 				report.checks[name] = { ok: true, detail, ms: Date.now() - started };
 			} catch (err) {
 				report.ready = false;
-				report.checks[name] = { ok: false, error: (err as Error).message, ms: Date.now() - started };
+				report.checks[name] = { ok: false, error: errorMessage(err), ms: Date.now() - started };
 			} finally {
 				clearTimeout(timer);
 			}

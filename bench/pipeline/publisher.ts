@@ -12,6 +12,7 @@ import fs from "node:fs";
 import mqtt from "mqtt";
 import { controllerTopic, encodePayload, FACES2_LAYOUT } from "../../services/shared/contracts/faces2";
 import { simulatedValues } from "../../services/simulator/controllers-frames";
+import { errorMessage } from "../../services/shared/error-message";
 
 const [url, macsCsv, framesArg, rateArg, qosArg, tlsFile] = process.argv.slice(2);
 const macs = macsCsv.split(",");
@@ -74,6 +75,6 @@ async function main() {
 }
 
 main().catch(err => {
-	process.stderr.write(`publisher: ${(err as Error).message}\n`);
+	process.stderr.write(`publisher: ${errorMessage(err)}\n`);
 	process.exit(1);
 });

@@ -10,6 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { SQL_DIR } from "../../services/shared/paths";
 import type { Database } from "./database";
+import { errorMessage } from "../../services/shared/error-message";
 
 export const MIGRATIONS_DIR = SQL_DIR;
 
@@ -75,7 +76,7 @@ export async function migrate(db: Database, migrations = loadMigrations()): Prom
 					await session.exec("COMMIT");
 				} catch (err) {
 					await session.exec("ROLLBACK").catch(() => undefined);
-					throw new Error(`migration ${m.file} failed: ${(err as Error).message}`);
+					throw new Error(`migration ${m.file} failed: ${errorMessage(err)}`);
 				}
 				result.applied.push(m.id);
 			}

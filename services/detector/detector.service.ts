@@ -17,6 +17,7 @@ import { SysfsSource } from "./sources/sysfs";
 import { UdevadmSource } from "./sources/udevadm";
 import type { DeviceSource, RawDeviceEvent } from "./sources/types";
 import { isRelevant } from "./sources/types";
+import { errorMessage } from "../shared/error-message";
 
 function onPath(bin: string): boolean {
 	return (process.env.PATH ?? "").split(":").some(dir => dir && fs.existsSync(path.join(dir, bin)));
@@ -107,8 +108,8 @@ const DetectorService: ServiceSchema = {
 				try {
 					all.push(...(await s.scan()).filter(isRelevant));
 				} catch (err) {
-					this.logger.warn(`detector: ${s.name} scan failed: ${(err as Error).message}`);
-					return { added: 0, removed: 0, error: (err as Error).message };
+					this.logger.warn(`detector: ${s.name} scan failed: ${errorMessage(err)}`);
+					return { added: 0, removed: 0, error: errorMessage(err) };
 				}
 			}
 			return this.debouncer.reconcile(all);

@@ -31,6 +31,7 @@ import { Errors } from "moleculer";
 import { ForbiddenError, TooManyRequestsError, UnauthorizedError } from "../shared/errors";
 import { keysFromJwks, parseBearer, verifyAccessToken } from "../shared/tokens";
 import { isAsuPath } from "./asu-routes";
+import { errorMessage } from "../shared/error-message";
 
 const RESYNC_INTERVAL_MS = 30_000;
 const TOKEN_CACHE_MAX = 10_000;
@@ -518,7 +519,7 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		const resync = () =>
 			self.syncRevocations().catch(err => {
 				// Quiet while no signing service is on the mesh (yet); a failing one is worth a warning.
-				if ((err as { type?: string }).type !== "SERVICE_NOT_FOUND") this.logger.warn(`revoked-token list not refreshed: ${(err as Error).message}`);
+				if ((err as { type?: string }).type !== "SERVICE_NOT_FOUND") this.logger.warn(`revoked-token list not refreshed: ${errorMessage(err)}`);
 			});
 		self.authTimer = setInterval(() => {
 			resync();

@@ -6,6 +6,7 @@
  */
 import type { Service, ServiceSchema } from "moleculer";
 import { DASHBOARD_DIST, buildDashboard } from "./dashboard/build";
+import { errorMessage } from "../shared/error-message";
 
 export const DashboardMixin: Partial<ServiceSchema> = {
 	settings: {
@@ -22,7 +23,7 @@ export const DashboardMixin: Partial<ServiceSchema> = {
 			if (r.built) this.logger.info(`dashboard built in ${r.ms} ms (${r.files.join(", ")})`);
 		} catch (err) {
 			// The API keeps working without the dashboard; say what to run.
-			this.logger.error(`dashboard could not be built (${(err as Error).message}); the API still works. Try: npm run build:dashboard`);
+			this.logger.error(`dashboard could not be built (${errorMessage(err)}); the API still works. Try: npm run build:dashboard`);
 			return;
 		}
 		// The first thing a new user looks for in the output of `npm start`.

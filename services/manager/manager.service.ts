@@ -35,6 +35,7 @@ import {
 	type NewDevice
 } from "./registry";
 import { loadUsbIds, lookupUsb } from "./usbids";
+import { errorMessage } from "../shared/error-message";
 
 type ManagerThis = Service & {
 	db: Database;
@@ -233,22 +234,22 @@ const ManagerService: ServiceSchema = {
 	events: {
 		[EVENTS.deviceAttached](this: ManagerThis, ctx: Context<DeviceHotplugEvent>) {
 			const ev = ctx.params;
-			return this.serial(deviceUid(ev), () => this.handleAttach(ev)).catch(err => this.logger.error(`manager: attach of ${ev.path} on ${ev.nodeID} failed: ${(err as Error).message}`));
+			return this.serial(deviceUid(ev), () => this.handleAttach(ev)).catch(err => this.logger.error(`manager: attach of ${ev.path} on ${ev.nodeID} failed: ${errorMessage(err)}`));
 		},
 		[EVENTS.deviceDetached](this: ManagerThis, ctx: Context<DeviceHotplugEvent>) {
 			const ev = ctx.params;
-			return this.serial(deviceUid(ev), () => this.handleDetach(ev)).catch(err => this.logger.error(`manager: detach of ${ev.path} on ${ev.nodeID} failed: ${(err as Error).message}`));
+			return this.serial(deviceUid(ev), () => this.handleDetach(ev)).catch(err => this.logger.error(`manager: detach of ${ev.path} on ${ev.nodeID} failed: ${errorMessage(err)}`));
 		},
 		/** Status reported by the processor (streaming, error, disconnected): recorded once per change. */
 		async [EVENTS.deviceStatus](this: ManagerThis, ctx: Context<DeviceStatusEvent>) {
 			const s = ctx.params;
 			if (!s || typeof s.deviceId !== "number") return;
-			await setStatus(this.db, s.deviceId, s.status, s.reason ?? null, s.nodeID ?? null).catch(err => this.logger.warn(`manager: status of device ${s.deviceId}: ${(err as Error).message}`));
+			await setStatus(this.db, s.deviceId, s.status, s.reason ?? null, s.nodeID ?? null).catch(err => this.logger.warn(`manager: status of device ${s.deviceId}: ${errorMessage(err)}`));
 		},
 		/** A deleted user's devices belong to no one until an administrator reassigns them. */
 		async [USER_CHANGED_EVENT](this: ManagerThis, ctx: Context<UserChangedEvent>) {
 			if (!ctx.params?.deleted || !Number.isInteger(ctx.params.id)) return;
-			await releaseOwner(this.db, ctx.params.id).catch(err => this.logger.warn(`manager: releasing devices of user ${ctx.params.id}: ${(err as Error).message}`));
+			await releaseOwner(this.db, ctx.params.id).catch(err => this.logger.warn(`manager: releasing devices of user ${ctx.params.id}: ${errorMessage(err)}`));
 		},
 		"$node.connected"(this: ManagerThis, ctx: Context<{ node: { id: string } }>) {
 			// A detector node that (re)joined: pick up what it holds.
@@ -257,7 +258,7 @@ const ManagerService: ServiceSchema = {
 			void (async () => {
 				for (let i = 0; i < 60 && !this.broker.stopping; i++) {
 					if (this.broker.registry.getServiceList({ onlyAvailable: true }).some(s => s.name === "detector" && s.nodeID === nodeID)) {
-						await this.syncNode(nodeID).catch(err => this.logger.warn(`manager: sync of ${nodeID}: ${(err as Error).message}`));
+						await this.syncNode(nodeID).catch(err => this.logger.warn(`manager: sync of ${nodeID}: ${errorMessage(err)}`));
 						return;
 					}
 					await new Promise(r => setTimeout(r, 500));
@@ -314,7 +315,7 @@ const ManagerService: ServiceSchema = {
 				try {
 					found = await this.broker.call("processor.probe", { path: ev.path, probes }, { nodeID: ev.nodeID });
 				} catch (err) {
-					this.logger.warn(`manager: cannot probe ${ev.path} on ${ev.nodeID}: ${(err as Error).message}`);
+					this.logger.warn(`manager: cannot probe ${ev.path} on ${ev.nodeID}: ${errorMessage(err)}`);
 				}
 				const seenAddr = new Set<number>();
 				for (const f of found) {
@@ -390,7 +391,7 @@ const ManagerService: ServiceSchema = {
 			try {
 				await this.broker.call("processor.open", request, { nodeID: ev.nodeID });
 			} catch (err) {
-				await this.transition(row.id, "error", `processor.open on ${ev.nodeID}: ${(err as Error).message}`, ev.nodeID);
+				await this.transition(row.id, "error", `processor.open on ${ev.nodeID}: ${errorMessage(err)}`, ev.nodeID);
 			}
 		},
 
@@ -404,7 +405,7 @@ const ManagerService: ServiceSchema = {
 				if (row.node_id && row.node_id !== ev.nodeID) continue;
 				await this.transition(row.id, "disconnected", "unplugged", ev.nodeID);
 				if (row.profile && (ev.subsystem !== "usb")) {
-					await this.broker.call("processor.close", { deviceId: row.id }, { nodeID: ev.nodeID }).catch(err => this.logger.debug(`manager: processor.close ${row.id}: ${(err as Error).message}`));
+					await this.broker.call("processor.close", { deviceId: row.id }, { nodeID: ev.nodeID }).catch(err => this.logger.debug(`manager: processor.close ${row.id}: ${errorMessage(err)}`));
 				}
 			}
 		},
@@ -436,7 +437,7 @@ const ManagerService: ServiceSchema = {
 						return;
 					}
 					await this.handleAttach(ev);
-				}).catch(err => this.logger.warn(`manager: sync ${ev.path}: ${(err as Error).message}`));
+				}).catch(err => this.logger.warn(`manager: sync ${ev.path}: ${errorMessage(err)}`));
 			}
 		}
 	},

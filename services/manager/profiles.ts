@@ -9,6 +9,7 @@ import path from "node:path";
 import Validator from "fastest-validator";
 import YAML from "yaml";
 import { modbusMapSchema, type UdevProperties } from "../shared/contracts";
+import { errorMessage } from "../shared/error-message";
 
 export interface DatapointDef {
 	label: string;
@@ -168,7 +169,7 @@ export function loadProfiles(dir: string): { profiles: Profile[]; errors: Profil
 	try {
 		files = fs.readdirSync(dir).filter(f => /\.ya?ml$/i.test(f)).sort();
 	} catch (err) {
-		return { profiles, errors: [{ file: dir, field: "(directory)", message: (err as Error).message }] };
+		return { profiles, errors: [{ file: dir, field: "(directory)", message: errorMessage(err) }] };
 	}
 	for (const f of files) {
 		const file = path.join(dir, f);
@@ -178,7 +179,7 @@ export function loadProfiles(dir: string): { profiles: Profile[]; errors: Profil
 			if (parsed.errors.length) throw new Error(parsed.errors[0].message);
 			doc = parsed.toJS();
 		} catch (err) {
-			errors.push({ file, field: "(yaml)", message: (err as Error).message.split("\n")[0] });
+			errors.push({ file, field: "(yaml)", message: errorMessage(err).split("\n")[0] });
 			continue;
 		}
 		const res = validateProfile(doc, file);

@@ -61,6 +61,7 @@ import {
 	type AlertRow,
 	type DatapointMeta
 } from "./store";
+import { errorMessage } from "../shared/error-message";
 
 /** How long datapoint labels, units and device names are cached. */
 const META_TTL_MS = 5 * 60_000;
@@ -492,7 +493,7 @@ const MonitoringService: ServiceSchema = {
 			if (!this.mongo) return;
 			fn(this.mongo).catch(err => {
 				this.counters.mongoErrors++;
-				this.logger.warn(`MongoDB ${what} failed (PostgreSQL keeps the data): ${(err as Error).message}`);
+				this.logger.warn(`MongoDB ${what} failed (PostgreSQL keeps the data): ${errorMessage(err)}`);
 			});
 		},
 
@@ -718,7 +719,7 @@ const MonitoringService: ServiceSchema = {
 						self.logger.info("monitoring: MongoDB document sink on (monitoring_data, device_alerts)");
 					},
 					err => {
-						lastError = (err as Error).message;
+						lastError = errorMessage(err);
 						self.logger.warn(`monitoring: MongoDB sink not connected (${lastError}); retrying in ${Math.round(delay / 1000)} s`);
 						if (!self.stopping) self.mongoRetry = setTimeout(() => attempt(Math.min(delay * 2, 60_000)), delay);
 					}
@@ -731,7 +732,7 @@ const MonitoringService: ServiceSchema = {
 		const every = Math.min(5000, Math.max(250, (env.offlineAfterS * 1000) / 4));
 		const tick = () => {
 			self.checkOffline()
-				.catch(err => self.logger.warn(`offline check failed: ${(err as Error).message}`))
+				.catch(err => self.logger.warn(`offline check failed: ${errorMessage(err)}`))
 				.finally(() => {
 					if (self.offlineTimer) self.offlineTimer = setTimeout(tick, every);
 				});

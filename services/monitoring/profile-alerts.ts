@@ -12,6 +12,7 @@ import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import { profileAlertDefaults, type ProfileAlertDefault } from "./alerts";
+import { errorMessage } from "../shared/error-message";
 
 export interface ProfileAlerts {
 	/** profile name → datapoint label → defaults */
@@ -34,7 +35,7 @@ export function loadProfileAlerts(dir: string): ProfileAlerts {
 			doc = YAML.parse(fs.readFileSync(path.join(dir, file), "utf8"));
 		} catch (err) {
 			// The manager reports syntax errors of profiles; here a bad file only means no defaults.
-			problems.push(`${file}: ${(err as Error).message.split("\n")[0]}`);
+			problems.push(`${file}: ${errorMessage(err).split("\n")[0]}`);
 			continue;
 		}
 		const p = doc as { name?: unknown; datapoints?: unknown } | null;

@@ -23,6 +23,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import { Aedes, type Client } from "aedes";
+import { errorMessage } from "../shared/error-message";
 
 /** Topics the ingest takes: stat/+/+/+/+ and tele/+/+/+/+ (the FACES2 topic shape). */
 export function isIngestTopic(topic: string): boolean {
@@ -157,7 +158,7 @@ export class EmbeddedBroker {
 			this.opts.logger.info(`mqtt: embedded broker, plain listener on ${host}:${this.plainPort} (loopback only)`);
 		} catch (err) {
 			// Another broker (a system Mosquitto) holds the port: ingest still works in-process.
-			this.opts.logger.warn(`mqtt: plain listener on ${host}:${port} not started (${(err as Error).message}); set MQTT_PORT or MQTT_URL`);
+			this.opts.logger.warn(`mqtt: plain listener on ${host}:${port} not started (${errorMessage(err)}); set MQTT_PORT or MQTT_URL`);
 		}
 	}
 

@@ -16,6 +16,7 @@ import { CHANNELS, EVENTS, modbusMapSchema, type DeviceOpenRequest, type DeviceS
 import { NotFoundError } from "../shared/errors";
 import { openI2cBus } from "./links/i2c";
 import { DeviceSession } from "./session";
+import { errorMessage } from "../shared/error-message";
 
 type ProcessorThis = Service & {
 	sessions: Map<number, DeviceSession>;
@@ -85,7 +86,7 @@ const ProcessorService: ServiceSchema = {
 					await session.start();
 				} catch (err) {
 					this.sessions.delete(req.deviceId);
-					throw new Errors.MoleculerError(`cannot open ${req.device}: ${(err as Error).message}`, 500, "DEVICE_OPEN_FAILED", { deviceId: req.deviceId });
+					throw new Errors.MoleculerError(`cannot open ${req.device}: ${errorMessage(err)}`, 500, "DEVICE_OPEN_FAILED", { deviceId: req.deviceId });
 				}
 				return { deviceId: req.deviceId, nodeID: this.broker.nodeID, path: session.openedPath, status: session.status };
 			}
@@ -124,7 +125,7 @@ const ProcessorService: ServiceSchema = {
 				try {
 					await s.write(ctx.params);
 				} catch (err) {
-					throw new Errors.MoleculerClientError((err as Error).message, 409, "DEVICE_WRITE_FAILED", { deviceId: ctx.params.deviceId });
+					throw new Errors.MoleculerClientError(errorMessage(err), 409, "DEVICE_WRITE_FAILED", { deviceId: ctx.params.deviceId });
 				}
 				return { ok: true };
 			}

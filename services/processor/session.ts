@@ -12,6 +12,7 @@ import { Bme280Device, type I2cBusLike } from "./protocols/bme280";
 import { LineSplitter, parseLine, type LineState } from "./protocols/line";
 import { decodeRegister, registerWidth } from "./protocols/modbus";
 import { parseNmea } from "./protocols/nmea";
+import { errorMessage } from "../shared/error-message";
 
 // modbus-serial ships its own types but loads serialport itself; required lazily.
 type ModbusClient = {
@@ -87,11 +88,11 @@ export class DeviceSession {
 			await this.connect();
 		} catch (err) {
 			if (!this.req.config.auto_reconnect) {
-				this.setStatus("error", `open failed: ${(err as Error).message}`);
+				this.setStatus("error", `open failed: ${errorMessage(err)}`);
 				await this.stop();
 				throw err;
 			}
-			this.linkLost(`open failed: ${(err as Error).message}`);
+			this.linkLost(`open failed: ${errorMessage(err)}`);
 		}
 	}
 
@@ -195,9 +196,9 @@ export class DeviceSession {
 				await fn();
 				failures = 0;
 			} catch (err) {
-				this.noteError((err as Error).message);
+				this.noteError(errorMessage(err));
 				if (++failures >= 3) {
-					this.linkLost(`3 reads failed: ${(err as Error).message}`);
+					this.linkLost(`3 reads failed: ${errorMessage(err)}`);
 					return;
 				}
 			}
@@ -232,7 +233,7 @@ export class DeviceSession {
 			this.retryTimer = null;
 			if (this.stopped) return;
 			this.stats.reconnects++;
-			this.connect().catch(err => this.linkLost(`reconnect failed: ${(err as Error).message}`));
+			this.connect().catch(err => this.linkLost(`reconnect failed: ${errorMessage(err)}`));
 		}, this.retryDelay);
 	}
 

@@ -12,6 +12,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import * as x509 from "@peculiar/x509";
+import { errorMessage } from "../shared/error-message";
 
 const crypto = webcrypto as unknown as Crypto;
 x509.cryptoProvider.set(crypto);
@@ -73,7 +74,7 @@ async function importKeyPem(pem: string): Promise<{ privateKey: CryptoKey }> {
 	try {
 		der = createPrivateKey(pem).export({ type: "pkcs8", format: "der" });
 	} catch (err) {
-		throw new Error(`CA key is not a readable PEM private key: ${(err as Error).message}`);
+		throw new Error(`CA key is not a readable PEM private key: ${errorMessage(err)}`);
 	}
 	try {
 		const privateKey = await crypto.subtle.importKey("pkcs8", new Uint8Array(der), EC_ALG, true, ["sign"]);
@@ -109,14 +110,14 @@ function checkCaPair(ca: CertificateAuthority, source: string): void {
 	try {
 		cert = new NodeX509(ca.certPem);
 	} catch (err) {
-		throw new Error(`${source}: CA certificate is not a readable PEM certificate: ${(err as Error).message}`);
+		throw new Error(`${source}: CA certificate is not a readable PEM certificate: ${errorMessage(err)}`);
 	}
 	if (!cert.ca) throw new Error(`${source}: the certificate is not a CA certificate (basicConstraints CA:TRUE missing)`);
 	let key;
 	try {
 		key = createPrivateKey(ca.keyPem);
 	} catch (err) {
-		throw new Error(`${source}: CA key is not a readable PEM private key: ${(err as Error).message}`);
+		throw new Error(`${source}: CA key is not a readable PEM private key: ${errorMessage(err)}`);
 	}
 	if (!cert.checkPrivateKey(key)) throw new Error(`${source}: the CA key does not belong to the CA certificate`);
 }

@@ -39,6 +39,7 @@ import { LoginThrottle, RevocationList } from "./limits";
 import { burnVerify, emailProblem, hashPassword, normaliseEmail, passwordProblem, verifyPassword, EMAIL_MAX, PASSWORD_MAX } from "./passwords";
 import { issueToken, loadOrCreateKeys, reloadKeys, rotateKeys, type KeyRing } from "./tokens";
 import * as users from "./users";
+import { errorMessage } from "../shared/error-message";
 
 export { TOKEN_REVOKED_EVENT };
 const DEFAULT_ADMIN_EMAIL = "admin@fleetmesh.local";
@@ -331,10 +332,10 @@ const SigningService: ServiceSchema = {
 				try {
 					commonName = deviceCommonName(ctx.params.mac);
 				} catch (err) {
-					throw new UnprocessableError((err as Error).message, [{ field: "mac", message: (err as Error).message }]);
+					throw new UnprocessableError(errorMessage(err), [{ field: "mac", message: errorMessage(err) }]);
 				}
 				const issued = await issueFromCsr(this.ca, ctx.params.csr, { commonName, usage: "client", days: ctx.params.days }).catch(err => {
-					throw new UnprocessableError(`csr: ${(err as Error).message}`, [{ field: "csr", message: (err as Error).message }]);
+					throw new UnprocessableError(`csr: ${errorMessage(err)}`, [{ field: "csr", message: errorMessage(err) }]);
 				});
 				const mac = commonName.slice(3).replace(/(..)(?!$)/g, "$1:");
 				await users.recordCertificate(this.db, { serial: issued.serialNumber, commonName, mac, usage: "client", notAfter: issued.notAfter, issuedBy: ctx.meta.user?.id ?? null });
@@ -357,7 +358,7 @@ const SigningService: ServiceSchema = {
 				const ipAddresses = ctx.params.hosts.filter(h => net.isIP(h));
 				const dnsNames = ctx.params.hosts.filter(h => !net.isIP(h));
 				const issued = await issueFromCsr(this.ca, ctx.params.csr, { commonName: ctx.params.commonName, usage: "server", dnsNames, ipAddresses, days: ctx.params.days }).catch(err => {
-					throw new UnprocessableError((err as Error).message);
+					throw new UnprocessableError(errorMessage(err));
 				});
 				await users.recordCertificate(this.db, { serial: issued.serialNumber, commonName: issued.commonName, mac: null, usage: "server", notAfter: issued.notAfter, issuedBy: null });
 				return { commonName: issued.commonName, cert: issued.certPem, ca: this.ca.certPem, serialNumber: issued.serialNumber, notAfter: issued.notAfter };
@@ -452,13 +453,13 @@ const SigningService: ServiceSchema = {
 		await self.loadRevocations();
 		await self.purgeExpired();
 		self.purgeTimer = setInterval(() => {
-			self.purgeExpired().catch(err => this.logger.warn(`purging expired revoked tokens failed: ${(err as Error).message}`));
+			self.purgeExpired().catch(err => this.logger.warn(`purging expired revoked tokens failed: ${errorMessage(err)}`));
 		}, PURGE_INTERVAL_MS);
 		self.purgeTimer.unref();
 		// Another signing instance's logout broadcast can miss this one (it joined less than a
 		// second ago, or the link dropped): re-read the table now and then, as the gateways do.
 		self.reloadTimer = setInterval(() => {
-			self.loadRevocations().catch(err => this.logger.warn(`re-reading revoked tokens failed: ${(err as Error).message}`));
+			self.loadRevocations().catch(err => this.logger.warn(`re-reading revoked tokens failed: ${errorMessage(err)}`));
 		}, RELOAD_INTERVAL_MS);
 		self.reloadTimer.unref();
 		registerHealthCheck(this.broker, "signing", async () => ({ revoked: self.revoked.size, kid: self.keys.kid }));

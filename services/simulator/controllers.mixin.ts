@@ -18,6 +18,7 @@ import mqtt from "mqtt";
 import { fleetEnv } from "../shared/broker-env";
 import { createKeyAndCsr } from "../shared/csr";
 import { controllerId, controllerTopic, encodePayload, FACES2_LAYOUT, simulatedValues } from "./controllers-frames";
+import { errorMessage } from "../shared/error-message";
 
 export const SIMULATED_CONTROLLER_MACS = ["aa:bb:cc:dd:ee:01", "aa:bb:cc:dd:ee:02", "aa:bb:cc:dd:ee:03", "aa:bb:cc:dd:ee:04"];
 
@@ -158,7 +159,7 @@ export const ControllersMixin: Partial<ServiceSchema> = {
 				try {
 					await self.startController(mac);
 				} catch (err) {
-					if (!self.broker.stopping) self.logger.warn(`simulator: controller ${mac} not started: ${(err as Error).message}`);
+					if (!self.broker.stopping) self.logger.warn(`simulator: controller ${mac} not started: ${errorMessage(err)}`);
 				}
 			}
 		})();

@@ -18,6 +18,7 @@ import { fleetEnv } from "../shared/broker-env";
 import { SimulatedBme280, SimulatedI2cBus } from "./bme280-chip";
 import { createPtyPair, type PtyPair } from "./pty";
 import { arduinoLine, byIdName, esp32Line, gpsSentences, udevPropertiesFor, VIRTUAL_KINDS, type VirtualKind } from "./virtual-devices";
+import { errorMessage } from "../shared/error-message";
 
 interface Plugged {
 	id: string;
@@ -141,7 +142,7 @@ export const DevicesMixin: Partial<ServiceSchema> = {
 					await bus.readI2cBlock(p.address, p.command, buf.length, buf);
 					return [...buf];
 				} catch (err) {
-					throw new Errors.MoleculerClientError((err as Error).message, 409, "I2C_IO_ERROR");
+					throw new Errors.MoleculerClientError(errorMessage(err), 409, "I2C_IO_ERROR");
 				}
 			}
 		}
@@ -233,7 +234,7 @@ export const DevicesMixin: Partial<ServiceSchema> = {
 			// The tty vanishes and udev reports the removal: both at once, as on a real unplug.
 			await Promise.all([
 				dev.stop(),
-				this.broker.call("detector.simulate", { action: "remove", path: dev.path, subsystem: dev.subsystem, properties: dev.properties }, { nodeID: this.broker.nodeID }).catch(err => this.logger.warn(`simulator: unplug ${id}: ${(err as Error).message}`))
+				this.broker.call("detector.simulate", { action: "remove", path: dev.path, subsystem: dev.subsystem, properties: dev.properties }, { nodeID: this.broker.nodeID }).catch(err => this.logger.warn(`simulator: unplug ${id}: ${errorMessage(err)}`))
 			]);
 			this.logger.info(`simulator: unplugged '${id}'`);
 			return true;
@@ -261,7 +262,7 @@ export const DevicesMixin: Partial<ServiceSchema> = {
 			}
 			for (const kind of ["arduino-uno", "gps", "modbus-sensor", "bme280"] as VirtualKind[]) {
 				if (self.plugged.has(kind)) continue;
-				await self.plugDevice({ kind }).catch(err => self.logger.warn(`simulator: cannot plug ${kind}: ${(err as Error).message}`));
+				await self.plugDevice({ kind }).catch(err => self.logger.warn(`simulator: cannot plug ${kind}: ${errorMessage(err)}`));
 			}
 		})();
 	},

@@ -10,6 +10,7 @@ import path from "node:path";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { buildBrokerOptions } from "../../moleculer.config";
 import { readEnv } from "../../services/shared/env";
+import { errorMessage } from "../../services/shared/error-message";
 
 export function uniqueNamespace(name: string): string {
 	return `t-${name}-${crypto.randomBytes(3).toString("hex")}`;
@@ -53,7 +54,7 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000
 		} catch (err) {
 			last = err;
 		}
-		if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+		if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${errorMessage(last)}` : ""}`);
 		await new Promise(r => setTimeout(r, 50));
 	}
 }

@@ -17,6 +17,7 @@ import { tempDir, waitFor } from "../helpers/broker";
 import { freePort } from "../helpers/ports";
 import { requireServer } from "../helpers/servers";
 import { connectMqtt, framesFor, startMosquitto, type Mosquitto, startPipelineNode, type PipelineNode } from "./pipeline-support";
+import { errorMessage } from "../../services/shared/error-message";
 
 const MAC1 = "aa:bb:cc:dd:ee:01";
 const MAC2 = "aa:bb:cc:dd:ee:02";
@@ -27,7 +28,7 @@ async function refused(url: string, opts: Record<string, unknown>): Promise<stri
 		await c.endAsync();
 		return "connected";
 	} catch (err) {
-		return `refused: ${(err as Error).message}`;
+		return `refused: ${errorMessage(err)}`;
 	}
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, describeStartupError, parseTransporter, readEnv, redact } from "../../services/shared/env";
+import { errorMessage } from "../../services/shared/error-message";
 
 describe("environment parsing", () => {
 	it("gives the embedded defaults when nothing is set", () => {
@@ -52,7 +53,7 @@ describe("environment parsing", () => {
 		try {
 			readEnv({ DATABASE_URL: "mysql://fleet:s3cret@db/x" });
 		} catch (e) {
-			message = (e as Error).message;
+			message = errorMessage(e);
 		}
 		expect(message).toContain("DATABASE_URL");
 		expect(message).not.toContain("s3cret");

@@ -3,6 +3,7 @@ import { buildControllerSpec, decodeFrame, DecodeError, parsePayload, parseTimes
 import { mayPublish, maySubscribe } from "../../services/pipeline-ingest/mqtt-broker";
 import { copyText, readingProblem } from "../../services/shared/pipeline/storage";
 import { encodeFrame, FACES2_LAYOUT, controllerTopic } from "../../services/simulator/controllers-frames";
+import { errorMessage } from "../../services/shared/error-message";
 
 const spec = buildControllerSpec(
 	{ id: 7, mac: "aa:bb:cc:dd:ee:01" },
@@ -26,7 +27,7 @@ function code(fn: () => unknown): string {
 	try {
 		fn();
 	} catch (err) {
-		return err instanceof DecodeError ? err.code : `not a DecodeError: ${(err as Error).message}`;
+		return err instanceof DecodeError ? err.code : `not a DecodeError: ${errorMessage(err)}`;
 	}
 	return "no error";
 }

@@ -8,6 +8,7 @@ import { Api, ApiError, claims } from "./api";
 import { h } from "./lib/dom";
 import { Live, type ConnState } from "./live";
 import type { View, ViewContext, Viewer } from "./views/view";
+import { errorMessage } from "../../../shared/error-message";
 
 const EMAIL_KEY = "fleetmesh.email";
 
@@ -58,7 +59,7 @@ export class App {
 						localStorage.setItem(EMAIL_KEY, email.value.trim());
 						this.showApp();
 					} catch (err) {
-						error.textContent = (err as ApiError).status === 401 ? "Wrong email or password." : (err as Error).message;
+						error.textContent = (err as ApiError).status === 401 ? "Wrong email or password." : errorMessage(err);
 						submit.disabled = false;
 						password.select();
 					}
@@ -178,7 +179,7 @@ export class App {
 			.then(() => view.render(el, ctx, parts.slice(1)))
 			.catch(err => {
 				if (err instanceof ApiError && err.status === 401) return;
-				el.replaceChildren(h("div", { class: "panel empty error-box" }, err instanceof ApiError && err.status === 404 ? "Not found." : `This page could not be shown: ${(err as Error).message}`));
+				el.replaceChildren(h("div", { class: "panel empty error-box" }, err instanceof ApiError && err.status === 404 ? "Not found." : `This page could not be shown: ${errorMessage(err)}`));
 			});
 	}
 }

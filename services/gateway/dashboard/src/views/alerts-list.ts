@@ -2,6 +2,7 @@
 import { ago, fmtTime, h, toast } from "../lib/dom";
 import type { AlertView } from "../types";
 import type { ViewContext } from "./view";
+import { errorMessage } from "../../../../shared/error-message";
 
 export function alertItem(a: AlertView, ctx: ViewContext, onUpdate: (a: AlertView) => void, opts: { comment?: boolean } = {}): HTMLElement {
 	const state = a.open ? `raised ${ago(a.raisedAt)}` : `cleared ${ago(a.clearedAt)}`;
@@ -24,7 +25,7 @@ export function alertItem(a: AlertView, ctx: ViewContext, onUpdate: (a: AlertVie
 				onUpdate(updated);
 			} catch (err) {
 				btn.disabled = false;
-				toast((err as Error).message, "error");
+				toast(errorMessage(err), "error");
 			}
 		});
 		action = input ? h("div", { class: "ack-form" }, input, btn) : btn;

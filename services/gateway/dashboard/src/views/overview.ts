@@ -8,6 +8,7 @@ import type { AlertView, DeviceView, NodeView } from "../types";
 import { alertItem } from "./alerts-list";
 import { DeviceCard } from "./device-card";
 import type { View, ViewContext } from "./view";
+import { errorMessage } from "../../../../shared/error-message";
 
 export const overviewView: View = {
 	path: "",
@@ -98,7 +99,7 @@ class Overview {
 		try {
 			list = (await this.ctx.api.all<DeviceView>("/api/monitoring/devices")).items;
 		} catch (err) {
-			this.devicesEl.replaceChildren(h("div", { class: "panel empty" }, `Devices are not available right now: ${(err as Error).message}`));
+			this.devicesEl.replaceChildren(h("div", { class: "panel empty" }, `Devices are not available right now: ${errorMessage(err)}`));
 			throw err;
 		}
 		const fresh: number[] = [];
@@ -139,7 +140,7 @@ class Overview {
 			for (const a of [...recent.items, ...open.items]) this.alerts.set(a.id, a);
 			this.renderAlerts();
 		} catch (err) {
-			this.alertsEl.replaceChildren(h("li", { class: "empty" }, `Alerts are not available: ${(err as Error).message}`));
+			this.alertsEl.replaceChildren(h("li", { class: "empty" }, `Alerts are not available: ${errorMessage(err)}`));
 			throw err;
 		}
 	}
