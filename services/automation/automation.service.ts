@@ -502,6 +502,7 @@ const AutomationService: ServiceSchema = {
 		});
 		await self.core.reloadRules();
 		self.markReady();
+		self.logger.info(`automation: ready (${self.core.rules.size} enabled rules, sweep every ${env.automationTickMs} ms)`);
 		const tick = () => self.core.track(self.core.sweep());
 		self.tick = setInterval(tick, env.automationTickMs);
 		tick();

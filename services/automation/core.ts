@@ -450,10 +450,11 @@ export class AutomationCore {
 		const bodyKey = commandBodyKey(c.deviceId, c.action, c.params, c.ttl);
 		const params = c.action === "close" ? {} : c.params;
 		const [row] = await tx.query(
-			`INSERT INTO automation_commands (device_id, action, params, caller, idempotency_key, body_hash, ttl_ms, expires_at, run_id, source, created_by)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			`INSERT INTO automation_commands (device_id, action, params, caller, idempotency_key, body_hash, ttl_ms, expires_at, run_id, source, created_by, next_attempt_at)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 			 ON CONFLICT (caller, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING *`,
-			[c.deviceId, c.action, JSON.stringify(params), c.caller, c.idempotencyKey, bodyKey, c.ttlMs, new Date(now() + c.ttlMs), c.runId, c.source, c.createdBy]
+			// The creator attempts it right away; the sweep takes it over only if that attempt never happens.
+			[c.deviceId, c.action, JSON.stringify(params), c.caller, c.idempotencyKey, bodyKey, c.ttlMs, new Date(now() + c.ttlMs), c.runId, c.source, c.createdBy, new Date(now() + this.d.requestTimeoutMs)]
 		);
 		if (row) {
 			this.counters.commands++;
@@ -479,7 +480,7 @@ export class AutomationCore {
 			 WHERE id = $1 AND status = 'queued' RETURNING *`,
 			[commandId, c.device_node, new Date(now() + timeout + this.d.leaseMs)]
 		);
-		if (!sending) return null;
+		if (!sending) return (await this.db.query("SELECT * FROM automation_commands WHERE id = $1", [commandId]))[0] ?? null;
 		this.notifyCommand(sending);
 		let update: { status: CommandStatus; error: unknown; nextAttempt?: Date };
 		try {

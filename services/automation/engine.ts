@@ -64,9 +64,17 @@ export interface StepResult {
 /** One input (reading value or device status) at time ts. */
 export function step(spec: TriggerSpec, state: EdgeState, value: number | string, ts: number): StepResult {
 	if (state.lastTs != null && ts <= state.lastTs) return { state, effects: [], changed: false };
-	const s: EdgeState = { ...state, lastTs: ts };
+	let s: EdgeState = { ...state, lastTs: ts };
 	const effects: Effect[] = [];
 	let changed = false;
+	if (s.armed && s.pendingSince != null && ts >= s.pendingSince + spec.forMs && !spec.satisfied(value)) {
+		// The wait came due before this contrary input arrived (the timer's moment had passed):
+		// it held for `for`, so it fires then, and this input is taken as the next one.
+		const due = s.pendingSince + spec.forMs;
+		fire(s, effects, due, s.pendingValue, spec.forMs);
+		changed = true;
+		s = { ...s };
+	}
 	if (!s.armed) {
 		if (spec.rearms(value)) {
 			s.armed = true;

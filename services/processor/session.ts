@@ -58,6 +58,8 @@ export class DeviceSession {
 	private stopped = false;
 	private port: SerialPort | null = null;
 	private modbus: ModbusClient | null = null;
+	/** Modbus RTU is half-duplex: one request on the wire at a time (a write between two poll reads garbles both). */
+	private modbusTurn: Promise<unknown> = Promise.resolve();
 	private bus: I2cBusLike | null = null;
 	private pollTimer: NodeJS.Timeout | null = null;
 	private retryTimer: NodeJS.Timeout | null = null;
@@ -115,7 +117,8 @@ export class DeviceSession {
 		}
 		if (cmd.register == null || cmd.value == null) throw new Error("give either line, or register and value");
 		if (protocol === "modbus" && this.modbus?.isOpen) {
-			await this.modbus.writeRegister(cmd.register, cmd.value);
+			const client = this.modbus;
+			await this.onModbus(() => client.writeRegister(cmd.register!, cmd.value!));
 			return;
 		}
 		if (this.bus && this.req.profile.i2c) {
@@ -207,13 +210,19 @@ export class DeviceSession {
 		this.pollTimer = setTimeout(() => void tick(), 0);
 	}
 
+	private onModbus<T>(fn: () => Promise<T>): Promise<T> {
+		const run = this.modbusTurn.then(fn, fn);
+		this.modbusTurn = run.catch(() => undefined);
+		return run;
+	}
+
 	private async pollModbus(): Promise<void> {
 		const client = this.modbus;
 		if (!client) return;
 		const values: Record<string, number> = {};
 		for (const r of this.req.profile.modbus!.registers) {
 			const n = registerWidth(r.format);
-			const res = r.type === "input" ? await client.readInputRegisters(r.address, n) : await client.readHoldingRegisters(r.address, n);
+			const res = await this.onModbus(() => (r.type === "input" ? client.readInputRegisters(r.address, n) : client.readHoldingRegisters(r.address, n)));
 			values[r.label] = decodeRegister(res.data, r.format, r.scale ?? 1);
 		}
 		this.emitValues(values);
