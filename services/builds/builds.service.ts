@@ -206,7 +206,7 @@ const BuildsService: ServiceSchema = {
 
 		/** The dashboard's Builds view: queue, builder, recent builds with their images. */
 		recent: {
-			rest: "GET /builds/recent",
+			rest: "GET /recent",
 			auth: "user",
 			params: { limit: { type: "number", integer: true, min: 1, max: 200, optional: true, convert: true } },
 			async handler(this: BuildsThis, ctx: Context<{ limit?: number }>) {

@@ -10,12 +10,13 @@ import "./style.css";
 import { App } from "./app";
 import { accountView } from "./views/account";
 import { alertsView } from "./views/alerts";
+import { buildsView } from "./views/builds";
 import { devicesView } from "./views/devices";
 import { meshView } from "./views/mesh";
 import { overviewView } from "./views/overview";
 import { usersView } from "./views/users";
 import type { View } from "./views/view";
 
-export const views: View[] = [overviewView, devicesView, alertsView, meshView, usersView, accountView];
+export const views: View[] = [overviewView, devicesView, alertsView, meshView, buildsView, usersView, accountView];
 
 new App(views).start();
