@@ -9,18 +9,20 @@
  * drain after the fault ended, and which nodes exited that were not killed on purpose.
  */
 import path from "node:path";
+import { connect } from "nats";
 import { Client } from "pg";
 import { startMosquitto, type Mosquitto } from "../integration/pipeline-support";
 import { tempDir, uniqueNamespace } from "./broker";
-import { countRows, publishFrames, startNats, DATAPOINTS_PER_ITERATION, type NatsServer } from "./chaos";
+import { countRows, publishFrames, startNats, startNatsCluster, waitJetStream, DATAPOINTS_PER_ITERATION, type NatsServer } from "./chaos";
 import { createTestDatabase, type TestDatabase } from "./db";
 import { startNode, type NodeProcess } from "./node-process";
 import { freePort } from "./ports";
 
-export type FaultKind = "nats" | "cloud-node" | "ingest-node" | "embedded-ingest";
+export type FaultKind = "nats" | "nats-cluster" | "cloud-node" | "ingest-node" | "embedded-ingest";
 
 export const FAULTS: Record<FaultKind, string> = {
 	nats: "kill -9 the NATS server, then restart it",
+	"nats-cluster": "kill -9 one of three clustered NATS servers (R3 streams), not restarted",
 	"cloud-node": "kill -9 the cloud node (ingest + decode + sink, Mosquitto)",
 	"ingest-node": "kill -9 one of two ingest nodes (shared subscription, Mosquitto)",
 	"embedded-ingest": "kill -9 the node with the embedded broker (ingest + decode + sink)"
@@ -47,12 +49,15 @@ export interface ScenarioResult {
 	/** Datapoints published, and rows stored, when the fault was injected. */
 	publishedAtFault: number;
 	storedAtFault: number;
+	/** Replicas of each JetStream stream of the mesh (the cluster scenario), else null. */
+	replicas: number[] | null;
 	/** Nodes that exited without being killed by the scenario (name: output tail). */
 	exited: Record<string, string>;
 }
 
 interface Mesh {
 	nats: NatsServer;
+	cluster: NatsServer[] | null;
 	mosq: Mosquitto | null;
 	db: TestDatabase;
 	nodes: Map<string, NodeProcess>;
@@ -61,17 +66,21 @@ interface Mesh {
 	stop(): Promise<void>;
 }
 
-async function createMesh(name: string, withMosquitto: boolean): Promise<Mesh> {
+async function createMesh(name: string, withMosquitto: boolean, clustered = false): Promise<Mesh> {
 	const dir = tempDir(`chaos-${name}`);
 	const namespace = uniqueNamespace(`chaos-${name}`);
 	const db = await createTestDatabase(`chaos_${name.replace(/-/g, "_")}`);
-	const nats = await startNats(dir);
+	const cluster = clustered ? await startNatsCluster(path.join(dir, "nats")) : null;
+	if (cluster) await waitJetStream(cluster.servers[0].url);
+	const nats = cluster ? cluster.servers[0] : await startNats(dir);
+	const transporter = cluster ? cluster.urls : nats.url;
 	const mosq = withMosquitto ? await startMosquitto(tempDir(`chaos-${name}-mosq`)) : null;
 	const nodes = new Map<string, NodeProcess>();
 	const dataDirs = new Map<string, string>();
 	const killed = new Set<NodeProcess>();
 	const mesh: Mesh = {
 		nats,
+		cluster: cluster?.servers ?? null,
 		mosq,
 		db,
 		nodes,
@@ -81,7 +90,8 @@ async function createMesh(name: string, withMosquitto: boolean): Promise<Mesh> {
 			const node = startNode({
 				NAMESPACE: namespace,
 				NODEID: nodeName,
-				TRANSPORTER: nats.url,
+				TRANSPORTER: transporter,
+				...(cluster ? { CHANNELS_REPLICAS: "3" } : {}),
 				DATABASE_URL: db.url,
 				DATA_DIR: dataDirs.get(nodeName)!,
 				SIMULATE: "0",
@@ -100,7 +110,8 @@ async function createMesh(name: string, withMosquitto: boolean): Promise<Mesh> {
 		},
 		async stop() {
 			await Promise.all([...nodes.values()].map(n => n.kill("SIGKILL")));
-			await nats.kill("SIGTERM");
+			if (cluster) await cluster.stop();
+			else await nats.kill("SIGTERM");
 			await mosq?.stop();
 			await db.drop();
 		}
@@ -117,7 +128,7 @@ async function crash(mesh: Mesh, name: string): Promise<void> {
 
 export async function runScenario(fault: FaultKind, opts: ScenarioOptions): Promise<ScenarioResult> {
 	const log = opts.log ?? (() => undefined);
-	const mesh = await createMesh(fault, fault !== "embedded-ingest");
+	const mesh = await createMesh(fault, fault !== "embedded-ingest", fault === "nats-cluster");
 	const pg = new Client({ connectionString: mesh.db.url });
 	await pg.connect();
 	try {
@@ -130,6 +141,13 @@ export async function runScenario(fault: FaultKind, opts: ScenarioOptions): Prom
 			brokerUrl = `mqtt://127.0.0.1:${mesh.mosq!.plainPort}`;
 			inject = () => mesh.nats.kill("SIGKILL");
 			restart = () => mesh.nats.start();
+		} else if (fault === "nats-cluster") {
+			await mesh.start("edge-ingest", { SERVICES: "pipeline-ingest,pipeline-decode" });
+			await mesh.start("cloud-sink", { SERVICES: "pipeline-sink" });
+			brokerUrl = `mqtt://127.0.0.1:${mesh.mosq!.plainPort}`;
+			// The first seed: the server the nodes connected to first.
+			inject = () => mesh.cluster![0].kill("SIGKILL");
+			restart = async () => undefined;
 		} else if (fault === "cloud-node") {
 			await mesh.start("cloud", { SERVICES: "pipeline" });
 			brokerUrl = `mqtt://127.0.0.1:${mesh.mosq!.plainPort}`;
@@ -181,7 +199,14 @@ export async function runScenario(fault: FaultKind, opts: ScenarioOptions): Prom
 			if (!mesh.killed.has(node) && node.child.exitCode != null) exited[name] = node.output().slice(-2000);
 			if (/unhandled rejection/i.test(node.output())) exited[`${name} (unhandled rejection)`] = node.output().match(/.*unhandled rejection.*/i)![0];
 		}
-		return { fault, publishedAtFault, storedAtFault, sent, stored: c.distinct, lost: Math.max(0, sent - c.distinct), duplicated: c.rows - c.distinct, incomplete: c.incomplete, recoverMs, exited };
+		let replicas: number[] | null = null;
+		if (mesh.cluster) {
+			const nc = await connect({ servers: mesh.cluster[1].url });
+			replicas = [];
+			for await (const st of (await nc.jetstreamManager()).streams.list()) replicas.push(st.config.num_replicas);
+			await nc.close();
+		}
+		return { fault, replicas, publishedAtFault, storedAtFault, sent, stored: c.distinct, lost: Math.max(0, sent - c.distinct), duplicated: c.rows - c.distinct, incomplete: c.incomplete, recoverMs, exited };
 	} finally {
 		await pg.end();
 		await mesh.stop();

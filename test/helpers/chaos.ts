@@ -9,6 +9,7 @@ import path from "node:path";
 import mqtt from "mqtt";
 import type { Client } from "pg";
 import { framesFor, MACS } from "../integration/pipeline-support";
+import { ROOT } from "./node-process";
 import { freePort } from "./ports";
 import { isReachable } from "./servers";
 
@@ -32,20 +33,15 @@ interface NatsSpec {
 	name: string;
 	port: number;
 	storeDir: string;
-	cluster?: { port: number; routes: number[] };
+	/** A config file to run with (the cluster members), instead of command-line flags. */
+	configFile?: string;
 }
 
 function natsServer(spec: NatsSpec): NatsServer {
 	let child: ChildProcess | null = null;
 	let out = "";
 	const onExit = () => child?.kill("SIGKILL");
-	const args = () => {
-		const a = ["-a", "127.0.0.1", "-p", String(spec.port), "-js", "-sd", spec.storeDir, "-n", spec.name];
-		if (spec.cluster) {
-			a.push("--cluster_name", "fleetmesh-test", "--cluster", `nats://127.0.0.1:${spec.cluster.port}`, "--routes", spec.cluster.routes.map(p => `nats://127.0.0.1:${p}`).join(","));
-		}
-		return a;
-	};
+	const args = () => (spec.configFile ? ["-c", spec.configFile] : ["-a", "127.0.0.1", "-p", String(spec.port), "-js", "-sd", spec.storeDir, "-n", spec.name]);
 	const self: NatsServer = {
 		port: spec.port,
 		url: `nats://127.0.0.1:${spec.port}`,
@@ -54,7 +50,7 @@ function natsServer(spec: NatsSpec): NatsServer {
 		},
 		log: () => out,
 		async start() {
-			child = spawn(NATS_SERVER, args(), { stdio: ["ignore", "pipe", "pipe"] });
+			child = spawn(NATS_SERVER, args(), { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NATS_SERVER_NAME: spec.name } });
 			process.on("exit", onExit);
 			child.stdout!.on("data", d => (out += d));
 			child.stderr!.on("data", d => (out += d));
@@ -83,13 +79,26 @@ export async function startNats(dir: string, name = "n1"): Promise<NatsServer> {
 	return s;
 }
 
-/** A 3-node JetStream cluster on free ports; TRANSPORTER takes `urls` (every seed). */
+/**
+ * A 3-node JetStream cluster from the shipped docker/nats/cluster.conf (ports, routes and store
+ * rewritten to free loopback ports and `dir`); TRANSPORTER takes `urls` (every seed).
+ */
 export async function startNatsCluster(dir: string): Promise<{ servers: NatsServer[]; urls: string; stop(): Promise<void> }> {
+	const shipped = fs.readFileSync(path.join(ROOT, "docker/nats/cluster.conf"), "utf8");
 	const clients = await Promise.all([0, 1, 2].map(() => freePort()));
 	const routes = await Promise.all([0, 1, 2].map(() => freePort()));
-	const servers = [0, 1, 2].map(i =>
-		natsServer({ name: `n${i + 1}`, port: clients[i], storeDir: path.join(dir, `n${i + 1}`), cluster: { port: routes[i], routes: routes.filter((_, j) => j !== i) } })
-	);
+	const servers = [0, 1, 2].map(i => {
+		const name = `n${i + 1}`;
+		const conf = shipped
+			.replace(/^port: 4222$/m, `host: 127.0.0.1\nport: ${clients[i]}`)
+			.replace(/^http: 8222$/m, "")
+			.replace(/store_dir: \/data\/jetstream/, `store_dir: "${path.join(dir, name)}"`)
+			.replace(/^ {2}port: 6222$/m, `  host: 127.0.0.1\n  port: ${routes[i]}`)
+			.replace(/routes: \[[^\]]*\]/, `routes: [ ${routes.map(p => `nats://127.0.0.1:${p}`).join(", ")} ]`);
+		const configFile = path.join(mkdir(dir), `${name}.conf`);
+		fs.writeFileSync(configFile, conf);
+		return natsServer({ name, port: clients[i], storeDir: path.join(dir, name), configFile });
+	});
 	await Promise.all(servers.map(s => s.start()));
 	return { servers, urls: servers.map(s => s.url).join(","), stop: async () => void (await Promise.all(servers.map(s => s.kill("SIGTERM")))) };
 }
