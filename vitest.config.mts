@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
 	test: {
 		include: ["test/**/*.test.ts"],
+		// Builds the dashboard once (gateways serve it, never build it).
+		globalSetup: ["test/helpers/global-setup.ts"],
 		// Integration tests start brokers, servers and child processes.
 		testTimeout: 60_000,
 		hookTimeout: 60_000,

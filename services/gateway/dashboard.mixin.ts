@@ -1,12 +1,13 @@
 /**
- * dashboard mixin of the gateway: serves the dashboard (services/gateway/dashboard) at `/`,
- * building it first when it is missing or its sources changed (esbuild, a fraction of a second).
- * Static files go through moleculer-web's `assets` (serve-static); /api, /health and the
- * Socket.IO path are untouched.
+ * dashboard mixin of the gateway: serves the built dashboard (services/gateway/dashboard/dist) at
+ * `/` through moleculer-web's `assets` (serve-static); /api, /health and the Socket.IO path are
+ * untouched. The gateway never builds it: `npm run build`, the Dockerfile and `npm start`'s
+ * prestart step do (services/gateway/dashboard/build.ts).
  */
+import fs from "node:fs";
+import path from "node:path";
 import type { Service, ServiceSchema } from "moleculer";
-import { DASHBOARD_DIST, buildDashboard } from "./dashboard/build";
-import { errorMessage } from "../shared/error-message";
+import { DASHBOARD_DIST } from "./dashboard/paths";
 
 export const DashboardMixin: Partial<ServiceSchema> = {
 	settings: {
@@ -17,13 +18,10 @@ export const DashboardMixin: Partial<ServiceSchema> = {
 		}
 	},
 
-	async started(this: Service) {
-		try {
-			const r = await buildDashboard();
-			if (r.built) this.logger.info(`dashboard built in ${r.ms} ms (${r.files.join(", ")})`);
-		} catch (err) {
+	started(this: Service) {
+		if (!fs.existsSync(path.join(DASHBOARD_DIST, "index.html"))) {
 			// The API keeps working without the dashboard; say what to run.
-			this.logger.error(`dashboard could not be built (${errorMessage(err)}); the API still works. Try: npm run build:dashboard`);
+			this.logger.warn(`dashboard not built (${DASHBOARD_DIST} is empty); the API still works. Run: npm run build:dashboard`);
 			return;
 		}
 		// The first thing a new user looks for in the output of `npm start`.

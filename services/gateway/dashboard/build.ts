@@ -1,19 +1,19 @@
 /**
  * Builds the dashboard (src/ → dist/, git-ignored) with esbuild, only when the sources changed.
  *
- * The gateway calls this at start, so `npm start` and `npm test` need no extra step; it can also
- * be run by hand: `npm run build:dashboard`. A content hash of the sources is kept in
- * dist/.build-stamp; files are written under temporary names and renamed, so two nodes starting
- * at once never serve a half-written bundle.
+ * A build step, never run by a gateway: `npm run build` and the Dockerfile build it (after the
+ * dashboard's own type check, tsconfig.json here), `npm start` runs it first (prestart, a no-op
+ * when up to date), and the test setup builds it once per run. A content hash of the sources is
+ * kept in dist/.build-stamp; files are written under temporary names and renamed, so a gateway
+ * serving dist/ meanwhile never sends a half-written bundle.
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { PROJECT_ROOT } from "../../shared/paths";
+import { DASHBOARD_DIST, DASHBOARD_SRC } from "./paths";
 
-export const DASHBOARD_DIR = path.join(PROJECT_ROOT, "services/gateway/dashboard");
-export const DASHBOARD_SRC = path.join(DASHBOARD_DIR, "src");
-export const DASHBOARD_DIST = path.join(DASHBOARD_DIR, "dist");
+export { DASHBOARD_DIR, DASHBOARD_DIST, DASHBOARD_SRC } from "./paths";
 const STAMP = path.join(DASHBOARD_DIST, ".build-stamp");
 
 function listFiles(dir: string): string[] {
