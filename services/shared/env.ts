@@ -185,6 +185,8 @@ export interface BuildsEnv {
 	localIbDir: string | null;
 	/** Container image of the podman builder (ASU_PODMAN_IMAGE; upstream ghcr.io/openwrt/imagebuilder). */
 	podmanImage: string;
+	/** A podman service socket the worker drives (ASU_PODMAN_URL, e.g. unix:///run/podman/podman.sock); local podman when unset. */
+	podmanUrl: string | null;
 	/** Podman network the build containers join, one that cannot reach Redis (ASU_PODMAN_NETWORK). */
 	podmanNetwork: string;
 	/** Repository URL prefixes a request may add (ASU_REPOSITORY_ALLOW_LIST, comma-separated). */
@@ -317,6 +319,7 @@ export function parseBuildsEnv(env: Env, dataDir: string, simulate: boolean): Bu
 		workerLockMs: parseIntVar(env, "ASU_WORKER_LOCK_MS", 30_000, 500, 600_000),
 		localIbDir: trimmed(env, "ASU_LOCAL_IB_DIR"),
 		podmanImage: trimmed(env, "ASU_PODMAN_IMAGE") ?? "ghcr.io/openwrt/imagebuilder",
+		podmanUrl: trimmed(env, "ASU_PODMAN_URL"),
 		podmanNetwork: trimmed(env, "ASU_PODMAN_NETWORK") ?? "asu-build",
 		repositoryAllowList: trimmed(env, "ASU_REPOSITORY_ALLOW_LIST")?.split(",").map(s => s.trim()).filter(Boolean) ?? [],
 		simBuildMs: parseIntVar(env, "ASU_SIM_BUILD_MS", 0, 0, 3_600_000),

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import { createTestBroker, uniqueNamespace } from "../helpers/broker";
+import { createTestDatabase, type TestDatabase } from "../helpers/db";
 import { ALL_BUILDS_SERVICES, asuClient, C7, gatewayUrl } from "./builds-support";
 
 let broker: ServiceBroker;
@@ -85,5 +86,29 @@ describe("builds metadata and prepare (no Redis, no builder)", () => {
 		expect(limited?.body).toMatchObject({ status: 429 });
 		expect(limited?.body.detail).toMatch(/Too many requests/);
 		expect(limited?.headers.get("retry-after")).toMatch(/^\d+$/);
+	});
+});
+
+describe("the podman builder on a node without podman", () => {
+	let node: ServiceBroker;
+	let pdb: TestDatabase;
+	let purl = "";
+	const papi = asuClient(() => purl);
+	beforeAll(async () => {
+		pdb = await createTestDatabase("builds_podman");
+		node = createTestBroker({ namespace: uniqueNamespace("builds-podman"), env: { ASU_BUILDER: "podman", DATABASE_URL: pdb.url, SIMULATE: "0", ASU_PODMAN_URL: "unix:///nonexistent/podman.sock" }, services: ALL_BUILDS_SERVICES });
+		await node.start();
+		purl = gatewayUrl(node);
+	});
+	afterAll(async () => {
+		await node?.stop();
+		await pdb?.drop();
+	});
+
+	it("takes no jobs and builds answer 503 saying why; prepare still works", async () => {
+		const b = await papi("POST", "/api/v1/build", { ...C7, packages: ["tmux"] });
+		expect(b.status).toBe(503);
+		expect(b.body.detail).toMatch(/the podman builder cannot run on node .*: podman is not available on this node/);
+		expect((await papi("POST", "/api/v1/build/prepare", C7)).status).toBe(200);
 	});
 });
