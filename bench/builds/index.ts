@@ -40,19 +40,20 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
-function post(base: string, path: string, body: string): Promise<number> {
+function post(base: string, path: string, body: string | null): Promise<number> {
 	return new Promise((resolve, reject) => {
-		const req = http.request(base + path, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, res => {
+		const headers = body == null ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+		const req = http.request(base + path, { method: body == null ? "GET" : "POST", agent, headers }, res => {
 			res.resume();
 			res.on("end", () => resolve(res.statusCode ?? 0));
 		});
 		req.on("error", reject);
-		req.end(body);
+		req.end(body ?? undefined);
 	});
 }
 
 /** CONCURRENCY clients sending the same request for SECONDS: requests/s and latencies. */
-async function load(base: string, path: string, body: string, expect: number) {
+async function load(base: string, path: string, body: string | null, expect: number) {
 	const lat: number[] = [];
 	let bad = 0;
 	const until = Date.now() + SECONDS * 1000;
@@ -82,6 +83,9 @@ async function httpParts() {
 	const gw = broker.getLocalService("gateway") as unknown as { server: http.Server };
 	const base = `http://127.0.0.1:${(gw.server.address() as { port: number }).port}`;
 	try {
+		await load(base, "/health", null, 200);
+		const f = await load(base, "/health", null, 200);
+		console.log(`gateway floor ${f.rps.toFixed(0).padStart(5)} req/s  p50 ${f.p50.toFixed(1)} ms  p99 ${f.p99.toFixed(1)} ms  (GET /health, the same gateway, for comparison)`);
 		const prepareBody = JSON.stringify({ ...C7, packages: ["auc", "tmux", "luci-i18n-opkg-de"], diff_packages: true });
 		await load(base, "/api/v1/build/prepare", prepareBody, 200);
 		const p = await load(base, "/api/v1/build/prepare", prepareBody, 200);
