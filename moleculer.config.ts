@@ -15,6 +15,7 @@ import { PrometheusTextReporter } from "./mixins/metrics";
 import { attachBrokerToGuard, detachBrokerFromGuard } from "./mixins/process-guard";
 import { readEnv, type FleetEnv } from "./services/shared/env";
 import { FleetErrorRegenerator } from "./services/shared/errors";
+import { printStartBanner } from "./services/shared/first-start";
 
 export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & { fleet: FleetEnv } {
 	const transporter =
@@ -120,6 +121,8 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 
 		// The process guard (bin/runner.ts) reports through this broker's logger and metrics.
 		created: (broker: ServiceBroker) => attachBrokerToGuard(broker),
+		// The newcomer's summary (dashboard URL, admin sign-in) at the end of the start-up output.
+		started: (broker: ServiceBroker) => void printStartBanner(broker.logger, jsonLogs),
 		stopped: (broker: ServiceBroker) => detachBrokerFromGuard(broker),
 
 		// Local only (never sent to other nodes): the parsed environment, read by the mixins.

@@ -291,6 +291,8 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		},
 
 		async syncRevocations(this: AuthThis) {
+			// While signing is still joining (start-up), fail without calling: a call would only log "not registered".
+			if (!(this.broker.registry as unknown as { hasService(name: string): boolean }).hasService("signing")) throw new Errors.ServiceNotFoundError({ action: "signing.revokedTokens", nodeID: this.broker.nodeID });
 			const r = await this.broker.call<{ tokens: Array<{ jti: string; exp: number }> }, Record<string, never>>("signing.revokedTokens", {}, { timeout: 3000, retries: 1 });
 			// Merge, never replace: an event may have arrived while the list was being read.
 			for (const { jti, exp } of r.tokens) this.authRevoked.set(jti, exp);

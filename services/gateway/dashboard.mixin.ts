@@ -7,6 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Service, ServiceSchema } from "moleculer";
+import { addStartNotes } from "../shared/first-start";
 import { DASHBOARD_DIST } from "./dashboard/paths";
 
 export const DashboardMixin: Partial<ServiceSchema> = {
@@ -19,13 +20,19 @@ export const DashboardMixin: Partial<ServiceSchema> = {
 	},
 
 	started(this: Service) {
+		const base = this.settings.port ? `http://localhost:${this.settings.port}` : null;
+		if (base) addStartNotes({ apiUrl: `${base}/api` });
 		if (!fs.existsSync(path.join(DASHBOARD_DIST, "index.html"))) {
 			// The API keeps working without the dashboard; say what to run.
 			this.logger.warn(`dashboard not built (${DASHBOARD_DIST} is empty); the API still works. Run: npm run build:dashboard`);
 			return;
 		}
-		// The first thing a new user looks for in the output of `npm start`.
-		if (this.settings.port) this.logger.info(`dashboard: http://localhost:${this.settings.port}/`);
+		// The first thing a new user looks for in the output of `npm start`: it goes into the
+		// start-up summary printed at the end (services/shared/first-start.ts).
+		if (base) {
+			addStartNotes({ dashboardUrl: `${base}/` });
+			this.logger.debug(`dashboard: ${base}/`);
+		}
 	}
 };
 

@@ -36,6 +36,8 @@ const GatewayService: ServiceSchema = {
 		port: 3000,
 		ip: "0.0.0.0",
 		logRequest: "debug",
+		// The route table (moleculer-web and moleculer-io) is for debugging, not every start.
+		logRouteRegistration: "debug",
 		logResponseData: null,
 		log4XXResponses: false,
 		// A request that takes longer than this is cut: the client gets an error, not a hang.
@@ -107,11 +109,18 @@ const GatewayService: ServiceSchema = {
 			}
 		},
 
+		/**
+		 * 200 when every dependency of this node is reachable, else 503 with the checks. Answered,
+		 * not thrown: a probe polling a node that is still starting is normal, so the 503 is not
+		 * an error in the log; each change of readiness is logged once (debug while starting).
+		 */
 		ready: {
-			async handler(this: GatewayThis) {
+			async handler(this: GatewayThis, ctx: Context<unknown, { $statusCode?: number }>) {
 				const report = await this.readiness();
+				this.noteReadiness(report.ready, report.checks);
 				if (!report.ready) {
-					throw new Errors.MoleculerError("This node is not ready: a dependency is unreachable", 503, "NOT_READY", report.checks);
+					ctx.meta.$statusCode = 503;
+					return { name: "MoleculerError", code: 503, type: "NOT_READY", message: "This node is not ready: a dependency is unreachable", data: report.checks };
 				}
 				return { status: "ready", nodeID: this.broker.nodeID, checks: report.checks };
 			}
@@ -148,6 +157,19 @@ const GatewayService: ServiceSchema = {
 	},
 
 	methods: {
+		/** Logs readiness changes once: not ready while starting is debug, a later loss is a warning. */
+		noteReadiness(this: GatewayThis, ready: boolean, checks: Record<string, { ok: boolean }>) {
+			if (this.lastReady === ready) return;
+			const wasReady = this.lastReady;
+			this.lastReady = ready;
+			const down = Object.entries(checks)
+				.filter(([, c]) => !c.ok)
+				.map(([k]) => k);
+			if (ready) this.logger[wasReady === false && this.everReady ? "info" : "debug"]("ready: every dependency reachable");
+			else this.logger[this.everReady ? "warn" : "debug"](`not ready: ${down.join(", ") || "a dependency"} unreachable`);
+			if (ready) this.everReady = true;
+		},
+
 		async readiness(this: GatewayThis) {
 			const report = await runHealthChecks(this.broker);
 			const transit = this.broker.transit as { connected?: boolean } | undefined;
@@ -224,6 +246,9 @@ function nodeView(n: RegistryNode, health: NodeHealth | null) {
 }
 
 type GatewayThis = {
+	lastReady?: boolean;
+	everReady?: boolean;
+	noteReadiness(ready: boolean, checks: Record<string, { ok: boolean }>): void;
 	broker: ServiceBroker;
 	logger: ServiceBroker["logger"];
 	settings: Record<string, unknown>;

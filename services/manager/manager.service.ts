@@ -8,6 +8,7 @@
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { callerOf, deviceNotFound, isAdmin, mayAccessOwner, type Caller, type DeviceAccess } from "../../mixins/authorization";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
+import { waitForServiceOnNode } from "../shared/mesh-wait";
 import { fleetEnv } from "../shared/broker-env";
 import { EVENTS, type DeviceHotplugEvent, type DeviceOpenRequest, type DeviceStatus, type DeviceStatusEvent } from "../shared/contracts";
 import { SIGNING_ACTIONS, USER_CHANGED_EVENT, type UserChangedEvent, type UserState } from "../shared/contracts/tokens";
@@ -389,6 +390,7 @@ const ManagerService: ServiceSchema = {
 			});
 			await this.transition(row.id, "configured", null, ev.nodeID);
 			try {
+				if (!(await waitForServiceOnNode(this.broker, "processor", ev.nodeID))) throw new Error(`no processor service runs on node ${ev.nodeID}`);
 				await this.broker.call("processor.open", request, { nodeID: ev.nodeID });
 			} catch (err) {
 				await this.transition(row.id, "error", `processor.open on ${ev.nodeID}: ${errorMessage(err)}`, ev.nodeID);

@@ -31,6 +31,7 @@ import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
 import { KEYS_CHANGED_EVENT, TOKEN_REVOKED_EVENT, USER_CHANGED_EVENT, type UserChangedEvent, type UserState } from "../shared/contracts/tokens";
 import { ConfigError, type FleetEnv } from "../shared/env";
+import { addStartNotes, existingPasswordFile, writeAdminPasswordFile } from "../shared/first-start";
 import { ConflictError, NotFoundError, TooManyRequestsError, UnauthorizedError, UnprocessableError } from "../shared/errors";
 import { idParam } from "../shared/params";
 import { keysFromJwks, verifyAccessToken } from "../shared/tokens";
@@ -63,6 +64,7 @@ interface SigningMethods {
 	validEmail(raw: string): string;
 	validPassword(password: string, email: string, field: string): void;
 	ensureAdmin(): Promise<void>;
+	noteAdmin(): Promise<void>;
 	loadRevocations(): Promise<void>;
 	purgeExpired(): Promise<void>;
 	useKeys(ring: KeyRing): void;
@@ -404,7 +406,7 @@ const SigningService: ServiceSchema = {
 
 		/** First start with no users: the admin from ADMIN_EMAIL/ADMIN_PASSWORD, or a generated password printed once. */
 		async ensureAdmin(this: This) {
-			if ((await users.countUsers(this.db)) > 0) return;
+			if ((await users.countUsers(this.db)) > 0) return this.noteAdmin();
 			const email = normaliseEmail(this.env.adminEmail ?? DEFAULT_ADMIN_EMAIL);
 			const emailIssue = emailProblem(email);
 			if (emailIssue) throw new ConfigError("ADMIN_EMAIL", emailIssue);
@@ -414,10 +416,20 @@ const SigningService: ServiceSchema = {
 			if (problem) throw new ConfigError("ADMIN_PASSWORD", problem);
 			if (!(await users.insertFirstAdmin(this.db, email, await hashPassword(password)))) return;
 			if (generated) {
-				this.logger.warn(`first start: created administrator ${email} with the generated password ${password} — shown only this once; set ADMIN_PASSWORD to choose it (lost it? npm run admin -- reset-password ${email})`);
+				// The password goes into the start-up summary at the end of the output (and a 0600 file), not into this line.
+				const file = writeAdminPasswordFile(this.env.dataDir, email, password);
+				addStartNotes({ adminEmail: email, adminPassword: password, passwordFile: file ?? undefined });
+				this.logger.warn(`first start: created administrator ${email}; the generated password is in the start-up summary below${file ? "" : " (it could not be written to DATA_DIR)"}; set ADMIN_PASSWORD to choose it (lost it? npm run admin -- reset-password ${email})`);
 			} else {
+				addStartNotes({ adminEmail: email });
 				this.logger.info(`first start: created administrator ${email} (password from ADMIN_PASSWORD)`);
 			}
+		},
+
+		/** Later starts: the summary names the first administrator (and the password file while it exists). */
+		async noteAdmin(this: This) {
+			const [admin] = await this.db.query<{ email: string }>("SELECT email FROM t_users WHERE is_admin ORDER BY id LIMIT 1");
+			if (admin) addStartNotes({ adminEmail: admin.email, passwordFile: existingPasswordFile(this.env.dataDir) ?? undefined });
 		},
 
 		async loadRevocations(this: This) {

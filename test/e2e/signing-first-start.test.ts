@@ -47,10 +47,13 @@ describe("signing on first start and restart (own process, PGlite)", () => {
 		const port = await freePort();
 		const base = `http://127.0.0.1:${port}`;
 		const first = await start(dataDir, port);
-		const m = first.output().match(/created administrator (\S+) with the generated password (\S+)/);
-		expect(m, first.output().slice(-3000)).not.toBeNull();
-		const [, email, password] = m!;
+		// The password is in the start-up summary at the end of the output, and in a 0600 file.
+		const m = await first.waitForOutput(/start-up summary: .*created administrator (\S+) with the generated password (\S+) \(kept in (\S+), mode 0600\)/, 10_000);
+		const [, email, password, file] = m;
 		expect(email).toBe("admin@fleetmesh.local");
+		expect(file).toBe(path.join(dataDir, "admin-password.txt"));
+		expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+		expect(fs.readFileSync(file, "utf8")).toContain(`password: ${password}`);
 
 		const auth = await post(`${base}/api/users/auth`, { email, password });
 		expect(auth.status).toBe(200);
@@ -67,6 +70,8 @@ describe("signing on first start and restart (own process, PGlite)", () => {
 
 		expect(await first.kill("SIGTERM")).toBe(0);
 		const second = await start(dataDir, port);
+		// Later starts name the administrator and the file, not the password.
+		await second.waitForOutput(/start-up summary: .*sign in as admin@fleetmesh.local \(password: see .*admin-password.txt\)/, 10_000);
 		expect(second.output()).not.toMatch(/generated password/);
 		expect(fs.readFileSync(path.join(dataDir, "certs/ca.crt"), "utf8")).toBe(caBefore);
 		expect((await fetch(`${base}/api/users/me`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
@@ -75,7 +80,7 @@ describe("signing on first start and restart (own process, PGlite)", () => {
 		expect(((await stillRevoked.json()) as any).type).toBe("TOKEN_REVOKED");
 		expect((await post(`${base}/api/users/auth`, { email, password })).status).toBe(200);
 
-		// The password appears exactly once across both runs (debug level included); no Argon2 hash ever does.
+		// The password appears exactly once across both runs (debug level included: the summary line); no Argon2 hash ever does.
 		const all = first.output() + second.output();
 		expect(all.split(password).length - 1).toBe(1);
 		expect(all).not.toMatch(/\$argon2/);
