@@ -18,6 +18,7 @@
  */
 import type { ServiceBroker } from "moleculer";
 import { registerHealthCheck, unregisterHealthCheck } from "./health";
+import { Backoff } from "../services/shared/retry";
 
 export interface BatchPublisherOptions {
 	/** Field of the channel payload that holds the batch: `readings` → { readings: [...] }. */
@@ -54,14 +55,13 @@ export class BatchPublisher<T> {
 	private waiters: (Settle | undefined)[] = [];
 	private timer: NodeJS.Timeout | null = null;
 	private loop: Promise<void> | null = null;
-	private retryDelay = 0;
+	private readonly retryBackoff: Backoff;
 	private closed = false;
 	private healthName: string | null = null;
 	readonly stats: BatchPublisherStats = { published: 0, batches: 0, dropped: 0, pending: 0, failures: 0, degraded: false, lastError: null };
 	private readonly maxItems: number;
 	private readonly flushMs: number;
 	private readonly maxBuffered: number;
-	private readonly maxRetryDelay: number;
 
 	constructor(
 		private readonly broker: ServiceBroker,
@@ -71,7 +71,7 @@ export class BatchPublisher<T> {
 		this.maxItems = opts.maxItems ?? 1000;
 		this.flushMs = opts.flushMs ?? 20;
 		this.maxBuffered = opts.maxBuffered ?? 100_000;
-		this.maxRetryDelay = opts.maxRetryDelayMs ?? 2000;
+		this.retryBackoff = new Backoff(100, opts.maxRetryDelayMs ?? 2000);
 	}
 
 	/** `/ready` of this node fails (check `name`) while the channel refuses this publisher's batches. */
@@ -184,9 +184,8 @@ export class BatchPublisher<T> {
 			void this.flush().then(() => {
 				// A failed send leaves items behind: try again later, backing off.
 				if (this.buffer.length > 0 && !this.closed) {
-					this.retryDelay = this.retryDelay ? Math.min(this.retryDelay * 2, this.maxRetryDelay) : 100;
-					this.kick(this.retryDelay);
-				} else this.retryDelay = 0;
+					this.kick(this.retryBackoff.next());
+				} else this.retryBackoff.reset();
 			});
 		}, delay);
 	}

@@ -13,6 +13,7 @@ import type { ServiceBroker } from "moleculer";
 import type { FleetEnv } from "../services/shared/env";
 import { registerHealthCheck } from "./health";
 import { errorMessage } from "../services/shared/error-message";
+import { retry } from "../services/shared/retry";
 
 // The package ships JS without usable TS types for its internals.
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- untyped internals, see above
@@ -50,18 +51,15 @@ function withConnectRetry(Base: new (opts?: unknown) => ChannelAdapter, what: st
 		}
 
 		override async connect(): Promise<void> {
-			let delay = 250;
-			for (let attempt = 1; ; attempt++) {
-				try {
-					await super.connect();
-					return;
-				} catch (err) {
-					if (this.broker.stopping || attempt >= 40) throw err;
+			await retry(() => super.connect(), {
+				firstDelayMs: 250,
+				maxDelayMs: 5000,
+				attempts: 40,
+				onFailure: (err, _attempt, delay) => {
+					if (this.broker.stopping) return false;
 					this.logger.warn(`${what} not reachable (${errorMessage(err)}); retrying in ${delay} ms`);
-					await new Promise(r => setTimeout(r, delay));
-					delay = Math.min(delay * 2, 5000);
 				}
-			}
+			});
 		}
 	};
 }

@@ -9,6 +9,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { ConfigError, redact } from "../../services/shared/env";
+import { retry } from "../../services/shared/retry";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a row is whatever the query selects; callers name a row type
 export type Row = Record<string, any>;
@@ -185,20 +186,14 @@ async function openPostgres(opts: DatabaseOptions & { databaseUrl: string }): Pr
 	pool.on("error", () => undefined);
 	const db = new PostgresDatabase(pool, opts.databaseUrl);
 	const deadline = Date.now() + (opts.connectTimeoutMs ?? 10_000);
-	let delay = 200;
-	for (;;) {
-		try {
-			await db.ping();
-			return db;
-		} catch (err) {
-			if (Date.now() + delay > deadline) {
-				await pool.end().catch(() => undefined);
-				const e = err as { code?: string; message?: string };
-				throw new ConfigError("DATABASE_URL", `cannot connect to ${redact(opts.databaseUrl)} (${e.message || e.code})`);
-			}
-			await new Promise(r => setTimeout(r, delay));
-			delay = Math.min(delay * 2, 2000);
-		}
+	try {
+		// Retried while the next try still starts before the deadline.
+		await retry(() => db.ping(), { firstDelayMs: 200, maxDelayMs: 2000, onFailure: (_err, _attempt, delay) => Date.now() + delay <= deadline });
+		return db;
+	} catch (err) {
+		await pool.end().catch(() => undefined);
+		const e = err as { code?: string; message?: string };
+		throw new ConfigError("DATABASE_URL", `cannot connect to ${redact(opts.databaseUrl)} (${e.message || e.code})`);
 	}
 }
 

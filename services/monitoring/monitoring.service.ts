@@ -62,6 +62,7 @@ import {
 	type DatapointMeta
 } from "./store";
 import { errorMessage } from "../shared/error-message";
+import { Backoff } from "../shared/retry";
 
 /** How long datapoint labels, units and device names are cached. */
 const META_TTL_MS = 5 * 60_000;
@@ -712,7 +713,8 @@ const MonitoringService: ServiceSchema = {
 				await self.mongo.ping();
 				return "monitoring_data, device_alerts";
 			});
-			const attempt = (delay: number) => {
+			const backoff = new Backoff(5000, 60_000);
+			const attempt = () => {
 				sink.start().then(
 					() => {
 						self.mongo = sink;
@@ -720,12 +722,13 @@ const MonitoringService: ServiceSchema = {
 					},
 					err => {
 						lastError = errorMessage(err);
+						const delay = backoff.next();
 						self.logger.warn(`monitoring: MongoDB sink not connected (${lastError}); retrying in ${Math.round(delay / 1000)} s`);
-						if (!self.stopping) self.mongoRetry = setTimeout(() => attempt(Math.min(delay * 2, 60_000)), delay);
+						if (!self.stopping) self.mongoRetry = setTimeout(attempt, delay);
 					}
 				);
 			};
-			attempt(5000);
+			attempt();
 		}
 
 		// Check often enough that an offline alert comes within a few seconds of the deadline.

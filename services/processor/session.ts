@@ -13,6 +13,7 @@ import { LineSplitter, parseLine, type LineState } from "./protocols/line";
 import { decodeRegister, registerWidth } from "./protocols/modbus";
 import { parseNmea } from "./protocols/nmea";
 import { errorMessage } from "../shared/error-message";
+import { Backoff } from "../shared/retry";
 
 // modbus-serial ships its own types but loads serialport itself; required lazily.
 type ModbusClient = {
@@ -64,7 +65,8 @@ export class DeviceSession {
 	private pollTimer: NodeJS.Timeout | null = null;
 	private retryTimer: NodeJS.Timeout | null = null;
 	private watchdog: NodeJS.Timeout | null = null;
-	private retryDelay = 0;
+	/** Waits between reconnects: 250 ms doubling to 10 s, back to the start once the link is up. */
+	private readonly reconnectBackoff = new Backoff(250, 10_000);
 	private lastTs = 0;
 	private readonly splitter: LineSplitter;
 	private readonly lineState: LineState = { csvHeader: null };
@@ -186,7 +188,7 @@ export class DeviceSession {
 	}
 
 	private connected(): void {
-		this.retryDelay = 0;
+		this.reconnectBackoff.reset();
 		this.hooks.log.info(`processor: device ${this.deviceId} open on ${this.openedPath} (${this.req.profile.protocol})`);
 	}
 
@@ -236,14 +238,14 @@ export class DeviceSession {
 			return;
 		}
 		this.setStatus("disconnected", reason);
-		this.retryDelay = this.retryDelay ? Math.min(this.retryDelay * 2, 10_000) : 250;
+		const delay = this.reconnectBackoff.next();
 		if (this.retryTimer) clearTimeout(this.retryTimer);
 		this.retryTimer = setTimeout(() => {
 			this.retryTimer = null;
 			if (this.stopped) return;
 			this.stats.reconnects++;
 			this.connect().catch(err => this.linkLost(`reconnect failed: ${errorMessage(err)}`));
-		}, this.retryDelay);
+		}, delay);
 	}
 
 	private async closeLink(): Promise<void> {

@@ -7,6 +7,8 @@
  * then the message is redelivered to whoever runs the stage next: nothing is dropped.
  */
 import type { LoggerInstance } from "moleculer";
+import { errorMessage } from "../error-message";
+import { retry } from "../retry";
 
 export type KeepAlive = () => void;
 
@@ -21,17 +23,14 @@ export interface RetryContext {
 	isStopping: () => boolean;
 }
 
-export async function untilDone<T>(ctx: RetryContext, what: string, fn: () => Promise<T>, keepAlive?: KeepAlive): Promise<T> {
-	let delay = 100;
-	for (let attempt = 1; ; attempt++) {
-		try {
-			return await fn();
-		} catch (err) {
-			if (ctx.isStopping()) throw err;
-			if (attempt === 1 || attempt % 10 === 0) ctx.logger.warn(`pipeline: ${what} failed (${(err as Error).message}); retrying`);
+export function untilDone<T>(ctx: RetryContext, what: string, fn: () => Promise<T>, keepAlive?: KeepAlive): Promise<T> {
+	return retry(fn, {
+		firstDelayMs: 100,
+		maxDelayMs: 5000,
+		onFailure: (err, attempt) => {
+			if (ctx.isStopping()) return false;
+			if (attempt === 1 || attempt % 10 === 0) ctx.logger.warn(`pipeline: ${what} failed (${errorMessage(err)}); retrying`);
 			keepAlive?.();
-			await new Promise(r => setTimeout(r, delay));
-			delay = Math.min(delay * 2, 5000);
 		}
-	}
+	});
 }
