@@ -362,6 +362,50 @@ describe("loops and simulation", () => {
 	});
 });
 
+describe("modes and delays", () => {
+	/** `light`: a datapoint of the Uno's profile its script does not print, so only these readings reach it. */
+	const pulse = async (value: number) => node.broker.sendToChannel("telemetry.readings", { readings: [{ deviceId: uno, datapointId: await dp(uno, "light"), value, ts: Date.now() }] });
+	const cross = async () => {
+		await pulse(0);
+		await new Promise(r => setTimeout(r, 100));
+		await pulse(500);
+	};
+	const mk = async (mode: string, register: number) =>
+		(await A("POST", "/rules", { name: `mode ${mode}`, mode, trigger: { type: "reading", deviceId: uno, datapoint: "light", above: 100 }, actions: [{ type: "command", deviceId: modbus, action: "write", params: { register, value: 1 } }, { type: "delay", for: "1500ms" }, { type: "command", deviceId: modbus, action: "write", params: { register, value: 2 } }] })).body.id as number;
+
+	it("single: a trigger during a delay is ignored and counted in the running run's trace; the delay then continues", async () => {
+		const id = await mk("single", 50);
+		await cross();
+		await waitFor(async () => (await runsOf(id))[0]?.status === "waiting", 5000, "the run waits in its delay");
+		await cross();
+		const [run] = await waitFor(async () => {
+			const runs = await runsOf(id);
+			return runs.length && runs[0].status === "succeeded" ? runs : null;
+		}, 8000, "the run finished after its delay");
+		expect(await runsOf(id)).toHaveLength(1);
+		expect(run.trace.map((s: any) => s.step)).toEqual(["trigger", "command", "delay", "ignored", "command"]);
+		expect(run.commands.map((c: any) => c.params.value)).toEqual([1, 2]);
+		expect((await registers("rs485"))["50"]).toBe(2);
+		await A("PUT", `/rules/${id}`, { enabled: false });
+	});
+
+	it("restart: a trigger during a delay cancels the running run and starts a new one", async () => {
+		const id = await mk("restart", 51);
+		await cross();
+		await waitFor(async () => (await runsOf(id))[0]?.status === "waiting", 5000, "the first run waits");
+		await cross();
+		const runs = await waitFor(async () => {
+			const r = await runsOf(id);
+			return r.length === 2 && r[0].status === "succeeded" ? r : null;
+		}, 8000, "the second run finished");
+		expect(runs[1].status).toBe("cancelled");
+		expect(runs[1].trace.map((s: any) => s.step)).toEqual(["trigger", "command", "delay", "restarted"]);
+		expect(runs[1].commands).toHaveLength(1);
+		expect(runs[0].commands).toHaveLength(2);
+		await A("PUT", `/rules/${id}`, { enabled: false });
+	});
+});
+
 describe("the end", () => {
 	it("the for: 3s rule still has one run 10 s after it fired", async () => {
 		const wait = forRuleFiredAt + 10_000 - Date.now();
