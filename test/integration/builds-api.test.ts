@@ -128,6 +128,20 @@ describe("builds API (Redis queue, simulated builder)", () => {
 		expect(await errors.text()).toMatch(/24\.10\.2:ath79\/generic:tplink_archer-c7-v5 Error: Impossible package selection/);
 	});
 
+	it("two steps: prepare, build the prepared request as it is, prepare again finds it built", async () => {
+		const prep = await asu("POST", "/api/v1/build/prepare", { ...C7, version: "24.10.2", packages: ["auc", "htop"], diff_packages: true });
+		expect(prep.status).toBe(200);
+		expect(prep.body.cache_available).toBe(false);
+		const b = await asu("POST", "/api/v1/build?skip_package_resolution=true", prep.body.prepared_request);
+		expect(b.body.request_hash).toBe(prep.body.request_hash);
+		const done = await untilDone(b.body.request_hash);
+		expect(done.status).toBe(200);
+		expect(done.body.manifest.owut).toBeTruthy();
+		expect(done.body.manifest.dnsmasq).toBeUndefined();
+		const again = await asu("POST", "/api/v1/build/prepare", { ...C7, version: "24.10.2", packages: ["auc", "htop"], diff_packages: true });
+		expect(again.body).toMatchObject({ cache_available: true, cached_job_id: prep.body.request_hash });
+	});
+
 	it("answers 404, 405, 422 and the 400 texts as upstream does", async () => {
 		const unknown = await asu("GET", `/api/v1/build/${"0".repeat(64)}`);
 		expect(unknown.status).toBe(404);
