@@ -311,6 +311,36 @@ describe("dashboard in headless Chromium against a full node", () => {
 		await page.screenshot({ path: path.join(OUT, "mesh-desktop.png") });
 	});
 
+	it("administers users: create, make administrator, reset the password, delete", async () => {
+		await page.goto(url + "/#/users");
+		const rowOf = (email: string) => page.locator(".users-table tr").filter({ hasText: email });
+		await rowOf(ADMIN_EMAIL).waitFor({ timeout: 10_000 });
+		await page.fill(".create-user input[name=email]", "new-operator@example.com");
+		const initial = await page.inputValue(".create-user input[name=password]");
+		await page.check(".create-user input[name=admin]");
+		await page.click(".create-user button[type=submit]");
+		const row = rowOf("new-operator@example.com");
+		await row.waitFor({ timeout: 10_000 });
+		expect(await row.locator(".badge").textContent()).toBe("admin");
+		expect((await api(url, "POST", "/api/users/auth", { email: "new-operator@example.com", password: initial })).status).toBe(200);
+		await row.locator('[data-action="role"]').click();
+		await waitFor(async () => (await row.locator(".badge").count()) === 0, 5000, "the role back to user");
+		page.once("dialog", d => void d.accept());
+		await row.locator('[data-action="reset"]').click();
+		const secret = page.locator("[data-secret]");
+		expect(await secret.textContent()).toBe(initial);
+		await waitFor(async () => ((await secret.textContent()) ?? initial) !== initial, 5000, "the new password shown");
+		const fresh = (await secret.textContent())!;
+		expect(fresh).not.toBe(initial);
+		expect((await api(url, "POST", "/api/users/auth", { email: "new-operator@example.com", password: initial })).status).toBe(401);
+		expect((await api(url, "POST", "/api/users/auth", { email: "new-operator@example.com", password: fresh })).status).toBe(200);
+		await page.screenshot({ path: path.join(OUT, "users-desktop.png") });
+		page.once("dialog", d => void d.accept());
+		await row.locator('[data-action="delete"]').click();
+		await waitFor(async () => (await rowOf("new-operator@example.com").count()) === 0, 5000, "the user gone");
+		expect((await api(url, "POST", "/api/users/auth", { email: "new-operator@example.com", password: fresh })).status).toBe(401);
+	});
+
 	it("redraws the chart grid in dark colours when the colour scheme changes", async () => {
 		await page.goto(url + `/#/devices/${seededId}`);
 		const chart = page.locator(".history .chart");
@@ -364,5 +394,22 @@ describe("dashboard in headless Chromium against a full node", () => {
 		await page.click("text=Sign out");
 		await page.locator("input[name=password]").waitFor({ timeout: 5000 });
 		expect(await page.evaluate(() => localStorage.getItem("fleetmesh.token"))).toBeNull();
+	});
+
+	it("lets a user change their own password, which ends the session", async () => {
+		await page.fill("input[name=email]", ADMIN_EMAIL);
+		await page.fill("input[name=password]", ADMIN_PASSWORD);
+		await page.click("button[type=submit]");
+		await page.locator(".topbar").waitFor({ timeout: 10_000 });
+		await page.goto(url + "/#/account");
+		const next = "Lantern-copper-2288";
+		await page.fill("input[name=old_password]", ADMIN_PASSWORD);
+		await page.fill("input[name=new_password]", next);
+		await page.fill("input[name=repeatPassword]", next);
+		await page.click("form[aria-label='Change password'] button[type=submit]");
+		await page.locator("input[name=password]").waitFor({ timeout: 10_000 });
+		expect(await page.locator(".error").textContent()).toMatch(/Password changed/);
+		expect((await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).status).toBe(401);
+		expect((await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: next })).status).toBe(200);
 	});
 });

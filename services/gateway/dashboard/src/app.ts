@@ -173,7 +173,8 @@ export class App {
 				const t = window.setInterval(run, ms);
 				cleanups.push(() => clearInterval(t));
 			},
-			on: (event, fn) => cleanups.push(this.live.on(event, fn))
+			on: (event, fn) => cleanups.push(this.live.on(event, fn)),
+			signOut: message => this.logout(message)
 		};
 		Promise.resolve()
 			.then(() => view.render(el, ctx, parts.slice(1)))

@@ -8,8 +8,8 @@ export const accountView: View = {
 	nav: false,
 	order: 90,
 	render(el, ctx) {
-		const current = h("input", { type: "password", name: "currentPassword", autocomplete: "current-password", required: true });
-		const next = h("input", { type: "password", name: "newPassword", autocomplete: "new-password", required: true, minlength: 8 });
+		const current = h("input", { type: "password", name: "old_password", autocomplete: "current-password", required: true });
+		const next = h("input", { type: "password", name: "new_password", autocomplete: "new-password", required: true, minlength: 8 });
 		const again = h("input", { type: "password", name: "repeatPassword", autocomplete: "new-password", required: true });
 		const submit = h("button", { class: "btn primary", type: "submit" }, "Change password");
 		const msg = h("div", { class: "error", role: "alert" });
@@ -32,9 +32,11 @@ export const accountView: View = {
 			}
 			submit.disabled = true;
 			try {
-				await ctx.api.post("/api/users/me/password", { currentPassword: current.value, newPassword: next.value });
+				await ctx.api.post("/api/users/me/password", { old_password: current.value, new_password: next.value });
 				form.reset();
-				toast("Password changed.");
+				// Every session of the user ends with a password change, this one too.
+				toast("Password changed. Sign in with the new one.");
+				ctx.signOut("Password changed. Sign in with the new password.");
 			} catch (err) {
 				msg.textContent = (err as Error).message;
 			} finally {

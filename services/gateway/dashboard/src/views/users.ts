@@ -30,6 +30,7 @@ export function generatePassword(): string {
 
 class UsersPage {
 	private body = h("tbody", {});
+	private secret = h("div", {});
 	private count = h("span", { class: "muted small" });
 
 	constructor(
@@ -52,8 +53,9 @@ class UsersPage {
 			e.preventDefault();
 			create.disabled = true;
 			try {
-				const user = await ctx.api.post<UserView>("/api/users", { email: email.value.trim(), password: password.value, role: admin.checked ? "admin" : "user" });
-				toast(`Created ${user.email}. Give them the password: ${password.value}`);
+				const user = await ctx.api.post<UserView>("/api/users/add", { email: email.value.trim(), password: password.value });
+				if (admin.checked) await ctx.api.put(`/api/users/${user.id}/role`, { is_admin: true });
+				this.showSecret(user.email, password.value);
 				email.value = "";
 				password.value = generatePassword();
 				admin.checked = false;
@@ -67,6 +69,7 @@ class UsersPage {
 		el.append(
 			h("div", { class: "view-head" }, h("h1", {}, "Users"), this.count),
 			h("section", { class: "panel pad" }, h("h2", {}, "New user"), form),
+			this.secret,
 			h("div", { class: "panel table-wrap" }, h("table", { class: "table users-table" }, h("thead", {}, h("tr", {}, h("th", {}, "E-mail"), h("th", {}, "Role"), h("th", {}, "Created"), h("th", {}, ""))), this.body))
 		);
 		void this.load();
@@ -83,17 +86,17 @@ class UsersPage {
 		const role = h("button", { class: "btn", type: "button", "data-action": "role", disabled: me, title: me ? "You cannot change your own role" : "" }, isAdmin(u) ? "Make user" : "Make admin");
 		role.addEventListener("click", () =>
 			this.act(async () => {
-				await this.ctx.api.put(`/api/users/${u.id}/role`, { role: isAdmin(u) ? "user" : "admin" });
+				await this.ctx.api.put(`/api/users/${u.id}/role`, { is_admin: !isAdmin(u) });
 				toast(`${u.email} is now ${isAdmin(u) ? "a user" : "an administrator"}.`);
 			})
 		);
 		const reset = h("button", { class: "btn", type: "button", "data-action": "reset" }, "Reset password");
 		reset.addEventListener("click", () =>
 			this.act(async () => {
-				const password = generatePassword();
-				if (!confirm(`Set a new password for ${u.email}? Their sessions end.\n\nNew password: ${password}`)) return;
-				await this.ctx.api.post(`/api/users/${u.id}/password`, { password });
-				toast(`New password for ${u.email}: ${password}`);
+				if (!confirm(`Set a new password for ${u.email}? Their sessions end.`)) return;
+				// The server generates it and answers it once: shown here for the administrator to pass on.
+				const r = await this.ctx.api.post<{ password?: string }>(`/api/users/${u.id}/reset-password`, {});
+				this.showSecret(u.email, r.password ?? "");
 			})
 		);
 		const del = h("button", { class: "btn danger", type: "button", "data-action": "delete", disabled: me }, "Delete");
@@ -112,6 +115,11 @@ class UsersPage {
 			h("td", { class: "muted" }, fmtTime(u.createdAt ?? u.created_at ?? null)),
 			h("td", { class: "row-actions" }, role, reset, del)
 		);
+	}
+
+	/** A new password, shown once in the page (not only in a toast that fades). */
+	private showSecret(email: string, password: string): void {
+		this.secret.replaceChildren(h("div", { class: "panel pad secret", role: "status" }, `New password for ${email}: `, h("code", { "data-secret": "" }, password), h("div", { class: "muted small" }, "Shown once. Their sessions have ended; they sign in with this and change it under Account.")));
 	}
 
 	private async act(fn: () => Promise<void>): Promise<void> {

@@ -34,6 +34,8 @@ export interface ViewContext {
 	onCleanup(fn: () => void): void;
 	/** Calls `fn` now and every `ms` while the view is shown (errors are logged, not thrown). */
 	every(ms: number, fn: () => unknown): void;
+	/** Ends the session and shows the sign-in form with a message. */
+	signOut(message?: string): void;
 	/** Subscribes to a live event for as long as the view is shown. */
 	on<E extends LiveEventName>(event: E, fn: (data: LiveEvents[E]) => void): void;
 }
