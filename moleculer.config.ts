@@ -9,6 +9,7 @@ import type { BrokerOptions, Errors as MoleculerErrors, ServiceBroker } from "mo
 import { Errors } from "moleculer";
 import { AuthorizationMiddleware } from "./mixins/authorization";
 import { createChannelsMiddleware } from "./mixins/channels";
+import { DataDirMiddleware } from "./mixins/data-dir.middleware";
 import { CircuitTimeoutMiddleware } from "./mixins/circuit-timeout.middleware";
 import { EventBulkheadOffMiddleware } from "./mixins/event-bulkhead.middleware";
 import { PrometheusTextReporter } from "./mixins/metrics";
@@ -117,7 +118,7 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 		// Errors from another node keep their code and type (a remote 404/409/429 is not a 500).
 		errorRegenerator: new FleetErrorRegenerator(),
 		// AuthorizationMiddleware: the one access policy, checked where each action runs.
-		middlewares: [AuthorizationMiddleware(), CircuitTimeoutMiddleware(), EventBulkheadOffMiddleware(), createChannelsMiddleware(env)],
+		middlewares: [DataDirMiddleware(env), AuthorizationMiddleware(), CircuitTimeoutMiddleware(), EventBulkheadOffMiddleware(), createChannelsMiddleware(env)],
 
 		// The process guard (bin/runner.ts) reports through this broker's logger and metrics.
 		created: (broker: ServiceBroker) => attachBrokerToGuard(broker),

@@ -55,5 +55,7 @@ class FleetRunner extends RunnerBase {
 	}
 }
 
+// Files a node writes (PGlite, keys, artifacts) are its own: nobody else on the host reads them.
+process.umask(0o077);
 installProcessGuard();
 new FleetRunner().start(process.argv);

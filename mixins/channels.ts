@@ -77,6 +77,18 @@ const common = {
 	deadLettering: { enabled: true, queueName: DEAD_LETTER_CHANNEL }
 };
 
+/** user/password (or a token as the user) from the first NATS URL that carries them. */
+export function natsCredentials(urls: string): { user?: string; pass?: string; token?: string } {
+	for (const part of urls.split(",")) {
+		const u = new URL(part.trim());
+		if (!u.username) continue;
+		// Not URL-decoded: moleculer's NATS transporter passes them as written, and both connections must agree.
+		const user = u.username;
+		return u.password ? { user, pass: u.password } : { token: user };
+	}
+	return {};
+}
+
 function createAdapter(env: FleetEnv): ChannelAdapter {
 	const kind = channelsKind(env);
 	if (kind === "NATS") {
@@ -87,7 +99,8 @@ function createAdapter(env: FleetEnv): ChannelAdapter {
 			maxInFlight: 16,
 			nats: {
 				url,
-				connectionOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 1000 },
+				// The adapter keeps only host:port of the URL: the mesh credentials are passed here.
+				connectionOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 1000, ...natsCredentials(url) },
 				// Bounded retention: a week of backlog survives a long outage, the disk does not fill.
 				// num_replicas: 3 on a NATS cluster (CHANNELS_REPLICAS), so a stream survives a server.
 				streamConfig: { max_age: 7 * 24 * 3600 * 1e9, num_replicas: env.channelsReplicas },

@@ -14,6 +14,7 @@ import { EVENTS, type DeviceHotplugEvent, type DeviceOpenRequest, type DeviceSta
 import { SIGNING_ACTIONS, USER_CHANGED_EVENT, type UserChangedEvent, type UserState } from "../shared/contracts/tokens";
 import { ConflictError, ForbiddenError, UnprocessableError } from "../shared/errors";
 import { INT32_MAX } from "../shared/params";
+import { NODE_LOST, NODE_STOPPED } from "../shared/contracts/devices";
 import { PROFILES_DIR } from "../shared/paths";
 import { deviceUid, i2cChipUid, portPath, stablePath, vidPid } from "./identity";
 import { loadProfiles, matchProfile, type Profile, type ProfileError } from "./profiles";
@@ -26,6 +27,8 @@ import {
 	getDeviceRow,
 	insertDevice,
 	listDevices,
+	liveDevicesOn,
+	nodesWithLiveDevices,
 	recentEvents,
 	releaseOwner,
 	setStatus,
@@ -51,6 +54,7 @@ type ManagerThis = Service & {
 	deviceFor(ctx: Context, id: number): Promise<DeviceRow>;
 	ownerFor(caller: Caller | null, wanted: number | null | undefined, fallback: number | null): Promise<number | null>;
 	syncNode(nodeID: string): Promise<void>;
+	disconnectNode(nodeID: string, reason: string): Promise<void>;
 };
 
 /** Merges the profile's defaults with the per-device overrides kept in the registry. */
@@ -252,6 +256,14 @@ const ManagerService: ServiceSchema = {
 			if (!ctx.params?.deleted || !Number.isInteger(ctx.params.id)) return;
 			await releaseOwner(this.db, ctx.params.id).catch(err => this.logger.warn(`manager: releasing devices of user ${ctx.params.id}: ${errorMessage(err)}`));
 		},
+		/**
+		 * A node left the mesh (stopped cleanly, or went silent): its devices are disconnected at
+		 * once, not "streaming" on a node that is gone. A clean stop is a planned one (no offline alert).
+		 */
+		"$node.disconnected"(this: ManagerThis, ctx: Context<{ node: { id: string }; unexpected: boolean }>) {
+			const reason = ctx.params.unexpected ? NODE_LOST : NODE_STOPPED;
+			return this.disconnectNode(ctx.params.node.id, reason).catch(err => this.logger.warn(`manager: devices of ${ctx.params.node.id}: ${(err as Error).message}`));
+		},
 		"$node.connected"(this: ManagerThis, ctx: Context<{ node: { id: string } }>) {
 			// A detector node that (re)joined: pick up what it holds.
 			// Its services may be announced a moment after the node itself: wait for its detector.
@@ -412,6 +424,10 @@ const ManagerService: ServiceSchema = {
 			}
 		},
 
+		async disconnectNode(this: ManagerThis, nodeID: string, reason: string) {
+			for (const { id } of await liveDevicesOn(this.db, nodeID)) await this.transition(id, "disconnected", reason, nodeID);
+		},
+
 		async syncNode(this: ManagerThis, nodeID: string) {
 			const svc = this.broker.registry.getServiceList({ onlyAvailable: true }).find(s => s.name === "detector" && s.nodeID === nodeID);
 			if (!svc) return;
@@ -461,6 +477,21 @@ const ManagerService: ServiceSchema = {
 		self.logger.info(`manager: usb.ids from ${ids.source} (${ids.vendors.size} vendors)`);
 		// Devices plugged while no manager ran are picked up from the detectors.
 		setTimeout(() => void self.broker.call("manager.sync", {}, { nodeID: self.broker.nodeID }).catch(() => undefined), 1000).unref();
+		// Devices left "streaming" by nodes that are not in the mesh (everything stopped at once,
+		// or a node that never came back): disconnected, once discovery had time to find the live ones.
+		setTimeout(() => {
+			void (async () => {
+				const registry = self.broker.registry as unknown as { getNodeList(o: { onlyAvailable: boolean; withServices: boolean }): Array<{ id: string }> };
+				const online = new Set(registry.getNodeList({ onlyAvailable: true, withServices: false }).map(n => n.id));
+				for (const nodeID of await nodesWithLiveDevices(self.db)) if (!online.has(nodeID)) await self.disconnectNode(nodeID, NODE_LOST);
+			})().catch(err => self.logger.warn(`manager: sweeping devices of absent nodes: ${(err as Error).message}`));
+		}, 5000).unref();
+	},
+
+	/** A planned stop of this node: its own devices are disconnected now, not left "streaming". */
+	async stopped(this: Service) {
+		const self = this as ManagerThis;
+		await self.disconnectNode(self.broker.nodeID, NODE_STOPPED).catch(err => self.logger.warn(`manager: devices of this node at stop: ${(err as Error).message}`));
 	}
 };
 

@@ -204,3 +204,14 @@ export async function releaseOwner(sql: Sql, userId: number): Promise<number> {
 	const rows = await sql.query(`UPDATE devices SET owner = NULL, updated_at = now() WHERE owner = $1 RETURNING id`, [userId]);
 	return rows.length;
 }
+
+/** Devices last seen on `nodeID` that are not marked disconnected yet (their node left or stopped). */
+export function liveDevicesOn(sql: Sql, nodeID: string): Promise<Array<{ id: number }>> {
+	return sql.query<{ id: number }>(`SELECT id FROM devices WHERE node_id = $1 AND status <> 'disconnected'`, [nodeID]);
+}
+
+/** Nodes that hold devices not marked disconnected. */
+export async function nodesWithLiveDevices(sql: Sql): Promise<string[]> {
+	const rows = await sql.query<{ node_id: string }>(`SELECT DISTINCT node_id FROM devices WHERE node_id IS NOT NULL AND status <> 'disconnected'`);
+	return rows.map(r => r.node_id);
+}

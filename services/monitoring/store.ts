@@ -5,6 +5,7 @@
 import type { Sql } from "../../mixins/db.mixin";
 import type { Direction, ProfileAlertDefault, Severity, ThresholdRule } from "./alerts";
 import { ownerCondition } from "../../mixins/authorization";
+import { NODE_STOPPED } from "../shared/contracts/devices";
 import { asCaller, type Viewer } from "./queries";
 
 export interface RuleRow {
@@ -272,8 +273,10 @@ export async function silentDevices(db: Sql, defaultIntervalS: number): Promise<
 					CASE WHEN dev.config->>'expected_interval_s' ~ '^[0-9]+(\\.[0-9]+)?$' THEN (dev.config->>'expected_interval_s')::float8 END,
 					$1::float8) AS interval_s
 		 FROM monitoring_devices md JOIN devices dev ON dev.id = md.device_id
-		 WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.device_id = md.device_id AND a.kind = 'offline' AND a.cleared_at IS NULL)`,
-		[defaultIntervalS]
+		 WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.device_id = md.device_id AND a.kind = 'offline' AND a.cleared_at IS NULL)
+		   -- A device whose node was stopped on purpose is not "offline": nobody needs an alert for a planned stop.
+		   AND NOT (dev.status = 'disconnected' AND dev.status_reason = $2)`,
+		[defaultIntervalS, NODE_STOPPED]
 	);
 }
 

@@ -5,6 +5,7 @@
  * becomes a ConfigError that names the variable, so the node can stop with one
  * clear line instead of a stack trace from deep inside a driver.
  */
+import crypto from "node:crypto";
 import os from "node:os";
 import path from "node:path";
 
@@ -33,6 +34,8 @@ export interface NodeEnv {
 	deviceNodeID: string;
 	namespace: string;
 	transporter: TransporterConfig;
+	/** A non-loopback NATS URL without credentials is allowed on purpose (MESH_INSECURE=1). */
+	meshInsecure: boolean;
 	/** fatal, error, warn, info, debug, trace (LOGLEVEL). */
 	logLevel: LogLevel;
 	/** `json` or `short` (LOG_FORMAT); default json unless stdout is a terminal. */
@@ -78,7 +81,7 @@ export interface GatewayEnv {
 	corsOrigins: string[] | null;
 	/** Behind a reverse proxy: take the client address from X-Forwarded-For (TRUST_PROXY=1). */
 	trustProxy: boolean;
-	/** /metrics needs an admin token or METRICS_TOKEN (METRICS_AUTH=1); open by default. */
+	/** /metrics needs an admin token or METRICS_TOKEN: METRICS_AUTH=token, or unset and HOST not loopback; METRICS_AUTH=none opens it. */
 	metricsAuth: boolean;
 	/** A static bearer token Prometheus may use for /metrics when METRICS_AUTH=1 (METRICS_TOKEN). */
 	metricsToken: string | null;
@@ -364,13 +367,47 @@ function parseClientId(env: Env): string | null {
 	return node ? `${trimmed(env, "NAMESPACE") ?? "fleetmesh"}-ingest-${node}`.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 64) : null;
 }
 
+/**
+ * The default node id: the host name and a short hash of DATA_DIR. The same across restarts of
+ * the same node (devices keep their node), different for two nodes with their own DATA_DIR on one host.
+ */
+export function defaultNodeID(env: Env): string {
+	const dataDir = path.resolve(trimmed(env, "DATA_DIR") ?? "./data");
+	return `${os.hostname()}-${crypto.createHash("sha256").update(dataDir).digest("hex").slice(0, 6)}`;
+}
+
+/** Loopback NATS hosts: a mesh on this machine only. */
+function isLoopbackHost(host: string): boolean {
+	const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+	return h === "localhost" || h === "::1" || /^127\./.test(h);
+}
+
+/**
+ * A NATS mesh that other machines can reach must be authenticated: every node of the namespace
+ * may call every action. A non-loopback NATS URL without user:password (or a token) in it is
+ * refused unless MESH_INSECURE=1 says it is on purpose.
+ */
+export function checkMeshCredentials(t: TransporterConfig, insecure: boolean): void {
+	if (t.kind !== "NATS" || insecure) return;
+	for (const part of t.url.split(",")) {
+		const url = new URL(part.trim());
+		if (!isLoopbackHost(url.hostname) && !url.username) {
+			throw new ConfigError("TRANSPORTER", `${url.host} is not on this machine and the URL has no credentials: use nats://user:password@${url.host} (the shipped NATS configuration requires them), or set MESH_INSECURE=1 to run an open mesh on purpose`);
+		}
+	}
+}
+
 function readNodeEnv(env: Env, services: string[] | null): NodeEnv {
+	const transporter = parseTransporter(env);
+	const meshInsecure = parseBoolVar(env, "MESH_INSECURE", false);
+	checkMeshCredentials(transporter, meshInsecure);
 	return {
 		services,
-		nodeID: trimmed(env, "NODEID") ?? `${os.hostname()}-${process.pid}`,
-		deviceNodeID: trimmed(env, "DEVICE_NODEID") ?? trimmed(env, "NODEID") ?? `${os.hostname()}-${process.pid}`,
+		nodeID: trimmed(env, "NODEID") ?? defaultNodeID(env),
+		deviceNodeID: trimmed(env, "DEVICE_NODEID") ?? trimmed(env, "NODEID") ?? defaultNodeID(env),
 		namespace: trimmed(env, "NAMESPACE") ?? "fleetmesh",
-		transporter: parseTransporter(env),
+		transporter,
+		meshInsecure,
 		logLevel: parseChoice(env, "LOGLEVEL", LOG_LEVELS, "info", true),
 		logFormat: trimmed(env, "LOG_FORMAT") == null ? null : parseChoice(env, "LOG_FORMAT", ["json", "short"] as const, "json", true),
 		requestTimeoutMs: parseIntVar(env, "REQUEST_TIMEOUT_MS", 10_000, 100, 600_000),
@@ -394,13 +431,25 @@ function readStorageEnv(env: Env): StorageEnv {
 	};
 }
 
+/**
+ * Whether /metrics needs a token: METRICS_AUTH=none (or 0) opens it, =token (or 1) always asks;
+ * unset, it asks unless the gateway listens on loopback only.
+ */
+function metricsNeedToken(env: Env, host: string): boolean {
+	const raw = trimmed(env, "METRICS_AUTH")?.toLowerCase();
+	if (raw == null || raw === "auto") return !isLoopbackHost(host);
+	if (/^(none|0|false|no|off)$/.test(raw)) return false;
+	if (/^(token|1|true|yes|on)$/.test(raw)) return true;
+	throw new ConfigError("METRICS_AUTH", `'${raw}' is not one of token, none (unset: a token unless HOST is loopback)`);
+}
+
 function readGatewayEnv(env: Env): GatewayEnv {
 	return {
 		port: parseIntVar(env, "PORT", 3000, 0, 65535),
 		host: parseHost(env, "HOST", "0.0.0.0"),
 		corsOrigins: trimmed(env, "CORS_ORIGINS")?.split(",").map(s => s.trim()).filter(Boolean) ?? null,
 		trustProxy: parseBoolVar(env, "TRUST_PROXY", false),
-		metricsAuth: parseBoolVar(env, "METRICS_AUTH", false),
+		metricsAuth: metricsNeedToken(env, parseHost(env, "HOST", "0.0.0.0")),
 		metricsToken: trimmed(env, "METRICS_TOKEN")
 	};
 }

@@ -10,11 +10,13 @@
  * With SIMULATE=1 an Arduino Uno, a GPS, a Modbus sensor and a BME280 are plugged at start.
  */
 import crypto from "node:crypto";
+import fs from "node:fs";
 import path from "node:path";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { Errors } from "moleculer";
 import { SerialPort } from "serialport";
 import { fleetEnv } from "../shared/broker-env";
+import { writePrivateFile } from "../shared/files";
 import { SimulatedBme280, SimulatedI2cBus } from "./bme280-chip";
 import { createPtyPair, type PtyPair } from "./pty";
 import { arduinoLine, byIdName, esp32Line, gpsSentences, udevPropertiesFor, VIRTUAL_KINDS, type VirtualKind } from "./virtual-devices";
@@ -82,6 +84,25 @@ async function startLineWriter(pty: PtyPair, rateHz: number, next: (n: number) =
 		clearInterval(timer);
 		await new Promise<void>(r => (port.isOpen ? port.close(() => r()) : r()));
 	};
+}
+
+/**
+ * A simulated board's serial number, made once and kept in DATA_DIR: the same board after any
+ * restart (whatever NODEID is), so the registry keeps its id instead of adding a new device.
+ */
+export function stableSerial(dataDir: string, id: string): string {
+	const file = path.join(dataDir, "sim-devices", "serials.json");
+	let known: Record<string, string> = {};
+	try {
+		known = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, string>;
+	} catch {
+		// First plug on this DATA_DIR.
+	}
+	if (!known[id]) {
+		known[id] = `SIM${crypto.randomBytes(6).toString("hex").toUpperCase()}`;
+		writePrivateFile(file, JSON.stringify(known, null, 1) + "\n");
+	}
+	return known[id];
 }
 
 export const DevicesMixin: Partial<ServiceSchema> = {
@@ -178,7 +199,7 @@ export const DevicesMixin: Partial<ServiceSchema> = {
 					}
 				};
 			} else {
-				const serial = p.serial ?? `SIM${crypto.createHash("sha1").update(`${this.broker.nodeID}/${id}`).digest("hex").slice(0, 12).toUpperCase()}`;
+				const serial = p.serial ?? stableSerial(fleetEnv(this.broker).dataDir, id);
 				const props = udevPropertiesFor(p.kind, serial, port);
 				const link = path.join(this.simDir, "serial/by-id", byIdName(props));
 				const pty = await createPtyPair(link, path.join(this.simDir, "host", `${id}.pty`));

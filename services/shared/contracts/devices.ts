@@ -141,3 +141,10 @@ export interface DeviceOpenRequest {
 	/** label → datapoint id in the registry (readings carry the id); `key` when the device prints another name. */
 	datapoints: Array<{ label: string; id: number; key?: string }>;
 }
+
+/**
+ * `device.status` reasons for a device whose node is gone. NODE_STOPPED is a planned stop:
+ * monitoring raises no offline alert for it. NODE_LOST (the node went silent) is not planned.
+ */
+export const NODE_STOPPED = "node stopped";
+export const NODE_LOST = "node left the mesh";
