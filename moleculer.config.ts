@@ -18,6 +18,17 @@ import { readEnv, type FleetEnv } from "./services/shared/env";
 import { FleetErrorRegenerator } from "./services/shared/errors";
 import { printStartBanner } from "./services/shared/first-start";
 
+/**
+ * What /metrics shows: no host identity. Moleculer's built-in metrics include the host name, every
+ * interface's IP and MAC address, the OS user and the process arguments; a scrape needs none of
+ * them, and whoever reads them learns the network. The node id label is left out for the same
+ * reason (the default one starts with the host name); Prometheus labels each target itself.
+ */
+const METRICS_REPORTER_OPTIONS = {
+	excludes: ["os.hostname", "os.network.*", "os.user.*", "process.arguments", "process.pid", "process.ppid", "os.cpu.info.*"],
+	defaultLabels: (registry: { broker: { namespace: string } }) => ({ namespace: registry.broker.namespace })
+};
+
 export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & { fleet: FleetEnv } {
 	const transporter =
 		env.transporter.kind === "NATS"
@@ -95,8 +106,8 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 		metrics: {
 			enabled: env.metrics,
 			reporter: [
-				new PrometheusTextReporter({ includes: undefined }),
-				...(env.metricsPort ? [{ type: "Prometheus", options: { port: env.metricsPort } }] : [])
+				new PrometheusTextReporter(METRICS_REPORTER_OPTIONS),
+				...(env.metricsPort ? [{ type: "Prometheus", options: { port: env.metricsPort, ...METRICS_REPORTER_OPTIONS } }] : [])
 			]
 		},
 

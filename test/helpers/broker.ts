@@ -35,6 +35,8 @@ export function createTestBroker(opts: TestBrokerOptions): ServiceBroker {
 		NODEID: opts.nodeID ?? `node-${crypto.randomBytes(2).toString("hex")}`,
 		LOGLEVEL: opts.logLevel ?? process.env.TEST_LOGLEVEL ?? "warn",
 		PORT: "0",
+		// Test gateways listen on loopback only (so /metrics is open to the test, as documented).
+		HOST: "127.0.0.1",
 		DATA_DIR: opts.env?.DATA_DIR ?? tempDir(opts.namespace),
 		...opts.env
 	});
