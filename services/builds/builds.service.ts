@@ -12,7 +12,7 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { registerHealthCheck } from "../../mixins/health";
 import { BUILD_METRICS, registerBuildMetrics } from "../shared/asu/metrics";
-import type { ReleaseMetadata } from "../shared/asu/metadata";
+import { versionPath, type ReleaseMetadata } from "../shared/asu/metadata";
 import { stringifyOrdered } from "../shared/asu/ordered-json";
 import { acquireQueue, releaseQueue, type BuildQueue } from "../shared/asu/queue";
 import { metadataFor } from "../shared/asu/sources";
@@ -23,7 +23,7 @@ import type { FleetEnv } from "../shared/env";
 import { detailAnswer, jobAnswer, NOT_FOUND } from "./answers";
 import { postBuild, type BuildApiDeps } from "./build-api";
 import { jsonRoute, type ServerInfo } from "./json-routes";
-import { storeFile } from "./store";
+import { storeFile, sweepStore } from "./store";
 
 const HASH = /^[0-9a-f]{64}$/;
 const SERVER_VERSION = "fleetmesh-0.1.0";
@@ -61,6 +61,7 @@ type BuildsThis = Service &
 	pending: stats.EventRow[];
 	flushTimer: NodeJS.Timeout | null;
 	gaugeTimer: NodeJS.Timeout | null;
+	sweepTimer: NodeJS.Timeout | null;
 	hits: number;
 	misses: number;
 	workerState: { at: number; problem: Promise<string | null> } | null;
@@ -151,9 +152,8 @@ const BuildsService: ServiceSchema = {
 			...publicAction,
 			async handler(this: BuildsThis, ctx: Ctx<HttpParams>) {
 				const { version, target, subtarget } = ctx.params.params ?? {};
-				const pj = await this.meta.profilesJson(String(version), `${target}/${subtarget}`).catch(() => null);
-				const { versionPath } = await import("../shared/asu/metadata");
 				if (!versionPath(String(version))) return this.reply(ctx, detailAnswer(400, `Unsupported version: ${version}`));
+				const pj = await this.meta.profilesJson(String(version), `${target}/${subtarget}`).catch(() => null);
 				if (!pj) return this.reply(ctx, detailAnswer(404, `Failed to fetch revision for ${version}/${target}/${subtarget}`));
 				return this.reply(ctx, { status: 200, body: { revision: pj.version_code } });
 			}
@@ -308,6 +308,7 @@ const BuildsService: ServiceSchema = {
 		self.pending = [];
 		self.flushTimer = null;
 		self.gaugeTimer = null;
+		self.sweepTimer = null;
 		self.hits = 0;
 		self.misses = 0;
 		self.workerState = null;
@@ -335,11 +336,20 @@ const BuildsService: ServiceSchema = {
 			);
 		}, 5000);
 		self.gaugeTimer.unref();
+		// Images of builds that expired (their job is gone) are removed from the store.
+		self.sweepTimer = setInterval(() => {
+			void sweepStore(env.builds.storeDir, self.queue).then(
+				n => n && self.logger.info(`builds: removed ${n} expired build(s) from the store`),
+				err => self.logger.warn(`builds: store sweep failed: ${(err as Error).message}`)
+			);
+		}, 15 * 60_000);
+		self.sweepTimer.unref();
 	},
 
 	async stopped(this: Service) {
 		const self = this as BuildsThis;
 		if (self.gaugeTimer) clearInterval(self.gaugeTimer);
+		if (self.sweepTimer) clearInterval(self.sweepTimer);
 		await self.flush();
 		await releaseQueue(self.env.redisUrl, self.env.namespace);
 	}

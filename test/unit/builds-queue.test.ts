@@ -97,3 +97,22 @@ describe("in-process queue", () => {
 		await w.close();
 	});
 });
+
+describe("store sweep", () => {
+	it("removes the images of builds whose job is gone, keeps current and recent ones", async () => {
+		const { sweepStore } = await import("../../services/builds/store");
+		const fs = await import("node:fs");
+		const path = await import("node:path");
+		const os = await import("node:os");
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), "asu-sweep-"));
+		const q = new MemoryBuildQueue();
+		await q.add("1".repeat(64), { request: "{}", resultTtlS: 60, failureTtlS: 60, client: "t" });
+		for (const h of ["1", "2", "3"]) fs.mkdirSync(path.join(dir, h.repeat(64)));
+		fs.mkdirSync(path.join(dir, "not-a-hash"));
+		const old = Date.now() / 1000 - 7200;
+		for (const h of ["1", "2"]) fs.utimesSync(path.join(dir, h.repeat(64)), old, old);
+		expect(await sweepStore(dir, q)).toBe(1);
+		expect(fs.readdirSync(dir).sort()).toEqual(["1".repeat(64), "3".repeat(64), "not-a-hash"]);
+		fs.rmSync(dir, { recursive: true, force: true });
+	});
+});

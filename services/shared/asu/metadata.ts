@@ -102,7 +102,9 @@ export class UrlSource implements MetadataSource {
 		return this.base;
 	}
 	async read(rel: string): Promise<Buffer | null> {
-		const res = await fetch(`${this.base}/${rel.replace(/^\/+/, "")}`, { signal: AbortSignal.timeout(this.timeoutMs) });
+		const clean = path.posix.normalize("/" + rel).slice(1);
+		if (clean.startsWith("..")) return null;
+		const res = await fetch(`${this.base}/${clean}`, { signal: AbortSignal.timeout(this.timeoutMs) });
 		if (res.status === 404) return null;
 		if (!res.ok) throw new Error(`${this.base}/${rel}: HTTP ${res.status}`);
 		return Buffer.from(await res.arrayBuffer());
