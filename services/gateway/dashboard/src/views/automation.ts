@@ -36,7 +36,7 @@ function stateText(r: RuleApi): string {
 class AutomationPage {
 	private rulesEl = h("tbody", { id: "automation-rules" });
 	private schedulesEl = h("tbody", { id: "automation-schedules" });
-	private historyEl = h("ul", { class: "alerts", id: "automation-history" });
+	private historyEl = h("ul", { id: "automation-history", style: "margin:0;padding:0;list-style:none" });
 	private devices: DeviceView[] = [];
 
 	constructor(
@@ -146,13 +146,13 @@ function historyItem(e: HistoryEntry): HTMLElement {
 	const badge = e.status === "succeeded" ? "streaming" : ["failed", "partial", "suppressed"].includes(e.status) ? "error" : "identified";
 	return h(
 		"li",
-		{ class: "alert", "data-run": e.id },
+		{ "data-run": e.id, style: "padding:0.55rem 1rem;border-top:1px solid var(--line)" },
 		h(
 			"details",
 			{},
-			h("summary", {}, h("span", { class: `badge ${badge}` }, e.status), " ", what, e.misfired ? " (catch-up)" : "", h("span", { class: "meta" }, ` · ${fmtTime(e.startedAt)}`)),
-			h("ol", { class: "small trace" }, ...e.trace.map(s => h("li", {}, `${s.ok ? "✓" : "✗"} ${s.path} ${s.step}`, s.detail ? h("span", { class: "muted" }, ` ${JSON.stringify(s.detail)}`) : null))),
-			e.commands.length ? h("div", { class: "small" }, ...e.commands.map(c => h("div", {}, `command #${c.id} → device #${c.deviceId} ${c.action} ${JSON.stringify(c.params)}: ${c.status}`))) : null
+			h("summary", { style: "cursor:pointer" }, h("span", { class: `badge ${badge}` }, e.status), ` ${what}${e.misfired ? " (catch-up)" : ""}`, h("span", { class: "muted small" }, ` · ${fmtTime(e.startedAt)}`)),
+			h("ol", { class: "small trace", style: "margin:0.4rem 0 0.2rem 1.4rem;padding:0" }, ...e.trace.map(s => h("li", {}, `${s.ok ? "✓" : "✗"} ${s.path} ${s.step}`, s.detail ? h("span", { class: "muted" }, ` ${JSON.stringify(s.detail)}`) : null))),
+			e.commands.length ? h("div", { class: "small muted", style: "margin-left:1.4rem" }, ...e.commands.map(c => h("div", {}, `command #${c.id} → device #${c.deviceId} ${c.action} ${JSON.stringify(c.params)}: ${c.status}`))) : null
 		)
 	);
 }
