@@ -10,6 +10,7 @@ import { Errors } from "moleculer";
 import { AuthorizationMiddleware } from "./mixins/authorization";
 import { createChannelsMiddleware } from "./mixins/channels";
 import { DataDirMiddleware } from "./mixins/data-dir.middleware";
+import { InputBoundsMiddleware } from "./mixins/input-bounds.middleware";
 import { CircuitTimeoutMiddleware } from "./mixins/circuit-timeout.middleware";
 import { EventBulkheadOffMiddleware } from "./mixins/event-bulkhead.middleware";
 import { PrometheusTextReporter } from "./mixins/metrics";
@@ -129,7 +130,7 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 		// Errors from another node keep their code and type (a remote 404/409/429 is not a 500).
 		errorRegenerator: new FleetErrorRegenerator(),
 		// AuthorizationMiddleware: the one access policy, checked where each action runs.
-		middlewares: [DataDirMiddleware(env), AuthorizationMiddleware(), CircuitTimeoutMiddleware(), EventBulkheadOffMiddleware(), createChannelsMiddleware(env)],
+		middlewares: [DataDirMiddleware(env), AuthorizationMiddleware(), InputBoundsMiddleware(), CircuitTimeoutMiddleware(), EventBulkheadOffMiddleware(), createChannelsMiddleware(env)],
 
 		// The process guard (bin/runner.ts) reports through this broker's logger and metrics.
 		created: (broker: ServiceBroker) => attachBrokerToGuard(broker),
