@@ -14,7 +14,7 @@ import type { Database } from "../../mixins/db.mixin";
 import type { Row } from "../../mixins/db/database";
 import { DbMixin } from "../../mixins/db.mixin";
 import { fleetEnv } from "../shared/broker-env";
-import { CHANNELS, EVENTS, LIVE_PUSH_EVENT, type DeviceStatusEvent, type LiveMessage, type Reading } from "../shared/contracts";
+import { CHANNELS, EVENTS, LIVE_PUSH_EVENT, isReading, toEpochMs, type DeviceStatusEvent, type LiveMessage } from "../shared/contracts";
 import { AUTOMATION_EVENTS, AUTOMATION_READINGS_GROUP, type ConfigChangedEvent, type RuleApi } from "../shared/contracts/automation";
 import { ConflictError, NotFoundError } from "../shared/errors";
 import { callerOf, visibleArraySql, visibleDevices, type Caller } from "./access";
@@ -90,10 +90,8 @@ const AutomationService: ServiceSchema = {
 				await this.ready;
 				const list = (payload as { readings?: unknown })?.readings;
 				if (!Array.isArray(list)) return; // not a telemetry batch: the pipeline sink dead-letters it
-				const readings = (list as Reading[])
-					.filter(r => r && Number.isInteger(r.deviceId) && Number.isInteger(r.datapointId) && typeof r.value === "number" && Number.isFinite(r.value))
-					.map(r => ({ deviceId: r.deviceId, datapointId: r.datapointId, value: r.value, ts: typeof r.ts === "number" ? r.ts : Date.parse(r.ts) }))
-					.filter(r => Number.isFinite(r.ts));
+				// The channel's one reading check (contracts/readings.ts); what passes has a valid ts.
+				const readings = list.filter(isReading).map(r => ({ deviceId: r.deviceId, datapointId: r.datapointId, value: r.value, ts: toEpochMs(r.ts)! }));
 				await this.core.processReadings(readings);
 			}
 		}

@@ -6,13 +6,12 @@
  */
 import type { Action, CommandAction, Condition, MisfirePolicy, RuleMode, Trigger, Weekday, WriteParams } from "../shared/contracts/automation";
 import { COMMAND_ACTIONS, MISFIRE_POLICIES, RULE_MODES, WEEKDAYS, formatDuration, parseDuration } from "../shared/contracts/automation";
-import type { DeviceStatus } from "../shared/contracts";
+import { DEVICE_STATUSES } from "../shared/contracts";
 import { UnprocessableError } from "../shared/errors";
 import { checkCron } from "./planner";
 
 const DAY_MS = 86_400_000;
 const MAX_FOR_MS = 7 * DAY_MS;
-const DEVICE_STATUSES: DeviceStatus[] = ["detected", "identified", "configured", "streaming", "disconnected", "error"];
 
 export function fail(field: string, message: string): never {
 	throw new UnprocessableError(`${field}: ${message}`, { field });

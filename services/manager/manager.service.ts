@@ -40,6 +40,7 @@ import {
 } from "./registry";
 import { loadUsbIds, lookupUsb } from "./usbids";
 import { errorMessage } from "../shared/error-message";
+import { DEVICE_STATUSES } from "../shared/contracts/devices";
 
 type ManagerThis = Service & {
 	db: Database;
@@ -119,7 +120,7 @@ const ManagerService: ServiceSchema = {
 			rest: "GET /devices",
 			auth: "user",
 			params: {
-				status: { type: "enum", values: ["detected", "identified", "configured", "streaming", "disconnected", "error"], optional: true },
+				status: { type: "enum", values: [...DEVICE_STATUSES], optional: true },
 				node_id: { type: "string", max: 200, optional: true },
 				type: { type: "string", max: 100, optional: true },
 				limit: { type: "number", integer: true, min: 1, max: 1000, optional: true, convert: true, default: 100 },

@@ -10,6 +10,7 @@ import Validator from "fastest-validator";
 import YAML from "yaml";
 import { modbusMapSchema, type UdevProperties } from "../shared/contracts";
 import { errorMessage } from "../shared/error-message";
+import { DEVICE_INTERFACES, DEVICE_PROTOCOLS, LINE_FORMATS, type DeviceInterface, type DeviceProtocol, type LineFormat, type ModbusRegister } from "../shared/contracts/devices";
 
 export interface DatapointDef {
 	label: string;
@@ -18,13 +19,7 @@ export interface DatapointDef {
 	key?: string;
 }
 
-export interface ModbusRegister {
-	label: string;
-	address: number;
-	type: "holding" | "input";
-	format: "int16" | "uint16" | "int32" | "uint32" | "float32";
-	scale?: number;
-}
+export type { ModbusRegister } from "../shared/contracts/devices";
 
 export interface Profile {
 	/** File the profile came from (for messages). */
@@ -40,10 +35,10 @@ export interface Profile {
 		serial?: string;
 		subsystem?: string;
 	};
-	interface: "uart" | "i2c";
+	interface: DeviceInterface;
 	link: { baudrate?: number; data_bits?: number; parity?: string; stop_bits?: number };
-	protocol: "line" | "nmea" | "modbus" | "bme280";
-	format?: "kv" | "csv" | "json" | "auto";
+	protocol: DeviceProtocol;
+	format?: LineFormat;
 	config: { auto_reconnect: boolean; buffer_size: number; timeout: number };
 	datapoints: DatapointDef[];
 	modbus?: { unit_id: number; poll_ms: number; registers: ModbusRegister[] };
@@ -76,7 +71,7 @@ const checkProfile = v.compile({
 		},
 		minProps: 1
 	},
-	interface: { type: "enum", values: ["uart", "i2c"] },
+	interface: { type: "enum", values: [...DEVICE_INTERFACES] },
 	link: {
 		type: "object",
 		optional: true,
@@ -87,8 +82,8 @@ const checkProfile = v.compile({
 			stop_bits: { type: "enum", values: [1, 1.5, 2], optional: true }
 		}
 	},
-	protocol: { type: "enum", values: ["line", "nmea", "modbus", "bme280"] },
-	format: { type: "enum", values: ["kv", "csv", "json", "auto"], optional: true },
+	protocol: { type: "enum", values: [...DEVICE_PROTOCOLS] },
+	format: { type: "enum", values: [...LINE_FORMATS], optional: true },
 	config: {
 		type: "object",
 		optional: true,

@@ -3,9 +3,10 @@
  * offline detection. The service feeds readings in time order and applies the decisions to the
  * database, where a unique index keeps one open alert per rule and device.
  */
+import { SEVERITIES, type Severity } from "../shared/contracts/alerts";
 
 export type Direction = "above" | "below";
-export type Severity = "info" | "warning" | "critical";
+export type { Severity } from "../shared/contracts/alerts";
 
 export interface ThresholdRule {
 	id: number;
@@ -96,7 +97,7 @@ export interface ProfileAlertDefault {
 	severity: Severity;
 }
 
-const SEVERITIES = new Set(["info", "warning", "critical"]);
+const SEVERITY_SET = new Set<string>(SEVERITIES);
 
 /**
  * Reads the alert defaults of one datapoint entry of a profile. Accepted forms:
@@ -119,7 +120,7 @@ export function profileAlertDefaults(datapoint: unknown): { defaults: ProfileAle
 		const hysteresis = s.hysteresis == null ? 0 : Number(s.hysteresis);
 		const minDurationS = s.for == null ? (s.min_duration_s == null ? 0 : Number(s.min_duration_s)) : Number(s.for);
 		const severity = String(s.severity ?? "warning");
-		if (!Number.isFinite(hysteresis) || hysteresis < 0 || !Number.isFinite(minDurationS) || minDurationS < 0 || !SEVERITIES.has(severity)) {
+		if (!Number.isFinite(hysteresis) || hysteresis < 0 || !Number.isFinite(minDurationS) || minDurationS < 0 || !SEVERITY_SET.has(severity)) {
 			problems.push(`alert entry ${JSON.stringify(s)} has a bad hysteresis, duration or severity`);
 			continue;
 		}

@@ -63,6 +63,7 @@ import {
 } from "./store";
 import { errorMessage } from "../shared/error-message";
 import { Backoff } from "../shared/retry";
+import { SEVERITIES } from "../shared/contracts/alerts";
 
 /** How long datapoint labels, units and device names are cached. */
 const META_TTL_MS = 5 * 60_000;
@@ -126,7 +127,7 @@ const ruleParams = {
 	threshold: { type: "number", convert: true },
 	hysteresis: { type: "number", min: 0, convert: true, optional: true },
 	minDurationS: { type: "number", min: 0, max: 86_400, convert: true, optional: true },
-	severity: { type: "enum", values: ["info", "warning", "critical"], optional: true },
+	severity: { type: "enum", values: [...SEVERITIES], optional: true },
 	enabled: { type: "boolean", convert: true, optional: true }
 } as const;
 
@@ -294,7 +295,7 @@ const MonitoringService: ServiceSchema = {
 			params: {
 				status: { type: "enum", values: ["open", "cleared", "unacknowledged", "all"], optional: true },
 				device: optionalId,
-				severity: { type: "enum", values: ["info", "warning", "critical"], optional: true },
+				severity: { type: "enum", values: [...SEVERITIES], optional: true },
 				limit: { type: "number", integer: true, min: 1, max: MAX_LIMIT, convert: true, optional: true },
 				before: optionalId
 			},

@@ -17,6 +17,7 @@ import { NotFoundError } from "../shared/errors";
 import { openI2cBus } from "./links/i2c";
 import { DeviceSession } from "./session";
 import { errorMessage } from "../shared/error-message";
+import { DEVICE_INTERFACES, DEVICE_PROTOCOLS, LINE_FORMATS } from "../shared/contracts/devices";
 
 type ProcessorThis = Service & {
 	sessions: Map<number, DeviceSession>;
@@ -35,10 +36,10 @@ const openParams = {
 		type: "object",
 		props: {
 			name: { type: "string" },
-			interface: { type: "enum", values: ["uart", "i2c"] },
-			protocol: { type: "enum", values: ["line", "nmea", "modbus", "bme280"] },
+			interface: { type: "enum", values: [...DEVICE_INTERFACES] },
+			protocol: { type: "enum", values: [...DEVICE_PROTOCOLS] },
 			baudrate: { type: "number", integer: true, positive: true, optional: true },
-			format: { type: "enum", values: ["kv", "csv", "json", "auto"], optional: true },
+			format: { type: "enum", values: [...LINE_FORMATS], optional: true },
 			modbus: modbusMapSchema(false),
 			i2c: { type: "object", optional: true, props: { address: { type: "number", integer: true, min: 3, max: 0x77 }, poll_ms: { type: "number", optional: true } } }
 		}

@@ -5,6 +5,7 @@
  *   JSON lines        {"temperature":23.5,"humidity":41}
  * `auto` tells them apart line by line.
  */
+import type { LineFormat } from "../../shared/contracts/devices";
 
 /**
  * Splits a byte stream into lines with bounded memory: an unterminated line longer than
@@ -73,7 +74,7 @@ export class LineSplitter {
 	}
 }
 
-export type LineFormat = "kv" | "csv" | "json" | "auto";
+export type { LineFormat } from "../../shared/contracts/devices";
 
 export type ParseResult = { ok: true; values: Record<string, number> } | { ok: false; reason: string } | { ok: "header" };
 

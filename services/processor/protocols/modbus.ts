@@ -1,12 +1,8 @@
 /** Modbus register maps: decoding the 16-bit words a sensor returns into labelled values. */
+import type { ModbusRegister } from "../../shared/contracts/devices";
 
-export interface RegisterDef {
-	label: string;
-	address: number;
-	type: "holding" | "input";
-	format: string;
-	scale?: number;
-}
+/** A register of a profile's map: the shared contract (processor.open). */
+export type RegisterDef = ModbusRegister;
 
 export function registerWidth(format: string): number {
 	return format === "int32" || format === "uint32" || format === "float32" ? 2 : 1;
