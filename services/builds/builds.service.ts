@@ -18,7 +18,7 @@ import { acquireQueue, releaseQueue, type BuildQueue } from "../shared/asu/queue
 import { metadataFor } from "../shared/asu/sources";
 import * as stats from "../shared/asu/stats";
 import { fleetEnv } from "../shared/broker-env";
-import { BUILDS_ACTIONS, type AsuAnswer } from "../shared/contracts/builds";
+import type { AsuAnswer } from "../shared/contracts/builds";
 import type { FleetEnv } from "../shared/env";
 import { detailAnswer, jobAnswer, NOT_FOUND } from "./answers";
 import { postBuild, type BuildApiDeps } from "./build-api";
@@ -355,5 +355,4 @@ const BuildsService: ServiceSchema = {
 	}
 };
 
-export { BUILDS_ACTIONS };
 export default BuildsService;

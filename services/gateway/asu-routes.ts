@@ -21,7 +21,7 @@ import { WindowLimiter } from "./auth.mixin";
 type GatewayLike = { broker: ServiceBroker; asuLimiter?: WindowLimiter | null; clientIp(req: IncomingMessage): string };
 
 export const ASU_ALIASES: Record<string, string> = {
-	"POST /api/v1/build/prepare": "builds-prepare.prepare",
+	"POST /api/v1/build/prepare": A.prepare,
 	"POST /api/v1/build": A.build,
 	"GET /api/v1/build/:hash": A.status,
 	"HEAD /api/v1/build/:hash": A.status,

@@ -7,9 +7,17 @@
  * progress carries `imagebuilder_status`; results and failures expire after their TTL. BullMQ
  * removes old jobs lazily (when another job finishes), so the TTL is also checked on every read.
  */
-import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
-import IORedis from "ioredis";
+import type { Job, Queue, Worker } from "bullmq";
+import type IORedis from "ioredis";
 import type { BuildJobData, BuildMeta, JobState, JobView } from "../contracts/builds";
+
+type BullMQ = typeof import("bullmq");
+type IORedisClass = typeof import("ioredis").default;
+/** Loaded on first use: a node without Redis never pays for BullMQ (about 200 ms at start). */
+function bullmq(): { mq: BullMQ; Redis: IORedisClass } {
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	return { mq: require("bullmq") as BullMQ, Redis: (require("ioredis") as { default: IORedisClass }).default };
+}
 
 export const QUEUE_NAME = "asu-builds";
 
@@ -101,10 +109,11 @@ export class BullBuildQueue implements BuildQueue {
 		private readonly redisUrl: string,
 		private readonly prefix: string
 	) {
+		const { mq, Redis } = bullmq();
 		// One connection for commands; BullMQ wants no per-request retry limit on it.
-		this.connection = new IORedis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+		this.connection = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
 		this.connection.on("error", () => undefined);
-		this.queue = new Queue<BuildJobData>(QUEUE_NAME, { connection: this.connection, prefix });
+		this.queue = new mq.Queue<BuildJobData>(QUEUE_NAME, { connection: this.connection, prefix });
 		this.queue.on("error", () => undefined);
 	}
 
@@ -175,7 +184,8 @@ export class BullBuildQueue implements BuildQueue {
 	}
 
 	work(processor: JobProcessor, opts: WorkerOptions): BuildWorker {
-		const worker = new Worker<BuildJobData>(
+		const { mq, Redis } = bullmq();
+		const worker: Worker<BuildJobData> = new mq.Worker<BuildJobData>(
 			QUEUE_NAME,
 			async (job, _token, signal) => {
 				const started = Date.now();
@@ -197,13 +207,13 @@ export class BullBuildQueue implements BuildQueue {
 					const message = t.timedOut() ? `Error: build timed out after ${Math.round(opts.timeoutMs / 1000)} s` : (err as Error).message;
 					opts.onFinished?.(job.id!, job.data, { ok: false, error: message, ms: Date.now() - started, meta });
 					// Never retried: a failed build is an answer (kept 1 h), not a transient fault.
-					throw new UnrecoverableError(message);
+					throw new mq.UnrecoverableError(message);
 				} finally {
 					t.clear();
 				}
 			},
 			{
-				connection: new IORedis(this.redisUrl, { maxRetriesPerRequest: null }),
+				connection: new Redis(this.redisUrl, { maxRetriesPerRequest: null }),
 				prefix: this.prefix,
 				concurrency: opts.concurrency,
 				lockDuration: opts.lockMs,
