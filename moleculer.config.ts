@@ -16,6 +16,7 @@ import { EventBulkheadOffMiddleware } from "./mixins/event-bulkhead.middleware";
 import { PrometheusTextReporter } from "./mixins/metrics";
 import { attachBrokerToGuard, detachBrokerFromGuard } from "./mixins/process-guard";
 import { readEnv, type FleetEnv } from "./services/shared/env";
+import { checkDataDir } from "./services/shared/data-dir";
 import { FleetErrorRegenerator } from "./services/shared/errors";
 import { printStartBanner } from "./services/shared/first-start";
 
@@ -31,6 +32,8 @@ const METRICS_REPORTER_OPTIONS = {
 };
 
 export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & { fleet: FleetEnv } {
+	// A DATA_DIR that cannot be written stops the node now, with one line (not deep in a driver).
+	checkDataDir(env.dataDir);
 	const transporter =
 		env.transporter.kind === "NATS"
 			? {

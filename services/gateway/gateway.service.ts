@@ -17,11 +17,13 @@ import { prometheusText } from "../../mixins/metrics";
 import { fleetEnv } from "../shared/broker-env";
 import { PROJECT_ROOT } from "../shared/paths";
 import { toHttpError } from "../shared/errors";
+import { listenError } from "../shared/listen-errors";
 import { asuRoute } from "./asu-routes";
 import { AuthMixin } from "./auth.mixin";
 import { DashboardMixin } from "./dashboard.mixin";
 import { buildOpenApi, type AliasInfo } from "./openapi";
 import { LiveMixin } from "./live.mixin";
+import { routesReady } from "./readiness";
 
 // moleculer-io ships no types.
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- untyped package
@@ -29,6 +31,7 @@ const SocketIOMixin = require("moleculer-io");
 
 const startedAt = Date.now();
 const PACKAGE_VERSION = (JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")) as { version: string }).version;
+const { NotFoundError } = ApiGateway.Errors;
 
 const GatewayService: ServiceSchema = {
 	name: "gateway",
@@ -200,11 +203,20 @@ const GatewayService: ServiceSchema = {
 					: { ok, error: "transporter disconnected", ms: 0 };
 				if (!ok) report.ready = false;
 			}
+			// Ready means the node's own routes answer, not 404 while the gateway is still building them.
+			const routes = routesReady(this.broker, this.aliases ?? []);
+			report.checks.routes = routes.ready ? { ok: true, ms: 0 } : { ok: false, error: routes.error, ms: 0 };
+			if (!routes.ready) report.ready = false;
 			return report;
 		},
 
 		/** Errors go out in the DESIGN shape { name, message, code, type, data }, never with a stack. */
 		sendError(this: GatewayThis, req: IncomingMessage, res: ServerResponse, err: Error) {
+			// A route that does not exist *yet* (the node is starting, or its aliases are being
+			// rebuilt): 503 NOT_READY, so a client retries instead of concluding it does not exist.
+			if (((err as unknown) instanceof NotFoundError || err instanceof Errors.ServiceNotFoundError) && !routesReady(this.broker, this.aliases ?? []).ready) {
+				err = new Errors.MoleculerError("This node is starting: try again in a moment", 503, "NOT_READY");
+			}
 			const mapped = toHttpError(err);
 			if (mapped.code >= 500 && !(err instanceof Errors.MoleculerError)) {
 				this.logger.error(`${req.method} ${req.url} failed:`, err);
@@ -214,8 +226,27 @@ const GatewayService: ServiceSchema = {
 	},
 
 	created(this: Service) {
-		this.settings.port = fleetEnv(this.broker).port;
-		this.settings.ip = fleetEnv(this.broker).host;
+		const env = fleetEnv(this.broker);
+		this.settings.port = env.port;
+		this.settings.ip = env.host;
+		// moleculer-web waits for "listening" only: a port in use or a bad HOST would hang the
+		// start. Fail it instead, with the variable to change.
+		const server = (this as unknown as { server?: import("node:net").Server }).server;
+		if (server) {
+			// moleculer-web logs server errors with their stack: one line is enough (a failed
+			// listen becomes the start-up error itself).
+			server.removeAllListeners("error");
+			server.on("error", err => server.listening && this.logger.error(`HTTP server: ${err.message}`));
+			const listen = server.listen.bind(server) as (port: number, host: string, cb: () => void) => unknown;
+			(server as unknown as { listen: unknown }).listen = (port: number, host: string, cb: (err?: Error) => void) => {
+				const onError = (err: Error) => cb(listenError(err, "PORT", port, host, "HOST"));
+				server.once("error", onError);
+				return listen(port, host, () => {
+					server.off("error", onError);
+					cb();
+				});
+			};
+		}
 	}
 };
 
@@ -269,6 +300,7 @@ type GatewayThis = {
 	lastReady?: boolean;
 	everReady?: boolean;
 	noteReadiness(ready: boolean, checks: Record<string, { ok: boolean }>): void;
+	aliases?: { action?: string }[];
 	broker: ServiceBroker;
 	logger: ServiceBroker["logger"];
 	settings: Record<string, unknown>;

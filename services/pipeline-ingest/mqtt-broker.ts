@@ -23,7 +23,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import { Aedes, type Client } from "aedes";
-import { errorMessage } from "../shared/error-message";
+import { listenError } from "../shared/listen-errors";
 
 /** Topics the ingest takes: stat/+/+/+/+ and tele/+/+/+/+ (the FACES2 topic shape). */
 export function isIngestTopic(topic: string): boolean {
@@ -78,6 +78,8 @@ export class EmbeddedBroker {
 	plainPort: number | null = null;
 	plainAddress: string | null = null;
 	tlsPort: number | null = null;
+	/** Where the mTLS listener is bound (it serves once it has its certificate). */
+	tlsAddress: string | null = null;
 	readonly stats = { refusedPublish: 0, refusedSubscribe: 0, refusedConnect: 0, refusedOversize: 0 };
 	private persistence: { destroy(): Promise<void> } | null = null;
 
@@ -152,32 +154,44 @@ export class EmbeddedBroker {
 		const server = net.createServer(socket => this.aedes.handle(socket));
 		try {
 			await listen(server, port, host);
-			this.plain = server;
-			this.plainPort = (server.address() as net.AddressInfo).port;
-			this.plainAddress = (server.address() as net.AddressInfo).address;
-			this.opts.logger.info(`mqtt: embedded broker, plain listener on ${host}:${this.plainPort} (loopback only)`);
 		} catch (err) {
-			// Another broker (a system Mosquitto) holds the port: ingest still works in-process.
-			this.opts.logger.warn(`mqtt: plain listener on ${host}:${port} not started (${errorMessage(err)}); set MQTT_PORT or MQTT_URL`);
+			// Another broker (a system Mosquitto) holds the port: say so and stop, rather than run
+			// without the listener local tools expect.
+			throw listenError(err, "MQTT_PORT", port, host);
 		}
+		this.plain = server;
+		this.plainPort = (server.address() as net.AddressInfo).port;
+		this.plainAddress = (server.address() as net.AddressInfo).address;
+		this.opts.logger.info(`mqtt: embedded broker, plain listener on ${host}:${this.plainPort} (loopback only)`);
 	}
 
-	/** Starts (or restarts with new certificates) the mTLS listener. */
-	async listenTls(port: number, material: TlsMaterial, host = "0.0.0.0"): Promise<number> {
-		if (this.secure) await closeServer(this.secure);
-		const server = tls.createServer(
-			{ key: material.key, cert: material.cert, ca: material.ca, requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" },
-			socket => this.aedes.handle(socket)
-		);
+	/**
+	 * Binds the mTLS listener now, so a taken MQTTS_PORT stops the start; it accepts controllers
+	 * once `setTlsMaterial` gave it the server certificate (signing may start later). Until then
+	 * every handshake is refused and `tlsPort` is null (`/ready` says so).
+	 */
+	async reserveTls(port: number, host = "0.0.0.0"): Promise<void> {
+		const server = tls.createServer({ requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" }, socket => this.aedes.handle(socket));
 		// A refused handshake (no or foreign certificate) is normal traffic, not a crash.
 		server.on("tlsClientError", err => {
 			this.stats.refusedConnect++;
 			this.opts.logger.warn(`mqtt: TLS client refused (${err.message})`);
 		});
-		await listen(server, port, host);
+		try {
+			await listen(server, port, host);
+		} catch (err) {
+			throw listenError(err, "MQTTS_PORT", port, host);
+		}
 		this.secure = server;
-		this.tlsPort = (server.address() as net.AddressInfo).port;
-		this.opts.logger.info(`mqtt: embedded broker, mTLS listener on ${host}:${this.tlsPort}`);
+		this.tlsAddress = `${host}:${(server.address() as net.AddressInfo).port}`;
+	}
+
+	/** Gives the mTLS listener its certificates (again, when they are renewed). */
+	setTlsMaterial(material: TlsMaterial): number {
+		if (!this.secure) throw new Error("the mTLS listener is not bound");
+		this.secure.setSecureContext({ key: material.key, cert: material.cert, ca: material.ca, minVersion: "TLSv1.2" });
+		this.tlsPort = (this.secure.address() as net.AddressInfo).port;
+		this.opts.logger.info(`mqtt: embedded broker, mTLS listener on ${this.tlsAddress}`);
 		return this.tlsPort;
 	}
 

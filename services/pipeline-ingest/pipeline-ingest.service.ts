@@ -22,7 +22,7 @@ import { insertDeadLetters, type DeadLetterInput } from "../shared/pipeline/stor
 import { ingestClientId } from "./client-id";
 import { EmbeddedBroker } from "./mqtt-broker";
 import { startSubscriber, type Subscriber } from "./mqtt-subscriber";
-import { DbMixin, type Database } from "../../mixins/db.mixin";
+import { acquireDatabase, releaseDatabase, type Database } from "../../mixins/db.mixin";
 
 /**
  * MQTT messages per iot.raw channel message, and the largest payload forwarded. Together they
@@ -40,7 +40,9 @@ interface IngestStats {
 }
 
 type IngestThis = Service & {
-	db: Database;
+	/** Opened on first use (the dead letter of an oversize payload): an ingest node needs no database otherwise. */
+	db: Promise<Database> | null;
+	database(): Promise<Database>;
 	stats: IngestStats;
 	publisher: BatchPublisher<RawMqttMessage>;
 	embedded: EmbeddedBroker | null;
@@ -53,8 +55,6 @@ type IngestThis = Service & {
 
 const PipelineIngestService: ServiceSchema = {
 	name: "pipeline-ingest",
-	// The database only for the dead letters of oversize payloads.
-	mixins: [DbMixin],
 	settings: { rest: "/pipeline" },
 
 	actions: {
@@ -96,7 +96,14 @@ const PipelineIngestService: ServiceSchema = {
 				payload: payload.subarray(0, MAX_PAYLOAD_BYTES).toString("utf8"),
 				data: { code: "TOO_LARGE", bytes: payload.length, receivedAt: new Date().toISOString() }
 			};
-			return untilDone({ logger: this.logger, isStopping: () => this.broker.stopping }, "dead letter", () => insertDeadLetters(this.db, [letter]));
+			return untilDone({ logger: this.logger, isStopping: () => this.broker.stopping }, "dead letter", async () => insertDeadLetters(await this.database(), [letter]));
+		},
+
+		database(this: IngestThis) {
+			this.db ??= acquireDatabase(this.broker);
+			// A failed open is retried by the next call.
+			this.db.catch(() => (this.db = null));
+			return this.db;
 		},
 
 		async startEmbeddedTls(this: IngestThis) {
@@ -116,7 +123,7 @@ const PipelineIngestService: ServiceSchema = {
 				});
 				const material = { cert: issued.cert, key: keyPem, ca: issued.ca };
 				if (!this.embedded) return;
-				await this.embedded.listenTls(env.mqttsPort, material);
+				this.embedded.setTlsMaterial(material);
 			} catch (err) {
 				if (this.embedded) this.logger.error(`mqtt: mTLS listener on ${env.mqttsPort} not started: ${(err as Error).message}`);
 			}
@@ -128,6 +135,7 @@ const PipelineIngestService: ServiceSchema = {
 		self.stats = { received: 0, tooLarge: 0, lostAtStop: 0 };
 		self.embedded = null;
 		self.subscriber = null;
+		self.db = null;
 		self.stopping = false;
 		self.publisher = new BatchPublisher<RawMqttMessage>(self.broker, CHANNELS.iotRaw, {
 			field: "messages",
@@ -165,7 +173,14 @@ const PipelineIngestService: ServiceSchema = {
 			maxPacketBytes: env.mqttMaxPacketBytes,
 			logger: self.logger
 		});
-		registerHealthCheck(self.broker, "mqtt", async () => ({ embedded: true, tls: self.embedded?.tlsPort ?? null }));
+		await self.embedded.reserveTls(env.mqttsPort);
+		// 503 until every listener this node runs serves: the mTLS one needs its certificate first.
+		registerHealthCheck(self.broker, "mqtt", async () => {
+			const e = self.embedded;
+			if (!e) throw new Error("embedded broker stopped");
+			if (e.tlsPort == null) throw new Error(`mTLS listener on ${e.tlsAddress} has no server certificate yet (waiting for the signing service)`);
+			return { embedded: true, tls: e.tlsPort, plain: e.plainPort };
+		});
 		// The mTLS listener needs a server certificate from signing, which may start later.
 		void self.startEmbeddedTls();
 	},
@@ -182,6 +197,10 @@ const PipelineIngestService: ServiceSchema = {
 			const e = self.embedded;
 			self.embedded = null;
 			await e.close();
+		}
+		if (self.db) {
+			self.db = null;
+			await releaseDatabase(self.broker);
 		}
 	}
 };

@@ -29,7 +29,16 @@ describe("npm start", () => {
 		const child = spawn("npm", ["start", "--silent"], {
 			cwd: ROOT,
 			// Only what makes this run private to the test: its own port and data directory.
-			env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", PORT: String(port), DATA_DIR: tempDir("start"), NODEID: "start-test" },
+			// (MQTT_PORT/MQTTS_PORT too: the machine's own Mosquitto holds 1883, and a taken port stops the node.)
+			env: {
+				PATH: process.env.PATH ?? "",
+				HOME: process.env.HOME ?? "/root",
+				PORT: String(port),
+				MQTT_PORT: String(await freePort()),
+				MQTTS_PORT: String(await freePort()),
+				DATA_DIR: tempDir("start"),
+				NODEID: "start-test"
+			},
 			stdio: ["ignore", "pipe", "pipe"],
 			detached: true
 		});
@@ -85,7 +94,8 @@ describe("a bad environment stops the node with one clear line", () => {
 	];
 	for (const c of cases) {
 		it(`${c.variable}=${Object.values(c.env)[0]}`, async () => {
-			const node = startNode({ DATA_DIR: tempDir("badenv"), PORT: "0", SIMULATE: "0", ...c.env });
+			// Free MQTT ports: the machine's Mosquitto holds 1883, and a taken port would be the error reported.
+			const node = startNode({ DATA_DIR: tempDir("badenv"), PORT: "0", MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), SIMULATE: "0", ...c.env });
 			started.push(node);
 			const code = await Promise.race([node.exited, new Promise(r => setTimeout(() => r("still running"), 30_000))]);
 			expect(code, node.output()).toBe(1);
