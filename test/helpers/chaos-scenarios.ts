@@ -57,6 +57,7 @@ export interface ScenarioResult {
 
 interface Mesh {
 	nats: NatsServer;
+	transporter: string;
 	cluster: NatsServer[] | null;
 	mosq: Mosquitto | null;
 	db: TestDatabase;
@@ -71,7 +72,7 @@ async function createMesh(name: string, withMosquitto: boolean, clustered = fals
 	const namespace = uniqueNamespace(`chaos-${name}`);
 	const db = await createTestDatabase(`chaos_${name.replace(/-/g, "_")}`);
 	const cluster = clustered ? await startNatsCluster(path.join(dir, "nats")) : null;
-	if (cluster) await waitJetStream(cluster.servers[0].url);
+	if (cluster) await waitJetStream(cluster.urls.split(",")[0]);
 	const nats = cluster ? cluster.servers[0] : await startNats(dir);
 	const transporter = cluster ? cluster.urls : nats.url;
 	const mosq = withMosquitto ? await startMosquitto(tempDir(`chaos-${name}-mosq`)) : null;
@@ -80,6 +81,7 @@ async function createMesh(name: string, withMosquitto: boolean, clustered = fals
 	const killed = new Set<NodeProcess>();
 	const mesh: Mesh = {
 		nats,
+		transporter,
 		cluster: cluster?.servers ?? null,
 		mosq,
 		db,
@@ -169,6 +171,15 @@ export async function runScenario(fault: FaultKind, opts: ScenarioOptions): Prom
 			restart = () => mesh.start("edge", env);
 		}
 
+		// The streams exist once the nodes subscribed: their replicas, read before any fault.
+		let replicas: number[] | null = null;
+		if (mesh.cluster) {
+			const second = new URL(mesh.transporter.split(",")[1]);
+			const nc = await connect({ servers: second.host, user: second.username, pass: second.password });
+			replicas = [];
+			for await (const st of (await nc.jetstreamManager({ timeout: 10_000 })).streams.list()) replicas.push(st.config.num_replicas);
+			await nc.close();
+		}
 		const pub = publishFrames(brokerUrl, opts.iterations, opts.intervalMs);
 		while (pub.published() < opts.faultAfter) await new Promise(r => setTimeout(r, 20));
 		const publishedAtFault = pub.datapoints();
@@ -198,13 +209,6 @@ export async function runScenario(fault: FaultKind, opts: ScenarioOptions): Prom
 		for (const [name, node] of mesh.nodes) {
 			if (!mesh.killed.has(node) && node.child.exitCode != null) exited[name] = node.output().slice(-2000);
 			if (/unhandled rejection/i.test(node.output())) exited[`${name} (unhandled rejection)`] = node.output().match(/.*unhandled rejection.*/i)![0];
-		}
-		let replicas: number[] | null = null;
-		if (mesh.cluster) {
-			const nc = await connect({ servers: mesh.cluster[1].url });
-			replicas = [];
-			for await (const st of (await nc.jetstreamManager()).streams.list()) replicas.push(st.config.num_replicas);
-			await nc.close();
 		}
 		return { fault, replicas, publishedAtFault, storedAtFault, sent, stored: c.distinct, lost: Math.max(0, sent - c.distinct), duplicated: c.rows - c.distinct, incomplete: c.incomplete, recoverMs, exited };
 	} finally {

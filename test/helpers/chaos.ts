@@ -35,6 +35,8 @@ interface NatsSpec {
 	storeDir: string;
 	/** A config file to run with (the cluster members), instead of command-line flags. */
 	configFile?: string;
+	/** Variables the config file refers to. */
+	env?: Record<string, string>;
 }
 
 function natsServer(spec: NatsSpec): NatsServer {
@@ -50,7 +52,7 @@ function natsServer(spec: NatsSpec): NatsServer {
 		},
 		log: () => out,
 		async start() {
-			child = spawn(NATS_SERVER, args(), { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NATS_SERVER_NAME: spec.name } });
+			child = spawn(NATS_SERVER, args(), { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SERVER_NAME: spec.name, ...spec.env } });
 			process.on("exit", onExit);
 			child.stdout!.on("data", d => (out += d));
 			child.stderr!.on("data", d => (out += d));
@@ -80,27 +82,36 @@ export async function startNats(dir: string, name = "n1"): Promise<NatsServer> {
 }
 
 /**
- * A 3-node JetStream cluster from the shipped docker/nats/cluster.conf (ports, routes and store
- * rewritten to free loopback ports and `dir`); TRANSPORTER takes `urls` (every seed).
+ * A 3-node JetStream cluster from the shipped docker/nats/nats-cluster.conf: ports, routes and
+ * store rewritten to free loopback ports and `dir`, its TLS blocks left out (no certificates
+ * here; the routes authenticate by them), its client authorization kept. `urls` (every seed, with the credentials) is
+ * what TRANSPORTER takes.
  */
 export async function startNatsCluster(dir: string): Promise<{ servers: NatsServer[]; urls: string; stop(): Promise<void> }> {
-	const shipped = fs.readFileSync(path.join(ROOT, "docker/nats/cluster.conf"), "utf8");
+	const shipped = fs.readFileSync(path.join(ROOT, "docker/nats/nats-cluster.conf"), "utf8");
+	const password = `pw${process.pid}${Date.now() % 1000}`;
+	const env = { FLEETMESH_NATS_PASSWORD: password };
 	const clients = await Promise.all([0, 1, 2].map(() => freePort()));
 	const routes = await Promise.all([0, 1, 2].map(() => freePort()));
 	const servers = [0, 1, 2].map(i => {
-		const name = `n${i + 1}`;
+		const name = `nats-${i + 1}`;
 		const conf = shipped
 			.replace(/^port: 4222$/m, `host: 127.0.0.1\nport: ${clients[i]}`)
 			.replace(/^http: 8222$/m, "")
 			.replace(/store_dir: \/data\/jetstream/, `store_dir: "${path.join(dir, name)}"`)
+			.replace(/\btls \{[^}]*\}/g, "")
 			.replace(/^ {2}port: 6222$/m, `  host: 127.0.0.1\n  port: ${routes[i]}`)
-			.replace(/routes: \[[^\]]*\]/, `routes: [ ${routes.map(p => `nats://127.0.0.1:${p}`).join(", ")} ]`);
+			.replace(/routes = \[[^\]]*\]/, `routes = [ ${routes.map(p => `nats-route://127.0.0.1:${p}`).join(", ")} ]`);
 		const configFile = path.join(mkdir(dir), `${name}.conf`);
 		fs.writeFileSync(configFile, conf);
-		return natsServer({ name, port: clients[i], storeDir: path.join(dir, name), configFile });
+		return natsServer({ name, port: clients[i], storeDir: path.join(dir, name), configFile, env });
 	});
 	await Promise.all(servers.map(s => s.start()));
-	return { servers, urls: servers.map(s => s.url).join(","), stop: async () => void (await Promise.all(servers.map(s => s.kill("SIGTERM")))) };
+	return {
+		servers,
+		urls: servers.map(s => `nats://fleetmesh:${password}@127.0.0.1:${s.port}`).join(","),
+		stop: async () => void (await Promise.all(servers.map(s => s.kill("SIGTERM"))))
+	};
 }
 
 /** Waits until JetStream of a (cluster) server answers, i.e. the meta leader is elected. */
@@ -109,7 +120,8 @@ export async function waitJetStream(url: string, timeoutMs = 20_000): Promise<vo
 	const deadline = Date.now() + timeoutMs;
 	let last: unknown;
 	while (Date.now() < deadline) {
-		const nc = await connect({ servers: url, reconnect: false }).catch(e => ((last = e), null));
+		const u = new URL(url);
+		const nc = await connect({ servers: u.host, user: u.username || undefined, pass: u.password || undefined, reconnect: false }).catch(e => ((last = e), null));
 		if (nc) {
 			try {
 				await (await nc.jetstreamManager()).getAccountInfo();

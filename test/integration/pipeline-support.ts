@@ -36,7 +36,7 @@ export async function startMosquitto(dir: string, tls?: { ca: string; cert: stri
 		.replace(/^persistence .*$/m, "persistence false")
 		.replace(/^persistence_location .*$/m, "")
 		.replace(/^log_dest .*$/m, `log_dest file ${path.join(dir, "mosquitto.log")}`)
-		.replace(/^listener 1883$/m, `listener ${plainPort} 127.0.0.1`)
+		.replace(/^listener 1883( 127\.0\.0\.1)?$/m, `listener ${plainPort} 127.0.0.1`)
 		.replace(/\/mosquitto\/certs\//g, `${dir}/`)
 		.replace(/\/mosquitto\/config\/acl/g, path.join(ROOT, "docker/mosquitto/acl"));
 	if (tls) {
