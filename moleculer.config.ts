@@ -1,5 +1,5 @@
 /**
- * Broker options for every fleetmesh node, all from the environment (see README / DESIGN.md).
+ * Broker options for every fleetmesh node, all from the environment (services/shared/env.ts; README "Environment").
  *
  * Defaults are chosen for a flaky edge link: a Raspberry Pi on Wi-Fi or LTE talking to a
  * cloud tier. Calls fail fast and are retried a few times rather than hanging; a dead peer is

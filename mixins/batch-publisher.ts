@@ -3,7 +3,7 @@
  * `maxItems` or `flushMs` after its first item, whichever comes first.
  *
  * Durable channels acknowledge per message, so one reading per message caps throughput at a
- * few thousand per second (DESIGN.md); a batch of 1,000 goes two orders of magnitude faster.
+ * few thousand per second (docs/architecture.md, Channels); a batch of 1,000 goes two orders of magnitude faster.
  *
  * Outages (NATS or the channel adapter down): a channel send rejects. The publisher has ONE
  * send loop, so no second flush can await a send that is already failing (that was an

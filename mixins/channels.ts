@@ -4,7 +4,7 @@
  *   REDIS_URL only         → Redis Streams (durable, at-least-once)
  *   neither                → in-process Fake adapter (NOT durable: a crash loses what is in flight)
  *
- * Pitfalls of @moleculer/channels 0.1.x handled here (see DESIGN.md):
+ * Pitfalls of @moleculer/channels 0.1.x handled here:
  *   - a NATS URL given as a string is ignored (it connects to localhost): we pass the object form;
  *   - Redis streams grow without bound: every send gets a default MAXLEN;
  *   - the first connection is not retried: the adapters below retry it with backoff.

@@ -1,6 +1,6 @@
 /**
  * detector: sees devices come and go on this node and says so (`device.attached` /
- * `device.detached`, DESIGN.md). Small on purpose: the only part that needs udev.
+ * `device.detached`, contracts/devices.ts). Small on purpose: the only part that needs udev.
  *
  * Sources: udevadm (event-driven) where udev runs, sysfs polling otherwise, and the simulated
  * source the simulator drives when SIMULATE=1 (or DETECTOR_SOURCE=simulated).

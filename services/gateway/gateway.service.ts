@@ -210,7 +210,7 @@ const GatewayService: ServiceSchema = {
 			return report;
 		},
 
-		/** Errors go out in the DESIGN shape { name, message, code, type, data }, never with a stack. */
+		/** Errors go out as { name, message, code, type, data }, never with a stack. */
 		sendError(this: GatewayThis, req: IncomingMessage, res: ServerResponse, err: Error) {
 			// A route that does not exist *yet* (the node is starting, or its aliases are being
 			// rebuilt): 503 NOT_READY, so a client retries instead of concluding it does not exist.

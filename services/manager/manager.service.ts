@@ -3,7 +3,7 @@
  * configures the device and asks the processor on the device's node to open it.
  *
  * Location-free: it may run in the cloud while detector and processor run on a Pi; every
- * device call carries the device's nodeID (DESIGN.md principle 2).
+ * device call carries the device's nodeID (hardware is bound to its node; everything else may run anywhere).
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { callerOf, deviceNotFound, isAdmin, mayAccessOwner, type Caller, type DeviceAccess } from "../../mixins/authorization";
@@ -83,7 +83,7 @@ export function unidentifiedName(ev: { path: string; subsystem: string; properti
 const deviceParams = {
 	name: { type: "string", min: 1, max: 200 },
 	type: { type: "string", min: 1, max: 100, optional: true },
-	// Per-device overrides of the profile's configuration (seed 000's device configuration).
+	// Per-device overrides of the profile's configuration (auto_reconnect, buffer_size, timeout, baudrate).
 	config: {
 		type: "object",
 		optional: true,

@@ -1,5 +1,5 @@
 /**
- * Optional document sink (seed 001's MongoDB): when MONGO_URL is set, raw readings go to the
+ * Optional MongoDB document sink: when MONGO_URL is set, raw readings go to the
  * time-series collection `monitoring_data` and alerts to `device_alerts`. PostgreSQL stays the
  * system of record; a MongoDB outage is logged and counted, never allowed to stop alerts or
  * live push.
@@ -10,7 +10,7 @@
  */
 import type { Collection, Db, MongoClient } from "mongodb";
 
-/** One document per device and timestamp: seed 001's `device_id, timestamp, metrics, raw_data`. */
+/** One document per device and timestamp: `device_id, timestamp, metrics, raw_data`. */
 export interface MonitoringDocument {
 	timestamp: Date;
 	device_id: number;

@@ -1,7 +1,7 @@
 /**
  * monitoring: queries and statistics over decoded_data, threshold and offline alerts, live
  * push to Socket.IO rooms (through every gateway's live mixin), and an optional MongoDB
- * document sink (seed 001).
+ * document sink (MONGO_URL).
  *
  * Readings arrive on the `telemetry.readings` channel (group "monitoring"); the pipeline sink
  * stores them, this service only reads decoded_data. Domain logic is in ./queries, ./alerts,
@@ -143,7 +143,7 @@ const readingsFilterParams = {
 	cursor: { type: "string", max: 200, optional: true }
 };
 
-/** The alert.* event payload of DESIGN.md for an alert, at the moment of its change. */
+/** The alert.* event payload (contracts/alerts.ts) for an alert, at the moment of its change. */
 function alertEvent(alert: ReturnType<typeof alertToApi>, at: string): AlertEvent {
 	return { alertId: alert.id, deviceId: alert.deviceId, datapoint: alert.datapoint ?? alert.kind, severity: alert.severity, message: alert.message, at };
 }

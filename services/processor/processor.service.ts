@@ -1,6 +1,6 @@
 /**
  * processor: opens the devices of this node (serial, I2C), reads them with their protocol and
- * publishes readings in batches to the durable `telemetry.readings` channel (DESIGN.md), and
+ * publishes readings in batches to the durable `telemetry.readings` channel (docs/architecture.md), and
  * to MQTT `devices/<id>/telemetry/<datapoint>` when MQTT_URL is set.
  *
  * Called by the manager with { nodeID } of this node; keeps streaming when the manager's node

@@ -1,5 +1,5 @@
 /**
- * Errors in the DESIGN.md shape: { name, message, code, type, data? }.
+ * Errors in the one shape every HTTP client sees: { name, message, code, type, data? }.
  *
  * Services throw these (or Moleculer's own errors); the gateway maps anything else so that a
  * response never carries a stack trace or a driver's internal message.

@@ -1,6 +1,6 @@
 /**
  * signing: users (Argon2id), EdDSA access tokens, revocation, live user state, and the device CA
- * (seed 001, seed 003). The only holder of the token signing keys and the CA key.
+ * (for the MQTT field controllers' mTLS). The only holder of the token signing keys and the CA key.
  *
  * HTTP (under /api, access by each action's `auth`, the one policy of mixins/authorization.ts):
  *   POST   /users/add                 public  register

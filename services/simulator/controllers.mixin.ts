@@ -1,5 +1,5 @@
 /**
- * Simulated FACES2 field controllers (seed 003): the four MACs aa:bb:cc:dd:ee:01..04, each with
+ * Simulated FACES2 field controllers: the four MACs aa:bb:cc:dd:ee:01..04, each with
  * a client certificate from the signing CA (signing.issueDeviceCert), publishing a sensor-1
  * (environment) and a sensor-2 (power) frame every SIM_CONTROLLER_INTERVAL_MS on
  * stat/f2-<mac>/sensor-mode/normal/sensor-<n>.

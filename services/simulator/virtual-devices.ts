@@ -9,7 +9,7 @@ import { nmeaChecksum } from "./nmea-out";
 export type VirtualKind = "arduino-uno" | "arduino-mega" | "ch340" | "esp32" | "gps" | "modbus-sensor" | "bme280";
 export const VIRTUAL_KINDS: VirtualKind[] = ["arduino-uno", "arduino-mega", "ch340", "esp32", "gps", "modbus-sensor", "bme280"];
 
-/** The udev properties a real unit of each kind reports (seed 000's event JSON). */
+/** The udev properties a real unit of each kind reports (the udev event's properties). */
 export function udevPropertiesFor(kind: VirtualKind, serial: string | undefined, port: number): UdevProperties {
 	const common = { ID_BUS: "usb", ID_PATH: `sim-usb-0:${port}:1.0`, ID_USB_INTERFACE_NUM: "00" };
 	switch (kind) {

@@ -69,7 +69,7 @@ describe("npm start", () => {
 		const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
 		expect(metrics.status).toBe(401);
 
-		// Errors are JSON in the DESIGN shape, without a stack.
+		// Errors are JSON { name, message, code, type, data }, without a stack.
 		const missing = await fetch(`http://127.0.0.1:${port}/api/no/such/route`);
 		expect(missing.status).toBe(404);
 		const body = await missing.json();

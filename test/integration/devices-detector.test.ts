@@ -1,6 +1,6 @@
 /**
  * The detector service: source chosen from the environment and announced, device.attached /
- * device.detached payloads (DESIGN.md), detector.list and detector.rescan; and the udevadm
+ * device.detached payloads (contracts/devices.ts), detector.list and detector.rescan; and the udevadm
  * source's process handling, run against a stand-in `udevadm` script that replays recorded
  * output (mock: there is no udev in this container).
  */
@@ -59,7 +59,7 @@ afterAll(async () => {
 });
 
 describe("detector service on the sysfs source", () => {
-	it("announces its source, reports what is there at start, then plug and unplug, with the DESIGN.md payload", async () => {
+	it("announces its source, reports what is there at start, then plug and unplug, with the contract's payload", async () => {
 		const list = await broker.call<any, any>("detector.list", {});
 		expect(list.sources).toEqual(["sysfs"]);
 		await waitFor(() => events.some(e => e.name === "device.attached" && e.payload.path === "/dev/ttyACM0"), 5000, "initial enumeration");

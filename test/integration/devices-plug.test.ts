@@ -89,7 +89,7 @@ describe("plug and play on one node", () => {
 
 		const dp = await datapointIds(row.id);
 		expect(Object.keys(dp).sort()).toEqual(["humidity", "light", "temperature"]);
-		// device.configured: seed 000's device configuration (profile + merged config).
+		// device.configured: the device's configuration (profile + merged config).
 		expect(configured.find(c => c.deviceId === row.id)).toMatchObject({
 			device: row.dev_link,
 			nodeID: "pi",

@@ -1,5 +1,5 @@
 /**
- * The device registry through the gateway (HTTP routes of DESIGN.md, token required) and
+ * The device registry through the gateway (the HTTP routes of docs/devices.md, token required) and
  * through the broker, on real PostgreSQL; per-device overrides reopen a running device.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -1,7 +1,7 @@
 /**
  * The deployment files (docker/) are validated as text: there is no Docker engine or
  * Kubernetes cluster here to run them. They must name real services and known variables, and
- * encode the privilege matrix of seed 000 (the detector alone is privileged).
+ * encode the privilege matrix (the detector alone is privileged).
  */
 import fs from "node:fs";
 import path from "node:path";

@@ -1,6 +1,6 @@
 /**
  * What every detector source produces: a device node that appeared or went away, with the
- * udev properties that identify it (seed 000's event JSON, before the detector adds the
+ * udev properties that identify it (the udev event as JSON, before the detector adds the
  * timestamp and its nodeID).
  */
 import type { UdevProperties } from "../../shared/contracts";
@@ -27,7 +27,7 @@ export interface DeviceSource {
 	scan(): Promise<RawDevice[]>;
 }
 
-/** The subsystems the detector reports (seed 000: serial ports, USB devices, I2C buses). */
+/** The subsystems the detector reports: serial ports, USB devices, I2C buses. */
 export const WATCHED_SUBSYSTEMS = ["tty", "usb", "i2c-dev"] as const;
 
 /**
