@@ -24,6 +24,7 @@ import crypto from "node:crypto";
 import type { JSONWebKeySet, JWTVerifyGetKey } from "jose";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { authLevelOf } from "../../mixins/authorization";
+import { createAddressLimiter, type AddressLimiter } from "../../mixins/rate-limit";
 import { fleetEnv } from "../shared/broker-env";
 import { KEYS_CHANGED_EVENT, SIGNING_ACTIONS, TOKEN_REVOKED_EVENT, USER_CHANGED_EVENT, type AuthUser, type TokenClaims, type UserState } from "../shared/contracts/tokens";
 import type { FleetEnv } from "../shared/env";
@@ -44,33 +45,6 @@ export { authLevelOf, parseBearer };
 export type { AuthUser };
 
 // ---- plain functions (unit-tested) ------------------------------------------------------
-
-/** Fixed-window counter per key (per gateway instance; the signing service adds a per-account throttle). */
-export class WindowLimiter {
-	private readonly windows = new Map<string, { count: number; resetAt: number }>();
-	constructor(
-		readonly limit: number,
-		readonly windowMs = 60_000,
-		private readonly maxKeys = 50_000
-	) {}
-
-	/** Counts a hit; returns the seconds to wait when over the limit, else 0. */
-	hit(key: string, now = Date.now()): number {
-		let w = this.windows.get(key);
-		if (!w || w.resetAt <= now) {
-			if (this.windows.size >= this.maxKeys) this.purge(now);
-			w = { count: 0, resetAt: now + this.windowMs };
-			this.windows.set(key, w);
-		}
-		w.count++;
-		return w.count > this.limit ? Math.max(1, Math.ceil((w.resetAt - now) / 1000)) : 0;
-	}
-
-	purge(now = Date.now()): void {
-		for (const [k, w] of this.windows) if (w.resetAt <= now) this.windows.delete(k);
-		if (this.windows.size >= this.maxKeys) this.windows.clear();
-	}
-}
 
 export const CONTENT_SECURITY_POLICY = [
 	"default-src 'self'",
@@ -132,7 +106,7 @@ interface AuthState {
 	authUserLoads: Map<number, Promise<UserState>>;
 	authSynced: boolean;
 	authSyncing: Promise<void> | null;
-	authLimiter: WindowLimiter;
+	authLimiter: AddressLimiter;
 	authTimer: NodeJS.Timeout | null;
 	authTimeouts: NodeJS.Timeout[];
 	authNodeTimer: NodeJS.Timeout | null;
@@ -345,7 +319,7 @@ export const AuthMixin: Partial<ServiceSchema> = {
 			ctx.meta.clientIp = ip;
 			const action = req.$action;
 			if (action?.rateLimit === "auth") {
-				const wait = this.authLimiter.hit(`${action.name}|${ip}`);
+				const wait = await this.authLimiter.hit(`${action.name}|${ip}`);
 				if (wait > 0) {
 					res.setHeader("Retry-After", String(wait));
 					throw new TooManyRequestsError(`Too many attempts from this address; try again in ${wait} s`, wait);
@@ -456,7 +430,8 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		self.authUserLoads = new Map();
 		self.authSynced = false;
 		self.authSyncing = null;
-		self.authLimiter = new WindowLimiter(self.env.authRateLimit);
+		// Shared by every gateway when REDIS_URL is set, per instance otherwise.
+		self.authLimiter = createAddressLimiter({ name: "auth", perMinute: self.env.authRateLimit, redisUrl: self.env.redisUrl, namespace: this.broker.namespace });
 		self.authTimer = null;
 		self.authTimeouts = [];
 		self.authNodeTimer = null;
@@ -525,7 +500,6 @@ export const AuthMixin: Partial<ServiceSchema> = {
 			});
 		self.authTimer = setInterval(() => {
 			resync();
-			self.authLimiter.purge();
 		}, RESYNC_INTERVAL_MS);
 		self.authTimer.unref();
 		// Not awaited: the gateway must start (and serve /health) while signing is still coming up.
@@ -540,6 +514,9 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		if (self.authTimer) clearInterval(self.authTimer);
 		for (const t of self.authTimeouts) clearTimeout(t);
 		if (self.authNodeTimer) clearTimeout(self.authNodeTimer);
+		// The ASU routes' limiter (asu-routes.ts) lives on this service too.
+		const asu = (self as unknown as { asuLimiter?: AddressLimiter | null }).asuLimiter;
+		return Promise.all([self.authLimiter.close(), asu?.close()]).then(() => undefined);
 	}
 };
 

@@ -9,6 +9,8 @@ import { Client } from "pg";
 import { SignJWT, generateKeyPair } from "jose";
 import { verifyCertificate } from "../../services/signing/ca";
 import { createKeyAndCsr } from "../../services/shared/csr";
+import { deleteRedisKeys } from "../helpers/cleanup";
+import { REDIS_URL, requireServer } from "../helpers/servers";
 import { uniqueNamespace } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, api, login, startGatewayNode, type GatewayNode } from "./signing-support";
@@ -322,6 +324,25 @@ describe("per-address rate limit at the gateway", () => {
 			expect((await api(limited.url, "GET", "/api/certs/ca")).status).toBe(200);
 		} finally {
 			await limited.stop();
+		}
+	});
+
+	it("with REDIS_URL the limit is shared by every gateway: attempts on two gateways count together", async () => {
+		await requireServer("redis");
+		const namespace = uniqueNamespace("signing-rl-redis");
+		const env = { DATABASE_URL: db.url, AUTH_RATE_LIMIT: "4", REDIS_URL };
+		const a = await startGatewayNode({ namespace, nodeID: "rl-a", env });
+		const b = await startGatewayNode({ namespace, nodeID: "rl-b", env });
+		try {
+			const attempt = (n: GatewayNode, i: number) => api(n.url, "POST", "/api/users/auth", { email: `shared${i}@example.com`, password: "whatever-pass-1" });
+			const codes = [(await attempt(a, 0)).status, (await attempt(b, 1)).status, (await attempt(a, 2)).status, (await attempt(b, 3)).status, (await attempt(a, 4)).status, (await attempt(b, 5)).status];
+			// Per instance it would be 4 + 4; shared, the fifth attempt anywhere is refused.
+			expect(codes).toEqual([401, 401, 401, 401, 429, 429]);
+			expect(Number((await attempt(b, 6)).headers.get("retry-after"))).toBeGreaterThan(0);
+		} finally {
+			await b.stop();
+			await a.stop();
+			await deleteRedisKeys(namespace);
 		}
 	});
 

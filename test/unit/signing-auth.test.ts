@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { SignJWT, UnsecuredJWT, decodeProtectedHeader } from "jose";
 import { describe, expect, it } from "vitest";
-import { allowedOrigin, authLevelOf, parseBearer, securityHeaders, WindowLimiter } from "../../services/gateway/auth.mixin";
+import { allowedOrigin, authLevelOf, parseBearer, securityHeaders } from "../../services/gateway/auth.mixin";
 import { keysFromJwks, verifyAccessToken } from "../../services/shared/tokens";
 import { LoginThrottle, RevocationList } from "../../services/signing/limits";
 import { emailProblem, hashPassword, normaliseEmail, passwordProblem, verifyPassword } from "../../services/signing/passwords";
@@ -147,12 +147,6 @@ describe("throttles and revocation list", () => {
 		expect(u.attempt("e@x.io", "1.1.1.1", 0)).toBeGreaterThan(0);
 	});
 
-	it("WindowLimiter counts per key and says how long to wait", () => {
-		const l = new WindowLimiter(2, 10_000);
-		expect([l.hit("k", 0), l.hit("k", 1), l.hit("k", 2)]).toEqual([0, 0, 10]);
-		expect(l.hit("other", 2)).toBe(0);
-		expect(l.hit("k", 10_001)).toBe(0);
-	});
 
 	it("RevocationList keeps a token only until it would have expired", () => {
 		const r = new RevocationList();
