@@ -20,13 +20,20 @@ export interface DeviceInfo {
 }
 
 /** The devices among `ids` this caller may see, keyed by id (one query for a whole body). */
-export async function visibleDevices(db: Sql, ctx: Pick<Context, "meta">, ids: number[]): Promise<Map<number, DeviceInfo>> {
+export async function visibleDevices(
+	db: Sql,
+	ctx: Pick<Context, "meta">,
+	ids: number[]
+): Promise<Map<number, DeviceInfo>> {
 	const out = new Map<number, DeviceInfo>();
 	if (!ids.length) return out;
 	const caller = callerOf(ctx);
-	const rows = await db.query("SELECT id, owner, status, node_id FROM devices WHERE id = ANY($1::int[])", [[...new Set(ids)]]);
+	const rows = await db.query("SELECT id, owner, status, node_id FROM devices WHERE id = ANY($1::int[])", [
+		[...new Set(ids)]
+	]);
 	for (const r of rows) {
-		if (mayAccessOwner(caller, r.owner)) out.set(Number(r.id), { id: Number(r.id), status: r.status, nodeID: r.node_id });
+		if (mayAccessOwner(caller, r.owner))
+			out.set(Number(r.id), { id: Number(r.id), status: r.status, nodeID: r.node_id });
 	}
 	return out;
 }

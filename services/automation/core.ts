@@ -8,10 +8,31 @@
  */
 import type { Database, Sql } from "../../mixins/db.mixin";
 import type { Row } from "../../mixins/db/database";
-import type { Action, CausedBy, CommandApi, CommandStatus, Condition, DeviceStateApi, RunSource, RunStatus, TraceStep, Trigger } from "../shared/contracts/automation";
+import type {
+	Action,
+	CausedBy,
+	CommandApi,
+	CommandStatus,
+	Condition,
+	DeviceStateApi,
+	RunSource,
+	RunStatus,
+	TraceStep,
+	Trigger
+} from "../shared/contracts/automation";
 import { AUTOMATION_EVENTS, AUTOMATION_LIVE, parseDuration } from "../shared/contracts/automation";
 import type { LiveMessage } from "../shared/contracts";
-import { checkReadingCondition, checkTimeCondition, initialEdgeState, step, stepTimer, triggerSpec, type Effect, type EdgeState, type TriggerSpec } from "./engine";
+import {
+	checkReadingCondition,
+	checkTimeCondition,
+	initialEdgeState,
+	step,
+	stepTimer,
+	triggerSpec,
+	type Effect,
+	type EdgeState,
+	type TriggerSpec
+} from "./engine";
 import { classifyDeliveryError, commandBodyKey, desiredOf, retryDelayMs } from "./outbox";
 import { planDue } from "./planner";
 import { commandToApi, ms, rowToEdge, scheduleSpec } from "./store";
@@ -21,6 +42,11 @@ const MAX_ACTIVE_RUNS = 10;
 /** Suppressed runs in a row (among runs caused by other runs) before a rule is disabled. */
 const SUPPRESSIONS_TO_DISABLE = 3;
 const FAR_FUTURE = new Date("9999-01-01T00:00:00Z");
+/** SQL: the run's trace with the steps of parameter `param` appended (at most MAX_TRACE steps). Appends, so steps added by another writer (a trigger ignored by mode single) are kept. */
+const appendTrace = (param: string) =>
+	`(SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb) FROM (SELECT e, i FROM jsonb_array_elements(trace || ${param}::jsonb) WITH ORDINALITY AS x(e, i) ORDER BY i LIMIT ${MAX_TRACE}) y)`;
+/** Schedules handled at once in one sweep (the database pool has 10 connections). */
+const SCHEDULE_WORKERS = 4;
 
 export interface CoreDeps {
 	db: Database;
@@ -33,7 +59,13 @@ export interface CoreDeps {
 	historyDays: number;
 	requestTimeoutMs: number;
 	/** Calls processor.write / processor.close on the device's node, retries off. */
-	send(nodeID: string, action: "write" | "close", deviceId: number, params: Record<string, unknown>, timeoutMs: number): Promise<unknown>;
+	send(
+		nodeID: string,
+		action: "write" | "close",
+		deviceId: number,
+		params: Record<string, unknown>,
+		timeoutMs: number
+	): Promise<unknown>;
 	emit(event: string, payload: unknown): void;
 	broadcast(event: string, payload: unknown): void;
 	push(messages: LiveMessage[]): void;
@@ -110,7 +142,8 @@ export class AutomationCore {
 		for (const r of rows) {
 			const rec = toRuleRec(r);
 			all.set(rec.id, rec);
-			if (rec.trigger.type === "reading") byDp.set(rec.trigger.datapointId, [...(byDp.get(rec.trigger.datapointId) ?? []), rec]);
+			if (rec.trigger.type === "reading")
+				byDp.set(rec.trigger.datapointId, [...(byDp.get(rec.trigger.datapointId) ?? []), rec]);
 			else byDev.set(rec.trigger.deviceId, [...(byDev.get(rec.trigger.deviceId) ?? []), rec]);
 		}
 		this.byDatapoint = byDp;
@@ -120,7 +153,9 @@ export class AutomationCore {
 
 	/** Runs a task in the background, tracked so stop() can wait for it. */
 	track<T>(p: Promise<T>): void {
-		const q = p.catch(err => this.d.log.warn(`automation: ${(err as Error).message}`)).finally(() => this.inflight.delete(q));
+		const q = p
+			.catch(err => this.d.log.warn(`automation: ${(err as Error).message}`))
+			.finally(() => this.inflight.delete(q));
 		this.inflight.add(q);
 	}
 
@@ -133,7 +168,9 @@ export class AutomationCore {
 	// ---- inputs: readings and device statuses ---------------------------------------------
 
 	/** A batch from telemetry.readings: readings of datapoints no enabled rule uses cost a map lookup. */
-	async processReadings(readings: Array<{ deviceId: number; datapointId: number; value: number; ts: number }>): Promise<void> {
+	async processReadings(
+		readings: Array<{ deviceId: number; datapointId: number; value: number; ts: number }>
+	): Promise<void> {
 		this.counters.readings += readings.length;
 		const work = new Map<string, { rule: RuleRec; deviceId: number; inputs: Input[] }>();
 		for (const r of readings) {
@@ -155,14 +192,18 @@ export class AutomationCore {
 
 	async processStatus(deviceId: number, status: string, ts: number): Promise<void> {
 		const rules = this.byStatusDevice.get(deviceId);
-		if (rules?.length) await this.applyInputs(rules.map(rule => ({ rule, deviceId, inputs: [{ value: status, ts }] })));
+		if (rules?.length)
+			await this.applyInputs(rules.map(rule => ({ rule, deviceId, inputs: [{ value: status, ts }] })));
 		if (status === "streaming") await this.deliverQueued(deviceId);
 		this.pushState(deviceId);
 	}
 
 	/** Evaluates inputs per (rule, device) from the stored state and writes changes back by compare-and-set. */
 	async applyInputs(items: Array<{ rule: RuleRec; deviceId: number; inputs: Input[] }>): Promise<void> {
-		const rows = await this.db.query("SELECT * FROM automation_rule_state WHERE (rule_id, device_id) IN (SELECT * FROM unnest($1::int[], $2::int[]))", [items.map(i => i.rule.id), items.map(i => i.deviceId)]);
+		const rows = await this.db.query(
+			"SELECT * FROM automation_rule_state WHERE (rule_id, device_id) IN (SELECT * FROM unnest($1::int[], $2::int[]))",
+			[items.map(i => i.rule.id), items.map(i => i.deviceId)]
+		);
 		const stored = new Map(rows.map(r => [`${r.rule_id}:${r.device_id}`, rowToEdge(r)!]));
 		for (const item of items) {
 			item.inputs.sort((a, b) => a.ts - b.ts);
@@ -186,7 +227,10 @@ export class AutomationCore {
 					if (!(err instanceof Conflict) || attempt >= 5) throw err;
 					// Another instance changed this state meanwhile: start again from what it wrote.
 					this.counters.conflicts++;
-					const [row] = await this.db.query("SELECT * FROM automation_rule_state WHERE rule_id = $1 AND device_id = $2", [item.rule.id, item.deviceId]);
+					const [row] = await this.db.query(
+						"SELECT * FROM automation_rule_state WHERE rule_id = $1 AND device_id = $2",
+						[item.rule.id, item.deviceId]
+					);
 					current = rowToEdge(row);
 				}
 			}
@@ -194,13 +238,27 @@ export class AutomationCore {
 	}
 
 	/** Writes a new edge state if the stored one is still `version`, with its timers and run, in one transaction. */
-	async commitTransition(rule: RuleRec, deviceId: number, version: number | null, s: EdgeState, effects: Effect[]): Promise<void> {
+	async commitTransition(
+		rule: RuleRec,
+		deviceId: number,
+		version: number | null,
+		s: EdgeState,
+		effects: Effect[]
+	): Promise<void> {
 		const started: number[] = [];
 		let disabled = false;
 		let dueAt: number | null = null;
 		const finished: Row[] = [];
 		await this.db.transaction(async tx => {
-			const vals = [rule.id, deviceId, s.armed, dt(s.pendingSince), s.pendingValue, dt(s.lastFiredAt), dt(s.lastTs)];
+			const vals = [
+				rule.id,
+				deviceId,
+				s.armed,
+				dt(s.pendingSince),
+				s.pendingValue,
+				dt(s.lastFiredAt),
+				dt(s.lastTs)
+			];
 			const ok =
 				version == null
 					? await tx.query(
@@ -217,7 +275,10 @@ export class AutomationCore {
 			for (const e of effects) {
 				const key = `for:${rule.id}:${deviceId}:${e.pendingSince}`;
 				if (e.type === "wait") {
-					await tx.query("INSERT INTO automation_timers (kind, key, rule_id, device_id, due_at, data) VALUES ('for', $1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING", [key, rule.id, deviceId, new Date(e.dueAt), JSON.stringify({ pendingSince: e.pendingSince })]);
+					await tx.query(
+						"INSERT INTO automation_timers (kind, key, rule_id, device_id, due_at, data) VALUES ('for', $1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
+						[key, rule.id, deviceId, new Date(e.dueAt), JSON.stringify({ pendingSince: e.pendingSince })]
+					);
 					dueAt = dueAt == null ? e.dueAt : Math.min(dueAt, e.dueAt);
 				} else {
 					await tx.query("DELETE FROM automation_timers WHERE key = $1", [key]);
@@ -243,13 +304,35 @@ export class AutomationCore {
 	 * A trigger fired: one run per (rule, device, pendingSince), unless the loop, depth or rate
 	 * guard suppresses it or the rule's mode says otherwise. Inside the state transaction.
 	 */
-	async createRuleRun(tx: Sql, rule: RuleRec, deviceId: number, fire: Extract<Effect, { type: "fire" }>): Promise<{ runId: number | null; execute: boolean; disabled: boolean; finished: Row | null }> {
+	async createRuleRun(
+		tx: Sql,
+		rule: RuleRec,
+		deviceId: number,
+		fire: Extract<Effect, { type: "fire" }>
+	): Promise<{ runId: number | null; execute: boolean; disabled: boolean; finished: Row | null }> {
 		const t = rule.trigger;
 		const trigger =
 			t.type === "reading"
-				? { type: "reading", deviceId, datapointId: t.datapointId, value: fire.value, ts: at(fire.ts), pendingSince: at(fire.pendingSince), heldMs: fire.heldMs }
-				: { type: "device_status", deviceId, status: fire.value, ts: at(fire.ts), pendingSince: at(fire.pendingSince), heldMs: fire.heldMs };
-		const trace: TraceStep[] = [{ at: at(), path: "trigger", step: "trigger", ok: true, detail: { value: fire.value, heldMs: fire.heldMs } }];
+				? {
+						type: "reading",
+						deviceId,
+						datapointId: t.datapointId,
+						value: fire.value,
+						ts: at(fire.ts),
+						pendingSince: at(fire.pendingSince),
+						heldMs: fire.heldMs
+					}
+				: {
+						type: "device_status",
+						deviceId,
+						status: fire.value,
+						ts: at(fire.ts),
+						pendingSince: at(fire.pendingSince),
+						heldMs: fire.heldMs
+					};
+		const trace: TraceStep[] = [
+			{ at: at(), path: "trigger", step: "trigger", ok: true, detail: { value: fire.value, heldMs: fire.heldMs } }
+		];
 
 		// Loop guard: a reading shortly after a command succeeded on this device was caused by it.
 		const [cause] = await tx.query(
@@ -260,18 +343,46 @@ export class AutomationCore {
 		let causedBy: CausedBy | null = null;
 		let chain: number[] = [];
 		if (cause) {
-			const parent = cause.caused_by ? (typeof cause.caused_by === "string" ? JSON.parse(cause.caused_by) : cause.caused_by) : null;
-			causedBy = { runId: Number(cause.run_id), commandId: Number(cause.id), ruleId: cause.rule_id == null ? null : Number(cause.rule_id), depth: (parent?.depth ?? 0) + 1 };
+			const parent = cause.caused_by
+				? typeof cause.caused_by === "string"
+					? JSON.parse(cause.caused_by)
+					: cause.caused_by
+				: null;
+			causedBy = {
+				runId: Number(cause.run_id),
+				commandId: Number(cause.id),
+				ruleId: cause.rule_id == null ? null : Number(cause.rule_id),
+				depth: (parent?.depth ?? 0) + 1
+			};
 			chain = [...(cause.chain ?? []).map(Number), ...(cause.rule_id != null ? [Number(cause.rule_id)] : [])];
 		}
 		let guard: { reason: "loop" | "depth" | "rate_limit"; detail: Record<string, unknown> } | null = null;
 		if (causedBy && chain.includes(rule.id)) guard = { reason: "loop", detail: { chain, depth: causedBy.depth } };
-		else if (causedBy && causedBy.depth > this.d.maxDepth) guard = { reason: "depth", detail: { depth: causedBy.depth, maxDepth: this.d.maxDepth } };
+		else if (causedBy && causedBy.depth > this.d.maxDepth)
+			guard = { reason: "depth", detail: { depth: causedBy.depth, maxDepth: this.d.maxDepth } };
 		else {
-			const [{ n }] = await tx.query("SELECT count(*)::int AS n FROM automation_runs WHERE rule_id = $1 AND source = 'rule' AND started_at > $2 AND status NOT IN ('suppressed', 'skipped')", [rule.id, new Date(now() - 3_600_000)]);
-			if (Number(n) >= rule.maxRunsPerHour) guard = { reason: "rate_limit", detail: { runsLastHour: Number(n), maxRunsPerHour: rule.maxRunsPerHour } };
+			const [{ n }] = await tx.query(
+				"SELECT count(*)::int AS n FROM automation_runs WHERE rule_id = $1 AND source = 'rule' AND started_at > $2 AND status NOT IN ('suppressed', 'skipped')",
+				[rule.id, new Date(now() - 3_600_000)]
+			);
+			if (Number(n) >= rule.maxRunsPerHour)
+				guard = {
+					reason: "rate_limit",
+					detail: { runsLastHour: Number(n), maxRunsPerHour: rule.maxRunsPerHour }
+				};
 		}
-		const base = [rule.id, deviceId, new Date(fire.pendingSince), JSON.stringify(trigger), JSON.stringify(rule.conditions), JSON.stringify(rule.actions), causedBy ? JSON.stringify(causedBy) : null, chain, rule.deviceIds, rule.createdBy];
+		const base = [
+			rule.id,
+			deviceId,
+			new Date(fire.pendingSince),
+			JSON.stringify(trigger),
+			JSON.stringify(rule.conditions),
+			JSON.stringify(rule.actions),
+			causedBy ? JSON.stringify(causedBy) : null,
+			chain,
+			rule.deviceIds,
+			rule.createdBy
+		];
 		const insert = (status: RunStatus, steps: TraceStep[], finishedAt: Date | null) =>
 			tx.query(
 				`INSERT INTO automation_runs (source, rule_id, device_id, pending_since, trigger, conditions, actions, caused_by, chain, device_ids, created_by, status, trace, finished_at)
@@ -281,7 +392,13 @@ export class AutomationCore {
 			);
 
 		if (guard) {
-			trace.push({ at: at(), path: "trigger", step: "guard", ok: false, detail: { reason: guard.reason, ...guard.detail } });
+			trace.push({
+				at: at(),
+				path: "trigger",
+				step: "guard",
+				ok: false,
+				detail: { reason: guard.reason, ...guard.detail }
+			});
 			const [row] = await insert("suppressed", trace, new Date());
 			let disabled = false;
 			if (row) {
@@ -290,9 +407,17 @@ export class AutomationCore {
 					`UPDATE automation_rules SET suppressed_streak = suppressed_streak + $2::int, updated_at = now() WHERE id = $1 RETURNING suppressed_streak`,
 					[rule.id, counted ? 1 : 0]
 				);
-				const reason = guard.reason === "rate_limit" ? "rate_limit" : Number(r?.suppressed_streak) >= SUPPRESSIONS_TO_DISABLE ? "loop" : null;
+				const reason =
+					guard.reason === "rate_limit"
+						? "rate_limit"
+						: Number(r?.suppressed_streak) >= SUPPRESSIONS_TO_DISABLE
+							? "loop"
+							: null;
 				if (reason) {
-					await tx.query("UPDATE automation_rules SET enabled = false, disabled_reason = $2, updated_at = now() WHERE id = $1", [rule.id, reason]);
+					await tx.query(
+						"UPDATE automation_rules SET enabled = false, disabled_reason = $2, updated_at = now() WHERE id = $1",
+						[rule.id, reason]
+					);
 					await tx.query("DELETE FROM automation_timers WHERE kind = 'for' AND rule_id = $1", [rule.id]);
 					disabled = true;
 					this.d.log.warn(`automation: rule ${rule.id} '${rule.name}' disabled (${reason})`);
@@ -301,30 +426,69 @@ export class AutomationCore {
 			return { runId: row ? Number(row.id) : null, execute: false, disabled, finished: row ?? null };
 		}
 		// A caused run that passed the guards is a legitimate chain: the loop streak starts over.
-		if (causedBy) await tx.query("UPDATE automation_rules SET suppressed_streak = 0 WHERE id = $1 AND suppressed_streak <> 0", [rule.id]);
+		if (causedBy)
+			await tx.query(
+				"UPDATE automation_rules SET suppressed_streak = 0 WHERE id = $1 AND suppressed_streak <> 0",
+				[rule.id]
+			);
 
-		const active = await tx.query("SELECT id, status, trace FROM automation_runs WHERE rule_id = $1 AND source = 'rule' AND status IN ('running', 'waiting') ORDER BY id FOR UPDATE", [rule.id]);
+		const active = await tx.query(
+			"SELECT id, status, trace FROM automation_runs WHERE rule_id = $1 AND source = 'rule' AND status IN ('running', 'waiting') ORDER BY id FOR UPDATE",
+			[rule.id]
+		);
 		let queued = false;
 		if (active.length) {
 			if (rule.mode === "single" || active.length >= MAX_ACTIVE_RUNS) {
 				// Counted in the active run's trace; this crossing gets no run of its own.
 				const run = active[0];
-				const steps = parseTrace(run.trace);
-				steps.push({ at: at(), path: "trigger", step: "ignored", ok: false, detail: { value: fire.value, ts: at(fire.ts), deviceId, reason: rule.mode === "single" ? "mode single: a run is in progress" : `${MAX_ACTIVE_RUNS} runs in progress` } });
-				await tx.query("UPDATE automation_runs SET trace = $2 WHERE id = $1", [run.id, JSON.stringify(steps.slice(0, MAX_TRACE))]);
+				const steps: TraceStep[] = [];
+				steps.push({
+					at: at(),
+					path: "trigger",
+					step: "ignored",
+					ok: false,
+					detail: {
+						value: fire.value,
+						ts: at(fire.ts),
+						deviceId,
+						reason:
+							rule.mode === "single"
+								? "mode single: a run is in progress"
+								: `${MAX_ACTIVE_RUNS} runs in progress`
+					}
+				});
+				await tx.query(`UPDATE automation_runs SET trace = ${appendTrace("$2")} WHERE id = $1`, [
+					run.id,
+					JSON.stringify(steps)
+				]);
 				return { runId: null, execute: false, disabled: false, finished: null };
 			}
 			if (rule.mode === "restart") {
 				for (const run of active) {
-					const steps = parseTrace(run.trace);
-					steps.push({ at: at(), path: "trigger", step: "restarted", ok: false, detail: { reason: "mode restart: a new trigger" } });
-					await tx.query("UPDATE automation_runs SET status = 'cancelled', finished_at = now(), trace = $2 WHERE id = $1", [run.id, JSON.stringify(steps.slice(0, MAX_TRACE))]);
+					const steps: TraceStep[] = [];
+					steps.push({
+						at: at(),
+						path: "trigger",
+						step: "restarted",
+						ok: false,
+						detail: { reason: "mode restart: a new trigger" }
+					});
+					await tx.query(
+						`UPDATE automation_runs SET status = 'cancelled', finished_at = now(), trace = ${appendTrace("$2")} WHERE id = $1`,
+						[run.id, JSON.stringify(steps)]
+					);
 					await tx.query("DELETE FROM automation_timers WHERE key = $1", [`run:${run.id}`]);
 				}
 			}
 			if (rule.mode === "queued") queued = true;
 		}
-		const [row] = await insert(queued ? "waiting" : "running", queued ? [...trace, { at: at(), path: "trigger", step: "queued", ok: true, detail: { behind: active.length } }] : trace, null);
+		const [row] = await insert(
+			queued ? "waiting" : "running",
+			queued
+				? [...trace, { at: at(), path: "trigger", step: "queued", ok: true, detail: { behind: active.length } }]
+				: trace,
+			null
+		);
 		if (!row) return { runId: null, execute: false, disabled: false, finished: null };
 		await this.insertRunTimer(tx, Number(row.id), queued);
 		this.counters.runs++;
@@ -335,7 +499,14 @@ export class AutomationCore {
 	async insertRunTimer(tx: Sql, runId: number, queued = false): Promise<void> {
 		await tx.query(
 			"INSERT INTO automation_timers (kind, key, run_id, due_at, data, lease_owner, lease_until) VALUES ('run', $1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
-			[`run:${runId}`, runId, queued ? FAR_FUTURE : new Date(), JSON.stringify(queued ? { queued: true } : {}), queued ? null : this.d.owner, queued ? null : new Date(now() + this.d.leaseMs)]
+			[
+				`run:${runId}`,
+				runId,
+				queued ? FAR_FUTURE : new Date(),
+				JSON.stringify(queued ? { queued: true } : {}),
+				queued ? null : this.d.owner,
+				queued ? null : new Date(now() + this.d.leaseMs)
+			]
 		);
 	}
 
@@ -349,25 +520,47 @@ export class AutomationCore {
 			return;
 		}
 		const trace = parseTrace(run.trace);
-		const conditions = (typeof run.conditions === "string" ? JSON.parse(run.conditions) : run.conditions) as Condition[];
+		// Steps of this execution not yet written (appended, see appendTrace).
+		const fresh: TraceStep[] = [];
+		const add = (step: TraceStep) => {
+			trace.push(step);
+			fresh.push(step);
+		};
+		const take = () => JSON.stringify(fresh.splice(0));
+		const conditions = (
+			typeof run.conditions === "string" ? JSON.parse(run.conditions) : run.conditions
+		) as Condition[];
 		const actions = (typeof run.actions === "string" ? JSON.parse(run.actions) : run.actions) as Action[];
 		let next = Number(run.next_action);
-		if (run.status === "waiting") await this.db.query("UPDATE automation_runs SET status = 'running' WHERE id = $1", [runId]);
+		if (run.status === "waiting")
+			await this.db.query("UPDATE automation_runs SET status = 'running' WHERE id = $1", [runId]);
 		if (next === 0 && conditions.length && !trace.some(s => s.step === "condition")) {
 			for (let i = 0; i < conditions.length; i++) {
 				const res = await this.checkCondition(conditions[i], now());
-				trace.push({ at: at(), path: `conditions[${i}]`, step: "condition", ok: res.ok, detail: res.detail });
-				if (!res.ok) return this.finishRun(run, trace, "skipped");
+				add({ at: at(), path: `conditions[${i}]`, step: "condition", ok: res.ok, detail: res.detail });
+				if (!res.ok) return this.finishRun(run, fresh, "skipped");
 			}
 		}
 		for (; next < actions.length; next++) {
 			const a = actions[next];
 			if (a.type === "delay") {
 				const dueAt = now() + (parseDuration(a.for) ?? 0);
-				trace.push({ at: at(), path: `actions[${next}]`, step: "delay", ok: true, detail: { for: a.for, until: at(dueAt) } });
+				add({
+					at: at(),
+					path: `actions[${next}]`,
+					step: "delay",
+					ok: true,
+					detail: { for: a.for, until: at(dueAt) }
+				});
 				await this.db.transaction(async tx => {
-					await tx.query("UPDATE automation_runs SET status = 'waiting', next_action = $2, trace = $3 WHERE id = $1", [runId, next + 1, JSON.stringify(trace.slice(0, MAX_TRACE))]);
-					await tx.query("UPDATE automation_timers SET due_at = $2, lease_owner = NULL, lease_until = NULL WHERE key = $1", [`run:${runId}`, new Date(dueAt)]);
+					await tx.query(
+						`UPDATE automation_runs SET status = 'waiting', next_action = $2, trace = ${appendTrace("$3")} WHERE id = $1`,
+						[runId, next + 1, take()]
+					);
+					await tx.query(
+						"UPDATE automation_timers SET due_at = $2, lease_owner = NULL, lease_until = NULL WHERE key = $1",
+						[`run:${runId}`, new Date(dueAt)]
+					);
 				});
 				this.wake(dueAt);
 				return;
@@ -386,30 +579,54 @@ export class AutomationCore {
 			});
 			const after = cmd.row.status === "queued" ? ((await this.deliver(Number(cmd.row.id))) ?? cmd.row) : cmd.row;
 			const status = after.status as CommandStatus;
-			trace.push({ at: at(), path: `actions[${next}]`, step: "command", ok: status === "succeeded" || status === "queued" || status === "sending", detail: { commandId: Number(after.id), deviceId: a.deviceId, status, ...(after.error ? { error: parseJson(after.error) } : {}) } });
-			await this.db.query("UPDATE automation_runs SET next_action = $2, trace = $3 WHERE id = $1", [runId, next + 1, JSON.stringify(trace.slice(0, MAX_TRACE))]);
+			add({
+				at: at(),
+				path: `actions[${next}]`,
+				step: "command",
+				ok: status === "succeeded" || status === "queued" || status === "sending",
+				detail: {
+					commandId: Number(after.id),
+					deviceId: a.deviceId,
+					status,
+					...(after.error ? { error: parseJson(after.error) } : {})
+				}
+			});
+			await this.db.query(
+				`UPDATE automation_runs SET next_action = $2, trace = ${appendTrace("$3")} WHERE id = $1`,
+				[runId, next + 1, take()]
+			);
 		}
-		await this.finishRun(run, trace, null);
+		await this.finishRun(run, fresh, null);
 	}
 
 	async checkCondition(c: Condition, t: number): Promise<{ ok: boolean; detail: Record<string, unknown> }> {
 		if (c.type === "time") return checkTimeCondition(c, t);
 		let latest = this.latest.get(`${c.deviceId}:${c.datapointId}`) ?? null;
 		// Readings seen by another instance are in decoded_data (written by the pipeline sink).
-		const [row] = await this.db.query("SELECT value, timestamp FROM decoded_data WHERE device_id = $1 AND datapoint_id = $2 ORDER BY timestamp DESC LIMIT 1", [c.deviceId, c.datapointId]);
-		if (row && (!latest || ms(row.timestamp)! > latest.ts)) latest = { value: Number(row.value), ts: ms(row.timestamp)! };
+		const [row] = await this.db.query(
+			"SELECT value, timestamp FROM decoded_data WHERE device_id = $1 AND datapoint_id = $2 ORDER BY timestamp DESC LIMIT 1",
+			[c.deviceId, c.datapointId]
+		);
+		if (row && (!latest || ms(row.timestamp)! > latest.ts))
+			latest = { value: Number(row.value), ts: ms(row.timestamp)! };
 		return checkReadingCondition(c, latest, t);
 	}
 
-	async finishRun(run: Row, trace: TraceStep[], forced: RunStatus | null): Promise<void> {
+	/** Ends a run with its last steps appended; the status from its commands unless `forced`. */
+	async finishRun(run: Row, steps: TraceStep[], forced: RunStatus | null): Promise<void> {
 		let status: RunStatus = forced ?? "succeeded";
 		if (!forced) {
 			const cmds = await this.db.query("SELECT status FROM automation_commands WHERE run_id = $1", [run.id]);
-			const bad = cmds.filter(c => c.status === "failed" || c.status === "expired" || c.status === "cancelled").length;
+			const bad = cmds.filter(
+				c => c.status === "failed" || c.status === "expired" || c.status === "cancelled"
+			).length;
 			status = !cmds.length || bad === 0 ? "succeeded" : bad === cmds.length ? "failed" : "partial";
 		}
 		const [row] = await this.db.transaction(async tx => {
-			const rows = await tx.query("UPDATE automation_runs SET status = $2, finished_at = now(), trace = $3 WHERE id = $1 AND status IN ('running', 'waiting') RETURNING *", [run.id, status, JSON.stringify(trace.slice(0, MAX_TRACE))]);
+			const rows = await tx.query(
+				`UPDATE automation_runs SET status = $2, finished_at = now(), trace = ${appendTrace("$3")} WHERE id = $1 AND status IN ('running', 'waiting') RETURNING *`,
+				[run.id, status, JSON.stringify(steps)]
+			);
 			await tx.query("DELETE FROM automation_timers WHERE key = $1", [`run:${run.id}`]);
 			// mode queued: the oldest run waiting behind this one goes next.
 			if (run.rule_id != null || run.schedule_id != null) {
@@ -429,22 +646,52 @@ export class AutomationCore {
 
 	/** The run of a manual command ends when its command does. */
 	async finishManual(runId: number, cmd: CommandApi): Promise<void> {
-		const [run] = await this.db.query("SELECT * FROM automation_runs WHERE id = $1 AND status = 'running'", [runId]);
+		const [run] = await this.db.query("SELECT * FROM automation_runs WHERE id = $1 AND status = 'running'", [
+			runId
+		]);
 		if (!run) return;
-		const trace = parseTrace(run.trace);
-		trace.push({ at: at(), path: "actions[0]", step: "command", ok: cmd.status === "succeeded", detail: { commandId: cmd.id, status: cmd.status, ...(cmd.error ? { error: cmd.error } : {}) } });
-		await this.finishRun(run, trace, null);
+		await this.finishRun(
+			run,
+			[
+				{
+					at: at(),
+					path: "actions[0]",
+					step: "command",
+					ok: cmd.status === "succeeded",
+					detail: { commandId: cmd.id, status: cmd.status, ...(cmd.error ? { error: cmd.error } : {}) }
+				}
+			],
+			null
+		);
 	}
 
 	emitRunFinished(r: Row): void {
-		this.d.emit(AUTOMATION_EVENTS.runFinished, { runId: Number(r.id), source: r.source, ruleId: r.rule_id == null ? null : Number(r.rule_id), scheduleId: r.schedule_id == null ? null : Number(r.schedule_id), status: r.status, at: at() });
+		this.d.emit(AUTOMATION_EVENTS.runFinished, {
+			runId: Number(r.id),
+			source: r.source,
+			ruleId: r.rule_id == null ? null : Number(r.rule_id),
+			scheduleId: r.schedule_id == null ? null : Number(r.schedule_id),
+			status: r.status,
+			at: at()
+		});
 	}
 
 	// ---- commands ---------------------------------------------------------------------------
 
 	/** Inserts a command unless (caller, key) exists; answers the row and whether it is new. */
 	async ensureCommand(
-		c: { deviceId: number; action: "write" | "close"; params: Record<string, unknown>; ttl: string; ttlMs: number; caller: string; idempotencyKey: string | null; source: RunSource; runId: number | null; createdBy: string | null },
+		c: {
+			deviceId: number;
+			action: "write" | "close";
+			params: Record<string, unknown>;
+			ttl: string;
+			ttlMs: number;
+			caller: string;
+			idempotencyKey: string | null;
+			source: RunSource;
+			runId: number | null;
+			createdBy: string | null;
+		},
 		tx: Sql = this.db
 	): Promise<{ row: Row; created: boolean; bodyKey: string }> {
 		const bodyKey = commandBodyKey(c.deviceId, c.action, c.params, c.ttl);
@@ -454,14 +701,30 @@ export class AutomationCore {
 			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 			 ON CONFLICT (caller, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING *`,
 			// The creator attempts it right away; the sweep takes it over only if that attempt never happens.
-			[c.deviceId, c.action, JSON.stringify(params), c.caller, c.idempotencyKey, bodyKey, c.ttlMs, new Date(now() + c.ttlMs), c.runId, c.source, c.createdBy, new Date(now() + this.d.requestTimeoutMs)]
+			[
+				c.deviceId,
+				c.action,
+				JSON.stringify(params),
+				c.caller,
+				c.idempotencyKey,
+				bodyKey,
+				c.ttlMs,
+				new Date(now() + c.ttlMs),
+				c.runId,
+				c.source,
+				c.createdBy,
+				new Date(now() + this.d.requestTimeoutMs)
+			]
 		);
 		if (row) {
 			this.counters.commands++;
 			this.notifyCommand(row);
 			return { row, created: true, bodyKey };
 		}
-		const [existing] = await tx.query("SELECT * FROM automation_commands WHERE caller = $1 AND idempotency_key = $2", [c.caller, c.idempotencyKey]);
+		const [existing] = await tx.query(
+			"SELECT * FROM automation_commands WHERE caller = $1 AND idempotency_key = $2",
+			[c.caller, c.idempotencyKey]
+		);
 		return { row: existing, created: false, bodyKey };
 	}
 
@@ -470,7 +733,10 @@ export class AutomationCore {
 	 * off. Answers the command row after the attempt (unchanged when it stays queued).
 	 */
 	async deliver(commandId: number): Promise<Row | null> {
-		const [c] = await this.db.query("SELECT c.*, d.status AS device_status, d.node_id AS device_node FROM automation_commands c LEFT JOIN devices d ON d.id = c.device_id WHERE c.id = $1", [commandId]);
+		const [c] = await this.db.query(
+			"SELECT c.*, d.status AS device_status, d.node_id AS device_node FROM automation_commands c LEFT JOIN devices d ON d.id = c.device_id WHERE c.id = $1",
+			[commandId]
+		);
 		if (!c || c.status !== "queued") return c ?? null;
 		if (ms(c.expires_at)! <= now()) return (await this.expire(commandId)) ?? c;
 		if (c.device_status !== "streaming" || !c.device_node) return c;
@@ -480,21 +746,41 @@ export class AutomationCore {
 			 WHERE id = $1 AND status = 'queued' RETURNING *`,
 			[commandId, c.device_node, new Date(now() + timeout + this.d.leaseMs)]
 		);
-		if (!sending) return (await this.db.query("SELECT * FROM automation_commands WHERE id = $1", [commandId]))[0] ?? null;
+		if (!sending)
+			return (await this.db.query("SELECT * FROM automation_commands WHERE id = $1", [commandId]))[0] ?? null;
 		this.notifyCommand(sending);
 		let update: { status: CommandStatus; error: unknown; nextAttempt?: Date };
 		try {
-			await this.d.send(c.device_node, c.action, Number(c.device_id), parseJson(c.params) as Record<string, unknown>, timeout);
+			await this.d.send(
+				c.device_node,
+				c.action,
+				Number(c.device_id),
+				parseJson(c.params) as Record<string, unknown>,
+				timeout
+			);
 			update = { status: "succeeded", error: null };
 		} catch (err) {
 			const outcome = classifyDeliveryError(err);
-			update = outcome.kind === "fail" ? { status: "failed", error: outcome.error } : { status: "queued", error: { type: "REQUEUED", message: outcome.reason }, nextAttempt: new Date(now() + retryDelayMs(Number(sending.attempts))) };
+			update =
+				outcome.kind === "fail"
+					? { status: "failed", error: outcome.error }
+					: {
+							status: "queued",
+							error: { type: "REQUEUED", message: outcome.reason },
+							nextAttempt: new Date(now() + retryDelayMs(Number(sending.attempts)))
+						};
 		}
 		const done = update.status !== "queued";
 		const [row] = await this.db.query(
 			`UPDATE automation_commands SET status = $2, error = $3, finished_at = $4, next_attempt_at = COALESCE($5, next_attempt_at), lease_until = NULL, updated_at = now()
 			 WHERE id = $1 AND status = 'sending' RETURNING *`,
-			[commandId, update.status, update.error ? JSON.stringify(update.error) : null, done ? new Date() : null, update.nextAttempt ?? null]
+			[
+				commandId,
+				update.status,
+				update.error ? JSON.stringify(update.error) : null,
+				done ? new Date() : null,
+				update.nextAttempt ?? null
+			]
 		);
 		if (!row) return null;
 		if (row.status === "succeeded") await this.recordDesired(row);
@@ -505,20 +791,32 @@ export class AutomationCore {
 	async expire(commandId: number): Promise<Row | null> {
 		const [row] = await this.db.query(
 			"UPDATE automation_commands SET status = 'expired', finished_at = now(), updated_at = now(), error = $2 WHERE id = $1 AND status = 'queued' RETURNING *",
-			[commandId, JSON.stringify({ type: "EXPIRED", message: "the device did not come back before the command's TTL passed" })]
+			[
+				commandId,
+				JSON.stringify({
+					type: "EXPIRED",
+					message: "the device did not come back before the command's TTL passed"
+				})
+			]
 		);
 		if (row) this.notifyCommand(row);
 		return row ?? null;
 	}
 
 	async cancel(commandId: number): Promise<Row | null> {
-		const [row] = await this.db.query("UPDATE automation_commands SET status = 'cancelled', finished_at = now(), updated_at = now() WHERE id = $1 AND status = 'queued' RETURNING *", [commandId]);
+		const [row] = await this.db.query(
+			"UPDATE automation_commands SET status = 'cancelled', finished_at = now(), updated_at = now() WHERE id = $1 AND status = 'queued' RETURNING *",
+			[commandId]
+		);
 		if (row) this.notifyCommand(row);
 		return row ?? null;
 	}
 
 	async deliverQueued(deviceId: number): Promise<void> {
-		const rows = await this.db.query("SELECT id FROM automation_commands WHERE device_id = $1 AND status = 'queued' ORDER BY id LIMIT 100", [deviceId]);
+		const rows = await this.db.query(
+			"SELECT id FROM automation_commands WHERE device_id = $1 AND status = 'queued' ORDER BY id LIMIT 100",
+			[deviceId]
+		);
 		for (const r of rows) await this.deliver(Number(r.id));
 	}
 
@@ -533,8 +831,15 @@ export class AutomationCore {
 
 	notifyCommand(row: Row): void {
 		const cmd = commandToApi(row);
-		if (cmd.source === "manual" && cmd.runId != null && !["queued", "sending"].includes(cmd.status)) this.track(this.finishManual(cmd.runId, cmd));
-		this.d.emit(AUTOMATION_EVENTS.commandChanged, { commandId: cmd.id, deviceId: cmd.deviceId, runId: cmd.runId, status: cmd.status, at: at() });
+		if (cmd.source === "manual" && cmd.runId != null && !["queued", "sending"].includes(cmd.status))
+			this.track(this.finishManual(cmd.runId, cmd));
+		this.d.emit(AUTOMATION_EVENTS.commandChanged, {
+			commandId: cmd.id,
+			deviceId: cmd.deviceId,
+			runId: cmd.runId,
+			status: cmd.status,
+			at: at()
+		});
 		this.d.push([{ room: `device:${cmd.deviceId}`, event: AUTOMATION_LIVE.command, data: cmd }]);
 		if (cmd.status !== "sending") this.pushState(cmd.deviceId);
 	}
@@ -556,7 +861,7 @@ export class AutomationCore {
 			[deviceId]
 		);
 		if (!d) return null;
-		const last = d.last ? parseJson(d.last) as Row : null;
+		const last = d.last ? (parseJson(d.last) as Row) : null;
 		return {
 			deviceId,
 			status: d.status ?? null,
@@ -575,11 +880,14 @@ export class AutomationCore {
 		if (this.stopped || t >= this.wakeAt) return;
 		if (this.wakeTimer) clearTimeout(this.wakeTimer);
 		this.wakeAt = t;
-		this.wakeTimer = setTimeout(() => {
-			this.wakeTimer = null;
-			this.wakeAt = Infinity;
-			this.track(this.sweep());
-		}, Math.max(0, t - now()));
+		this.wakeTimer = setTimeout(
+			() => {
+				this.wakeTimer = null;
+				this.wakeAt = Infinity;
+				this.track(this.sweep());
+			},
+			Math.max(0, t - now())
+		);
 	}
 
 	/** One pass; a pass requested while one runs happens right after it. */
@@ -627,13 +935,18 @@ export class AutomationCore {
 	async fireForTimer(timer: Row): Promise<void> {
 		let rule = this.rules.get(Number(timer.rule_id));
 		if (!rule) {
-			const [r] = await this.db.query("SELECT * FROM automation_rules WHERE id = $1 AND enabled", [timer.rule_id]);
+			const [r] = await this.db.query("SELECT * FROM automation_rules WHERE id = $1 AND enabled", [
+				timer.rule_id
+			]);
 			if (r) rule = toRuleRec(r);
 		}
 		const pendingSince = Number(parseJson<{ pendingSince: number }>(timer.data).pendingSince);
 		if (rule) {
 			for (let attempt = 0; attempt < 5; attempt++) {
-				const [row] = await this.db.query("SELECT * FROM automation_rule_state WHERE rule_id = $1 AND device_id = $2", [timer.rule_id, timer.device_id]);
+				const [row] = await this.db.query(
+					"SELECT * FROM automation_rule_state WHERE rule_id = $1 AND device_id = $2",
+					[timer.rule_id, timer.device_id]
+				);
 				const cur = rowToEdge(row);
 				if (!cur) break;
 				const res = stepTimer(rule.spec, cur.state, pendingSince, now());
@@ -652,60 +965,138 @@ export class AutomationCore {
 
 	async sweepSchedules(): Promise<void> {
 		const t = now();
-		const due = await this.db.query("SELECT * FROM automation_schedules WHERE enabled AND next_run_at <= $1 ORDER BY next_run_at LIMIT 50", [new Date(t)]);
-		for (const s of due) {
-			const plan = planDue(scheduleSpec(s), ms(s.next_run_at)!, t, s.misfire);
-			const started: number[] = [];
-			const finished: Row[] = [];
-			await this.db.transaction(async tx => {
-				const claimed = await tx.query(
-					"UPDATE automation_schedules SET next_run_at = $3, last_run_at = COALESCE($4, last_run_at), updated_at = now() WHERE id = $1 AND next_run_at = $2 RETURNING id",
-					[s.id, s.next_run_at, plan.next == null ? null : new Date(plan.next), plan.runs.length ? new Date(plan.runs[plan.runs.length - 1].scheduledFor) : null]
+		const due = await this.db.query(
+			"SELECT * FROM automation_schedules WHERE enabled AND next_run_at <= $1 ORDER BY next_run_at LIMIT 50",
+			[new Date(t)]
+		);
+		// A few schedules at a time (each claim is its own transaction); one schedule's runs in order.
+		let next = 0;
+		const worker = async () => {
+			while (next < due.length && !this.stopped) await this.runDueSchedule(due[next++], t);
+		};
+		await Promise.all(Array.from({ length: Math.min(SCHEDULE_WORKERS, due.length) }, worker));
+	}
+
+	async runDueSchedule(s: Row, t: number): Promise<void> {
+		const plan = planDue(scheduleSpec(s), ms(s.next_run_at)!, t, s.misfire);
+		const started: number[] = [];
+		const finished: Row[] = [];
+		await this.db.transaction(async tx => {
+			const claimed = await tx.query(
+				"UPDATE automation_schedules SET next_run_at = $3, last_run_at = COALESCE($4, last_run_at), updated_at = now() WHERE id = $1 AND next_run_at = $2 RETURNING id",
+				[
+					s.id,
+					s.next_run_at,
+					plan.next == null ? null : new Date(plan.next),
+					plan.runs.length ? new Date(plan.runs[plan.runs.length - 1].scheduledFor) : null
+				]
+			);
+			if (!claimed.length) return; // another instance took this occurrence
+			const actions = JSON.stringify(parseJson(s.actions));
+			const insert = (
+				scheduledFor: number,
+				misfired: boolean,
+				status: RunStatus,
+				trace: TraceStep[],
+				finishedAt: Date | null
+			) =>
+				tx.query(
+					`INSERT INTO automation_runs (source, schedule_id, status, scheduled_for, misfired, trigger, actions, trace, device_ids, created_by, finished_at)
+					 VALUES ('schedule', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+					 ON CONFLICT (schedule_id, scheduled_for) WHERE source = 'schedule' DO NOTHING RETURNING *`,
+					[
+						s.id,
+						status,
+						new Date(scheduledFor),
+						misfired,
+						JSON.stringify({ type: "schedule", scheduledFor: at(scheduledFor), misfired }),
+						actions,
+						JSON.stringify(trace),
+						s.device_ids,
+						s.created_by,
+						finishedAt
+					]
 				);
-				if (!claimed.length) return; // another instance took this occurrence
-				const actions = JSON.stringify(parseJson(s.actions));
-				const insert = (scheduledFor: number, misfired: boolean, status: RunStatus, trace: TraceStep[], finishedAt: Date | null) =>
-					tx.query(
-						`INSERT INTO automation_runs (source, schedule_id, status, scheduled_for, misfired, trigger, actions, trace, device_ids, created_by, finished_at)
-						 VALUES ('schedule', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-						 ON CONFLICT (schedule_id, scheduled_for) WHERE source = 'schedule' DO NOTHING RETURNING *`,
-						[s.id, status, new Date(scheduledFor), misfired, JSON.stringify({ type: "schedule", scheduledFor: at(scheduledFor), misfired }), actions, JSON.stringify(trace), s.device_ids, s.created_by, finishedAt]
+			if (plan.missed != null) {
+				const [row] = await insert(
+					plan.missed,
+					true,
+					"missed",
+					[
+						{
+							at: at(),
+							path: "trigger",
+							step: "missed",
+							ok: false,
+							detail: { scheduledFor: at(plan.missed), misfire: "skip" }
+						}
+					],
+					new Date()
+				);
+				if (row) finished.push(row);
+			}
+			for (const r of plan.runs) {
+				const [active] = await tx.query(
+					"SELECT count(*)::int AS n FROM automation_runs WHERE schedule_id = $1 AND source = 'schedule' AND status IN ('running', 'waiting')",
+					[s.id]
+				);
+				const busy = Number(active.n) > 0;
+				const step: TraceStep = {
+					at: at(),
+					path: "trigger",
+					step: "trigger",
+					ok: true,
+					detail: { scheduledFor: at(r.scheduledFor), lateMs: t - r.scheduledFor, misfired: r.misfired }
+				};
+				if (busy && (s.mode === "single" || Number(active.n) >= MAX_ACTIVE_RUNS)) {
+					const [row] = await insert(
+						r.scheduledFor,
+						r.misfired,
+						"skipped",
+						[
+							step,
+							{
+								at: at(),
+								path: "trigger",
+								step: "ignored",
+								ok: false,
+								detail: { reason: "mode single: a run is in progress" }
+							}
+						],
+						new Date()
 					);
-				if (plan.missed != null) {
-					const [row] = await insert(plan.missed, true, "missed", [{ at: at(), path: "trigger", step: "missed", ok: false, detail: { scheduledFor: at(plan.missed), misfire: "skip" } }], new Date());
 					if (row) finished.push(row);
+					continue;
 				}
-				for (const r of plan.runs) {
-					const [active] = await tx.query("SELECT count(*)::int AS n FROM automation_runs WHERE schedule_id = $1 AND source = 'schedule' AND status IN ('running', 'waiting')", [s.id]);
-					const busy = Number(active.n) > 0;
-					const step: TraceStep = { at: at(), path: "trigger", step: "trigger", ok: true, detail: { scheduledFor: at(r.scheduledFor), lateMs: t - r.scheduledFor, misfired: r.misfired } };
-					if (busy && (s.mode === "single" || Number(active.n) >= MAX_ACTIVE_RUNS)) {
-						const [row] = await insert(r.scheduledFor, r.misfired, "skipped", [step, { at: at(), path: "trigger", step: "ignored", ok: false, detail: { reason: "mode single: a run is in progress" } }], new Date());
-						if (row) finished.push(row);
-						continue;
-					}
-					const queued = busy && s.mode === "queued";
-					const [row] = await insert(r.scheduledFor, r.misfired, queued ? "waiting" : "running", [step], null);
-					if (!row) continue;
-					await this.insertRunTimer(tx, Number(row.id), queued);
-					if (!queued) started.push(Number(row.id));
-				}
-			});
-			for (const r of finished) this.emitRunFinished(r);
-			// In order: the runs of one schedule in one sweep keep their occurrence order.
-			for (const id of started) await this.executeRun(id);
-			if (plan.next != null) this.wake(plan.next);
-		}
+				const queued = busy && s.mode === "queued";
+				const [row] = await insert(r.scheduledFor, r.misfired, queued ? "waiting" : "running", [step], null);
+				if (!row) continue;
+				await this.insertRunTimer(tx, Number(row.id), queued);
+				if (!queued) started.push(Number(row.id));
+			}
+		});
+		for (const r of finished) this.emitRunFinished(r);
+		// In order: the runs of one schedule in one sweep keep their occurrence order.
+		for (const id of started) await this.executeRun(id);
+		if (plan.next != null) this.wake(plan.next);
 	}
 
 	async sweepOutbox(): Promise<void> {
-		const expired = await this.db.query("SELECT id FROM automation_commands WHERE status = 'queued' AND expires_at <= now() ORDER BY id LIMIT 500");
+		const expired = await this.db.query(
+			"SELECT id FROM automation_commands WHERE status = 'queued' AND expires_at <= now() ORDER BY id LIMIT 500"
+		);
 		for (const r of expired) await this.expire(Number(r.id));
 		// An attempt whose answer never came (the instance died while sending): the write may have
 		// happened, so it is failed, never sent again.
 		const lost = await this.db.query(
 			"UPDATE automation_commands SET status = 'failed', finished_at = now(), updated_at = now(), lease_until = NULL, error = $1 WHERE status = 'sending' AND lease_until < now() RETURNING *",
-			[JSON.stringify({ type: "DELIVERY_UNKNOWN", message: "the instance sending this command stopped before the device's node answered; it is not repeated" })]
+			[
+				JSON.stringify({
+					type: "DELIVERY_UNKNOWN",
+					message:
+						"the instance sending this command stopped before the device's node answered; it is not repeated"
+				})
+			]
 		);
 		for (const r of lost) this.notifyCommand(r);
 		const retry = await this.db.query(
@@ -718,8 +1109,14 @@ export class AutomationCore {
 	async retention(): Promise<void> {
 		this.lastRetention = now();
 		const cutoff = new Date(now() - this.d.historyDays * 86_400_000);
-		await this.db.query("DELETE FROM automation_commands WHERE created_at < $1 AND status NOT IN ('queued', 'sending')", [cutoff]);
-		await this.db.query("DELETE FROM automation_runs WHERE started_at < $1 AND status NOT IN ('running', 'waiting')", [cutoff]);
+		await this.db.query(
+			"DELETE FROM automation_commands WHERE created_at < $1 AND status NOT IN ('queued', 'sending')",
+			[cutoff]
+		);
+		await this.db.query(
+			"DELETE FROM automation_runs WHERE started_at < $1 AND status NOT IN ('running', 'waiting')",
+			[cutoff]
+		);
 	}
 }
 

@@ -17,7 +17,13 @@ export interface EdgeState {
 	lastTs: number | null;
 }
 
-export const initialEdgeState = (): EdgeState => ({ armed: true, pendingSince: null, pendingValue: null, lastFiredAt: null, lastTs: null });
+export const initialEdgeState = (): EdgeState => ({
+	armed: true,
+	pendingSince: null,
+	pendingValue: null,
+	lastFiredAt: null,
+	lastTs: null
+});
 
 /** What a trigger becomes once its duration is parsed: the engine's view of it. */
 export interface TriggerSpec {
@@ -38,7 +44,8 @@ export function triggerSpec(t: Trigger): TriggerSpec {
 		forMs,
 		satisfied: v => typeof v === "number" && inBand(v, t.above, t.below),
 		// Back past the threshold by the hysteresis: below `above − h`, above `below + h`.
-		rearms: v => typeof v === "number" && ((t.above != null && v <= t.above - h) || (t.below != null && v >= t.below + h))
+		rearms: v =>
+			typeof v === "number" && ((t.above != null && v <= t.above - h) || (t.below != null && v >= t.below + h))
 	};
 }
 
@@ -103,7 +110,8 @@ export function step(spec: TriggerSpec, state: EdgeState, value: number | string
 
 /** A `for` timer came due at `now`: fires when the same wait is still pending and held long enough. */
 export function stepTimer(spec: TriggerSpec, state: EdgeState, pendingSince: number, now: number): StepResult {
-	if (!state.armed || state.pendingSince !== pendingSince || now < pendingSince + spec.forMs) return { state, effects: [], changed: false };
+	if (!state.armed || state.pendingSince !== pendingSince || now < pendingSince + spec.forMs)
+		return { state, effects: [], changed: false };
 	const at = pendingSince + spec.forMs;
 	return fire({ ...state }, [], at, state.pendingValue, spec.forMs);
 }
@@ -126,12 +134,17 @@ export interface ConditionResult {
 }
 
 /** A reading condition against the latest known value of its datapoint. */
-export function checkReadingCondition(c: Extract<Condition, { type: "reading" }>, latest: { value: number; ts: number } | null, now: number): ConditionResult {
+export function checkReadingCondition(
+	c: Extract<Condition, { type: "reading" }>,
+	latest: { value: number; ts: number } | null,
+	now: number
+): ConditionResult {
 	const bounds = { ...(c.above != null ? { above: c.above } : {}), ...(c.below != null ? { below: c.below } : {}) };
 	if (!latest) return { ok: false, detail: { value: null, reason: "no reading", ...bounds } };
 	const maxAgeMs = c.maxAge ? parseDuration(c.maxAge) : null;
 	const ageMs = now - latest.ts;
-	if (maxAgeMs != null && ageMs > maxAgeMs) return { ok: false, detail: { value: latest.value, ageMs, reason: "too old", maxAge: c.maxAge, ...bounds } };
+	if (maxAgeMs != null && ageMs > maxAgeMs)
+		return { ok: false, detail: { value: latest.value, ageMs, reason: "too old", maxAge: c.maxAge, ...bounds } };
 	return { ok: inBand(latest.value, c.above, c.below), detail: { value: latest.value, ageMs, ...bounds } };
 }
 
@@ -140,9 +153,22 @@ const weekdayFormatters = new Map<string, Intl.DateTimeFormat>();
 /** Local weekday and minutes since midnight of `now` in a time zone. */
 export function localClock(now: number, timezone: string): { weekday: Weekday; minutes: number } {
 	let f = weekdayFormatters.get(timezone);
-	if (!f) weekdayFormatters.set(timezone, (f = new Intl.DateTimeFormat("en-US", { timeZone: timezone, weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" })));
+	if (!f)
+		weekdayFormatters.set(
+			timezone,
+			(f = new Intl.DateTimeFormat("en-US", {
+				timeZone: timezone,
+				weekday: "short",
+				hour: "2-digit",
+				minute: "2-digit",
+				hourCycle: "h23"
+			}))
+		);
 	const parts = Object.fromEntries(f.formatToParts(new Date(now)).map(p => [p.type, p.value]));
-	return { weekday: parts.weekday.toLowerCase().slice(0, 3) as Weekday, minutes: Number(parts.hour) * 60 + Number(parts.minute) };
+	return {
+		weekday: parts.weekday.toLowerCase().slice(0, 3) as Weekday,
+		minutes: Number(parts.hour) * 60 + Number(parts.minute)
+	};
 }
 
 const hhmm = (s: string) => Number(s.slice(0, 2)) * 60 + Number(s.slice(3, 5));
@@ -162,4 +188,5 @@ export function checkTimeCondition(c: Extract<Condition, { type: "time" }>, now:
 	return { ok, detail };
 }
 
-export const isWeekday = (s: unknown): s is Weekday => typeof s === "string" && (WEEKDAYS as readonly string[]).includes(s);
+export const isWeekday = (s: unknown): s is Weekday =>
+	typeof s === "string" && (WEEKDAYS as readonly string[]).includes(s);

@@ -12,7 +12,14 @@ export type DeliveryOutcome =
 	/** refused, or unknown whether it happened: never sent again */
 	| { kind: "fail"; error: { type: string; message: string } };
 
-const REQUEUE_TYPES = new Set(["SERVICE_NOT_FOUND", "SERVICE_NOT_AVAILABLE", "REQUEST_REJECTED", "REQUEST_SKIPPED", "NOT_FOUND", "QUEUE_FULL"]);
+const REQUEUE_TYPES = new Set([
+	"SERVICE_NOT_FOUND",
+	"SERVICE_NOT_AVAILABLE",
+	"REQUEST_REJECTED",
+	"REQUEST_SKIPPED",
+	"NOT_FOUND",
+	"QUEUE_FULL"
+]);
 
 /**
  * A timeout fails the command (the write may have happened: sending it again could repeat it);
@@ -23,7 +30,14 @@ export function classifyDeliveryError(err: unknown): DeliveryOutcome {
 	const e = (err ?? {}) as { type?: string; code?: number; message?: string; name?: string };
 	const type = e.type ?? e.name ?? "ERROR";
 	const message = e.message ?? String(err);
-	if (type === "REQUEST_TIMEOUT") return { kind: "fail", error: { type: "REQUEST_TIMEOUT", message: "the device's node did not answer in time; the write may have happened, so it is not repeated" } };
+	if (type === "REQUEST_TIMEOUT")
+		return {
+			kind: "fail",
+			error: {
+				type: "REQUEST_TIMEOUT",
+				message: "the device's node did not answer in time; the write may have happened, so it is not repeated"
+			}
+		};
 	if (REQUEUE_TYPES.has(type) || e.code === 404 || e.code === 429) return { kind: "requeue", reason: message };
 	return { kind: "fail", error: { type, message } };
 }
@@ -43,6 +57,11 @@ export function desiredOf(action: CommandAction, params: WriteParams): [string, 
 
 /** Canonical body of a command for idempotency: the same key with another body is a conflict. */
 export function commandBodyKey(deviceId: number, action: CommandAction, params: WriteParams, ttl: string): string {
-	const p = params.line != null ? { line: params.line } : params.register != null ? { register: params.register, value: params.value } : {};
+	const p =
+		params.line != null
+			? { line: params.line }
+			: params.register != null
+				? { register: params.register, value: params.value }
+				: {};
 	return JSON.stringify({ deviceId, action, params: p, ttl });
 }

@@ -4,7 +4,15 @@
  */
 import type { Sql } from "../../mixins/db.mixin";
 import type { HistoryEntry, RuleApi, TraceStep } from "../shared/contracts/automation";
-import { checkReadingCondition, checkTimeCondition, initialEdgeState, step, stepTimer, triggerSpec, type Effect } from "./engine";
+import {
+	checkReadingCondition,
+	checkTimeCondition,
+	initialEdgeState,
+	step,
+	stepTimer,
+	triggerSpec,
+	type Effect
+} from "./engine";
 
 const MAX_INPUTS = 200_000;
 const MAX_RUNS = 500;
@@ -14,8 +22,18 @@ export async function simulateRule(db: Sql, rule: RuleApi, from: number, to: num
 	const spec = triggerSpec(t);
 	const inputs: Array<{ value: number | string; ts: number }> =
 		t.type === "reading"
-			? (await db.query("SELECT value, timestamp FROM decoded_data WHERE device_id = $1 AND datapoint_id = $2 AND timestamp BETWEEN $3 AND $4 ORDER BY timestamp LIMIT $5", [t.deviceId, t.datapointId, new Date(from), new Date(to), MAX_INPUTS])).map(r => ({ value: Number(r.value), ts: new Date(r.timestamp).getTime() }))
-			: (await db.query("SELECT status, at FROM device_events WHERE device_id = $1 AND type = 'status' AND at BETWEEN $2 AND $3 ORDER BY at LIMIT $4", [t.deviceId, new Date(from), new Date(to), MAX_INPUTS])).map(r => ({ value: String(r.status), ts: new Date(r.at).getTime() }));
+			? (
+					await db.query(
+						"SELECT value, timestamp FROM decoded_data WHERE device_id = $1 AND datapoint_id = $2 AND timestamp BETWEEN $3 AND $4 ORDER BY timestamp LIMIT $5",
+						[t.deviceId, t.datapointId, new Date(from), new Date(to), MAX_INPUTS]
+					)
+				).map(r => ({ value: Number(r.value), ts: new Date(r.timestamp).getTime() }))
+			: (
+					await db.query(
+						"SELECT status, at FROM device_events WHERE device_id = $1 AND type = 'status' AND at BETWEEN $2 AND $3 ORDER BY at LIMIT $4",
+						[t.deviceId, new Date(from), new Date(to), MAX_INPUTS]
+					)
+				).map(r => ({ value: String(r.status), ts: new Date(r.at).getTime() }));
 
 	const fires: Array<Extract<Effect, { type: "fire" }>> = [];
 	let state = initialEdgeState();
@@ -37,16 +55,37 @@ export async function simulateRule(db: Sql, rule: RuleApi, from: number, to: num
 
 	const runs: HistoryEntry[] = [];
 	for (const [n, f] of fires.slice(0, MAX_RUNS).entries()) {
-		const trace: TraceStep[] = [{ at: new Date(f.ts).toISOString(), path: "trigger", step: "trigger", ok: true, detail: { value: f.value, heldMs: f.heldMs } }];
+		const trace: TraceStep[] = [
+			{
+				at: new Date(f.ts).toISOString(),
+				path: "trigger",
+				step: "trigger",
+				ok: true,
+				detail: { value: f.value, heldMs: f.heldMs }
+			}
+		];
 		let ok = true;
 		for (const [i, c] of rule.conditions.entries()) {
 			let res;
 			if (c.type === "time") res = checkTimeCondition(c, f.ts);
 			else {
-				const [row] = await db.query("SELECT value, timestamp FROM decoded_data WHERE device_id = $1 AND datapoint_id = $2 AND timestamp <= $3 ORDER BY timestamp DESC LIMIT 1", [c.deviceId, c.datapointId, new Date(f.ts)]);
-				res = checkReadingCondition(c, row ? { value: Number(row.value), ts: new Date(row.timestamp).getTime() } : null, f.ts);
+				const [row] = await db.query(
+					"SELECT value, timestamp FROM decoded_data WHERE device_id = $1 AND datapoint_id = $2 AND timestamp <= $3 ORDER BY timestamp DESC LIMIT 1",
+					[c.deviceId, c.datapointId, new Date(f.ts)]
+				);
+				res = checkReadingCondition(
+					c,
+					row ? { value: Number(row.value), ts: new Date(row.timestamp).getTime() } : null,
+					f.ts
+				);
 			}
-			trace.push({ at: new Date(f.ts).toISOString(), path: `conditions[${i}]`, step: "condition", ok: res.ok, detail: res.detail });
+			trace.push({
+				at: new Date(f.ts).toISOString(),
+				path: `conditions[${i}]`,
+				step: "condition",
+				ok: res.ok,
+				detail: res.detail
+			});
 			if (!res.ok) {
 				ok = false;
 				break;
@@ -54,7 +93,16 @@ export async function simulateRule(db: Sql, rule: RuleApi, from: number, to: num
 		}
 		if (ok) {
 			for (const [i, a] of rule.actions.entries()) {
-				trace.push({ at: new Date(f.ts).toISOString(), path: `actions[${i}]`, step: a.type === "delay" ? "delay" : "command", ok: true, detail: a.type === "delay" ? { for: a.for } : { deviceId: a.deviceId, action: a.action, params: a.params, sent: false } });
+				trace.push({
+					at: new Date(f.ts).toISOString(),
+					path: `actions[${i}]`,
+					step: a.type === "delay" ? "delay" : "command",
+					ok: true,
+					detail:
+						a.type === "delay"
+							? { for: a.for }
+							: { deviceId: a.deviceId, action: a.action, params: a.params, sent: false }
+				});
 			}
 		}
 		runs.push({
@@ -68,7 +116,16 @@ export async function simulateRule(db: Sql, rule: RuleApi, from: number, to: num
 			misfired: false,
 			startedAt: new Date(f.ts).toISOString(),
 			finishedAt: new Date(f.ts).toISOString(),
-			trigger: { type: t.type, deviceId: t.deviceId, ...(t.type === "reading" ? { datapointId: t.datapointId } : {}), value: f.value, ts: new Date(f.ts).toISOString(), pendingSince: new Date(f.pendingSince).toISOString(), heldMs: f.heldMs, wouldRun: ok },
+			trigger: {
+				type: t.type,
+				deviceId: t.deviceId,
+				...(t.type === "reading" ? { datapointId: t.datapointId } : {}),
+				value: f.value,
+				ts: new Date(f.ts).toISOString(),
+				pendingSince: new Date(f.pendingSince).toISOString(),
+				heldMs: f.heldMs,
+				wouldRun: ok
+			},
 			commands: [],
 			trace,
 			causedBy: null

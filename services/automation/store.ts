@@ -32,13 +32,24 @@ export function ruleToApi(r: Row, states: Row[] = []): RuleApi {
 }
 
 export function stateToApi(s: Row): RuleStateApi {
-	return { deviceId: Number(s.device_id), armed: s.armed, pendingSince: iso(s.pending_since), lastFiredAt: iso(s.last_fired_at) };
+	return {
+		deviceId: Number(s.device_id),
+		armed: s.armed,
+		pendingSince: iso(s.pending_since),
+		lastFiredAt: iso(s.last_fired_at)
+	};
 }
 
 export function rowToEdge(s: Row | undefined): { state: EdgeState; version: number } | null {
 	if (!s) return null;
 	return {
-		state: { armed: s.armed, pendingSince: ms(s.pending_since), pendingValue: s.pending_value == null ? null : Number(s.pending_value), lastFiredAt: ms(s.last_fired_at), lastTs: ms(s.last_ts) },
+		state: {
+			armed: s.armed,
+			pendingSince: ms(s.pending_since),
+			pendingValue: s.pending_value == null ? null : Number(s.pending_value),
+			lastFiredAt: ms(s.last_fired_at),
+			lastTs: ms(s.last_ts)
+		},
 		version: Number(s.version)
 	};
 }
@@ -121,7 +132,9 @@ export function runToApi(r: Row, commands: Row[] = []): HistoryEntry {
 export async function loadRuns(db: Sql, where: string, params: unknown[], tail = ""): Promise<HistoryEntry[]> {
 	const runs = await db.query(`SELECT * FROM automation_runs r WHERE ${where} ${tail}`, params);
 	if (!runs.length) return [];
-	const cmds = await db.query("SELECT * FROM automation_commands WHERE run_id = ANY($1::bigint[]) ORDER BY id", [runs.map(r => r.id)]);
+	const cmds = await db.query("SELECT * FROM automation_commands WHERE run_id = ANY($1::bigint[]) ORDER BY id", [
+		runs.map(r => r.id)
+	]);
 	const byRun = new Map<number, Row[]>();
 	for (const c of cmds) {
 		const k = Number(c.run_id);
@@ -133,8 +146,16 @@ export async function loadRuns(db: Sql, where: string, params: unknown[], tail =
 export async function loadRulesWithState(db: Sql, where: string, params: unknown[], tail = ""): Promise<RuleApi[]> {
 	const rules = await db.query(`SELECT * FROM automation_rules WHERE ${where} ${tail}`, params);
 	if (!rules.length) return [];
-	const states = await db.query("SELECT * FROM automation_rule_state WHERE rule_id = ANY($1::int[]) ORDER BY device_id", [rules.map(r => r.id)]);
-	return rules.map(r => ruleToApi(r, states.filter(s => s.rule_id === r.id)));
+	const states = await db.query(
+		"SELECT * FROM automation_rule_state WHERE rule_id = ANY($1::int[]) ORDER BY device_id",
+		[rules.map(r => r.id)]
+	);
+	return rules.map(r =>
+		ruleToApi(
+			r,
+			states.filter(s => s.rule_id === r.id)
+		)
+	);
 }
 
 /** Keyset cursor over descending ids. */

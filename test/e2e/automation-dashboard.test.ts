@@ -17,7 +17,11 @@ const ADMIN_EMAIL = "auto-admin@example.com";
 const ADMIN_PASSWORD = "Copper-lantern-8842";
 
 async function api(url: string, method: string, p: string, body?: unknown, token?: string) {
-	const res = await fetch(url + p, { method, headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
+	const res = await fetch(url + p, {
+		method,
+		headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+		body: body === undefined ? undefined : JSON.stringify(body)
+	});
 	return { status: res.status, body: (await res.json().catch(() => null)) as any };
 }
 
@@ -33,28 +37,87 @@ describe("the Automation view", () => {
 	let scheduleId: number;
 
 	beforeAll(async () => {
-		if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing; this test needs it: apt-get install -y chromium`);
+		if (!fs.existsSync(CHROMIUM))
+			throw new Error(`${CHROMIUM} is missing; this test needs it: apt-get install -y chromium`);
 		db = await createTestDatabase("automation_dash");
 		const port = await freePort();
 		url = `http://127.0.0.1:${port}`;
-		node = startNode({ PORT: String(port), DATA_DIR: tempDir("automation-dash"), DATABASE_URL: db.url, NODEID: "automation-dash", ADMIN_EMAIL, ADMIN_PASSWORD, SIMULATE: "1", MQTT_PORT: "0", MQTTS_PORT: "0", AUTH_RATE_LIMIT: "1000", AUTOMATION_TICK_MS: "200" });
+		node = startNode({
+			PORT: String(port),
+			DATA_DIR: tempDir("automation-dash"),
+			DATABASE_URL: db.url,
+			NODEID: "automation-dash",
+			ADMIN_EMAIL,
+			ADMIN_PASSWORD,
+			SIMULATE: "1",
+			MQTT_PORT: "0",
+			MQTTS_PORT: "0",
+			AUTH_RATE_LIMIT: "1000",
+			AUTOMATION_TICK_MS: "200"
+		});
 		await node.waitForOutput(/API Gateway listening/, 60_000);
-		await waitFor(async () => (await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).status === 200, 60_000, "login route");
-		token = (await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).body.access_token;
-		modbus = await waitFor(async () => {
-			const list = (await api(url, "GET", "/api/monitoring/devices", undefined, token)).body as any[];
-			return Array.isArray(list) ? list.find(d => /modbus/i.test(d.name) && d.status === "streaming") : null;
-		}, 60_000, "the simulated Modbus sensor streaming");
-		await waitFor(async () => (await api(url, "GET", "/api/automation/rules", undefined, token)).status === 200, 30_000, "automation routes");
+		await waitFor(
+			async () =>
+				(await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).status ===
+				200,
+			60_000,
+			"login route"
+		);
+		token = (await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).body
+			.access_token;
+		modbus = await waitFor(
+			async () => {
+				const list = (await api(url, "GET", "/api/monitoring/devices", undefined, token)).body as any[];
+				return Array.isArray(list) ? list.find(d => /modbus/i.test(d.name) && d.status === "streaming") : null;
+			},
+			60_000,
+			"the simulated Modbus sensor streaming"
+		);
+		await waitFor(
+			async () => (await api(url, "GET", "/api/automation/rules", undefined, token)).status === 200,
+			30_000,
+			"automation routes"
+		);
 		// Always true on the sensor's humidity (45.5 %): fires at its first reading.
-		const rule = await api(url, "POST", "/api/automation/rules", { name: "Humidity seen", trigger: { type: "reading", deviceId: modbus.id, datapoint: "humidity", above: 10 }, actions: [{ type: "command", deviceId: modbus.id, action: "write", params: { register: 61, value: 4 } }] }, token);
+		const rule = await api(
+			url,
+			"POST",
+			"/api/automation/rules",
+			{
+				name: "Humidity seen",
+				trigger: { type: "reading", deviceId: modbus.id, datapoint: "humidity", above: 10 },
+				actions: [{ type: "command", deviceId: modbus.id, action: "write", params: { register: 61, value: 4 } }]
+			},
+			token
+		);
 		expect(rule.status).toBe(201);
 		ruleId = rule.body.id;
-		scheduleId = (await api(url, "POST", "/api/automation/schedules", { name: "Nightly in Berlin", cron: "30 2 * * *", timezone: "Europe/Berlin", actions: [{ type: "command", deviceId: modbus.id, action: "close" }] }, token)).body.id;
+		scheduleId = (
+			await api(
+				url,
+				"POST",
+				"/api/automation/schedules",
+				{
+					name: "Nightly in Berlin",
+					cron: "30 2 * * *",
+					timezone: "Europe/Berlin",
+					actions: [{ type: "command", deviceId: modbus.id, action: "close" }]
+				},
+				token
+			)
+		).body.id;
 		ctx = await chromium.launchPersistentContext(tempDir("chromium-automation"), {
 			executablePath: CHROMIUM,
 			headless: true,
-			args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+			args: [
+				"--headless",
+				"--no-sandbox",
+				"--disable-gpu",
+				"--no-first-run",
+				"--disable-background-networking",
+				"--disable-component-update",
+				"--disable-sync"
+			],
 			viewport: { width: 1440, height: 900 }
 		});
 		page = ctx.pages()[0] ?? (await ctx.newPage());
@@ -79,9 +142,17 @@ describe("the Automation view", () => {
 			throw err;
 		});
 		expect(await rule.textContent()).toContain("Humidity seen");
-		await waitFor(async () => /fired/.test((await rule.textContent()) ?? ""), 20_000, "the rule's state shown as fired");
+		await waitFor(
+			async () => /fired/.test((await rule.textContent()) ?? ""),
+			20_000,
+			"the rule's state shown as fired"
+		);
 		const schedule = page.locator(`#automation-schedules tr[data-schedule="${scheduleId}"]`);
-		await waitFor(async () => ((await schedule.locator("td").nth(2).innerHTML()).match(/<br>/g) ?? []).length === 2, 10_000, "three next runs");
+		await waitFor(
+			async () => ((await schedule.locator("td").nth(2).innerHTML()).match(/<br>/g) ?? []).length === 2,
+			10_000,
+			"three next runs"
+		);
 		expect(await schedule.textContent()).toContain("30 2 * * * (Europe/Berlin)");
 		const run = page.locator("#automation-history li[data-run]").first();
 		await run.waitFor({ timeout: 10_000 });
@@ -100,7 +171,11 @@ describe("the Automation view", () => {
 		await page.fill("#automation-command input[name=register]", "62");
 		await page.fill("#automation-command input[name=value]", "9");
 		await page.click("#automation-command button[type=submit]");
-		await waitFor(async () => /succeeded/.test((await page.locator("#automation-command-result").textContent()) ?? ""), 15_000, "the command's outcome");
+		await waitFor(
+			async () => /succeeded/.test((await page.locator("#automation-command-result").textContent()) ?? ""),
+			15_000,
+			"the command's outcome"
+		);
 		const state = await api(url, "GET", `/api/automation/devices/${modbus.id}/state`, undefined, token);
 		expect(state.body.desired).toMatchObject({ "register:61": 4, "register:62": 9 });
 		const sim = (await api(url, "GET", "/api/simulator/devices", undefined, token)).body as any[];

@@ -36,17 +36,27 @@ const Listener: ServiceSchema = {
 	}
 };
 
-const A = (method: string, path: string, body?: unknown, token: string | null = admin) => api(node.url, method, `/api/automation${path}`, body, token);
+const A = (method: string, path: string, body?: unknown, token: string | null = admin) =>
+	api(node.url, method, `/api/automation${path}`, body, token);
 
 async function plug(kind: string, id: string, serial: string, extra: Record<string, unknown> = {}) {
 	await node.broker.call("simulator.plug", { kind, id, serial, ...extra });
-	return waitFor(async () => {
-		const [d] = await db.query("SELECT id, status FROM devices WHERE serial = $1", [serial]);
-		return d?.status === "streaming" ? Number(d.id) : null;
-	}, 20_000, `${id} streaming`);
+	return waitFor(
+		async () => {
+			const [d] = await db.query("SELECT id, status FROM devices WHERE serial = $1", [serial]);
+			return d?.status === "streaming" ? Number(d.id) : null;
+		},
+		20_000,
+		`${id} streaming`
+	);
 }
-const registers = async (id: string) => ((await node.broker.call<any[], any>("simulator.devices", {})).find(d => d.id === id)?.registers ?? {}) as Record<string, number>;
-const dp = async (deviceId: number, label: string) => Number((await db.query("SELECT id FROM datapoints WHERE device_id = $1 AND label = $2", [deviceId, label]))[0].id);
+const registers = async (id: string) =>
+	((await node.broker.call<any[], any>("simulator.devices", {})).find(d => d.id === id)?.registers ?? {}) as Record<
+		string,
+		number
+	>;
+const dp = async (deviceId: number, label: string) =>
+	Number((await db.query("SELECT id FROM datapoints WHERE device_id = $1 AND label = $2", [deviceId, label]))[0].id);
 const runsOf = async (ruleId: number) => (await A("GET", `/history?rule=${ruleId}`)).body.items as any[];
 
 let uno: number;
@@ -60,7 +70,13 @@ beforeAll(async () => {
 	node = await startGatewayNode({
 		namespace: ns,
 		nodeID: "pi",
-		env: { DATABASE_URL: pg.url, TRANSPORTER: NATS_URL, DETECTOR_SOURCE: "simulated", SIMULATE: "0", AUTOMATION_TICK_MS: "100" },
+		env: {
+			DATABASE_URL: pg.url,
+			TRANSPORTER: NATS_URL,
+			DETECTOR_SOURCE: "simulated",
+			SIMULATE: "0",
+			AUTOMATION_TICK_MS: "100"
+		},
 		extra: [DetectorService, ManagerService, ProcessorService, SimulatorService, AutomationService, Listener]
 	});
 	db = (node.broker.getLocalService("automation") as unknown as { db: Database }).db;
@@ -80,20 +96,41 @@ describe("rules", () => {
 	it("a rule with for: 3s fires once after 3 s, with a trace, and the command reaches the Modbus device", async () => {
 		const created = await A("POST", "/rules", {
 			name: "Fan on when hot",
-			trigger: { type: "reading", deviceId: uno, datapoint: "temperature", above: 30, hysteresis: 0.5, for: "3s" },
+			trigger: {
+				type: "reading",
+				deviceId: uno,
+				datapoint: "temperature",
+				above: 30,
+				hysteresis: 0.5,
+				for: "3s"
+			},
 			actions: [{ type: "command", deviceId: modbus, action: "write", params: { register: 10, value: 1 } }]
 		});
 		expect(created.status).toBe(201);
 		const rule = created.body;
 		forRule = rule.id;
-		expect(rule).toMatchObject({ enabled: true, mode: "single", conditions: [], maxRunsPerHour: 60, disabledReason: null });
-		expect(rule.trigger).toMatchObject({ datapoint: "temperature", datapointId: await dp(uno, "temperature"), for: "3s" });
+		expect(rule).toMatchObject({
+			enabled: true,
+			mode: "single",
+			conditions: [],
+			maxRunsPerHour: 60,
+			disabledReason: null
+		});
+		expect(rule.trigger).toMatchObject({
+			datapoint: "temperature",
+			datapointId: await dp(uno, "temperature"),
+			for: "3s"
+		});
 		const t0 = Date.now();
 
-		const [run] = await waitFor(async () => {
-			const runs = await runsOf(rule.id);
-			return runs.length && runs[0].status !== "running" ? runs : null;
-		}, 15_000, "the rule's run");
+		const [run] = await waitFor(
+			async () => {
+				const runs = await runsOf(rule.id);
+				return runs.length && runs[0].status !== "running" ? runs : null;
+			},
+			15_000,
+			"the rule's run"
+		);
 		forRuleFiredAt = Date.now();
 		expect(run.status).toBe("succeeded");
 		expect(run.deviceId).toBe(uno);
@@ -107,7 +144,15 @@ describe("rules", () => {
 			["actions[0]", "command", true]
 		]);
 		expect(run.commands).toHaveLength(1);
-		expect(run.commands[0]).toMatchObject({ deviceId: modbus, action: "write", status: "succeeded", source: "rule", attempts: 1, nodeID: "pi", idempotencyKey: `run:${run.id}:0` });
+		expect(run.commands[0]).toMatchObject({
+			deviceId: modbus,
+			action: "write",
+			status: "succeeded",
+			source: "rule",
+			attempts: 1,
+			nodeID: "pi",
+			idempotencyKey: `run:${run.id}:0`
+		});
 		expect((await registers("rs485"))["10"]).toBe(1);
 
 		// The rule's state: disarmed (still above), fired once.
@@ -115,12 +160,33 @@ describe("rules", () => {
 		expect(after.state).toEqual([expect.objectContaining({ deviceId: uno, armed: false, pendingSince: null })]);
 		// Device state, events and live push.
 		const state = (await A("GET", `/devices/${modbus}/state`)).body;
-		expect(state).toMatchObject({ deviceId: modbus, status: "streaming", nodeID: "pi", pendingCommands: 0, desired: { "register:10": 1 } });
+		expect(state).toMatchObject({
+			deviceId: modbus,
+			status: "streaming",
+			nodeID: "pi",
+			pendingCommands: 0,
+			desired: { "register:10": 1 }
+		});
 		expect(state.lastCommand.id).toBe(run.commands[0].id);
-		await waitFor(() => events.some(e => e.name === "automation.run.finished" && e.params.runId === run.id && e.params.status === "succeeded"), 5000, "run.finished");
-		const pushed = events.filter(e => e.name === "live.push").flatMap(e => e.params.messages).filter((m: any) => m.room === `device:${modbus}`);
+		await waitFor(
+			() =>
+				events.some(
+					e =>
+						e.name === "automation.run.finished" &&
+						e.params.runId === run.id &&
+						e.params.status === "succeeded"
+				),
+			5000,
+			"run.finished"
+		);
+		const pushed = events
+			.filter(e => e.name === "live.push")
+			.flatMap(e => e.params.messages)
+			.filter((m: any) => m.room === `device:${modbus}`);
 		expect(pushed.map((m: any) => m.event)).toEqual(expect.arrayContaining(["device.command", "device.state"]));
-		expect(pushed.filter((m: any) => m.event === "device.command").map((m: any) => m.data.status)).toEqual(expect.arrayContaining(["queued", "sending", "succeeded"]));
+		expect(pushed.filter((m: any) => m.event === "device.command").map((m: any) => m.data.status)).toEqual(
+			expect.arrayContaining(["queued", "sending", "succeeded"])
+		);
 	});
 });
 
@@ -128,34 +194,60 @@ describe("commands", () => {
 	it("an offline device keeps a command queued: a 3 s TTL expires, a 2 min one is delivered after the replug", async () => {
 		const off = await plug("modbus-sensor", "rs485-off", "FTAUTO-OFF");
 		await node.broker.call("simulator.unplug", { id: "rs485-off" });
-		await waitFor(async () => (await db.query("SELECT status FROM devices WHERE id = $1", [off]))[0].status === "disconnected", 10_000, "disconnected");
+		await waitFor(
+			async () =>
+				(await db.query("SELECT status FROM devices WHERE id = $1", [off]))[0].status === "disconnected",
+			10_000,
+			"disconnected"
+		);
 
-		const short = await A("POST", `/devices/${off}/command`, { action: "write", params: { register: 7, value: 3 }, ttl: "3s" });
+		const short = await A("POST", `/devices/${off}/command`, {
+			action: "write",
+			params: { register: 7, value: 3 },
+			ttl: "3s"
+		});
 		expect(short.status).toBe(202);
 		expect(short.body).toMatchObject({ status: "queued", ttl: "3s", attempts: 0, source: "manual" });
-		const long = await A("POST", `/devices/${off}/command`, { action: "write", params: { register: 8, value: 4 }, ttl: "2m" });
+		const long = await A("POST", `/devices/${off}/command`, {
+			action: "write",
+			params: { register: 8, value: 4 },
+			ttl: "2m"
+		});
 		expect(long.status).toBe(202);
-		expect((await A("GET", `/devices/${off}/state`)).body).toMatchObject({ status: "disconnected", pendingCommands: 2 });
+		expect((await A("GET", `/devices/${off}/state`)).body).toMatchObject({
+			status: "disconnected",
+			pendingCommands: 2
+		});
 
-		const expired = await waitFor(async () => {
-			const c = (await A("GET", `/commands/${short.body.id}`)).body;
-			return c.status === "expired" ? c : null;
-		}, 8000, "the 3 s command expired");
+		const expired = await waitFor(
+			async () => {
+				const c = (await A("GET", `/commands/${short.body.id}`)).body;
+				return c.status === "expired" ? c : null;
+			},
+			8000,
+			"the 3 s command expired"
+		);
 		expect(expired.attempts).toBe(0);
 		expect(Date.parse(expired.finishedAt) - Date.parse(short.body.createdAt)).toBeGreaterThanOrEqual(3000);
 		expect((await A("GET", `/commands/${long.body.id}`)).body.status).toBe("queued");
 
 		// Plugged back in (same serial: same device id): the queued command goes out once.
 		expect(await plug("modbus-sensor", "rs485-off", "FTAUTO-OFF")).toBe(off);
-		const done = await waitFor(async () => {
-			const c = (await A("GET", `/commands/${long.body.id}`)).body;
-			return c.status === "succeeded" ? c : null;
-		}, 15_000, "the 2 min command delivered");
+		const done = await waitFor(
+			async () => {
+				const c = (await A("GET", `/commands/${long.body.id}`)).body;
+				return c.status === "succeeded" ? c : null;
+			},
+			15_000,
+			"the 2 min command delivered"
+		);
 		expect(done.attempts).toBe(1);
 		expect((await registers("rs485-off"))["8"]).toBe(4);
 		expect((await registers("rs485-off"))["7"]).toBeUndefined();
 		// Its history entry ended with it.
-		const [entry] = (await A("GET", `/history?source=manual&device=${off}`)).body.items.filter((h: any) => h.commands[0]?.id === long.body.id);
+		const [entry] = (await A("GET", `/history?source=manual&device=${off}`)).body.items.filter(
+			(h: any) => h.commands[0]?.id === long.body.id
+		);
 		expect(entry).toMatchObject({ status: "succeeded", deviceId: off });
 		const cancel = await A("DELETE", `/commands/${long.body.id}`);
 		expect(cancel.status).toBe(409);
@@ -172,7 +264,9 @@ describe("commands", () => {
 		const other = await A("POST", `/devices/${modbus}/command`, { ...body, params: { register: 11, value: 6 } });
 		expect(other.status).toBe(409);
 		expect(other.body.data.field).toBe("idempotencyKey");
-		expect((await db.query("SELECT count(*)::int AS n FROM automation_commands WHERE idempotency_key = 'k-1'"))[0].n).toBe(1);
+		expect(
+			(await db.query("SELECT count(*)::int AS n FROM automation_commands WHERE idempotency_key = 'k-1'"))[0].n
+		).toBe(1);
 		expect((await registers("rs485"))["11"]).toBe(5);
 	});
 });
@@ -185,18 +279,31 @@ describe("access and validation", () => {
 		const password = "Orchid-lantern-5512";
 		const reg = await api(node.url, "POST", "/api/users/add", { email: "alice@example.com", password });
 		alice = await login(node.url, "alice@example.com", password);
-		[{ id: aliceDevice }] = await db.query("INSERT INTO devices (uid, name, owner, status) VALUES ('alice-1', 'Alice board', $1, 'disconnected') RETURNING id", [reg.body.id]);
+		[{ id: aliceDevice }] = await db.query(
+			"INSERT INTO devices (uid, name, owner, status) VALUES ('alice-1', 'Alice board', $1, 'disconnected') RETURNING id",
+			[reg.body.id]
+		);
 		await db.query("INSERT INTO datapoints (device_id, label) VALUES ($1, 'temperature')", [aliceDevice]);
 	});
 
 	it("401 without a token", async () => {
-		for (const [m, p] of [["GET", "/rules"], ["POST", "/rules"], ["GET", "/history"], ["POST", `/devices/${modbus}/command`], ["POST", "/schedules/preview"]]) {
+		for (const [m, p] of [
+			["GET", "/rules"],
+			["POST", "/rules"],
+			["GET", "/history"],
+			["POST", `/devices/${modbus}/command`],
+			["POST", "/schedules/preview"]
+		]) {
 			expect((await A(m, p, m === "POST" ? {} : undefined, null)).status).toBe(401);
 		}
 	});
 
 	it("a user cannot reference or see a device it does not own", async () => {
-		const rule = (deviceId: number, target: number) => ({ name: "x", trigger: { type: "reading", deviceId, datapoint: "temperature", above: 1 }, actions: [{ type: "command", deviceId: target, action: "close" }] });
+		const rule = (deviceId: number, target: number) => ({
+			name: "x",
+			trigger: { type: "reading", deviceId, datapoint: "temperature", above: 1 },
+			actions: [{ type: "command", deviceId: target, action: "close" }]
+		});
 		const foreign = await A("POST", "/rules", rule(uno, aliceDevice), alice);
 		expect(foreign.status).toBe(422);
 		expect(foreign.body.data.field).toBe("trigger.deviceId");
@@ -231,9 +338,31 @@ describe("access and validation", () => {
 			["/rules", { name: "r", trigger, actions: [{ type: "wait", for: "1s" }] }, "actions[0].type"],
 			["/rules", { name: "r", trigger, actions: [{ ...actions[0], deviceId: 999_999 }] }, "actions[0].deviceId"],
 			["/rules", { name: "r", trigger, conditions: [{ type: "moon" }], actions }, "conditions[0].type"],
-			["/rules", { name: "r", trigger, conditions: [{ type: "reading", deviceId: 999_999, datapoint: "x", below: 1 }], actions }, "conditions[0].deviceId"],
-			["/rules", { name: "r", trigger, conditions: [{ type: "time", after: "7am" }], actions }, "conditions[0].after"],
-			["/rules", { name: "r", trigger, conditions: [{ type: "time", after: "07:00", timezone: "Mars/Olympus" }], actions }, "conditions[0].timezone"],
+			[
+				"/rules",
+				{
+					name: "r",
+					trigger,
+					conditions: [{ type: "reading", deviceId: 999_999, datapoint: "x", below: 1 }],
+					actions
+				},
+				"conditions[0].deviceId"
+			],
+			[
+				"/rules",
+				{ name: "r", trigger, conditions: [{ type: "time", after: "7am" }], actions },
+				"conditions[0].after"
+			],
+			[
+				"/rules",
+				{
+					name: "r",
+					trigger,
+					conditions: [{ type: "time", after: "07:00", timezone: "Mars/Olympus" }],
+					actions
+				},
+				"conditions[0].timezone"
+			],
 			["/schedules", { name: "s", cron: "bad cron", actions }, "cron"],
 			["/schedules", { name: "s", cron: "* * * * *", interval: "1m", actions }, "interval"],
 			["/schedules", { name: "s", actions }, "cron"],
@@ -241,35 +370,78 @@ describe("access and validation", () => {
 			["/schedules", { name: "s", cron: "* * * * *", timezone: "Mars/Olympus", actions }, "timezone"],
 			["/schedules/preview", { cron: "* * * * *", count: 51 }, "count"],
 			[`/devices/${modbus}/command`, { action: "write", params: { line: "x".repeat(4097) } }, "params.line"],
-			[`/devices/${modbus}/command`, { action: "write", params: { register: 70_000, value: 1 } }, "params.register"]
+			[
+				`/devices/${modbus}/command`,
+				{ action: "write", params: { register: 70_000, value: 1 } },
+				"params.register"
+			]
 		];
 		for (const [path, body, field] of cases) {
 			const r = await A("POST", path, body);
-			expect({ path, field, status: r.status, got: r.body?.data?.field }).toEqual({ path, field, status: 422, got: field });
+			expect({ path, field, status: r.status, got: r.body?.data?.field }).toEqual({
+				path,
+				field,
+				status: 422,
+				got: field
+			});
 		}
 	});
 });
 
 describe("schedules", () => {
 	it("previews DST days in Europe/Berlin: the skipped hour runs once at the first valid time, the repeated hour once", async () => {
-		const spring = await A("POST", "/schedules/preview", { cron: "30 2 * * *", timezone: "Europe/Berlin", from: "2027-03-27T12:00:00Z", count: 2 });
+		const spring = await A("POST", "/schedules/preview", {
+			cron: "30 2 * * *",
+			timezone: "Europe/Berlin",
+			from: "2027-03-27T12:00:00Z",
+			count: 2
+		});
 		expect(spring.body.runs).toEqual(["2027-03-28T01:00:00.000Z", "2027-03-29T00:30:00.000Z"]);
-		const autumn = await A("POST", "/schedules/preview", { cron: "30 2 * * *", timezone: "Europe/Berlin", from: "2027-10-30T12:00:00Z", count: 2 });
+		const autumn = await A("POST", "/schedules/preview", {
+			cron: "30 2 * * *",
+			timezone: "Europe/Berlin",
+			from: "2027-10-30T12:00:00Z",
+			count: 2
+		});
 		expect(autumn.body.runs).toEqual(["2027-10-31T00:30:00.000Z", "2027-11-01T01:30:00.000Z"]);
 		// An hour step runs through both 02:xx hours of the autumn night.
-		const steps = await A("POST", "/schedules/preview", { cron: "*/30 * * * *", timezone: "Europe/Berlin", from: "2027-10-31T00:00:00Z", count: 4 });
-		expect(steps.body.runs).toEqual(["2027-10-31T00:30:00.000Z", "2027-10-31T01:00:00.000Z", "2027-10-31T01:30:00.000Z", "2027-10-31T02:00:00.000Z"]);
+		const steps = await A("POST", "/schedules/preview", {
+			cron: "*/30 * * * *",
+			timezone: "Europe/Berlin",
+			from: "2027-10-31T00:00:00Z",
+			count: 4
+		});
+		expect(steps.body.runs).toEqual([
+			"2027-10-31T00:30:00.000Z",
+			"2027-10-31T01:00:00.000Z",
+			"2027-10-31T01:30:00.000Z",
+			"2027-10-31T02:00:00.000Z"
+		]);
 		const iv = await A("POST", "/schedules/preview", { interval: "90s", from: "2027-01-01T00:00:00Z", count: 3 });
-		expect(iv.body.runs).toEqual(["2027-01-01T00:01:30.000Z", "2027-01-01T00:03:00.000Z", "2027-01-01T00:04:30.000Z"]);
+		expect(iv.body.runs).toEqual([
+			"2027-01-01T00:01:30.000Z",
+			"2027-01-01T00:03:00.000Z",
+			"2027-01-01T00:04:30.000Z"
+		]);
 	});
 
 	it("an interval runs at exact spacing without duplicates", async () => {
-		const s = (await A("POST", "/schedules", { name: "tick", interval: "1s", actions: [{ type: "command", deviceId: modbus, action: "write", params: { register: 20, value: 1 } }] })).body;
+		const s = (
+			await A("POST", "/schedules", {
+				name: "tick",
+				interval: "1s",
+				actions: [{ type: "command", deviceId: modbus, action: "write", params: { register: 20, value: 1 } }]
+			})
+		).body;
 		expect(s).toMatchObject({ interval: "1s", cron: null, misfire: "run_once", mode: "single" });
-		const runs = await waitFor(async () => {
-			const items = (await A("GET", `/history?schedule=${s.id}`)).body.items;
-			return items.filter((r: any) => r.status === "succeeded").length >= 4 ? items : null;
-		}, 15_000, "four runs");
+		const runs = await waitFor(
+			async () => {
+				const items = (await A("GET", `/history?schedule=${s.id}`)).body.items;
+				return items.filter((r: any) => r.status === "succeeded").length >= 4 ? items : null;
+			},
+			15_000,
+			"four runs"
+		);
 		await A("PUT", `/schedules/${s.id}`, { enabled: false });
 		const times = runs.map((r: any) => Date.parse(r.scheduledFor)).sort((a: number, b: number) => a - b);
 		expect(new Set(times).size).toBe(times.length);
@@ -280,14 +452,35 @@ describe("schedules", () => {
 
 	it("a cron with a time zone runs at its time there", async () => {
 		const at = new Date(Math.ceil((Date.now() + 2500) / 1000) * 1000);
-		const berlin = Object.fromEntries(new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Berlin", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }).formatToParts(at).map(p => [p.type, p.value]));
+		const berlin = Object.fromEntries(
+			new Intl.DateTimeFormat("en-GB", {
+				timeZone: "Europe/Berlin",
+				hour: "2-digit",
+				minute: "2-digit",
+				second: "2-digit",
+				hourCycle: "h23"
+			})
+				.formatToParts(at)
+				.map(p => [p.type, p.value])
+		);
 		const cron = `${Number(berlin.second)} ${Number(berlin.minute)} ${Number(berlin.hour)} * * *`;
-		const s = (await A("POST", "/schedules", { name: "berlin", cron, timezone: "Europe/Berlin", actions: [{ type: "command", deviceId: modbus, action: "write", params: { register: 21, value: 2 } }] })).body;
+		const s = (
+			await A("POST", "/schedules", {
+				name: "berlin",
+				cron,
+				timezone: "Europe/Berlin",
+				actions: [{ type: "command", deviceId: modbus, action: "write", params: { register: 21, value: 2 } }]
+			})
+		).body;
 		expect(s.nextRunAt).toBe(at.toISOString());
-		const [run] = await waitFor(async () => {
-			const items = (await A("GET", `/history?schedule=${s.id}`)).body.items;
-			return items.length && items[0].status === "succeeded" ? items : null;
-		}, 10_000, "the cron run");
+		const [run] = await waitFor(
+			async () => {
+				const items = (await A("GET", `/history?schedule=${s.id}`)).body.items;
+				return items.length && items[0].status === "succeeded" ? items : null;
+			},
+			10_000,
+			"the cron run"
+		);
 		expect(run.scheduledFor).toBe(at.toISOString());
 		expect(Date.parse(run.startedAt) - at.getTime()).toBeLessThan(1000);
 		expect((await registers("rs485"))["21"]).toBe(2);
@@ -303,18 +496,38 @@ describe("loops and simulation", () => {
 		const hy = await dp(my, "humidity");
 		// The devices' response to a command (its reading crossing the threshold) is emulated:
 		// each succeeded command on mx/my is followed by a humidity crossing on that device.
-		const respond = (deviceId: number, datapointId: number) => node.broker.sendToChannel("telemetry.readings", { readings: [{ deviceId, datapointId, value: 40, ts: Date.now() }, { deviceId, datapointId, value: 60, ts: Date.now() + 1 }] });
+		const respond = (deviceId: number, datapointId: number) =>
+			node.broker.sendToChannel("telemetry.readings", {
+				readings: [
+					{ deviceId, datapointId, value: 40, ts: Date.now() },
+					{ deviceId, datapointId, value: 60, ts: Date.now() + 1 }
+				]
+			});
 		const seen = new Set<number>();
 		const responder = setInterval(() => {
 			for (const e of events) {
-				if (e.name !== "automation.command.changed" || e.params.status !== "succeeded" || seen.has(e.params.commandId)) continue;
+				if (
+					e.name !== "automation.command.changed" ||
+					e.params.status !== "succeeded" ||
+					seen.has(e.params.commandId)
+				)
+					continue;
 				seen.add(e.params.commandId);
 				if (e.params.deviceId === mx) void respond(mx, hx);
 				if (e.params.deviceId === my) void respond(my, hy);
 			}
 		}, 50);
 		try {
-			const mk = async (name: string, from: number, to: number) => (await A("POST", "/rules", { name, trigger: { type: "reading", deviceId: from, datapoint: "humidity", above: 50 }, actions: [{ type: "command", deviceId: to, action: "write", params: { register: 30, value: 1 } }] })).body.id as number;
+			const mk = async (name: string, from: number, to: number) =>
+				(
+					await A("POST", "/rules", {
+						name,
+						trigger: { type: "reading", deviceId: from, datapoint: "humidity", above: 50 },
+						actions: [
+							{ type: "command", deviceId: to, action: "write", params: { register: 30, value: 1 } }
+						]
+					})
+				).body.id as number;
 			const a = await mk("x → y", mx, my);
 			const b = await mk("y → x", my, mx);
 			// Each kick is one crossing on mx from outside; the chain it starts comes back to its first rule.
@@ -323,7 +536,11 @@ describe("loops and simulation", () => {
 				if (!ra.enabled || !rb.enabled) break;
 				const before = (await A("GET", "/history?status=suppressed")).body.items.length;
 				await respond(mx, hx);
-				await waitFor(async () => (await A("GET", "/history?status=suppressed")).body.items.length > before, 15_000, `a suppressed run after kick ${kick}`);
+				await waitFor(
+					async () => (await A("GET", "/history?status=suppressed")).body.items.length > before,
+					15_000,
+					`a suppressed run after kick ${kick}`
+				);
 			}
 			const rules = [(await A("GET", `/rules/${a}`)).body, (await A("GET", `/rules/${b}`)).body];
 			const disabled = rules.filter(r => !r.enabled);
@@ -333,7 +550,10 @@ describe("loops and simulation", () => {
 			expect(suppressed.length).toBe(3);
 			const guard = suppressed[0].trace.find((s: any) => s.step === "guard");
 			expect(guard).toMatchObject({ ok: false, detail: { reason: "loop" } });
-			expect(suppressed[0].causedBy).toMatchObject({ depth: expect.any(Number), ruleId: rules.find(r => r.id !== disabled[0].id).id });
+			expect(suppressed[0].causedBy).toMatchObject({
+				depth: expect.any(Number),
+				ruleId: rules.find(r => r.id !== disabled[0].id).id
+			});
 			expect(suppressed.every((r: any) => r.commands.length === 0)).toBe(true);
 		} finally {
 			clearInterval(responder);
@@ -344,10 +564,24 @@ describe("loops and simulation", () => {
 		const t = await dp(uno, "humidity");
 		const base = Date.parse("2026-11-01T10:00:00Z");
 		const values = [10, 25, 26, 27, 10, 30, 31, 5];
-		for (const [i, v] of values.entries()) await db.query("INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, $4)", [new Date(base + i * 1000), uno, t, v]);
-		const r = (await A("POST", "/rules", { name: "sim", enabled: false, trigger: { type: "reading", deviceId: uno, datapoint: t, above: 20, for: "2s" }, actions: [{ type: "command", deviceId: modbus, action: "write", params: { register: 40, value: 1 } }] })).body;
+		for (const [i, v] of values.entries())
+			await db.query(
+				"INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, $4)",
+				[new Date(base + i * 1000), uno, t, v]
+			);
+		const r = (
+			await A("POST", "/rules", {
+				name: "sim",
+				enabled: false,
+				trigger: { type: "reading", deviceId: uno, datapoint: t, above: 20, for: "2s" },
+				actions: [{ type: "command", deviceId: modbus, action: "write", params: { register: 40, value: 1 } }]
+			})
+		).body;
 		const runsBefore = (await db.query("SELECT count(*)::int AS n FROM automation_runs"))[0].n;
-		const sim = await A("POST", `/rules/${r.id}/simulate`, { from: new Date(base - 1000).toISOString(), to: new Date(base + 20_000).toISOString() });
+		const sim = await A("POST", `/rules/${r.id}/simulate`, {
+			from: new Date(base - 1000).toISOString(),
+			to: new Date(base + 20_000).toISOString()
+		});
 		expect(sim.status).toBe(200);
 		// 25 at +1 s held to +3 s (27): fires at the reading; 30 at +5 s held to +7 s by the timer (31 at +6 s is too early, 5 at +7 s ends it… after the timer).
 		expect(sim.body.runs.map((x: any) => [x.status, x.trigger.pendingSince, x.trigger.heldMs])).toEqual([
@@ -364,24 +598,42 @@ describe("loops and simulation", () => {
 
 describe("modes and delays", () => {
 	/** `light`: a datapoint of the Uno's profile its script does not print, so only these readings reach it. */
-	const pulse = async (value: number) => node.broker.sendToChannel("telemetry.readings", { readings: [{ deviceId: uno, datapointId: await dp(uno, "light"), value, ts: Date.now() }] });
+	const pulse = async (value: number) =>
+		node.broker.sendToChannel("telemetry.readings", {
+			readings: [{ deviceId: uno, datapointId: await dp(uno, "light"), value, ts: Date.now() }]
+		});
 	const cross = async () => {
 		await pulse(0);
 		await new Promise(r => setTimeout(r, 100));
 		await pulse(500);
 	};
 	const mk = async (mode: string, register: number) =>
-		(await A("POST", "/rules", { name: `mode ${mode}`, mode, trigger: { type: "reading", deviceId: uno, datapoint: "light", above: 100 }, actions: [{ type: "command", deviceId: modbus, action: "write", params: { register, value: 1 } }, { type: "delay", for: "1500ms" }, { type: "command", deviceId: modbus, action: "write", params: { register, value: 2 } }] })).body.id as number;
+		(
+			await A("POST", "/rules", {
+				name: `mode ${mode}`,
+				mode,
+				trigger: { type: "reading", deviceId: uno, datapoint: "light", above: 100 },
+				actions: [
+					{ type: "command", deviceId: modbus, action: "write", params: { register, value: 1 } },
+					{ type: "delay", for: "1500ms" },
+					{ type: "command", deviceId: modbus, action: "write", params: { register, value: 2 } }
+				]
+			})
+		).body.id as number;
 
 	it("single: a trigger during a delay is ignored and counted in the running run's trace; the delay then continues", async () => {
 		const id = await mk("single", 50);
 		await cross();
 		await waitFor(async () => (await runsOf(id))[0]?.status === "waiting", 5000, "the run waits in its delay");
 		await cross();
-		const [run] = await waitFor(async () => {
-			const runs = await runsOf(id);
-			return runs.length && runs[0].status === "succeeded" ? runs : null;
-		}, 8000, "the run finished after its delay");
+		const [run] = await waitFor(
+			async () => {
+				const runs = await runsOf(id);
+				return runs.length && runs[0].status === "succeeded" ? runs : null;
+			},
+			8000,
+			"the run finished after its delay"
+		);
 		expect(await runsOf(id)).toHaveLength(1);
 		expect(run.trace.map((s: any) => s.step)).toEqual(["trigger", "command", "delay", "ignored", "command"]);
 		expect(run.commands.map((c: any) => c.params.value)).toEqual([1, 2]);
@@ -394,10 +646,14 @@ describe("modes and delays", () => {
 		await cross();
 		await waitFor(async () => (await runsOf(id))[0]?.status === "waiting", 5000, "the first run waits");
 		await cross();
-		const runs = await waitFor(async () => {
-			const r = await runsOf(id);
-			return r.length === 2 && r[0].status === "succeeded" ? r : null;
-		}, 8000, "the second run finished");
+		const runs = await waitFor(
+			async () => {
+				const r = await runsOf(id);
+				return r.length === 2 && r[0].status === "succeeded" ? r : null;
+			},
+			8000,
+			"the second run finished"
+		);
 		expect(runs[1].status).toBe("cancelled");
 		expect(runs[1].trace.map((s: any) => s.step)).toEqual(["trigger", "command", "delay", "restarted"]);
 		expect(runs[1].commands).toHaveLength(1);

@@ -1,12 +1,30 @@
 /** The automation service's pure modules: trigger engine, conditions, schedule planner, validation, outbox decisions. */
 import { describe, expect, it } from "vitest";
-import { checkReadingCondition, checkTimeCondition, initialEdgeState, step, stepTimer, triggerSpec, type EdgeState } from "../../services/automation/engine";
+import {
+	checkReadingCondition,
+	checkTimeCondition,
+	initialEdgeState,
+	step,
+	stepTimer,
+	triggerSpec,
+	type EdgeState
+} from "../../services/automation/engine";
 import { classifyDeliveryError, commandBodyKey, desiredOf, retryDelayMs } from "../../services/automation/outbox";
 import { MISFIRE_AFTER_MS, nextAfter, planDue, preview, type ScheduleSpec } from "../../services/automation/planner";
 import { parseTime, validateActions, validateRule, validateSchedule } from "../../services/automation/validate";
 import { formatDuration, parseDuration, type Trigger } from "../../services/shared/contracts/automation";
 
-const reading = (over: Partial<Extract<Trigger, { type: "reading" }>> = {}): Trigger => ({ type: "reading", deviceId: 1, datapoint: "t", datapointId: 2, above: 30, below: null, hysteresis: 1, for: "0s", ...over });
+const reading = (over: Partial<Extract<Trigger, { type: "reading" }>> = {}): Trigger => ({
+	type: "reading",
+	deviceId: 1,
+	datapoint: "t",
+	datapointId: 2,
+	above: 30,
+	below: null,
+	hysteresis: 1,
+	for: "0s",
+	...over
+});
 
 function run(trigger: Trigger, inputs: Array<[number | string, number]>, state: EdgeState = initialEdgeState()) {
 	const spec = triggerSpec(trigger);
@@ -34,13 +52,27 @@ describe("durations", () => {
 
 describe("trigger engine", () => {
 	it("edge-triggered with hysteresis: fires once per crossing", () => {
-		const { effects } = run(reading(), [[29, 1], [31, 2], [35, 3], [29.5, 4], [31, 5], [28.9, 6], [31, 7]]);
+		const { effects } = run(reading(), [
+			[29, 1],
+			[31, 2],
+			[35, 3],
+			[29.5, 4],
+			[31, 5],
+			[28.9, 6],
+			[31, 7]
+		]);
 		expect(effects.filter(e => e.type === "fire").map(e => e.ts)).toEqual([2, 7]);
 	});
 
 	it("for: fires when held long enough at a reading, cancels on a contrary one", () => {
 		const t = reading({ for: "10s", hysteresis: 0 });
-		const a = run(t, [[31, 0], [32, 5000], [29, 6000], [31, 7000], [33, 17_000]]);
+		const a = run(t, [
+			[31, 0],
+			[32, 5000],
+			[29, 6000],
+			[31, 7000],
+			[33, 17_000]
+		]);
 		expect(a.effects.map(e => e.type)).toEqual(["wait", "cancel", "wait", "fire"]);
 		expect(a.effects[3]).toMatchObject({ type: "fire", pendingSince: 7000, heldMs: 10_000, value: 33 });
 	});
@@ -58,31 +90,63 @@ describe("trigger engine", () => {
 	});
 
 	it("a contrary reading that arrives after the wait came due still fires it (the timer's moment had passed)", () => {
-		const { effects, state } = run(reading({ above: 80, for: "300ms", hysteresis: 0 }), [[90, 0], [91, 200], [50, 500]]);
-		expect(effects.filter(e => e.type === "fire")).toEqual([{ type: "fire", pendingSince: 0, heldMs: 300, value: 90, ts: 300 }]);
+		const { effects, state } = run(reading({ above: 80, for: "300ms", hysteresis: 0 }), [
+			[90, 0],
+			[91, 200],
+			[50, 500]
+		]);
+		expect(effects.filter(e => e.type === "fire")).toEqual([
+			{ type: "fire", pendingSince: 0, heldMs: 300, value: 90, ts: 300 }
+		]);
 		expect(state.armed).toBe(true); // 50 re-armed it
 	});
 
 	it("redelivered and older inputs are ignored", () => {
 		const first = run(reading(), [[31, 10]]);
-		const again = run(reading(), [[31, 10], [31, 5]], first.state);
+		const again = run(
+			reading(),
+			[
+				[31, 10],
+				[31, 5]
+			],
+			first.state
+		);
 		expect(again.effects).toEqual([]);
 	});
 
 	it("a band: above and below", () => {
-		const { effects } = run(reading({ above: 10, below: 20, hysteresis: 0 }), [[5, 1], [15, 2], [25, 3], [15, 4]]);
+		const { effects } = run(reading({ above: 10, below: 20, hysteresis: 0 }), [
+			[5, 1],
+			[15, 2],
+			[25, 3],
+			[15, 4]
+		]);
 		expect(effects.filter(e => e.type === "fire").map(e => e.ts)).toEqual([2, 4]);
 	});
 
 	it("device status triggers", () => {
-		const { effects } = run({ type: "device_status", deviceId: 1, to: "disconnected", for: "0s" }, [["streaming", 1], ["disconnected", 2], ["disconnected", 3], ["streaming", 4], ["disconnected", 5]]);
+		const { effects } = run({ type: "device_status", deviceId: 1, to: "disconnected", for: "0s" }, [
+			["streaming", 1],
+			["disconnected", 2],
+			["disconnected", 3],
+			["streaming", 4],
+			["disconnected", 5]
+		]);
 		expect(effects.filter(e => e.type === "fire").map(e => e.ts)).toEqual([2, 5]);
 	});
 });
 
 describe("conditions", () => {
 	it("reading: value, bounds and age", () => {
-		const c = { type: "reading" as const, deviceId: 1, datapoint: "h", datapointId: 3, above: null, below: 70, maxAge: "5m" };
+		const c = {
+			type: "reading" as const,
+			deviceId: 1,
+			datapoint: "h",
+			datapointId: 3,
+			above: null,
+			below: 70,
+			maxAge: "5m"
+		};
 		expect(checkReadingCondition(c, { value: 55, ts: 0 }, 1000).ok).toBe(true);
 		expect(checkReadingCondition(c, { value: 75, ts: 0 }, 1000).ok).toBe(false);
 		expect(checkReadingCondition(c, { value: 55, ts: 0 }, 301_000).detail.reason).toBe("too old");
@@ -92,7 +156,13 @@ describe("conditions", () => {
 	it("time windows in a time zone, across midnight, on weekdays", () => {
 		// 2027-01-04 is a Monday; 06:30 UTC = 07:30 in Berlin.
 		const mon0630 = Date.parse("2027-01-04T06:30:00Z");
-		const c = { type: "time" as const, after: "07:00", before: "22:00", weekdays: ["mon" as const], timezone: "Europe/Berlin" };
+		const c = {
+			type: "time" as const,
+			after: "07:00",
+			before: "22:00",
+			weekdays: ["mon" as const],
+			timezone: "Europe/Berlin"
+		};
 		expect(checkTimeCondition(c, mon0630)).toMatchObject({ ok: true, detail: { local: "07:30", weekday: "mon" } });
 		expect(checkTimeCondition({ ...c, timezone: "UTC" }, mon0630).ok).toBe(false);
 		expect(checkTimeCondition({ ...c, weekdays: ["tue"] }, mon0630).ok).toBe(false);
@@ -104,12 +174,34 @@ describe("conditions", () => {
 });
 
 describe("schedule planner", () => {
-	const cron = (pattern: string, timezone = "UTC"): ScheduleSpec => ({ cron: pattern, intervalMs: null, timezone, startAt: null, endAt: null, anchor: 0 });
-	const every = (ms: number, anchor: number, endAt: number | null = null): ScheduleSpec => ({ cron: null, intervalMs: ms, timezone: "UTC", startAt: anchor, endAt, anchor });
+	const cron = (pattern: string, timezone = "UTC"): ScheduleSpec => ({
+		cron: pattern,
+		intervalMs: null,
+		timezone,
+		startAt: null,
+		endAt: null,
+		anchor: 0
+	});
+	const every = (ms: number, anchor: number, endAt: number | null = null): ScheduleSpec => ({
+		cron: null,
+		intervalMs: ms,
+		timezone: "UTC",
+		startAt: anchor,
+		endAt,
+		anchor
+	});
 
 	it("DST in Europe/Berlin: the skipped 02:30 runs at 03:00, the repeated one once", () => {
-		expect(preview(cron("30 2 * * *", "Europe/Berlin"), Date.parse("2027-03-27T12:00:00Z"), 2).map(t => new Date(t).toISOString())).toEqual(["2027-03-28T01:00:00.000Z", "2027-03-29T00:30:00.000Z"]);
-		expect(preview(cron("30 2 * * *", "Europe/Berlin"), Date.parse("2027-10-30T12:00:00Z"), 2).map(t => new Date(t).toISOString())).toEqual(["2027-10-31T00:30:00.000Z", "2027-11-01T01:30:00.000Z"]);
+		expect(
+			preview(cron("30 2 * * *", "Europe/Berlin"), Date.parse("2027-03-27T12:00:00Z"), 2).map(t =>
+				new Date(t).toISOString()
+			)
+		).toEqual(["2027-03-28T01:00:00.000Z", "2027-03-29T00:30:00.000Z"]);
+		expect(
+			preview(cron("30 2 * * *", "Europe/Berlin"), Date.parse("2027-10-30T12:00:00Z"), 2).map(t =>
+				new Date(t).toISOString()
+			)
+		).toEqual(["2027-10-31T00:30:00.000Z", "2027-11-01T01:30:00.000Z"]);
 	});
 
 	it("intervals are anchored and stop at endAt", () => {
@@ -125,7 +217,9 @@ describe("schedule planner", () => {
 		// Next stored at 0: everything up to now - 60 s is late; the last minute is on time.
 		const once = planDue(s, 0, now, "run_once");
 		expect(once.runs[0]).toEqual({ scheduledFor: now - MISFIRE_AFTER_MS - 10_000, misfired: true });
-		expect(once.runs.slice(1).map(r => r.scheduledFor)).toEqual([940_000, 950_000, 960_000, 970_000, 980_000, 990_000, 1_000_000]);
+		expect(once.runs.slice(1).map(r => r.scheduledFor)).toEqual([
+			940_000, 950_000, 960_000, 970_000, 980_000, 990_000, 1_000_000
+		]);
 		expect(once.next).toBe(1_010_000);
 		const skip = planDue(s, 0, now, "skip");
 		expect(skip.missed).toBe(930_000);
@@ -147,7 +241,11 @@ describe("validation", () => {
 	};
 
 	it("defaults and normalised durations", () => {
-		const { rule, refs } = validateRule({ name: "r", trigger: { ...trigger, for: 90 }, actions: [...actions, { type: "delay", for: "90s" }] });
+		const { rule, refs } = validateRule({
+			name: "r",
+			trigger: { ...trigger, for: 90 },
+			actions: [...actions, { type: "delay", for: "90s" }]
+		});
 		expect(rule).toMatchObject({ enabled: true, mode: "single", conditions: [], maxRunsPerHour: 60 });
 		expect(rule.trigger).toMatchObject({ for: "1m30s", hysteresis: 0, below: null });
 		expect(rule.actions[0]).toMatchObject({ ttl: "1m" });
@@ -156,13 +254,30 @@ describe("validation", () => {
 	});
 
 	it("names the bad field", () => {
-		expect(field(() => validateRule({ name: "r", trigger: { ...trigger, above: undefined }, actions }))).toBe("trigger.above");
+		expect(field(() => validateRule({ name: "r", trigger: { ...trigger, above: undefined }, actions }))).toBe(
+			"trigger.above"
+		);
 		expect(field(() => validateRule({ name: "r", trigger, actions, mode: "x" }))).toBe("mode");
-		expect(field(() => validateActions([{ type: "command", deviceId: 2, action: "write", params: { register: 1 } }], []))).toBe("actions[0].params.value");
-		expect(field(() => validateActions([{ type: "command", deviceId: 2, action: "write", ttl: "8d", params: { line: "x" } }], []))).toBe("actions[0].ttl");
+		expect(
+			field(() =>
+				validateActions([{ type: "command", deviceId: 2, action: "write", params: { register: 1 } }], [])
+			)
+		).toBe("actions[0].params.value");
+		expect(
+			field(() =>
+				validateActions(
+					[{ type: "command", deviceId: 2, action: "write", ttl: "8d", params: { line: "x" } }],
+					[]
+				)
+			)
+		).toBe("actions[0].ttl");
 		expect(field(() => validateSchedule({ name: "s", cron: "61 * * * *", actions }))).toBe("cron");
 		expect(field(() => validateSchedule({ name: "s", cron: "* * * * * * *", actions }))).toBe("cron");
-		expect(field(() => validateSchedule({ name: "s", interval: "1m", startAt: "2027-01-02", endAt: "2027-01-01", actions }))).toBe("endAt");
+		expect(
+			field(() =>
+				validateSchedule({ name: "s", interval: "1m", startAt: "2027-01-02", endAt: "2027-01-01", actions })
+			)
+		).toBe("endAt");
 		expect(field(() => validateRule({ name: "r", trigger, actions, extra: 1 }))).toBe("extra");
 	});
 
@@ -176,10 +291,18 @@ describe("validation", () => {
 
 describe("outbox decisions", () => {
 	it("a timeout fails (never repeated); a missing device or node requeues; a refusal fails", () => {
-		expect(classifyDeliveryError({ type: "REQUEST_TIMEOUT", code: 504 })).toMatchObject({ kind: "fail", error: { type: "REQUEST_TIMEOUT" } });
-		expect(classifyDeliveryError({ type: "NOT_FOUND", code: 404, message: "open device 5 not found" }).kind).toBe("requeue");
+		expect(classifyDeliveryError({ type: "REQUEST_TIMEOUT", code: 504 })).toMatchObject({
+			kind: "fail",
+			error: { type: "REQUEST_TIMEOUT" }
+		});
+		expect(classifyDeliveryError({ type: "NOT_FOUND", code: 404, message: "open device 5 not found" }).kind).toBe(
+			"requeue"
+		);
 		expect(classifyDeliveryError({ type: "SERVICE_NOT_AVAILABLE", code: 404 }).kind).toBe("requeue");
-		expect(classifyDeliveryError({ type: "DEVICE_WRITE_FAILED", code: 409, message: "Timed out" })).toEqual({ kind: "fail", error: { type: "DEVICE_WRITE_FAILED", message: "Timed out" } });
+		expect(classifyDeliveryError({ type: "DEVICE_WRITE_FAILED", code: 409, message: "Timed out" })).toEqual({
+			kind: "fail",
+			error: { type: "DEVICE_WRITE_FAILED", message: "Timed out" }
+		});
 		expect(retryDelayMs(1)).toBe(1000);
 		expect(retryDelayMs(10)).toBe(30_000);
 	});
@@ -188,6 +311,8 @@ describe("outbox decisions", () => {
 		expect(desiredOf("write", { register: 10, value: 1 })).toEqual(["register:10", 1]);
 		expect(desiredOf("write", { line: "PING" })).toEqual(["line", "PING"]);
 		expect(desiredOf("close", {})).toBeNull();
-		expect(commandBodyKey(1, "write", { register: 1, value: 2 }, "1m")).toBe(commandBodyKey(1, "write", { value: 2, register: 1 }, "1m"));
+		expect(commandBodyKey(1, "write", { register: 1, value: 2 }, "1m")).toBe(
+			commandBodyKey(1, "write", { value: 2, register: 1 }, "1m")
+		);
 	});
 });

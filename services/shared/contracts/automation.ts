@@ -27,7 +27,18 @@ export const COMMAND_ACTIONS = ["write", "close"] as const;
 export type CommandAction = (typeof COMMAND_ACTIONS)[number];
 export const COMMAND_STATUSES = ["queued", "sending", "succeeded", "failed", "expired", "cancelled"] as const;
 export type CommandStatus = (typeof COMMAND_STATUSES)[number];
-export const RUN_STATUSES = ["running", "waiting", "succeeded", "failed", "partial", "skipped", "suppressed", "missed", "cancelled", "simulated"] as const;
+export const RUN_STATUSES = [
+	"running",
+	"waiting",
+	"succeeded",
+	"failed",
+	"partial",
+	"skipped",
+	"suppressed",
+	"missed",
+	"cancelled",
+	"simulated"
+] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export type RunSource = "rule" | "schedule" | "manual";
 export const WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] as const;
@@ -44,11 +55,28 @@ export type Action =
 	| { type: "delay"; for: string };
 
 export type Trigger =
-	| { type: "reading"; deviceId: number; datapoint: string; datapointId: number; above: number | null; below: number | null; hysteresis: number; for: string }
+	| {
+			type: "reading";
+			deviceId: number;
+			datapoint: string;
+			datapointId: number;
+			above: number | null;
+			below: number | null;
+			hysteresis: number;
+			for: string;
+	  }
 	| { type: "device_status"; deviceId: number; to: string; for: string };
 
 export type Condition =
-	| { type: "reading"; deviceId: number; datapoint: string; datapointId: number; above: number | null; below: number | null; maxAge: string | null }
+	| {
+			type: "reading";
+			deviceId: number;
+			datapoint: string;
+			datapointId: number;
+			above: number | null;
+			below: number | null;
+			maxAge: string | null;
+	  }
 	| { type: "time"; after: string | null; before: string | null; weekdays: Weekday[] | null; timezone: string };
 
 export interface RuleStateApi {
@@ -203,7 +231,13 @@ export function formatDuration(ms: number): string {
 	if (ms <= 0) return "0s";
 	let rest = Math.round(ms);
 	let out = "";
-	for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000], ["ms", 1]] as const) {
+	for (const [unit, size] of [
+		["d", 86_400_000],
+		["h", 3_600_000],
+		["m", 60_000],
+		["s", 1000],
+		["ms", 1]
+	] as const) {
 		if (rest >= size) {
 			out += `${Math.floor(rest / size)}${unit}`;
 			rest %= size;
