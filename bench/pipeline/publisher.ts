@@ -7,6 +7,9 @@
  * framesPerSecond 0 = as fast as the broker takes them (bounded in-flight window). Each
  * frame's timestamp is its publish time in ms, kept unique per controller and sensor, so
  * the bench can compute publish-to-commit latency from the stored rows.
+ *
+ * PUBLISH_SENSORS (default "1,2") lists the sensors published in turn: "1" sends only the
+ * 8-byte sensor-1 frames (3 datapoints each), as the side-by-side peer benchmark does.
  */
 import fs from "node:fs";
 import mqtt from "mqtt";
@@ -19,6 +22,7 @@ const macs = macsCsv.split(",");
 const total = Number(framesArg);
 const rate = Number(rateArg);
 const qos = Number(qosArg) as 0 | 1;
+const sensors = (process.env.PUBLISH_SENSORS ?? "1,2").split(",").map(Number);
 const tls = tlsFile ? (JSON.parse(fs.readFileSync(tlsFile, "utf8")) as Record<string, { cert: string; key: string; ca: string }>) : null;
 
 async function main() {
@@ -41,7 +45,7 @@ async function main() {
 	const window = 4000;
 	const publishOne = (i: number) => {
 		const k = i % macs.length;
-		const sensor = (Math.floor(i / macs.length) % 2) + 1;
+		const sensor = sensors[Math.floor(i / macs.length) % sensors.length];
 		const key = `${k}:${sensor}`;
 		const ts = Math.max(Date.now(), (last.get(key) ?? 0) + 1);
 		last.set(key, ts);

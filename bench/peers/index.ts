@@ -1,0 +1,522 @@
+/**
+ * Side-by-side benchmark: fleetmesh against a Node-RED 4 flow doing the same job, with the same
+ * publisher, the same broker build, the same PostgreSQL and the same decoded_data table, in one
+ * run, alternating. Prints figures; asserts nothing.
+ *
+ *   npm run bench:peers -- [--rounds 2] [--messages 90000] [--only fleetmesh,node-red]
+ *
+ * Everything runs on private ports and is stopped by pid: a PostgreSQL cluster of its own
+ * (initdb in a temp folder; `--pg shared` uses a fresh database on the loopback server instead),
+ * a JetStream nats-server, and a Mosquitto (docker/mosquitto config) started afresh for every
+ * round, so no persistent session of an earlier round queues messages for a later one.
+ *
+ *   fleetmesh  `npm start` as a user deploys it: bin/runner.ts with
+ *              SERVICES=signing,manager,monitoring,pipeline,gateway, MQTT_URL, TRANSPORTER,
+ *              DATABASE_URL (persistent MQTT session, PUBACK only once a message is on iot.raw).
+ *   node-red   Node-RED 4, installed on demand with npm into bench/.peers/ (git-ignored, not a
+ *              project dependency): mqtt in (QoS 1, persistent session) → function node decoding
+ *              the same 8-byte sensor-1 frame → one INSERT (three rows) per message through a pg
+ *              pool. Node-RED acknowledges a message when it arrives, before the INSERT.
+ *
+ * The publisher is bench/pipeline/publisher.ts in 3 processes (7 controllers each), QoS 1,
+ * sensor-1 frames only (3 datapoints each). Throughput is from the first publish to the last
+ * committed row (rows counted in PostgreSQL every 100 ms). CPU is utime+stime from /proc of each
+ * process over the same interval, per million datapoints: the figure that does not depend on how
+ * busy the machine is.
+ */
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Client } from "pg";
+import { startNats, type NatsServer } from "../../test/helpers/chaos";
+import { createTestDatabase } from "../../test/helpers/db";
+import { freePort } from "../../test/helpers/ports";
+import { isReachable } from "../../test/helpers/servers";
+import { startNode, type NodeProcess } from "../../test/helpers/node-process";
+import { startMosquitto, type Mosquitto } from "../../test/integration/pipeline-support";
+
+const ROOT = path.resolve(__dirname, "../..");
+const PEERS_DIR = path.join(ROOT, "bench/.peers");
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => {
+	const i = args.indexOf(`--${name}`);
+	return i >= 0 ? args[i + 1] : dflt;
+};
+const ROUNDS = Number(opt("rounds", "2"));
+const MESSAGES = Number(opt("messages", "90000"));
+const ONLY = opt("only", "fleetmesh,node-red").split(",");
+const PG_MODE = opt("pg", "private");
+const PUBLISHERS = 3;
+const CONTROLLERS = 21;
+const DATAPOINTS = MESSAGES * 3;
+const MACS = Array.from({ length: CONTROLLERS }, (_, i) => `aa:bb:cc:dd:ef:${i.toString(16).padStart(2, "0")}`);
+const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
+
+function tmp(prefix: string): string {
+	return fs.mkdtempSync(path.join(os.tmpdir(), `fm-peers-${prefix}-`));
+}
+
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+
+// ---- CPU from /proc ----------------------------------------------------------------------------
+
+/** utime+stime of a process in seconds (0 once it is gone). */
+function cpuOf(pid: number | undefined): number {
+	if (!pid) return 0;
+	try {
+		const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+		const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+		return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+	} catch {
+		return 0;
+	}
+}
+
+/** The process and its direct children (PostgreSQL: the postmaster and its backends). */
+function cpuOfTree(pid: number | undefined): number {
+	if (!pid) return 0;
+	let total = cpuOf(pid);
+	for (const d of fs.readdirSync("/proc")) {
+		if (!/^\d+$/.test(d)) continue;
+		try {
+			const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+			const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+			if (ppid === pid) total += cpuOf(Number(d));
+		} catch {
+			// exited meanwhile
+		}
+	}
+	return total;
+}
+
+// ---- PostgreSQL ----------------------------------------------------------------------------------
+
+interface Pg {
+	url: string;
+	pid: number | undefined;
+	stop(): Promise<void>;
+}
+
+function pgBinDir(): string {
+	const base = "/usr/lib/postgresql";
+	const versions = fs.existsSync(base) ? fs.readdirSync(base).sort((a, b) => Number(b) - Number(a)) : [];
+	if (!versions.length) throw new Error("no PostgreSQL binaries under /usr/lib/postgresql (use --pg shared)");
+	return path.join(base, versions[0], "bin");
+}
+
+/** A PostgreSQL cluster of its own on a free port (as the postgres user when run as root). */
+async function startPrivatePg(): Promise<Pg> {
+	const bin = pgBinDir();
+	const dir = tmp("pg");
+	const port = await freePort();
+	const asUser: { uid?: number; gid?: number } = {};
+	if (process.getuid?.() === 0) {
+		asUser.uid = Number(execFileSync("id", ["-u", "postgres"]).toString().trim());
+		asUser.gid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim());
+		fs.chownSync(dir, asUser.uid, asUser.gid);
+	}
+	execFileSync(path.join(bin, "initdb"), ["-D", path.join(dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"], { ...asUser, stdio: "ignore", cwd: dir });
+	const child: ChildProcess = spawn(path.join(bin, "postgres"), ["-D", path.join(dir, "data"), "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=100"], {
+		...asUser,
+		cwd: dir,
+		stdio: ["ignore", "pipe", "pipe"]
+	});
+	let out = "";
+	child.stdout!.on("data", d => (out += d));
+	child.stderr!.on("data", d => (out += d));
+	const onExit = () => child.kill("SIGKILL");
+	process.on("exit", onExit);
+	const deadline = Date.now() + 30_000;
+	while (!(await isReachable("127.0.0.1", port, 200))) {
+		if (child.exitCode != null || Date.now() > deadline) throw new Error(`postgres did not start: ${out.slice(-2000)}`);
+		await sleep(100);
+	}
+	const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+	for (;;) {
+		const c = new Client({ connectionString: url });
+		try {
+			await c.connect();
+			await c.query("SELECT 1");
+			await c.end();
+			break;
+		} catch {
+			await c.end().catch(() => undefined);
+			if (Date.now() > deadline) throw new Error(`postgres on ${port} does not answer: ${out.slice(-2000)}`);
+			await sleep(200);
+		}
+	}
+	return {
+		url,
+		pid: child.pid,
+		async stop() {
+			process.off("exit", onExit);
+			if (child.exitCode == null) {
+				const exited = new Promise(r => child.once("exit", r));
+				child.kill("SIGINT"); // fast shutdown
+				await exited;
+			}
+			fs.rmSync(dir, { recursive: true, force: true });
+		}
+	};
+}
+
+async function startPg(): Promise<Pg> {
+	if (PG_MODE === "shared") {
+		const db = await createTestDatabase("bench_peers");
+		return { url: db.url, pid: undefined, stop: () => db.drop() };
+	}
+	return startPrivatePg();
+}
+
+// ---- publisher -------------------------------------------------------------------------------------
+
+/** Runs the 3 publisher processes; resolves with the first publish and the last PUBACK. */
+async function publish(url: string): Promise<{ t0: number; t1: number; cpu: number }> {
+	const per = Math.ceil(MACS.length / PUBLISHERS);
+	const runs = Array.from({ length: PUBLISHERS }, (_, p) => {
+		const macs = MACS.slice(p * per, (p + 1) * per);
+		const frames = Math.floor(MESSAGES / PUBLISHERS) + (p < MESSAGES % PUBLISHERS ? 1 : 0);
+		return new Promise<{ t0: number; t1: number; cpu: number }>((resolve, reject) => {
+			const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench/pipeline/publisher.ts"), url, macs.join(","), String(frames), "0", "1"], {
+				cwd: ROOT,
+				env: { ...process.env, PUBLISH_SENSORS: "1" },
+				stdio: ["ignore", "pipe", "inherit"]
+			});
+			let out = "";
+			let cpu = 0;
+			child.stdout!.on("data", d => {
+				out += d;
+				// Read before it exits: /proc of the child goes with it.
+				if (out.includes('"done"')) cpu = cpuOf(child.pid);
+			});
+			child.on("exit", code => {
+				const line = out.split("\n").find(l => l.includes('"done"'));
+				if (code !== 0 || !line) return reject(new Error(`publisher exited ${code}: ${out}`));
+				resolve({ ...JSON.parse(line), cpu });
+			});
+		});
+	});
+	const done = await Promise.all(runs);
+	return { t0: Math.min(...done.map(d => d.t0)), t1: Math.max(...done.map(d => d.t1)), cpu: done.reduce((s, d) => s + d.cpu, 0) };
+}
+
+// ---- schema and metadata -----------------------------------------------------------------------------
+
+interface Meta {
+	/** MAC without separators → ids of the sensor-1 datapoints. */
+	[mac: string]: { deviceId: number; temperature: number; humidity: number; pressure: number };
+}
+
+/** The bench's controllers, copied from the seeded aa:bb:cc:dd:ee:01 (same SQL as bench/pipeline). */
+async function seedControllers(pg: Client): Promise<Meta> {
+	for (const mac of MACS) {
+		await pg.query(`INSERT INTO devices (uid, name, type, mac) VALUES ($1, $1, 'faces2-controller', $2) ON CONFLICT DO NOTHING`, [`f2-${mac.replace(/:/g, "")}`, mac]);
+		await pg.query(
+			`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length)
+			 SELECT (SELECT id FROM devices WHERE mac = $1), sensor, name, frame_length FROM pipeline_sensors
+			 WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01') ON CONFLICT DO NOTHING`,
+			[mac]
+		);
+		await pg.query(
+			`INSERT INTO datapoints (device_id, label, unit, decoding)
+			 SELECT (SELECT id FROM devices WHERE mac = $1), label, unit, decoding FROM datapoints
+			 WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01') ON CONFLICT DO NOTHING`,
+			[mac]
+		);
+	}
+	const meta: Meta = {};
+	const rows = (
+		await pg.query<{ mac: string; device_id: number; label: string; id: number }>(
+			`SELECT d.mac, d.id AS device_id, p.label, p.id FROM devices d JOIN datapoints p ON p.device_id = d.id WHERE d.mac = ANY($1)`,
+			[MACS]
+		)
+	).rows;
+	for (const r of rows) {
+		const key = r.mac.replace(/:/g, "");
+		meta[key] ??= { deviceId: r.device_id, temperature: 0, humidity: 0, pressure: 0 };
+		if (r.label === "temperature" || r.label === "humidity" || r.label === "pressure") meta[key][r.label] = r.id;
+	}
+	for (const [mac, m] of Object.entries(meta)) if (!m.temperature || !m.humidity || !m.pressure) throw new Error(`controller ${mac}: sensor-1 datapoints missing in the seed`);
+	return meta;
+}
+
+// ---- the two consumers ------------------------------------------------------------------------------------
+
+interface Consumer {
+	pid: number | undefined;
+	stop(): Promise<void>;
+}
+
+const FLEETMESH_SERVICES = "signing,manager,monitoring,pipeline,gateway";
+
+async function startFleetmesh(env: { pgUrl: string; natsUrl: string; mqttUrl: string; dataDir: string; namespace: string }): Promise<Consumer & { node: NodeProcess }> {
+	const port = await freePort();
+	const node = startNode({
+		NAMESPACE: env.namespace,
+		NODEID: "bench-fleetmesh",
+		SERVICES: FLEETMESH_SERVICES,
+		TRANSPORTER: env.natsUrl,
+		DATABASE_URL: env.pgUrl,
+		MQTT_URL: env.mqttUrl,
+		DATA_DIR: env.dataDir,
+		PORT: String(port),
+		SIMULATE: "0",
+		LOGLEVEL: "warn",
+		...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {})
+	});
+	try {
+		// Ready = /ready answers 200 (database, channels, MQTT subscribed).
+		const deadline = Date.now() + 120_000;
+		for (;;) {
+			if (node.child.exitCode != null) throw new Error(`fleetmesh exited ${node.child.exitCode}:\n${node.output().slice(-3000)}`);
+			const ok = await fetch(`http://127.0.0.1:${port}/ready`).then(
+				r => r.status === 200,
+				() => false
+			);
+			if (ok) break;
+			if (Date.now() > deadline) throw new Error(`fleetmesh not ready after 120 s:\n${node.output().slice(-3000)}`);
+			await sleep(250);
+		}
+	} catch (err) {
+		await node.kill("SIGKILL");
+		throw err;
+	}
+	return { node, pid: node.child.pid, stop: async () => void (await node.kill("SIGTERM")) };
+}
+
+/** Installs Node-RED 4 and pg into bench/.peers/ (git-ignored) unless they are there already. */
+function ensureNodeRed(): string {
+	const red = path.join(PEERS_DIR, "node_modules/node-red/red.js");
+	const pg = path.join(PEERS_DIR, "node_modules/pg/package.json");
+	if (fs.existsSync(red) && fs.existsSync(pg)) return red;
+	console.log(`installing node-red@4 and pg with npm into ${path.relative(ROOT, PEERS_DIR)}/ (not a project dependency, git-ignored) …`);
+	fs.mkdirSync(PEERS_DIR, { recursive: true });
+	if (!fs.existsSync(path.join(PEERS_DIR, "package.json"))) fs.writeFileSync(path.join(PEERS_DIR, "package.json"), JSON.stringify({ name: "fleetmesh-bench-peers", private: true }) + "\n");
+	execFileSync("npm", ["install", "--no-audit", "--no-fund", "--no-save", "node-red@4", "pg@8"], { cwd: PEERS_DIR, stdio: "inherit" });
+	return red;
+}
+
+/** The function node: what a Node-RED user writes for this job (hard-coded sensor-1 layout). */
+const NODE_RED_FUNCTION = `
+const pool = global.get("pool");
+const meta = global.get("meta");
+const mac = msg.topic.split("/")[1].slice(3);
+const m = meta[mac];
+if (!m) { node.warn("unknown controller " + mac); return null; }
+const p = JSON.parse(msg.payload.toString());
+const b = Buffer.from(p.data, "hex");
+if (b.length !== 8) { node.warn("wrong frame length"); return null; }
+const ts = new Date(p.timestamp).toISOString();
+await pool.query(
+  "INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, $4), ($1, $2, $5, $6), ($1, $2, $7, $8) ON CONFLICT DO NOTHING",
+  [ts, m.deviceId, m.temperature, b.readInt16BE(0) * 0.01, m.humidity, b.readUInt16BE(2) * 0.01, m.pressure, b.readUInt32BE(4) * 0.01]
+);
+return null;
+`;
+
+async function startNodeRed(red: string, env: { pgUrl: string; mqttPort: number; meta: Meta }): Promise<Consumer> {
+	const dir = tmp("node-red");
+	const uiPort = await freePort();
+	const flows = [
+		{ id: "tab1", type: "tab", label: "decode" },
+		{ id: "broker1", type: "mqtt-broker", name: "mosquitto", broker: "127.0.0.1", port: String(env.mqttPort), clientid: "nodered-bench", autoConnect: true, usetls: false, protocolVersion: "4", keepalive: "60", cleansession: false },
+		{ id: "in1", type: "mqtt in", z: "tab1", name: "frames", topic: "stat/+/+/+/+", qos: "1", datatype: "buffer", broker: "broker1", nl: false, rap: true, rh: 0, inputs: 0, x: 100, y: 100, wires: [["fn1"]] },
+		{ id: "fn1", type: "function", z: "tab1", name: "decode and insert", func: NODE_RED_FUNCTION, outputs: 1, timeout: 0, noerr: 0, initialize: "", finalize: "", libs: [], x: 300, y: 100, wires: [[]] }
+	];
+	fs.writeFileSync(path.join(dir, "flows.json"), JSON.stringify(flows));
+	fs.writeFileSync(path.join(dir, "meta.json"), JSON.stringify(env.meta));
+	fs.writeFileSync(
+		path.join(dir, "settings.js"),
+		`const { Pool } = require(${JSON.stringify(path.join(PEERS_DIR, "node_modules/pg"))});
+module.exports = {
+  uiPort: ${uiPort}, uiHost: "127.0.0.1", flowFile: "flows.json", credentialSecret: false,
+  functionGlobalContext: { pool: new Pool({ connectionString: ${JSON.stringify(env.pgUrl)}, max: 10 }), meta: require("./meta.json") },
+  logging: { console: { level: "info", metrics: false, audit: false } },
+  editorTheme: { tours: false }, diagnostics: { enabled: false }, telemetry: { enabled: false }
+};
+`
+	);
+	const child = spawn(process.execPath, [red, "--settings", path.join(dir, "settings.js"), "--userDir", dir], { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "", HOME: dir } });
+	const onExit = () => child.kill("SIGKILL");
+	process.on("exit", onExit);
+	let out = "";
+	child.stdout!.on("data", d => (out += d));
+	child.stderr!.on("data", d => (out += d));
+	const deadline = Date.now() + 120_000;
+	while (!/Connected to broker/.test(out)) {
+		if (child.exitCode != null || Date.now() > deadline) throw new Error(`Node-RED did not connect:\n${out.slice(-3000)}`);
+		await sleep(100);
+	}
+	// Subscribed right after CONNACK; give the SUBSCRIBE its round trip.
+	await sleep(500);
+	return {
+		pid: child.pid,
+		async stop() {
+			process.off("exit", onExit);
+			if (child.exitCode == null) {
+				const exited = new Promise(r => child.once("exit", r));
+				child.kill("SIGTERM");
+				await exited;
+			}
+			fs.rmSync(dir, { recursive: true, force: true });
+		}
+	};
+}
+
+// ---- one round ---------------------------------------------------------------------------------------------
+
+interface RoundResult {
+	peer: string;
+	round: number;
+	seconds: number;
+	dps: number;
+	publishSeconds: number;
+	cpuConsumer: number;
+	cpuNats: number;
+	cpuMosquitto: number;
+	cpuPg: number;
+	load: string;
+}
+
+async function waitRows(pg: Client, expected: number, timeoutMs: number): Promise<number> {
+	const deadline = Date.now() + timeoutMs;
+	let last = -1;
+	let lastChange = Date.now();
+	for (;;) {
+		const n = (await pg.query<{ n: number }>("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n;
+		const now = Date.now();
+		if (n >= expected) return now;
+		if (n !== last) {
+			last = n;
+			lastChange = now;
+		}
+		if (now > deadline || now - lastChange > 60_000) throw new Error(`only ${n} of ${expected} rows committed`);
+		await sleep(100);
+	}
+}
+
+async function round(peer: "fleetmesh" | "node-red", n: number, ctx: { pg: Pg; pgClient: Client; nats: NatsServer; meta: Meta; red: string | null; namespace: string; dataDir: string }): Promise<RoundResult> {
+	await ctx.pgClient.query("TRUNCATE decoded_data");
+	const mosq: Mosquitto = await startMosquitto(tmp("mosq"));
+	const mqttUrl = `mqtt://127.0.0.1:${mosq.plainPort}`;
+	const mosqPid = findPid("mosquitto", String(mosq.plainPort));
+	let consumer: Consumer | null = null;
+	try {
+		consumer =
+			peer === "fleetmesh"
+				? await startFleetmesh({ pgUrl: ctx.pg.url, natsUrl: ctx.nats.url, mqttUrl, dataDir: ctx.dataDir, namespace: ctx.namespace })
+				: await startNodeRed(ctx.red!, { pgUrl: ctx.pg.url, mqttPort: mosq.plainPort, meta: ctx.meta });
+		const natsPid = findPid("nats-server", String(ctx.nats.port));
+		const before = { c: cpuOf(consumer.pid), n: cpuOf(natsPid), m: cpuOf(mosqPid), p: cpuOfTree(ctx.pg.pid) };
+		const load = fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+		const rowsDone = waitRows(ctx.pgClient, DATAPOINTS, 600_000);
+		const { t0, t1 } = await publish(mqttUrl);
+		const lastCommit = await rowsDone;
+		const after = { c: cpuOf(consumer.pid), n: cpuOf(natsPid), m: cpuOf(mosqPid), p: cpuOfTree(ctx.pg.pid) };
+		const seconds = (lastCommit - t0) / 1000;
+		const r: RoundResult = {
+			peer,
+			round: n,
+			seconds,
+			dps: DATAPOINTS / seconds,
+			publishSeconds: (t1 - t0) / 1000,
+			cpuConsumer: after.c - before.c,
+			cpuNats: peer === "fleetmesh" ? after.n - before.n : 0,
+			cpuMosquitto: after.m - before.m,
+			cpuPg: after.p - before.p,
+			load
+		};
+		console.log(
+			`  round ${n} ${peer}: ${DATAPOINTS} datapoints in ${seconds.toFixed(2)} s = ${Math.round(r.dps)} dp/s; CPU s per M dp: ${peer} ${perM(r.cpuConsumer)}, nats ${perM(r.cpuNats)}, mosquitto ${perM(r.cpuMosquitto)}, postgres ${ctx.pg.pid ? perM(r.cpuPg) : "-"} (load ${load})`
+		);
+		return r;
+	} finally {
+		await consumer?.stop();
+		await mosq.stop();
+	}
+}
+
+function perM(cpuSeconds: number): string {
+	return ((cpuSeconds / DATAPOINTS) * 1e6).toFixed(1);
+}
+
+/** The pid of a server we started, found by its binary and a distinctive argument (its port). */
+function findPid(binary: string, arg: string): number | undefined {
+	for (const d of fs.readdirSync("/proc")) {
+		if (!/^\d+$/.test(d)) continue;
+		try {
+			const cmd = fs.readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0");
+			if (path.basename(cmd[0]) === binary && cmd.some(a => a.includes(arg))) return Number(d);
+			// mosquitto gets its port from its config file: match the file that names the port.
+			if (path.basename(cmd[0]) === binary && binary === "mosquitto") {
+				const conf = cmd[cmd.indexOf("-c") + 1];
+				if (conf && fs.readFileSync(conf, "utf8").includes(`listener ${arg} `)) return Number(d);
+			}
+		} catch {
+			// exited meanwhile
+		}
+	}
+	return undefined;
+}
+
+function median(xs: number[]): number {
+	const s = [...xs].sort((a, b) => a - b);
+	return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
+}
+
+async function main() {
+	for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130));
+	const red = ONLY.includes("node-red") ? ensureNodeRed() : null;
+	console.log(
+		`peers bench: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, ${ROUNDS} rounds, ${MESSAGES} messages = ${DATAPOINTS} datapoints per run, ${PUBLISHERS} publishers, QoS 1; load ${fs.readFileSync("/proc/loadavg", "utf8").trim()}`
+	);
+	const pg = await startPg();
+	const nats = await startNats(tmp("nats"));
+	const dataDir = tmp("fleetmesh");
+	const namespace = `peers${process.pid}`;
+	const pgClient = new Client({ connectionString: pg.url });
+	const results: RoundResult[] = [];
+	try {
+		await pgClient.connect();
+		// The schema comes from fleetmesh's own migrations: one start, then the controllers.
+		{
+			const mosq = await startMosquitto(tmp("mosq-setup"));
+			const setup = await startFleetmesh({ pgUrl: pg.url, natsUrl: nats.url, mqttUrl: `mqtt://127.0.0.1:${mosq.plainPort}`, dataDir, namespace });
+			await setup.stop();
+			await mosq.stop();
+		}
+		const meta = await seedControllers(pgClient);
+		for (let i = 1; i <= ROUNDS; i++) {
+			for (const peer of ["fleetmesh", "node-red"] as const) {
+				if (ONLY.includes(peer)) results.push(await round(peer, i, { pg, pgClient, nats, meta, red, namespace, dataDir }));
+			}
+		}
+	} finally {
+		await pgClient.end().catch(() => undefined);
+		await nats.kill("SIGTERM");
+		await pg.stop();
+	}
+	console.log("");
+	console.log("peer       round  seconds  datapoints/s  CPU s/M dp (consumer)  +nats  mosquitto  postgres  load");
+	for (const r of results) {
+		console.log(
+			`${r.peer.padEnd(10)} ${String(r.round).padStart(5)} ${r.seconds.toFixed(2).padStart(8)} ${Math.round(r.dps).toString().padStart(13)} ${perM(r.cpuConsumer).padStart(22)} ${perM(r.cpuNats).padStart(6)} ${perM(r.cpuMosquitto).padStart(10)} ${(pg.pid ? perM(r.cpuPg) : "-").padStart(9)}  ${r.load}`
+		);
+	}
+	const fm = results.filter(r => r.peer === "fleetmesh");
+	const nr = results.filter(r => r.peer === "node-red");
+	if (fm.length && nr.length) {
+		const ratios = fm.map((f, i) => (nr[i] ? f.dps / nr[i].dps : NaN)).filter(x => !Number.isNaN(x));
+		console.log(
+			`\nfleetmesh / node-red throughput: median ${(median(fm.map(r => r.dps)) / median(nr.map(r => r.dps))).toFixed(2)}x (per round ${ratios.map(x => x.toFixed(2)).join(", ")}); ` +
+				`CPU per datapoint node-red / fleetmesh: ${(median(nr.map(r => r.cpuConsumer)) / median(fm.map(r => r.cpuConsumer + r.cpuNats))).toFixed(2)}x (fleetmesh counted with its nats-server)`
+		);
+	}
+	process.exit(0);
+}
+
+main().catch(err => {
+	console.error(err);
+	process.exit(1);
+});
