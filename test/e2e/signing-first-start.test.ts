@@ -1,5 +1,5 @@
 /**
- * A node started as `npm start` starts it (own process, embedded PGlite, no JWT_SECRET, no
+ * A node started as `npm start` starts it (own process, embedded PGlite, no signing key given, no
  * ADMIN_PASSWORD): the first start creates the admin with a generated password printed once,
  * keeps the JWT key and the CA in DATA_DIR with mode 600; a restart reuses them, tokens issued
  * before stay valid, a logout before the restart stays in force, and no log line carries a hash.
