@@ -14,10 +14,10 @@ import { callerOf, deviceNotFound, mayAccessOwner, ownerCondition } from "../../
 import { idParam, optionalIdParam } from "../shared/params";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
-import { CHANNELS, EVENTS, isReading, type AlertEvent, type DeviceStatusEvent } from "../shared/contracts";
+import { CHANNELS, EVENTS, isReading, type AlertEvent, type DeviceStatusEvent, type Reading } from "../shared/contracts";
 import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, UnprocessableError } from "../shared/errors";
 import { PROFILES_DIR } from "../shared/paths";
-import { describeOffline, describeThreshold, evaluate, initialState, isOffline, profileAlertDefaults, type RuleState, type ThresholdRule } from "./alerts";
+import { describeOffline, initialState, isOffline, profileAlertDefaults, type RuleState, type ThresholdRule } from "./alerts";
 import { ALERTS_ROOM, LIVE_PUSH_EVENT, RoomThrottle, deviceRoom, parseRoom, type LiveMessage, type LivePushEvent } from "./live";
 import { MongoSink } from "./mongo-sink";
 import { loadProfileAlerts, type ProfileAlerts } from "./profile-alerts";
@@ -64,6 +64,7 @@ import {
 import { errorMessage } from "../shared/error-message";
 import { Backoff } from "../shared/retry";
 import { SEVERITIES } from "../shared/contracts/alerts";
+import { AlertEngine, type AlertEffect } from "./engine";
 
 /** How long datapoint labels, units and device names are cached. */
 const META_TTL_MS = 5 * 60_000;
@@ -87,6 +88,7 @@ interface MonitoringState {
 	metaLoadedAt: number;
 	unknownDatapoints: Map<number, number>;
 	offlineOpen: Set<number>;
+	engine: AlertEngine;
 	throttle: RoomThrottle;
 	profileAlerts: ProfileAlerts;
 	mongo: MongoSink | null;
@@ -101,6 +103,8 @@ interface MonitoringState {
 type This = Service &
 	MonitoringState & {
 		processBatch(payload: unknown): Promise<void>;
+		acceptBatch(payload: unknown): Reading[];
+		applyEffect(effect: AlertEffect): Promise<void>;
 		ensureMeta(ids: number[]): Promise<void>;
 		reloadRules(): Promise<void>;
 		applyRaise(row: AlertRow | null): Promise<void>;
@@ -115,11 +119,6 @@ type This = Service &
 const id = idParam;
 const optionalId = optionalIdParam;
 const timeParam = { type: "string", optional: true, max: 64 } as const;
-
-/** Epoch ms of a reading that passed `isReading`. */
-function toMs(ts: string | number): number {
-	return typeof ts === "number" ? ts : Date.parse(ts);
-}
 
 /** The fields of a threshold rule (create; update makes every field optional). */
 const ruleParams = {
@@ -538,72 +537,45 @@ const MonitoringService: ServiceSchema = {
 		},
 
 		async processBatch(this: This, payload: unknown) {
+			const readings = this.acceptBatch(payload);
+			if (!readings.length) return;
+			this.counters.batches++;
+			this.counters.readings += readings.length;
+			await this.ensureMeta([...new Set(readings.map(r => r.datapointId))]);
+			for (const effect of this.engine.ingest(readings)) await this.applyEffect(effect);
+		},
+
+		/** The valid readings of a telemetry.readings message; what is not valid is counted and logged. */
+		acceptBatch(this: This, payload: unknown): Reading[] {
 			const list = (payload as { readings?: unknown })?.readings;
 			if (!Array.isArray(list)) {
 				// Not a telemetry batch: nothing here to alert on. The pipeline sink dead-letters it.
 				this.counters.invalid++;
 				this.logger.warn("telemetry.readings: message without a readings array ignored by monitoring");
-				return;
+				return [];
 			}
 			const readings = list.filter(isReading);
 			if (readings.length !== list.length) {
 				this.counters.invalid += list.length - readings.length;
 				this.logger.warn(`telemetry.readings: ${list.length - readings.length} malformed reading(s) ignored by monitoring`);
 			}
-			if (!readings.length) return;
-			this.counters.batches++;
-			this.counters.readings += readings.length;
-			readings.sort((a, b) => toMs(a.ts) - toMs(b.ts));
-			await this.ensureMeta([...new Set(readings.map(r => r.datapointId))]);
+			return readings;
+		},
 
-			const devices = new Set<number>();
-			for (const r of readings) {
-				const at = toMs(r.ts);
-				const meta = this.meta.get(r.datapointId);
-				devices.add(r.deviceId);
-				this.throttle.add(r.deviceId, { datapointId: r.datapointId, label: meta?.label ?? `#${r.datapointId}`, unit: meta?.unit ?? null, value: r.value, ts: at });
-				// A datapoint id that belongs to another device is a mapping error upstream: no alerts on it.
-				if (!meta || meta.deviceId !== r.deviceId) continue;
-				for (const rule of this.rules.get(r.datapointId) ?? []) {
-					const key = `${rule.id}:${r.deviceId}`;
-					let state = this.ruleStates.get(key);
-					if (!state) this.ruleStates.set(key, (state = initialState()));
-					const d = evaluate(rule, state, r.value, at);
-					if (!d) continue;
-					if (d.action === "raise") {
-						await this.applyRaise(
-							await raiseAlert(this.db, {
-								kind: "threshold",
-								ruleId: rule.id,
-								deviceId: r.deviceId,
-								datapointId: r.datapointId,
-								severity: rule.severity,
-								message: `${meta.device}: ${describeThreshold(rule, meta.label, meta.unit, d.value)}`,
-								value: d.value,
-								at: new Date(d.at)
-							})
-						);
-					} else {
-						await this.applyClear(await clearAlert(this.db, "threshold", rule.id, r.deviceId, new Date(d.at)));
-					}
-				}
+		async applyEffect(this: This, effect: AlertEffect) {
+			switch (effect.type) {
+				case "live":
+					return this.throttle.add(effect.deviceId, effect.reading);
+				case "raise":
+					return this.applyRaise(await raiseAlert(this.db, effect.alert));
+				case "clear":
+					if (effect.kind === "offline") this.offlineOpen.delete(effect.deviceId);
+					return this.applyClear(await clearAlert(this.db, effect.kind, effect.ruleId, effect.deviceId, effect.at));
+				case "touch":
+					return touchDevices(this.db, effect.deviceIds);
+				case "store":
+					return this.mongoWrite("readings", m => m.writeReadings(effect.readings));
 			}
-
-			await touchDevices(this.db, [...devices]);
-			for (const d of devices) {
-				if (this.offlineOpen.has(d)) {
-					this.offlineOpen.delete(d);
-					await this.applyClear(await clearAlert(this.db, "offline", null, d, new Date()));
-				}
-			}
-			this.mongoWrite("readings", m =>
-				m.writeReadings(
-					readings.map(r => {
-						const meta = this.meta.get(r.datapointId);
-						return { deviceId: r.deviceId, datapointId: r.datapointId, label: meta?.label ?? `#${r.datapointId}`, unit: meta?.unit ?? null, value: r.value, ts: toMs(r.ts) };
-					})
-				)
-			);
 		},
 
 		async applyRaise(this: This, row: AlertRow | null) {
@@ -682,6 +654,7 @@ const MonitoringService: ServiceSchema = {
 		self.metaLoadedAt = Date.now();
 		self.unknownDatapoints = new Map();
 		self.offlineOpen = new Set();
+		self.engine = new AlertEngine(self);
 		self.mongo = null;
 		self.offlineTimer = null;
 		self.mongoRetry = null;

@@ -1,0 +1,108 @@
+/**
+ * The alert engine: what a batch of readings means, as a list of effects, without doing any
+ * of them. The monitoring service's channel handler applies the effects in order (database,
+ * events, live push, MongoDB); unit tests check the decisions directly.
+ *
+ * The state it reads is the service's: the threshold rules per datapoint, each rule's state per
+ * device, the datapoints' metadata and the devices with an open offline alert.
+ */
+import type { LiveReading, Reading } from "../shared/contracts";
+import { describeThreshold, evaluate, initialState, type RuleState, type ThresholdRule } from "./alerts";
+import type { SinkReading } from "./mongo-sink";
+import type { DatapointMeta } from "./store";
+
+export interface EngineState {
+	rules: Map<number, ThresholdRule[]>;
+	/** `${ruleId}:${deviceId}` → the rule's state for that device (updated by ingest). */
+	ruleStates: Map<string, RuleState>;
+	meta: Map<number, DatapointMeta>;
+	offlineOpen: Set<number>;
+}
+
+export interface NewAlert {
+	kind: "threshold" | "offline";
+	ruleId: number | null;
+	deviceId: number;
+	datapointId: number | null;
+	severity: string;
+	message: string;
+	value: number | null;
+	at: Date;
+}
+
+export type AlertEffect =
+	/** A point for the device's live room. */
+	| { type: "live"; deviceId: number; reading: LiveReading }
+	/** Open an alert (a no-op when the same one is open). */
+	| { type: "raise"; alert: NewAlert }
+	/** Clear the open alert of a rule, or the offline alert, of a device. */
+	| { type: "clear"; kind: "threshold" | "offline"; ruleId: number | null; deviceId: number; at: Date }
+	/** The devices reported: their last-seen time is now. */
+	| { type: "touch"; deviceIds: number[] }
+	/** Copies for the document store. */
+	| { type: "store"; readings: SinkReading[] };
+
+/** Epoch ms of a reading that passed `isReading`. */
+function toMs(ts: string | number): number {
+	return typeof ts === "number" ? ts : Date.parse(ts);
+}
+
+export class AlertEngine {
+	constructor(private readonly state: EngineState) {}
+
+	/**
+	 * The effects of valid readings (sorted by time here), in the order to apply them: per
+	 * reading its live point and the rules' decisions, then the devices' last-seen time, then
+	 * the offline alerts those devices end, then the document copies.
+	 */
+	ingest(readings: Reading[]): AlertEffect[] {
+		const { meta, rules, ruleStates } = this.state;
+		const sorted = [...readings].sort((a, b) => toMs(a.ts) - toMs(b.ts));
+		const effects: AlertEffect[] = [];
+		const devices = new Set<number>();
+		for (const r of sorted) {
+			const at = toMs(r.ts);
+			const m = meta.get(r.datapointId);
+			devices.add(r.deviceId);
+			effects.push({ type: "live", deviceId: r.deviceId, reading: { datapointId: r.datapointId, label: m?.label ?? `#${r.datapointId}`, unit: m?.unit ?? null, value: r.value, ts: at } });
+			// A datapoint id that belongs to another device is a mapping error upstream: no alerts on it.
+			if (!m || m.deviceId !== r.deviceId) continue;
+			for (const rule of rules.get(r.datapointId) ?? []) {
+				const key = `${rule.id}:${r.deviceId}`;
+				let state = ruleStates.get(key);
+				if (!state) ruleStates.set(key, (state = initialState()));
+				const d = evaluate(rule, state, r.value, at);
+				if (!d) continue;
+				if (d.action === "raise") {
+					effects.push({
+						type: "raise",
+						alert: {
+							kind: "threshold",
+							ruleId: rule.id,
+							deviceId: r.deviceId,
+							datapointId: r.datapointId,
+							severity: rule.severity,
+							message: `${m.device}: ${describeThreshold(rule, m.label, m.unit, d.value)}`,
+							value: d.value,
+							at: new Date(d.at)
+						}
+					});
+				} else {
+					effects.push({ type: "clear", kind: "threshold", ruleId: rule.id, deviceId: r.deviceId, at: new Date(d.at) });
+				}
+			}
+		}
+		effects.push({ type: "touch", deviceIds: [...devices] });
+		for (const d of devices) {
+			if (this.state.offlineOpen.has(d)) effects.push({ type: "clear", kind: "offline", ruleId: null, deviceId: d, at: new Date() });
+		}
+		effects.push({
+			type: "store",
+			readings: sorted.map(r => {
+				const m = meta.get(r.datapointId);
+				return { deviceId: r.deviceId, datapointId: r.datapointId, label: m?.label ?? `#${r.datapointId}`, unit: m?.unit ?? null, value: r.value, ts: toMs(r.ts) };
+			})
+		});
+		return effects;
+	}
+}
