@@ -66,6 +66,8 @@ type BuildsThis = Service &
 	misses: number;
 	workerState: { at: number; problem: Promise<string | null> } | null;
 	reply(ctx: Ctx, a: AsuAnswer): string;
+	unavailable(fn: () => Promise<AsuAnswer>): Promise<AsuAnswer>;
+	statsViewOf(ctx: Ctx<HttpParams>): Promise<string>;
 	record(rows: stats.EventRow[]): void;
 	flush(): Promise<void>;
 	buildProblem(): Promise<string | null>;
@@ -90,7 +92,7 @@ const BuildsService: ServiceSchema = {
 			...publicAction,
 			async handler(this: BuildsThis, ctx: Ctx<HttpParams>) {
 				const prepared = ctx.params.query?.skip_package_resolution === "true";
-				return this.reply(ctx, await postBuild(this, ctx.params.body, { userAgent: ctx.meta.asuUserAgent, prepared }));
+				return this.reply(ctx, await this.unavailable(() => postBuild(this, ctx.params.body, { userAgent: ctx.meta.asuUserAgent, prepared })));
 			}
 		},
 
@@ -98,8 +100,13 @@ const BuildsService: ServiceSchema = {
 			...publicAction,
 			async handler(this: BuildsThis, ctx: Ctx<HttpParams>) {
 				const hash = String(ctx.params.params?.hash ?? "");
-				const job = HASH.test(hash) ? await this.queue.get(hash) : null;
-				return this.reply(ctx, job ? jobAnswer(job) : NOT_FOUND);
+				return this.reply(
+					ctx,
+					await this.unavailable(async () => {
+						const job = HASH.test(hash) ? await this.queue.get(hash) : null;
+						return job ? jobAnswer(job) : NOT_FOUND;
+					})
+				);
 			}
 		},
 
@@ -124,27 +131,19 @@ const BuildsService: ServiceSchema = {
 		stats: {
 			...publicAction,
 			async handler(this: BuildsThis, ctx: Ctx) {
-				return this.reply(ctx, { status: 200, body: { queue_length: await this.queue.waiting() } });
+				return this.reply(ctx, await this.unavailable(async () => ({ status: 200, body: { queue_length: await this.queue.waiting() } })));
 			}
 		},
 
 		statsView: {
 			...publicAction,
 			async handler(this: BuildsThis, ctx: Ctx<HttpParams>) {
-				const q = ctx.params.query ?? {};
-				const view = (ctx.meta.asuPath ?? "").replace(/^\/api\/v1\//, "").split("?")[0];
-				const branch = q.branch ? String(q.branch) : null;
-				const n = (max: number, dflt: number) => Math.max(1, Math.min(max, Number.parseInt(String(q.n ?? dflt), 10) || dflt));
-				if (view === "stats/summary") return this.reply(ctx, { status: 200, body: { queue_length: await this.queue.waiting(), ...(await stats.summary(this.db)) } });
-				if (view === "builds-per-day") return this.reply(ctx, { status: 200, body: await stats.buildsPerDay(this.db) });
-				if (view === "builds-by-version") return this.reply(ctx, { status: 200, body: await stats.buildsByVersion(this.db, branch) });
-				if (view === "top-packages") return this.reply(ctx, { status: 200, body: await stats.topPackages(this.db, branch, n(100, 30)) });
-				if (view === "build-errors") {
-					ctx.meta.$statusCode = 200;
-					ctx.meta.$responseType = "text/plain; charset=utf-8";
-					return await stats.buildErrors(this.db, n(500, 100));
+				try {
+					return await this.statsViewOf(ctx);
+				} catch (err) {
+					this.logger.warn(`builds: statistics: ${(err as Error).message}`);
+					return this.reply(ctx, detailAnswer(503, "Statistics are not available right now; try again later"));
 				}
-				return this.reply(ctx, { status: 404, body: { detail: "Not Found" } });
 			}
 		},
 
@@ -224,6 +223,34 @@ const BuildsService: ServiceSchema = {
 	},
 
 	methods: {
+		/** Runs `fn`; the queue (Redis) or the statistics (PostgreSQL) being unreachable is a 503 with a detail, not a 500. */
+		async unavailable(this: BuildsThis, fn: () => Promise<AsuAnswer>): Promise<AsuAnswer> {
+			try {
+				return await fn();
+			} catch (err) {
+				this.logger.warn(`builds: ${(err as Error).message}`);
+				return detailAnswer(503, `The build queue is not reachable right now (${this.queue.kind === "bullmq" ? "Redis" : "in-process"}); try again later`);
+			}
+		},
+
+		/** One of upstream's statistics views, chosen by the path. */
+		async statsViewOf(this: BuildsThis, ctx: Ctx<HttpParams>): Promise<string> {
+			const q = ctx.params.query ?? {};
+			const view = (ctx.meta.asuPath ?? "").replace(/^\/api\/v1\//, "").split("?")[0];
+			const branch = q.branch ? String(q.branch) : null;
+			const n = (max: number, dflt: number) => Math.max(1, Math.min(max, Number.parseInt(String(q.n ?? dflt), 10) || dflt));
+			if (view === "stats/summary") return this.reply(ctx, { status: 200, body: { queue_length: await this.queue.waiting(), ...(await stats.summary(this.db)) } });
+			if (view === "builds-per-day") return this.reply(ctx, { status: 200, body: await stats.buildsPerDay(this.db) });
+			if (view === "builds-by-version") return this.reply(ctx, { status: 200, body: await stats.buildsByVersion(this.db, branch) });
+			if (view === "top-packages") return this.reply(ctx, { status: 200, body: await stats.topPackages(this.db, branch, n(100, 30)) });
+			if (view === "build-errors") {
+				ctx.meta.$statusCode = 200;
+				ctx.meta.$responseType = "text/plain; charset=utf-8";
+				return await stats.buildErrors(this.db, n(500, 100));
+			}
+			return this.reply(ctx, { status: 404, body: { detail: "Not Found" } });
+		},
+
 		/** Writes an ASU answer: status code, headers and the body as ordered JSON (key order kept). */
 		reply(this: BuildsThis, ctx: Ctx, a: AsuAnswer): string {
 			ctx.meta.$statusCode = a.status;
@@ -319,6 +346,7 @@ const BuildsService: ServiceSchema = {
 		const self = this as BuildsThis;
 		const env = self.env;
 		self.queue = acquireQueue(env.redisUrl, env.namespace);
+		await self.queue.ready?.(5000);
 		registerHealthCheck(self.broker, "build-queue", () => self.queue.ping());
 		// `postBuild` reads these off the service.
 		Object.assign(self, { validation: { allowDefaults: env.builds.allowDefaults, repositoryAllowList: env.builds.repositoryAllowList }, maxQueue: env.builds.maxQueue });

@@ -59,6 +59,8 @@ export interface BuildQueue {
 	work(processor: JobProcessor, opts: WorkerOptions): BuildWorker;
 	/** Readiness: Redis answers. */
 	ping(): Promise<string>;
+	/** Waits (at most `ms`) for the backend to be reachable. */
+	ready?(ms: number): Promise<void>;
 	close(): Promise<void>;
 }
 
@@ -110,8 +112,9 @@ export class BullBuildQueue implements BuildQueue {
 		private readonly prefix: string
 	) {
 		const { mq, Redis } = bullmq();
-		// One connection for commands; BullMQ wants no per-request retry limit on it.
-		this.connection = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+		// The API's connection fails fast while Redis is away (the request answers 503) instead of
+		// queueing commands until it returns; workers keep BullMQ's endless retries on their own.
+		this.connection = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 });
 		this.connection.on("error", () => undefined);
 		this.queue = new mq.Queue<BuildJobData>(QUEUE_NAME, { connection: this.connection, prefix });
 		this.queue.on("error", () => undefined);
@@ -147,6 +150,13 @@ export class BullBuildQueue implements BuildQueue {
 		const key = `${this.prefix}:${QUEUE_NAME}:wait`;
 		const [[, index], [, length]] = (await this.connection.multi().lpos(key, id).llen(key).exec()) as [[unknown, number | null], [unknown, number]];
 		return index == null ? 0 : Math.max(0, length - 1 - index);
+	}
+
+	/** Resolves once Redis answers, or after `ms` (the node starts either way; requests then answer 503). */
+	async ready(ms: number): Promise<void> {
+		let timer: NodeJS.Timeout | undefined;
+		await Promise.race([this.queue.waitUntilReady().catch(() => undefined), new Promise(r => (timer = setTimeout(r, ms)))]);
+		clearTimeout(timer);
 	}
 
 	async get(id: string): Promise<JobView | null> {
