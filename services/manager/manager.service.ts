@@ -16,7 +16,7 @@ import { ConflictError, ForbiddenError, UnprocessableError } from "../shared/err
 import { INT32_MAX } from "../shared/params";
 import { NODE_LOST, NODE_STOPPED } from "../shared/contracts/devices";
 import { PROFILES_DIR } from "../shared/paths";
-import { deviceUid, i2cChipUid, portPath, stablePath, vidPid } from "./identity";
+import { deviceUid, stablePath } from "./identity";
 import { loadProfiles, matchProfile, type Profile, type ProfileError } from "./profiles";
 import {
 	addEvent,
@@ -38,9 +38,10 @@ import {
 	type DeviceRow,
 	type NewDevice
 } from "./registry";
-import { loadUsbIds, lookupUsb } from "./usbids";
+import { loadUsbIds } from "./usbids";
 import { errorMessage } from "../shared/error-message";
 import { DEVICE_STATUSES } from "../shared/contracts/devices";
+import { firstPerAddress, i2cProbes, seenDevice, seenI2cChip, seenUnknownBus, type ChipFound } from "./attach";
 
 type ManagerThis = Service & {
 	db: Database;
@@ -49,6 +50,8 @@ type ManagerThis = Service & {
 	queues: Map<string, Promise<unknown>>;
 	serial<T>(key: string, fn: () => Promise<T>): Promise<T>;
 	handleAttach(ev: DeviceHotplugEvent): Promise<void>;
+	attachI2cBus(ev: DeviceHotplugEvent): Promise<void>;
+	attachDevice(ev: DeviceHotplugEvent): Promise<void>;
 	handleDetach(ev: DeviceHotplugEvent): Promise<void>;
 	configureAndOpen(row: DeviceRow, profile: Profile, ev: DeviceHotplugEvent, address?: number): Promise<void>;
 	transition(id: number, status: DeviceStatus, reason: string | null, nodeID: string | null, force?: boolean): Promise<void>;
@@ -68,17 +71,7 @@ export function mergeConfig(profile: Profile, overrides: Record<string, unknown>
 	} as { baudrate?: number; protocol: string; auto_reconnect: boolean; buffer_size: number; timeout: number; [k: string]: unknown };
 }
 
-/** A human name for a device no profile knows: usb.ids first, then what the device says. */
-export function unidentifiedName(ev: { path: string; subsystem: string; properties: DeviceHotplugEvent["properties"] }): string {
-	const { vid, pid } = vidPid(ev.properties);
-	const ids = lookupUsb(loadUsbIds(), vid, pid);
-	const vendor = ids.vendor ?? ev.properties.ID_VENDOR_FROM_DATABASE ?? ev.properties.ID_VENDOR?.replace(/_/g, " ");
-	const product = ids.product ?? ev.properties.ID_MODEL_FROM_DATABASE ?? ev.properties.ID_MODEL?.replace(/_/g, " ");
-	const name = [vendor, product].filter(Boolean).join(" ");
-	if (name) return name;
-	if (vid) return `USB device ${vid}:${pid ?? "????"}`;
-	return ev.subsystem === "i2c-dev" ? `I2C bus ${ev.path}` : `Device ${ev.path}`;
-}
+export { unidentifiedName } from "./attach";
 
 const deviceParams = {
 	name: { type: "string", min: 1, max: 200 },
@@ -320,57 +313,42 @@ const ManagerService: ServiceSchema = {
 		},
 
 		async handleAttach(this: ManagerThis, ev: DeviceHotplugEvent) {
-			const { vid, pid } = vidPid(ev.properties);
-			if (ev.subsystem === "i2c-dev") {
-				// A bus, not a device: ask the processor on its node which profiled chips answer on it.
-				const i2cProfiles = this.profiles.filter(p => p.interface === "i2c" && p.i2c);
-				const probes = i2cProfiles.flatMap(p => p.i2c!.addresses.map(address => ({ address, register: p.i2c!.chip_id?.register, expect: p.i2c!.chip_id?.value, profile: p.name })));
-				let found: Array<{ address: number; profile: string }> = [];
-				try {
-					found = await this.broker.call("processor.probe", { path: ev.path, probes }, { nodeID: ev.nodeID });
-				} catch (err) {
-					this.logger.warn(`manager: cannot probe ${ev.path} on ${ev.nodeID}: ${errorMessage(err)}`);
-				}
-				const seenAddr = new Set<number>();
-				for (const f of found) {
-					if (seenAddr.has(f.address)) continue;
-					seenAddr.add(f.address);
-					const profile = i2cProfiles.find(p => p.name === f.profile)!;
-					const { row } = await upsertSeen(this.db, { uid: i2cChipUid(ev, f.address), name: profile.name, type: profile.type, profile: profile.name, nodeID: ev.nodeID, path: ev.path, subsystem: "i2c", portPath: portPath(ev.properties), address: f.address });
-					await this.transition(row.id, "detected", null, ev.nodeID, true);
-					await this.transition(row.id, "identified", `profile ${profile.name} at 0x${f.address.toString(16)}`, ev.nodeID);
-					await this.configureAndOpen(row, profile, ev, f.address);
-				}
-				if (found.length === 0) {
-					const { row, created } = await upsertSeen(this.db, { uid: deviceUid(ev), name: unidentifiedName(ev), type: "unidentified", profile: null, nodeID: ev.nodeID, path: ev.path, subsystem: ev.subsystem, portPath: portPath(ev.properties) });
-					await this.transition(row.id, "detected", "no known chip answered on this bus", ev.nodeID, created);
-				}
-				return;
-			}
+			return ev.subsystem === "i2c-dev" ? this.attachI2cBus(ev) : this.attachDevice(ev);
+		},
 
+		/** A bus, not a device: ask the processor on its node which profiled chips answer on it. */
+		async attachI2cBus(this: ManagerThis, ev: DeviceHotplugEvent) {
+			const { profiles, probes } = i2cProbes(this.profiles);
+			let found: ChipFound[] = [];
+			try {
+				found = await this.broker.call("processor.probe", { path: ev.path, probes }, { nodeID: ev.nodeID });
+			} catch (err) {
+				this.logger.warn(`manager: cannot probe ${ev.path} on ${ev.nodeID}: ${errorMessage(err)}`);
+			}
+			for (const f of firstPerAddress(found)) {
+				const profile = profiles.find(p => p.name === f.profile)!;
+				const { row } = await upsertSeen(this.db, seenI2cChip(ev, profile, f.address));
+				await this.transition(row.id, "detected", null, ev.nodeID, true);
+				await this.transition(row.id, "identified", `profile ${profile.name} at 0x${f.address.toString(16)}`, ev.nodeID);
+				await this.configureAndOpen(row, profile, ev, f.address);
+			}
+			if (found.length === 0) {
+				const { row, created } = await upsertSeen(this.db, seenUnknownBus(ev));
+				await this.transition(row.id, "detected", "no known chip answered on this bus", ev.nodeID, created);
+			}
+		},
+
+		async attachDevice(this: ManagerThis, ev: DeviceHotplugEvent) {
 			const profile = matchProfile(this.profiles, ev);
-			const { row, created } = await upsertSeen(this.db, {
-				uid: deviceUid(ev),
-				name: profile?.name ?? unidentifiedName(ev),
-				type: profile?.type ?? "unidentified",
-				profile: profile?.name ?? null,
-				nodeID: ev.nodeID,
-				path: ev.path,
-				subsystem: ev.subsystem,
-				vid,
-				pid,
-				serial: ev.properties.ID_SERIAL_SHORT,
-				portPath: portPath(ev.properties),
-				devLink: stablePath(ev) !== ev.path ? stablePath(ev) : undefined
-			});
+			const { row, created } = await upsertSeen(this.db, seenDevice(ev, profile));
 			this.logger.info(`manager: ${created ? "new" : "known"} device #${row.id} ${row.name} at ${ev.path} on ${ev.nodeID}${profile ? ` (profile ${profile.name})` : " (unidentified)"}`);
 			// The USB parent of a tty shares its identity: it registers a device nobody else
 			// reported, but never resets the status of the tty that is streaming.
 			if (ev.subsystem === "usb" && !created) return;
 			await this.transition(row.id, "detected", null, ev.nodeID, created);
 			if (!profile || ev.subsystem !== "tty") return;
-			await this.transition(row.id, "identified", `profile ${profile!.name}`, ev.nodeID);
-			await this.configureAndOpen(row, profile!, ev);
+			await this.transition(row.id, "identified", `profile ${profile.name}`, ev.nodeID);
+			await this.configureAndOpen(row, profile, ev);
 		},
 
 		async configureAndOpen(this: ManagerThis, row: DeviceRow, profile: Profile, ev: DeviceHotplugEvent, address?: number) {
