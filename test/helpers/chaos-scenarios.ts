@@ -34,6 +34,8 @@ export interface ScenarioOptions {
 	/** Published iterations before the fault. */
 	faultAfter: number;
 	faultMs: number;
+	/** How long to wait for every datapoint after the fault ended (default 60 s). */
+	drainTimeoutMs?: number;
 	log?: (line: string) => void;
 }
 
@@ -193,7 +195,7 @@ export async function runScenario(fault: FaultKind, opts: ScenarioOptions): Prom
 		log(`${fault}: back after ${opts.faultMs} ms; ${beforeEnd} datapoints published so far`);
 		let recoverMs: number | null = null;
 		const sent = opts.iterations * DATAPOINTS_PER_ITERATION;
-		const deadline = Date.now() + 60_000;
+		const deadline = Date.now() + (opts.drainTimeoutMs ?? 60_000);
 		for (;;) {
 			const c = await countRows(pg);
 			if (recoverMs == null && c.rows >= beforeEnd) recoverMs = Date.now() - faultEnd;
