@@ -7,10 +7,12 @@
  * be stopped: one process per DATA_DIR). Prints the new password once; every session of that
  * user ends (running gateways refuse its old tokens within a minute, at once after a restart).
  */
+import fs from "node:fs";
 import { migrate } from "../mixins/db/migrate";
 import { openDatabase } from "../mixins/db/database";
 import { describeStartupError, readEnv } from "../services/shared/env";
 import { lockDataDir, restrictTree, unlockDataDir } from "../services/shared/files";
+import { existingPasswordFile } from "../services/shared/first-start";
 import { normaliseEmail } from "../services/signing/passwords";
 import { resetPasswordByEmail } from "../services/signing/users";
 
@@ -35,6 +37,9 @@ async function main(argv: string[]): Promise<number> {
 			console.error(`fleetmesh admin: no user ${email} in ${db.target}`);
 			return 1;
 		}
+		// A first-start password file of this user now holds a dead password: remove it.
+		const stale = existingPasswordFile(env.dataDir);
+		if (stale && fs.readFileSync(stale, "utf8").includes(`email: ${done.user.email}\n`)) fs.rmSync(stale, { force: true });
 		console.log(`new password for ${done.user.email} (user ${done.user.id}${done.user.is_admin ? ", administrator" : ""}): ${done.password}`);
 		console.log("shown only this once; every session of this user has ended");
 		return 0;

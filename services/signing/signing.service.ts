@@ -428,8 +428,8 @@ const SigningService: ServiceSchema = {
 
 		/** Later starts: the summary names the first administrator (and the password file while it exists). */
 		async noteAdmin(this: This) {
-			const [admin] = await this.db.query<{ email: string }>("SELECT email FROM t_users WHERE is_admin ORDER BY id LIMIT 1");
-			if (admin) addStartNotes({ adminEmail: admin.email, passwordFile: existingPasswordFile(this.env.dataDir) ?? undefined });
+			const email = await users.firstAdminEmail(this.db);
+			if (email) addStartNotes({ adminEmail: email, passwordFile: existingPasswordFile(this.env.dataDir) ?? undefined });
 		},
 
 		async loadRevocations(this: This) {

@@ -54,6 +54,11 @@ export async function insertFirstAdmin(sql: Sql, email: string, hash: string): P
 	return rows.length > 0;
 }
 
+export async function firstAdminEmail(sql: Sql): Promise<string | null> {
+	const rows = await sql.query<{ email: string }>("SELECT email FROM t_users WHERE is_admin ORDER BY id LIMIT 1");
+	return rows[0]?.email ?? null;
+}
+
 export async function countUsers(sql: Sql): Promise<number> {
 	return (await sql.query<{ n: number }>("SELECT count(*)::int AS n FROM t_users"))[0].n;
 }
