@@ -24,6 +24,8 @@ import { readEnv } from "../../services/shared/env";
 import type { Database } from "../../mixins/db.mixin";
 
 const RULES = Number(process.env.RULES ?? 1000);
+/** Percentage of readings that cross a threshold (each crossing is a run and a command). */
+const CROSSING_PCT = Number(process.env.CROSSING_PCT ?? 1);
 const READINGS = Number(process.env.READINGS ?? 200_000);
 const CROSSINGS = Number(process.env.CROSSINGS ?? 50);
 const SCHEDULES = Number(process.env.SCHEDULES ?? 300);
@@ -134,7 +136,7 @@ async function main() {
 			(await db.query("SELECT count(*)::int AS n FROM automation_runs WHERE source = 'rule'"))[0].n
 		);
 		console.log(
-			`1. ${RULES} enabled rules: ${done} readings evaluated in ${took.toFixed(1)} s = ${Math.round(done / took).toLocaleString()} readings/s (published in ${((published - t0) / 1000).toFixed(1)} s; ${runs} runs started by the 1 % crossings)`
+			`1. ${RULES} enabled rules: ${done} readings evaluated in ${took.toFixed(1)} s = ${Math.round(done / took).toLocaleString()} readings/s (published in ${((published - t0) / 1000).toFixed(1)} s; ${runs} runs started by the crossings)`
 		);
 		await db.query("UPDATE automation_rules SET enabled = false");
 		broker.broadcast("automation.config.changed", { kind: "rule", id: 0 });

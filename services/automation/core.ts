@@ -45,6 +45,8 @@ const FAR_FUTURE = new Date("9999-01-01T00:00:00Z");
 /** SQL: the run's trace with the steps of parameter `param` appended (at most MAX_TRACE steps). Appends, so steps added by another writer (a trigger ignored by mode single) are kept. */
 const appendTrace = (param: string) =>
 	`(SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb) FROM (SELECT e, i FROM jsonb_array_elements(trace || ${param}::jsonb) WITH ORDINALITY AS x(e, i) ORDER BY i LIMIT ${MAX_TRACE}) y)`;
+/** (rule, device) state changes of one batch committed at once. */
+const INPUT_WORKERS = 6;
 /** Schedules handled at once in one sweep (the database pool has 10 connections). */
 const SCHEDULE_WORKERS = 4;
 
@@ -205,34 +207,47 @@ export class AutomationCore {
 			[items.map(i => i.rule.id), items.map(i => i.deviceId)]
 		);
 		const stored = new Map(rows.map(r => [`${r.rule_id}:${r.device_id}`, rowToEdge(r)!]));
-		for (const item of items) {
-			item.inputs.sort((a, b) => a.ts - b.ts);
-			let current = stored.get(`${item.rule.id}:${item.deviceId}`) ?? null;
-			for (let attempt = 0; ; attempt++) {
-				this.counters.evaluated += item.inputs.length;
-				let state = current?.state ?? initialEdgeState();
-				const effects: Effect[] = [];
-				let changed = false;
-				for (const input of item.inputs) {
-					const res = step(item.rule.spec, state, input.value, input.ts);
-					state = res.state;
-					effects.push(...res.effects);
-					changed ||= res.changed;
-				}
-				if (!changed) break;
-				try {
-					await this.commitTransition(item.rule, item.deviceId, current?.version ?? null, state, effects);
-					break;
-				} catch (err) {
-					if (!(err instanceof Conflict) || attempt >= 5) throw err;
-					// Another instance changed this state meanwhile: start again from what it wrote.
-					this.counters.conflicts++;
-					const [row] = await this.db.query(
-						"SELECT * FROM automation_rule_state WHERE rule_id = $1 AND device_id = $2",
-						[item.rule.id, item.deviceId]
-					);
-					current = rowToEdge(row);
-				}
+		// Different (rule, device) pairs are independent: a few are committed at once.
+		let next = 0;
+		const worker = async () => {
+			while (next < items.length) {
+				const item = items[next++];
+				await this.applyItem(item, stored.get(`${item.rule.id}:${item.deviceId}`) ?? null);
+			}
+		};
+		await Promise.all(Array.from({ length: Math.min(INPUT_WORKERS, items.length) }, worker));
+	}
+
+	async applyItem(
+		item: { rule: RuleRec; deviceId: number; inputs: Input[] },
+		stored: { state: EdgeState; version: number } | null
+	): Promise<void> {
+		item.inputs.sort((a, b) => a.ts - b.ts);
+		let current = stored;
+		for (let attempt = 0; ; attempt++) {
+			this.counters.evaluated += item.inputs.length;
+			let state = current?.state ?? initialEdgeState();
+			const effects: Effect[] = [];
+			let changed = false;
+			for (const input of item.inputs) {
+				const res = step(item.rule.spec, state, input.value, input.ts);
+				state = res.state;
+				effects.push(...res.effects);
+				changed ||= res.changed;
+			}
+			if (!changed) return;
+			try {
+				await this.commitTransition(item.rule, item.deviceId, current?.version ?? null, state, effects);
+				return;
+			} catch (err) {
+				if (!(err instanceof Conflict) || attempt >= 5) throw err;
+				// Another instance changed this state meanwhile: start again from what it wrote.
+				this.counters.conflicts++;
+				const [row] = await this.db.query(
+					"SELECT * FROM automation_rule_state WHERE rule_id = $1 AND device_id = $2",
+					[item.rule.id, item.deviceId]
+				);
+				current = rowToEdge(row);
 			}
 		}
 	}
