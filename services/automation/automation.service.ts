@@ -105,8 +105,10 @@ const AutomationService: ServiceSchema = {
 			const ts = Date.parse(s.at);
 			await this.core.processStatus(s.deviceId, s.status, Number.isFinite(ts) ? ts : Date.now());
 		},
-		async [AUTOMATION_EVENTS.configChanged](this: This) {
+		async [AUTOMATION_EVENTS.configChanged](this: This, ctx: Context<ConfigChangedEvent>) {
 			await this.ready;
+			// The instance that made the change has reloaded already (before answering).
+			if (ctx.params?.origin === this.core.d.owner) return;
 			await this.core.reloadRules();
 		}
 	},
@@ -464,8 +466,8 @@ const AutomationService: ServiceSchema = {
 		},
 
 		async configChanged(this: This, kind: "rule" | "schedule", changedId: number) {
-			const ev: ConfigChangedEvent = { kind, id: changedId };
-			// broadcast: every instance reloads (this one too, through its own handler).
+			const ev: ConfigChangedEvent = { kind, id: changedId, origin: this.core.d.owner };
+			// broadcast: every other instance reloads; this one reloads below, before answering.
 			this.broker.broadcast(AUTOMATION_EVENTS.configChanged, ev);
 			if (kind === "rule") await this.core.reloadRules();
 			else this.core.wake(Date.now());

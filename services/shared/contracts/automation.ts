@@ -205,6 +205,8 @@ export interface CommandChangedEvent {
 export interface ConfigChangedEvent {
 	kind: "rule" | "schedule";
 	id: number;
+	/** The instance that made the change (it has reloaded already). */
+	origin?: string;
 }
 
 // ---- durations ---------------------------------------------------------------------------
