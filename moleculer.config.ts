@@ -19,6 +19,7 @@ import { readEnv, type FleetEnv } from "./services/shared/env";
 import { checkDataDir } from "./services/shared/data-dir";
 import { FleetErrorRegenerator } from "./services/shared/errors";
 import { printStartBanner } from "./services/shared/first-start";
+import { VALIDATION_MESSAGES } from "./services/shared/validation-messages";
 
 /**
  * What /metrics shows: no host identity. Moleculer's built-in metrics include the host name, every
@@ -129,7 +130,8 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 			}
 		},
 
-		validator: true,
+		// Messages that name the field, the value sent and what is allowed.
+		validator: { type: "Fastest", options: { messages: VALIDATION_MESSAGES } },
 		// Errors from another node keep their code and type (a remote 404/409/429 is not a 500).
 		errorRegenerator: new FleetErrorRegenerator(),
 		// AuthorizationMiddleware: the one access policy, checked where each action runs.

@@ -15,6 +15,7 @@ import path from "node:path";
 import { runHealthChecks } from "../../mixins/health";
 import { prometheusText } from "../../mixins/metrics";
 import { fleetEnv } from "../shared/broker-env";
+import { wholeList } from "../shared/lists";
 import { PROJECT_ROOT } from "../shared/paths";
 import { toHttpError } from "../shared/errors";
 import { listenError } from "../shared/listen-errors";
@@ -22,6 +23,7 @@ import { asuRoute } from "./asu-routes";
 import { AuthMixin } from "./auth.mixin";
 import { DashboardMixin } from "./dashboard.mixin";
 import { buildOpenApi, type AliasInfo } from "./openapi";
+import { rejectUnknownQuery } from "./query-check";
 import { LiveMixin } from "./live.mixin";
 import { routesReady } from "./readiness";
 
@@ -67,6 +69,10 @@ const GatewayService: ServiceSchema = {
 				// Access per action (`auth: "public" | "user" | "admin"`), enforced by auth.mixin.ts.
 				authentication: true,
 				authorization: true,
+				// After authentication: an unknown query parameter is 422 (./query-check.ts).
+				onBeforeCall(_ctx: Context, _route: unknown, req: IncomingMessage) {
+					rejectUnknownQuery(req);
+				},
 				logging: true
 			},
 			{
@@ -174,7 +180,7 @@ const GatewayService: ServiceSchema = {
 						n.available ? this.broker.call("$node.health", {}, { nodeID: n.id, timeout: 1500, retries: 0 }).catch(() => null) : Promise.resolve(null)
 					)
 				);
-				return nodes.map((n, i) => nodeView(n, health[i] as NodeHealth | null));
+				return wholeList(nodes.map((n, i) => nodeView(n, health[i] as NodeHealth | null)));
 			}
 		}
 	},

@@ -8,6 +8,7 @@
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { callerOf, deviceNotFound, isAdmin, mayAccessOwner, type Caller, type DeviceAccess } from "../../mixins/authorization";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
+import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageParams, toPage, wholeList } from "../shared/lists";
 import { waitForServiceOnNode } from "../shared/mesh-wait";
 import { fleetEnv } from "../shared/broker-env";
 import { EVENTS, type DeviceHotplugEvent, type DeviceOpenRequest, type DeviceStatus, type DeviceStatusEvent } from "../shared/contracts";
@@ -116,11 +117,14 @@ const ManagerService: ServiceSchema = {
 				status: { type: "enum", values: [...DEVICE_STATUSES], optional: true },
 				node_id: { type: "string", max: 200, optional: true },
 				type: { type: "string", max: 100, optional: true },
-				limit: { type: "number", integer: true, min: 1, max: 1000, optional: true, convert: true, default: 100 },
-				offset: { type: "number", integer: true, min: 0, max: INT32_MAX, optional: true, convert: true, default: 0 }
+				...pageParams()
 			},
-			handler(this: ManagerThis, ctx: Context<DeviceListFilter>) {
-				return listDevices(this.db, ctx.params, callerOf(ctx));
+			/** A list page (docs/api.md): `{ items, nextCursor }`, by id, 100 a page by default. */
+			async handler(this: ManagerThis, ctx: Context<Omit<DeviceListFilter, "afterId" | "limit"> & { limit?: number; cursor?: string }>) {
+				const { cursor, limit = DEFAULT_PAGE, ...filter } = ctx.params;
+				const afterId = decodeCursor(cursor, isPositiveInt);
+				const rows = await listDevices(this.db, { ...filter, limit: limit + 1, afterId }, callerOf(ctx));
+				return toPage(rows, limit, r => Number(r.id));
 			}
 		},
 		create: {
@@ -133,7 +137,11 @@ const ManagerService: ServiceSchema = {
 				// A device a user registers is its own; only an administrator names another owner (or none).
 				const owner = await this.ownerFor(caller, p.owner, caller?.id ?? null);
 				try {
-					return await insertDevice(this.db, { ...p, owner });
+					const row = await insertDevice(this.db, { ...p, owner });
+					// A create answers 201 with the resource and where it lives.
+					(ctx.meta as { $statusCode?: number; $location?: string }).$statusCode = 201;
+					(ctx.meta as { $statusCode?: number; $location?: string }).$location = `/api/devices/${row.id}`;
+					return row;
 				} catch (err) {
 					if ((err as { code?: string }).code === "23505") throw new ConflictError("A device with this uid or MAC already exists", { uid: p.uid, mac: p.mac });
 					throw err;
@@ -213,10 +221,8 @@ const ManagerService: ServiceSchema = {
 			auth: "user",
 			params: {},
 			handler(this: ManagerThis) {
-				return {
-					profiles: this.profiles.map(({ file, ...p }) => ({ ...p, file: file.split("/").pop() })),
-					errors: this.profileErrors
-				};
+				// A list (docs/api.md), plus the profile files that could not be read.
+				return { ...wholeList(this.profiles.map(({ file, ...p }) => ({ ...p, file: file.split("/").pop() }))), errors: this.profileErrors };
 			}
 		},
 		/** Asks every detector again (after the manager was away, events may have been missed). */

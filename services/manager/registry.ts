@@ -119,10 +119,11 @@ export interface DeviceListFilter {
 	node_id?: string;
 	type?: string;
 	limit: number;
-	offset: number;
+	/** Keyset: only devices with a larger id (the list cursor). */
+	afterId?: number;
 }
 
-/** Devices the caller may see (the policy's owner filter), in id order. */
+/** Devices the caller may see (the policy's owner filter), in id order, `limit` rows. */
 export function listDevices(sql: Sql, f: DeviceListFilter, caller: Caller | null): Promise<DeviceRow[]> {
 	const values: unknown[] = [];
 	const add = (v: unknown) => `$${values.push(v)}`;
@@ -130,9 +131,10 @@ export function listDevices(sql: Sql, f: DeviceListFilter, caller: Caller | null
 	if (f.status) where.push(`status = ${add(f.status)}`);
 	if (f.node_id) where.push(`node_id = ${add(f.node_id)}`);
 	if (f.type) where.push(`type = ${add(f.type)}`);
+	if (f.afterId) where.push(`id > ${add(f.afterId)}`);
 	const own = ownerCondition(caller, "owner", add);
 	if (own) where.push(own);
-	return sql.query<DeviceRow>(`SELECT * FROM devices ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id LIMIT ${add(f.limit)} OFFSET ${add(f.offset)}`, values);
+	return sql.query<DeviceRow>(`SELECT * FROM devices ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id LIMIT ${add(f.limit)}`, values);
 }
 
 export interface NewDevice {

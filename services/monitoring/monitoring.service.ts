@@ -16,6 +16,7 @@ import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
 import { CHANNELS, EVENTS, isReading, type AlertEvent, type DeviceStatusEvent, type Reading } from "../shared/contracts";
 import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, UnprocessableError } from "../shared/errors";
+import { DEFAULT_PAGE, decodeCursor as decodeListCursor, isPositiveInt, pageParams, toPage } from "../shared/lists";
 import { PROFILES_DIR } from "../shared/paths";
 import { describeOffline, initialState, isOffline, profileAlertDefaults, type RuleState, type ThresholdRule } from "./alerts";
 import { ALERTS_ROOM, LIVE_PUSH_EVENT, RoomThrottle, deviceRoom, parseRoom, type LiveMessage, type LivePushEvent } from "./live";
@@ -53,6 +54,7 @@ import {
 	loadOpenAlerts,
 	loadRules,
 	raiseAlert,
+	deviceIdOf,
 	ruleToApi,
 	silentDevices,
 	updateRule,
@@ -72,7 +74,7 @@ const META_TTL_MS = 5 * 60_000;
 /** Tells every monitoring instance to reload its rules (a rule changed through another node). */
 const RULES_CHANGED = "monitoring.rules.changed";
 
-type UserMeta = { user?: Viewer & { jti?: string }; $join?: string[]; $leave?: string[] };
+type UserMeta = { $statusCode?: number; $location?: string; user?: Viewer & { jti?: string }; $join?: string[]; $leave?: string[] };
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each action's `params` schema checks what arrives
 type Ctx<P = Record<string, any>> = Context<P, UserMeta>;
 
@@ -119,6 +121,12 @@ type This = Service &
 const id = idParam;
 const optionalId = optionalIdParam;
 const timeParam = { type: "string", optional: true, max: 64 } as const;
+
+/** A `device` filter: its id or its name (docs/api.md: filters take ids or names alike). */
+const deviceRef = [
+	{ type: "number", integer: true, positive: true, convert: true, optional: true },
+	{ type: "string", min: 1, max: 200, optional: true }
+] as const;
 
 /** The fields of a threshold rule (create; update makes every field optional). */
 const ruleParams = {
@@ -178,7 +186,7 @@ const MonitoringService: ServiceSchema = {
 		data: {
 			rest: "GET /data",
 			params: {
-				device: optionalId,
+				device: deviceRef,
 				...readingsFilterParams
 			},
 			async handler(this: This, ctx: Ctx) {
@@ -187,7 +195,7 @@ const MonitoringService: ServiceSchema = {
 				const limit = p.limit ?? DEFAULT_LIMIT;
 				const dp = p.datapoint;
 				const q = buildDataQuery({
-					deviceId: p.device,
+					deviceId: await deviceIdOf(this.db, p.device),
 					datapointId: typeof dp === "number" ? dp : /^\d+$/.test(dp ?? "") ? Number(dp) : undefined,
 					datapoint: typeof dp === "string" && !/^\d+$/.test(dp) ? dp : undefined,
 					window,
@@ -217,7 +225,7 @@ const MonitoringService: ServiceSchema = {
 		stats: {
 			rest: "GET /stats",
 			params: {
-				device: optionalId,
+				device: deviceRef,
 				datapoint: [
 					{ type: "number", integer: true, positive: true, convert: true, optional: true },
 					{ type: "string", min: 1, max: 100, optional: true }
@@ -233,7 +241,7 @@ const MonitoringService: ServiceSchema = {
 				if (bucketMs) checkBucketCount(window, bucketMs);
 				const dp = p.datapoint;
 				const filter = {
-					deviceId: p.device,
+					deviceId: await deviceIdOf(this.db, p.device),
 					datapointId: typeof dp === "number" ? dp : /^\d+$/.test(dp ?? "") ? Number(dp) : undefined,
 					datapoint: typeof dp === "string" && !/^\d+$/.test(dp) ? dp : undefined,
 					window,
@@ -263,11 +271,12 @@ const MonitoringService: ServiceSchema = {
 		/** GET /api/monitoring/devices — the viewer's devices with status, profile, last values and open alerts (the dashboard's list). */
 		devices: {
 			rest: "GET /devices",
-			params: { device: optionalId },
+			params: { device: deviceRef, ...pageParams(MAX_LIMIT) },
 			async handler(this: This, ctx: Ctx) {
-				const q = buildOverviewQuery(this.viewer(ctx), ctx.params.device);
+				const limit = ctx.params.limit ?? DEFAULT_PAGE;
+				const q = buildOverviewQuery(this.viewer(ctx), await deviceIdOf(this.db, ctx.params.device), { afterId: decodeListCursor(ctx.params.cursor, isPositiveInt), limit: limit + 1 });
 				const rows = await this.db.query(q.text, q.values);
-				return rows.map(r => ({
+				return toPage(rows.map(r => ({
 					id: Number(r.id),
 					name: r.name,
 					type: r.type,
@@ -284,7 +293,7 @@ const MonitoringService: ServiceSchema = {
 						value: d.value == null ? null : Number(d.value),
 						ts: d.ts
 					}))
-				}));
+				})), limit, d => d.id);
 			}
 		},
 
@@ -293,22 +302,22 @@ const MonitoringService: ServiceSchema = {
 			rest: "GET /alerts",
 			params: {
 				status: { type: "enum", values: ["open", "cleared", "unacknowledged", "all"], optional: true },
-				device: optionalId,
+				device: deviceRef,
 				severity: { type: "enum", values: [...SEVERITIES], optional: true },
-				limit: { type: "number", integer: true, min: 1, max: MAX_LIMIT, convert: true, optional: true },
-				before: optionalId
+				...pageParams(MAX_LIMIT)
 			},
 			async handler(this: This, ctx: Ctx) {
 				const p = ctx.params;
+				const limit = p.limit ?? DEFAULT_PAGE;
 				const rows = await listAlerts(this.db, {
 					status: p.status ?? "all",
-					deviceId: p.device,
+					deviceId: await deviceIdOf(this.db, p.device),
 					severity: p.severity,
-					limit: p.limit ?? DEFAULT_LIMIT,
-					beforeId: p.before,
+					limit: limit + 1,
+					beforeId: decodeListCursor(p.cursor, isPositiveInt),
 					viewer: this.viewer(ctx)
 				});
-				return rows.map(alertToApi);
+				return toPage(rows.map(alertToApi), limit, a => a.id);
 			}
 		},
 
@@ -339,16 +348,20 @@ const MonitoringService: ServiceSchema = {
 		/** GET /api/monitoring/rules — threshold rules of the viewer's devices. */
 		rules: {
 			rest: "GET /rules",
-			params: { device: optionalId, datapoint: optionalId },
+			params: { device: deviceRef, datapoint: optionalId, ...pageParams(MAX_LIMIT) },
 			async handler(this: This, ctx: Ctx) {
 				const where: string[] = [];
 				const params: unknown[] = [];
-				if (ctx.params.device) where.push(`dp.device_id = $${params.push(ctx.params.device)}`);
+				const limit = ctx.params.limit ?? DEFAULT_PAGE;
+				const device = await deviceIdOf(this.db, ctx.params.device);
+				if (device != null) where.push(`dp.device_id = $${params.push(device)}`);
+				const after = decodeListCursor(ctx.params.cursor, isPositiveInt);
+				if (after) where.push(`r.id > $${params.push(after)}`);
 				if (ctx.params.datapoint) where.push(`r.datapoint_id = $${params.push(ctx.params.datapoint)}`);
 				const own = ownerCondition(callerOf(ctx), "owner", v => `$${params.push(v)}`);
 				if (own) where.push(`dp.device_id IN (SELECT id FROM devices WHERE ${own})`);
-				const rows = await loadRules(this.db, where.length ? `WHERE ${where.join(" AND ")}` : "", params);
-				return rows.map(ruleToApi);
+				const rows = await loadRules(this.db, where.length ? `WHERE ${where.join(" AND ")}` : "", params, limit + 1);
+				return toPage(rows.map(ruleToApi), limit, r => r.id);
 			}
 		},
 
@@ -371,6 +384,8 @@ const MonitoringService: ServiceSchema = {
 					createdBy: ctx.meta.user?.email ?? null
 				});
 				this.broker.broadcast(RULES_CHANGED, { ruleId: row.id });
+				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/monitoring/rules/${row.id}`;
 				return ruleToApi(row);
 			}
 		},

@@ -174,7 +174,6 @@ export interface DataItem {
 
 export interface DataPage {
 	items: DataItem[];
-	count: number;
 	nextCursor: string | null;
 	from: string;
 	to: string;
@@ -193,7 +192,6 @@ export function toDataPage(rows: DataRow[], limit: number, window: TimeWindow): 
 			unit: r.unit,
 			value: r.value == null ? null : Number(r.value)
 		})),
-		count: page.length,
 		nextCursor: rows.length > limit && last ? encodeCursor({ ts: last.ts, deviceId: Number(last.device_id), datapointId: Number(last.datapoint_id) }) : null,
 		from: window.from.toISOString(),
 		to: window.to.toISOString()
@@ -323,12 +321,13 @@ export function checkBucketCount(window: TimeWindow, bucketMs: number): void {
 }
 
 /** Devices the viewer may see, with their datapoints and each datapoint's latest value. */
-export function buildOverviewQuery(viewer: Viewer | undefined, deviceId?: number): { text: string; values: unknown[] } {
+export function buildOverviewQuery(viewer: Viewer | undefined, deviceId?: number, page?: { afterId?: number; limit: number }): { text: string; values: unknown[] } {
 	const p = new Params();
 	const where: string[] = [];
 	const vf = viewerFilter(p, viewer, "dev");
 	if (vf) where.push(vf);
 	if (deviceId != null) where.push(`dev.id = ${p.add(deviceId)}`);
+	if (page?.afterId) where.push(`dev.id > ${p.add(page.afterId)}`);
 	const text = `SELECT dev.id, dev.name, dev.type, dev.profile, dev.status, dev.node_id, dev.owner,
 			${isoUs("md.last_seen")} AS last_seen,
 			(SELECT count(*)::int FROM alerts a WHERE a.device_id = dev.id AND a.cleared_at IS NULL) AS open_alerts,
@@ -343,7 +342,7 @@ export function buildOverviewQuery(viewer: Viewer | undefined, deviceId?: number
 		FROM devices dev
 		LEFT JOIN monitoring_devices md ON md.device_id = dev.id
 		${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-		ORDER BY dev.id`;
+		ORDER BY dev.id${page ? ` LIMIT ${p.add(page.limit)}` : ""}`;
 	return { text, values: p.values };
 }
 

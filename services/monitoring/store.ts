@@ -2,6 +2,7 @@
  * Database side of monitoring: rules, alerts and last-seen times. Functions take any `Sql`
  * (pool, transaction, PGlite) so they run the same on PostgreSQL and PGlite.
  */
+import { UnprocessableError } from "../shared/errors";
 import type { Sql } from "../../mixins/db.mixin";
 import type { Direction, ProfileAlertDefault, Severity, ThresholdRule } from "./alerts";
 import { ownerCondition } from "../../mixins/authorization";
@@ -59,8 +60,19 @@ const RULE_SELECT = `SELECT r.id, r.datapoint_id, r.direction, r.threshold, r.hy
 		r.source, r.created_by, dp.device_id, dp.label, dp.unit
 	FROM alert_rules r JOIN datapoints dp ON dp.id = r.datapoint_id`;
 
-export async function loadRules(db: Sql, where = "", params: unknown[] = []): Promise<RuleRow[]> {
-	return db.query<RuleRow>(`${RULE_SELECT} ${where} ORDER BY r.id`, params);
+export async function loadRules(db: Sql, where = "", params: unknown[] = [], limit?: number): Promise<RuleRow[]> {
+	return db.query<RuleRow>(`${RULE_SELECT} ${where} ORDER BY r.id${limit ? ` LIMIT ${Math.floor(limit)}` : ""}`, params);
+}
+
+/**
+ * A `device` filter given as an id or a name: the id, 0 for a name no device has (the filter then
+ * matches nothing, as an unknown id does), 422 when several devices share the name.
+ */
+export async function deviceIdOf(db: Sql, device: number | string | undefined): Promise<number | undefined> {
+	if (device == null || typeof device === "number") return device;
+	const rows = await db.query<{ id: number }>("SELECT id FROM devices WHERE lower(name) = lower($1) ORDER BY id LIMIT 2", [device]);
+	if (rows.length > 1) throw new UnprocessableError(`Several devices are named '${device}': filter by id`, [{ field: "device", message: "ambiguous name", value: device }]);
+	return rows.length ? Number(rows[0].id) : 0;
 }
 
 export async function insertRule(

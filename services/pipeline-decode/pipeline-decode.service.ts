@@ -9,6 +9,7 @@
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
+import { DEFAULT_PAGE, offsetOf, offsetPage, pageParams } from "../shared/lists";
 import { CHANNELS, type RawMqttMessage } from "../shared/contracts";
 import { keepAliveOf, untilDone, type KeepAlive } from "../shared/pipeline/retry";
 import { insertDeadLetters } from "../shared/pipeline/storage";
@@ -76,11 +77,14 @@ const PipelineDecodeService: ServiceSchema = {
 				open: { type: "boolean", convert: true, optional: true, default: true },
 				source: { type: "string", optional: true, max: 64 },
 				reason: { type: "string", optional: true, max: 64 },
-				limit: { type: "number", integer: true, positive: true, max: 1000, convert: true, optional: true, default: 100 },
-				offset: { type: "number", integer: true, min: 0, convert: true, optional: true, default: 0 }
+				...pageParams()
 			},
-			handler(this: DecodeThis, ctx: Context<ListParams>) {
-				return listDeadLetters(this.db, ctx.params);
+			/** A list page (docs/api.md): `{ items, nextCursor, total }`, oldest first. */
+			async handler(this: DecodeThis, ctx: Context<Omit<ListParams, "limit" | "offset"> & { limit?: number; cursor?: string }>) {
+				const { cursor, limit = DEFAULT_PAGE, ...filter } = ctx.params;
+				const offset = offsetOf(cursor);
+				const { rows, total } = await listDeadLetters(this.db, { ...filter, limit, offset });
+				return offsetPage(rows, offset, total);
 			}
 		},
 

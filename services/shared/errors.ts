@@ -79,6 +79,16 @@ export function toHttpError(err: unknown): InstanceType<typeof MoleculerError> {
 			e.name = "ServiceNotAvailableError";
 			return e;
 		}
+		// Parameter validation: the message says what was wrong ("The 'status' field must be one of …
+		// (got 'opne')"), not only "Parameters validation error!"; the fields stay in data.
+		if (err.type === "VALIDATION_ERROR" && Array.isArray(err.data) && err.data.length && /^Parameters validation error/.test(err.message)) {
+			const messages = (err.data as { message?: string }[]).map(d => d.message).filter(Boolean);
+			if (messages.length) {
+				const e = new MoleculerClientError(messages.join(" "), 422, "VALIDATION_ERROR", err.data);
+				e.name = "ValidationError";
+				return e;
+			}
+		}
 		// Moleculer's bulkhead rejects with QueueIsFullError (429).
 		return err;
 	}

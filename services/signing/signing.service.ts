@@ -33,6 +33,7 @@ import { KEYS_CHANGED_EVENT, TOKEN_REVOKED_EVENT, USER_CHANGED_EVENT, type UserC
 import { ConfigError, type FleetEnv } from "../shared/env";
 import { addStartNotes, existingPasswordFile, writeAdminPasswordFile } from "../shared/first-start";
 import { ConflictError, NotFoundError, TooManyRequestsError, UnauthorizedError, UnprocessableError } from "../shared/errors";
+import { DEFAULT_PAGE, offsetOf, offsetPage, pageParams } from "../shared/lists";
 import { idParam } from "../shared/params";
 import { keysFromJwks, verifyAccessToken } from "../shared/tokens";
 import { deviceCommonName, issueFromCsr, loadOrCreateCA, type CertificateAuthority } from "./ca";
@@ -151,16 +152,13 @@ const SigningService: ServiceSchema = {
 		list: {
 			rest: "GET /users",
 			auth: "admin",
-			params: {
-				limit: { type: "number", integer: true, min: 1, max: 1000, optional: true, convert: true },
-				offset: { type: "number", integer: true, min: 0, max: 2_147_483_647, optional: true, convert: true },
-				$$strict: true
-			},
-			async handler(this: This, ctx: Ctx<{ limit?: number; offset?: number }>) {
-				const limit = ctx.params.limit ?? 100;
-				const offset = ctx.params.offset ?? 0;
+			params: { ...pageParams(), $$strict: true },
+			/** A list page (docs/api.md): `{ items, nextCursor, total }`, by id. */
+			async handler(this: This, ctx: Ctx<{ limit?: number; cursor?: string }>) {
+				const limit = ctx.params.limit ?? DEFAULT_PAGE;
+				const offset = offsetOf(ctx.params.cursor);
 				const { rows, total } = await users.listUsers(this.db, limit, offset);
-				return { users: rows.map(users.publicUser), total, limit, offset };
+				return offsetPage(rows.map(users.publicUser), offset, total);
 			}
 		},
 

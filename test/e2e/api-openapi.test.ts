@@ -150,6 +150,70 @@ describe("OpenAPI document of a full node", () => {
 		expect(unauthenticated).toBeGreaterThan(40);
 		expect(gets).toBeGreaterThan(15);
 	}, 60_000);
+
+	it("follows the list convention: { items, nextCursor, total? }, paged by cursor to the end", async () => {
+		// Enough rows to page through: three devices and a rule on each of their datapoints.
+		expect((await call(url, "POST", "/api/users/add", undefined, { email: "conv-user@example.com", password: "Juniper-delta-4471" })).status).toBe(201);
+		for (const name of ["Conv A", "Conv B", "Conv C"]) {
+			const r = await call(url, "POST", "/api/devices", token, { name });
+			expect(r.status, JSON.stringify(r.body)).toBe(201);
+			expect(r.headers.get("location")).toBe(`/api/devices/${r.body.id}`);
+			expect(r.body).toMatchObject({ id: expect.any(Number), name });
+		}
+		const lists = ["/api/devices", "/api/monitoring/devices", "/api/monitoring/alerts", "/api/monitoring/rules", "/api/users", "/api/nodes", "/api/profiles", "/api/pipeline/dead-letters", "/api/automation/rules"];
+		for (const p of lists) {
+			const r = await call(url, "GET", p, token);
+			expect(r.status, p).toBe(200);
+			expect(Array.isArray(r.body.items), `${p} has items`).toBe(true);
+			expect(r.body, p).toHaveProperty("nextCursor");
+			for (const legacy of ["users", "rows", "count", "offset", "profiles"]) expect(r.body, `${p} ${legacy}`).not.toHaveProperty(legacy);
+		}
+		for (const p of ["/api/devices", "/api/monitoring/devices", "/api/users"]) {
+			const all = (await call(url, "GET", `${p}?limit=1000`, token)).body.items.map((x: any) => x.id);
+			expect(all.length, p).toBeGreaterThanOrEqual(2);
+			const seen: number[] = [];
+			let cursor: string | null = null;
+			do {
+				const page: any = await call(url, "GET", `${p}?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, token);
+				expect(page.status, p).toBe(200);
+				expect(page.body.items.length, p).toBeLessThanOrEqual(1);
+				seen.push(...page.body.items.map((x: any) => x.id));
+				cursor = page.body.nextCursor;
+			} while (cursor && seen.length <= all.length);
+			expect(seen, `${p} paged one by one`).toEqual(all);
+		}
+		const forged = await call(url, "GET", "/api/devices?cursor=bm9wZQ", token);
+		expect(forged.status).toBe(422);
+		expect(forged.body.data[0].field).toBe("cursor");
+		expect((await call(url, "GET", "/api/devices?limit=1001", token)).status).toBe(422);
+	});
+
+	it("refuses unknown query parameters with 422 naming them, on every GET route", async () => {
+		for (const [p, ops] of Object.entries<any>(doc.paths)) {
+			if (!p.startsWith("/api/") || p.startsWith("/api/v1") || p === "/api/overview" || !ops.get || p.includes("{")) continue;
+			const r = await call(url, "GET", `${p}?stauts=open`, token);
+			expect(r.status, `GET ${p}?stauts=open`).toBe(422);
+			expect(r.body.message, p).toMatch(/Unknown query parameter 'stauts'/);
+			expect(r.body.data[0]).toMatchObject({ field: "stauts" });
+		}
+		// Without a token the answer is still 401: the check comes after authentication.
+		expect((await call(url, "GET", "/api/devices?stauts=open")).status).toBe(401);
+	});
+
+	it("filters by id or by name alike, and validation messages name the field, the value and what is allowed", async () => {
+		const [dev] = (await call(url, "GET", "/api/monitoring/devices?limit=1000", token)).body.items.filter((d: any) => d.name === "Conv B");
+		const byId = await call(url, "GET", `/api/monitoring/devices?device=${dev.id}`, token);
+		const byName = await call(url, "GET", `/api/monitoring/devices?device=${encodeURIComponent("conv b")}`, token);
+		expect(byName.body.items.map((d: any) => d.id)).toEqual([dev.id]);
+		expect(byName.body.items).toEqual(byId.body.items);
+		expect((await call(url, "GET", "/api/monitoring/alerts?device=No%20such%20device", token)).body.items).toEqual([]);
+		const bad = await call(url, "GET", "/api/monitoring/alerts?status=opne", token);
+		expect(bad.status).toBe(422);
+		expect(bad.body.message).toContain("'status'");
+		expect(bad.body.message).toContain("'opne'");
+		expect(bad.body.message).toMatch(/open.*cleared.*unacknowledged.*all/);
+		expect(bad.body.message).not.toMatch(/value 'open, ?cleared/);
+	});
 });
 
 const WRITE = new Set(["post", "put", "patch"]);

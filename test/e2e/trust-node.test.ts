@@ -49,7 +49,7 @@ async function get(p: string, t: string | null): Promise<{ status: number; body:
 }
 
 type Dev = { id: number; uid: string; status: string; node_id: string; status_reason: string | null };
-const devices = async (t: string): Promise<Dev[]> => (await get("/api/devices?limit=1000", t)).body;
+const devices = async (t: string): Promise<Dev[]> => (await get("/api/devices?limit=1000", t)).body.items;
 
 function walk(dir: string, out: Array<{ p: string; mode: number; dir: boolean }> = []) {
 	for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -142,7 +142,7 @@ describe("a node on its DATA_DIR", () => {
 			expect(list.map(d => d.id).sort((a, b) => a - b)).toEqual(firstIds);
 			expect(list.every(d => d.node_id === nodeID || d.node_id == null)).toBe(true);
 			const alerts = await get("/api/monitoring/alerts?status=all", t);
-			const offline = (alerts.body as Array<{ kind?: string; message: string }>).filter(a => a.kind === "offline" || /offline|silent/i.test(a.message));
+			const offline = (alerts.body.items as Array<{ kind?: string; message: string }>).filter(a => a.kind === "offline" || /offline|silent/i.test(a.message));
 			expect(offline).toEqual([]);
 			expect(await node.kill("SIGTERM")).toBe(0);
 		}

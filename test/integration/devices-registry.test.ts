@@ -36,7 +36,8 @@ describe("device registry over HTTP", () => {
 	it("CRUD, status and events with the documented errors", async () => {
 		expect((await api(node.url, "GET", "/api/devices")).status).toBe(401);
 		const created = await api(node.url, "POST", "/api/devices", { name: "Boiler controller", type: "controller", mac: "02:00:5E:10:00:01", config: { timeout: 10 } }, token);
-		if (created.status !== 200) throw new Error(JSON.stringify(created.body));
+		// A create answers 201 with the resource and its location.
+		if (created.status !== 201) throw new Error(JSON.stringify(created.body));
 		expect(created.body).toMatchObject({ name: "Boiler controller", type: "controller", mac: "02:00:5e:10:00:01", status: "detected", owner: expect.any(Number) });
 		const id = created.body.id;
 		expect((await api(node.url, "POST", "/api/devices", { name: "Twin", mac: "02:00:5e:10:00:01" }, token)).status).toBe(409);
@@ -50,7 +51,8 @@ describe("device registry over HTTP", () => {
 		expect(missing.status).toBe(404);
 		expect(missing.body.type).toBe("NOT_FOUND");
 		const list = await api(node.url, "GET", "/api/devices?type=controller", undefined, token);
-		expect(list.body.map((d: any) => d.id)).toEqual([id]);
+		expect(list.body.items.map((d: any) => d.id)).toEqual([id]);
+		expect(list.body.nextCursor).toBeNull();
 
 		const updated = await api(node.url, "PUT", `/api/devices/${id}`, { name: "Boiler", config: { timeout: 20 } }, token);
 		expect(updated.body).toMatchObject({ name: "Boiler", name_auto: false, config: { timeout: 20 } });
@@ -61,7 +63,7 @@ describe("device registry over HTTP", () => {
 
 		const profiles = await api(node.url, "GET", "/api/profiles", undefined, token);
 		expect(profiles.body.errors).toEqual([]);
-		expect(profiles.body.profiles.find((p: any) => p.name === "Arduino Uno")).toMatchObject({ protocol: "line", interface: "uart", file: "arduino-uno.yaml" });
+		expect(profiles.body.items.find((p: any) => p.name === "Arduino Uno")).toMatchObject({ protocol: "line", interface: "uart", file: "arduino-uno.yaml" });
 
 		expect((await api(node.url, "DELETE", `/api/devices/${id}`, undefined, token)).status).toBe(200);
 		expect((await api(node.url, "GET", `/api/devices/${id}`, undefined, token)).status).toBe(404);
@@ -75,7 +77,7 @@ describe("device registry over HTTP", () => {
 		expect((await api(node.url, "GET", "/api/simulator/devices", undefined, token)).body.map((d: any) => d.id)).toContain("uno");
 		const dev = await waitFor(async () => {
 			const l = await api(node.url, "GET", "/api/devices?status=streaming", undefined, token);
-			return l.body.find?.((d: any) => d.serial === "UNO-REG");
+			return l.body.items?.find?.((d: any) => d.serial === "UNO-REG");
 		}, 15_000, "streaming Arduino");
 		const session = async () => (await node.broker.call<any, any>("processor.list", {}, { nodeID: "hub" })).devices.find((d: any) => d.deviceId === dev.id);
 		expect(await session()).toMatchObject({ baudrate: 9600, config: { timeout: 5, buffer_size: 1024, auto_reconnect: true } });

@@ -41,7 +41,7 @@ describe("monitoring alert lifecycle (PostgreSQL + NATS JetStream)", () => {
 
 	const send = (readings: { deviceId: number; datapointId: number; value: number; ts: number | string }[]) =>
 		broker.sendToChannel("telemetry.readings", { readings });
-	const alertsOf = async (params: Record<string, unknown> = {}) => (await broker.call("monitoring.alerts", { device: dev, ...params })) as any[];
+	const alertsOf = async (params: Record<string, unknown> = {}) => ((await broker.call("monitoring.alerts", { device: dev, ...params })) as { items: any[] }).items;
 
 	beforeAll(async () => {
 		await requireServer("nats");
@@ -143,7 +143,7 @@ describe("monitoring alert lifecycle (PostgreSQL + NATS JetStream)", () => {
 		await send([{ deviceId: dev, datapointId: rpm, value: 400, ts: Date.now() }]);
 		const [alert] = await waitFor(async () => nonEmpty((await alertsOf({ status: "open" })).filter(a => a.datapoint === "rpm")), 10_000, "profile rule alert");
 		expect(alert).toMatchObject({ severity: "critical", message: "Fan unit: rpm 400 rpm is below 500 rpm" });
-		const rules: any[] = await broker.call("monitoring.rules", { device: dev });
+		const rules: any[] = ((await broker.call("monitoring.rules", { device: dev })) as { items: any[] }).items;
 		expect(rules.find(r => r.datapoint === "rpm")).toMatchObject({ source: "profile", direction: "below", threshold: 500, hysteresis: 50 });
 	});
 
@@ -169,11 +169,11 @@ describe("monitoring alert lifecycle (PostgreSQL + NATS JetStream)", () => {
 	});
 
 	it("disables a profile rule instead of deleting it, so it is not seeded again", async () => {
-		const rules: any[] = await broker.call("monitoring.rules", { device: dev });
+		const rules: any[] = ((await broker.call("monitoring.rules", { device: dev })) as { items: any[] }).items;
 		const fromProfile = rules.find(r => r.source === "profile");
 		const res: any = await broker.call("monitoring.deleteRule", { id: fromProfile.id });
 		expect(res).toMatchObject({ deleted: false, disabled: true });
-		const after: any[] = await broker.call("monitoring.rules", { device: dev });
+		const after: any[] = ((await broker.call("monitoring.rules", { device: dev })) as { items: any[] }).items;
 		expect(after.filter(r => r.source === "profile")).toEqual([expect.objectContaining({ id: fromProfile.id, enabled: false })]);
 		await send([{ deviceId: dev, datapointId: rpm, value: 10, ts: Date.now() }]);
 		await new Promise(r => setTimeout(r, 500));
@@ -204,7 +204,7 @@ describe("monitoring alert lifecycle (PostgreSQL + NATS JetStream)", () => {
 			services: [MonitoringService]
 		});
 		await broker.start();
-		const offlineFor = async () => ((await broker.call("monitoring.alerts", { device: d.id, status: "open" })) as any[]).filter(a => a.kind === "offline");
+		const offlineFor = async () => ((await broker.call("monitoring.alerts", { device: d.id, status: "open" })) as { items: any[] }).items.filter(a => a.kind === "offline");
 		await new Promise(r => setTimeout(r, 1000));
 		expect(await offlineFor()).toHaveLength(0);
 		const [alert] = await waitFor(async () => nonEmpty(await offlineFor()), 10_000, "offline alert after the grace interval");

@@ -183,7 +183,7 @@ describe("monitoring live push over Socket.IO (2 gateways, NATS, PostgreSQL)", (
 		const alerts: any[] = [];
 		admin.on("alert", a => alerts.push(a));
 		const rule: any = await core.call("monitoring.createRule", { datapointId: dpTheirs, direction: "above", threshold: 50 });
-		await waitFor(async () => ((await core.call("monitoring.rules", { datapoint: dpTheirs })) as any[]).length, 5000, "rule visible");
+		await waitFor(async () => ((await core.call("monitoring.rules", { datapoint: dpTheirs })) as { items: any[] }).items.length, 5000, "rule visible");
 		await send([{ deviceId: theirs, datapointId: dpTheirs, value: 120, ts: Date.now() }]);
 		const a = await waitFor(() => alerts.find(x => x.ruleId === rule.id), 10_000, "alert on the edge socket");
 		expect(a).toMatchObject({ deviceId: theirs, device: "Other board", severity: "warning", open: true });

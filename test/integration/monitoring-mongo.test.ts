@@ -141,7 +141,7 @@ describe("monitoring with a MONGO_URL that nobody answers (no MongoDB needed)", 
 		});
 		await broker.start();
 		try {
-			await expect(broker.call("monitoring.alerts", {})).resolves.toEqual([]);
+			await expect(broker.call("monitoring.alerts", {})).resolves.toEqual({ items: [], nextCursor: null });
 			const report = await runHealthChecks(broker);
 			expect(report.checks.mongodb).toMatchObject({ ok: false });
 			expect(report.checks.mongodb.error).toMatch(/MongoDB not connected/);

@@ -117,7 +117,9 @@ for (const backend of ["postgres", "pglite"] as const) {
 		});
 
 		it("lists devices with their latest values for the dashboard", async () => {
-			const list: any = await broker.call("monitoring.devices", {}, user42);
+			const page: any = await broker.call("monitoring.devices", {}, user42);
+			expect(page.nextCursor).toBeNull();
+			const list = page.items;
 			expect(list).toHaveLength(1);
 			expect(list[0]).toMatchObject({ id: ids.mine, name: "Bench board", profile: "arduino-uno", status: "streaming" });
 			const temp = list[0].datapoints.find((d: any) => d.label === "temperature");

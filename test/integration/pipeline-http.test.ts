@@ -71,8 +71,9 @@ describe("pipeline HTTP routes (gateway + signing + PostgreSQL)", () => {
 		const res = await request("GET", "/api/pipeline/dead-letters?reason=UNKNOWN_MAC&limit=10", adminToken);
 		expect(res.status).toBe(200);
 		expect(res.body.total).toBe(1);
-		expect(res.body.rows[0]).toMatchObject({ source: "pipeline.decode", topic: "stat/f2-aabbccddee77/sensor-mode/normal/sensor-1" });
-		expect(res.body.rows[0].reason).toMatch(/^UNKNOWN_MAC/);
+		expect(res.body.nextCursor).toBeNull();
+		expect(res.body.items[0]).toMatchObject({ source: "pipeline.decode", topic: "stat/f2-aabbccddee77/sensor-mode/normal/sensor-1" });
+		expect(res.body.items[0].reason).toMatch(/^UNKNOWN_MAC/);
 		const bad = await request("GET", "/api/pipeline/dead-letters?limit=abc", adminToken);
 		expect(bad.status).toBe(422);
 		expect(bad.body.type).toBe("VALIDATION_ERROR");

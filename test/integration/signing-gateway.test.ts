@@ -101,7 +101,7 @@ describe("signing through the gateway", () => {
 		const admin = await login(url, ADMIN_EMAIL, ADMIN_PASSWORD);
 		const list = await api(url, "GET", "/api/users?limit=50", undefined, admin);
 		expect(list.status).toBe(200);
-		expect(list.body.users.find((u: any) => u.email === ADMIN_EMAIL)).toMatchObject({ is_admin: true });
+		expect(list.body.items.find((u: any) => u.email === ADMIN_EMAIL)).toMatchObject({ is_admin: true });
 		expect(JSON.stringify(list.body)).not.toMatch(/argon2|"password"/);
 
 		await api(url, "POST", "/api/users/add", { email: "carol@example.com", password: "sunny-meadow-33" });

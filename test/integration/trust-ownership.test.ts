@@ -60,7 +60,8 @@ afterAll(async () => {
 	await pg?.drop();
 });
 
-const ids = (body: Array<{ id: number }>) => body.map(d => d.id).sort((a, b) => a - b);
+// A list answer (docs/api.md): `{ items, nextCursor, total? }`.
+const ids = (body: { items: Array<{ id: number }> }) => body.items.map(d => d.id).sort((a, b) => a - b);
 
 describe("device ownership", () => {
 	it("a device a user registers is its own; a service-registered device is no one's", async () => {
@@ -93,7 +94,7 @@ describe("device ownership", () => {
 				const r = await api(node.url, method, path, body, bob);
 				if (path.startsWith("/api/monitoring/devices")) {
 					expect(r.status, `${method} ${path}`).toBe(200);
-					expect(r.body, `${method} ${path}`).toEqual([]);
+					expect(r.body, `${method} ${path}`).toEqual({ items: [], nextCursor: null });
 				} else {
 					expect(r.status, `${method} ${path}`).toBe(404);
 					expect(r.body.type).toBe("NOT_FOUND");
@@ -143,8 +144,8 @@ describe("device ownership", () => {
 		const [dpA] = await db.query<{ id: number }>("SELECT id FROM datapoints WHERE device_id = $1", [devA]);
 		expect((await api(node.url, "POST", "/api/monitoring/rules", { datapointId: dpA.id, direction: "above", threshold: 1 }, bob)).status).toBe(404);
 		const mine = await api(node.url, "POST", "/api/monitoring/rules", { datapointId: dpA.id, direction: "above", threshold: 1 }, alice);
-		expect(mine.status).toBe(200);
-		expect((await api(node.url, "GET", "/api/monitoring/rules", undefined, bob)).body).toEqual([]);
+		expect(mine.status).toBe(201);
+		expect((await api(node.url, "GET", "/api/monitoring/rules", undefined, bob)).body).toEqual({ items: [], nextCursor: null });
 		expect((await api(node.url, "DELETE", `/api/monitoring/rules/${mine.body.id}`, undefined, bob)).status).toBe(404);
 	});
 

@@ -10,6 +10,7 @@ import "./style.css";
 import { App } from "./app";
 import { accountView } from "./views/account";
 import { alertsView } from "./views/alerts";
+import { apiView } from "./views/api-reference";
 import { automationView } from "./views/automation";
 import { buildsView } from "./views/builds";
 import { devicesView } from "./views/devices";
@@ -18,6 +19,6 @@ import { overviewView } from "./views/overview";
 import { usersView } from "./views/users";
 import type { View } from "./views/view";
 
-export const views: View[] = [overviewView, devicesView, alertsView, meshView, buildsView, automationView, usersView, accountView];
+export const views: View[] = [overviewView, devicesView, alertsView, meshView, buildsView, automationView, usersView, apiView, accountView];
 
 new App(views).start();

@@ -86,7 +86,6 @@ class AlertsPage {
 
 	private async load(more = false): Promise<void> {
 		const seq = ++this.seq;
-		const last = this.items[this.items.length - 1];
 		const query: Record<string, string | number | undefined> = {
 			status: this.status.value,
 			severity: this.severity.value || undefined,
@@ -94,12 +93,11 @@ class AlertsPage {
 			limit: PAGE
 		};
 		if (more && this.next) query.cursor = this.next;
-		else if (more && last) query.before = last.id;
 		const page = await this.ctx.api.page<AlertView>("/api/monitoring/alerts", query);
 		if (seq !== this.seq) return;
 		this.items = more ? [...this.items, ...page.items] : page.items;
 		this.next = page.nextCursor;
-		this.moreBtn.hidden = !(page.nextCursor || page.items.length === PAGE);
+		this.moreBtn.hidden = !page.nextCursor;
 		this.render(page.total);
 	}
 
