@@ -20,7 +20,7 @@ import type { ServiceBroker } from "moleculer";
 import { registerHealthCheck, unregisterHealthCheck } from "./health";
 import { Backoff } from "../services/shared/retry";
 
-export interface BatchPublisherOptions {
+export interface BatchPublisherOptions<T = unknown> {
 	/** Field of the channel payload that holds the batch: `readings` → { readings: [...] }. */
 	field: string;
 	maxItems?: number;
@@ -31,6 +31,14 @@ export interface BatchPublisherOptions {
 	onDrop?: (count: number, reason: string) => void;
 	/** Longest wait between two retries of a failed send (ms). */
 	maxRetryDelayMs?: number;
+	/**
+	 * Bytes per channel message (with `sizeOf`): a batch is sent when it holds `maxItems` items
+	 * or `maxBytes` of them, whichever comes first, so many small items share one message
+	 * while big ones still stay under the transport's message limit.
+	 */
+	maxBytes?: number;
+	/** Estimated serialized size of an item (bytes); needed for `maxBytes`. */
+	sizeOf?: (item: T) => number;
 }
 
 export interface BatchPublisherStats {
@@ -47,12 +55,32 @@ export interface BatchPublisherStats {
 /** Settles once the item is on the channel (true) or was dropped (false); never rejects. */
 type Settle = (published: boolean) => void;
 
+/**
+ * The waiters of the items pushed one by one since the last batch boundary share one promise
+ * and one settle function: a promise and a closure per item (per MQTT message at 30,000 a
+ * second) was the ingest's largest source of garbage.
+ */
+interface Group {
+	promise: Promise<boolean>;
+	settle: Settle;
+	/** Items pushed into this group (it settles when all of them are). */
+	count: number;
+	open: boolean;
+}
+
 type SendToChannel = (name: string, payload: unknown, opts?: unknown) => Promise<unknown>;
 
 export class BatchPublisher<T> {
 	private buffer: T[] = [];
 	/** Parallel to `buffer`: who waits for each item (undefined: nobody). */
 	private waiters: (Settle | undefined)[] = [];
+	/** Parallel to `buffer` when `maxBytes` is set: each item's size. */
+	private sizes: number[] = [];
+	private bufferedBytes = 0;
+	/** The group single pushes join until the next batch boundary. */
+	private group: Group | null = null;
+	private groupItems = 0;
+	private groupBytes = 0;
 	private timer: NodeJS.Timeout | null = null;
 	private loop: Promise<void> | null = null;
 	private readonly retryBackoff: Backoff;
@@ -62,15 +90,17 @@ export class BatchPublisher<T> {
 	private readonly maxItems: number;
 	private readonly flushMs: number;
 	private readonly maxBuffered: number;
+	private readonly maxBytes: number;
 
 	constructor(
 		private readonly broker: ServiceBroker,
 		private readonly channel: string,
-		private readonly opts: BatchPublisherOptions
+		private readonly opts: BatchPublisherOptions<T>
 	) {
 		this.maxItems = opts.maxItems ?? 1000;
 		this.flushMs = opts.flushMs ?? 20;
 		this.maxBuffered = opts.maxBuffered ?? 100_000;
+		this.maxBytes = opts.sizeOf ? (opts.maxBytes ?? Infinity) : Infinity;
 		this.retryBackoff = new Backoff(100, opts.maxRetryDelayMs ?? 2000);
 	}
 
@@ -92,6 +122,7 @@ export class BatchPublisher<T> {
 	push(...items: T[]): Promise<boolean> {
 		if (this.closed) throw new Error(`publisher for ${this.channel} is closed`);
 		if (items.length === 0) return Promise.resolve(true);
+		if (items.length === 1) return this.pushOne(items[0]);
 		let remaining = items.length;
 		let allPublished = true;
 		const done = new Promise<boolean>(resolve => {
@@ -99,15 +130,76 @@ export class BatchPublisher<T> {
 				if (!ok) allPublished = false;
 				if (--remaining === 0) resolve(allPublished);
 			};
-			for (const item of items) {
-				this.buffer.push(item);
-				this.waiters.push(settle);
-			}
+			for (const item of items) this.append(item, settle);
 		});
+		this.closeGroup();
 		this.trim();
-		if (this.buffer.length >= this.maxItems) this.kick(0);
-		else this.kick(this.flushMs);
+		this.kickForSize();
 		return done;
+	}
+
+	/**
+	 * One item, joining the open group: its promise settles when every item of the group is on
+	 * the channel (true) or once any of them was dropped (false). A group closes at a batch
+	 * boundary (`maxItems` or `maxBytes` reached) and when a batch leaves, so it rarely spans
+	 * two channel messages.
+	 */
+	private pushOne(item: T): Promise<boolean> {
+		let g = this.group;
+		if (!g) {
+			let resolve!: (ok: boolean) => void;
+			const promise = new Promise<boolean>(r => (resolve = r));
+			let allPublished = true;
+			const group: Group = {
+				promise,
+				count: 0,
+				open: true,
+				settle: ok => {
+					if (!ok) allPublished = false;
+					if (--group.count === 0 && !group.open) resolve(allPublished);
+				}
+			};
+			g = this.group = group;
+		}
+		g.count++;
+		const size = this.append(item, g.settle);
+		this.groupItems++;
+		this.groupBytes += size;
+		if (this.groupItems >= this.maxItems || this.groupBytes >= this.maxBytes) this.closeGroup();
+		this.trim();
+		this.kickForSize();
+		return g.promise;
+	}
+
+	/** Later single pushes start a new group; this one settles once its items are. */
+	private closeGroup(): void {
+		const g = this.group;
+		this.group = null;
+		this.groupItems = 0;
+		this.groupBytes = 0;
+		if (g) {
+			g.open = false;
+			// Every item already settled (dropped while the group was open): settle the promise now.
+			if (g.count === 0) {
+				g.count = 1;
+				g.settle(true);
+			}
+		}
+	}
+
+	private append(item: T, settle: Settle): number {
+		this.buffer.push(item);
+		this.waiters.push(settle);
+		if (this.maxBytes === Infinity) return 0;
+		const size = this.opts.sizeOf!(item);
+		this.sizes.push(size);
+		this.bufferedBytes += size;
+		return size;
+	}
+
+	private kickForSize(): void {
+		if (this.buffer.length >= this.maxItems || this.bufferedBytes >= this.maxBytes) this.kick(0);
+		else this.kick(this.flushMs);
 	}
 
 	/** Sends everything buffered now; resolves when the buffer is empty or a send failed. Never rejects. */
@@ -137,6 +229,9 @@ export class BatchPublisher<T> {
 			this.stats.dropped += n;
 			this.settle(this.waiters.splice(0), false);
 			this.buffer = [];
+			this.sizes = [];
+			this.bufferedBytes = 0;
+			this.closeGroup();
 			this.opts.onDrop?.(n, `${this.channel} unavailable at shutdown`);
 		}
 		this.stats.pending = 0;
@@ -146,17 +241,39 @@ export class BatchPublisher<T> {
 	private async drain(): Promise<void> {
 		while (this.buffer.length > 0) {
 			// The batch leaves the buffer while in flight and goes back to its front if the send fails.
-			const batch = this.buffer.splice(0, this.maxItems);
-			const waiting = this.waiters.splice(0, batch.length);
+			// A batch leaving ends the open group: its items are in this batch or the next one.
+			this.closeGroup();
+			const n = this.batchLength();
+			const batch = this.buffer.splice(0, n);
+			const waiting = this.waiters.splice(0, n);
+			const sizes = this.maxBytes === Infinity ? null : this.sizes.splice(0, n);
+			const bytes = sizes ? sizes.reduce((a, b) => a + b, 0) : 0;
+			this.bufferedBytes -= bytes;
 			const ok = await this.send(batch);
 			if (!ok) {
 				this.buffer.unshift(...batch);
 				this.waiters.unshift(...waiting);
+				if (sizes) {
+					this.sizes.unshift(...sizes);
+					this.bufferedBytes += bytes;
+				}
 				this.trim();
 				return;
 			}
 			this.settle(waiting, true);
 		}
+	}
+
+	/** Items of the next batch: up to `maxItems`, and up to `maxBytes` (at least one item). */
+	private batchLength(): number {
+		const n = Math.min(this.maxItems, this.buffer.length);
+		if (this.maxBytes === Infinity) return n;
+		let bytes = 0;
+		for (let i = 0; i < n; i++) {
+			bytes += this.sizes[i];
+			if (bytes > this.maxBytes) return Math.max(1, i);
+		}
+		return n;
 	}
 
 	private settle(waiting: (Settle | undefined)[], ok: boolean): void {
@@ -168,6 +285,7 @@ export class BatchPublisher<T> {
 		const excess = this.buffer.length - this.maxBuffered;
 		if (excess > 0) {
 			this.buffer.splice(0, excess);
+			if (this.maxBytes !== Infinity) this.bufferedBytes -= this.sizes.splice(0, excess).reduce((a, b) => a + b, 0);
 			this.settle(this.waiters.splice(0, excess), false);
 			this.stats.dropped += excess;
 			this.opts.onDrop?.(excess, `buffer full (${this.maxBuffered} items) while ${this.channel} is unavailable`);

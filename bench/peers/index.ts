@@ -23,6 +23,9 @@
  * committed row (rows counted in PostgreSQL every 100 ms). CPU is utime+stime from /proc of each
  * process over the same interval, per million datapoints: the figure that does not depend on how
  * busy the machine is.
+ *
+ * BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the fleetmesh node (one
+ * .cpuprofile per start, written when it stops).
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -262,9 +265,8 @@ async function startFleetmesh(env: { pgUrl: string; natsUrl: string; mqttUrl: st
 		DATA_DIR: env.dataDir,
 		PORT: String(port),
 		SIMULATE: "0",
-		LOGLEVEL: "warn",
-		...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {})
-	});
+		LOGLEVEL: "warn"
+	}, [], process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(" ") : []);
 	try {
 		// Ready = /ready answers 200 (database, channels, MQTT subscribed).
 		const deadline = Date.now() + 120_000;
@@ -428,7 +430,7 @@ async function round(peer: "fleetmesh" | "node-red", n: number, ctx: { pg: Pg; p
 			load
 		};
 		console.log(
-			`  round ${n} ${peer}: ${DATAPOINTS} datapoints in ${seconds.toFixed(2)} s = ${Math.round(r.dps)} dp/s; CPU s per M dp: ${peer} ${perM(r.cpuConsumer)}, nats ${perM(r.cpuNats)}, mosquitto ${perM(r.cpuMosquitto)}, postgres ${ctx.pg.pid ? perM(r.cpuPg) : "-"} (load ${load})`
+			`  round ${n} ${peer}: ${DATAPOINTS} datapoints in ${seconds.toFixed(2)} s = ${Math.round(r.dps)} dp/s (published in ${r.publishSeconds.toFixed(2)} s); CPU s per M dp: ${peer} ${perM(r.cpuConsumer)}, nats ${perM(r.cpuNats)}, mosquitto ${perM(r.cpuMosquitto)}, postgres ${ctx.pg.pid ? perM(r.cpuPg) : "-"} (load ${load})`
 		);
 		return r;
 	} finally {

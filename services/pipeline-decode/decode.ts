@@ -63,7 +63,24 @@ export interface ParsedTopic {
 	sensor: number;
 }
 
+/**
+ * Parsed topics, by topic: a controller publishes on the same few topics all day, so the regex,
+ * the MAC formatting and the object are done once per topic, not once per message. Bounded
+ * (cleared when full); the entries are frozen because every caller shares them.
+ */
+const TOPIC_CACHE_MAX = 20_000;
+const topicCache = new Map<string, ParsedTopic>();
+
 export function parseTopic(topic: string): ParsedTopic {
+	const cached = topicCache.get(topic);
+	if (cached) return cached;
+	const parsed = Object.freeze(parseTopicUncached(topic));
+	if (topicCache.size >= TOPIC_CACHE_MAX) topicCache.clear();
+	topicCache.set(topic, parsed);
+	return parsed;
+}
+
+function parseTopicUncached(topic: string): ParsedTopic {
 	const m = FACES2_TOPIC.exec(topic);
 	if (!m) throw new DecodeError("BAD_TOPIC", `topic '${topic.slice(0, 200)}' is not stat|tele/f2-<mac>/sensor-mode/<mode>/sensor-<n>`);
 	const hex = m[2].toLowerCase();

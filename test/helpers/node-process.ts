@@ -17,10 +17,11 @@ export interface NodeProcess {
 
 /**
  * Starts a node. `services` lists service files or folders (relative to services/), or a
- * test fixture path; the runner resolves them as moleculer-runner does.
+ * test fixture path; the runner resolves them as moleculer-runner does. `nodeArgs` go to node
+ * itself (benchmarks: `--cpu-prof`, which NODE_OPTIONS does not take).
  */
-export function startNode(env: Record<string, string>, args: string[] = []): NodeProcess {
-	const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin/runner.ts"), "--config", "moleculer.config.ts", "--mask", "**/*.service.ts", ...args], {
+export function startNode(env: Record<string, string>, args: string[] = [], nodeArgs: string[] = []): NodeProcess {
+	const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(ROOT, "bin/runner.ts"), "--config", "moleculer.config.ts", "--mask", "**/*.service.ts", ...args], {
 		cwd: ROOT,
 		env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", LOG_FORMAT: "json", SERVICEDIR: "services", ...env },
 		stdio: ["ignore", "pipe", "pipe"]

@@ -28,6 +28,46 @@ describe("BatchPublisher", () => {
 		expect(pub.stats).toMatchObject({ published: 250, batches: 3, dropped: 0, pending: 0 });
 	});
 
+	it("closes a batch at maxBytes of items (sizeOf), whatever maxItems allows", async () => {
+		const batches: string[][] = [];
+		broker = createTestBroker({
+			namespace: uniqueNamespace("batch"),
+			services: [{ name: "c", channels: { "test.items": { group: "c", handler: (p: { items: string[] }) => void batches.push(p.items) } } } as any]
+		});
+		await broker.start();
+		const pub = new BatchPublisher<string>(broker, "test.items", { field: "items", maxItems: 1000, maxBytes: 100, sizeOf: s => s.length, flushMs: 30 });
+		// 25 items of 10 bytes: batches of 10 (100 bytes), then the remaining 5 after the flush interval.
+		const pushes = Array.from({ length: 25 }, (_, i) => pub.push(String(i).padStart(10, "x")));
+		expect(await Promise.all(pushes)).toEqual(Array(25).fill(true));
+		expect(batches.map(b => b.length)).toEqual([10, 10, 5]);
+		expect(batches.flat()).toEqual(Array.from({ length: 25 }, (_, i) => String(i).padStart(10, "x")));
+	});
+
+	it("single pushes of one batch share one promise; it resolves only after their batch is on the channel", async () => {
+		const batches: number[][] = [];
+		await brokerWithConsumer(batches).start();
+		const realSend = (broker as any).sendToChannel;
+		let release!: () => void;
+		const gate = new Promise<void>(r => (release = r));
+		(broker as any).sendToChannel = async (...args: unknown[]) => {
+			await gate;
+			return realSend.apply(broker, args);
+		};
+		const pub = new BatchPublisher<number>(broker, "test.items", { field: "items", maxItems: 3, flushMs: 5 });
+		const p = [0, 1, 2, 3].map(i => pub.push(i));
+		// 0..2 filled a batch: one group; 3 starts the next.
+		expect(p[0]).toBe(p[1]);
+		expect(p[1]).toBe(p[2]);
+		expect(p[3]).not.toBe(p[2]);
+		let settled = false;
+		void p[0].then(() => (settled = true));
+		await new Promise(r => setTimeout(r, 50));
+		expect(settled).toBe(false);
+		release();
+		expect(await Promise.all(p)).toEqual([true, true, true, true]);
+		expect(batches).toEqual([[0, 1, 2], [3]]);
+	});
+
 	it("keeps items while the channel refuses them and sends them once it takes them again (fault injected into sendToChannel)", async () => {
 		const batches: number[][] = [];
 		await brokerWithConsumer(batches).start();
