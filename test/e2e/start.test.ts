@@ -3,6 +3,7 @@
  * And a node given a bad environment stops with one clear line naming the variable.
  */
 import { spawn } from "node:child_process";
+import fs from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers/broker";
 import { ROOT, startNode, type NodeProcess } from "../helpers/node-process";
@@ -17,6 +18,22 @@ async function getStatus(url: string): Promise<{ status: number; body: any } | n
 	} catch {
 		return null;
 	}
+}
+
+/** Command lines of the processes in a process group (npm start was started detached: its own group). */
+function processesInGroup(pgid: number): string[] {
+	const out: string[] = [];
+	for (const d of fs.readdirSync("/proc")) {
+		if (!/^\d+$/.test(d)) continue;
+		try {
+			const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+			if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) !== pgid) continue;
+			out.push(fs.readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ").trim());
+		} catch {
+			// exited meanwhile
+		}
+	}
+	return out;
 }
 
 afterAll(async () => {
@@ -61,6 +78,11 @@ describe("npm start", () => {
 		expect(health?.status, `no healthy answer within 15 s; output:\n${output.slice(-4000)}`).toBe(200);
 		expect(ready?.status, `not ready within 15 s: ${JSON.stringify(ready?.body)}\n${output.slice(-4000)}`).toBe(200);
 		expect(health!.body).toMatchObject({ status: "ok", nodeID: "start-test" });
+		// Production runs compiled JavaScript: the node npm started is dist/bin/runner.js, no TypeScript loader.
+		const nodes = processesInGroup(child.pid!).filter(cmd => cmd.includes("runner."));
+		expect(nodes.length, `no runner process in the group of npm start: ${processesInGroup(child.pid!).join(" | ")}`).toBe(1);
+		expect(nodes[0]).toMatch(/dist\/bin\/runner\.js/);
+		expect(nodes[0]).not.toMatch(/tsx/);
 		// The embedded defaults are what /ready checked: PGlite and the in-process channels.
 		expect(ready!.body.checks.database).toMatchObject({ ok: true, detail: "pglite" });
 		expect(ready!.body.checks.channels).toMatchObject({ ok: true, detail: "Fake" });
