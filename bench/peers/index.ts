@@ -3,14 +3,14 @@
  * publisher, the same broker build, the same PostgreSQL and the same decoded_data table, in one
  * run, alternating. Prints figures; asserts nothing.
  *
- *   npm run bench:peers -- [--rounds 2] [--messages 90000] [--only fleetmesh,node-red]
+ *   npm run bench:peers -- [--rounds 2] [--messages 90000] [--only fleetmesh,node-red] [--tsx]
  *
  * Everything runs on private ports and is stopped by pid: a PostgreSQL cluster of its own
  * (initdb in a temp folder; `--pg shared` uses a fresh database on the loopback server instead),
  * a JetStream nats-server, and a Mosquitto (docker/mosquitto config) started afresh for every
  * round, so no persistent session of an earlier round queues messages for a later one.
  *
- *   fleetmesh  `npm start` as a user deploys it: bin/runner.ts with
+ *   fleetmesh  `npm start` as a user deploys it: the compiled dist/bin/runner.js (--tsx: the sources) with
  *              SERVICES=signing,manager,monitoring,pipeline,gateway, MQTT_URL, TRANSPORTER,
  *              DATABASE_URL (persistent MQTT session, PUBACK only once a message is on iot.raw).
  *   node-red   Node-RED 4, installed on demand with npm into bench/.peers/ (git-ignored, not a
@@ -252,10 +252,37 @@ interface Consumer {
 }
 
 const FLEETMESH_SERVICES = "signing,manager,monitoring,pipeline,gateway";
+const USE_TSX = args.includes("--tsx");
+
+/** `npm start` without npm: node on dist/bin/runner.js (the pid measured is that node). */
+function startCompiledNode(env: Record<string, string>, nodeArgs: string[]): NodeProcess {
+	const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, "dist/bin/runner.js"), "--config", "dist/moleculer.config.js", "--mask", "**/*.service.js"], {
+		cwd: ROOT,
+		env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", LOG_FORMAT: "json", SERVICEDIR: "dist/services", ...env },
+		stdio: ["ignore", "pipe", "pipe"]
+	});
+	let out = "";
+	child.stdout!.on("data", d => (out += d));
+	child.stderr!.on("data", d => (out += d));
+	const onExit = () => child.kill("SIGKILL");
+	process.on("exit", onExit);
+	const exited = new Promise<number | null>(resolve => child.once("exit", code => resolve(code)));
+	return {
+		child,
+		output: () => out,
+		exited,
+		waitForOutput: () => Promise.reject(new Error("not used")),
+		async kill(signal = "SIGTERM") {
+			process.off("exit", onExit);
+			if (child.exitCode == null && child.signalCode == null) child.kill(signal);
+			return exited;
+		}
+	};
+}
 
 async function startFleetmesh(env: { pgUrl: string; natsUrl: string; mqttUrl: string; dataDir: string; namespace: string }): Promise<Consumer & { node: NodeProcess }> {
 	const port = await freePort();
-	const node = startNode({
+	const nodeEnv = {
 		NAMESPACE: env.namespace,
 		NODEID: "bench-fleetmesh",
 		SERVICES: FLEETMESH_SERVICES,
@@ -266,7 +293,10 @@ async function startFleetmesh(env: { pgUrl: string; natsUrl: string; mqttUrl: st
 		PORT: String(port),
 		SIMULATE: "0",
 		LOGLEVEL: "warn"
-	}, [], process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(" ") : []);
+	};
+	const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(" ") : [];
+	// As `npm start` runs it: the compiled dist/ (scripts/compile.mjs, run by main()); --tsx runs the sources.
+	const node = USE_TSX ? startNode(nodeEnv, [], nodeArgs) : startCompiledNode(nodeEnv, nodeArgs);
 	try {
 		// Ready = /ready answers 200 (database, channels, MQTT subscribed).
 		const deadline = Date.now() + 120_000;
@@ -470,6 +500,7 @@ function median(xs: number[]): number {
 async function main() {
 	for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130));
 	const red = ONLY.includes("node-red") ? ensureNodeRed() : null;
+	if (!USE_TSX) execFileSync(process.execPath, [path.join(ROOT, "scripts/compile.mjs")], { stdio: "inherit" });
 	console.log(
 		`peers bench: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, ${ROUNDS} rounds, ${MESSAGES} messages = ${DATAPOINTS} datapoints per run, ${PUBLISHERS} publishers, QoS 1; load ${fs.readFileSync("/proc/loadavg", "utf8").trim()}`
 	);
