@@ -220,7 +220,7 @@ const GatewayService: ServiceSchema = {
 		sendError(this: GatewayThis, req: IncomingMessage, res: ServerResponse, err: Error) {
 			// A route that does not exist *yet* (the node is starting, or its aliases are being
 			// rebuilt): 503 NOT_READY, so a client retries instead of concluding it does not exist.
-			if (((err as unknown) instanceof NotFoundError || err instanceof Errors.ServiceNotFoundError) && !routesReady(this.broker, this.aliases ?? []).ready) {
+			if ((err as unknown) instanceof NotFoundError && !routesReady(this.broker, this.aliases ?? []).ready) {
 				err = new Errors.MoleculerError("This node is starting: try again in a moment", 503, "NOT_READY");
 			}
 			const mapped = toHttpError(err);

@@ -172,8 +172,13 @@ export class EmbeddedBroker {
 	 */
 	async reserveTls(port: number, host = "0.0.0.0"): Promise<void> {
 		const server = tls.createServer({ requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" }, socket => this.aedes.handle(socket));
+		// Until it has its certificate, a connection is closed at once (the client retries); not a refusal.
+		server.on("connection", socket => {
+			if (this.tlsPort == null) socket.destroy();
+		});
 		// A refused handshake (no or foreign certificate) is normal traffic, not a crash.
 		server.on("tlsClientError", err => {
+			if (this.tlsPort == null) return;
 			this.stats.refusedConnect++;
 			this.opts.logger.warn(`mqtt: TLS client refused (${err.message})`);
 		});
