@@ -27,7 +27,7 @@ let env: Record<string, string> = {};
 async function startFull(): Promise<NodeProcess> {
 	const node = startNode(env);
 	running.push(node);
-	await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.status === 200, 40_000, `health of the node:\n${node.output().slice(-2000)}`);
+	await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.status === 200, 90_000, `health of the node:\n${node.output().slice(-2000)}`);
 	return node;
 }
 
@@ -82,9 +82,9 @@ describe("a node on its DATA_DIR", () => {
 			LOGLEVEL: "warn"
 		};
 		const first = await startFull();
-		const t = (await waitFor(() => token(), 20_000, "admin login"))!;
+		const t = (await waitFor(() => token(), 90_000, "admin login"))!;
 		// The simulated boards come up and stream.
-		await waitFor(async () => (await devices(t)).filter(d => d.status === "streaming").length >= 2, 40_000, "simulated devices streaming");
+		await waitFor(async () => (await devices(t)).filter(d => d.status === "streaming").length >= 2, 90_000, "simulated devices streaming");
 		await new Promise(r => setTimeout(r, 2000));
 		const list = await devices(t);
 		firstIds = list.map(d => d.id).sort((a, b) => a - b);
@@ -118,7 +118,7 @@ describe("a node on its DATA_DIR", () => {
 		for (const id of identities) expect(metrics.text, `/metrics shows ${id}`).not.toContain(id);
 
 		expect(await first.kill("SIGTERM")).toBe(0);
-	}, 150_000);
+	}, 300_000);
 
 	it("restarts twice: the same devices, nothing streaming on a gone node; reset-password on the stopped node", async () => {
 		for (let round = 0; round < 2; round++) {
@@ -131,12 +131,12 @@ describe("a node on its DATA_DIR", () => {
 				env.NEW_PASSWORD = m![1];
 			}
 			const node = await startFull();
-			const t = (await waitFor(() => token(env.NEW_PASSWORD ?? ADMIN_PASSWORD), 20_000, "admin login"))!;
+			const t = (await waitFor(() => token(env.NEW_PASSWORD ?? ADMIN_PASSWORD), 90_000, "admin login"))!;
 			if (env.NEW_PASSWORD) expect(await token(ADMIN_PASSWORD)).toBeNull();
 			// Until the simulator has plugged them again, the old run's devices are disconnected by the planned stop.
 			const early = await devices(t);
 			expect(early.filter(d => d.status === "streaming" && d.node_id !== nodeID)).toEqual([]);
-			await waitFor(async () => (await devices(t)).filter(d => d.status === "streaming").length >= 2, 40_000, "devices streaming again");
+			await waitFor(async () => (await devices(t)).filter(d => d.status === "streaming").length >= 2, 90_000, "devices streaming again");
 			await new Promise(r => setTimeout(r, 2000));
 			const list = await devices(t);
 			expect(list.map(d => d.id).sort((a, b) => a - b)).toEqual(firstIds);
@@ -146,5 +146,5 @@ describe("a node on its DATA_DIR", () => {
 			expect(offline).toEqual([]);
 			expect(await node.kill("SIGTERM")).toBe(0);
 		}
-	}, 240_000);
+	}, 420_000);
 });
