@@ -56,8 +56,9 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 		namespace: env.namespace,
 		nodeID: env.nodeID,
 		transporter,
-		// JSON: readable on the wire, no native module, the same on every node.
-		serializer: "JSON",
+		// JSON by default (SERIALIZER): readable on the wire, no native module; every node of a
+		// mesh must use the same one.
+		serializer: env.serializer,
 
 		// Redis when several nodes must share it (MAC/label lookups, token cache); otherwise an
 		// in-memory cache per node, cleared over the mesh by `cache.clean` events.

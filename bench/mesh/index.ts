@@ -4,7 +4,10 @@
  *
  *   npm run bench:mesh            (needs NATS on 127.0.0.1:4222 for the two-process part)
  *   CALLS=20000 npm run bench:mesh
+ *   SERIALIZERS=JSON,MsgPack npm run bench:mesh   (the NATS part once per serializer, with the
+ *                                                 CPU µs per call of both processes from /proc)
  */
+import fs from "node:fs";
 import path from "node:path";
 import { ServiceBroker } from "moleculer";
 import { buildBrokerOptions } from "../../moleculer.config";
@@ -15,6 +18,14 @@ import { startNode } from "../../test/helpers/node-process";
 const CALLS = Number(process.env.CALLS ?? 20_000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 64);
 const NATS = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+const SERIALIZER_RUNS = (process.env.SERIALIZERS ?? "JSON").split(",");
+
+/** utime+stime of a process in seconds, from /proc. */
+function cpuSeconds(pid: number): number {
+	const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+	const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+	return (Number(f[11]) + Number(f[12])) / 100;
+}
 
 function percentile(sorted: number[], p: number) {
 	return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -87,26 +98,34 @@ async function main() {
 	await measureEvents("events in one process", local, () => local.call("echo.pings") as Promise<number>);
 	await local.stop();
 
-	// 2. Two OS processes over NATS.
-	const ns = `bench-mesh-${process.pid}`;
-	const remote = startNode({
-		NAMESPACE: ns,
-		NODEID: "bench-a",
-		TRANSPORTER: NATS,
-		SERVICES: path.resolve(__dirname, "../../test/fixtures/mesh/echo.service.ts"),
-		SERVICEDIR: path.resolve(__dirname, "../.."),
-		LOGLEVEL: "warn",
-		PORT: "0"
-	});
-	const b = makeBroker({ NAMESPACE: ns, NODEID: "bench-b", TRANSPORTER: NATS });
-	await b.start();
-	await b.waitForServices("echo", 30_000);
-	await measureCalls("two processes over NATS", b, { nodeID: "bench-a" });
-	await measureEvents("events over NATS", b, () => b.call("echo.pings", {}, { nodeID: "bench-a" }) as Promise<number>);
+	// 2. Two OS processes over NATS, once per serializer (both ends use the same one).
+	for (const [i, serializer] of SERIALIZER_RUNS.entries()) {
+		const ns = `bench-mesh-${process.pid}-${i}`;
+		const remote = startNode({
+			NAMESPACE: ns,
+			NODEID: "bench-a",
+			TRANSPORTER: NATS,
+			SERIALIZER: serializer,
+			SERVICES: path.resolve(__dirname, "../../test/fixtures/mesh/echo.service.ts"),
+			SERVICEDIR: path.resolve(__dirname, "../.."),
+			LOGLEVEL: "warn",
+			PORT: "0"
+		});
+		const b = makeBroker({ NAMESPACE: ns, NODEID: "bench-b", TRANSPORTER: NATS, SERIALIZER: serializer });
+		await b.start();
+		await b.waitForServices("echo", 120_000).catch(err => {
+			throw new Error(`${(err as Error).message}; remote node output:\n${remote.output().slice(-2000)}`);
+		});
+		const cpu0 = cpuSeconds(process.pid) + cpuSeconds(remote.child.pid!);
+		await measureCalls(`over NATS, ${serializer}`, b, { nodeID: "bench-a" });
+		const cpu = cpuSeconds(process.pid) + cpuSeconds(remote.child.pid!) - cpu0;
+		console.log(`${"".padEnd(34)} CPU of both processes ${((cpu / (CALLS + Math.min(CALLS, 5000) + 500)) * 1e6).toFixed(0)} µs per call (load ${fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})`);
+		if (i === 0) await measureEvents("events over NATS", b, () => b.call("echo.pings", {}, { nodeID: "bench-a" }) as Promise<number>);
+		await b.stop();
+		await remote.kill("SIGTERM");
+	}
 	const mem = process.memoryUsage();
 	console.log(`\ncaller process RSS ${(mem.rss / 1048576).toFixed(0)} MiB, heap ${(mem.heapUsed / 1048576).toFixed(0)} MiB`);
-	await b.stop();
-	await remote.kill("SIGTERM");
 }
 
 main().then(

@@ -50,8 +50,32 @@ export interface NodeEnv {
 	tracing: TracingExporter | null;
 	/** JetStream stream replicas (CHANNELS_REPLICAS: 1, or 3 on a NATS cluster). */
 	channelsReplicas: number;
+	/** Serializer of the mesh's packets (SERIALIZER); every node of a mesh must use the same. */
+	serializer: Serializer;
 	/** JetStream: a delivered message not acknowledged within this long (and not reported as still in work) goes to another consumer (CHANNELS_ACK_WAIT_MS). */
 	channelsAckWaitMs: number;
+}
+
+/**
+ * Mesh packet serializers Moleculer ships. JSON is the default: measured with bench/mesh (see
+ * docs/performance.md) the binary ones did not pay for a native or extra module on every node.
+ * The binary ones need their package installed (msgpack-lite, notepack.io, cbor-x).
+ */
+export const SERIALIZERS = ["JSON", "MsgPack", "Notepack", "CBOR"] as const;
+export type Serializer = (typeof SERIALIZERS)[number];
+const SERIALIZER_PACKAGES: Record<Serializer, string | null> = { JSON: null, MsgPack: "msgpack-lite", Notepack: "notepack.io", CBOR: "cbor-x" };
+
+function parseSerializer(env: Env): Serializer {
+	const choice = parseChoice(env, "SERIALIZER", SERIALIZERS, "JSON", true);
+	const pkg = SERIALIZER_PACKAGES[choice];
+	if (pkg) {
+		try {
+			require.resolve(pkg);
+		} catch {
+			throw new ConfigError("SERIALIZER", `${choice} needs the '${pkg}' package (npm install ${pkg}), which is not installed`);
+		}
+	}
+	return choice;
 }
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
@@ -415,6 +439,7 @@ function readNodeEnv(env: Env, services: string[] | null): NodeEnv {
 		metricsPort: trimmed(env, "METRICS_PORT") == null ? null : parseIntVar(env, "METRICS_PORT", 0, 1, 65535),
 		tracing: trimmed(env, "TRACING") == null ? null : parseChoice(env, "TRACING", TRACING_EXPORTERS, "Console", false),
 		channelsReplicas: parseIntVar(env, "CHANNELS_REPLICAS", 1, 1, 5),
+		serializer: parseSerializer(env),
 		channelsAckWaitMs: parseIntVar(env, "CHANNELS_ACK_WAIT_MS", 30_000, 1000, 3_600_000)
 	};
 }

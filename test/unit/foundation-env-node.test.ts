@@ -24,6 +24,15 @@ describe("node variables", () => {
 		expect(line({ MQTT_MAX_PACKET_BYTES: "12x" })).toMatch(/^fleetmesh: cannot start: MQTT_MAX_PACKET_BYTES: /);
 	});
 
+	it("SERIALIZER: JSON by default, a Moleculer serializer by name, one clear line for a bad or uninstalled one", () => {
+		expect(readEnv({}).serializer).toBe("JSON");
+		expect(readEnv({ SERIALIZER: "json" }).serializer).toBe("JSON");
+		// msgpack-lite is installed here (a dependency of the embedded MQTT broker's store).
+		expect(readEnv({ SERIALIZER: "msgpack" }).serializer).toBe("MsgPack");
+		expect(line({ SERIALIZER: "protobuf" })).toBe("fleetmesh: cannot start: SERIALIZER: 'protobuf' is not one of JSON, MsgPack, Notepack, CBOR");
+		expect(line({ SERIALIZER: "Notepack" })).toBe("fleetmesh: cannot start: SERIALIZER: Notepack needs the 'notepack.io' package (npm install notepack.io), which is not installed");
+	});
+
 	it("reads good values and defaults", () => {
 		const d = readEnv({});
 		expect(d).toMatchObject({ logLevel: "info", logFormat: null, metrics: true, metricsPort: null, tracing: null, host: "0.0.0.0", channelsReplicas: 1, mqttMaxPacketBytes: 262_144, pipelineStages: null });
