@@ -21,7 +21,8 @@ import ManagerService from "../../services/manager/manager.service";
 import type { TelemetryBatch } from "../../services/shared/contracts";
 import { readEnv } from "../../services/shared/env";
 import { createPtyPair, type PtyPair } from "../../services/simulator/pty";
-import { startNode, ROOT } from "../../test/helpers/node-process";
+import { execFileSync } from "node:child_process";
+import { startCompiledNode, startNode, ROOT } from "../../test/helpers/node-process";
 
 const DEVICES = Number(process.env.DEVICES ?? 20);
 const RATE = Number(process.env.RATE ?? 100);
@@ -43,12 +44,16 @@ function rssMb(pid: number): number {
 const TICK_HZ = 100; // USER_HZ on Linux
 
 async function main() {
-	const edge = startNode({
+	// As `npm start` runs it (compiled dist/); EDGE_RUNTIME=tsx runs the TypeScript sources.
+	const tsx = process.env.EDGE_RUNTIME === "tsx";
+	if (!tsx) execFileSync(process.execPath, [path.join(ROOT, "scripts/compile.mjs")], { stdio: "inherit" });
+	const service = (name: string) => (tsx ? path.join(ROOT, `services/${name}/${name}.service.ts`) : path.join(ROOT, `dist/services/${name}/${name}.service.js`));
+	const edge = (tsx ? startNode : startCompiledNode)({
 		NAMESPACE: namespace,
 		NODEID: "bench-edge",
 		TRANSPORTER: NATS,
 		SERVICEDIR: ROOT,
-		SERVICES: [path.join(ROOT, "services/detector/detector.service.ts"), path.join(ROOT, "services/processor/processor.service.ts")].join(","),
+		SERVICES: [service("detector"), service("processor")].join(","),
 		DETECTOR_SOURCE: "simulated",
 		SIMULATE: "0",
 		DATA_DIR: path.join(dir, "edge"),

@@ -36,7 +36,7 @@ import { startNats, type NatsServer } from "../../test/helpers/chaos";
 import { createTestDatabase } from "../../test/helpers/db";
 import { freePort } from "../../test/helpers/ports";
 import { isReachable } from "../../test/helpers/servers";
-import { startNode, type NodeProcess } from "../../test/helpers/node-process";
+import { startCompiledNode, startNode, type NodeProcess } from "../../test/helpers/node-process";
 import { startMosquitto, type Mosquitto } from "../../test/integration/pipeline-support";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -254,31 +254,6 @@ interface Consumer {
 const FLEETMESH_SERVICES = "signing,manager,monitoring,pipeline,gateway";
 const USE_TSX = args.includes("--tsx");
 
-/** `npm start` without npm: node on dist/bin/runner.js (the pid measured is that node). */
-function startCompiledNode(env: Record<string, string>, nodeArgs: string[]): NodeProcess {
-	const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, "dist/bin/runner.js"), "--config", "dist/moleculer.config.js", "--mask", "**/*.service.js"], {
-		cwd: ROOT,
-		env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", LOG_FORMAT: "json", SERVICEDIR: "dist/services", ...env },
-		stdio: ["ignore", "pipe", "pipe"]
-	});
-	let out = "";
-	child.stdout!.on("data", d => (out += d));
-	child.stderr!.on("data", d => (out += d));
-	const onExit = () => child.kill("SIGKILL");
-	process.on("exit", onExit);
-	const exited = new Promise<number | null>(resolve => child.once("exit", code => resolve(code)));
-	return {
-		child,
-		output: () => out,
-		exited,
-		waitForOutput: () => Promise.reject(new Error("not used")),
-		async kill(signal = "SIGTERM") {
-			process.off("exit", onExit);
-			if (child.exitCode == null && child.signalCode == null) child.kill(signal);
-			return exited;
-		}
-	};
-}
 
 async function startFleetmesh(env: { pgUrl: string; natsUrl: string; mqttUrl: string; dataDir: string; namespace: string }): Promise<Consumer & { node: NodeProcess }> {
 	const port = await freePort();

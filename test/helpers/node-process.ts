@@ -21,11 +21,30 @@ export interface NodeProcess {
  * itself (benchmarks: `--cpu-prof`, which NODE_OPTIONS does not take).
  */
 export function startNode(env: Record<string, string>, args: string[] = [], nodeArgs: string[] = []): NodeProcess {
-	const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(ROOT, "bin/runner.ts"), "--config", "moleculer.config.ts", "--mask", "**/*.service.ts", ...args], {
-		cwd: ROOT,
-		env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", LOG_FORMAT: "json", SERVICEDIR: "services", ...env },
-		stdio: ["ignore", "pipe", "pipe"]
-	});
+	return wrapNode(
+		spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(ROOT, "bin/runner.ts"), "--config", "moleculer.config.ts", "--mask", "**/*.service.ts", ...args], {
+			cwd: ROOT,
+			env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", LOG_FORMAT: "json", SERVICEDIR: "services", ...env },
+			stdio: ["ignore", "pipe", "pipe"]
+		})
+	);
+}
+
+/**
+ * A node as `npm start` runs it, without npm: node on the compiled dist/bin/runner.js (run
+ * scripts/compile.mjs first). Benchmarks use it to measure what production runs.
+ */
+export function startCompiledNode(env: Record<string, string>, nodeArgs: string[] = []): NodeProcess {
+	return wrapNode(
+		spawn(process.execPath, [...nodeArgs, path.join(ROOT, "dist/bin/runner.js"), "--config", "dist/moleculer.config.js", "--mask", "**/*.service.js"], {
+			cwd: ROOT,
+			env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", LOG_FORMAT: "json", SERVICEDIR: "dist/services", ...env },
+			stdio: ["ignore", "pipe", "pipe"]
+		})
+	);
+}
+
+function wrapNode(child: ChildProcess): NodeProcess {
 	let out = "";
 	const listeners = new Set<() => void>();
 	const onData = (d: Buffer) => {
@@ -66,3 +85,4 @@ export function startNode(env: Record<string, string>, args: string[] = [], node
 		}
 	};
 }
+
