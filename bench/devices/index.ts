@@ -127,7 +127,7 @@ async function main() {
 		const deadline = Date.now() + 10_000;
 		let id: number | undefined;
 		while (Date.now() < deadline) {
-			const devs = await broker.call<any[], any>("manager.list", { limit: 1000 });
+			const devs = (await broker.call<{ items: any[] }, any>("manager.list", { limit: 1000 })).items;
 			id = devs.find(d => d.serial === serial)?.id;
 			if (id != null && firstSeen.has(id)) break;
 			await new Promise(r => setTimeout(r, 5));
