@@ -1,8 +1,8 @@
 /**
  * The dashboard as an operator meets it: a node started the way `npm start` starts one (every
  * service, the simulator's virtual devices) on a PostgreSQL database of its own (so the test can
- * seed a week of history with an outage in it), opened in headless Chromium (Debian's chromium
- * driven by playwright-core) at 1440×900 and 390×844. Sign in, the overview with live values, an
+ * seed a week of history with an outage in it), opened in headless Chromium (driven by
+ * playwright-core: Debian's chromium, or the @sparticuz/chromium package's) at 1440×900 and 390×844. Sign in, the overview with live values, an
  * alert acknowledged; the device list (search, filter, group), a device page (facts, datapoints,
  * lifecycle, 7-day history with the outage drawn as a gap, zoom, hover readout, two series, CSV
  * export, rename, owner, delete); alerts (rule created and edited, acknowledged with a comment);
@@ -17,9 +17,9 @@ import { Client } from "pg";
 import { tempDir, waitFor } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
 import { ROOT, startNode, type NodeProcess } from "../helpers/node-process";
+import { findChromium } from "../helpers/chromium";
 import { freePort } from "../helpers/ports";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ADMIN_EMAIL = "dash-admin@example.com";
 const ADMIN_PASSWORD = "Copper-lantern-8842";
 const OUT = path.join(ROOT, "test-output");
@@ -45,7 +45,6 @@ describe("dashboard in headless Chromium against a full node", () => {
 
 	beforeAll(async () => {
 		db = await createTestDatabase("dashboard_e2e");
-		if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing; this test needs it: apt-get install -y chromium`);
 		const port = await freePort();
 		url = `http://127.0.0.1:${port}`;
 		node = startNode({
@@ -96,8 +95,10 @@ describe("dashboard in headless Chromium against a full node", () => {
 		}
 
 		fs.mkdirSync(OUT, { recursive: true });
+		// Debian's chromium when installed, else the one the @sparticuz/chromium package ships.
+		const browser = await findChromium();
 		ctx = await chromium.launchPersistentContext(tempDir("chromium-profile"), {
-			executablePath: CHROMIUM,
+			executablePath: browser.executablePath,
 			headless: true,
 			args: [
 				"--headless",
@@ -107,9 +108,12 @@ describe("dashboard in headless Chromium against a full node", () => {
 				"--no-first-run",
 				"--disable-background-networking",
 				"--disable-component-update",
-				"--disable-sync"
+				"--disable-sync",
+				...browser.args
 			],
 			viewport: { width: 1440, height: 900 },
+			// A browser started under LANG=C reports "en-US@posix", which Intl (and uPlot) reject.
+			locale: "en-US",
 			acceptDownloads: true
 		});
 		page = ctx.pages()[0] ?? (await ctx.newPage());

@@ -14,7 +14,7 @@
  * - labels never clipped: the y axis is as wide as its widest label, measured with the axis font.
  */
 import uPlot from "uplot";
-import { cssVar, fmtValue, h, tickLabels } from "./lib/dom";
+import { LOCALE, cssVar, fmtValue, h, tickLabels } from "./lib/dom";
 import { DAY, MIN, HOUR, medianStep, pad, timeTickLabels, withGaps } from "./lib/time-series";
 
 export interface SeriesDef {
@@ -296,7 +296,7 @@ export class TimeChart {
 		}
 		const x = u.data[0][idx];
 		const d = new Date(x * 1000);
-		const parts: Node[] = [h("span", { class: "t" }, `${d.toLocaleDateString()} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`)];
+		const parts: Node[] = [h("span", { class: "t" }, `${d.toLocaleDateString(LOCALE)} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`)];
 		this.series.forEach((s, i) => {
 			const v = u.data[i + 1]?.[idx];
 			const color = cssVar(PALETTE[i % PALETTE.length]);

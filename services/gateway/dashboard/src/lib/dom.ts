@@ -22,7 +22,22 @@ export function select(name: string, options: [string, string][], selected = "",
 	return h("select", { name, ...attrs }, ...options.map(([v, l]) => h("option", { value: v, selected: v === selected }, l)));
 }
 
-const fmtNumber = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
+/**
+ * The browser's language if Intl accepts it, else English: a browser started with a POSIX locale
+ * reports tags such as "en-US@posix", and Intl with the default locale then throws.
+ */
+export const LOCALE = ((): string => {
+	for (const tag of [...(navigator.languages ?? []), navigator.language]) {
+		try {
+			if (tag) return Intl.getCanonicalLocales(tag)[0];
+		} catch {
+			/* not a valid tag: try the next */
+		}
+	}
+	return "en";
+})();
+
+const fmtNumber = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 2 });
 
 /** Latitude and longitude: shown with 6 decimals (about 0.1 m), not rounded to a kilometre. */
 export function isCoordinate(label?: string | null): boolean {
@@ -33,7 +48,7 @@ export function isCoordinate(label?: string | null): boolean {
 export function fmtValue(v: number | null | undefined, unit?: string | null, label?: string | null): string {
 	if (v == null || !Number.isFinite(v)) return "—";
 	if (isCoordinate(label)) return v.toFixed(6);
-	return Math.abs(v) >= 10_000 ? Math.round(v).toLocaleString() : fmtNumber.format(v);
+	return Math.abs(v) >= 10_000 ? Math.round(v).toLocaleString(LOCALE) : fmtNumber.format(v);
 }
 
 /** Axis labels with just enough decimals to tell neighbouring ticks apart (GPS degrees move in the 4th). */
@@ -41,7 +56,7 @@ export function tickLabels(ticks: number[]): string[] {
 	const inc = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
 	let d = 0;
 	while (d < 6 && ticks.some(t => Math.abs(Number(t.toFixed(d)) - t) > inc * 1e-3)) d++;
-	return ticks.map(t => (Math.abs(t) >= 10_000 ? Math.round(t).toLocaleString() : t.toFixed(d)));
+	return ticks.map(t => (Math.abs(t) >= 10_000 ? Math.round(t).toLocaleString(LOCALE) : t.toFixed(d)));
 }
 
 export function ago(iso: string | number | null | undefined): string {
@@ -52,7 +67,7 @@ export function ago(iso: string | number | null | undefined): string {
 	if (s < 60) return `${s} s ago`;
 	if (s < 3600) return `${Math.round(s / 60)} min ago`;
 	if (s < 86_400) return `${Math.round(s / 3600)} h ago`;
-	return new Date(t).toLocaleDateString();
+	return new Date(t).toLocaleDateString(LOCALE);
 }
 
 /** Absolute local time, for titles and tables: "2026-12-01 21:54:38". */

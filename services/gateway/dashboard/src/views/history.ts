@@ -9,7 +9,7 @@
  */
 import type { Api } from "../api";
 import { TimeChart, type SeriesDef } from "../chart";
-import { download, fmtTime, h, toast } from "../lib/dom";
+import { LOCALE, download, fmtTime, h, toast } from "../lib/dom";
 import { RAW_MAX_S, pickBucket } from "../lib/time-series";
 import type { DatapointView, LiveReading, ReadingRow, StatsView } from "../types";
 
@@ -155,7 +155,7 @@ export class HistoryPanel {
 					const pts = (by.get(d.id) ?? []).sort((a, b) => a.x - b.x);
 					return { xs: pts.map(p => p.x), ys: pts.map(p => p.y) };
 				});
-				note = `${items.length.toLocaleString()} readings${truncated ? " (first 40,000 only: zoom in for the rest)" : ""}`;
+				note = `${items.length.toLocaleString(LOCALE)} readings${truncated ? " (first 40,000 only: zoom in for the rest)" : ""}`;
 			} else {
 				const [bucket, bucketS] = pickBucket(span);
 				this.resolution = bucket;
