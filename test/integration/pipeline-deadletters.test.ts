@@ -61,7 +61,7 @@ describe("pipeline dead letters and replay", () => {
 			"dead letters"
 		);
 		expect(list.total).toBe(cases.length + 1);
-		const decodeLetters = list.rows.filter((r: any) => r.source === "pipeline.decode");
+		const decodeLetters = list.items.filter((r: any) => r.source === "pipeline.decode");
 		expect(decodeLetters.map((r: any) => r.reason.split(":")[0]).sort()).toEqual(cases.map(c => c[0]).sort());
 		for (const r of decodeLetters) {
 			// An oversized payload is kept truncated to the 2560-byte limit.
@@ -69,7 +69,7 @@ describe("pipeline dead letters and replay", () => {
 			expect(sent, `raw message kept for ${r.reason}`).toBeDefined();
 			expect(r.reason.startsWith(sent![0])).toBe(true);
 		}
-		const sinkLetter = list.rows.find((r: any) => r.source === "pipeline.sink");
+		const sinkLetter = list.items.find((r: any) => r.source === "pipeline.sink");
 		expect(sinkLetter.reason).toMatch(/^BAD_READING: value "hot"/);
 		// The good message: 3 rows.
 		await waitFor(async () => (await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n === 3, 10_000, "good rows");
@@ -103,9 +103,9 @@ describe("pipeline dead letters and replay", () => {
 
 		const open = await broker.call<any, any>("pipeline-decode.deadLetters", {});
 		expect(open.total).toBe(cases.length - 1);
-		expect(open.rows.every((r: any) => r.replay_count === 2 && r.last_error)).toBe(true);
+		expect(open.items.every((r: any) => r.replay_count === 2 && r.last_error)).toBe(true);
 		const done = await broker.call<any, any>("pipeline-decode.deadLetters", { open: false });
-		expect(done.rows.filter((r: any) => r.replayed_at).length).toBe(2);
+		expect(done.items.filter((r: any) => r.replayed_at).length).toBe(2);
 
 		// Replaying again stores nothing twice.
 		const third = await broker.call<any, any>("pipeline-decode.replayDeadLetters", {});
@@ -120,7 +120,7 @@ describe("pipeline dead letters and replay", () => {
 		const ts = Date.now() - 60_000;
 		const [early] = framesFor(mac, 1, ts);
 		await c.publishAsync(early.topic, early.payload, { qos: 1 });
-		await waitFor(async () => (await broker.call<any, any>("pipeline-decode.deadLetters", { reason: "UNKNOWN_MAC" })).rows.some((r: any) => r.topic === early.topic), 10_000, "unknown-MAC letter");
+		await waitFor(async () => (await broker.call<any, any>("pipeline-decode.deadLetters", { reason: "UNKNOWN_MAC" })).items.some((r: any) => r.topic === early.topic), 10_000, "unknown-MAC letter");
 
 		// Registered by plain SQL (as the manager or an operator would): no event, no replay.
 		await pg.query(`INSERT INTO devices (uid, name, type, mac) VALUES ('f2-aabbccddee98', 'new controller', 'faces2-controller', $1)`, [mac]);

@@ -72,7 +72,7 @@ describe("Socket.IO handshake authentication", () => {
 		expect(await outcome(s)).toBe("connected");
 		const nodes = await call(s, "gateway.nodes");
 		expect(nodes.err).toBeNull();
-		expect(Array.isArray(nodes.res)).toBe(true);
+		expect(Array.isArray(nodes.res.items)).toBe(true);
 		// Not whitelisted for sockets: not found, whatever the user.
 		const hidden = await call(s, "signing.list");
 		expect(hidden.err).toMatchObject({ name: "ServiceNotFoundError" });
