@@ -9,7 +9,7 @@
  * (./validate), check access (./access) and call ./core, ./planner or ./simulate.
  */
 import crypto from "node:crypto";
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, Service } from "moleculer";
 import type { Database } from "../../mixins/db.mixin";
 import type { Row } from "../../mixins/db/database";
 import { DbMixin } from "../../mixins/db.mixin";
@@ -23,6 +23,7 @@ import { nextAfter, preview } from "./planner";
 import { simulateRule } from "./simulate";
 import { commandToApi, decodeCursor, encodeCursor, loadRulesWithState, loadRuns, ms, scheduleToApi } from "./store";
 import { fail, validateCommand, validatePreview, validateRule, validateSchedule, validateSimulate, parseTime, type DeviceRef, type RuleDef, type ScheduleDef } from "./validate";
+import { defineService } from "../shared/define-service";
 
 type Meta = { user?: Caller; $statusCode?: number; $location?: string };
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each action's `params` schema checks what arrives
@@ -78,7 +79,7 @@ function firstRun(s: ScheduleDef, createdAt: number, t = Date.now()): Date | nul
 	return n == null ? null : new Date(n);
 }
 
-const AutomationService: ServiceSchema = {
+const AutomationService = defineService<This>({
 	name: "automation",
 	mixins: [DbMixin],
 	settings: { rest: "/automation" },
@@ -474,18 +475,16 @@ const AutomationService: ServiceSchema = {
 		}
 	},
 
-	created(this: Service) {
-		const self = this as This;
-		self.ready = new Promise<void>(r => (self.markReady = r));
-		self.tick = null;
+	created(this: This) {
+		this.ready = new Promise<void>(r => (this.markReady = r));
+		this.tick = null;
 	},
 
-	async started(this: Service) {
-		const self = this as This;
-		const env = fleetEnv(self.broker);
-		self.core = new AutomationCore({
-			db: self.db,
-			owner: `${self.broker.nodeID}:${crypto.randomBytes(4).toString("hex")}`,
+	async started(this: This) {
+		const env = fleetEnv(this.broker);
+		this.core = new AutomationCore({
+			db: this.db,
+			owner: `${this.broker.nodeID}:${crypto.randomBytes(4).toString("hex")}`,
 			tickMs: env.automationTickMs,
 			leaseMs: env.automationLeaseMs,
 			loopWindowMs: env.automationLoopWindowMs,
@@ -493,26 +492,25 @@ const AutomationService: ServiceSchema = {
 			historyDays: env.automationHistoryDays,
 			requestTimeoutMs: env.requestTimeoutMs,
 			send: (nodeID, action, deviceId, params, timeout) =>
-				self.broker.call(action === "write" ? "processor.write" : "processor.close", { ...params, deviceId }, { nodeID, retries: 0, timeout }),
-			emit: (event, payload) => void self.broker.emit(event, payload),
-			broadcast: (event, payload) => void self.broker.broadcast(event, payload),
+				this.broker.call(action === "write" ? "processor.write" : "processor.close", { ...params, deviceId }, { nodeID, retries: 0, timeout }),
+			emit: (event, payload) => void this.broker.emit(event, payload),
+			broadcast: (event, payload) => void this.broker.broadcast(event, payload),
 			// broadcast, not emit: every gateway node relays to its own sockets.
-			push: (messages: LiveMessage[]) => void self.broker.broadcast(LIVE_PUSH_EVENT, { messages }),
-			log: self.logger
+			push: (messages: LiveMessage[]) => void this.broker.broadcast(LIVE_PUSH_EVENT, { messages }),
+			log: this.logger
 		});
-		await self.core.reloadRules();
-		self.markReady();
-		self.logger.info(`automation: ready (${self.core.rules.size} enabled rules, sweep every ${env.automationTickMs} ms)`);
-		const tick = () => self.core.track(self.core.sweep());
-		self.tick = setInterval(tick, env.automationTickMs);
+		await this.core.reloadRules();
+		this.markReady();
+		this.logger.info(`automation: ready (${this.core.rules.size} enabled rules, sweep every ${env.automationTickMs} ms)`);
+		const tick = () => this.core.track(this.core.sweep());
+		this.tick = setInterval(tick, env.automationTickMs);
 		tick();
 	},
 
-	async stopped(this: Service) {
-		const self = this as This;
-		if (self.tick) clearInterval(self.tick);
-		await self.core?.stop();
+	async stopped(this: This) {
+		if (this.tick) clearInterval(this.tick);
+		await this.core?.stop();
 	}
-};
+});
 
 export default AutomationService;

@@ -5,7 +5,7 @@
  * cheap enough to run on many nodes. Whether the result is already built is asked of the
  * builds service when one is on the mesh (never required).
  */
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, Service } from "moleculer";
 import type { ReleaseMetadata } from "../shared/asu/metadata";
 import { stringifyOrdered } from "../shared/asu/ordered-json";
 import { isAnswer, preparedBody, prepareRequest } from "../shared/asu/prepare";
@@ -14,11 +14,12 @@ import { metadataFor } from "../shared/asu/sources";
 import type { ValidationOptions } from "../shared/asu/validate";
 import { fleetEnv } from "../shared/broker-env";
 import { requestHash } from "../shared/asu/hash";
+import { defineService } from "../shared/define-service";
 
 type PrepareThis = Service & { meta: ReleaseMetadata; validation: ValidationOptions };
 type Meta = { $statusCode?: number; $responseType?: string };
 
-const BuildsPrepareService: ServiceSchema = {
+const BuildsPrepareService = defineService<PrepareThis>({
 	name: "builds-prepare",
 
 	actions: {
@@ -41,12 +42,11 @@ const BuildsPrepareService: ServiceSchema = {
 		}
 	},
 
-	created(this: Service) {
-		const self = this as PrepareThis;
-		const env = fleetEnv(self.broker).builds;
-		self.meta = metadataFor(env);
-		self.validation = { allowDefaults: env.allowDefaults, repositoryAllowList: env.repositoryAllowList };
+	created(this: PrepareThis) {
+		const env = fleetEnv(this.broker).builds;
+		this.meta = metadataFor(env);
+		this.validation = { allowDefaults: env.allowDefaults, repositoryAllowList: env.repositoryAllowList };
 	}
-};
+});
 
 export default BuildsPrepareService;

@@ -4,7 +4,7 @@
  * each. On stop it finishes what it is building (BullMQ's close waits for active jobs); a
  * worker that dies mid-build loses its lock and the job is retaken by another worker.
  */
-import type { Service, ServiceSchema } from "moleculer";
+import type { Service } from "moleculer";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { registerHealthCheck } from "../../mixins/health";
 import { acquireQueue, releaseQueue, type BuildQueue, type BuildWorker, type JobContext, type WorkerOptions } from "../shared/asu/queue";
@@ -17,6 +17,7 @@ import { BUILD_METRICS, registerBuildMetrics } from "../shared/asu/metrics";
 import { createBuilder } from "./builders";
 import type { Builder } from "./builders/types";
 import { INSTALLABLE_TYPES, runBuild } from "./build-flow";
+import { defineService } from "../shared/define-service";
 
 type WorkerThis = Service & {
 	db: Database;
@@ -34,7 +35,7 @@ export function extraPackages(request: BuildRequest, result: Record<string, unkn
 	return request.packages.filter(p => !p.startsWith("-") && !defaults.has(p));
 }
 
-const BuildsWorkerService: ServiceSchema = {
+const BuildsWorkerService = defineService<WorkerThis>({
 	name: "builds-worker",
 	mixins: [DbMixin],
 
@@ -68,51 +69,48 @@ const BuildsWorkerService: ServiceSchema = {
 		}
 	},
 
-	created(this: Service) {
-		const self = this as WorkerThis;
-		const env = fleetEnv(self.broker);
-		self.builder = createBuilder(env.builds, metadataFor(env.builds));
-		self.worker = null;
-		self.problem = self.builder ? null : "no builder configured on this node (ASU_BUILDER)";
-		registerBuildMetrics(self.broker);
+	created(this: WorkerThis) {
+		const env = fleetEnv(this.broker);
+		this.builder = createBuilder(env.builds, metadataFor(env.builds));
+		this.worker = null;
+		this.problem = this.builder ? null : "no builder configured on this node (ASU_BUILDER)";
+		registerBuildMetrics(this.broker);
 	},
 
-	async started(this: Service) {
-		const self = this as WorkerThis;
-		const env = fleetEnv(self.broker);
-		if (!self.builder) {
-			self.logger.warn("builds-worker: no builder configured (ASU_BUILDER=podman|local|simulated): this node builds nothing");
+	async started(this: WorkerThis) {
+		const env = fleetEnv(this.broker);
+		if (!this.builder) {
+			this.logger.warn("builds-worker: no builder configured (ASU_BUILDER=podman|local|simulated): this node builds nothing");
 			return;
 		}
-		const problem = await self.builder.check();
+		const problem = await this.builder.check();
 		if (problem) {
 			// A worker that cannot build must not take jobs from the queue: other workers will.
-			self.logger.error(`builds-worker: the ${self.builder.name} builder cannot run here: ${problem}. This node takes no build jobs.`);
-			self.problem = `the ${self.builder.name} builder cannot run on node ${self.broker.nodeID}: ${problem}`;
+			this.logger.error(`builds-worker: the ${this.builder.name} builder cannot run here: ${problem}. This node takes no build jobs.`);
+			this.problem = `the ${this.builder.name} builder cannot run on node ${this.broker.nodeID}: ${problem}`;
 			return;
 		}
-		self.queue = acquireQueue(env.redisUrl, env.namespace);
-		registerHealthCheck(self.broker, "build-queue", () => self.queue.ping());
-		self.worker = self.queue.work(job => self.process(job), {
+		this.queue = acquireQueue(env.redisUrl, env.namespace);
+		registerHealthCheck(this.broker, "build-queue", () => this.queue.ping());
+		this.worker = this.queue.work(job => this.process(job), {
 			concurrency: env.builds.workerConcurrency,
 			timeoutMs: env.builds.jobTimeoutS * 1000,
 			lockMs: env.builds.workerLockMs,
-			onFinished: (id, data, outcome) => self.finished(id, data, outcome)
+			onFinished: (id, data, outcome) => this.finished(id, data, outcome)
 		});
-		const simulated = self.builder.simulated ? " - SIMULATED ImageBuilder: images are stand-ins, not firmware" : "";
-		self.logger.info(`builds-worker: ${self.builder.name} builder, ${env.builds.workerConcurrency} job(s) at a time, ${self.queue.kind} queue${simulated}`);
+		const simulated = this.builder.simulated ? " - SIMULATED ImageBuilder: images are stand-ins, not firmware" : "";
+		this.logger.info(`builds-worker: ${this.builder.name} builder, ${env.builds.workerConcurrency} job(s) at a time, ${this.queue.kind} queue${simulated}`);
 	},
 
-	async stopped(this: Service) {
-		const self = this as WorkerThis;
-		const env = fleetEnv(self.broker);
-		if (self.worker) {
+	async stopped(this: WorkerThis) {
+		const env = fleetEnv(this.broker);
+		if (this.worker) {
 			// Graceful: stop taking jobs and finish the running ones.
-			await self.worker.close();
-			self.worker = null;
+			await this.worker.close();
+			this.worker = null;
 		}
-		if (self.queue) await releaseQueue(env.redisUrl, env.namespace);
+		if (this.queue) await releaseQueue(env.redisUrl, env.namespace);
 	}
-};
+});
 
 export default BuildsWorkerService;

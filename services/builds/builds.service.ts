@@ -8,7 +8,7 @@
  * every answer is an ASU body, written by `reply` with its status code and headers.
  */
 import fs from "node:fs";
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, Service } from "moleculer";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { registerHealthCheck } from "../../mixins/health";
 import { BUILD_METRICS, registerBuildMetrics } from "../shared/asu/metrics";
@@ -24,6 +24,7 @@ import { detailAnswer, jobAnswer, NOT_FOUND } from "./answers";
 import { postBuild, type BuildApiDeps } from "./build-api";
 import { jsonRoute, type ServerInfo } from "./json-routes";
 import { storeFile, sweepStore } from "./store";
+import { defineService } from "../shared/define-service";
 
 const HASH = /^[0-9a-f]{64}$/;
 const SERVER_VERSION = "fleetmesh-0.1.0";
@@ -83,7 +84,7 @@ function restPath(p: HttpParams): string {
 
 const publicAction = { auth: "public", visibility: "published" } as const;
 
-const BuildsService: ServiceSchema = {
+const BuildsService = defineService<BuildsThis>({
 	name: "builds",
 	mixins: [DbMixin],
 
@@ -328,59 +329,56 @@ const BuildsService: ServiceSchema = {
 		}
 	},
 
-	created(this: Service) {
-		const self = this as BuildsThis;
-		self.env = fleetEnv(self.broker);
-		self.meta = metadataFor(self.env.builds);
-		self.pending = [];
-		self.flushTimer = null;
-		self.gaugeTimer = null;
-		self.sweepTimer = null;
-		self.hits = 0;
-		self.misses = 0;
-		self.workerState = null;
-		registerBuildMetrics(self.broker);
+	created(this: BuildsThis) {
+		this.env = fleetEnv(this.broker);
+		this.meta = metadataFor(this.env.builds);
+		this.pending = [];
+		this.flushTimer = null;
+		this.gaugeTimer = null;
+		this.sweepTimer = null;
+		this.hits = 0;
+		this.misses = 0;
+		this.workerState = null;
+		registerBuildMetrics(this.broker);
 	},
 
-	async started(this: Service) {
-		const self = this as BuildsThis;
-		const env = self.env;
-		self.queue = acquireQueue(env.redisUrl, env.namespace);
-		await self.queue.ready?.(5000);
-		registerHealthCheck(self.broker, "build-queue", () => self.queue.ping());
+	async started(this: BuildsThis) {
+		const env = this.env;
+		this.queue = acquireQueue(env.redisUrl, env.namespace);
+		await this.queue.ready?.(5000);
+		registerHealthCheck(this.broker, "build-queue", () => this.queue.ping());
 		// `postBuild` reads these off the service.
-		Object.assign(self, { validation: { allowDefaults: env.builds.allowDefaults, repositoryAllowList: env.builds.repositoryAllowList }, maxQueue: env.builds.maxQueue });
-		if (self.queue.kind === "in-process") self.logger.warn("builds: no REDIS_URL - the build queue runs in-process on this node (jobs are lost on restart; only this node's builds-worker builds)");
-		else self.logger.info("builds: build queue on BullMQ (Redis)");
+		Object.assign(this, { validation: { allowDefaults: env.builds.allowDefaults, repositoryAllowList: env.builds.repositoryAllowList }, maxQueue: env.builds.maxQueue });
+		if (this.queue.kind === "in-process") this.logger.warn("builds: no REDIS_URL - the build queue runs in-process on this node (jobs are lost on restart; only this node's builds-worker builds)");
+		else this.logger.info("builds: build queue on BullMQ (Redis)");
 		const builder = env.builds.builder;
-		self.logger.info(`builds: release metadata from ${self.meta.source.describe}; builder ${builder ?? "none (builds answer 503)"}${builder === "simulated" ? " - SIMULATED: images are stand-ins, not firmware" : ""}`);
-		self.gaugeTimer = setInterval(() => {
-			void Promise.all([self.queue.waiting(), self.queue.active()]).then(
+		this.logger.info(`builds: release metadata from ${this.meta.source.describe}; builder ${builder ?? "none (builds answer 503)"}${builder === "simulated" ? " - SIMULATED: images are stand-ins, not firmware" : ""}`);
+		this.gaugeTimer = setInterval(() => {
+			void Promise.all([this.queue.waiting(), this.queue.active()]).then(
 				([w, a]) => {
-					self.broker.metrics?.set(BUILD_METRICS.queueLength, w);
-					self.broker.metrics?.set(BUILD_METRICS.activeBuilds, a);
+					this.broker.metrics?.set(BUILD_METRICS.queueLength, w);
+					this.broker.metrics?.set(BUILD_METRICS.activeBuilds, a);
 				},
 				() => undefined
 			);
 		}, 5000);
-		self.gaugeTimer.unref();
+		this.gaugeTimer.unref();
 		// Images of builds that expired (their job is gone) are removed from the store.
-		self.sweepTimer = setInterval(() => {
-			void sweepStore(env.builds.storeDir, self.queue).then(
-				n => n && self.logger.info(`builds: removed ${n} expired build(s) from the store`),
-				err => self.logger.warn(`builds: store sweep failed: ${(err as Error).message}`)
+		this.sweepTimer = setInterval(() => {
+			void sweepStore(env.builds.storeDir, this.queue).then(
+				n => n && this.logger.info(`builds: removed ${n} expired build(s) from the store`),
+				err => this.logger.warn(`builds: store sweep failed: ${(err as Error).message}`)
 			);
 		}, 15 * 60_000);
-		self.sweepTimer.unref();
+		this.sweepTimer.unref();
 	},
 
-	async stopped(this: Service) {
-		const self = this as BuildsThis;
-		if (self.gaugeTimer) clearInterval(self.gaugeTimer);
-		if (self.sweepTimer) clearInterval(self.sweepTimer);
-		await self.flush();
-		await releaseQueue(self.env.redisUrl, self.env.namespace);
+	async stopped(this: BuildsThis) {
+		if (this.gaugeTimer) clearInterval(this.gaugeTimer);
+		if (this.sweepTimer) clearInterval(this.sweepTimer);
+		await this.flush();
+		await releaseQueue(this.env.redisUrl, this.env.namespace);
 	}
-};
+});
 
 export default BuildsService;

@@ -7,7 +7,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, Service } from "moleculer";
 import { Errors } from "moleculer";
 import { fleetEnv } from "../shared/broker-env";
 import { EVENTS, type DeviceHotplugEvent } from "../shared/contracts";
@@ -18,6 +18,7 @@ import { UdevadmSource } from "./sources/udevadm";
 import type { DeviceSource, RawDeviceEvent } from "./sources/types";
 import { isRelevant } from "./sources/types";
 import { errorMessage } from "../shared/error-message";
+import { defineService } from "../shared/define-service";
 
 function onPath(bin: string): boolean {
 	return (process.env.PATH ?? "").split(":").some(dir => dir && fs.existsSync(path.join(dir, bin)));
@@ -43,7 +44,7 @@ type DetectorThis = Service & {
 	rescan(): Promise<{ added: number; removed: number }>;
 };
 
-const DetectorService: ServiceSchema = {
+const DetectorService = defineService<DetectorThis>({
 	name: "detector",
 
 	actions: {
@@ -116,45 +117,42 @@ const DetectorService: ServiceSchema = {
 		}
 	},
 
-	created(this: Service) {
-		const self = this as DetectorThis;
-		const env = fleetEnv(self.broker);
+	created(this: DetectorThis) {
+		const env = fleetEnv(this.broker);
 		// In a privileged container of its own the detector names the processor's node (DEVICE_NODEID).
-		self.deviceNodeID = env.deviceNodeID ?? self.broker.nodeID;
-		self.sources = [];
-		self.simulated = null;
-		self.debouncer = new Debouncer(env.detectorDebounceMs, change => {
-			const ev = self.toEvent(change);
-			self.logger.info(`detector: ${change.action === "add" ? "attached" : "detached"} ${ev.path} (${ev.subsystem} ${ev.properties.ID_VENDOR_ID ?? "-"}:${ev.properties.ID_MODEL_ID ?? "-"})`);
-			void self.broker.emit(change.action === "add" ? EVENTS.deviceAttached : EVENTS.deviceDetached, ev);
+		this.deviceNodeID = env.deviceNodeID ?? this.broker.nodeID;
+		this.sources = [];
+		this.simulated = null;
+		this.debouncer = new Debouncer(env.detectorDebounceMs, change => {
+			const ev = this.toEvent(change);
+			this.logger.info(`detector: ${change.action === "add" ? "attached" : "detached"} ${ev.path} (${ev.subsystem} ${ev.properties.ID_VENDOR_ID ?? "-"}:${ev.properties.ID_MODEL_ID ?? "-"})`);
+			void this.broker.emit(change.action === "add" ? EVENTS.deviceAttached : EVENTS.deviceDetached, ev);
 		});
 		if (env.detectorSource !== "simulated") {
-			const hw = chooseHardwareSource(env.detectorSource, env.sysfsRoot, self.logger);
-			if (hw) self.sources.push(hw);
+			const hw = chooseHardwareSource(env.detectorSource, env.sysfsRoot, this.logger);
+			if (hw) this.sources.push(hw);
 		}
 		if (env.simulate || env.detectorSource === "simulated") {
-			self.simulated = new SimulatedSource();
-			self.sources.push(self.simulated);
+			this.simulated = new SimulatedSource();
+			this.sources.push(this.simulated);
 		}
 	},
 
-	async started(this: Service) {
-		const self = this as DetectorThis;
-		if (self.sources.length === 0) {
-			self.logger.warn("detector: no device source available (no udev, no /sys/class): set DETECTOR_SOURCE or SIMULATE=1");
+	async started(this: DetectorThis) {
+		if (this.sources.length === 0) {
+			this.logger.warn("detector: no device source available (no udev, no /sys/class): set DETECTOR_SOURCE or SIMULATE=1");
 			return;
 		}
-		self.logger.info(`detector: source ${self.sources.map(s => s.name).join(" + ")}`);
-		for (const s of self.sources) await s.start(ev => self.ingest(ev));
+		this.logger.info(`detector: source ${this.sources.map(s => s.name).join(" + ")}`);
+		for (const s of this.sources) await s.start(ev => this.ingest(ev));
 		// Initial enumeration: what is already plugged in is reported like a fresh plug.
-		await self.rescan();
+		await this.rescan();
 	},
 
-	async stopped(this: Service) {
-		const self = this as DetectorThis;
-		self.debouncer.clear();
-		for (const s of self.sources) await s.stop();
+	async stopped(this: DetectorThis) {
+		this.debouncer.clear();
+		for (const s of this.sources) await s.stop();
 	}
-};
+});
 
 export default DetectorService;

@@ -22,7 +22,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import crypto from "node:crypto";
 import type { JSONWebKeySet, JWTVerifyGetKey } from "jose";
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, Service } from "moleculer";
 import { authLevelOf } from "../../mixins/authorization";
 import { createAddressLimiter, type AddressLimiter } from "../../mixins/rate-limit";
 import { fleetEnv } from "../shared/broker-env";
@@ -33,6 +33,7 @@ import { ForbiddenError, TooManyRequestsError, UnauthorizedError } from "../shar
 import { keysFromJwks, parseBearer, verifyAccessToken } from "../shared/tokens";
 import { isAsuPath } from "./asu-routes";
 import { errorMessage } from "../shared/error-message";
+import { defineMixin } from "../shared/define-service";
 
 const RESYNC_INTERVAL_MS = 30_000;
 const TOKEN_CACHE_MAX = 10_000;
@@ -165,7 +166,7 @@ function unauthorized(res: ServerResponse | null, message: string, type: string)
 	throw new UnauthorizedError(message, type);
 }
 
-export const AuthMixin: Partial<ServiceSchema> = {
+export const AuthMixin = defineMixin<AuthThis>({
 	events: {
 		/** A node (re)joined: revocations made while we could not hear them are read again. */
 		"$node.connected"(this: AuthThis) {
@@ -419,22 +420,21 @@ export const AuthMixin: Partial<ServiceSchema> = {
 		}
 	},
 
-	created(this: Service) {
-		const self = this as AuthThis;
-		self.env = fleetEnv(this.broker);
-		self.authRevoked = new Map();
-		self.authTokenCache = new Map();
-		self.authKeys = null;
-		self.authKeysAt = 0;
-		self.authUsers = new Map();
-		self.authUserLoads = new Map();
-		self.authSynced = false;
-		self.authSyncing = null;
+	created(this: AuthThis) {
+		this.env = fleetEnv(this.broker);
+		this.authRevoked = new Map();
+		this.authTokenCache = new Map();
+		this.authKeys = null;
+		this.authKeysAt = 0;
+		this.authUsers = new Map();
+		this.authUserLoads = new Map();
+		this.authSynced = false;
+		this.authSyncing = null;
 		// Shared by every gateway when REDIS_URL is set, per instance otherwise.
-		self.authLimiter = createAddressLimiter({ name: "auth", perMinute: self.env.authRateLimit, redisUrl: self.env.redisUrl, namespace: this.broker.namespace });
-		self.authTimer = null;
-		self.authTimeouts = [];
-		self.authNodeTimer = null;
+		this.authLimiter = createAddressLimiter({ name: "auth", perMinute: this.env.authRateLimit, redisUrl: this.env.redisUrl, namespace: this.broker.namespace });
+		this.authTimer = null;
+		this.authTimeouts = [];
+		this.authNodeTimer = null;
 
 		// Request params hold passwords (login, register): never written to the log, at any level.
 		this.settings.logRequestParams = null;
@@ -464,7 +464,7 @@ export const AuthMixin: Partial<ServiceSchema> = {
 						throw err;
 					}) : user;
 					const endpoint = this.broker.findNextActionEndpoint(action);
-					if (!(endpoint instanceof Error) && authLevelOf(endpoint?.action, self.env.metricsAuth) === "admin" && !live.is_admin) {
+					if (!(endpoint instanceof Error) && authLevelOf(endpoint?.action, this.env.metricsAuth) === "admin" && !live.is_admin) {
 						throw new ForbiddenError("Administrators only");
 					}
 					if (opts.meta) {
@@ -475,49 +475,47 @@ export const AuthMixin: Partial<ServiceSchema> = {
 				};
 			}
 		}
-		if (self.env.corsOrigins?.length) {
-			io.options = { ...(io.options ?? {}), cors: { origin: self.env.corsOrigins.includes("*") ? "*" : self.env.corsOrigins, methods: ["GET", "POST"] } };
+		if (this.env.corsOrigins?.length) {
+			io.options = { ...(io.options ?? {}), cors: { origin: this.env.corsOrigins.includes("*") ? "*" : this.env.corsOrigins, methods: ["GET", "POST"] } };
 		}
 	},
 
-	started(this: Service) {
-		const self = this as AuthThis;
+	started(this: AuthThis) {
 		// moleculer-web made its server in created(); put the security layer in front of its
 		// handler (Socket.IO attaches after this and keeps it for non-socket requests).
-		const server = self.server;
+		const server = this.server;
 		if (server) {
 			const handlers = server.listeners("request") as Array<(req: IncomingMessage, res: ServerResponse) => void>;
 			server.removeAllListeners("request");
 			server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-				if (self.handleSecurity(req, res)) return;
+				if (this.handleSecurity(req, res)) return;
 				for (const h of handlers) h.call(server, req, res);
 			});
 		}
 		const resync = () =>
-			self.syncRevocations().catch(err => {
+			this.syncRevocations().catch(err => {
 				// Quiet while no signing service is on the mesh (yet); a failing one is worth a warning.
 				if ((err as { type?: string }).type !== "SERVICE_NOT_FOUND") this.logger.warn(`revoked-token list not refreshed: ${errorMessage(err)}`);
 			});
-		self.authTimer = setInterval(() => {
+		this.authTimer = setInterval(() => {
 			resync();
 		}, RESYNC_INTERVAL_MS);
-		self.authTimer.unref();
+		this.authTimer.unref();
 		// Not awaited: the gateway must start (and serve /health) while signing is still coming up.
 		this.broker.waitForServices("signing", 60_000).then(resync, () => undefined);
 		// Other nodes learn of a new node only about a second after it starts, and a revocation
 		// broadcast in that gap does not reach it: read the list again once the mesh knows us.
-		for (const ms of [2000, 5000]) self.authTimeouts.push(setTimeout(() => void resync(), ms));
+		for (const ms of [2000, 5000]) this.authTimeouts.push(setTimeout(() => void resync(), ms));
 	},
 
-	stopped(this: Service) {
-		const self = this as AuthThis;
-		if (self.authTimer) clearInterval(self.authTimer);
-		for (const t of self.authTimeouts) clearTimeout(t);
-		if (self.authNodeTimer) clearTimeout(self.authNodeTimer);
+	stopped(this: AuthThis) {
+		if (this.authTimer) clearInterval(this.authTimer);
+		for (const t of this.authTimeouts) clearTimeout(t);
+		if (this.authNodeTimer) clearTimeout(this.authNodeTimer);
 		// The ASU routes' limiter (asu-routes.ts) lives on this service too.
-		const asu = (self as unknown as { asuLimiter?: AddressLimiter | null }).asuLimiter;
-		return Promise.all([self.authLimiter.close(), asu?.close()]).then(() => undefined);
+		const asu = (this as unknown as { asuLimiter?: AddressLimiter | null }).asuLimiter;
+		return Promise.all([this.authLimiter.close(), asu?.close()]).then(() => undefined);
 	}
-};
+});
 
 export default AuthMixin;

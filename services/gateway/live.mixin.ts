@@ -4,8 +4,9 @@
  * gateway node of the mesh delivers to the browsers connected to it; no Socket.IO adapter is
  * needed. Which rooms a socket may join is decided by `monitoring.join` (whitelisted).
  */
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, Service } from "moleculer";
 import { LIVE_PUSH_EVENT, type LivePushEvent } from "../shared/contracts";
+import { defineMixin } from "../shared/define-service";
 
 type LiveThis = Service & { io?: { to(room: string): Emitter; volatile: { to(room: string): Emitter } }; liveStats: { messages: number; dropped: number } };
 type Emitter = { emit(event: string, ...args: unknown[]): boolean };
@@ -13,7 +14,7 @@ type Emitter = { emit(event: string, ...args: unknown[]): boolean };
 const ROOM = /^(device:\d{1,9}|alerts)$/;
 const EVENT = /^[a-z][a-z.]{0,40}$/;
 
-export const LiveMixin: Partial<ServiceSchema> = {
+export const LiveMixin = defineMixin<LiveThis>({
 	events: {
 		[LIVE_PUSH_EVENT]: {
 			handler(this: LiveThis, ctx: Context<Partial<LivePushEvent>>) {
@@ -34,9 +35,9 @@ export const LiveMixin: Partial<ServiceSchema> = {
 			}
 		}
 	},
-	created(this: Service) {
-		(this as LiveThis).liveStats = { messages: 0, dropped: 0 };
+	created(this: LiveThis) {
+		this.liveStats = { messages: 0, dropped: 0 };
 	}
-};
+});
 
 export default LiveMixin;

@@ -5,7 +5,7 @@
  * Location-free: it may run in the cloud while detector and processor run on a Pi; every
  * device call carries the device's nodeID (hardware is bound to its node; everything else may run anywhere).
  */
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, Service } from "moleculer";
 import { callerOf, deviceNotFound, isAdmin, mayAccessOwner, type Caller, type DeviceAccess } from "../../mixins/authorization";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageParams, toPage, wholeList } from "../shared/lists";
@@ -43,6 +43,7 @@ import { loadUsbIds } from "./usbids";
 import { errorMessage } from "../shared/error-message";
 import { DEVICE_STATUSES } from "../shared/contracts/devices";
 import { firstPerAddress, i2cProbes, seenDevice, seenI2cChip, seenUnknownBus, type ChipFound } from "./attach";
+import { defineService } from "../shared/define-service";
 
 type ManagerThis = Service & {
 	db: Database;
@@ -104,7 +105,7 @@ type DeviceParams = Omit<NewDevice, "owner"> & { owner?: number | null };
 
 const idParam = { id: { type: "number", integer: true, positive: true, max: INT32_MAX, convert: true } } as const;
 
-const ManagerService: ServiceSchema = {
+const ManagerService = defineService<ManagerThis>({
 	name: "manager",
 	mixins: [DbMixin],
 	settings: { rest: "/" },
@@ -445,39 +446,36 @@ const ManagerService: ServiceSchema = {
 		}
 	},
 
-	created(this: Service) {
-		const self = this as ManagerThis;
-		const dir = fleetEnv(self.broker).profilesDir ?? PROFILES_DIR;
+	created(this: ManagerThis) {
+		const dir = fleetEnv(this.broker).profilesDir ?? PROFILES_DIR;
 		const { profiles, errors } = loadProfiles(dir);
-		self.profiles = profiles;
-		self.profileErrors = errors;
-		self.queues = new Map();
-		for (const e of errors) self.logger.error(`manager: profile ${e.file}: ${e.field}: ${e.message} (skipped)`);
-		self.logger.info(`manager: ${profiles.length} device profiles from ${dir}`);
+		this.profiles = profiles;
+		this.profileErrors = errors;
+		this.queues = new Map();
+		for (const e of errors) this.logger.error(`manager: profile ${e.file}: ${e.field}: ${e.message} (skipped)`);
+		this.logger.info(`manager: ${profiles.length} device profiles from ${dir}`);
 	},
 
-	async started(this: Service) {
-		const self = this as ManagerThis;
+	async started(this: ManagerThis) {
 		const ids = loadUsbIds();
-		self.logger.info(`manager: usb.ids from ${ids.source} (${ids.vendors.size} vendors)`);
+		this.logger.info(`manager: usb.ids from ${ids.source} (${ids.vendors.size} vendors)`);
 		// Devices plugged while no manager ran are picked up from the detectors.
-		setTimeout(() => void self.broker.call("manager.sync", {}, { nodeID: self.broker.nodeID }).catch(() => undefined), 1000).unref();
+		setTimeout(() => void this.broker.call("manager.sync", {}, { nodeID: this.broker.nodeID }).catch(() => undefined), 1000).unref();
 		// Devices left "streaming" by nodes that are not in the mesh (everything stopped at once,
 		// or a node that never came back): disconnected, once discovery had time to find the live ones.
 		setTimeout(() => {
 			void (async () => {
-				const registry = self.broker.registry as unknown as { getNodeList(o: { onlyAvailable: boolean; withServices: boolean }): Array<{ id: string }> };
+				const registry = this.broker.registry as unknown as { getNodeList(o: { onlyAvailable: boolean; withServices: boolean }): Array<{ id: string }> };
 				const online = new Set(registry.getNodeList({ onlyAvailable: true, withServices: false }).map(n => n.id));
-				for (const nodeID of await nodesWithLiveDevices(self.db)) if (!online.has(nodeID)) await self.disconnectNode(nodeID, NODE_LOST);
-			})().catch(err => self.logger.warn(`manager: sweeping devices of absent nodes: ${(err as Error).message}`));
+				for (const nodeID of await nodesWithLiveDevices(this.db)) if (!online.has(nodeID)) await this.disconnectNode(nodeID, NODE_LOST);
+			})().catch(err => this.logger.warn(`manager: sweeping devices of absent nodes: ${(err as Error).message}`));
 		}, 5000).unref();
 	},
 
 	/** A planned stop of this node: its own devices are disconnected now, not left "streaming". */
-	async stopped(this: Service) {
-		const self = this as ManagerThis;
-		await self.disconnectNode(self.broker.nodeID, NODE_STOPPED).catch(err => self.logger.warn(`manager: devices of this node at stop: ${(err as Error).message}`));
+	async stopped(this: ManagerThis) {
+		await this.disconnectNode(this.broker.nodeID, NODE_STOPPED).catch(err => this.logger.warn(`manager: devices of this node at stop: ${(err as Error).message}`));
 	}
-};
+});
 
 export default ManagerService;

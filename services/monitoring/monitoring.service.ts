@@ -7,7 +7,7 @@
  * stores them, this service only reads decoded_data. Domain logic is in ./queries, ./alerts,
  * ./live and ./store; the handlers below validate, authorise and wire.
  */
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, Service } from "moleculer";
 import type { Database } from "../../mixins/db.mixin";
 import { DbMixin } from "../../mixins/db.mixin";
 import { callerOf, deviceNotFound, mayAccessOwner, ownerCondition } from "../../mixins/authorization";
@@ -67,6 +67,7 @@ import { errorMessage } from "../shared/error-message";
 import { Backoff } from "../shared/retry";
 import { SEVERITIES } from "../shared/contracts/alerts";
 import { AlertEngine, type AlertEffect } from "./engine";
+import { defineService } from "../shared/define-service";
 
 /** How long datapoint labels, units and device names are cached. */
 const META_TTL_MS = 5 * 60_000;
@@ -155,7 +156,7 @@ function alertEvent(alert: ReturnType<typeof alertToApi>, at: string): AlertEven
 	return { alertId: alert.id, deviceId: alert.deviceId, datapoint: alert.datapoint ?? alert.kind, severity: alert.severity, message: alert.message, at };
 }
 
-const MonitoringService: ServiceSchema = {
+const MonitoringService = defineService<This>({
 	name: "monitoring",
 	mixins: [DbMixin],
 	settings: { rest: "/monitoring" },
@@ -657,63 +658,61 @@ const MonitoringService: ServiceSchema = {
 		}
 	},
 
-	created(this: Service) {
-		const self = this as This;
-		const env = fleetEnv(self.broker);
+	created(this: This) {
+		const env = fleetEnv(this.broker);
 		// Channel messages may arrive before started() has loaded rules and state: they wait for this.
-		self.ready = new Promise<void>(r => (self.markReady = r));
-		self.bucketFn = "date_bin";
-		self.rules = new Map();
-		self.ruleStates = new Map();
-		self.meta = new Map();
-		self.metaLoadedAt = Date.now();
-		self.unknownDatapoints = new Map();
-		self.offlineOpen = new Set();
-		self.engine = new AlertEngine(self);
-		self.mongo = null;
-		self.offlineTimer = null;
-		self.mongoRetry = null;
-		self.stopping = false;
-		self.counters = { batches: 0, readings: 0, invalid: 0, mongoErrors: 0 };
-		self.throttle = new RoomThrottle(env.liveThrottleMs, messages => self.push(messages));
-		self.profileAlerts = { byProfile: new Map(), problems: [] };
+		this.ready = new Promise<void>(r => (this.markReady = r));
+		this.bucketFn = "date_bin";
+		this.rules = new Map();
+		this.ruleStates = new Map();
+		this.meta = new Map();
+		this.metaLoadedAt = Date.now();
+		this.unknownDatapoints = new Map();
+		this.offlineOpen = new Set();
+		this.engine = new AlertEngine(this);
+		this.mongo = null;
+		this.offlineTimer = null;
+		this.mongoRetry = null;
+		this.stopping = false;
+		this.counters = { batches: 0, readings: 0, invalid: 0, mongoErrors: 0 };
+		this.throttle = new RoomThrottle(env.liveThrottleMs, messages => this.push(messages));
+		this.profileAlerts = { byProfile: new Map(), problems: [] };
 	},
 
-	async started(this: Service) {
-		const self = this as This;
-		const env = fleetEnv(self.broker);
-		self.startedAt = Date.now();
-		const [ts] = await self.db.query("SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'timescaledb'");
-		self.bucketFn = Number(ts?.n) > 0 ? "time_bucket" : "date_bin";
-		self.profileAlerts = loadProfileAlerts(env.profilesDir ?? PROFILES_DIR);
-		for (const p of self.profileAlerts.problems) self.logger.warn(`profile alert defaults: ${p}`);
-		await self.reloadRules();
-		const open = await loadOpenAlerts(self.db);
-		for (const a of open.threshold) self.ruleStates.set(`${a.ruleId}:${a.deviceId}`, initialState(true));
-		for (const d of open.offline) self.offlineOpen.add(d);
+	async started(this: This) {
+		const env = fleetEnv(this.broker);
+		this.startedAt = Date.now();
+		const [ts] = await this.db.query("SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'timescaledb'");
+		this.bucketFn = Number(ts?.n) > 0 ? "time_bucket" : "date_bin";
+		this.profileAlerts = loadProfileAlerts(env.profilesDir ?? PROFILES_DIR);
+		for (const p of this.profileAlerts.problems) this.logger.warn(`profile alert defaults: ${p}`);
+		await this.reloadRules();
+		const open = await loadOpenAlerts(this.db);
+		for (const a of open.threshold) this.ruleStates.set(`${a.ruleId}:${a.deviceId}`, initialState(true));
+		for (const d of open.offline) this.offlineOpen.add(d);
 
 		if (env.mongoUrl) {
 			// Optional sink, connected in the background: a MongoDB that is down or late never
 			// delays or stops monitoring; /ready says whether it is connected.
 			const sink = new MongoSink(env.mongoUrl);
 			let lastError = "connecting";
-			registerHealthCheck(self.broker, "mongodb", async () => {
-				if (!self.mongo) throw new Error(`MongoDB not connected: ${lastError}`);
-				await self.mongo.ping();
+			registerHealthCheck(this.broker, "mongodb", async () => {
+				if (!this.mongo) throw new Error(`MongoDB not connected: ${lastError}`);
+				await this.mongo.ping();
 				return "monitoring_data, device_alerts";
 			});
 			const backoff = new Backoff(5000, 60_000);
 			const attempt = () => {
 				sink.start().then(
 					() => {
-						self.mongo = sink;
-						self.logger.info("monitoring: MongoDB document sink on (monitoring_data, device_alerts)");
+						this.mongo = sink;
+						this.logger.info("monitoring: MongoDB document sink on (monitoring_data, device_alerts)");
 					},
 					err => {
 						lastError = errorMessage(err);
 						const delay = backoff.next();
-						self.logger.warn(`monitoring: MongoDB sink not connected (${lastError}); retrying in ${Math.round(delay / 1000)} s`);
-						if (!self.stopping) self.mongoRetry = setTimeout(attempt, delay);
+						this.logger.warn(`monitoring: MongoDB sink not connected (${lastError}); retrying in ${Math.round(delay / 1000)} s`);
+						if (!this.stopping) this.mongoRetry = setTimeout(attempt, delay);
 					}
 				);
 			};
@@ -723,26 +722,25 @@ const MonitoringService: ServiceSchema = {
 		// Check often enough that an offline alert comes within a few seconds of the deadline.
 		const every = Math.min(5000, Math.max(250, (env.offlineAfterS * 1000) / 4));
 		const tick = () => {
-			self.checkOffline()
-				.catch(err => self.logger.warn(`offline check failed: ${errorMessage(err)}`))
+			this.checkOffline()
+				.catch(err => this.logger.warn(`offline check failed: ${errorMessage(err)}`))
 				.finally(() => {
-					if (self.offlineTimer) self.offlineTimer = setTimeout(tick, every);
+					if (this.offlineTimer) this.offlineTimer = setTimeout(tick, every);
 				});
 		};
-		self.offlineTimer = setTimeout(tick, every);
-		self.markReady();
+		this.offlineTimer = setTimeout(tick, every);
+		this.markReady();
 	},
 
-	async stopped(this: Service) {
-		const self = this as This;
-		self.stopping = true;
-		if (self.mongoRetry) clearTimeout(self.mongoRetry);
-		const t = self.offlineTimer;
-		self.offlineTimer = null;
+	async stopped(this: This) {
+		this.stopping = true;
+		if (this.mongoRetry) clearTimeout(this.mongoRetry);
+		const t = this.offlineTimer;
+		this.offlineTimer = null;
 		if (t) clearTimeout(t);
-		self.throttle?.stop();
-		await self.mongo?.stop().catch(() => undefined);
+		this.throttle?.stop();
+		await this.mongo?.stop().catch(() => undefined);
 	}
-};
+});
 
 export default MonitoringService;

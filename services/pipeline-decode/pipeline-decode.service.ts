@@ -7,7 +7,7 @@
  * An iot.raw message is acknowledged only after its readings are on telemetry.readings and its
  * dead letters are in PostgreSQL; outages are waited out with the message unacknowledged.
  */
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, Service } from "moleculer";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { DEFAULT_PAGE, offsetOf, offsetPage, pageParams } from "../shared/lists";
 import { CHANNELS, type RawMqttMessage } from "../shared/contracts";
@@ -16,6 +16,7 @@ import { insertDeadLetters } from "../shared/pipeline/storage";
 import { listDeadLetters, replayDeadLetters, type ListParams } from "./dead-letters";
 import { decodeBatch, type Lookup } from "./decode-batch";
 import { loadControllerSpec, metadataVersion } from "./metadata";
+import { defineService } from "../shared/define-service";
 
 /** Largest telemetry.readings message the decoder sends (readings). */
 const READINGS_PER_MESSAGE = 5000;
@@ -36,7 +37,7 @@ type DecodeThis = Service & {
 	decodeRaw(payload: { messages?: unknown }, keepAlive?: KeepAlive): Promise<void>;
 };
 
-const PipelineDecodeService: ServiceSchema = {
+const PipelineDecodeService = defineService<DecodeThis>({
 	name: "pipeline-decode",
 	mixins: [DbMixin],
 	settings: { rest: "/pipeline" },
@@ -167,11 +168,10 @@ const PipelineDecodeService: ServiceSchema = {
 		}
 	},
 
-	created(this: Service) {
-		const self = this as DecodeThis;
-		self.stats = { decodedMessages: 0, readings: 0, deadLetters: 0, replayed: 0 };
-		self.metadataVersion = null;
+	created(this: DecodeThis) {
+		this.stats = { decodedMessages: 0, readings: 0, deadLetters: 0, replayed: 0 };
+		this.metadataVersion = null;
 	}
-};
+});
 
 export default PipelineDecodeService;

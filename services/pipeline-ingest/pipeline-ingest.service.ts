@@ -11,7 +11,7 @@
  */
 import os from "node:os";
 import path from "node:path";
-import type { Service, ServiceSchema } from "moleculer";
+import type { Service } from "moleculer";
 import { BatchPublisher } from "../../mixins/batch-publisher";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
@@ -23,6 +23,7 @@ import { ingestClientId } from "./client-id";
 import { EmbeddedBroker } from "./mqtt-broker";
 import { startSubscriber, type Subscriber } from "./mqtt-subscriber";
 import { acquireDatabase, releaseDatabase, type Database } from "../../mixins/db.mixin";
+import { defineService } from "../shared/define-service";
 
 /**
  * An iot.raw channel message holds up to RAW_PER_MESSAGE MQTT messages or RAW_BYTES_PER_MESSAGE
@@ -70,7 +71,7 @@ type IngestThis = Service & {
 	startEmbeddedTls(): Promise<void>;
 };
 
-const PipelineIngestService: ServiceSchema = {
+const PipelineIngestService = defineService<IngestThis>({
 	name: "pipeline-ingest",
 	settings: { rest: "/pipeline" },
 
@@ -147,27 +148,25 @@ const PipelineIngestService: ServiceSchema = {
 		}
 	},
 
-	created(this: Service) {
-		const self = this as IngestThis;
-		self.stats = { received: 0, tooLarge: 0, lostAtStop: 0 };
-		self.embedded = null;
-		self.subscriber = null;
-		self.db = null;
-		self.stopping = false;
-		self.publisher = new BatchPublisher<RawMqttMessage>(self.broker, CHANNELS.iotRaw, {
+	created(this: IngestThis) {
+		this.stats = { received: 0, tooLarge: 0, lostAtStop: 0 };
+		this.embedded = null;
+		this.subscriber = null;
+		this.db = null;
+		this.stopping = false;
+		this.publisher = new BatchPublisher<RawMqttMessage>(this.broker, CHANNELS.iotRaw, {
 			field: "messages",
 			maxItems: RAW_PER_MESSAGE,
 			maxBytes: RAW_BYTES_PER_MESSAGE,
 			sizeOf: rawSize,
 			flushMs: 10,
 			maxBuffered: 200_000,
-			onDrop: (count, reason) => self.logger.error(`pipeline ingest: dropped ${count} MQTT messages (${reason}); not acknowledged, the broker keeps them`)
+			onDrop: (count, reason) => this.logger.error(`pipeline ingest: dropped ${count} MQTT messages (${reason}); not acknowledged, the broker keeps them`)
 		}).registerHealth();
 	},
 
-	async started(this: Service) {
-		const self = this as IngestThis;
-		const env = fleetEnv(self.broker);
+	async started(this: IngestThis) {
+		const env = fleetEnv(this.broker);
 		if (env.mqttUrl) {
 			const subscriber = startSubscriber({
 				url: env.mqttUrl,
@@ -175,53 +174,52 @@ const PipelineIngestService: ServiceSchema = {
 				group: env.namespace,
 				filters: TOPICS,
 				maxPacketBytes: env.mqttMaxPacketBytes,
-				onMessage: (topic, payload) => self.onMqttMessage(topic, payload),
-				logger: self.logger
+				onMessage: (topic, payload) => this.onMqttMessage(topic, payload),
+				logger: this.logger
 			});
-			self.subscriber = subscriber;
-			registerHealthCheck(self.broker, "mqtt", async () => {
+			this.subscriber = subscriber;
+			registerHealthCheck(this.broker, "mqtt", async () => {
 				if (!subscriber.subscribed) throw new Error(`not subscribed on ${env.mqttUrl}`);
 				return "external";
 			});
 			return;
 		}
-		self.embedded = await EmbeddedBroker.start({
+		this.embedded = await EmbeddedBroker.start({
 			plainPort: env.mqttPort,
-			onMessage: (topic, payload) => self.onMqttMessage(topic, payload),
+			onMessage: (topic, payload) => this.onMqttMessage(topic, payload),
 			persistenceDir: path.join(env.dataDir, "mqtt"),
 			maxPacketBytes: env.mqttMaxPacketBytes,
-			logger: self.logger
+			logger: this.logger
 		});
-		await self.embedded.reserveTls(env.mqttsPort);
+		await this.embedded.reserveTls(env.mqttsPort);
 		// 503 until every listener this node runs serves: the mTLS one needs its certificate first.
-		registerHealthCheck(self.broker, "mqtt", async () => {
-			const e = self.embedded;
+		registerHealthCheck(this.broker, "mqtt", async () => {
+			const e = this.embedded;
 			if (!e) throw new Error("embedded broker stopped");
 			if (e.tlsPort == null) throw new Error(`mTLS listener on ${e.tlsAddress} has no server certificate yet (waiting for the signing service)`);
 			return { embedded: true, tls: e.tlsPort, plain: e.plainPort };
 		});
 		// The mTLS listener needs a server certificate from signing, which may start later.
-		void self.startEmbeddedTls();
+		void this.startEmbeddedTls();
 	},
 
-	async stopped(this: Service) {
-		const self = this as IngestThis;
+	async stopped(this: IngestThis) {
 		// Take nothing new (unacknowledged, it is delivered again), flush what is buffered so it is
 		// acknowledged, then leave the broker.
-		self.stopping = true;
-		await self.publisher.close(3000);
-		await self.subscriber?.close();
-		self.subscriber = null;
-		if (self.embedded) {
-			const e = self.embedded;
-			self.embedded = null;
+		this.stopping = true;
+		await this.publisher.close(3000);
+		await this.subscriber?.close();
+		this.subscriber = null;
+		if (this.embedded) {
+			const e = this.embedded;
+			this.embedded = null;
 			await e.close();
 		}
-		if (self.db) {
-			self.db = null;
-			await releaseDatabase(self.broker);
+		if (this.db) {
+			this.db = null;
+			await releaseDatabase(this.broker);
 		}
 	}
-};
+});
 
 export default PipelineIngestService;

@@ -3,13 +3,14 @@
  * the device processor) → COPY into decoded_data, acknowledged only after commit; retried
  * while PostgreSQL is down. See docs/pipeline.md.
  */
-import type { Service, ServiceSchema } from "moleculer";
+import type { Service } from "moleculer";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { fleetEnv } from "../shared/broker-env";
 import { CHANNELS, type Reading } from "../shared/contracts";
 import { keepAliveOf, untilDone, type KeepAlive } from "../shared/pipeline/retry";
 import { applyRetention, insertDeadLetters, insertReadings, isDataError, readingProblem, toRow, type DeadLetterInput, type Row } from "../shared/pipeline/storage";
 import { BatchSink } from "./sink";
+import { defineService } from "../shared/define-service";
 
 type SinkThis = Service & {
 	db: Database;
@@ -19,7 +20,7 @@ type SinkThis = Service & {
 	deadLetter(letters: DeadLetterInput[]): Promise<void>;
 };
 
-const PipelineSinkService: ServiceSchema = {
+const PipelineSinkService = defineService<SinkThis>({
 	name: "pipeline-sink",
 	mixins: [DbMixin],
 	settings: { rest: "/pipeline" },
@@ -68,41 +69,39 @@ const PipelineSinkService: ServiceSchema = {
 		}
 	},
 
-	created(this: Service) {
-		const self = this as SinkThis;
-		const env = fleetEnv(self.broker);
-		self.deadLetters = 0;
-		self.sink = new BatchSink({
+	created(this: SinkThis) {
+		const env = fleetEnv(this.broker);
+		this.deadLetters = 0;
+		this.sink = new BatchSink({
 			batchSize: env.batchSize,
 			flushMs: env.flushIntervalMs,
-			write: rows => insertReadings(self.db, rows),
-			isStopping: () => self.broker.stopping,
+			write: rows => insertReadings(this.db, rows),
+			isStopping: () => this.broker.stopping,
 			isTransient: err => !isDataError(err),
 			onPoison: async (rows, err) => {
-				await insertDeadLetters(self.db, [
+				await insertDeadLetters(this.db, [
 					{ source: "pipeline.sink", reason: `REFUSED: ${(err as Error).message}`.slice(0, 1000), data: { readings: rows.map(r => ({ ...r, ts: new Date(r.ts).toISOString() })) } }
 				]);
-				self.deadLetters++;
+				this.deadLetters++;
 			},
 			onRetry: (err, attempt, delay) => {
-				if (attempt === 1 || attempt % 10 === 0) self.logger.warn(`pipeline sink: write failed (${(err as Error).message}); retry ${attempt} in ${delay} ms, backlog stays in the channel`);
+				if (attempt === 1 || attempt % 10 === 0) this.logger.warn(`pipeline sink: write failed (${(err as Error).message}); retry ${attempt} in ${delay} ms, backlog stays in the channel`);
 			}
 		});
 	},
 
-	async started(this: Service) {
-		const self = this as SinkThis;
-		const env = fleetEnv(self.broker);
-		const mode = await applyRetention(self.db, env.dataRetentionDays).catch(err => {
-			self.logger.warn(`pipeline sink: retention policy not applied (${(err as Error).message})`);
+	async started(this: SinkThis) {
+		const env = fleetEnv(this.broker);
+		const mode = await applyRetention(this.db, env.dataRetentionDays).catch(err => {
+			this.logger.warn(`pipeline sink: retention policy not applied (${(err as Error).message})`);
 			return "unknown";
 		});
-		self.logger.info(`pipeline sink: decoded_data is ${mode === "timescaledb" ? `a TimescaleDB hypertable (retention ${env.dataRetentionDays || "∞"} days)` : "a plain table (BRIN on time)"}`);
+		this.logger.info(`pipeline sink: decoded_data is ${mode === "timescaledb" ? `a TimescaleDB hypertable (retention ${env.dataRetentionDays || "∞"} days)` : "a plain table (BRIN on time)"}`);
 	},
 
-	async stopped(this: Service) {
-		await (this as SinkThis).sink.stop(3000);
+	async stopped(this: SinkThis) {
+		await this.sink.stop(3000);
 	}
-};
+});
 
 export default PipelineSinkService;

@@ -6,7 +6,7 @@
  * Called by the manager with { nodeID } of this node; keeps streaming when the manager's node
  * goes away (nothing here depends on it after `open`).
  */
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, Service } from "moleculer";
 import { Errors } from "moleculer";
 import type { MqttClient } from "mqtt";
 import { BatchPublisher } from "../../mixins/batch-publisher";
@@ -18,6 +18,7 @@ import { openI2cBus } from "./links/i2c";
 import { DeviceSession } from "./session";
 import { errorMessage } from "../shared/error-message";
 import { DEVICE_INTERFACES, DEVICE_PROTOCOLS, LINE_FORMATS } from "../shared/contracts/devices";
+import { defineService } from "../shared/define-service";
 
 type ProcessorThis = Service & {
 	sessions: Map<number, DeviceSession>;
@@ -55,7 +56,7 @@ const openParams = {
 	datapoints: { type: "array", items: { type: "object", props: { label: "string", id: { type: "number", integer: true, positive: true }, key: { type: "string", optional: true } } } }
 } as const;
 
-const ProcessorService: ServiceSchema = {
+const ProcessorService = defineService<ProcessorThis>({
 	name: "processor",
 
 	actions: {
@@ -173,41 +174,38 @@ const ProcessorService: ServiceSchema = {
 		}
 	},
 
-	created(this: Service) {
-		const self = this as ProcessorThis;
-		self.sessions = new Map();
-		self.labels = new Map();
-		self.mqtt = null;
-		self.publisher = new BatchPublisher<Reading>(self.broker, CHANNELS.telemetryReadings, {
+	created(this: ProcessorThis) {
+		this.sessions = new Map();
+		this.labels = new Map();
+		this.mqtt = null;
+		this.publisher = new BatchPublisher<Reading>(this.broker, CHANNELS.telemetryReadings, {
 			field: "readings",
 			maxItems: 1000,
 			flushMs: 20,
 			maxBuffered: 200_000,
-			onDrop: (count, reason) => self.logger.warn(`processor: dropped ${count} readings: ${reason}`)
+			onDrop: (count, reason) => this.logger.warn(`processor: dropped ${count} readings: ${reason}`)
 		}).registerHealth();
 	},
 
-	async started(this: Service) {
-		const self = this as ProcessorThis;
-		const env = fleetEnv(self.broker);
+	async started(this: ProcessorThis) {
+		const env = fleetEnv(this.broker);
 		if (env.mqttUrl) {
 			const mqtt = await import("mqtt");
-			self.mqtt = mqtt.connect(env.mqttUrl, { clientId: `fleetmesh-processor-${self.broker.nodeID}`, reconnectPeriod: 2000 });
-			self.mqtt.on("error", err => self.logger.warn(`processor: MQTT ${err.message}`));
-			registerHealthCheck(self.broker, "processor-mqtt", async () => {
-				if (!self.mqtt?.connected) throw new Error("MQTT not connected");
+			this.mqtt = mqtt.connect(env.mqttUrl, { clientId: `fleetmesh-processor-${this.broker.nodeID}`, reconnectPeriod: 2000 });
+			this.mqtt.on("error", err => this.logger.warn(`processor: MQTT ${err.message}`));
+			registerHealthCheck(this.broker, "processor-mqtt", async () => {
+				if (!this.mqtt?.connected) throw new Error("MQTT not connected");
 				return env.mqttUrl;
 			});
 		}
 	},
 
-	async stopped(this: Service) {
-		const self = this as ProcessorThis;
-		await Promise.all([...self.sessions.values()].map(s => s.stop().catch(() => undefined)));
-		self.sessions.clear();
-		await self.publisher.close(3000);
-		if (self.mqtt) await self.mqtt.endAsync().catch(() => undefined);
+	async stopped(this: ProcessorThis) {
+		await Promise.all([...this.sessions.values()].map(s => s.stop().catch(() => undefined)));
+		this.sessions.clear();
+		await this.publisher.close(3000);
+		if (this.mqtt) await this.mqtt.endAsync().catch(() => undefined);
 	}
-};
+});
 
 export default ProcessorService;

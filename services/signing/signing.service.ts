@@ -24,7 +24,7 @@
  */
 import net from "node:net";
 import path from "node:path";
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, Service } from "moleculer";
 import { requireCaller } from "../../mixins/authorization";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { registerHealthCheck } from "../../mixins/health";
@@ -42,6 +42,7 @@ import { burnVerify, emailProblem, hashPassword, normaliseEmail, passwordProblem
 import { issueToken, loadOrCreateKeys, reloadKeys, rotateKeys, type KeyRing } from "./tokens";
 import * as users from "./users";
 import { errorMessage } from "../shared/error-message";
+import { defineService } from "../shared/define-service";
 
 export { TOKEN_REVOKED_EVENT };
 const DEFAULT_ADMIN_EMAIL = "admin@fleetmesh.local";
@@ -82,7 +83,7 @@ const credentialsParams = {
 
 const csrParam = { type: "string", min: 100, max: 16_384 } as const;
 
-const SigningService: ServiceSchema = {
+const SigningService = defineService<This>({
 	name: "signing",
 	mixins: [DbMixin],
 	settings: { rest: "/" },
@@ -442,44 +443,41 @@ const SigningService: ServiceSchema = {
 		}
 	},
 
-	created(this: Service) {
-		const self = this as This;
-		self.env = fleetEnv(this.broker);
-		self.revoked = new RevocationList();
-		self.throttle = new LoginThrottle(self.env.authMaxFailures);
-		self.purgeTimer = null;
-		self.reloadTimer = null;
+	created(this: This) {
+		this.env = fleetEnv(this.broker);
+		this.revoked = new RevocationList();
+		this.throttle = new LoginThrottle(this.env.authMaxFailures);
+		this.purgeTimer = null;
+		this.reloadTimer = null;
 	},
 
-	async started(this: Service) {
-		const self = this as This;
-		// DbMixin's started has run: self.db is open and migrated.
-		self.useKeys(await loadOrCreateKeys(self.env.dataDir, self.env.jwtPrivateKey));
-		self.ca = await loadOrCreateCA(path.join(self.env.dataDir, "certs"), {
-			FLEET_CA_CERT: self.env.caCert ?? undefined,
-			FLEET_CA_KEY: self.env.caKey ?? undefined
+	async started(this: This) {
+		// DbMixin's started has run: this.db is open and migrated.
+		this.useKeys(await loadOrCreateKeys(this.env.dataDir, this.env.jwtPrivateKey));
+		this.ca = await loadOrCreateCA(path.join(this.env.dataDir, "certs"), {
+			FLEET_CA_CERT: this.env.caCert ?? undefined,
+			FLEET_CA_KEY: this.env.caKey ?? undefined
 		});
-		await self.ensureAdmin();
-		await self.loadRevocations();
-		await self.purgeExpired();
-		self.purgeTimer = setInterval(() => {
-			self.purgeExpired().catch(err => this.logger.warn(`purging expired revoked tokens failed: ${errorMessage(err)}`));
+		await this.ensureAdmin();
+		await this.loadRevocations();
+		await this.purgeExpired();
+		this.purgeTimer = setInterval(() => {
+			this.purgeExpired().catch(err => this.logger.warn(`purging expired revoked tokens failed: ${errorMessage(err)}`));
 		}, PURGE_INTERVAL_MS);
-		self.purgeTimer.unref();
+		this.purgeTimer.unref();
 		// Another signing instance's logout broadcast can miss this one (it joined less than a
 		// second ago, or the link dropped): re-read the table now and then, as the gateways do.
-		self.reloadTimer = setInterval(() => {
-			self.loadRevocations().catch(err => this.logger.warn(`re-reading revoked tokens failed: ${errorMessage(err)}`));
+		this.reloadTimer = setInterval(() => {
+			this.loadRevocations().catch(err => this.logger.warn(`re-reading revoked tokens failed: ${errorMessage(err)}`));
 		}, RELOAD_INTERVAL_MS);
-		self.reloadTimer.unref();
-		registerHealthCheck(this.broker, "signing", async () => ({ revoked: self.revoked.size, kid: self.keys.kid }));
+		this.reloadTimer.unref();
+		registerHealthCheck(this.broker, "signing", async () => ({ revoked: this.revoked.size, kid: this.keys.kid }));
 	},
 
-	stopped(this: Service) {
-		const self = this as This;
-		if (self.purgeTimer) clearInterval(self.purgeTimer);
-		if (self.reloadTimer) clearInterval(self.reloadTimer);
+	stopped(this: This) {
+		if (this.purgeTimer) clearInterval(this.purgeTimer);
+		if (this.reloadTimer) clearInterval(this.reloadTimer);
 	}
-};
+});
 
 export default SigningService;

@@ -12,13 +12,14 @@
  *   simulator.controllers                 → each controller: connected, frames sent
  *   simulator.controllers.start / .stop   → start or stop publishing (all, or one MAC)
  */
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, Service } from "moleculer";
 import { Errors } from "moleculer";
 import mqtt from "mqtt";
 import { fleetEnv } from "../shared/broker-env";
 import { createKeyAndCsr } from "../shared/csr";
 import { controllerId, controllerTopic, encodePayload, FACES2_LAYOUT, simulatedValues } from "./controllers-frames";
 import { errorMessage } from "../shared/error-message";
+import { defineMixin } from "../shared/define-service";
 
 export const SIMULATED_CONTROLLER_MACS = ["aa:bb:cc:dd:ee:01", "aa:bb:cc:dd:ee:02", "aa:bb:cc:dd:ee:03", "aa:bb:cc:dd:ee:04"];
 
@@ -53,7 +54,7 @@ async function waitForService(svc: Service, name: string): Promise<void> {
 	throw new Error("node stopping");
 }
 
-export const ControllersMixin: Partial<ServiceSchema> = {
+export const ControllersMixin = defineMixin<ControllersThis>({
 	actions: {
 		controllers: {
 			rest: "GET /controllers",
@@ -144,29 +145,26 @@ export const ControllersMixin: Partial<ServiceSchema> = {
 		}
 	},
 
-	created(this: Service) {
-		const self = this as ControllersThis;
-		self.controllers = new Map();
-		self.controllersStarting = null;
+	created(this: ControllersThis) {
+		this.controllers = new Map();
+		this.controllersStarting = null;
 	},
 
-	started(this: Service) {
-		const self = this as ControllersThis;
-		if (!fleetEnv(self.broker).simulate) return;
+	started(this: ControllersThis) {
+		if (!fleetEnv(this.broker).simulate) return;
 		// In the background: the signing service (certificates) and the broker may start later.
-		self.controllersStarting = (async () => {
+		this.controllersStarting = (async () => {
 			for (const mac of SIMULATED_CONTROLLER_MACS) {
 				try {
-					await self.startController(mac);
+					await this.startController(mac);
 				} catch (err) {
-					if (!self.broker.stopping) self.logger.warn(`simulator: controller ${mac} not started: ${errorMessage(err)}`);
+					if (!this.broker.stopping) this.logger.warn(`simulator: controller ${mac} not started: ${errorMessage(err)}`);
 				}
 			}
 		})();
 	},
 
-	async stopped(this: Service) {
-		const self = this as ControllersThis;
-		for (const c of self.controllers.values()) await self.stopController(c);
+	async stopped(this: ControllersThis) {
+		for (const c of this.controllers.values()) await this.stopController(c);
 	}
-};
+});

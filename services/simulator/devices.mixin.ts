@@ -12,7 +12,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, Service } from "moleculer";
 import { Errors } from "moleculer";
 import { SerialPort } from "serialport";
 import { fleetEnv } from "../shared/broker-env";
@@ -21,6 +21,7 @@ import { SimulatedBme280, SimulatedI2cBus } from "./bme280-chip";
 import { createPtyPair, type PtyPair } from "./pty";
 import { arduinoLine, byIdName, esp32Line, gpsSentences, udevPropertiesFor, VIRTUAL_KINDS, type VirtualKind } from "./virtual-devices";
 import { errorMessage } from "../shared/error-message";
+import { defineMixin } from "../shared/define-service";
 
 interface Plugged {
 	id: string;
@@ -105,7 +106,7 @@ export function stableSerial(dataDir: string, id: string): string {
 	return known[id];
 }
 
-export const DevicesMixin: Partial<ServiceSchema> = {
+export const DevicesMixin = defineMixin<DevicesThis>({
 	actions: {
 		plug: {
 			rest: "POST /devices/plug",
@@ -262,37 +263,34 @@ export const DevicesMixin: Partial<ServiceSchema> = {
 		}
 	},
 
-	created(this: Service) {
-		const self = this as DevicesThis;
-		self.plugged = new Map();
-		self.i2cBuses = new Map();
-		self.portSeq = 0;
-		self.simDir = path.join(fleetEnv(self.broker).dataDir, "sim-devices", self.broker.nodeID.replace(/[^\w.-]/g, "_"));
+	created(this: DevicesThis) {
+		this.plugged = new Map();
+		this.i2cBuses = new Map();
+		this.portSeq = 0;
+		this.simDir = path.join(fleetEnv(this.broker).dataDir, "sim-devices", this.broker.nodeID.replace(/[^\w.-]/g, "_"));
 	},
 
-	async started(this: Service) {
-		const self = this as DevicesThis;
-		if (!fleetEnv(self.broker).simulate) return;
+	async started(this: DevicesThis) {
+		if (!fleetEnv(this.broker).simulate) return;
 		// Not awaited: the node starts at once; the devices appear when the detector is up.
 		void (async () => {
 			try {
-				await self.broker.waitForServices(["detector"], 30_000);
+				await this.broker.waitForServices(["detector"], 30_000);
 			} catch {
-				self.logger.warn("simulator: no detector on this node; simulated devices not plugged");
+				this.logger.warn("simulator: no detector on this node; simulated devices not plugged");
 				return;
 			}
 			for (const kind of ["arduino-uno", "gps", "modbus-sensor", "bme280"] as VirtualKind[]) {
-				if (self.plugged.has(kind)) continue;
-				await self.plugDevice({ kind }).catch(err => self.logger.warn(`simulator: cannot plug ${kind}: ${errorMessage(err)}`));
+				if (this.plugged.has(kind)) continue;
+				await this.plugDevice({ kind }).catch(err => this.logger.warn(`simulator: cannot plug ${kind}: ${errorMessage(err)}`));
 			}
 		})();
 	},
 
-	async stopped(this: Service) {
-		const self = this as DevicesThis;
-		await Promise.all([...self.plugged.values()].map(d => d.stop().catch(() => undefined)));
-		self.plugged.clear();
+	async stopped(this: DevicesThis) {
+		await Promise.all([...this.plugged.values()].map(d => d.stop().catch(() => undefined)));
+		this.plugged.clear();
 	}
-};
+});
 
 export default DevicesMixin;
