@@ -11,6 +11,7 @@
  */
 import type { Context, Middleware } from "moleculer";
 import { UnprocessableError } from "../services/shared/errors";
+import { errorMessage } from "../services/shared/error-message";
 
 export const MAX_DEPTH = 32;
 
@@ -47,7 +48,7 @@ function fromOutside(ctx: Context): boolean {
 function mapDataError(err: unknown): never {
 	const code = (err as { code?: unknown })?.code;
 	if (typeof code === "string" && /^22[0-9A-Z]{3}$/.test(code)) {
-		throw new UnprocessableError(`A value cannot be stored: ${(err as Error).message}`, { sqlstate: code });
+		throw new UnprocessableError(`A value cannot be stored: ${errorMessage(err)}`, { sqlstate: code });
 	}
 	throw err;
 }

@@ -36,6 +36,7 @@ import {
 import { classifyDeliveryError, commandBodyKey, desiredOf, retryDelayMs } from "./outbox";
 import { planDue } from "./planner";
 import { commandToApi, ms, rowToEdge, scheduleSpec } from "./store";
+import { errorMessage } from "../shared/error-message";
 
 const MAX_TRACE = 100;
 const MAX_ACTIVE_RUNS = 10;
@@ -156,7 +157,7 @@ export class AutomationCore {
 	/** Runs a task in the background, tracked so stop() can wait for it. */
 	track<T>(p: Promise<T>): void {
 		const q = p
-			.catch(err => this.d.log.warn(`automation: ${(err as Error).message}`))
+			.catch(err => this.d.log.warn(`automation: ${errorMessage(err)}`))
 			.finally(() => this.inflight.delete(q));
 		this.inflight.add(q);
 	}
@@ -941,7 +942,7 @@ export class AutomationCore {
 				if (timer.kind === "run") await this.executeRun(Number(timer.run_id));
 				else await this.fireForTimer(timer);
 			} catch (err) {
-				this.d.log.warn(`automation: timer ${timer.key} failed: ${(err as Error).message}`);
+				this.d.log.warn(`automation: timer ${timer.key} failed: ${errorMessage(err)}`);
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import { COMMAND_ACTIONS, MISFIRE_POLICIES, RULE_MODES, WEEKDAYS, formatDuration
 import { DEVICE_STATUSES } from "../shared/contracts";
 import { UnprocessableError } from "../shared/errors";
 import { checkCron } from "./planner";
+import { errorMessage } from "../shared/error-message";
 
 const DAY_MS = 86_400_000;
 const MAX_FOR_MS = 7 * DAY_MS;
@@ -249,7 +250,7 @@ export function validateTiming(o: Obj): Pick<ScheduleDef, "cron" | "intervalMs" 
 		try {
 			checkCron(cron, tz);
 		} catch (err) {
-			fail("cron", `not a valid cron: ${(err as Error).message}`);
+			fail("cron", `not a valid cron: ${errorMessage(err)}`);
 		}
 		return { cron, intervalMs: null, interval: null, timezone: tz };
 	}

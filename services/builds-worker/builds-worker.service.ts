@@ -18,6 +18,7 @@ import { createBuilder } from "./builders";
 import type { Builder } from "./builders/types";
 import { INSTALLABLE_TYPES, runBuild } from "./build-flow";
 import { defineService } from "../shared/define-service";
+import { errorMessage } from "../shared/error-message";
 
 type WorkerThis = Service & {
 	db: Database;
@@ -64,7 +65,7 @@ const BuildsWorkerService = defineService<WorkerThis>({
 			const rows = [outcome.ok ? { ...base, event: "successes" as const, images } : { ...base, event: "failures" as const, error: cleanError(outcome.error) }];
 			this.logger.info(`build ${id.slice(0, 12)} ${request.version} ${request.target} ${request.profile}: ${outcome.ok ? "done" : outcome.error} (${outcome.ms} ms)`);
 			void Promise.all([recordEvents(this.db, rows), recordPackages(this.db, request.version, extraPackages(request, outcome.ok ? outcome.result : undefined))]).catch(err =>
-				this.logger.warn(`build statistics not recorded: ${(err as Error).message}`)
+				this.logger.warn(`build statistics not recorded: ${errorMessage(err)}`)
 			);
 		}
 	},

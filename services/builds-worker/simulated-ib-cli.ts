@@ -10,6 +10,7 @@
 import { DirSource, ReleaseMetadata } from "../shared/asu/metadata";
 import { ASU_MIRROR_DIR } from "../shared/paths";
 import { SimulatedImageBuilder } from "./simulated-ib";
+import { errorMessage } from "../shared/error-message";
 
 async function main(): Promise<number> {
 	const version = process.env.SIM_IB_VERSION;
@@ -26,4 +27,4 @@ async function main(): Promise<number> {
 	return r.code;
 }
 
-main().then(code => process.exit(code), err => (process.stderr.write(`${(err as Error).message}\n`), process.exit(1)));
+main().then(code => process.exit(code), err => (process.stderr.write(`${errorMessage(err)}\n`), process.exit(1)));

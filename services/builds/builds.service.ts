@@ -25,6 +25,7 @@ import { postBuild, type BuildApiDeps } from "./build-api";
 import { jsonRoute, type ServerInfo } from "./json-routes";
 import { storeFile, sweepStore } from "./store";
 import { defineService } from "../shared/define-service";
+import { errorMessage } from "../shared/error-message";
 
 const HASH = /^[0-9a-f]{64}$/;
 const SERVER_VERSION = "fleetmesh-0.1.0";
@@ -142,7 +143,7 @@ const BuildsService = defineService<BuildsThis>({
 				try {
 					return await this.statsViewOf(ctx);
 				} catch (err) {
-					this.logger.warn(`builds: statistics: ${(err as Error).message}`);
+					this.logger.warn(`builds: statistics: ${errorMessage(err)}`);
 					return this.reply(ctx, detailAnswer(503, "Statistics are not available right now; try again later"));
 				}
 			}
@@ -229,7 +230,7 @@ const BuildsService = defineService<BuildsThis>({
 			try {
 				return await fn();
 			} catch (err) {
-				this.logger.warn(`builds: ${(err as Error).message}`);
+				this.logger.warn(`builds: ${errorMessage(err)}`);
 				return detailAnswer(503, `The build queue is not reachable right now (${this.queue.kind === "bullmq" ? "Redis" : "in-process"}); try again later`);
 			}
 		},
@@ -284,7 +285,7 @@ const BuildsService = defineService<BuildsThis>({
 			this.flushTimer = null;
 			const rows = this.pending.splice(0);
 			if (!rows.length || !this.db) return;
-			await stats.recordEvents(this.db, rows).catch(err => this.logger.warn(`build statistics not recorded (${rows.length} events): ${(err as Error).message}`));
+			await stats.recordEvents(this.db, rows).catch(err => this.logger.warn(`build statistics not recorded (${rows.length} events): ${errorMessage(err)}`));
 		},
 
 		/** Why nothing can build right now, or null; asked of the workers at most every 5 s. */
@@ -367,7 +368,7 @@ const BuildsService = defineService<BuildsThis>({
 		this.sweepTimer = setInterval(() => {
 			void sweepStore(env.builds.storeDir, this.queue).then(
 				n => n && this.logger.info(`builds: removed ${n} expired build(s) from the store`),
-				err => this.logger.warn(`builds: store sweep failed: ${(err as Error).message}`)
+				err => this.logger.warn(`builds: store sweep failed: ${errorMessage(err)}`)
 			);
 		}, 15 * 60_000);
 		this.sweepTimer.unref();

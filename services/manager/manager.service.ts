@@ -263,7 +263,7 @@ const ManagerService = defineService<ManagerThis>({
 		 */
 		"$node.disconnected"(this: ManagerThis, ctx: Context<{ node: { id: string }; unexpected: boolean }>) {
 			const reason = ctx.params.unexpected ? NODE_LOST : NODE_STOPPED;
-			return this.disconnectNode(ctx.params.node.id, reason).catch(err => this.logger.warn(`manager: devices of ${ctx.params.node.id}: ${(err as Error).message}`));
+			return this.disconnectNode(ctx.params.node.id, reason).catch(err => this.logger.warn(`manager: devices of ${ctx.params.node.id}: ${errorMessage(err)}`));
 		},
 		"$node.connected"(this: ManagerThis, ctx: Context<{ node: { id: string } }>) {
 			// A detector node that (re)joined: pick up what it holds.
@@ -468,13 +468,13 @@ const ManagerService = defineService<ManagerThis>({
 				const registry = this.broker.registry as unknown as { getNodeList(o: { onlyAvailable: boolean; withServices: boolean }): Array<{ id: string }> };
 				const online = new Set(registry.getNodeList({ onlyAvailable: true, withServices: false }).map(n => n.id));
 				for (const nodeID of await nodesWithLiveDevices(this.db)) if (!online.has(nodeID)) await this.disconnectNode(nodeID, NODE_LOST);
-			})().catch(err => this.logger.warn(`manager: sweeping devices of absent nodes: ${(err as Error).message}`));
+			})().catch(err => this.logger.warn(`manager: sweeping devices of absent nodes: ${errorMessage(err)}`));
 		}, 5000).unref();
 	},
 
 	/** A planned stop of this node: its own devices are disconnected now, not left "streaming". */
 	async stopped(this: ManagerThis) {
-		await this.disconnectNode(this.broker.nodeID, NODE_STOPPED).catch(err => this.logger.warn(`manager: devices of this node at stop: ${(err as Error).message}`));
+		await this.disconnectNode(this.broker.nodeID, NODE_STOPPED).catch(err => this.logger.warn(`manager: devices of this node at stop: ${errorMessage(err)}`));
 	}
 });
 

@@ -5,6 +5,7 @@
 import type { RawMqttMessage, Reading } from "../shared/contracts";
 import type { DeadLetterInput } from "../shared/pipeline/storage";
 import { decodeFrame, DecodeError, parsePayload, parseTopic, type ControllerSpec } from "./decode";
+import { errorMessage } from "../shared/error-message";
 
 export type UnknownController = { unknown: true; mac: string };
 export type Lookup = ControllerSpec | UnknownController;
@@ -34,7 +35,7 @@ export async function decodeBatch(messages: RawMqttMessage[], lookup: LookupCont
 		const { text, data } = payloadText(typeof m?.payload === "string" ? m.payload : "");
 		dead.push({
 			source: "pipeline.decode",
-			reason: `${code}: ${(err as Error).message}`,
+			reason: `${code}: ${errorMessage(err)}`,
 			topic: typeof m?.topic === "string" ? m.topic : null,
 			payload: text,
 			data: { ...data, code, receivedAt: m?.receivedAt ?? null }

@@ -24,6 +24,7 @@ import { EmbeddedBroker } from "./mqtt-broker";
 import { startSubscriber, type Subscriber } from "./mqtt-subscriber";
 import { acquireDatabase, releaseDatabase, type Database } from "../../mixins/db.mixin";
 import { defineService } from "../shared/define-service";
+import { errorMessage } from "../shared/error-message";
 
 /**
  * An iot.raw channel message holds up to RAW_PER_MESSAGE MQTT messages or RAW_BYTES_PER_MESSAGE
@@ -143,7 +144,7 @@ const PipelineIngestService = defineService<IngestThis>({
 				if (!this.embedded) return;
 				this.embedded.setTlsMaterial(material);
 			} catch (err) {
-				if (this.embedded) this.logger.error(`mqtt: mTLS listener on ${env.mqttsPort} not started: ${(err as Error).message}`);
+				if (this.embedded) this.logger.error(`mqtt: mTLS listener on ${env.mqttsPort} not started: ${errorMessage(err)}`);
 			}
 		}
 	},

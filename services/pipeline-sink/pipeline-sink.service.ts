@@ -11,6 +11,7 @@ import { keepAliveOf, untilDone, type KeepAlive } from "../shared/pipeline/retry
 import { applyRetention, insertDeadLetters, insertReadings, isDataError, readingProblem, toRow, type DeadLetterInput, type Row } from "../shared/pipeline/storage";
 import { BatchSink } from "./sink";
 import { defineService } from "../shared/define-service";
+import { errorMessage } from "../shared/error-message";
 
 type SinkThis = Service & {
 	db: Database;
@@ -80,12 +81,12 @@ const PipelineSinkService = defineService<SinkThis>({
 			isTransient: err => !isDataError(err),
 			onPoison: async (rows, err) => {
 				await insertDeadLetters(this.db, [
-					{ source: "pipeline.sink", reason: `REFUSED: ${(err as Error).message}`.slice(0, 1000), data: { readings: rows.map(r => ({ ...r, ts: new Date(r.ts).toISOString() })) } }
+					{ source: "pipeline.sink", reason: `REFUSED: ${errorMessage(err)}`.slice(0, 1000), data: { readings: rows.map(r => ({ ...r, ts: new Date(r.ts).toISOString() })) } }
 				]);
 				this.deadLetters++;
 			},
 			onRetry: (err, attempt, delay) => {
-				if (attempt === 1 || attempt % 10 === 0) this.logger.warn(`pipeline sink: write failed (${(err as Error).message}); retry ${attempt} in ${delay} ms, backlog stays in the channel`);
+				if (attempt === 1 || attempt % 10 === 0) this.logger.warn(`pipeline sink: write failed (${errorMessage(err)}); retry ${attempt} in ${delay} ms, backlog stays in the channel`);
 			}
 		});
 	},
@@ -93,7 +94,7 @@ const PipelineSinkService = defineService<SinkThis>({
 	async started(this: SinkThis) {
 		const env = fleetEnv(this.broker);
 		const mode = await applyRetention(this.db, env.dataRetentionDays).catch(err => {
-			this.logger.warn(`pipeline sink: retention policy not applied (${(err as Error).message})`);
+			this.logger.warn(`pipeline sink: retention policy not applied (${errorMessage(err)})`);
 			return "unknown";
 		});
 		this.logger.info(`pipeline sink: decoded_data is ${mode === "timescaledb" ? `a TimescaleDB hypertable (retention ${env.dataRetentionDays || "∞"} days)` : "a plain table (BRIN on time)"}`);

@@ -14,6 +14,7 @@ import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK,
 import { JWT_ALGORITHM, JWT_ISSUER } from "../shared/contracts/tokens";
 import { ConfigError } from "../shared/env";
 import { writePrivateFile } from "../shared/files";
+import { errorMessage } from "../shared/error-message";
 
 const KEY_FILE = "jwt-keys.json";
 
@@ -81,7 +82,7 @@ export async function loadOrCreateKeys(dataDir: string, privateKeyPem: string | 
 		try {
 			key = (await importPKCS8(privateKeyPem.replace(/\\n/g, "\n"), JWT_ALGORITHM, { extractable: true })) as CryptoKey;
 		} catch (err) {
-			throw new ConfigError("JWT_PRIVATE_KEY", `not an Ed25519 PKCS#8 PEM private key (openssl genpkey -algorithm ed25519): ${(err as Error).message}`);
+			throw new ConfigError("JWT_PRIVATE_KEY", `not an Ed25519 PKCS#8 PEM private key (openssl genpkey -algorithm ed25519): ${errorMessage(err)}`);
 		}
 		const jwk = await exportJWK(key);
 		const kid = await calculateJwkThumbprint({ kty: jwk.kty!, crv: jwk.crv!, x: jwk.x! });

@@ -17,6 +17,7 @@ import { countRows, publishFrames, startNats, startNatsCluster, waitJetStream, D
 import { createTestDatabase, type TestDatabase } from "./db";
 import { startNode, type NodeProcess } from "./node-process";
 import { freePort } from "./ports";
+import { errorMessage } from "../../services/shared/error-message";
 
 export type FaultKind = "nats" | "nats-cluster" | "cloud-node" | "ingest-node" | "embedded-ingest";
 
@@ -202,7 +203,7 @@ export async function runScenario(fault: FaultKind, opts: ScenarioOptions): Prom
 			if ((c.rows >= sent && recoverMs != null) || Date.now() > deadline) break;
 			await new Promise(r => setTimeout(r, 100));
 		}
-		await pub.done.catch(err => log(`${fault}: publisher: ${(err as Error).message}`));
+		await pub.done.catch(err => log(`${fault}: publisher: ${errorMessage(err)}`));
 		await pub.end();
 		// A little longer: late redeliveries would show here.
 		await new Promise(r => setTimeout(r, 1000));

@@ -1,6 +1,7 @@
 /** The one retry policy: doubling waits up to a cap, a give-up hook, and the timer-driven form. */
 import { describe, expect, it } from "vitest";
 import { Backoff, delayAfter, retry } from "../../services/shared/retry";
+import { errorMessage } from "../../services/shared/error-message";
 
 describe("retry", () => {
 	it("doubles the wait after each failure up to the cap", () => {
@@ -21,7 +22,7 @@ describe("retry", () => {
 				if (++calls < 3) throw new Error(`down ${calls}`);
 				return "up";
 			},
-			{ firstDelayMs: 5, maxDelayMs: 8, onFailure: (err, attempt, next) => void seen.push([(err as Error).message, attempt, next]) }
+			{ firstDelayMs: 5, maxDelayMs: 8, onFailure: (err, attempt, next) => void seen.push([errorMessage(err), attempt, next]) }
 		);
 		expect(result).toBe("up");
 		expect(seen).toEqual([

@@ -10,6 +10,7 @@
 import type { Job, Queue, Worker } from "bullmq";
 import type IORedis from "ioredis";
 import type { BuildJobData, BuildMeta, JobState, JobView } from "../contracts/builds";
+import { errorMessage } from "../error-message";
 
 type BullMQ = typeof import("bullmq");
 type IORedisClass = typeof import("ioredis").default;
@@ -214,7 +215,7 @@ export class BullBuildQueue implements BuildQueue {
 					opts.onFinished?.(job.id!, job.data, { ok: true, result, ms: Date.now() - started });
 					return result;
 				} catch (err) {
-					const message = t.timedOut() ? `Error: build timed out after ${Math.round(opts.timeoutMs / 1000)} s` : (err as Error).message;
+					const message = t.timedOut() ? `Error: build timed out after ${Math.round(opts.timeoutMs / 1000)} s` : errorMessage(err);
 					opts.onFinished?.(job.id!, job.data, { ok: false, error: message, ms: Date.now() - started, meta });
 					// Never retried: a failed build is an answer (kept 1 h), not a transient fault.
 					throw new mq.UnrecoverableError(message);
@@ -330,7 +331,7 @@ export class MemoryBuildQueue implements BuildQueue {
 			Object.assign(job.view, { state: "done", result, finishedAt: Date.now() });
 			p.opts.onFinished?.(id, job.data, { ok: true, result, ms: Date.now() - started });
 		} catch (err) {
-			const message = t.timedOut() ? `Error: build timed out after ${Math.round(p.opts.timeoutMs / 1000)} s` : (err as Error).message;
+			const message = t.timedOut() ? `Error: build timed out after ${Math.round(p.opts.timeoutMs / 1000)} s` : errorMessage(err);
 			Object.assign(job.view, { state: "failed", failedReason: message, finishedAt: Date.now() });
 			p.opts.onFinished?.(id, job.data, { ok: false, error: message, ms: Date.now() - started, meta: job.view.meta });
 		} finally {

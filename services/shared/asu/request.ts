@@ -5,6 +5,7 @@
  */
 import { FILESYSTEMS, type BuildRequest } from "../contracts/builds";
 import { JsonSyntaxError, keysOf, parseOrdered, withOrder } from "./ordered-json";
+import { errorMessage } from "../error-message";
 
 export interface FieldError {
 	type: string;
@@ -131,7 +132,7 @@ export function parseBuildRequest(body: unknown, limits = { maxDefaultsLength: M
 			body = parseOrdered(text);
 		} catch (err) {
 			const pos = err instanceof JsonSyntaxError ? err.position : 0;
-			return { ok: false, detail: [{ type: "json_invalid", loc: ["body", pos], msg: "JSON decode error", input: {}, ctx: { error: (err as Error).message } }] };
+			return { ok: false, detail: [{ type: "json_invalid", loc: ["body", pos], msg: "JSON decode error", input: {}, ctx: { error: errorMessage(err) } }] };
 		}
 	}
 	if (body === null || typeof body !== "object" || Array.isArray(body)) {

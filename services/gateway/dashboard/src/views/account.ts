@@ -1,6 +1,7 @@
 /** Account: who is signed in, and changing one's own password. */
 import { h, toast } from "../lib/dom";
 import type { View } from "./view";
+import { errorMessage } from "../../../../shared/error-message";
 
 export const accountView: View = {
 	path: "account",
@@ -38,7 +39,7 @@ export const accountView: View = {
 				toast("Password changed. Sign in with the new one.");
 				ctx.signOut("Password changed. Sign in with the new password.");
 			} catch (err) {
-				msg.textContent = (err as Error).message;
+				msg.textContent = errorMessage(err);
 			} finally {
 				submit.disabled = false;
 			}

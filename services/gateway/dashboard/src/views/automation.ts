@@ -6,6 +6,7 @@ import type { CommandApi, HistoryEntry, RuleApi, ScheduleApi } from "../../../..
 import { ago, fmtTime, h, select } from "../lib/dom";
 import type { DeviceView } from "../types";
 import type { View, ViewContext } from "./view";
+import { errorMessage } from "../../../../shared/error-message";
 
 export const automationView: View = {
 	path: "automation",
@@ -109,7 +110,7 @@ class AutomationPage {
 			toggle.disabled = true;
 			await this.ctx.api
 				.put(`${A}/rules/${r.id}`, { enabled: !r.enabled })
-				.catch(err => alert((err as Error).message));
+				.catch(err => alert(errorMessage(err)));
 			await this.load();
 		});
 		return h(
@@ -152,7 +153,7 @@ class AutomationPage {
 			toggle.disabled = true;
 			await this.ctx.api
 				.put(`${A}/schedules/${s.id}`, { enabled: !s.enabled })
-				.catch(err => alert((err as Error).message));
+				.catch(err => alert(errorMessage(err)));
 			await this.load();
 		});
 		return h(
@@ -216,7 +217,7 @@ class AutomationPage {
 				out.textContent = `command #${cmd.id}: ${cmd.status}${cmd.error ? ` (${cmd.error.message})` : ""}`;
 				await this.load();
 			} catch (err) {
-				out.textContent = (err as Error).message;
+				out.textContent = errorMessage(err);
 			} finally {
 				send.disabled = false;
 			}

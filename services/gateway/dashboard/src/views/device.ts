@@ -12,6 +12,7 @@ import { statusBadge } from "./devices";
 import { HistoryPanel } from "./history";
 import { rulesPanel } from "./rules";
 import type { ViewContext } from "./view";
+import { errorMessage } from "../../../../shared/error-message";
 
 interface DeviceRecord {
 	id: number;
@@ -50,7 +51,7 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 	} catch (err) {
 		el.replaceChildren(
 			h("p", {}, h("a", { href: "#/devices" }, "← Devices")),
-			h("div", { class: "panel empty" }, err instanceof ApiError && err.status === 404 ? `Device #${id} does not exist, or you may not see it.` : `This device could not be loaded: ${(err as Error).message}`)
+			h("div", { class: "panel empty" }, err instanceof ApiError && err.status === 404 ? `Device #${id} does not exist, or you may not see it.` : `This device could not be loaded: ${errorMessage(err)}`)
 		);
 		return;
 	}
@@ -103,7 +104,7 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 				void loadEvents();
 			} catch (err) {
 				save.disabled = false;
-				toast((err as Error).message, "error");
+				toast(errorMessage(err), "error");
 			}
 		});
 		nameEl.replaceWith(form);
@@ -117,7 +118,7 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 			toast(`${record.name} deleted.`);
 			ctx.navigate("devices");
 		} catch (err) {
-			toast((err as Error).message, "error");
+			toast(errorMessage(err), "error");
 		}
 	});
 
@@ -152,7 +153,7 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 				toast(record.owner != null ? `Owner is now ${ownerName(record.owner)}.` : "Owner cleared.");
 				void loadEvents();
 			} catch (err) {
-				toast((err as Error).message, "error");
+				toast(errorMessage(err), "error");
 			} finally {
 				assign.disabled = false;
 			}
@@ -257,5 +258,5 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 		renderFacts();
 		renderDatapoints();
 	});
-	await Promise.all([loadAlerts(), loadEvents(), rules.load()]).catch(err => toast((err as Error).message, "error"));
+	await Promise.all([loadAlerts(), loadEvents(), rules.load()]).catch(err => toast(errorMessage(err), "error"));
 }

@@ -12,6 +12,7 @@ import { TimeChart, type SeriesDef } from "../chart";
 import { LOCALE, download, fmtTime, h, toast } from "../lib/dom";
 import { RAW_MAX_S, pickBucket } from "../lib/time-series";
 import type { DatapointView, LiveReading, ReadingRow, StatsView } from "../types";
+import { errorMessage } from "../../../../shared/error-message";
 
 const RANGES: [string, string, number][] = [
 	["15m", "15 min", 15 * 60],
@@ -174,7 +175,7 @@ export class HistoryPanel {
 				note = `averages per ${bucket}`;
 			}
 		} catch (err) {
-			if (seq === this.loading) this.noteEl.textContent = `History is not available: ${(err as Error).message}`;
+			if (seq === this.loading) this.noteEl.textContent = `History is not available: ${errorMessage(err)}`;
 			return;
 		}
 		if (seq !== this.loading) return;

@@ -5,6 +5,7 @@
 import { h, select, toast } from "../lib/dom";
 import type { DatapointView, DeviceView, RuleView } from "../types";
 import type { ViewContext } from "./view";
+import { errorMessage } from "../../../../shared/error-message";
 
 export interface RulesOptions {
 	/** One device's rules; without it, every rule the viewer may see (with a device picker). */
@@ -50,7 +51,7 @@ function ruleForm(initial: Partial<RuleView>, dpOptions: [string, string][] | nu
 				severity: severity.value
 			});
 		} catch (err) {
-			toast((err as Error).message, "error");
+			toast(errorMessage(err), "error");
 		} finally {
 			submit.disabled = false;
 		}
@@ -106,7 +107,7 @@ export function rulesPanel(ctx: ViewContext, opts: RulesOptions): { el: HTMLElem
 				await ctx.api.put(`/api/monitoring/rules/${r.id}`, { enabled: !r.enabled });
 				await load();
 			} catch (err) {
-				toast((err as Error).message, "error");
+				toast(errorMessage(err), "error");
 			}
 		});
 		del.addEventListener("click", async () => {
@@ -116,7 +117,7 @@ export function rulesPanel(ctx: ViewContext, opts: RulesOptions): { el: HTMLElem
 				toast("Rule deleted.");
 				await load();
 			} catch (err) {
-				toast((err as Error).message, "error");
+				toast(errorMessage(err), "error");
 			}
 		});
 		li.append(h("div", { class: "grow" }, h("div", { class: "rule-text" }, text), h("div", { class: "meta" }, detail)), h("div", { class: "row-actions" }, edit, toggle, del));

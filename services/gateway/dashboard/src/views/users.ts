@@ -5,6 +5,7 @@
 import { fmtTime, h, toast } from "../lib/dom";
 import type { UserView } from "../types";
 import type { View, ViewContext } from "./view";
+import { errorMessage } from "../../../../shared/error-message";
 
 export const usersView: View = {
 	path: "users",
@@ -61,7 +62,7 @@ class UsersPage {
 				admin.checked = false;
 				await this.load();
 			} catch (err) {
-				toast((err as Error).message, "error");
+				toast(errorMessage(err), "error");
 			} finally {
 				create.disabled = false;
 			}
@@ -127,7 +128,7 @@ class UsersPage {
 			await fn();
 			await this.load();
 		} catch (err) {
-			toast((err as Error).message, "error");
+			toast(errorMessage(err), "error");
 		}
 	}
 }
