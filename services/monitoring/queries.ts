@@ -5,6 +5,7 @@
  */
 import { ownerCondition, type Caller } from "../../mixins/authorization";
 import type { Row } from "../../mixins/db/database";
+import type { StatsBucket, StatsDatapoint } from "../shared/contracts/api";
 import { UnprocessableError } from "../shared/errors";
 
 export const DEFAULT_LIMIT = 100;
@@ -263,28 +264,9 @@ export function buildBucketQuery(f: StatsFilter & { bucketMs: number }): { text:
 	return { text, values: p.values };
 }
 
-export interface Bucket {
-	start: string;
-	count: number;
-	min: number | null;
-	max: number | null;
-	avg: number | null;
-}
-
-export interface DatapointStats {
-	deviceId: number;
-	device: string;
-	datapointId: number;
-	datapoint: string;
-	unit: string | null;
-	count: number;
-	min: number | null;
-	max: number | null;
-	avg: number | null;
-	last: number | null;
-	lastTs: string | null;
-	buckets?: Bucket[];
-}
+// The shapes of the stats answer are the API contract (contracts/api.ts), shared with the dashboard.
+export type Bucket = StatsBucket;
+export type DatapointStats = StatsDatapoint;
 
 const num = (v: unknown) => (v == null ? null : Number(v));
 
