@@ -19,6 +19,7 @@
 import type { ServiceBroker } from "moleculer";
 import { registerHealthCheck, unregisterHealthCheck } from "./health";
 import { Backoff } from "../services/shared/retry";
+import { errorMessage } from "../services/shared/error-message";
 
 export interface BatchPublisherOptions<T = unknown> {
 	/** Field of the channel payload that holds the batch: `readings` → { readings: [...] }. */
@@ -315,7 +316,7 @@ export class BatchPublisher<T> {
 			await send.call(this.broker, this.channel, { [this.opts.field]: batch });
 		} catch (err) {
 			this.stats.failures++;
-			this.stats.lastError = (err as Error)?.message ?? String(err);
+			this.stats.lastError = errorMessage(err);
 			if (!this.stats.degraded || this.stats.failures % 100 === 0) {
 				this.broker.logger.warn(`channel ${this.channel}: send failed (${this.stats.lastError}); ${this.buffer.length + batch.length} items kept for retry`);
 			}
