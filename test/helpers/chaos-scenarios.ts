@@ -75,7 +75,8 @@ async function createMesh(name: string, withMosquitto: boolean, clustered = fals
 	const namespace = uniqueNamespace(`chaos-${name}`);
 	const db = await createTestDatabase(`chaos_${name.replace(/-/g, "_")}`);
 	const cluster = clustered ? await startNatsCluster(path.join(dir, "nats")) : null;
-	if (cluster) await waitJetStream(cluster.urls.split(",")[0]);
+	// A cluster that never forms must not outlive the run.
+	if (cluster) await waitJetStream(cluster.urls.split(",")[0]).catch(async err => Promise.reject((await cluster.stop(), err)));
 	const nats = cluster ? cluster.servers[0] : await startNats(dir);
 	const transporter = cluster ? cluster.urls : nats.url;
 	const mosq = withMosquitto ? await startMosquitto(tempDir(`chaos-${name}-mosq`)) : null;
