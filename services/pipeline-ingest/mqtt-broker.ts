@@ -52,6 +52,8 @@ export interface TlsMaterial {
 export interface EmbeddedBrokerOptions {
 	plainPort: number | null;
 	plainHost?: string;
+	/** A taken plain port skips the plain listener with a warning instead of stopping the node. */
+	plainPortOptional?: boolean;
 	/** Settles once the message is durably handed on; only then is the PUBLISH acknowledged. */
 	onMessage: (topic: string, payload: Buffer) => Promise<unknown>;
 	/** Directory of the broker's persistent store; in memory when null. */
@@ -155,8 +157,16 @@ export class EmbeddedBroker {
 		try {
 			await listen(server, port, host);
 		} catch (err) {
-			// Another broker (a system Mosquitto) holds the port: say so and stop, rather than run
-			// without the listener local tools expect.
+			// Another broker (a system Mosquitto) holds the port. Asked for on purpose (MQTT_PORT
+			// set): say so and stop, rather than run without the listener local tools expect. At
+			// its default: run without it, since controllers come in over mTLS anyway.
+			if (this.opts.plainPortOptional && (err as NodeJS.ErrnoException)?.code === "EADDRINUSE") {
+				this.opts.logger.warn(
+					`mqtt: plain listener not started: ${host}:${port} is taken (another MQTT broker?); ` +
+						"controllers use the mTLS listener; set MQTT_PORT for a local plain listener, or MQTT_URL to use that broker"
+				);
+				return;
+			}
 			throw listenError(err, "MQTT_PORT", port, host);
 		}
 		this.plain = server;

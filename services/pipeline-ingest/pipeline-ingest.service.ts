@@ -187,6 +187,7 @@ const PipelineIngestService = defineService<IngestThis>({
 		}
 		this.embedded = await EmbeddedBroker.start({
 			plainPort: env.mqttPort,
+			plainPortOptional: !env.mqttPortExplicit,
 			onMessage: (topic, payload) => this.onMqttMessage(topic, payload),
 			persistenceDir: path.join(env.dataDir, "mqtt"),
 			maxPacketBytes: env.mqttMaxPacketBytes,

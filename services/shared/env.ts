@@ -132,6 +132,12 @@ export interface AuthEnv {
 export interface PipelineEnv {
 	/** Embedded MQTT broker plain listener, loopback only (MQTT_PORT). */
 	mqttPort: number;
+	/**
+	 * MQTT_PORT was set: a taken port then stops the node. Left at its default (1883, which a
+	 * system Mosquitto often holds), a taken port only skips the plain listener, so that
+	 * `npm start` still runs next to that broker (controllers use the mTLS listener).
+	 */
+	mqttPortExplicit: boolean;
 	/** Embedded broker mTLS listener (MQTTS_PORT). */
 	mqttsPort: number;
 	/** Sink: readings per COPY (BATCH_SIZE). */
@@ -495,6 +501,7 @@ function readAuthEnv(env: Env): AuthEnv {
 function readPipelineEnv(env: Env): PipelineEnv {
 	return {
 		mqttPort: parseIntVar(env, "MQTT_PORT", 1883, 0, 65535),
+		mqttPortExplicit: trimmed(env, "MQTT_PORT") !== null,
 		mqttsPort: parseIntVar(env, "MQTTS_PORT", 8883, 0, 65535),
 		batchSize: parseIntVar(env, "BATCH_SIZE", 1000, 1, 100_000),
 		flushIntervalMs: parseIntVar(env, "FLUSH_INTERVAL_MS", 100, 1, 60_000),

@@ -4,6 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers/broker";
 import { ROOT, startNode, type NodeProcess } from "../helpers/node-process";
@@ -45,13 +46,13 @@ describe("npm start", () => {
 		const port = await freePort();
 		const child = spawn("npm", ["start", "--silent"], {
 			cwd: ROOT,
-			// Only what makes this run private to the test: its own port and data directory.
-			// (MQTT_PORT/MQTTS_PORT too: the machine's own Mosquitto holds 1883, and a taken port stops the node.)
+			// Only what makes this run private to the test: its own port and data directory, and
+			// MQTTS_PORT. MQTT_PORT stays at its default 1883, which the machine's own Mosquitto
+			// holds: a first start next to a system broker must still come up.
 			env: {
 				PATH: process.env.PATH ?? "",
 				HOME: process.env.HOME ?? "/root",
 				PORT: String(port),
-				MQTT_PORT: String(await freePort()),
 				MQTTS_PORT: String(await freePort()),
 				DATA_DIR: tempDir("start"),
 				NODEID: "start-test"
@@ -79,10 +80,17 @@ describe("npm start", () => {
 		expect(ready?.status, `not ready within 15 s: ${JSON.stringify(ready?.body)}\n${output.slice(-4000)}`).toBe(200);
 		expect(health!.body).toMatchObject({ status: "ok", nodeID: "start-test" });
 		// Production runs compiled JavaScript: the node npm started is dist/bin/runner.js, no TypeScript loader.
-		const nodes = processesInGroup(child.pid!).filter(cmd => cmd.includes("runner."));
+		// (The node process itself, not the `sh -c` npm runs it from.)
+		const nodes = processesInGroup(child.pid!).filter(cmd => /^\S*node\s/.test(cmd) && cmd.includes("runner."));
 		expect(nodes.length, `no runner process in the group of npm start: ${processesInGroup(child.pid!).join(" | ")}`).toBe(1);
 		expect(nodes[0]).toMatch(/dist\/bin\/runner\.js/);
 		expect(nodes[0]).not.toMatch(/tsx/);
+		// Next to a system broker on 1883 (CI's Mosquitto), the default plain listener is skipped with a warning.
+		const mqttDefaultTaken = await new Promise<boolean>(resolve => {
+			const sock = net.connect(1883, "127.0.0.1", () => (sock.destroy(), resolve(true)));
+			sock.on("error", () => resolve(false));
+		});
+		if (mqttDefaultTaken) expect(output).toMatch(/plain listener not started: 127\.0\.0\.1:1883 is taken/);
 		// The embedded defaults are what /ready checked: PGlite and the in-process channels.
 		expect(ready!.body.checks.database).toMatchObject({ ok: true, detail: "pglite" });
 		expect(ready!.body.checks.channels).toMatchObject({ ok: true, detail: "Fake" });
