@@ -14,7 +14,10 @@ export default tseslint.config(
 		linterOptions: { reportUnusedDisableDirectives: "error" },
 		rules: {
 			// `const { secret: _s, ...rest } = row` drops a field on purpose.
-			"@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", ignoreRestSiblings: true }]
+			"@typescript-eslint/no-unused-vars": [
+				"error",
+				{ argsIgnorePattern: "^_", varsIgnorePattern: "^_", ignoreRestSiblings: true }
+			]
 		}
 	},
 	{

@@ -28,7 +28,15 @@ import { VALIDATION_MESSAGES } from "./services/shared/validation-messages";
  * reason (the default one starts with the host name); Prometheus labels each target itself.
  */
 const METRICS_REPORTER_OPTIONS = {
-	excludes: ["os.hostname", "os.network.*", "os.user.*", "process.arguments", "process.pid", "process.ppid", "os.cpu.info.*"],
+	excludes: [
+		"os.hostname",
+		"os.network.*",
+		"os.user.*",
+		"process.arguments",
+		"process.pid",
+		"process.ppid",
+		"os.cpu.info.*"
+	],
 	defaultLabels: (registry: { broker: { namespace: string } }) => ({ namespace: registry.broker.namespace })
 };
 
@@ -113,7 +121,9 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 			enabled: env.metrics,
 			reporter: [
 				new PrometheusTextReporter(METRICS_REPORTER_OPTIONS),
-				...(env.metricsPort ? [{ type: "Prometheus", options: { port: env.metricsPort, ...METRICS_REPORTER_OPTIONS } }] : [])
+				...(env.metricsPort
+					? [{ type: "Prometheus", options: { port: env.metricsPort, ...METRICS_REPORTER_OPTIONS } }]
+					: [])
 			]
 		},
 
@@ -136,7 +146,14 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 		// Errors from another node keep their code and type (a remote 404/409/429 is not a 500).
 		errorRegenerator: new FleetErrorRegenerator(),
 		// AuthorizationMiddleware: the one access policy, checked where each action runs.
-		middlewares: [DataDirMiddleware(env), AuthorizationMiddleware(), InputBoundsMiddleware(), CircuitTimeoutMiddleware(), EventBulkheadOffMiddleware(), createChannelsMiddleware(env)],
+		middlewares: [
+			DataDirMiddleware(env),
+			AuthorizationMiddleware(),
+			InputBoundsMiddleware(),
+			CircuitTimeoutMiddleware(),
+			EventBulkheadOffMiddleware(),
+			createChannelsMiddleware(env)
+		],
 
 		// The process guard (bin/runner.ts) reports through this broker's logger and metrics.
 		created: (broker: ServiceBroker) => attachBrokerToGuard(broker),

@@ -28,7 +28,11 @@ async function main(argv: string[]): Promise<number> {
 	const env = readEnv();
 	// PGlite has one writer: a node running on this DATA_DIR must be stopped first.
 	if (!env.databaseUrl) lockDataDir(env.dataDir);
-	const db = await openDatabase({ databaseUrl: env.databaseUrl, dataDir: env.dataDir, connectTimeoutMs: env.dbConnectTimeoutMs });
+	const db = await openDatabase({
+		databaseUrl: env.databaseUrl,
+		dataDir: env.dataDir,
+		connectTimeoutMs: env.dbConnectTimeoutMs
+	});
 	try {
 		await migrate(db);
 		const email = normaliseEmail(arg);
@@ -39,8 +43,11 @@ async function main(argv: string[]): Promise<number> {
 		}
 		// A first-start password file of this user now holds a dead password: remove it.
 		const stale = existingPasswordFile(env.dataDir);
-		if (stale && fs.readFileSync(stale, "utf8").includes(`email: ${done.user.email}\n`)) fs.rmSync(stale, { force: true });
-		console.log(`new password for ${done.user.email} (user ${done.user.id}${done.user.is_admin ? ", administrator" : ""}): ${done.password}`);
+		if (stale && fs.readFileSync(stale, "utf8").includes(`email: ${done.user.email}\n`))
+			fs.rmSync(stale, { force: true });
+		console.log(
+			`new password for ${done.user.email} (user ${done.user.id}${done.user.is_admin ? ", administrator" : ""}): ${done.password}`
+		);
 		console.log("shown only this once; every session of this user has ended");
 		return 0;
 	} finally {

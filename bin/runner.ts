@@ -35,7 +35,11 @@ class FleetRunner extends RunnerBase {
 	override loadServices() {
 		const env = this.broker.options.fleet;
 		if (env) {
-			const { services, warnings } = resolveServiceList(env.services, env.pipelineStages, this.flags.mask ?? "**/*.service.js");
+			const { services, warnings } = resolveServiceList(
+				env.services,
+				env.pipelineStages,
+				this.flags.mask ?? "**/*.service.js"
+			);
 			for (const w of warnings) this.broker.logger.warn(w);
 			if (services != null) process.env.SERVICES = services;
 		}

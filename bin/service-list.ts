@@ -4,7 +4,11 @@
  *   - PIPELINE_STAGES (deprecated, honoured for one release) narrows the stages a node runs
  *     when SERVICES selects the pipeline (or is unset: every service).
  */
-export const PIPELINE_STAGE_SERVICES = { ingest: "pipeline-ingest", decode: "pipeline-decode", sink: "pipeline-sink" } as const;
+export const PIPELINE_STAGE_SERVICES = {
+	ingest: "pipeline-ingest",
+	decode: "pipeline-decode",
+	sink: "pipeline-sink"
+} as const;
 type Stage = keyof typeof PIPELINE_STAGE_SERVICES;
 
 export interface ServiceListResult {

@@ -120,7 +120,8 @@ export function AuthorizationMiddleware(): Middleware {
 			if (level !== "admin") return next;
 			return function authorizedAction(ctx: Context) {
 				const caller = callerOf(ctx);
-				if (caller && caller.is_admin !== true) return Promise.reject(new ForbiddenError("Administrators only"));
+				if (caller && caller.is_admin !== true)
+					return Promise.reject(new ForbiddenError("Administrators only"));
 				return next(ctx);
 			};
 		}

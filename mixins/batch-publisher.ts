@@ -87,7 +87,15 @@ export class BatchPublisher<T> {
 	private readonly retryBackoff: Backoff;
 	private closed = false;
 	private healthName: string | null = null;
-	readonly stats: BatchPublisherStats = { published: 0, batches: 0, dropped: 0, pending: 0, failures: 0, degraded: false, lastError: null };
+	readonly stats: BatchPublisherStats = {
+		published: 0,
+		batches: 0,
+		dropped: 0,
+		pending: 0,
+		failures: 0,
+		degraded: false,
+		lastError: null
+	};
 	private readonly maxItems: number;
 	private readonly flushMs: number;
 	private readonly maxBuffered: number;
@@ -109,7 +117,10 @@ export class BatchPublisher<T> {
 	registerHealth(name = `publish:${this.channel}`): this {
 		this.healthName = name;
 		registerHealthCheck(this.broker, name, async () => {
-			if (this.stats.degraded) throw new Error(`${this.channel} refuses batches (${this.stats.lastError}); ${this.stats.pending} items waiting`);
+			if (this.stats.degraded)
+				throw new Error(
+					`${this.channel} refuses batches (${this.stats.lastError}); ${this.stats.pending} items waiting`
+				);
 			return { pending: this.stats.pending };
 		});
 		return this;
@@ -219,7 +230,8 @@ export class BatchPublisher<T> {
 		const deadline = Date.now() + timeoutMs;
 		while (this.buffer.length > 0 && Date.now() < deadline) {
 			await this.flush();
-			if (this.buffer.length > 0) await new Promise(r => setTimeout(r, Math.min(200, Math.max(0, deadline - Date.now()))));
+			if (this.buffer.length > 0)
+				await new Promise(r => setTimeout(r, Math.min(200, Math.max(0, deadline - Date.now()))));
 		}
 		this.closed = true;
 		if (this.timer) clearTimeout(this.timer);
@@ -286,7 +298,8 @@ export class BatchPublisher<T> {
 		const excess = this.buffer.length - this.maxBuffered;
 		if (excess > 0) {
 			this.buffer.splice(0, excess);
-			if (this.maxBytes !== Infinity) this.bufferedBytes -= this.sizes.splice(0, excess).reduce((a, b) => a + b, 0);
+			if (this.maxBytes !== Infinity)
+				this.bufferedBytes -= this.sizes.splice(0, excess).reduce((a, b) => a + b, 0);
 			this.settle(this.waiters.splice(0, excess), false);
 			this.stats.dropped += excess;
 			this.opts.onDrop?.(excess, `buffer full (${this.maxBuffered} items) while ${this.channel} is unavailable`);
@@ -318,12 +331,15 @@ export class BatchPublisher<T> {
 			this.stats.failures++;
 			this.stats.lastError = errorMessage(err);
 			if (!this.stats.degraded || this.stats.failures % 100 === 0) {
-				this.broker.logger.warn(`channel ${this.channel}: send failed (${this.stats.lastError}); ${this.buffer.length + batch.length} items kept for retry`);
+				this.broker.logger.warn(
+					`channel ${this.channel}: send failed (${this.stats.lastError}); ${this.buffer.length + batch.length} items kept for retry`
+				);
 			}
 			this.stats.degraded = true;
 			return false;
 		}
-		if (this.stats.degraded) this.broker.logger.info(`channel ${this.channel}: sending again after ${this.stats.failures} failed sends`);
+		if (this.stats.degraded)
+			this.broker.logger.info(`channel ${this.channel}: sending again after ${this.stats.failures} failed sends`);
 		this.stats.degraded = false;
 		this.stats.published += batch.length;
 		this.stats.batches++;

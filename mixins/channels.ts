@@ -146,14 +146,19 @@ export function createChannelsMiddleware(env: FleetEnv) {
 		created(broker: ServiceBroker) {
 			originalCreated.call(this, broker);
 			if (kind === "Fake") {
-				broker.logger.warn("channels: in-process adapter (not durable: set TRANSPORTER=nats://… or REDIS_URL for durable delivery)");
+				broker.logger.warn(
+					"channels: in-process adapter (not durable: set TRANSPORTER=nats://… or REDIS_URL for durable delivery)"
+				);
 			} else {
-				broker.logger.info(`channels: ${kind === "NATS" ? "NATS JetStream" : "Redis Streams"} (durable, at-least-once)`);
+				broker.logger.info(
+					`channels: ${kind === "NATS" ? "NATS JetStream" : "Redis Streams"} (durable, at-least-once)`
+				);
 			}
 			if (kind === "Redis") {
 				// Cap every stream unless the caller chose its own cap.
 				const send = broker.sendToChannel.bind(broker);
-				broker.sendToChannel = (name, payload, opts = {}) => send(name, payload, { xaddMaxLen: REDIS_XADD_MAXLEN, ...opts });
+				broker.sendToChannel = (name, payload, opts = {}) =>
+					send(name, payload, { xaddMaxLen: REDIS_XADD_MAXLEN, ...opts });
 			}
 			registerHealthCheck(broker, "channels", async () => {
 				if (!adapter.connected) throw new Error(`${kind} channel adapter not connected`);

@@ -24,7 +24,8 @@ export function DataDirMiddleware(env: FleetEnv): Middleware {
 		},
 		started(broker: ServiceBroker) {
 			const changed = restrictTree(env.dataDir);
-			if (changed) broker.logger.info(`DATA_DIR ${env.dataDir}: made ${changed} files and directories owner-only`);
+			if (changed)
+				broker.logger.info(`DATA_DIR ${env.dataDir}: made ${changed} files and directories owner-only`);
 			timer = setInterval(() => restrictTree(env.dataDir), REPAIR_INTERVAL_MS);
 			timer.unref();
 		},

@@ -34,8 +34,12 @@ export function acquireDatabase(broker: ServiceBroker): Promise<Database> {
 				connectTimeoutMs: env.dbConnectTimeoutMs
 			});
 			const result = await migrate(db);
-			if (result.applied.length) broker.logger.info(`database ${db.target}: applied migrations ${result.applied.join(", ")}`);
-			if (result.changed.length) broker.logger.warn(`database: migrations changed after being applied (not re-run): ${result.changed.join(", ")}`);
+			if (result.applied.length)
+				broker.logger.info(`database ${db.target}: applied migrations ${result.applied.join(", ")}`);
+			if (result.changed.length)
+				broker.logger.warn(
+					`database: migrations changed after being applied (not re-run): ${result.changed.join(", ")}`
+				);
 			return db;
 		})();
 		entry = { promise, users: 0 };

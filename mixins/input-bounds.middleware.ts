@@ -21,11 +21,13 @@ export function inputProblem(value: unknown, maxDepth = MAX_DEPTH): { field: str
 	while (stack.length) {
 		const { v, path, depth } = stack.pop()!;
 		if (typeof v === "string") {
-			if (v.includes("\u0000")) return { field: path || "(body)", message: `${path || "the value"} contains a NUL byte` };
+			if (v.includes("\u0000"))
+				return { field: path || "(body)", message: `${path || "the value"} contains a NUL byte` };
 			continue;
 		}
 		if (v === null || typeof v !== "object") continue;
-		if (depth >= maxDepth) return { field: path || "(body)", message: `parameters nest deeper than ${maxDepth} levels` };
+		if (depth >= maxDepth)
+			return { field: path || "(body)", message: `parameters nest deeper than ${maxDepth} levels` };
 		if (Array.isArray(v)) {
 			for (let i = 0; i < v.length; i++) stack.push({ v: v[i], path: `${path}[${i}]`, depth: depth + 1 });
 		} else {

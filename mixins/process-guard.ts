@@ -40,7 +40,12 @@ export function installProcessGuard(): void {
 export function attachBrokerToGuard(broker: ServiceBroker): void {
 	brokers.add(broker);
 	const metrics = broker.metrics as ServiceBroker["metrics"] | undefined;
-	if (metrics?.isEnabled?.()) metrics.register({ type: "counter", name: METRIC, description: "Unhandled promise rejections caught by the process guard" });
+	if (metrics?.isEnabled?.())
+		metrics.register({
+			type: "counter",
+			name: METRIC,
+			description: "Unhandled promise rejections caught by the process guard"
+		});
 }
 
 export function detachBrokerFromGuard(broker: ServiceBroker): void {

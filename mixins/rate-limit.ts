@@ -17,7 +17,12 @@ export interface AddressLimiter {
 const clients = new Map<string, { redis: Redis; users: number }>();
 
 /** `name` separates the counters of different limits; `namespace` those of different meshes on one Redis. */
-export function createAddressLimiter(opts: { name: string; perMinute: number; redisUrl: string | null; namespace: string }): AddressLimiter {
+export function createAddressLimiter(opts: {
+	name: string;
+	perMinute: number;
+	redisUrl: string | null;
+	namespace: string;
+}): AddressLimiter {
 	const memory = new RateLimiterMemory({ points: opts.perMinute, duration: 60, keyPrefix: opts.name });
 	let limiter: RateLimiterAbstract = memory;
 	let release = async () => undefined as void;
@@ -25,14 +30,24 @@ export function createAddressLimiter(opts: { name: string; perMinute: number; re
 		let entry = clients.get(opts.redisUrl);
 		if (!entry) {
 			// No offline queue: while Redis is down a check fails at once and the memory limiter answers.
-			const redis = new Redis(opts.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+			const redis = new Redis(opts.redisUrl, {
+				enableOfflineQueue: false,
+				maxRetriesPerRequest: 1,
+				lazyConnect: false
+			});
 			redis.on("error", () => undefined);
 			entry = { redis, users: 0 };
 			clients.set(opts.redisUrl, entry);
 		}
 		entry.users++;
 		const e = entry;
-		limiter = new RateLimiterRedis({ storeClient: e.redis, points: opts.perMinute, duration: 60, keyPrefix: `${opts.namespace}-rl-${opts.name}`, insuranceLimiter: memory });
+		limiter = new RateLimiterRedis({
+			storeClient: e.redis,
+			points: opts.perMinute,
+			duration: 60,
+			keyPrefix: `${opts.namespace}-rl-${opts.name}`,
+			insuranceLimiter: memory
+		});
 		release = async () => {
 			if (--e.users === 0) {
 				clients.delete(opts.redisUrl!);

@@ -16,7 +16,9 @@ const args = process.argv.slice(2);
 const list = args.includes("--list");
 const root = path.resolve(args.find(a => !a.startsWith("--")) ?? ".");
 const onlyArg = args.find(a => a.startsWith("--only="));
-const only = onlyArg ? new Set(fs.readFileSync(onlyArg.slice("--only=".length), "utf8").split("\n").filter(Boolean)) : null;
+const only = onlyArg
+	? new Set(fs.readFileSync(onlyArg.slice("--only=".length), "utf8").split("\n").filter(Boolean))
+	: null;
 const LONG = 50;
 
 const files = execFileSync("git", ["ls-files", "*.ts", "*.mts"], { cwd: root, encoding: "utf8" })
@@ -24,7 +26,14 @@ const files = execFileSync("git", ["ls-files", "*.ts", "*.mts"], { cwd: root, en
 	.filter(f => f && !f.endsWith(".d.ts") && !f.includes("node_modules/"))
 	.filter(f => !only || only.has(f));
 
-type Figures = { files: number; functionsOverLimit: number; any: number; asCasts: number; thisAs: number; errAsErrorMessage: number };
+type Figures = {
+	files: number;
+	functionsOverLimit: number;
+	any: number;
+	asCasts: number;
+	thisAs: number;
+	errAsErrorMessage: number;
+};
 const empty = (): Figures => ({ files: 0, functionsOverLimit: 0, any: 0, asCasts: 0, thisAs: 0, errAsErrorMessage: 0 });
 /** Runtime code and test/benchmark code are counted apart: a `describe` block is a long function too. */
 const scopes: Record<"source" | "tests", Figures> = { source: empty(), tests: empty() };
@@ -35,7 +44,8 @@ function functionName(node: ts.Node): string {
 	if (n && ts.isIdentifier(n)) return n.text;
 	if (n && (ts.isStringLiteral(n) || ts.isPrivateIdentifier(n))) return n.text;
 	const parent = node.parent;
-	if (parent && (ts.isPropertyAssignment(parent) || ts.isVariableDeclaration(parent)) && ts.isIdentifier(parent.name)) return parent.name.text;
+	if (parent && (ts.isPropertyAssignment(parent) || ts.isVariableDeclaration(parent)) && ts.isIdentifier(parent.name))
+		return parent.name.text;
 	return "<anonymous>";
 }
 

@@ -23,7 +23,10 @@ const SOURCES = ["moleculer.config.ts", "bin", "services", "mixins"];
 /** Files the compiled code reads next to itself (path.join(__dirname, …)). */
 const ASSETS = ["services/manager/usb.ids.gz"];
 /** Sources that are not server code: the dashboard's browser sources have their own build. */
-const SKIP = [path.join("services", "gateway", "dashboard", "src"), path.join("services", "gateway", "dashboard", "dist")];
+const SKIP = [
+	path.join("services", "gateway", "dashboard", "src"),
+	path.join("services", "gateway", "dashboard", "dist")
+];
 
 function walk(rel, out) {
 	const abs = path.join(ROOT, rel);
@@ -37,12 +40,21 @@ function walk(rel, out) {
 
 const files = SOURCES.flatMap(s => walk(s, []));
 const assets = ASSETS.map(rel => ({ rel, mtimeMs: fs.statSync(path.join(ROOT, rel)).mtimeMs }));
-const newest = Math.max(...files.map(f => f.mtimeMs), ...assets.map(a => a.mtimeMs), fs.statSync(path.join(ROOT, "package.json")).mtimeMs, fs.statSync(fileURLToPath(import.meta.url)).mtimeMs);
+const newest = Math.max(
+	...files.map(f => f.mtimeMs),
+	...assets.map(a => a.mtimeMs),
+	fs.statSync(path.join(ROOT, "package.json")).mtimeMs,
+	fs.statSync(fileURLToPath(import.meta.url)).mtimeMs
+);
 const stampMs = fs.existsSync(STAMP) ? fs.statSync(STAMP).mtimeMs : 0;
 // Compiled files of sources that were deleted or renamed would still be loaded by the runner's glob.
 const expected = new Set(files.map(f => f.rel.replace(/\.ts$/, ".js")));
 
-if (!process.argv.includes("--force") && stampMs >= newest && files.every(f => fs.existsSync(path.join(OUT, f.rel.replace(/\.ts$/, ".js"))))) {
+if (
+	!process.argv.includes("--force") &&
+	stampMs >= newest &&
+	files.every(f => fs.existsSync(path.join(OUT, f.rel.replace(/\.ts$/, ".js"))))
+) {
 	process.exit(0);
 }
 
@@ -82,4 +94,6 @@ for (const dir of SOURCES.filter(s => !s.endsWith(".ts"))) {
 	walkOut(dir);
 }
 fs.writeFileSync(STAMP, `${new Date().toISOString()}\n`);
-console.log(`compiled ${files.length} files to dist/ in ${Date.now() - t0} ms${removed ? ` (${removed} stale files removed)` : ""}`);
+console.log(
+	`compiled ${files.length} files to dist/ in ${Date.now() - t0} ms${removed ? ` (${removed} stale files removed)` : ""}`
+);

@@ -103,7 +103,9 @@ async function main() {
 			name: "r0",
 			maxRunsPerHour: 3600,
 			trigger: { type: "reading", deviceId: first.device, datapoint: first.dp, above: 50, hysteresis: 1 },
-			actions: [{ type: "command", deviceId: target, action: "write", params: { register: 1, value: 1 }, ttl: "1s" }]
+			actions: [
+				{ type: "command", deviceId: target, action: "write", params: { register: 1, value: 1 }, ttl: "1s" }
+			]
 		});
 		for (const [i, x] of dps.slice(1, RULES).entries()) {
 			await db.query(

@@ -42,7 +42,8 @@ const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, 
 
 function post(base: string, path: string, body: string | null): Promise<number> {
 	return new Promise((resolve, reject) => {
-		const headers = body == null ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+		const headers =
+			body == null ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
 		const req = http.request(base + path, { method: body == null ? "GET" : "POST", agent, headers }, res => {
 			res.resume();
 			res.on("end", () => resolve(res.statusCode ?? 0));
@@ -76,7 +77,15 @@ async function httpParts() {
 	const namespace = uniqueNamespace("bench-builds");
 	const broker: ServiceBroker = createTestBroker({
 		namespace,
-		env: { REDIS_URL, DATABASE_URL: db.url, ASU_BUILDER: "simulated", ASU_RATE_LIMIT: "0", ASU_SIM_IMAGE_KIB: "4", LOGLEVEL: "warn", METRICS: "1" },
+		env: {
+			REDIS_URL,
+			DATABASE_URL: db.url,
+			ASU_BUILDER: "simulated",
+			ASU_RATE_LIMIT: "0",
+			ASU_SIM_IMAGE_KIB: "4",
+			LOGLEVEL: "warn",
+			METRICS: "1"
+		},
 		services: [GatewayService, BuildsService, BuildsPrepareService, BuildsWorkerService]
 	});
 	await broker.start();
@@ -85,17 +94,28 @@ async function httpParts() {
 	try {
 		await load(base, "/health", null, 200);
 		const f = await load(base, "/health", null, 200);
-		console.log(`gateway floor ${f.rps.toFixed(0).padStart(5)} req/s  p50 ${f.p50.toFixed(1)} ms  p99 ${f.p99.toFixed(1)} ms  (GET /health, the same gateway, for comparison)`);
-		const prepareBody = JSON.stringify({ ...C7, packages: ["auc", "tmux", "luci-i18n-opkg-de"], diff_packages: true });
+		console.log(
+			`gateway floor ${f.rps.toFixed(0).padStart(5)} req/s  p50 ${f.p50.toFixed(1)} ms  p99 ${f.p99.toFixed(1)} ms  (GET /health, the same gateway, for comparison)`
+		);
+		const prepareBody = JSON.stringify({
+			...C7,
+			packages: ["auc", "tmux", "luci-i18n-opkg-de"],
+			diff_packages: true
+		});
 		await load(base, "/api/v1/build/prepare", prepareBody, 200);
 		const p = await load(base, "/api/v1/build/prepare", prepareBody, 200);
-		console.log(`prepare      ${p.rps.toFixed(0).padStart(6)} req/s  p50 ${p.p50.toFixed(1)} ms  p99 ${p.p99.toFixed(1)} ms  (${p.n} requests, ${CONCURRENCY} clients, ${p.bad} not 200)`);
+		console.log(
+			`prepare      ${p.rps.toFixed(0).padStart(6)} req/s  p50 ${p.p50.toFixed(1)} ms  p99 ${p.p99.toFixed(1)} ms  (${p.n} requests, ${CONCURRENCY} clients, ${p.bad} not 200)`
+		);
 
 		const buildBody = JSON.stringify({ ...C7, packages: ["tmux"] });
 		await post(base, "/api/v1/build", buildBody);
-		for (let i = 0; i < 200 && (await post(base, "/api/v1/build", buildBody)) !== 200; i++) await new Promise(r => setTimeout(r, 100));
+		for (let i = 0; i < 200 && (await post(base, "/api/v1/build", buildBody)) !== 200; i++)
+			await new Promise(r => setTimeout(r, 100));
 		const c = await load(base, "/api/v1/build", buildBody, 200);
-		console.log(`cache hit    ${c.rps.toFixed(0).padStart(6)} req/s  p50 ${c.p50.toFixed(1)} ms  p99 ${c.p99.toFixed(1)} ms  (${c.n} requests, ${CONCURRENCY} clients, ${c.bad} not 200)`);
+		console.log(
+			`cache hit    ${c.rps.toFixed(0).padStart(6)} req/s  p50 ${c.p50.toFixed(1)} ms  p99 ${c.p99.toFixed(1)} ms  (${c.n} requests, ${CONCURRENCY} clients, ${c.bad} not 200)`
+		);
 	} finally {
 		await broker.stop();
 		await deleteRedisKeys(namespace);
@@ -117,7 +137,15 @@ async function queuePart() {
 		const all = new Promise<void>(r => (finishedAll = r));
 		const handles = Array.from({ length: workers }, () =>
 			queue.work(
-				job => runBuild({ request: parseOrdered(job.data.request) as BuildRequest, requestHash: job.id, builder, storeDir, signal: job.signal, setMeta: m => job.setMeta(m) }),
+				job =>
+					runBuild({
+						request: parseOrdered(job.data.request) as BuildRequest,
+						requestHash: job.id,
+						builder,
+						storeDir,
+						signal: job.signal,
+						setMeta: m => job.setMeta(m)
+					}),
 				{
 					concurrency: 1,
 					timeoutMs: 60_000,
@@ -132,13 +160,25 @@ async function queuePart() {
 		);
 		const t0 = performance.now();
 		for (let i = 0; i < JOBS; i++) {
-			const p = parseBuildRequest({ ...C7, packages: ["tmux"], rootfs_size_mb: 100 + (i % 900), client: `bench-${workers}-${i}` });
+			const p = parseBuildRequest({
+				...C7,
+				packages: ["tmux"],
+				rootfs_size_mb: 100 + (i % 900),
+				client: `bench-${workers}-${i}`
+			});
 			if (!p.ok) throw new Error("bad request");
-			await queue.add(requestHash(p.request), { request: stringifyOrdered(p.request), resultTtlS: 600, failureTtlS: 600, client: "bench" });
+			await queue.add(requestHash(p.request), {
+				request: stringifyOrdered(p.request),
+				resultTtlS: 600,
+				failureTtlS: 600,
+				client: "bench"
+			});
 		}
 		await all;
 		const s = (performance.now() - t0) / 1000;
-		console.log(`queue ${workers} worker${workers > 1 ? "s" : " "} ${(JOBS / s).toFixed(0).padStart(6)} jobs/s  (${JOBS} builds in ${s.toFixed(1)} s, ${failed} failed)`);
+		console.log(
+			`queue ${workers} worker${workers > 1 ? "s" : " "} ${(JOBS / s).toFixed(0).padStart(6)} jobs/s  (${JOBS} builds in ${s.toFixed(1)} s, ${failed} failed)`
+		);
 		for (const h of handles) await h.close();
 		await queue.close();
 		await deleteRedisKeys(namespace);
@@ -146,7 +186,9 @@ async function queuePart() {
 }
 
 async function main() {
-	console.log(`bench/builds on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "cpu"}), Node ${process.version}, load ${os.loadavg()[0].toFixed(1)}`);
+	console.log(
+		`bench/builds on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "cpu"}), Node ${process.version}, load ${os.loadavg()[0].toFixed(1)}`
+	);
 	await httpParts();
 	await queuePart();
 	agent.destroy();

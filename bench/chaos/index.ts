@@ -40,14 +40,19 @@ async function main() {
 			drainTimeoutMs: 300_000,
 			log: line => console.log(`  ${line}`)
 		});
-		console.log(`  ${fault}: done in ${Math.round((Date.now() - t0) / 1000)} s ${JSON.stringify({ ...r, exited: Object.keys(r.exited) })}`);
+		console.log(
+			`  ${fault}: done in ${Math.round((Date.now() - t0) / 1000)} s ${JSON.stringify({ ...r, exited: Object.keys(r.exited) })}`
+		);
 		rows.push(r);
 	}
-	console.log(`\n${iterations * DATAPOINTS_PER_ITERATION} datapoints per fault (${iterations} rounds of 8 QoS 1 frames, one every ${intervalMs} ms), fault ${faultAfterS} s into the stream\n`);
+	console.log(
+		`\n${iterations * DATAPOINTS_PER_ITERATION} datapoints per fault (${iterations} rounds of 8 QoS 1 frames, one every ${intervalMs} ms), fault ${faultAfterS} s into the stream\n`
+	);
 	console.log("| fault | sent | stored | lost | duplicated | time to recover | nodes exited |");
 	console.log("| --- | --- | --- | --- | --- | --- | --- |");
 	for (const r of rows) {
-		const outage = r.fault === "nats" ? `${natsOutageS} s` : r.fault === "nats-cluster" ? "not restarted" : `${nodeOutageS} s`;
+		const outage =
+			r.fault === "nats" ? `${natsOutageS} s` : r.fault === "nats-cluster" ? "not restarted" : `${nodeOutageS} s`;
 		const exited = Object.keys(r.exited);
 		console.log(
 			`| ${FAULTS[r.fault]} (${outage}) | ${r.sent} | ${r.stored} | ${r.lost} | ${r.duplicated} | ${r.recoverMs == null ? "not recovered" : `${(r.recoverMs / 1000).toFixed(1)} s`} | ${exited.length ? exited.join(", ") : "none"} |`

@@ -47,7 +47,10 @@ async function main() {
 	// As `npm start` runs it (compiled dist/); EDGE_RUNTIME=tsx runs the TypeScript sources.
 	const tsx = process.env.EDGE_RUNTIME === "tsx";
 	if (!tsx) execFileSync(process.execPath, [path.join(ROOT, "scripts/compile.mjs")], { stdio: "inherit" });
-	const service = (name: string) => (tsx ? path.join(ROOT, `services/${name}/${name}.service.ts`) : path.join(ROOT, `dist/services/${name}/${name}.service.js`));
+	const service = (name: string) =>
+		tsx
+			? path.join(ROOT, `services/${name}/${name}.service.ts`)
+			: path.join(ROOT, `dist/services/${name}/${name}.service.js`);
 	const edge = (tsx ? startNode : startCompiledNode)({
 		NAMESPACE: namespace,
 		NODEID: "bench-edge",
@@ -75,7 +78,19 @@ async function main() {
 			}
 		}
 	} as ServiceSchema;
-	const broker = new ServiceBroker(buildBrokerOptions(readEnv({ NAMESPACE: namespace, NODEID: "bench-cloud", TRANSPORTER: NATS, DATA_DIR: path.join(dir, "cloud"), LOGLEVEL: "warn", PORT: "0", METRICS: "0" })));
+	const broker = new ServiceBroker(
+		buildBrokerOptions(
+			readEnv({
+				NAMESPACE: namespace,
+				NODEID: "bench-cloud",
+				TRANSPORTER: NATS,
+				DATA_DIR: path.join(dir, "cloud"),
+				LOGLEVEL: "warn",
+				PORT: "0",
+				METRICS: "0"
+			})
+		)
+	);
 	broker.createService(ManagerService);
 	broker.createService(consumer);
 	await broker.start();
@@ -83,7 +98,11 @@ async function main() {
 	// Discovery is two-way: wait until the edge node also knows the manager, or its first
 	// device.attached has no listener yet (the manager's start-up sync would pick it up ~1 s later).
 	for (let i = 0; i < 600; i++) {
-		const seen = await broker.call<Array<{ name: string }>, any>("$node.services", { onlyAvailable: true }, { nodeID: "bench-edge" });
+		const seen = await broker.call<Array<{ name: string }>, any>(
+			"$node.services",
+			{ onlyAvailable: true },
+			{ nodeID: "bench-edge" }
+		);
 		if (seen.some(s => s.name === "manager")) break;
 		await new Promise(r => setTimeout(r, 50));
 	}
@@ -120,7 +139,20 @@ async function main() {
 		);
 		await broker.call(
 			"detector.simulate",
-			{ action: "add", path: pty.deviceNode, subsystem: "tty", properties: { ID_VENDOR_ID: "2341", ID_MODEL_ID: "0043", ID_VENDOR: "Arduino__www.arduino.cc_", ID_MODEL: "0043", ID_SERIAL_SHORT: serial, ID_PATH: `bench-usb-0:${i}:1.0`, DEVLINKS: link } },
+			{
+				action: "add",
+				path: pty.deviceNode,
+				subsystem: "tty",
+				properties: {
+					ID_VENDOR_ID: "2341",
+					ID_MODEL_ID: "0043",
+					ID_VENDOR: "Arduino__www.arduino.cc_",
+					ID_MODEL: "0043",
+					ID_SERIAL_SHORT: serial,
+					ID_PATH: `bench-usb-0:${i}:1.0`,
+					DEVLINKS: link
+				}
+			},
 			{ nodeID: "bench-edge" }
 		);
 		// Wait for this device's first reading before plugging the next one.
@@ -132,7 +164,8 @@ async function main() {
 			if (id != null && firstSeen.has(id)) break;
 			await new Promise(r => setTimeout(r, 5));
 		}
-		if (id == null || !firstSeen.has(id)) throw new Error(`device ${serial} gave no reading within 10 s\n${edge.output().slice(-2000)}`);
+		if (id == null || !firstSeen.has(id))
+			throw new Error(`device ${serial} gave no reading within 10 s\n${edge.output().slice(-2000)}`);
 		latencies.push(firstSeen.get(id)! - t0);
 	}
 
@@ -152,9 +185,15 @@ async function main() {
 
 	// The first plug is cold (JIT, the channel's first stream, first queries): reported apart.
 	const sorted = latencies.slice(1).sort((a, b) => a - b);
-	console.log(`bench/devices: ${DEVICES} serial devices × ${RATE} lines/s (3 values/line), ${SECONDS} s, NATS JetStream channel`);
-	console.log(`  plug-to-first-reading: first (cold) ${latencies[0]} ms; next ${sorted.length}: median ${sorted[Math.floor(sorted.length / 2)]} ms, min ${sorted[0]} ms, max ${sorted[sorted.length - 1]} ms (incl. ${readEnv({}).detectorDebounceMs} ms debounce, manager on another node)`);
-	console.log(`  throughput: ${Math.round(rate)} readings/s = ${Math.round(rate / 3)} lines/s (offered ${DEVICES * RATE} lines/s); bad lines ${bad}; firmware writes skipped ${writeSkipped}`);
+	console.log(
+		`bench/devices: ${DEVICES} serial devices × ${RATE} lines/s (3 values/line), ${SECONDS} s, NATS JetStream channel`
+	);
+	console.log(
+		`  plug-to-first-reading: first (cold) ${latencies[0]} ms; next ${sorted.length}: median ${sorted[Math.floor(sorted.length / 2)]} ms, min ${sorted[0]} ms, max ${sorted[sorted.length - 1]} ms (incl. ${readEnv({}).detectorDebounceMs} ms debounce, manager on another node)`
+	);
+	console.log(
+		`  throughput: ${Math.round(rate)} readings/s = ${Math.round(rate / 3)} lines/s (offered ${DEVICES * RATE} lines/s); bad lines ${bad}; firmware writes skipped ${writeSkipped}`
+	);
 	console.log(`  edge node (detector + processor) CPU: ${cpu.toFixed(1)} % of one core`);
 	console.log(`  edge node resident memory: ${rss.toFixed(0)} MB with ${list.devices.length} devices open`);
 

@@ -60,7 +60,9 @@ async function measureCalls(label: string, broker: ServiceBroker, opts: Record<s
 	);
 	const secs = (performance.now() - t0) / 1000;
 	console.log(
-		`${label.padEnd(34)} ${Math.round(CALLS / secs).toString().padStart(8)} calls/s (${CONCURRENCY} in flight)   ` +
+		`${label.padEnd(34)} ${Math.round(CALLS / secs)
+			.toString()
+			.padStart(8)} calls/s (${CONCURRENCY} in flight)   ` +
 			`p50 ${percentile(lat, 50).toFixed(3)} ms   p99 ${percentile(lat, 99).toFixed(3)} ms (sequential)`
 	);
 }
@@ -83,7 +85,9 @@ async function measureEvents(label: string, broker: ServiceBroker, count: () => 
 	}
 	const secs = (performance.now() - t0) / 1000;
 	console.log(
-		`${label.padEnd(34)} ${Math.round(got / secs).toString().padStart(8)} events/s delivered (${got}/${n}; emitted at ${Math.round(n / ((sent - t0) / 1000))}/s)`
+		`${label.padEnd(34)} ${Math.round(got / secs)
+			.toString()
+			.padStart(8)} events/s delivered (${got}/${n}; emitted at ${Math.round(n / ((sent - t0) / 1000))}/s)`
 	);
 }
 
@@ -119,13 +123,22 @@ async function main() {
 		const cpu0 = cpuSeconds(process.pid) + cpuSeconds(remote.child.pid!);
 		await measureCalls(`over NATS, ${serializer}`, b, { nodeID: "bench-a" });
 		const cpu = cpuSeconds(process.pid) + cpuSeconds(remote.child.pid!) - cpu0;
-		console.log(`${"".padEnd(34)} CPU of both processes ${((cpu / (CALLS + Math.min(CALLS, 5000) + 500)) * 1e6).toFixed(0)} µs per call (load ${fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})`);
-		if (i === 0) await measureEvents("events over NATS", b, () => b.call("echo.pings", {}, { nodeID: "bench-a" }) as Promise<number>);
+		console.log(
+			`${"".padEnd(34)} CPU of both processes ${((cpu / (CALLS + Math.min(CALLS, 5000) + 500)) * 1e6).toFixed(0)} µs per call (load ${fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})`
+		);
+		if (i === 0)
+			await measureEvents(
+				"events over NATS",
+				b,
+				() => b.call("echo.pings", {}, { nodeID: "bench-a" }) as Promise<number>
+			);
 		await b.stop();
 		await remote.kill("SIGTERM");
 	}
 	const mem = process.memoryUsage();
-	console.log(`\ncaller process RSS ${(mem.rss / 1048576).toFixed(0)} MiB, heap ${(mem.heapUsed / 1048576).toFixed(0)} MiB`);
+	console.log(
+		`\ncaller process RSS ${(mem.rss / 1048576).toFixed(0)} MiB, heap ${(mem.heapUsed / 1048576).toFixed(0)} MiB`
+	);
 }
 
 main().then(

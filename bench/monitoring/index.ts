@@ -55,10 +55,14 @@ async function ensureDatabase(): Promise<Database> {
 /** DEVICES devices × 5 datapoints, one reading per series per second, ending now. */
 async function fill(db: Database): Promise<{ from: number; to: number; devices: number[] }> {
 	const [{ n }] = await db.query("SELECT count(*)::bigint AS n FROM decoded_data");
-	const devices = (await db.query("SELECT id FROM devices WHERE uid LIKE 'bench-%' ORDER BY id")).map(r => Number(r.id));
+	const devices = (await db.query("SELECT id FROM devices WHERE uid LIKE 'bench-%' ORDER BY id")).map(r =>
+		Number(r.id)
+	);
 	const perSeries = Math.ceil(ROWS / (DEVICES * DATAPOINTS));
 	if (Number(n) >= ROWS && devices.length === DEVICES) {
-		const [r] = await db.query("SELECT extract(epoch from min(timestamp)) * 1000 AS a, extract(epoch from max(timestamp)) * 1000 AS b FROM decoded_data");
+		const [r] = await db.query(
+			"SELECT extract(epoch from min(timestamp)) * 1000 AS a, extract(epoch from max(timestamp)) * 1000 AS b FROM decoded_data"
+		);
 		console.log(`stats: reusing ${Number(n).toLocaleString()} rows in ${DB_NAME} (FRESH=1 rebuilds)`);
 		return { from: Number(r.a), to: Number(r.b), devices };
 	}
@@ -66,7 +70,10 @@ async function fill(db: Database): Promise<{ from: number; to: number; devices: 
 	await db.query("DELETE FROM devices WHERE uid LIKE 'bench-%'");
 	const ids: number[] = [];
 	for (let d = 0; d < DEVICES; d++) {
-		const [dev] = await db.query("INSERT INTO devices (uid, name, status, owner) VALUES ($1, $2, 'streaming', NULL) RETURNING id", [`bench-${d}`, `Bench device ${d}`]);
+		const [dev] = await db.query(
+			"INSERT INTO devices (uid, name, status, owner) VALUES ($1, $2, 'streaming', NULL) RETURNING id",
+			[`bench-${d}`, `Bench device ${d}`]
+		);
 		ids.push(Number(dev.id));
 		for (const label of ["temperature", "humidity", "pressure", "voltage", "current"].slice(0, DATAPOINTS)) {
 			await db.query("INSERT INTO datapoints (device_id, label, unit) VALUES ($1, $2, 'u')", [dev.id, label]);
@@ -74,7 +81,9 @@ async function fill(db: Database): Promise<{ from: number; to: number; devices: 
 	}
 	const end = Math.floor(Date.now() / 1000) * 1000;
 	const start = end - (perSeries - 1) * 1000;
-	console.log(`stats: inserting ${(perSeries * DEVICES * DATAPOINTS).toLocaleString()} rows (${DEVICES} devices × ${DATAPOINTS} datapoints × ${perSeries.toLocaleString()} s) …`);
+	console.log(
+		`stats: inserting ${(perSeries * DEVICES * DATAPOINTS).toLocaleString()} rows (${DEVICES} devices × ${DATAPOINTS} datapoints × ${perSeries.toLocaleString()} s) …`
+	);
 	const t = Date.now();
 	// An hour of the whole fleet per statement, in time order: the table's physical order is the
 	// one the pipeline sink's appends produce (what the BRIN index on time relies on).
@@ -100,12 +109,23 @@ async function benchStats(): Promise<void> {
 		const { from, to, devices } = await fill(db);
 		const [{ n }] = await db.query("SELECT count(*)::bigint AS n FROM decoded_data");
 		const [{ size }] = await db.query("SELECT pg_size_pretty(pg_total_relation_size('decoded_data')) AS size");
-		console.log(`stats: decoded_data holds ${Number(n).toLocaleString()} rows (${size}), ${new Date(from).toISOString()} … ${new Date(to).toISOString()}`);
-		const cases: { name: string; build: (w: { from: Date; to: Date }, dev: number) => { text: string; values: unknown[] }[] }[] = [
-			{ name: "one device, 1 h, summary", build: (w, dev) => [buildSummaryQuery({ window: w, deviceId: dev, bucketFn: "date_bin" })] },
+		console.log(
+			`stats: decoded_data holds ${Number(n).toLocaleString()} rows (${size}), ${new Date(from).toISOString()} … ${new Date(to).toISOString()}`
+		);
+		const cases: {
+			name: string;
+			build: (w: { from: Date; to: Date }, dev: number) => { text: string; values: unknown[] }[];
+		}[] = [
+			{
+				name: "one device, 1 h, summary",
+				build: (w, dev) => [buildSummaryQuery({ window: w, deviceId: dev, bucketFn: "date_bin" })]
+			},
 			{
 				name: "one device, 1 h, summary + 1-min buckets",
-				build: (w, dev) => [buildSummaryQuery({ window: w, deviceId: dev, bucketFn: "date_bin" }), buildBucketQuery({ window: w, deviceId: dev, bucketFn: "date_bin", bucketMs: 60_000 })]
+				build: (w, dev) => [
+					buildSummaryQuery({ window: w, deviceId: dev, bucketFn: "date_bin" }),
+					buildBucketQuery({ window: w, deviceId: dev, bucketFn: "date_bin", bucketMs: 60_000 })
+				]
 			},
 			{ name: "whole fleet, 1 h, summary", build: w => [buildSummaryQuery({ window: w, bucketFn: "date_bin" })] }
 		];
@@ -140,7 +160,13 @@ async function benchLive(): Promise<void> {
 	try {
 		broker = createTestBroker({
 			namespace: uniqueNamespace("bench-live"),
-			env: { DATABASE_URL: `${PG}/${dbName}`, ADMIN_EMAIL: email, ADMIN_PASSWORD: password, AUTH_RATE_LIMIT: "1000000", LOGLEVEL: "error" },
+			env: {
+				DATABASE_URL: `${PG}/${dbName}`,
+				ADMIN_EMAIL: email,
+				ADMIN_PASSWORD: password,
+				AUTH_RATE_LIMIT: "1000000",
+				LOGLEVEL: "error"
+			},
 			services: [SigningService, GatewayService, MonitoringService],
 			logLevel: "error"
 		});
@@ -150,16 +176,33 @@ async function benchLive(): Promise<void> {
 		const url = `http://127.0.0.1:${(gw.server.address() as { port: number }).port}`;
 		let token = "";
 		for (let i = 0; i < 100 && !token; i++) {
-			const res = await fetch(`${url}/api/users/auth`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password }) });
+			const res = await fetch(`${url}/api/users/auth`, {
+				method: "POST",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify({ email, password })
+			});
 			if (res.ok) token = ((await res.json()) as { access_token: string }).access_token;
 			else await new Promise(r => setTimeout(r, 100));
 		}
 		// 10 devices, 3 datapoints each; clients spread evenly over the device rooms.
 		const devs: { id: number; dps: number[] }[] = [];
 		for (let d = 0; d < 10; d++) {
-			const [dev] = await db.query("INSERT INTO devices (uid, name, status) VALUES ($1, $1, 'streaming') RETURNING id", [`live-${d}`]);
+			const [dev] = await db.query(
+				"INSERT INTO devices (uid, name, status) VALUES ($1, $1, 'streaming') RETURNING id",
+				[`live-${d}`]
+			);
 			const dps: number[] = [];
-			for (const label of ["a", "b", "c"]) dps.push(Number((await db.query("INSERT INTO datapoints (device_id, label) VALUES ($1, $2) RETURNING id", [dev.id, label]))[0].id));
+			for (const label of ["a", "b", "c"])
+				dps.push(
+					Number(
+						(
+							await db.query("INSERT INTO datapoints (device_id, label) VALUES ($1, $2) RETURNING id", [
+								dev.id,
+								label
+							])
+						)[0].id
+					)
+				);
 			devs.push({ id: Number(dev.id), dps });
 		}
 		let received = 0;
@@ -173,7 +216,11 @@ async function benchLive(): Promise<void> {
 				s.once("connect_error", reject);
 			});
 			const dev = devs[i % devs.length];
-			await new Promise<void>((resolve, reject) => s.emit("call", "monitoring.join", { rooms: [`device:${dev.id}`] }, (err: unknown) => (err ? reject(err) : resolve())));
+			await new Promise<void>((resolve, reject) =>
+				s.emit("call", "monitoring.join", { rooms: [`device:${dev.id}`] }, (err: unknown) =>
+					err ? reject(err) : resolve()
+				)
+			);
 			s.on("readings", (m: { readings: { ts: number }[] }) => {
 				messages++;
 				received += m.readings.length;
@@ -183,7 +230,9 @@ async function benchLive(): Promise<void> {
 			});
 			sockets.push(s);
 		}
-		console.log(`live: ${CLIENTS} clients connected and joined in ${((Date.now() - t0) / 1000).toFixed(1)} s (${devs.length} device rooms)`);
+		console.log(
+			`live: ${CLIENTS} clients connected and joined in ${((Date.now() - t0) / 1000).toFixed(1)} s (${devs.length} device rooms)`
+		);
 
 		// Each device reports its 3 datapoints HZ times a second (a timer: the real rate is printed).
 		let sent = 0;
@@ -193,7 +242,9 @@ async function benchLive(): Promise<void> {
 		const start = Date.now();
 		while (Date.now() - start < SECONDS * 1000) {
 			const ts = Date.now();
-			const readings = devs.flatMap(d => d.dps.map(dp => ({ deviceId: d.id, datapointId: dp, value: Math.random() * 100, ts })));
+			const readings = devs.flatMap(d =>
+				d.dps.map(dp => ({ deviceId: d.id, datapointId: dp, value: Math.random() * 100, ts }))
+			);
 			await broker.sendToChannel("telemetry.readings", { readings });
 			sent += readings.length;
 			await new Promise(r => setTimeout(r, 1000 / HZ));
@@ -203,13 +254,16 @@ async function benchLive(): Promise<void> {
 		await new Promise(r => setTimeout(r, 1000));
 		latency.sort((a, b) => a - b);
 		const perClientIdeal = (sent / devs.length) * 1; // every reading of its device, if nothing were coalesced
-		console.log(`live: sent ${sent.toLocaleString()} readings in ${elapsed.toFixed(1)} s (${Math.round(sent / elapsed).toLocaleString()}/s into monitoring)`);
+		console.log(
+			`live: sent ${sent.toLocaleString()} readings in ${elapsed.toFixed(1)} s (${Math.round(sent / elapsed).toLocaleString()}/s into monitoring)`
+		);
 		console.log(
 			`live: delivered ${received.toLocaleString()} readings in ${messages.toLocaleString()} messages to ${CLIENTS} clients: ` +
 				`${Math.round(received / elapsed).toLocaleString()} readings/s, ${Math.round(messages / elapsed).toLocaleString()} messages/s ` +
 				`(${(messages / elapsed / CLIENTS).toFixed(1)} messages/s per client; ${((received / CLIENTS / perClientIdeal) * 100).toFixed(0)}% of each room's readings, the rest coalesced by the throttle)`
 		);
-		if (latency.length) console.log(`live: reading → client latency p50 ${ms(pct(latency, 50))}, p99 ${ms(pct(latency, 99))}`);
+		if (latency.length)
+			console.log(`live: reading → client latency p50 ${ms(pct(latency, 50))}, p99 ${ms(pct(latency, 99))}`);
 	} finally {
 		for (const s of sockets) s.close();
 		await broker?.stop();

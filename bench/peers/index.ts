@@ -119,12 +119,31 @@ async function startPrivatePg(): Promise<Pg> {
 		asUser.gid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim());
 		fs.chownSync(dir, asUser.uid, asUser.gid);
 	}
-	execFileSync(path.join(bin, "initdb"), ["-D", path.join(dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"], { ...asUser, stdio: "ignore", cwd: dir });
-	const child: ChildProcess = spawn(path.join(bin, "postgres"), ["-D", path.join(dir, "data"), "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=100"], {
-		...asUser,
-		cwd: dir,
-		stdio: ["ignore", "pipe", "pipe"]
-	});
+	execFileSync(
+		path.join(bin, "initdb"),
+		["-D", path.join(dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
+		{ ...asUser, stdio: "ignore", cwd: dir }
+	);
+	const child: ChildProcess = spawn(
+		path.join(bin, "postgres"),
+		[
+			"-D",
+			path.join(dir, "data"),
+			"-p",
+			String(port),
+			"-k",
+			dir,
+			"-c",
+			"listen_addresses=127.0.0.1",
+			"-c",
+			"max_connections=100"
+		],
+		{
+			...asUser,
+			cwd: dir,
+			stdio: ["ignore", "pipe", "pipe"]
+		}
+	);
 	let out = "";
 	child.stdout!.on("data", d => (out += d));
 	child.stderr!.on("data", d => (out += d));
@@ -132,7 +151,8 @@ async function startPrivatePg(): Promise<Pg> {
 	process.on("exit", onExit);
 	const deadline = Date.now() + 30_000;
 	while (!(await isReachable("127.0.0.1", port, 200))) {
-		if (child.exitCode != null || Date.now() > deadline) throw new Error(`postgres did not start: ${out.slice(-2000)}`);
+		if (child.exitCode != null || Date.now() > deadline)
+			throw new Error(`postgres did not start: ${out.slice(-2000)}`);
 		await sleep(100);
 	}
 	const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
@@ -181,11 +201,24 @@ async function publish(url: string): Promise<{ t0: number; t1: number; cpu: numb
 		const macs = MACS.slice(p * per, (p + 1) * per);
 		const frames = Math.floor(MESSAGES / PUBLISHERS) + (p < MESSAGES % PUBLISHERS ? 1 : 0);
 		return new Promise<{ t0: number; t1: number; cpu: number }>((resolve, reject) => {
-			const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench/pipeline/publisher.ts"), url, macs.join(","), String(frames), "0", "1"], {
-				cwd: ROOT,
-				env: { ...process.env, PUBLISH_SENSORS: "1" },
-				stdio: ["ignore", "pipe", "inherit"]
-			});
+			const child = spawn(
+				process.execPath,
+				[
+					"--import",
+					"tsx",
+					path.join(ROOT, "bench/pipeline/publisher.ts"),
+					url,
+					macs.join(","),
+					String(frames),
+					"0",
+					"1"
+				],
+				{
+					cwd: ROOT,
+					env: { ...process.env, PUBLISH_SENSORS: "1" },
+					stdio: ["ignore", "pipe", "inherit"]
+				}
+			);
 			let out = "";
 			let cpu = 0;
 			child.stdout!.on("data", d => {
@@ -201,7 +234,11 @@ async function publish(url: string): Promise<{ t0: number; t1: number; cpu: numb
 		});
 	});
 	const done = await Promise.all(runs);
-	return { t0: Math.min(...done.map(d => d.t0)), t1: Math.max(...done.map(d => d.t1)), cpu: done.reduce((s, d) => s + d.cpu, 0) };
+	return {
+		t0: Math.min(...done.map(d => d.t0)),
+		t1: Math.max(...done.map(d => d.t1)),
+		cpu: done.reduce((s, d) => s + d.cpu, 0)
+	};
 }
 
 // ---- schema and metadata -----------------------------------------------------------------------------
@@ -214,7 +251,10 @@ interface Meta {
 /** The bench's controllers, copied from the seeded aa:bb:cc:dd:ee:01 (same SQL as bench/pipeline). */
 async function seedControllers(pg: Client): Promise<Meta> {
 	for (const mac of MACS) {
-		await pg.query(`INSERT INTO devices (uid, name, type, mac) VALUES ($1, $1, 'faces2-controller', $2) ON CONFLICT DO NOTHING`, [`f2-${mac.replace(/:/g, "")}`, mac]);
+		await pg.query(
+			`INSERT INTO devices (uid, name, type, mac) VALUES ($1, $1, 'faces2-controller', $2) ON CONFLICT DO NOTHING`,
+			[`f2-${mac.replace(/:/g, "")}`, mac]
+		);
 		await pg.query(
 			`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length)
 			 SELECT (SELECT id FROM devices WHERE mac = $1), sensor, name, frame_length FROM pipeline_sensors
@@ -240,7 +280,9 @@ async function seedControllers(pg: Client): Promise<Meta> {
 		meta[key] ??= { deviceId: r.device_id, temperature: 0, humidity: 0, pressure: 0 };
 		if (r.label === "temperature" || r.label === "humidity" || r.label === "pressure") meta[key][r.label] = r.id;
 	}
-	for (const [mac, m] of Object.entries(meta)) if (!m.temperature || !m.humidity || !m.pressure) throw new Error(`controller ${mac}: sensor-1 datapoints missing in the seed`);
+	for (const [mac, m] of Object.entries(meta))
+		if (!m.temperature || !m.humidity || !m.pressure)
+			throw new Error(`controller ${mac}: sensor-1 datapoints missing in the seed`);
 	return meta;
 }
 
@@ -254,8 +296,13 @@ interface Consumer {
 const FLEETMESH_SERVICES = "signing,manager,monitoring,pipeline,gateway";
 const USE_TSX = args.includes("--tsx");
 
-
-async function startFleetmesh(env: { pgUrl: string; natsUrl: string; mqttUrl: string; dataDir: string; namespace: string }): Promise<Consumer & { node: NodeProcess }> {
+async function startFleetmesh(env: {
+	pgUrl: string;
+	natsUrl: string;
+	mqttUrl: string;
+	dataDir: string;
+	namespace: string;
+}): Promise<Consumer & { node: NodeProcess }> {
 	const port = await freePort();
 	const nodeEnv = {
 		NAMESPACE: env.namespace,
@@ -276,13 +323,15 @@ async function startFleetmesh(env: { pgUrl: string; natsUrl: string; mqttUrl: st
 		// Ready = /ready answers 200 (database, channels, MQTT subscribed).
 		const deadline = Date.now() + 120_000;
 		for (;;) {
-			if (node.child.exitCode != null) throw new Error(`fleetmesh exited ${node.child.exitCode}:\n${node.output().slice(-3000)}`);
+			if (node.child.exitCode != null)
+				throw new Error(`fleetmesh exited ${node.child.exitCode}:\n${node.output().slice(-3000)}`);
 			const ok = await fetch(`http://127.0.0.1:${port}/ready`).then(
 				r => r.status === 200,
 				() => false
 			);
 			if (ok) break;
-			if (Date.now() > deadline) throw new Error(`fleetmesh not ready after 120 s:\n${node.output().slice(-3000)}`);
+			if (Date.now() > deadline)
+				throw new Error(`fleetmesh not ready after 120 s:\n${node.output().slice(-3000)}`);
 			await sleep(250);
 		}
 	} catch (err) {
@@ -297,10 +346,19 @@ function ensureNodeRed(): string {
 	const red = path.join(PEERS_DIR, "node_modules/node-red/red.js");
 	const pg = path.join(PEERS_DIR, "node_modules/pg/package.json");
 	if (fs.existsSync(red) && fs.existsSync(pg)) return red;
-	console.log(`installing node-red@4 and pg with npm into ${path.relative(ROOT, PEERS_DIR)}/ (not a project dependency, git-ignored) …`);
+	console.log(
+		`installing node-red@4 and pg with npm into ${path.relative(ROOT, PEERS_DIR)}/ (not a project dependency, git-ignored) …`
+	);
 	fs.mkdirSync(PEERS_DIR, { recursive: true });
-	if (!fs.existsSync(path.join(PEERS_DIR, "package.json"))) fs.writeFileSync(path.join(PEERS_DIR, "package.json"), JSON.stringify({ name: "fleetmesh-bench-peers", private: true }) + "\n");
-	execFileSync("npm", ["install", "--no-audit", "--no-fund", "--no-save", "node-red@4", "pg@8"], { cwd: PEERS_DIR, stdio: "inherit" });
+	if (!fs.existsSync(path.join(PEERS_DIR, "package.json")))
+		fs.writeFileSync(
+			path.join(PEERS_DIR, "package.json"),
+			JSON.stringify({ name: "fleetmesh-bench-peers", private: true }) + "\n"
+		);
+	execFileSync("npm", ["install", "--no-audit", "--no-fund", "--no-save", "node-red@4", "pg@8"], {
+		cwd: PEERS_DIR,
+		stdio: "inherit"
+	});
 	return red;
 }
 
@@ -327,9 +385,52 @@ async function startNodeRed(red: string, env: { pgUrl: string; mqttPort: number;
 	const uiPort = await freePort();
 	const flows = [
 		{ id: "tab1", type: "tab", label: "decode" },
-		{ id: "broker1", type: "mqtt-broker", name: "mosquitto", broker: "127.0.0.1", port: String(env.mqttPort), clientid: "nodered-bench", autoConnect: true, usetls: false, protocolVersion: "4", keepalive: "60", cleansession: false },
-		{ id: "in1", type: "mqtt in", z: "tab1", name: "frames", topic: "stat/+/+/+/+", qos: "1", datatype: "buffer", broker: "broker1", nl: false, rap: true, rh: 0, inputs: 0, x: 100, y: 100, wires: [["fn1"]] },
-		{ id: "fn1", type: "function", z: "tab1", name: "decode and insert", func: NODE_RED_FUNCTION, outputs: 1, timeout: 0, noerr: 0, initialize: "", finalize: "", libs: [], x: 300, y: 100, wires: [[]] }
+		{
+			id: "broker1",
+			type: "mqtt-broker",
+			name: "mosquitto",
+			broker: "127.0.0.1",
+			port: String(env.mqttPort),
+			clientid: "nodered-bench",
+			autoConnect: true,
+			usetls: false,
+			protocolVersion: "4",
+			keepalive: "60",
+			cleansession: false
+		},
+		{
+			id: "in1",
+			type: "mqtt in",
+			z: "tab1",
+			name: "frames",
+			topic: "stat/+/+/+/+",
+			qos: "1",
+			datatype: "buffer",
+			broker: "broker1",
+			nl: false,
+			rap: true,
+			rh: 0,
+			inputs: 0,
+			x: 100,
+			y: 100,
+			wires: [["fn1"]]
+		},
+		{
+			id: "fn1",
+			type: "function",
+			z: "tab1",
+			name: "decode and insert",
+			func: NODE_RED_FUNCTION,
+			outputs: 1,
+			timeout: 0,
+			noerr: 0,
+			initialize: "",
+			finalize: "",
+			libs: [],
+			x: 300,
+			y: 100,
+			wires: [[]]
+		}
 	];
 	fs.writeFileSync(path.join(dir, "flows.json"), JSON.stringify(flows));
 	fs.writeFileSync(path.join(dir, "meta.json"), JSON.stringify(env.meta));
@@ -344,7 +445,11 @@ module.exports = {
 };
 `
 	);
-	const child = spawn(process.execPath, [red, "--settings", path.join(dir, "settings.js"), "--userDir", dir], { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "", HOME: dir } });
+	const child = spawn(process.execPath, [red, "--settings", path.join(dir, "settings.js"), "--userDir", dir], {
+		cwd: dir,
+		stdio: ["ignore", "pipe", "pipe"],
+		env: { PATH: process.env.PATH ?? "", HOME: dir }
+	});
 	const onExit = () => child.kill("SIGKILL");
 	process.on("exit", onExit);
 	let out = "";
@@ -352,7 +457,8 @@ module.exports = {
 	child.stderr!.on("data", d => (out += d));
 	const deadline = Date.now() + 120_000;
 	while (!/Connected to broker/.test(out)) {
-		if (child.exitCode != null || Date.now() > deadline) throw new Error(`Node-RED did not connect:\n${out.slice(-3000)}`);
+		if (child.exitCode != null || Date.now() > deadline)
+			throw new Error(`Node-RED did not connect:\n${out.slice(-3000)}`);
 		await sleep(100);
 	}
 	// Subscribed right after CONNACK; give the SUBSCRIBE its round trip.
@@ -403,7 +509,19 @@ async function waitRows(pg: Client, expected: number, timeoutMs: number): Promis
 	}
 }
 
-async function round(peer: "fleetmesh" | "node-red", n: number, ctx: { pg: Pg; pgClient: Client; nats: NatsServer; meta: Meta; red: string | null; namespace: string; dataDir: string }): Promise<RoundResult> {
+async function round(
+	peer: "fleetmesh" | "node-red",
+	n: number,
+	ctx: {
+		pg: Pg;
+		pgClient: Client;
+		nats: NatsServer;
+		meta: Meta;
+		red: string | null;
+		namespace: string;
+		dataDir: string;
+	}
+): Promise<RoundResult> {
 	await ctx.pgClient.query("TRUNCATE decoded_data");
 	const mosq: Mosquitto = await startMosquitto(tmp("mosq"));
 	const mqttUrl = `mqtt://127.0.0.1:${mosq.plainPort}`;
@@ -412,7 +530,13 @@ async function round(peer: "fleetmesh" | "node-red", n: number, ctx: { pg: Pg; p
 	try {
 		consumer =
 			peer === "fleetmesh"
-				? await startFleetmesh({ pgUrl: ctx.pg.url, natsUrl: ctx.nats.url, mqttUrl, dataDir: ctx.dataDir, namespace: ctx.namespace })
+				? await startFleetmesh({
+						pgUrl: ctx.pg.url,
+						natsUrl: ctx.nats.url,
+						mqttUrl,
+						dataDir: ctx.dataDir,
+						namespace: ctx.namespace
+					})
 				: await startNodeRed(ctx.red!, { pgUrl: ctx.pg.url, mqttPort: mosq.plainPort, meta: ctx.meta });
 		const natsPid = findPid("nats-server", String(ctx.nats.port));
 		const before = { c: cpuOf(consumer.pid), n: cpuOf(natsPid), m: cpuOf(mosqPid), p: cpuOfTree(ctx.pg.pid) };
@@ -490,14 +614,21 @@ async function main() {
 		// The schema comes from fleetmesh's own migrations: one start, then the controllers.
 		{
 			const mosq = await startMosquitto(tmp("mosq-setup"));
-			const setup = await startFleetmesh({ pgUrl: pg.url, natsUrl: nats.url, mqttUrl: `mqtt://127.0.0.1:${mosq.plainPort}`, dataDir, namespace });
+			const setup = await startFleetmesh({
+				pgUrl: pg.url,
+				natsUrl: nats.url,
+				mqttUrl: `mqtt://127.0.0.1:${mosq.plainPort}`,
+				dataDir,
+				namespace
+			});
 			await setup.stop();
 			await mosq.stop();
 		}
 		const meta = await seedControllers(pgClient);
 		for (let i = 1; i <= ROUNDS; i++) {
 			for (const peer of ["fleetmesh", "node-red"] as const) {
-				if (ONLY.includes(peer)) results.push(await round(peer, i, { pg, pgClient, nats, meta, red, namespace, dataDir }));
+				if (ONLY.includes(peer))
+					results.push(await round(peer, i, { pg, pgClient, nats, meta, red, namespace, dataDir }));
 			}
 		}
 	} finally {

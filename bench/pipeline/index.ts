@@ -21,7 +21,13 @@ import type { ServiceBroker } from "moleculer";
 import { Client } from "pg";
 import { PIPELINE_SERVICES } from "../../test/helpers/pipeline-services";
 import SigningService from "../../services/signing/signing.service";
-import { buildControllerSpec, decodeFrame, parsePayload, parseTopic, type ControllerSpec } from "../../services/pipeline-decode/decode";
+import {
+	buildControllerSpec,
+	decodeFrame,
+	parsePayload,
+	parseTopic,
+	type ControllerSpec
+} from "../../services/pipeline-decode/decode";
 import type { Database } from "../../mixins/db/database";
 import { createTestBroker, tempDir, uniqueNamespace } from "../../test/helpers/broker";
 import { createTestDatabase } from "../../test/helpers/db";
@@ -51,7 +57,10 @@ function datapointsIn(frames: number): number {
 
 async function seedControllers(db: Database): Promise<void> {
 	for (const mac of MACS) {
-		await db.query(`INSERT INTO devices (uid, name, type, mac) VALUES ($1, $1, 'faces2-controller', $2) ON CONFLICT DO NOTHING`, [`f2-${mac.replace(/:/g, "")}`, mac]);
+		await db.query(
+			`INSERT INTO devices (uid, name, type, mac) VALUES ($1, $1, 'faces2-controller', $2) ON CONFLICT DO NOTHING`,
+			[`f2-${mac.replace(/:/g, "")}`, mac]
+		);
 		await db.query(
 			`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length)
 			 SELECT (SELECT id FROM devices WHERE mac = $1), sensor, name, frame_length FROM pipeline_sensors
@@ -83,12 +92,32 @@ function percentile(sorted: Float64Array, p: number): number | null {
 	return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-function runPublisher(url: string, frames: number, rate: number, qos: number, tlsFile?: string): Promise<{ t0: number; t1: number }> {
+function runPublisher(
+	url: string,
+	frames: number,
+	rate: number,
+	qos: number,
+	tlsFile?: string
+): Promise<{ t0: number; t1: number }> {
 	return new Promise((resolve, reject) => {
-		const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench/pipeline/publisher.ts"), url, MACS.join(","), String(frames), String(rate), String(qos), ...(tlsFile ? [tlsFile] : [])], {
-			cwd: ROOT,
-			stdio: ["ignore", "pipe", "inherit"]
-		});
+		const child = spawn(
+			process.execPath,
+			[
+				"--import",
+				"tsx",
+				path.join(ROOT, "bench/pipeline/publisher.ts"),
+				url,
+				MACS.join(","),
+				String(frames),
+				String(rate),
+				String(qos),
+				...(tlsFile ? [tlsFile] : [])
+			],
+			{
+				cwd: ROOT,
+				stdio: ["ignore", "pipe", "inherit"]
+			}
+		);
 		let out = "";
 		child.stdout.on("data", d => (out += d));
 		child.on("exit", code => {
@@ -101,7 +130,9 @@ function runPublisher(url: string, frames: number, rate: number, qos: number, tl
 
 /** Wraps the sink's write to time every committed row against its publish timestamp. */
 function instrumentSink(broker: ServiceBroker) {
-	const svc = broker.getLocalService("pipeline-sink") as unknown as { sink: { opts: { write: (rows: { ts: number }[]) => Promise<number> } } };
+	const svc = broker.getLocalService("pipeline-sink") as unknown as {
+		sink: { opts: { write: (rows: { ts: number }[]) => Promise<number> } };
+	};
 	const original = svc.sink.opts.write;
 	const state = { committed: 0, lastCommit: 0, latencies: [] as number[] };
 	svc.sink.opts.write = async rows => {
@@ -123,13 +154,22 @@ async function waitCommitted(state: { committed: number }, expected: number, tim
 			lastLog = Date.now();
 			console.log(`  … ${state.committed} of ${expected} rows committed`);
 		}
-		if (Date.now() > deadline || (process.env.BENCH_DEBUG && Date.now() - lastLog > 4000)) console.log(JSON.stringify(await (globalThis as any).benchBroker?.call("pipeline-ingest.stats")));
-		if (Date.now() > deadline) throw new Error(`only ${state.committed} of ${expected} rows committed after ${timeoutMs} ms`);
+		if (Date.now() > deadline || (process.env.BENCH_DEBUG && Date.now() - lastLog > 4000))
+			console.log(JSON.stringify(await (globalThis as any).benchBroker?.call("pipeline-ingest.stats")));
+		if (Date.now() > deadline)
+			throw new Error(`only ${state.committed} of ${expected} rows committed after ${timeoutMs} ms`);
 		await new Promise(r => setTimeout(r, 20));
 	}
 }
 
-function summarise(scenario: string, frames: number, t0: number, t1: number, lastCommit: number, latencies: number[]): Result {
+function summarise(
+	scenario: string,
+	frames: number,
+	t0: number,
+	t1: number,
+	lastCommit: number,
+	latencies: number[]
+): Result {
 	const datapoints = datapointsIn(frames);
 	const seconds = (lastCommit - t0) / 1000;
 	const sorted = Float64Array.from(latencies).sort();
@@ -150,19 +190,30 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 	const mosq = await startMosquitto(tempDir("bench-mosq"));
 	const broker = createTestBroker({
 		namespace: uniqueNamespace("bench-pipeline"),
-		env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, MQTT_URL: `mqtt://127.0.0.1:${mosq.plainPort}`, LOGLEVEL: process.env.BENCH_LOGLEVEL ?? "error", ...(process.env.BATCH_SIZE ? { BATCH_SIZE: process.env.BATCH_SIZE } : {}) },
+		env: {
+			TRANSPORTER: NATS_URL,
+			DATABASE_URL: db.url,
+			MQTT_URL: `mqtt://127.0.0.1:${mosq.plainPort}`,
+			LOGLEVEL: process.env.BENCH_LOGLEVEL ?? "error",
+			...(process.env.BATCH_SIZE ? { BATCH_SIZE: process.env.BATCH_SIZE } : {})
+		},
 		services: [...PIPELINE_SERVICES]
 	});
 	try {
 		await broker.start();
 		await seedControllers((broker.getLocalService("pipeline-decode") as unknown as { db: Database }).db);
-		while (!(await broker.call<any>("pipeline-ingest.stats")).broker.subscribed) await new Promise(r => setTimeout(r, 50));
+		while (!(await broker.call<any>("pipeline-ingest.stats")).broker.subscribed)
+			await new Promise(r => setTimeout(r, 50));
 		const state = instrumentSink(broker);
 		(globalThis as any).benchBroker = broker;
 		const trace = process.env.BENCH_TRACE
 			? setInterval(async () => {
-					const [ing, dec, snk] = await Promise.all(["pipeline-ingest", "pipeline-decode", "pipeline-sink"].map(s => broker.call<any>(`${s}.stats`)));
-					console.log(`  ${Date.now() % 100000} received ${ing.received} decoded ${dec.decodedMessages} readings ${dec.readings} stored ${snk.sink.stored} pendingRows ${snk.sink.pendingRows}`);
+					const [ing, dec, snk] = await Promise.all(
+						["pipeline-ingest", "pipeline-decode", "pipeline-sink"].map(s => broker.call<any>(`${s}.stats`))
+					);
+					console.log(
+						`  ${Date.now() % 100000} received ${ing.received} decoded ${dec.decodedMessages} readings ${dec.readings} stored ${snk.sink.stored} pendingRows ${snk.sink.pendingRows}`
+					);
 				}, 250)
 			: null;
 		const { t0, t1 } = await runPublisher(`mqtt://127.0.0.1:${mosq.plainPort}`, frames, rate, 1);
@@ -173,7 +224,8 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 		await pg.connect();
 		const rows = (await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n;
 		await pg.end();
-		if (rows !== datapointsIn(frames)) throw new Error(`decoded_data holds ${rows} rows, expected ${datapointsIn(frames)}`);
+		if (rows !== datapointsIn(frames))
+			throw new Error(`decoded_data holds ${rows} rows, expected ${datapointsIn(frames)}`);
 		return summarise(scenario, frames, t0, t1, state.lastCommit, state.latencies);
 	} finally {
 		await broker.stop();
@@ -187,17 +239,29 @@ async function embedded(frames: number): Promise<Result> {
 	const dataDir = tempDir("bench-embedded");
 	const broker = createTestBroker({
 		namespace: uniqueNamespace("bench-embedded"),
-		env: { DATA_DIR: dataDir, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(mqttsPort), LOGLEVEL: "error" },
+		env: {
+			DATA_DIR: dataDir,
+			MQTT_PORT: String(await freePort()),
+			MQTTS_PORT: String(mqttsPort),
+			LOGLEVEL: "error"
+		},
 		services: [SigningService, ...PIPELINE_SERVICES]
 	});
 	try {
 		await broker.start();
 		await seedControllers((broker.getLocalService("pipeline-decode") as unknown as { db: Database }).db);
-		while (!(await broker.call<any>("pipeline-ingest.stats")).broker.tlsPort) await new Promise(r => setTimeout(r, 50));
+		while (!(await broker.call<any>("pipeline-ingest.stats")).broker.tlsPort)
+			await new Promise(r => setTimeout(r, 50));
 		const certs: Record<string, unknown> = {};
 		for (const mac of MACS) {
 			const { keyPem, csrPem } = await createKeyAndCsr("f2-bench");
-			certs[mac] = { ...(await broker.call<{ cert: string; ca: string }, { mac: string; csr: string }>("signing.issueDeviceCert", { mac, csr: csrPem })), key: keyPem };
+			certs[mac] = {
+				...(await broker.call<{ cert: string; ca: string }, { mac: string; csr: string }>(
+					"signing.issueDeviceCert",
+					{ mac, csr: csrPem }
+				)),
+				key: keyPem
+			};
 		}
 		const tlsFile = path.join(dataDir, "bench-certs.json");
 		fs.writeFileSync(tlsFile, JSON.stringify(certs), { mode: 0o600 });
@@ -214,7 +278,16 @@ async function naive(frames: number): Promise<Result> {
 	const db = await createTestDatabase("bench_naive");
 	const mosq = await startMosquitto(tempDir("bench-naive"));
 	// Schema and metadata through the same migrations, then the pipeline steps aside.
-	const setup = createTestBroker({ namespace: uniqueNamespace("bench-naive"), env: { DATABASE_URL: db.url, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), LOGLEVEL: "error" }, services: [...PIPELINE_SERVICES] });
+	const setup = createTestBroker({
+		namespace: uniqueNamespace("bench-naive"),
+		env: {
+			DATABASE_URL: db.url,
+			MQTT_PORT: String(await freePort()),
+			MQTTS_PORT: String(await freePort()),
+			LOGLEVEL: "error"
+		},
+		services: [...PIPELINE_SERVICES]
+	});
 	await setup.start();
 	await seedControllers((setup.getLocalService("pipeline-decode") as unknown as { db: Database }).db);
 	await setup.stop();
@@ -224,7 +297,8 @@ async function naive(frames: number): Promise<Result> {
 		const specs = new Map<string, ControllerSpec>();
 		for (const mac of MACS) {
 			const [d] = (await pg.query("SELECT id, mac FROM devices WHERE mac = $1", [mac])).rows;
-			const s = (await pg.query("SELECT sensor, frame_length FROM pipeline_sensors WHERE device_id = $1", [d.id])).rows;
+			const s = (await pg.query("SELECT sensor, frame_length FROM pipeline_sensors WHERE device_id = $1", [d.id]))
+				.rows;
 			const p = (await pg.query("SELECT id, label, decoding FROM datapoints WHERE device_id = $1", [d.id])).rows;
 			specs.set(mac, buildControllerSpec(d, s, p));
 		}
@@ -241,12 +315,10 @@ async function naive(frames: number): Promise<Result> {
 				const t = parseTopic(topic);
 				const readings = decodeFrame(specs.get(t.mac)!, t.sensor, parsePayload(payload));
 				for (const r of readings) {
-					await pg.query("INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", [
-						new Date(r.ts as number).toISOString(),
-						r.deviceId,
-						r.datapointId,
-						r.value
-					]);
+					await pg.query(
+						"INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+						[new Date(r.ts as number).toISOString(), r.deviceId, r.datapointId, r.value]
+					);
 					committed++;
 					lastCommit = Date.now();
 					latencies.push(lastCommit - (r.ts as number));
@@ -270,7 +342,9 @@ async function main() {
 	for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130));
 	await requireServer("postgres");
 	await requireServer("nats");
-	console.log(`pipeline bench on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${CONTROLLERS} controllers, node ${process.version}`);
+	console.log(
+		`pipeline bench on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${CONTROLLERS} controllers, node ${process.version}`
+	);
 	const results: Result[] = [];
 	if (ONLY.includes("real")) results.push(await realServers("real", FRAMES, 0));
 	if (ONLY.includes("paced")) results.push(await realServers("paced", Math.min(FRAMES, RATE * 15), RATE));

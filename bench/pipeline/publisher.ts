@@ -23,7 +23,9 @@ const total = Number(framesArg);
 const rate = Number(rateArg);
 const qos = Number(qosArg) as 0 | 1;
 const sensors = (process.env.PUBLISH_SENSORS ?? "1,2").split(",").map(Number);
-const tls = tlsFile ? (JSON.parse(fs.readFileSync(tlsFile, "utf8")) as Record<string, { cert: string; key: string; ca: string }>) : null;
+const tls = tlsFile
+	? (JSON.parse(fs.readFileSync(tlsFile, "utf8")) as Record<string, { cert: string; key: string; ca: string }>)
+	: null;
 
 async function main() {
 	const clients = await Promise.all(

@@ -28,7 +28,13 @@ const PASSWORD = "bench-password-1234";
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
-function request(port: number, method: string, p: string, body?: string, token?: string): Promise<{ status: number; body: string }> {
+function request(
+	port: number,
+	method: string,
+	p: string,
+	body?: string,
+	token?: string
+): Promise<{ status: number; body: string }> {
 	return new Promise((resolve, reject) => {
 		const req = http.request(
 			{
@@ -88,7 +94,10 @@ async function load(label: string, port: number, method: string, p: string, body
 async function main() {
 	const port = await freePort();
 	const node = startNode({
-		SERVICES: [path.join(ROOT, "services/gateway/gateway.service.ts"), path.join(ROOT, "services/signing/signing.service.ts")].join(","),
+		SERVICES: [
+			path.join(ROOT, "services/gateway/gateway.service.ts"),
+			path.join(ROOT, "services/signing/signing.service.ts")
+		].join(","),
 		DATA_DIR: tempDir("bench-signing"),
 		PORT: String(port),
 		NODEID: "bench-signing",
@@ -110,11 +119,21 @@ async function main() {
 		}
 		const login = JSON.stringify({ email: EMAIL, password: PASSWORD });
 		const token = JSON.parse((await request(port, "POST", "/api/users/auth", login)).body).access_token as string;
-		console.log(`bench/signing: node in its own process (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}), ${CONCURRENCY} concurrent keep-alive connections, ${DURATION_S} s per run, node ${process.version}`);
+		console.log(
+			`bench/signing: node in its own process (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}), ${CONCURRENCY} concurrent keep-alive connections, ${DURATION_S} s per run, node ${process.version}`
+		);
 		const only = process.env.ONLY;
 		if (!only || only === "health") await load("GET /health (no auth)", port, "GET", "/health");
-		if (!only || only === "me") await load("GET /api/users/me (cached token)", port, "GET", "/api/users/me", undefined, token);
-		if (!only || only === "verify") await load("POST /api/users/verify-token", port, "POST", "/api/users/verify-token", JSON.stringify({ token }));
+		if (!only || only === "me")
+			await load("GET /api/users/me (cached token)", port, "GET", "/api/users/me", undefined, token);
+		if (!only || only === "verify")
+			await load(
+				"POST /api/users/verify-token",
+				port,
+				"POST",
+				"/api/users/verify-token",
+				JSON.stringify({ token })
+			);
 		if (only) return;
 
 		const lat: number[] = [];

@@ -47,7 +47,10 @@ export interface DatabaseOptions {
 class PostgresDatabase implements Database {
 	readonly kind = "postgres" as const;
 	readonly target: string;
-	constructor(private readonly pool: import("pg").Pool, url: string) {
+	constructor(
+		private readonly pool: import("pg").Pool,
+		url: string
+	) {
 		this.target = redact(url);
 	}
 
@@ -135,7 +138,10 @@ class PgliteDatabase implements Database {
 
 	transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
 		return this.db.transaction(tx =>
-			fn({ query: async <R extends Row>(text: string, params: unknown[] = []) => (await tx.query<R>(text, params)).rows })
+			fn({
+				query: async <R extends Row>(text: string, params: unknown[] = []) =>
+					(await tx.query<R>(text, params)).rows
+			})
 		);
 	}
 
@@ -143,7 +149,8 @@ class PgliteDatabase implements Database {
 		// PGlite is one session already; queries of other callers queue behind this one's.
 		return fn(
 			{
-				query: async <R extends Row>(text: string, params: unknown[] = []) => (await this.db.query<R>(text, params)).rows,
+				query: async <R extends Row>(text: string, params: unknown[] = []) =>
+					(await this.db.query<R>(text, params)).rows,
 				exec: async (script: string) => {
 					await this.db.exec(script);
 				}
@@ -168,7 +175,24 @@ function markBroken(this: { $broken?: boolean }): void {
 export function isConnectionError(err: unknown): boolean {
 	const e = err as { code?: string; message?: string };
 	if (!e) return false;
-	if (e.code && ["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "57P01", "57P02", "57P03", "08000", "08003", "08006"].includes(e.code)) return true;
+	if (
+		e.code &&
+		[
+			"ECONNREFUSED",
+			"ECONNRESET",
+			"EPIPE",
+			"ETIMEDOUT",
+			"ENOTFOUND",
+			"EAI_AGAIN",
+			"57P01",
+			"57P02",
+			"57P03",
+			"08000",
+			"08003",
+			"08006"
+		].includes(e.code)
+	)
+		return true;
 	return /Connection terminated|connection.*(closed|terminated)|terminating connection/i.test(e.message ?? "");
 }
 
@@ -188,7 +212,11 @@ async function openPostgres(opts: DatabaseOptions & { databaseUrl: string }): Pr
 	const deadline = Date.now() + (opts.connectTimeoutMs ?? 10_000);
 	try {
 		// Retried while the next try still starts before the deadline.
-		await retry(() => db.ping(), { firstDelayMs: 200, maxDelayMs: 2000, onFailure: (_err, _attempt, delay) => Date.now() + delay <= deadline });
+		await retry(() => db.ping(), {
+			firstDelayMs: 200,
+			maxDelayMs: 2000,
+			onFailure: (_err, _attempt, delay) => Date.now() + delay <= deadline
+		});
 		return db;
 	} catch (err) {
 		await pool.end().catch(() => undefined);

@@ -60,7 +60,9 @@ export async function migrate(db: Database, migrations = loadMigrations()): Prom
 				)`
 			);
 			const done = new Map(
-				(await session.query<{ id: string; checksum: string }>("SELECT id, checksum FROM schema_migrations")).map(r => [r.id, r.checksum])
+				(
+					await session.query<{ id: string; checksum: string }>("SELECT id, checksum FROM schema_migrations")
+				).map(r => [r.id, r.checksum])
 			);
 			for (const m of migrations) {
 				const checksum = done.get(m.id);
@@ -72,7 +74,10 @@ export async function migrate(db: Database, migrations = loadMigrations()): Prom
 				await session.exec("BEGIN");
 				try {
 					await session.exec(m.sql);
-					await session.query("INSERT INTO schema_migrations (id, checksum) VALUES ($1, $2)", [m.id, m.checksum]);
+					await session.query("INSERT INTO schema_migrations (id, checksum) VALUES ($1, $2)", [
+						m.id,
+						m.checksum
+					]);
 					await session.exec("COMMIT");
 				} catch (err) {
 					await session.exec("ROLLBACK").catch(() => undefined);

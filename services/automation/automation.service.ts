@@ -14,15 +14,39 @@ import type { Database } from "../../mixins/db.mixin";
 import type { Row } from "../../mixins/db/database";
 import { DbMixin } from "../../mixins/db.mixin";
 import { fleetEnv } from "../shared/broker-env";
-import { CHANNELS, EVENTS, LIVE_PUSH_EVENT, isReading, toEpochMs, type DeviceStatusEvent, type LiveMessage } from "../shared/contracts";
-import { AUTOMATION_EVENTS, AUTOMATION_READINGS_GROUP, type ConfigChangedEvent, type RuleApi } from "../shared/contracts/automation";
+import {
+	CHANNELS,
+	EVENTS,
+	LIVE_PUSH_EVENT,
+	isReading,
+	toEpochMs,
+	type DeviceStatusEvent,
+	type LiveMessage
+} from "../shared/contracts";
+import {
+	AUTOMATION_EVENTS,
+	AUTOMATION_READINGS_GROUP,
+	type ConfigChangedEvent,
+	type RuleApi
+} from "../shared/contracts/automation";
 import { ConflictError, NotFoundError } from "../shared/errors";
 import { callerOf, visibleArraySql, visibleDevices, type Caller } from "./access";
 import { AutomationCore } from "./core";
 import { nextAfter, preview } from "./planner";
 import { simulateRule } from "./simulate";
 import { commandToApi, decodeCursor, encodeCursor, loadRulesWithState, loadRuns, ms, scheduleToApi } from "./store";
-import { fail, validateCommand, validatePreview, validateRule, validateSchedule, validateSimulate, parseTime, type DeviceRef, type RuleDef, type ScheduleDef } from "./validate";
+import {
+	fail,
+	validateCommand,
+	validatePreview,
+	validateRule,
+	validateSchedule,
+	validateSimulate,
+	parseTime,
+	type DeviceRef,
+	type RuleDef,
+	type ScheduleDef
+} from "./validate";
 import { defineService } from "../shared/define-service";
 
 type Meta = { user?: Caller; $statusCode?: number; $location?: string };
@@ -66,16 +90,47 @@ function page<T extends { id: number }>(items: T[], limit: number) {
 }
 
 function ruleRow(r: RuleDef, deviceIds: number[]) {
-	return [r.name, r.enabled, r.mode, JSON.stringify(r.trigger), JSON.stringify(r.conditions), JSON.stringify(r.actions), r.maxRunsPerHour, deviceIds];
+	return [
+		r.name,
+		r.enabled,
+		r.mode,
+		JSON.stringify(r.trigger),
+		JSON.stringify(r.conditions),
+		JSON.stringify(r.actions),
+		r.maxRunsPerHour,
+		deviceIds
+	];
 }
 
 function scheduleRow(s: ScheduleDef, deviceIds: number[]) {
-	return [s.name, s.enabled, s.cron, s.intervalMs, s.timezone, s.startAt == null ? null : new Date(s.startAt), s.endAt == null ? null : new Date(s.endAt), s.misfire, s.mode, JSON.stringify(s.actions), deviceIds];
+	return [
+		s.name,
+		s.enabled,
+		s.cron,
+		s.intervalMs,
+		s.timezone,
+		s.startAt == null ? null : new Date(s.startAt),
+		s.endAt == null ? null : new Date(s.endAt),
+		s.misfire,
+		s.mode,
+		JSON.stringify(s.actions),
+		deviceIds
+	];
 }
 
 /** First occurrence after now (intervals anchored at startAt ?? createdAt). */
 function firstRun(s: ScheduleDef, createdAt: number, t = Date.now()): Date | null {
-	const n = nextAfter({ cron: s.cron, intervalMs: s.intervalMs, timezone: s.timezone, startAt: s.startAt, endAt: s.endAt, anchor: s.startAt ?? createdAt }, t);
+	const n = nextAfter(
+		{
+			cron: s.cron,
+			intervalMs: s.intervalMs,
+			timezone: s.timezone,
+			startAt: s.startAt,
+			endAt: s.endAt,
+			anchor: s.startAt ?? createdAt
+		},
+		t
+	);
 	return n == null ? null : new Date(n);
 }
 
@@ -92,7 +147,12 @@ const AutomationService = defineService<This>({
 				const list = (payload as { readings?: unknown })?.readings;
 				if (!Array.isArray(list)) return; // not a telemetry batch: the pipeline sink dead-letters it
 				// The channel's one reading check (contracts/readings.ts); what passes has a valid ts.
-				const readings = list.filter(isReading).map(r => ({ deviceId: r.deviceId, datapointId: r.datapointId, value: r.value, ts: toEpochMs(r.ts)! }));
+				const readings = list.filter(isReading).map(r => ({
+					deviceId: r.deviceId,
+					datapointId: r.datapointId,
+					value: r.value,
+					ts: toEpochMs(r.ts)!
+				}));
 				await this.core.processReadings(readings);
 			}
 		}
@@ -118,7 +178,12 @@ const AutomationService = defineService<This>({
 		listRules: {
 			rest: "GET /rules",
 			auth: "user",
-			params: { $$strict: true, device: { ...id, optional: true }, enabled: { type: "boolean", convert: true, optional: true }, ...listParams },
+			params: {
+				$$strict: true,
+				device: { ...id, optional: true },
+				enabled: { type: "boolean", convert: true, optional: true },
+				...listParams
+			},
 			async handler(this: This, ctx: Ctx) {
 				const p = ctx.params;
 				const limit = p.limit ?? 50;
@@ -128,7 +193,15 @@ const AutomationService = defineService<This>({
 				if (p.enabled != null) where.push(`enabled = $${params.push(p.enabled)}`);
 				const cursor = decodeCursor(p.cursor);
 				if (cursor) where.push(`id < $${params.push(cursor)}`);
-				return page(await loadRulesWithState(this.db, where.join(" AND "), params, `ORDER BY id DESC LIMIT ${limit + 1}`), limit);
+				return page(
+					await loadRulesWithState(
+						this.db,
+						where.join(" AND "),
+						params,
+						`ORDER BY id DESC LIMIT ${limit + 1}`
+					),
+					limit
+				);
 			}
 		},
 
@@ -168,7 +241,10 @@ const AutomationService = defineService<This>({
 				const old = await this.getRule(ctx, ctx.params.id);
 				const { rule, refs } = validateRule({ ...old, ...bodyOf(ctx) });
 				const deviceIds = await this.resolveRefs(ctx, refs);
-				const rearm = JSON.stringify(rule.trigger) !== JSON.stringify(old.trigger) || (rule.enabled && !old.enabled) || !rule.enabled;
+				const rearm =
+					JSON.stringify(rule.trigger) !== JSON.stringify(old.trigger) ||
+					(rule.enabled && !old.enabled) ||
+					!rule.enabled;
 				await this.db.transaction(async tx => {
 					await tx.query(
 						`UPDATE automation_rules SET name = $2, enabled = $3, mode = $4, trigger = $5, conditions = $6, actions = $7, max_runs_per_hour = $8, device_ids = $9,
@@ -208,7 +284,11 @@ const AutomationService = defineService<This>({
 			async handler(this: This, ctx: Ctx) {
 				const rule = await this.getRule(ctx, ctx.params.id);
 				const { from, to } = validateSimulate(bodyOf(ctx));
-				return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), runs: await simulateRule(this.db, rule, from, to) };
+				return {
+					from: new Date(from).toISOString(),
+					to: new Date(to).toISOString(),
+					runs: await simulateRule(this.db, rule, from, to)
+				};
 			}
 		},
 
@@ -222,7 +302,10 @@ const AutomationService = defineService<This>({
 				const where = [visibleArraySql(ctx, "device_ids", params)];
 				const cursor = decodeCursor(ctx.params.cursor);
 				if (cursor) where.push(`id < $${params.push(cursor)}`);
-				const rows = await this.db.query(`SELECT * FROM automation_schedules WHERE ${where.join(" AND ")} ORDER BY id DESC LIMIT ${limit + 1}`, params);
+				const rows = await this.db.query(
+					`SELECT * FROM automation_schedules WHERE ${where.join(" AND ")} ORDER BY id DESC LIMIT ${limit + 1}`,
+					params
+				);
 				return page(rows.map(scheduleToApi), limit);
 			}
 		},
@@ -252,7 +335,11 @@ const AutomationService = defineService<This>({
 			auth: "user",
 			handler(this: This, ctx: Ctx) {
 				const p = validatePreview(bodyOf(ctx));
-				const runs = preview({ ...p.timing, startAt: p.startAt, endAt: p.endAt, anchor: p.startAt ?? p.from }, p.from, p.count);
+				const runs = preview(
+					{ ...p.timing, startAt: p.startAt, endAt: p.endAt, anchor: p.startAt ?? p.from },
+					p.from,
+					p.count
+				);
 				return { runs: runs.map(t => new Date(t).toISOString()) };
 			}
 		},
@@ -280,7 +367,13 @@ const AutomationService = defineService<This>({
 				if (body.interval != null && body.cron === undefined) merged.cron = null;
 				const { schedule, refs } = validateSchedule(merged);
 				const deviceIds = await this.resolveRefs(ctx, refs);
-				const timingChanged = schedule.cron !== old.cron || schedule.interval !== old.interval || schedule.timezone !== old.timezone || schedule.startAt !== ms(oldRow.start_at) || schedule.endAt !== ms(oldRow.end_at) || (schedule.enabled && !old.enabled);
+				const timingChanged =
+					schedule.cron !== old.cron ||
+					schedule.interval !== old.interval ||
+					schedule.timezone !== old.timezone ||
+					schedule.startAt !== ms(oldRow.start_at) ||
+					schedule.endAt !== ms(oldRow.end_at) ||
+					(schedule.enabled && !old.enabled);
 				const next = timingChanged ? firstRun(schedule, ms(oldRow.created_at)!) : oldRow.next_run_at;
 				const [row] = await this.db.query(
 					`UPDATE automation_schedules SET name = $2, enabled = $3, cron = $4, interval_ms = $5, timezone = $6, start_at = $7, end_at = $8, misfire = $9, mode = $10, actions = $11, device_ids = $12,
@@ -315,19 +408,51 @@ const AutomationService = defineService<This>({
 				const body = validateCommand(bodyOf(ctx));
 				const caller = callerKey(ctx);
 				const result = await this.db.transaction(async tx => {
-					const c = await this.core.ensureCommand({ deviceId, action: body.action, params: body.params as Record<string, unknown>, ttl: body.ttl, ttlMs: body.ttlMs, caller, idempotencyKey: body.idempotencyKey, source: "manual", runId: null, createdBy: who(ctx) }, tx);
+					const c = await this.core.ensureCommand(
+						{
+							deviceId,
+							action: body.action,
+							params: body.params as Record<string, unknown>,
+							ttl: body.ttl,
+							ttlMs: body.ttlMs,
+							caller,
+							idempotencyKey: body.idempotencyKey,
+							source: "manual",
+							runId: null,
+							createdBy: who(ctx)
+						},
+						tx
+					);
 					if (!c.created) return c;
 					const [run] = await tx.query(
 						`INSERT INTO automation_runs (source, device_id, status, trigger, trace, device_ids, created_by)
 						 VALUES ('manual', $1, 'running', $2, $3, $4, $5) RETURNING id`,
-						[deviceId, JSON.stringify({ type: "manual", by: who(ctx) }), JSON.stringify([{ at: new Date().toISOString(), path: "actions[0]", step: "command", ok: true, detail: { commandId: Number(c.row.id), status: "queued" } }]), [deviceId], who(ctx)]
+						[
+							deviceId,
+							JSON.stringify({ type: "manual", by: who(ctx) }),
+							JSON.stringify([
+								{
+									at: new Date().toISOString(),
+									path: "actions[0]",
+									step: "command",
+									ok: true,
+									detail: { commandId: Number(c.row.id), status: "queued" }
+								}
+							]),
+							[deviceId],
+							who(ctx)
+						]
 					);
 					await tx.query("UPDATE automation_commands SET run_id = $2 WHERE id = $1", [c.row.id, run.id]);
 					c.row.run_id = run.id;
 					return c;
 				});
 				if (!result.created) {
-					if (result.row.body_hash !== result.bodyKey) throw new ConflictError(`idempotencyKey '${body.idempotencyKey}' was used for another command`, { field: "idempotencyKey", commandId: Number(result.row.id) });
+					if (result.row.body_hash !== result.bodyKey)
+						throw new ConflictError(
+							`idempotencyKey '${body.idempotencyKey}' was used for another command`,
+							{ field: "idempotencyKey", commandId: Number(result.row.id) }
+						);
 					return { ...commandToApi(result.row), duplicate: true };
 				}
 				const commandId = Number(result.row.id);
@@ -349,7 +474,8 @@ const AutomationService = defineService<This>({
 			params: { id },
 			async handler(this: This, ctx: Ctx<{ id: number }>) {
 				const [row] = await this.db.query("SELECT * FROM automation_commands WHERE id = $1", [ctx.params.id]);
-				if (!row || !(await visibleDevices(this.db, ctx, [Number(row.device_id)])).size) throw new NotFoundError("Command", ctx.params.id);
+				if (!row || !(await visibleDevices(this.db, ctx, [Number(row.device_id)])).size)
+					throw new NotFoundError("Command", ctx.params.id);
 				return commandToApi(row);
 			}
 		},
@@ -360,9 +486,14 @@ const AutomationService = defineService<This>({
 			params: { id },
 			async handler(this: This, ctx: Ctx<{ id: number }>) {
 				const [row] = await this.db.query("SELECT * FROM automation_commands WHERE id = $1", [ctx.params.id]);
-				if (!row || !(await visibleDevices(this.db, ctx, [Number(row.device_id)])).size) throw new NotFoundError("Command", ctx.params.id);
+				if (!row || !(await visibleDevices(this.db, ctx, [Number(row.device_id)])).size)
+					throw new NotFoundError("Command", ctx.params.id);
 				const cancelled = await this.core.cancel(Number(row.id));
-				if (!cancelled) throw new ConflictError(`command ${row.id} is ${row.status}: only a queued command can be cancelled`, { status: row.status });
+				if (!cancelled)
+					throw new ConflictError(
+						`command ${row.id} is ${row.status}: only a queued command can be cancelled`,
+						{ status: row.status }
+					);
 				return commandToApi(cancelled);
 			}
 		},
@@ -398,7 +529,10 @@ const AutomationService = defineService<This>({
 				const where = [visibleArraySql(ctx, "r.device_ids", params)];
 				if (p.rule) where.push(`r.rule_id = $${params.push(p.rule)}`);
 				if (p.schedule) where.push(`r.schedule_id = $${params.push(p.schedule)}`);
-				if (p.device) where.push(`(r.device_id = $${params.push(p.device)} OR EXISTS (SELECT 1 FROM automation_commands c WHERE c.run_id = r.id AND c.device_id = $${params.length}))`);
+				if (p.device)
+					where.push(
+						`(r.device_id = $${params.push(p.device)} OR EXISTS (SELECT 1 FROM automation_commands c WHERE c.run_id = r.id AND c.device_id = $${params.length}))`
+					);
 				if (p.source) where.push(`r.source = $${params.push(p.source)}`);
 				if (p.status) where.push(`r.status = $${params.push(p.status)}`);
 				const from = parseTime(p.from, "from");
@@ -407,7 +541,10 @@ const AutomationService = defineService<This>({
 				if (to != null) where.push(`r.started_at <= $${params.push(new Date(to))}`);
 				const cursor = decodeCursor(p.cursor);
 				if (cursor) where.push(`r.id < $${params.push(cursor)}`);
-				return page(await loadRuns(this.db, where.join(" AND "), params, `ORDER BY r.id DESC LIMIT ${limit + 1}`), limit);
+				return page(
+					await loadRuns(this.db, where.join(" AND "), params, `ORDER BY r.id DESC LIMIT ${limit + 1}`),
+					limit
+				);
 			}
 		},
 
@@ -417,7 +554,11 @@ const AutomationService = defineService<This>({
 			params: { id },
 			async handler(this: This, ctx: Ctx<{ id: number }>) {
 				const params: unknown[] = [ctx.params.id];
-				const [entry] = await loadRuns(this.db, `r.id = $1 AND ${visibleArraySql(ctx, "r.device_ids", params)}`, params);
+				const [entry] = await loadRuns(
+					this.db,
+					`r.id = $1 AND ${visibleArraySql(ctx, "r.device_ids", params)}`,
+					params
+				);
 				if (!entry) throw new NotFoundError("History entry", ctx.params.id);
 				return entry;
 			}
@@ -435,12 +576,19 @@ const AutomationService = defineService<This>({
 	methods: {
 		/** Every referenced device must be visible to the caller (422 on its path otherwise); datapoints resolved to id and label. */
 		async resolveRefs(this: This, ctx: Ctx, refs: DeviceRef[]): Promise<number[]> {
-			const visible = await visibleDevices(this.db, ctx, refs.map(r => r.deviceId));
+			const visible = await visibleDevices(
+				this.db,
+				ctx,
+				refs.map(r => r.deviceId)
+			);
 			for (const ref of refs) {
 				if (!visible.has(ref.deviceId)) fail(ref.field, `unknown device ${ref.deviceId}`);
 				if (!ref.datapoint) continue;
 				const v = ref.datapoint.value;
-				const [dp] = await this.db.query("SELECT id, label FROM datapoints WHERE device_id = $1 AND (id = $2 OR label = $3)", [ref.deviceId, typeof v === "number" ? v : -1, String(v)]);
+				const [dp] = await this.db.query(
+					"SELECT id, label FROM datapoints WHERE device_id = $1 AND (id = $2 OR label = $3)",
+					[ref.deviceId, typeof v === "number" ? v : -1, String(v)]
+				);
 				if (!dp) fail(ref.datapoint.field, `device ${ref.deviceId} has no datapoint ${JSON.stringify(v)}`);
 				ref.datapoint.target.datapoint = dp.label;
 				ref.datapoint.target.datapointId = Number(dp.id);
@@ -454,14 +602,21 @@ const AutomationService = defineService<This>({
 
 		async getRule(this: This, ctx: Ctx, ruleId: number): Promise<RuleApi> {
 			const params: unknown[] = [ruleId];
-			const [rule] = await loadRulesWithState(this.db, `id = $1 AND ${visibleArraySql(ctx, "device_ids", params)}`, params);
+			const [rule] = await loadRulesWithState(
+				this.db,
+				`id = $1 AND ${visibleArraySql(ctx, "device_ids", params)}`,
+				params
+			);
 			if (!rule) throw new NotFoundError("Rule", ruleId);
 			return rule;
 		},
 
 		async getScheduleRow(this: This, ctx: Ctx, scheduleId: number) {
 			const params: unknown[] = [scheduleId];
-			const [row] = await this.db.query(`SELECT * FROM automation_schedules WHERE id = $1 AND ${visibleArraySql(ctx, "device_ids", params)}`, params);
+			const [row] = await this.db.query(
+				`SELECT * FROM automation_schedules WHERE id = $1 AND ${visibleArraySql(ctx, "device_ids", params)}`,
+				params
+			);
 			if (!row) throw new NotFoundError("Schedule", scheduleId);
 			return row;
 		},
@@ -492,7 +647,11 @@ const AutomationService = defineService<This>({
 			historyDays: env.automationHistoryDays,
 			requestTimeoutMs: env.requestTimeoutMs,
 			send: (nodeID, action, deviceId, params, timeout) =>
-				this.broker.call(action === "write" ? "processor.write" : "processor.close", { ...params, deviceId }, { nodeID, retries: 0, timeout }),
+				this.broker.call(
+					action === "write" ? "processor.write" : "processor.close",
+					{ ...params, deviceId },
+					{ nodeID, retries: 0, timeout }
+				),
 			emit: (event, payload) => void this.broker.emit(event, payload),
 			broadcast: (event, payload) => void this.broker.broadcast(event, payload),
 			// broadcast, not emit: every gateway node relays to its own sockets.
@@ -501,7 +660,9 @@ const AutomationService = defineService<This>({
 		});
 		await this.core.reloadRules();
 		this.markReady();
-		this.logger.info(`automation: ready (${this.core.rules.size} enabled rules, sweep every ${env.automationTickMs} ms)`);
+		this.logger.info(
+			`automation: ready (${this.core.rules.size} enabled rules, sweep every ${env.automationTickMs} ms)`
+		);
 		const tick = () => this.core.track(this.core.sweep());
 		this.tick = setInterval(tick, env.automationTickMs);
 		tick();

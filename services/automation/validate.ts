@@ -4,8 +4,24 @@
  * references are returned as a list for the service to resolve against the registry (unknown or
  * not the caller's → 422 on the same path).
  */
-import type { Action, CommandAction, Condition, MisfirePolicy, RuleMode, Trigger, Weekday, WriteParams } from "../shared/contracts/automation";
-import { COMMAND_ACTIONS, MISFIRE_POLICIES, RULE_MODES, WEEKDAYS, formatDuration, parseDuration } from "../shared/contracts/automation";
+import type {
+	Action,
+	CommandAction,
+	Condition,
+	MisfirePolicy,
+	RuleMode,
+	Trigger,
+	Weekday,
+	WriteParams
+} from "../shared/contracts/automation";
+import {
+	COMMAND_ACTIONS,
+	MISFIRE_POLICIES,
+	RULE_MODES,
+	WEEKDAYS,
+	formatDuration,
+	parseDuration
+} from "../shared/contracts/automation";
 import { DEVICE_STATUSES } from "../shared/contracts";
 import { UnprocessableError } from "../shared/errors";
 import { checkCron } from "./planner";
@@ -41,7 +57,8 @@ function posInt(v: unknown, field: string): number {
 }
 
 function intIn(v: unknown, field: string, min: number, max: number): number {
-	if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) fail(field, `must be an integer ${min}–${max}`);
+	if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max)
+		fail(field, `must be an integer ${min}–${max}`);
 	return v;
 }
 
@@ -52,7 +69,8 @@ function numOrNull(v: unknown, field: string): number | null {
 }
 
 function str(v: unknown, field: string, max: number, min = 1): string {
-	if (typeof v !== "string" || v.length < min || v.length > max) fail(field, `must be a string of ${min}–${max} characters`);
+	if (typeof v !== "string" || v.length < min || v.length > max)
+		fail(field, `must be a string of ${min}–${max} characters`);
 	return v;
 }
 
@@ -69,7 +87,8 @@ function oneOf<T extends string>(v: unknown, field: string, values: readonly T[]
 /** A duration within bounds, normalised ("90s" → "1m30s"). */
 export function duration(v: unknown, field: string, minMs: number, maxMs: number): { ms: number; text: string } {
 	const ms = parseDuration(v);
-	if (ms == null) fail(field, `'${String(v)}' is not a duration (e.g. "500ms", "10s", "5m", "1h30m", "2d" or seconds)`);
+	if (ms == null)
+		fail(field, `'${String(v)}' is not a duration (e.g. "500ms", "10s", "5m", "1h30m", "2d" or seconds)`);
 	if (ms < minMs || ms > maxMs) fail(field, `must be between ${formatDuration(minMs)} and ${formatDuration(maxMs)}`);
 	return { ms, text: formatDuration(ms) };
 }
@@ -100,7 +119,8 @@ function bounds(o: Obj, field: string): { above: number | null; below: number | 
 	const above = numOrNull(o.above, `${field}.above`);
 	const below = numOrNull(o.below, `${field}.below`);
 	if (above == null && below == null) fail(`${field}.above`, "give `above`, `below` or both");
-	if (above != null && below != null && above >= below) fail(`${field}.below`, "must be greater than `above` (both: inside the band)");
+	if (above != null && below != null && above >= below)
+		fail(`${field}.below`, "must be greater than `above` (both: inside the band)");
 	return { above, below };
 }
 
@@ -118,8 +138,15 @@ export function validateTrigger(v: unknown, refs: DeviceRef[], field = "trigger"
 	const { above, below } = bounds(o, field);
 	const hysteresis = o.hysteresis == null ? 0 : numOrNull(o.hysteresis, `${field}.hysteresis`)!;
 	if (hysteresis < 0) fail(`${field}.hysteresis`, "must be 0 or more");
-	const t = { type, deviceId, datapoint: "", datapointId: 0, above, below, hysteresis, for: forD.text } as Extract<Trigger, { type: "reading" }>;
-	refs.push({ field: `${field}.deviceId`, deviceId, datapoint: { field: `${field}.datapoint`, value: datapointOf(o, field), target: t } });
+	const t = { type, deviceId, datapoint: "", datapointId: 0, above, below, hysteresis, for: forD.text } as Extract<
+		Trigger,
+		{ type: "reading" }
+	>;
+	refs.push({
+		field: `${field}.deviceId`,
+		deviceId,
+		datapoint: { field: `${field}.datapoint`, value: datapointOf(o, field), target: t }
+	});
 	return t;
 }
 
@@ -130,22 +157,41 @@ export function validateCondition(v: unknown, refs: DeviceRef[], field: string):
 	const type = oneOf(o.type, `${field}.type`, ["reading", "time"] as const);
 	if (type === "time") {
 		unknownKeys(o, ["type", "after", "before", "weekdays", "timezone"], field);
-		const after = o.after == null ? null : HHMM.test(String(o.after)) ? String(o.after) : fail(`${field}.after`, "must be HH:MM (00:00–23:59)");
-		const before = o.before == null ? null : HHMM.test(String(o.before)) ? String(o.before) : fail(`${field}.before`, "must be HH:MM (00:00–23:59)");
+		const after =
+			o.after == null
+				? null
+				: HHMM.test(String(o.after))
+					? String(o.after)
+					: fail(`${field}.after`, "must be HH:MM (00:00–23:59)");
+		const before =
+			o.before == null
+				? null
+				: HHMM.test(String(o.before))
+					? String(o.before)
+					: fail(`${field}.before`, "must be HH:MM (00:00–23:59)");
 		let weekdays: Weekday[] | null = null;
 		if (o.weekdays != null) {
-			if (!Array.isArray(o.weekdays) || o.weekdays.length > 7) fail(`${field}.weekdays`, "must be a list of weekdays");
+			if (!Array.isArray(o.weekdays) || o.weekdays.length > 7)
+				fail(`${field}.weekdays`, "must be a list of weekdays");
 			weekdays = o.weekdays.map((d, i) => oneOf(d, `${field}.weekdays[${i}]`, WEEKDAYS));
 		}
-		if (after == null && before == null && !weekdays) fail(`${field}.after`, "give `after`, `before` or `weekdays`");
+		if (after == null && before == null && !weekdays)
+			fail(`${field}.after`, "give `after`, `before` or `weekdays`");
 		return { type, after, before, weekdays, timezone: timezone(o.timezone, `${field}.timezone`) };
 	}
 	unknownKeys(o, ["type", "deviceId", "datapoint", "datapointId", "above", "below", "maxAge"], field);
 	const deviceId = posInt(o.deviceId, `${field}.deviceId`);
 	const { above, below } = bounds(o, field);
 	const maxAge = o.maxAge == null ? null : duration(o.maxAge, `${field}.maxAge`, 1, 30 * DAY_MS).text;
-	const c = { type, deviceId, datapoint: "", datapointId: 0, above, below, maxAge } as Extract<Condition, { type: "reading" }>;
-	refs.push({ field: `${field}.deviceId`, deviceId, datapoint: { field: `${field}.datapoint`, value: datapointOf(o, field), target: c } });
+	const c = { type, deviceId, datapoint: "", datapointId: 0, above, below, maxAge } as Extract<
+		Condition,
+		{ type: "reading" }
+	>;
+	refs.push({
+		field: `${field}.deviceId`,
+		deviceId,
+		datapoint: { field: `${field}.datapoint`, value: datapointOf(o, field), target: c }
+	});
 	return c;
 }
 
@@ -185,7 +231,13 @@ export function validateActions(v: unknown, refs: DeviceRef[], field = "actions"
 		const deviceId = posInt(o.deviceId, `${f}.deviceId`);
 		refs.push({ field: `${f}.deviceId`, deviceId });
 		const action = oneOf(o.action, `${f}.action`, COMMAND_ACTIONS);
-		return { type, deviceId, action, params: validateWrite(action, o.params, `${f}.params`), ttl: validateTtl(o.ttl, `${f}.ttl`) };
+		return {
+			type,
+			deviceId,
+			action,
+			params: validateWrite(action, o.params, `${f}.params`),
+			ttl: validateTtl(o.ttl, `${f}.ttl`)
+		};
 	});
 }
 
@@ -211,8 +263,11 @@ export function validateRule(v: unknown): { rule: RuleDef; refs: DeviceRef[] } {
 	const enabled = o.enabled == null ? true : bool(o.enabled, "enabled");
 	const mode = o.mode == null ? "single" : oneOf(o.mode, "mode", RULE_MODES);
 	const trigger = validateTrigger(o.trigger, refs);
-	if (o.conditions != null && (!Array.isArray(o.conditions) || o.conditions.length > 20)) fail("conditions", "must be a list of at most 20 conditions");
-	const conditions = ((o.conditions as unknown[]) ?? []).map((c, i) => validateCondition(c, refs, `conditions[${i}]`));
+	if (o.conditions != null && (!Array.isArray(o.conditions) || o.conditions.length > 20))
+		fail("conditions", "must be a list of at most 20 conditions");
+	const conditions = ((o.conditions as unknown[]) ?? []).map((c, i) =>
+		validateCondition(c, refs, `conditions[${i}]`)
+	);
 	const actions = validateActions(o.actions, refs);
 	const maxRunsPerHour = o.maxRunsPerHour == null ? 60 : intIn(o.maxRunsPerHour, "maxRunsPerHour", 1, 3600);
 	return { rule: { name, enabled, mode, trigger, conditions, actions, maxRunsPerHour }, refs };
@@ -260,7 +315,23 @@ export function validateTiming(o: Obj): Pick<ScheduleDef, "cron" | "intervalMs" 
 
 export function validateSchedule(v: unknown): { schedule: ScheduleDef; refs: DeviceRef[] } {
 	const o = obj(v, "body");
-	unknownKeys(o, ["name", "enabled", "cron", "interval", "timezone", "startAt", "endAt", "misfire", "mode", "actions", ...READ_ONLY], "");
+	unknownKeys(
+		o,
+		[
+			"name",
+			"enabled",
+			"cron",
+			"interval",
+			"timezone",
+			"startAt",
+			"endAt",
+			"misfire",
+			"mode",
+			"actions",
+			...READ_ONLY
+		],
+		""
+	);
 	const refs: DeviceRef[] = [];
 	const name = str(o.name, "name", 200);
 	const enabled = o.enabled == null ? true : bool(o.enabled, "enabled");
@@ -311,7 +382,13 @@ export function parseTime(v: unknown, field: string, now = Date.now()): number |
 	return t;
 }
 
-export function validatePreview(v: Obj): { timing: ReturnType<typeof validateTiming>; from: number; count: number; startAt: number | null; endAt: number | null } {
+export function validatePreview(v: Obj): {
+	timing: ReturnType<typeof validateTiming>;
+	from: number;
+	count: number;
+	startAt: number | null;
+	endAt: number | null;
+} {
 	unknownKeys(v, ["cron", "interval", "timezone", "from", "count", "startAt", "endAt"], "");
 	const timing = validateTiming(v);
 	const from = parseTime(v.from, "from") ?? Date.now();

@@ -34,10 +34,18 @@ const BuildsPrepareService = defineService<PrepareThis>({
 					return stringifyOrdered(r.body);
 				}
 				const hash = requestHash(r.request);
-				const cached = await ctx.call<{ available: boolean; jobId: string | null }, { hash: string }>("builds.cached", { hash }, { timeout: 1000, retries: 0 }).catch(() => ({ available: false, jobId: null }));
+				const cached = await ctx
+					.call<{ available: boolean; jobId: string | null }, { hash: string }>(
+						"builds.cached",
+						{ hash },
+						{ timeout: 1000, retries: 0 }
+					)
+					.catch(() => ({ available: false, jobId: null }));
 				const original = parseBuildRequest(ctx.params.body);
 				ctx.meta.$statusCode = 200;
-				return stringifyOrdered(preparedBody(r, { diff_packages: original.ok ? original.request.diff_packages : false }, cached));
+				return stringifyOrdered(
+					preparedBody(r, { diff_packages: original.ok ? original.request.diff_packages : false }, cached)
+				);
 			}
 		}
 	},

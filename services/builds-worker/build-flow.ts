@@ -21,13 +21,24 @@ export const SIMULATED_NOTE = "# simulated ImageBuilder: test images, not firmwa
 
 /** check_package_errors: the packages opkg/apk could not install or found conflicting. */
 export function packageErrors(stderr: string): string {
-	const missing = new Set([...stderr.matchAll(/Cannot install package ([^ ]+)\./g), ...stderr.matchAll(/ ([^ ]+) \(no such package\)/g)].map(m => m[1]));
+	const missing = new Set(
+		[
+			...stderr.matchAll(/Cannot install package ([^ ]+)\./g),
+			...stderr.matchAll(/ ([^ ]+) \(no such package\)/g)
+		].map(m => m[1])
+	);
 	const conflicts = new Set<string>();
 	for (const m of stderr.matchAll(/\n +([^:\n]+):\n +conflicts: ([^[]+)/g)) {
 		conflicts.add(m[1]);
 		conflicts.add(m[2]);
 	}
-	for (const re of [/check_data_file_clashes: Package ([^ ]+) wants to/g, /is already provided by package {2}\* ([^ ]+)$/gm, /\* check_conflicts_for:.+ ([^ ]+)(?: \*|:)$/gm, /ERROR: ([^ ]+): trying to overwrite/g, /trying to overwrite .* owned by ([^ ]+)\./g]) {
+	for (const re of [
+		/check_data_file_clashes: Package ([^ ]+) wants to/g,
+		/is already provided by package {2}\* ([^ ]+)$/gm,
+		/\* check_conflicts_for:.+ ([^ ]+)(?: \*|:)$/gm,
+		/ERROR: ([^ ]+): trying to overwrite/g,
+		/trying to overwrite .* owned by ([^ ]+)\./g
+	]) {
 		for (const m of stderr.matchAll(re)) conflicts.add(m[1]);
 	}
 	for (const c of conflicts) missing.delete(c);
@@ -60,7 +71,8 @@ export function mergeRepositories(base: string, repos: Record<string, string>, a
 	const lines = base.split("\n").filter(l => l.trim());
 	for (const name of Object.keys(repos).sort()) lines.push(apk ? repos[name] : `src/gz ${name} ${repos[name]}`);
 	if (!apk) {
-		if (!lines.some(l => l.includes("src imagebuilder file:packages"))) lines.push("src imagebuilder file:packages");
+		if (!lines.some(l => l.includes("src imagebuilder file:packages")))
+			lines.push("src imagebuilder file:packages");
 		if (!lines.some(l => l.includes("option check_signature"))) lines.push("option check_signature");
 	}
 	return lines.join("\n") + "\n";
@@ -93,7 +105,12 @@ export async function runBuild(input: BuildInput): Promise<Record<string, unknow
 		await input.setMeta(meta);
 	};
 	const fail = async (message: string): Promise<never> => {
-		await set({ detail: `Error: ${message}`, imagebuilder_status: "failed", stdout: out.stdout, stderr: out.stderr });
+		await set({
+			detail: `Error: ${message}`,
+			imagebuilder_status: "failed",
+			stdout: out.stdout,
+			stderr: out.stderr
+		});
 		throw new BuildFailure(`Error: ${message}`, out.stdout, out.stderr);
 	};
 	await set({});
@@ -125,13 +142,22 @@ export async function runBuild(input: BuildInput): Promise<Record<string, unknow
 		await set({ imagebuilder_status: "validate_revision" });
 		const revision = /Current Revision: "(r.+)"/.exec(info.stdout)?.[1];
 		if (!revision) return await fail(`Could not set up ImageBuilder (returncode=${info.code})`);
-		if (req.version_code && revision !== req.version_code) return await fail(`Received incorrect version ${revision} (requested ${req.version_code})`);
-		const defaults = new Set((/Default Packages: (.*)\n/.exec(info.stdout)?.[1] ?? "").split(/\s+/).filter(Boolean));
+		if (req.version_code && revision !== req.version_code)
+			return await fail(`Received incorrect version ${revision} (requested ${req.version_code})`);
+		const defaults = new Set(
+			(/Default Packages: (.*)\n/.exec(info.stdout)?.[1] ?? "").split(/\s+/).filter(Boolean)
+		);
 		const escaped = req.profile.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-		const profilePkgs = new Set((new RegExp(`${escaped}:\\n    .+\\n    Packages: (.*?)\\n`).exec(info.stdout)?.[1] ?? "").split(/\s+/).filter(Boolean));
+		const profilePkgs = new Set(
+			(new RegExp(`${escaped}:\\n    .+\\n    Packages: (.*?)\\n`).exec(info.stdout)?.[1] ?? "")
+				.split(/\s+/)
+				.filter(Boolean)
+		);
 
 		if (!input.skipPackageChanges) applyPackageChanges(req);
-		buildCmdPackages = req.diff_packages ? diffPackages(req.packages, new Set([...defaults, ...profilePkgs])) : req.packages;
+		buildCmdPackages = req.diff_packages
+			? diffPackages(req.packages, new Set([...defaults, ...profilePkgs]))
+			: req.packages;
 
 		await set({ imagebuilder_status: "validate_manifest" });
 		const packagesArg = `PACKAGES=${buildCmdPackages.join(" ")}`;
@@ -140,9 +166,19 @@ export async function runBuild(input: BuildInput): Promise<Record<string, unknow
 		manifest = parseManifest(m.stdout);
 		for (const pkg of keysOf(req.packages_versions)) {
 			if (!(pkg in manifest)) return await fail(`Impossible package selection: ${pkg} not in manifest`);
-			if (req.packages_versions[pkg] !== manifest[pkg]) return await fail(`Impossible package selection: ${pkg} version not as requested: ${req.packages_versions[pkg]} vs. ${manifest[pkg]}`);
+			if (req.packages_versions[pkg] !== manifest[pkg])
+				return await fail(
+					`Impossible package selection: ${pkg} version not as requested: ${req.packages_versions[pkg]} vs. ${manifest[pkg]}`
+				);
 		}
-		buildCmd = ["make", "image", `PROFILE=${req.profile}`, packagesArg, `EXTRA_IMAGE_NAME=${packagesHash(Object.keys(manifest)).slice(0, 12)}`, `BIN_DIR=${env.binDir}`];
+		buildCmd = [
+			"make",
+			"image",
+			`PROFILE=${req.profile}`,
+			packagesArg,
+			`EXTRA_IMAGE_NAME=${packagesHash(Object.keys(manifest)).slice(0, 12)}`,
+			`BIN_DIR=${env.binDir}`
+		];
 		if (req.defaults) buildCmd.push(`FILES=${env.filesDir}`);
 		if (req.rootfs_size_mb) buildCmd.push(`ROOTFS_PARTSIZE=${req.rootfs_size_mb}`);
 		if (req.filesystem) buildCmd.push(`ROOTFS_FILESYSTEM=${req.filesystem}`);

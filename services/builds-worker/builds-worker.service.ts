@@ -7,7 +7,14 @@
 import type { Service } from "moleculer";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { registerHealthCheck } from "../../mixins/health";
-import { acquireQueue, releaseQueue, type BuildQueue, type BuildWorker, type JobContext, type WorkerOptions } from "../shared/asu/queue";
+import {
+	acquireQueue,
+	releaseQueue,
+	type BuildQueue,
+	type BuildWorker,
+	type JobContext,
+	type WorkerOptions
+} from "../shared/asu/queue";
 import { parseOrdered } from "../shared/asu/ordered-json";
 import { metadataFor } from "../shared/asu/sources";
 import { cleanError, recordEvents, recordPackages } from "../shared/asu/stats";
@@ -32,7 +39,10 @@ type WorkerThis = Service & {
 
 /** Requested packages that are not defaults of the release or the device (upstream stats:packages). */
 export function extraPackages(request: BuildRequest, result: Record<string, unknown> | undefined): string[] {
-	const defaults = new Set([...((result?.default_packages as string[]) ?? []), ...((result?.device_packages as string[]) ?? [])]);
+	const defaults = new Set([
+		...((result?.default_packages as string[]) ?? []),
+		...((result?.device_packages as string[]) ?? [])
+	]);
 	return request.packages.filter(p => !p.startsWith("-") && !defaults.has(p));
 }
 
@@ -45,7 +55,13 @@ const BuildsWorkerService = defineService<WorkerThis>({
 		state: {
 			visibility: "public",
 			handler(this: WorkerThis) {
-				return { nodeID: this.broker.nodeID, builder: this.builder?.name ?? null, ready: !!this.worker, simulated: !!this.builder?.simulated, problem: this.problem };
+				return {
+					nodeID: this.broker.nodeID,
+					builder: this.builder?.name ?? null,
+					ready: !!this.worker,
+					simulated: !!this.builder?.simulated,
+					problem: this.problem
+				};
 			}
 		}
 	},
@@ -53,20 +69,54 @@ const BuildsWorkerService = defineService<WorkerThis>({
 	methods: {
 		process(this: WorkerThis, job: JobContext) {
 			const request = parseOrdered(job.data.request) as BuildRequest;
-			this.logger.info(`build ${job.id.slice(0, 12)} started on ${this.broker.nodeID}: ${request.version} ${request.target} ${request.profile}`);
-			return runBuild({ request, requestHash: job.id, builder: this.builder!, storeDir: fleetEnv(this.broker).builds.storeDir, signal: job.signal, setMeta: m => job.setMeta(m), skipPackageChanges: job.data.prepared === true });
+			this.logger.info(
+				`build ${job.id.slice(0, 12)} started on ${this.broker.nodeID}: ${request.version} ${request.target} ${request.profile}`
+			);
+			return runBuild({
+				request,
+				requestHash: job.id,
+				builder: this.builder!,
+				storeDir: fleetEnv(this.broker).builds.storeDir,
+				signal: job.signal,
+				setMeta: m => job.setMeta(m),
+				skipPackageChanges: job.data.prepared === true
+			});
 		},
 
 		finished(this: WorkerThis, id, data, outcome) {
 			const request = parseOrdered(data.request) as BuildRequest;
-			const base = { requestHash: id, client: data.client, version: request.version, target: request.target, profile: request.profile, durationMs: outcome.ms };
-			this.broker.metrics?.observe(BUILD_METRICS.duration, outcome.ms / 1000, { outcome: outcome.ok ? "done" : "failed" });
-			const images = outcome.ok ? ((outcome.result.images as Array<{ name: string; type: string; filesystem: string }>) ?? []).filter(i => INSTALLABLE_TYPES.includes(i.type)).map(i => ({ name: i.name, type: i.type, filesystem: i.filesystem })) : null;
-			const rows = [outcome.ok ? { ...base, event: "successes" as const, images } : { ...base, event: "failures" as const, error: cleanError(outcome.error) }];
-			this.logger.info(`build ${id.slice(0, 12)} ${request.version} ${request.target} ${request.profile}: ${outcome.ok ? "done" : outcome.error} (${outcome.ms} ms)`);
-			void Promise.all([recordEvents(this.db, rows), recordPackages(this.db, request.version, extraPackages(request, outcome.ok ? outcome.result : undefined))]).catch(err =>
-				this.logger.warn(`build statistics not recorded: ${errorMessage(err)}`)
+			const base = {
+				requestHash: id,
+				client: data.client,
+				version: request.version,
+				target: request.target,
+				profile: request.profile,
+				durationMs: outcome.ms
+			};
+			this.broker.metrics?.observe(BUILD_METRICS.duration, outcome.ms / 1000, {
+				outcome: outcome.ok ? "done" : "failed"
+			});
+			const images = outcome.ok
+				? ((outcome.result.images as Array<{ name: string; type: string; filesystem: string }>) ?? [])
+						.filter(i => INSTALLABLE_TYPES.includes(i.type))
+						.map(i => ({ name: i.name, type: i.type, filesystem: i.filesystem }))
+				: null;
+			const rows = [
+				outcome.ok
+					? { ...base, event: "successes" as const, images }
+					: { ...base, event: "failures" as const, error: cleanError(outcome.error) }
+			];
+			this.logger.info(
+				`build ${id.slice(0, 12)} ${request.version} ${request.target} ${request.profile}: ${outcome.ok ? "done" : outcome.error} (${outcome.ms} ms)`
 			);
+			void Promise.all([
+				recordEvents(this.db, rows),
+				recordPackages(
+					this.db,
+					request.version,
+					extraPackages(request, outcome.ok ? outcome.result : undefined)
+				)
+			]).catch(err => this.logger.warn(`build statistics not recorded: ${errorMessage(err)}`));
 		}
 	},
 
@@ -81,13 +131,17 @@ const BuildsWorkerService = defineService<WorkerThis>({
 	async started(this: WorkerThis) {
 		const env = fleetEnv(this.broker);
 		if (!this.builder) {
-			this.logger.warn("builds-worker: no builder configured (ASU_BUILDER=podman|local|simulated): this node builds nothing");
+			this.logger.warn(
+				"builds-worker: no builder configured (ASU_BUILDER=podman|local|simulated): this node builds nothing"
+			);
 			return;
 		}
 		const problem = await this.builder.check();
 		if (problem) {
 			// A worker that cannot build must not take jobs from the queue: other workers will.
-			this.logger.error(`builds-worker: the ${this.builder.name} builder cannot run here: ${problem}. This node takes no build jobs.`);
+			this.logger.error(
+				`builds-worker: the ${this.builder.name} builder cannot run here: ${problem}. This node takes no build jobs.`
+			);
 			this.problem = `the ${this.builder.name} builder cannot run on node ${this.broker.nodeID}: ${problem}`;
 			return;
 		}
@@ -100,7 +154,9 @@ const BuildsWorkerService = defineService<WorkerThis>({
 			onFinished: (id, data, outcome) => this.finished(id, data, outcome)
 		});
 		const simulated = this.builder.simulated ? " - SIMULATED ImageBuilder: images are stand-ins, not firmware" : "";
-		this.logger.info(`builds-worker: ${this.builder.name} builder, ${env.builds.workerConcurrency} job(s) at a time, ${this.queue.kind} queue${simulated}`);
+		this.logger.info(
+			`builds-worker: ${this.builder.name} builder, ${env.builds.workerConcurrency} job(s) at a time, ${this.queue.kind} queue${simulated}`
+		);
 	},
 
 	async stopped(this: WorkerThis) {

@@ -49,12 +49,16 @@ export class SimulatedImageBuilder {
 
 	private async profiles(): Promise<ProfilesJson> {
 		const pj = await this.o.meta.profilesJson(this.o.version, this.o.target);
-		if (!pj) throw new Error(`no profiles.json for ${this.o.version} ${this.o.target} in ${this.o.meta.source.describe}`);
+		if (!pj)
+			throw new Error(
+				`no profiles.json for ${this.o.version} ${this.o.target} in ${this.o.meta.source.describe}`
+			);
 		return pj;
 	}
 
 	async exec(argv: string[], signal?: AbortSignal): Promise<ExecResult> {
-		if (argv[0] !== "make") return { code: 127, stdout: "", stderr: `${argv[0]}: not found (simulated ImageBuilder runs make only)\n` };
+		if (argv[0] !== "make")
+			return { code: 127, stdout: "", stderr: `${argv[0]}: not found (simulated ImageBuilder runs make only)\n` };
 		const goal = argv[1];
 		const vars: Record<string, string> = {};
 		for (const a of argv.slice(2)) {
@@ -79,17 +83,33 @@ export class SimulatedImageBuilder {
 		];
 		for (const [id, p] of Object.entries(pj.profiles)) {
 			const t = (p.titles?.[0] ?? {}) as { vendor?: string; model?: string; variant?: string; title?: string };
-			lines.push(`${id}:`, `    ${t.title ?? [t.vendor, t.model, t.variant].filter(Boolean).join(" ")}`, `    Packages: ${p.device_packages.join(" ")}`, "    hasImageMetadata: 1", `    SupportedDevices: ${(p.supported_devices ?? []).join(" ")}`);
+			lines.push(
+				`${id}:`,
+				`    ${t.title ?? [t.vendor, t.model, t.variant].filter(Boolean).join(" ")}`,
+				`    Packages: ${p.device_packages.join(" ")}`,
+				"    hasImageMetadata: 1",
+				`    SupportedDevices: ${(p.supported_devices ?? []).join(" ")}`
+			);
 		}
 		return { code: 0, stdout: lines.join("\n") + "\n", stderr: "" };
 	}
 
 	/** Defaults + device packages + PACKAGES ("-pkg" removes); every name must be installable. */
-	private async resolve(vars: Record<string, string>): Promise<{ ok: true; manifest: Map<string, string>; pj: ProfilesJson } | { ok: false; result: ExecResult }> {
+	private async resolve(
+		vars: Record<string, string>
+	): Promise<{ ok: true; manifest: Map<string, string>; pj: ProfilesJson } | { ok: false; result: ExecResult }> {
 		const pj = await this.profiles();
 		const profile = vars.PROFILE ?? "";
 		const p = pj.profiles[profile];
-		if (!p) return { ok: false, result: { code: 2, stdout: "", stderr: `Profile "${profile}" does not exist!\nUse "make info" to get a list of available profile names.\n` } };
+		if (!p)
+			return {
+				ok: false,
+				result: {
+					code: 2,
+					stdout: "",
+					stderr: `Profile "${profile}" does not exist!\nUse "make info" to get a list of available profile names.\n`
+				}
+			};
 		const wanted = new Set([...pj.default_packages, ...p.device_packages]);
 		for (const name of (vars.PACKAGES ?? "").split(/\s+/).filter(Boolean)) {
 			if (name.startsWith("-")) wanted.delete(name.slice(1));
@@ -128,13 +148,19 @@ export class SimulatedImageBuilder {
 		const p = r.pj.profiles[profile];
 		const sizeKib = r.manifest.size * SIM_PKG_KIB;
 		if (vars.ROOTFS_PARTSIZE && Number(vars.ROOTFS_PARTSIZE) * 1024 < sizeKib) {
-			return { code: 1, stdout: "", stderr: `Image ${profile}-rootfs is too big: ${sizeKib} KiB > ${Number(vars.ROOTFS_PARTSIZE) * 1024} KiB (out of space?)\n` };
+			return {
+				code: 1,
+				stdout: "",
+				stderr: `Image ${profile}-rootfs is too big: ${sizeKib} KiB > ${Number(vars.ROOTFS_PARTSIZE) * 1024} KiB (out of space?)\n`
+			};
 		}
 		const binDir = path.resolve(this.o.root, vars.BIN_DIR ?? "bin");
 		await fs.mkdir(binDir, { recursive: true });
 		let filesHash = "";
 		if (vars.FILES) {
-			const f = await fs.readFile(path.join(path.resolve(this.o.root, vars.FILES), "etc/uci-defaults/99-asu-defaults")).catch(() => Buffer.alloc(0));
+			const f = await fs
+				.readFile(path.join(path.resolve(this.o.root, vars.FILES), "etc/uci-defaults/99-asu-defaults"))
+				.catch(() => Buffer.alloc(0));
 			filesHash = crypto.createHash("sha256").update(f).digest("hex");
 		}
 		const [t, s] = this.o.target.split("/");
@@ -160,11 +186,16 @@ export class SimulatedImageBuilder {
 			images.push({ filesystem: img.filesystem, name, sha256, sha256_unsigned: sha256, type: img.type });
 		}
 		await fs.writeFile(path.join(binDir, `${prefix}.manifest`), this.manifestText(r.manifest));
-		await fs.writeFile(path.join(binDir, "sha256sums"), images.map(i => `${i.sha256} *${i.name}`).join("\n") + "\n");
+		await fs.writeFile(
+			path.join(binDir, "sha256sums"),
+			images.map(i => `${i.sha256} *${i.name}`).join("\n") + "\n"
+		);
 		const { profiles: _all, ...top } = r.pj;
 		const profilesJson = { ...top, profiles: { [profile]: { ...p, image_prefix: prefix, images } } };
 		await fs.writeFile(path.join(binDir, "profiles.json"), JSON.stringify(profilesJson, null, 1));
-		const stdout = images.map(i => `Generating ${i.name}\n`).join("") + `Building images for ${this.o.target} - ${profile} (simulated)\n`;
+		const stdout =
+			images.map(i => `Generating ${i.name}\n`).join("") +
+			`Building images for ${this.o.target} - ${profile} (simulated)\n`;
 		return { code: 0, stdout, stderr: "" };
 	}
 }

@@ -11,7 +11,10 @@ export function jobAnswer(job: JobView): AsuAnswer {
 	let status: number;
 	if (job.state === "failed") {
 		status = 500;
-		const stderr = typeof job.meta.stderr === "string" && job.meta.stderr ? `${job.meta.stderr}\n${job.failedReason ?? ""}` : (job.failedReason ?? "");
+		const stderr =
+			typeof job.meta.stderr === "string" && job.meta.stderr
+				? `${job.meta.stderr}\n${job.failedReason ?? ""}`
+				: (job.failedReason ?? "");
 		let detail = job.meta.detail ?? job.failedReason ?? "failed";
 		if (detail === "init" || !detail.startsWith("Error")) detail = job.failedReason ?? "failed";
 		Object.assign(body, { status, detail, stderr, imagebuilder_status: "failed" });
@@ -35,7 +38,10 @@ export function jobAnswer(job: JobView): AsuAnswer {
 	return { status, body, headers: { "X-Imagebuilder-Status": ibStatus, "X-Queue-Position": String(position) } };
 }
 
-export const NOT_FOUND: AsuAnswer = { status: 404, body: { status: 404, title: "Not Found", detail: "could not find provided request hash" } };
+export const NOT_FOUND: AsuAnswer = {
+	status: 404,
+	body: { status: 404, title: "Not Found", detail: "could not find provided request hash" }
+};
 
 export function detailAnswer(status: number, detail: string, extra: Record<string, unknown> = {}): AsuAnswer {
 	return { status, body: { detail, status, ...extra } };

@@ -23,7 +23,11 @@ export interface BuildApiDeps {
 	record(rows: EventRow[]): void;
 }
 
-export async function postBuild(d: BuildApiDeps, body: unknown, o: { userAgent?: string; prepared?: boolean }): Promise<AsuAnswer> {
+export async function postBuild(
+	d: BuildApiDeps,
+	body: unknown,
+	o: { userAgent?: string; prepared?: boolean }
+): Promise<AsuAnswer> {
 	const parsed = parseBuildRequest(body);
 	if (!parsed.ok) return { status: 422, body: { detail: parsed.detail } };
 	const req = parsed.request;
@@ -32,7 +36,10 @@ export async function postBuild(d: BuildApiDeps, body: unknown, o: { userAgent?:
 	const who = { requestHash: hash, client, version: req.version, target: req.target, profile: req.profile };
 	const existing = await d.queue.get(hash);
 	if (existing) {
-		d.record([{ event: "requests", ...who }, ...(existing.state === "done" ? [{ event: "cache-hits" as const, ...who }] : [])]);
+		d.record([
+			{ event: "requests", ...who },
+			...(existing.state === "done" ? [{ event: "cache-hits" as const, ...who }] : [])
+		]);
 		return jobAnswer(existing);
 	}
 	d.record([
@@ -45,7 +52,14 @@ export async function postBuild(d: BuildApiDeps, body: unknown, o: { userAgent?:
 	if (problem) return detailAnswer(503, `Firmware builds are not available on this server: ${problem}`);
 	const waiting = await d.queue.waiting();
 	if (waiting > d.maxQueue) {
-		return { status: 529, body: { status: 529, title: "Server overloaded", detail: `server overload, queue contains too many build requests: ${waiting}` } };
+		return {
+			status: 529,
+			body: {
+				status: 529,
+				title: "Server overloaded",
+				detail: `server overload, queue contains too many build requests: ${waiting}`
+			}
+		};
 	}
 	const { job } = await d.queue.add(hash, {
 		request: stringifyOrdered(v.request),

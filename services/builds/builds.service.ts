@@ -56,26 +56,26 @@ interface WorkerState {
 
 type BuildsThis = Service &
 	BuildApiDeps & {
-	env: FleetEnv;
-	db: Database;
-	queue: BuildQueue;
-	meta: ReleaseMetadata;
-	pending: stats.EventRow[];
-	flushTimer: NodeJS.Timeout | null;
-	gaugeTimer: NodeJS.Timeout | null;
-	sweepTimer: NodeJS.Timeout | null;
-	hits: number;
-	misses: number;
-	workerState: { at: number; problem: Promise<string | null> } | null;
-	reply(ctx: Ctx, a: AsuAnswer): string;
-	unavailable(fn: () => Promise<AsuAnswer>): Promise<AsuAnswer>;
-	statsViewOf(ctx: Ctx<HttpParams>): Promise<string>;
-	record(rows: stats.EventRow[]): void;
-	flush(): Promise<void>;
-	buildProblem(): Promise<string | null>;
-	serverInfo(ctx: Ctx): ServerInfo;
-	workersSimulated(): Promise<boolean>;
-};
+		env: FleetEnv;
+		db: Database;
+		queue: BuildQueue;
+		meta: ReleaseMetadata;
+		pending: stats.EventRow[];
+		flushTimer: NodeJS.Timeout | null;
+		gaugeTimer: NodeJS.Timeout | null;
+		sweepTimer: NodeJS.Timeout | null;
+		hits: number;
+		misses: number;
+		workerState: { at: number; problem: Promise<string | null> } | null;
+		reply(ctx: Ctx, a: AsuAnswer): string;
+		unavailable(fn: () => Promise<AsuAnswer>): Promise<AsuAnswer>;
+		statsViewOf(ctx: Ctx<HttpParams>): Promise<string>;
+		record(rows: stats.EventRow[]): void;
+		flush(): Promise<void>;
+		buildProblem(): Promise<string | null>;
+		serverInfo(ctx: Ctx): ServerInfo;
+		workersSimulated(): Promise<boolean>;
+	};
 
 /** The path of a `:path*` alias parameter (moleculer-web splits it on "/"). */
 function restPath(p: HttpParams): string {
@@ -94,7 +94,12 @@ const BuildsService = defineService<BuildsThis>({
 			...publicAction,
 			async handler(this: BuildsThis, ctx: Ctx<HttpParams>) {
 				const prepared = ctx.params.query?.skip_package_resolution === "true";
-				return this.reply(ctx, await this.unavailable(() => postBuild(this, ctx.params.body, { userAgent: ctx.meta.asuUserAgent, prepared })));
+				return this.reply(
+					ctx,
+					await this.unavailable(() =>
+						postBuild(this, ctx.params.body, { userAgent: ctx.meta.asuUserAgent, prepared })
+					)
+				);
 			}
 		},
 
@@ -133,7 +138,13 @@ const BuildsService = defineService<BuildsThis>({
 		stats: {
 			...publicAction,
 			async handler(this: BuildsThis, ctx: Ctx) {
-				return this.reply(ctx, await this.unavailable(async () => ({ status: 200, body: { queue_length: await this.queue.waiting() } })));
+				return this.reply(
+					ctx,
+					await this.unavailable(async () => ({
+						status: 200,
+						body: { queue_length: await this.queue.waiting() }
+					}))
+				);
 			}
 		},
 
@@ -144,7 +155,10 @@ const BuildsService = defineService<BuildsThis>({
 					return await this.statsViewOf(ctx);
 				} catch (err) {
 					this.logger.warn(`builds: statistics: ${errorMessage(err)}`);
-					return this.reply(ctx, detailAnswer(503, "Statistics are not available right now; try again later"));
+					return this.reply(
+						ctx,
+						detailAnswer(503, "Statistics are not available right now; try again later")
+					);
 				}
 			}
 		},
@@ -153,9 +167,14 @@ const BuildsService = defineService<BuildsThis>({
 			...publicAction,
 			async handler(this: BuildsThis, ctx: Ctx<HttpParams>) {
 				const { version, target, subtarget } = ctx.params.params ?? {};
-				if (!versionPath(String(version))) return this.reply(ctx, detailAnswer(400, `Unsupported version: ${version}`));
+				if (!versionPath(String(version)))
+					return this.reply(ctx, detailAnswer(400, `Unsupported version: ${version}`));
 				const pj = await this.meta.profilesJson(String(version), `${target}/${subtarget}`).catch(() => null);
-				if (!pj) return this.reply(ctx, detailAnswer(404, `Failed to fetch revision for ${version}/${target}/${subtarget}`));
+				if (!pj)
+					return this.reply(
+						ctx,
+						detailAnswer(404, `Failed to fetch revision for ${version}/${target}/${subtarget}`)
+					);
 				return this.reply(ctx, { status: 200, body: { revision: pj.version_code } });
 			}
 		},
@@ -164,7 +183,12 @@ const BuildsService = defineService<BuildsThis>({
 			...publicAction,
 			handler(this: BuildsThis, ctx: Ctx) {
 				const p = (ctx.meta.asuPath ?? "/").split("?")[0];
-				const to = p === "/api/v1/latest" ? "/json/v1/latest.json" : p.startsWith("//") ? p.replace(/^\/+/, "/") : "/json/v1/overview.json";
+				const to =
+					p === "/api/v1/latest"
+						? "/json/v1/latest.json"
+						: p.startsWith("//")
+							? p.replace(/^\/+/, "/")
+							: "/json/v1/overview.json";
 				ctx.meta.$statusCode = 301;
 				ctx.meta.$location = to;
 				return null;
@@ -183,7 +207,9 @@ const BuildsService = defineService<BuildsThis>({
 			async handler(this: BuildsThis, ctx: Ctx<HttpParams>) {
 				const data = await this.meta.source.read(restPath(ctx.params)).catch(() => null);
 				if (!data) return this.reply(ctx, { status: 404, body: { detail: "Not Found" } });
-				ctx.meta.$responseType = /\.json$/.test(restPath(ctx.params)) ? "application/json" : "application/octet-stream";
+				ctx.meta.$responseType = /\.json$/.test(restPath(ctx.params))
+					? "application/json"
+					: "application/octet-stream";
 				return data;
 			}
 		},
@@ -212,7 +238,11 @@ const BuildsService = defineService<BuildsThis>({
 			params: { limit: { type: "number", integer: true, min: 1, max: 200, optional: true, convert: true } },
 			async handler(this: BuildsThis, ctx: Context<{ limit?: number }>) {
 				return {
-					queue: { kind: this.queue.kind, waiting: await this.queue.waiting(), active: await this.queue.active() },
+					queue: {
+						kind: this.queue.kind,
+						waiting: await this.queue.waiting(),
+						active: await this.queue.active()
+					},
 					builder: this.env.builds.builder,
 					simulated: await this.workersSimulated(),
 					problem: await this.buildProblem(),
@@ -231,7 +261,10 @@ const BuildsService = defineService<BuildsThis>({
 				return await fn();
 			} catch (err) {
 				this.logger.warn(`builds: ${errorMessage(err)}`);
-				return detailAnswer(503, `The build queue is not reachable right now (${this.queue.kind === "bullmq" ? "Redis" : "in-process"}); try again later`);
+				return detailAnswer(
+					503,
+					`The build queue is not reachable right now (${this.queue.kind === "bullmq" ? "Redis" : "in-process"}); try again later`
+				);
 			}
 		},
 
@@ -240,11 +273,19 @@ const BuildsService = defineService<BuildsThis>({
 			const q = ctx.params.query ?? {};
 			const view = (ctx.meta.asuPath ?? "").replace(/^\/api\/v1\//, "").split("?")[0];
 			const branch = q.branch ? String(q.branch) : null;
-			const n = (max: number, dflt: number) => Math.max(1, Math.min(max, Number.parseInt(String(q.n ?? dflt), 10) || dflt));
-			if (view === "stats/summary") return this.reply(ctx, { status: 200, body: { queue_length: await this.queue.waiting(), ...(await stats.summary(this.db)) } });
-			if (view === "builds-per-day") return this.reply(ctx, { status: 200, body: await stats.buildsPerDay(this.db) });
-			if (view === "builds-by-version") return this.reply(ctx, { status: 200, body: await stats.buildsByVersion(this.db, branch) });
-			if (view === "top-packages") return this.reply(ctx, { status: 200, body: await stats.topPackages(this.db, branch, n(100, 30)) });
+			const n = (max: number, dflt: number) =>
+				Math.max(1, Math.min(max, Number.parseInt(String(q.n ?? dflt), 10) || dflt));
+			if (view === "stats/summary")
+				return this.reply(ctx, {
+					status: 200,
+					body: { queue_length: await this.queue.waiting(), ...(await stats.summary(this.db)) }
+				});
+			if (view === "builds-per-day")
+				return this.reply(ctx, { status: 200, body: await stats.buildsPerDay(this.db) });
+			if (view === "builds-by-version")
+				return this.reply(ctx, { status: 200, body: await stats.buildsByVersion(this.db, branch) });
+			if (view === "top-packages")
+				return this.reply(ctx, { status: 200, body: await stats.topPackages(this.db, branch, n(100, 30)) });
 			if (view === "build-errors") {
 				ctx.meta.$statusCode = 200;
 				ctx.meta.$responseType = "text/plain; charset=utf-8";
@@ -273,7 +314,8 @@ const BuildsService = defineService<BuildsThis>({
 					this.broker.metrics?.increment(BUILD_METRICS.cacheMisses);
 				}
 			}
-			if (this.hits + this.misses > 0) this.broker.metrics?.set(BUILD_METRICS.cacheHitRatio, this.hits / (this.hits + this.misses));
+			if (this.hits + this.misses > 0)
+				this.broker.metrics?.set(BUILD_METRICS.cacheHitRatio, this.hits / (this.hits + this.misses));
 			// Counted in batches: a cache hit must not wait for an INSERT.
 			this.pending.push(...rows);
 			if (this.pending.length >= 500) void this.flush();
@@ -285,23 +327,44 @@ const BuildsService = defineService<BuildsThis>({
 			this.flushTimer = null;
 			const rows = this.pending.splice(0);
 			if (!rows.length || !this.db) return;
-			await stats.recordEvents(this.db, rows).catch(err => this.logger.warn(`build statistics not recorded (${rows.length} events): ${errorMessage(err)}`));
+			await stats
+				.recordEvents(this.db, rows)
+				.catch(err =>
+					this.logger.warn(`build statistics not recorded (${rows.length} events): ${errorMessage(err)}`)
+				);
 		},
 
 		/** Why nothing can build right now, or null; asked of the workers at most every 5 s. */
 		buildProblem(this: BuildsThis): Promise<string | null> {
-			if (!this.env.builds.builder) return Promise.resolve("no builder is configured (set ASU_BUILDER=podman, local or simulated)");
+			if (!this.env.builds.builder)
+				return Promise.resolve("no builder is configured (set ASU_BUILDER=podman, local or simulated)");
 			const now = Date.now();
 			if (this.workerState && now - this.workerState.at < 5000) return this.workerState.problem;
 			const problem = (async () => {
-				const registry = this.broker.registry as unknown as { getActionEndpoints(name: string): { endpoints: Array<{ id: string; local: boolean }> } | undefined };
+				const registry = this.broker.registry as unknown as {
+					getActionEndpoints(name: string): { endpoints: Array<{ id: string; local: boolean }> } | undefined;
+				};
 				// A worker node that is joining the mesh right now is waited for a moment.
-				if (!registry.getActionEndpoints("builds-worker.state")?.endpoints.length) await this.broker.waitForServices("builds-worker", 1500).catch(() => undefined);
+				if (!registry.getActionEndpoints("builds-worker.state")?.endpoints.length)
+					await this.broker.waitForServices("builds-worker", 1500).catch(() => undefined);
 				const endpoints = registry.getActionEndpoints("builds-worker.state")?.endpoints ?? [];
 				// Without Redis the queue lives in this process: only a local worker can take its jobs.
 				const usable = this.queue.kind === "in-process" ? endpoints.filter(e => e.local) : endpoints;
-				if (!usable.length) return this.queue.kind === "in-process" ? "no builds-worker runs on this node (without REDIS_URL the queue is in-process)" : "no builds-worker node is running";
-				const states = await Promise.all(usable.map(e => this.broker.call<WorkerState, Record<string, never>>("builds-worker.state", {}, { nodeID: e.id, timeout: 2000, retries: 0 }).catch(() => null)));
+				if (!usable.length)
+					return this.queue.kind === "in-process"
+						? "no builds-worker runs on this node (without REDIS_URL the queue is in-process)"
+						: "no builds-worker node is running";
+				const states = await Promise.all(
+					usable.map(e =>
+						this.broker
+							.call<WorkerState, Record<string, never>>(
+								"builds-worker.state",
+								{},
+								{ nodeID: e.id, timeout: 2000, retries: 0 }
+							)
+							.catch(() => null)
+					)
+				);
 				if (states.some(s => s?.ready)) return null;
 				return states.find(s => s?.problem)?.problem ?? "no builds-worker is ready";
 			})();
@@ -315,7 +378,9 @@ const BuildsService = defineService<BuildsThis>({
 
 		async workersSimulated(this: BuildsThis): Promise<boolean> {
 			if (this.env.builds.builder === "simulated") return true;
-			const s = await this.broker.call<WorkerState, Record<string, never>>("builds-worker.state", {}, { timeout: 2000, retries: 0 }).catch(() => null);
+			const s = await this.broker
+				.call<WorkerState, Record<string, never>>("builds-worker.state", {}, { timeout: 2000, retries: 0 })
+				.catch(() => null);
 			return !!s?.simulated;
 		},
 
@@ -349,11 +414,22 @@ const BuildsService = defineService<BuildsThis>({
 		await this.queue.ready?.(5000);
 		registerHealthCheck(this.broker, "build-queue", () => this.queue.ping());
 		// `postBuild` reads these off the service.
-		Object.assign(this, { validation: { allowDefaults: env.builds.allowDefaults, repositoryAllowList: env.builds.repositoryAllowList }, maxQueue: env.builds.maxQueue });
-		if (this.queue.kind === "in-process") this.logger.warn("builds: no REDIS_URL - the build queue runs in-process on this node (jobs are lost on restart; only this node's builds-worker builds)");
+		Object.assign(this, {
+			validation: {
+				allowDefaults: env.builds.allowDefaults,
+				repositoryAllowList: env.builds.repositoryAllowList
+			},
+			maxQueue: env.builds.maxQueue
+		});
+		if (this.queue.kind === "in-process")
+			this.logger.warn(
+				"builds: no REDIS_URL - the build queue runs in-process on this node (jobs are lost on restart; only this node's builds-worker builds)"
+			);
 		else this.logger.info("builds: build queue on BullMQ (Redis)");
 		const builder = env.builds.builder;
-		this.logger.info(`builds: release metadata from ${this.meta.source.describe}; builder ${builder ?? "none (builds answer 503)"}${builder === "simulated" ? " - SIMULATED: images are stand-ins, not firmware" : ""}`);
+		this.logger.info(
+			`builds: release metadata from ${this.meta.source.describe}; builder ${builder ?? "none (builds answer 503)"}${builder === "simulated" ? " - SIMULATED: images are stand-ins, not firmware" : ""}`
+		);
 		this.gaugeTimer = setInterval(() => {
 			void Promise.all([this.queue.waiting(), this.queue.active()]).then(
 				([w, a]) => {

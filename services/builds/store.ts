@@ -17,7 +17,12 @@ export async function storeFile(storeDir: string, rel: string): Promise<{ path: 
  * Removes store directories whose job is gone (expired or never known) and that are older than
  * `graceMs` (a build being copied in right now has no finished job yet). Returns how many.
  */
-export async function sweepStore(storeDir: string, queue: Pick<BuildQueue, "get">, graceMs = 3600_000, now = Date.now()): Promise<number> {
+export async function sweepStore(
+	storeDir: string,
+	queue: Pick<BuildQueue, "get">,
+	graceMs = 3600_000,
+	now = Date.now()
+): Promise<number> {
 	const entries = await fs.promises.readdir(storeDir, { withFileTypes: true }).catch(() => []);
 	let removed = 0;
 	for (const e of entries) {

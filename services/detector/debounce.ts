@@ -14,7 +14,12 @@ export type Change = { action: "add"; device: RawDevice } | { action: "remove"; 
 function sameIdentity(a: RawDevice, b: RawDevice): boolean {
 	const p = a.properties;
 	const q = b.properties;
-	return a.subsystem === b.subsystem && p.ID_VENDOR_ID === q.ID_VENDOR_ID && p.ID_MODEL_ID === q.ID_MODEL_ID && p.ID_SERIAL_SHORT === q.ID_SERIAL_SHORT;
+	return (
+		a.subsystem === b.subsystem &&
+		p.ID_VENDOR_ID === q.ID_VENDOR_ID &&
+		p.ID_MODEL_ID === q.ID_MODEL_ID &&
+		p.ID_SERIAL_SHORT === q.ID_SERIAL_SHORT
+	);
 }
 
 export class Debouncer {

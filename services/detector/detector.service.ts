@@ -25,8 +25,15 @@ function onPath(bin: string): boolean {
 }
 
 /** Picks the hardware source: udevadm when udev is running, sysfs polling otherwise. */
-export function chooseHardwareSource(kind: "auto" | "udevadm" | "sysfs", sysfsRoot: string, log: { warn(m: string): void }): DeviceSource | null {
-	if (kind === "udevadm" || (kind === "auto" && sysfsRoot === "/" && onPath("udevadm") && fs.existsSync("/run/udev/control"))) {
+export function chooseHardwareSource(
+	kind: "auto" | "udevadm" | "sysfs",
+	sysfsRoot: string,
+	log: { warn(m: string): void }
+): DeviceSource | null {
+	if (
+		kind === "udevadm" ||
+		(kind === "auto" && sysfsRoot === "/" && onPath("udevadm") && fs.existsSync("/run/udev/control"))
+	) {
 		return new UdevadmSource("udevadm", log);
 	}
 	if (kind === "sysfs" || fs.existsSync(path.join(sysfsRoot, "sys/class"))) return new SysfsSource(sysfsRoot);
@@ -57,7 +64,12 @@ const DetectorService = defineService<DetectorThis>({
 					sources: this.sources.map(s => s.name),
 					suppressed: this.debouncer.suppressed,
 					deviceNodeID: this.deviceNodeID,
-					devices: [...this.debouncer.present.values()].map(d => ({ path: d.path, subsystem: d.subsystem, properties: d.properties, nodeID: this.deviceNodeID }))
+					devices: [...this.debouncer.present.values()].map(d => ({
+						path: d.path,
+						subsystem: d.subsystem,
+						properties: d.properties,
+						nodeID: this.deviceNodeID
+					}))
 				};
 			}
 		},
@@ -79,10 +91,19 @@ const DetectorService = defineService<DetectorThis>({
 			},
 			handler(this: DetectorThis, ctx: Context<RawDeviceEvent>) {
 				if (!this.simulated) {
-					throw new Errors.MoleculerClientError("The simulated source is not enabled on this node (SIMULATE=1 or DETECTOR_SOURCE=simulated)", 409, "SIMULATION_DISABLED");
+					throw new Errors.MoleculerClientError(
+						"The simulated source is not enabled on this node (SIMULATE=1 or DETECTOR_SOURCE=simulated)",
+						409,
+						"SIMULATION_DISABLED"
+					);
 				}
 				const { action, path: p, subsystem, properties } = ctx.params;
-				this.simulated.inject({ action, path: p, subsystem, properties: { ...properties, DEVNAME: p, SUBSYSTEM: subsystem } });
+				this.simulated.inject({
+					action,
+					path: p,
+					subsystem,
+					properties: { ...properties, DEVNAME: p, SUBSYSTEM: subsystem }
+				});
 				return { ok: true };
 			}
 		}
@@ -125,7 +146,9 @@ const DetectorService = defineService<DetectorThis>({
 		this.simulated = null;
 		this.debouncer = new Debouncer(env.detectorDebounceMs, change => {
 			const ev = this.toEvent(change);
-			this.logger.info(`detector: ${change.action === "add" ? "attached" : "detached"} ${ev.path} (${ev.subsystem} ${ev.properties.ID_VENDOR_ID ?? "-"}:${ev.properties.ID_MODEL_ID ?? "-"})`);
+			this.logger.info(
+				`detector: ${change.action === "add" ? "attached" : "detached"} ${ev.path} (${ev.subsystem} ${ev.properties.ID_VENDOR_ID ?? "-"}:${ev.properties.ID_MODEL_ID ?? "-"})`
+			);
 			void this.broker.emit(change.action === "add" ? EVENTS.deviceAttached : EVENTS.deviceDetached, ev);
 		});
 		if (env.detectorSource !== "simulated") {
@@ -140,7 +163,9 @@ const DetectorService = defineService<DetectorThis>({
 
 	async started(this: DetectorThis) {
 		if (this.sources.length === 0) {
-			this.logger.warn("detector: no device source available (no udev, no /sys/class): set DETECTOR_SOURCE or SIMULATE=1");
+			this.logger.warn(
+				"detector: no device source available (no udev, no /sys/class): set DETECTOR_SOURCE or SIMULATE=1"
+			);
 			return;
 		}
 		this.logger.info(`detector: source ${this.sources.map(s => s.name).join(" + ")}`);

@@ -18,7 +18,11 @@ import { BUILDS_ACTIONS as A } from "../shared/contracts/builds";
 import { toHttpError, TooManyRequestsError } from "../shared/errors";
 import { createAddressLimiter, type AddressLimiter } from "../../mixins/rate-limit";
 
-type GatewayLike = { broker: ServiceBroker; asuLimiter?: AddressLimiter | null; clientIp(req: IncomingMessage): string };
+type GatewayLike = {
+	broker: ServiceBroker;
+	asuLimiter?: AddressLimiter | null;
+	clientIp(req: IncomingMessage): string;
+};
 
 export const ASU_ALIASES: Record<string, string> = {
 	"POST /api/v1/build/prepare": A.prepare,
@@ -72,18 +76,34 @@ export const asuRoute = {
 	authorization: true,
 	logging: false,
 
-	async onBeforeCall(this: GatewayLike, ctx: Context<unknown, Record<string, unknown>>, _route: unknown, req: IncomingMessage, res: ServerResponse) {
+	async onBeforeCall(
+		this: GatewayLike,
+		ctx: Context<unknown, Record<string, unknown>>,
+		_route: unknown,
+		req: IncomingMessage,
+		res: ServerResponse
+	) {
 		const env = fleetEnv(this.broker);
 		if (env.builds.rateLimit > 0) {
 			// Shared by every gateway when REDIS_URL is set, per instance otherwise.
-			this.asuLimiter ??= createAddressLimiter({ name: "asu", perMinute: env.builds.rateLimit, redisUrl: env.redisUrl, namespace: this.broker.namespace });
+			this.asuLimiter ??= createAddressLimiter({
+				name: "asu",
+				perMinute: env.builds.rateLimit,
+				redisUrl: env.redisUrl,
+				namespace: this.broker.namespace
+			});
 			const wait = await this.asuLimiter.hit(this.clientIp(req));
 			if (wait > 0) {
 				res.setHeader("Retry-After", String(wait));
 				throw new TooManyRequestsError(`Too many requests from this address; try again in ${wait} s`, wait);
 			}
 		}
-		const proto = env.trustProxy && req.headers["x-forwarded-proto"] === "https" ? "https" : (req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
+		const proto =
+			env.trustProxy && req.headers["x-forwarded-proto"] === "https"
+				? "https"
+				: (req.socket as { encrypted?: boolean }).encrypted
+					? "https"
+					: "http";
 		ctx.meta.asuMethod = req.method;
 		ctx.meta.asuPath = (req as { originalUrl?: string }).originalUrl ?? req.url;
 		ctx.meta.asuUserAgent = req.headers["user-agent"];

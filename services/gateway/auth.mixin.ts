@@ -26,7 +26,15 @@ import type { Context, Service } from "moleculer";
 import { authLevelOf } from "../../mixins/authorization";
 import { createAddressLimiter, type AddressLimiter } from "../../mixins/rate-limit";
 import { fleetEnv } from "../shared/broker-env";
-import { KEYS_CHANGED_EVENT, SIGNING_ACTIONS, TOKEN_REVOKED_EVENT, USER_CHANGED_EVENT, type AuthUser, type TokenClaims, type UserState } from "../shared/contracts/tokens";
+import {
+	KEYS_CHANGED_EVENT,
+	SIGNING_ACTIONS,
+	TOKEN_REVOKED_EVENT,
+	USER_CHANGED_EVENT,
+	type AuthUser,
+	type TokenClaims,
+	type UserState
+} from "../shared/contracts/tokens";
 import type { FleetEnv } from "../shared/env";
 import { Errors } from "moleculer";
 import { ForbiddenError, TooManyRequestsError, UnauthorizedError } from "../shared/errors";
@@ -129,7 +137,14 @@ interface IoNamespaceSettings {
 	authorization?: boolean;
 	events?: {
 		call?: {
-			onBeforeCall?: (this: AuthThis, ctx: Context, socket: AuthSocket, action: string, params: unknown, opts: { meta?: AuthMeta }) => unknown;
+			onBeforeCall?: (
+				this: AuthThis,
+				ctx: Context,
+				socket: AuthSocket,
+				action: string,
+				params: unknown,
+				opts: { meta?: AuthMeta }
+			) => unknown;
 		};
 	};
 }
@@ -149,20 +164,31 @@ interface AuthMethods {
 }
 
 type AuthThis = Service & AuthState & AuthMethods;
-type Req = IncomingMessage & { $action?: { name?: string; auth?: unknown; rateLimit?: unknown }; $metricsToken?: boolean };
+type Req = IncomingMessage & {
+	$action?: { name?: string; auth?: unknown; rateLimit?: unknown };
+	$metricsToken?: boolean;
+};
 type AuthMeta = { user?: AuthUser | null; clientIp?: string };
 type SocketClaims = Pick<TokenClaims, "id" | "email" | "jti" | "exp" | "ver">;
 
 /** 503 with its own type, so the message (which part is missing) reaches the client as written. */
 function authUnavailable(err: unknown): Error {
-	return new Errors.MoleculerError("Tokens cannot be checked right now: the signing service is not reachable", 503, "AUTH_UNAVAILABLE", {
-		reason: (err as Error)?.message
-	});
+	return new Errors.MoleculerError(
+		"Tokens cannot be checked right now: the signing service is not reachable",
+		503,
+		"AUTH_UNAVAILABLE",
+		{
+			reason: (err as Error)?.message
+		}
+	);
 }
 
 function unauthorized(res: ServerResponse | null, message: string, type: string): never {
 	// RFC 6750: tell the client which scheme to use and why it failed.
-	res?.setHeader("WWW-Authenticate", type === "NO_TOKEN" ? 'Bearer realm="fleetmesh"' : `Bearer realm="fleetmesh", error="invalid_token"`);
+	res?.setHeader(
+		"WWW-Authenticate",
+		type === "NO_TOKEN" ? 'Bearer realm="fleetmesh"' : `Bearer realm="fleetmesh", error="invalid_token"`
+	);
 	throw new UnauthorizedError(message, type);
 }
 
@@ -185,8 +211,17 @@ export const AuthMixin = defineMixin<AuthThis>({
 			handler(this: AuthThis, ctx: Context<UserState>) {
 				const state = ctx.params;
 				const before = this.authUsers.get(state.id)?.state;
-				this.authUsers.set(state.id, { state: { id: state.id, is_admin: state.is_admin, token_version: state.token_version, deleted: state.deleted }, at: Date.now() });
-				if (state.deleted || (before && before.token_version !== state.token_version)) this.dropSocketsOfUser(state.id);
+				this.authUsers.set(state.id, {
+					state: {
+						id: state.id,
+						is_admin: state.is_admin,
+						token_version: state.token_version,
+						deleted: state.deleted
+					},
+					at: Date.now()
+				});
+				if (state.deleted || (before && before.token_version !== state.token_version))
+					this.dropSocketsOfUser(state.id);
 			}
 		},
 		/** signing rotated its key: read the JWKS again before the next unknown token. */
@@ -218,13 +253,15 @@ export const AuthMixin = defineMixin<AuthThis>({
 		verifyKeys(this: AuthThis): Promise<JWTVerifyGetKey> {
 			if (!this.authKeys) {
 				this.authKeysAt = Date.now();
-				this.authKeys = this.broker.call<JSONWebKeySet, Record<string, never>>(SIGNING_ACTIONS.jwks, {}, { timeout: 3000, retries: 1 }).then(
-					jwks => keysFromJwks(jwks),
-					err => {
-						this.authKeys = null;
-						throw authUnavailable(err);
-					}
-				);
+				this.authKeys = this.broker
+					.call<JSONWebKeySet, Record<string, never>>(SIGNING_ACTIONS.jwks, {}, { timeout: 3000, retries: 1 })
+					.then(
+						jwks => keysFromJwks(jwks),
+						err => {
+							this.authKeys = null;
+							throw authUnavailable(err);
+						}
+					);
 			}
 			return this.authKeys;
 		},
@@ -261,14 +298,20 @@ export const AuthMixin = defineMixin<AuthThis>({
 		async liveUser(this: AuthThis, claims: SocketClaims): Promise<AuthUser> {
 			const state = await this.liveState(claims.id);
 			if (state.deleted) unauthorized(null, "The user of this token no longer exists", "USER_DELETED");
-			if (state.token_version !== claims.ver) unauthorized(null, "This session ended (password changed or reset); log in again", "TOKEN_REVOKED");
+			if (state.token_version !== claims.ver)
+				unauthorized(null, "This session ended (password changed or reset); log in again", "TOKEN_REVOKED");
 			return { id: claims.id, email: claims.email, is_admin: state.is_admin, jti: claims.jti, exp: claims.exp };
 		},
 
 		async syncRevocations(this: AuthThis) {
 			// While signing is still joining (start-up), fail without calling: a call would only log "not registered".
-			if (!(this.broker.registry as unknown as { hasService(name: string): boolean }).hasService("signing")) throw new Errors.ServiceNotFoundError({ action: "signing.revokedTokens", nodeID: this.broker.nodeID });
-			const r = await this.broker.call<{ tokens: Array<{ jti: string; exp: number }> }, Record<string, never>>("signing.revokedTokens", {}, { timeout: 3000, retries: 1 });
+			if (!(this.broker.registry as unknown as { hasService(name: string): boolean }).hasService("signing"))
+				throw new Errors.ServiceNotFoundError({ action: "signing.revokedTokens", nodeID: this.broker.nodeID });
+			const r = await this.broker.call<{ tokens: Array<{ jti: string; exp: number }> }, Record<string, never>>(
+				"signing.revokedTokens",
+				{},
+				{ timeout: 3000, retries: 1 }
+			);
 			// Merge, never replace: an event may have arrived while the list was being read.
 			for (const { jti, exp } of r.tokens) this.authRevoked.set(jti, exp);
 			const now = Date.now() / 1000;
@@ -297,7 +340,11 @@ export const AuthMixin = defineMixin<AuthThis>({
 			if (!claims) {
 				let verdict = await verifyAccessToken(await this.verifyKeys(), token);
 				// A key we have not seen (signing rotated, or restarted with a new DATA_DIR): read the JWKS again, rate-limited.
-				if (!verdict.ok && (verdict.reason === "unknown-key" || verdict.message === "Token signature is invalid") && Date.now() - this.authKeysAt > JWKS_REFETCH_MS) {
+				if (
+					!verdict.ok &&
+					(verdict.reason === "unknown-key" || verdict.message === "Token signature is invalid") &&
+					Date.now() - this.authKeysAt > JWKS_REFETCH_MS
+				) {
 					this.authKeys = null;
 					verdict = await verifyAccessToken(await this.verifyKeys(), token);
 				}
@@ -310,12 +357,19 @@ export const AuthMixin = defineMixin<AuthThis>({
 				this.authTokenCache.delete(token);
 				unauthorized(null, "Token has expired; log in again", "TOKEN_EXPIRED");
 			}
-			if (this.isRevoked(claims.jti)) unauthorized(null, "Token has been revoked (logged out); log in again", "TOKEN_REVOKED");
+			if (this.isRevoked(claims.jti))
+				unauthorized(null, "Token has been revoked (logged out); log in again", "TOKEN_REVOKED");
 			return this.liveUser(claims);
 		},
 
 		/** moleculer-web: who is calling. Throws 401/429/503; returns null for public actions. */
-		async authenticate(this: AuthThis, ctx: Context<unknown, AuthMeta>, _route: unknown, req: Req, res: ServerResponse) {
+		async authenticate(
+			this: AuthThis,
+			ctx: Context<unknown, AuthMeta>,
+			_route: unknown,
+			req: Req,
+			res: ServerResponse
+		) {
 			const ip = this.clientIp(req);
 			ctx.meta.clientIp = ip;
 			const action = req.$action;
@@ -341,7 +395,8 @@ export const AuthMixin = defineMixin<AuthThis>({
 			try {
 				return await this.userFromToken(bearer.token);
 			} catch (err) {
-				if (err instanceof UnauthorizedError) res.setHeader("WWW-Authenticate", `Bearer realm="fleetmesh", error="invalid_token"`);
+				if (err instanceof UnauthorizedError)
+					res.setHeader("WWW-Authenticate", `Bearer realm="fleetmesh", error="invalid_token"`);
 				throw err;
 			}
 		},
@@ -358,12 +413,18 @@ export const AuthMixin = defineMixin<AuthThis>({
 		async socketAuthorize(this: AuthThis, socket: AuthSocket) {
 			const raw = socket.handshake?.auth?.token ?? socket.handshake?.headers?.authorization;
 			if (typeof raw !== "string" || raw === "") {
-				throw Object.assign(new UnauthorizedError("A token is required: connect with { auth: { token } }", "NO_TOKEN"), {});
+				throw Object.assign(
+					new UnauthorizedError("A token is required: connect with { auth: { token } }", "NO_TOKEN"),
+					{}
+				);
 			}
 			const token = raw.replace(/^Bearer\s+/i, "");
 			const user = await this.userFromToken(token);
 			// Disconnect when the token expires; a revoked token's sockets are dropped by the event.
-			const timer = setTimeout(() => socket.disconnect(true), Math.min(user.exp * 1000 - Date.now(), 2 ** 31 - 1));
+			const timer = setTimeout(
+				() => socket.disconnect(true),
+				Math.min(user.exp * 1000 - Date.now(), 2 ** 31 - 1)
+			);
 			timer.unref();
 			socket.on?.("disconnect", () => clearTimeout(timer));
 			socket.data = { ...(socket.data ?? {}), user, claims: this.authTokenCache.get(token) };
@@ -393,7 +454,9 @@ export const AuthMixin = defineMixin<AuthThis>({
 		/** Security headers and CORS for every HTTP request; true when the request was answered here (preflight). */
 		handleSecurity(this: AuthThis, req: IncomingMessage, res: ServerResponse): boolean {
 			const url = req.url ?? "/";
-			const secure = !!(req.socket as { encrypted?: boolean }).encrypted || (this.env.trustProxy && req.headers["x-forwarded-proto"] === "https");
+			const secure =
+				!!(req.socket as { encrypted?: boolean }).encrypted ||
+				(this.env.trustProxy && req.headers["x-forwarded-proto"] === "https");
 			for (const [k, v] of headerSet(secure, url.startsWith("/api"))) res.setHeader(k, v);
 			const origin = req.headers.origin;
 			if (!origin) return false;
@@ -408,7 +471,14 @@ export const AuthMixin = defineMixin<AuthThis>({
 			if (!preflight) return false;
 			if (!allowed) {
 				res.writeHead(403, { "Content-Type": "application/json; charset=utf-8" });
-				res.end(JSON.stringify({ name: "CorsError", message: `Origin ${origin} is not allowed (CORS_ORIGINS)`, code: 403, type: "CORS_ORIGIN_NOT_ALLOWED" }));
+				res.end(
+					JSON.stringify({
+						name: "CorsError",
+						message: `Origin ${origin} is not allowed (CORS_ORIGINS)`,
+						code: 403,
+						type: "CORS_ORIGIN_NOT_ALLOWED"
+					})
+				);
 				return true;
 			}
 			res.setHeader("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE");
@@ -431,7 +501,12 @@ export const AuthMixin = defineMixin<AuthThis>({
 		this.authSynced = false;
 		this.authSyncing = null;
 		// Shared by every gateway when REDIS_URL is set, per instance otherwise.
-		this.authLimiter = createAddressLimiter({ name: "auth", perMinute: this.env.authRateLimit, redisUrl: this.env.redisUrl, namespace: this.broker.namespace });
+		this.authLimiter = createAddressLimiter({
+			name: "auth",
+			perMinute: this.env.authRateLimit,
+			redisUrl: this.env.redisUrl,
+			namespace: this.broker.namespace
+		});
 		this.authTimer = null;
 		this.authTimeouts = [];
 		this.authNodeTimer = null;
@@ -450,21 +525,37 @@ export const AuthMixin = defineMixin<AuthThis>({
 			const call = item.events?.call;
 			if (call && typeof call === "object") {
 				const theirs = call.onBeforeCall;
-				call.onBeforeCall = async function (this: AuthThis, ctx: Context, socket: AuthSocket, action: string, params: unknown, opts: { meta?: AuthMeta }) {
+				call.onBeforeCall = async function (
+					this: AuthThis,
+					ctx: Context,
+					socket: AuthSocket,
+					action: string,
+					params: unknown,
+					opts: { meta?: AuthMeta }
+				) {
 					const user: AuthUser | undefined = socket.client?.user;
 					if (!user) throw new UnauthorizedError();
 					if (user.exp * 1000 <= Date.now() || this.isRevoked(user.jti)) {
 						setImmediate(() => socket.disconnect(true));
-						throw new UnauthorizedError("Token has expired or was revoked; reconnect with a new token", "TOKEN_REVOKED");
+						throw new UnauthorizedError(
+							"Token has expired or was revoked; reconnect with a new token",
+							"TOKEN_REVOKED"
+						);
 					}
 					// The role and existence as of now, not as of the connection.
 					const claims = socket.data?.claims;
-					const live = claims ? await this.liveUser(claims).catch((err: Error) => {
-						setImmediate(() => socket.disconnect(true));
-						throw err;
-					}) : user;
+					const live = claims
+						? await this.liveUser(claims).catch((err: Error) => {
+								setImmediate(() => socket.disconnect(true));
+								throw err;
+							})
+						: user;
 					const endpoint = this.broker.findNextActionEndpoint(action);
-					if (!(endpoint instanceof Error) && authLevelOf(endpoint?.action, this.env.metricsAuth) === "admin" && !live.is_admin) {
+					if (
+						!(endpoint instanceof Error) &&
+						authLevelOf(endpoint?.action, this.env.metricsAuth) === "admin" &&
+						!live.is_admin
+					) {
 						throw new ForbiddenError("Administrators only");
 					}
 					if (opts.meta) {
@@ -476,7 +567,13 @@ export const AuthMixin = defineMixin<AuthThis>({
 			}
 		}
 		if (this.env.corsOrigins?.length) {
-			io.options = { ...(io.options ?? {}), cors: { origin: this.env.corsOrigins.includes("*") ? "*" : this.env.corsOrigins, methods: ["GET", "POST"] } };
+			io.options = {
+				...(io.options ?? {}),
+				cors: {
+					origin: this.env.corsOrigins.includes("*") ? "*" : this.env.corsOrigins,
+					methods: ["GET", "POST"]
+				}
+			};
 		}
 	},
 
@@ -495,7 +592,8 @@ export const AuthMixin = defineMixin<AuthThis>({
 		const resync = () =>
 			this.syncRevocations().catch(err => {
 				// Quiet while no signing service is on the mesh (yet); a failing one is worth a warning.
-				if ((err as { type?: string }).type !== "SERVICE_NOT_FOUND") this.logger.warn(`revoked-token list not refreshed: ${errorMessage(err)}`);
+				if ((err as { type?: string }).type !== "SERVICE_NOT_FOUND")
+					this.logger.warn(`revoked-token list not refreshed: ${errorMessage(err)}`);
 			});
 		this.authTimer = setInterval(() => {
 			resync();

@@ -24,7 +24,9 @@ export const DashboardMixin: Partial<ServiceSchema> = {
 		if (base) addStartNotes({ apiUrl: `${base}/api` });
 		if (!fs.existsSync(path.join(DASHBOARD_DIST, "index.html"))) {
 			// The API keeps working without the dashboard; say what to run.
-			this.logger.warn(`dashboard not built (${DASHBOARD_DIST} is empty); the API still works. Run: npm run build:dashboard`);
+			this.logger.warn(
+				`dashboard not built (${DASHBOARD_DIST} is empty); the API still works. Run: npm run build:dashboard`
+			);
 			return;
 		}
 		// The first thing a new user looks for in the output of `npm start`: it goes into the

@@ -32,7 +32,9 @@ import { routesReady } from "./readiness";
 const SocketIOMixin = require("moleculer-io");
 
 const startedAt = Date.now();
-const PACKAGE_VERSION = (JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")) as { version: string }).version;
+const PACKAGE_VERSION = (
+	JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")) as { version: string }
+).version;
 const { NotFoundError } = ApiGateway.Errors;
 
 const GatewayService: ServiceSchema = {
@@ -119,7 +121,11 @@ const GatewayService: ServiceSchema = {
 
 		health: {
 			handler(this: GatewayThis) {
-				return { status: "ok", nodeID: this.broker.nodeID, uptime: Math.round((Date.now() - startedAt) / 1000) };
+				return {
+					status: "ok",
+					nodeID: this.broker.nodeID,
+					uptime: Math.round((Date.now() - startedAt) / 1000)
+				};
 			}
 		},
 
@@ -134,7 +140,13 @@ const GatewayService: ServiceSchema = {
 				this.noteReadiness(report.ready, report.checks);
 				if (!report.ready) {
 					ctx.meta.$statusCode = 503;
-					return { name: "MoleculerError", code: 503, type: "NOT_READY", message: "This node is not ready: a dependency is unreachable", data: report.checks };
+					return {
+						name: "MoleculerError",
+						code: 503,
+						type: "NOT_READY",
+						message: "This node is not ready: a dependency is unreachable",
+						data: report.checks
+					};
 				}
 				return { status: "ready", nodeID: this.broker.nodeID, checks: report.checks };
 			}
@@ -143,7 +155,8 @@ const GatewayService: ServiceSchema = {
 		metrics: {
 			handler(this: GatewayThis, ctx: Context<unknown, { $responseType?: string }>) {
 				const text = prometheusText(this.broker);
-				if (text == null) throw new Errors.MoleculerError("Metrics are disabled on this node (METRICS=0)", 404, "NOT_FOUND");
+				if (text == null)
+					throw new Errors.MoleculerError("Metrics are disabled on this node (METRICS=0)", 404, "NOT_FOUND");
 				ctx.meta.$responseType = "text/plain; version=0.0.4; charset=utf-8";
 				return text;
 			}
@@ -155,11 +168,15 @@ const GatewayService: ServiceSchema = {
 			auth: "public",
 			params: { $$strict: true },
 			async handler(this: GatewayThis) {
-				const aliases = await this.broker.call<AliasInfo[], { withActionSchema: boolean }>("gateway.listAliases", { withActionSchema: true });
+				const aliases = await this.broker.call<AliasInfo[], { withActionSchema: boolean }>(
+					"gateway.listAliases",
+					{ withActionSchema: true }
+				);
 				return buildOpenApi(aliases, {
 					title: "fleetmesh API",
 					version: PACKAGE_VERSION,
-					description: "Every route the gateway publishes, from any node of the mesh. Conventions (lists, paging, errors, times): docs/api.md."
+					description:
+						"Every route the gateway publishes, from any node of the mesh. Conventions (lists, paging, errors, times): docs/api.md."
 				});
 			}
 		},
@@ -177,7 +194,11 @@ const GatewayService: ServiceSchema = {
 				const nodes = registry.getNodeList({ onlyAvailable: false, withServices: true });
 				const health = await Promise.all(
 					nodes.map(n =>
-						n.available ? this.broker.call("$node.health", {}, { nodeID: n.id, timeout: 1500, retries: 0 }).catch(() => null) : Promise.resolve(null)
+						n.available
+							? this.broker
+									.call("$node.health", {}, { nodeID: n.id, timeout: 1500, retries: 0 })
+									.catch(() => null)
+							: Promise.resolve(null)
 					)
 				);
 				return wholeList(nodes.map((n, i) => nodeView(n, health[i] as NodeHealth | null)));
@@ -194,8 +215,14 @@ const GatewayService: ServiceSchema = {
 			const down = Object.entries(checks)
 				.filter(([, c]) => !c.ok)
 				.map(([k]) => k);
-			if (ready) this.logger[wasReady === false && this.everReady ? "info" : "debug"]("ready: every dependency reachable");
-			else this.logger[this.everReady ? "warn" : "debug"](`not ready: ${down.join(", ") || "a dependency"} unreachable`);
+			if (ready)
+				this.logger[wasReady === false && this.everReady ? "info" : "debug"](
+					"ready: every dependency reachable"
+				);
+			else
+				this.logger[this.everReady ? "warn" : "debug"](
+					`not ready: ${down.join(", ") || "a dependency"} unreachable`
+				);
 			if (ready) this.everReady = true;
 		},
 
@@ -227,7 +254,12 @@ const GatewayService: ServiceSchema = {
 			if (mapped.code >= 500 && !(err instanceof Errors.MoleculerError)) {
 				this.logger.error(`${req.method} ${req.url} failed:`, err);
 			}
-			return (ApiGateway.methods as { sendError: (...a: unknown[]) => unknown }).sendError.call(this, req, res, mapped);
+			return (ApiGateway.methods as { sendError: (...a: unknown[]) => unknown }).sendError.call(
+				this,
+				req,
+				res,
+				mapped
+			);
 		}
 	},
 
@@ -244,7 +276,11 @@ const GatewayService: ServiceSchema = {
 			server.removeAllListeners("error");
 			server.on("error", err => server.listening && this.logger.error(`HTTP server: ${err.message}`));
 			const listen = server.listen.bind(server) as (port: number, host: string, cb: () => void) => unknown;
-			(server as unknown as { listen: unknown }).listen = (port: number, host: string, cb: (err?: Error) => void) => {
+			(server as unknown as { listen: unknown }).listen = (
+				port: number,
+				host: string,
+				cb: (err?: Error) => void
+			) => {
 				const onError = (err: Error) => cb(listenError(err, "PORT", port, host, "HOST"));
 				server.once("error", onError);
 				return listen(port, host, () => {

@@ -8,7 +8,10 @@ import type { Context, Service } from "moleculer";
 import { LIVE_PUSH_EVENT, type LivePushEvent } from "../shared/contracts";
 import { defineMixin } from "../shared/define-service";
 
-type LiveThis = Service & { io?: { to(room: string): Emitter; volatile: { to(room: string): Emitter } }; liveStats: { messages: number; dropped: number } };
+type LiveThis = Service & {
+	io?: { to(room: string): Emitter; volatile: { to(room: string): Emitter } };
+	liveStats: { messages: number; dropped: number };
+};
 type Emitter = { emit(event: string, ...args: unknown[]): boolean };
 
 const ROOM = /^(device:\d{1,9}|alerts)$/;
@@ -23,7 +26,13 @@ export const LiveMixin = defineMixin<LiveThis>({
 				if (!io || !Array.isArray(messages)) return;
 				for (const m of messages) {
 					// Only the rooms and events monitoring defines: nothing else reaches a browser.
-					if (!m || typeof m.room !== "string" || !ROOM.test(m.room) || typeof m.event !== "string" || !EVENT.test(m.event)) {
+					if (
+						!m ||
+						typeof m.room !== "string" ||
+						!ROOM.test(m.room) ||
+						typeof m.event !== "string" ||
+						!EVENT.test(m.event)
+					) {
 						this.liveStats.dropped++;
 						continue;
 					}

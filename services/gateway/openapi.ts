@@ -19,7 +19,16 @@ function expandShorthand(rule: string): Record<string, unknown> {
 	const r: Record<string, unknown> = { type: type.trim() };
 	for (const o of opts) {
 		const [k, v] = o.split(":");
-		r[k.trim()] = v === undefined ? true : /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v === "true" ? true : v === "false" ? false : v;
+		r[k.trim()] =
+			v === undefined
+				? true
+				: /^-?\d+(\.\d+)?$/.test(v)
+					? Number(v)
+					: v === "true"
+						? true
+						: v === "false"
+							? false
+							: v;
 	}
 	return r;
 }
@@ -130,14 +139,26 @@ export function objectSchema(params: Record<string, FvRule>, strict = false): Js
 		properties[k] = fvToJsonSchema(rule);
 		if (!isOptional(rule)) required.push(k);
 	}
-	return { type: "object", properties, ...(required.length ? { required } : {}), additionalProperties: !(strict || (params as Record<string, unknown>).$$strict === true) };
+	return {
+		type: "object",
+		properties,
+		...(required.length ? { required } : {}),
+		additionalProperties: !(strict || (params as Record<string, unknown>).$$strict === true)
+	};
 }
 
 export interface AliasInfo {
 	actionName?: string;
 	fullPath: string;
 	methods: string;
-	action?: { name?: string; params?: Record<string, FvRule>; auth?: string; visibility?: string; description?: string; rest?: unknown };
+	action?: {
+		name?: string;
+		params?: Record<string, FvRule>;
+		auth?: string;
+		visibility?: string;
+		description?: string;
+		rest?: unknown;
+	};
 }
 
 const WRITE = new Set(["post", "put", "patch"]);
@@ -145,12 +166,10 @@ const WRITE = new Set(["post", "put", "patch"]);
 /** `/api/devices/:id` → `/api/devices/{id}` and the path parameter names (`:path*` → `{path}`). */
 export function openApiPath(fullPath: string): { path: string; names: string[] } {
 	const names: string[] = [];
-	const path = fullPath
-		.replace(/\/{2,}/g, "/")
-		.replace(/:([A-Za-z_][A-Za-z0-9_]*)[*+?]?/g, (_m, n: string) => {
-			names.push(n);
-			return `{${n}}`;
-		});
+	const path = fullPath.replace(/\/{2,}/g, "/").replace(/:([A-Za-z_][A-Za-z0-9_]*)[*+?]?/g, (_m, n: string) => {
+		names.push(n);
+		return `{${n}}`;
+	});
 	return { path: path.length > 1 ? path.replace(/\/$/, "") : path, names };
 }
 
@@ -169,24 +188,39 @@ const ERROR_SCHEMA: JsonSchema = {
 
 function operationId(action: string, method: string, path: string, used: Set<string>): string {
 	let id = action.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ""));
-	if (used.has(id)) id = `${id}${method[0].toUpperCase()}${method.slice(1)}${path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ""))}`;
+	if (used.has(id))
+		id = `${id}${method[0].toUpperCase()}${method.slice(1)}${path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ""))}`;
 	used.add(id);
 	return id;
 }
 
 /** The OpenAPI 3.1 document for these aliases. */
-export function buildOpenApi(aliases: AliasInfo[], info: { title: string; version: string; description?: string }): JsonSchema {
+export function buildOpenApi(
+	aliases: AliasInfo[],
+	info: { title: string; version: string; description?: string }
+): JsonSchema {
 	const paths: Record<string, Record<string, JsonSchema>> = {};
 	const used = new Set<string>();
-	const sorted = [...aliases].sort((a, b) => a.fullPath.localeCompare(b.fullPath) || a.methods.localeCompare(b.methods));
+	const sorted = [...aliases].sort(
+		(a, b) => a.fullPath.localeCompare(b.fullPath) || a.methods.localeCompare(b.methods)
+	);
 	for (const alias of sorted) {
-		if (!alias.actionName || alias.action?.visibility === "protected" || alias.action?.visibility === "private") continue;
-		const methods = alias.methods === "*" ? ["get", "post", "put", "patch", "delete"] : alias.methods.split(",").map(m => m.trim().toLowerCase());
+		if (!alias.actionName || alias.action?.visibility === "protected" || alias.action?.visibility === "private")
+			continue;
+		const methods =
+			alias.methods === "*"
+				? ["get", "post", "put", "patch", "delete"]
+				: alias.methods.split(",").map(m => m.trim().toLowerCase());
 		const { path, names } = openApiPath(alias.fullPath);
 		const params = (alias.action?.params ?? {}) as Record<string, FvRule>;
 		for (const method of methods) {
 			if (!["get", "post", "put", "patch", "delete", "head", "options"].includes(method)) continue;
-			const parameters: JsonSchema[] = names.map(n => ({ name: n, in: "path", required: true, schema: params[n] ? fvToJsonSchema(params[n]) : { type: "string" } }));
+			const parameters: JsonSchema[] = names.map(n => ({
+				name: n,
+				in: "path",
+				required: true,
+				schema: params[n] ? fvToJsonSchema(params[n]) : { type: "string" }
+			}));
 			const rest: Record<string, FvRule> = {};
 			for (const [k, v] of Object.entries(params)) if (!names.includes(k)) rest[k] = v;
 			const op: JsonSchema = {
@@ -197,7 +231,11 @@ export function buildOpenApi(aliases: AliasInfo[], info: { title: string; versio
 			};
 			if (WRITE.has(method)) {
 				const body = objectSchema(rest);
-				if (Object.keys(body.properties as object).length) op.requestBody = { required: !!(body.required as string[] | undefined)?.length, content: { "application/json": { schema: body } } };
+				if (Object.keys(body.properties as object).length)
+					op.requestBody = {
+						required: !!(body.required as string[] | undefined)?.length,
+						content: { "application/json": { schema: body } }
+					};
 			} else {
 				for (const [k, v] of Object.entries(rest)) {
 					if (k.startsWith("$$")) continue;
@@ -205,11 +243,22 @@ export function buildOpenApi(aliases: AliasInfo[], info: { title: string; versio
 				}
 			}
 			if (parameters.length) op.parameters = parameters;
-			const okCode = method === "post" && /\b(create|add)\b/i.test(alias.actionName.split(".").pop() ?? "") ? "201" : "200";
+			const okCode =
+				method === "post" && /\b(create|add)\b/i.test(alias.actionName.split(".").pop() ?? "") ? "201" : "200";
 			op.responses = {
-				[okCode]: { description: okCode === "201" ? "Created: the new resource" : "OK", content: { "application/json": { schema: {} } } },
-				"4XX": { description: "Client error (401 no or revoked token, 403 not allowed, 404 unknown id, 409 conflict, 422 invalid input, 429 rate limited)", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
-				"5XX": { description: "Server error (503: a needed service is unavailable)", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } }
+				[okCode]: {
+					description: okCode === "201" ? "Created: the new resource" : "OK",
+					content: { "application/json": { schema: {} } }
+				},
+				"4XX": {
+					description:
+						"Client error (401 no or revoked token, 403 not allowed, 404 unknown id, 409 conflict, 422 invalid input, 429 rate limited)",
+					content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
+				},
+				"5XX": {
+					description: "Server error (503: a needed service is unavailable)",
+					content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
+				}
 			};
 			if (alias.action?.auth === "public") op.security = [];
 			else if (alias.action?.auth === "admin") op["x-auth"] = "admin";
@@ -224,7 +273,14 @@ export function buildOpenApi(aliases: AliasInfo[], info: { title: string; versio
 		paths,
 		components: {
 			schemas: { Error: ERROR_SCHEMA },
-			securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "POST /api/users/auth → access_token" } }
+			securitySchemes: {
+				bearerAuth: {
+					type: "http",
+					scheme: "bearer",
+					bearerFormat: "JWT",
+					description: "POST /api/users/auth → access_token"
+				}
+			}
 		},
 		security: [{ bearerAuth: [] }]
 	};

@@ -6,10 +6,16 @@
 import type { IncomingMessage } from "node:http";
 import { UnprocessableError } from "../shared/errors";
 
-type ApiRequest = IncomingMessage & { query?: Record<string, unknown>; $action?: { name?: string; params?: Record<string, unknown> } };
+type ApiRequest = IncomingMessage & {
+	query?: Record<string, unknown>;
+	$action?: { name?: string; params?: Record<string, unknown> };
+};
 
 /** Query names the action does not declare (an action without params takes none). */
-export function unknownQueryParams(params: Record<string, unknown> | undefined, query: Record<string, unknown> | undefined): string[] {
+export function unknownQueryParams(
+	params: Record<string, unknown> | undefined,
+	query: Record<string, unknown> | undefined
+): string[] {
 	if (!query) return [];
 	if (params && (typeof params !== "object" || "$$root" in params)) return [];
 	params ??= {};

@@ -34,8 +34,13 @@ export function unpublishedRoutes(broker: ServiceBroker, aliases: Alias[]): stri
 
 /** The node finished starting (every local service started) and every route of it is published. */
 export function routesReady(broker: ServiceBroker, aliases: Alias[]): { ready: boolean; error?: string } {
-	if (!(broker as unknown as { started?: boolean }).started) return { ready: false, error: "the node is still starting" };
+	if (!(broker as unknown as { started?: boolean }).started)
+		return { ready: false, error: "the node is still starting" };
 	const missing = unpublishedRoutes(broker, aliases);
-	if (missing.length) return { ready: false, error: `API routes not published yet: ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""}` };
+	if (missing.length)
+		return {
+			ready: false,
+			error: `API routes not published yet: ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""}`
+		};
 	return { ready: true };
 }

@@ -16,7 +16,11 @@ export interface ChipFound {
 }
 
 /** A human name for a device no profile knows: usb.ids first, then what the device says. */
-export function unidentifiedName(ev: { path: string; subsystem: string; properties: DeviceHotplugEvent["properties"] }): string {
+export function unidentifiedName(ev: {
+	path: string;
+	subsystem: string;
+	properties: DeviceHotplugEvent["properties"];
+}): string {
 	const { vid, pid } = vidPid(ev.properties);
 	const ids = lookupUsb(loadUsbIds(), vid, pid);
 	const vendor = ids.vendor ?? ev.properties.ID_VENDOR_FROM_DATABASE ?? ev.properties.ID_VENDOR?.replace(/_/g, " ");
@@ -30,7 +34,14 @@ export function unidentifiedName(ev: { path: string; subsystem: string; properti
 /** The I2C profiles, and what to probe on a bus for them (addresses and chip-id registers). */
 export function i2cProbes(all: Profile[]) {
 	const profiles = all.filter(p => p.interface === "i2c" && p.i2c);
-	const probes = profiles.flatMap(p => p.i2c!.addresses.map(address => ({ address, register: p.i2c!.chip_id?.register, expect: p.i2c!.chip_id?.value, profile: p.name })));
+	const probes = profiles.flatMap(p =>
+		p.i2c!.addresses.map(address => ({
+			address,
+			register: p.i2c!.chip_id?.register,
+			expect: p.i2c!.chip_id?.value,
+			profile: p.name
+		}))
+	);
 	return { profiles, probes };
 }
 
@@ -42,12 +53,31 @@ export function firstPerAddress(found: ChipFound[]): ChipFound[] {
 }
 
 export function seenI2cChip(ev: DeviceHotplugEvent, profile: Profile, address: number): SeenDevice {
-	return { uid: i2cChipUid(ev, address), name: profile.name, type: profile.type, profile: profile.name, nodeID: ev.nodeID, path: ev.path, subsystem: "i2c", portPath: portPath(ev.properties), address };
+	return {
+		uid: i2cChipUid(ev, address),
+		name: profile.name,
+		type: profile.type,
+		profile: profile.name,
+		nodeID: ev.nodeID,
+		path: ev.path,
+		subsystem: "i2c",
+		portPath: portPath(ev.properties),
+		address
+	};
 }
 
 /** A bus on which no known chip answered: registered as unidentified, never dropped. */
 export function seenUnknownBus(ev: DeviceHotplugEvent): SeenDevice {
-	return { uid: deviceUid(ev), name: unidentifiedName(ev), type: "unidentified", profile: null, nodeID: ev.nodeID, path: ev.path, subsystem: ev.subsystem, portPath: portPath(ev.properties) };
+	return {
+		uid: deviceUid(ev),
+		name: unidentifiedName(ev),
+		type: "unidentified",
+		profile: null,
+		nodeID: ev.nodeID,
+		path: ev.path,
+		subsystem: ev.subsystem,
+		portPath: portPath(ev.properties)
+	};
 }
 
 export function seenDevice(ev: DeviceHotplugEvent, profile: Profile | null): SeenDevice {

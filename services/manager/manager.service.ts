@@ -6,12 +6,25 @@
  * device call carries the device's nodeID (hardware is bound to its node; everything else may run anywhere).
  */
 import type { Context, Service } from "moleculer";
-import { callerOf, deviceNotFound, isAdmin, mayAccessOwner, type Caller, type DeviceAccess } from "../../mixins/authorization";
+import {
+	callerOf,
+	deviceNotFound,
+	isAdmin,
+	mayAccessOwner,
+	type Caller,
+	type DeviceAccess
+} from "../../mixins/authorization";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageParams, toPage, wholeList } from "../shared/lists";
 import { waitForServiceOnNode } from "../shared/mesh-wait";
 import { fleetEnv } from "../shared/broker-env";
-import { EVENTS, type DeviceHotplugEvent, type DeviceOpenRequest, type DeviceStatus, type DeviceStatusEvent } from "../shared/contracts";
+import {
+	EVENTS,
+	type DeviceHotplugEvent,
+	type DeviceOpenRequest,
+	type DeviceStatus,
+	type DeviceStatusEvent
+} from "../shared/contracts";
 import { SIGNING_ACTIONS, USER_CHANGED_EVENT, type UserChangedEvent, type UserState } from "../shared/contracts/tokens";
 import { ConflictError, ForbiddenError, UnprocessableError } from "../shared/errors";
 import { INT32_MAX } from "../shared/params";
@@ -56,7 +69,13 @@ type ManagerThis = Service & {
 	attachDevice(ev: DeviceHotplugEvent): Promise<void>;
 	handleDetach(ev: DeviceHotplugEvent): Promise<void>;
 	configureAndOpen(row: DeviceRow, profile: Profile, ev: DeviceHotplugEvent, address?: number): Promise<void>;
-	transition(id: number, status: DeviceStatus, reason: string | null, nodeID: string | null, force?: boolean): Promise<void>;
+	transition(
+		id: number,
+		status: DeviceStatus,
+		reason: string | null,
+		nodeID: string | null,
+		force?: boolean
+	): Promise<void>;
 	deviceFor(ctx: Context, id: number): Promise<DeviceRow>;
 	ownerFor(caller: Caller | null, wanted: number | null | undefined, fallback: number | null): Promise<number | null>;
 	syncNode(nodeID: string): Promise<void>;
@@ -70,7 +89,14 @@ export function mergeConfig(profile: Profile, overrides: Record<string, unknown>
 		protocol: profile.protocol,
 		...profile.config,
 		...overrides
-	} as { baudrate?: number; protocol: string; auto_reconnect: boolean; buffer_size: number; timeout: number; [k: string]: unknown };
+	} as {
+		baudrate?: number;
+		protocol: string;
+		auto_reconnect: boolean;
+		buffer_size: number;
+		timeout: number;
+		[k: string]: unknown;
+	};
 }
 
 export { unidentifiedName } from "./attach";
@@ -121,7 +147,10 @@ const ManagerService = defineService<ManagerThis>({
 				...pageParams()
 			},
 			/** A list page (docs/api.md): `{ items, nextCursor }`, by id, 100 a page by default. */
-			async handler(this: ManagerThis, ctx: Context<Omit<DeviceListFilter, "afterId" | "limit"> & { limit?: number; cursor?: string }>) {
+			async handler(
+				this: ManagerThis,
+				ctx: Context<Omit<DeviceListFilter, "afterId" | "limit"> & { limit?: number; cursor?: string }>
+			) {
 				const { cursor, limit = DEFAULT_PAGE, ...filter } = ctx.params;
 				const afterId = decodeCursor(cursor, isPositiveInt);
 				const rows = await listDevices(this.db, { ...filter, limit: limit + 1, afterId }, callerOf(ctx));
@@ -144,7 +173,11 @@ const ManagerService = defineService<ManagerThis>({
 					(ctx.meta as { $statusCode?: number; $location?: string }).$location = `/api/devices/${row.id}`;
 					return row;
 				} catch (err) {
-					if ((err as { code?: string }).code === "23505") throw new ConflictError("A device with this uid or MAC already exists", { uid: p.uid, mac: p.mac });
+					if ((err as { code?: string }).code === "23505")
+						throw new ConflictError("A device with this uid or MAC already exists", {
+							uid: p.uid,
+							mac: p.mac
+						});
 					throw err;
 				}
 			}
@@ -169,17 +202,46 @@ const ManagerService = defineService<ManagerThis>({
 		update: {
 			rest: "PUT /devices/:id",
 			auth: "user",
-			params: { ...idParam, name: { ...deviceParams.name, optional: true }, type: deviceParams.type, config: deviceParams.config, owner: deviceParams.owner },
-			async handler(this: ManagerThis, ctx: Context<{ id: number; name?: string; type?: string; config?: Record<string, unknown>; owner?: number | null }>) {
+			params: {
+				...idParam,
+				name: { ...deviceParams.name, optional: true },
+				type: deviceParams.type,
+				config: deviceParams.config,
+				owner: deviceParams.owner
+			},
+			async handler(
+				this: ManagerThis,
+				ctx: Context<{
+					id: number;
+					name?: string;
+					type?: string;
+					config?: Record<string, unknown>;
+					owner?: number | null;
+				}>
+			) {
 				const p = ctx.params;
 				const before = await this.deviceFor(ctx, p.id);
-				const owner = p.owner === undefined ? undefined : await this.ownerFor(callerOf(ctx), p.owner, before.owner);
+				const owner =
+					p.owner === undefined ? undefined : await this.ownerFor(callerOf(ctx), p.owner, before.owner);
 				const row = await updateDevice(this.db, p.id, { name: p.name, type: p.type, config: p.config, owner });
 				if (!row) throw deviceNotFound(p.id);
 				// New overrides take effect at once on a device that is running: reopen it with them.
 				const profile = this.profiles.find(x => x.name === row.profile);
-				if (p.config && profile && row.node_id && row.path && ["configured", "streaming", "error"].includes(before.status)) {
-					const ev = { timestamp: new Date().toISOString(), action: "add", path: row.path, subsystem: row.subsystem ?? "tty", properties: { DEVLINKS: row.dev_link ?? undefined }, nodeID: row.node_id } as DeviceHotplugEvent;
+				if (
+					p.config &&
+					profile &&
+					row.node_id &&
+					row.path &&
+					["configured", "streaming", "error"].includes(before.status)
+				) {
+					const ev = {
+						timestamp: new Date().toISOString(),
+						action: "add",
+						path: row.path,
+						subsystem: row.subsystem ?? "tty",
+						properties: { DEVLINKS: row.dev_link ?? undefined },
+						nodeID: row.node_id
+					} as DeviceHotplugEvent;
 					await this.configureAndOpen(row, profile, ev, row.address ?? undefined);
 				}
 				return (await getDeviceRow(this.db, p.id)) ?? row;
@@ -192,7 +254,9 @@ const ManagerService = defineService<ManagerThis>({
 			async handler(this: ManagerThis, ctx: Context<{ id: number }>) {
 				const row = await this.deviceFor(ctx, ctx.params.id);
 				if (row.node_id && row.status !== "disconnected") {
-					await this.broker.call("processor.close", { deviceId: row.id }, { nodeID: row.node_id }).catch(() => undefined);
+					await this.broker
+						.call("processor.close", { deviceId: row.id }, { nodeID: row.node_id })
+						.catch(() => undefined);
 				}
 				await deleteDevice(this.db, row.id);
 				return { id: row.id, deleted: true };
@@ -205,13 +269,24 @@ const ManagerService = defineService<ManagerThis>({
 			async handler(this: ManagerThis, ctx: Context<{ id: number }>) {
 				const row = await this.deviceFor(ctx, ctx.params.id);
 				const events = await recentEvents(this.db, row.id);
-				return { id: row.id, status: row.status, reason: row.status_reason, nodeID: row.node_id, updated_at: row.updated_at, events };
+				return {
+					id: row.id,
+					status: row.status,
+					reason: row.status_reason,
+					nodeID: row.node_id,
+					updated_at: row.updated_at,
+					events
+				};
 			}
 		},
 		addEvent: {
 			rest: "POST /devices/:id/events",
 			auth: "user",
-			params: { ...idParam, type: { type: "string", min: 1, max: 100 }, data: { type: "object", optional: true } },
+			params: {
+				...idParam,
+				type: { type: "string", min: 1, max: 100 },
+				data: { type: "object", optional: true }
+			},
 			async handler(this: ManagerThis, ctx: Context<{ id: number; type: string; data?: unknown }>) {
 				await this.deviceFor(ctx, ctx.params.id);
 				return addEvent(this.db, ctx.params.id, ctx.params.type, ctx.params.data);
@@ -223,14 +298,20 @@ const ManagerService = defineService<ManagerThis>({
 			params: {},
 			handler(this: ManagerThis) {
 				// A list (docs/api.md), plus the profile files that could not be read.
-				return { ...wholeList(this.profiles.map(({ file, ...p }) => ({ ...p, file: file.split("/").pop() }))), errors: this.profileErrors };
+				return {
+					...wholeList(this.profiles.map(({ file, ...p }) => ({ ...p, file: file.split("/").pop() }))),
+					errors: this.profileErrors
+				};
 			}
 		},
 		/** Asks every detector again (after the manager was away, events may have been missed). */
 		sync: {
 			params: {},
 			async handler(this: ManagerThis) {
-				const nodes = this.broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }).filter(s => s.name === "detector").map(s => s.nodeID as string);
+				const nodes = this.broker.registry
+					.getServiceList({ onlyAvailable: true, skipInternal: true })
+					.filter(s => s.name === "detector")
+					.map(s => s.nodeID as string);
 				for (const n of new Set(nodes)) await this.syncNode(n);
 				return { nodes: [...new Set(nodes)] };
 			}
@@ -240,22 +321,30 @@ const ManagerService = defineService<ManagerThis>({
 	events: {
 		[EVENTS.deviceAttached](this: ManagerThis, ctx: Context<DeviceHotplugEvent>) {
 			const ev = ctx.params;
-			return this.serial(deviceUid(ev), () => this.handleAttach(ev)).catch(err => this.logger.error(`manager: attach of ${ev.path} on ${ev.nodeID} failed: ${errorMessage(err)}`));
+			return this.serial(deviceUid(ev), () => this.handleAttach(ev)).catch(err =>
+				this.logger.error(`manager: attach of ${ev.path} on ${ev.nodeID} failed: ${errorMessage(err)}`)
+			);
 		},
 		[EVENTS.deviceDetached](this: ManagerThis, ctx: Context<DeviceHotplugEvent>) {
 			const ev = ctx.params;
-			return this.serial(deviceUid(ev), () => this.handleDetach(ev)).catch(err => this.logger.error(`manager: detach of ${ev.path} on ${ev.nodeID} failed: ${errorMessage(err)}`));
+			return this.serial(deviceUid(ev), () => this.handleDetach(ev)).catch(err =>
+				this.logger.error(`manager: detach of ${ev.path} on ${ev.nodeID} failed: ${errorMessage(err)}`)
+			);
 		},
 		/** Status reported by the processor (streaming, error, disconnected): recorded once per change. */
 		async [EVENTS.deviceStatus](this: ManagerThis, ctx: Context<DeviceStatusEvent>) {
 			const s = ctx.params;
 			if (!s || typeof s.deviceId !== "number") return;
-			await setStatus(this.db, s.deviceId, s.status, s.reason ?? null, s.nodeID ?? null).catch(err => this.logger.warn(`manager: status of device ${s.deviceId}: ${errorMessage(err)}`));
+			await setStatus(this.db, s.deviceId, s.status, s.reason ?? null, s.nodeID ?? null).catch(err =>
+				this.logger.warn(`manager: status of device ${s.deviceId}: ${errorMessage(err)}`)
+			);
 		},
 		/** A deleted user's devices belong to no one until an administrator reassigns them. */
 		async [USER_CHANGED_EVENT](this: ManagerThis, ctx: Context<UserChangedEvent>) {
 			if (!ctx.params?.deleted || !Number.isInteger(ctx.params.id)) return;
-			await releaseOwner(this.db, ctx.params.id).catch(err => this.logger.warn(`manager: releasing devices of user ${ctx.params.id}: ${errorMessage(err)}`));
+			await releaseOwner(this.db, ctx.params.id).catch(err =>
+				this.logger.warn(`manager: releasing devices of user ${ctx.params.id}: ${errorMessage(err)}`)
+			);
 		},
 		/**
 		 * A node left the mesh (stopped cleanly, or went silent): its devices are disconnected at
@@ -263,7 +352,9 @@ const ManagerService = defineService<ManagerThis>({
 		 */
 		"$node.disconnected"(this: ManagerThis, ctx: Context<{ node: { id: string }; unexpected: boolean }>) {
 			const reason = ctx.params.unexpected ? NODE_LOST : NODE_STOPPED;
-			return this.disconnectNode(ctx.params.node.id, reason).catch(err => this.logger.warn(`manager: devices of ${ctx.params.node.id}: ${errorMessage(err)}`));
+			return this.disconnectNode(ctx.params.node.id, reason).catch(err =>
+				this.logger.warn(`manager: devices of ${ctx.params.node.id}: ${errorMessage(err)}`)
+			);
 		},
 		"$node.connected"(this: ManagerThis, ctx: Context<{ node: { id: string } }>) {
 			// A detector node that (re)joined: pick up what it holds.
@@ -271,8 +362,14 @@ const ManagerService = defineService<ManagerThis>({
 			const nodeID = ctx.params.node.id;
 			void (async () => {
 				for (let i = 0; i < 60 && !this.broker.stopping; i++) {
-					if (this.broker.registry.getServiceList({ onlyAvailable: true }).some(s => s.name === "detector" && s.nodeID === nodeID)) {
-						await this.syncNode(nodeID).catch(err => this.logger.warn(`manager: sync of ${nodeID}: ${errorMessage(err)}`));
+					if (
+						this.broker.registry
+							.getServiceList({ onlyAvailable: true })
+							.some(s => s.name === "detector" && s.nodeID === nodeID)
+					) {
+						await this.syncNode(nodeID).catch(err =>
+							this.logger.warn(`manager: sync of ${nodeID}: ${errorMessage(err)}`)
+						);
 						return;
 					}
 					await new Promise(r => setTimeout(r, 500));
@@ -299,22 +396,43 @@ const ManagerService = defineService<ManagerThis>({
 		},
 
 		/** The owner a caller may set: an admin any existing user (or null), a user only itself. */
-		async ownerFor(this: ManagerThis, caller: Caller | null, wanted: number | null | undefined, fallback: number | null) {
+		async ownerFor(
+			this: ManagerThis,
+			caller: Caller | null,
+			wanted: number | null | undefined,
+			fallback: number | null
+		) {
 			if (wanted === undefined) return fallback;
 			if (!isAdmin(caller)) {
-				if (wanted === caller!.id && (fallback === caller!.id)) return wanted;
+				if (wanted === caller!.id && fallback === caller!.id) return wanted;
 				throw new ForbiddenError("Only administrators assign a device's owner");
 			}
 			if (wanted === null) return null;
 			const state = await this.broker.call<UserState, { id: number }>(SIGNING_ACTIONS.userState, { id: wanted });
-			if (state.deleted) throw new UnprocessableError(`owner: there is no user ${wanted}`, [{ field: "owner", message: `no user ${wanted}` }]);
+			if (state.deleted)
+				throw new UnprocessableError(`owner: there is no user ${wanted}`, [
+					{ field: "owner", message: `no user ${wanted}` }
+				]);
 			return wanted;
 		},
 
 		/** Records and announces a status change; `force` records it even when unchanged (a new device starts as detected). */
-		async transition(this: ManagerThis, id: number, status: DeviceStatus, reason: string | null, nodeID: string | null, force = false) {
+		async transition(
+			this: ManagerThis,
+			id: number,
+			status: DeviceStatus,
+			reason: string | null,
+			nodeID: string | null,
+			force = false
+		) {
 			if (await setStatus(this.db, id, status, reason, nodeID, force)) {
-				const ev: DeviceStatusEvent = { deviceId: id, nodeID: nodeID ?? "", status, at: new Date().toISOString(), ...(reason ? { reason } : {}) };
+				const ev: DeviceStatusEvent = {
+					deviceId: id,
+					nodeID: nodeID ?? "",
+					status,
+					at: new Date().toISOString(),
+					...(reason ? { reason } : {})
+				};
 				void this.broker.emit(EVENTS.deviceStatus, ev);
 			}
 		},
@@ -336,7 +454,12 @@ const ManagerService = defineService<ManagerThis>({
 				const profile = profiles.find(p => p.name === f.profile)!;
 				const { row } = await upsertSeen(this.db, seenI2cChip(ev, profile, f.address));
 				await this.transition(row.id, "detected", null, ev.nodeID, true);
-				await this.transition(row.id, "identified", `profile ${profile.name} at 0x${f.address.toString(16)}`, ev.nodeID);
+				await this.transition(
+					row.id,
+					"identified",
+					`profile ${profile.name} at 0x${f.address.toString(16)}`,
+					ev.nodeID
+				);
 				await this.configureAndOpen(row, profile, ev, f.address);
 			}
 			if (found.length === 0) {
@@ -348,7 +471,9 @@ const ManagerService = defineService<ManagerThis>({
 		async attachDevice(this: ManagerThis, ev: DeviceHotplugEvent) {
 			const profile = matchProfile(this.profiles, ev);
 			const { row, created } = await upsertSeen(this.db, seenDevice(ev, profile));
-			this.logger.info(`manager: ${created ? "new" : "known"} device #${row.id} ${row.name} at ${ev.path} on ${ev.nodeID}${profile ? ` (profile ${profile.name})` : " (unidentified)"}`);
+			this.logger.info(
+				`manager: ${created ? "new" : "known"} device #${row.id} ${row.name} at ${ev.path} on ${ev.nodeID}${profile ? ` (profile ${profile.name})` : " (unidentified)"}`
+			);
 			// The USB parent of a tty shares its identity: it registers a device nobody else
 			// reported, but never resets the status of the tty that is streaming.
 			if (ev.subsystem === "usb" && !created) return;
@@ -358,9 +483,24 @@ const ManagerService = defineService<ManagerThis>({
 			await this.configureAndOpen(row, profile, ev);
 		},
 
-		async configureAndOpen(this: ManagerThis, row: DeviceRow, profile: Profile, ev: DeviceHotplugEvent, address?: number) {
+		async configureAndOpen(
+			this: ManagerThis,
+			row: DeviceRow,
+			profile: Profile,
+			ev: DeviceHotplugEvent,
+			address?: number
+		) {
 			const config = mergeConfig(profile, row.config ?? {});
-			const dps = await ensureDatapoints(this.db, row.id, profile.protocol === "modbus" ? profile.modbus!.registers.map(r => ({ label: r.label, unit: profile.datapoints.find(d => d.label === r.label)?.unit })) : profile.datapoints);
+			const dps = await ensureDatapoints(
+				this.db,
+				row.id,
+				profile.protocol === "modbus"
+					? profile.modbus!.registers.map(r => ({
+							label: r.label,
+							unit: profile.datapoints.find(d => d.label === r.label)?.unit
+						}))
+					: profile.datapoints
+			);
 			const device = profile.interface === "uart" ? stablePath(ev) : ev.path;
 			const request: DeviceOpenRequest = {
 				deviceId: row.id,
@@ -375,8 +515,17 @@ const ManagerService = defineService<ManagerThis>({
 					modbus: profile.modbus ? { ...profile.modbus, poll_ms: profile.modbus.poll_ms ?? 1000 } : undefined,
 					i2c: address != null ? { address, poll_ms: profile.i2c?.poll_ms } : undefined
 				},
-				config: { ...config, auto_reconnect: !!config.auto_reconnect, buffer_size: Number(config.buffer_size), timeout: Number(config.timeout) },
-				datapoints: [...dps].map(([label, id]) => ({ label, id, key: profile.datapoints.find(d => d.label === label)?.key }))
+				config: {
+					...config,
+					auto_reconnect: !!config.auto_reconnect,
+					buffer_size: Number(config.buffer_size),
+					timeout: Number(config.timeout)
+				},
+				datapoints: [...dps].map(([label, id]) => ({
+					label,
+					id,
+					key: profile.datapoints.find(d => d.label === label)?.key
+				}))
 			};
 			void this.broker.emit(EVENTS.deviceConfigured, {
 				deviceId: row.id,
@@ -388,10 +537,16 @@ const ManagerService = defineService<ManagerThis>({
 			});
 			await this.transition(row.id, "configured", null, ev.nodeID);
 			try {
-				if (!(await waitForServiceOnNode(this.broker, "processor", ev.nodeID))) throw new Error(`no processor service runs on node ${ev.nodeID}`);
+				if (!(await waitForServiceOnNode(this.broker, "processor", ev.nodeID)))
+					throw new Error(`no processor service runs on node ${ev.nodeID}`);
 				await this.broker.call("processor.open", request, { nodeID: ev.nodeID });
 			} catch (err) {
-				await this.transition(row.id, "error", `processor.open on ${ev.nodeID}: ${errorMessage(err)}`, ev.nodeID);
+				await this.transition(
+					row.id,
+					"error",
+					`processor.open on ${ev.nodeID}: ${errorMessage(err)}`,
+					ev.nodeID
+				);
 			}
 		},
 
@@ -404,29 +559,49 @@ const ManagerService = defineService<ManagerThis>({
 				// Only the node it was last seen on may unplug it (it may have moved to another node meanwhile).
 				if (row.node_id && row.node_id !== ev.nodeID) continue;
 				await this.transition(row.id, "disconnected", "unplugged", ev.nodeID);
-				if (row.profile && (ev.subsystem !== "usb")) {
-					await this.broker.call("processor.close", { deviceId: row.id }, { nodeID: ev.nodeID }).catch(err => this.logger.debug(`manager: processor.close ${row.id}: ${errorMessage(err)}`));
+				if (row.profile && ev.subsystem !== "usb") {
+					await this.broker
+						.call("processor.close", { deviceId: row.id }, { nodeID: ev.nodeID })
+						.catch(err => this.logger.debug(`manager: processor.close ${row.id}: ${errorMessage(err)}`));
 				}
 			}
 		},
 
 		async disconnectNode(this: ManagerThis, nodeID: string, reason: string) {
-			for (const { id } of await liveDevicesOn(this.db, nodeID)) await this.transition(id, "disconnected", reason, nodeID);
+			for (const { id } of await liveDevicesOn(this.db, nodeID))
+				await this.transition(id, "disconnected", reason, nodeID);
 		},
 
 		async syncNode(this: ManagerThis, nodeID: string) {
-			const svc = this.broker.registry.getServiceList({ onlyAvailable: true }).find(s => s.name === "detector" && s.nodeID === nodeID);
+			const svc = this.broker.registry
+				.getServiceList({ onlyAvailable: true })
+				.find(s => s.name === "detector" && s.nodeID === nodeID);
 			if (!svc) return;
-			const res = await this.broker.call<{ devices: DeviceHotplugEvent[] }, Record<string, never>>("detector.list", {}, { nodeID });
+			const res = await this.broker.call<{ devices: DeviceHotplugEvent[] }, Record<string, never>>(
+				"detector.list",
+				{},
+				{ nodeID }
+			);
 			// What the processors of those devices really have open (a node that restarted has nothing
 			// open, whatever the registry last heard).
 			const openOn = async (node: string) => {
-				const list = await this.broker.call<{ devices: Array<{ deviceId: number; status: DeviceStatus }> }, Record<string, never>>("processor.list", {}, { nodeID: node }).catch(() => ({ devices: [] }));
+				const list = await this.broker
+					.call<{ devices: Array<{ deviceId: number; status: DeviceStatus }> }, Record<string, never>>(
+						"processor.list",
+						{},
+						{ nodeID: node }
+					)
+					.catch(() => ({ devices: [] }));
 				return new Map(list.devices.map(d => [d.deviceId, d.status] as const));
 			};
 			for (const d of res.devices) {
 				// The device's node is the one its detector names (DEVICE_NODEID), not necessarily the detector's own.
-				const ev: DeviceHotplugEvent = { ...d, action: "add", timestamp: new Date().toISOString(), nodeID: d.nodeID ?? nodeID };
+				const ev: DeviceHotplugEvent = {
+					...d,
+					action: "add",
+					timestamp: new Date().toISOString(),
+					nodeID: d.nodeID ?? nodeID
+				};
 				// Checked in the device's queue, after any attach already in progress: a sync never
 				// restarts a stream that runs.
 				await this.serial(deviceUid(ev), async () => {
@@ -435,9 +610,17 @@ const ManagerService = defineService<ManagerThis>({
 							? await findOnI2cBus(this.db, ev.nodeID, ev.path, ["i2c"])
 							: await findByUid(this.db, deviceUid(ev));
 					const running = await openOn(ev.nodeID);
-					if (known.length && known.every(k => k.node_id === ev.nodeID && (running.has(k.id) || (!k.profile && k.status === "detected")))) {
+					if (
+						known.length &&
+						known.every(
+							k =>
+								k.node_id === ev.nodeID &&
+								(running.has(k.id) || (!k.profile && k.status === "detected"))
+						)
+					) {
 						// Running: only catch up on status reports that were lost while no manager listened.
-						for (const k of known) if (running.has(k.id)) await this.transition(k.id, running.get(k.id)!, null, ev.nodeID);
+						for (const k of known)
+							if (running.has(k.id)) await this.transition(k.id, running.get(k.id)!, null, ev.nodeID);
 						return;
 					}
 					await this.handleAttach(ev);
@@ -460,21 +643,31 @@ const ManagerService = defineService<ManagerThis>({
 		const ids = loadUsbIds();
 		this.logger.info(`manager: usb.ids from ${ids.source} (${ids.vendors.size} vendors)`);
 		// Devices plugged while no manager ran are picked up from the detectors.
-		setTimeout(() => void this.broker.call("manager.sync", {}, { nodeID: this.broker.nodeID }).catch(() => undefined), 1000).unref();
+		setTimeout(
+			() => void this.broker.call("manager.sync", {}, { nodeID: this.broker.nodeID }).catch(() => undefined),
+			1000
+		).unref();
 		// Devices left "streaming" by nodes that are not in the mesh (everything stopped at once,
 		// or a node that never came back): disconnected, once discovery had time to find the live ones.
 		setTimeout(() => {
 			void (async () => {
-				const registry = this.broker.registry as unknown as { getNodeList(o: { onlyAvailable: boolean; withServices: boolean }): Array<{ id: string }> };
-				const online = new Set(registry.getNodeList({ onlyAvailable: true, withServices: false }).map(n => n.id));
-				for (const nodeID of await nodesWithLiveDevices(this.db)) if (!online.has(nodeID)) await this.disconnectNode(nodeID, NODE_LOST);
+				const registry = this.broker.registry as unknown as {
+					getNodeList(o: { onlyAvailable: boolean; withServices: boolean }): Array<{ id: string }>;
+				};
+				const online = new Set(
+					registry.getNodeList({ onlyAvailable: true, withServices: false }).map(n => n.id)
+				);
+				for (const nodeID of await nodesWithLiveDevices(this.db))
+					if (!online.has(nodeID)) await this.disconnectNode(nodeID, NODE_LOST);
 			})().catch(err => this.logger.warn(`manager: sweeping devices of absent nodes: ${errorMessage(err)}`));
 		}, 5000).unref();
 	},
 
 	/** A planned stop of this node: its own devices are disconnected now, not left "streaming". */
 	async stopped(this: ManagerThis) {
-		await this.disconnectNode(this.broker.nodeID, NODE_STOPPED).catch(err => this.logger.warn(`manager: devices of this node at stop: ${errorMessage(err)}`));
+		await this.disconnectNode(this.broker.nodeID, NODE_STOPPED).catch(err =>
+			this.logger.warn(`manager: devices of this node at stop: ${errorMessage(err)}`)
+		);
 	}
 });
 

@@ -10,7 +10,15 @@ import Validator from "fastest-validator";
 import YAML from "yaml";
 import { modbusMapSchema, type UdevProperties } from "../shared/contracts";
 import { errorMessage } from "../shared/error-message";
-import { DEVICE_INTERFACES, DEVICE_PROTOCOLS, LINE_FORMATS, type DeviceInterface, type DeviceProtocol, type LineFormat, type ModbusRegister } from "../shared/contracts/devices";
+import {
+	DEVICE_INTERFACES,
+	DEVICE_PROTOCOLS,
+	LINE_FORMATS,
+	type DeviceInterface,
+	type DeviceProtocol,
+	type LineFormat,
+	type ModbusRegister
+} from "../shared/contracts/devices";
 
 export interface DatapointDef {
 	label: string;
@@ -62,8 +70,18 @@ const checkProfile = v.compile({
 	match: {
 		type: "object",
 		props: {
-			vendor_id: { type: "string", pattern: HEX4, optional: true, messages: { string: "must be a quoted 4-digit hex string like '2341'" } },
-			product_id: { type: "string", pattern: HEX4, optional: true, messages: { string: "must be a quoted 4-digit hex string like '0043'" } },
+			vendor_id: {
+				type: "string",
+				pattern: HEX4,
+				optional: true,
+				messages: { string: "must be a quoted 4-digit hex string like '2341'" }
+			},
+			product_id: {
+				type: "string",
+				pattern: HEX4,
+				optional: true,
+				messages: { string: "must be a quoted 4-digit hex string like '0043'" }
+			},
 			vendor: { type: "string", min: 1, optional: true },
 			model: { type: "string", min: 1, optional: true },
 			serial: { type: "string", min: 1, optional: true },
@@ -111,7 +129,14 @@ const checkProfile = v.compile({
 		optional: true,
 		props: {
 			addresses: { type: "array", min: 1, items: { type: "number", integer: true, min: 3, max: 0x77 } },
-			chip_id: { type: "object", optional: true, props: { register: { type: "number", integer: true, min: 0, max: 255 }, value: { type: "number", integer: true, min: 0, max: 255 } } },
+			chip_id: {
+				type: "object",
+				optional: true,
+				props: {
+					register: { type: "number", integer: true, min: 0, max: 255 },
+					value: { type: "number", integer: true, min: 0, max: 255 }
+				}
+			},
 			poll_ms: { type: "number", integer: true, min: 10, optional: true }
 		}
 	}
@@ -128,22 +153,32 @@ type ProfileInput = Omit<Profile, "file" | "type" | "link" | "config"> & {
 
 /** Validates one parsed profile; returns it normalised or the list of errors. */
 export function validateProfile(raw: unknown, file: string): { profile?: Profile; errors: ProfileError[] } {
-	if (raw == null || typeof raw !== "object" || Array.isArray(raw)) return { errors: [{ file, field: "(root)", message: "must be a mapping" }] };
+	if (raw == null || typeof raw !== "object" || Array.isArray(raw))
+		return { errors: [{ file, field: "(root)", message: "must be a mapping" }] };
 	const obj = structuredClone(raw) as ProfileInput;
 	const res = checkProfile(obj);
 	const errors: ProfileError[] = [];
-	if (res !== true) for (const e of res as Array<{ field?: string; message?: string }>) errors.push({ file, field: e.field ?? "(root)", message: e.message ?? "invalid" });
+	if (res !== true)
+		for (const e of res as Array<{ field?: string; message?: string }>)
+			errors.push({ file, field: e.field ?? "(root)", message: e.message ?? "invalid" });
 	// Cross-field rules the schema cannot say.
-	if (obj.protocol === "modbus" && !obj.modbus) errors.push({ file, field: "modbus", message: "protocol modbus needs a modbus register map" });
-	if (obj.protocol === "bme280" && obj.interface !== "i2c") errors.push({ file, field: "interface", message: "protocol bme280 is an i2c device" });
-	if (obj.interface === "i2c" && !obj.i2c) errors.push({ file, field: "i2c", message: "an i2c profile needs i2c.addresses" });
+	if (obj.protocol === "modbus" && !obj.modbus)
+		errors.push({ file, field: "modbus", message: "protocol modbus needs a modbus register map" });
+	if (obj.protocol === "bme280" && obj.interface !== "i2c")
+		errors.push({ file, field: "interface", message: "protocol bme280 is an i2c device" });
+	if (obj.interface === "i2c" && !obj.i2c)
+		errors.push({ file, field: "i2c", message: "an i2c profile needs i2c.addresses" });
 	if (errors.length) return { errors };
 	const profile: Profile = {
 		file,
 		name: obj.name,
 		type: obj.type ?? obj.name.toLowerCase().replace(/[^a-z0-9]+/g, "-"),
 		description: obj.description,
-		match: { ...obj.match, vendor_id: obj.match.vendor_id?.toLowerCase(), product_id: obj.match.product_id?.toLowerCase() },
+		match: {
+			...obj.match,
+			vendor_id: obj.match.vendor_id?.toLowerCase(),
+			product_id: obj.match.product_id?.toLowerCase()
+		},
 		interface: obj.interface,
 		link: obj.link ?? {},
 		protocol: obj.protocol,
@@ -162,7 +197,10 @@ export function loadProfiles(dir: string): { profiles: Profile[]; errors: Profil
 	const errors: ProfileError[] = [];
 	let files: string[];
 	try {
-		files = fs.readdirSync(dir).filter(f => /\.ya?ml$/i.test(f)).sort();
+		files = fs
+			.readdirSync(dir)
+			.filter(f => /\.ya?ml$/i.test(f))
+			.sort();
 	} catch (err) {
 		return { profiles, errors: [{ file: dir, field: "(directory)", message: errorMessage(err) }] };
 	}
@@ -188,7 +226,14 @@ export function loadProfiles(dir: string): { profiles: Profile[]; errors: Profil
 export function globMatch(pattern: string, value: string | undefined): boolean {
 	if (value == null) return false;
 	const norm = (s: string) => s.replace(/_/g, " ").toLowerCase();
-	const re = new RegExp("^" + norm(pattern).replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".") + "$");
+	const re = new RegExp(
+		"^" +
+			norm(pattern)
+				.replace(/[.+^${}()|[\]\\]/g, "\\$&")
+				.replace(/\*/g, ".*")
+				.replace(/\?/g, ".") +
+			"$"
+	);
 	return re.test(norm(value));
 }
 

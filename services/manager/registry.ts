@@ -68,26 +68,54 @@ export async function upsertSeen(sql: Sql, d: SeenDevice): Promise<{ row: Device
 		   name = CASE WHEN devices.name_auto AND (EXCLUDED.profile IS NOT NULL OR devices.profile IS NULL) THEN EXCLUDED.name ELSE devices.name END,
 		   last_seen_at = now(), updated_at = now()
 		 RETURNING *, (xmax = 0) AS inserted`,
-		[d.uid, d.name, d.type, d.profile, d.nodeID, d.path, d.subsystem, d.vid ?? null, d.pid ?? null, d.serial ?? null, d.portPath ?? null, d.devLink ?? null, d.address ?? null]
+		[
+			d.uid,
+			d.name,
+			d.type,
+			d.profile,
+			d.nodeID,
+			d.path,
+			d.subsystem,
+			d.vid ?? null,
+			d.pid ?? null,
+			d.serial ?? null,
+			d.portPath ?? null,
+			d.devLink ?? null,
+			d.address ?? null
+		]
 	);
 	const { inserted, ...row } = rows[0];
 	return { row: row as DeviceRow, created: !!inserted };
 }
 
 /** Records a status transition; false when the device already had that status (no duplicate event). */
-export async function setStatus(sql: Sql, id: number, status: DeviceStatus, reason: string | null, nodeID: string | null, force = false): Promise<boolean> {
+export async function setStatus(
+	sql: Sql,
+	id: number,
+	status: DeviceStatus,
+	reason: string | null,
+	nodeID: string | null,
+	force = false
+): Promise<boolean> {
 	const changed = await sql.query(
 		`UPDATE devices SET status = $2, status_reason = $3, updated_at = now()
 		 WHERE id = $1 AND ($4 OR status IS DISTINCT FROM $2 OR status_reason IS DISTINCT FROM $3) RETURNING id`,
 		[id, status, reason, force]
 	);
 	if (changed.length === 0) return false;
-	await sql.query(`INSERT INTO device_events (device_id, type, status, reason, node_id) VALUES ($1, 'status', $2, $3, $4)`, [id, status, reason, nodeID]);
+	await sql.query(
+		`INSERT INTO device_events (device_id, type, status, reason, node_id) VALUES ($1, 'status', $2, $3, $4)`,
+		[id, status, reason, nodeID]
+	);
 	return true;
 }
 
 /** Creates the profile's datapoints for a device (idempotent) and returns label → id. */
-export async function ensureDatapoints(sql: Sql, deviceId: number, defs: Array<{ label: string; unit?: string; key?: string }>): Promise<Map<string, number>> {
+export async function ensureDatapoints(
+	sql: Sql,
+	deviceId: number,
+	defs: Array<{ label: string; unit?: string; key?: string }>
+): Promise<Map<string, number>> {
 	const map = new Map<string, number>();
 	for (const d of defs) {
 		const rows = await sql.query<{ id: number }>(
@@ -106,7 +134,10 @@ export function findByUid(sql: Sql, uid: string): Promise<DeviceRow[]> {
 }
 
 export function findOnI2cBus(sql: Sql, nodeID: string, path: string, subsystems: string[]): Promise<DeviceRow[]> {
-	return sql.query<DeviceRow>(`SELECT * FROM devices WHERE node_id = $1 AND path = $2 AND subsystem = ANY($3::text[])`, [nodeID, path, subsystems]);
+	return sql.query<DeviceRow>(
+		`SELECT * FROM devices WHERE node_id = $1 AND path = $2 AND subsystem = ANY($3::text[])`,
+		[nodeID, path, subsystems]
+	);
 }
 
 export async function getDeviceRow(sql: Sql, id: number): Promise<DeviceRow | null> {
@@ -134,7 +165,10 @@ export function listDevices(sql: Sql, f: DeviceListFilter, caller: Caller | null
 	if (f.afterId) where.push(`id > ${add(f.afterId)}`);
 	const own = ownerCondition(caller, "owner", add);
 	if (own) where.push(own);
-	return sql.query<DeviceRow>(`SELECT * FROM devices ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id LIMIT ${add(f.limit)}`, values);
+	return sql.query<DeviceRow>(
+		`SELECT * FROM devices ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id LIMIT ${add(f.limit)}`,
+		values
+	);
 }
 
 export interface NewDevice {
@@ -157,9 +191,24 @@ export async function insertDevice(sql: Database, d: NewDevice): Promise<DeviceR
 		const rows = await tx.query<DeviceRow>(
 			`INSERT INTO devices (uid, name, type, config, owner, mac, node_id, path, vid, pid, serial, name_auto)
 			 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,false) RETURNING *`,
-			[d.uid ?? null, d.name, d.type ?? "unidentified", JSON.stringify(d.config ?? {}), d.owner, d.mac?.toLowerCase() ?? null, d.node_id ?? null, d.path ?? null, d.vid?.toLowerCase() ?? null, d.pid?.toLowerCase() ?? null, d.serial ?? null]
+			[
+				d.uid ?? null,
+				d.name,
+				d.type ?? "unidentified",
+				JSON.stringify(d.config ?? {}),
+				d.owner,
+				d.mac?.toLowerCase() ?? null,
+				d.node_id ?? null,
+				d.path ?? null,
+				d.vid?.toLowerCase() ?? null,
+				d.pid?.toLowerCase() ?? null,
+				d.serial ?? null
+			]
 		);
-		await tx.query(`INSERT INTO device_events (device_id, type, status) VALUES ($1, 'created', $2)`, [rows[0].id, rows[0].status]);
+		await tx.query(`INSERT INTO device_events (device_id, type, status) VALUES ($1, 'created', $2)`, [
+			rows[0].id,
+			rows[0].status
+		]);
 		return rows[0];
 	});
 }
@@ -179,11 +228,21 @@ export async function updateDevice(sql: Database, id: number, c: DeviceChanges):
 			`UPDATE devices SET name = COALESCE($2, name), name_auto = name_auto AND $2::text IS NULL, type = COALESCE($3, type),
 			   config = COALESCE($4::jsonb, config), owner = CASE WHEN $5 THEN $6::integer ELSE owner END, updated_at = now()
 			 WHERE id = $1 RETURNING *`,
-			[id, c.name ?? null, c.type ?? null, c.config ? JSON.stringify(c.config) : null, c.owner !== undefined, c.owner ?? null]
+			[
+				id,
+				c.name ?? null,
+				c.type ?? null,
+				c.config ? JSON.stringify(c.config) : null,
+				c.owner !== undefined,
+				c.owner ?? null
+			]
 		);
 		if (!rows[0]) return null;
 		const fields = Object.keys(c).filter(k => (c as Record<string, unknown>)[k] !== undefined);
-		await tx.query(`INSERT INTO device_events (device_id, type, data) VALUES ($1, 'updated', $2)`, [id, JSON.stringify({ fields })]);
+		await tx.query(`INSERT INTO device_events (device_id, type, data) VALUES ($1, 'updated', $2)`, [
+			id,
+			JSON.stringify({ fields })
+		]);
 		return rows[0];
 	});
 }
@@ -193,27 +252,40 @@ export async function deleteDevice(sql: Sql, id: number): Promise<void> {
 }
 
 export function recentEvents(sql: Sql, id: number, limit = 20) {
-	return sql.query(`SELECT type, status, reason, node_id, data, at FROM device_events WHERE device_id = $1 ORDER BY id DESC LIMIT $2`, [id, limit]);
+	return sql.query(
+		`SELECT type, status, reason, node_id, data, at FROM device_events WHERE device_id = $1 ORDER BY id DESC LIMIT $2`,
+		[id, limit]
+	);
 }
 
 export async function addEvent(sql: Sql, id: number, type: string, data: unknown) {
-	const rows = await sql.query(`INSERT INTO device_events (device_id, type, data) VALUES ($1, $2, $3) RETURNING *`, [id, type, JSON.stringify(data ?? {})]);
+	const rows = await sql.query(`INSERT INTO device_events (device_id, type, data) VALUES ($1, $2, $3) RETURNING *`, [
+		id,
+		type,
+		JSON.stringify(data ?? {})
+	]);
 	return rows[0];
 }
 
 /** A deleted user's devices belong to no one (administrators only) until reassigned. */
 export async function releaseOwner(sql: Sql, userId: number): Promise<number> {
-	const rows = await sql.query(`UPDATE devices SET owner = NULL, updated_at = now() WHERE owner = $1 RETURNING id`, [userId]);
+	const rows = await sql.query(`UPDATE devices SET owner = NULL, updated_at = now() WHERE owner = $1 RETURNING id`, [
+		userId
+	]);
 	return rows.length;
 }
 
 /** Devices last seen on `nodeID` that are not marked disconnected yet (their node left or stopped). */
 export function liveDevicesOn(sql: Sql, nodeID: string): Promise<Array<{ id: number }>> {
-	return sql.query<{ id: number }>(`SELECT id FROM devices WHERE node_id = $1 AND status <> 'disconnected'`, [nodeID]);
+	return sql.query<{ id: number }>(`SELECT id FROM devices WHERE node_id = $1 AND status <> 'disconnected'`, [
+		nodeID
+	]);
 }
 
 /** Nodes that hold devices not marked disconnected. */
 export async function nodesWithLiveDevices(sql: Sql): Promise<string[]> {
-	const rows = await sql.query<{ node_id: string }>(`SELECT DISTINCT node_id FROM devices WHERE node_id IS NOT NULL AND status <> 'disconnected'`);
+	const rows = await sql.query<{ node_id: string }>(
+		`SELECT DISTINCT node_id FROM devices WHERE node_id IS NOT NULL AND status <> 'disconnected'`
+	);
 	return rows.map(r => r.node_id);
 }

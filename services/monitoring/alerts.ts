@@ -28,7 +28,10 @@ export interface RuleState {
 	open: boolean;
 }
 
-export type Decision = { action: "raise"; value: number; at: number; since: number } | { action: "clear"; value: number; at: number } | null;
+export type Decision =
+	| { action: "raise"; value: number; at: number; since: number }
+	| { action: "clear"; value: number; at: number }
+	| null;
 
 export function initialState(open = false): RuleState {
 	return { pendingSince: null, open };
@@ -40,7 +43,9 @@ export function isCrossed(rule: ThresholdRule, value: number): boolean {
 
 /** Back on the safe side by at least the hysteresis. */
 export function isRecovered(rule: ThresholdRule, value: number): boolean {
-	return rule.direction === "above" ? value <= rule.threshold - rule.hysteresis : value >= rule.threshold + rule.hysteresis;
+	return rule.direction === "above"
+		? value <= rule.threshold - rule.hysteresis
+		: value >= rule.threshold + rule.hysteresis;
 }
 
 /**
@@ -120,7 +125,13 @@ export function profileAlertDefaults(datapoint: unknown): { defaults: ProfileAle
 		const hysteresis = s.hysteresis == null ? 0 : Number(s.hysteresis);
 		const minDurationS = s.for == null ? (s.min_duration_s == null ? 0 : Number(s.min_duration_s)) : Number(s.for);
 		const severity = String(s.severity ?? "warning");
-		if (!Number.isFinite(hysteresis) || hysteresis < 0 || !Number.isFinite(minDurationS) || minDurationS < 0 || !SEVERITY_SET.has(severity)) {
+		if (
+			!Number.isFinite(hysteresis) ||
+			hysteresis < 0 ||
+			!Number.isFinite(minDurationS) ||
+			minDurationS < 0 ||
+			!SEVERITY_SET.has(severity)
+		) {
 			problems.push(`alert entry ${JSON.stringify(s)} has a bad hysteresis, duration or severity`);
 			continue;
 		}

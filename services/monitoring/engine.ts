@@ -64,7 +64,17 @@ export class AlertEngine {
 			const at = toMs(r.ts);
 			const m = meta.get(r.datapointId);
 			devices.add(r.deviceId);
-			effects.push({ type: "live", deviceId: r.deviceId, reading: { datapointId: r.datapointId, label: m?.label ?? `#${r.datapointId}`, unit: m?.unit ?? null, value: r.value, ts: at } });
+			effects.push({
+				type: "live",
+				deviceId: r.deviceId,
+				reading: {
+					datapointId: r.datapointId,
+					label: m?.label ?? `#${r.datapointId}`,
+					unit: m?.unit ?? null,
+					value: r.value,
+					ts: at
+				}
+			});
 			// A datapoint id that belongs to another device is a mapping error upstream: no alerts on it.
 			if (!m || m.deviceId !== r.deviceId) continue;
 			for (const rule of rules.get(r.datapointId) ?? []) {
@@ -88,19 +98,33 @@ export class AlertEngine {
 						}
 					});
 				} else {
-					effects.push({ type: "clear", kind: "threshold", ruleId: rule.id, deviceId: r.deviceId, at: new Date(d.at) });
+					effects.push({
+						type: "clear",
+						kind: "threshold",
+						ruleId: rule.id,
+						deviceId: r.deviceId,
+						at: new Date(d.at)
+					});
 				}
 			}
 		}
 		effects.push({ type: "touch", deviceIds: [...devices] });
 		for (const d of devices) {
-			if (this.state.offlineOpen.has(d)) effects.push({ type: "clear", kind: "offline", ruleId: null, deviceId: d, at: new Date() });
+			if (this.state.offlineOpen.has(d))
+				effects.push({ type: "clear", kind: "offline", ruleId: null, deviceId: d, at: new Date() });
 		}
 		effects.push({
 			type: "store",
 			readings: sorted.map(r => {
 				const m = meta.get(r.datapointId);
-				return { deviceId: r.deviceId, datapointId: r.datapointId, label: m?.label ?? `#${r.datapointId}`, unit: m?.unit ?? null, value: r.value, ts: toMs(r.ts) };
+				return {
+					deviceId: r.deviceId,
+					datapointId: r.datapointId,
+					label: m?.label ?? `#${r.datapointId}`,
+					unit: m?.unit ?? null,
+					value: r.value,
+					ts: toMs(r.ts)
+				};
 			})
 		});
 		return effects;

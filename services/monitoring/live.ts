@@ -7,7 +7,15 @@
 
 import { deviceRoom, type LiveMessage, type LiveReading, type LiveReadingsMessage } from "../shared/contracts";
 
-export { ALERTS_ROOM, deviceRoom, parseRoom, LIVE_PUSH_EVENT, type LiveMessage, type LivePushEvent, type LiveReading } from "../shared/contracts";
+export {
+	ALERTS_ROOM,
+	deviceRoom,
+	parseRoom,
+	LIVE_PUSH_EVENT,
+	type LiveMessage,
+	type LivePushEvent,
+	type LiveReading
+} from "../shared/contracts";
 
 interface RoomBuffer {
 	deviceId: number;

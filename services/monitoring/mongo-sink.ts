@@ -47,7 +47,8 @@ export function toMonitoringDocuments(readings: SinkReading[]): MonitoringDocume
 	for (const r of readings) {
 		const key = `${r.deviceId}:${r.ts}`;
 		let doc = docs.get(key);
-		if (!doc) docs.set(key, (doc = { timestamp: new Date(r.ts), device_id: r.deviceId, metrics: {}, raw_data: [] }));
+		if (!doc)
+			docs.set(key, (doc = { timestamp: new Date(r.ts), device_id: r.deviceId, metrics: {}, raw_data: [] }));
 		doc.metrics[r.label] = r.value;
 		doc.raw_data.push({ datapoint_id: r.datapointId, label: r.label, unit: r.unit, value: r.value });
 	}

@@ -14,12 +14,34 @@ import { callerOf, deviceNotFound, mayAccessOwner, ownerCondition } from "../../
 import { idParam, optionalIdParam } from "../shared/params";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
-import { CHANNELS, EVENTS, isReading, type AlertEvent, type DeviceStatusEvent, type Reading } from "../shared/contracts";
+import {
+	CHANNELS,
+	EVENTS,
+	isReading,
+	type AlertEvent,
+	type DeviceStatusEvent,
+	type Reading
+} from "../shared/contracts";
 import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, UnprocessableError } from "../shared/errors";
 import { DEFAULT_PAGE, decodeCursor as decodeListCursor, isPositiveInt, pageParams, toPage } from "../shared/lists";
 import { PROFILES_DIR } from "../shared/paths";
-import { describeOffline, initialState, isOffline, profileAlertDefaults, type RuleState, type ThresholdRule } from "./alerts";
-import { ALERTS_ROOM, LIVE_PUSH_EVENT, RoomThrottle, deviceRoom, parseRoom, type LiveMessage, type LivePushEvent } from "./live";
+import {
+	describeOffline,
+	initialState,
+	isOffline,
+	profileAlertDefaults,
+	type RuleState,
+	type ThresholdRule
+} from "./alerts";
+import {
+	ALERTS_ROOM,
+	LIVE_PUSH_EVENT,
+	RoomThrottle,
+	deviceRoom,
+	parseRoom,
+	type LiveMessage,
+	type LivePushEvent
+} from "./live";
 import { MongoSink } from "./mongo-sink";
 import { loadProfileAlerts, type ProfileAlerts } from "./profile-alerts";
 import {
@@ -75,7 +97,13 @@ const META_TTL_MS = 5 * 60_000;
 /** Tells every monitoring instance to reload its rules (a rule changed through another node). */
 const RULES_CHANGED = "monitoring.rules.changed";
 
-type UserMeta = { $statusCode?: number; $location?: string; user?: Viewer & { jti?: string }; $join?: string[]; $leave?: string[] };
+type UserMeta = {
+	$statusCode?: number;
+	$location?: string;
+	user?: Viewer & { jti?: string };
+	$join?: string[];
+	$leave?: string[];
+};
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each action's `params` schema checks what arrives
 type Ctx<P = Record<string, any>> = Context<P, UserMeta>;
 
@@ -153,7 +181,14 @@ const readingsFilterParams = {
 
 /** The alert.* event payload (contracts/alerts.ts) for an alert, at the moment of its change. */
 function alertEvent(alert: ReturnType<typeof alertToApi>, at: string): AlertEvent {
-	return { alertId: alert.id, deviceId: alert.deviceId, datapoint: alert.datapoint ?? alert.kind, severity: alert.severity, message: alert.message, at };
+	return {
+		alertId: alert.id,
+		deviceId: alert.deviceId,
+		datapoint: alert.datapoint ?? alert.kind,
+		severity: alert.severity,
+		message: alert.message,
+		at
+	};
 }
 
 const MonitoringService = defineService<This>({
@@ -192,7 +227,12 @@ const MonitoringService = defineService<This>({
 			},
 			async handler(this: This, ctx: Ctx) {
 				const p = ctx.params;
-				const window = resolveWindow(parseTime(p.from, "from"), parseTime(p.to, "to"), DEFAULT_DATA_WINDOW_MS, Number.MAX_SAFE_INTEGER);
+				const window = resolveWindow(
+					parseTime(p.from, "from"),
+					parseTime(p.to, "to"),
+					DEFAULT_DATA_WINDOW_MS,
+					Number.MAX_SAFE_INTEGER
+				);
 				const limit = p.limit ?? DEFAULT_LIMIT;
 				const dp = p.datapoint;
 				const q = buildDataQuery({
@@ -237,7 +277,12 @@ const MonitoringService = defineService<This>({
 			},
 			async handler(this: This, ctx: Ctx) {
 				const p = ctx.params;
-				const window = resolveWindow(parseTime(p.from, "from"), parseTime(p.to, "to"), DEFAULT_STATS_WINDOW_MS, MAX_STATS_WINDOW_MS);
+				const window = resolveWindow(
+					parseTime(p.from, "from"),
+					parseTime(p.to, "to"),
+					DEFAULT_STATS_WINDOW_MS,
+					MAX_STATS_WINDOW_MS
+				);
 				const bucketMs = p.bucket ? parseBucket(p.bucket) : undefined;
 				if (bucketMs) checkBucketCount(window, bucketMs);
 				const dp = p.datapoint;
@@ -275,26 +320,35 @@ const MonitoringService = defineService<This>({
 			params: { device: deviceRef, ...pageParams(MAX_LIMIT) },
 			async handler(this: This, ctx: Ctx) {
 				const limit = ctx.params.limit ?? DEFAULT_PAGE;
-				const q = buildOverviewQuery(this.viewer(ctx), await deviceIdOf(this.db, ctx.params.device), { afterId: decodeListCursor(ctx.params.cursor, isPositiveInt), limit: limit + 1 });
+				const q = buildOverviewQuery(this.viewer(ctx), await deviceIdOf(this.db, ctx.params.device), {
+					afterId: decodeListCursor(ctx.params.cursor, isPositiveInt),
+					limit: limit + 1
+				});
 				const rows = await this.db.query(q.text, q.values);
-				return toPage(rows.map(r => ({
-					id: Number(r.id),
-					name: r.name,
-					type: r.type,
-					profile: r.profile,
-					status: r.status,
-					nodeID: r.node_id,
-					owner: r.owner ?? null,
-					lastSeen: r.last_seen,
-					openAlerts: Number(r.open_alerts),
-					datapoints: (typeof r.datapoints === "string" ? JSON.parse(r.datapoints) : r.datapoints).map((d: { id: unknown; label: string; unit: string | null; value: unknown; ts: string }) => ({
-						id: Number(d.id),
-						label: d.label,
-						unit: d.unit,
-						value: d.value == null ? null : Number(d.value),
-						ts: d.ts
-					}))
-				})), limit, d => d.id);
+				return toPage(
+					rows.map(r => ({
+						id: Number(r.id),
+						name: r.name,
+						type: r.type,
+						profile: r.profile,
+						status: r.status,
+						nodeID: r.node_id,
+						owner: r.owner ?? null,
+						lastSeen: r.last_seen,
+						openAlerts: Number(r.open_alerts),
+						datapoints: (typeof r.datapoints === "string" ? JSON.parse(r.datapoints) : r.datapoints).map(
+							(d: { id: unknown; label: string; unit: string | null; value: unknown; ts: string }) => ({
+								id: Number(d.id),
+								label: d.label,
+								unit: d.unit,
+								value: d.value == null ? null : Number(d.value),
+								ts: d.ts
+							})
+						)
+					})),
+					limit,
+					d => d.id
+				);
 			}
 		},
 
@@ -328,19 +382,25 @@ const MonitoringService = defineService<This>({
 			params: { id, comment: { type: "string", max: 500, trim: true, optional: true } },
 			async handler(this: This, ctx: Ctx<{ id: number; comment?: string }>) {
 				const existing = await getAlert(this.db, ctx.params.id);
-				if (!existing || !mayAccessOwner(callerOf(ctx), existing.owner)) throw new NotFoundError("Alert", ctx.params.id);
+				if (!existing || !mayAccessOwner(callerOf(ctx), existing.owner))
+					throw new NotFoundError("Alert", ctx.params.id);
 				const by = ctx.meta.user?.email ?? String(ctx.meta.user?.id ?? "system");
 				const res = await acknowledgeAlert(this.db, ctx.params.id, by, ctx.params.comment || null);
 				if (!res) throw new NotFoundError("Alert", ctx.params.id);
 				const alert = alertToApi(res.row);
 				if (res.changed) {
-					const ev: AlertEvent & { acknowledgedBy: string } = { ...alertEvent(alert, alert.acknowledgedAt ?? new Date().toISOString()), acknowledgedBy: by };
+					const ev: AlertEvent & { acknowledgedBy: string } = {
+						...alertEvent(alert, alert.acknowledgedAt ?? new Date().toISOString()),
+						acknowledgedBy: by
+					};
 					this.broker.emit(EVENTS.alertAcknowledged, ev);
 					this.push([
 						{ room: ALERTS_ROOM, event: "alert", data: alert },
 						{ room: deviceRoom(alert.deviceId), event: "alert", data: alert }
 					]);
-					this.mongoWrite("acknowledge", m => m.updateAlert(alert.id, { acknowledged: true, acknowledged_at: new Date(ev.at) }));
+					this.mongoWrite("acknowledge", m =>
+						m.updateAlert(alert.id, { acknowledged: true, acknowledged_at: new Date(ev.at) })
+					);
 				}
 				return alert;
 			}
@@ -361,7 +421,12 @@ const MonitoringService = defineService<This>({
 				if (ctx.params.datapoint) where.push(`r.datapoint_id = $${params.push(ctx.params.datapoint)}`);
 				const own = ownerCondition(callerOf(ctx), "owner", v => `$${params.push(v)}`);
 				if (own) where.push(`dp.device_id IN (SELECT id FROM devices WHERE ${own})`);
-				const rows = await loadRules(this.db, where.length ? `WHERE ${where.join(" AND ")}` : "", params, limit + 1);
+				const rows = await loadRules(
+					this.db,
+					where.length ? `WHERE ${where.join(" AND ")}` : "",
+					params,
+					limit + 1
+				);
 				return toPage(rows.map(ruleToApi), limit, r => r.id);
 			}
 		},
@@ -373,7 +438,8 @@ const MonitoringService = defineService<This>({
 			async handler(this: This, ctx: Ctx) {
 				const p = ctx.params;
 				const [meta] = await loadDatapointMeta(this.db, [p.datapointId]);
-				if (!meta || !mayAccessOwner(callerOf(ctx), meta.owner)) throw new NotFoundError("Datapoint", p.datapointId);
+				if (!meta || !mayAccessOwner(callerOf(ctx), meta.owner))
+					throw new NotFoundError("Datapoint", p.datapointId);
 				const row = await insertRule(this.db, {
 					datapointId: p.datapointId,
 					direction: p.direction,
@@ -412,7 +478,10 @@ const MonitoringService = defineService<This>({
 				try {
 					row = await updateRule(this.db, ruleId, changes);
 				} catch (err) {
-					if ((err as { code?: string }).code === "23505") throw new ConflictError("This datapoint already has a profile rule in that direction", { field: "direction" });
+					if ((err as { code?: string }).code === "23505")
+						throw new ConflictError("This datapoint already has a profile rule in that direction", {
+							field: "direction"
+						});
 					throw err;
 				}
 				if (!row) throw new NotFoundError("Rule", ruleId);
@@ -433,14 +502,23 @@ const MonitoringService = defineService<This>({
 				const owner = rule ? (await loadDatapointMeta(this.db, [rule.datapoint_id]))[0]?.owner : null;
 				if (!rule || !mayAccessOwner(callerOf(ctx), owner)) throw new NotFoundError("Rule", ctx.params.id);
 				const cleared = await this.db.transaction(async tx => {
-					const rows = await tx.query<{ id: number }>("UPDATE alerts SET cleared_at = now() WHERE rule_id = $1 AND cleared_at IS NULL RETURNING id", [rule.id]);
-					if (rule.source === "profile") await tx.query("UPDATE alert_rules SET enabled = false WHERE id = $1", [rule.id]);
+					const rows = await tx.query<{ id: number }>(
+						"UPDATE alerts SET cleared_at = now() WHERE rule_id = $1 AND cleared_at IS NULL RETURNING id",
+						[rule.id]
+					);
+					if (rule.source === "profile")
+						await tx.query("UPDATE alert_rules SET enabled = false WHERE id = $1", [rule.id]);
 					else await tx.query("DELETE FROM alert_rules WHERE id = $1", [rule.id]);
 					return rows.map(r => Number(r.id));
 				});
 				for (const alertId of cleared) await this.applyClear(await getAlert(this.db, alertId));
 				this.broker.broadcast(RULES_CHANGED, { ruleId: rule.id });
-				return { id: rule.id, deleted: rule.source !== "profile", disabled: rule.source === "profile", clearedAlerts: cleared };
+				return {
+					id: rule.id,
+					deleted: rule.source !== "profile",
+					disabled: rule.source === "profile",
+					clearedAlerts: cleared
+				};
 			}
 		},
 
@@ -458,12 +536,21 @@ const MonitoringService = defineService<This>({
 				const deviceIds: number[] = [];
 				for (const room of rooms) {
 					const r = parseRoom(room);
-					if (!r) throw new UnprocessableError(`'${room}' is not a room (expected device:<id> or alerts)`, { room });
-					if (r.kind === "alerts" && !user.is_admin) throw new ForbiddenError("Only administrators may join the alerts room; alerts of your devices come in their device rooms");
+					if (!r)
+						throw new UnprocessableError(`'${room}' is not a room (expected device:<id> or alerts)`, {
+							room
+						});
+					if (r.kind === "alerts" && !user.is_admin)
+						throw new ForbiddenError(
+							"Only administrators may join the alerts room; alerts of your devices come in their device rooms"
+						);
 					if (r.kind === "device") deviceIds.push(r.deviceId);
 				}
 				if (deviceIds.length) {
-					const rows = await this.db.query<{ id: number; owner: number | null }>("SELECT id, owner FROM devices WHERE id = ANY($1::int[])", [deviceIds]);
+					const rows = await this.db.query<{ id: number; owner: number | null }>(
+						"SELECT id, owner FROM devices WHERE id = ANY($1::int[])",
+						[deviceIds]
+					);
 					const found = new Map(rows.map(r => [Number(r.id), r.owner]));
 					for (const d of deviceIds) {
 						// 404, as over HTTP: a room of a device the caller may not see does not exist for it.
@@ -494,7 +581,10 @@ const MonitoringService = defineService<This>({
 		},
 
 		async requireDevice(this: This, ctx: Ctx, deviceId: number) {
-			const [row] = await this.db.query<{ id: number; owner: number | null }>("SELECT id, owner FROM devices WHERE id = $1", [deviceId]);
+			const [row] = await this.db.query<{ id: number; owner: number | null }>(
+				"SELECT id, owner FROM devices WHERE id = $1",
+				[deviceId]
+			);
 			if (!row || !mayAccessOwner(callerOf(ctx), row.owner)) throw deviceNotFound(deviceId);
 			return row;
 		},
@@ -573,7 +663,9 @@ const MonitoringService = defineService<This>({
 			const readings = list.filter(isReading);
 			if (readings.length !== list.length) {
 				this.counters.invalid += list.length - readings.length;
-				this.logger.warn(`telemetry.readings: ${list.length - readings.length} malformed reading(s) ignored by monitoring`);
+				this.logger.warn(
+					`telemetry.readings: ${list.length - readings.length} malformed reading(s) ignored by monitoring`
+				);
 			}
 			return readings;
 		},
@@ -586,7 +678,9 @@ const MonitoringService = defineService<This>({
 					return this.applyRaise(await raiseAlert(this.db, effect.alert));
 				case "clear":
 					if (effect.kind === "offline") this.offlineOpen.delete(effect.deviceId);
-					return this.applyClear(await clearAlert(this.db, effect.kind, effect.ruleId, effect.deviceId, effect.at));
+					return this.applyClear(
+						await clearAlert(this.db, effect.kind, effect.ruleId, effect.deviceId, effect.at)
+					);
 				case "touch":
 					return touchDevices(this.db, effect.deviceIds);
 				case "store":
@@ -711,7 +805,9 @@ const MonitoringService = defineService<This>({
 					err => {
 						lastError = errorMessage(err);
 						const delay = backoff.next();
-						this.logger.warn(`monitoring: MongoDB sink not connected (${lastError}); retrying in ${Math.round(delay / 1000)} s`);
+						this.logger.warn(
+							`monitoring: MongoDB sink not connected (${lastError}); retrying in ${Math.round(delay / 1000)} s`
+						);
 						if (!this.stopping) this.mongoRetry = setTimeout(attempt, delay);
 					}
 				);

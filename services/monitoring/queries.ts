@@ -48,7 +48,10 @@ export function parseTime(value: string | number | undefined, name: string, now 
 
 function checkedDate(d: Date, name: string, raw: unknown): Date {
 	if (Number.isNaN(d.getTime())) {
-		throw new UnprocessableError(`'${name}' must be an ISO 8601 time, epoch milliseconds or a relative time such as -15m`, { field: name, value: raw });
+		throw new UnprocessableError(
+			`'${name}' must be an ISO 8601 time, epoch milliseconds or a relative time such as -15m`,
+			{ field: name, value: raw }
+		);
 	}
 	return d;
 }
@@ -57,24 +60,44 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3600_000
 
 /** Parses a bucket width ("10s", "1m", "5 minutes", "1h", "1d") into milliseconds. */
 export function parseBucket(value: string): number {
-	const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)\s*$/i.exec(value);
-	if (!m) throw new UnprocessableError("'bucket' must be a width such as 10s, 1m, 15m, 1h or 1d", { field: "bucket", value });
+	const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)\s*$/i.exec(
+		value
+	);
+	if (!m)
+		throw new UnprocessableError("'bucket' must be a width such as 10s, 1m, 15m, 1h or 1d", {
+			field: "bucket",
+			value
+		});
 	const unit = m[2].toLowerCase();
-	const key = unit === "ms" ? "ms" : unit.startsWith("s") ? "s" : unit.startsWith("mi") || unit === "m" ? "m" : unit[0];
+	const key =
+		unit === "ms" ? "ms" : unit.startsWith("s") ? "s" : unit.startsWith("mi") || unit === "m" ? "m" : unit[0];
 	const ms = Number(m[1]) * UNIT_MS[key];
 	if (ms < 1000) throw new UnprocessableError("'bucket' must be at least 1s", { field: "bucket", value });
 	return ms;
 }
 
-export function resolveWindow(from: Date | undefined, to: Date | undefined, defaultMs: number, maxMs: number, now = Date.now()): TimeWindow {
+export function resolveWindow(
+	from: Date | undefined,
+	to: Date | undefined,
+	defaultMs: number,
+	maxMs: number,
+	now = Date.now()
+): TimeWindow {
 	const end = to ?? new Date(now);
 	const start = from ?? new Date(end.getTime() - defaultMs);
-	if (start.getTime() >= end.getTime()) throw new UnprocessableError("'from' must be before 'to'", { from: start.toISOString(), to: end.toISOString() });
-	if (end.getTime() - start.getTime() > maxMs) {
-		throw new UnprocessableError(`the window from 'from' to 'to' may cover at most ${Math.round(maxMs / 86_400_000)} days`, {
+	if (start.getTime() >= end.getTime())
+		throw new UnprocessableError("'from' must be before 'to'", {
 			from: start.toISOString(),
 			to: end.toISOString()
 		});
+	if (end.getTime() - start.getTime() > maxMs) {
+		throw new UnprocessableError(
+			`the window from 'from' to 'to' may cover at most ${Math.round(maxMs / 86_400_000)} days`,
+			{
+				from: start.toISOString(),
+				to: end.toISOString()
+			}
+		);
 	}
 	return { from: start, to: end };
 }
@@ -131,7 +154,10 @@ export interface DataFilter {
 
 export function buildDataQuery(f: DataFilter): { text: string; values: unknown[] } {
 	const p = new Params();
-	const where = [`d.timestamp >= ${p.add(f.window.from.toISOString())}::timestamptz`, `d.timestamp < ${p.add(f.window.to.toISOString())}::timestamptz`];
+	const where = [
+		`d.timestamp >= ${p.add(f.window.from.toISOString())}::timestamptz`,
+		`d.timestamp < ${p.add(f.window.to.toISOString())}::timestamptz`
+	];
 	if (f.deviceId != null) where.push(`d.device_id = ${p.add(f.deviceId)}`);
 	if (f.datapointId != null) where.push(`d.datapoint_id = ${p.add(f.datapointId)}`);
 	if (f.datapoint != null) where.push(`dp.label = ${p.add(f.datapoint)}`);
@@ -193,7 +219,14 @@ export function toDataPage(rows: DataRow[], limit: number, window: TimeWindow): 
 			unit: r.unit,
 			value: r.value == null ? null : Number(r.value)
 		})),
-		nextCursor: rows.length > limit && last ? encodeCursor({ ts: last.ts, deviceId: Number(last.device_id), datapointId: Number(last.datapoint_id) }) : null,
+		nextCursor:
+			rows.length > limit && last
+				? encodeCursor({
+						ts: last.ts,
+						deviceId: Number(last.device_id),
+						datapointId: Number(last.datapoint_id)
+					})
+				: null,
 		from: window.from.toISOString(),
 		to: window.to.toISOString()
 	};
@@ -215,10 +248,14 @@ export interface StatsFilter {
  * runs over the telemetry rows without a join per row; names and units are joined afterwards.
  */
 function statsWhere(p: Params, f: StatsFilter): string[] {
-	const where = [`d.timestamp >= ${p.add(f.window.from.toISOString())}::timestamptz`, `d.timestamp < ${p.add(f.window.to.toISOString())}::timestamptz`];
+	const where = [
+		`d.timestamp >= ${p.add(f.window.from.toISOString())}::timestamptz`,
+		`d.timestamp < ${p.add(f.window.to.toISOString())}::timestamptz`
+	];
 	if (f.deviceId != null) where.push(`d.device_id = ${p.add(f.deviceId)}`);
 	if (f.datapointId != null) where.push(`d.datapoint_id = ${p.add(f.datapointId)}`);
-	if (f.datapoint != null) where.push(`d.datapoint_id IN (SELECT id FROM datapoints WHERE label = ${p.add(f.datapoint)})`);
+	if (f.datapoint != null)
+		where.push(`d.datapoint_id IN (SELECT id FROM datapoints WHERE label = ${p.add(f.datapoint)})`);
 	const vf = viewerFilter(p, f.viewer, "o");
 	if (vf) where.push(`d.device_id IN (SELECT o.id FROM devices o WHERE ${vf})`);
 	return where;
@@ -252,7 +289,9 @@ export function buildBucketQuery(f: StatsFilter & { bucketMs: number }): { text:
 	// Both functions take the width first; the origin makes date_bin align like time_bucket.
 	const width = `${p.add(`${f.bucketMs / 1000} seconds`)}::interval`;
 	const bucket =
-		f.bucketFn === "time_bucket" ? `time_bucket(${width}, d.timestamp)` : `date_bin(${width}, d.timestamp, TIMESTAMPTZ '1970-01-01 00:00:00+00')`;
+		f.bucketFn === "time_bucket"
+			? `time_bucket(${width}, d.timestamp)`
+			: `date_bin(${width}, d.timestamp, TIMESTAMPTZ '1970-01-01 00:00:00+00')`;
 	const where = statsWhere(p, f);
 	const text = `SELECT d.device_id, d.datapoint_id, ${isoUs("b.bucket")} AS bucket,
 			count(*)::int AS count, min(d.value) AS min, max(d.value) AS max, avg(d.value) AS avg
@@ -298,12 +337,19 @@ export function toStats(summary: Row[], buckets: Row[] | null): DatapointStats[]
 export function checkBucketCount(window: TimeWindow, bucketMs: number): void {
 	const n = Math.ceil((window.to.getTime() - window.from.getTime()) / bucketMs);
 	if (n > MAX_BUCKETS) {
-		throw new UnprocessableError(`'bucket' is too small for this window: ${n} buckets, at most ${MAX_BUCKETS}`, { field: "bucket", buckets: n });
+		throw new UnprocessableError(`'bucket' is too small for this window: ${n} buckets, at most ${MAX_BUCKETS}`, {
+			field: "bucket",
+			buckets: n
+		});
 	}
 }
 
 /** Devices the viewer may see, with their datapoints and each datapoint's latest value. */
-export function buildOverviewQuery(viewer: Viewer | undefined, deviceId?: number, page?: { afterId?: number; limit: number }): { text: string; values: unknown[] } {
+export function buildOverviewQuery(
+	viewer: Viewer | undefined,
+	deviceId?: number,
+	page?: { afterId?: number; limit: number }
+): { text: string; values: unknown[] } {
 	const p = new Params();
 	const where: string[] = [];
 	const vf = viewerFilter(p, viewer, "dev");

@@ -61,7 +61,10 @@ const RULE_SELECT = `SELECT r.id, r.datapoint_id, r.direction, r.threshold, r.hy
 	FROM alert_rules r JOIN datapoints dp ON dp.id = r.datapoint_id`;
 
 export async function loadRules(db: Sql, where = "", params: unknown[] = [], limit?: number): Promise<RuleRow[]> {
-	return db.query<RuleRow>(`${RULE_SELECT} ${where} ORDER BY r.id${limit ? ` LIMIT ${Math.floor(limit)}` : ""}`, params);
+	return db.query<RuleRow>(
+		`${RULE_SELECT} ${where} ORDER BY r.id${limit ? ` LIMIT ${Math.floor(limit)}` : ""}`,
+		params
+	);
 }
 
 /**
@@ -70,14 +73,29 @@ export async function loadRules(db: Sql, where = "", params: unknown[] = [], lim
  */
 export async function deviceIdOf(db: Sql, device: number | string | undefined): Promise<number | undefined> {
 	if (device == null || typeof device === "number") return device;
-	const rows = await db.query<{ id: number }>("SELECT id FROM devices WHERE lower(name) = lower($1) ORDER BY id LIMIT 2", [device]);
-	if (rows.length > 1) throw new UnprocessableError(`Several devices are named '${device}': filter by id`, [{ field: "device", message: "ambiguous name", value: device }]);
+	const rows = await db.query<{ id: number }>(
+		"SELECT id FROM devices WHERE lower(name) = lower($1) ORDER BY id LIMIT 2",
+		[device]
+	);
+	if (rows.length > 1)
+		throw new UnprocessableError(`Several devices are named '${device}': filter by id`, [
+			{ field: "device", message: "ambiguous name", value: device }
+		]);
 	return rows.length ? Number(rows[0].id) : 0;
 }
 
 export async function insertRule(
 	db: Sql,
-	r: { datapointId: number; direction: Direction; threshold: number; hysteresis: number; minDurationS: number; severity: Severity; enabled: boolean; createdBy: string | null }
+	r: {
+		datapointId: number;
+		direction: Direction;
+		threshold: number;
+		hysteresis: number;
+		minDurationS: number;
+		severity: Severity;
+		enabled: boolean;
+		createdBy: string | null;
+	}
 ): Promise<RuleRow> {
 	const [row] = await db.query<{ id: number }>(
 		`INSERT INTO alert_rules (datapoint_id, direction, threshold, hysteresis, min_duration_s, severity, enabled, source, created_by)
@@ -88,7 +106,14 @@ export async function insertRule(
 	return full;
 }
 
-export type RuleChanges = Partial<{ direction: Direction; threshold: number; hysteresis: number; minDurationS: number; severity: Severity; enabled: boolean }>;
+export type RuleChanges = Partial<{
+	direction: Direction;
+	threshold: number;
+	hysteresis: number;
+	minDurationS: number;
+	severity: Severity;
+	enabled: boolean;
+}>;
 
 /** Changes the given fields of a rule (a profile rule stays a profile rule, so it is not seeded again). */
 export async function updateRule(db: Sql, id: number, c: RuleChanges): Promise<RuleRow | null> {
@@ -96,14 +121,26 @@ export async function updateRule(db: Sql, id: number, c: RuleChanges): Promise<R
 		`UPDATE alert_rules SET direction = COALESCE($2, direction), threshold = COALESCE($3, threshold), hysteresis = COALESCE($4, hysteresis),
 		   min_duration_s = COALESCE($5, min_duration_s), severity = COALESCE($6, severity), enabled = COALESCE($7, enabled)
 		 WHERE id = $1`,
-		[id, c.direction ?? null, c.threshold ?? null, c.hysteresis ?? null, c.minDurationS ?? null, c.severity ?? null, c.enabled ?? null]
+		[
+			id,
+			c.direction ?? null,
+			c.threshold ?? null,
+			c.hysteresis ?? null,
+			c.minDurationS ?? null,
+			c.severity ?? null,
+			c.enabled ?? null
+		]
 	);
 	const [full] = await loadRules(db, "WHERE r.id = $1", [id]);
 	return full ?? null;
 }
 
 /** Profile defaults: inserted once per datapoint and direction (a unique index), however many nodes race. */
-export async function insertProfileRules(db: Sql, datapointId: number, defaults: ProfileAlertDefault[]): Promise<number> {
+export async function insertProfileRules(
+	db: Sql,
+	datapointId: number,
+	defaults: ProfileAlertDefault[]
+): Promise<number> {
 	let n = 0;
 	for (const d of defaults) {
 		const rows = await db.query(
@@ -200,13 +237,25 @@ export async function listAlerts(db: Sql, f: AlertListFilter): Promise<AlertRow[
 	if (f.beforeId != null) where.push(`a.id < ${add(f.beforeId)}`);
 	const own = ownerCondition(asCaller(f.viewer), "dev.owner", add);
 	if (own) where.push(own);
-	return db.query<AlertRow>(`${ALERT_SELECT} ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY a.id DESC LIMIT ${add(f.limit)}`, params);
+	return db.query<AlertRow>(
+		`${ALERT_SELECT} ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY a.id DESC LIMIT ${add(f.limit)}`,
+		params
+	);
 }
 
 /** Raises an alert unless one is open for the same rule (or offline) and device: returns it, or null for a duplicate. */
 export async function raiseAlert(
 	db: Sql,
-	a: { kind: "threshold" | "offline"; ruleId: number | null; deviceId: number; datapointId: number | null; severity: string; message: string; value: number | null; at: Date }
+	a: {
+		kind: "threshold" | "offline";
+		ruleId: number | null;
+		deviceId: number;
+		datapointId: number | null;
+		severity: string;
+		message: string;
+		value: number | null;
+		at: Date;
+	}
 ): Promise<AlertRow | null> {
 	const rows = await db.query<{ id: number }>(
 		`INSERT INTO alerts (kind, rule_id, device_id, datapoint_id, severity, message, value, raised_at)
@@ -220,7 +269,13 @@ export async function raiseAlert(
 }
 
 /** Clears the open alert of a rule (or the offline alert) of a device: returns it, or null when none was open. */
-export async function clearAlert(db: Sql, kind: "threshold" | "offline", ruleId: number | null, deviceId: number, at: Date): Promise<AlertRow | null> {
+export async function clearAlert(
+	db: Sql,
+	kind: "threshold" | "offline",
+	ruleId: number | null,
+	deviceId: number,
+	at: Date
+): Promise<AlertRow | null> {
 	const rows = await db.query<{ id: number }>(
 		`UPDATE alerts SET cleared_at = greatest($4::timestamptz, raised_at)
 		 WHERE device_id = $1 AND kind = $2 AND coalesce(rule_id, 0) = coalesce($3::int, 0) AND cleared_at IS NULL
@@ -232,7 +287,12 @@ export async function clearAlert(db: Sql, kind: "threshold" | "offline", ruleId:
 }
 
 /** Acknowledges an alert, with an optional comment; acknowledging twice keeps the first acknowledgement. */
-export async function acknowledgeAlert(db: Sql, id: number, by: string, comment: string | null = null): Promise<{ row: AlertRow; changed: boolean } | null> {
+export async function acknowledgeAlert(
+	db: Sql,
+	id: number,
+	by: string,
+	comment: string | null = null
+): Promise<{ row: AlertRow; changed: boolean } | null> {
 	const rows = await db.query<{ id: number }>(
 		"UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2, ack_comment = $3 WHERE id = $1 AND acknowledged_at IS NULL RETURNING id",
 		[id, by, comment]
@@ -242,12 +302,16 @@ export async function acknowledgeAlert(db: Sql, id: number, by: string, comment:
 }
 
 /** Open threshold alerts as (rule, device) keys, and devices with an open offline alert. */
-export async function loadOpenAlerts(db: Sql): Promise<{ threshold: { ruleId: number; deviceId: number }[]; offline: number[] }> {
+export async function loadOpenAlerts(
+	db: Sql
+): Promise<{ threshold: { ruleId: number; deviceId: number }[]; offline: number[] }> {
 	const rows = await db.query<{ kind: string; rule_id: number | null; device_id: number }>(
 		"SELECT kind, rule_id, device_id FROM alerts WHERE cleared_at IS NULL"
 	);
 	return {
-		threshold: rows.filter(r => r.kind === "threshold" && r.rule_id != null).map(r => ({ ruleId: Number(r.rule_id), deviceId: Number(r.device_id) })),
+		threshold: rows
+			.filter(r => r.kind === "threshold" && r.rule_id != null)
+			.map(r => ({ ruleId: Number(r.rule_id), deviceId: Number(r.device_id) })),
 		offline: rows.filter(r => r.kind === "offline").map(r => Number(r.device_id))
 	};
 }

@@ -15,7 +15,10 @@ export interface ListParams {
 	offset: number;
 }
 
-export async function listDeadLetters(db: Database, { open, source, reason, limit, offset }: ListParams): Promise<{ total: number; rows: DeadLetterRow[] }> {
+export async function listDeadLetters(
+	db: Database,
+	{ open, source, reason, limit, offset }: ListParams
+): Promise<{ total: number; rows: DeadLetterRow[] }> {
 	const where = ["source LIKE 'pipeline.%'"];
 	const args: unknown[] = [];
 	if (open) where.push("replayed_at IS NULL");
@@ -30,7 +33,12 @@ export async function listDeadLetters(db: Database, { open, source, reason, limi
 	);
 	let total = found[0]?.total ?? 0;
 	if (found.length === 0 && offset > 0) {
-		total = (await db.query<{ total: number }>(`SELECT count(*)::int AS total FROM dead_letters WHERE ${where.join(" AND ")}`, args))[0].total;
+		total = (
+			await db.query<{ total: number }>(
+				`SELECT count(*)::int AS total FROM dead_letters WHERE ${where.join(" AND ")}`,
+				args
+			)
+		)[0].total;
 	}
 	return { total, rows: found.map(({ total: _t, ...r }) => r) };
 }
@@ -43,7 +51,11 @@ export interface ReplayResult {
 }
 
 /** Decodes open letters again (the caller cleared the metadata caches first) and stores what now decodes. */
-export async function replayDeadLetters(db: Database, params: { ids?: number[]; limit: number }, lookup: LookupControllers): Promise<ReplayResult> {
+export async function replayDeadLetters(
+	db: Database,
+	params: { ids?: number[]; limit: number },
+	lookup: LookupControllers
+): Promise<ReplayResult> {
 	const args: unknown[] = [params.limit];
 	let filter = "";
 	if (params.ids?.length) filter = `AND id = ANY($${args.push(params.ids)}::bigint[])`;
@@ -60,8 +72,15 @@ export async function replayDeadLetters(db: Database, params: { ids?: number[]; 
 		letters
 			.filter(l => l.source === "pipeline.decode" && l.topic != null)
 			.map(async l => {
-				const b64 = typeof l.data?.payloadBase64 === "string" ? (l.data.payloadBase64 as string) : Buffer.from(l.payload ?? "", "utf8").toString("base64");
-				const message: RawMqttMessage = { topic: l.topic!, payload: b64, receivedAt: String(l.data?.receivedAt ?? "") };
+				const b64 =
+					typeof l.data?.payloadBase64 === "string"
+						? (l.data.payloadBase64 as string)
+						: Buffer.from(l.payload ?? "", "utf8").toString("base64");
+				const message: RawMqttMessage = {
+					topic: l.topic!,
+					payload: b64,
+					receivedAt: String(l.data?.receivedAt ?? "")
+				};
 				return { l, r: await decodeBatch([message], lookup) };
 			})
 	);
@@ -85,7 +104,11 @@ export async function replayDeadLetters(db: Database, params: { ids?: number[]; 
 	}
 	const stored = await insertReadings(db, rows);
 	await db.transaction(async tx => {
-		if (ok.length) await tx.query("UPDATE dead_letters SET replayed_at = now(), replay_count = replay_count + 1, last_error = NULL WHERE id = ANY($1::bigint[])", [ok]);
+		if (ok.length)
+			await tx.query(
+				"UPDATE dead_letters SET replayed_at = now(), replay_count = replay_count + 1, last_error = NULL WHERE id = ANY($1::bigint[])",
+				[ok]
+			);
 		if (failed.length)
 			await tx.query(
 				"UPDATE dead_letters d SET replay_count = replay_count + 1, last_error = f.reason FROM unnest($1::bigint[], $2::text[]) AS f(id, reason) WHERE d.id = f.id",

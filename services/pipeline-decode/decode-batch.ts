@@ -27,9 +27,17 @@ function payloadText(b64: string): { text: string; data: Record<string, unknown>
 	return Buffer.from(text, "utf8").equals(buf) ? { text, data: {} } : { text, data: { payloadBase64: b64 } };
 }
 
-export async function decodeBatch(messages: RawMqttMessage[], lookup: LookupControllers, now = Date.now()): Promise<DecodedBatch> {
+export async function decodeBatch(
+	messages: RawMqttMessage[],
+	lookup: LookupControllers,
+	now = Date.now()
+): Promise<DecodedBatch> {
 	const dead: DeadLetterInput[] = [];
-	const parsed: { topic: ReturnType<typeof parseTopic>; frame: ReturnType<typeof parsePayload>; m: RawMqttMessage }[] = [];
+	const parsed: {
+		topic: ReturnType<typeof parseTopic>;
+		frame: ReturnType<typeof parsePayload>;
+		m: RawMqttMessage;
+	}[] = [];
 	const fail = (m: RawMqttMessage, err: unknown) => {
 		const code = err instanceof DecodeError ? err.code : "DECODE_FAILED";
 		const { text, data } = payloadText(typeof m?.payload === "string" ? m.payload : "");
@@ -43,7 +51,8 @@ export async function decodeBatch(messages: RawMqttMessage[], lookup: LookupCont
 	};
 	for (const m of messages) {
 		try {
-			if (typeof m?.topic !== "string" || typeof m?.payload !== "string") throw new DecodeError("BAD_PAYLOAD", "iot.raw entry needs topic and base64 payload strings");
+			if (typeof m?.topic !== "string" || typeof m?.payload !== "string")
+				throw new DecodeError("BAD_PAYLOAD", "iot.raw entry needs topic and base64 payload strings");
 			parsed.push({ topic: parseTopic(m.topic), frame: parsePayload(Buffer.from(m.payload, "base64"), now), m });
 		} catch (err) {
 			fail(m, err);
@@ -54,7 +63,8 @@ export async function decodeBatch(messages: RawMqttMessage[], lookup: LookupCont
 	for (const p of parsed) {
 		const spec = specs.get(p.topic.mac);
 		try {
-			if (!spec || "unknown" in spec) throw new DecodeError("UNKNOWN_MAC", `no controller with MAC ${p.topic.mac} in the device registry`);
+			if (!spec || "unknown" in spec)
+				throw new DecodeError("UNKNOWN_MAC", `no controller with MAC ${p.topic.mac} in the device registry`);
 			for (const r of decodeFrame(spec, p.topic.sensor, p.frame)) readings.push(r);
 		} catch (err) {
 			fail(p.m, err);

@@ -82,7 +82,11 @@ export function parseTopic(topic: string): ParsedTopic {
 
 function parseTopicUncached(topic: string): ParsedTopic {
 	const m = FACES2_TOPIC.exec(topic);
-	if (!m) throw new DecodeError("BAD_TOPIC", `topic '${topic.slice(0, 200)}' is not stat|tele/f2-<mac>/sensor-mode/<mode>/sensor-<n>`);
+	if (!m)
+		throw new DecodeError(
+			"BAD_TOPIC",
+			`topic '${topic.slice(0, 200)}' is not stat|tele/f2-<mac>/sensor-mode/<mode>/sensor-<n>`
+		);
 	const hex = m[2].toLowerCase();
 	return {
 		kind: m[1] as "stat" | "tele",
@@ -105,12 +109,22 @@ export function parseTimestamp(value: unknown, now = Date.now()): number {
 		ms = Math.abs(value) < 1e11 ? value * 1000 : value;
 	} else if (typeof value === "string" && value.trim() !== "") {
 		ms = /^\d+(\.\d+)?$/.test(value.trim()) ? parseTimestamp(Number(value), now) : Date.parse(value);
-		if (Number.isNaN(ms)) throw new DecodeError("BAD_TIMESTAMP", `timestamp '${value.slice(0, 64)}' is neither epoch seconds/ms nor ISO 8601`);
+		if (Number.isNaN(ms))
+			throw new DecodeError(
+				"BAD_TIMESTAMP",
+				`timestamp '${value.slice(0, 64)}' is neither epoch seconds/ms nor ISO 8601`
+			);
 	} else {
-		throw new DecodeError("BAD_TIMESTAMP", `timestamp must be a number or an ISO 8601 string (got ${value === undefined ? "nothing" : typeof value})`);
+		throw new DecodeError(
+			"BAD_TIMESTAMP",
+			`timestamp must be a number or an ISO 8601 string (got ${value === undefined ? "nothing" : typeof value})`
+		);
 	}
 	if (ms < MIN_TIMESTAMP_MS || ms > now + MAX_FUTURE_MS) {
-		throw new DecodeError("TIMESTAMP_OUT_OF_RANGE", `timestamp ${new Date(ms).toISOString?.() ?? ms} is outside 2000-01-01 … now + 5 min`);
+		throw new DecodeError(
+			"TIMESTAMP_OUT_OF_RANGE",
+			`timestamp ${new Date(ms).toISOString?.() ?? ms} is outside 2000-01-01 … now + 5 min`
+		);
 	}
 	return Math.round(ms);
 }
@@ -129,26 +143,35 @@ export function parsePayload(payload: Buffer | string, now = Date.now()): Frame 
 	} catch {
 		throw new DecodeError("BAD_PAYLOAD", "payload is not JSON");
 	}
-	if (body == null || typeof body !== "object" || Array.isArray(body)) throw new DecodeError("BAD_PAYLOAD", "payload is not a JSON object");
+	if (body == null || typeof body !== "object" || Array.isArray(body))
+		throw new DecodeError("BAD_PAYLOAD", "payload is not a JSON object");
 	const { timestamp, data } = body as { timestamp?: unknown; data?: unknown };
 	if (typeof data !== "string") throw new DecodeError("BAD_PAYLOAD", "payload has no 'data' hex string");
 	const hex = data.startsWith("0x") || data.startsWith("0X") ? data.slice(2) : data;
-	if (!HEX.test(hex)) throw new DecodeError("BAD_HEX", `data is not an even-length hex string ('${data.slice(0, 40)}')`);
+	if (!HEX.test(hex))
+		throw new DecodeError("BAD_HEX", `data is not an even-length hex string ('${data.slice(0, 40)}')`);
 	return { ts: parseTimestamp(timestamp, now), bytes: Buffer.from(hex, "hex") };
 }
 
 /** One frame of one sensor → readings (value = raw * scale + add). */
 export function decodeFrame(spec: ControllerSpec, sensorNo: number, frame: Frame): Reading[] {
 	const sensor = spec.sensors[String(sensorNo)];
-	if (!sensor) throw new DecodeError("UNKNOWN_SENSOR", `controller ${spec.mac} has no sensor ${sensorNo} in its metadata`);
+	if (!sensor)
+		throw new DecodeError("UNKNOWN_SENSOR", `controller ${spec.mac} has no sensor ${sensorNo} in its metadata`);
 	if (frame.bytes.length !== sensor.frameLength) {
-		throw new DecodeError("WRONG_LENGTH", `sensor ${sensorNo} of ${spec.mac} sends ${sensor.frameLength} bytes, got ${frame.bytes.length}`);
+		throw new DecodeError(
+			"WRONG_LENGTH",
+			`sensor ${sensorNo} of ${spec.mac} sends ${sensor.frameLength} bytes, got ${frame.bytes.length}`
+		);
 	}
 	const out: Reading[] = [];
 	for (const dp of sensor.datapoints) {
 		const t = FIELD_TYPES[dp.type];
 		if (!t || dp.offset < 0 || dp.offset + t.size > frame.bytes.length) {
-			throw new DecodeError("BAD_METADATA", `datapoint ${dp.label} of ${spec.mac}: ${dp.type} at offset ${dp.offset} does not fit a ${frame.bytes.length}-byte frame`);
+			throw new DecodeError(
+				"BAD_METADATA",
+				`datapoint ${dp.label} of ${spec.mac}: ${dp.type} at offset ${dp.offset} does not fit a ${frame.bytes.length}-byte frame`
+			);
 		}
 		const raw = t.read(frame.bytes, dp.offset);
 		// Round away binary noise of the scale (0.01 * 2150 = 21.500000000000004).
@@ -165,7 +188,8 @@ export function buildControllerSpec(
 	datapoints: { id: number; label: string; decoding: Record<string, unknown> | null }[]
 ): ControllerSpec {
 	const spec: ControllerSpec = { deviceId: device.id, mac: device.mac, sensors: {} };
-	for (const s of sensors) spec.sensors[String(s.sensor)] = { sensor: s.sensor, frameLength: s.frame_length, datapoints: [] };
+	for (const s of sensors)
+		spec.sensors[String(s.sensor)] = { sensor: s.sensor, frameLength: s.frame_length, datapoints: [] };
 	for (const dp of datapoints) {
 		const d = dp.decoding ?? {};
 		if (d.sensor == null) continue;

@@ -4,13 +4,18 @@ import { buildControllerSpec, type ControllerSpec } from "./decode";
 
 /** Advances whenever devices.mac, datapoints or pipeline_sensors change (sql/320_…). */
 export async function metadataVersion(db: Sql): Promise<string> {
-	const [r] = await db.query<{ last_value: string; is_called: boolean }>("SELECT last_value, is_called FROM pipeline_metadata_seq");
+	const [r] = await db.query<{ last_value: string; is_called: boolean }>(
+		"SELECT last_value, is_called FROM pipeline_metadata_seq"
+	);
 	return r.is_called ? String(r.last_value) : "0";
 }
 
 /** The decoding metadata of the controller with this MAC, or null when the MAC is unknown. */
 export async function loadControllerSpec(db: Sql, mac: string): Promise<ControllerSpec | null> {
-	const devices = await db.query<{ id: number; mac: string }>("SELECT id, mac FROM devices WHERE lower(mac) = lower($1)", [mac]);
+	const devices = await db.query<{ id: number; mac: string }>(
+		"SELECT id, mac FROM devices WHERE lower(mac) = lower($1)",
+		[mac]
+	);
 	if (devices.length === 0) return null;
 	const device = devices[0];
 	const sensors = await db.query<{ sensor: number; frame_length: number }>(
@@ -23,4 +28,3 @@ export async function loadControllerSpec(db: Sql, mac: string): Promise<Controll
 	);
 	return buildControllerSpec(device, sensors, datapoints);
 }
-

@@ -81,7 +81,10 @@ const PipelineDecodeService = defineService<DecodeThis>({
 				...pageParams()
 			},
 			/** A list page (docs/api.md): `{ items, nextCursor, total }`, oldest first. */
-			async handler(this: DecodeThis, ctx: Context<Omit<ListParams, "limit" | "offset"> & { limit?: number; cursor?: string }>) {
+			async handler(
+				this: DecodeThis,
+				ctx: Context<Omit<ListParams, "limit" | "offset"> & { limit?: number; cursor?: string }>
+			) {
 				const { cursor, limit = DEFAULT_PAGE, ...filter } = ctx.params;
 				const offset = offsetOf(cursor);
 				const { rows, total } = await listDeadLetters(this.db, { ...filter, limit, offset });
@@ -94,8 +97,21 @@ const PipelineDecodeService = defineService<DecodeThis>({
 			rest: "POST /dead-letters/replay",
 			auth: "admin",
 			params: {
-				ids: { type: "array", items: { type: "number", integer: true, positive: true }, optional: true, max: 10_000 },
-				limit: { type: "number", integer: true, positive: true, max: 10_000, convert: true, optional: true, default: 1000 }
+				ids: {
+					type: "array",
+					items: { type: "number", integer: true, positive: true },
+					optional: true,
+					max: 10_000
+				},
+				limit: {
+					type: "number",
+					integer: true,
+					positive: true,
+					max: 10_000,
+					convert: true,
+					optional: true,
+					default: 1000
+				}
 			},
 			async handler(this: DecodeThis, ctx: Context<{ ids?: number[]; limit: number }>) {
 				// The metadata may just have been fixed: forget every cached lookup, on every node.
@@ -131,12 +147,20 @@ const PipelineDecodeService = defineService<DecodeThis>({
 			const messages = payload?.messages;
 			if (!Array.isArray(messages)) {
 				await this.retry("dead letter", () =>
-					insertDeadLetters(this.db, [{ source: "pipeline.decode", reason: "BAD_BATCH: iot.raw message has no messages array", payload: JSON.stringify(payload).slice(0, 100_000) }])
+					insertDeadLetters(this.db, [
+						{
+							source: "pipeline.decode",
+							reason: "BAD_BATCH: iot.raw message has no messages array",
+							payload: JSON.stringify(payload).slice(0, 100_000)
+						}
+					])
 				);
 				this.stats.deadLetters++;
 				return;
 			}
-			const { readings, dead, parsed } = await decodeBatch(messages as RawMqttMessage[], macs => this.lookupControllers(macs, keepAlive));
+			const { readings, dead, parsed } = await decodeBatch(messages as RawMqttMessage[], macs =>
+				this.lookupControllers(macs, keepAlive)
+			);
 			this.stats.decodedMessages += parsed;
 			if (dead.length) {
 				await this.retry("dead letters", () => insertDeadLetters(this.db, dead), keepAlive);
@@ -144,7 +168,11 @@ const PipelineDecodeService = defineService<DecodeThis>({
 			}
 			for (let i = 0; i < readings.length; i += READINGS_PER_MESSAGE) {
 				const chunk = readings.slice(i, i + READINGS_PER_MESSAGE);
-				await this.retry("telemetry.readings", () => this.broker.sendToChannel(CHANNELS.telemetryReadings, { readings: chunk }), keepAlive);
+				await this.retry(
+					"telemetry.readings",
+					() => this.broker.sendToChannel(CHANNELS.telemetryReadings, { readings: chunk }),
+					keepAlive
+				);
 			}
 			this.stats.readings += readings.length;
 		},
@@ -156,11 +184,19 @@ const PipelineDecodeService = defineService<DecodeThis>({
 				async () => {
 					const version = await metadataVersion(this.db);
 					if (version !== this.metadataVersion) {
-						if (this.metadataVersion !== null) await this.broker.cacher?.clean("pipeline-decode.controller:**");
+						if (this.metadataVersion !== null)
+							await this.broker.cacher?.clean("pipeline-decode.controller:**");
 						this.metadataVersion = version;
 					}
 					const out = new Map<string, Lookup>();
-					await Promise.all(macs.map(async mac => out.set(mac, await this.broker.call<Lookup, { mac: string }>("pipeline-decode.controller", { mac }))));
+					await Promise.all(
+						macs.map(async mac =>
+							out.set(
+								mac,
+								await this.broker.call<Lookup, { mac: string }>("pipeline-decode.controller", { mac })
+							)
+						)
+					);
 					return out;
 				},
 				keepAlive

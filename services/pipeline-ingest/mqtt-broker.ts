@@ -34,7 +34,13 @@ export function isIngestTopic(topic: string): boolean {
 /** Topics the holder of certificate CN `cn` may publish to. */
 export function mayPublish(cn: string, topic: string): boolean {
 	const parts = topic.split("/");
-	return parts.length >= 3 && (parts[0] === "stat" || parts[0] === "tele") && parts[1] === cn && !topic.includes("#") && !topic.includes("+");
+	return (
+		parts.length >= 3 &&
+		(parts[0] === "stat" || parts[0] === "tele") &&
+		parts[1] === cn &&
+		!topic.includes("#") &&
+		!topic.includes("+")
+	);
 }
 
 /** Topic filters the holder of certificate CN `cn` may subscribe to: its own commands only. */
@@ -101,7 +107,9 @@ export class EmbeddedBroker {
 			preConnect: (client, _packet, done) => {
 				limitPacketSize(client, opts.maxPacketBytes, bytes => {
 					if (self) self.stats.refusedOversize++;
-					opts.logger.warn(`mqtt: ${client.id ?? "a client"} sent a ${bytes}-byte packet, over MQTT_MAX_PACKET_BYTES (${opts.maxPacketBytes}): refused, connection closed`);
+					opts.logger.warn(
+						`mqtt: ${client.id ?? "a client"} sent a ${bytes}-byte packet, over MQTT_MAX_PACKET_BYTES (${opts.maxPacketBytes}): refused, connection closed`
+					);
 				});
 				done(null, true);
 			},
@@ -123,7 +131,9 @@ export class EmbeddedBroker {
 					return done(new Error(`${cn} may not publish to ${packet.topic}`));
 				}
 				if (!client || !isIngestTopic(packet.topic)) return done(null);
-				const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload as string);
+				const payload = Buffer.isBuffer(packet.payload)
+					? packet.payload
+					: Buffer.from(packet.payload as string);
 				let handed: Promise<unknown>;
 				try {
 					handed = opts.onMessage(packet.topic, payload);
@@ -181,7 +191,10 @@ export class EmbeddedBroker {
 	 * every handshake is refused and `tlsPort` is null (`/ready` says so).
 	 */
 	async reserveTls(port: number, host = "0.0.0.0"): Promise<void> {
-		const server = tls.createServer({ requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" }, socket => this.aedes.handle(socket));
+		const server = tls.createServer(
+			{ requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" },
+			socket => this.aedes.handle(socket)
+		);
 		// Until it has its certificate, a connection is closed at once (the client retries); not a refusal.
 		server.on("connection", socket => {
 			if (this.tlsPort == null) socket.destroy();
@@ -204,7 +217,12 @@ export class EmbeddedBroker {
 	/** Gives the mTLS listener its certificates (again, when they are renewed). */
 	setTlsMaterial(material: TlsMaterial): number {
 		if (!this.secure) throw new Error("the mTLS listener is not bound");
-		this.secure.setSecureContext({ key: material.key, cert: material.cert, ca: material.ca, minVersion: "TLSv1.2" });
+		this.secure.setSecureContext({
+			key: material.key,
+			cert: material.cert,
+			ca: material.ca,
+			minVersion: "TLSv1.2"
+		});
 		this.tlsPort = (this.secure.address() as net.AddressInfo).port;
 		this.opts.logger.info(`mqtt: embedded broker, mTLS listener on ${this.tlsAddress}`);
 		return this.tlsPort;
@@ -221,7 +239,9 @@ export class EmbeddedBroker {
 async function openPersistence(dir: string): Promise<{ destroy(): Promise<void> }> {
 	const { ClassicLevel } = await import("classic-level");
 	// eslint-disable-next-line @typescript-eslint/no-require-imports -- untyped CommonJS file of the package
-	const AsyncPersistence = require("aedes-persistence-level/asyncPersistence.js") as new (db: unknown) => { destroy(): Promise<void> };
+	const AsyncPersistence = require("aedes-persistence-level/asyncPersistence.js") as new (db: unknown) => {
+		destroy(): Promise<void>;
+	};
 	const db = new ClassicLevel(dir);
 	await db.open();
 	return new AsyncPersistence(db);

@@ -85,8 +85,20 @@ const PipelineIngestService = defineService<IngestThis>({
 					...this.stats,
 					ingest: this.publisher.stats,
 					broker: e
-						? { embedded: true, subscribed: true, plainPort: e.plainPort, plainAddress: e.plainAddress, tlsPort: e.tlsPort, ...e.stats }
-						: { embedded: false, connected: !!this.subscriber?.client.connected, subscribed: !!this.subscriber?.subscribed, ...this.subscriber?.stats }
+						? {
+								embedded: true,
+								subscribed: true,
+								plainPort: e.plainPort,
+								plainAddress: e.plainAddress,
+								tlsPort: e.tlsPort,
+								...e.stats
+							}
+						: {
+								embedded: false,
+								connected: !!this.subscriber?.client.connected,
+								subscribed: !!this.subscriber?.subscribed,
+								...this.subscriber?.stats
+							}
 				};
 			}
 		}
@@ -115,7 +127,9 @@ const PipelineIngestService = defineService<IngestThis>({
 				payload: payload.subarray(0, MAX_PAYLOAD_BYTES).toString("utf8"),
 				data: { code: "TOO_LARGE", bytes: payload.length, receivedAt: new Date().toISOString() }
 			};
-			return untilDone({ logger: this.logger, isStopping: () => this.broker.stopping }, "dead letter", async () => insertDeadLetters(await this.database(), [letter]));
+			return untilDone({ logger: this.logger, isStopping: () => this.broker.stopping }, "dead letter", async () =>
+				insertDeadLetters(await this.database(), [letter])
+			);
 		},
 
 		database(this: IngestThis) {
@@ -129,13 +143,21 @@ const PipelineIngestService = defineService<IngestThis>({
 			const env = fleetEnv(this.broker);
 			try {
 				// signing may start later or on another node; give up only when this node stops.
-				while (!(await this.broker.waitForServices(["signing"], 10_000).then(() => true, () => false))) {
+				while (
+					!(await this.broker.waitForServices(["signing"], 10_000).then(
+						() => true,
+						() => false
+					))
+				) {
 					if (this.broker.stopping || !this.embedded) return;
 					this.logger.info("mqtt: waiting for the signing service (server certificate of the mTLS listener)");
 				}
 				// The listener's key is made here and never travels; signing signs the request.
 				const { keyPem, csrPem } = await createKeyAndCsr("fleetmesh-mqtt");
-				const issued = await this.broker.call<{ cert: string; ca: string }, { commonName: string; hosts: string[]; csr: string }>("signing.issueServerCert", {
+				const issued = await this.broker.call<
+					{ cert: string; ca: string },
+					{ commonName: string; hosts: string[]; csr: string }
+				>("signing.issueServerCert", {
 					commonName: "fleetmesh-mqtt",
 					hosts: [...new Set(["localhost", "127.0.0.1", os.hostname()])],
 					csr: csrPem
@@ -144,7 +166,8 @@ const PipelineIngestService = defineService<IngestThis>({
 				if (!this.embedded) return;
 				this.embedded.setTlsMaterial(material);
 			} catch (err) {
-				if (this.embedded) this.logger.error(`mqtt: mTLS listener on ${env.mqttsPort} not started: ${errorMessage(err)}`);
+				if (this.embedded)
+					this.logger.error(`mqtt: mTLS listener on ${env.mqttsPort} not started: ${errorMessage(err)}`);
 			}
 		}
 	},
@@ -162,7 +185,10 @@ const PipelineIngestService = defineService<IngestThis>({
 			sizeOf: rawSize,
 			flushMs: 10,
 			maxBuffered: 200_000,
-			onDrop: (count, reason) => this.logger.error(`pipeline ingest: dropped ${count} MQTT messages (${reason}); not acknowledged, the broker keeps them`)
+			onDrop: (count, reason) =>
+				this.logger.error(
+					`pipeline ingest: dropped ${count} MQTT messages (${reason}); not acknowledged, the broker keeps them`
+				)
 		}).registerHealth();
 	},
 
@@ -198,7 +224,10 @@ const PipelineIngestService = defineService<IngestThis>({
 		registerHealthCheck(this.broker, "mqtt", async () => {
 			const e = this.embedded;
 			if (!e) throw new Error("embedded broker stopped");
-			if (e.tlsPort == null) throw new Error(`mTLS listener on ${e.tlsAddress} has no server certificate yet (waiting for the signing service)`);
+			if (e.tlsPort == null)
+				throw new Error(
+					`mTLS listener on ${e.tlsAddress} has no server certificate yet (waiting for the signing service)`
+				);
 			return { embedded: true, tls: e.tlsPort, plain: e.plainPort };
 		});
 		// The mTLS listener needs a server certificate from signing, which may start later.

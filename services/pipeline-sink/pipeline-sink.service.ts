@@ -8,7 +8,16 @@ import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { fleetEnv } from "../shared/broker-env";
 import { CHANNELS, type Reading } from "../shared/contracts";
 import { keepAliveOf, untilDone, type KeepAlive } from "../shared/pipeline/retry";
-import { applyRetention, insertDeadLetters, insertReadings, isDataError, readingProblem, toRow, type DeadLetterInput, type Row } from "../shared/pipeline/storage";
+import {
+	applyRetention,
+	insertDeadLetters,
+	insertReadings,
+	isDataError,
+	readingProblem,
+	toRow,
+	type DeadLetterInput,
+	type Row
+} from "../shared/pipeline/storage";
 import { BatchSink } from "./sink";
 import { defineService } from "../shared/define-service";
 import { errorMessage } from "../shared/error-message";
@@ -50,13 +59,20 @@ const PipelineSinkService = defineService<SinkThis>({
 		async store(this: SinkThis, payload: { readings?: unknown }, keepAlive?: KeepAlive) {
 			const readings = payload?.readings;
 			if (!Array.isArray(readings)) {
-				return this.deadLetter([{ source: "pipeline.sink", reason: "BAD_BATCH: telemetry.readings message has no readings array", payload: JSON.stringify(payload).slice(0, 100_000) }]);
+				return this.deadLetter([
+					{
+						source: "pipeline.sink",
+						reason: "BAD_BATCH: telemetry.readings message has no readings array",
+						payload: JSON.stringify(payload).slice(0, 100_000)
+					}
+				]);
 			}
 			const rows: Row[] = [];
 			const bad: DeadLetterInput[] = [];
 			for (const r of readings) {
 				const problem = readingProblem(r);
-				if (problem) bad.push({ source: "pipeline.sink", reason: `BAD_READING: ${problem}`, data: { readings: [r] } });
+				if (problem)
+					bad.push({ source: "pipeline.sink", reason: `BAD_READING: ${problem}`, data: { readings: [r] } });
 				else rows.push(toRow(r as Reading));
 			}
 			if (bad.length) await this.deadLetter(bad);
@@ -65,7 +81,9 @@ const PipelineSinkService = defineService<SinkThis>({
 		},
 
 		async deadLetter(this: SinkThis, letters: DeadLetterInput[]) {
-			await untilDone({ logger: this.logger, isStopping: () => this.broker.stopping }, "dead letters", () => insertDeadLetters(this.db, letters));
+			await untilDone({ logger: this.logger, isStopping: () => this.broker.stopping }, "dead letters", () =>
+				insertDeadLetters(this.db, letters)
+			);
 			this.deadLetters += letters.length;
 		}
 	},
@@ -81,12 +99,19 @@ const PipelineSinkService = defineService<SinkThis>({
 			isTransient: err => !isDataError(err),
 			onPoison: async (rows, err) => {
 				await insertDeadLetters(this.db, [
-					{ source: "pipeline.sink", reason: `REFUSED: ${errorMessage(err)}`.slice(0, 1000), data: { readings: rows.map(r => ({ ...r, ts: new Date(r.ts).toISOString() })) } }
+					{
+						source: "pipeline.sink",
+						reason: `REFUSED: ${errorMessage(err)}`.slice(0, 1000),
+						data: { readings: rows.map(r => ({ ...r, ts: new Date(r.ts).toISOString() })) }
+					}
 				]);
 				this.deadLetters++;
 			},
 			onRetry: (err, attempt, delay) => {
-				if (attempt === 1 || attempt % 10 === 0) this.logger.warn(`pipeline sink: write failed (${errorMessage(err)}); retry ${attempt} in ${delay} ms, backlog stays in the channel`);
+				if (attempt === 1 || attempt % 10 === 0)
+					this.logger.warn(
+						`pipeline sink: write failed (${errorMessage(err)}); retry ${attempt} in ${delay} ms, backlog stays in the channel`
+					);
 			}
 		});
 	},
@@ -97,7 +122,9 @@ const PipelineSinkService = defineService<SinkThis>({
 			this.logger.warn(`pipeline sink: retention policy not applied (${errorMessage(err)})`);
 			return "unknown";
 		});
-		this.logger.info(`pipeline sink: decoded_data is ${mode === "timescaledb" ? `a TimescaleDB hypertable (retention ${env.dataRetentionDays || "∞"} days)` : "a plain table (BRIN on time)"}`);
+		this.logger.info(
+			`pipeline sink: decoded_data is ${mode === "timescaledb" ? `a TimescaleDB hypertable (retention ${env.dataRetentionDays || "∞"} days)` : "a plain table (BRIN on time)"}`
+		);
 	},
 
 	async stopped(this: SinkThis) {

@@ -143,7 +143,9 @@ class SerialLineDriver implements DeviceDriver {
 		}
 		if (!port?.isOpen) throw new Error("device link is not open");
 		const line = cmd.line.endsWith("\n") ? cmd.line : cmd.line + "\n";
-		await new Promise<void>((resolve, reject) => port.write(line, err => (err ? reject(err) : port.drain(e => (e ? reject(e) : resolve())))));
+		await new Promise<void>((resolve, reject) =>
+			port.write(line, err => (err ? reject(err) : port.drain(e => (e ? reject(e) : resolve()))))
+		);
 	}
 
 	private onData(chunk: Buffer): void {
@@ -157,7 +159,9 @@ class SerialLineDriver implements DeviceDriver {
 			stats.overlongLines += this.splitter.overlongLines - overlong;
 			// Dropped data is reported, never silent: the first time, then every 100 lines.
 			if (first || Math.floor(stats.overlongLines / 100) > Math.floor((stats.overlongLines - 1) / 100)) {
-				this.hooks.log.warn(`processor: device ${this.req.deviceId}: ${stats.overlongLines} line(s) longer than buffer_size ${this.req.config.buffer_size} dropped (${stats.droppedBytes} bytes so far)`);
+				this.hooks.log.warn(
+					`processor: device ${this.req.deviceId}: ${stats.overlongLines} line(s) longer than buffer_size ${this.req.config.buffer_size} dropped (${stats.droppedBytes} bytes so far)`
+				);
 			}
 		}
 		for (const line of lines) this.onLine(line);
@@ -182,7 +186,10 @@ class SerialLineDriver implements DeviceDriver {
 		const { stats } = this.hooks;
 		stats.badLines++;
 		stats.lastBadLine = `${reason}: ${JSON.stringify(line.slice(0, 80))}`;
-		if (stats.badLines === 1 || stats.badLines % 1000 === 0) this.hooks.log.debug(`processor: device ${this.req.deviceId}: bad line (${stats.badLines} so far): ${stats.lastBadLine}`);
+		if (stats.badLines === 1 || stats.badLines % 1000 === 0)
+			this.hooks.log.debug(
+				`processor: device ${this.req.deviceId}: bad line (${stats.badLines} so far): ${stats.lastBadLine}`
+			);
 	}
 }
 
@@ -231,7 +238,11 @@ class ModbusDriver implements DeviceDriver {
 		client.setID(mb.unit_id);
 		client.setTimeout(Math.min(5000, this.req.config.timeout * 1000));
 		this.client = client;
-		this.poller.start(() => this.poll(), mb.poll_ms, () => this.client !== null);
+		this.poller.start(
+			() => this.poll(),
+			mb.poll_ms,
+			() => this.client !== null
+		);
 	}
 
 	async close(): Promise<void> {
@@ -261,7 +272,9 @@ class ModbusDriver implements DeviceDriver {
 		const values: Record<string, number> = {};
 		for (const r of this.req.profile.modbus!.registers) {
 			const n = registerWidth(r.format);
-			const res = await this.onTurn(() => (r.type === "input" ? client.readInputRegisters(r.address, n) : client.readHoldingRegisters(r.address, n)));
+			const res = await this.onTurn(() =>
+				r.type === "input" ? client.readInputRegisters(r.address, n) : client.readHoldingRegisters(r.address, n)
+			);
 			values[r.label] = decodeRegister(res.data, r.format, r.scale ?? 1);
 		}
 		this.hooks.onValues(values);

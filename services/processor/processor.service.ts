@@ -12,7 +12,15 @@ import type { MqttClient } from "mqtt";
 import { BatchPublisher } from "../../mixins/batch-publisher";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
-import { CHANNELS, EVENTS, modbusMapSchema, type DeviceOpenRequest, type DeviceStatus, type DeviceStatusEvent, type Reading } from "../shared/contracts";
+import {
+	CHANNELS,
+	EVENTS,
+	modbusMapSchema,
+	type DeviceOpenRequest,
+	type DeviceStatus,
+	type DeviceStatusEvent,
+	type Reading
+} from "../shared/contracts";
 import { NotFoundError } from "../shared/errors";
 import { openI2cBus } from "./links/i2c";
 import { DeviceSession } from "./session";
@@ -42,7 +50,14 @@ const openParams = {
 			baudrate: { type: "number", integer: true, positive: true, optional: true },
 			format: { type: "enum", values: [...LINE_FORMATS], optional: true },
 			modbus: modbusMapSchema(false),
-			i2c: { type: "object", optional: true, props: { address: { type: "number", integer: true, min: 3, max: 0x77 }, poll_ms: { type: "number", optional: true } } }
+			i2c: {
+				type: "object",
+				optional: true,
+				props: {
+					address: { type: "number", integer: true, min: 3, max: 0x77 },
+					poll_ms: { type: "number", optional: true }
+				}
+			}
 		}
 	},
 	config: {
@@ -53,7 +68,17 @@ const openParams = {
 			timeout: { type: "number", positive: true }
 		}
 	},
-	datapoints: { type: "array", items: { type: "object", props: { label: "string", id: { type: "number", integer: true, positive: true }, key: { type: "string", optional: true } } } }
+	datapoints: {
+		type: "array",
+		items: {
+			type: "object",
+			props: {
+				label: "string",
+				id: { type: "number", integer: true, positive: true },
+				key: { type: "string", optional: true }
+			}
+		}
+	}
 } as const;
 
 const ProcessorService = defineService<ProcessorThis>({
@@ -65,8 +90,10 @@ const ProcessorService = defineService<ProcessorThis>({
 			params: openParams,
 			async handler(this: ProcessorThis, ctx: Context<DeviceOpenRequest>) {
 				const req = ctx.params;
-				if (req.profile.protocol === "modbus" && !req.profile.modbus) throw new Errors.ValidationError("protocol modbus needs profile.modbus", "VALIDATION_ERROR", {});
-				if (req.profile.interface === "i2c" && !req.profile.i2c) throw new Errors.ValidationError("an i2c device needs profile.i2c.address", "VALIDATION_ERROR", {});
+				if (req.profile.protocol === "modbus" && !req.profile.modbus)
+					throw new Errors.ValidationError("protocol modbus needs profile.modbus", "VALIDATION_ERROR", {});
+				if (req.profile.interface === "i2c" && !req.profile.i2c)
+					throw new Errors.ValidationError("an i2c device needs profile.i2c.address", "VALIDATION_ERROR", {});
 				const old = this.sessions.get(req.deviceId);
 				if (old) {
 					this.sessions.delete(req.deviceId);
@@ -79,7 +106,13 @@ const ProcessorService = defineService<ProcessorThis>({
 					onReadings: readings => this.publish(readings),
 					onStatus: (status: DeviceStatus, reason?: string) => {
 						if (this.sessions.get(req.deviceId) !== session) return;
-						const ev: DeviceStatusEvent = { deviceId: req.deviceId, nodeID: this.broker.nodeID, status, at: new Date().toISOString(), ...(reason ? { reason } : {}) };
+						const ev: DeviceStatusEvent = {
+							deviceId: req.deviceId,
+							nodeID: this.broker.nodeID,
+							status,
+							at: new Date().toISOString(),
+							...(reason ? { reason } : {})
+						};
 						void this.broker.emit(EVENTS.deviceStatus, ev);
 					}
 				});
@@ -88,9 +121,19 @@ const ProcessorService = defineService<ProcessorThis>({
 					await session.start();
 				} catch (err) {
 					this.sessions.delete(req.deviceId);
-					throw new Errors.MoleculerError(`cannot open ${req.device}: ${errorMessage(err)}`, 500, "DEVICE_OPEN_FAILED", { deviceId: req.deviceId });
+					throw new Errors.MoleculerError(
+						`cannot open ${req.device}: ${errorMessage(err)}`,
+						500,
+						"DEVICE_OPEN_FAILED",
+						{ deviceId: req.deviceId }
+					);
 				}
-				return { deviceId: req.deviceId, nodeID: this.broker.nodeID, path: session.openedPath, status: session.status };
+				return {
+					deviceId: req.deviceId,
+					nodeID: this.broker.nodeID,
+					path: session.openedPath,
+					status: session.status
+				};
 			}
 		},
 		close: {
@@ -109,7 +152,17 @@ const ProcessorService = defineService<ProcessorThis>({
 				return {
 					nodeID: this.broker.nodeID,
 					publisher: this.publisher.stats,
-					devices: [...this.sessions.values()].map(s => ({ deviceId: s.deviceId, name: s.req.profile.name, path: s.openedPath, protocol: s.req.profile.protocol, baudrate: s.req.profile.baudrate, config: s.req.config, status: s.status, openedAt: s.openedAt, stats: s.stats }))
+					devices: [...this.sessions.values()].map(s => ({
+						deviceId: s.deviceId,
+						name: s.req.profile.name,
+						path: s.openedPath,
+						protocol: s.req.profile.protocol,
+						baudrate: s.req.profile.baudrate,
+						config: s.req.config,
+						status: s.status,
+						openedAt: s.openedAt,
+						stats: s.stats
+					}))
 				};
 			}
 		},
@@ -121,13 +174,18 @@ const ProcessorService = defineService<ProcessorThis>({
 				register: { type: "number", integer: true, min: 0, max: 65535, optional: true },
 				value: { type: "number", integer: true, optional: true }
 			},
-			async handler(this: ProcessorThis, ctx: Context<{ deviceId: number; line?: string; register?: number; value?: number }>) {
+			async handler(
+				this: ProcessorThis,
+				ctx: Context<{ deviceId: number; line?: string; register?: number; value?: number }>
+			) {
 				const s = this.sessions.get(ctx.params.deviceId);
 				if (!s) throw new NotFoundError("open device", ctx.params.deviceId);
 				try {
 					await s.write(ctx.params);
 				} catch (err) {
-					throw new Errors.MoleculerClientError(errorMessage(err), 409, "DEVICE_WRITE_FAILED", { deviceId: ctx.params.deviceId });
+					throw new Errors.MoleculerClientError(errorMessage(err), 409, "DEVICE_WRITE_FAILED", {
+						deviceId: ctx.params.deviceId
+					});
 				}
 				return { ok: true };
 			}
@@ -139,17 +197,32 @@ const ProcessorService = defineService<ProcessorThis>({
 				probes: {
 					type: "array",
 					max: 128,
-					items: { type: "object", props: { address: { type: "number", integer: true, min: 3, max: 0x77 }, register: { type: "number", optional: true }, expect: { type: "number", optional: true }, profile: { type: "string", optional: true } } }
+					items: {
+						type: "object",
+						props: {
+							address: { type: "number", integer: true, min: 3, max: 0x77 },
+							register: { type: "number", optional: true },
+							expect: { type: "number", optional: true },
+							profile: { type: "string", optional: true }
+						}
+					}
 				}
 			},
-			async handler(this: ProcessorThis, ctx: Context<{ path: string; probes: Array<{ address: number; register?: number; expect?: number; profile?: string }> }>) {
+			async handler(
+				this: ProcessorThis,
+				ctx: Context<{
+					path: string;
+					probes: Array<{ address: number; register?: number; expect?: number; profile?: string }>;
+				}>
+			) {
 				const bus = await openI2cBus(this.broker, ctx.params.path);
 				const found = [];
 				try {
 					for (const p of ctx.params.probes) {
 						try {
 							const v = await bus.readByte(p.address, p.register ?? 0);
-							if (p.expect == null || v === p.expect) found.push({ address: p.address, profile: p.profile, value: v });
+							if (p.expect == null || v === p.expect)
+								found.push({ address: p.address, profile: p.profile, value: v });
 						} catch {
 							/* nothing at this address */
 						}
@@ -168,7 +241,11 @@ const ProcessorService = defineService<ProcessorThis>({
 			if (this.mqtt?.connected) {
 				for (const r of readings) {
 					const label = this.labels.get(r.deviceId)?.get(r.datapointId) ?? String(r.datapointId);
-					this.mqtt.publish(`devices/${r.deviceId}/telemetry/${label}`, JSON.stringify({ value: r.value, ts: r.ts, datapointId: r.datapointId }), { qos: 0 });
+					this.mqtt.publish(
+						`devices/${r.deviceId}/telemetry/${label}`,
+						JSON.stringify({ value: r.value, ts: r.ts, datapointId: r.datapointId }),
+						{ qos: 0 }
+					);
 				}
 			}
 		}
@@ -191,7 +268,10 @@ const ProcessorService = defineService<ProcessorThis>({
 		const env = fleetEnv(this.broker);
 		if (env.mqttUrl) {
 			const mqtt = await import("mqtt");
-			this.mqtt = mqtt.connect(env.mqttUrl, { clientId: `fleetmesh-processor-${this.broker.nodeID}`, reconnectPeriod: 2000 });
+			this.mqtt = mqtt.connect(env.mqttUrl, {
+				clientId: `fleetmesh-processor-${this.broker.nodeID}`,
+				reconnectPeriod: 2000
+			});
 			this.mqtt.on("error", err => this.logger.warn(`processor: MQTT ${err.message}`));
 			registerHealthCheck(this.broker, "processor-mqtt", async () => {
 				if (!this.mqtt?.connected) throw new Error("MQTT not connected");

@@ -32,7 +32,20 @@ export interface SessionStats {
 }
 
 export class DeviceSession {
-	readonly stats: SessionStats = { lines: 0, readings: 0, badLines: 0, ignoredLines: 0, droppedBytes: 0, overlongLines: 0, unmappedValues: 0, reconnects: 0, errors: 0, lastError: null, lastBadLine: null, lastDataAt: null };
+	readonly stats: SessionStats = {
+		lines: 0,
+		readings: 0,
+		badLines: 0,
+		ignoredLines: 0,
+		droppedBytes: 0,
+		overlongLines: 0,
+		unmappedValues: 0,
+		reconnects: 0,
+		errors: 0,
+		lastError: null,
+		lastBadLine: null,
+		lastDataAt: null
+	};
 	status: DeviceStatus = "configured";
 	/** When this session was created (a reopen makes a new one). */
 	readonly openedAt = new Date().toISOString();
@@ -103,7 +116,9 @@ export class DeviceSession {
 		await this.driver.open();
 		if (this.stopped) return;
 		this.reconnectBackoff.reset();
-		this.hooks.log.info(`processor: device ${this.deviceId} open on ${this.openedPath} (${this.req.profile.protocol})`);
+		this.hooks.log.info(
+			`processor: device ${this.deviceId} open on ${this.openedPath} (${this.req.profile.protocol})`
+		);
 	}
 
 	private linkLost(reason: string): void {

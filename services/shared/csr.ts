@@ -20,6 +20,9 @@ export async function createKeyAndCsr(commonName: string): Promise<{ keyPem: str
 		signingAlgorithm: { name: "ECDSA", hash: "SHA-256" }
 	});
 	const der = Buffer.from(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
-	const keyPem = `-----BEGIN PRIVATE KEY-----\n${der.toString("base64").replace(/(.{64})/g, "$1\n").replace(/\n$/, "")}\n-----END PRIVATE KEY-----\n`;
+	const keyPem = `-----BEGIN PRIVATE KEY-----\n${der
+		.toString("base64")
+		.replace(/(.{64})/g, "$1\n")
+		.replace(/\n$/, "")}\n-----END PRIVATE KEY-----\n`;
 	return { keyPem, csrPem: csr.toString("pem") };
 }

@@ -13,6 +13,8 @@ export function defineService<This, S = ServiceSettingSchema>(schema: ServiceSch
 }
 
 /** The same for a mixin (a partial schema merged into services). */
-export function defineMixin<This, S = ServiceSettingSchema>(schema: Partial<ServiceSchema<S, This>>): Partial<ServiceSchema<S>> {
+export function defineMixin<This, S = ServiceSettingSchema>(
+	schema: Partial<ServiceSchema<S, This>>
+): Partial<ServiceSchema<S>> {
 	return schema as unknown as Partial<ServiceSchema<S>>;
 }

@@ -21,10 +21,7 @@ export class ConfigError extends Error {
 	}
 }
 
-export type TransporterConfig =
-	| { kind: "none" }
-	| { kind: "TCP" }
-	| { kind: "NATS"; url: string };
+export type TransporterConfig = { kind: "none" } | { kind: "TCP" } | { kind: "NATS"; url: string };
 
 /** The node and its place in the mesh. */
 export interface NodeEnv {
@@ -63,7 +60,12 @@ export interface NodeEnv {
  */
 export const SERIALIZERS = ["JSON", "MsgPack", "Notepack", "CBOR"] as const;
 export type Serializer = (typeof SERIALIZERS)[number];
-const SERIALIZER_PACKAGES: Record<Serializer, string | null> = { JSON: null, MsgPack: "msgpack-lite", Notepack: "notepack.io", CBOR: "cbor-x" };
+const SERIALIZER_PACKAGES: Record<Serializer, string | null> = {
+	JSON: null,
+	MsgPack: "msgpack-lite",
+	Notepack: "notepack.io",
+	CBOR: "cbor-x"
+};
 
 function parseSerializer(env: Env): Serializer {
 	const choice = parseChoice(env, "SERIALIZER", SERIALIZERS, "JSON", true);
@@ -72,7 +74,10 @@ function parseSerializer(env: Env): Serializer {
 		try {
 			require.resolve(pkg);
 		} catch {
-			throw new ConfigError("SERIALIZER", `${choice} needs the '${pkg}' package (npm install ${pkg}), which is not installed`);
+			throw new ConfigError(
+				"SERIALIZER",
+				`${choice} needs the '${pkg}' package (npm install ${pkg}), which is not installed`
+			);
 		}
 	}
 	return choice;
@@ -80,7 +85,15 @@ function parseSerializer(env: Env): Serializer {
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-export const TRACING_EXPORTERS = ["Console", "Event", "EventLegacy", "Jaeger", "Zipkin", "Datadog", "Newrelic"] as const;
+export const TRACING_EXPORTERS = [
+	"Console",
+	"Event",
+	"EventLegacy",
+	"Jaeger",
+	"Zipkin",
+	"Datadog",
+	"Newrelic"
+] as const;
 export type TracingExporter = (typeof TRACING_EXPORTERS)[number];
 
 /** Where data lives: databases, brokers, the data directory. */
@@ -235,7 +248,15 @@ export interface BuildsAreaEnv {
 	builds: BuildsEnv;
 }
 
-export type FleetEnv = NodeEnv & StorageEnv & GatewayEnv & AuthEnv & PipelineEnv & DevicesEnv & MonitoringEnv & AutomationEnv & BuildsAreaEnv;
+export type FleetEnv = NodeEnv &
+	StorageEnv &
+	GatewayEnv &
+	AuthEnv &
+	PipelineEnv &
+	DevicesEnv &
+	MonitoringEnv &
+	AutomationEnv &
+	BuildsAreaEnv;
 
 type Env = Record<string, string | undefined>;
 
@@ -254,7 +275,10 @@ export function parseUrlVar(env: Env, name: string, schemes: string[]): string |
 	try {
 		url = new URL(raw);
 	} catch {
-		throw new ConfigError(name, `'${redact(raw)}' is not a URL (expected ${schemes.map(s => s + "//…").join(" or ")})`);
+		throw new ConfigError(
+			name,
+			`'${redact(raw)}' is not a URL (expected ${schemes.map(s => s + "//…").join(" or ")})`
+		);
 	}
 	if (!schemes.includes(url.protocol)) {
 		throw new ConfigError(name, `scheme '${url.protocol}' is not supported (expected ${schemes.join(" or ")})`);
@@ -293,14 +317,22 @@ export function parseTransporter(env: Env): TransporterConfig {
 			try {
 				url = new URL(part.trim());
 			} catch {
-				throw new ConfigError("TRANSPORTER", `'${redact(part)}' is not a valid NATS URL (expected nats://host:4222)`);
+				throw new ConfigError(
+					"TRANSPORTER",
+					`'${redact(part)}' is not a valid NATS URL (expected nats://host:4222)`
+				);
 			}
-			if (!url.hostname) throw new ConfigError("TRANSPORTER", `'${redact(part)}' has no host (expected nats://host:4222)`);
-			if (url.port && !/^\d+$/.test(url.port)) throw new ConfigError("TRANSPORTER", `'${url.port}' is not a port`);
+			if (!url.hostname)
+				throw new ConfigError("TRANSPORTER", `'${redact(part)}' has no host (expected nats://host:4222)`);
+			if (url.port && !/^\d+$/.test(url.port))
+				throw new ConfigError("TRANSPORTER", `'${url.port}' is not a port`);
 		}
 		return { kind: "NATS", url: raw };
 	}
-	throw new ConfigError("TRANSPORTER", `'${redact(raw)}' is not supported: leave it empty (single node), set TCP (LAN, no broker) or nats://host:4222`);
+	throw new ConfigError(
+		"TRANSPORTER",
+		`'${redact(raw)}' is not supported: leave it empty (single node), set TCP (LAN, no broker) or nats://host:4222`
+	);
 }
 
 const SERVICE_NAME = /^[a-z][a-z0-9-]*$/;
@@ -308,7 +340,10 @@ const SERVICE_NAME = /^[a-z][a-z0-9-]*$/;
 export function parseServices(env: Env): string[] | null {
 	const raw = trimmed(env, "SERVICES");
 	if (raw == null) return null;
-	const names = raw.split(",").map(s => s.trim()).filter(Boolean);
+	const names = raw
+		.split(",")
+		.map(s => s.trim())
+		.filter(Boolean);
 	for (const name of names) {
 		// Globs and paths are accepted as moleculer-runner accepts them; plain names must look like names.
 		if (!/[/*.]/.test(name) && !SERVICE_NAME.test(name.replace(/^!/, ""))) {
@@ -354,7 +389,11 @@ export function parseBuildsEnv(env: Env, dataDir: string, simulate: boolean): Bu
 		podmanImage: trimmed(env, "ASU_PODMAN_IMAGE") ?? "ghcr.io/openwrt/imagebuilder",
 		podmanUrl: trimmed(env, "ASU_PODMAN_URL"),
 		podmanNetwork: trimmed(env, "ASU_PODMAN_NETWORK") ?? "asu-build",
-		repositoryAllowList: trimmed(env, "ASU_REPOSITORY_ALLOW_LIST")?.split(",").map(s => s.trim()).filter(Boolean) ?? [],
+		repositoryAllowList:
+			trimmed(env, "ASU_REPOSITORY_ALLOW_LIST")
+				?.split(",")
+				.map(s => s.trim())
+				.filter(Boolean) ?? [],
 		simBuildMs: parseIntVar(env, "ASU_SIM_BUILD_MS", 0, 0, 3_600_000),
 		simImageKib: parseIntVar(env, "ASU_SIM_IMAGE_KIB", 64, 1, 65_536)
 	};
@@ -363,15 +402,25 @@ export function parseBuildsEnv(env: Env, dataDir: string, simulate: boolean): Bu
 function parsePipelineStages(env: Env): FleetEnv["pipelineStages"] {
 	const raw = trimmed(env, "PIPELINE_STAGES");
 	if (raw == null) return null;
-	const stages = raw.split(",").map(s => s.trim().toLowerCase()).filter(Boolean);
+	const stages = raw
+		.split(",")
+		.map(s => s.trim().toLowerCase())
+		.filter(Boolean);
 	for (const s of stages) {
-		if (s !== "ingest" && s !== "decode" && s !== "sink") throw new ConfigError("PIPELINE_STAGES", `'${s}' is not one of ingest, decode, sink`);
+		if (s !== "ingest" && s !== "decode" && s !== "sink")
+			throw new ConfigError("PIPELINE_STAGES", `'${s}' is not one of ingest, decode, sink`);
 	}
 	return stages as FleetEnv["pipelineStages"];
 }
 
 /** One of a fixed list; `caseless` accepts any case and returns the listed spelling. */
-function parseChoice<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T, caseless: boolean): T {
+function parseChoice<T extends string>(
+	env: Env,
+	name: string,
+	choices: readonly T[],
+	fallback: T,
+	caseless: boolean
+): T {
 	const raw = trimmed(env, name);
 	if (raw == null) return fallback;
 	const found = choices.find(c => (caseless ? c.toLowerCase() === raw.toLowerCase() : c === raw));
@@ -383,18 +432,22 @@ function parseChoice<T extends string>(env: Env, name: string, choices: readonly
 function parseHost(env: Env, name: string, fallback: string): string {
 	const raw = trimmed(env, name);
 	if (raw == null) return fallback;
-	if (!/^[A-Za-z0-9._:-]+$/.test(raw) || raw.length > 253) throw new ConfigError(name, `'${raw}' is not a host name or IP address`);
+	if (!/^[A-Za-z0-9._:-]+$/.test(raw) || raw.length > 253)
+		throw new ConfigError(name, `'${raw}' is not a host name or IP address`);
 	return raw;
 }
 
 function parseClientId(env: Env): string | null {
 	const raw = trimmed(env, "MQTT_CLIENT_ID");
 	if (raw != null) {
-		if (!/^[A-Za-z0-9._-]{1,64}$/.test(raw)) throw new ConfigError("MQTT_CLIENT_ID", `'${raw}' must be 1–64 letters, digits, '.', '_' or '-'`);
+		if (!/^[A-Za-z0-9._-]{1,64}$/.test(raw))
+			throw new ConfigError("MQTT_CLIENT_ID", `'${raw}' must be 1–64 letters, digits, '.', '_' or '-'`);
 		return raw;
 	}
 	const node = trimmed(env, "NODEID");
-	return node ? `${trimmed(env, "NAMESPACE") ?? "fleetmesh"}-ingest-${node}`.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 64) : null;
+	return node
+		? `${trimmed(env, "NAMESPACE") ?? "fleetmesh"}-ingest-${node}`.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 64)
+		: null;
 }
 
 /**
@@ -422,7 +475,10 @@ export function checkMeshCredentials(t: TransporterConfig, insecure: boolean): v
 	for (const part of t.url.split(",")) {
 		const url = new URL(part.trim());
 		if (!isLoopbackHost(url.hostname) && !url.username) {
-			throw new ConfigError("TRANSPORTER", `${url.host} is not on this machine and the URL has no credentials: use nats://user:password@${url.host} (the shipped NATS configuration requires them), or set MESH_INSECURE=1 to run an open mesh on purpose`);
+			throw new ConfigError(
+				"TRANSPORTER",
+				`${url.host} is not on this machine and the URL has no credentials: use nats://user:password@${url.host} (the shipped NATS configuration requires them), or set MESH_INSECURE=1 to run an open mesh on purpose`
+			);
 		}
 	}
 }
@@ -439,11 +495,15 @@ function readNodeEnv(env: Env, services: string[] | null): NodeEnv {
 		transporter,
 		meshInsecure,
 		logLevel: parseChoice(env, "LOGLEVEL", LOG_LEVELS, "info", true),
-		logFormat: trimmed(env, "LOG_FORMAT") == null ? null : parseChoice(env, "LOG_FORMAT", ["json", "short"] as const, "json", true),
+		logFormat:
+			trimmed(env, "LOG_FORMAT") == null
+				? null
+				: parseChoice(env, "LOG_FORMAT", ["json", "short"] as const, "json", true),
 		requestTimeoutMs: parseIntVar(env, "REQUEST_TIMEOUT_MS", 10_000, 100, 600_000),
 		metrics: parseBoolVar(env, "METRICS", true),
 		metricsPort: trimmed(env, "METRICS_PORT") == null ? null : parseIntVar(env, "METRICS_PORT", 0, 1, 65535),
-		tracing: trimmed(env, "TRACING") == null ? null : parseChoice(env, "TRACING", TRACING_EXPORTERS, "Console", false),
+		tracing:
+			trimmed(env, "TRACING") == null ? null : parseChoice(env, "TRACING", TRACING_EXPORTERS, "Console", false),
 		channelsReplicas: parseIntVar(env, "CHANNELS_REPLICAS", 1, 1, 5),
 		serializer: parseSerializer(env),
 		channelsAckWaitMs: parseIntVar(env, "CHANNELS_ACK_WAIT_MS", 30_000, 1000, 3_600_000)
@@ -471,14 +531,21 @@ function metricsNeedToken(env: Env, host: string): boolean {
 	if (raw == null || raw === "auto") return !isLoopbackHost(host);
 	if (/^(none|0|false|no|off)$/.test(raw)) return false;
 	if (/^(token|1|true|yes|on)$/.test(raw)) return true;
-	throw new ConfigError("METRICS_AUTH", `'${raw}' is not one of token, none (unset: a token unless HOST is loopback)`);
+	throw new ConfigError(
+		"METRICS_AUTH",
+		`'${raw}' is not one of token, none (unset: a token unless HOST is loopback)`
+	);
 }
 
 function readGatewayEnv(env: Env): GatewayEnv {
 	return {
 		port: parseIntVar(env, "PORT", 3000, 0, 65535),
 		host: parseHost(env, "HOST", "0.0.0.0"),
-		corsOrigins: trimmed(env, "CORS_ORIGINS")?.split(",").map(s => s.trim()).filter(Boolean) ?? null,
+		corsOrigins:
+			trimmed(env, "CORS_ORIGINS")
+				?.split(",")
+				.map(s => s.trim())
+				.filter(Boolean) ?? null,
 		trustProxy: parseBoolVar(env, "TRUST_PROXY", false),
 		metricsAuth: metricsNeedToken(env, parseHost(env, "HOST", "0.0.0.0")),
 		metricsToken: trimmed(env, "METRICS_TOKEN")

@@ -63,7 +63,10 @@ export class FleetErrorRegenerator extends Errors.Regenerator {
 		// Moleculer's own classes are restored by Moleculer, keeping their identity.
 		if (plain.name in Errors) return undefined;
 		if (typeof plain.code !== "number" || plain.code < 400 || plain.code > 599) return undefined;
-		const err = plain.code < 500 ? new MoleculerClientError(plain.message, plain.code, plain.type, plain.data) : new MoleculerError(plain.message, plain.code, plain.type, plain.data);
+		const err =
+			plain.code < 500
+				? new MoleculerClientError(plain.message, plain.code, plain.type, plain.data)
+				: new MoleculerError(plain.message, plain.code, plain.type, plain.data);
 		err.name = plain.name;
 		err.retryable = !!plain.retryable;
 		return err;
@@ -75,13 +78,23 @@ export function toHttpError(err: unknown): InstanceType<typeof MoleculerError> {
 	if (err instanceof MoleculerError) {
 		// The service the route needs is gone (node down, circuit open): 503, not 404.
 		if (err.type === "SERVICE_NOT_FOUND" || err.type === "SERVICE_NOT_AVAILABLE") {
-			const e = new MoleculerError("The service for this request is not available right now", 503, "SERVICE_NOT_AVAILABLE", err.data);
+			const e = new MoleculerError(
+				"The service for this request is not available right now",
+				503,
+				"SERVICE_NOT_AVAILABLE",
+				err.data
+			);
 			e.name = "ServiceNotAvailableError";
 			return e;
 		}
 		// Parameter validation: the message says what was wrong ("The 'status' field must be one of …
 		// (got 'opne')"), not only "Parameters validation error!"; the fields stay in data.
-		if (err.type === "VALIDATION_ERROR" && Array.isArray(err.data) && err.data.length && /^Parameters validation error/.test(err.message)) {
+		if (
+			err.type === "VALIDATION_ERROR" &&
+			Array.isArray(err.data) &&
+			err.data.length &&
+			/^Parameters validation error/.test(err.message)
+		) {
 			const messages = (err.data as { message?: string }[]).map(d => d.message).filter(Boolean);
 			if (messages.length) {
 				const e = new MoleculerClientError(messages.join(" "), 422, "VALIDATION_ERROR", err.data);
@@ -96,7 +109,11 @@ export function toHttpError(err: unknown): InstanceType<typeof MoleculerError> {
 	// Errors from body parsers and the like carry an HTTP status of their own.
 	const status = e?.status ?? e?.statusCode;
 	if (typeof status === "number" && status >= 400 && status < 500) {
-		return new MoleculerClientError(e.message ?? "Bad request", status, e.type ? String(e.type).toUpperCase().replace(/\./g, "_") : "BAD_REQUEST");
+		return new MoleculerClientError(
+			e.message ?? "Bad request",
+			status,
+			e.type ? String(e.type).toUpperCase().replace(/\./g, "_") : "BAD_REQUEST"
+		);
 	}
 	const internal = new MoleculerError("Internal error", 500, "INTERNAL_ERROR");
 	internal.name = "InternalError";

@@ -28,7 +28,9 @@ export function restrictTree(dir: string): number {
 				fs.chmodSync(p, want);
 				changed++;
 			}
-			if (st.isDirectory()) for (const e of fs.readdirSync(p)) fix(path.join(p, e), fs.lstatSync(path.join(p, e)).isDirectory() ? 0o700 : 0o600);
+			if (st.isDirectory())
+				for (const e of fs.readdirSync(p))
+					fix(path.join(p, e), fs.lstatSync(path.join(p, e)).isDirectory() ? 0o700 : 0o600);
 		} catch {
 			// Gone meanwhile (a WAL segment recycled): nothing to protect.
 		}
@@ -88,7 +90,9 @@ export class DataDirInUseError extends Error {
 		readonly dir: string,
 		readonly pid: number
 	) {
-		super(`DATA_DIR ${dir} is in use by another fleetmesh process${Number.isNaN(pid) ? "" : ` (pid ${pid})`}: one process per DATA_DIR (give this node its own DATA_DIR)`);
+		super(
+			`DATA_DIR ${dir} is in use by another fleetmesh process${Number.isNaN(pid) ? "" : ` (pid ${pid})`}: one process per DATA_DIR (give this node its own DATA_DIR)`
+		);
 		this.name = "DataDirInUseError";
 		this.stack = `${this.name}: ${this.message}`;
 	}

@@ -66,10 +66,20 @@ export function startBanner(n: StartNotes): string[] | null {
 	if (n.dashboardUrl) lines.push(`Dashboard:  ${n.dashboardUrl}`);
 	if (n.adminEmail) lines.push(`Sign in as: ${n.adminEmail}`);
 	if (n.adminPassword) lines.push(`Password:   ${n.adminPassword}`);
-	if (n.passwordFile) lines.push(n.adminPassword ? `            (also kept in ${n.passwordFile}, mode 0600)` : `Password:   in ${n.passwordFile}`);
+	if (n.passwordFile)
+		lines.push(
+			n.adminPassword
+				? `            (also kept in ${n.passwordFile}, mode 0600)`
+				: `Password:   in ${n.passwordFile}`
+		);
 	if (!lines.length) return null;
 	if (n.apiUrl) lines.push("", `API:        ${n.apiUrl}  (OpenAPI: ${n.apiUrl}/openapi.json)`);
-	if (n.dashboardUrl) lines.push("", "Next: open the dashboard; with SIMULATE=1 (the default) virtual devices", "stream within seconds. Change the password under Account.");
+	if (n.dashboardUrl)
+		lines.push(
+			"",
+			"Next: open the dashboard; with SIMULATE=1 (the default) virtual devices",
+			"stream within seconds. Change the password under Account."
+		);
 	const width = Math.max(...lines.map(l => l.length));
 	const bar = "+" + "-".repeat(width + 2) + "+";
 	return [bar, ...lines.map(l => `| ${l.padEnd(width)} |`), bar];
@@ -79,8 +89,12 @@ export function startBanner(n: StartNotes): string[] | null {
 export function startSummaryLine(n: StartNotes): string | null {
 	const parts: string[] = [];
 	if (n.dashboardUrl) parts.push(`dashboard ${n.dashboardUrl}`);
-	if (n.adminEmail && n.adminPassword) parts.push(`created administrator ${n.adminEmail} with the generated password ${n.adminPassword}${n.passwordFile ? ` (kept in ${n.passwordFile}, mode 0600)` : ""}`);
-	else if (n.adminEmail) parts.push(`sign in as ${n.adminEmail}${n.passwordFile ? ` (password: see ${n.passwordFile})` : ""}`);
+	if (n.adminEmail && n.adminPassword)
+		parts.push(
+			`created administrator ${n.adminEmail} with the generated password ${n.adminPassword}${n.passwordFile ? ` (kept in ${n.passwordFile}, mode 0600)` : ""}`
+		);
+	else if (n.adminEmail)
+		parts.push(`sign in as ${n.adminEmail}${n.passwordFile ? ` (password: see ${n.passwordFile})` : ""}`);
 	return parts.length ? `start-up summary: ${parts.join("; ")}` : null;
 }
 
@@ -95,7 +109,11 @@ export const BANNER_MAX_WAIT_MS = 8000;
  * scrolled away by the device lines: a box on a terminal (LOG_FORMAT=short), one info line with
  * JSON logs. The password is dropped from the notes once printed, so nothing prints it twice.
  */
-export function printStartBanner(logger: { info(msg: string): void }, jsonLogs: boolean, out: NodeJS.WriteStream = process.stdout): void {
+export function printStartBanner(
+	logger: { info(msg: string): void },
+	jsonLogs: boolean,
+	out: NodeJS.WriteStream = process.stdout
+): void {
 	const started = Date.now();
 	let last = Date.now();
 	const write = out.write;

@@ -4,18 +4,33 @@
  */
 import { ConfigError } from "./env";
 
-export function listenError(err: unknown, portVariable: string, port: number, host: string, hostVariable: string | null = null): Error {
+export function listenError(
+	err: unknown,
+	portVariable: string,
+	port: number,
+	host: string,
+	hostVariable: string | null = null
+): Error {
 	const e = err as NodeJS.ErrnoException;
 	switch (e?.code) {
 		case "EADDRINUSE":
-			return new ConfigError(portVariable, `port ${port} on ${host} is already in use by another process: choose a free ${portVariable}`);
+			return new ConfigError(
+				portVariable,
+				`port ${port} on ${host} is already in use by another process: choose a free ${portVariable}`
+			);
 		case "EACCES":
-			return new ConfigError(portVariable, `port ${port} needs privileges this process does not have: choose a port above 1023`);
+			return new ConfigError(
+				portVariable,
+				`port ${port} needs privileges this process does not have: choose a port above 1023`
+			);
 		case "ENOTFOUND":
 		case "EAI_AGAIN":
 		case "EAI_FAIL":
 		case "EAI_NONAME":
-			return new ConfigError(hostVariable ?? portVariable, `'${host}' does not resolve to an address of this machine`);
+			return new ConfigError(
+				hostVariable ?? portVariable,
+				`'${host}' does not resolve to an address of this machine`
+			);
 		case "EADDRNOTAVAIL":
 			return new ConfigError(hostVariable ?? portVariable, `'${host}' is not an address of this machine`);
 		default:

@@ -38,7 +38,11 @@ export function decodeCursor<T>(cursor: string | undefined, valid: (k: unknown) 
 	} catch {
 		key = undefined;
 	}
-	if (!valid(key)) throw new UnprocessableError("The 'cursor' parameter is not a cursor this list handed out (pass nextCursor back as it came)", [{ field: "cursor", message: "not a valid cursor", value: cursor }]);
+	if (!valid(key))
+		throw new UnprocessableError(
+			"The 'cursor' parameter is not a cursor this list handed out (pass nextCursor back as it came)",
+			[{ field: "cursor", message: "not a valid cursor", value: cursor }]
+		);
 	return key;
 }
 
@@ -51,7 +55,11 @@ export const isPositiveInt = (k: unknown): k is number => Number.isSafeInteger(k
 export function toPage<T>(rows: T[], limit: number, keyOf: (row: T) => unknown, total?: number): Page<T> {
 	const items = rows.slice(0, limit);
 	const more = rows.length > limit;
-	return { items, nextCursor: more && items.length ? encodeCursor(keyOf(items[items.length - 1])) : null, ...(total != null ? { total } : {}) };
+	return {
+		items,
+		nextCursor: more && items.length ? encodeCursor(keyOf(items[items.length - 1])) : null,
+		...(total != null ? { total } : {})
+	};
 }
 
 /** A list that is small by nature (nodes, profiles): one page. */
@@ -59,7 +67,8 @@ export function wholeList<T>(items: T[]): Page<T> {
 	return { items, nextCursor: null, total: items.length };
 }
 
-const isOffsetKey = (k: unknown): k is { o: number } => !!k && typeof k === "object" && Number.isSafeInteger((k as { o: unknown }).o) && (k as { o: number }).o >= 0;
+const isOffsetKey = (k: unknown): k is { o: number } =>
+	!!k && typeof k === "object" && Number.isSafeInteger((k as { o: unknown }).o) && (k as { o: number }).o >= 0;
 
 /** For lists read by position (small tables with a total): the offset a cursor stands for (0 without one). */
 export function offsetOf(cursor: string | undefined): number {

@@ -7,12 +7,21 @@
 import type { ServiceBroker } from "moleculer";
 
 export function runsOn(broker: ServiceBroker, service: string, nodeID: string): boolean {
-	const list = broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as { name: string; nodeID: string }[];
+	const list = broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as {
+		name: string;
+		nodeID: string;
+	}[];
 	return list.some(s => s.name === service && s.nodeID === nodeID);
 }
 
 /** Resolves true once `service` is available on `nodeID`, false after `timeoutMs`. */
-export async function waitForServiceOnNode(broker: ServiceBroker, service: string, nodeID: string, timeoutMs = 15_000, intervalMs = 200): Promise<boolean> {
+export async function waitForServiceOnNode(
+	broker: ServiceBroker,
+	service: string,
+	nodeID: string,
+	timeoutMs = 15_000,
+	intervalMs = 200
+): Promise<boolean> {
 	const until = Date.now() + timeoutMs;
 	while (!runsOn(broker, service, nodeID)) {
 		if (Date.now() >= until) return false;

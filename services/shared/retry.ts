@@ -31,7 +31,8 @@ export function retry<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<T> {
 		timeMultiple: 2,
 		maxDelay: opts.maxDelayMs,
 		jitter: "none",
-		retry: (err: unknown, attempt: number) => attempt < attempts && opts.onFailure?.(err, attempt, delayAfter(attempt, opts)) !== false
+		retry: (err: unknown, attempt: number) =>
+			attempt < attempts && opts.onFailure?.(err, attempt, delayAfter(attempt, opts)) !== false
 	});
 }
 

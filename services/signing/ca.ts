@@ -97,7 +97,10 @@ export async function createCA(commonName = "fleetmesh device CA"): Promise<Cert
 		keys,
 		extensions: [
 			new x509.BasicConstraintsExtension(true, 0, true),
-			new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+			new x509.KeyUsagesExtension(
+				x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
+				true
+			),
 			await x509.SubjectKeyIdentifierExtension.create(keys.publicKey)
 		]
 	});
@@ -112,7 +115,8 @@ function checkCaPair(ca: CertificateAuthority, source: string): void {
 	} catch (err) {
 		throw new Error(`${source}: CA certificate is not a readable PEM certificate: ${errorMessage(err)}`);
 	}
-	if (!cert.ca) throw new Error(`${source}: the certificate is not a CA certificate (basicConstraints CA:TRUE missing)`);
+	if (!cert.ca)
+		throw new Error(`${source}: the certificate is not a CA certificate (basicConstraints CA:TRUE missing)`);
 	let key;
 	try {
 		key = createPrivateKey(ca.keyPem);
@@ -123,7 +127,10 @@ function checkCaPair(ca: CertificateAuthority, source: string): void {
 }
 
 /** CA kept in dir/ca.crt + dir/ca.key (key mode 600), created once; or from env FLEET_CA_CERT/FLEET_CA_KEY (PEM). */
-export async function loadOrCreateCA(dir: string, env: Record<string, string | undefined> = process.env): Promise<CertificateAuthority> {
+export async function loadOrCreateCA(
+	dir: string,
+	env: Record<string, string | undefined> = process.env
+): Promise<CertificateAuthority> {
 	const envCert = env.FLEET_CA_CERT?.trim();
 	const envKey = env.FLEET_CA_KEY?.trim();
 	if (envCert || envKey) {
@@ -171,7 +178,11 @@ export async function issueCertificate(ca: CertificateAuthority, opts: IssueOpti
  * key, only the public key and a proof of possession (the request's signature) arrive here.
  * The names in the certificate are the CA's choice (opts), not the request's.
  */
-export async function issueFromCsr(ca: CertificateAuthority, csrPem: string, opts: IssueOptions): Promise<Omit<IssuedCertificate, "keyPem">> {
+export async function issueFromCsr(
+	ca: CertificateAuthority,
+	csrPem: string,
+	opts: IssueOptions
+): Promise<Omit<IssuedCertificate, "keyPem">> {
 	let csr: x509.Pkcs10CertificateRequest;
 	try {
 		csr = new x509.Pkcs10CertificateRequest(csrPem);
@@ -184,7 +195,11 @@ export async function issueFromCsr(ca: CertificateAuthority, csrPem: string, opt
 	return signPublicKey(ca, await csr.publicKey.export(EC_ALG, ["verify"], crypto), opts);
 }
 
-async function signPublicKey(ca: CertificateAuthority, publicKey: CryptoKey, opts: IssueOptions): Promise<Omit<IssuedCertificate, "keyPem">> {
+async function signPublicKey(
+	ca: CertificateAuthority,
+	publicKey: CryptoKey,
+	opts: IssueOptions
+): Promise<Omit<IssuedCertificate, "keyPem">> {
 	const commonName = checkCommonName(opts.commonName);
 	if (opts.usage !== "client" && opts.usage !== "server") throw new Error("usage must be 'client' or 'server'");
 	const days = opts.days ?? 365;
@@ -193,7 +208,11 @@ async function signPublicKey(ca: CertificateAuthority, publicKey: CryptoKey, opt
 	const ipAddresses = opts.ipAddresses ?? [];
 	for (const d of dnsNames) {
 		// Underscores are not RFC 1123 but occur in container and LAN hostnames; TLS stacks accept them in SANs.
-		if (d.length > 253 || !/^(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*$/.test(d)) throw new Error(`'${d}' is not a DNS name`);
+		if (
+			d.length > 253 ||
+			!/^(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*$/.test(d)
+		)
+			throw new Error(`'${d}' is not a DNS name`);
 	}
 	for (const ip of ipAddresses) {
 		if (!net.isIP(ip)) throw new Error(`'${ip}' is not an IP address`);
@@ -208,11 +227,17 @@ async function signPublicKey(ca: CertificateAuthority, publicKey: CryptoKey, opt
 	const extensions: x509.Extension[] = [
 		new x509.BasicConstraintsExtension(false, undefined, true),
 		new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
-		new x509.ExtendedKeyUsageExtension([opts.usage === "client" ? x509.ExtendedKeyUsage.clientAuth : x509.ExtendedKeyUsage.serverAuth], false),
+		new x509.ExtendedKeyUsageExtension(
+			[opts.usage === "client" ? x509.ExtendedKeyUsage.clientAuth : x509.ExtendedKeyUsage.serverAuth],
+			false
+		),
 		await x509.SubjectKeyIdentifierExtension.create(publicKey),
 		await x509.AuthorityKeyIdentifierExtension.create(caCert, false)
 	];
-	const san = [...dnsNames.map(value => ({ type: "dns" as const, value })), ...ipAddresses.map(value => ({ type: "ip" as const, value }))];
+	const san = [
+		...dnsNames.map(value => ({ type: "dns" as const, value })),
+		...ipAddresses.map(value => ({ type: "ip" as const, value }))
+	];
 	if (san.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(san, false));
 
 	const cert = await x509.X509CertificateGenerator.create({

@@ -53,7 +53,8 @@ export function passwordProblem(password: string, email?: string): string | null
 	if (!/[\p{N}\p{P}\p{S}]/u.test(password)) return "password must contain at least one digit or symbol";
 	if (new Set(password).size < 5) return "password must use at least 5 different characters";
 	const local = email?.split("@")[0]?.toLowerCase();
-	if (local && local.length >= 4 && password.toLowerCase().includes(local)) return "password must not contain the e-mail address";
+	if (local && local.length >= 4 && password.toLowerCase().includes(local))
+		return "password must not contain the e-mail address";
 	return null;
 }
 
@@ -74,9 +75,15 @@ export function emailProblem(email: string): string | null {
 	if (at < 1 || at > 64) return "email must look like name@example.com";
 	const local = email.slice(0, at);
 	const domain = email.slice(at + 1);
-	if (!/^[a-z0-9.!#$%&*+/=?^_`{|}~-]+$/.test(local) || local.startsWith(".") || local.endsWith(".") || local.includes("..")) {
+	if (
+		!/^[a-z0-9.!#$%&*+/=?^_`{|}~-]+$/.test(local) ||
+		local.startsWith(".") ||
+		local.endsWith(".") ||
+		local.includes("..")
+	) {
 		return "email must look like name@example.com (letters, digits and . _ + - before the @)";
 	}
-	if (!/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(domain)) return "email must have a valid domain, like example.com";
+	if (!/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(domain))
+		return "email must have a valid domain, like example.com";
 	return null;
 }

@@ -29,16 +29,37 @@ import { requireCaller } from "../../mixins/authorization";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
-import { KEYS_CHANGED_EVENT, TOKEN_REVOKED_EVENT, USER_CHANGED_EVENT, type UserChangedEvent, type UserState } from "../shared/contracts/tokens";
+import {
+	KEYS_CHANGED_EVENT,
+	TOKEN_REVOKED_EVENT,
+	USER_CHANGED_EVENT,
+	type UserChangedEvent,
+	type UserState
+} from "../shared/contracts/tokens";
 import { ConfigError, type FleetEnv } from "../shared/env";
 import { addStartNotes, existingPasswordFile, writeAdminPasswordFile } from "../shared/first-start";
-import { ConflictError, NotFoundError, TooManyRequestsError, UnauthorizedError, UnprocessableError } from "../shared/errors";
+import {
+	ConflictError,
+	NotFoundError,
+	TooManyRequestsError,
+	UnauthorizedError,
+	UnprocessableError
+} from "../shared/errors";
 import { DEFAULT_PAGE, offsetOf, offsetPage, pageParams } from "../shared/lists";
 import { idParam } from "../shared/params";
 import { keysFromJwks, verifyAccessToken } from "../shared/tokens";
 import { deviceCommonName, issueFromCsr, loadOrCreateCA, type CertificateAuthority } from "./ca";
 import { LoginThrottle, RevocationList } from "./limits";
-import { burnVerify, emailProblem, hashPassword, normaliseEmail, passwordProblem, verifyPassword, EMAIL_MAX, PASSWORD_MAX } from "./passwords";
+import {
+	burnVerify,
+	emailProblem,
+	hashPassword,
+	normaliseEmail,
+	passwordProblem,
+	verifyPassword,
+	EMAIL_MAX,
+	PASSWORD_MAX
+} from "./passwords";
 import { issueToken, loadOrCreateKeys, reloadKeys, rotateKeys, type KeyRing } from "./tokens";
 import * as users from "./users";
 import { errorMessage } from "../shared/error-message";
@@ -49,7 +70,13 @@ const DEFAULT_ADMIN_EMAIL = "admin@fleetmesh.local";
 const PURGE_INTERVAL_MS = 10 * 60_000;
 const RELOAD_INTERVAL_MS = 15_000;
 
-type Meta = { user?: { id: number; email: string; is_admin: boolean; jti: string; exp?: number } | null; clientIp?: string; $statusCode?: number; $location?: string; $responseHeaders?: Record<string, string> };
+type Meta = {
+	user?: { id: number; email: string; is_admin: boolean; jti: string; exp?: number } | null;
+	clientIp?: string;
+	$statusCode?: number;
+	$location?: string;
+	$responseHeaders?: Record<string, string>;
+};
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each action's `params` schema checks what arrives
 type Ctx<P = Record<string, any>> = Context<P, Meta>;
 
@@ -98,7 +125,8 @@ const SigningService = defineService<This>({
 				const email = this.validEmail(ctx.params.email);
 				this.validPassword(ctx.params.password, email, "password");
 				// Cheap check first so a flood of duplicates does not each cost an Argon2 hash.
-				if (await users.emailExists(this.db, email)) throw new ConflictError("A user with this email already exists", { field: "email" });
+				if (await users.emailExists(this.db, email))
+					throw new ConflictError("A user with this email already exists", { field: "email" });
 				const row = await users.insertUser(this.db, email, await hashPassword(ctx.params.password));
 				if (!row) throw new ConflictError("A user with this email already exists", { field: "email" });
 				ctx.meta.$statusCode = 201;
@@ -119,10 +147,15 @@ const SigningService = defineService<This>({
 				const wait = this.throttle.attempt(email, ip);
 				if (wait > 0) {
 					ctx.meta.$responseHeaders = { ...ctx.meta.$responseHeaders, "Retry-After": String(wait) };
-					throw new TooManyRequestsError(`Too many failed logins for this account; try again in ${wait} s`, wait);
+					throw new TooManyRequestsError(
+						`Too many failed logins for this account; try again in ${wait} s`,
+						wait
+					);
 				}
 				const user = await users.credentialsOf(this.db, email);
-				const ok = user ? await verifyPassword(user.password, ctx.params.password) : await burnVerify(ctx.params.password);
+				const ok = user
+					? await verifyPassword(user.password, ctx.params.password)
+					: await burnVerify(ctx.params.password);
 				// The attempt was counted as a failure already (throttle.attempt); success un-counts it.
 				if (!ok || !user) throw new UnauthorizedError("Invalid email or password", "INVALID_CREDENTIALS");
 				this.throttle.succeed(email, ip);
@@ -139,14 +172,31 @@ const SigningService = defineService<This>({
 			async handler(this: This, ctx: Ctx<{ token: string }>) {
 				const raw = ctx.params.token.replace(/^Bearer\s+/i, "").trim();
 				const check = await verifyAccessToken(this.verifyKeys, raw);
-				if (!check.ok) return { valid: false, reason: check.reason === "unknown-key" ? "invalid" : check.reason, message: check.message };
+				if (!check.ok)
+					return {
+						valid: false,
+						reason: check.reason === "unknown-key" ? "invalid" : check.reason,
+						message: check.message
+					};
 				const claims = check.claims;
-				if (this.revoked.has(claims.jti)) return { valid: false, reason: "revoked", message: "Token has been revoked (logged out)" };
+				if (this.revoked.has(claims.jti))
+					return { valid: false, reason: "revoked", message: "Token has been revoked (logged out)" };
 				// The user as of now: deleted, or its sessions ended by a password change.
 				const state = await users.userState(this.db, claims.id);
-				if (state.deleted) return { valid: false, reason: "revoked", message: "The user of this token no longer exists" };
-				if (state.token_version !== claims.ver) return { valid: false, reason: "revoked", message: "This session ended (password changed or reset); log in again" };
-				return { valid: true, user: { id: claims.id, email: claims.email, is_admin: state.is_admin }, exp: claims.exp, expires_at: new Date(claims.exp * 1000).toISOString() };
+				if (state.deleted)
+					return { valid: false, reason: "revoked", message: "The user of this token no longer exists" };
+				if (state.token_version !== claims.ver)
+					return {
+						valid: false,
+						reason: "revoked",
+						message: "This session ended (password changed or reset); log in again"
+					};
+				return {
+					valid: true,
+					user: { id: claims.id, email: claims.email, is_admin: state.is_admin },
+					exp: claims.exp,
+					expires_at: new Date(claims.exp * 1000).toISOString()
+				};
 			}
 		},
 
@@ -179,12 +229,18 @@ const SigningService = defineService<This>({
 			rest: "POST /users/me/password",
 			auth: "user",
 			rateLimit: "auth",
-			params: { old_password: { type: "string", max: PASSWORD_MAX }, new_password: { type: "string", max: PASSWORD_MAX }, $$strict: true },
+			params: {
+				old_password: { type: "string", max: PASSWORD_MAX },
+				new_password: { type: "string", max: PASSWORD_MAX },
+				$$strict: true
+			},
 			async handler(this: This, ctx: Ctx<{ old_password: string; new_password: string }>) {
 				const caller = requireCaller(ctx);
 				const hash = await users.passwordHashOf(this.db, caller.id);
 				if (!hash || !(await verifyPassword(hash, ctx.params.old_password))) {
-					throw new UnprocessableError("old_password is not the current password", [{ field: "old_password", message: "not the current password" }]);
+					throw new UnprocessableError("old_password is not the current password", [
+						{ field: "old_password", message: "not the current password" }
+					]);
 				}
 				this.validPassword(ctx.params.new_password, caller.email, "new_password");
 				const row = await users.setPassword(this.db, caller.id, await hashPassword(ctx.params.new_password));
@@ -213,10 +269,13 @@ const SigningService = defineService<This>({
 			params: { id: idParam, is_admin: { type: "boolean" }, $$strict: true },
 			async handler(this: This, ctx: Ctx<{ id: number; is_admin: boolean }>) {
 				const row = await users.setRole(this.db, ctx.params.id, ctx.params.is_admin);
-				if (row === "last-admin") throw new ConflictError("This is the only administrator: make another user administrator first");
+				if (row === "last-admin")
+					throw new ConflictError("This is the only administrator: make another user administrator first");
 				if (!row) throw new NotFoundError("User", ctx.params.id);
 				await this.announce(users.stateOf(row));
-				this.logger.info(`user ${row.id} is_admin=${row.is_admin} (by user ${ctx.meta.user?.id ?? "a service"})`);
+				this.logger.info(
+					`user ${row.id} is_admin=${row.is_admin} (by user ${ctx.meta.user?.id ?? "a service"})`
+				);
 				return users.publicUser(row);
 			}
 		},
@@ -227,7 +286,8 @@ const SigningService = defineService<This>({
 			params: { id: idParam, $$strict: true },
 			async handler(this: This, ctx: Ctx<{ id: number }>) {
 				const r = await users.deleteUser(this.db, ctx.params.id);
-				if (r === "last-admin") throw new ConflictError("This is the only administrator: make another user administrator first");
+				if (r === "last-admin")
+					throw new ConflictError("This is the only administrator: make another user administrator first");
 				if (!r) throw new NotFoundError("User", ctx.params.id);
 				await this.announce(users.deletedState(ctx.params.id));
 				this.logger.info(`user ${ctx.params.id} deleted (by user ${ctx.meta.user?.id ?? "a service"})`);
@@ -248,7 +308,12 @@ const SigningService = defineService<This>({
 				const row = await users.setPassword(this.db, target.id, await hashPassword(password));
 				if (!row) throw new NotFoundError("User", ctx.params.id);
 				await this.announce(users.stateOf(row));
-				return { id: row.id, email: row.email, sessions_revoked: true, ...(ctx.params.password ? {} : { password }) };
+				return {
+					id: row.id,
+					email: row.email,
+					sessions_revoked: true,
+					...(ctx.params.password ? {} : { password })
+				};
 			}
 		},
 
@@ -301,7 +366,10 @@ const SigningService = defineService<This>({
 			auth: "admin",
 			params: { $$strict: true },
 			async handler(this: This) {
-				if (this.keys.source === "env") throw new ConflictError("The signing key comes from JWT_PRIVATE_KEY: rotate it there (and restart the signing nodes)");
+				if (this.keys.source === "env")
+					throw new ConflictError(
+						"The signing key comes from JWT_PRIVATE_KEY: rotate it there (and restart the signing nodes)"
+					);
 				this.useKeys(await rotateKeys(this.env.dataDir, this.env.tokenTtlSeconds + 60));
 				await this.broker.broadcast(KEYS_CHANGED_EVENT, { kid: this.keys.kid });
 				this.logger.info(`token signing key rotated: now ${this.keys.kid}`);
@@ -335,13 +403,32 @@ const SigningService = defineService<This>({
 				} catch (err) {
 					throw new UnprocessableError(errorMessage(err), [{ field: "mac", message: errorMessage(err) }]);
 				}
-				const issued = await issueFromCsr(this.ca, ctx.params.csr, { commonName, usage: "client", days: ctx.params.days }).catch(err => {
-					throw new UnprocessableError(`csr: ${errorMessage(err)}`, [{ field: "csr", message: errorMessage(err) }]);
+				const issued = await issueFromCsr(this.ca, ctx.params.csr, {
+					commonName,
+					usage: "client",
+					days: ctx.params.days
+				}).catch(err => {
+					throw new UnprocessableError(`csr: ${errorMessage(err)}`, [
+						{ field: "csr", message: errorMessage(err) }
+					]);
 				});
 				const mac = commonName.slice(3).replace(/(..)(?!$)/g, "$1:");
-				await users.recordCertificate(this.db, { serial: issued.serialNumber, commonName, mac, usage: "client", notAfter: issued.notAfter, issuedBy: ctx.meta.user?.id ?? null });
+				await users.recordCertificate(this.db, {
+					serial: issued.serialNumber,
+					commonName,
+					mac,
+					usage: "client",
+					notAfter: issued.notAfter,
+					issuedBy: ctx.meta.user?.id ?? null
+				});
 				this.logger.info(`issued device certificate ${commonName} serial ${issued.serialNumber}`);
-				return { commonName, cert: issued.certPem, ca: this.ca.certPem, serialNumber: issued.serialNumber, notAfter: issued.notAfter };
+				return {
+					commonName,
+					cert: issued.certPem,
+					ca: this.ca.certPem,
+					serialNumber: issued.serialNumber,
+					notAfter: issued.notAfter
+				};
 			}
 		},
 
@@ -358,11 +445,30 @@ const SigningService = defineService<This>({
 			async handler(this: This, ctx: Ctx<{ commonName: string; hosts: string[]; csr: string; days?: number }>) {
 				const ipAddresses = ctx.params.hosts.filter(h => net.isIP(h));
 				const dnsNames = ctx.params.hosts.filter(h => !net.isIP(h));
-				const issued = await issueFromCsr(this.ca, ctx.params.csr, { commonName: ctx.params.commonName, usage: "server", dnsNames, ipAddresses, days: ctx.params.days }).catch(err => {
+				const issued = await issueFromCsr(this.ca, ctx.params.csr, {
+					commonName: ctx.params.commonName,
+					usage: "server",
+					dnsNames,
+					ipAddresses,
+					days: ctx.params.days
+				}).catch(err => {
 					throw new UnprocessableError(errorMessage(err));
 				});
-				await users.recordCertificate(this.db, { serial: issued.serialNumber, commonName: issued.commonName, mac: null, usage: "server", notAfter: issued.notAfter, issuedBy: null });
-				return { commonName: issued.commonName, cert: issued.certPem, ca: this.ca.certPem, serialNumber: issued.serialNumber, notAfter: issued.notAfter };
+				await users.recordCertificate(this.db, {
+					serial: issued.serialNumber,
+					commonName: issued.commonName,
+					mac: null,
+					usage: "server",
+					notAfter: issued.notAfter,
+					issuedBy: null
+				});
+				return {
+					commonName: issued.commonName,
+					cert: issued.certPem,
+					ca: this.ca.certPem,
+					serialNumber: issued.serialNumber,
+					notAfter: issued.notAfter
+				};
 			}
 		}
 	},
@@ -418,7 +524,9 @@ const SigningService = defineService<This>({
 				// The password goes into the start-up summary at the end of the output (and a 0600 file), not into this line.
 				const file = writeAdminPasswordFile(this.env.dataDir, email, password);
 				addStartNotes({ adminEmail: email, adminPassword: password, passwordFile: file ?? undefined });
-				this.logger.warn(`first start: created administrator ${email}; the generated password is in the start-up summary below${file ? "" : " (it could not be written to DATA_DIR)"}; set ADMIN_PASSWORD to choose it (lost it? npm run admin -- reset-password ${email})`);
+				this.logger.warn(
+					`first start: created administrator ${email}; the generated password is in the start-up summary below${file ? "" : " (it could not be written to DATA_DIR)"}; set ADMIN_PASSWORD to choose it (lost it? npm run admin -- reset-password ${email})`
+				);
 			} else {
 				addStartNotes({ adminEmail: email });
 				this.logger.info(`first start: created administrator ${email} (password from ADMIN_PASSWORD)`);
@@ -428,7 +536,8 @@ const SigningService = defineService<This>({
 		/** Later starts: the summary names the first administrator (and the password file while it exists). */
 		async noteAdmin(this: This) {
 			const email = await users.firstAdminEmail(this.db);
-			if (email) addStartNotes({ adminEmail: email, passwordFile: existingPasswordFile(this.env.dataDir) ?? undefined });
+			if (email)
+				addStartNotes({ adminEmail: email, passwordFile: existingPasswordFile(this.env.dataDir) ?? undefined });
 		},
 
 		async loadRevocations(this: This) {
@@ -462,13 +571,17 @@ const SigningService = defineService<This>({
 		await this.loadRevocations();
 		await this.purgeExpired();
 		this.purgeTimer = setInterval(() => {
-			this.purgeExpired().catch(err => this.logger.warn(`purging expired revoked tokens failed: ${errorMessage(err)}`));
+			this.purgeExpired().catch(err =>
+				this.logger.warn(`purging expired revoked tokens failed: ${errorMessage(err)}`)
+			);
 		}, PURGE_INTERVAL_MS);
 		this.purgeTimer.unref();
 		// Another signing instance's logout broadcast can miss this one (it joined less than a
 		// second ago, or the link dropped): re-read the table now and then, as the gateways do.
 		this.reloadTimer = setInterval(() => {
-			this.loadRevocations().catch(err => this.logger.warn(`re-reading revoked tokens failed: ${errorMessage(err)}`));
+			this.loadRevocations().catch(err =>
+				this.logger.warn(`re-reading revoked tokens failed: ${errorMessage(err)}`)
+			);
 		}, RELOAD_INTERVAL_MS);
 		this.reloadTimer.unref();
 		registerHealthCheck(this.broker, "signing", async () => ({ revoked: this.revoked.size, kid: this.keys.kid }));

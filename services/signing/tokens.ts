@@ -10,7 +10,16 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, importPKCS8, type JSONWebKeySet, type JWK } from "jose";
+import {
+	SignJWT,
+	calculateJwkThumbprint,
+	exportJWK,
+	generateKeyPair,
+	importJWK,
+	importPKCS8,
+	type JSONWebKeySet,
+	type JWK
+} from "jose";
 import { JWT_ALGORITHM, JWT_ISSUER } from "../shared/contracts/tokens";
 import { ConfigError } from "../shared/env";
 import { writePrivateFile } from "../shared/files";
@@ -71,7 +80,8 @@ async function ringFromFile(file: KeyFile): Promise<KeyRing> {
 
 function readKeyFile(file: string): KeyFile {
 	const parsed = JSON.parse(fs.readFileSync(file, "utf8")) as KeyFile;
-	if (!Array.isArray(parsed.keys) || parsed.keys.length === 0) throw new Error(`${file} holds no key; delete it to generate one (every token becomes invalid)`);
+	if (!Array.isArray(parsed.keys) || parsed.keys.length === 0)
+		throw new Error(`${file} holds no key; delete it to generate one (every token becomes invalid)`);
 	return parsed;
 }
 
@@ -80,9 +90,14 @@ export async function loadOrCreateKeys(dataDir: string, privateKeyPem: string | 
 	if (privateKeyPem != null) {
 		let key: CryptoKey;
 		try {
-			key = (await importPKCS8(privateKeyPem.replace(/\\n/g, "\n"), JWT_ALGORITHM, { extractable: true })) as CryptoKey;
+			key = (await importPKCS8(privateKeyPem.replace(/\\n/g, "\n"), JWT_ALGORITHM, {
+				extractable: true
+			})) as CryptoKey;
 		} catch (err) {
-			throw new ConfigError("JWT_PRIVATE_KEY", `not an Ed25519 PKCS#8 PEM private key (openssl genpkey -algorithm ed25519): ${errorMessage(err)}`);
+			throw new ConfigError(
+				"JWT_PRIVATE_KEY",
+				`not an Ed25519 PKCS#8 PEM private key (openssl genpkey -algorithm ed25519): ${errorMessage(err)}`
+			);
 		}
 		const jwk = await exportJWK(key);
 		const kid = await calculateJwkThumbprint({ kty: jwk.kty!, crv: jwk.crv!, x: jwk.x! });
@@ -122,7 +137,11 @@ export async function reloadKeys(dataDir: string, current: KeyRing): Promise<Key
 	return ringFromFile(readKeyFile(path.join(dataDir, KEY_FILE)));
 }
 
-export async function issueToken(ring: KeyRing, user: TokenUser, ttlSeconds: number): Promise<{ token: string; jti: string; exp: number }> {
+export async function issueToken(
+	ring: KeyRing,
+	user: TokenUser,
+	ttlSeconds: number
+): Promise<{ token: string; jti: string; exp: number }> {
 	const now = Math.floor(Date.now() / 1000);
 	const exp = now + ttlSeconds;
 	const jti = crypto.randomUUID();

@@ -41,7 +41,10 @@ export async function emailExists(sql: Sql, email: string): Promise<boolean> {
 
 /** Inserts a user; null when the address exists (the unique key decides between concurrent registrations). */
 export async function insertUser(sql: Sql, email: string, hash: string, isAdmin = false): Promise<UserRow | null> {
-	const rows = await sql.query<UserRow>(`INSERT INTO t_users (email, password, is_admin) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING RETURNING ${COLUMNS}`, [email, hash, isAdmin]);
+	const rows = await sql.query<UserRow>(
+		`INSERT INTO t_users (email, password, is_admin) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING RETURNING ${COLUMNS}`,
+		[email, hash, isAdmin]
+	);
 	return rows[0] ?? null;
 }
 
@@ -64,7 +67,10 @@ export async function countUsers(sql: Sql): Promise<number> {
 }
 
 export async function credentialsOf(sql: Sql, email: string): Promise<(UserRow & { password: string }) | null> {
-	const rows = await sql.query<UserRow & { password: string }>(`SELECT ${COLUMNS}, password FROM t_users WHERE email = $1`, [email]);
+	const rows = await sql.query<UserRow & { password: string }>(
+		`SELECT ${COLUMNS}, password FROM t_users WHERE email = $1`,
+		[email]
+	);
 	return rows[0] ?? null;
 }
 
@@ -79,7 +85,10 @@ export async function getUser(sql: Sql, id: number): Promise<UserRow | null> {
 }
 
 export async function listUsers(sql: Sql, limit: number, offset: number): Promise<{ rows: UserRow[]; total: number }> {
-	const [rows, total] = await Promise.all([sql.query<UserRow>(`SELECT ${COLUMNS} FROM t_users ORDER BY id LIMIT $1 OFFSET $2`, [limit, offset]), countUsers(sql)]);
+	const [rows, total] = await Promise.all([
+		sql.query<UserRow>(`SELECT ${COLUMNS} FROM t_users ORDER BY id LIMIT $1 OFFSET $2`, [limit, offset]),
+		countUsers(sql)
+	]);
 	return { rows, total };
 }
 
@@ -101,25 +110,37 @@ export async function setRole(sql: Sql, id: number, isAdmin: boolean): Promise<U
 		if (rows[0]) return rows[0];
 		return (await getUser(sql, id)) ? "last-admin" : null;
 	}
-	const rows = await sql.query<UserRow>(`UPDATE t_users SET is_admin = true, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`, [id]);
+	const rows = await sql.query<UserRow>(
+		`UPDATE t_users SET is_admin = true, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+		[id]
+	);
 	return rows[0] ?? null;
 }
 
 /** Deletes a user (not the last administrator). */
 export async function deleteUser(sql: Sql, id: number): Promise<boolean | "last-admin"> {
-	const rows = await sql.query(`DELETE FROM t_users WHERE id = $1 AND (NOT is_admin OR EXISTS (SELECT 1 FROM t_users WHERE is_admin AND id <> $1)) RETURNING id`, [id]);
+	const rows = await sql.query(
+		`DELETE FROM t_users WHERE id = $1 AND (NOT is_admin OR EXISTS (SELECT 1 FROM t_users WHERE is_admin AND id <> $1)) RETURNING id`,
+		[id]
+	);
 	if (rows.length) return true;
 	return (await getUser(sql, id)) ? "last-admin" : false;
 }
 
 /** Sets a new password and ends every session of the user (token_version + 1). */
 export async function setPassword(sql: Sql, id: number, hash: string): Promise<UserRow | null> {
-	const rows = await sql.query<UserRow>(`UPDATE t_users SET password = $2, token_version = token_version + 1, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`, [id, hash]);
+	const rows = await sql.query<UserRow>(
+		`UPDATE t_users SET password = $2, token_version = token_version + 1, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+		[id, hash]
+	);
 	return rows[0] ?? null;
 }
 
 /** The lost-password command: a generated password for the user with this email, or null. */
-export async function resetPasswordByEmail(sql: Sql, email: string): Promise<{ user: UserRow; password: string } | null> {
+export async function resetPasswordByEmail(
+	sql: Sql,
+	email: string
+): Promise<{ user: UserRow; password: string } | null> {
 	const rows = await sql.query<{ id: number }>("SELECT id FROM t_users WHERE email = $1", [email]);
 	if (!rows[0]) return null;
 	const password = generatePassword();
@@ -133,11 +154,16 @@ export function generatePassword(): string {
 }
 
 export async function revokeToken(sql: Sql, jti: string, userId: number, exp: number): Promise<void> {
-	await sql.query("INSERT INTO t_blacklist_tokens (jti, user_id, expires_at) VALUES ($1, $2, to_timestamp($3)) ON CONFLICT (jti) DO NOTHING", [jti, userId, exp]);
+	await sql.query(
+		"INSERT INTO t_blacklist_tokens (jti, user_id, expires_at) VALUES ($1, $2, to_timestamp($3)) ON CONFLICT (jti) DO NOTHING",
+		[jti, userId, exp]
+	);
 }
 
 export async function revokedTokens(sql: Sql): Promise<Array<{ jti: string; exp: number }>> {
-	const rows = await sql.query<{ jti: string; exp: string }>("SELECT jti, floor(extract(epoch from expires_at))::bigint AS exp FROM t_blacklist_tokens WHERE expires_at > now()");
+	const rows = await sql.query<{ jti: string; exp: string }>(
+		"SELECT jti, floor(extract(epoch from expires_at))::bigint AS exp FROM t_blacklist_tokens WHERE expires_at > now()"
+	);
 	return rows.map(r => ({ jti: r.jti, exp: Number(r.exp) }));
 }
 
@@ -147,14 +173,17 @@ export async function purgeRevoked(sql: Sql): Promise<number> {
 
 export async function recordCertificate(
 	sql: Sql,
-	c: { serial: string; commonName: string; mac: string | null; usage: "client" | "server"; notAfter: string; issuedBy: number | null }
+	c: {
+		serial: string;
+		commonName: string;
+		mac: string | null;
+		usage: "client" | "server";
+		notAfter: string;
+		issuedBy: number | null;
+	}
 ): Promise<void> {
-	await sql.query("INSERT INTO t_certificates (serial_number, common_name, mac, usage, not_after, issued_by) VALUES ($1, $2, $3, $4, $5, $6)", [
-		c.serial,
-		c.commonName,
-		c.mac,
-		c.usage,
-		c.notAfter,
-		c.issuedBy
-	]);
+	await sql.query(
+		"INSERT INTO t_certificates (serial_number, common_name, mac, usage, not_after, issued_by) VALUES ($1, $2, $3, $4, $5, $6)",
+		[c.serial, c.commonName, c.mac, c.usage, c.notAfter, c.issuedBy]
+	);
 }

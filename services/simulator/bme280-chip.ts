@@ -7,9 +7,24 @@
 
 /** Calibration of the datasheet's worked example (T, P) and typical humidity trimming. */
 export const EXAMPLE_CALIBRATION = {
-	T1: 27504, T2: 26435, T3: -1000,
-	P1: 36477, P2: -10685, P3: 3024, P4: 2855, P5: 140, P6: -7, P7: 15500, P8: -14600, P9: 6000,
-	H1: 75, H2: 362, H3: 0, H4: 313, H5: 50, H6: 30
+	T1: 27504,
+	T2: 26435,
+	T3: -1000,
+	P1: 36477,
+	P2: -10685,
+	P3: 3024,
+	P4: 2855,
+	P5: 140,
+	P6: -7,
+	P7: 15500,
+	P8: -14600,
+	P9: 6000,
+	H1: 75,
+	H2: 362,
+	H3: 0,
+	H4: 313,
+	H5: 50,
+	H6: 30
 };
 
 export interface I2cChip {
@@ -28,7 +43,9 @@ export class SimulatedBme280 implements I2cChip {
 		b1.writeInt16LE(cal.T2, 2);
 		b1.writeInt16LE(cal.T3, 4);
 		b1.writeUInt16LE(cal.P1, 6);
-		[cal.P2, cal.P3, cal.P4, cal.P5, cal.P6, cal.P7, cal.P8, cal.P9].forEach((v, i) => b1.writeInt16LE(v, 8 + 2 * i));
+		[cal.P2, cal.P3, cal.P4, cal.P5, cal.P6, cal.P7, cal.P8, cal.P9].forEach((v, i) =>
+			b1.writeInt16LE(v, 8 + 2 * i)
+		);
 		b1[25] = cal.H1;
 		this.regs.set(b1, 0x88);
 		const b2 = Buffer.alloc(7);
@@ -50,7 +67,16 @@ export class SimulatedBme280 implements I2cChip {
 			const measuring = (this.regs[0xf4] & 0x03) !== 0;
 			const t = measuring ? adcT : 0x80000;
 			const p = measuring ? adcP : 0x80000;
-			const data = [p >> 12, (p >> 4) & 0xff, (p & 0x0f) << 4, t >> 12, (t >> 4) & 0xff, (t & 0x0f) << 4, (adcH >> 8) & 0xff, adcH & 0xff];
+			const data = [
+				p >> 12,
+				(p >> 4) & 0xff,
+				(p & 0x0f) << 4,
+				t >> 12,
+				(t >> 4) & 0xff,
+				(t & 0x0f) << 4,
+				(adcH >> 8) & 0xff,
+				adcH & 0xff
+			];
 			return data[register - 0xf7];
 		}
 		return this.regs[register & 0xff];
@@ -86,7 +112,12 @@ export class SimulatedI2cBus {
 		return this.chip(address).read(command);
 	}
 
-	async readI2cBlock(address: number, command: number, length: number, buffer: Buffer): Promise<{ bytesRead: number; buffer: Buffer }> {
+	async readI2cBlock(
+		address: number,
+		command: number,
+		length: number,
+		buffer: Buffer
+	): Promise<{ bytesRead: number; buffer: Buffer }> {
 		const c = this.chip(address);
 		// Auto-increment of the register address, as the BME280 does on burst reads.
 		for (let i = 0; i < length; i++) buffer[i] = c.read((command + i) & 0xff);

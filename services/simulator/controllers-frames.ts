@@ -2,7 +2,15 @@
  * Values for the simulated FACES2 controllers. The frame format itself (layout, encoder, topics)
  * is the shared contract in services/shared/contracts/faces2.ts, re-exported here.
  */
-export { controllerId, controllerTopic, encodeFrame, encodePayload, FACES2_LAYOUT, type FrameField, type FrameLayout } from "../shared/contracts/faces2";
+export {
+	controllerId,
+	controllerTopic,
+	encodeFrame,
+	encodePayload,
+	FACES2_LAYOUT,
+	type FrameField,
+	type FrameLayout
+} from "../shared/contracts/faces2";
 
 /** Plausible, slowly drifting values for controller `index` at time `t` (ms). */
 export function simulatedValues(index: number, t: number, energyWh: number): Record<number, Record<string, number>> {

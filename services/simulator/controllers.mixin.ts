@@ -21,7 +21,12 @@ import { controllerId, controllerTopic, encodePayload, FACES2_LAYOUT, simulatedV
 import { errorMessage } from "../shared/error-message";
 import { defineMixin } from "../shared/define-service";
 
-export const SIMULATED_CONTROLLER_MACS = ["aa:bb:cc:dd:ee:01", "aa:bb:cc:dd:ee:02", "aa:bb:cc:dd:ee:03", "aa:bb:cc:dd:ee:04"];
+export const SIMULATED_CONTROLLER_MACS = [
+	"aa:bb:cc:dd:ee:01",
+	"aa:bb:cc:dd:ee:02",
+	"aa:bb:cc:dd:ee:03",
+	"aa:bb:cc:dd:ee:04"
+];
 
 interface Controller {
 	mac: string;
@@ -87,7 +92,12 @@ export const ControllersMixin = defineMixin<ControllersThis>({
 			params: { mac: { type: "string", pattern: /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, optional: true } },
 			async handler(this: ControllersThis, ctx: Context<{ mac?: string }>) {
 				const list = ctx.params.mac ? [this.controllers.get(ctx.params.mac)] : [...this.controllers.values()];
-				if (ctx.params.mac && !list[0]) throw new Errors.MoleculerClientError(`no simulated controller ${ctx.params.mac}`, 404, "NOT_FOUND");
+				if (ctx.params.mac && !list[0])
+					throw new Errors.MoleculerClientError(
+						`no simulated controller ${ctx.params.mac}`,
+						404,
+						"NOT_FOUND"
+					);
 				for (const c of list) if (c) await this.stopController(c);
 				return { stopped: list.filter(Boolean).map(c => c!.mac) };
 			}
@@ -98,17 +108,39 @@ export const ControllersMixin = defineMixin<ControllersThis>({
 		async startController(this: ControllersThis, mac: string) {
 			const env = fleetEnv(this.broker);
 			const index = SIMULATED_CONTROLLER_MACS.indexOf(mac);
-			const c: Controller = this.controllers.get(mac) ?? { mac, index: index < 0 ? 0 : index, client: null, timer: null, framesSent: 0, energyWh: 0, lastError: null };
+			const c: Controller = this.controllers.get(mac) ?? {
+				mac,
+				index: index < 0 ? 0 : index,
+				client: null,
+				timer: null,
+				framesSent: 0,
+				energyWh: 0,
+				lastError: null
+			};
 			this.controllers.set(mac, c);
 			const url = env.mqttUrl ?? `mqtts://127.0.0.1:${env.mqttsPort}`;
-			const opts: mqtt.IClientOptions = { clientId: `${controllerId(mac)}-sim`, reconnectPeriod: 2000, connectTimeout: 10_000, clean: true };
+			const opts: mqtt.IClientOptions = {
+				clientId: `${controllerId(mac)}-sim`,
+				reconnectPeriod: 2000,
+				connectTimeout: 10_000,
+				clean: true
+			};
 			if (url.startsWith("mqtts:") || url.startsWith("ssl:")) {
 				// A certificate of its own, as a real controller is provisioned (POST /api/certs/devices).
 				await waitForService(this, "signing");
 				// The key is made here and stays here; signing sees only the request.
 				const { keyPem, csrPem } = await createKeyAndCsr(controllerId(mac));
-				const cert = await this.broker.call<{ cert: string; ca: string }, { mac: string; csr: string }>("signing.issueDeviceCert", { mac, csr: csrPem });
-				Object.assign(opts, { cert: cert.cert, key: keyPem, ca: cert.ca, servername: "localhost", rejectUnauthorized: true });
+				const cert = await this.broker.call<{ cert: string; ca: string }, { mac: string; csr: string }>(
+					"signing.issueDeviceCert",
+					{ mac, csr: csrPem }
+				);
+				Object.assign(opts, {
+					cert: cert.cert,
+					key: keyPem,
+					ca: cert.ca,
+					servername: "localhost",
+					rejectUnauthorized: true
+				});
 			}
 			if (this.broker.stopping) return c;
 			c.client = mqtt.connect(url, opts);
@@ -119,7 +151,9 @@ export const ControllersMixin = defineMixin<ControllersThis>({
 				c.lastError = null;
 			});
 			c.timer = setInterval(() => this.publishFrames(c), env.simControllerIntervalMs);
-			this.logger.info(`simulator: controller ${controllerId(mac)} publishing to ${url} every ${env.simControllerIntervalMs} ms`);
+			this.logger.info(
+				`simulator: controller ${controllerId(mac)} publishing to ${url} every ${env.simControllerIntervalMs} ms`
+			);
 			return c;
 		},
 
@@ -158,7 +192,8 @@ export const ControllersMixin = defineMixin<ControllersThis>({
 				try {
 					await this.startController(mac);
 				} catch (err) {
-					if (!this.broker.stopping) this.logger.warn(`simulator: controller ${mac} not started: ${errorMessage(err)}`);
+					if (!this.broker.stopping)
+						this.logger.warn(`simulator: controller ${mac} not started: ${errorMessage(err)}`);
 				}
 			}
 		})();

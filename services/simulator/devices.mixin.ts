@@ -19,7 +19,15 @@ import { fleetEnv } from "../shared/broker-env";
 import { writePrivateFile } from "../shared/files";
 import { SimulatedBme280, SimulatedI2cBus } from "./bme280-chip";
 import { createPtyPair, type PtyPair } from "./pty";
-import { arduinoLine, byIdName, esp32Line, gpsSentences, udevPropertiesFor, VIRTUAL_KINDS, type VirtualKind } from "./virtual-devices";
+import {
+	arduinoLine,
+	byIdName,
+	esp32Line,
+	gpsSentences,
+	udevPropertiesFor,
+	VIRTUAL_KINDS,
+	type VirtualKind
+} from "./virtual-devices";
 import { errorMessage } from "../shared/error-message";
 import { defineMixin } from "../shared/define-service";
 
@@ -56,7 +64,12 @@ interface PlugParams {
 }
 
 /** Writes lines to the host end of a PTY at a rate; skips (and counts) when nobody reads. */
-async function startLineWriter(pty: PtyPair, rateHz: number, next: (n: number) => string[], dev: Plugged): Promise<() => Promise<void>> {
+async function startLineWriter(
+	pty: PtyPair,
+	rateHz: number,
+	next: (n: number) => string[],
+	dev: Plugged
+): Promise<() => Promise<void>> {
 	const port = await new Promise<SerialPort>((resolve, reject) => {
 		const p = new SerialPort({ path: pty.hostPath, baudRate: 115200, autoOpen: false, hupcl: false });
 		p.open(err => (err ? reject(err) : resolve(p)));
@@ -130,7 +143,8 @@ export const DevicesMixin = defineMixin<DevicesThis>({
 			auth: "admin",
 			params: { id: { type: "string", min: 1 } },
 			async handler(this: DevicesThis, ctx: Context<{ id: string }>) {
-				if (!(await this.unplugDevice(ctx.params.id))) throw new Errors.MoleculerClientError(`no simulated device '${ctx.params.id}'`, 404, "NOT_FOUND");
+				if (!(await this.unplugDevice(ctx.params.id)))
+					throw new Errors.MoleculerClientError(`no simulated device '${ctx.params.id}'`, 404, "NOT_FOUND");
 				return { id: ctx.params.id, unplugged: true };
 			}
 		},
@@ -139,7 +153,15 @@ export const DevicesMixin = defineMixin<DevicesThis>({
 			auth: "user",
 			params: {},
 			handler(this: DevicesThis) {
-				return [...this.plugged.values()].map(d => ({ id: d.id, kind: d.kind, path: d.path, subsystem: d.subsystem, linesWritten: d.linesWritten, linesSkipped: d.linesSkipped, ...(d.registers ? { registers: Object.fromEntries(d.registers) } : {}) }));
+				return [...this.plugged.values()].map(d => ({
+					id: d.id,
+					kind: d.kind,
+					path: d.path,
+					subsystem: d.subsystem,
+					linesWritten: d.linesWritten,
+					linesSkipped: d.linesSkipped,
+					...(d.registers ? { registers: Object.fromEntries(d.registers) } : {})
+				}));
 			}
 		},
 		/** The simulated I2C bus of this node, with i2c-bus's operations (the processor's I2C link uses it). */
@@ -153,7 +175,17 @@ export const DevicesMixin = defineMixin<DevicesThis>({
 				length: { type: "number", integer: true, min: 1, max: 32, optional: true },
 				byte: { type: "number", integer: true, min: 0, max: 255, optional: true }
 			},
-			async handler(this: DevicesThis, ctx: Context<{ bus: string; op: string; address: number; command: number; length?: number; byte?: number }>) {
+			async handler(
+				this: DevicesThis,
+				ctx: Context<{
+					bus: string;
+					op: string;
+					address: number;
+					command: number;
+					length?: number;
+					byte?: number;
+				}>
+			) {
 				const p = ctx.params;
 				const bus = this.i2cBuses.get(p.bus);
 				if (!bus) throw new Errors.MoleculerClientError(`no simulated I2C bus '${p.bus}'`, 404, "NOT_FOUND");
@@ -173,7 +205,8 @@ export const DevicesMixin = defineMixin<DevicesThis>({
 	methods: {
 		async plugDevice(this: DevicesThis, p: PlugParams): Promise<Plugged> {
 			const id = p.id ?? p.kind;
-			if (this.plugged.has(id)) throw new Errors.MoleculerClientError(`simulated device '${id}' is already plugged`, 409, "CONFLICT");
+			if (this.plugged.has(id))
+				throw new Errors.MoleculerClientError(`simulated device '${id}' is already plugged`, 409, "CONFLICT");
 			const port = ++this.portSeq;
 			let dev: Plugged;
 			if (p.kind === "bme280") {
@@ -206,17 +239,34 @@ export const DevicesMixin = defineMixin<DevicesThis>({
 				const pty = await createPtyPair(link, path.join(this.simDir, "host", `${id}.pty`));
 				props.DEVLINKS = link;
 				props.DEVNAME = pty.deviceNode;
-				dev = { id, kind: p.kind, path: pty.deviceNode, subsystem: "tty", properties: props, linesWritten: 0, linesSkipped: 0, stop: async () => undefined };
+				dev = {
+					id,
+					kind: p.kind,
+					path: pty.deviceNode,
+					subsystem: "tty",
+					properties: props,
+					linesWritten: 0,
+					linesSkipped: 0,
+					stop: async () => undefined
+				};
 				let stopWriter: () => Promise<void> = async () => undefined;
 				try {
 					if (p.kind === "modbus-sensor") {
 						// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when a Modbus device is opened
 						const { ServerSerial } = require("modbus-serial");
 						// Input registers 1/2: temperature and humidity × 10; holding registers take writes.
-						const holding = new Map<number, number>([[1, 215], [2, 455]]);
+						const holding = new Map<number, number>([
+							[1, 215],
+							[2, 455]
+						]);
 						dev.registers = holding;
 						const vector = {
-							getInputRegister: (addr: number) => (addr === 1 ? Math.round((21.5 + Math.sin(Date.now() / 60000)) * 10) : addr === 2 ? 455 : 0),
+							getInputRegister: (addr: number) =>
+								addr === 1
+									? Math.round((21.5 + Math.sin(Date.now() / 60000)) * 10)
+									: addr === 2
+										? 455
+										: 0,
 							getHoldingRegister: (addr: number) => holding.get(addr) ?? 0,
 							setRegister: (addr: number, value: number) => void holding.set(addr, value)
 						};
@@ -225,7 +275,12 @@ export const DevicesMixin = defineMixin<DevicesThis>({
 						stopWriter = () => new Promise<void>(r => server.close(() => r()));
 					} else {
 						const rate = p.rateHz ?? (p.kind === "gps" ? 1 : 2);
-						const next = p.kind === "gps" ? (n: number) => gpsSentences(n) : p.kind === "esp32" ? (n: number) => [esp32Line(n)] : (n: number) => [arduinoLine(n, p.lines)];
+						const next =
+							p.kind === "gps"
+								? (n: number) => gpsSentences(n)
+								: p.kind === "esp32"
+									? (n: number) => [esp32Line(n)]
+									: (n: number) => [arduinoLine(n, p.lines)];
 						stopWriter = await startLineWriter(pty, rate, next, dev);
 					}
 				} catch (err) {
@@ -239,7 +294,11 @@ export const DevicesMixin = defineMixin<DevicesThis>({
 			}
 			this.plugged.set(id, dev);
 			try {
-				await this.broker.call("detector.simulate", { action: "add", path: dev.path, subsystem: dev.subsystem, properties: dev.properties }, { nodeID: this.broker.nodeID });
+				await this.broker.call(
+					"detector.simulate",
+					{ action: "add", path: dev.path, subsystem: dev.subsystem, properties: dev.properties },
+					{ nodeID: this.broker.nodeID }
+				);
 			} catch (err) {
 				this.plugged.delete(id);
 				await dev.stop();
@@ -256,7 +315,13 @@ export const DevicesMixin = defineMixin<DevicesThis>({
 			// The tty vanishes and udev reports the removal: both at once, as on a real unplug.
 			await Promise.all([
 				dev.stop(),
-				this.broker.call("detector.simulate", { action: "remove", path: dev.path, subsystem: dev.subsystem, properties: dev.properties }, { nodeID: this.broker.nodeID }).catch(err => this.logger.warn(`simulator: unplug ${id}: ${errorMessage(err)}`))
+				this.broker
+					.call(
+						"detector.simulate",
+						{ action: "remove", path: dev.path, subsystem: dev.subsystem, properties: dev.properties },
+						{ nodeID: this.broker.nodeID }
+					)
+					.catch(err => this.logger.warn(`simulator: unplug ${id}: ${errorMessage(err)}`))
 			]);
 			this.logger.info(`simulator: unplugged '${id}'`);
 			return true;
@@ -267,7 +332,11 @@ export const DevicesMixin = defineMixin<DevicesThis>({
 		this.plugged = new Map();
 		this.i2cBuses = new Map();
 		this.portSeq = 0;
-		this.simDir = path.join(fleetEnv(this.broker).dataDir, "sim-devices", this.broker.nodeID.replace(/[^\w.-]/g, "_"));
+		this.simDir = path.join(
+			fleetEnv(this.broker).dataDir,
+			"sim-devices",
+			this.broker.nodeID.replace(/[^\w.-]/g, "_")
+		);
 	},
 
 	async started(this: DevicesThis) {
@@ -282,7 +351,9 @@ export const DevicesMixin = defineMixin<DevicesThis>({
 			}
 			for (const kind of ["arduino-uno", "gps", "modbus-sensor", "bme280"] as VirtualKind[]) {
 				if (this.plugged.has(kind)) continue;
-				await this.plugDevice({ kind }).catch(err => this.logger.warn(`simulator: cannot plug ${kind}: ${errorMessage(err)}`));
+				await this.plugDevice({ kind }).catch(err =>
+					this.logger.warn(`simulator: cannot plug ${kind}: ${errorMessage(err)}`)
+				);
 			}
 		})();
 	},

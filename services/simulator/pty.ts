@@ -25,9 +25,18 @@ export async function createPtyPair(deviceLink: string, hostPath: string, timeou
 	// socat lives exactly as long as our end of its stdin pipe: if this process dies (even by
 	// SIGKILL) the pipe closes and socat is stopped, so no orphan keeps the PTYs and links.
 	// (fd 3: a background job of a non-interactive shell gets /dev/null as its stdin.)
-	const child = spawn("sh", ["-c", 'command -v socat >/dev/null || { echo "socat not found" >&2; exit 127; }; exec 3<&0; socat "$0" "$1" & p=$!; (cat <&3 >/dev/null; kill $p 2>/dev/null) & wait $p', `pty,raw,echo=0,link=${deviceLink}`, `pty,raw,echo=0,link=${hostPath}`], {
-		stdio: ["pipe", "ignore", "pipe"]
-	});
+	const child = spawn(
+		"sh",
+		[
+			"-c",
+			'command -v socat >/dev/null || { echo "socat not found" >&2; exit 127; }; exec 3<&0; socat "$0" "$1" & p=$!; (cat <&3 >/dev/null; kill $p 2>/dev/null) & wait $p',
+			`pty,raw,echo=0,link=${deviceLink}`,
+			`pty,raw,echo=0,link=${hostPath}`
+		],
+		{
+			stdio: ["pipe", "ignore", "pipe"]
+		}
+	);
 	let stderr = "";
 	child.stderr!.on("data", d => (stderr += d.toString()));
 	let exited = false;
@@ -37,7 +46,9 @@ export async function createPtyPair(deviceLink: string, hostPath: string, timeou
 	while (!(fs.existsSync(deviceLink) && fs.existsSync(hostPath))) {
 		if (exited || Date.now() > deadline) {
 			child.stdin!.end();
-			throw new Error(`socat did not create the PTY pair${stderr ? `: ${stderr.trim()}` : exited ? " (exited; is socat installed?)" : ""}`);
+			throw new Error(
+				`socat did not create the PTY pair${stderr ? `: ${stderr.trim()}` : exited ? " (exited; is socat installed?)" : ""}`
+			);
 		}
 		await new Promise(r => setTimeout(r, 10));
 	}

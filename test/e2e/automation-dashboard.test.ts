@@ -67,7 +67,8 @@ describe("the Automation view", () => {
 			.access_token;
 		modbus = await waitFor(
 			async () => {
-				const list = (await api(url, "GET", "/api/monitoring/devices", undefined, token)).body?.items as any[] | undefined;
+				const list = (await api(url, "GET", "/api/monitoring/devices", undefined, token)).body?.items as
+					any[] | undefined;
 				return Array.isArray(list) ? list.find(d => /modbus/i.test(d.name) && d.status === "streaming") : null;
 			},
 			60_000,

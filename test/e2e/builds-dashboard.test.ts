@@ -22,21 +22,41 @@ let url = "";
 const asu = asuClient(() => url);
 
 beforeAll(async () => {
-	if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing; this test needs it: apt-get install -y chromium`);
+	if (!fs.existsSync(CHROMIUM))
+		throw new Error(`${CHROMIUM} is missing; this test needs it: apt-get install -y chromium`);
 	db = await createTestDatabase("builds_dash");
 	broker = createTestBroker({
 		namespace: uniqueNamespace("builds-dash"),
-		env: { DATABASE_URL: db.url, ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET: "builds-dashboard-test-secret-0123456789", ASU_BUILDER: "simulated", ASU_SIM_IMAGE_KIB: "8" },
+		env: {
+			DATABASE_URL: db.url,
+			ADMIN_EMAIL,
+			ADMIN_PASSWORD,
+			JWT_SECRET: "builds-dashboard-test-secret-0123456789",
+			ASU_BUILDER: "simulated",
+			ASU_SIM_IMAGE_KIB: "8"
+		},
 		services: [SigningService, ...ALL_BUILDS_SERVICES]
 	});
 	await broker.start();
 	url = gatewayUrl(broker);
 	const r = await asu("POST", "/api/v1/build", { ...C7, packages: ["tmux"] });
-	await waitFor(async () => (await asu("GET", `/api/v1/build/${r.body.request_hash}`)).status === 200, 20_000, "a finished build");
+	await waitFor(
+		async () => (await asu("GET", `/api/v1/build/${r.body.request_hash}`)).status === 200,
+		20_000,
+		"a finished build"
+	);
 	ctx = await chromium.launchPersistentContext(tempDir("chromium-builds"), {
 		executablePath: CHROMIUM,
 		headless: true,
-		args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+		args: [
+			"--headless",
+			"--no-sandbox",
+			"--disable-gpu",
+			"--no-first-run",
+			"--disable-background-networking",
+			"--disable-component-update",
+			"--disable-sync"
+		]
 	});
 	page = ctx.pages()[0] ?? (await ctx.newPage());
 }, 120_000);
@@ -56,9 +76,12 @@ describe("dashboard Builds view", () => {
 		await page.fill("input[name=password]", ADMIN_PASSWORD);
 		await page.click("button[type=submit]");
 		await page.locator('nav a[data-view="builds"]').click();
-		await page.locator("#builds-simulated").waitFor({ timeout: 20_000 }).catch(async err => {
-			throw new Error(`${err.message}\n${(await page.locator("main").textContent())?.slice(0, 500)}`);
-		});
+		await page
+			.locator("#builds-simulated")
+			.waitFor({ timeout: 20_000 })
+			.catch(async err => {
+				throw new Error(`${err.message}\n${(await page.locator("main").textContent())?.slice(0, 500)}`);
+			});
 		expect(await page.locator("#builds-simulated").textContent()).toMatch(/not firmware/);
 		const row = page.locator("#builds-recent tr[data-hash]").first();
 		await row.waitFor({ timeout: 10_000 });

@@ -60,13 +60,23 @@ describe("dashboard in headless Chromium against a full node", () => {
 			AUTH_RATE_LIMIT: "1000"
 		});
 		await node.waitForOutput(/API Gateway listening/, 60_000);
-		await waitFor(async () => (await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).status === 200, 60_000, "login route");
-		token = (await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).body.access_token;
+		await waitFor(
+			async () =>
+				(await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).status ===
+				200,
+			60_000,
+			"login route"
+		);
+		token = (await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).body
+			.access_token;
 		// The simulated Arduino, registered by the manager and streaming through the processor.
 		const arduino = await waitFor(
 			async () => {
-				const list = (await api(url, "GET", "/api/monitoring/devices", undefined, token)).body?.items as any[] | undefined;
-				return Array.isArray(list) ? list.find(d => /arduino/i.test(d.name) && d.datapoints.some((p: any) => p.value != null)) : null;
+				const list = (await api(url, "GET", "/api/monitoring/devices", undefined, token)).body?.items as
+					any[] | undefined;
+				return Array.isArray(list)
+					? list.find(d => /arduino/i.test(d.name) && d.datapoints.some((p: any) => p.value != null))
+					: null;
 			},
 			60_000,
 			"a simulated Arduino with readings"
@@ -81,7 +91,10 @@ describe("dashboard in headless Chromium against a full node", () => {
 		const pg = new Client({ connectionString: db.url });
 		await pg.connect();
 		try {
-			await pg.query(`INSERT INTO datapoints (device_id, label, unit) VALUES ($1, 'temperature', '°C'), ($1, 'humidity', '%')`, [seededId]);
+			await pg.query(
+				`INSERT INTO datapoints (device_id, label, unit) VALUES ($1, 'temperature', '°C'), ($1, 'humidity', '%')`,
+				[seededId]
+			);
 			await pg.query(
 				`INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value)
 				 SELECT t, $1, dp.id, CASE dp.label WHEN 'temperature' THEN 20 + 5 * sin(extract(epoch from t) / 20000) ELSE 50 + 10 * cos(extract(epoch from t) / 30000) END
@@ -132,7 +145,11 @@ describe("dashboard in headless Chromium against a full node", () => {
 		await page.fill("input[name=email]", ADMIN_EMAIL);
 		await page.fill("input[name=password]", "not-the-password");
 		await page.click("button[type=submit]");
-		await waitFor(async () => /Wrong email or password/.test((await page.locator(".error").textContent()) ?? ""), 10_000, "the login error");
+		await waitFor(
+			async () => /Wrong email or password/.test((await page.locator(".error").textContent()) ?? ""),
+			10_000,
+			"the login error"
+		);
 		expect(errors).toEqual([]);
 	});
 
@@ -142,7 +159,8 @@ describe("dashboard in headless Chromium against a full node", () => {
 		const card = page.locator(`[data-device-id="${arduinoId}"]`);
 		await card.waitFor({ timeout: 20_000 });
 		expect(await card.locator(".device-name").textContent()).toMatch(/Arduino/i);
-		const listed = (await api(url, "GET", `/api/monitoring/devices?device=${arduinoId}`, undefined, token)).body.items[0];
+		const listed = (await api(url, "GET", `/api/monitoring/devices?device=${arduinoId}`, undefined, token)).body
+			.items[0];
 		expect(listed.profile).toBeTruthy();
 		expect(await card.locator(".device-sub").textContent()).toContain(`profile ${listed.profile}`);
 		expect(await card.locator(".badge.streaming, .badge.configured").count()).toBeGreaterThan(0);
@@ -164,10 +182,17 @@ describe("dashboard in headless Chromium against a full node", () => {
 	});
 
 	it("shows a new alert live and acknowledges it", async () => {
-		const devices = (await api(url, "GET", `/api/monitoring/devices?device=${arduinoId}`, undefined, token)).body.items as any[];
+		const devices = (await api(url, "GET", `/api/monitoring/devices?device=${arduinoId}`, undefined, token)).body
+			.items as any[];
 		const dp = devices[0].datapoints.find((p: any) => p.value != null);
 		// A threshold every reading crosses: the alert comes with the next reading.
-		const rule = await api(url, "POST", "/api/monitoring/rules", { datapointId: dp.id, direction: "above", threshold: -1e9, severity: "critical" }, token);
+		const rule = await api(
+			url,
+			"POST",
+			"/api/monitoring/rules",
+			{ datapointId: dp.id, direction: "above", threshold: -1e9, severity: "critical" },
+			token
+		);
 		expect(rule.status).toBe(201);
 		const item = page.locator(".alert.open.critical").filter({ hasText: dp.label });
 		await item.first().waitFor({ timeout: 20_000 });
@@ -175,12 +200,12 @@ describe("dashboard in headless Chromium against a full node", () => {
 		await page.screenshot({ path: path.join(OUT, "dashboard-desktop.png"), fullPage: false });
 		await item.first().locator("button[data-ack]").click();
 		await page.locator(`[data-alert-id="${alertId}"] .acked`).waitFor({ timeout: 10_000 });
-		const alerts = (await api(url, "GET", "/api/monitoring/alerts?status=open", undefined, token)).body.items as any[];
+		const alerts = (await api(url, "GET", "/api/monitoring/alerts?status=open", undefined, token)).body
+			.items as any[];
 		const acked = alerts.find(a => a.id === alertId);
 		expect(acked.acknowledgedBy).toBe(ADMIN_EMAIL);
 		expect(acked.acknowledgedAt).toBeTruthy();
 	});
-
 
 	it("lists devices with search, a status filter and grouping by node", async () => {
 		await page.goto(url + "/#/devices");
@@ -200,7 +225,11 @@ describe("dashboard in headless Chromium against a full node", () => {
 		expect(page.url()).toContain("status=streaming");
 		await page.selectOption("select[name=status]", "");
 		await page.selectOption("select[name=group]", "node");
-		await waitFor(async () => (await page.locator(".group-head").allTextContents()).some(t => t.includes("dashboard-e2e")), 5000, "a group per node");
+		await waitFor(
+			async () => (await page.locator(".group-head").allTextContents()).some(t => t.includes("dashboard-e2e")),
+			5000,
+			"a group per node"
+		);
 		await page.screenshot({ path: path.join(OUT, "devices-desktop.png") });
 	});
 
@@ -212,18 +241,33 @@ describe("dashboard in headless Chromium against a full node", () => {
 		expect(await page.locator(".dp-table tbody tr").count()).toBe(2);
 		await page.click('[data-range="7d"]');
 		const chart = page.locator(".history .chart");
-		await waitFor(async () => /averages per/.test((await page.locator("#history-note").textContent()) ?? ""), 15_000, "the 7-day history");
+		await waitFor(
+			async () => /averages per/.test((await page.locator("#history-note").textContent()) ?? ""),
+			15_000,
+			"the 7-day history"
+		);
 		// 7 days in buckets of 30 minutes: ~310 points (the 12-hour outage has none), one hole.
 		expect(Number(await chart.getAttribute("data-points"))).toBeGreaterThan(250);
 		expect(Number(await chart.getAttribute("data-gaps"))).toBe(1);
 		// A second datapoint on the same chart.
-		await page.check('.dp-toggle[data-dp] input[type=checkbox]:not(:checked)');
-		await waitFor(async () => (await chart.getAttribute("data-series")) === "2" && Number(await chart.getAttribute("data-gaps")) === 2, 15_000, "two series");
+		await page.check(".dp-toggle[data-dp] input[type=checkbox]:not(:checked)");
+		await waitFor(
+			async () =>
+				(await chart.getAttribute("data-series")) === "2" &&
+				Number(await chart.getAttribute("data-gaps")) === 2,
+			15_000,
+			"two series"
+		);
 		// Hover readout: the time and both values.
 		const over = chart.locator(".u-over");
 		const box = (await over.boundingBox())!;
 		await page.mouse.move(box.x + box.width * 0.25, box.y + box.height / 2);
-		await waitFor(async () => /temperature.*°C.*humidity.*%/s.test((await chart.locator(".chart-readout").textContent()) ?? ""), 5000, "the hover readout");
+		await waitFor(
+			async () =>
+				/temperature.*°C.*humidity.*%/s.test((await chart.locator(".chart-readout").textContent()) ?? ""),
+			5000,
+			"the hover readout"
+		);
 		await page.screenshot({ path: path.join(OUT, "device-history-desktop.png") });
 		// Zoom by selection: a finer resolution is fetched for the span.
 		await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2);
@@ -231,10 +275,18 @@ describe("dashboard in headless Chromium against a full node", () => {
 		await page.mouse.move(box.x + box.width * 0.95, box.y + box.height / 2, { steps: 5 });
 		await page.mouse.up();
 		await page.locator("[data-zoom-reset]:visible").waitFor({ timeout: 5000 });
-		await waitFor(async () => !/averages per 30m/.test((await page.locator("#history-note").textContent()) ?? "x averages per 30m"), 15_000, "finer data for the zoom");
+		await waitFor(
+			async () =>
+				!/averages per 30m/.test((await page.locator("#history-note").textContent()) ?? "x averages per 30m"),
+			15_000,
+			"finer data for the zoom"
+		);
 		// CSV of what is shown.
 		const [download] = await Promise.all([page.waitForEvent("download"), page.click('[data-export="csv"]')]);
-		const csv = fs.readFileSync((await download.path())!, "utf8").trim().split("\n");
+		const csv = fs
+			.readFileSync((await download.path())!, "utf8")
+			.trim()
+			.split("\n");
 		expect(csv[0]).toBe("time,temperature (°C),humidity (%)");
 		expect(csv.length).toBeGreaterThan(5);
 		expect(csv[1]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z,[\d.]+,[\d.]+$/);
@@ -242,21 +294,38 @@ describe("dashboard in headless Chromium against a full node", () => {
 	});
 
 	it("renames a device and assigns its owner from the device page", async () => {
-		const owner = await api(url, "POST", "/api/users/add", { email: "greenhouse-owner@example.com", password: "Heron-quartz-5521" });
+		const owner = await api(url, "POST", "/api/users/add", {
+			email: "greenhouse-owner@example.com",
+			password: "Heron-quartz-5521"
+		});
 		expect(owner.status).toBe(201);
 		await page.reload();
 		await page.locator(".device-title").waitFor({ timeout: 10_000 });
 		await page.click('[data-action="rename"]');
 		await page.fill(".device-header input[name=name]", "Greenhouse north");
-		await page.click('.device-header button[type=submit]');
-		await waitFor(async () => (await page.locator(".device-title").textContent()) === "Greenhouse north", 5000, "the new name");
-		expect((await api(url, "GET", `/api/devices/${seededId}`, undefined, token)).body.name).toBe("Greenhouse north");
+		await page.click(".device-header button[type=submit]");
+		await waitFor(
+			async () => (await page.locator(".device-title").textContent()) === "Greenhouse north",
+			5000,
+			"the new name"
+		);
+		expect((await api(url, "GET", `/api/devices/${seededId}`, undefined, token)).body.name).toBe(
+			"Greenhouse north"
+		);
 		await waitFor(async () => (await page.locator("select[name=owner] option").count()) > 1, 5000, "the user list");
 		await page.selectOption("select[name=owner]", String(owner.body.id));
 		await page.click(".owner-form button[type=submit]");
-		await waitFor(async () => (await page.locator('[data-fact="owner"]').textContent()) === "greenhouse-owner@example.com", 5000, "the owner shown");
+		await waitFor(
+			async () => (await page.locator('[data-fact="owner"]').textContent()) === "greenhouse-owner@example.com",
+			5000,
+			"the owner shown"
+		);
 		expect((await api(url, "GET", `/api/devices/${seededId}`, undefined, token)).body.owner).toBe(owner.body.id);
-		await waitFor(async () => (await page.locator(".events .event-type").allTextContents()).includes("updated"), 5000, "the update in the lifecycle");
+		await waitFor(
+			async () => (await page.locator(".events .event-type").allTextContents()).includes("updated"),
+			5000,
+			"the update in the lifecycle"
+		);
 	});
 
 	it("creates and edits a threshold rule and acknowledges an alert with a comment", async () => {
@@ -267,24 +336,41 @@ describe("dashboard in headless Chromium against a full node", () => {
 		await page.selectOption(".rule-form select[name=datapointId]", String(temp.id));
 		await page.fill(".rule-form input[name=threshold]", "1000");
 		await page.selectOption(".rule-form select[name=severity]", "info");
-		await page.click('.rule-form button[type=submit]');
+		await page.click(".rule-form button[type=submit]");
 		const rulesOf = async () => {
 			const b = (await api(url, "GET", `/api/monitoring/rules?device=${seededId}`, undefined, token)).body;
 			return b.items as any[];
 		};
-		const created = await waitFor(async () => (await rulesOf()).find(r => r.threshold === 1000), 5000, "the rule created");
+		const created = await waitFor(
+			async () => (await rulesOf()).find(r => r.threshold === 1000),
+			5000,
+			"the rule created"
+		);
 		expect(created.severity).toBe("info");
 		const row = page.locator(`[data-rule-id="${created.id}"]`);
 		await row.locator('[data-action="edit"]').click();
 		await row.locator("input[name=threshold]").fill("900");
 		await row.locator("button[type=submit]").click();
-		await waitFor(async () => (await rulesOf()).find(r => r.id === created.id)?.threshold === 900, 5000, "the rule edited");
-		await page.locator(`[data-rule-id="${created.id}"] .rule-text`).filter({ hasText: "above 900" }).waitFor({ timeout: 5000 });
+		await waitFor(
+			async () => (await rulesOf()).find(r => r.id === created.id)?.threshold === 900,
+			5000,
+			"the rule edited"
+		);
+		await page
+			.locator(`[data-rule-id="${created.id}"] .rule-text`)
+			.filter({ hasText: "above 900" })
+			.waitFor({ timeout: 5000 });
 
 		// An alert to acknowledge: a rule on the Arduino's second datapoint that every reading crosses.
 		const ard = (await api(url, "GET", `/api/monitoring/devices?device=${arduinoId}`, undefined, token)).body;
 		const dp = ard.items[0].datapoints.filter((p: any) => p.value != null)[1];
-		await api(url, "POST", "/api/monitoring/rules", { datapointId: dp.id, direction: "above", threshold: -1e9, severity: "warning" }, token);
+		await api(
+			url,
+			"POST",
+			"/api/monitoring/rules",
+			{ datapointId: dp.id, direction: "above", threshold: -1e9, severity: "warning" },
+			token
+		);
 		await page.selectOption("select[name=status]", "unacknowledged");
 		const item = page.locator("#alert-history .alert.open.warning").filter({ hasText: dp.label }).first();
 		await item.waitFor({ timeout: 20_000 });
@@ -305,13 +391,19 @@ describe("dashboard in headless Chromium against a full node", () => {
 		const card = page.locator('#mesh-nodes [data-node="dashboard-e2e"]');
 		await card.waitFor({ timeout: 10_000 });
 		const stats = Object.fromEntries(
-			await card.locator(".stat").evaluateAll(els => els.map(e => [e.querySelector(".k")!.textContent, e.querySelector(".v")!.textContent]))
+			await card
+				.locator(".stat")
+				.evaluateAll(els =>
+					els.map(e => [e.querySelector(".k")!.textContent, e.querySelector(".v")!.textContent])
+				)
 		);
 		expect(stats.Uptime).toMatch(/^\d+(\.\d)? (s|min|h|d)$/);
 		expect(stats.Memory).toMatch(/% of/);
 		expect(stats.Load).toMatch(/^\d+\.\d\d \d+\.\d\d \d+\.\d\d$/);
 		expect(await card.locator(".badge").textContent()).toBe("connected");
-		expect(await card.locator(".chip").allTextContents()).toEqual(expect.arrayContaining(["gateway", "monitoring", "simulator"]));
+		expect(await card.locator(".chip").allTextContents()).toEqual(
+			expect.arrayContaining(["gateway", "monitoring", "simulator"])
+		);
 		await page.screenshot({ path: path.join(OUT, "mesh-desktop.png") });
 	});
 
@@ -326,23 +418,35 @@ describe("dashboard in headless Chromium against a full node", () => {
 		const row = rowOf("new-operator@example.com");
 		await row.waitFor({ timeout: 10_000 });
 		expect(await row.locator(".badge").textContent()).toBe("admin");
-		expect((await api(url, "POST", "/api/users/auth", { email: "new-operator@example.com", password: initial })).status).toBe(200);
+		expect(
+			(await api(url, "POST", "/api/users/auth", { email: "new-operator@example.com", password: initial })).status
+		).toBe(200);
 		await row.locator('[data-action="role"]').click();
 		await waitFor(async () => (await row.locator(".badge").count()) === 0, 5000, "the role back to user");
 		page.once("dialog", d => void d.accept());
 		await row.locator('[data-action="reset"]').click();
 		const secret = page.locator("[data-secret]");
 		expect(await secret.textContent()).toBe(initial);
-		await waitFor(async () => ((await secret.textContent()) ?? initial) !== initial, 5000, "the new password shown");
+		await waitFor(
+			async () => ((await secret.textContent()) ?? initial) !== initial,
+			5000,
+			"the new password shown"
+		);
 		const fresh = (await secret.textContent())!;
 		expect(fresh).not.toBe(initial);
-		expect((await api(url, "POST", "/api/users/auth", { email: "new-operator@example.com", password: initial })).status).toBe(401);
-		expect((await api(url, "POST", "/api/users/auth", { email: "new-operator@example.com", password: fresh })).status).toBe(200);
+		expect(
+			(await api(url, "POST", "/api/users/auth", { email: "new-operator@example.com", password: initial })).status
+		).toBe(401);
+		expect(
+			(await api(url, "POST", "/api/users/auth", { email: "new-operator@example.com", password: fresh })).status
+		).toBe(200);
 		await page.screenshot({ path: path.join(OUT, "users-desktop.png") });
 		page.once("dialog", d => void d.accept());
 		await row.locator('[data-action="delete"]').click();
 		await waitFor(async () => (await rowOf("new-operator@example.com").count()) === 0, 5000, "the user gone");
-		expect((await api(url, "POST", "/api/users/auth", { email: "new-operator@example.com", password: fresh })).status).toBe(401);
+		expect(
+			(await api(url, "POST", "/api/users/auth", { email: "new-operator@example.com", password: fresh })).status
+		).toBe(401);
 	});
 
 	it("shows the API reference generated from the OpenAPI document", async () => {
@@ -354,7 +458,13 @@ describe("dashboard in headless Chromium against a full node", () => {
 		expect(rows.join("\n")).toMatch(/status.*one of open, cleared, unacknowledged, all/);
 		expect(rows.join("\n")).toMatch(/limit.*integer ≥ 1 ≤ 1000/);
 		await page.fill(".view-api input[name=q]", "rules");
-		await waitFor(async () => (await page.locator(".api-op").count()) > 0 && (await page.locator('[data-op="GET /api/nodes"]').count()) === 0, 5000, "the filter");
+		await waitFor(
+			async () =>
+				(await page.locator(".api-op").count()) > 0 &&
+				(await page.locator('[data-op="GET /api/nodes"]').count()) === 0,
+			5000,
+			"the filter"
+		);
 		await page.screenshot({ path: path.join(OUT, "api-desktop.png") });
 	});
 
@@ -374,7 +484,9 @@ describe("dashboard in headless Chromium against a full node", () => {
 		await page.setViewportSize({ width: 390, height: 844 });
 		await page.waitForTimeout(500);
 		// Nothing wider than the screen: no sideways scrolling on a phone.
-		const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+		const overflow = await page.evaluate(
+			() => document.documentElement.scrollWidth - document.documentElement.clientWidth
+		);
 		expect(overflow).toBeLessThanOrEqual(0);
 		await page.screenshot({ path: path.join(OUT, "dashboard-phone.png"), fullPage: false });
 		for (const [route, shot] of [
@@ -386,7 +498,9 @@ describe("dashboard in headless Chromium against a full node", () => {
 			await page.goto(url + "/" + route);
 			await page.locator(".view").waitFor({ timeout: 5000 });
 			await page.waitForTimeout(800);
-			const sideways = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+			const sideways = await page.evaluate(
+				() => document.documentElement.scrollWidth - document.documentElement.clientWidth
+			);
 			expect(sideways, `${route} scrolls sideways`).toBeLessThanOrEqual(0);
 			await page.screenshot({ path: path.join(OUT, shot), fullPage: false });
 		}
@@ -426,7 +540,9 @@ describe("dashboard in headless Chromium against a full node", () => {
 		await page.click("form[aria-label='Change password'] button[type=submit]");
 		await page.locator("input[name=password]").waitFor({ timeout: 10_000 });
 		expect(await page.locator(".error").textContent()).toMatch(/Password changed/);
-		expect((await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).status).toBe(401);
+		expect(
+			(await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).status
+		).toBe(401);
 		expect((await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: next })).status).toBe(200);
 	});
 });

@@ -31,11 +31,21 @@ beforeAll(async () => {
 	await pg.connect();
 	const common = { NAMESPACE: namespace, TRANSPORTER: NATS_URL, SERVICEDIR: ROOT, PORT: "0", LOGLEVEL: "info" };
 	// The cloud also runs the pipeline's sink: readings end in decoded_data.
-	cloud = startNode({ ...common, NODEID: "cloud", SERVICES: [svc("manager/manager.service.ts"), svc("pipeline-sink/pipeline-sink.service.ts")].join(","), DATABASE_URL: db.url, DATA_DIR: tempDir("edge-cloud") });
+	cloud = startNode({
+		...common,
+		NODEID: "cloud",
+		SERVICES: [svc("manager/manager.service.ts"), svc("pipeline-sink/pipeline-sink.service.ts")].join(","),
+		DATABASE_URL: db.url,
+		DATA_DIR: tempDir("edge-cloud")
+	});
 	pi = startNode({
 		...common,
 		NODEID: "pi",
-		SERVICES: [svc("detector/detector.service.ts"), svc("processor/processor.service.ts"), svc("simulator/simulator.service.ts")].join(","),
+		SERVICES: [
+			svc("detector/detector.service.ts"),
+			svc("processor/processor.service.ts"),
+			svc("simulator/simulator.service.ts")
+		].join(","),
 		SIMULATE: "1",
 		DETECTOR_SOURCE: "simulated",
 		DATA_DIR: tempDir("edge-pi")
@@ -47,7 +57,12 @@ beforeAll(async () => {
 		services: [
 			{
 				name: "readings-probe",
-				channels: { "telemetry.readings": { group: "devices-edge-test", handler: (p: TelemetryBatch) => void received.push(...p.readings) } }
+				channels: {
+					"telemetry.readings": {
+						group: "devices-edge-test",
+						handler: (p: TelemetryBatch) => void received.push(...p.readings)
+					}
+				}
 			} as ServiceSchema
 		]
 	});
@@ -64,20 +79,42 @@ afterAll(async () => {
 describe("edge node with simulated devices, manager in the cloud", () => {
 	it("the simulator's devices appear and stream on first start; SIGKILL of the cloud node does not stop them", async () => {
 		const expected = ["Arduino Uno", "BME280", "RS485 Modbus temperature/humidity sensor", "u-blox 7 GPS"];
-		const rows = await waitFor(async () => {
-			const r = (await pg.query("SELECT id, name, node_id FROM devices WHERE status = 'streaming' ORDER BY name")).rows;
-			return r.length === 4 ? r : null;
-		}, 45_000, `4 simulated devices streaming\n--- pi ---\n${pi.output().slice(-2000)}\n--- cloud ---\n${cloud.output().slice(-2000)}`);
+		const rows = await waitFor(
+			async () => {
+				const r = (
+					await pg.query("SELECT id, name, node_id FROM devices WHERE status = 'streaming' ORDER BY name")
+				).rows;
+				return r.length === 4 ? r : null;
+			},
+			45_000,
+			`4 simulated devices streaming\n--- pi ---\n${pi.output().slice(-2000)}\n--- cloud ---\n${cloud.output().slice(-2000)}`
+		);
 		expect(rows.map(r => r.name)).toEqual(expected);
 		expect(rows.every(r => r.node_id === "pi")).toBe(true);
 		const ids = rows.map(r => r.id);
-		await waitFor(() => ids.every(id => received.some(r => r.deviceId === id)), 15_000, "readings from every device");
+		await waitFor(
+			() => ids.every(id => received.some(r => r.deviceId === id)),
+			15_000,
+			"readings from every device"
+		);
 
 		// Stored by the pipeline sink with the registry's datapoint ids.
-		await waitFor(async () => {
-			const r = (await pg.query("SELECT DISTINCT d.device_id, p.label FROM decoded_data d JOIN datapoints p ON p.id = d.datapoint_id AND p.device_id = d.device_id")).rows;
-			return ids.every(id => r.some(x => x.device_id === id)) && r.some(x => x.label === "latitude") && r.some(x => x.label === "pressure");
-		}, 20_000, "readings in decoded_data");
+		await waitFor(
+			async () => {
+				const r = (
+					await pg.query(
+						"SELECT DISTINCT d.device_id, p.label FROM decoded_data d JOIN datapoints p ON p.id = d.datapoint_id AND p.device_id = d.device_id"
+					)
+				).rows;
+				return (
+					ids.every(id => r.some(x => x.device_id === id)) &&
+					r.some(x => x.label === "latitude") &&
+					r.some(x => x.label === "pressure")
+				);
+			},
+			20_000,
+			"readings in decoded_data"
+		);
 
 		await cloud.kill("SIGKILL");
 		const uno = rows.find(r => r.name === "Arduino Uno")!.id;

@@ -54,7 +54,11 @@ describe("two nodes over NATS", () => {
 		expect(res).toEqual({ hello: "mesh", nodeID: "node-a" });
 
 		// A's own registry (asked over the mesh) lists B's service.
-		const servicesSeenByA = (await b.call("$node.services", { onlyAvailable: true }, { nodeID: "node-a" })) as Array<{ name: string; nodes?: string[] }>;
+		const servicesSeenByA = (await b.call(
+			"$node.services",
+			{ onlyAvailable: true },
+			{ nodeID: "node-a" }
+		)) as Array<{ name: string; nodes?: string[] }>;
 		expect(servicesSeenByA.map(s => s.name)).toContain("greeter");
 	});
 
@@ -87,7 +91,9 @@ describe("two nodes over NATS", () => {
 		expect(last.ms).toBeLessThan(200);
 		// The circuit breaker opened after a handful of timeouts, long before A's heartbeat expired.
 		expect(errors.length).toBeLessThanOrEqual(8);
-		expect(errors.slice(0, -1).every(e => e.type === "REQUEST_TIMEOUT" || e.type === "REQUEST_REJECTED")).toBe(true);
+		expect(errors.slice(0, -1).every(e => e.type === "REQUEST_TIMEOUT" || e.type === "REQUEST_REJECTED")).toBe(
+			true
+		);
 
 		const restartedAt = Date.now();
 		startA();
@@ -97,6 +103,8 @@ describe("two nodes over NATS", () => {
 			"node A to answer again after its restart"
 		);
 		expect(back).toEqual({ hello: "again", nodeID: "node-a" });
-		console.log(`failures until fail-fast: ${errors.map(e => `${e.type}:${e.ms}ms`).join(", ")}; answered again ${Date.now() - restartedAt} ms after the restart`);
+		console.log(
+			`failures until fail-fast: ${errors.map(e => `${e.type}:${e.ms}ms`).join(", ")}; answered again ${Date.now() - restartedAt} ms after the restart`
+		);
 	});
 });

@@ -12,7 +12,13 @@ describe(`data path fault: ${FAULTS["embedded-ingest"]}`, () => {
 		await requireServer("postgres");
 		// The publisher drains its own offline backlog through one connection after the restart,
 		// which is slow on a loaded machine: a generous bound (this catches loss, not slowness).
-		const r = await runScenario("embedded-ingest", { iterations: 150, intervalMs: 25, faultAfter: 50, faultMs: 3000, drainTimeoutMs: 150_000 });
+		const r = await runScenario("embedded-ingest", {
+			iterations: 150,
+			intervalMs: 25,
+			faultAfter: 50,
+			faultMs: 3000,
+			drainTimeoutMs: 150_000
+		});
 		// The fault landed mid-stream: frames were still to come.
 		expect(r.publishedAtFault).toBeLessThan(r.sent);
 		expect(r.exited).toEqual({});

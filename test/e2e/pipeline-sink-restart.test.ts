@@ -49,11 +49,15 @@ describe("pipeline sink node killed and restarted mid-stream", () => {
 		ingest = createTestBroker({
 			namespace,
 			nodeID: "ingest",
-			env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, MQTT_URL: `mqtt://127.0.0.1:${mosq.plainPort}`,  },
+			env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, MQTT_URL: `mqtt://127.0.0.1:${mosq.plainPort}` },
 			services: [PipelineIngestService, PipelineDecodeService]
 		});
 		await ingest.start();
-		await waitFor(async () => (await ingest.call<any>("pipeline-ingest.stats")).broker.subscribed, 10_000, "MQTT subscription");
+		await waitFor(
+			async () => (await ingest.call<any>("pipeline-ingest.stats")).broker.subscribed,
+			10_000,
+			"MQTT subscription"
+		);
 	});
 
 	afterAll(async () => {
@@ -75,7 +79,9 @@ describe("pipeline sink node killed and restarted mid-stream", () => {
 			const base = Date.now() - 3600_000;
 			let storedAtKill = -1;
 			for (let i = 0; i < iterations; i++) {
-				for (const mac of MACS) for (const f of framesFor(mac, i, base + i * 1000)) publisher.publish(f.topic, f.payload, { qos: 1 });
+				for (const mac of MACS)
+					for (const f of framesFor(mac, i, base + i * 1000))
+						publisher.publish(f.topic, f.payload, { qos: 1 });
 				if (i === 200) {
 					// Kill only once the sink is really writing, so the kill lands mid-stream.
 					await waitFor(async () => (await count()) > 0, 20_000, "first rows from sink 1");
@@ -97,7 +103,9 @@ describe("pipeline sink node killed and restarted mid-stream", () => {
 			await waitFor(async () => (await count()) >= expected, 90_000, `${expected} rows`);
 			await new Promise(r => setTimeout(r, 1000));
 			expect(await count()).toBe(expected);
-			const incomplete = await pg.query("SELECT count(*)::int AS n FROM (SELECT device_id, timestamp FROM decoded_data GROUP BY 1, 2 HAVING count(*) <> 7) x");
+			const incomplete = await pg.query(
+				"SELECT count(*)::int AS n FROM (SELECT device_id, timestamp FROM decoded_data GROUP BY 1, 2 HAVING count(*) <> 7) x"
+			);
 			expect(incomplete.rows[0].n).toBe(0);
 			const keys = await pg.query("SELECT count(DISTINCT (device_id, timestamp))::int AS n FROM decoded_data");
 			expect(keys.rows[0].n).toBe(iterations * MACS.length);

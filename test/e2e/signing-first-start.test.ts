@@ -28,7 +28,10 @@ async function post(url: string, body: unknown, token?: string) {
 
 async function start(dataDir: string, port: number): Promise<NodeProcess> {
 	const node = startNode({
-		SERVICES: [path.join(ROOT, "services/gateway/gateway.service.ts"), path.join(ROOT, "services/signing/signing.service.ts")].join(","),
+		SERVICES: [
+			path.join(ROOT, "services/gateway/gateway.service.ts"),
+			path.join(ROOT, "services/signing/signing.service.ts")
+		].join(","),
 		DATA_DIR: dataDir,
 		PORT: String(port),
 		NODEID: `signing-e2e-${port}`,
@@ -37,7 +40,11 @@ async function start(dataDir: string, port: number): Promise<NodeProcess> {
 		LOGLEVEL: "debug"
 	});
 	nodes.push(node);
-	await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/api/certs/ca`)).status === 200, 40_000, `node on ${port}:\n${node.output().slice(-2000)}`);
+	await waitFor(
+		async () => (await fetch(`http://127.0.0.1:${port}/api/certs/ca`)).status === 200,
+		40_000,
+		`node on ${port}:\n${node.output().slice(-2000)}`
+	);
 	return node;
 }
 
@@ -48,7 +55,10 @@ describe("signing on first start and restart (own process, PGlite)", () => {
 		const base = `http://127.0.0.1:${port}`;
 		const first = await start(dataDir, port);
 		// The password is in the start-up summary at the end of the output, and in a 0600 file.
-		const m = await first.waitForOutput(/start-up summary: .*created administrator (\S+) with the generated password (\S+) \(kept in (\S+), mode 0600\)/, 10_000);
+		const m = await first.waitForOutput(
+			/start-up summary: .*created administrator (\S+) with the generated password (\S+) \(kept in (\S+), mode 0600\)/,
+			10_000
+		);
 		const [, email, password, file] = m;
 		expect(email).toBe("admin@fleetmesh.local");
 		expect(file).toBe(path.join(dataDir, "admin-password.txt"));
@@ -62,19 +72,29 @@ describe("signing on first start and restart (own process, PGlite)", () => {
 		expect(listed.status).toBe(200);
 		const doomed = (await post(`${base}/api/users/auth`, { email, password })).body.access_token as string;
 		expect((await post(`${base}/api/users/logout`, {}, doomed)).status).toBe(200);
-		const cert = await post(`${base}/api/certs/devices`, { mac: "aa:bb:cc:dd:ee:02", csr: (await createKeyAndCsr("f2-aabbccddee02")).csrPem }, token);
+		const cert = await post(
+			`${base}/api/certs/devices`,
+			{ mac: "aa:bb:cc:dd:ee:02", csr: (await createKeyAndCsr("f2-aabbccddee02")).csrPem },
+			token
+		);
 		expect(cert.status).toBe(200);
 
-		for (const f of ["jwt-keys.json", "certs/ca.key"]) expect(fs.statSync(path.join(dataDir, f)).mode & 0o777, f).toBe(0o600);
+		for (const f of ["jwt-keys.json", "certs/ca.key"])
+			expect(fs.statSync(path.join(dataDir, f)).mode & 0o777, f).toBe(0o600);
 		const caBefore = fs.readFileSync(path.join(dataDir, "certs/ca.crt"), "utf8");
 
 		expect(await first.kill("SIGTERM")).toBe(0);
 		const second = await start(dataDir, port);
 		// Later starts name the administrator and the file, not the password.
-		await second.waitForOutput(/start-up summary: .*sign in as admin@fleetmesh.local \(password: see .*admin-password.txt\)/, 10_000);
+		await second.waitForOutput(
+			/start-up summary: .*sign in as admin@fleetmesh.local \(password: see .*admin-password.txt\)/,
+			10_000
+		);
 		expect(second.output()).not.toMatch(/generated password/);
 		expect(fs.readFileSync(path.join(dataDir, "certs/ca.crt"), "utf8")).toBe(caBefore);
-		expect((await fetch(`${base}/api/users/me`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
+		expect((await fetch(`${base}/api/users/me`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(
+			200
+		);
 		const stillRevoked = await fetch(`${base}/api/users/me`, { headers: { Authorization: `Bearer ${doomed}` } });
 		expect(stillRevoked.status).toBe(401);
 		expect(((await stillRevoked.json()) as any).type).toBe("TOKEN_REVOKED");
@@ -88,7 +108,10 @@ describe("signing on first start and restart (own process, PGlite)", () => {
 
 	it("a weak ADMIN_PASSWORD stops the first start with one line naming the variable and the rule", async () => {
 		const node = startNode({
-			SERVICES: [path.join(ROOT, "services/gateway/gateway.service.ts"), path.join(ROOT, "services/signing/signing.service.ts")].join(","),
+			SERVICES: [
+				path.join(ROOT, "services/gateway/gateway.service.ts"),
+				path.join(ROOT, "services/signing/signing.service.ts")
+			].join(","),
 			DATA_DIR: tempDir("signing-e2e-weak"),
 			PORT: String(await freePort()),
 			NODEID: "signing-e2e-weak",
@@ -97,7 +120,9 @@ describe("signing on first start and restart (own process, PGlite)", () => {
 		});
 		nodes.push(node);
 		expect(await node.exited).toBe(1);
-		expect(node.output()).toMatch(/fleetmesh: cannot start: ADMIN_PASSWORD: password must be at least 10 characters long/);
+		expect(node.output()).toMatch(
+			/fleetmesh: cannot start: ADMIN_PASSWORD: password must be at least 10 characters long/
+		);
 		expect(node.output()).not.toMatch(/\n\s+at /);
 	}, 60_000);
 });

@@ -35,7 +35,11 @@ async function takenPort(host = "127.0.0.1"): Promise<number> {
 }
 
 async function privatePorts() {
-	return { PORT: String(await freePort()), MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()) };
+	return {
+		PORT: String(await freePort()),
+		MQTT_PORT: String(await freePort()),
+		MQTTS_PORT: String(await freePort())
+	};
 }
 
 async function expectOneLine(env: Record<string, string>, variable: string) {
@@ -47,7 +51,11 @@ async function expectOneLine(env: Record<string, string>, variable: string) {
 	const code = await Promise.race([node.exited, new Promise(r => setTimeout(() => r("still running"), 45_000))]);
 	expect(code, `still running after 45 s:\n${node.output().slice(-3000)}`).toBe(1);
 	console.log(`${variable}: stopped after ${Date.now() - t0} ms`);
-	const clear = node.output().trim().split("\n").filter(l => l.startsWith("fleetmesh: cannot start:"));
+	const clear = node
+		.output()
+		.trim()
+		.split("\n")
+		.filter(l => l.startsWith("fleetmesh: cannot start:"));
 	expect(clear, node.output()).toHaveLength(1);
 	expect(clear[0]).toContain(`${variable}:`);
 	expect(node.output()).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
@@ -57,12 +65,18 @@ async function expectOneLine(env: Record<string, string>, variable: string) {
 
 describe("start-up stops with one line naming the variable", { timeout: 60_000 }, () => {
 	it("PORT in use", async () => {
-		const line = await expectOneLine({ ...(await privatePorts()), SERVICES: "gateway", PORT: String(await takenPort("0.0.0.0")) }, "PORT");
+		const line = await expectOneLine(
+			{ ...(await privatePorts()), SERVICES: "gateway", PORT: String(await takenPort("0.0.0.0")) },
+			"PORT"
+		);
 		expect(line).toMatch(/already in use/);
 	});
 
 	it("HOST that does not resolve", async () => {
-		const line = await expectOneLine({ ...(await privatePorts()), SERVICES: "gateway", HOST: "no-such-host.invalid" }, "HOST");
+		const line = await expectOneLine(
+			{ ...(await privatePorts()), SERVICES: "gateway", HOST: "no-such-host.invalid" },
+			"HOST"
+		);
 		expect(line).toMatch(/does not resolve/);
 	});
 
@@ -74,15 +88,24 @@ describe("start-up stops with one line naming the variable", { timeout: 60_000 }
 		// Root may write anywhere: a directory below a plain file is unwritable for everyone.
 		const file = path.join(tempDir("startcheck-file"), "a-file");
 		fs.writeFileSync(file, "");
-		await expectOneLine({ ...(await privatePorts()), SERVICES: "gateway", DATA_DIR: path.join(file, "data") }, "DATA_DIR");
+		await expectOneLine(
+			{ ...(await privatePorts()), SERVICES: "gateway", DATA_DIR: path.join(file, "data") },
+			"DATA_DIR"
+		);
 	});
 
 	it("MQTT_PORT taken", async () => {
-		await expectOneLine({ ...(await privatePorts()), SERVICES: "pipeline-ingest", MQTT_PORT: String(await takenPort()) }, "MQTT_PORT");
+		await expectOneLine(
+			{ ...(await privatePorts()), SERVICES: "pipeline-ingest", MQTT_PORT: String(await takenPort()) },
+			"MQTT_PORT"
+		);
 	});
 
 	it("MQTTS_PORT taken", async () => {
-		await expectOneLine({ ...(await privatePorts()), SERVICES: "pipeline-ingest", MQTTS_PORT: String(await takenPort("0.0.0.0")) }, "MQTTS_PORT");
+		await expectOneLine(
+			{ ...(await privatePorts()), SERVICES: "pipeline-ingest", MQTTS_PORT: String(await takenPort("0.0.0.0")) },
+			"MQTTS_PORT"
+		);
 	});
 
 	for (const [variable, value] of [
@@ -116,7 +139,13 @@ async function status(url: string, init?: RequestInit): Promise<{ status: number
 describe("/ready tells the truth", () => {
 	it("is never 200 while a taken MQTTS_PORT keeps the mTLS listener from listening", async () => {
 		const ports = await privatePorts();
-		const node = startNode({ ...ports, DATA_DIR: tempDir("ready-mqtts"), SIMULATE: "0", SERVICES: "gateway,signing,pipeline-ingest", MQTTS_PORT: String(await takenPort("0.0.0.0")) });
+		const node = startNode({
+			...ports,
+			DATA_DIR: tempDir("ready-mqtts"),
+			SIMULATE: "0",
+			SERVICES: "gateway,signing,pipeline-ingest",
+			MQTTS_PORT: String(await takenPort("0.0.0.0"))
+		});
 		started.push(node);
 		const readies: number[] = [];
 		while (node.child.exitCode == null) {
@@ -130,7 +159,15 @@ describe("/ready tells the truth", () => {
 
 	it("200 implies POST /api/users/auth is not 404; before that the route answers 503 NOT_READY", async () => {
 		const ports = await privatePorts();
-		const node = startNode({ ...ports, DATA_DIR: tempDir("ready-routes"), SIMULATE: "0", SERVICES: "gateway,signing", ADMIN_PASSWORD: "Correct-horse-battery-9", AUTH_RATE_LIMIT: "1000000", AUTH_MAX_FAILURES: "1000000" });
+		const node = startNode({
+			...ports,
+			DATA_DIR: tempDir("ready-routes"),
+			SIMULATE: "0",
+			SERVICES: "gateway,signing",
+			ADMIN_PASSWORD: "Correct-horse-battery-9",
+			AUTH_RATE_LIMIT: "1000000",
+			AUTH_MAX_FAILURES: "1000000"
+		});
 		started.push(node);
 		const base = `http://127.0.0.1:${ports.PORT}`;
 		const polls: Poll[] = [];
@@ -139,9 +176,18 @@ describe("/ready tells the truth", () => {
 		while (Date.now() - t0 < 90_000 && (readySince == null || Date.now() - readySince < 1500)) {
 			const [ready, auth] = await Promise.all([
 				status(`${base}/ready`),
-				status(`${base}/api/users/auth`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "nobody@example.com", password: "wrong password" }) })
+				status(`${base}/api/users/auth`, {
+					method: "POST",
+					headers: { "content-type": "application/json" },
+					body: JSON.stringify({ email: "nobody@example.com", password: "wrong password" })
+				})
 			]);
-			polls.push({ t: Date.now() - t0, ready: ready?.status ?? null, auth: auth?.status ?? null, authType: auth?.type });
+			polls.push({
+				t: Date.now() - t0,
+				ready: ready?.status ?? null,
+				auth: auth?.status ?? null,
+				authType: auth?.type
+			});
 			if (ready?.status === 200 && readySince == null) readySince = Date.now();
 			await new Promise(r => setTimeout(r, 20));
 		}

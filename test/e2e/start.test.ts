@@ -65,7 +65,17 @@ describe("npm start", () => {
 		child.stderr.on("data", d => (output += d));
 		// "close": every process holding the pipes (npm, sh, node) is gone, not just npm.
 		const exited = new Promise(r => child.once("close", r));
-		started.push({ kill: async () => { try { process.kill(-child.pid!, "SIGTERM"); } catch { /* gone */ } await exited; return null; } } as unknown as NodeProcess);
+		started.push({
+			kill: async () => {
+				try {
+					process.kill(-child.pid!, "SIGTERM");
+				} catch {
+					/* gone */
+				}
+				await exited;
+				return null;
+			}
+		} as unknown as NodeProcess);
 
 		const t0 = Date.now();
 		let health = null;
@@ -77,12 +87,17 @@ describe("npm start", () => {
 			await new Promise(r => setTimeout(r, 250));
 		}
 		expect(health?.status, `no healthy answer within 15 s; output:\n${output.slice(-4000)}`).toBe(200);
-		expect(ready?.status, `not ready within 15 s: ${JSON.stringify(ready?.body)}\n${output.slice(-4000)}`).toBe(200);
+		expect(ready?.status, `not ready within 15 s: ${JSON.stringify(ready?.body)}\n${output.slice(-4000)}`).toBe(
+			200
+		);
 		expect(health!.body).toMatchObject({ status: "ok", nodeID: "start-test" });
 		// Production runs compiled JavaScript: the node npm started is dist/bin/runner.js, no TypeScript loader.
 		// (The node process itself, not the `sh -c` npm runs it from.)
 		const nodes = processesInGroup(child.pid!).filter(cmd => /^\S*node\s/.test(cmd) && cmd.includes("runner."));
-		expect(nodes.length, `no runner process in the group of npm start: ${processesInGroup(child.pid!).join(" | ")}`).toBe(1);
+		expect(
+			nodes.length,
+			`no runner process in the group of npm start: ${processesInGroup(child.pid!).join(" | ")}`
+		).toBe(1);
 		expect(nodes[0]).toMatch(/dist\/bin\/runner\.js/);
 		expect(nodes[0]).not.toMatch(/tsx/);
 		// Next to a system broker on 1883 (CI's Mosquitto), the default plain listener is skipped with a warning.
@@ -118,16 +133,29 @@ describe("a bad environment stops the node with one clear line", () => {
 	const cases: Array<{ variable: string; env: Record<string, string> }> = [
 		{ variable: "TRANSPORTER", env: { TRANSPORTER: "amqp//not-a-transporter" } },
 		{ variable: "TRANSPORTER", env: { TRANSPORTER: "nats://" } },
-		{ variable: "DATABASE_URL", env: { DATABASE_URL: "postgres://postgres@127.0.0.1:1/nowhere", DB_CONNECT_TIMEOUT_MS: "300" } },
+		{
+			variable: "DATABASE_URL",
+			env: { DATABASE_URL: "postgres://postgres@127.0.0.1:1/nowhere", DB_CONNECT_TIMEOUT_MS: "300" }
+		},
 		{ variable: "DATABASE_URL", env: { DATABASE_URL: "mysql://localhost/x" } },
 		{ variable: "PORT", env: { PORT: "eighty" } }
 	];
 	for (const c of cases) {
 		it(`${c.variable}=${Object.values(c.env)[0]}`, async () => {
 			// Free MQTT ports: the machine's Mosquitto holds 1883, and a taken port would be the error reported.
-			const node = startNode({ DATA_DIR: tempDir("badenv"), PORT: "0", MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), SIMULATE: "0", ...c.env });
+			const node = startNode({
+				DATA_DIR: tempDir("badenv"),
+				PORT: "0",
+				MQTT_PORT: String(await freePort()),
+				MQTTS_PORT: String(await freePort()),
+				SIMULATE: "0",
+				...c.env
+			});
 			started.push(node);
-			const code = await Promise.race([node.exited, new Promise(r => setTimeout(() => r("still running"), 30_000))]);
+			const code = await Promise.race([
+				node.exited,
+				new Promise(r => setTimeout(() => r("still running"), 30_000))
+			]);
 			expect(code, node.output()).toBe(1);
 			const lines = node.output().trim().split("\n");
 			const clear = lines.filter(l => l.startsWith("fleetmesh: cannot start:"));

@@ -27,12 +27,20 @@ let env: Record<string, string> = {};
 async function startFull(): Promise<NodeProcess> {
 	const node = startNode(env);
 	running.push(node);
-	await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.status === 200, 90_000, `health of the node:\n${node.output().slice(-2000)}`);
+	await waitFor(
+		async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.status === 200,
+		90_000,
+		`health of the node:\n${node.output().slice(-2000)}`
+	);
 	return node;
 }
 
 async function token(password = ADMIN_PASSWORD): Promise<string | null> {
-	const r = await fetch(`http://127.0.0.1:${port}/api/users/auth`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: ADMIN_EMAIL, password }) });
+	const r = await fetch(`http://127.0.0.1:${port}/api/users/auth`, {
+		method: "POST",
+		headers: { "content-type": "application/json" },
+		body: JSON.stringify({ email: ADMIN_EMAIL, password })
+	});
 	return r.status === 200 ? ((await r.json()) as { access_token: string }).access_token : null;
 }
 
@@ -84,7 +92,11 @@ describe("a node on its DATA_DIR", () => {
 		const first = await startFull();
 		const t = (await waitFor(() => token(), 90_000, "admin login"))!;
 		// The simulated boards come up and stream.
-		await waitFor(async () => (await devices(t)).filter(d => d.status === "streaming").length >= 2, 90_000, "simulated devices streaming");
+		await waitFor(
+			async () => (await devices(t)).filter(d => d.status === "streaming").length >= 2,
+			90_000,
+			"simulated devices streaming"
+		);
 		await new Promise(r => setTimeout(r, 2000));
 		const list = await devices(t);
 		firstIds = list.map(d => d.id).sort((a, b) => a - b);
@@ -114,7 +126,13 @@ describe("a node on its DATA_DIR", () => {
 		expect(metrics.status).toBe(200);
 		expect(metrics.text).toMatch(/^moleculer_node_type/m);
 		const ifaces = Object.values(os.networkInterfaces()).flat().filter(Boolean) as os.NetworkInterfaceInfo[];
-		const identities = [os.hostname(), os.userInfo().username, ...ifaces.filter(i => !i.internal).map(i => i.address), ...ifaces.filter(i => i.mac !== "00:00:00:00:00:00").map(i => i.mac), "bin/runner.ts"];
+		const identities = [
+			os.hostname(),
+			os.userInfo().username,
+			...ifaces.filter(i => !i.internal).map(i => i.address),
+			...ifaces.filter(i => i.mac !== "00:00:00:00:00:00").map(i => i.mac),
+			"bin/runner.ts"
+		];
 		for (const id of identities) expect(metrics.text, `/metrics shows ${id}`).not.toContain(id);
 
 		expect(await first.kill("SIGTERM")).toBe(0);
@@ -124,7 +142,15 @@ describe("a node on its DATA_DIR", () => {
 		for (let round = 0; round < 2; round++) {
 			if (round === 1) {
 				// The lost admin password, while the node is stopped.
-				const r = spawnSync(process.execPath, ["--import", "tsx", "bin/admin.ts", "reset-password", ADMIN_EMAIL], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", DATA_DIR: dataDir }, encoding: "utf8" });
+				const r = spawnSync(
+					process.execPath,
+					["--import", "tsx", "bin/admin.ts", "reset-password", ADMIN_EMAIL],
+					{
+						cwd: ROOT,
+						env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", DATA_DIR: dataDir },
+						encoding: "utf8"
+					}
+				);
 				expect(r.status, r.stderr).toBe(0);
 				const m = /new password for ops@example.com .*: (\S+)/.exec(r.stdout);
 				expect(m, r.stdout).not.toBeNull();
@@ -136,13 +162,19 @@ describe("a node on its DATA_DIR", () => {
 			// Until the simulator has plugged them again, the old run's devices are disconnected by the planned stop.
 			const early = await devices(t);
 			expect(early.filter(d => d.status === "streaming" && d.node_id !== nodeID)).toEqual([]);
-			await waitFor(async () => (await devices(t)).filter(d => d.status === "streaming").length >= 2, 90_000, "devices streaming again");
+			await waitFor(
+				async () => (await devices(t)).filter(d => d.status === "streaming").length >= 2,
+				90_000,
+				"devices streaming again"
+			);
 			await new Promise(r => setTimeout(r, 2000));
 			const list = await devices(t);
 			expect(list.map(d => d.id).sort((a, b) => a - b)).toEqual(firstIds);
 			expect(list.every(d => d.node_id === nodeID || d.node_id == null)).toBe(true);
 			const alerts = await get("/api/monitoring/alerts?status=all", t);
-			const offline = (alerts.body.items as Array<{ kind?: string; message: string }>).filter(a => a.kind === "offline" || /offline|silent/i.test(a.message));
+			const offline = (alerts.body.items as Array<{ kind?: string; message: string }>).filter(
+				a => a.kind === "offline" || /offline|silent/i.test(a.message)
+			);
 			expect(offline).toEqual([]);
 			expect(await node.kill("SIGTERM")).toBe(0);
 		}

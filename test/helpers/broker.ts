@@ -46,7 +46,11 @@ export function createTestBroker(opts: TestBrokerOptions): ServiceBroker {
 }
 
 /** Waits until `check` returns a truthy value (polling), or throws after `timeoutMs`. */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000, what = "condition"): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+	check: () => T | Promise<T>,
+	timeoutMs = 10_000,
+	what = "condition"
+): Promise<NonNullable<T>> {
 	const deadline = Date.now() + timeoutMs;
 	let last: unknown;
 	for (;;) {
@@ -56,7 +60,10 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000
 		} catch (err) {
 			last = err;
 		}
-		if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${errorMessage(last)}` : ""}`);
+		if (Date.now() > deadline)
+			throw new Error(
+				`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${errorMessage(last)}` : ""}`
+			);
 		await new Promise(r => setTimeout(r, 50));
 	}
 }

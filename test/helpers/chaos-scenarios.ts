@@ -13,7 +13,15 @@ import { connect } from "nats";
 import { Client } from "pg";
 import { startMosquitto, type Mosquitto } from "../integration/pipeline-support";
 import { tempDir, uniqueNamespace } from "./broker";
-import { countRows, publishFrames, startNats, startNatsCluster, waitJetStream, DATAPOINTS_PER_ITERATION, type NatsServer } from "./chaos";
+import {
+	countRows,
+	publishFrames,
+	startNats,
+	startNatsCluster,
+	waitJetStream,
+	DATAPOINTS_PER_ITERATION,
+	type NatsServer
+} from "./chaos";
 import { createTestDatabase, type TestDatabase } from "./db";
 import { startNode, type NodeProcess } from "./node-process";
 import { freePort } from "./ports";
@@ -76,7 +84,8 @@ async function createMesh(name: string, withMosquitto: boolean, clustered = fals
 	const db = await createTestDatabase(`chaos_${name.replace(/-/g, "_")}`);
 	const cluster = clustered ? await startNatsCluster(path.join(dir, "nats")) : null;
 	// A cluster that never forms must not outlive the run.
-	if (cluster) await waitJetStream(cluster.urls.split(",")[0]).catch(async err => Promise.reject((await cluster.stop(), err)));
+	if (cluster)
+		await waitJetStream(cluster.urls.split(",")[0]).catch(async err => Promise.reject((await cluster.stop(), err)));
 	const nats = cluster ? cluster.servers[0] : await startNats(dir);
 	const transporter = cluster ? cluster.urls : nats.url;
 	const mosq = withMosquitto ? await startMosquitto(tempDir(`chaos-${name}-mosq`)) : null;
@@ -111,7 +120,8 @@ async function createMesh(name: string, withMosquitto: boolean, clustered = fals
 			});
 			nodes.set(nodeName, node);
 			await node.waitForOutput(/ServiceBroker with \d+ service\(s\) started successfully/, 60_000);
-			if (/pipeline-ingest|^pipeline$/.test(env.SERVICES ?? "") && mosq) await node.waitForOutput(/mqtt: subscribed to/, 20_000);
+			if (/pipeline-ingest|^pipeline$/.test(env.SERVICES ?? "") && mosq)
+				await node.waitForOutput(/mqtt: subscribed to/, 20_000);
 			return node;
 		},
 		async stop() {
@@ -181,7 +191,8 @@ export async function runScenario(fault: FaultKind, opts: ScenarioOptions): Prom
 			const second = new URL(mesh.transporter.split(",")[1]);
 			const nc = await connect({ servers: second.host, user: second.username, pass: second.password });
 			replicas = [];
-			for await (const st of (await nc.jetstreamManager({ timeout: 10_000 })).streams.list()) replicas.push(st.config.num_replicas);
+			for await (const st of (await nc.jetstreamManager({ timeout: 10_000 })).streams.list())
+				replicas.push(st.config.num_replicas);
 			await nc.close();
 		}
 		const pub = publishFrames(brokerUrl, opts.iterations, opts.intervalMs);
@@ -212,9 +223,22 @@ export async function runScenario(fault: FaultKind, opts: ScenarioOptions): Prom
 		const exited: Record<string, string> = {};
 		for (const [name, node] of mesh.nodes) {
 			if (!mesh.killed.has(node) && node.child.exitCode != null) exited[name] = node.output().slice(-2000);
-			if (/unhandled rejection/i.test(node.output())) exited[`${name} (unhandled rejection)`] = node.output().match(/.*unhandled rejection.*/i)![0];
+			if (/unhandled rejection/i.test(node.output()))
+				exited[`${name} (unhandled rejection)`] = node.output().match(/.*unhandled rejection.*/i)![0];
 		}
-		return { fault, replicas, publishedAtFault, storedAtFault, sent, stored: c.distinct, lost: Math.max(0, sent - c.distinct), duplicated: c.rows - c.distinct, incomplete: c.incomplete, recoverMs, exited };
+		return {
+			fault,
+			replicas,
+			publishedAtFault,
+			storedAtFault,
+			sent,
+			stored: c.distinct,
+			lost: Math.max(0, sent - c.distinct),
+			duplicated: c.rows - c.distinct,
+			incomplete: c.incomplete,
+			recoverMs,
+			exited
+		};
 	} finally {
 		await pg.end();
 		await mesh.stop();

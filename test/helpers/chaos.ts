@@ -43,7 +43,10 @@ function natsServer(spec: NatsSpec): NatsServer {
 	let child: ChildProcess | null = null;
 	let out = "";
 	const onExit = () => child?.kill("SIGKILL");
-	const args = () => (spec.configFile ? ["-c", spec.configFile] : ["-a", "127.0.0.1", "-p", String(spec.port), "-js", "-sd", spec.storeDir, "-n", spec.name]);
+	const args = () =>
+		spec.configFile
+			? ["-c", spec.configFile]
+			: ["-a", "127.0.0.1", "-p", String(spec.port), "-js", "-sd", spec.storeDir, "-n", spec.name];
 	const self: NatsServer = {
 		port: spec.port,
 		url: `nats://127.0.0.1:${spec.port}`,
@@ -52,13 +55,17 @@ function natsServer(spec: NatsSpec): NatsServer {
 		},
 		log: () => out,
 		async start() {
-			child = spawn(NATS_SERVER, args(), { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SERVER_NAME: spec.name, ...spec.env } });
+			child = spawn(NATS_SERVER, args(), {
+				stdio: ["ignore", "pipe", "pipe"],
+				env: { ...process.env, SERVER_NAME: spec.name, ...spec.env }
+			});
 			process.on("exit", onExit);
 			child.stdout!.on("data", d => (out += d));
 			child.stderr!.on("data", d => (out += d));
 			const deadline = Date.now() + 10_000;
 			while (!(await isReachable("127.0.0.1", spec.port, 200))) {
-				if (!self.running || Date.now() > deadline) throw new Error(`nats-server ${spec.name} did not start: ${out.slice(-2000)}`);
+				if (!self.running || Date.now() > deadline)
+					throw new Error(`nats-server ${spec.name} did not start: ${out.slice(-2000)}`);
 				await new Promise(r => setTimeout(r, 50));
 			}
 		},
@@ -87,7 +94,9 @@ export async function startNats(dir: string, name = "n1"): Promise<NatsServer> {
  * here; the routes authenticate by them), its client authorization kept. `urls` (every seed, with the credentials) is
  * what TRANSPORTER takes.
  */
-export async function startNatsCluster(dir: string): Promise<{ servers: NatsServer[]; urls: string; stop(): Promise<void> }> {
+export async function startNatsCluster(
+	dir: string
+): Promise<{ servers: NatsServer[]; urls: string; stop(): Promise<void> }> {
 	const shipped = fs.readFileSync(path.join(ROOT, "docker/nats/nats-cluster.conf"), "utf8");
 	const password = `pw${process.pid}${Date.now() % 1000}`;
 	const env = { FLEETMESH_NATS_PASSWORD: password };
@@ -101,7 +110,10 @@ export async function startNatsCluster(dir: string): Promise<{ servers: NatsServ
 			.replace(/store_dir: \/data\/jetstream/, `store_dir: "${path.join(dir, name)}"`)
 			.replace(/\btls \{[^}]*\}/g, "")
 			.replace(/^ {2}port: 6222$/m, `  host: 127.0.0.1\n  port: ${routes[i]}`)
-			.replace(/routes = \[[^\]]*\]/, `routes = [ ${routes.map(p => `nats-route://127.0.0.1:${p}`).join(", ")} ]`);
+			.replace(
+				/routes = \[[^\]]*\]/,
+				`routes = [ ${routes.map(p => `nats-route://127.0.0.1:${p}`).join(", ")} ]`
+			);
 		const configFile = path.join(mkdir(dir), `${name}.conf`);
 		fs.writeFileSync(configFile, conf);
 		return natsServer({ name, port: clients[i], storeDir: path.join(dir, name), configFile, env });
@@ -121,7 +133,12 @@ export async function waitJetStream(url: string, timeoutMs = 20_000): Promise<vo
 	let last: unknown;
 	while (Date.now() < deadline) {
 		const u = new URL(url);
-		const nc = await connect({ servers: u.host, user: u.username || undefined, pass: u.password || undefined, reconnect: false }).catch(e => ((last = e), null));
+		const nc = await connect({
+			servers: u.host,
+			user: u.username || undefined,
+			pass: u.password || undefined,
+			reconnect: false
+		}).catch(e => ((last = e), null));
 		if (nc) {
 			try {
 				await (await nc.jetstreamManager()).getAccountInfo();
@@ -152,8 +169,19 @@ export interface PublishRun {
  * persistent session, `intervalMs` apart. Offline publishes are queued by mqtt.js and sent on
  * reconnect; unacknowledged ones are sent again: what the broker acknowledged is all of them.
  */
-export function publishFrames(url: string, iterations: number, intervalMs: number, opts: mqtt.IClientOptions = {}): PublishRun {
-	const client = mqtt.connect(url, { clientId: `chaos-pub-${process.pid}-${Date.now() % 100000}`, clean: false, reconnectPeriod: 300, connectTimeout: 5000, ...opts });
+export function publishFrames(
+	url: string,
+	iterations: number,
+	intervalMs: number,
+	opts: mqtt.IClientOptions = {}
+): PublishRun {
+	const client = mqtt.connect(url, {
+		clientId: `chaos-pub-${process.pid}-${Date.now() % 100000}`,
+		clean: false,
+		reconnectPeriod: 300,
+		connectTimeout: 5000,
+		...opts
+	});
 	client.on("error", () => undefined);
 	const base = Date.now() - 3600_000;
 	let i = 0;
@@ -163,7 +191,9 @@ export function publishFrames(url: string, iterations: number, intervalMs: numbe
 			for (const mac of MACS)
 				for (const f of framesFor(mac, i, base + i * 1000)) {
 					acks.push(
-						new Promise<void>((resolve, reject) => client.publish(f.topic, f.payload, { qos: 1 }, err => (err ? reject(err) : resolve())))
+						new Promise<void>((resolve, reject) =>
+							client.publish(f.topic, f.payload, { qos: 1 }, err => (err ? reject(err) : resolve()))
+						)
 					);
 				}
 			await new Promise(r => setTimeout(r, intervalMs));

@@ -23,5 +23,9 @@ export async function findChromium(): Promise<ChromiumBinary> {
 	const { default: packaged } = await import("@sparticuz/chromium");
 	const executablePath = await packaged.executablePath();
 	// Only the flags a headless test needs: the package's full list targets AWS Lambda.
-	return { executablePath, args: ["--no-zygote", "--single-process"].filter(a => packaged.args.includes(a)), source: "@sparticuz/chromium" };
+	return {
+		executablePath,
+		args: ["--no-zygote", "--single-process"].filter(a => packaged.args.includes(a)),
+		source: "@sparticuz/chromium"
+	};
 }

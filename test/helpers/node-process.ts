@@ -22,11 +22,31 @@ export interface NodeProcess {
  */
 export function startNode(env: Record<string, string>, args: string[] = [], nodeArgs: string[] = []): NodeProcess {
 	return wrapNode(
-		spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(ROOT, "bin/runner.ts"), "--config", "moleculer.config.ts", "--mask", "**/*.service.ts", ...args], {
-			cwd: ROOT,
-			env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", LOG_FORMAT: "json", SERVICEDIR: "services", ...env },
-			stdio: ["ignore", "pipe", "pipe"]
-		})
+		spawn(
+			process.execPath,
+			[
+				...nodeArgs,
+				"--import",
+				"tsx",
+				path.join(ROOT, "bin/runner.ts"),
+				"--config",
+				"moleculer.config.ts",
+				"--mask",
+				"**/*.service.ts",
+				...args
+			],
+			{
+				cwd: ROOT,
+				env: {
+					PATH: process.env.PATH ?? "",
+					HOME: process.env.HOME ?? "/root",
+					LOG_FORMAT: "json",
+					SERVICEDIR: "services",
+					...env
+				},
+				stdio: ["ignore", "pipe", "pipe"]
+			}
+		)
 	);
 }
 
@@ -36,11 +56,28 @@ export function startNode(env: Record<string, string>, args: string[] = [], node
  */
 export function startCompiledNode(env: Record<string, string>, nodeArgs: string[] = []): NodeProcess {
 	return wrapNode(
-		spawn(process.execPath, [...nodeArgs, path.join(ROOT, "dist/bin/runner.js"), "--config", "dist/moleculer.config.js", "--mask", "**/*.service.js"], {
-			cwd: ROOT,
-			env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", LOG_FORMAT: "json", SERVICEDIR: "dist/services", ...env },
-			stdio: ["ignore", "pipe", "pipe"]
-		})
+		spawn(
+			process.execPath,
+			[
+				...nodeArgs,
+				path.join(ROOT, "dist/bin/runner.js"),
+				"--config",
+				"dist/moleculer.config.js",
+				"--mask",
+				"**/*.service.js"
+			],
+			{
+				cwd: ROOT,
+				env: {
+					PATH: process.env.PATH ?? "",
+					HOME: process.env.HOME ?? "/root",
+					LOG_FORMAT: "json",
+					SERVICEDIR: "dist/services",
+					...env
+				},
+				stdio: ["ignore", "pipe", "pipe"]
+			}
+		)
 	);
 }
 
@@ -85,4 +122,3 @@ function wrapNode(child: ChildProcess): NodeProcess {
 		}
 	};
 }
-

@@ -6,9 +6,21 @@
 import net from "node:net";
 
 export const SERVERS = {
-	postgres: { host: "127.0.0.1", port: 5432, start: "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start" },
-	redis: { host: "127.0.0.1", port: 6379, start: "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no" },
-	nats: { host: "127.0.0.1", port: 4222, start: "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server" },
+	postgres: {
+		host: "127.0.0.1",
+		port: 5432,
+		start: "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+	},
+	redis: {
+		host: "127.0.0.1",
+		port: 6379,
+		start: "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no"
+	},
+	nats: {
+		host: "127.0.0.1",
+		port: 4222,
+		start: "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server"
+	},
 	mosquitto: { host: "127.0.0.1", port: 1883, start: "mosquitto -d -c /etc/mosquitto/mosquitto.conf" }
 } as const;
 
@@ -35,6 +47,8 @@ export function isReachable(host: string, port: number, timeoutMs = 1000): Promi
 export async function requireServer(name: ServerName): Promise<void> {
 	const s = SERVERS[name];
 	if (!(await isReachable(s.host, s.port))) {
-		throw new Error(`${name} is not reachable on ${s.host}:${s.port}; this test needs it. Start it with: ${s.start}`);
+		throw new Error(
+			`${name} is not reachable on ${s.host}:${s.port}; this test needs it. Start it with: ${s.start}`
+		);
 	}
 }

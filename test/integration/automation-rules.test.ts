@@ -245,10 +245,16 @@ describe("commands", () => {
 		expect((await registers("rs485-off"))["8"]).toBe(4);
 		expect((await registers("rs485-off"))["7"]).toBeUndefined();
 		// Its history entry ends with it.
-		const entry = await waitFor(async () => {
-			const items = (await A("GET", `/history?source=manual&device=${off}`)).body.items.filter((h: any) => h.commands[0]?.id === long.body.id);
-			return items[0]?.status === "succeeded" ? items[0] : null;
-		}, 5000, "the manual run finished");
+		const entry = await waitFor(
+			async () => {
+				const items = (await A("GET", `/history?source=manual&device=${off}`)).body.items.filter(
+					(h: any) => h.commands[0]?.id === long.body.id
+				);
+				return items[0]?.status === "succeeded" ? items[0] : null;
+			},
+			5000,
+			"the manual run finished"
+		);
 		expect(entry).toMatchObject({ status: "succeeded", deviceId: off });
 		const cancel = await A("DELETE", `/commands/${long.body.id}`);
 		expect(cancel.status).toBe(409);

@@ -23,7 +23,14 @@ beforeAll(async () => {
 	db = await createTestDatabase("builds_api");
 	broker = createTestBroker({
 		namespace,
-		env: { REDIS_URL, DATABASE_URL: db.url, ASU_BUILDER: "simulated", ASU_SIM_BUILD_MS: "600", ASU_RATE_LIMIT: "0", ASU_SIM_IMAGE_KIB: "16" },
+		env: {
+			REDIS_URL,
+			DATABASE_URL: db.url,
+			ASU_BUILDER: "simulated",
+			ASU_SIM_BUILD_MS: "600",
+			ASU_RATE_LIMIT: "0",
+			ASU_SIM_IMAGE_KIB: "16"
+		},
 		services: ALL_BUILDS_SERVICES
 	});
 	await broker.start();
@@ -37,10 +44,14 @@ afterAll(async () => {
 });
 
 const untilDone = (hash: string) =>
-	waitFor(async () => {
-		const r = await asu("GET", `/api/v1/build/${hash}`);
-		return r.status === 200 || r.status === 500 ? r : null;
-	}, 20_000, `build ${hash}`);
+	waitFor(
+		async () => {
+			const r = await asu("GET", `/api/v1/build/${hash}`);
+			return r.status === 200 || r.status === 500 ? r : null;
+		},
+		20_000,
+		`build ${hash}`
+	);
 
 describe("builds API (Redis queue, simulated builder)", () => {
 	it("queues (202), builds (started) and answers the images (200); the store serves them exactly", async () => {
@@ -53,17 +64,32 @@ describe("builds API (Redis queue, simulated builder)", () => {
 		expect(first.headers.get("x-queue-position")).toMatch(/^\d+$/);
 		const hash = first.body.request_hash;
 
-		const started = await waitFor(async () => {
-			const r = await asu("GET", `/api/v1/build/${hash}`);
-			return r.body.detail === "started" ? r : null;
-		}, 10_000, "started");
+		const started = await waitFor(
+			async () => {
+				const r = await asu("GET", `/api/v1/build/${hash}`);
+				return r.body.detail === "started" ? r : null;
+			},
+			10_000,
+			"started"
+		);
 		expect(started.status).toBe(202);
-		expect(["init", "container_setup", "validate_revision", "validate_manifest", "building_image"]).toContain(started.body.imagebuilder_status);
+		expect(["init", "container_setup", "validate_revision", "validate_manifest", "building_image"]).toContain(
+			started.body.imagebuilder_status
+		);
 		expect(started.headers.get("x-imagebuilder-status")).toBe(started.body.imagebuilder_status);
 
 		const done = await untilDone(hash);
 		expect(done.status).toBe(200);
-		expect(done.body).toMatchObject({ status: 200, detail: "done", imagebuilder_status: "done", request_hash: hash, bin_dir: hash, id: "tplink_archer-c7-v5", version_number: "24.10.2", target: "ath79/generic" });
+		expect(done.body).toMatchObject({
+			status: 200,
+			detail: "done",
+			imagebuilder_status: "done",
+			request_hash: hash,
+			bin_dir: hash,
+			id: "tplink_archer-c7-v5",
+			version_number: "24.10.2",
+			target: "ath79/generic"
+		});
 		expect(done.headers.get("x-imagebuilder-status")).toBe("done");
 		expect(done.body.manifest.tmux).toBe("3.5a-r1");
 		expect(done.body.build_cmd.join(" ")).toMatch(/simulated ImageBuilder/);
@@ -100,11 +126,15 @@ describe("builds API (Redis queue, simulated builder)", () => {
 		const dup = await asu("POST", "/api/v1/build", { ...C7, packages: ["vim"] });
 		expect(dup.body.request_hash).toBe(answers[0].body.request_hash);
 		expect(dup.status).toBe(202);
-		const positions = await Promise.all(answers.slice(1).map(a => asu("GET", `/api/v1/build/${a.body.request_hash}`)));
+		const positions = await Promise.all(
+			answers.slice(1).map(a => asu("GET", `/api/v1/build/${a.body.request_hash}`))
+		);
 		const queued = positions.filter(p => p.body.detail === "queued").map(p => p.body.queue_position);
 		expect(queued.length).toBeGreaterThanOrEqual(2);
 		for (let i = 1; i < queued.length; i++) expect(queued[i]).toBe(queued[i - 1] + 1);
-		expect(positions.find(p => p.body.detail === "queued")!.headers.get("x-queue-position")).toBe(String(queued[0]));
+		expect(positions.find(p => p.body.detail === "queued")!.headers.get("x-queue-position")).toBe(
+			String(queued[0])
+		);
 		const stats = await asu("GET", "/api/v1/stats");
 		expect(stats.body.queue_length).toBeGreaterThanOrEqual(1);
 		for (const a of answers) expect((await untilDone(a.body.request_hash)).status).toBe(200);
@@ -118,18 +148,27 @@ describe("builds API (Redis queue, simulated builder)", () => {
 		expect(failed.body.detail).toBe("Error: Impossible package selection: missing (this-package-does-not-exist)");
 		expect(failed.body.stderr).toMatch(/Cannot install package this-package-does-not-exist/);
 		expect(failed.headers.get("x-imagebuilder-status")).toBe("failed");
-		expect((await asu("POST", "/api/v1/build", { ...C7, packages: ["this-package-does-not-exist"] })).status).toBe(500);
+		expect((await asu("POST", "/api/v1/build", { ...C7, packages: ["this-package-does-not-exist"] })).status).toBe(
+			500
+		);
 		const q = new Queue("asu-builds", { connection: { url: REDIS_URL } as any, prefix: `${namespace}-bull` });
 		const job = await q.getJob(r.body.request_hash);
 		expect(job?.data.failureTtlS).toBe(3600);
 		expect(job?.opts.removeOnFail).toEqual({ age: 3600 });
 		await q.close();
 		const errors = await fetch(`${url}/api/v1/build-errors`);
-		expect(await errors.text()).toMatch(/24\.10\.2:ath79\/generic:tplink_archer-c7-v5 Error: Impossible package selection/);
+		expect(await errors.text()).toMatch(
+			/24\.10\.2:ath79\/generic:tplink_archer-c7-v5 Error: Impossible package selection/
+		);
 	});
 
 	it("two steps: prepare, build the prepared request as it is, prepare again finds it built", async () => {
-		const prep = await asu("POST", "/api/v1/build/prepare", { ...C7, version: "24.10.2", packages: ["auc", "htop"], diff_packages: true });
+		const prep = await asu("POST", "/api/v1/build/prepare", {
+			...C7,
+			version: "24.10.2",
+			packages: ["auc", "htop"],
+			diff_packages: true
+		});
 		expect(prep.status).toBe(200);
 		expect(prep.body.cache_available).toBe(false);
 		const b = await asu("POST", "/api/v1/build?skip_package_resolution=true", prep.body.prepared_request);
@@ -138,21 +177,34 @@ describe("builds API (Redis queue, simulated builder)", () => {
 		expect(done.status).toBe(200);
 		expect(done.body.manifest.owut).toBeTruthy();
 		expect(done.body.manifest.dnsmasq).toBeUndefined();
-		const again = await asu("POST", "/api/v1/build/prepare", { ...C7, version: "24.10.2", packages: ["auc", "htop"], diff_packages: true });
+		const again = await asu("POST", "/api/v1/build/prepare", {
+			...C7,
+			version: "24.10.2",
+			packages: ["auc", "htop"],
+			diff_packages: true
+		});
 		expect(again.body).toMatchObject({ cache_available: true, cached_job_id: prep.body.request_hash });
 	});
 
 	it("answers 404, 405, 422 and the 400 texts as upstream does", async () => {
 		const unknown = await asu("GET", `/api/v1/build/${"0".repeat(64)}`);
 		expect(unknown.status).toBe(404);
-		expect(unknown.body).toEqual({ status: 404, title: "Not Found", detail: "could not find provided request hash" });
+		expect(unknown.body).toEqual({
+			status: 404,
+			title: "Not Found",
+			detail: "could not find provided request hash"
+		});
 		expect((await asu("HEAD", `/api/v1/build/${"0".repeat(64)}`)).status).toBe(404);
 		expect((await asu("POST", `/api/v1/build/${"0".repeat(64)}`, {})).status).toBe(405);
 		const schema = await asu("POST", "/api/v1/build", { ...C7, packages: ["+tmux"] });
 		expect(schema.status).toBe(422);
 		expect(schema.body.detail[0]).toMatchObject({ type: "string_pattern_mismatch", loc: ["body", "packages", 0] });
 		const missing = await asu("POST", "/api/v1/build", { target: "ath79/generic", profile: "x" });
-		expect(missing.body.detail[0]).toMatchObject({ type: "missing", loc: ["body", "version"], msg: "Field required" });
+		expect(missing.body.detail[0]).toMatchObject({
+			type: "missing",
+			loc: ["body", "version"],
+			msg: "Field required"
+		});
 		expect((await asu("POST", "/api/v1/build", "{not json")).status).toBe(422);
 		const v = await asu("POST", "/api/v1/build", { ...C7, version: "24.10.99" });
 		expect(v.status).toBe(400);
@@ -160,7 +212,9 @@ describe("builds API (Redis queue, simulated builder)", () => {
 		const t = await asu("POST", "/api/v1/build", { ...C7, target: "ramips/mt7621" });
 		expect(t.body.detail).toMatch(/^Unsupported target: ramips\/mt7621\. The requested target was either dropped/);
 		const p = await asu("POST", "/api/v1/build", { ...C7, profile: "no-such-board" });
-		expect(p.body.detail).toMatch(/^Unsupported profile: no-such-board\. The requested profile was either dropped or never existed/);
+		expect(p.body.detail).toMatch(
+			/^Unsupported profile: no-such-board\. The requested profile was either dropped or never existed/
+		);
 		const d = await asu("POST", "/api/v1/build", { ...C7, defaults: "echo hi" });
 		expect(d.body.detail).toBe("Handling `defaults` not enabled on server");
 	});

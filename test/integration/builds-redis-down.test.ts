@@ -23,7 +23,11 @@ const asu = asuClient(() => url);
 
 beforeAll(async () => {
 	const port = await freePort();
-	redis = spawn("/usr/bin/redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+	redis = spawn(
+		"/usr/bin/redis-server",
+		["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+		{ stdio: "ignore" }
+	);
 	await waitFor(() => isReachable("127.0.0.1", port, 200), 10_000, "own redis-server");
 	db = await createTestDatabase("builds_redis_down");
 	broker = createTestBroker({
@@ -50,7 +54,10 @@ describe("builds when Redis dies", () => {
 		const t0 = Date.now();
 		const b = await asu("POST", "/api/v1/build", { ...C7, packages: ["tmux"] });
 		expect(b.status).toBe(503);
-		expect(b.body).toEqual({ status: 503, detail: "The build queue is not reachable right now (Redis); try again later" });
+		expect(b.body).toEqual({
+			status: 503,
+			detail: "The build queue is not reachable right now (Redis); try again later"
+		});
 		expect((await asu("GET", `/api/v1/build/${"a".repeat(64)}`)).status).toBe(503);
 		expect((await asu("GET", "/api/v1/stats")).status).toBe(503);
 		expect(Date.now() - t0).toBeLessThan(8000);

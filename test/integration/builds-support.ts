@@ -20,7 +20,12 @@ export interface AsuResponse {
 }
 
 export function asuClient(base: () => string) {
-	return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<AsuResponse> => {
+	return async (
+		method: string,
+		path: string,
+		body?: unknown,
+		headers: Record<string, string> = {}
+	): Promise<AsuResponse> => {
 		const res = await fetch(base() + path, {
 			method,
 			headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },

@@ -29,7 +29,12 @@ function consumerService(received: Received[], opts: { fail?: boolean } = {}): S
 
 const backends = [
 	{ name: "NATS JetStream", server: "nats" as const, env: { TRANSPORTER: NATS_URL }, cleanup: deleteNatsStreams },
-	{ name: "Redis Streams", server: "redis" as const, env: { REDIS_URL, CHANNELS_REDIS_MIN_IDLE_MS: "500" }, cleanup: deleteRedisKeys }
+	{
+		name: "Redis Streams",
+		server: "redis" as const,
+		env: { REDIS_URL, CHANNELS_REDIS_MIN_IDLE_MS: "500" },
+		cleanup: deleteRedisKeys
+	}
 ];
 
 for (const backend of backends) {
@@ -77,10 +82,17 @@ for (const backend of backends) {
 			await producer.start();
 			// Creating the stream is the consumer's job in @moleculer/channels; a channel's
 			// stream exists once any group subscribed, so a watcher group comes first.
-			const watcher = make("watcher", [{ name: "watcher", channels: { "demo.early": { group: "watcher", handler() {} } } } as ServiceSchema]);
+			const watcher = make("watcher", [
+				{ name: "watcher", channels: { "demo.early": { group: "watcher", handler() {} } } } as ServiceSchema
+			]);
 			await watcher.start();
 			await (producer as any).sendToChannel("demo.early", { seq: "before-the-group" });
-			const late = make("late", [{ name: "late", channels: { "demo.early": { group: "late-group", handler: (p: unknown) => void got.push(p) } } } as ServiceSchema]);
+			const late = make("late", [
+				{
+					name: "late",
+					channels: { "demo.early": { group: "late-group", handler: (p: unknown) => void got.push(p) } }
+				} as ServiceSchema
+			]);
 			await late.start();
 			await waitFor(() => got.length === 1, 15_000, "the batch sent before the group existed");
 			expect(got).toEqual([{ seq: "before-the-group" }]);
@@ -101,8 +113,14 @@ for (const backend of backends) {
 							deadLettering: { enabled: false },
 							handler(payload: unknown, raw: any) {
 								const headers: Record<string, string> = {};
-								if (raw?.headers?.get) for (const k of ["x-original-channel", "x-original-group"]) headers[k] = raw.headers.get(k);
-								else if (raw?.headers) Object.assign(headers, typeof raw.headers === "string" ? JSON.parse(raw.headers) : raw.headers);
+								if (raw?.headers?.get)
+									for (const k of ["x-original-channel", "x-original-group"])
+										headers[k] = raw.headers.get(k);
+								else if (raw?.headers)
+									Object.assign(
+										headers,
+										typeof raw.headers === "string" ? JSON.parse(raw.headers) : raw.headers
+									);
 								dead.push({ payload, headers });
 							}
 						}

@@ -24,7 +24,9 @@ async function describeSchema(db: Database) {
 		  GROUP BY tc.table_name, tc.constraint_type, tc.constraint_name
 		  ORDER BY 1, 2, 3`
 	);
-	const indexes = await db.query(`SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1, 2`);
+	const indexes = await db.query(
+		`SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1, 2`
+	);
 	return { columns, constraints, indexes };
 }
 
@@ -79,7 +81,14 @@ describe("migrations", () => {
 	});
 
 	it("a failing migration is rolled back whole and names its file", async () => {
-		const broken = [{ id: "999_broken", file: "999_broken.sql", sql: "CREATE TABLE half_done (a int); SELECT * FROM no_such_table;", checksum: "x" }];
+		const broken = [
+			{
+				id: "999_broken",
+				file: "999_broken.sql",
+				sql: "CREATE TABLE half_done (a int); SELECT * FROM no_such_table;",
+				checksum: "x"
+			}
+		];
 		await expect(migrate(lite, broken)).rejects.toThrow(/999_broken\.sql/);
 		const leftovers = await lite.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'half_done'");
 		expect(leftovers).toEqual([]);
@@ -96,7 +105,9 @@ describe("migrations", () => {
 				})
 			).rejects.toThrow("boom");
 			expect(await db.query("SELECT 1 FROM devices WHERE uid = $1", ["tx-test"])).toEqual([]);
-			await db.transaction(tx => tx.query("INSERT INTO devices (uid, name) VALUES ($1, $2)", ["tx-test", "kept"]));
+			await db.transaction(tx =>
+				tx.query("INSERT INTO devices (uid, name) VALUES ($1, $2)", ["tx-test", "kept"])
+			);
 			expect(await db.query("SELECT name FROM devices WHERE uid = $1", ["tx-test"])).toEqual([{ name: "kept" }]);
 		}
 	});

@@ -30,7 +30,12 @@ function plug(name: string, port: string, attrs: Record<string, string>) {
 beforeAll(async () => {
 	fs.mkdirSync(path.join(root, "sys/class/tty"), { recursive: true });
 	// Plugged before the node starts: reported by the initial enumeration.
-	plug("ttyACM0", "1-1", { idVendor: "2341", idProduct: "0043", manufacturer: "Arduino (www.arduino.cc)", serial: "7573" });
+	plug("ttyACM0", "1-1", {
+		idVendor: "2341",
+		idProduct: "0043",
+		manufacturer: "Arduino (www.arduino.cc)",
+		serial: "7573"
+	});
 	broker = createTestBroker({
 		namespace: uniqueNamespace("devices-det"),
 		nodeID: "pi",
@@ -62,17 +67,42 @@ describe("detector service on the sysfs source", () => {
 	it("announces its source, reports what is there at start, then plug and unplug, with the contract's payload", async () => {
 		const list = await broker.call<any, any>("detector.list", {});
 		expect(list.sources).toEqual(["sysfs"]);
-		await waitFor(() => events.some(e => e.name === "device.attached" && e.payload.path === "/dev/ttyACM0"), 5000, "initial enumeration");
+		await waitFor(
+			() => events.some(e => e.name === "device.attached" && e.payload.path === "/dev/ttyACM0"),
+			5000,
+			"initial enumeration"
+		);
 		const first = events.find(e => e.payload.path === "/dev/ttyACM0")!.payload;
-		expect(first).toMatchObject({ action: "add", subsystem: "tty", nodeID: "pi-processor", properties: { ID_VENDOR_ID: "2341", ID_MODEL_ID: "0043", ID_VENDOR: "Arduino__www.arduino.cc_", ID_SERIAL_SHORT: "7573" } });
+		expect(first).toMatchObject({
+			action: "add",
+			subsystem: "tty",
+			nodeID: "pi-processor",
+			properties: {
+				ID_VENDOR_ID: "2341",
+				ID_MODEL_ID: "0043",
+				ID_VENDOR: "Arduino__www.arduino.cc_",
+				ID_SERIAL_SHORT: "7573"
+			}
+		});
 		expect(new Date(first.timestamp).getTime()).toBeGreaterThan(Date.now() - 60_000);
 
 		plug("ttyUSB0", "1-2", { idVendor: "1a86", idProduct: "7523", product: "USB2.0-Serial" });
-		await waitFor(() => events.some(e => e.name === "device.attached" && e.payload.path === "/dev/ttyUSB0"), 5000, "plug");
-		expect((await broker.call<any, any>("detector.list", {})).devices.map((d: any) => d.path).sort()).toEqual(["/dev/ttyACM0", "/dev/ttyUSB0"]);
+		await waitFor(
+			() => events.some(e => e.name === "device.attached" && e.payload.path === "/dev/ttyUSB0"),
+			5000,
+			"plug"
+		);
+		expect((await broker.call<any, any>("detector.list", {})).devices.map((d: any) => d.path).sort()).toEqual([
+			"/dev/ttyACM0",
+			"/dev/ttyUSB0"
+		]);
 
 		fs.rmSync(path.join(root, "sys/class/tty/ttyUSB0"));
-		await waitFor(() => events.some(e => e.name === "device.detached" && e.payload.path === "/dev/ttyUSB0"), 5000, "unplug");
+		await waitFor(
+			() => events.some(e => e.name === "device.detached" && e.payload.path === "/dev/ttyUSB0"),
+			5000,
+			"unplug"
+		);
 		const det = events.find(e => e.name === "device.detached")!.payload;
 		// The detach carries the identity it was attached with.
 		expect(det).toMatchObject({ action: "remove", properties: { ID_VENDOR_ID: "1a86", ID_MODEL_ID: "7523" } });
@@ -83,7 +113,9 @@ describe("detector service on the sysfs source", () => {
 		const res = await broker.call<any, any>("detector.rescan", {});
 		expect(res).toMatchObject({ removed: 1 });
 		expect(events.some(e => e.name === "device.detached" && e.payload.path === "/dev/ttyACM0")).toBe(true);
-		await expect(broker.call("detector.simulate", { action: "add", path: "/dev/x", subsystem: "tty" })).rejects.toMatchObject({ code: 409, type: "SIMULATION_DISABLED" });
+		await expect(
+			broker.call("detector.simulate", { action: "add", path: "/dev/x", subsystem: "tty" })
+		).rejects.toMatchObject({ code: 409, type: "SIMULATION_DISABLED" });
 	});
 });
 
@@ -99,8 +131,15 @@ describe("udevadm source process handling (stand-in udevadm replaying recorded o
 		const got: RawDeviceEvent[] = [];
 		await src.start(e => got.push(e));
 		await waitFor(() => got.length >= 4, 5000, "monitor events");
-		expect(fs.readFileSync(path.join(root, "monitor-args"), "utf8").trim()).toBe("monitor --udev --property --subsystem-match=tty --subsystem-match=usb --subsystem-match=i2c-dev");
-		expect(got.map(e => `${e.action} ${e.path}`)).toEqual(["add /dev/bus/usb/001/007", "add /dev/ttyACM0", "add /dev/i2c-1", "remove /dev/ttyACM0"]);
+		expect(fs.readFileSync(path.join(root, "monitor-args"), "utf8").trim()).toBe(
+			"monitor --udev --property --subsystem-match=tty --subsystem-match=usb --subsystem-match=i2c-dev"
+		);
+		expect(got.map(e => `${e.action} ${e.path}`)).toEqual([
+			"add /dev/bus/usb/001/007",
+			"add /dev/ttyACM0",
+			"add /dev/i2c-1",
+			"remove /dev/ttyACM0"
+		]);
 		expect((await src.scan()).map(d => d.path)).toEqual(["/dev/tty0", "/dev/ttyUSB0", "/dev/i2c-1"]);
 		await src.stop();
 	});

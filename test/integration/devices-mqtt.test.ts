@@ -14,7 +14,12 @@ const dir = tempDir("devices-mqtt");
 
 beforeAll(async () => {
 	await requireServer("mosquitto");
-	broker = createTestBroker({ namespace: uniqueNamespace("devices-mqtt"), nodeID: "edge", env: { MQTT_URL }, services: [ProcessorService] });
+	broker = createTestBroker({
+		namespace: uniqueNamespace("devices-mqtt"),
+		nodeID: "edge",
+		env: { MQTT_URL },
+		services: [ProcessorService]
+	});
 	await broker.start();
 });
 
@@ -39,14 +44,28 @@ describe("processor MQTT output", () => {
 				device: link,
 				profile: { name: "t", interface: "uart", protocol: "line", baudrate: 9600, format: "kv" },
 				config: { auto_reconnect: true, buffer_size: 1024, timeout: 5 },
-				datapoints: [{ label: "temperature", id: 11 }, { label: "humidity", id: 12 }]
+				datapoints: [
+					{ label: "temperature", id: 11 },
+					{ label: "humidity", id: 12 }
+				]
 			});
-			await waitFor(() => {
-				fs.writeSync(fd, "temperature:18.5,humidity:52\n");
-				return got.length >= 2;
-			}, 10_000, "MQTT messages");
-			expect(got.find(m => m.topic === `devices/${deviceId}/telemetry/temperature`)?.body).toMatchObject({ value: 18.5, datapointId: 11, ts: expect.any(Number) });
-			expect(got.find(m => m.topic === `devices/${deviceId}/telemetry/humidity`)?.body).toMatchObject({ value: 52, datapointId: 12 });
+			await waitFor(
+				() => {
+					fs.writeSync(fd, "temperature:18.5,humidity:52\n");
+					return got.length >= 2;
+				},
+				10_000,
+				"MQTT messages"
+			);
+			expect(got.find(m => m.topic === `devices/${deviceId}/telemetry/temperature`)?.body).toMatchObject({
+				value: 18.5,
+				datapointId: 11,
+				ts: expect.any(Number)
+			});
+			expect(got.find(m => m.topic === `devices/${deviceId}/telemetry/humidity`)?.body).toMatchObject({
+				value: 52,
+				datapointId: 12
+			});
 		} finally {
 			await broker.call("processor.close", { deviceId });
 			fs.closeSync(fd);

@@ -41,7 +41,12 @@ beforeAll(async () => {
 	pg = new Client({ connectionString: db.url });
 	await pg.connect();
 	const env = { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, DETECTOR_SOURCE: "simulated", SIMULATE: "0" };
-	pi = createTestBroker({ namespace: ns, nodeID: "pi", env, services: [DetectorService, ProcessorService, SimulatorService, consumer] });
+	pi = createTestBroker({
+		namespace: ns,
+		nodeID: "pi",
+		env,
+		services: [DetectorService, ProcessorService, SimulatorService, consumer]
+	});
 	cloud = createTestBroker({ namespace: ns, nodeID: "cloud", env, services: [ManagerService] });
 	await Promise.all([pi.start(), cloud.start()]);
 	await pi.waitForServices(["manager"], 15_000);
@@ -57,8 +62,19 @@ afterAll(async () => {
 
 describe("detector and processor on the Pi, manager in the cloud", () => {
 	it("opens the device on the node that holds it, and keeps streaming when the manager's node goes away", async () => {
-		await pi.call("simulator.plug", { kind: "arduino-uno", id: "uno", serial: "UNO-2N", rateHz: 20, lines: ["temperature:19.5,humidity:33"] });
-		const row = await waitFor(async () => (await pg.query("SELECT * FROM devices WHERE serial = 'UNO-2N' AND status = 'streaming'")).rows[0], 20_000, "streaming");
+		await pi.call("simulator.plug", {
+			kind: "arduino-uno",
+			id: "uno",
+			serial: "UNO-2N",
+			rateHz: 20,
+			lines: ["temperature:19.5,humidity:33"]
+		});
+		const row = await waitFor(
+			async () =>
+				(await pg.query("SELECT * FROM devices WHERE serial = 'UNO-2N' AND status = 'streaming'")).rows[0],
+			20_000,
+			"streaming"
+		);
 		expect(row.node_id).toBe("pi");
 		// The session lives in the processor of "pi", and the manager has no processor of its own.
 		const onPi = await cloud.call<any, any>("processor.list", {}, { nodeID: "pi" });
@@ -80,11 +96,24 @@ describe("detector and processor on the Pi, manager in the cloud", () => {
 
 		// A manager comes back after missing status reports: it catches up without reopening the stream.
 		await pg.query("UPDATE devices SET status = 'configured' WHERE id = $1", [row.id]);
-		const cloud2 = createTestBroker({ namespace: ns, nodeID: "cloud-2", env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, SIMULATE: "0" }, services: [ManagerService] });
+		const cloud2 = createTestBroker({
+			namespace: ns,
+			nodeID: "cloud-2",
+			env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, SIMULATE: "0" },
+			services: [ManagerService]
+		});
 		await cloud2.start();
 		try {
-			await waitFor(async () => (await pg.query("SELECT status FROM devices WHERE id = $1", [row.id])).rows[0].status === "streaming", 15_000, "status caught up");
-			const again = (await pi.call<any, any>("processor.list", {})).devices.find((d: any) => d.deviceId === row.id);
+			await waitFor(
+				async () =>
+					(await pg.query("SELECT status FROM devices WHERE id = $1", [row.id])).rows[0].status ===
+					"streaming",
+				15_000,
+				"status caught up"
+			);
+			const again = (await pi.call<any, any>("processor.list", {})).devices.find(
+				(d: any) => d.deviceId === row.id
+			);
 			// The same session, not a reopened one.
 			expect(again.openedAt).toBe(session.openedAt);
 			expect(again.stats.readings).toBeGreaterThanOrEqual(session.stats.readings);
@@ -105,19 +134,39 @@ describe("a manager that starts after the devices were plugged", () => {
 		fs.writeFileSync(path.join(usbDir, "idVendor"), "1546\n");
 		fs.writeFileSync(path.join(usbDir, "idProduct"), "01a7\n");
 		fs.writeFileSync(path.join(usbDir, "product"), "u-blox 7 - GPS/GNSS Receiver\n");
-		fs.symlinkSync(path.relative(path.join(root, "sys/class/tty"), ttyDir), path.join(root, "sys/class/tty/ttyACM9"));
+		fs.symlinkSync(
+			path.relative(path.join(root, "sys/class/tty"), ttyDir),
+			path.join(root, "sys/class/tty/ttyACM9")
+		);
 		const ns2 = uniqueNamespace("devices-2n-late");
 		const env = { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, SIMULATE: "0" };
-		const edge = createTestBroker({ namespace: ns2, nodeID: "pi-late", env: { ...env, DETECTOR_SOURCE: "sysfs", SYSFS_ROOT: root }, services: [DetectorService, ProcessorService] });
+		const edge = createTestBroker({
+			namespace: ns2,
+			nodeID: "pi-late",
+			env: { ...env, DETECTOR_SOURCE: "sysfs", SYSFS_ROOT: root },
+			services: [DetectorService, ProcessorService]
+		});
 		await edge.start();
-		expect((await edge.call<any, any>("detector.list", {})).devices.map((d: any) => d.path)).toEqual(["/dev/ttyACM9"]);
+		expect((await edge.call<any, any>("detector.list", {})).devices.map((d: any) => d.path)).toEqual([
+			"/dev/ttyACM9"
+		]);
 		const late = createTestBroker({ namespace: ns2, nodeID: "cloud-late", env, services: [ManagerService] });
 		await late.start();
 		try {
-			const row = await waitFor(async () => (await pg.query("SELECT * FROM devices WHERE node_id = 'pi-late'")).rows[0], 15_000, "device registered by sync");
+			const row = await waitFor(
+				async () => (await pg.query("SELECT * FROM devices WHERE node_id = 'pi-late'")).rows[0],
+				15_000,
+				"device registered by sync"
+			);
 			expect(row).toMatchObject({ name: "u-blox 7 GPS", path: "/dev/ttyACM9", vid: "1546", pid: "01a7" });
 			// There is no real /dev/ttyACM9 here: the processor keeps retrying it (auto_reconnect) and says so.
-			await waitFor(async () => (await pg.query("SELECT status FROM devices WHERE id = $1", [row.id])).rows[0].status === "disconnected", 10_000, "open retried");
+			await waitFor(
+				async () =>
+					(await pg.query("SELECT status FROM devices WHERE id = $1", [row.id])).rows[0].status ===
+					"disconnected",
+				10_000,
+				"open retried"
+			);
 			const list = await edge.call<any, any>("processor.list", {});
 			expect(list.devices.map((d: any) => d.deviceId)).toEqual([row.id]);
 		} finally {

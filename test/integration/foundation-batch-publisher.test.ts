@@ -11,7 +11,14 @@ afterEach(async () => broker?.stop());
 function brokerWithConsumer(batches: number[][]) {
 	broker = createTestBroker({
 		namespace: uniqueNamespace("batch"),
-		services: [{ name: "c", channels: { "test.items": { group: "c", handler: (p: { items: number[] }) => void batches.push(p.items) } } } as any]
+		services: [
+			{
+				name: "c",
+				channels: {
+					"test.items": { group: "c", handler: (p: { items: number[] }) => void batches.push(p.items) }
+				}
+			} as any
+		]
 	});
 	return broker;
 }
@@ -32,10 +39,23 @@ describe("BatchPublisher", () => {
 		const batches: string[][] = [];
 		broker = createTestBroker({
 			namespace: uniqueNamespace("batch"),
-			services: [{ name: "c", channels: { "test.items": { group: "c", handler: (p: { items: string[] }) => void batches.push(p.items) } } } as any]
+			services: [
+				{
+					name: "c",
+					channels: {
+						"test.items": { group: "c", handler: (p: { items: string[] }) => void batches.push(p.items) }
+					}
+				} as any
+			]
 		});
 		await broker.start();
-		const pub = new BatchPublisher<string>(broker, "test.items", { field: "items", maxItems: 1000, maxBytes: 100, sizeOf: s => s.length, flushMs: 30 });
+		const pub = new BatchPublisher<string>(broker, "test.items", {
+			field: "items",
+			maxItems: 1000,
+			maxBytes: 100,
+			sizeOf: s => s.length,
+			flushMs: 30
+		});
 		// 25 items of 10 bytes: batches of 10 (100 bytes), then the remaining 5 after the flush interval.
 		const pushes = Array.from({ length: 25 }, (_, i) => pub.push(String(i).padStart(10, "x")));
 		expect(await Promise.all(pushes)).toEqual(Array(25).fill(true));
@@ -73,7 +93,8 @@ describe("BatchPublisher", () => {
 		await brokerWithConsumer(batches).start();
 		const realSend = (broker as any).sendToChannel;
 		let refuse = true;
-		(broker as any).sendToChannel = (...args: unknown[]) => (refuse ? Promise.reject(new Error("channel down")) : realSend.apply(broker, args));
+		(broker as any).sendToChannel = (...args: unknown[]) =>
+			refuse ? Promise.reject(new Error("channel down")) : realSend.apply(broker, args);
 		const pub = new BatchPublisher<number>(broker, "test.items", { field: "items", maxItems: 10, flushMs: 5 });
 		for (let i = 0; i < 25; i++) pub.push(i);
 		await waitFor(() => pub.stats.failures >= 2, 5000, "failed sends");
@@ -90,7 +111,13 @@ describe("BatchPublisher", () => {
 		await brokerWithConsumer(batches).start();
 		(broker as any).sendToChannel = () => Promise.reject(new Error("channel down"));
 		const drops: Array<[number, string]> = [];
-		const pub = new BatchPublisher<number>(broker, "test.items", { field: "items", maxItems: 10, flushMs: 5, maxBuffered: 50, onDrop: (n, why) => drops.push([n, why]) });
+		const pub = new BatchPublisher<number>(broker, "test.items", {
+			field: "items",
+			maxItems: 10,
+			flushMs: 5,
+			maxBuffered: 50,
+			onDrop: (n, why) => drops.push([n, why])
+		});
 		for (let i = 0; i < 80; i++) pub.push(i);
 		expect(pub.stats.pending).toBe(50);
 		expect(pub.stats.dropped).toBe(30);
@@ -110,9 +137,16 @@ describe("BatchPublisher", () => {
 		// A send that fails slowly, as a JetStream publish does while NATS is down (fault injected).
 		(broker as any).sendToChannel = (...args: unknown[]) => {
 			calls++;
-			return refuse ? new Promise((_, reject) => setTimeout(() => reject(new Error("TIMEOUT")), 30)) : realSend.apply(broker, args);
+			return refuse
+				? new Promise((_, reject) => setTimeout(() => reject(new Error("TIMEOUT")), 30))
+				: realSend.apply(broker, args);
 		};
-		const pub = new BatchPublisher<number>(broker, "test.items", { field: "items", maxItems: 10, flushMs: 5, maxRetryDelayMs: 50 }).registerHealth("publish:test");
+		const pub = new BatchPublisher<number>(broker, "test.items", {
+			field: "items",
+			maxItems: 10,
+			flushMs: 5,
+			maxRetryDelayMs: 50
+		}).registerHealth("publish:test");
 		const acks = Array.from({ length: 25 }, (_, i) => pub.push(i));
 		await Promise.all([pub.flush(), pub.flush(), pub.flush()]);
 		expect(calls).toBe(1);
@@ -129,7 +163,12 @@ describe("BatchPublisher", () => {
 		const batches: number[][] = [];
 		await brokerWithConsumer(batches).start();
 		(broker as any).sendToChannel = () => Promise.reject(new Error("channel down"));
-		const pub = new BatchPublisher<number>(broker, "test.items", { field: "items", maxItems: 10, flushMs: 5, maxBuffered: 5 });
+		const pub = new BatchPublisher<number>(broker, "test.items", {
+			field: "items",
+			maxItems: 10,
+			flushMs: 5,
+			maxBuffered: 5
+		});
 		const first = pub.push(1, 2, 3);
 		const second = pub.push(4, 5, 6, 7, 8);
 		expect(await first).toBe(false);

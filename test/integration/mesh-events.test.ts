@@ -35,7 +35,9 @@ describe("events under a burst", () => {
 		await waitFor(() => handled === 2000, 20_000, "all 2000 events");
 		expect(handled).toBe(2000);
 
-		const results = await Promise.allSettled(Array.from({ length: 150 }, () => broker.call("slow.work", {}, { retries: 0 })));
+		const results = await Promise.allSettled(
+			Array.from({ length: 150 }, () => broker.call("slow.work", {}, { retries: 0 }))
+		);
 		const refused = results.filter(r => r.status === "rejected").map(r => (r as PromiseRejectedResult).reason);
 		expect(refused.length).toBe(40);
 		expect(refused[0]).toMatchObject({ code: 429, type: "QUEUE_FULL" });

@@ -39,7 +39,12 @@ async function post(url: string, path: string, body: unknown, token?: string) {
 /** Connects and resolves on connect, rejects with the refusal. */
 function connect(url: string, token?: string): Promise<Socket> {
 	return new Promise((resolve, reject) => {
-		const s = io(url, { auth: token ? { token } : {}, transports: ["websocket"], reconnection: false, forceNew: true });
+		const s = io(url, {
+			auth: token ? { token } : {},
+			transports: ["websocket"],
+			reconnection: false,
+			forceNew: true
+		});
 		s.once("connect", () => resolve(s));
 		s.once("connect_error", err => {
 			s.close();
@@ -50,7 +55,9 @@ function connect(url: string, token?: string): Promise<Socket> {
 
 function call(s: Socket, action: string, params: unknown): Promise<any> {
 	return new Promise((resolve, reject) =>
-		s.emit("call", action, params, (err: any, res: any) => (err ? reject(Object.assign(new Error(err.message), err)) : resolve(res)))
+		s.emit("call", action, params, (err: any, res: any) =>
+			err ? reject(Object.assign(new Error(err.message), err)) : resolve(res)
+		)
 	);
 }
 
@@ -69,7 +76,8 @@ describe("monitoring live push over Socket.IO (2 gateways, NATS, PostgreSQL)", (
 	let dpTheirs: number;
 	const sockets: Socket[] = [];
 
-	const send = (readings: { deviceId: number; datapointId: number; value: number; ts: number }[]) => core.sendToChannel("telemetry.readings", { readings });
+	const send = (readings: { deviceId: number; datapointId: number; value: number; ts: number }[]) =>
+		core.sendToChannel("telemetry.readings", { readings });
 
 	beforeAll(async () => {
 		await requireServer("nats");
@@ -83,28 +91,67 @@ describe("monitoring live push over Socket.IO (2 gateways, NATS, PostgreSQL)", (
 			AUTH_RATE_LIMIT: "100000",
 			LIVE_THROTTLE_MS: "200"
 		};
-		core = createTestBroker({ namespace, nodeID: "core", env, services: [SigningService, GatewayService, MonitoringService] });
+		core = createTestBroker({
+			namespace,
+			nodeID: "core",
+			env,
+			services: [SigningService, GatewayService, MonitoringService]
+		});
 		edge = createTestBroker({ namespace, nodeID: "edge", env, services: [GatewayService] });
 		await Promise.all([core.start(), edge.start()]);
 		coreUrl = gatewayUrl(core);
 		edgeUrl = gatewayUrl(edge);
 		db = (core.getLocalService("monitoring") as unknown as { db: Database }).db;
 
-		await waitFor(async () => (await post(coreUrl, "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).status === 200, 20_000, "login route");
-		adminToken = (await post(coreUrl, "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).body.access_token;
+		await waitFor(
+			async () =>
+				(await post(coreUrl, "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).status ===
+				200,
+			20_000,
+			"login route"
+		);
+		adminToken = (await post(coreUrl, "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).body
+			.access_token;
 		const reg = await post(coreUrl, "/api/users/add", { email: OWNER_EMAIL, password: OWNER_PASSWORD });
 		expect(reg.status).toBeLessThan(300);
-		ownerToken = (await post(coreUrl, "/api/users/auth", { email: OWNER_EMAIL, password: OWNER_PASSWORD })).body.access_token;
+		ownerToken = (await post(coreUrl, "/api/users/auth", { email: OWNER_EMAIL, password: OWNER_PASSWORD })).body
+			.access_token;
 		const [owner] = await db.query("SELECT id FROM t_users WHERE email = $1", [OWNER_EMAIL]);
 
-		const [a] = await db.query("INSERT INTO devices (uid, name, status, owner) VALUES ('live-a', 'Owner board', 'streaming', $1) RETURNING id", [String(owner.id)]);
-		const [b] = await db.query("INSERT INTO devices (uid, name, status, owner) VALUES ('live-b', 'Other board', 'streaming', NULL) RETURNING id");
+		const [a] = await db.query(
+			"INSERT INTO devices (uid, name, status, owner) VALUES ('live-a', 'Owner board', 'streaming', $1) RETURNING id",
+			[String(owner.id)]
+		);
+		const [b] = await db.query(
+			"INSERT INTO devices (uid, name, status, owner) VALUES ('live-b', 'Other board', 'streaming', NULL) RETURNING id"
+		);
 		mine = Number(a.id);
 		theirs = Number(b.id);
-		dpMine = Number((await db.query("INSERT INTO datapoints (device_id, label, unit) VALUES ($1, 'temperature', '°C') RETURNING id", [mine]))[0].id);
-		dpTheirs = Number((await db.query("INSERT INTO datapoints (device_id, label, unit) VALUES ($1, 'temperature', '°C') RETURNING id", [theirs]))[0].id);
+		dpMine = Number(
+			(
+				await db.query(
+					"INSERT INTO datapoints (device_id, label, unit) VALUES ($1, 'temperature', '°C') RETURNING id",
+					[mine]
+				)
+			)[0].id
+		);
+		dpTheirs = Number(
+			(
+				await db.query(
+					"INSERT INTO datapoints (device_id, label, unit) VALUES ($1, 'temperature', '°C') RETURNING id",
+					[theirs]
+				)
+			)[0].id
+		);
 		// The edge gateway knows the monitoring actions once discovery has run.
-		await waitFor(() => edge.registry.getServiceList({ onlyAvailable: true }).some((s: { name: string }) => s.name === "monitoring"), 15_000, "monitoring seen by edge");
+		await waitFor(
+			() =>
+				edge.registry
+					.getServiceList({ onlyAvailable: true })
+					.some((s: { name: string }) => s.name === "monitoring"),
+			15_000,
+			"monitoring seen by edge"
+		);
 	});
 
 	afterAll(async () => {
@@ -122,13 +169,17 @@ describe("monitoring live push over Socket.IO (2 gateways, NATS, PostgreSQL)", (
 	it("lets a user join their own device's room only, and not the alerts room", async () => {
 		const s = await connect(coreUrl, ownerToken);
 		sockets.push(s);
-		await expect(call(s, "monitoring.join", { rooms: [`device:${mine}`] })).resolves.toEqual({ joined: [`device:${mine}`] });
+		await expect(call(s, "monitoring.join", { rooms: [`device:${mine}`] })).resolves.toEqual({
+			joined: [`device:${mine}`]
+		});
 		// A device the user may not see does not exist for it (404, not 403).
 		await expect(call(s, "monitoring.join", { rooms: [`device:${theirs}`] })).rejects.toMatchObject({ code: 404 });
 		await expect(call(s, "monitoring.join", { rooms: ["alerts"] })).rejects.toMatchObject({ code: 403 });
 		await expect(call(s, "monitoring.join", { rooms: ["lobby"] })).rejects.toMatchObject({ code: 422 });
 		// Actions outside the whitelist are not callable over the socket.
-		await expect(call(s, "monitoring.createRule", { datapointId: dpMine, direction: "above", threshold: 1 })).rejects.toThrow();
+		await expect(
+			call(s, "monitoring.createRule", { datapointId: dpMine, direction: "above", threshold: 1 })
+		).rejects.toThrow();
 	});
 
 	it("delivers readings of joined rooms only, with labels and units, on both gateway nodes", async () => {
@@ -150,7 +201,13 @@ describe("monitoring live push over Socket.IO (2 gateways, NATS, PostgreSQL)", (
 		await waitFor(() => ownerGot.length && adminGot.length, 10_000, "readings on both sockets");
 		await new Promise(r => setTimeout(r, 400));
 		expect(ownerGot.every(m => m.deviceId === mine)).toBe(true);
-		expect(ownerGot[0].readings[0]).toMatchObject({ datapointId: dpMine, label: "temperature", unit: "°C", value: 21.5, ts: now });
+		expect(ownerGot[0].readings[0]).toMatchObject({
+			datapointId: dpMine,
+			label: "temperature",
+			unit: "°C",
+			value: 21.5,
+			ts: now
+		});
 		expect(adminGot.every(m => m.deviceId === theirs)).toBe(true);
 		expect(adminGot[0].readings[0].value).toBe(99);
 	});
@@ -164,10 +221,21 @@ describe("monitoring live push over Socket.IO (2 gateways, NATS, PostgreSQL)", (
 		const t0 = Date.now();
 		// 1,000 readings in 50 batches over about half a second.
 		for (let b = 0; b < 50; b++) {
-			await send(Array.from({ length: 20 }, (_, i) => ({ deviceId: mine, datapointId: dpMine, value: b * 20 + i, ts: t0 + b * 20 + i })));
+			await send(
+				Array.from({ length: 20 }, (_, i) => ({
+					deviceId: mine,
+					datapointId: dpMine,
+					value: b * 20 + i,
+					ts: t0 + b * 20 + i
+				}))
+			);
 			await new Promise(r => setTimeout(r, 10));
 		}
-		await waitFor(() => got.some(m => m.readings.some((r: any) => r.value === 999)), 10_000, "last value delivered");
+		await waitFor(
+			() => got.some(m => m.readings.some((r: any) => r.value === 999)),
+			10_000,
+			"last value delivered"
+		);
 		const elapsed = Date.now() - t0;
 		// At most one message per 200 ms throttle interval (plus the immediate first one).
 		expect(got.length).toBeLessThanOrEqual(Math.ceil(elapsed / 200) + 2);
@@ -182,8 +250,17 @@ describe("monitoring live push over Socket.IO (2 gateways, NATS, PostgreSQL)", (
 		await call(admin, "monitoring.join", { rooms: ["alerts"] });
 		const alerts: any[] = [];
 		admin.on("alert", a => alerts.push(a));
-		const rule: any = await core.call("monitoring.createRule", { datapointId: dpTheirs, direction: "above", threshold: 50 });
-		await waitFor(async () => ((await core.call("monitoring.rules", { datapoint: dpTheirs })) as { items: any[] }).items.length, 5000, "rule visible");
+		const rule: any = await core.call("monitoring.createRule", {
+			datapointId: dpTheirs,
+			direction: "above",
+			threshold: 50
+		});
+		await waitFor(
+			async () =>
+				((await core.call("monitoring.rules", { datapoint: dpTheirs })) as { items: any[] }).items.length,
+			5000,
+			"rule visible"
+		);
 		await send([{ deviceId: theirs, datapointId: dpTheirs, value: 120, ts: Date.now() }]);
 		const a = await waitFor(() => alerts.find(x => x.ruleId === rule.id), 10_000, "alert on the edge socket");
 		expect(a).toMatchObject({ deviceId: theirs, device: "Other board", severity: "warning", open: true });
@@ -195,7 +272,13 @@ describe("monitoring live push over Socket.IO (2 gateways, NATS, PostgreSQL)", (
 		await call(s, "monitoring.join", { rooms: [`device:${mine}`] });
 		const got: any[] = [];
 		s.on("device.status", m => got.push(m));
-		core.emit("device.status", { deviceId: mine, nodeID: "core", status: "disconnected", reason: "unplugged", at: new Date().toISOString() });
+		core.emit("device.status", {
+			deviceId: mine,
+			nodeID: "core",
+			status: "disconnected",
+			reason: "unplugged",
+			at: new Date().toISOString()
+		});
 		core.emit("device.status", { deviceId: theirs, nodeID: "core", status: "error", at: new Date().toISOString() });
 		await waitFor(() => got.length, 10_000, "device.status on the socket");
 		await new Promise(r => setTimeout(r, 300));
@@ -203,13 +286,21 @@ describe("monitoring live push over Socket.IO (2 gateways, NATS, PostgreSQL)", (
 	});
 
 	it("serves the HTTP routes with the same rules: token required, own devices only", async () => {
-		const get = (p: string, token?: string) => fetch(coreUrl + p, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+		const get = (p: string, token?: string) =>
+			fetch(coreUrl + p, { headers: token ? { authorization: `Bearer ${token}` } : {} });
 		// Stored rows, as the pipeline sink writes them (no sink runs in this test).
 		const t = Date.now() - 60_000;
 		for (let i = 0; i < 3; i++) {
-			await db.query("INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, $4)", [new Date(t + i * 1000).toISOString(), mine, dpMine, 20 + i]);
+			await db.query(
+				"INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, $4)",
+				[new Date(t + i * 1000).toISOString(), mine, dpMine, 20 + i]
+			);
 		}
-		await db.query("INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, 50)", [new Date(t).toISOString(), theirs, dpTheirs]);
+		await db.query("INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, 50)", [
+			new Date(t).toISOString(),
+			theirs,
+			dpTheirs
+		]);
 		expect((await get("/api/monitoring/alerts")).status).toBe(401);
 		expect((await get(`/api/monitoring/data/${theirs}`, ownerToken)).status).toBe(404);
 		const own = await get(`/api/monitoring/data/${mine}?from=-1h&limit=2`, ownerToken);
@@ -226,7 +317,8 @@ describe("monitoring live push over Socket.IO (2 gateways, NATS, PostgreSQL)", (
 	});
 
 	it("refuses a revoked token and drops its open sockets", async () => {
-		const token = (await post(coreUrl, "/api/users/auth", { email: OWNER_EMAIL, password: OWNER_PASSWORD })).body.access_token;
+		const token = (await post(coreUrl, "/api/users/auth", { email: OWNER_EMAIL, password: OWNER_PASSWORD })).body
+			.access_token;
 		const s = await connect(edgeUrl, token);
 		sockets.push(s);
 		const dropped = new Promise<void>(r => s.once("disconnect", () => r()));

@@ -45,7 +45,10 @@ function fakeClient(): MongoClient {
 	};
 	const db = {
 		listCollections: (filter: any = {}) => ({
-			toArray: async () => [...collections].filter(([n]) => !filter.name || n === filter.name).map(([name, c]) => ({ name, options: c.options }))
+			toArray: async () =>
+				[...collections]
+					.filter(([n]) => !filter.name || n === filter.name)
+					.map(([name, c]) => ({ name, options: c.options }))
 		}),
 		createCollection: async (name: string, options: any) => {
 			if (collections.has(name)) throw new Error(`collection ${name} exists`);
@@ -68,7 +71,9 @@ describe(label, () => {
 
 	beforeAll(async () => {
 		if (!REAL_URL) {
-			console.warn("monitoring-mongo: MONGO_URL is not set — the MongoDB contract suite ran against a FAKE driver only; the real-server suite did NOT run.");
+			console.warn(
+				"monitoring-mongo: MONGO_URL is not set — the MongoDB contract suite ran against a FAKE driver only; the real-server suite did NOT run."
+			);
 			client = fakeClient();
 			sink = new MongoSink("mongodb://fake.invalid/fleetmesh", async () => client);
 		} else {
@@ -119,13 +124,40 @@ describe(label, () => {
 
 	it("keeps one device_alerts document per alert through raise, acknowledge and clear", async () => {
 		const at = new Date("2026-01-01T00:05:00Z");
-		await sink.writeAlert({ alert_id: 77, device_id: 3, alert_type: "threshold", severity: "critical", datapoint: "temperature", message: "too hot", timestamp: at, acknowledged: false, acknowledged_at: null, cleared_at: null });
-		await sink.writeAlert({ alert_id: 77, device_id: 3, alert_type: "threshold", severity: "critical", datapoint: "temperature", message: "too hot", timestamp: at, acknowledged: false, acknowledged_at: null, cleared_at: null });
+		await sink.writeAlert({
+			alert_id: 77,
+			device_id: 3,
+			alert_type: "threshold",
+			severity: "critical",
+			datapoint: "temperature",
+			message: "too hot",
+			timestamp: at,
+			acknowledged: false,
+			acknowledged_at: null,
+			cleared_at: null
+		});
+		await sink.writeAlert({
+			alert_id: 77,
+			device_id: 3,
+			alert_type: "threshold",
+			severity: "critical",
+			datapoint: "temperature",
+			message: "too hot",
+			timestamp: at,
+			acknowledged: false,
+			acknowledged_at: null,
+			cleared_at: null
+		});
 		await sink.updateAlert(77, { acknowledged: true, acknowledged_at: new Date("2026-01-01T00:06:00Z") });
 		await sink.updateAlert(77, { cleared_at: new Date("2026-01-01T00:07:00Z") });
 		const docs = await client.db().collection(ALERTS_COLLECTION).find({ alert_id: 77 }).toArray();
 		expect(docs).toHaveLength(1);
-		expect(docs[0]).toMatchObject({ device_id: 3, alert_type: "threshold", message: "too hot", acknowledged: true });
+		expect(docs[0]).toMatchObject({
+			device_id: 3,
+			alert_type: "threshold",
+			message: "too hot",
+			acknowledged: true
+		});
 		expect(new Date(docs[0].cleared_at).toISOString()).toBe("2026-01-01T00:07:00.000Z");
 		await sink.ping();
 	});
@@ -136,7 +168,11 @@ describe("monitoring with a MONGO_URL that nobody answers (no MongoDB needed)", 
 		const port = await freePort();
 		const broker = createTestBroker({
 			namespace: uniqueNamespace("mon-mongo-down"),
-			env: { DATA_DIR: tempDir("mon-mongo-down"), MONGO_URL: `mongodb://127.0.0.1:${port}/fleetmesh`, PROFILES_DIR: tempDir("np") },
+			env: {
+				DATA_DIR: tempDir("mon-mongo-down"),
+				MONGO_URL: `mongodb://127.0.0.1:${port}/fleetmesh`,
+				PROFILES_DIR: tempDir("np")
+			},
 			services: [MonitoringService]
 		});
 		await broker.start();

@@ -20,7 +20,17 @@ describe("pipeline dead letters and replay", () => {
 
 	beforeAll(async () => {
 		await requireServer("nats");
-		node = await startPipelineNode("pipeline-dl", async databaseUrl => ({ TRANSPORTER: NATS_URL, DATABASE_URL: databaseUrl, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), FLUSH_INTERVAL_MS: "20" }), [...PIPELINE_SERVICES]);
+		node = await startPipelineNode(
+			"pipeline-dl",
+			async databaseUrl => ({
+				TRANSPORTER: NATS_URL,
+				DATABASE_URL: databaseUrl,
+				MQTT_PORT: String(await freePort()),
+				MQTTS_PORT: String(await freePort()),
+				FLUSH_INTERVAL_MS: "20"
+			}),
+			[...PIPELINE_SERVICES]
+		);
 		({ broker, pg } = node);
 	});
 
@@ -39,7 +49,11 @@ describe("pipeline dead letters and replay", () => {
 			["UNKNOWN_MAC", unknownMac.topic, unknownMac.payload],
 			["BAD_HEX", good.topic, JSON.stringify({ timestamp: ts + 1, data: "zz" + frame.slice(2) })],
 			["WRONG_LENGTH", good.topic, JSON.stringify({ timestamp: ts + 2, data: frame.slice(0, 12) })],
-			["UNKNOWN_SENSOR", good.topic.replace("sensor-1", "sensor-7"), JSON.stringify({ timestamp: ts + 3, data: "0102030405060708" })],
+			[
+				"UNKNOWN_SENSOR",
+				good.topic.replace("sensor-1", "sensor-7"),
+				JSON.stringify({ timestamp: ts + 3, data: "0102030405060708" })
+			],
 			["TIMESTAMP_OUT_OF_RANGE", good.topic, JSON.stringify({ timestamp: Date.UTC(1999, 11, 31), data: frame })],
 			["TIMESTAMP_OUT_OF_RANGE", good.topic, JSON.stringify({ timestamp: Date.now() + 86_400_000, data: frame })],
 			["BAD_PAYLOAD", good.topic, "not json at all"],
@@ -50,7 +64,9 @@ describe("pipeline dead letters and replay", () => {
 		await c.publishAsync(good.topic, good.payload, { qos: 1 });
 		await c.endAsync();
 		// A malformed reading from another publisher of telemetry.readings (the sink's class).
-		await broker.sendToChannel("telemetry.readings", { readings: [{ deviceId: 1, datapointId: 1, value: "hot", ts }] });
+		await broker.sendToChannel("telemetry.readings", {
+			readings: [{ deviceId: 1, datapointId: 1, value: "hot", ts }]
+		});
 
 		const list = await waitFor(
 			async () => {
@@ -65,14 +81,22 @@ describe("pipeline dead letters and replay", () => {
 		expect(decodeLetters.map((r: any) => r.reason.split(":")[0]).sort()).toEqual(cases.map(c => c[0]).sort());
 		for (const r of decodeLetters) {
 			// An oversized payload is kept truncated to the 2560-byte limit.
-			const sent = cases.find(([, topic, payload]) => topic === r.topic && (payload === r.payload || (payload.length > 2560 && payload.startsWith(r.payload))));
+			const sent = cases.find(
+				([, topic, payload]) =>
+					topic === r.topic &&
+					(payload === r.payload || (payload.length > 2560 && payload.startsWith(r.payload)))
+			);
 			expect(sent, `raw message kept for ${r.reason}`).toBeDefined();
 			expect(r.reason.startsWith(sent![0])).toBe(true);
 		}
 		const sinkLetter = list.items.find((r: any) => r.source === "pipeline.sink");
 		expect(sinkLetter.reason).toMatch(/^BAD_READING: value "hot"/);
 		// The good message: 3 rows.
-		await waitFor(async () => (await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n === 3, 10_000, "good rows");
+		await waitFor(
+			async () => (await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n === 3,
+			10_000,
+			"good rows"
+		);
 
 		const byReason = await broker.call<any, any>("pipeline-decode.deadLetters", { reason: "UNKNOWN_MAC" });
 		expect(byReason.total).toBe(1);
@@ -82,15 +106,21 @@ describe("pipeline dead letters and replay", () => {
 		expect(first).toMatchObject({ replayed: 0, failed: cases.length + 1, rowsStored: 0 });
 
 		// Fix the metadata: register controller …:99 like …:01, and give controller 01 a sensor 7.
-		await pg.query(`INSERT INTO devices (uid, name, type, mac) VALUES ('f2-aabbccddee99', 'late controller', 'faces2-controller', 'aa:bb:cc:dd:ee:99')`);
+		await pg.query(
+			`INSERT INTO devices (uid, name, type, mac) VALUES ('f2-aabbccddee99', 'late controller', 'faces2-controller', 'aa:bb:cc:dd:ee:99')`
+		);
 		await pg.query(`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length)
 			SELECT (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:99'), sensor, name, frame_length FROM pipeline_sensors
 			WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01')`);
 		await pg.query(`INSERT INTO datapoints (device_id, label, unit, decoding)
 			SELECT (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:99'), label, unit, decoding FROM datapoints
 			WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01')`);
-		await pg.query(`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length) SELECT id, 7, 'counter', 8 FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01'`);
-		await pg.query(`INSERT INTO datapoints (device_id, label, unit, decoding) SELECT id, 'counter', '', '{"sensor": 7, "offset": 4, "type": "uint32be"}' FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01'`);
+		await pg.query(
+			`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length) SELECT id, 7, 'counter', 8 FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01'`
+		);
+		await pg.query(
+			`INSERT INTO datapoints (device_id, label, unit, decoding) SELECT id, 'counter', '', '{"sensor": 7, "offset": 4, "type": "uint32be"}' FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01'`
+		);
 
 		const second = await broker.call<any, any>("pipeline-decode.replayDeadLetters", {});
 		expect(second).toMatchObject({ replayed: 2, failed: cases.length - 1, rowsStored: 4 });
@@ -98,7 +128,9 @@ describe("pipeline dead letters and replay", () => {
 			`SELECT x.value FROM decoded_data x JOIN datapoints p ON p.id = x.datapoint_id WHERE p.label = 'counter'`
 		);
 		expect(counter.rows).toEqual([{ value: 0x05060708 }]);
-		const late = await pg.query(`SELECT count(*)::int AS n FROM decoded_data x JOIN devices d ON d.id = x.device_id WHERE d.mac = 'aa:bb:cc:dd:ee:99'`);
+		const late = await pg.query(
+			`SELECT count(*)::int AS n FROM decoded_data x JOIN devices d ON d.id = x.device_id WHERE d.mac = 'aa:bb:cc:dd:ee:99'`
+		);
 		expect(late.rows[0].n).toBe(3);
 
 		const open = await broker.call<any, any>("pipeline-decode.deadLetters", {});
@@ -120,29 +152,55 @@ describe("pipeline dead letters and replay", () => {
 		const ts = Date.now() - 60_000;
 		const [early] = framesFor(mac, 1, ts);
 		await c.publishAsync(early.topic, early.payload, { qos: 1 });
-		await waitFor(async () => (await broker.call<any, any>("pipeline-decode.deadLetters", { reason: "UNKNOWN_MAC" })).items.some((r: any) => r.topic === early.topic), 10_000, "unknown-MAC letter");
+		await waitFor(
+			async () =>
+				(await broker.call<any, any>("pipeline-decode.deadLetters", { reason: "UNKNOWN_MAC" })).items.some(
+					(r: any) => r.topic === early.topic
+				),
+			10_000,
+			"unknown-MAC letter"
+		);
 
 		// Registered by plain SQL (as the manager or an operator would): no event, no replay.
-		await pg.query(`INSERT INTO devices (uid, name, type, mac) VALUES ('f2-aabbccddee98', 'new controller', 'faces2-controller', $1)`, [mac]);
-		await pg.query(`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length)
+		await pg.query(
+			`INSERT INTO devices (uid, name, type, mac) VALUES ('f2-aabbccddee98', 'new controller', 'faces2-controller', $1)`,
+			[mac]
+		);
+		await pg.query(
+			`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length)
 			SELECT (SELECT id FROM devices WHERE mac = $1), sensor, name, frame_length FROM pipeline_sensors
-			WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01')`, [mac]);
-		await pg.query(`INSERT INTO datapoints (device_id, label, unit, decoding)
+			WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01')`,
+			[mac]
+		);
+		await pg.query(
+			`INSERT INTO datapoints (device_id, label, unit, decoding)
 			SELECT (SELECT id FROM devices WHERE mac = $1), label, unit, decoding FROM datapoints
-			WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01')`, [mac]);
+			WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01')`,
+			[mac]
+		);
 
 		const [later] = framesFor(mac, 2, ts + 1000);
 		await c.publishAsync(later.topic, later.payload, { qos: 1 });
 		await c.endAsync();
 		await waitFor(
-			async () => (await pg.query("SELECT count(*)::int AS n FROM decoded_data x JOIN devices d ON d.id = x.device_id WHERE d.mac = $1", [mac])).rows[0].n === 3,
+			async () =>
+				(
+					await pg.query(
+						"SELECT count(*)::int AS n FROM decoded_data x JOIN devices d ON d.id = x.device_id WHERE d.mac = $1",
+						[mac]
+					)
+				).rows[0].n === 3,
 			10_000,
 			"rows of the newly registered controller (well before the 60 s cache TTL)"
 		);
 	});
 
 	it("validates the parameters of its actions", async () => {
-		await expect(broker.call("pipeline-decode.deadLetters", { limit: 0 })).rejects.toMatchObject({ type: "VALIDATION_ERROR" });
-		await expect(broker.call("pipeline-decode.replayDeadLetters", { ids: ["x"] })).rejects.toMatchObject({ type: "VALIDATION_ERROR" });
+		await expect(broker.call("pipeline-decode.deadLetters", { limit: 0 })).rejects.toMatchObject({
+			type: "VALIDATION_ERROR"
+		});
+		await expect(broker.call("pipeline-decode.replayDeadLetters", { ids: ["x"] })).rejects.toMatchObject({
+			type: "VALIDATION_ERROR"
+		});
 	});
 });

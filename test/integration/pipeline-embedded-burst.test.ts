@@ -20,7 +20,12 @@ describe("pipeline on the in-process channel adapter: a burst loses nothing", ()
 		db = await createTestDatabase("pipeline_burst");
 		broker = createTestBroker({
 			namespace: uniqueNamespace("pipeline-burst"),
-			env: { DATABASE_URL: db.url, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), FLUSH_INTERVAL_MS: "20" },
+			env: {
+				DATABASE_URL: db.url,
+				MQTT_PORT: String(await freePort()),
+				MQTTS_PORT: String(await freePort()),
+				FLUSH_INTERVAL_MS: "20"
+			},
 			services: [...PIPELINE_SERVICES]
 		});
 		await broker.start();
@@ -39,7 +44,11 @@ describe("pipeline on the in-process channel adapter: a burst loses nothing", ()
 			for (let k = 0; k < 5; k++) {
 				const i = b * 5 + k;
 				for (const f of framesFor(MACS[i % 4], i, base + i * 10)) {
-					messages.push({ topic: f.topic, payload: Buffer.from(f.payload).toString("base64"), receivedAt: new Date().toISOString() });
+					messages.push({
+						topic: f.topic,
+						payload: Buffer.from(f.payload).toString("base64"),
+						receivedAt: new Date().toISOString()
+					});
 				}
 			}
 			sends.push(broker.sendToChannel("iot.raw", { messages }));
@@ -49,7 +58,11 @@ describe("pipeline on the in-process channel adapter: a burst loses nothing", ()
 		const pg = new Client({ connectionString: db.url });
 		await pg.connect();
 		try {
-			await waitFor(async () => (await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n >= expected, 30_000, `${expected} rows`);
+			await waitFor(
+				async () => (await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n >= expected,
+				30_000,
+				`${expected} rows`
+			);
 			expect((await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n).toBe(expected);
 		} finally {
 			await pg.end();

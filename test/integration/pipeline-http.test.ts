@@ -26,7 +26,10 @@ describe("pipeline HTTP routes (gateway + signing + PostgreSQL)", () => {
 	const request = async (method: string, path: string, token?: string, body?: unknown) => {
 		const res = await fetch(url + path, {
 			method,
-			headers: { ...(body ? { "content-type": "application/json" } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+			headers: {
+				...(body ? { "content-type": "application/json" } : {}),
+				...(token ? { authorization: `Bearer ${token}` } : {})
+			},
 			body: body ? JSON.stringify(body) : undefined
 		});
 		return { status: res.status, body: (await res.json().catch(() => null)) as any };
@@ -49,15 +52,37 @@ describe("pipeline HTTP routes (gateway + signing + PostgreSQL)", () => {
 		await broker.start();
 		const gw = broker.getLocalService("gateway") as unknown as { server: import("node:http").Server };
 		url = `http://127.0.0.1:${(gw.server.address() as { port: number }).port}`;
-		await waitFor(async () => (await request("POST", "/api/users/auth", undefined, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).status === 200, 20_000, "login");
-		adminToken = (await request("POST", "/api/users/auth", undefined, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).body.access_token;
-		expect((await request("POST", "/api/users/add", undefined, { email: USER_EMAIL, password: USER_PASSWORD })).status).toBeLessThan(300);
-		userToken = (await request("POST", "/api/users/auth", undefined, { email: USER_EMAIL, password: USER_PASSWORD })).body.access_token;
+		await waitFor(
+			async () =>
+				(await request("POST", "/api/users/auth", undefined, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD }))
+					.status === 200,
+			20_000,
+			"login"
+		);
+		adminToken = (
+			await request("POST", "/api/users/auth", undefined, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })
+		).body.access_token;
+		expect(
+			(await request("POST", "/api/users/add", undefined, { email: USER_EMAIL, password: USER_PASSWORD })).status
+		).toBeLessThan(300);
+		userToken = (
+			await request("POST", "/api/users/auth", undefined, { email: USER_EMAIL, password: USER_PASSWORD })
+		).body.access_token;
 		// One undecodable message, through the real decoder.
 		await broker.sendToChannel("iot.raw", {
-			messages: [{ topic: "stat/f2-aabbccddee77/sensor-mode/normal/sensor-1", payload: Buffer.from(JSON.stringify({ timestamp: Date.now(), data: "00" })).toString("base64"), receivedAt: new Date().toISOString() }]
+			messages: [
+				{
+					topic: "stat/f2-aabbccddee77/sensor-mode/normal/sensor-1",
+					payload: Buffer.from(JSON.stringify({ timestamp: Date.now(), data: "00" })).toString("base64"),
+					receivedAt: new Date().toISOString()
+				}
+			]
 		});
-		await waitFor(async () => (await broker.call<any, any>("pipeline-decode.deadLetters", {})).total === 1, 10_000, "dead letter");
+		await waitFor(
+			async () => (await broker.call<any, any>("pipeline-decode.deadLetters", {})).total === 1,
+			10_000,
+			"dead letter"
+		);
 	});
 
 	afterAll(async () => {
@@ -72,7 +97,10 @@ describe("pipeline HTTP routes (gateway + signing + PostgreSQL)", () => {
 		expect(res.status).toBe(200);
 		expect(res.body.total).toBe(1);
 		expect(res.body.nextCursor).toBeNull();
-		expect(res.body.items[0]).toMatchObject({ source: "pipeline.decode", topic: "stat/f2-aabbccddee77/sensor-mode/normal/sensor-1" });
+		expect(res.body.items[0]).toMatchObject({
+			source: "pipeline.decode",
+			topic: "stat/f2-aabbccddee77/sensor-mode/normal/sensor-1"
+		});
 		expect(res.body.items[0].reason).toMatch(/^UNKNOWN_MAC/);
 		const bad = await request("GET", "/api/pipeline/dead-letters?limit=abc", adminToken);
 		expect(bad.status).toBe(422);

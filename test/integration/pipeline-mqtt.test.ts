@@ -9,7 +9,15 @@ import { Client } from "pg";
 import { PIPELINE_SERVICES } from "../helpers/pipeline-services";
 import { tempDir, waitFor } from "../helpers/broker";
 import { NATS_URL, requireServer } from "../helpers/servers";
-import { connectMqtt, framesFor, MACS, startMosquitto, type Mosquitto, startPipelineNode, type PipelineNode } from "./pipeline-support";
+import {
+	connectMqtt,
+	framesFor,
+	MACS,
+	startMosquitto,
+	type Mosquitto,
+	startPipelineNode,
+	type PipelineNode
+} from "./pipeline-support";
 
 describe("pipeline: Mosquitto + NATS JetStream + PostgreSQL", () => {
 	let node: PipelineNode;
@@ -21,9 +29,23 @@ describe("pipeline: Mosquitto + NATS JetStream + PostgreSQL", () => {
 		await requireServer("nats");
 		await requireServer("mosquitto");
 		mosq = await startMosquitto(tempDir("pipeline-mosq"));
-		node = await startPipelineNode("pipeline-mqtt", async databaseUrl => ({ TRANSPORTER: NATS_URL, DATABASE_URL: databaseUrl, MQTT_URL: `mqtt://127.0.0.1:${mosq.plainPort}`, BATCH_SIZE: "500", FLUSH_INTERVAL_MS: "50" }), [...PIPELINE_SERVICES]);
+		node = await startPipelineNode(
+			"pipeline-mqtt",
+			async databaseUrl => ({
+				TRANSPORTER: NATS_URL,
+				DATABASE_URL: databaseUrl,
+				MQTT_URL: `mqtt://127.0.0.1:${mosq.plainPort}`,
+				BATCH_SIZE: "500",
+				FLUSH_INTERVAL_MS: "50"
+			}),
+			[...PIPELINE_SERVICES]
+		);
 		({ broker, pg } = node);
-		await waitFor(async () => (await broker.call<any>("pipeline-ingest.stats")).broker.subscribed, 10_000, "MQTT subscription");
+		await waitFor(
+			async () => (await broker.call<any>("pipeline-ingest.stats")).broker.subscribed,
+			10_000,
+			"MQTT subscription"
+		);
 	});
 
 	afterAll(async () => {

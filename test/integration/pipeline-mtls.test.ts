@@ -16,7 +16,14 @@ import { createKeyAndCsr } from "../../services/shared/csr";
 import { tempDir, waitFor } from "../helpers/broker";
 import { freePort } from "../helpers/ports";
 import { requireServer } from "../helpers/servers";
-import { connectMqtt, framesFor, startMosquitto, type Mosquitto, startPipelineNode, type PipelineNode } from "./pipeline-support";
+import {
+	connectMqtt,
+	framesFor,
+	startMosquitto,
+	type Mosquitto,
+	startPipelineNode,
+	type PipelineNode
+} from "./pipeline-support";
 import { errorMessage } from "../../services/shared/error-message";
 
 const MAC1 = "aa:bb:cc:dd:ee:01";
@@ -40,11 +47,30 @@ describe("pipeline embedded broker: mTLS with the signing CA", () => {
 	let device1: { cert: string; key: string; ca: string };
 
 	beforeAll(async () => {
-		node = await startPipelineNode("pipeline-mtls", async databaseUrl => ({ DATABASE_URL: databaseUrl, MQTT_PORT: String(await freePort()), MQTTS_PORT: String(await freePort()), FLUSH_INTERVAL_MS: "20" }), [SigningService, ...PIPELINE_SERVICES]);
+		node = await startPipelineNode(
+			"pipeline-mtls",
+			async databaseUrl => ({
+				DATABASE_URL: databaseUrl,
+				MQTT_PORT: String(await freePort()),
+				MQTTS_PORT: String(await freePort()),
+				FLUSH_INTERVAL_MS: "20"
+			}),
+			[SigningService, ...PIPELINE_SERVICES]
+		);
 		({ broker, pg } = node);
-		tlsPort = await waitFor(async () => (await broker.call<any>("pipeline-ingest.stats")).broker.tlsPort, 15_000, "mTLS listener");
+		tlsPort = await waitFor(
+			async () => (await broker.call<any>("pipeline-ingest.stats")).broker.tlsPort,
+			15_000,
+			"mTLS listener"
+		);
 		const { keyPem, csrPem } = await createKeyAndCsr("f2-device");
-		device1 = { ...(await broker.call<{ cert: string; ca: string }, { mac: string; csr: string }>("signing.issueDeviceCert", { mac: MAC1, csr: csrPem })), key: keyPem };
+		device1 = {
+			...(await broker.call<{ cert: string; ca: string }, { mac: string; csr: string }>(
+				"signing.issueDeviceCert",
+				{ mac: MAC1, csr: csrPem }
+			)),
+			key: keyPem
+		};
 	});
 
 	afterAll(async () => {
@@ -54,11 +80,20 @@ describe("pipeline embedded broker: mTLS with the signing CA", () => {
 	const url = () => `mqtts://127.0.0.1:${tlsPort}`;
 
 	it("accepts a controller with its certificate and stores what it publishes on its own topic", async () => {
-		const c = await connectMqtt(url(), { ca: device1.ca, cert: device1.cert, key: device1.key, servername: "localhost" });
+		const c = await connectMqtt(url(), {
+			ca: device1.ca,
+			cert: device1.cert,
+			key: device1.key,
+			servername: "localhost"
+		});
 		const ts = Date.now() - 60_000;
 		for (const f of framesFor(MAC1, 1, ts)) await c.publishAsync(f.topic, f.payload, { qos: 1 });
 		await c.endAsync();
-		await waitFor(async () => (await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n === 7, 10_000, "7 rows of controller 01");
+		await waitFor(
+			async () => (await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n === 7,
+			10_000,
+			"7 rows of controller 01"
+		);
 	});
 
 	it("refuses a client without a certificate", async () => {
@@ -68,14 +103,26 @@ describe("pipeline embedded broker: mTLS with the signing CA", () => {
 	it("refuses a certificate issued by another CA, even with the right CN", async () => {
 		const foreign = await createCA("some other CA");
 		const cert = await issueCertificate(foreign, { commonName: "f2-aabbccddee01", usage: "client" });
-		expect(await refused(url(), { ca: device1.ca, cert: cert.certPem, key: cert.keyPem, servername: "localhost" })).toMatch(/^refused/);
+		expect(
+			await refused(url(), { ca: device1.ca, cert: cert.certPem, key: cert.keyPem, servername: "localhost" })
+		).toMatch(/^refused/);
 		const stats = await broker.call<any>("pipeline-ingest.stats");
 		expect(stats.broker.refusedConnect).toBeGreaterThanOrEqual(2);
 	});
 
 	it("refuses a controller publishing under another controller's topic", async () => {
-		const before = (await pg.query("SELECT count(*)::int AS n FROM decoded_data d JOIN devices v ON v.id = d.device_id WHERE v.mac = $1", [MAC2])).rows[0].n;
-		const c = await connectMqtt(url(), { ca: device1.ca, cert: device1.cert, key: device1.key, servername: "localhost" });
+		const before = (
+			await pg.query(
+				"SELECT count(*)::int AS n FROM decoded_data d JOIN devices v ON v.id = d.device_id WHERE v.mac = $1",
+				[MAC2]
+			)
+		).rows[0].n;
+		const c = await connectMqtt(url(), {
+			ca: device1.ca,
+			cert: device1.cert,
+			key: device1.key,
+			servername: "localhost"
+		});
 		const closed = new Promise<void>(r => c.once("close", () => r()));
 		const [frame] = framesFor(MAC2, 2, Date.now() - 30_000);
 		c.publish(frame.topic, frame.payload, { qos: 1 });
@@ -85,7 +132,12 @@ describe("pipeline embedded broker: mTLS with the signing CA", () => {
 		await new Promise(r => setTimeout(r, 300));
 		const stats = await broker.call<any>("pipeline-ingest.stats");
 		expect(stats.broker.refusedPublish).toBe(1);
-		const after = (await pg.query("SELECT count(*)::int AS n FROM decoded_data d JOIN devices v ON v.id = d.device_id WHERE v.mac = $1", [MAC2])).rows[0].n;
+		const after = (
+			await pg.query(
+				"SELECT count(*)::int AS n FROM decoded_data d JOIN devices v ON v.id = d.device_id WHERE v.mac = $1",
+				[MAC2]
+			)
+		).rows[0].n;
 		expect(after).toBe(before);
 	});
 
@@ -105,9 +157,18 @@ describe("docker/mosquitto config: require_certificate, use_identity_as_username
 	beforeAll(async () => {
 		await requireServer("mosquitto");
 		ca = await createCA();
-		const server = await issueCertificate(ca, { commonName: "mqtt", usage: "server", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
+		const server = await issueCertificate(ca, {
+			commonName: "mqtt",
+			usage: "server",
+			dnsNames: ["localhost"],
+			ipAddresses: ["127.0.0.1"]
+		});
 		dev1 = await issueCertificate(ca, { commonName: "f2-aabbccddee01", usage: "client" });
-		mosq = await startMosquitto(tempDir("pipeline-mosq-tls"), { ca: ca.certPem, cert: server.certPem, key: server.keyPem });
+		mosq = await startMosquitto(tempDir("pipeline-mosq-tls"), {
+			ca: ca.certPem,
+			cert: server.certPem,
+			key: server.keyPem
+		});
 	});
 
 	afterAll(async () => {
@@ -119,7 +180,9 @@ describe("docker/mosquitto config: require_certificate, use_identity_as_username
 		expect(await refused(url, { ca: ca.certPem, servername: "localhost" })).toMatch(/^refused/);
 		const foreign = await createCA("foreign");
 		const fcert = await issueCertificate(foreign, { commonName: "f2-aabbccddee01", usage: "client" });
-		expect(await refused(url, { ca: ca.certPem, cert: fcert.certPem, key: fcert.keyPem, servername: "localhost" })).toMatch(/^refused/);
+		expect(
+			await refused(url, { ca: ca.certPem, cert: fcert.certPem, key: fcert.keyPem, servername: "localhost" })
+		).toMatch(/^refused/);
 
 		// What reaches subscribers: watch everything on the internal listener.
 		const watcher = await connectMqtt(`mqtt://127.0.0.1:${mosq.plainPort}`);
@@ -127,7 +190,12 @@ describe("docker/mosquitto config: require_certificate, use_identity_as_username
 		watcher.on("message", topic => seen.push(topic));
 		await watcher.subscribeAsync("#", { qos: 1 });
 
-		const c = await connectMqtt(url, { ca: ca.certPem, cert: dev1.certPem, key: dev1.keyPem, servername: "localhost" });
+		const c = await connectMqtt(url, {
+			ca: ca.certPem,
+			cert: dev1.certPem,
+			key: dev1.keyPem,
+			servername: "localhost"
+		});
 		const [own] = framesFor(MAC1, 1, Date.now());
 		const [other] = framesFor(MAC2, 1, Date.now());
 		await c.publishAsync(other.topic, other.payload, { qos: 1 });

@@ -27,11 +27,21 @@ describe("pipeline sink: PostgreSQL connections killed and refused mid-stream", 
 		mosq = await startMosquitto(tempDir("pipeline-outage"));
 		broker = createTestBroker({
 			namespace: uniqueNamespace("pipeline-outage"),
-			env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url, MQTT_URL: `mqtt://127.0.0.1:${mosq.plainPort}`, BATCH_SIZE: "200", FLUSH_INTERVAL_MS: "20" },
+			env: {
+				TRANSPORTER: NATS_URL,
+				DATABASE_URL: db.url,
+				MQTT_URL: `mqtt://127.0.0.1:${mosq.plainPort}`,
+				BATCH_SIZE: "200",
+				FLUSH_INTERVAL_MS: "20"
+			},
 			services: [...PIPELINE_SERVICES]
 		});
 		await broker.start();
-		await waitFor(async () => (await broker.call<any>("pipeline-ingest.stats")).broker.subscribed, 10_000, "MQTT subscription");
+		await waitFor(
+			async () => (await broker.call<any>("pipeline-ingest.stats")).broker.subscribed,
+			10_000,
+			"MQTT subscription"
+		);
 		admin = new Client({ connectionString: PG_ADMIN_URL });
 		await admin.connect();
 	});
@@ -44,7 +54,10 @@ describe("pipeline sink: PostgreSQL connections killed and refused mid-stream", 
 		await db?.drop();
 	});
 
-	const kill = () => admin.query("SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1", [db.name]);
+	const kill = () =>
+		admin.query("SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1", [
+			db.name
+		]);
 
 	it("loses nothing and duplicates nothing", async () => {
 		const publisher = await connectMqtt(`mqtt://127.0.0.1:${mosq.plainPort}`);
@@ -52,7 +65,8 @@ describe("pipeline sink: PostgreSQL connections killed and refused mid-stream", 
 		const base = Date.now() - 3600_000;
 		let killed = 0;
 		for (let i = 0; i < iterations; i++) {
-			for (const mac of MACS) for (const f of framesFor(mac, i, base + i * 1000)) publisher.publish(f.topic, f.payload, { qos: 1 });
+			for (const mac of MACS)
+				for (const f of framesFor(mac, i, base + i * 1000)) publisher.publish(f.topic, f.payload, { qos: 1 });
 			if (i === 60 || i === 120) killed += (await kill()).rows[0].n;
 			if (i === 150) {
 				await admin.query(`ALTER DATABASE "${db.name}" ALLOW_CONNECTIONS false`);
@@ -64,7 +78,11 @@ describe("pipeline sink: PostgreSQL connections killed and refused mid-stream", 
 		expect(killed).toBeGreaterThan(0);
 
 		// The database is still refusing: the sink is retrying, not losing or dead-lettering.
-		await waitFor(async () => (await broker.call<any>("pipeline-sink.stats")).sink.retries > 0, 10_000, "sink retries");
+		await waitFor(
+			async () => (await broker.call<any>("pipeline-sink.stats")).sink.retries > 0,
+			10_000,
+			"sink retries"
+		);
 		await new Promise(r => setTimeout(r, 2000));
 		await admin.query(`ALTER DATABASE "${db.name}" ALLOW_CONNECTIONS true`);
 
@@ -72,11 +90,17 @@ describe("pipeline sink: PostgreSQL connections killed and refused mid-stream", 
 		await pg.connect();
 		try {
 			const expected = iterations * MACS.length * 7;
-			await waitFor(async () => (await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n >= expected, 45_000, `${expected} rows`);
+			await waitFor(
+				async () => (await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n >= expected,
+				45_000,
+				`${expected} rows`
+			);
 			await new Promise(r => setTimeout(r, 500));
 			expect((await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n).toBe(expected);
 			// Every (device, time) has all of its datapoints: nothing partially lost.
-			const perKey = await pg.query("SELECT count(*)::int AS n FROM (SELECT device_id, timestamp FROM decoded_data GROUP BY 1, 2 HAVING count(*) <> 7) x");
+			const perKey = await pg.query(
+				"SELECT count(*)::int AS n FROM (SELECT device_id, timestamp FROM decoded_data GROUP BY 1, 2 HAVING count(*) <> 7) x"
+			);
 			expect(perKey.rows[0].n).toBe(0);
 			expect((await pg.query("SELECT count(*)::int AS n FROM dead_letters")).rows[0].n).toBe(0);
 		} finally {

@@ -20,14 +20,18 @@ describe("simulated FACES2 controllers → embedded mTLS broker → decoded_data
 	let pg: Client;
 
 	beforeAll(async () => {
-		node = await startPipelineNode("pipeline-sim", async databaseUrl => ({
+		node = await startPipelineNode(
+			"pipeline-sim",
+			async databaseUrl => ({
 				DATABASE_URL: databaseUrl,
 				SIMULATE: "1",
 				SIM_CONTROLLER_INTERVAL_MS: "100",
 				MQTT_PORT: String(await freePort()),
 				MQTTS_PORT: String(await freePort()),
 				FLUSH_INTERVAL_MS: "20"
-			}), [SigningService, ...PIPELINE_SERVICES, { name: "simulator", mixins: [ControllersMixin] }]);
+			}),
+			[SigningService, ...PIPELINE_SERVICES, { name: "simulator", mixins: [ControllersMixin] }]
+		);
 		({ broker, pg } = node);
 	});
 
@@ -47,7 +51,12 @@ describe("simulated FACES2 controllers → embedded mTLS broker → decoded_data
 			30_000,
 			"rows from the four controllers"
 		);
-		expect(rows.map((r: any) => r.mac)).toEqual(["aa:bb:cc:dd:ee:01", "aa:bb:cc:dd:ee:02", "aa:bb:cc:dd:ee:03", "aa:bb:cc:dd:ee:04"]);
+		expect(rows.map((r: any) => r.mac)).toEqual([
+			"aa:bb:cc:dd:ee:01",
+			"aa:bb:cc:dd:ee:02",
+			"aa:bb:cc:dd:ee:03",
+			"aa:bb:cc:dd:ee:04"
+		]);
 		const status = await broker.call<any[]>("simulator.controllers");
 		expect(status.every(c => c.connected && c.framesSent > 0)).toBe(true);
 		const plausible = await pg.query(

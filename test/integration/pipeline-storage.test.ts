@@ -15,7 +15,13 @@ import { tempDir } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
 
 const base = Date.UTC(2025, 0, 1);
-const rows = (n: number, offset = 0): Row[] => Array.from({ length: n }, (_, i) => ({ ts: base + (i + offset) * 1000, deviceId: 1, datapointId: 1 + ((i + offset) % 3), value: (i + offset) / 4 }));
+const rows = (n: number, offset = 0): Row[] =>
+	Array.from({ length: n }, (_, i) => ({
+		ts: base + (i + offset) * 1000,
+		deviceId: 1,
+		datapointId: 1 + ((i + offset) % 3),
+		value: (i + offset) / 4
+	}));
 
 function storageSuite(name: string, open: () => Promise<{ db: Database; done: () => Promise<void> }>) {
 	describe(name, () => {
@@ -35,8 +41,17 @@ function storageSuite(name: string, open: () => Promise<{ db: Database; done: ()
 				const spec = await loadControllerSpec(db, `aa:bb:cc:dd:ee:0${n}`);
 				expect(spec).not.toBeNull();
 				expect(Object.keys(spec!.sensors)).toEqual(["1", "2"]);
-				expect(spec!.sensors["1"].datapoints.map(d => d.label)).toEqual(["temperature", "humidity", "pressure"]);
-				expect(spec!.sensors["2"].datapoints.map(d => d.label)).toEqual(["voltage", "current", "power", "energy"]);
+				expect(spec!.sensors["1"].datapoints.map(d => d.label)).toEqual([
+					"temperature",
+					"humidity",
+					"pressure"
+				]);
+				expect(spec!.sensors["2"].datapoints.map(d => d.label)).toEqual([
+					"voltage",
+					"current",
+					"power",
+					"energy"
+				]);
 			}
 			expect(await loadControllerSpec(db, "aa:bb:cc:dd:ee:05")).toBeNull();
 		});
@@ -46,9 +61,14 @@ function storageSuite(name: string, open: () => Promise<{ db: Database; done: ()
 			expect(await insertReadings(db, rows(2500))).toBe(0);
 			const overlapping = [...rows(10, 2495), ...rows(10, 2495)];
 			expect(await insertReadings(db, overlapping)).toBe(5);
-			const [{ n, total }] = await db.query<{ n: number; total: number }>("SELECT count(*)::int AS n, sum(value)::float8 AS total FROM decoded_data");
+			const [{ n, total }] = await db.query<{ n: number; total: number }>(
+				"SELECT count(*)::int AS n, sum(value)::float8 AS total FROM decoded_data"
+			);
 			expect(n).toBe(2505);
-			expect(total).toBeCloseTo(rows(2505).reduce((a, r) => a + r.value, 0), 6);
+			expect(total).toBeCloseTo(
+				rows(2505).reduce((a, r) => a + r.value, 0),
+				6
+			);
 			const [first] = await db.query<{ t: string }>("SELECT min(timestamp) AS t FROM decoded_data");
 			expect(new Date(first.t).getTime()).toBe(base);
 		});
@@ -56,11 +76,15 @@ function storageSuite(name: string, open: () => Promise<{ db: Database; done: ()
 		it("uses the plain layout here (TimescaleDB cannot run on this machine), the hypertable where it is preloaded", async () => {
 			const ts = await db.query("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'");
 			if (ts.length > 0) {
-				const ht = await db.query("SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = 'decoded_data'");
+				const ht = await db.query(
+					"SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = 'decoded_data'"
+				);
 				expect(ht).toHaveLength(1);
 				expect(await applyRetention(db, 30)).toBe("timescaledb");
 			} else {
-				const idx = await db.query<{ indexdef: string }>("SELECT indexdef FROM pg_indexes WHERE tablename = 'decoded_data' AND indexname = 'decoded_data_time_brin'");
+				const idx = await db.query<{ indexdef: string }>(
+					"SELECT indexdef FROM pg_indexes WHERE tablename = 'decoded_data' AND indexname = 'decoded_data_time_brin'"
+				);
 				expect(idx[0]?.indexdef).toMatch(/USING brin \("?timestamp"?\)/);
 				expect(await applyRetention(db, 30)).toBe("plain");
 			}

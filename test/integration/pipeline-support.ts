@@ -68,7 +68,11 @@ export async function startMosquitto(dir: string, tls?: { ca: string; cert: stri
 	return {
 		plainPort,
 		tlsPort,
-		log: () => out + (fs.existsSync(path.join(dir, "mosquitto.log")) ? fs.readFileSync(path.join(dir, "mosquitto.log"), "utf8") : ""),
+		log: () =>
+			out +
+			(fs.existsSync(path.join(dir, "mosquitto.log"))
+				? fs.readFileSync(path.join(dir, "mosquitto.log"), "utf8")
+				: ""),
 		async stop() {
 			process.off("exit", onExit);
 			if (child.exitCode == null) {
@@ -91,14 +95,22 @@ export function signingStandIn(ca: CertificateAuthority): ServiceSchema {
 				async handler(ctx: Context<{ commonName: string; hosts: string[]; csr: string }>) {
 					const ip = ctx.params.hosts.filter(h => /^[\d.]+$|:/.test(h));
 					const dns = ctx.params.hosts.filter(h => !ip.includes(h));
-					const c = await issueFromCsr(ca, ctx.params.csr, { commonName: ctx.params.commonName, usage: "server", dnsNames: dns, ipAddresses: ip });
+					const c = await issueFromCsr(ca, ctx.params.csr, {
+						commonName: ctx.params.commonName,
+						usage: "server",
+						dnsNames: dns,
+						ipAddresses: ip
+					});
 					return { cert: c.certPem, ca: ca.certPem };
 				}
 			},
 			issueDeviceCert: {
 				params: { mac: "string", csr: "string" },
 				async handler(ctx: Context<{ mac: string; csr: string }>) {
-					const c = await issueFromCsr(ca, ctx.params.csr, { commonName: deviceCommonName(ctx.params.mac), usage: "client" });
+					const c = await issueFromCsr(ca, ctx.params.csr, {
+						commonName: deviceCommonName(ctx.params.mac),
+						usage: "client"
+					});
 					return { commonName: c.commonName, cert: c.certPem, ca: ca.certPem };
 				}
 			}
@@ -109,12 +121,24 @@ export function signingStandIn(ca: CertificateAuthority): ServiceSchema {
 export { createCA };
 
 /** The two frames (sensor-1 and sensor-2) of controller `i` at time `ts` with deterministic values. */
-export function framesFor(mac: string, i: number, ts: number): { topic: string; payload: string; expected: Record<string, number> }[] {
+export function framesFor(
+	mac: string,
+	i: number,
+	ts: number
+): { topic: string; payload: string; expected: Record<string, number> }[] {
 	const env = { temperature: 20 + (i % 100) / 10, humidity: 40 + (i % 50) / 10, pressure: 1000 + (i % 300) / 10 };
 	const pow = { voltage: 230 + (i % 10) / 10, current: 1 + (i % 1000) / 1000, power: 100 + (i % 64) / 4, energy: i };
 	return [
-		{ topic: controllerTopic(mac, 1), payload: JSON.stringify({ timestamp: ts, data: encodeFrame(FACES2_LAYOUT[1], env) }), expected: env },
-		{ topic: controllerTopic(mac, 2), payload: JSON.stringify({ timestamp: ts, data: encodeFrame(FACES2_LAYOUT[2], pow) }), expected: pow }
+		{
+			topic: controllerTopic(mac, 1),
+			payload: JSON.stringify({ timestamp: ts, data: encodeFrame(FACES2_LAYOUT[1], env) }),
+			expected: env
+		},
+		{
+			topic: controllerTopic(mac, 2),
+			payload: JSON.stringify({ timestamp: ts, data: encodeFrame(FACES2_LAYOUT[2], pow) }),
+			expected: pow
+		}
 	];
 }
 
@@ -140,7 +164,11 @@ export interface PipelineNode {
  * A broker running `services` on a database of its own, started, with a pg client on that
  * database; `stop()` tears all three down. `env` gets the database URL.
  */
-export async function startPipelineNode(name: string, env: (databaseUrl: string) => Promise<Record<string, string>> | Record<string, string>, services: ServiceSchema[]): Promise<PipelineNode> {
+export async function startPipelineNode(
+	name: string,
+	env: (databaseUrl: string) => Promise<Record<string, string>> | Record<string, string>,
+	services: ServiceSchema[]
+): Promise<PipelineNode> {
 	const db = await createTestDatabase(name.replace(/-/g, "_"));
 	const broker = createTestBroker({ namespace: uniqueNamespace(name), env: await env(db.url), services });
 	await broker.start();

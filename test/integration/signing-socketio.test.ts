@@ -56,13 +56,30 @@ describe("Socket.IO handshake authentication", () => {
 		expect(await outcome(open({ token: "garbage" }))).toMatch(/refused: Token is malformed/);
 		const foreign =
 			"eyJhbGciOiJIUzI1NiJ9." +
-			Buffer.from(JSON.stringify({ sub: "1", email: "x@example.com", is_admin: true, jti: "j", iss: "fleetmesh", exp: 9999999999 })).toString("base64url") +
+			Buffer.from(
+				JSON.stringify({
+					sub: "1",
+					email: "x@example.com",
+					is_admin: true,
+					jti: "j",
+					iss: "fleetmesh",
+					exp: 9999999999
+				})
+			).toString("base64url") +
 			".c2lnbmF0dXJlLW9mLWFub3RoZXIta2V5LWFub3RoZXIta2V5";
 		// HS256 is not what signing makes (EdDSA): refused before its signature is even looked at.
 		expect(await outcome(open({ token: foreign }))).toMatch(/refused: Token algorithm is not accepted/);
 		const { privateKey } = await generateKeyPair("EdDSA", { crv: "Ed25519" });
-		const kid = ((await (await fetch(`${node.url}/api/certs/jwks`)).json()) as { keys: Array<{ kid: string }> }).keys[0].kid;
-		const otherKey = await new SignJWT({ email: "x@example.com", is_admin: true, ver: 0 }).setProtectedHeader({ alg: "EdDSA", kid }).setSubject("1").setIssuer("fleetmesh").setJti("j").setIssuedAt().setExpirationTime("1h").sign(privateKey);
+		const kid = ((await (await fetch(`${node.url}/api/certs/jwks`)).json()) as { keys: Array<{ kid: string }> })
+			.keys[0].kid;
+		const otherKey = await new SignJWT({ email: "x@example.com", is_admin: true, ver: 0 })
+			.setProtectedHeader({ alg: "EdDSA", kid })
+			.setSubject("1")
+			.setIssuer("fleetmesh")
+			.setJti("j")
+			.setIssuedAt()
+			.setExpirationTime("1h")
+			.sign(privateKey);
 		expect(await outcome(open({ token: otherKey }))).toMatch(/refused: Token signature is invalid/);
 	});
 

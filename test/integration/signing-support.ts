@@ -40,12 +40,24 @@ export async function startGatewayNode(opts: {
 		const port = (gw.server.address() as { port: number }).port;
 		url = `http://127.0.0.1:${port}`;
 		// autoAliases are (re)built a moment after the services appear.
-		if (opts.waitForRoutes !== false) await waitFor(async () => (await fetch(`${url}/api/certs/ca`)).status === 200, 15_000, "signing routes on the gateway");
+		if (opts.waitForRoutes !== false)
+			await waitFor(
+				async () => (await fetch(`${url}/api/certs/ca`)).status === 200,
+				15_000,
+				"signing routes on the gateway"
+			);
 	}
 	return { broker, url, stop: () => broker.stop() };
 }
 
-export async function api(url: string, method: string, path: string, body?: unknown, token?: string | null, headers: Record<string, string> = {}) {
+export async function api(
+	url: string,
+	method: string,
+	path: string,
+	body?: unknown,
+	token?: string | null,
+	headers: Record<string, string> = {}
+) {
 	const res = await fetch(`${url}${path}`, {
 		method,
 		headers: {

@@ -20,26 +20,44 @@ afterAll(async () => {
 });
 
 const admin = (env: Record<string, string>, ...args: string[]) =>
-	spawnSync(process.execPath, ["--import", "tsx", "bin/admin.ts", ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...env }, encoding: "utf8" });
+	spawnSync(process.execPath, ["--import", "tsx", "bin/admin.ts", ...args], {
+		cwd: ROOT,
+		env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...env },
+		encoding: "utf8"
+	});
 
 describe("npm run admin -- reset-password", () => {
 	it("on PostgreSQL: a new password that logs in, the old one refused, the user's sessions ended", async () => {
 		const env = { DATABASE_URL: pg.url, ADMIN_EMAIL: "chief@example.com", ADMIN_PASSWORD: "Lost-forever-9931" };
 		const broker = createTestBroker({ namespace: uniqueNamespace("cli"), env, services: [SigningService] });
 		await broker.start();
-		const before = await broker.call<{ access_token: string }, object>("signing.auth", { email: "chief@example.com", password: "Lost-forever-9931" });
+		const before = await broker.call<{ access_token: string }, object>("signing.auth", {
+			email: "chief@example.com",
+			password: "Lost-forever-9931"
+		});
 		const r = admin({ DATABASE_URL: pg.url, DATA_DIR: tempDir("cli-pg") }, "reset-password", "Chief@Example.com");
 		expect(r.status, r.stderr).toBe(0);
 		const m = /new password for chief@example.com \(user \d+, administrator\): (\S+)/.exec(r.stdout);
 		expect(m, r.stdout).not.toBeNull();
-		await expect(broker.call("signing.auth", { email: "chief@example.com", password: "Lost-forever-9931" })).rejects.toMatchObject({ code: 401 });
-		expect(await broker.call("signing.auth", { email: "chief@example.com", password: m![1] })).toMatchObject({ token_type: "bearer" });
-		expect(await broker.call("signing.verifyToken", { token: before.access_token })).toMatchObject({ valid: false, reason: "revoked" });
+		await expect(
+			broker.call("signing.auth", { email: "chief@example.com", password: "Lost-forever-9931" })
+		).rejects.toMatchObject({ code: 401 });
+		expect(await broker.call("signing.auth", { email: "chief@example.com", password: m![1] })).toMatchObject({
+			token_type: "bearer"
+		});
+		expect(await broker.call("signing.verifyToken", { token: before.access_token })).toMatchObject({
+			valid: false,
+			reason: "revoked"
+		});
 		await broker.stop();
 	}, 60_000);
 
 	it("an unknown address and a wrong command fail with one line", () => {
-		const unknown = admin({ DATABASE_URL: pg.url, DATA_DIR: tempDir("cli-pg2") }, "reset-password", "nobody@example.com");
+		const unknown = admin(
+			{ DATABASE_URL: pg.url, DATA_DIR: tempDir("cli-pg2") },
+			"reset-password",
+			"nobody@example.com"
+		);
 		expect(unknown.status).toBe(1);
 		expect(unknown.stderr.trim()).toMatch(/^fleetmesh admin: no user nobody@example.com/);
 		const usage = admin({}, "frobnicate");
@@ -50,8 +68,12 @@ describe("npm run admin -- reset-password", () => {
 
 describe("the mesh and /metrics from the environment", () => {
 	it("a non-loopback NATS URL needs credentials, unless MESH_INSECURE=1", () => {
-		expect(() => readEnv({ TRANSPORTER: "nats://10.1.2.3:4222" })).toThrow(/TRANSPORTER: 10\.1\.2\.3:4222 is not on this machine .*MESH_INSECURE=1/);
-		expect(() => readEnv({ TRANSPORTER: "nats://127.0.0.1:4222,nats://nats.example.com:4222" })).toThrow(/nats\.example\.com/);
+		expect(() => readEnv({ TRANSPORTER: "nats://10.1.2.3:4222" })).toThrow(
+			/TRANSPORTER: 10\.1\.2\.3:4222 is not on this machine .*MESH_INSECURE=1/
+		);
+		expect(() => readEnv({ TRANSPORTER: "nats://127.0.0.1:4222,nats://nats.example.com:4222" })).toThrow(
+			/nats\.example\.com/
+		);
 		expect(readEnv({ TRANSPORTER: "nats://10.1.2.3:4222", MESH_INSECURE: "1" }).transporter.kind).toBe("NATS");
 		expect(readEnv({ TRANSPORTER: "nats://fleetmesh:s3cret@10.1.2.3:4222" }).transporter.kind).toBe("NATS");
 		expect(readEnv({ TRANSPORTER: "nats://localhost:4222" }).transporter.kind).toBe("NATS");

@@ -26,13 +26,20 @@ interface Route {
 
 function routes(): Route[] {
 	const out: Route[] = [];
-	const list = node.broker.registry.getActionList({ onlyLocal: true, skipInternal: true }) as Array<{ name: string; action: { rest?: unknown; params?: Record<string, any> } }>;
+	const list = node.broker.registry.getActionList({ onlyLocal: true, skipInternal: true }) as Array<{
+		name: string;
+		action: { rest?: unknown; params?: Record<string, any> };
+	}>;
 	for (const { name, action } of list) {
 		if (typeof action.rest !== "string") continue;
 		const [method, p] = action.rest.split(/\s+/);
 		const service = node.broker.getLocalService(name.split(".")[0]) as unknown as { settings: { rest?: string } };
 		const base = service.settings.rest ?? `/${name.split(".")[0]}`;
-		out.push({ method, path: `/api/${base}/${p}`.replace(/\/+/g, "/").replace(/\/$/, ""), params: action.params ?? {} });
+		out.push({
+			method,
+			path: `/api/${base}/${p}`.replace(/\/+/g, "/").replace(/\/$/, ""),
+			params: action.params ?? {}
+		});
 	}
 	return out;
 }
@@ -47,7 +54,11 @@ beforeAll(async () => {
 		extra: [ManagerService, MonitoringService, PipelineDecodeService, AutomationService]
 	});
 	admin = await login(node.url, ADMIN_EMAIL, ADMIN_PASSWORD);
-	await waitFor(async () => (await api(node.url, "GET", "/api/devices", undefined, admin)).status === 200, 15_000, "manager routes");
+	await waitFor(
+		async () => (await api(node.url, "GET", "/api/devices", undefined, admin)).status === 200,
+		15_000,
+		"manager routes"
+	);
 	// One real device so that an id that exists is also tried.
 	await api(node.url, "POST", "/api/devices", { name: "Fuzz target" }, admin);
 });
@@ -74,7 +85,8 @@ describe("input bounds on every route", () => {
 		const check = async (method: string, path: string, body: unknown, what: string, mayPass = false) => {
 			const r = await api(node.url, method, path, body, admin);
 			tried.push(`${what} ${method} ${path}`);
-			if (r.status >= 500 || (r.status < 400 && !mayPass)) failures.push(`${what}: ${method} ${path} → ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
+			if (r.status >= 500 || (r.status < 400 && !mayPass))
+				failures.push(`${what}: ${method} ${path} → ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
 		};
 		for (const r of all) {
 			const pathParams = [...r.path.matchAll(/:(\w+)/g)].map(m => m[1]);
@@ -88,16 +100,26 @@ describe("input bounds on every route", () => {
 			// Every declared parameter, past int32 when numeric, with a NUL when a string.
 			for (const [field, rule] of Object.entries(r.params)) {
 				if (field.startsWith("$$") || pathParams.includes(field)) continue;
-				const types = (Array.isArray(rule) ? rule : [rule]).map((x: any) => (typeof x === "string" ? x.split("|")[0] : x?.type));
+				const types = (Array.isArray(rule) ? rule : [rule]).map((x: any) =>
+					typeof x === "string" ? x.split("|")[0] : x?.type
+				);
 				const values: Array<[string, unknown]> = [];
 				if (types.includes("number")) values.push(["int32", 2147483648]);
-				if (types.includes("string") || types.includes("email") || types.includes("enum")) values.push(["NUL", "a\u0000b"]);
+				if (types.includes("string") || types.includes("email") || types.includes("enum"))
+					values.push(["NUL", "a\u0000b"]);
 				const idLike = /(^id$|_id$|Id$|^ids$|^before$|^device$|^datapoint$)/.test(field);
 				for (const [what, v] of values) {
 					const path = withPath("1");
 					const mayPass = what === "int32" && !idLike;
 					if (bodyRoute) await check(r.method, path, { [field]: v }, `${what} ${field}`, mayPass);
-					else await check(r.method, `${path}?${field}=${encodeURIComponent(String(v))}`, undefined, `${what} ${field}`, mayPass);
+					else
+						await check(
+							r.method,
+							`${path}?${field}=${encodeURIComponent(String(v))}`,
+							undefined,
+							`${what} ${field}`,
+							mayPass
+						);
 				}
 			}
 			if (bodyRoute) await check(r.method, withPath("1"), deepBody, "deep JSON");
@@ -110,13 +132,21 @@ describe("input bounds on every route", () => {
 		const nul = await api(node.url, "POST", "/api/devices", { name: "a\u0000b" }, admin);
 		expect(nul.status).toBe(422);
 		expect(nul.body.data[0].field).toBe("name");
-		const deep = await api(node.url, "POST", "/api/devices", `{"name":"x","config":${'{"a":'.repeat(50_000)}1${"}".repeat(50_000)}}`, admin);
+		const deep = await api(
+			node.url,
+			"POST",
+			"/api/devices",
+			`{"name":"x","config":${'{"a":'.repeat(50_000)}1${"}".repeat(50_000)}}`,
+			admin
+		);
 		expect(deep.status).toBe(422);
 		expect(deep.body.message).toMatch(/deeper than 32/);
 		const big = await api(node.url, "GET", "/api/devices/2147483648", undefined, admin);
 		expect(big.status).toBe(422);
 		expect(big.body.data[0].field).toBe("id");
 		// Public routes too (no token): the login body.
-		expect((await api(node.url, "POST", "/api/users/auth", { email: "a\u0000@example.com", password: "x" })).status).toBe(422);
+		expect(
+			(await api(node.url, "POST", "/api/users/auth", { email: "a\u0000@example.com", password: "x" })).status
+		).toBe(422);
 	});
 });

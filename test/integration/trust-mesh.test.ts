@@ -33,16 +33,35 @@ async function startShippedNats(): Promise<void> {
 	// The shipped file as it is, but for where JetStream stores (nats-server refuses -sd next to store_dir).
 	const dir = tempDir("nats-shipped");
 	const conf = path.join(dir, "nats.conf");
-	fs.writeFileSync(conf, fs.readFileSync(path.join(ROOT, "docker/nats/nats.conf"), "utf8").replace(/store_dir: .*/, `store_dir: ${JSON.stringify(path.join(dir, "js"))}`));
-	natsProc = spawn("/usr/sbin/nats-server", ["-c", conf, "-a", "127.0.0.1", "-p", String(natsPort), "-m", String(httpPort)], {
-		env: { FLEETMESH_NATS_PASSWORD: PASSWORD },
-		stdio: "ignore"
-	});
-	await waitFor(async () => {
-		const nc = await connect({ servers: `127.0.0.1:${natsPort}`, user: "fleetmesh", pass: PASSWORD, reconnect: false, timeout: 500 });
-		await nc.close();
-		return true;
-	}, 10_000, "the shipped nats-server");
+	fs.writeFileSync(
+		conf,
+		fs
+			.readFileSync(path.join(ROOT, "docker/nats/nats.conf"), "utf8")
+			.replace(/store_dir: .*/, `store_dir: ${JSON.stringify(path.join(dir, "js"))}`)
+	);
+	natsProc = spawn(
+		"/usr/sbin/nats-server",
+		["-c", conf, "-a", "127.0.0.1", "-p", String(natsPort), "-m", String(httpPort)],
+		{
+			env: { FLEETMESH_NATS_PASSWORD: PASSWORD },
+			stdio: "ignore"
+		}
+	);
+	await waitFor(
+		async () => {
+			const nc = await connect({
+				servers: `127.0.0.1:${natsPort}`,
+				user: "fleetmesh",
+				pass: PASSWORD,
+				reconnect: false,
+				timeout: 500
+			});
+			await nc.close();
+			return true;
+		},
+		10_000,
+		"the shipped nats-server"
+	);
 }
 
 describe("the shipped NATS configuration requires credentials", () => {
@@ -52,8 +71,18 @@ describe("the shipped NATS configuration requires credentials", () => {
 	});
 
 	it("refuses a raw client without credentials or with a wrong password", async () => {
-		await expect(connect({ servers: `127.0.0.1:${natsPort}`, reconnect: false, timeout: 2000 })).rejects.toThrow(/Authorization|AUTHORIZATION/i);
-		await expect(connect({ servers: `127.0.0.1:${natsPort}`, user: "fleetmesh", pass: "guess", reconnect: false, timeout: 2000 })).rejects.toThrow(/Authorization|AUTHORIZATION/i);
+		await expect(connect({ servers: `127.0.0.1:${natsPort}`, reconnect: false, timeout: 2000 })).rejects.toThrow(
+			/Authorization|AUTHORIZATION/i
+		);
+		await expect(
+			connect({
+				servers: `127.0.0.1:${natsPort}`,
+				user: "fleetmesh",
+				pass: "guess",
+				reconnect: false,
+				timeout: 2000
+			})
+		).rejects.toThrow(/Authorization|AUTHORIZATION/i);
 	});
 
 	it("a node with the credentials in TRANSPORTER joins and serves, channels included", async () => {
@@ -62,7 +91,10 @@ describe("the shipped NATS configuration requires credentials", () => {
 			env: { TRANSPORTER: `nats://fleetmesh:${PASSWORD}@127.0.0.1:${natsPort}` },
 			services: [{ name: "echo", actions: { hi: () => "hi" } }]
 		});
-		const peer = createTestBroker({ namespace: broker.namespace, env: { TRANSPORTER: `nats://fleetmesh:${PASSWORD}@127.0.0.1:${natsPort}` } });
+		const peer = createTestBroker({
+			namespace: broker.namespace,
+			env: { TRANSPORTER: `nats://fleetmesh:${PASSWORD}@127.0.0.1:${natsPort}` }
+		});
 		try {
 			await broker.start();
 			await peer.start();
@@ -70,7 +102,10 @@ describe("the shipped NATS configuration requires credentials", () => {
 			expect(await peer.call("echo.hi")).toBe("hi");
 			// The durable channels (JetStream) use the same credentials.
 			const got: unknown[] = [];
-			broker.createService({ name: "sink", channels: { "trust.mesh": { group: "g", handler: (m: unknown) => void got.push(m) } } });
+			broker.createService({
+				name: "sink",
+				channels: { "trust.mesh": { group: "g", handler: (m: unknown) => void got.push(m) } }
+			});
 			await waitFor(() => broker.getLocalService("sink"), 5000, "sink service");
 			await peer.sendToChannel("trust.mesh", { n: 1 });
 			await waitFor(() => got.length === 1, 10_000, "a channel message over the authenticated JetStream");
@@ -90,7 +125,12 @@ describe("an open mesh (on purpose) carries no key material", () => {
 	beforeAll(async () => {
 		await requireServer("nats");
 		db = await createTestDatabase("trust_mesh");
-		node = await startGatewayNode({ namespace, nodeID: "victim", env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url }, extra: [ManagerService, MonitoringService] });
+		node = await startGatewayNode({
+			namespace,
+			nodeID: "victim",
+			env: { TRANSPORTER: NATS_URL, DATABASE_URL: db.url },
+			extra: [ManagerService, MonitoringService]
+		});
 		intruder = createTestBroker({ namespace, nodeID: "intruder", env: { TRANSPORTER: NATS_URL } });
 		await intruder.start();
 		await intruder.waitForServices(["signing", "manager", "monitoring", "gateway"], 15_000);
@@ -109,16 +149,35 @@ describe("an open mesh (on purpose) carries no key material", () => {
 		const jc = JSONCodec<any>();
 		const sender = `raw-${crypto.randomBytes(3).toString("hex")}`;
 		const pending = new Map<string, (p: any) => void>();
-		nc.subscribe(`MOL-${namespace}.RES.${sender}`, { callback: (_err, m) => {
-			const packet = jc.decode(m.data);
-			pending.get(packet.id)?.(packet);
-		} });
+		nc.subscribe(`MOL-${namespace}.RES.${sender}`, {
+			callback: (_err, m) => {
+				const packet = jc.decode(m.data);
+				pending.get(packet.id)?.(packet);
+			}
+		});
 		const call = (action: string, params: unknown) =>
 			new Promise<any>((resolve, reject) => {
 				const id = crypto.randomUUID();
 				pending.set(id, resolve);
 				setTimeout(() => reject(new Error(`no answer to ${action}`)), 5000).unref();
-				nc.publish(`MOL-${namespace}.REQ.victim`, jc.encode({ ver: "4", sender, id, action, params, meta: {}, timeout: 5000, level: 1, tracing: null, parentID: null, requestID: id, caller: null, stream: false }));
+				nc.publish(
+					`MOL-${namespace}.REQ.victim`,
+					jc.encode({
+						ver: "4",
+						sender,
+						id,
+						action,
+						params,
+						meta: {},
+						timeout: 5000,
+						level: 1,
+						tracing: null,
+						parentID: null,
+						requestID: id,
+						caller: null,
+						stream: false
+					})
+				);
 			});
 		const jwks = await call("signing.jwks", {});
 		expect(jwks.success).toBe(true);
@@ -135,14 +194,32 @@ describe("an open mesh (on purpose) carries no key material", () => {
 	});
 
 	it("a foreign node calling every action with empty and typical params never receives key material", async () => {
-		const actions = (intruder.registry.getActionList({ onlyAvailable: true, skipInternal: true }) as Array<{ name: string; node?: { id: string } }>)
+		const actions = (
+			intruder.registry.getActionList({ onlyAvailable: true, skipInternal: true }) as Array<{
+				name: string;
+				node?: { id: string };
+			}>
+		)
 			.map(a => a.name)
 			.filter(n => !n.startsWith("$"));
-		expect(actions).toEqual(expect.arrayContaining(["signing.jwks", "signing.userState", "signing.revokedTokens", "signing.issueServerCert", "manager.list"]));
+		expect(actions).toEqual(
+			expect.arrayContaining([
+				"signing.jwks",
+				"signing.userState",
+				"signing.revokedTokens",
+				"signing.issueServerCert",
+				"manager.list"
+			])
+		);
 		const answers: string[] = [];
 		for (const name of new Set(actions)) {
 			// Mutating routes are skipped: this test reads, it does not wreck the victim's data.
-			if (/\.(add|remove|setRole|resetPassword|changePassword|rotateKeys|logout|create|update|sync|ack|createRule|deleteRule|replayDeadLetters)$/.test(name)) continue;
+			if (
+				/\.(add|remove|setRole|resetPassword|changePassword|rotateKeys|logout|create|update|sync|ack|createRule|deleteRule|replayDeadLetters)$/.test(
+					name
+				)
+			)
+				continue;
 			for (const params of [{}, { id: 1 }]) {
 				const r = await intruder.call(name, params, { timeout: 3000, retries: 0 }).then(
 					v => JSON.stringify(v ?? null),
@@ -158,12 +235,23 @@ describe("an open mesh (on purpose) carries no key material", () => {
 
 	it("a token signed with any key but signing's is 401, even with signing's kid", async () => {
 		const { privateKey } = await generateKeyPair("EdDSA", { crv: "Ed25519" });
-		const kid = ((await api(node.url, "GET", "/api/certs/jwks")).body as { keys: Array<{ kid: string }> }).keys[0].kid;
-		const forged = await new SignJWT({ email: ADMIN_EMAIL, is_admin: true, ver: 0 }).setProtectedHeader({ alg: "EdDSA", kid }).setSubject("1").setIssuer("fleetmesh").setJti("forged").setIssuedAt().setExpirationTime("1h").sign(privateKey);
+		const kid = ((await api(node.url, "GET", "/api/certs/jwks")).body as { keys: Array<{ kid: string }> }).keys[0]
+			.kid;
+		const forged = await new SignJWT({ email: ADMIN_EMAIL, is_admin: true, ver: 0 })
+			.setProtectedHeader({ alg: "EdDSA", kid })
+			.setSubject("1")
+			.setIssuer("fleetmesh")
+			.setJti("forged")
+			.setIssuedAt()
+			.setExpirationTime("1h")
+			.sign(privateKey);
 		const r = await api(node.url, "GET", "/api/users", undefined, forged);
 		expect(r.status).toBe(401);
 		expect(r.body.type).toBe("INVALID_TOKEN");
 		// The real admin's token works.
-		expect((await api(node.url, "GET", "/api/users", undefined, await login(node.url, ADMIN_EMAIL, ADMIN_PASSWORD))).status).toBe(200);
+		expect(
+			(await api(node.url, "GET", "/api/users", undefined, await login(node.url, ADMIN_EMAIL, ADMIN_PASSWORD)))
+				.status
+		).toBe(200);
 	});
 });

@@ -43,15 +43,27 @@ beforeAll(async () => {
 	});
 	db = (node.broker.getLocalService("manager") as unknown as { db: Database }).db;
 	admin = await login(node.url, ADMIN_EMAIL, ADMIN_PASSWORD);
-	await waitFor(async () => (await api(node.url, "GET", "/api/devices", undefined, admin)).status === 200, 15_000, "manager routes");
-	await waitFor(async () => (await api(node.url, "GET", "/api/pipeline/dead-letters", undefined, admin)).status === 200, 15_000, "pipeline routes");
+	await waitFor(
+		async () => (await api(node.url, "GET", "/api/devices", undefined, admin)).status === 200,
+		15_000,
+		"manager routes"
+	);
+	await waitFor(
+		async () => (await api(node.url, "GET", "/api/pipeline/dead-letters", undefined, admin)).status === 200,
+		15_000,
+		"pipeline routes"
+	);
 	({ token: alice, id: aliceId } = await register("alice@example.com"));
 	({ token: bob, id: bobId } = await register("bob@example.com"));
-	devA = (await api(node.url, "POST", "/api/devices", { name: "Alice board", mac: "02:00:00:00:0a:01" }, alice)).body.id;
+	devA = (await api(node.url, "POST", "/api/devices", { name: "Alice board", mac: "02:00:00:00:0a:01" }, alice)).body
+		.id;
 	devB = (await api(node.url, "POST", "/api/devices", { name: "Bob board" }, bob)).body.id;
 	// A plugged or simulated device is registered by a service, with no user: it belongs to no one.
 	devU = ((await node.broker.call("manager.create", { name: "Plugged board" })) as { id: number }).id;
-	await db.query("INSERT INTO datapoints (device_id, label, unit) VALUES ($1, 'temperature', '°C'), ($2, 'temperature', '°C')", [devA, devB]);
+	await db.query(
+		"INSERT INTO datapoints (device_id, label, unit) VALUES ($1, 'temperature', '°C'), ($2, 'temperature', '°C')",
+		[devA, devB]
+	);
 });
 
 afterAll(async () => {
@@ -75,7 +87,9 @@ describe("device ownership", () => {
 		expect(ids((await api(node.url, "GET", "/api/devices", undefined, alice)).body)).toEqual([devA]);
 		expect(ids((await api(node.url, "GET", "/api/devices", undefined, bob)).body)).toEqual([devB]);
 		// The admin sees these and the seeded controllers (no one's).
-		expect(ids((await api(node.url, "GET", "/api/devices", undefined, admin)).body)).toEqual(expect.arrayContaining([devA, devB, devU]));
+		expect(ids((await api(node.url, "GET", "/api/devices", undefined, admin)).body)).toEqual(
+			expect.arrayContaining([devA, devB, devU])
+		);
 	});
 
 	it("a foreign or unowned device is 404 on every device route, and is left untouched", async () => {
@@ -130,9 +144,13 @@ describe("device ownership", () => {
 	});
 
 	it("owners manage their own device on every route", async () => {
-		expect((await api(node.url, "PUT", `/api/devices/${devB}`, { name: "Bob's bench" }, bob)).body.name).toBe("Bob's bench");
+		expect((await api(node.url, "PUT", `/api/devices/${devB}`, { name: "Bob's bench" }, bob)).body.name).toBe(
+			"Bob's bench"
+		);
 		expect((await api(node.url, "POST", `/api/devices/${devB}/events`, { type: "note" }, bob)).status).toBe(200);
-		expect((await api(node.url, "GET", `/api/devices/${devB}/status`, undefined, bob)).body.events[0].type).toBe("note");
+		expect((await api(node.url, "GET", `/api/devices/${devB}/status`, undefined, bob)).body.events[0].type).toBe(
+			"note"
+		);
 		expect((await api(node.url, "GET", `/api/monitoring/data/${devB}`, undefined, bob)).status).toBe(200);
 		expect(ids((await api(node.url, "GET", "/api/monitoring/devices", undefined, bob)).body)).toEqual([devB]);
 		const extra = (await api(node.url, "POST", "/api/devices", { name: "Spare" }, bob)).body.id;
@@ -142,21 +160,50 @@ describe("device ownership", () => {
 
 	it("monitoring rules of a foreign device's datapoint are 404", async () => {
 		const [dpA] = await db.query<{ id: number }>("SELECT id FROM datapoints WHERE device_id = $1", [devA]);
-		expect((await api(node.url, "POST", "/api/monitoring/rules", { datapointId: dpA.id, direction: "above", threshold: 1 }, bob)).status).toBe(404);
-		const mine = await api(node.url, "POST", "/api/monitoring/rules", { datapointId: dpA.id, direction: "above", threshold: 1 }, alice);
+		expect(
+			(
+				await api(
+					node.url,
+					"POST",
+					"/api/monitoring/rules",
+					{ datapointId: dpA.id, direction: "above", threshold: 1 },
+					bob
+				)
+			).status
+		).toBe(404);
+		const mine = await api(
+			node.url,
+			"POST",
+			"/api/monitoring/rules",
+			{ datapointId: dpA.id, direction: "above", threshold: 1 },
+			alice
+		);
 		expect(mine.status).toBe(201);
-		expect((await api(node.url, "GET", "/api/monitoring/rules", undefined, bob)).body).toEqual({ items: [], nextCursor: null });
-		expect((await api(node.url, "DELETE", `/api/monitoring/rules/${mine.body.id}`, undefined, bob)).status).toBe(404);
+		expect((await api(node.url, "GET", "/api/monitoring/rules", undefined, bob)).body).toEqual({
+			items: [],
+			nextCursor: null
+		});
+		expect((await api(node.url, "DELETE", `/api/monitoring/rules/${mine.body.id}`, undefined, bob)).status).toBe(
+			404
+		);
 	});
 
 	it("Socket.IO: a foreign device's room is 404", async () => {
-		const s = io(node.url, { auth: { token: bob }, transports: ["websocket"], reconnection: false, forceNew: true });
+		const s = io(node.url, {
+			auth: { token: bob },
+			transports: ["websocket"],
+			reconnection: false,
+			forceNew: true
+		});
 		sockets.push(s);
 		await new Promise<void>((resolve, reject) => {
 			s.once("connect", () => resolve());
 			s.once("connect_error", reject);
 		});
-		const call = (rooms: string[]) => new Promise<any>(resolve => s.emit("call", "monitoring.join", { rooms }, (err: any, res: any) => resolve(err ?? res)));
+		const call = (rooms: string[]) =>
+			new Promise<any>(resolve =>
+				s.emit("call", "monitoring.join", { rooms }, (err: any, res: any) => resolve(err ?? res))
+			);
 		expect(await call([`device:${devA}`])).toMatchObject({ code: 404 });
 		expect(await call([`device:${devB}`])).toEqual({ joined: [`device:${devB}`] });
 	});
@@ -173,8 +220,26 @@ describe("device ownership", () => {
 	});
 
 	it("the policy holds where the action runs: a user in meta is refused an admin action even off HTTP", async () => {
-		await expect(node.broker.call("pipeline-decode.deadLetters", {}, { meta: { user: { id: bobId, email: "bob@example.com", is_admin: false } } })).rejects.toMatchObject({ code: 403 });
-		await expect(node.broker.call("manager.access", { id: devA }, { meta: { user: { id: bobId, email: "bob@example.com", is_admin: false } } })).rejects.toMatchObject({ code: 404 });
-		await expect(node.broker.call("manager.access", { id: devA }, { meta: { user: { id: aliceId, email: "alice@example.com", is_admin: false } } })).resolves.toMatchObject({ id: devA, owner: aliceId });
+		await expect(
+			node.broker.call(
+				"pipeline-decode.deadLetters",
+				{},
+				{ meta: { user: { id: bobId, email: "bob@example.com", is_admin: false } } }
+			)
+		).rejects.toMatchObject({ code: 403 });
+		await expect(
+			node.broker.call(
+				"manager.access",
+				{ id: devA },
+				{ meta: { user: { id: bobId, email: "bob@example.com", is_admin: false } } }
+			)
+		).rejects.toMatchObject({ code: 404 });
+		await expect(
+			node.broker.call(
+				"manager.access",
+				{ id: devA },
+				{ meta: { user: { id: aliceId, email: "alice@example.com", is_admin: false } } }
+			)
+		).resolves.toMatchObject({ id: devA, owner: aliceId });
 	});
 });

@@ -40,7 +40,11 @@ describe("POST /api/v1/build decisions", () => {
 		expect((dup.body as any).request_hash).toBe((answers[0].body as any).request_hash);
 		const over = await postBuild(d, { ...C7, packages: ["a4"] }, {});
 		expect(over.status).toBe(529);
-		expect(over.body).toEqual({ status: 529, title: "Server overloaded", detail: "server overload, queue contains too many build requests: 3" });
+		expect(over.body).toEqual({
+			status: 529,
+			title: "Server overloaded",
+			detail: "server overload, queue contains too many build requests: 3"
+		});
 		expect(rows.filter(r => r.event === "requests")).toHaveLength(5);
 		expect(rows.filter(r => r.event === "cache-misses")).toHaveLength(4);
 		expect(rows.filter(r => r.event === "cache-hits")).toHaveLength(0);
@@ -49,7 +53,13 @@ describe("POST /api/v1/build decisions", () => {
 	it("answers 503 with the reason when nothing can build, 422 before counting", async () => {
 		const { d, rows } = deps({ buildProblem: async () => "no builds-worker node is running" });
 		const r = await postBuild(d, C7, { userAgent: "auc (0.3.2)" });
-		expect(r).toEqual({ status: 503, body: { detail: "Firmware builds are not available on this server: no builds-worker node is running", status: 503 } });
+		expect(r).toEqual({
+			status: 503,
+			body: {
+				detail: "Firmware builds are not available on this server: no builds-worker node is running",
+				status: 503
+			}
+		});
 		expect(rows[0].client).toBe("auc/0.3.2");
 		expect((await postBuild(d, { ...C7, rootfs_size_mb: 0 }, {})).status).toBe(422);
 		expect(rows).toHaveLength(2);
@@ -78,7 +88,11 @@ describe("in-process queue", () => {
 
 	it("a stopping worker finishes the build it runs and takes no more", async () => {
 		const q = new MemoryBuildQueue();
-		const w = q.work(async job => (await sleep(300), { id: job.id }), { concurrency: 1, timeoutMs: 10_000, lockMs: 1000 });
+		const w = q.work(async job => (await sleep(300), { id: job.id }), {
+			concurrency: 1,
+			timeoutMs: 10_000,
+			lockMs: 1000
+		});
 		await q.add("b".repeat(64), data);
 		await q.add("c".repeat(64), data);
 		await sleep(50);

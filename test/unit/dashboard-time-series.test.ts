@@ -1,11 +1,23 @@
 /** The dashboard chart's pure helpers: gaps after an outage, tick labels, bucket choice. */
 import { describe, expect, it } from "vitest";
-import { DAY, HOUR, MAX_POINTS, medianStep, pickBucket, timeTickLabels, withGaps } from "../../services/gateway/dashboard/src/lib/time-series";
+import {
+	DAY,
+	HOUR,
+	MAX_POINTS,
+	medianStep,
+	pickBucket,
+	timeTickLabels,
+	withGaps
+} from "../../services/gateway/dashboard/src/lib/time-series";
 
 describe("dashboard time series helpers", () => {
 	it("puts one null into each hole longer than the gap and none elsewhere", () => {
 		const xs = [0, 1, 2, 3, 60, 61, 62, 200];
-		const g = withGaps(xs, xs.map(x => x * 2), 5);
+		const g = withGaps(
+			xs,
+			xs.map(x => x * 2),
+			5
+		);
 		expect(g.ys.filter(y => y === null)).toHaveLength(2);
 		expect(g.xs).toEqual([0, 1, 2, 3, 31.5, 60, 61, 62, 131, 200]);
 		expect(withGaps([0, 1, 2], [1, 2, 3], 5).ys).toEqual([1, 2, 3]);

@@ -16,16 +16,29 @@ const parseAll = (p: string) => YAML.parseAllDocuments(read(p)).map(d => d.toJS(
 
 const serviceFolders = fs
 	.readdirSync(path.join(ROOT, "services"))
-	.filter(d => fs.existsSync(path.join(ROOT, "services", d)) && fs.readdirSync(path.join(ROOT, "services", d)).some(f => f.endsWith(".service.ts")));
+	.filter(
+		d =>
+			fs.existsSync(path.join(ROOT, "services", d)) &&
+			fs.readdirSync(path.join(ROOT, "services", d)).some(f => f.endsWith(".service.ts"))
+	);
 
 // Every variable the code reads: those of services/shared/env.ts plus the few read by the config.
-const envSource = read("services/shared/env.ts") + read("moleculer.config.ts") + read("services/gateway/gateway.service.ts");
-const knownVariables = new Set([...envSource.matchAll(/"([A-Z][A-Z0-9_]+)"/g), ...envSource.matchAll(/process\.env\.([A-Z][A-Z0-9_]+)/g)].map(m => m[1]));
+const envSource =
+	read("services/shared/env.ts") + read("moleculer.config.ts") + read("services/gateway/gateway.service.ts");
+const knownVariables = new Set(
+	[...envSource.matchAll(/"([A-Z][A-Z0-9_]+)"/g), ...envSource.matchAll(/process\.env\.([A-Z][A-Z0-9_]+)/g)].map(
+		m => m[1]
+	)
+);
 for (const v of ["SERVICEDIR", "NODE_NAME", "NODE_ENV"]) knownVariables.add(v);
 
 function checkServicesList(value: string, where: string) {
 	// As the runner reads it: `pipeline` stands for the three pipeline stage services.
-	const expanded = resolveServiceList(value.split(",").map(s => s.trim()), null, "**/*.service.ts").services!;
+	const expanded = resolveServiceList(
+		value.split(",").map(s => s.trim()),
+		null,
+		"**/*.service.ts"
+	).services!;
 	for (const name of expanded.split(",")) {
 		expect(serviceFolders, `${where}: SERVICES names '${name}', which is not a service folder`).toContain(name);
 	}
@@ -40,7 +53,8 @@ describe("docker compose files", () => {
 			for (const [name, svc] of fleet) {
 				expect(svc.environment?.SERVICES, `${file}:${name} has no SERVICES`).toBeTruthy();
 				checkServicesList(svc.environment.SERVICES, `${file}:${name}`);
-				for (const key of Object.keys(svc.environment)) expect(knownVariables, `${file}:${name} sets ${key}, which nothing reads`).toContain(key);
+				for (const key of Object.keys(svc.environment))
+					expect(knownVariables, `${file}:${name} sets ${key}, which nothing reads`).toContain(key);
 			}
 		});
 	}
@@ -49,7 +63,8 @@ describe("docker compose files", () => {
 		const { services } = parse("docker/compose.edge.yml");
 		expect(services.detector.privileged).toBe(true);
 		expect(services.detector.volumes).toContain("/run/udev:/run/udev:ro");
-		for (const name of Object.keys(services).filter(n => n !== "detector")) expect(services[name].privileged, name).not.toBe(true);
+		for (const name of Object.keys(services).filter(n => n !== "detector"))
+			expect(services[name].privileged, name).not.toBe(true);
 		expect(services.processor.devices.length).toBeGreaterThan(0);
 		expect(services.processor.cap_drop).toEqual(["ALL"]);
 		expect(services.manager.volumes).toContain("/dev:/dev:ro");
@@ -69,7 +84,9 @@ describe("docker compose files", () => {
 describe("kubernetes manifests", () => {
 	const docs = parseAll("docker/k8s/fleetmesh.yaml");
 	const workloads = docs.filter(d => ["Deployment", "DaemonSet"].includes(d.kind));
-	const containers = workloads.flatMap(w => w.spec.template.spec.containers.map((c: any) => ({ ...c, workload: w.metadata.name })));
+	const containers = workloads.flatMap(w =>
+		w.spec.template.spec.containers.map((c: any) => ({ ...c, workload: w.metadata.name }))
+	);
 
 	it("every document has a kind, a name and the fleetmesh namespace", () => {
 		for (const d of docs) {

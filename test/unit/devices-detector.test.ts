@@ -22,10 +22,24 @@ describe("udevadm parsers (recorded `udevadm monitor --udev --property` output; 
 		const bytewise: RawDeviceEvent[] = [];
 		for (const ch of text) bytewise.push(...p.feed(ch));
 		expect(bytewise).toEqual(whole);
-		expect(whole.map(e => `${e.action} ${e.subsystem} ${e.path}`)).toEqual(["add usb /dev/bus/usb/001/007", "add tty /dev/ttyACM0", "add i2c-dev /dev/i2c-1", "remove tty /dev/ttyACM0"]);
+		expect(whole.map(e => `${e.action} ${e.subsystem} ${e.path}`)).toEqual([
+			"add usb /dev/bus/usb/001/007",
+			"add tty /dev/ttyACM0",
+			"add i2c-dev /dev/i2c-1",
+			"remove tty /dev/ttyACM0"
+		]);
 		const tty = whole[1];
-		expect(tty.properties).toMatchObject({ ID_VENDOR_ID: "2341", ID_MODEL_ID: "0043", ID_VENDOR: "Arduino__www.arduino.cc_", ID_MODEL: "0043", ID_SERIAL_SHORT: "85736323838351F0E1E1", ID_PATH: "pci-0000:00:14.0-usb-0:2:1.0" });
-		expect(tty.properties.DEVLINKS).toContain("/dev/serial/by-id/usb-Arduino__www.arduino.cc__0043_85736323838351F0E1E1-if00");
+		expect(tty.properties).toMatchObject({
+			ID_VENDOR_ID: "2341",
+			ID_MODEL_ID: "0043",
+			ID_VENDOR: "Arduino__www.arduino.cc_",
+			ID_MODEL: "0043",
+			ID_SERIAL_SHORT: "85736323838351F0E1E1",
+			ID_PATH: "pci-0000:00:14.0-usb-0:2:1.0"
+		});
+		expect(tty.properties.DEVLINKS).toContain(
+			"/dev/serial/by-id/usb-Arduino__www.arduino.cc__0043_85736323838351F0E1E1-if00"
+		);
 		expect(whole.every(isRelevant)).toBe(true);
 	});
 
@@ -38,7 +52,12 @@ describe("udevadm parsers (recorded `udevadm monitor --udev --property` output; 
 });
 
 describe("debouncing", () => {
-	const dev = (p: string, serial = "A"): RawDeviceEvent => ({ action: "add", path: p, subsystem: "tty", properties: { ID_VENDOR_ID: "2341", ID_MODEL_ID: "0043", ID_SERIAL_SHORT: serial } });
+	const dev = (p: string, serial = "A"): RawDeviceEvent => ({
+		action: "add",
+		path: p,
+		subsystem: "tty",
+		properties: { ID_VENDOR_ID: "2341", ID_MODEL_ID: "0043", ID_SERIAL_SHORT: serial }
+	});
 
 	it("collapses duplicates and add/remove/add flaps into one change, and reports a real unplug once with the attach properties", async () => {
 		const changes: Change[] = [];
@@ -65,7 +84,11 @@ describe("debouncing", () => {
 		const d = new Debouncer(0, c => changes.push(c));
 		d.push(dev("/dev/ttyUSB0", "A"));
 		d.push(dev("/dev/ttyUSB0", "B"));
-		expect(changes.map(c => `${c.action}:${c.device.properties.ID_SERIAL_SHORT}`)).toEqual(["add:A", "remove:A", "add:B"]);
+		expect(changes.map(c => `${c.action}:${c.device.properties.ID_SERIAL_SHORT}`)).toEqual([
+			"add:A",
+			"remove:A",
+			"add:B"
+		]);
 	});
 
 	it("reconcile (start-up enumeration, rescan) adds what is there and removes what is gone", () => {
@@ -111,13 +134,32 @@ describe("sysfs source on a built /sys tree", () => {
 		const src = new SysfsSource(root, 30);
 		const events: RawDeviceEvent[] = [];
 		await src.start(e => events.push(e));
-		plugUsbSerial("ttyUSB0", "1-1.2", { idVendor: "10c4", idProduct: "EA60", manufacturer: "Silicon Labs", product: "CP2102 USB to UART Bridge Controller", serial: "0001" }, "usb-Silicon_Labs_CP2102_0001-if00-port0");
+		plugUsbSerial(
+			"ttyUSB0",
+			"1-1.2",
+			{
+				idVendor: "10c4",
+				idProduct: "EA60",
+				manufacturer: "Silicon Labs",
+				product: "CP2102 USB to UART Bridge Controller",
+				serial: "0001"
+			},
+			"usb-Silicon_Labs_CP2102_0001-if00-port0"
+		);
 		await waitFor(() => events.length >= 1, 3000, "add event");
 		expect(events[0]).toMatchObject({
 			action: "add",
 			path: "/dev/ttyUSB0",
 			subsystem: "tty",
-			properties: { ID_VENDOR_ID: "10c4", ID_MODEL_ID: "ea60", ID_VENDOR: "Silicon_Labs", ID_MODEL: "CP2102_USB_to_UART_Bridge_Controller", ID_SERIAL_SHORT: "0001", ID_PATH: "usb-1-1.2:1.0", DEVLINKS: "/dev/serial/by-id/usb-Silicon_Labs_CP2102_0001-if00-port0" }
+			properties: {
+				ID_VENDOR_ID: "10c4",
+				ID_MODEL_ID: "ea60",
+				ID_VENDOR: "Silicon_Labs",
+				ID_MODEL: "CP2102_USB_to_UART_Bridge_Controller",
+				ID_SERIAL_SHORT: "0001",
+				ID_PATH: "usb-1-1.2:1.0",
+				DEVLINKS: "/dev/serial/by-id/usb-Silicon_Labs_CP2102_0001-if00-port0"
+			}
 		});
 		unplug("ttyUSB0", "1-1.2", "usb-Silicon_Labs_CP2102_0001-if00-port0");
 		await waitFor(() => events.length >= 2, 3000, "remove event");

@@ -16,7 +16,26 @@ import { decodeRegister } from "../../services/processor/protocols/modbus";
 import { nmeaChecksum, nmeaCoord, parseNmea } from "../../services/processor/protocols/nmea";
 
 // BMP280/BME280 datasheet worked example (BST-BMP280-DS001 §3.12): same T/P compensation as the BME280.
-const EXAMPLE = { T1: 27504, T2: 26435, T3: -1000, P1: 36477, P2: -10685, P3: 3024, P4: 2855, P5: 140, P6: -7, P7: 15500, P8: -14600, P9: 6000, H1: 75, H2: 362, H3: 0, H4: 313, H5: 50, H6: 30 };
+const EXAMPLE = {
+	T1: 27504,
+	T2: 26435,
+	T3: -1000,
+	P1: 36477,
+	P2: -10685,
+	P3: 3024,
+	P4: 2855,
+	P5: 140,
+	P6: -7,
+	P7: 15500,
+	P8: -14600,
+	P9: 6000,
+	H1: 75,
+	H2: 362,
+	H3: 0,
+	H4: 313,
+	H5: 50,
+	H6: 30
+};
 
 describe("BME280 compensation", () => {
 	it("matches the datasheet's worked example: adc_T 519888 → 25.08 °C, t_fine 128422; adc_P 415148 → 100653.27 Pa", () => {
@@ -51,7 +70,11 @@ describe("BME280 compensation", () => {
 		const c2 = new SimulatedBme280(neg);
 		const n2 = Buffer.from(Array.from({ length: 7 }, (_, i) => c2.read(0xe1 + i)));
 		expect(parseCalibration(b1, n2)).toMatchObject({ H4: -100, H5: -7, H6: -3 });
-		expect(parseRaw(Buffer.from([0x65, 0x5a, 0xc0, 0x7e, 0xed, 0x00, 0x75, 0x30]))).toEqual({ adcP: 415148, adcT: 519888, adcH: 30000 });
+		expect(parseRaw(Buffer.from([0x65, 0x5a, 0xc0, 0x7e, 0xed, 0x00, 0x75, 0x30]))).toEqual({
+			adcP: 415148,
+			adcT: 519888,
+			adcH: 30000
+		});
 	});
 
 	it("driver on a simulated I2C bus (mock: no I2C hardware here): checks the chip id, configures the chip, reads compensated values", async () => {
@@ -72,19 +95,47 @@ describe("BME280 compensation", () => {
 describe("NMEA 0183", () => {
 	it("parses GGA and RMC with verified checksums", () => {
 		const gga = parseNmea("$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47");
-		expect(gga).toEqual({ ok: true, type: "GGA", values: { fix_quality: 1, satellites: 8, latitude: 48.1173, longitude: expect.closeTo(11.516667, 5), hdop: 0.9, altitude: 545.4 } });
+		expect(gga).toEqual({
+			ok: true,
+			type: "GGA",
+			values: {
+				fix_quality: 1,
+				satellites: 8,
+				latitude: 48.1173,
+				longitude: expect.closeTo(11.516667, 5),
+				hdop: 0.9,
+				altitude: 545.4
+			}
+		});
 		const rmc = parseNmea("$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A");
 		expect(rmc).toMatchObject({ ok: true, type: "RMC", values: { speed: 22.4, course: 84.4, latitude: 48.1173 } });
-		expect(parseNmea("$GNGGA,000000,3351.000,S,15112.000,W,1,05,1.2,10,M,,M,,*" + nmeaChecksum("GNGGA,000000,3351.000,S,15112.000,W,1,05,1.2,10,M,,M,,"))).toMatchObject({ ok: true, values: { latitude: -33.85, longitude: -151.2 } });
+		expect(
+			parseNmea(
+				"$GNGGA,000000,3351.000,S,15112.000,W,1,05,1.2,10,M,,M,,*" +
+					nmeaChecksum("GNGGA,000000,3351.000,S,15112.000,W,1,05,1.2,10,M,,M,,")
+			)
+		).toMatchObject({ ok: true, values: { latitude: -33.85, longitude: -151.2 } });
 	});
 
 	it("rejects checksum errors, missing checksums and garbage; ignores other sentence types; no fix → no position", () => {
-		expect(parseNmea("$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*48")).toEqual({ ok: false, reason: expect.stringMatching(/checksum mismatch/) });
-		expect(parseNmea("$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,")).toMatchObject({ ok: false });
+		expect(parseNmea("$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*48")).toEqual({
+			ok: false,
+			reason: expect.stringMatching(/checksum mismatch/)
+		});
+		expect(parseNmea("$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,")).toMatchObject({
+			ok: false
+		});
 		expect(parseNmea("\u0000\u00ffgarbage")).toMatchObject({ ok: false });
-		expect(parseNmea("$GPGSV,1,1,01,01,40,083,46*" + nmeaChecksum("GPGSV,1,1,01,01,40,083,46"))).toEqual({ ok: "ignored", type: "GSV" });
+		expect(parseNmea("$GPGSV,1,1,01,01,40,083,46*" + nmeaChecksum("GPGSV,1,1,01,01,40,083,46"))).toEqual({
+			ok: "ignored",
+			type: "GSV"
+		});
 		const nofix = "GPGGA,123519,,,,,0,00,,,M,,M,,";
-		expect(parseNmea(`$${nofix}*${nmeaChecksum(nofix)}`)).toEqual({ ok: true, type: "GGA", values: { fix_quality: 0, satellites: 0 } });
+		expect(parseNmea(`$${nofix}*${nmeaChecksum(nofix)}`)).toEqual({
+			ok: true,
+			type: "GGA",
+			values: { fix_quality: 0, satellites: 0 }
+		});
 		const void_ = "GPRMC,123519,V,,,,,,,230394,,";
 		expect(parseNmea(`$${void_}*${nmeaChecksum(void_)}`)).toEqual({ ok: true, type: "RMC", values: {} });
 		expect(nmeaCoord("4807.038", "X", 2)).toBeNull();
@@ -96,21 +147,33 @@ describe("line protocols", () => {
 	const st = (): LineState => ({ csvHeader: null });
 
 	it("key:value pairs in the forms Arduino sketches print", () => {
-		expect(parseLine("temperature:23.5,humidity:41", "auto", st())).toEqual({ ok: true, values: { temperature: 23.5, humidity: 41 } });
+		expect(parseLine("temperature:23.5,humidity:41", "auto", st())).toEqual({
+			ok: true,
+			values: { temperature: 23.5, humidity: 41 }
+		});
 		expect(parseLine("t=23.5 h=41\r", "auto", st())).toEqual({ ok: true, values: { t: 23.5, h: 41 } });
 		expect(parseLine("temp: -4.25; hum: 1e2", "kv", st())).toEqual({ ok: true, values: { temp: -4.25, hum: 100 } });
-		expect(parseLine("temperature:23.5C,humidity:41 %", "kv", st())).toEqual({ ok: true, values: { temperature: 23.5, humidity: 41 } });
+		expect(parseLine("temperature:23.5C,humidity:41 %", "kv", st())).toEqual({
+			ok: true,
+			values: { temperature: 23.5, humidity: 41 }
+		});
 		expect(parseLine("temperature:abc", "kv", st())).toMatchObject({ ok: false });
 		expect(parseLine("temperature", "kv", st())).toMatchObject({ ok: false });
 	});
 
 	it("CSV with a header line, JSON lines, and garbage", () => {
 		const s = st();
-		expect(parseLine("1,2", "csv", s)).toMatchObject({ ok: false, reason: expect.stringMatching(/before any header/) });
+		expect(parseLine("1,2", "csv", s)).toMatchObject({
+			ok: false,
+			reason: expect.stringMatching(/before any header/)
+		});
 		expect(parseLine("temperature,humidity", "auto", s)).toEqual({ ok: "header" });
 		expect(parseLine("21.5,40", "auto", s)).toEqual({ ok: true, values: { temperature: 21.5, humidity: 40 } });
 		expect(parseLine("21.5", "csv", s)).toMatchObject({ ok: false, reason: expect.stringMatching(/1 cells/) });
-		expect(parseLine('{"temperature":21.5,"ok":true,"name":"x","n":"3"}', "auto", st())).toEqual({ ok: true, values: { temperature: 21.5, ok: 1, n: 3 } });
+		expect(parseLine('{"temperature":21.5,"ok":true,"name":"x","n":"3"}', "auto", st())).toEqual({
+			ok: true,
+			values: { temperature: 21.5, ok: 1, n: 3 }
+		});
 		expect(parseLine('{"temperature":', "json", st())).toMatchObject({ ok: false });
 		expect(parseLine("[1,2]", "json", st())).toMatchObject({ ok: false });
 		expect(parseLine("\u0000\u0013\u00ff", "auto", st())).toEqual({ ok: false, reason: "binary garbage" });

@@ -4,23 +4,42 @@ import path from "node:path";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../helpers/broker";
-import { BANNER_QUIET_MS, addStartNotes, printStartBanner, startBanner, startSummaryLine, writeAdminPasswordFile } from "../../services/shared/first-start";
+import {
+	BANNER_QUIET_MS,
+	addStartNotes,
+	printStartBanner,
+	startBanner,
+	startSummaryLine,
+	writeAdminPasswordFile
+} from "../../services/shared/first-start";
 
 describe("first-start summary", () => {
 	it("draws one box with the dashboard URL, the e-mail, the password and its file", () => {
-		const box = startBanner({ dashboardUrl: "http://localhost:3000/", adminEmail: "admin@x.test", adminPassword: "pw-123", passwordFile: "/data/admin-password.txt" })!;
+		const box = startBanner({
+			dashboardUrl: "http://localhost:3000/",
+			adminEmail: "admin@x.test",
+			adminPassword: "pw-123",
+			passwordFile: "/data/admin-password.txt"
+		})!;
 		expect(box[0]).toMatch(/^\+-+\+$/);
 		expect(box.at(-1)).toBe(box[0]);
 		expect(new Set(box.map(l => l.length)).size).toBe(1);
 		const text = box.join("\n");
-		for (const s of ["http://localhost:3000/", "admin@x.test", "pw-123", "/data/admin-password.txt"]) expect(text).toContain(s);
+		for (const s of ["http://localhost:3000/", "admin@x.test", "pw-123", "/data/admin-password.txt"])
+			expect(text).toContain(s);
 		expect(box.length).toBeLessThan(14);
 		expect(startBanner({})).toBeNull();
 	});
 
 	it("says where the password is on later starts, without printing it", () => {
-		const line = startSummaryLine({ dashboardUrl: "http://localhost:3000/", adminEmail: "admin@x.test", passwordFile: "/d/admin-password.txt" })!;
-		expect(line).toBe("start-up summary: dashboard http://localhost:3000/; sign in as admin@x.test (password: see /d/admin-password.txt)");
+		const line = startSummaryLine({
+			dashboardUrl: "http://localhost:3000/",
+			adminEmail: "admin@x.test",
+			passwordFile: "/d/admin-password.txt"
+		})!;
+		expect(line).toBe(
+			"start-up summary: dashboard http://localhost:3000/; sign in as admin@x.test (password: see /d/admin-password.txt)"
+		);
 	});
 
 	it("writes the password file readable by the owner only", () => {

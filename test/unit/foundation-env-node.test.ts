@@ -14,9 +14,15 @@ const line = (vars: Record<string, string>) => {
 
 describe("node variables", () => {
 	it("refuses a bad LOGLEVEL, METRICS_PORT, TRACING, LOG_FORMAT, HOST, METRICS with one line naming the variable", () => {
-		expect(line({ LOGLEVEL: "bogus" })).toBe("fleetmesh: cannot start: LOGLEVEL: 'bogus' is not one of fatal, error, warn, info, debug, trace");
-		expect(line({ METRICS_PORT: "abc" })).toBe("fleetmesh: cannot start: METRICS_PORT: 'abc' is not a whole number");
-		expect(line({ TRACING: "Bogus" })).toMatch(/^fleetmesh: cannot start: TRACING: 'Bogus' is not one of Console, Event/);
+		expect(line({ LOGLEVEL: "bogus" })).toBe(
+			"fleetmesh: cannot start: LOGLEVEL: 'bogus' is not one of fatal, error, warn, info, debug, trace"
+		);
+		expect(line({ METRICS_PORT: "abc" })).toBe(
+			"fleetmesh: cannot start: METRICS_PORT: 'abc' is not a whole number"
+		);
+		expect(line({ TRACING: "Bogus" })).toMatch(
+			/^fleetmesh: cannot start: TRACING: 'Bogus' is not one of Console, Event/
+		);
 		expect(line({ LOG_FORMAT: "xml" })).toMatch(/^fleetmesh: cannot start: LOG_FORMAT: /);
 		expect(line({ HOST: "no such host!" })).toMatch(/^fleetmesh: cannot start: HOST: /);
 		expect(line({ METRICS: "maybe" })).toMatch(/^fleetmesh: cannot start: METRICS: /);
@@ -29,15 +35,45 @@ describe("node variables", () => {
 		expect(readEnv({ SERIALIZER: "json" }).serializer).toBe("JSON");
 		// msgpack-lite is installed here (a dependency of the embedded MQTT broker's store).
 		expect(readEnv({ SERIALIZER: "msgpack" }).serializer).toBe("MsgPack");
-		expect(line({ SERIALIZER: "protobuf" })).toBe("fleetmesh: cannot start: SERIALIZER: 'protobuf' is not one of JSON, MsgPack, Notepack, CBOR");
-		expect(line({ SERIALIZER: "Notepack" })).toBe("fleetmesh: cannot start: SERIALIZER: Notepack needs the 'notepack.io' package (npm install notepack.io), which is not installed");
+		expect(line({ SERIALIZER: "protobuf" })).toBe(
+			"fleetmesh: cannot start: SERIALIZER: 'protobuf' is not one of JSON, MsgPack, Notepack, CBOR"
+		);
+		expect(line({ SERIALIZER: "Notepack" })).toBe(
+			"fleetmesh: cannot start: SERIALIZER: Notepack needs the 'notepack.io' package (npm install notepack.io), which is not installed"
+		);
 	});
 
 	it("reads good values and defaults", () => {
 		const d = readEnv({});
-		expect(d).toMatchObject({ logLevel: "info", logFormat: null, metrics: true, metricsPort: null, tracing: null, host: "0.0.0.0", channelsReplicas: 1, mqttMaxPacketBytes: 262_144, pipelineStages: null });
-		const e = readEnv({ LOGLEVEL: "DEBUG", LOG_FORMAT: "short", METRICS: "0", METRICS_PORT: "9100", TRACING: "Console", HOST: "127.0.0.1", CHANNELS_REPLICAS: "3" });
-		expect(e).toMatchObject({ logLevel: "debug", logFormat: "short", metrics: false, metricsPort: 9100, tracing: "Console", host: "127.0.0.1", channelsReplicas: 3 });
+		expect(d).toMatchObject({
+			logLevel: "info",
+			logFormat: null,
+			metrics: true,
+			metricsPort: null,
+			tracing: null,
+			host: "0.0.0.0",
+			channelsReplicas: 1,
+			mqttMaxPacketBytes: 262_144,
+			pipelineStages: null
+		});
+		const e = readEnv({
+			LOGLEVEL: "DEBUG",
+			LOG_FORMAT: "short",
+			METRICS: "0",
+			METRICS_PORT: "9100",
+			TRACING: "Console",
+			HOST: "127.0.0.1",
+			CHANNELS_REPLICAS: "3"
+		});
+		expect(e).toMatchObject({
+			logLevel: "debug",
+			logFormat: "short",
+			metrics: false,
+			metricsPort: 9100,
+			tracing: "Console",
+			host: "127.0.0.1",
+			channelsReplicas: 3
+		});
 	});
 
 	it("gives the ingest a client id that survives a restart when NODEID is set", () => {
@@ -49,7 +85,10 @@ describe("node variables", () => {
 
 describe("SERVICES for the runner", () => {
 	it("pipeline selects the three stage services", () => {
-		expect(resolveServiceList(["signing", "pipeline"], null, "**/*.service.ts")).toEqual({ services: "signing,pipeline-ingest,pipeline-decode,pipeline-sink", warnings: [] });
+		expect(resolveServiceList(["signing", "pipeline"], null, "**/*.service.ts")).toEqual({
+			services: "signing,pipeline-ingest,pipeline-decode,pipeline-sink",
+			warnings: []
+		});
 		expect(resolveServiceList(null, null, "**/*.service.ts")).toEqual({ services: null, warnings: [] });
 		expect(resolveServiceList(["pipeline-sink"], null, "**/*.service.ts").services).toBe("pipeline-sink");
 	});
@@ -58,7 +97,9 @@ describe("SERVICES for the runner", () => {
 		const r = resolveServiceList(["pipeline"], ["sink"], "**/*.service.ts");
 		expect(r.services).toBe("pipeline-sink");
 		expect(r.warnings).toEqual([expect.stringMatching(/^PIPELINE_STAGES is deprecated .*SERVICES=pipeline-sink/)]);
-		expect(resolveServiceList(null, ["ingest", "decode"], "**/*.service.ts").services).toBe("**/*.service.ts,!pipeline-sink");
+		expect(resolveServiceList(null, ["ingest", "decode"], "**/*.service.ts").services).toBe(
+			"**/*.service.ts,!pipeline-sink"
+		);
 		expect(readEnv({ PIPELINE_STAGES: "sink,decode" }).pipelineStages).toEqual(["sink", "decode"]);
 	});
 });

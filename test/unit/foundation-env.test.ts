@@ -18,7 +18,10 @@ describe("environment parsing", () => {
 
 	it("reads transporters: none, TCP, NATS (one or several servers)", () => {
 		expect(parseTransporter({ TRANSPORTER: "tcp" })).toEqual({ kind: "TCP" });
-		expect(parseTransporter({ TRANSPORTER: "nats://10.0.0.5:4222" })).toEqual({ kind: "NATS", url: "nats://10.0.0.5:4222" });
+		expect(parseTransporter({ TRANSPORTER: "nats://10.0.0.5:4222" })).toEqual({
+			kind: "NATS",
+			url: "nats://10.0.0.5:4222"
+		});
 		expect(parseTransporter({ TRANSPORTER: "nats://a:4222,nats://b:4222" })).toMatchObject({ kind: "NATS" });
 		expect(parseTransporter({ TRANSPORTER: "  " })).toEqual({ kind: "none" });
 	});

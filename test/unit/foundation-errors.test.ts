@@ -10,8 +10,13 @@ describe("HTTP error mapping", () => {
 	});
 
 	it("answers 503 when the service a route needs is gone", () => {
-		expect(toHttpError(new Errors.ServiceNotFoundError({ action: "manager.list" }))).toMatchObject({ code: 503, type: "SERVICE_NOT_AVAILABLE" });
-		expect(toHttpError(new Errors.ServiceNotAvailableError({ action: "manager.list", nodeID: "pi" }))).toMatchObject({ code: 503 });
+		expect(toHttpError(new Errors.ServiceNotFoundError({ action: "manager.list" }))).toMatchObject({
+			code: 503,
+			type: "SERVICE_NOT_AVAILABLE"
+		});
+		expect(
+			toHttpError(new Errors.ServiceNotAvailableError({ action: "manager.list", nodeID: "pi" }))
+		).toMatchObject({ code: 503 });
 	});
 
 	it("hides the message of an unexpected error (it may carry SQL or paths)", () => {
@@ -20,7 +25,10 @@ describe("HTTP error mapping", () => {
 	});
 
 	it("keeps the status of body-parser errors (too large, malformed JSON)", () => {
-		const tooLarge = Object.assign(new Error("request entity too large"), { status: 413, type: "entity.too.large" });
+		const tooLarge = Object.assign(new Error("request entity too large"), {
+			status: 413,
+			type: "entity.too.large"
+		});
 		expect(toHttpError(tooLarge)).toMatchObject({ code: 413, type: "ENTITY_TOO_LARGE" });
 	});
 });

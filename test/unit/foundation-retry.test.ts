@@ -22,7 +22,11 @@ describe("retry", () => {
 				if (++calls < 3) throw new Error(`down ${calls}`);
 				return "up";
 			},
-			{ firstDelayMs: 5, maxDelayMs: 8, onFailure: (err, attempt, next) => void seen.push([errorMessage(err), attempt, next]) }
+			{
+				firstDelayMs: 5,
+				maxDelayMs: 8,
+				onFailure: (err, attempt, next) => void seen.push([errorMessage(err), attempt, next])
+			}
 		);
 		expect(result).toBe("up");
 		expect(seen).toEqual([
@@ -36,10 +40,14 @@ describe("retry", () => {
 		const fail = async () => {
 			throw new Error(`no ${++calls}`);
 		};
-		await expect(retry(fail, { firstDelayMs: 1, maxDelayMs: 1, onFailure: (_e, attempt) => attempt < 2 })).rejects.toThrow("no 2");
+		await expect(
+			retry(fail, { firstDelayMs: 1, maxDelayMs: 1, onFailure: (_e, attempt) => attempt < 2 })
+		).rejects.toThrow("no 2");
 		calls = 0;
 		const reported: number[] = [];
-		await expect(retry(fail, { firstDelayMs: 1, maxDelayMs: 1, attempts: 3, onFailure: (_e, a) => void reported.push(a) })).rejects.toThrow("no 3");
+		await expect(
+			retry(fail, { firstDelayMs: 1, maxDelayMs: 1, attempts: 3, onFailure: (_e, a) => void reported.push(a) })
+		).rejects.toThrow("no 3");
 		// The last try is not reported as "retrying".
 		expect(reported).toEqual([1, 2]);
 	});

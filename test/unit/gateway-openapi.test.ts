@@ -11,7 +11,10 @@ describe("OpenAPI generation", () => {
 			kind: { type: "enum", values: ["a", "b"], optional: true },
 			tags: { type: "array", items: "string", max: 3, optional: true },
 			owner: { type: "number", integer: true, nullable: true, optional: true },
-			when: [{ type: "number", optional: true }, { type: "string", max: 10, optional: true }],
+			when: [
+				{ type: "number", optional: true },
+				{ type: "string", max: 10, optional: true }
+			],
 			mac: { type: "string", pattern: /^[0-9a-f]{12}$/, optional: true },
 			$$strict: true
 		};
@@ -19,8 +22,18 @@ describe("OpenAPI generation", () => {
 		expect(schema.required).toEqual(["id", "name"]);
 		expect(schema.additionalProperties).toBe(false);
 		const validate = new Ajv2020({ strict: false }).compile(schema);
-		expect(validate({ id: 3, name: "x", kind: "a", tags: ["t"], owner: null, when: "now", mac: "aabbccddeeff" })).toBe(true);
-		for (const bad of [{ id: 0, name: "x" }, { id: 1.5, name: "x" }, { id: 1, name: "" }, { id: 1, name: "x", kind: "c" }, { id: 1, name: "x", tags: ["a", "b", "c", "d"] }, { id: 1, name: "x", extra: 1 }, { id: 1, name: "x", mac: "zz" }]) {
+		expect(
+			validate({ id: 3, name: "x", kind: "a", tags: ["t"], owner: null, when: "now", mac: "aabbccddeeff" })
+		).toBe(true);
+		for (const bad of [
+			{ id: 0, name: "x" },
+			{ id: 1.5, name: "x" },
+			{ id: 1, name: "" },
+			{ id: 1, name: "x", kind: "c" },
+			{ id: 1, name: "x", tags: ["a", "b", "c", "d"] },
+			{ id: 1, name: "x", extra: 1 },
+			{ id: 1, name: "x", mac: "zz" }
+		]) {
 			expect(validate(bad), JSON.stringify(bad)).toBe(false);
 		}
 		expect(fvToJsonSchema("string|min:3|optional")).toEqual({ type: "string", minLength: 3 });
@@ -32,10 +45,35 @@ describe("OpenAPI generation", () => {
 		expect(openApiPath("/store/:path*")).toEqual({ path: "/store/{path}", names: ["path"] });
 		const doc = buildOpenApi(
 			[
-				{ actionName: "manager.get", fullPath: "/api/devices/:id", methods: "GET", action: { params: { id: { type: "number", integer: true, convert: true }, verbose: { type: "boolean", optional: true } } } },
-				{ actionName: "manager.create", fullPath: "/api/devices", methods: "POST", action: { params: { name: { type: "string" } } } },
-				{ actionName: "signing.auth", fullPath: "/api/users/auth", methods: "POST", action: { auth: "public", params: {} } },
-				{ actionName: "gateway.listAliases", fullPath: "/api/list-aliases", methods: "GET", action: { visibility: "protected" } }
+				{
+					actionName: "manager.get",
+					fullPath: "/api/devices/:id",
+					methods: "GET",
+					action: {
+						params: {
+							id: { type: "number", integer: true, convert: true },
+							verbose: { type: "boolean", optional: true }
+						}
+					}
+				},
+				{
+					actionName: "manager.create",
+					fullPath: "/api/devices",
+					methods: "POST",
+					action: { params: { name: { type: "string" } } }
+				},
+				{
+					actionName: "signing.auth",
+					fullPath: "/api/users/auth",
+					methods: "POST",
+					action: { auth: "public", params: {} }
+				},
+				{
+					actionName: "gateway.listAliases",
+					fullPath: "/api/list-aliases",
+					methods: "GET",
+					action: { visibility: "protected" }
+				}
 			],
 			{ title: "t", version: "1" }
 		) as any;

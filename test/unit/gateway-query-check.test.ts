@@ -11,8 +11,15 @@ describe("unknown query parameters", () => {
 	});
 
 	it("throws a 422 naming the parameter, after authentication for routes that need a token", () => {
-		const req = (auth?: string, actionAuth?: string) => ({ headers: auth ? { authorization: auth } : {}, query: { stauts: "open" }, $action: { auth: actionAuth, params: { status: {} } } }) as never;
-		expect(() => rejectUnknownQuery(req("Bearer x"))).toThrow(expect.objectContaining({ code: 422, message: expect.stringMatching(/'stauts'.*takes status/) }));
+		const req = (auth?: string, actionAuth?: string) =>
+			({
+				headers: auth ? { authorization: auth } : {},
+				query: { stauts: "open" },
+				$action: { auth: actionAuth, params: { status: {} } }
+			}) as never;
+		expect(() => rejectUnknownQuery(req("Bearer x"))).toThrow(
+			expect.objectContaining({ code: 422, message: expect.stringMatching(/'stauts'.*takes status/) })
+		);
 		expect(() => rejectUnknownQuery(req())).not.toThrow();
 		expect(() => rejectUnknownQuery(req(undefined, "public"))).toThrow(expect.objectContaining({ code: 422 }));
 	});

@@ -5,9 +5,32 @@ import { AlertEngine, type EngineState } from "../../services/monitoring/engine"
 import type { DatapointMeta } from "../../services/monitoring/store";
 
 function state(): EngineState {
-	const rule: ThresholdRule = { id: 9, datapointId: 2, direction: "above", threshold: 30, hysteresis: 1, minDurationMs: 0, severity: "warning", enabled: true };
-	const meta: DatapointMeta = { id: 2, deviceId: 1, label: "temperature", unit: "°C", decoding: null, device: "Uno", profile: null, owner: null };
-	return { rules: new Map([[2, [rule]]]), ruleStates: new Map(), meta: new Map([[2, meta]]), offlineOpen: new Set([1]) };
+	const rule: ThresholdRule = {
+		id: 9,
+		datapointId: 2,
+		direction: "above",
+		threshold: 30,
+		hysteresis: 1,
+		minDurationMs: 0,
+		severity: "warning",
+		enabled: true
+	};
+	const meta: DatapointMeta = {
+		id: 2,
+		deviceId: 1,
+		label: "temperature",
+		unit: "°C",
+		decoding: null,
+		device: "Uno",
+		profile: null,
+		owner: null
+	};
+	return {
+		rules: new Map([[2, [rule]]]),
+		ruleStates: new Map(),
+		meta: new Map([[2, meta]]),
+		offlineOpen: new Set([1])
+	};
 }
 
 describe("AlertEngine.ingest", () => {
@@ -20,8 +43,15 @@ describe("AlertEngine.ingest", () => {
 		]);
 		expect(effects.map(e => e.type)).toEqual(["live", "live", "raise", "touch", "clear", "store"]);
 		// Sorted by time: the 20 °C point first, the crossing second.
-		expect(effects[0]).toMatchObject({ type: "live", deviceId: 1, reading: { value: 20, label: "temperature", unit: "°C", ts: t } });
-		expect(effects[2]).toMatchObject({ type: "raise", alert: { kind: "threshold", ruleId: 9, deviceId: 1, severity: "warning", value: 31 } });
+		expect(effects[0]).toMatchObject({
+			type: "live",
+			deviceId: 1,
+			reading: { value: 20, label: "temperature", unit: "°C", ts: t }
+		});
+		expect(effects[2]).toMatchObject({
+			type: "raise",
+			alert: { kind: "threshold", ruleId: 9, deviceId: 1, severity: "warning", value: 31 }
+		});
 		expect(effects[4]).toMatchObject({ type: "clear", kind: "offline", deviceId: 1 });
 		expect(effects[5]).toMatchObject({ type: "store", readings: [{ value: 20 }, { value: 31 }] });
 	});
@@ -30,7 +60,11 @@ describe("AlertEngine.ingest", () => {
 		const s = state();
 		s.offlineOpen.clear();
 		const engine = new AlertEngine(s);
-		const kinds = (v: number, deviceId = 1) => engine.ingest([{ deviceId, datapointId: 2, value: v, ts: Date.now() }]).filter(e => e.type === "raise" || e.type === "clear").map(e => e.type);
+		const kinds = (v: number, deviceId = 1) =>
+			engine
+				.ingest([{ deviceId, datapointId: 2, value: v, ts: Date.now() }])
+				.filter(e => e.type === "raise" || e.type === "clear")
+				.map(e => e.type);
 		expect(kinds(35)).toEqual(["raise"]);
 		expect(kinds(36)).toEqual([]);
 		expect(kinds(29.5)).toEqual([]);

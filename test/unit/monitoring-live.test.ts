@@ -31,7 +31,10 @@ describe("per-room throttle", () => {
 		for (let i = 0; i < 100; i++) t.add(1, { datapointId: 1, label: "a", unit: null, value: i, ts: i });
 		t.add(2, { datapointId: 5, label: "b", unit: null, value: 42, ts: 1 });
 		await sleep(30);
-		const rooms = sent.flat().map(m => m.room).sort();
+		const rooms = sent
+			.flat()
+			.map(m => m.room)
+			.sort();
 		expect(rooms).toEqual(["device:1", "device:2"]);
 	});
 });

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { buildDataQuery, checkBucketCount, decodeCursor, encodeCursor, parseBucket, parseTime, resolveWindow, MAX_BUCKETS } from "../../services/monitoring/queries";
+import {
+	buildDataQuery,
+	checkBucketCount,
+	decodeCursor,
+	encodeCursor,
+	parseBucket,
+	parseTime,
+	resolveWindow,
+	MAX_BUCKETS
+} from "../../services/monitoring/queries";
 
 describe("time parameters", () => {
 	const now = Date.parse("2026-01-01T12:00:00Z");
@@ -50,7 +59,12 @@ describe("cursors", () => {
 		expect(() => decodeCursor(Buffer.from("1; DROP TABLE x").toString("base64url"))).toThrow(/cursor/);
 	});
 	it("become a keyset condition, never string-concatenated SQL", () => {
-		const q = buildDataQuery({ window: { from: new Date(0), to: new Date(1000) }, limit: 10, cursor: { ts: "2026-01-01T10:00:00.123456Z", deviceId: 3, datapointId: 9 }, datapoint: "x'; --" });
+		const q = buildDataQuery({
+			window: { from: new Date(0), to: new Date(1000) },
+			limit: 10,
+			cursor: { ts: "2026-01-01T10:00:00.123456Z", deviceId: 3, datapointId: 9 },
+			datapoint: "x'; --"
+		});
 		expect(q.text).toContain("(d.timestamp, d.device_id, d.datapoint_id) <");
 		expect(q.text).not.toContain("x';");
 		expect(q.values).toContain("x'; --");

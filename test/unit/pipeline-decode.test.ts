@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { buildControllerSpec, decodeFrame, DecodeError, parsePayload, parseTimestamp, parseTopic } from "../../services/pipeline-decode/decode";
+import {
+	buildControllerSpec,
+	decodeFrame,
+	DecodeError,
+	parsePayload,
+	parseTimestamp,
+	parseTopic
+} from "../../services/pipeline-decode/decode";
 import { mayPublish, maySubscribe } from "../../services/pipeline-ingest/mqtt-broker";
 import { copyText, readingProblem } from "../../services/shared/pipeline/storage";
 import { encodeFrame, FACES2_LAYOUT, controllerTopic } from "../../services/simulator/controllers-frames";
@@ -45,8 +52,17 @@ describe("pipeline decode: topics", () => {
 	});
 
 	it("refuses other shapes", () => {
-		for (const t of ["stat/f2-aabbccddee0/sensor-mode/x/sensor-1", "stat/aabbccddee01/sensor-mode/x/sensor-1", "cmnd/f2-aabbccddee01/sensor-mode/x/sensor-1", "stat/f2-aabbccddee01/sensor-mode/x/sensor-a", "stat/f2-aabbccddee01/mode/x/sensor-1"]) {
-			expect(code(() => parseTopic(t)), t).toBe("BAD_TOPIC");
+		for (const t of [
+			"stat/f2-aabbccddee0/sensor-mode/x/sensor-1",
+			"stat/aabbccddee01/sensor-mode/x/sensor-1",
+			"cmnd/f2-aabbccddee01/sensor-mode/x/sensor-1",
+			"stat/f2-aabbccddee01/sensor-mode/x/sensor-a",
+			"stat/f2-aabbccddee01/mode/x/sensor-1"
+		]) {
+			expect(
+				code(() => parseTopic(t)),
+				t
+			).toBe("BAD_TOPIC");
 		}
 	});
 });
@@ -74,7 +90,9 @@ describe("pipeline decode: payloads and timestamps", () => {
 		expect(code(() => parsePayload(JSON.stringify({ timestamp: now }), now))).toBe("BAD_PAYLOAD");
 		expect(code(() => parsePayload(JSON.stringify({ timestamp: now, data: "0g12" }), now))).toBe("BAD_HEX");
 		expect(code(() => parsePayload(JSON.stringify({ timestamp: now, data: "abc" }), now))).toBe("BAD_HEX");
-		expect(parsePayload(JSON.stringify({ timestamp: now, data: "0x0A0b" }), now).bytes).toEqual(Buffer.from([10, 11]));
+		expect(parsePayload(JSON.stringify({ timestamp: now, data: "0x0A0b" }), now).bytes).toEqual(
+			Buffer.from([10, 11])
+		);
 	});
 });
 
@@ -103,7 +121,9 @@ describe("pipeline decode: frames from metadata", () => {
 
 	it("round-trips the simulator's encoder", () => {
 		const hex = encodeFrame(FACES2_LAYOUT[1], { temperature: -7.25, humidity: 99.99, pressure: 987.65 });
-		expect(decodeFrame(spec, 1, { ts, bytes: Buffer.from(hex, "hex") }).map(r => r.value)).toEqual([-7.25, 99.99, 987.65]);
+		expect(decodeFrame(spec, 1, { ts, bytes: Buffer.from(hex, "hex") }).map(r => r.value)).toEqual([
+			-7.25, 99.99, 987.65
+		]);
 		expect(controllerTopic("AA:BB:CC:DD:EE:03", 2)).toBe("stat/f2-aabbccddee03/sensor-mode/normal/sensor-2");
 	});
 
@@ -114,9 +134,17 @@ describe("pipeline decode: frames from metadata", () => {
 	});
 
 	it("reports metadata that does not fit the frame instead of reading out of bounds", () => {
-		const broken = buildControllerSpec({ id: 1, mac: "m" }, [{ sensor: 1, frame_length: 4 }], [{ id: 1, label: "x", decoding: { sensor: 1, offset: 2, type: "int32be" } }]);
+		const broken = buildControllerSpec(
+			{ id: 1, mac: "m" },
+			[{ sensor: 1, frame_length: 4 }],
+			[{ id: 1, label: "x", decoding: { sensor: 1, offset: 2, type: "int32be" } }]
+		);
 		expect(code(() => decodeFrame(broken, 1, { ts, bytes: Buffer.alloc(4) }))).toBe("BAD_METADATA");
-		const unknownType = buildControllerSpec({ id: 1, mac: "m" }, [{ sensor: 1, frame_length: 4 }], [{ id: 1, label: "x", decoding: { sensor: 1, offset: 0, type: "int24be" } }]);
+		const unknownType = buildControllerSpec(
+			{ id: 1, mac: "m" },
+			[{ sensor: 1, frame_length: 4 }],
+			[{ id: 1, label: "x", decoding: { sensor: 1, offset: 0, type: "int24be" } }]
+		);
 		expect(code(() => decodeFrame(unknownType, 1, { ts, bytes: Buffer.alloc(4) }))).toBe("BAD_METADATA");
 	});
 });
@@ -146,6 +174,8 @@ describe("pipeline sink input", () => {
 	});
 
 	it("writes COPY text lines", () => {
-		expect(copyText([{ ts: Date.UTC(2025, 0, 1), deviceId: 1, datapointId: 2, value: 1e-7 }])).toBe("2025-01-01T00:00:00.000Z\t1\t2\t1e-7\n");
+		expect(copyText([{ ts: Date.UTC(2025, 0, 1), deviceId: 1, datapointId: 2, value: 1e-7 }])).toBe(
+			"2025-01-01T00:00:00.000Z\t1\t2\t1e-7\n"
+		);
 	});
 });

@@ -6,13 +6,17 @@ import { describe, expect, it } from "vitest";
 import { BatchSink, SinkStoppedError } from "../../services/pipeline-sink/sink";
 import type { Row } from "../../services/shared/pipeline/storage";
 
-const rows = (n: number, from = 0): Row[] => Array.from({ length: n }, (_, i) => ({ ts: from + i, deviceId: 1, datapointId: 1, value: i }));
+const rows = (n: number, from = 0): Row[] =>
+	Array.from({ length: n }, (_, i) => ({ ts: from + i, deviceId: 1, datapointId: 1, value: i }));
 
 function transient(): Error {
 	return Object.assign(new Error("Connection terminated unexpectedly"), { code: "ECONNRESET" });
 }
 
-function sinkWith(write: (r: Row[]) => Promise<number>, extra: Partial<ConstructorParameters<typeof BatchSink>[0]> = {}) {
+function sinkWith(
+	write: (r: Row[]) => Promise<number>,
+	extra: Partial<ConstructorParameters<typeof BatchSink>[0]> = {}
+) {
 	const poisoned: Row[][] = [];
 	const sink = new BatchSink({
 		batchSize: 100,
@@ -101,7 +105,7 @@ describe("pipeline BatchSink", () => {
 
 	it("hands a batch the database keeps refusing to onPoison instead of blocking the stream", async () => {
 		const { sink, poisoned } = sinkWith(async () => {
-			throw new Error('invalid input syntax for type timestamp');
+			throw new Error("invalid input syntax for type timestamp");
 		});
 		await sink.add(rows(100));
 		expect(poisoned).toHaveLength(1);

@@ -6,10 +6,15 @@ import { describe, expect, it } from "vitest";
 import { allowedOrigin, authLevelOf, parseBearer, securityHeaders } from "../../services/gateway/auth.mixin";
 import { keysFromJwks, verifyAccessToken } from "../../services/shared/tokens";
 import { LoginThrottle, RevocationList } from "../../services/signing/limits";
-import { emailProblem, hashPassword, normaliseEmail, passwordProblem, verifyPassword } from "../../services/signing/passwords";
+import {
+	emailProblem,
+	hashPassword,
+	normaliseEmail,
+	passwordProblem,
+	verifyPassword
+} from "../../services/signing/passwords";
 import { issueToken, loadOrCreateKeys, rotateKeys } from "../../services/signing/tokens";
 import { tempDir } from "../helpers/broker";
-
 
 describe("passwords and e-mail", () => {
 	it("hashes with Argon2id and verifies; a wrong password or a broken hash is false, never a throw", async () => {
@@ -36,7 +41,18 @@ describe("passwords and e-mail", () => {
 		expect(normaliseEmail("  Alice@Example.COM ")).toBe("alice@example.com");
 		expect(emailProblem("alice@example.com")).toBeNull();
 		expect(emailProblem("first.last+tag@sub.example.co")).toBeNull();
-		for (const bad of ["", "no-at-sign", "@example.com", "a@b", "a b@example.com", "a@example.com' or '1'='1", "<x>@example.com", "a..b@example.com", "a@-example.com", "a".repeat(250) + "@example.com"]) {
+		for (const bad of [
+			"",
+			"no-at-sign",
+			"@example.com",
+			"a@b",
+			"a b@example.com",
+			"a@example.com' or '1'='1",
+			"<x>@example.com",
+			"a..b@example.com",
+			"a@-example.com",
+			"a".repeat(250) + "@example.com"
+		]) {
 			expect(emailProblem(bad), bad).not.toBeNull();
 		}
 	});
@@ -65,14 +81,57 @@ describe("tokens", () => {
 		const [h, p, s] = token.split(".");
 		const tampered = `${h}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, "base64url").toString()), is_admin: true })).toString("base64url")}.${s}`;
 		const claims = { email: user.email, is_admin: true, ver: 0 };
-		const none = new UnsecuredJWT(claims).setSubject("7").setIssuer("fleetmesh").setJti("n").setIssuedAt().setExpirationTime(now + 60).encode();
-		const confusion = await new SignJWT(claims).setProtectedHeader({ alg: "HS256", kid: ring.kid }).setSubject("7").setIssuer("fleetmesh").setJti("h").setIssuedAt().setExpirationTime(now + 60).sign(new TextEncoder().encode(JSON.stringify(ring.jwks.keys[0])));
+		const none = new UnsecuredJWT(claims)
+			.setSubject("7")
+			.setIssuer("fleetmesh")
+			.setJti("n")
+			.setIssuedAt()
+			.setExpirationTime(now + 60)
+			.encode();
+		const confusion = await new SignJWT(claims)
+			.setProtectedHeader({ alg: "HS256", kid: ring.kid })
+			.setSubject("7")
+			.setIssuer("fleetmesh")
+			.setJti("h")
+			.setIssuedAt()
+			.setExpirationTime(now + 60)
+			.sign(new TextEncoder().encode(JSON.stringify(ring.jwks.keys[0])));
 		const otherKey = (await issueToken({ ...other, kid: ring.kid }, user, 600)).token;
-		const signWith = (c: Record<string, unknown>, build: (j: SignJWT) => SignJWT) => build(new SignJWT(c).setProtectedHeader({ alg: "EdDSA", kid: ring.kid })).sign(ring.privateKey as CryptoKey);
-		const expired = await signWith(claims, j => j.setSubject("7").setIssuer("fleetmesh").setJti("e").setIssuedAt(now - 100).setExpirationTime(now - 10));
-		const noJti = await signWith(claims, j => j.setSubject("7").setIssuer("fleetmesh").setIssuedAt().setExpirationTime(now + 60));
-		const wrongIssuer = await signWith(claims, j => j.setSubject("7").setIssuer("evil").setJti("i").setIssuedAt().setExpirationTime(now + 60));
-		const badClaims = await signWith({ email: 5, is_admin: "yes" }, j => j.setSubject("seven").setIssuer("fleetmesh").setJti("c").setIssuedAt().setExpirationTime(now + 60));
+		const signWith = (c: Record<string, unknown>, build: (j: SignJWT) => SignJWT) =>
+			build(new SignJWT(c).setProtectedHeader({ alg: "EdDSA", kid: ring.kid })).sign(
+				ring.privateKey as CryptoKey
+			);
+		const expired = await signWith(claims, j =>
+			j
+				.setSubject("7")
+				.setIssuer("fleetmesh")
+				.setJti("e")
+				.setIssuedAt(now - 100)
+				.setExpirationTime(now - 10)
+		);
+		const noJti = await signWith(claims, j =>
+			j
+				.setSubject("7")
+				.setIssuer("fleetmesh")
+				.setIssuedAt()
+				.setExpirationTime(now + 60)
+		);
+		const wrongIssuer = await signWith(claims, j =>
+			j
+				.setSubject("7")
+				.setIssuer("evil")
+				.setJti("i")
+				.setIssuedAt()
+				.setExpirationTime(now + 60)
+		);
+		const badClaims = await signWith({ email: 5, is_admin: "yes" }, j =>
+			j
+				.setSubject("seven")
+				.setIssuer("fleetmesh")
+				.setJti("c")
+				.setIssuedAt()
+				.setExpirationTime(now + 60)
+		);
 		const unknownKid = (await issueToken(other, user, 600)).token;
 		const cases: Array<[string, string, RegExp]> = [
 			["alg none", none, /algorithm|malformed/i],
@@ -146,7 +205,6 @@ describe("throttles and revocation list", () => {
 		for (let i = 0; i < 3; i++) expect(u.attempt("e@x.io", "1.1.1.1", 0)).toBe(0);
 		expect(u.attempt("e@x.io", "1.1.1.1", 0)).toBeGreaterThan(0);
 	});
-
 
 	it("RevocationList keeps a token only until it would have expired", () => {
 		const r = new RevocationList();

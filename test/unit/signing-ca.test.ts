@@ -8,7 +8,13 @@ import fs from "node:fs";
 import path from "node:path";
 import tls from "node:tls";
 import { describe, expect, it } from "vitest";
-import { createCA, deviceCommonName, issueCertificate, loadOrCreateCA, verifyCertificate } from "../../services/signing/ca";
+import {
+	createCA,
+	deviceCommonName,
+	issueCertificate,
+	loadOrCreateCA,
+	verifyCertificate
+} from "../../services/signing/ca";
 import { tempDir } from "../helpers/broker";
 
 describe("signing CA", () => {
@@ -16,7 +22,14 @@ describe("signing CA", () => {
 		expect(deviceCommonName("aa:bb:cc:dd:ee:01")).toBe("f2-aabbccddee01");
 		expect(deviceCommonName("AA-BB-CC-DD-EE-0F")).toBe("f2-aabbccddee0f");
 		expect(deviceCommonName("aabbccddee01")).toBe("f2-aabbccddee01");
-		for (const bad of ["", "aa:bb:cc:dd:ee", "aa:bb:cc:dd:ee:0g", "aa:bb-cc:dd:ee:01", "aa:bb:cc:dd:ee:01:02", "'; drop table t_users; --"]) {
+		for (const bad of [
+			"",
+			"aa:bb:cc:dd:ee",
+			"aa:bb:cc:dd:ee:0g",
+			"aa:bb-cc:dd:ee:01",
+			"aa:bb:cc:dd:ee:01:02",
+			"'; drop table t_users; --"
+		]) {
 			expect(() => deviceCommonName(bad), bad).toThrow(/not a MAC address/);
 		}
 	});
@@ -24,12 +37,18 @@ describe("signing CA", () => {
 	it("a client certificate for one MAC validates against its CA and not against another CA", async () => {
 		const ca = await createCA("test CA");
 		const other = await createCA("other CA");
-		const issued = await issueCertificate(ca, { commonName: deviceCommonName("aa:bb:cc:dd:ee:01"), usage: "client" });
+		const issued = await issueCertificate(ca, {
+			commonName: deviceCommonName("aa:bb:cc:dd:ee:01"),
+			usage: "client"
+		});
 		expect(issued.commonName).toBe("f2-aabbccddee01");
 		expect(await verifyCertificate(issued.certPem, ca.certPem)).toBe(true);
 		expect(await verifyCertificate(issued.certPem, other.certPem)).toBe(false);
 		// A certificate signed by the other CA but pretending to come from ours (same issuer name) fails too.
-		const forged = await issueCertificate({ certPem: ca.certPem, keyPem: other.keyPem }, { commonName: "f2-aabbccddee01", usage: "client" });
+		const forged = await issueCertificate(
+			{ certPem: ca.certPem, keyPem: other.keyPem },
+			{ commonName: "f2-aabbccddee01", usage: "client" }
+		);
 		expect(await verifyCertificate(forged.certPem, ca.certPem)).toBe(false);
 		expect(await verifyCertificate("garbage", ca.certPem)).toBe(false);
 
@@ -47,12 +66,21 @@ describe("signing CA", () => {
 		const dir = tempDir("ca-openssl");
 		const ca = await createCA();
 		const client = await issueCertificate(ca, { commonName: "f2-aabbccddee02", usage: "client" });
-		const server = await issueCertificate(ca, { commonName: "broker", usage: "server", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
+		const server = await issueCertificate(ca, {
+			commonName: "broker",
+			usage: "server",
+			dnsNames: ["localhost"],
+			ipAddresses: ["127.0.0.1"]
+		});
 		fs.writeFileSync(path.join(dir, "ca.pem"), ca.certPem);
 		fs.writeFileSync(path.join(dir, "client.pem"), client.certPem);
 		fs.writeFileSync(path.join(dir, "server.pem"), server.certPem);
 		const verify = (file: string, purpose: string) =>
-			execFileSync("openssl", ["verify", "-purpose", purpose, "-CAfile", path.join(dir, "ca.pem"), path.join(dir, file)], { encoding: "utf8" });
+			execFileSync(
+				"openssl",
+				["verify", "-purpose", purpose, "-CAfile", path.join(dir, "ca.pem"), path.join(dir, file)],
+				{ encoding: "utf8" }
+			);
 		expect(verify("client.pem", "sslclient")).toContain("OK");
 		expect(verify("server.pem", "sslserver")).toContain("OK");
 		// A client certificate cannot serve as a TLS server.
@@ -62,19 +90,36 @@ describe("signing CA", () => {
 	it("a real mutual-TLS handshake accepts the device and reads its CN; a foreign CA's client is refused", async () => {
 		const ca = await createCA();
 		const other = await createCA();
-		const server = await issueCertificate(ca, { commonName: "broker", usage: "server", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
-		const device = await issueCertificate(ca, { commonName: deviceCommonName("aa:bb:cc:dd:ee:03"), usage: "client" });
-		const intruder = await issueCertificate(other, { commonName: deviceCommonName("aa:bb:cc:dd:ee:03"), usage: "client" });
-		const seen: string[] = [];
-		const srv = tls.createServer({ cert: server.certPem, key: server.keyPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true }, s => {
-			seen.push(String(s.getPeerCertificate().subject.CN));
-			s.end("hello");
+		const server = await issueCertificate(ca, {
+			commonName: "broker",
+			usage: "server",
+			dnsNames: ["localhost"],
+			ipAddresses: ["127.0.0.1"]
 		});
+		const device = await issueCertificate(ca, {
+			commonName: deviceCommonName("aa:bb:cc:dd:ee:03"),
+			usage: "client"
+		});
+		const intruder = await issueCertificate(other, {
+			commonName: deviceCommonName("aa:bb:cc:dd:ee:03"),
+			usage: "client"
+		});
+		const seen: string[] = [];
+		const srv = tls.createServer(
+			{ cert: server.certPem, key: server.keyPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true },
+			s => {
+				seen.push(String(s.getPeerCertificate().subject.CN));
+				s.end("hello");
+			}
+		);
 		await new Promise<void>(r => srv.listen(0, "127.0.0.1", () => r()));
 		const port = (srv.address() as { port: number }).port;
 		const connect = (cert: string, key: string) =>
 			new Promise<string>(resolve => {
-				const c = tls.connect({ host: "127.0.0.1", port, servername: "localhost", cert, key, ca: ca.certPem }, () => undefined);
+				const c = tls.connect(
+					{ host: "127.0.0.1", port, servername: "localhost", cert, key, ca: ca.certPem },
+					() => undefined
+				);
 				let data = "";
 				c.on("data", d => (data += d));
 				c.on("end", () => resolve(data));
@@ -110,12 +155,39 @@ describe("signing CA", () => {
 		const loaded = await loadOrCreateCA(dir, { FLEET_CA_CERT: ca.certPem, FLEET_CA_KEY: ca.keyPem });
 		expect(loaded.certPem.trim()).toBe(ca.certPem.trim());
 		expect(fs.existsSync(path.join(dir, "ca.key"))).toBe(false);
-		await expect(loadOrCreateCA(dir, { FLEET_CA_CERT: ca.certPem, FLEET_CA_KEY: other.keyPem })).rejects.toThrow(/does not belong/);
+		await expect(loadOrCreateCA(dir, { FLEET_CA_CERT: ca.certPem, FLEET_CA_KEY: other.keyPem })).rejects.toThrow(
+			/does not belong/
+		);
 		await expect(loadOrCreateCA(dir, { FLEET_CA_CERT: ca.certPem })).rejects.toThrow(/set together/);
 		// An openssl-made SEC1 key and CA are accepted.
 		const od = tempDir("ca-openssl-env");
-		execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path.join(od, "k.pem"), "-out", path.join(od, "c.pem"), "-days", "30", "-subj", "/CN=ext CA", "-addext", "basicConstraints=critical,CA:TRUE"], { stdio: "ignore" });
-		const ext = await loadOrCreateCA(od + "/x", { FLEET_CA_CERT: fs.readFileSync(path.join(od, "c.pem"), "utf8"), FLEET_CA_KEY: fs.readFileSync(path.join(od, "k.pem"), "utf8") });
+		execFileSync(
+			"openssl",
+			[
+				"req",
+				"-x509",
+				"-newkey",
+				"ec",
+				"-pkeyopt",
+				"ec_paramgen_curve:P-256",
+				"-nodes",
+				"-keyout",
+				path.join(od, "k.pem"),
+				"-out",
+				path.join(od, "c.pem"),
+				"-days",
+				"30",
+				"-subj",
+				"/CN=ext CA",
+				"-addext",
+				"basicConstraints=critical,CA:TRUE"
+			],
+			{ stdio: "ignore" }
+		);
+		const ext = await loadOrCreateCA(od + "/x", {
+			FLEET_CA_CERT: fs.readFileSync(path.join(od, "c.pem"), "utf8"),
+			FLEET_CA_KEY: fs.readFileSync(path.join(od, "k.pem"), "utf8")
+		});
 		const leaf = await issueCertificate(ext, { commonName: "f2-aabbccddee04", usage: "client" });
 		expect(await verifyCertificate(leaf.certPem, ext.certPem)).toBe(true);
 	});
@@ -123,9 +195,15 @@ describe("signing CA", () => {
 	it("refuses bad issue options with a clear message", async () => {
 		const ca = await createCA();
 		await expect(issueCertificate(ca, { commonName: "a,CN=evil", usage: "client" })).rejects.toThrow(/commonName/);
-		await expect(issueCertificate(ca, { commonName: "x".repeat(65), usage: "client" })).rejects.toThrow(/commonName/);
-		await expect(issueCertificate(ca, { commonName: "b", usage: "server", ipAddresses: ["1.2.3"] })).rejects.toThrow(/IP address/);
-		await expect(issueCertificate(ca, { commonName: "b", usage: "server", dnsNames: ["bad name"] })).rejects.toThrow(/DNS name/);
+		await expect(issueCertificate(ca, { commonName: "x".repeat(65), usage: "client" })).rejects.toThrow(
+			/commonName/
+		);
+		await expect(
+			issueCertificate(ca, { commonName: "b", usage: "server", ipAddresses: ["1.2.3"] })
+		).rejects.toThrow(/IP address/);
+		await expect(
+			issueCertificate(ca, { commonName: "b", usage: "server", dnsNames: ["bad name"] })
+		).rejects.toThrow(/DNS name/);
 		await expect(issueCertificate(ca, { commonName: "b", usage: "client", days: 0 })).rejects.toThrow(/days/);
 	});
 });

@@ -1,7 +1,14 @@
 /** Errors thrown on one node keep their code and type on another (FleetErrorRegenerator). */
 import { Errors, ServiceBroker } from "moleculer";
 import { describe, expect, it } from "vitest";
-import { ConflictError, FleetErrorRegenerator, NotFoundError, TooManyRequestsError, toHttpError, UnauthorizedError } from "../../services/shared/errors";
+import {
+	ConflictError,
+	FleetErrorRegenerator,
+	NotFoundError,
+	TooManyRequestsError,
+	toHttpError,
+	UnauthorizedError
+} from "../../services/shared/errors";
 
 function roundTrip(err: Error): Error {
 	const r = new FleetErrorRegenerator();

@@ -12,19 +12,26 @@ import { tempDir } from "../helpers/broker";
 import { ROOT } from "../helpers/node-process";
 
 const read = (p: string) => fs.readFileSync(path.join(ROOT, p), "utf8");
-const check = (file: string, env: Record<string, string>) => spawnSync("/usr/sbin/nats-server", ["-c", file, "-t"], { env, encoding: "utf8" });
+const check = (file: string, env: Record<string, string>) =>
+	spawnSync("/usr/sbin/nats-server", ["-c", file, "-t"], { env, encoding: "utf8" });
 
 describe("shipped mesh configuration", () => {
 	it("nats.conf is valid and requires a user and password", () => {
 		const r = check(path.join(ROOT, "docker/nats/nats.conf"), { FLEETMESH_NATS_PASSWORD: "x" });
 		expect(r.stderr + r.stdout).toMatch(/is valid/);
-		expect(read("docker/nats/nats.conf")).toMatch(/authorization\s*\{\s*users = \[\s*\{ user: fleetmesh, password: \$FLEETMESH_NATS_PASSWORD \}/);
+		expect(read("docker/nats/nats.conf")).toMatch(
+			/authorization\s*\{\s*users = \[\s*\{ user: fleetmesh, password: \$FLEETMESH_NATS_PASSWORD \}/
+		);
 	});
 
 	it("nats-cluster.conf is valid with TLS certificates, and authenticates clients (password) and routes (certificates)", async () => {
 		const dir = tempDir("nats-tls");
 		const ca = await createCA("test CA");
-		const server = await issueCertificate(ca, { commonName: "nats-1", usage: "server", dnsNames: ["nats-1", "nats-2", "nats-3"] });
+		const server = await issueCertificate(ca, {
+			commonName: "nats-1",
+			usage: "server",
+			dnsNames: ["nats-1", "nats-2", "nats-3"]
+		});
 		fs.writeFileSync(path.join(dir, "ca.crt"), ca.certPem);
 		fs.writeFileSync(path.join(dir, "server.crt"), server.certPem);
 		fs.writeFileSync(path.join(dir, "server.key"), server.keyPem, { mode: 0o600 });

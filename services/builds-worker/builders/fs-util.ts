@@ -5,7 +5,8 @@ import path from "node:path";
 export async function putFilesUnder(root: string, files: Record<string, string | Buffer>): Promise<void> {
 	for (const [rel, content] of Object.entries(files)) {
 		const p = path.resolve(root, rel);
-		if (!p.startsWith(path.resolve(root) + path.sep)) throw new Error(`refusing to write outside the build directory: ${rel}`);
+		if (!p.startsWith(path.resolve(root) + path.sep))
+			throw new Error(`refusing to write outside the build directory: ${rel}`);
 		await fs.mkdir(path.dirname(p), { recursive: true });
 		await fs.writeFile(p, content);
 	}

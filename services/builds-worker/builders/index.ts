@@ -13,7 +13,12 @@ export function createBuilder(env: BuildsEnv, meta: ReleaseMetadata): Builder | 
 		case "local":
 			return new LocalBuilder(env.localIbDir);
 		case "podman":
-			return new PodmanBuilder({ image: env.podmanImage, network: env.podmanNetwork, timeoutS: env.jobTimeoutS, url: env.podmanUrl });
+			return new PodmanBuilder({
+				image: env.podmanImage,
+				network: env.podmanNetwork,
+				timeoutS: env.jobTimeoutS,
+				url: env.podmanUrl
+			});
 		default:
 			return null;
 	}

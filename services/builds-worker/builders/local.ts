@@ -18,8 +18,12 @@ export class LocalBuilder implements Builder {
 	constructor(private readonly ibRoot: string | null) {}
 
 	async check(): Promise<string | null> {
-		if (!this.ibRoot) return "ASU_LOCAL_IB_DIR is not set (a directory of unpacked ImageBuilders: <dir>/<version>/<target>-<subtarget>/)";
-		const ok = await fs.stat(this.ibRoot).then(s => s.isDirectory(), () => false);
+		if (!this.ibRoot)
+			return "ASU_LOCAL_IB_DIR is not set (a directory of unpacked ImageBuilders: <dir>/<version>/<target>-<subtarget>/)";
+		const ok = await fs.stat(this.ibRoot).then(
+			s => s.isDirectory(),
+			() => false
+		);
 		if (!ok) return `ASU_LOCAL_IB_DIR ${this.ibRoot} is not a directory`;
 		const make = await run(["make", "--version"]);
 		return make.code === 0 ? null : "make is not installed on this node";
@@ -27,8 +31,15 @@ export class LocalBuilder implements Builder {
 
 	async open(req: BuildRequest, requestHash: string): Promise<BuildEnv> {
 		const src = path.join(this.ibRoot ?? "", req.version, req.target.replace("/", "-"));
-		if (!(await fs.stat(src).then(s => s.isDirectory(), () => false))) {
-			throw new BuildFailure(`Error: Image not found: ${src}. If this version was just released, please try again in a few hours as it may take some time to become fully available.`);
+		if (
+			!(await fs.stat(src).then(
+				s => s.isDirectory(),
+				() => false
+			))
+		) {
+			throw new BuildFailure(
+				`Error: Image not found: ${src}. If this version was just released, please try again in a few hours as it may take some time to become fully available.`
+			);
 		}
 		const root = await fs.mkdtemp(path.join(os.tmpdir(), `asu-ib-${requestHash.slice(0, 12)}-`));
 		await fs.cp(src, root, { recursive: true, verbatimSymlinks: true });

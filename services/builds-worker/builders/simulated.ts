@@ -17,12 +17,20 @@ export class SimulatedBuilder implements Builder {
 	) {}
 
 	async check(): Promise<string | null> {
-		return (await this.meta.versions()).versions.length ? null : `no releases in the metadata mirror ${this.meta.source.describe}`;
+		return (await this.meta.versions()).versions.length
+			? null
+			: `no releases in the metadata mirror ${this.meta.source.describe}`;
 	}
 
 	async open(req: BuildRequest, requestHash: string): Promise<BuildEnv> {
 		const root = await fs.mkdtemp(path.join(os.tmpdir(), `asu-sim-${requestHash.slice(0, 12)}-`));
-		const ib = new SimulatedImageBuilder({ meta: this.meta, version: req.version, target: req.target, root, ...this.opts });
+		const ib = new SimulatedImageBuilder({
+			meta: this.meta,
+			version: req.version,
+			target: req.target,
+			root,
+			...this.opts
+		});
 		const binDir = path.join(root, "bin");
 		return {
 			binDir,

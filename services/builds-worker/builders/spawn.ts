@@ -3,11 +3,19 @@ import type { ExecResult } from "../simulated-ib";
 import { errorMessage } from "../../shared/error-message";
 
 /** Runs a command in its own process group; an abort kills the whole group (make and its children). */
-export function run(argv: string[], o: { cwd?: string; signal?: AbortSignal; input?: Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<ExecResult> {
+export function run(
+	argv: string[],
+	o: { cwd?: string; signal?: AbortSignal; input?: Buffer; env?: NodeJS.ProcessEnv } = {}
+): Promise<ExecResult> {
 	return new Promise(resolve => {
 		let child;
 		try {
-			child = spawn(argv[0], argv.slice(1), { cwd: o.cwd, env: o.env ?? process.env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+			child = spawn(argv[0], argv.slice(1), {
+				cwd: o.cwd,
+				env: o.env ?? process.env,
+				detached: true,
+				stdio: ["pipe", "pipe", "pipe"]
+			});
 		} catch (err) {
 			return resolve({ code: 127, stdout: "", stderr: `${argv[0]}: ${errorMessage(err)}\n` });
 		}

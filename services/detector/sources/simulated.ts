@@ -22,7 +22,8 @@ export class SimulatedSource implements DeviceSource {
 	}
 
 	inject(ev: RawDeviceEvent): void {
-		if (ev.action === "add") this.present.set(ev.path, { path: ev.path, subsystem: ev.subsystem, properties: ev.properties });
+		if (ev.action === "add")
+			this.present.set(ev.path, { path: ev.path, subsystem: ev.subsystem, properties: ev.properties });
 		else this.present.delete(ev.path);
 		this.emit?.(ev);
 	}

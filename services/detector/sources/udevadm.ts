@@ -76,7 +76,8 @@ export function parseExportDb(text: string): RawDevice[] {
 			const m = /^E: ([^=]+)=(.*)$/.exec(line);
 			if (m) props[m[1]] = m[2];
 		}
-		if (props.DEVNAME && props.SUBSYSTEM) out.push({ path: props.DEVNAME, subsystem: props.SUBSYSTEM, properties: props });
+		if (props.DEVNAME && props.SUBSYSTEM)
+			out.push({ path: props.DEVNAME, subsystem: props.SUBSYSTEM, properties: props });
 	}
 	return out;
 }

@@ -32,7 +32,11 @@ export function sourceHash(): string {
 	}
 	for (const pkg of ["uplot", "socket.io-client", "esbuild"]) {
 		try {
-			h.update(pkg + JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "node_modules", pkg, "package.json"), "utf8")).version);
+			h.update(
+				pkg +
+					JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "node_modules", pkg, "package.json"), "utf8"))
+						.version
+			);
 		} catch {
 			h.update(pkg + "?");
 		}
@@ -99,7 +103,12 @@ export async function buildDashboard(opts: { force?: boolean } = {}): Promise<Bu
 
 if (require.main === module) {
 	buildDashboard({ force: process.argv.includes("--force") }).then(
-		r => console.log(r.built ? `dashboard built in ${r.ms} ms: ${r.files.join(", ")} → ${DASHBOARD_DIST}` : "dashboard up to date"),
+		r =>
+			console.log(
+				r.built
+					? `dashboard built in ${r.ms} ms: ${r.files.join(", ")} → ${DASHBOARD_DIST}`
+					: "dashboard up to date"
+			),
 		err => {
 			console.error(`dashboard build failed: ${err.message}`);
 			process.exit(1);

@@ -13,7 +13,11 @@ export class SimulatorI2cBus implements I2cBusLike {
 	) {}
 
 	private call<T>(op: string, args: Record<string, unknown>): Promise<T> {
-		return this.broker.call("simulator.i2c", { bus: this.bus, op, ...args }, { nodeID: this.broker.nodeID, retries: 0 });
+		return this.broker.call(
+			"simulator.i2c",
+			{ bus: this.bus, op, ...args },
+			{ nodeID: this.broker.nodeID, retries: 0 }
+		);
 	}
 
 	readByte(address: number, command: number): Promise<number> {

@@ -17,7 +17,15 @@ export function resolvePath(primary: string, fallback?: string): string {
 
 export function openSerial(path: string, opts: SerialOptions): Promise<SerialPort> {
 	return new Promise((resolve, reject) => {
-		const port = new SerialPort({ path, baudRate: opts.baudRate, dataBits: opts.dataBits ?? 8, parity: opts.parity ?? "none", stopBits: opts.stopBits ?? 1, autoOpen: false, hupcl: false });
+		const port = new SerialPort({
+			path,
+			baudRate: opts.baudRate,
+			dataBits: opts.dataBits ?? 8,
+			parity: opts.parity ?? "none",
+			stopBits: opts.stopBits ?? 1,
+			autoOpen: false,
+			hupcl: false
+		});
 		port.open(err => (err ? reject(err) : resolve(port)));
 	});
 }

@@ -7,7 +7,12 @@
 /** The promise API of i2c-bus that this driver uses; a simulated bus implements the same. */
 export interface I2cBusLike {
 	readByte(address: number, command: number): Promise<number>;
-	readI2cBlock(address: number, command: number, length: number, buffer: Buffer): Promise<{ bytesRead: number; buffer: Buffer }>;
+	readI2cBlock(
+		address: number,
+		command: number,
+		length: number,
+		buffer: Buffer
+	): Promise<{ bytesRead: number; buffer: Buffer }>;
 	writeByte(address: number, command: number, byte: number): Promise<void>;
 	close?(): Promise<void>;
 }
@@ -26,9 +31,24 @@ export const BME280 = {
 } as const;
 
 export interface Bme280Calibration {
-	T1: number; T2: number; T3: number;
-	P1: number; P2: number; P3: number; P4: number; P5: number; P6: number; P7: number; P8: number; P9: number;
-	H1: number; H2: number; H3: number; H4: number; H5: number; H6: number;
+	T1: number;
+	T2: number;
+	T3: number;
+	P1: number;
+	P2: number;
+	P3: number;
+	P4: number;
+	P5: number;
+	P6: number;
+	P7: number;
+	P8: number;
+	P9: number;
+	H1: number;
+	H2: number;
+	H3: number;
+	H4: number;
+	H5: number;
+	H6: number;
 }
 
 /** Decodes the two calibration blocks (0x88…0xA1, 26 bytes; 0xE1…0xE7, 7 bytes). */
@@ -38,9 +58,18 @@ export function parseCalibration(b1: Buffer, b2: Buffer): Bme280Calibration {
 	const e5 = b2[4];
 	const e6 = b2.readInt8(5);
 	return {
-		T1: b1.readUInt16LE(0), T2: b1.readInt16LE(2), T3: b1.readInt16LE(4),
-		P1: b1.readUInt16LE(6), P2: b1.readInt16LE(8), P3: b1.readInt16LE(10), P4: b1.readInt16LE(12), P5: b1.readInt16LE(14),
-		P6: b1.readInt16LE(16), P7: b1.readInt16LE(18), P8: b1.readInt16LE(20), P9: b1.readInt16LE(22),
+		T1: b1.readUInt16LE(0),
+		T2: b1.readInt16LE(2),
+		T3: b1.readInt16LE(4),
+		P1: b1.readUInt16LE(6),
+		P2: b1.readInt16LE(8),
+		P3: b1.readInt16LE(10),
+		P4: b1.readInt16LE(12),
+		P5: b1.readInt16LE(14),
+		P6: b1.readInt16LE(16),
+		P7: b1.readInt16LE(18),
+		P8: b1.readInt16LE(20),
+		P9: b1.readInt16LE(22),
 		H1: b1[25],
 		H2: b2.readInt16LE(0),
 		H3: b2[2],
@@ -86,7 +115,9 @@ export function compensatePressure(adcP: number, tFine: number, c: Bme280Calibra
 /** Relative humidity in % (datasheet double formula, clamped to 0…100). */
 export function compensateHumidity(adcH: number, tFine: number, c: Bme280Calibration): number {
 	let h = tFine - 76800.0;
-	h = (adcH - (c.H4 * 64.0 + (c.H5 / 16384.0) * h)) * ((c.H2 / 65536.0) * (1.0 + (c.H6 / 67108864.0) * h * (1.0 + (c.H3 / 67108864.0) * h)));
+	h =
+		(adcH - (c.H4 * 64.0 + (c.H5 / 16384.0) * h)) *
+		((c.H2 / 65536.0) * (1.0 + (c.H6 / 67108864.0) * h * (1.0 + (c.H3 / 67108864.0) * h)));
 	h = h * (1.0 - (c.H1 * h) / 524288.0);
 	return Math.min(100, Math.max(0, h));
 }
@@ -156,7 +187,10 @@ export class Bme280Device {
 
 	async init(): Promise<Bme280Calibration> {
 		const id = await this.bus.readByte(this.address, BME280.REG_ID);
-		if (id !== BME280.CHIP_ID) throw new Error(`no BME280 at 0x${this.address.toString(16)}: chip id 0x${id.toString(16)} (expected 0x60)`);
+		if (id !== BME280.CHIP_ID)
+			throw new Error(
+				`no BME280 at 0x${this.address.toString(16)}: chip id 0x${id.toString(16)} (expected 0x60)`
+			);
 		const b1 = Buffer.alloc(26);
 		const b2 = Buffer.alloc(7);
 		await this.bus.readI2cBlock(this.address, BME280.REG_CALIB00, 26, b1);

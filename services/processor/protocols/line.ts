@@ -36,7 +36,9 @@ export class LineSplitter {
 				this.droppedBytes += this.partLen + piece.length + 1;
 				this.overlongLines++;
 			} else {
-				const line = this.partLen ? Buffer.concat([...this.parts, piece]).toString("utf8") : piece.toString("utf8");
+				const line = this.partLen
+					? Buffer.concat([...this.parts, piece]).toString("utf8")
+					: piece.toString("utf8");
 				lines.push(line.replace(/\r$/, ""));
 			}
 			this.parts = [];
@@ -76,7 +78,8 @@ export class LineSplitter {
 
 export type { LineFormat } from "../../shared/contracts/devices";
 
-export type ParseResult = { ok: true; values: Record<string, number> } | { ok: false; reason: string } | { ok: "header" };
+export type ParseResult =
+	{ ok: true; values: Record<string, number> } | { ok: false; reason: string } | { ok: "header" };
 
 const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 
@@ -115,7 +118,8 @@ function parseJson(line: string): ParseResult {
 	} catch {
 		return { ok: false, reason: "invalid JSON" };
 	}
-	if (!obj || typeof obj !== "object" || Array.isArray(obj)) return { ok: false, reason: "JSON line is not an object" };
+	if (!obj || typeof obj !== "object" || Array.isArray(obj))
+		return { ok: false, reason: "JSON line is not an object" };
 	const values: Record<string, number> = {};
 	for (const [k, v] of Object.entries(obj as Record<string, unknown>)) {
 		if (typeof v === "number" && Number.isFinite(v)) values[k] = v;
@@ -134,7 +138,8 @@ function parseCsv(line: string, state: LineState): ParseResult {
 		return { ok: "header" };
 	}
 	if (!state.csvHeader) return { ok: false, reason: "CSV row before any header line" };
-	if (cells.length !== state.csvHeader.length) return { ok: false, reason: `CSV row has ${cells.length} cells, header has ${state.csvHeader.length}` };
+	if (cells.length !== state.csvHeader.length)
+		return { ok: false, reason: `CSV row has ${cells.length} cells, header has ${state.csvHeader.length}` };
 	const values: Record<string, number> = {};
 	state.csvHeader.forEach((h, i) => {
 		if (numbers[i] != null) values[h] = numbers[i]!;

@@ -3,7 +3,10 @@
  * Any talker (GP, GN, GL, GA, BD). Other sentence types are recognised and ignored.
  */
 
-export type NmeaResult = { ok: true; type: string; values: Record<string, number> } | { ok: false; reason: string } | { ok: "ignored"; type: string };
+export type NmeaResult =
+	| { ok: true; type: string; values: Record<string, number> }
+	| { ok: false; reason: string }
+	| { ok: "ignored"; type: string };
 
 /** XOR of the characters between '$' and '*', as two hex digits. */
 export function nmeaChecksum(body: string): string {
@@ -42,7 +45,11 @@ export function parseNmea(line: string): NmeaResult {
 	if (!text.startsWith("$")) return { ok: false, reason: "not an NMEA sentence" };
 	if (!m) return { ok: false, reason: "NMEA sentence without checksum" };
 	const body = m[1];
-	if (nmeaChecksum(body) !== m[2].toUpperCase()) return { ok: false, reason: `NMEA checksum mismatch (got ${m[2].toUpperCase()}, computed ${nmeaChecksum(body)})` };
+	if (nmeaChecksum(body) !== m[2].toUpperCase())
+		return {
+			ok: false,
+			reason: `NMEA checksum mismatch (got ${m[2].toUpperCase()}, computed ${nmeaChecksum(body)})`
+		};
 	const f = body.split(",");
 	const type = f[0].slice(2);
 	const values: Record<string, number> = {};

@@ -42,7 +42,13 @@ function release(branchOffRev: number): BranchConfig {
 
 /** Upstream's branch table (asu/config.py). */
 export const BRANCHES: Record<string, BranchConfig> = {
-	SNAPSHOT: { path: "snapshots", enabled: true, snapshot: true, path_packages: "DEPRECATED", package_changes: PACKAGE_CHANGES_LIST },
+	SNAPSHOT: {
+		path: "snapshots",
+		enabled: true,
+		snapshot: true,
+		path_packages: "DEPRECATED",
+		package_changes: PACKAGE_CHANGES_LIST
+	},
 	"25.12": release(32295),
 	"24.10": release(27990),
 	"23.05": release(23069),
@@ -116,7 +122,16 @@ export interface ProfilesJson {
 	default_packages: string[];
 	linux_kernel?: { version: string; release: string; vermagic: string };
 	metadata_version: number;
-	profiles: Record<string, { device_packages: string[]; image_prefix: string; images: Array<{ filesystem: string; name: string; sha256: string; sha256_unsigned?: string; type: string }>; supported_devices: string[]; titles: unknown[] }>;
+	profiles: Record<
+		string,
+		{
+			device_packages: string[];
+			image_prefix: string;
+			images: Array<{ filesystem: string; name: string; sha256: string; sha256_unsigned?: string; type: string }>;
+			supported_devices: string[];
+			titles: unknown[];
+		}
+	>;
 	source_date_epoch: number;
 	target: string;
 	version_code: string;
@@ -155,7 +170,12 @@ export class ReleaseMetadata {
 	}
 
 	async versions(): Promise<Versions> {
-		const v = await this.json<{ stable_version?: string; oldstable_version?: string; upcoming_version?: string | null; versions_list?: string[] }>(".versions.json");
+		const v = await this.json<{
+			stable_version?: string;
+			oldstable_version?: string;
+			upcoming_version?: string | null;
+			versions_list?: string[];
+		}>(".versions.json");
 		const inBranch = (x: string) => Object.entries(BRANCHES).some(([name, b]) => b.enabled && x.startsWith(name));
 		const add = (list: string[], ...xs: Array<string | null | undefined>) => {
 			for (const x of xs) if (x && !list.includes(x) && inBranch(x)) list.push(x);
@@ -194,9 +214,14 @@ export class ReleaseMetadata {
 	}
 
 	/** branches.json / overview.branches: the branches that have versions in this mirror. */
-	async branches(): Promise<Record<string, BranchConfig & { name: string; versions: string[]; targets: Record<string, string> }>> {
+	async branches(): Promise<
+		Record<string, BranchConfig & { name: string; versions: string[]; targets: Record<string, string> }>
+	> {
 		const { versions } = await this.versions();
-		const out: Record<string, BranchConfig & { name: string; versions: string[]; targets: Record<string, string> }> = {};
+		const out: Record<
+			string,
+			BranchConfig & { name: string; versions: string[]; targets: Record<string, string> }
+		> = {};
 		for (const [name, b] of Object.entries(BRANCHES)) {
 			const vs = versions.filter(v => branchOf(v) === name);
 			if (!vs.length) continue;
@@ -217,7 +242,9 @@ export class ReleaseMetadata {
 
 	/** An index.json (apk v2) or Packages (opkg) of a feed directory: { architecture, packages }. */
 	async packagesIndex(dir: string): Promise<{ architecture: string; packages: Record<string, string> } | null> {
-		const j = await this.json<{ version?: number; architecture?: string; packages?: Record<string, string> }>(`${dir}/index.json`);
+		const j = await this.json<{ version?: number; architecture?: string; packages?: Record<string, string> }>(
+			`${dir}/index.json`
+		);
 		if (j && (j.version ?? 1) >= 2) return { architecture: j.architecture ?? "", packages: j.packages ?? {} };
 		const buf = await this.source.read(`${dir}/Packages`);
 		if (!buf) return j ? { architecture: j.architecture ?? "", packages: j.packages ?? {} } : null;

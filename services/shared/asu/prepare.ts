@@ -27,7 +27,11 @@ export interface Prepared {
 }
 
 /** Body -> 422 / 400 answer, or the prepared request. */
-export async function prepareRequest(meta: ReleaseMetadata, body: unknown, opts: ValidationOptions): Promise<AsuAnswer | Prepared> {
+export async function prepareRequest(
+	meta: ReleaseMetadata,
+	body: unknown,
+	opts: ValidationOptions
+): Promise<AsuAnswer | Prepared> {
 	const parsed = parseBuildRequest(body);
 	if (!parsed.ok) return { status: 422, body: { detail: parsed.detail } };
 	const v = await validateRequest(meta, parsed.request, opts);
@@ -38,14 +42,29 @@ export async function prepareRequest(meta: ReleaseMetadata, body: unknown, opts:
 	let resolved = req.packages;
 	if (req.diff_packages) {
 		const pj = await meta.profilesJson(req.version, req.target);
-		const defaults = new Set([...(pj?.default_packages ?? []), ...(pj?.profiles[req.profile]?.device_packages ?? [])]);
+		const defaults = new Set([
+			...(pj?.default_packages ?? []),
+			...(pj?.profiles[req.profile]?.device_packages ?? [])
+		]);
 		resolved = diffPackages(req.packages, defaults);
 		for (const p of resolved) {
-			if (p.startsWith("-")) changes.push({ type: "removal", action: "remove", package: p.slice(1), reason: "a default package not in the requested list (diff_packages)", automatic: true });
+			if (p.startsWith("-"))
+				changes.push({
+					type: "removal",
+					action: "remove",
+					package: p.slice(1),
+					reason: "a default package not in the requested list (diff_packages)",
+					automatic: true
+				});
 		}
 	}
 	// The resolved list is absolute and carries its removals: built as it is (diff_packages false).
-	const request: BuildRequest = { ...req, packages: resolved, packages_versions: withOrder({}, []), diff_packages: false };
+	const request: BuildRequest = {
+		...req,
+		packages: resolved,
+		packages_versions: withOrder({}, []),
+		diff_packages: false
+	};
 	return { request, changes, originalPackages, resolvedPackages: resolved };
 }
 
@@ -54,7 +73,11 @@ export function isAnswer(x: AsuAnswer | Prepared): x is AsuAnswer {
 }
 
 /** The 200 body of POST /api/v1/build/prepare. */
-export function preparedBody(p: Prepared, original: { diff_packages: boolean }, cached: { available: boolean; jobId: string | null }) {
+export function preparedBody(
+	p: Prepared,
+	original: { diff_packages: boolean },
+	cached: { available: boolean; jobId: string | null }
+) {
 	const hash = requestHash(p.request);
 	return {
 		status: "prepared",

@@ -39,7 +39,13 @@ export interface WorkerOptions {
 	/** BullMQ: a job whose lock is not renewed for this long is retaken by another worker. */
 	lockMs: number;
 	/** Called when a job finishes, for statistics and metrics. */
-	onFinished?(id: string, data: BuildJobData, outcome: { ok: true; result: Record<string, unknown>; ms: number } | { ok: false; error: string; ms: number; meta?: Partial<BuildMeta> }): void;
+	onFinished?(
+		id: string,
+		data: BuildJobData,
+		outcome:
+			| { ok: true; result: Record<string, unknown>; ms: number }
+			| { ok: false; error: string; ms: number; meta?: Partial<BuildMeta> }
+	): void;
 }
 
 export interface BuildWorker {
@@ -81,7 +87,10 @@ function expired(finishedAt: number | undefined, ttlS: number, now = Date.now())
 	return finishedAt != null && finishedAt + ttlS * 1000 < now;
 }
 
-function withTimeout(signal: AbortSignal | undefined, ms: number): { signal: AbortSignal; timedOut: () => boolean; clear(): void } {
+function withTimeout(
+	signal: AbortSignal | undefined,
+	ms: number
+): { signal: AbortSignal; timedOut: () => boolean; clear(): void } {
 	const ctrl = new AbortController();
 	let timedOut = false;
 	const timer = setTimeout(() => {
@@ -115,7 +124,11 @@ export class BullBuildQueue implements BuildQueue {
 		const { mq, Redis } = bullmq();
 		// The API's connection fails fast while Redis is away (the request answers 503) instead of
 		// queueing commands until it returns; workers keep BullMQ's endless retries on their own.
-		this.connection = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 });
+		this.connection = new Redis(redisUrl, {
+			maxRetriesPerRequest: 1,
+			enableOfflineQueue: false,
+			connectTimeout: 2000
+		});
 		this.connection.on("error", () => undefined);
 		this.queue = new mq.Queue<BuildJobData>(QUEUE_NAME, { connection: this.connection, prefix });
 		this.queue.on("error", () => undefined);
@@ -125,7 +138,12 @@ export class BullBuildQueue implements BuildQueue {
 		const state = await job.getState();
 		const data = job.data;
 		const finishedAt = job.finishedOn ?? undefined;
-		const base = { id: job.id!, meta: (typeof job.progress === "object" ? job.progress : {}) as Partial<BuildMeta>, enqueuedAt: job.timestamp, finishedAt };
+		const base = {
+			id: job.id!,
+			meta: (typeof job.progress === "object" ? job.progress : {}) as Partial<BuildMeta>,
+			enqueuedAt: job.timestamp,
+			finishedAt
+		};
 		let s: JobState;
 		if (state === "completed") {
 			if (expired(finishedAt, data.resultTtlS)) return this.expire(job);
@@ -149,14 +167,20 @@ export class BullBuildQueue implements BuildQueue {
 	/** Jobs ahead: new jobs are pushed on the left of the wait list, workers take from the right. */
 	private async position(id: string): Promise<number> {
 		const key = `${this.prefix}:${QUEUE_NAME}:wait`;
-		const [[, index], [, length]] = (await this.connection.multi().lpos(key, id).llen(key).exec()) as [[unknown, number | null], [unknown, number]];
+		const [[, index], [, length]] = (await this.connection.multi().lpos(key, id).llen(key).exec()) as [
+			[unknown, number | null],
+			[unknown, number]
+		];
 		return index == null ? 0 : Math.max(0, length - 1 - index);
 	}
 
 	/** Resolves once Redis answers, or after `ms` (the node starts either way; requests then answer 503). */
 	async ready(ms: number): Promise<void> {
 		let timer: NodeJS.Timeout | undefined;
-		await Promise.race([this.queue.waitUntilReady().catch(() => undefined), new Promise(r => (timer = setTimeout(r, ms)))]);
+		await Promise.race([
+			this.queue.waitUntilReady().catch(() => undefined),
+			new Promise(r => (timer = setTimeout(r, ms)))
+		]);
 		clearTimeout(timer);
 	}
 
@@ -215,7 +239,9 @@ export class BullBuildQueue implements BuildQueue {
 					opts.onFinished?.(job.id!, job.data, { ok: true, result, ms: Date.now() - started });
 					return result;
 				} catch (err) {
-					const message = t.timedOut() ? `Error: build timed out after ${Math.round(opts.timeoutMs / 1000)} s` : errorMessage(err);
+					const message = t.timedOut()
+						? `Error: build timed out after ${Math.round(opts.timeoutMs / 1000)} s`
+						: errorMessage(err);
 					opts.onFinished?.(job.id!, job.data, { ok: false, error: message, ms: Date.now() - started, meta });
 					// Never retried: a failed build is an answer (kept 1 h), not a transient fault.
 					throw new mq.UnrecoverableError(message);
@@ -238,7 +264,9 @@ export class BullBuildQueue implements BuildQueue {
 			close: async (force = false) => {
 				this.workers.delete(worker);
 				await worker.close(force);
-				await (worker as unknown as { connection?: { close(): Promise<void> } }).connection?.close?.().catch(() => undefined);
+				await (worker as unknown as { connection?: { close(): Promise<void> } }).connection
+					?.close?.()
+					.catch(() => undefined);
 			}
 		};
 	}
@@ -262,13 +290,23 @@ export class MemoryBuildQueue implements BuildQueue {
 	readonly kind = "in-process" as const;
 	private readonly jobs = new Map<string, MemoryJob>();
 	private readonly wait: string[] = [];
-	private readonly processors: Array<{ processor: JobProcessor; opts: WorkerOptions; running: number; closed: boolean; idle: Array<() => void>; ctrls: Set<AbortController> }> = [];
+	private readonly processors: Array<{
+		processor: JobProcessor;
+		opts: WorkerOptions;
+		running: number;
+		closed: boolean;
+		idle: Array<() => void>;
+		ctrls: Set<AbortController>;
+	}> = [];
 
 	async get(id: string): Promise<JobView | null> {
 		const j = this.jobs.get(id);
 		if (!j) return null;
 		const v = j.view;
-		if ((v.state === "done" && expired(v.finishedAt, j.data.resultTtlS)) || (v.state === "failed" && expired(v.finishedAt, j.data.failureTtlS))) {
+		if (
+			(v.state === "done" && expired(v.finishedAt, j.data.resultTtlS)) ||
+			(v.state === "failed" && expired(v.finishedAt, j.data.failureTtlS))
+		) {
 			this.jobs.delete(id);
 			return null;
 		}
@@ -331,9 +369,16 @@ export class MemoryBuildQueue implements BuildQueue {
 			Object.assign(job.view, { state: "done", result, finishedAt: Date.now() });
 			p.opts.onFinished?.(id, job.data, { ok: true, result, ms: Date.now() - started });
 		} catch (err) {
-			const message = t.timedOut() ? `Error: build timed out after ${Math.round(p.opts.timeoutMs / 1000)} s` : errorMessage(err);
+			const message = t.timedOut()
+				? `Error: build timed out after ${Math.round(p.opts.timeoutMs / 1000)} s`
+				: errorMessage(err);
 			Object.assign(job.view, { state: "failed", failedReason: message, finishedAt: Date.now() });
-			p.opts.onFinished?.(id, job.data, { ok: false, error: message, ms: Date.now() - started, meta: job.view.meta });
+			p.opts.onFinished?.(id, job.data, {
+				ok: false,
+				error: message,
+				ms: Date.now() - started,
+				meta: job.view.meta
+			});
 		} finally {
 			t.clear();
 			p.ctrls.delete(ctrl);
@@ -341,7 +386,14 @@ export class MemoryBuildQueue implements BuildQueue {
 	}
 
 	work(processor: JobProcessor, opts: WorkerOptions): BuildWorker {
-		const p = { processor, opts, running: 0, closed: false, idle: [] as Array<() => void>, ctrls: new Set<AbortController>() };
+		const p = {
+			processor,
+			opts,
+			running: 0,
+			closed: false,
+			idle: [] as Array<() => void>,
+			ctrls: new Set<AbortController>()
+		};
 		this.processors.push(p);
 		queueMicrotask(() => this.pump());
 		return {

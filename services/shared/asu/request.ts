@@ -40,7 +40,13 @@ class Reader {
 		return Object.prototype.hasOwnProperty.call(this.body, field);
 	}
 
-	error(type: string, loc: (string | number)[], msg: string, input: unknown, ctx?: Record<string, unknown>): undefined {
+	error(
+		type: string,
+		loc: (string | number)[],
+		msg: string,
+		input: unknown,
+		ctx?: Record<string, unknown>
+	): undefined {
 		this.errors.push({ type, loc: ["body", ...loc], msg, input, ...(ctx ? { ctx } : {}) });
 		return undefined;
 	}
@@ -48,10 +54,14 @@ class Reader {
 	str(value: unknown, loc: (string | number)[], pattern?: Pattern, maxLength?: number): string | undefined {
 		if (typeof value !== "string") return this.error("string_type", loc, "Input should be a valid string", value);
 		if (maxLength != null && [...value].length > maxLength) {
-			return this.error("string_too_long", loc, `String should have at most ${maxLength} characters`, value, { max_length: maxLength });
+			return this.error("string_too_long", loc, `String should have at most ${maxLength} characters`, value, {
+				max_length: maxLength
+			});
 		}
 		if (pattern && !pattern.re.test(value)) {
-			return this.error("string_pattern_mismatch", loc, `String should match pattern '${pattern.text}'`, value, { pattern: pattern.text });
+			return this.error("string_pattern_mismatch", loc, `String should match pattern '${pattern.text}'`, value, {
+				pattern: pattern.text
+			});
 		}
 		return value;
 	}
@@ -75,7 +85,8 @@ class Reader {
 	}
 
 	dict(value: unknown, loc: string, keyPattern: Pattern, valuePattern: Pattern): Record<string, string> | undefined {
-		if (value === null || typeof value !== "object" || Array.isArray(value)) return this.error("dict_type", [loc], "Input should be a valid dictionary", value);
+		if (value === null || typeof value !== "object" || Array.isArray(value))
+			return this.error("dict_type", [loc], "Input should be a valid dictionary", value);
 		const out: Record<string, string> = {};
 		const order: string[] = [];
 		for (const k of keysOf(value)) {
@@ -96,7 +107,12 @@ class Reader {
 			const s = value.trim().toLowerCase();
 			if (TRUE_STRINGS.has(s)) return true;
 			if (FALSE_STRINGS.has(s)) return false;
-			return this.error("bool_parsing", [loc], "Input should be a valid boolean, unable to interpret input", value);
+			return this.error(
+				"bool_parsing",
+				[loc],
+				"Input should be a valid boolean, unable to interpret input",
+				value
+			);
 		}
 		return this.error("bool_type", [loc], "Input should be a valid boolean", value);
 	}
@@ -104,13 +120,31 @@ class Reader {
 	int(value: unknown, loc: string, min: number, max: number): number | undefined {
 		let n: number;
 		if (typeof value === "number" && !Number.isNaN(value)) {
-			if (!Number.isInteger(value)) return this.error("int_from_float", [loc], "Input should be a valid integer, got a number with a fractional part", value);
+			if (!Number.isInteger(value))
+				return this.error(
+					"int_from_float",
+					[loc],
+					"Input should be a valid integer, got a number with a fractional part",
+					value
+				);
 			n = value;
 		} else if (typeof value === "string" && /^\s*[+-]?\d+\s*$/.test(value)) n = Number(value.trim());
-		else if (typeof value === "string") return this.error("int_parsing", [loc], "Input should be a valid integer, unable to parse string as an integer", value);
+		else if (typeof value === "string")
+			return this.error(
+				"int_parsing",
+				[loc],
+				"Input should be a valid integer, unable to parse string as an integer",
+				value
+			);
 		else return this.error("int_type", [loc], "Input should be a valid integer", value);
-		if (n < min) return this.error("greater_than_equal", [loc], `Input should be greater than or equal to ${min}`, value, { ge: min });
-		if (n > max) return this.error("less_than_equal", [loc], `Input should be less than or equal to ${max}`, value, { le: max });
+		if (n < min)
+			return this.error("greater_than_equal", [loc], `Input should be greater than or equal to ${min}`, value, {
+				ge: min
+			});
+		if (n > max)
+			return this.error("less_than_equal", [loc], `Input should be less than or equal to ${max}`, value, {
+				le: max
+			});
 		return n;
 	}
 
@@ -125,21 +159,48 @@ class Reader {
 export type ParsedRequest = { ok: true; request: BuildRequest } | { ok: false; detail: FieldError[] };
 
 /** Reads a request body (an object, or the JSON text itself, parsed keeping key order). */
-export function parseBuildRequest(body: unknown, limits = { maxDefaultsLength: MAX_DEFAULTS_LENGTH, maxRootfsSizeMb: MAX_ROOTFS_SIZE_MB }): ParsedRequest {
+export function parseBuildRequest(
+	body: unknown,
+	limits = { maxDefaultsLength: MAX_DEFAULTS_LENGTH, maxRootfsSizeMb: MAX_ROOTFS_SIZE_MB }
+): ParsedRequest {
 	if (typeof body === "string" || Buffer.isBuffer(body)) {
 		const text = body.toString();
 		try {
 			body = parseOrdered(text);
 		} catch (err) {
 			const pos = err instanceof JsonSyntaxError ? err.position : 0;
-			return { ok: false, detail: [{ type: "json_invalid", loc: ["body", pos], msg: "JSON decode error", input: {}, ctx: { error: errorMessage(err) } }] };
+			return {
+				ok: false,
+				detail: [
+					{
+						type: "json_invalid",
+						loc: ["body", pos],
+						msg: "JSON decode error",
+						input: {},
+						ctx: { error: errorMessage(err) }
+					}
+				]
+			};
 		}
 	}
 	if (body === null || typeof body !== "object" || Array.isArray(body)) {
-		return { ok: false, detail: [{ type: "model_attributes_type", loc: ["body"], msg: "Input should be a valid dictionary or object to extract fields from", input: body }] };
+		return {
+			ok: false,
+			detail: [
+				{
+					type: "model_attributes_type",
+					loc: ["body"],
+					msg: "Input should be a valid dictionary or object to extract fields from",
+					input: body
+				}
+			]
+		};
 	}
 	const r = new Reader(body as Record<string, unknown>);
-	const optional = <T>(read: (v: unknown) => T | undefined) => (v: unknown) => (v === null ? null : read(v));
+	const optional =
+		<T>(read: (v: unknown) => T | undefined) =>
+		(v: unknown) =>
+			v === null ? null : read(v);
 	const request: BuildRequest = {
 		distro: r.field("distro", "openwrt", v => r.str(v, ["distro"], PATTERNS.string)),
 		version: r.field("version", "", v => r.str(v, ["version"], PATTERNS.string), true),
@@ -147,15 +208,37 @@ export function parseBuildRequest(body: unknown, limits = { maxDefaultsLength: M
 		target: r.field("target", "", v => r.str(v, ["target"], PATTERNS.target), true),
 		profile: r.field("profile", "", v => r.str(v, ["profile"], PATTERNS.string), true),
 		packages: r.field("packages", [] as string[], v => r.list(v, "packages", PATTERNS.string)),
-		packages_versions: r.field("packages_versions", withOrder({}, []), v => r.dict(v, "packages_versions", PATTERNS.string, PATTERNS.pkgVersion)),
+		packages_versions: r.field("packages_versions", withOrder({}, []), v =>
+			r.dict(v, "packages_versions", PATTERNS.string, PATTERNS.pkgVersion)
+		),
 		diff_packages: r.field("diff_packages", false, v => r.bool(v, "diff_packages")),
-		defaults: r.field<string | null>("defaults", null, optional(v => r.str(v, ["defaults"], undefined, limits.maxDefaultsLength))),
-		rootfs_size_mb: r.field<number | null>("rootfs_size_mb", null, optional(v => r.int(v, "rootfs_size_mb", 1, limits.maxRootfsSizeMb))),
-		filesystem: r.field<BuildRequest["filesystem"]>("filesystem", null, optional(v => r.literal(v, "filesystem", FILESYSTEMS))),
-		repositories: r.field("repositories", withOrder({}, []), v => r.dict(v, "repositories", PATTERNS.repoName, PATTERNS.repoUrl)),
-		repositories_mode: r.field<BuildRequest["repositories_mode"]>("repositories_mode", "replace", v => r.literal(v, "repositories_mode", ["append", "replace"] as const)),
+		defaults: r.field<string | null>(
+			"defaults",
+			null,
+			optional(v => r.str(v, ["defaults"], undefined, limits.maxDefaultsLength))
+		),
+		rootfs_size_mb: r.field<number | null>(
+			"rootfs_size_mb",
+			null,
+			optional(v => r.int(v, "rootfs_size_mb", 1, limits.maxRootfsSizeMb))
+		),
+		filesystem: r.field<BuildRequest["filesystem"]>(
+			"filesystem",
+			null,
+			optional(v => r.literal(v, "filesystem", FILESYSTEMS))
+		),
+		repositories: r.field("repositories", withOrder({}, []), v =>
+			r.dict(v, "repositories", PATTERNS.repoName, PATTERNS.repoUrl)
+		),
+		repositories_mode: r.field<BuildRequest["repositories_mode"]>("repositories_mode", "replace", v =>
+			r.literal(v, "repositories_mode", ["append", "replace"] as const)
+		),
 		repository_keys: r.field("repository_keys", [] as string[], v => r.list(v, "repository_keys")),
-		client: r.field<string | null>("client", null, optional(v => r.str(v, ["client"])))
+		client: r.field<string | null>(
+			"client",
+			null,
+			optional(v => r.str(v, ["client"]))
+		)
 	};
 	if (r.errors.length) return { ok: false, detail: r.errors };
 	// Older LuCI versions send the board name ("tplink,archer-c7-v5"); the ImageBuilder profile uses "_".
@@ -171,7 +254,10 @@ export function clientOf(request: BuildRequest, userAgent: string | undefined): 
 }
 
 /** Result TTL of a job (upstream: 30 min with defaults, 7 d with package versions, 24 h otherwise). */
-export function resultTtlS(request: BuildRequest, ttl: { defaultsS: number; versionedS: number; unversionedS: number }): number {
+export function resultTtlS(
+	request: BuildRequest,
+	ttl: { defaultsS: number; versionedS: number; unversionedS: number }
+): number {
 	if (request.defaults) return ttl.defaultsS;
 	if (keysOf(request.packages_versions).length) return ttl.versionedS;
 	return ttl.unversionedS;

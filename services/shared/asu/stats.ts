@@ -23,11 +23,24 @@ export async function recordEvents(db: Sql, rows: EventRow[]): Promise<void> {
 	if (!rows.length) return;
 	const values: unknown[] = [];
 	const tuples = rows.map((r, i) => {
-		values.push(r.event, r.requestHash ?? null, r.client ?? null, r.version ?? null, r.target ?? null, r.profile ?? null, r.durationMs ?? null, r.images == null ? null : JSON.stringify(r.images), r.error ?? null);
+		values.push(
+			r.event,
+			r.requestHash ?? null,
+			r.client ?? null,
+			r.version ?? null,
+			r.target ?? null,
+			r.profile ?? null,
+			r.durationMs ?? null,
+			r.images == null ? null : JSON.stringify(r.images),
+			r.error ?? null
+		);
 		const b = i * 9;
 		return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}::jsonb, $${b + 9})`;
 	});
-	await db.query(`INSERT INTO build_events (event, request_hash, client, version, target, profile, duration_ms, images, error) VALUES ${tuples.join(", ")}`, values);
+	await db.query(
+		`INSERT INTO build_events (event, request_hash, client, version, target, profile, duration_ms, images, error) VALUES ${tuples.join(", ")}`,
+		values
+	);
 }
 
 export async function recordPackages(db: Sql, version: string, packages: string[]): Promise<void> {
@@ -38,7 +51,12 @@ export async function recordPackages(db: Sql, version: string, packages: string[
 
 /** ErrorLog.log_build_error: job ids hidden, whitespace collapsed, 200 characters. */
 export function cleanError(message: string): string {
-	return message.replace(/[0-9a-f]{64}/g, "[job-id]").split(/\s+/).filter(Boolean).join(" ").slice(0, 200);
+	return message
+		.replace(/[0-9a-f]{64}/g, "[job-id]")
+		.split(/\s+/)
+		.filter(Boolean)
+		.join(" ")
+		.slice(0, 200);
 }
 
 const DAY_MS = 86_400_000;
@@ -52,7 +70,9 @@ function buckets(count: number, intervalMs: number, now = Date.now()) {
 }
 
 export async function summary(db: Sql): Promise<{ builds_24h: number }> {
-	const [r] = await db.query<{ n: string }>(`SELECT count(*) AS n FROM build_events WHERE event = 'successes' AND at > now() - interval '1 day'`);
+	const [r] = await db.query<{ n: string }>(
+		`SELECT count(*) AS n FROM build_events WHERE event = 'successes' AND at > now() - interval '1 day'`
+	);
 	return { builds_24h: Number(r?.n ?? 0) };
 }
 
@@ -63,7 +83,8 @@ export async function buildsPerDay(db: Sql) {
 		 FROM build_events WHERE at >= to_timestamp($1 / 1000.0) AND event IN ('requests', 'cache-hits', 'failures') GROUP BY 1, 2`,
 		[start, DAY_MS]
 	);
-	const data = (event: string) => stamps.map((_, i) => Number(rows.find(r => r.event === event && r.day === i)?.n ?? 0));
+	const data = (event: string) =>
+		stamps.map((_, i) => Number(rows.find(r => r.event === event && r.day === i)?.n ?? 0));
 	return {
 		labels,
 		datasets: [
@@ -87,7 +108,11 @@ export async function buildsByVersion(db: Sql, branch: string | null) {
 		let label = r.version ?? "";
 		if (branch && !label.startsWith(branch)) continue;
 		if (!branch && label.includes(".")) label = label.slice(0, 5);
-		if (!series.has(label)) series.set(label, stamps.map(() => 0));
+		if (!series.has(label))
+			series.set(
+				label,
+				stamps.map(() => 0)
+			);
 		series.get(label)![r.bucket] += Number(r.n);
 	}
 	return { labels, datasets: [...series.keys()].sort().map(label => ({ label, data: series.get(label)! })) };
@@ -110,7 +135,14 @@ export async function buildErrors(db: Sql, n: number): Promise<string> {
 	if (!rows.length) return "No build errors recorded.";
 	const ts = (d: Date) => new Date(d).toISOString().slice(0, 19).replace("T", " ");
 	const entries = rows.map(r => `${ts(r.at)} ${r.version}:${r.target}:${r.profile} ${cleanError(r.error ?? "")}`);
-	return [`Build Errors: ${entries.length} entries`, `Time range: ${ts(rows[rows.length - 1].at)} to ${ts(rows[0].at)}`, "", "Recent errors:", "-".repeat(60), ...entries].join("\n");
+	return [
+		`Build Errors: ${entries.length} entries`,
+		`Time range: ${ts(rows[rows.length - 1].at)} to ${ts(rows[0].at)}`,
+		"",
+		"Recent errors:",
+		"-".repeat(60),
+		...entries
+	].join("\n");
 }
 
 /** Recent builds (successes and failures) for the dashboard. */
@@ -134,8 +166,13 @@ export async function recentBuilds(db: Sql, limit: number) {
 }
 
 export async function counts(db: Sql): Promise<Record<BuildEvent, number>> {
-	const rows = await db.query<{ event: BuildEvent; n: string }>(`SELECT event, count(*) AS n FROM build_events GROUP BY 1`);
-	const out = { requests: 0, "cache-hits": 0, "cache-misses": 0, successes: 0, failures: 0 } as Record<BuildEvent, number>;
+	const rows = await db.query<{ event: BuildEvent; n: string }>(
+		`SELECT event, count(*) AS n FROM build_events GROUP BY 1`
+	);
+	const out = { requests: 0, "cache-hits": 0, "cache-misses": 0, successes: 0, failures: 0 } as Record<
+		BuildEvent,
+		number
+	>;
 	for (const r of rows) out[r.event] = Number(r.n);
 	return out;
 }

@@ -25,19 +25,28 @@ export function isRepoAllowed(url: string, allowList: string[]): boolean {
 	return allowList.some(a => {
 		try {
 			const p = new URL(a);
-			return u.protocol === p.protocol && u.hostname === p.hostname && u.pathname.startsWith(p.pathname.replace(/\/+$/, "") + "/");
+			return (
+				u.protocol === p.protocol &&
+				u.hostname === p.hostname &&
+				u.pathname.startsWith(p.pathname.replace(/\/+$/, "") + "/")
+			);
 		} catch {
 			return false;
 		}
 	});
 }
 
-export async function validateRequest(meta: ReleaseMetadata, input: BuildRequest, opts: ValidationOptions): Promise<Validation> {
+export async function validateRequest(
+	meta: ReleaseMetadata,
+	input: BuildRequest,
+	opts: ValidationOptions
+): Promise<Validation> {
 	const req: BuildRequest = { ...input };
 	if (req.defaults && !opts.allowDefaults) return { ok: false, detail: "Handling `defaults` not enabled on server" };
 	for (const k of keysOf(req.repositories)) {
 		const url = req.repositories[k];
-		if (!isRepoAllowed(url, opts.repositoryAllowList)) return { ok: false, detail: `Repository not allowed: ${url}` };
+		if (!isRepoAllowed(url, opts.repositoryAllowList))
+			return { ok: false, detail: `Repository not allowed: ${url}` };
 	}
 	if (req.distro !== "openwrt") return { ok: false, detail: `Unsupported distro: ${req.distro}` };
 	if (!(branchOf(req.version) in BRANCHES)) return { ok: false, detail: `Unsupported branch: ${req.version}` };
@@ -57,9 +66,13 @@ export async function validateRequest(meta: ReleaseMetadata, input: BuildRequest
 	const aliases = await meta.profileAliases(req.version, req.target);
 	let profile = aliases.get(req.profile);
 	// Targets with one "generic" profile (x86, armsr) accept any board name.
-	if (!profile && aliases.size > 0 && [...new Set(aliases.values())].length === 1 && aliases.has("generic")) profile = "generic";
+	if (!profile && aliases.size > 0 && [...new Set(aliases.values())].length === 1 && aliases.has("generic"))
+		profile = "generic";
 	if (!profile) {
-		return { ok: false, detail: `Unsupported profile: ${req.profile}. The requested profile was either dropped or never existed. Please check the forums for more information.` };
+		return {
+			ok: false,
+			detail: `Unsupported profile: ${req.profile}. The requested profile was either dropped or never existed. Please check the forums for more information.`
+		};
 	}
 	req.profile = profile;
 	return { ok: true, request: req };

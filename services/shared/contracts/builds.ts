@@ -44,7 +44,15 @@ export interface BuildRequest {
 }
 
 /** `imagebuilder_status` values, in build order; LuCI throws on any value it does not know. */
-export const IMAGEBUILDER_STATUS = ["init", "container_setup", "validate_revision", "validate_manifest", "building_image", "done", "failed"] as const;
+export const IMAGEBUILDER_STATUS = [
+	"init",
+	"container_setup",
+	"validate_revision",
+	"validate_manifest",
+	"building_image",
+	"done",
+	"failed"
+] as const;
 export type ImagebuilderStatus = (typeof IMAGEBUILDER_STATUS)[number];
 
 /** What a running job publishes about itself (upstream's job.meta). */

@@ -12,20 +12,76 @@
 
 /** Every field type a frame may hold: its size in bytes, and how it is read and written. */
 export const FIELD_TYPES = {
-	int8: { size: 1, read: (b: Buffer, o: number) => b.readInt8(o), write: (b: Buffer, o: number, v: number) => b.writeInt8(clampInt(v, -0x80, 0x7f), o) },
-	uint8: { size: 1, read: (b: Buffer, o: number) => b.readUInt8(o), write: (b: Buffer, o: number, v: number) => b.writeUInt8(clampInt(v, 0, 0xff), o) },
-	int16be: { size: 2, read: (b: Buffer, o: number) => b.readInt16BE(o), write: (b: Buffer, o: number, v: number) => b.writeInt16BE(clampInt(v, -0x8000, 0x7fff), o) },
-	int16le: { size: 2, read: (b: Buffer, o: number) => b.readInt16LE(o), write: (b: Buffer, o: number, v: number) => b.writeInt16LE(clampInt(v, -0x8000, 0x7fff), o) },
-	uint16be: { size: 2, read: (b: Buffer, o: number) => b.readUInt16BE(o), write: (b: Buffer, o: number, v: number) => b.writeUInt16BE(clampInt(v, 0, 0xffff), o) },
-	uint16le: { size: 2, read: (b: Buffer, o: number) => b.readUInt16LE(o), write: (b: Buffer, o: number, v: number) => b.writeUInt16LE(clampInt(v, 0, 0xffff), o) },
-	int32be: { size: 4, read: (b: Buffer, o: number) => b.readInt32BE(o), write: (b: Buffer, o: number, v: number) => b.writeInt32BE(clampInt(v, -0x80000000, 0x7fffffff), o) },
-	int32le: { size: 4, read: (b: Buffer, o: number) => b.readInt32LE(o), write: (b: Buffer, o: number, v: number) => b.writeInt32LE(clampInt(v, -0x80000000, 0x7fffffff), o) },
-	uint32be: { size: 4, read: (b: Buffer, o: number) => b.readUInt32BE(o), write: (b: Buffer, o: number, v: number) => b.writeUInt32BE(clampInt(v, 0, 0xffffffff), o) },
-	uint32le: { size: 4, read: (b: Buffer, o: number) => b.readUInt32LE(o), write: (b: Buffer, o: number, v: number) => b.writeUInt32LE(clampInt(v, 0, 0xffffffff), o) },
-	float32be: { size: 4, read: (b: Buffer, o: number) => b.readFloatBE(o), write: (b: Buffer, o: number, v: number) => b.writeFloatBE(v, o) },
-	float32le: { size: 4, read: (b: Buffer, o: number) => b.readFloatLE(o), write: (b: Buffer, o: number, v: number) => b.writeFloatLE(v, o) },
-	float64be: { size: 8, read: (b: Buffer, o: number) => b.readDoubleBE(o), write: (b: Buffer, o: number, v: number) => b.writeDoubleBE(v, o) },
-	float64le: { size: 8, read: (b: Buffer, o: number) => b.readDoubleLE(o), write: (b: Buffer, o: number, v: number) => b.writeDoubleLE(v, o) }
+	int8: {
+		size: 1,
+		read: (b: Buffer, o: number) => b.readInt8(o),
+		write: (b: Buffer, o: number, v: number) => b.writeInt8(clampInt(v, -0x80, 0x7f), o)
+	},
+	uint8: {
+		size: 1,
+		read: (b: Buffer, o: number) => b.readUInt8(o),
+		write: (b: Buffer, o: number, v: number) => b.writeUInt8(clampInt(v, 0, 0xff), o)
+	},
+	int16be: {
+		size: 2,
+		read: (b: Buffer, o: number) => b.readInt16BE(o),
+		write: (b: Buffer, o: number, v: number) => b.writeInt16BE(clampInt(v, -0x8000, 0x7fff), o)
+	},
+	int16le: {
+		size: 2,
+		read: (b: Buffer, o: number) => b.readInt16LE(o),
+		write: (b: Buffer, o: number, v: number) => b.writeInt16LE(clampInt(v, -0x8000, 0x7fff), o)
+	},
+	uint16be: {
+		size: 2,
+		read: (b: Buffer, o: number) => b.readUInt16BE(o),
+		write: (b: Buffer, o: number, v: number) => b.writeUInt16BE(clampInt(v, 0, 0xffff), o)
+	},
+	uint16le: {
+		size: 2,
+		read: (b: Buffer, o: number) => b.readUInt16LE(o),
+		write: (b: Buffer, o: number, v: number) => b.writeUInt16LE(clampInt(v, 0, 0xffff), o)
+	},
+	int32be: {
+		size: 4,
+		read: (b: Buffer, o: number) => b.readInt32BE(o),
+		write: (b: Buffer, o: number, v: number) => b.writeInt32BE(clampInt(v, -0x80000000, 0x7fffffff), o)
+	},
+	int32le: {
+		size: 4,
+		read: (b: Buffer, o: number) => b.readInt32LE(o),
+		write: (b: Buffer, o: number, v: number) => b.writeInt32LE(clampInt(v, -0x80000000, 0x7fffffff), o)
+	},
+	uint32be: {
+		size: 4,
+		read: (b: Buffer, o: number) => b.readUInt32BE(o),
+		write: (b: Buffer, o: number, v: number) => b.writeUInt32BE(clampInt(v, 0, 0xffffffff), o)
+	},
+	uint32le: {
+		size: 4,
+		read: (b: Buffer, o: number) => b.readUInt32LE(o),
+		write: (b: Buffer, o: number, v: number) => b.writeUInt32LE(clampInt(v, 0, 0xffffffff), o)
+	},
+	float32be: {
+		size: 4,
+		read: (b: Buffer, o: number) => b.readFloatBE(o),
+		write: (b: Buffer, o: number, v: number) => b.writeFloatBE(v, o)
+	},
+	float32le: {
+		size: 4,
+		read: (b: Buffer, o: number) => b.readFloatLE(o),
+		write: (b: Buffer, o: number, v: number) => b.writeFloatLE(v, o)
+	},
+	float64be: {
+		size: 8,
+		read: (b: Buffer, o: number) => b.readDoubleBE(o),
+		write: (b: Buffer, o: number, v: number) => b.writeDoubleBE(v, o)
+	},
+	float64le: {
+		size: 8,
+		read: (b: Buffer, o: number) => b.readDoubleLE(o),
+		write: (b: Buffer, o: number, v: number) => b.writeDoubleLE(v, o)
+	}
 } as const;
 
 export type FieldType = keyof typeof FIELD_TYPES;

@@ -41,7 +41,8 @@ export function readingProblem(r: unknown): string | null {
 	const { deviceId, datapointId, value, ts } = r as Record<string, unknown>;
 	if (!isInt4Id(deviceId)) return `deviceId ${JSON.stringify(deviceId)} is not a positive int4`;
 	if (!isInt4Id(datapointId)) return `datapointId ${JSON.stringify(datapointId)} is not a positive int4`;
-	if (typeof value !== "number" || !Number.isFinite(value)) return `value ${JSON.stringify(value)} is not a finite number`;
+	if (typeof value !== "number" || !Number.isFinite(value))
+		return `value ${JSON.stringify(value)} is not a finite number`;
 	if (toEpochMs(ts) == null) return `ts ${JSON.stringify(ts)} is not epoch milliseconds or ISO 8601`;
 	return null;
 }

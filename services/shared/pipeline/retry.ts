@@ -29,7 +29,8 @@ export function untilDone<T>(ctx: RetryContext, what: string, fn: () => Promise<
 		maxDelayMs: 5000,
 		onFailure: (err, attempt) => {
 			if (ctx.isStopping()) return false;
-			if (attempt === 1 || attempt % 10 === 0) ctx.logger.warn(`pipeline: ${what} failed (${errorMessage(err)}); retrying`);
+			if (attempt === 1 || attempt % 10 === 0)
+				ctx.logger.warn(`pipeline: ${what} failed (${errorMessage(err)}); retrying`);
 			keepAlive?.();
 		}
 	});

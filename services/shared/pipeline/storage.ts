@@ -60,7 +60,9 @@ async function insertWithCopy(db: Database, rows: Row[]): Promise<number> {
 			await session.query(
 				"CREATE TEMP TABLE IF NOT EXISTS decoded_data_stage (timestamp timestamptz, device_id integer, datapoint_id integer, value double precision) ON COMMIT DELETE ROWS"
 			);
-			const stream = client.query(copyFrom("COPY decoded_data_stage (timestamp, device_id, datapoint_id, value) FROM STDIN"));
+			const stream = client.query(
+				copyFrom("COPY decoded_data_stage (timestamp, device_id, datapoint_id, value) FROM STDIN")
+			);
 			await streamPipeline(Readable.from([copyText(rows)]), stream);
 			const res = await client.query(
 				"INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) SELECT timestamp, device_id, datapoint_id, value FROM decoded_data_stage ON CONFLICT DO NOTHING"
@@ -81,7 +83,12 @@ export async function insertWithUnnest(tx: Sql, rows: Row[]): Promise<number> {
 			SELECT * FROM unnest($1::timestamptz[], $2::int[], $3::int[], $4::float8[])
 			ON CONFLICT DO NOTHING RETURNING 1
 		) SELECT count(*)::int AS n FROM ins`,
-		[rows.map(r => new Date(r.ts).toISOString()), rows.map(r => r.deviceId), rows.map(r => r.datapointId), rows.map(r => r.value)]
+		[
+			rows.map(r => new Date(r.ts).toISOString()),
+			rows.map(r => r.deviceId),
+			rows.map(r => r.datapointId),
+			rows.map(r => r.value)
+		]
 	);
 	return res[0]?.n ?? 0;
 }
@@ -89,12 +96,10 @@ export async function insertWithUnnest(tx: Sql, rows: Row[]): Promise<number> {
 /** The naive baseline (bench only): one INSERT per reading. */
 export async function insertOneByOne(db: Database, rows: Row[]): Promise<void> {
 	for (const r of rows) {
-		await db.query("INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", [
-			new Date(r.ts).toISOString(),
-			r.deviceId,
-			r.datapointId,
-			r.value
-		]);
+		await db.query(
+			"INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+			[new Date(r.ts).toISOString(), r.deviceId, r.datapointId, r.value]
+		);
 	}
 }
 
@@ -139,9 +144,7 @@ export interface DeadLetterRow {
 
 /** TimescaleDB only: the retention policy of decoded_data from DATA_RETENTION_DAYS (0 removes it). */
 export async function applyRetention(db: Database, days: number): Promise<"timescaledb" | "plain"> {
-	const ht = await db.query(
-		"SELECT 1 FROM pg_extension e WHERE e.extname = 'timescaledb'"
-	);
+	const ht = await db.query("SELECT 1 FROM pg_extension e WHERE e.extname = 'timescaledb'");
 	if (ht.length === 0) return "plain";
 	await db.query("SELECT remove_retention_policy('decoded_data', if_exists => true)");
 	if (days > 0) await db.query("SELECT add_retention_policy('decoded_data', make_interval(days => $1::int))", [days]);

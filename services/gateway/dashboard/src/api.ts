@@ -72,7 +72,10 @@ export class Api {
 	}
 
 	/** One page of a list route, whichever shape it answers in. */
-	async page<T>(path: string, query?: Record<string, string | number | boolean | null | undefined>): Promise<Page<T>> {
+	async page<T>(
+		path: string,
+		query?: Record<string, string | number | boolean | null | undefined>
+	): Promise<Page<T>> {
 		return toPage<T>(await this.get<unknown>(path, query));
 	}
 
@@ -80,7 +83,11 @@ export class Api {
 	 * Every item of a list route, following `nextCursor` (at most `maxPages` pages: a view never
 	 * hangs on a huge table; `truncated` says when it stopped early).
 	 */
-	async all<T>(path: string, query: Record<string, string | number | boolean | null | undefined> = {}, maxPages = 50): Promise<{ items: T[]; truncated: boolean }> {
+	async all<T>(
+		path: string,
+		query: Record<string, string | number | boolean | null | undefined> = {},
+		maxPages = 50
+	): Promise<{ items: T[]; truncated: boolean }> {
 		const items: T[] = [];
 		let cursor: string | null = null;
 		for (let i = 0; i < maxPages; i++) {

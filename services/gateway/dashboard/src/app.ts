@@ -42,8 +42,19 @@ export class App {
 		this.root.replaceChildren();
 		this.main = this.nav = this.conn = null;
 		const error = h("div", { class: "error", role: "alert" }, message);
-		const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true, value: localStorage.getItem(EMAIL_KEY) ?? "" });
-		const password = h("input", { type: "password", name: "password", autocomplete: "current-password", required: true });
+		const email = h("input", {
+			type: "email",
+			name: "email",
+			autocomplete: "username",
+			required: true,
+			value: localStorage.getItem(EMAIL_KEY) ?? ""
+		});
+		const password = h("input", {
+			type: "password",
+			name: "password",
+			autocomplete: "current-password",
+			required: true
+		});
 		const submit = h("button", { class: "btn primary", type: "submit" }, "Sign in");
 		const form = h(
 			"form",
@@ -54,12 +65,16 @@ export class App {
 					submit.disabled = true;
 					error.textContent = "";
 					try {
-						const res = await this.api.post<{ access_token: string }>("/api/users/auth", { email: email.value.trim(), password: password.value });
+						const res = await this.api.post<{ access_token: string }>("/api/users/auth", {
+							email: email.value.trim(),
+							password: password.value
+						});
 						this.api.setToken(res.access_token);
 						localStorage.setItem(EMAIL_KEY, email.value.trim());
 						this.showApp();
 					} catch (err) {
-						error.textContent = (err as ApiError).status === 401 ? "Wrong email or password." : errorMessage(err);
+						error.textContent =
+							(err as ApiError).status === 401 ? "Wrong email or password." : errorMessage(err);
 						submit.disabled = false;
 						password.select();
 					}
@@ -82,7 +97,9 @@ export class App {
 		this.api.setToken(null);
 		if (!message) {
 			// Revoke on the server too; the page does not wait for it.
-			fetch("/api/users/logout", { method: "POST", headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+			fetch("/api/users/logout", { method: "POST", headers: { authorization: `Bearer ${token}` } }).catch(
+				() => undefined
+			);
 		}
 		this.leaveView();
 		this.live.disconnect();
@@ -99,23 +116,44 @@ export class App {
 			admin: c.is_admin === true || c.role === "admin"
 		};
 		this.root.replaceChildren();
-		this.conn = h("span", { class: "conn", title: "Live connection" }, h("span", { class: "dot" }), h("span", { class: "conn-text" }, "connecting"));
+		this.conn = h(
+			"span",
+			{ class: "conn", title: "Live connection" },
+			h("span", { class: "dot" }),
+			h("span", { class: "conn-text" }, "connecting")
+		);
 		this.nav = h("nav", { class: "nav", "aria-label": "Views" });
 		for (const v of this.views) {
 			if (!v.nav || (v.nav === "admin" && !this.user.admin)) continue;
-			this.nav.append(h("a", { href: `#/${v.path}`, "data-view": v.path }, v.icon ? h("span", { class: "nav-icon", "aria-hidden": "true" }, v.icon) : null, h("span", { class: "nav-label" }, v.title)));
+			this.nav.append(
+				h(
+					"a",
+					{ href: `#/${v.path}`, "data-view": v.path },
+					v.icon ? h("span", { class: "nav-icon", "aria-hidden": "true" }, v.icon) : null,
+					h("span", { class: "nav-label" }, v.title)
+				)
+			);
 		}
 		this.main = h("main", { id: "view" });
 		this.root.append(
 			h(
 				"header",
 				{ class: "topbar" },
-				h("a", { class: "brand", href: "#/" }, h("img", { src: "favicon.svg", alt: "" }), h("span", {}, "fleetmesh")),
+				h(
+					"a",
+					{ class: "brand", href: "#/" },
+					h("img", { src: "favicon.svg", alt: "" }),
+					h("span", {}, "fleetmesh")
+				),
 				this.nav,
 				h("span", { class: "spacer" }),
 				this.conn,
 				h("a", { class: "who", href: "#/account", title: "Your account" }, this.user.email),
-				h("button", { class: "btn", type: "button", onclick: (() => this.logout()) as EventListener }, "Sign out")
+				h(
+					"button",
+					{ class: "btn", type: "button", onclick: (() => this.logout()) as EventListener },
+					"Sign out"
+				)
 			),
 			this.main
 		);
@@ -144,14 +182,21 @@ export class App {
 
 	private route(): void {
 		if (!this.main || !this.api.token) return;
-		const parts = location.hash.replace(/^#\/?/, "").split("?")[0].split("/").filter(Boolean).map(decodeURIComponent);
-		const view = this.views.find(v => v.path === (parts[0] ?? "")) ?? this.views.find(v => v.path === "") ?? this.views[0];
+		const parts = location.hash
+			.replace(/^#\/?/, "")
+			.split("?")[0]
+			.split("/")
+			.filter(Boolean)
+			.map(decodeURIComponent);
+		const view =
+			this.views.find(v => v.path === (parts[0] ?? "")) ?? this.views.find(v => v.path === "") ?? this.views[0];
 		if (view.nav === "admin" && !this.user.admin) {
 			this.main.replaceChildren(h("div", { class: "panel empty" }, "This page is for administrators."));
 			return;
 		}
 		this.leaveView();
-		for (const a of Array.from(this.nav?.querySelectorAll("a") ?? [])) a.classList.toggle("active", a.dataset.view === view.path);
+		for (const a of Array.from(this.nav?.querySelectorAll("a") ?? []))
+			a.classList.toggle("active", a.dataset.view === view.path);
 		document.title = view.title ? `${view.title} · fleetmesh` : "fleetmesh";
 		const el = h("div", { class: `view view-${view.path || "overview"}`, "data-view": view.path });
 		this.main.replaceChildren(el);
@@ -166,9 +211,12 @@ export class App {
 			},
 			onCleanup: fn => cleanups.push(fn),
 			every: (ms, fn) => {
-				const run = () => Promise.resolve().then(fn).catch(err => {
-					if (!(err instanceof ApiError && err.status === 401)) console.warn(err);
-				});
+				const run = () =>
+					Promise.resolve()
+						.then(fn)
+						.catch(err => {
+							if (!(err instanceof ApiError && err.status === 401)) console.warn(err);
+						});
 				void run();
 				const t = window.setInterval(run, ms);
 				cleanups.push(() => clearInterval(t));
@@ -180,7 +228,15 @@ export class App {
 			.then(() => view.render(el, ctx, parts.slice(1)))
 			.catch(err => {
 				if (err instanceof ApiError && err.status === 401) return;
-				el.replaceChildren(h("div", { class: "panel empty error-box" }, err instanceof ApiError && err.status === 404 ? "Not found." : `This page could not be shown: ${errorMessage(err)}`));
+				el.replaceChildren(
+					h(
+						"div",
+						{ class: "panel empty error-box" },
+						err instanceof ApiError && err.status === 404
+							? "Not found."
+							: `This page could not be shown: ${errorMessage(err)}`
+					)
+				);
 			});
 	}
 }

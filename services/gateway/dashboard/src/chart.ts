@@ -33,7 +33,33 @@ interface SeriesData {
 const PALETTE = ["--accent", "--series-2", "--series-3", "--series-4", "--series-5", "--series-6"];
 const FONT = "11px system-ui, sans-serif";
 /** Tick steps in seconds: includes 2 and 3 minutes, so a five-minute window gets more than one tick. */
-const TIME_INCRS = [1, 2, 5, 10, 15, 30, MIN, 2 * MIN, 3 * MIN, 5 * MIN, 10 * MIN, 15 * MIN, 30 * MIN, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 90 * DAY, 365 * DAY];
+const TIME_INCRS = [
+	1,
+	2,
+	5,
+	10,
+	15,
+	30,
+	MIN,
+	2 * MIN,
+	3 * MIN,
+	5 * MIN,
+	10 * MIN,
+	15 * MIN,
+	30 * MIN,
+	HOUR,
+	2 * HOUR,
+	3 * HOUR,
+	6 * HOUR,
+	12 * HOUR,
+	DAY,
+	2 * DAY,
+	7 * DAY,
+	14 * DAY,
+	30 * DAY,
+	90 * DAY,
+	365 * DAY
+];
 
 let measureCtx: CanvasRenderingContext2D | null = null;
 function textWidth(s: string): number {
@@ -77,8 +103,14 @@ export class TimeChart {
 	}
 
 	/** Replaces every series. `range` (s) fixes the x axis to what the user asked for. */
-	setData(defs: SeriesDef[], data: { xs: number[]; ys: (number | null)[] }[], range: [number, number] | null = null): void {
-		const sameShape = defs.length === this.series.length && defs.every((d, i) => d.key === this.series[i].def.key && d.unit === this.series[i].def.unit);
+	setData(
+		defs: SeriesDef[],
+		data: { xs: number[]; ys: (number | null)[] }[],
+		range: [number, number] | null = null
+	): void {
+		const sameShape =
+			defs.length === this.series.length &&
+			defs.every((d, i) => d.key === this.series[i].def.key && d.unit === this.series[i].def.unit);
 		this.series = defs.map((def, i) => ({ def, xs: data[i]?.xs ?? [], ys: data[i]?.ys ?? [] }));
 		this.range = range;
 		this.zoomed = null;
@@ -129,13 +161,16 @@ export class TimeChart {
 			});
 		});
 		const header = ["time", ...this.series.map(s => (s.def.unit ? `${s.def.label} (${s.def.unit})` : s.def.label))];
-		const rows = [...byTime.entries()].sort((a, b) => a[0] - b[0]).map(([x, vals]) => [new Date(x * 1000).toISOString(), ...vals.map(v => (v == null ? "" : v))]);
+		const rows = [...byTime.entries()]
+			.sort((a, b) => a[0] - b[0])
+			.map(([x, vals]) => [new Date(x * 1000).toISOString(), ...vals.map(v => (v == null ? "" : v))]);
 		return { header, rows };
 	}
 
 	toCsv(): string {
 		const { header, rows } = this.visibleRows();
-		const esc = (v: string | number) => (typeof v === "string" && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v));
+		const esc = (v: string | number) =>
+			typeof v === "string" && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v);
 		return [header, ...rows].map(r => r.map(esc).join(",")).join("\n") + "\n";
 	}
 
@@ -220,20 +255,45 @@ export class TimeChart {
 			const d = Math.abs(max) * 0.01 || 1;
 			return [max - d, max + d];
 		};
-		const axis = { stroke: muted, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font: FONT, labelFont: FONT };
-		const ySize = (_u: uPlot, values: string[]) => (values?.length ? Math.ceil(Math.max(...values.map(textWidth))) + 14 : 30);
+		const axis = {
+			stroke: muted,
+			grid: { stroke: grid, width: 1 },
+			ticks: { stroke: grid, width: 1 },
+			font: FONT,
+			labelFont: FONT
+		};
+		const ySize = (_u: uPlot, values: string[]) =>
+			values?.length ? Math.ceil(Math.max(...values.map(textWidth))) + 14 : 30;
 		const axes: uPlot.Axis[] = [
 			{
 				...axis,
 				space: (u: uPlot) => ((u.scales.x.max ?? 0) - (u.scales.x.min ?? 0) > DAY ? 100 : 80),
 				size: 28,
 				incrs: TIME_INCRS,
-				values: (u: uPlot, ticks: number[]) => timeTickLabels(ticks, (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0))
+				values: (u: uPlot, ticks: number[]) =>
+					timeTickLabels(ticks, (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0))
 			},
-			{ ...axis, scale: "y", space: 28, values: (_u: uPlot, t: number[]) => tickLabels(t), size: ySize, ...(units.length > 1 && units[0] ? { label: units[0], labelSize: 16, labelGap: 0 } : {}) }
+			{
+				...axis,
+				scale: "y",
+				space: 28,
+				values: (_u: uPlot, t: number[]) => tickLabels(t),
+				size: ySize,
+				...(units.length > 1 && units[0] ? { label: units[0], labelSize: 16, labelGap: 0 } : {})
+			}
 		];
 		// A second unit gets its own axis on the right; each axis then says its unit.
-		if (units.length > 1) axes.push({ ...axis, scale: "y2", side: 1, space: 28, grid: { show: false }, values: (_u: uPlot, t: number[]) => tickLabels(t), size: ySize, ...(units[1] ? { label: units.slice(1).join(", "), labelSize: 16, labelGap: 0 } : {}) });
+		if (units.length > 1)
+			axes.push({
+				...axis,
+				scale: "y2",
+				side: 1,
+				space: 28,
+				grid: { show: false },
+				values: (_u: uPlot, t: number[]) => tickLabels(t),
+				size: ySize,
+				...(units[1] ? { label: units.slice(1).join(", "), labelSize: 16, labelGap: 0 } : {})
+			});
 		this.plot = new uPlot(
 			{
 				width,
@@ -242,7 +302,10 @@ export class TimeChart {
 				legend: { show: false },
 				cursor: { drag: { x: !!this.opts.onZoom, y: false, setScale: false }, points: { size: 6 } },
 				scales: {
-					x: { time: true, range: (_u: uPlot, min: number, max: number) => this.xRange() ?? [Math.min(min, max - 60), max] },
+					x: {
+						time: true,
+						range: (_u: uPlot, min: number, max: number) => this.xRange() ?? [Math.min(min, max - 60), max]
+					},
 					y: { range: yRange },
 					y2: { range: yRange }
 				},
@@ -296,7 +359,13 @@ export class TimeChart {
 		}
 		const x = u.data[0][idx];
 		const d = new Date(x * 1000);
-		const parts: Node[] = [h("span", { class: "t" }, `${d.toLocaleDateString(LOCALE)} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`)];
+		const parts: Node[] = [
+			h(
+				"span",
+				{ class: "t" },
+				`${d.toLocaleDateString(LOCALE)} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+			)
+		];
 		this.series.forEach((s, i) => {
 			const v = u.data[i + 1]?.[idx];
 			const color = cssVar(PALETTE[i % PALETTE.length]);

@@ -19,6 +19,16 @@ import { overviewView } from "./views/overview";
 import { usersView } from "./views/users";
 import type { View } from "./views/view";
 
-export const views: View[] = [overviewView, devicesView, alertsView, meshView, buildsView, automationView, usersView, apiView, accountView];
+export const views: View[] = [
+	overviewView,
+	devicesView,
+	alertsView,
+	meshView,
+	buildsView,
+	automationView,
+	usersView,
+	apiView,
+	accountView
+];
 
 new App(views).start();

@@ -4,13 +4,21 @@ export type Child = Node | string | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | EventListener | undefined | null>;
 
 /** `h("button", { class: "btn", onclick: fn }, "Save")`: attributes, `on*` listeners, children. */
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: (Child | Child[])[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+	tag: K,
+	attrs: Attrs = {},
+	...children: (Child | Child[])[]
+): HTMLElementTagNameMap[K] {
 	const el = document.createElement(tag);
 	for (const [k, v] of Object.entries(attrs)) {
 		if (v == null || v === false) continue;
 		if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v as EventListener);
 		else if (k === "class") el.className = String(v);
-		else if (k === "value" && (el instanceof HTMLInputElement || el instanceof HTMLSelectElement || el instanceof HTMLTextAreaElement)) el.value = String(v);
+		else if (
+			k === "value" &&
+			(el instanceof HTMLInputElement || el instanceof HTMLSelectElement || el instanceof HTMLTextAreaElement)
+		)
+			el.value = String(v);
 		else el.setAttribute(k, v === true ? "" : String(v));
 	}
 	for (const c of children.flat()) if (c != null && c !== false) el.append(c);
@@ -19,7 +27,11 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
 
 /** A `<select>` with options [value, label]; `selected` picks one. */
 export function select(name: string, options: [string, string][], selected = "", attrs: Attrs = {}): HTMLSelectElement {
-	return h("select", { name, ...attrs }, ...options.map(([v, l]) => h("option", { value: v, selected: v === selected }, l)));
+	return h(
+		"select",
+		{ name, ...attrs },
+		...options.map(([v, l]) => h("option", { value: v, selected: v === selected }, l))
+	);
 }
 
 /**

@@ -72,4 +72,3 @@ export const RAW_MAX_S = 3600;
 export function pickBucket(spanS: number): [string, number] {
 	return BUCKETS.find(([, s]) => spanS / s <= MAX_POINTS) ?? BUCKETS[BUCKETS.length - 1];
 }
-

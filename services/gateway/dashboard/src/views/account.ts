@@ -9,9 +9,25 @@ export const accountView: View = {
 	nav: false,
 	order: 90,
 	render(el, ctx) {
-		const current = h("input", { type: "password", name: "old_password", autocomplete: "current-password", required: true });
-		const next = h("input", { type: "password", name: "new_password", autocomplete: "new-password", required: true, minlength: 8 });
-		const again = h("input", { type: "password", name: "repeatPassword", autocomplete: "new-password", required: true });
+		const current = h("input", {
+			type: "password",
+			name: "old_password",
+			autocomplete: "current-password",
+			required: true
+		});
+		const next = h("input", {
+			type: "password",
+			name: "new_password",
+			autocomplete: "new-password",
+			required: true,
+			minlength: 8
+		});
+		const again = h("input", {
+			type: "password",
+			name: "repeatPassword",
+			autocomplete: "new-password",
+			required: true
+		});
 		const submit = h("button", { class: "btn primary", type: "submit" }, "Change password");
 		const msg = h("div", { class: "error", role: "alert" });
 		const form = h(
@@ -46,7 +62,18 @@ export const accountView: View = {
 		});
 		el.append(
 			h("div", { class: "view-head" }, h("h1", {}, "Account")),
-			h("section", { class: "panel pad narrow" }, h("dl", { class: "facts" }, h("dt", {}, "E-mail"), h("dd", {}, ctx.user.email), h("dt", {}, "Role"), h("dd", {}, ctx.user.admin ? "administrator" : "user"))),
+			h(
+				"section",
+				{ class: "panel pad narrow" },
+				h(
+					"dl",
+					{ class: "facts" },
+					h("dt", {}, "E-mail"),
+					h("dd", {}, ctx.user.email),
+					h("dt", {}, "Role"),
+					h("dd", {}, ctx.user.admin ? "administrator" : "user")
+				)
+			),
 			form
 		);
 	}

@@ -4,7 +4,12 @@ import type { AlertView } from "../types";
 import type { ViewContext } from "./view";
 import { errorMessage } from "../../../../shared/error-message";
 
-export function alertItem(a: AlertView, ctx: ViewContext, onUpdate: (a: AlertView) => void, opts: { comment?: boolean } = {}): HTMLElement {
+export function alertItem(
+	a: AlertView,
+	ctx: ViewContext,
+	onUpdate: (a: AlertView) => void,
+	opts: { comment?: boolean } = {}
+): HTMLElement {
 	const state = a.open ? `raised ${ago(a.raisedAt)}` : `cleared ${ago(a.clearedAt)}`;
 	let action: HTMLElement;
 	if (a.acknowledgedAt) {
@@ -15,13 +20,24 @@ export function alertItem(a: AlertView, ctx: ViewContext, onUpdate: (a: AlertVie
 			a.ackComment ? h("span", { class: "ack-comment" }, `“${a.ackComment}”`) : null
 		);
 	} else {
-		const input = opts.comment ? h("input", { type: "text", name: "comment", placeholder: "Comment (optional)", maxlength: 500, "aria-label": "Acknowledge comment" }) : null;
+		const input = opts.comment
+			? h("input", {
+					type: "text",
+					name: "comment",
+					placeholder: "Comment (optional)",
+					maxlength: 500,
+					"aria-label": "Acknowledge comment"
+				})
+			: null;
 		const btn = h("button", { class: "btn", type: "button", "data-ack": a.id }, "Acknowledge");
 		btn.addEventListener("click", async () => {
 			btn.disabled = true;
 			try {
 				const comment = input?.value.trim();
-				const updated = await ctx.api.post<AlertView>(`/api/monitoring/alerts/${a.id}/ack`, comment ? { comment } : {});
+				const updated = await ctx.api.post<AlertView>(
+					`/api/monitoring/alerts/${a.id}/ack`,
+					comment ? { comment } : {}
+				);
 				onUpdate(updated);
 			} catch (err) {
 				btn.disabled = false;
@@ -38,7 +54,11 @@ export function alertItem(a: AlertView, ctx: ViewContext, onUpdate: (a: AlertVie
 			"div",
 			{},
 			h("div", { class: "msg" }, a.message),
-			h("div", { class: "meta" }, [a.severity, a.message.startsWith(a.device) ? null : a.device, state].filter(Boolean).join(" · "))
+			h(
+				"div",
+				{ class: "meta" },
+				[a.severity, a.message.startsWith(a.device) ? null : a.device, state].filter(Boolean).join(" · ")
+			)
 		),
 		action
 	);

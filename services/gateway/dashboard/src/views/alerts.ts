@@ -47,7 +47,17 @@ class AlertsPage {
 			"all",
 			{ "aria-label": "Alert state" }
 		);
-		this.severity = select("severity", [["", "Any severity"], ["critical", "critical"], ["warning", "warning"], ["info", "info"]], "", { "aria-label": "Severity" });
+		this.severity = select(
+			"severity",
+			[
+				["", "Any severity"],
+				["critical", "critical"],
+				["warning", "warning"],
+				["info", "info"]
+			],
+			"",
+			{ "aria-label": "Severity" }
+		);
 		this.device = select("device", [["", "Any device"]], "", { "aria-label": "Device" });
 		for (const s of [this.status, this.severity, this.device]) s.addEventListener("change", () => void this.load());
 		this.moreBtn.addEventListener("click", () => void this.load(true));
@@ -61,7 +71,13 @@ class AlertsPage {
 		);
 		ctx.api
 			.all<DeviceView>("/api/monitoring/devices")
-			.then(({ items }) => this.device.append(...items.sort((a, b) => a.name.localeCompare(b.name)).map(d => h("option", { value: d.id }, `${d.name} (#${d.id})`))))
+			.then(({ items }) =>
+				this.device.append(
+					...items
+						.sort((a, b) => a.name.localeCompare(b.name))
+						.map(d => h("option", { value: d.id }, `${d.name} (#${d.id})`))
+				)
+			)
 			.catch(() => undefined);
 		if (ctx.user.admin) ctx.live.join(["alerts"]);
 		ctx.on("alert", (a: AlertView) => {

@@ -56,8 +56,16 @@ export const apiView: View = {
 	order: 85,
 	icon: "{}",
 	async render(el, ctx) {
-		const doc = await ctx.api.get<{ info: { title: string; version: string; description?: string }; paths: Record<string, Record<string, Operation>> }>("/api/openapi.json");
-		const filter = h("input", { type: "search", name: "q", placeholder: "Filter routes…", "aria-label": "Filter routes" });
+		const doc = await ctx.api.get<{
+			info: { title: string; version: string; description?: string };
+			paths: Record<string, Record<string, Operation>>;
+		}>("/api/openapi.json");
+		const filter = h("input", {
+			type: "search",
+			name: "q",
+			placeholder: "Filter routes…",
+			"aria-label": "Filter routes"
+		});
 		const list = h("div", { class: "api-ref" });
 		const render = () => {
 			const q = filter.value.trim().toLowerCase();
@@ -67,26 +75,81 @@ export const apiView: View = {
 					if (q && !`${method} ${path} ${op.summary ?? ""}`.toLowerCase().includes(q)) continue;
 					const tag = op.tags?.[0] ?? "other";
 					const params = [
-						...(op.parameters ?? []).map(p => ({ name: p.name, where: p.in, required: !!p.required, schema: p.schema })),
-						...Object.entries(op.requestBody?.content?.["application/json"]?.schema?.properties ?? {}).map(([name, schema]) => ({
-							name,
-							where: "body",
-							required: (op.requestBody?.content?.["application/json"]?.schema?.required ?? []).includes(name),
-							schema
-						}))
+						...(op.parameters ?? []).map(p => ({
+							name: p.name,
+							where: p.in,
+							required: !!p.required,
+							schema: p.schema
+						})),
+						...Object.entries(op.requestBody?.content?.["application/json"]?.schema?.properties ?? {}).map(
+							([name, schema]) => ({
+								name,
+								where: "body",
+								required: (
+									op.requestBody?.content?.["application/json"]?.schema?.required ?? []
+								).includes(name),
+								schema
+							})
+						)
 					];
-					const access = Array.isArray(op.security) && op.security.length === 0 ? "public" : op["x-auth"] === "admin" ? "administrators" : "signed in";
+					const access =
+						Array.isArray(op.security) && op.security.length === 0
+							? "public"
+							: op["x-auth"] === "admin"
+								? "administrators"
+								: "signed in";
 					const item = h(
 						"details",
 						{ class: "api-op", "data-op": `${method.toUpperCase()} ${path}` },
-						h("summary", {}, h("span", { class: `method m-${method}` }, method.toUpperCase()), h("code", {}, path), h("span", { class: "muted small" }, ` ${access}`)),
-						h("div", { class: "muted small" }, op.summary ?? "", " · answers ", Object.keys(op.responses ?? {}).join(", ")),
+						h(
+							"summary",
+							{},
+							h("span", { class: `method m-${method}` }, method.toUpperCase()),
+							h("code", {}, path),
+							h("span", { class: "muted small" }, ` ${access}`)
+						),
+						h(
+							"div",
+							{ class: "muted small" },
+							op.summary ?? "",
+							" · answers ",
+							Object.keys(op.responses ?? {}).join(", ")
+						),
 						params.length
 							? h(
 									"table",
 									{ class: "table" },
-									h("thead", {}, h("tr", {}, h("th", {}, "Parameter"), h("th", {}, "In"), h("th", {}, "Type and bounds"))),
-									h("tbody", {}, ...params.map(p => h("tr", {}, h("td", {}, h("code", {}, p.name), p.required ? h("span", { class: "badge info-badge" }, "required") : null), h("td", {}, p.where), h("td", {}, describeSchema(p.schema)))))
+									h(
+										"thead",
+										{},
+										h(
+											"tr",
+											{},
+											h("th", {}, "Parameter"),
+											h("th", {}, "In"),
+											h("th", {}, "Type and bounds")
+										)
+									),
+									h(
+										"tbody",
+										{},
+										...params.map(p =>
+											h(
+												"tr",
+												{},
+												h(
+													"td",
+													{},
+													h("code", {}, p.name),
+													p.required
+														? h("span", { class: "badge info-badge" }, "required")
+														: null
+												),
+												h("td", {}, p.where),
+												h("td", {}, describeSchema(p.schema))
+											)
+										)
+									)
 								)
 							: h("div", { class: "muted small" }, "No parameters.")
 					);
@@ -96,13 +159,29 @@ export const apiView: View = {
 				}
 			}
 			list.replaceChildren(
-				...[...groups.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([tag, items]) => h("section", { class: "panel pad" }, h("h2", {}, tag), ...items))
+				...[...groups.entries()]
+					.sort((a, b) => a[0].localeCompare(b[0]))
+					.map(([tag, items]) => h("section", { class: "panel pad" }, h("h2", {}, tag), ...items))
 			);
 		};
 		filter.addEventListener("input", render);
 		el.append(
-			h("div", { class: "view-head" }, h("h1", {}, "API"), h("span", { class: "muted small" }, `${doc.info.title} ${doc.info.version} · `, h("a", { href: "/api/openapi.json", target: "_blank" }, "openapi.json"))),
-			h("p", { class: "muted small" }, "Every list answers { items, nextCursor, total? } and pages by cursor; unknown query parameters are 422; creates answer 201; errors are { name, message, code, type, data }."),
+			h(
+				"div",
+				{ class: "view-head" },
+				h("h1", {}, "API"),
+				h(
+					"span",
+					{ class: "muted small" },
+					`${doc.info.title} ${doc.info.version} · `,
+					h("a", { href: "/api/openapi.json", target: "_blank" }, "openapi.json")
+				)
+			),
+			h(
+				"p",
+				{ class: "muted small" },
+				"Every list answers { items, nextCursor, total? } and pages by cursor; unknown query parameters are 422; creates answer 201; errors are { name, message, code, type, data }."
+			),
 			h("div", { class: "toolbar" }, filter),
 			list
 		);

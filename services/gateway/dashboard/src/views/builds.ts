@@ -39,7 +39,9 @@ function perDayChart(perDay: BuildsOverview["perDay"]): HTMLElement {
 			h(
 				"div",
 				{ class: "day", title: `${label}: ${perDay.datasets.map(d => `${d.label} ${d.data[i]}`).join(", ")}` },
-				...perDay.datasets.map((d, j) => h("span", { class: `bar ${cls[j]}`, style: `height:${Math.round((d.data[i] / max) * 100)}%` }))
+				...perDay.datasets.map((d, j) =>
+					h("span", { class: `bar ${cls[j]}`, style: `height:${Math.round((d.data[i] / max) * 100)}%` })
+				)
 			)
 		)
 	);
@@ -57,24 +59,57 @@ export const buildsView: View = {
 		const chart = h("div", { class: "panel pad" });
 		const body = h("tbody", { id: "builds-recent" });
 		el.append(
-			h("div", { class: "view-head" }, h("h1", {}, "Builds"), h("span", { class: "muted small" }, "OpenWrt attended sysupgrade (owut, LuCI, auc)")),
+			h(
+				"div",
+				{ class: "view-head" },
+				h("h1", {}, "Builds"),
+				h("span", { class: "muted small" }, "OpenWrt attended sysupgrade (owut, LuCI, auc)")
+			),
 			banner,
 			h("section", { class: "panel pad", "aria-label": "Queue" }, stats),
 			h("section", { "aria-label": "Builds per day" }, h("h2", {}, "Builds per day"), chart),
 			h(
 				"section",
 				{ class: "panel table-wrap", "aria-label": "Recent builds" },
-				h("table", { class: "table" }, h("thead", {}, h("tr", {}, h("th", {}, "When"), h("th", {}, "Status"), h("th", {}, "Device"), h("th", {}, "Version"), h("th", { class: "num" }, "Time"), h("th", {}, "Images"))), body)
+				h(
+					"table",
+					{ class: "table" },
+					h(
+						"thead",
+						{},
+						h(
+							"tr",
+							{},
+							h("th", {}, "When"),
+							h("th", {}, "Status"),
+							h("th", {}, "Device"),
+							h("th", {}, "Version"),
+							h("th", { class: "num" }, "Time"),
+							h("th", {}, "Images")
+						)
+					),
+					body
+				)
 			)
 		);
 		ctx.every(5_000, async () => {
 			const o = await ctx.api.get<BuildsOverview>("/api/builds/recent");
 			banner.replaceChildren(
-				o.simulated ? h("div", { class: "panel pad warn-banner", id: "builds-simulated" }, "Simulated ImageBuilder: the images built here are stand-ins for testing, not firmware. Do not flash them.") : "",
+				o.simulated
+					? h(
+							"div",
+							{ class: "panel pad warn-banner", id: "builds-simulated" },
+							"Simulated ImageBuilder: the images built here are stand-ins for testing, not firmware. Do not flash them."
+						)
+					: "",
 				o.problem ? h("div", { class: "panel pad warn-banner" }, `Builds are not available: ${o.problem}`) : ""
 			);
-			const stat = (k: string, v: string | number) => h("div", { class: "stat" }, h("div", { class: "k" }, k), h("div", { class: "v" }, String(v)));
-			const hitRatio = o.counts["cache-hits"] + o.counts["cache-misses"] > 0 ? `${Math.round((o.counts["cache-hits"] / (o.counts["cache-hits"] + o.counts["cache-misses"])) * 100)} %` : "—";
+			const stat = (k: string, v: string | number) =>
+				h("div", { class: "stat" }, h("div", { class: "k" }, k), h("div", { class: "v" }, String(v)));
+			const hitRatio =
+				o.counts["cache-hits"] + o.counts["cache-misses"] > 0
+					? `${Math.round((o.counts["cache-hits"] / (o.counts["cache-hits"] + o.counts["cache-misses"])) * 100)} %`
+					: "—";
 			stats.replaceChildren(
 				stat("Queued", o.queue.waiting),
 				stat("Building", o.queue.active),
@@ -84,7 +119,10 @@ export const buildsView: View = {
 				stat("Failures", o.counts.failures),
 				stat("Cache hits", hitRatio)
 			);
-			chart.replaceChildren(perDayChart(o.perDay), h("div", { class: "muted small" }, "green: requests · orange: cache hits · red: failures"));
+			chart.replaceChildren(
+				perDayChart(o.perDay),
+				h("div", { class: "muted small" }, "green: requests · orange: cache hits · red: failures")
+			);
 			body.replaceChildren(
 				...(o.items.length
 					? o.items.map(b =>
@@ -92,14 +130,55 @@ export const buildsView: View = {
 								"tr",
 								{ "data-hash": b.request_hash },
 								h("td", { title: fmtTime(b.at) }, ago(b.at)),
-								h("td", {}, h("span", { class: `badge ${b.status === "done" ? "streaming" : "error"}`, title: b.error ?? "" }, b.status)),
+								h(
+									"td",
+									{},
+									h(
+										"span",
+										{
+											class: `badge ${b.status === "done" ? "streaming" : "error"}`,
+											title: b.error ?? ""
+										},
+										b.status
+									)
+								),
 								h("td", {}, `${b.target} · ${b.profile}`),
 								h("td", {}, b.version),
-								h("td", { class: "num" }, b.duration_ms != null ? `${(b.duration_ms / 1000).toFixed(1)} s` : "—"),
-								h("td", {}, b.status === "done" ? b.images.map(i => h("a", { href: `/store/${b.request_hash}/${encodeURIComponent(i.name)}`, download: i.name, class: "chip" }, `${i.filesystem} ${i.type}`)) : h("span", { class: "muted small" }, b.error ?? ""))
+								h(
+									"td",
+									{ class: "num" },
+									b.duration_ms != null ? `${(b.duration_ms / 1000).toFixed(1)} s` : "—"
+								),
+								h(
+									"td",
+									{},
+									b.status === "done"
+										? b.images.map(i =>
+												h(
+													"a",
+													{
+														href: `/store/${b.request_hash}/${encodeURIComponent(i.name)}`,
+														download: i.name,
+														class: "chip"
+													},
+													`${i.filesystem} ${i.type}`
+												)
+											)
+										: h("span", { class: "muted small" }, b.error ?? "")
+								)
 							)
 						)
-					: [h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No builds yet. Point owut or LuCI at this server to build firmware."))])
+					: [
+							h(
+								"tr",
+								{},
+								h(
+									"td",
+									{ colspan: 6, class: "muted" },
+									"No builds yet. Point owut or LuCI at this server to build firmware."
+								)
+							)
+						])
 			);
 		});
 	}

@@ -54,7 +54,13 @@ export class DeviceCard {
 			h(
 				"div",
 				{ class: "device-head" },
-				h("div", { class: "grow" }, h("a", { class: "device-name", href: `#/devices/${d.id}` }, d.name), this.sub, this.seen),
+				h(
+					"div",
+					{ class: "grow" },
+					h("a", { class: "device-name", href: `#/devices/${d.id}` }, d.name),
+					this.sub,
+					this.seen
+				),
 				this.alertBadge,
 				this.badge
 			),
@@ -85,9 +91,13 @@ export class DeviceCard {
 			if (!this.tiles.has(dp.id)) this.addTile(dp);
 			// A value seen live is newer than the list's; only fill tiles that have nothing newer.
 			const tile = this.tiles.get(dp.id)!;
-			if (tile.dataset.ts == null || (dp.ts && Date.parse(dp.ts) > Number(tile.dataset.ts))) this.setTile(dp.id, dp.value, dp.ts ? Date.parse(dp.ts) : null, false);
+			if (tile.dataset.ts == null || (dp.ts && Date.parse(dp.ts) > Number(tile.dataset.ts)))
+				this.setTile(dp.id, dp.value, dp.ts ? Date.parse(dp.ts) : null, false);
 		}
-		if (!d.datapoints.length && !this.tiles.size) this.valuesEl.replaceChildren(h("div", { class: "muted small" }, "No datapoints yet: this device has not reported any readings."));
+		if (!d.datapoints.length && !this.tiles.size)
+			this.valuesEl.replaceChildren(
+				h("div", { class: "muted small" }, "No datapoints yet: this device has not reported any readings.")
+			);
 		if (this.selected == null && d.datapoints.length) this.select(d.datapoints[0].id);
 		this.refreshStale();
 	}
@@ -111,7 +121,9 @@ export class DeviceCard {
 		this.badge.className = `badge ${status}`;
 		this.badge.textContent = status;
 		const kind = this.data.profile ? `profile ${this.data.profile}` : this.data.type;
-		this.sub.textContent = [kind, this.data.nodeID ? `on ${this.data.nodeID}` : null, `#${this.id}`].filter(Boolean).join(" · ");
+		this.sub.textContent = [kind, this.data.nodeID ? `on ${this.data.nodeID}` : null, `#${this.id}`]
+			.filter(Boolean)
+			.join(" · ");
 	}
 
 	setOpenAlerts(n: number): void {
@@ -124,7 +136,13 @@ export class DeviceCard {
 		if (!this.tiles.size) this.valuesEl.replaceChildren();
 		const tile = h(
 			"button",
-			{ class: "value", type: "button", "data-dp": dp.id, "data-label": dp.label, title: `Show ${dp.label} in the chart` },
+			{
+				class: "value",
+				type: "button",
+				"data-dp": dp.id,
+				"data-label": dp.label,
+				title: `Show ${dp.label} in the chart`
+			},
 			h("div", { class: "k" }, dp.label),
 			h("div", {}, h("span", { class: "v" }, "—"), h("span", { class: "u" }, dp.unit ?? ""))
 		);
@@ -154,7 +172,10 @@ export class DeviceCard {
 		for (const [id, t] of this.tiles) t.classList.toggle("selected", id === dpId);
 		const dp = this.dps.get(dpId);
 		const s = this.history.get(dpId) ?? { xs: [], ys: [] };
-		this.chart.setData([{ key: String(dpId), label: dp?.label ?? "", unit: dp?.unit ?? null }], [{ xs: [...s.xs], ys: [...s.ys] }]);
+		this.chart.setData(
+			[{ key: String(dpId), label: dp?.label ?? "", unit: dp?.unit ?? null }],
+			[{ xs: [...s.xs], ys: [...s.ys] }]
+		);
 		this.note();
 	}
 
@@ -162,14 +183,20 @@ export class DeviceCard {
 		const dp = this.selected != null ? this.dps.get(this.selected) : undefined;
 		const label = dp?.label ?? "";
 		const has = this.chart.hasData();
-		this.noteEl.textContent = has ? `${label}${dp?.unit ? ` (${dp.unit})` : ""}, last 10 minutes · open the device for its history` : `No ${label} readings in the last 10 minutes`;
+		this.noteEl.textContent = has
+			? `${label}${dp?.unit ? ` (${dp.unit})` : ""}, last 10 minutes · open the device for its history`
+			: `No ${label} readings in the last 10 minutes`;
 		this.el.classList.toggle("no-data", !has);
 	}
 
 	/** The last 10 minutes of every datapoint, following nextCursor (a fast device has more than one page). */
 	async loadHistory(): Promise<void> {
 		try {
-			const { items } = await this.api.all<{ ts: string; datapointId: number; value: number | null }>(`/api/monitoring/data/${this.id}`, { from: "-10m", limit: 1000 }, 20);
+			const { items } = await this.api.all<{ ts: string; datapointId: number; value: number | null }>(
+				`/api/monitoring/data/${this.id}`,
+				{ from: "-10m", limit: 1000 },
+				20
+			);
 			const byDp = new Map<number, { x: number; y: number }[]>();
 			for (const it of items) {
 				if (it.value == null) continue;
@@ -181,7 +208,9 @@ export class DeviceCard {
 				points.sort((a, b) => a.x - b.x);
 				const s = this.history.get(dp) ?? { xs: [], ys: [] };
 				// Merge with anything that arrived live meanwhile.
-				const merged = [...points, ...s.xs.map((x, i) => ({ x, y: s.ys[i] }))].sort((a, b) => a.x - b.x).filter((p, i, a) => i === 0 || p.x !== a[i - 1].x);
+				const merged = [...points, ...s.xs.map((x, i) => ({ x, y: s.ys[i] }))]
+					.sort((a, b) => a.x - b.x)
+					.filter((p, i, a) => i === 0 || p.x !== a[i - 1].x);
 				this.history.set(dp, { xs: merged.map(p => p.x), ys: merged.map(p => p.y) });
 			}
 			if (this.selected != null) this.select(this.selected);
@@ -194,7 +223,13 @@ export class DeviceCard {
 		this.lastLive = Date.now();
 		for (const r of readings) {
 			if (!this.tiles.has(r.datapointId)) {
-				this.dps.set(r.datapointId, { id: r.datapointId, label: r.label, unit: r.unit, value: r.value, ts: null });
+				this.dps.set(r.datapointId, {
+					id: r.datapointId,
+					label: r.label,
+					unit: r.unit,
+					value: r.value,
+					ts: null
+				});
 				this.addTile(this.dps.get(r.datapointId)!);
 				if (this.selected == null) this.select(r.datapointId);
 			}
@@ -215,7 +250,9 @@ export class DeviceCard {
 		for (const r of readings) latest.set(r.datapointId, r);
 		for (const r of latest.values()) this.setTile(r.datapointId, r.value, r.ts, true);
 		if (this.selected != null) {
-			const sel = readings.filter(r => r.datapointId === this.selected).map(r => ({ x: r.ts / 1000, y: r.value }));
+			const sel = readings
+				.filter(r => r.datapointId === this.selected)
+				.map(r => ({ x: r.ts / 1000, y: r.value }));
 			if (sel.length) this.chart.append(String(this.selected), sel);
 		}
 		this.refreshStale();

@@ -47,11 +47,20 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 	let record: DeviceRecord;
 	let view: DeviceView | undefined;
 	try {
-		[record, view] = await Promise.all([api.get<DeviceRecord>(`/api/devices/${id}`), api.page<DeviceView>("/api/monitoring/devices", { device: id }).then(p => p.items[0])]);
+		[record, view] = await Promise.all([
+			api.get<DeviceRecord>(`/api/devices/${id}`),
+			api.page<DeviceView>("/api/monitoring/devices", { device: id }).then(p => p.items[0])
+		]);
 	} catch (err) {
 		el.replaceChildren(
 			h("p", {}, h("a", { href: "#/devices" }, "← Devices")),
-			h("div", { class: "panel empty" }, err instanceof ApiError && err.status === 404 ? `Device #${id} does not exist, or you may not see it.` : `This device could not be loaded: ${errorMessage(err)}`)
+			h(
+				"div",
+				{ class: "panel empty" },
+				err instanceof ApiError && err.status === 404
+					? `Device #${id} does not exist, or you may not see it.`
+					: `This device could not be loaded: ${errorMessage(err)}`
+			)
 		);
 		return;
 	}
@@ -66,7 +75,10 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 	const facts = h("dl", { class: "facts" });
 	// Last seen: when the device last reported, or its newest stored reading (seeded or imported data).
 	const lastSeen = () => {
-		const t = Math.max(view?.lastSeen ? Date.parse(view.lastSeen) : 0, ...(view?.datapoints ?? []).map(d => (d.ts ? Date.parse(d.ts) : 0)));
+		const t = Math.max(
+			view?.lastSeen ? Date.parse(view.lastSeen) : 0,
+			...(view?.datapoints ?? []).map(d => (d.ts ? Date.parse(d.ts) : 0))
+		);
 		return h("span", { class: !t || isStale(t) ? "stale" : "", title: t ? fmtTime(t) : "" }, t ? ago(t) : "never");
 	};
 	const renderFacts = () => {
@@ -76,17 +88,37 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 			["Profile", record.profile ?? "none (unidentified)"],
 			["Type", record.type],
 			["Node", nodeOf(record) ?? "—"],
-			["Owner", record.owner != null ? (ctx.user.admin ? ownerName(record.owner)! : record.owner === ctx.user.id ? "you" : String(record.owner)) : "nobody (administrators only)"],
+			[
+				"Owner",
+				record.owner != null
+					? ctx.user.admin
+						? ownerName(record.owner)!
+						: record.owner === ctx.user.id
+							? "you"
+							: String(record.owner)
+					: "nobody (administrators only)"
+			],
 			["Device id", `#${record.id}`]
 		];
 		if (record.path) rows.push(["Path", record.path]);
 		if (record.vid || record.pid) rows.push(["USB id", `${record.vid ?? "?"}:${record.pid ?? "?"}`]);
 		if (record.serial) rows.push(["Serial", record.serial]);
 		if (record.mac) rows.push(["MAC", record.mac]);
-		facts.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { "data-fact": k.toLowerCase().replace(/\s+/g, "-") }, v)]));
+		facts.replaceChildren(
+			...rows.flatMap(([k, v]) => [
+				h("dt", {}, k),
+				h("dd", { "data-fact": k.toLowerCase().replace(/\s+/g, "-") }, v)
+			])
+		);
 	};
 	renameBtn.addEventListener("click", () => {
-		const input = h("input", { type: "text", name: "name", value: record.name, maxlength: 200, "aria-label": "Device name" });
+		const input = h("input", {
+			type: "text",
+			name: "name",
+			value: record.name,
+			maxlength: 200,
+			"aria-label": "Device name"
+		});
 		const save = h("button", { class: "btn primary", type: "submit" }, "Save");
 		const cancel = h("button", { class: "btn", type: "button" }, "Cancel");
 		const form = h("form", { class: "inline-form" }, input, save, cancel);
@@ -112,7 +144,12 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 	});
 	const deleteBtn = h("button", { class: "btn danger", type: "button", "data-action": "delete" }, "Delete");
 	deleteBtn.addEventListener("click", async () => {
-		if (!confirm(`Delete ${record.name}? Its readings stay in the database, the device record and its datapoints go. A device that is plugged in again is registered anew.`)) return;
+		if (
+			!confirm(
+				`Delete ${record.name}? Its readings stay in the database, the device record and its datapoints go. A device that is plugged in again is registered anew.`
+			)
+		)
+			return;
 		try {
 			await api.del(`/api/devices/${id}`);
 			toast(`${record.name} deleted.`);
@@ -125,16 +162,20 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 	// ---- owner (administrators) ----
 	let ownerPanel: HTMLElement | null = null;
 	let users: UserView[] = [];
-	const ownerName = (o: number | string | null) => (o == null ? null : (users.find(u => u.id === Number(o))?.email ?? `user #${o}`));
+	const ownerName = (o: number | string | null) =>
+		o == null ? null : (users.find(u => u.id === Number(o))?.email ?? `user #${o}`);
 	if (ctx.user.admin) {
-		const ownerSelect = h("select", { name: "owner", "aria-label": "Owner" }, h("option", { value: "" }, "nobody (administrators only)"));
+		const ownerSelect = h(
+			"select",
+			{ name: "owner", "aria-label": "Owner" },
+			h("option", { value: "" }, "nobody (administrators only)")
+		);
 		const fillOwners = () =>
 			ownerSelect.replaceChildren(
 				h("option", { value: "" }, "nobody (administrators only)"),
 				...users.map(u => h("option", { value: u.id, selected: Number(record.owner) === u.id }, u.email))
 			);
-		api
-			.all<UserView>("/api/users", { limit: 100 })
+		api.all<UserView>("/api/users", { limit: 100 })
 			.then(p => {
 				users = p.items;
 				fillOwners();
@@ -142,7 +183,12 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 			})
 			.catch(() => undefined);
 		const assign = h("button", { class: "btn", type: "submit" }, "Assign owner");
-		ownerPanel = h("form", { class: "inline-form owner-form", "aria-label": "Owner" }, h("label", {}, "Owner ", ownerSelect), assign);
+		ownerPanel = h(
+			"form",
+			{ class: "inline-form owner-form", "aria-label": "Owner" },
+			h("label", {}, "Owner ", ownerSelect),
+			assign
+		);
 		ownerPanel.addEventListener("submit", async e => {
 			e.preventDefault();
 			assign.disabled = true;
@@ -165,7 +211,17 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 	const renderDatapoints = () => {
 		const dps = view?.datapoints ?? [];
 		if (!dps.length) {
-			dpBody.replaceChildren(h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No datapoints yet: this device has not reported any readings.")));
+			dpBody.replaceChildren(
+				h(
+					"tr",
+					{},
+					h(
+						"td",
+						{ colspan: 4, class: "muted" },
+						"No datapoints yet: this device has not reported any readings."
+					)
+				)
+			);
 			return;
 		}
 		dpBody.replaceChildren(
@@ -176,7 +232,11 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 					h("td", {}, dp.label),
 					h("td", { class: "num" }, fmtValue(dp.value, dp.unit, dp.label)),
 					h("td", {}, dp.unit ?? ""),
-					h("td", { class: "muted", title: dp.ts ? fmtTime(dp.ts) : "" }, dp.ts ? `${ago(dp.ts)}${isStale(dp.ts) ? " · stale" : ""}` : "no reading yet")
+					h(
+						"td",
+						{ class: "muted", title: dp.ts ? fmtTime(dp.ts) : "" },
+						dp.ts ? `${ago(dp.ts)}${isStale(dp.ts) ? " · stale" : ""}` : "no reading yet"
+					)
 				)
 			)
 		);
@@ -187,7 +247,9 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 	const loadAlerts = async () => {
 		const page = await api.page<AlertView>("/api/monitoring/alerts", { device: id, status: "all", limit: 20 });
 		alertsEl.replaceChildren(
-			...(page.items.length ? page.items.map(a => alertItem(a, ctx, () => void loadAlerts(), { comment: true })) : [h("li", { class: "empty" }, "No alerts for this device.")])
+			...(page.items.length
+				? page.items.map(a => alertItem(a, ctx, () => void loadAlerts(), { comment: true }))
+				: [h("li", { class: "empty" }, "No alerts for this device.")])
 		);
 	};
 	const eventsEl = h("ol", { class: "events" });
@@ -203,7 +265,13 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 							h("span", { class: "event-time", title: fmtTime(ev.at) }, ago(ev.at)),
 							h("span", { class: "event-type" }, ev.type),
 							ev.status ? statusBadge(ev.status) : null,
-							h("span", { class: "muted" }, [ev.reason, ev.nodeID ?? ev.node_id ? `on ${ev.nodeID ?? ev.node_id}` : null].filter(Boolean).join(" · "))
+							h(
+								"span",
+								{ class: "muted" },
+								[ev.reason, (ev.nodeID ?? ev.node_id) ? `on ${ev.nodeID ?? ev.node_id}` : null]
+									.filter(Boolean)
+									.join(" · ")
+							)
 						)
 					)
 				: [h("li", { class: "empty" }, "No lifecycle events recorded.")])
@@ -221,11 +289,42 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 			"div",
 			{ class: "device-grid" },
 			h("section", { class: "panel pad", "aria-label": "Details" }, h("h2", {}, "Details"), facts, ownerPanel),
-			h("section", { class: "panel pad", "aria-label": "Datapoints" }, h("h2", {}, "Datapoints"), h("table", { class: "table dp-table" }, h("thead", {}, h("tr", {}, h("th", {}, "Datapoint"), h("th", { class: "num" }, "Value"), h("th", {}, "Unit"), h("th", {}, "Updated"))), dpBody))
+			h(
+				"section",
+				{ class: "panel pad", "aria-label": "Datapoints" },
+				h("h2", {}, "Datapoints"),
+				h(
+					"table",
+					{ class: "table dp-table" },
+					h(
+						"thead",
+						{},
+						h(
+							"tr",
+							{},
+							h("th", {}, "Datapoint"),
+							h("th", { class: "num" }, "Value"),
+							h("th", {}, "Unit"),
+							h("th", {}, "Updated")
+						)
+					),
+					dpBody
+				)
+			)
 		),
 		history.el,
-		h("div", { class: "device-grid" }, h("section", { "aria-label": "Alerts" }, h("h2", {}, "Alerts"), h("div", { class: "panel" }, alertsEl)), rules.el),
-		h("section", { "aria-label": "Lifecycle" }, h("h2", {}, "Lifecycle events"), h("div", { class: "panel" }, eventsEl))
+		h(
+			"div",
+			{ class: "device-grid" },
+			h("section", { "aria-label": "Alerts" }, h("h2", {}, "Alerts"), h("div", { class: "panel" }, alertsEl)),
+			rules.el
+		),
+		h(
+			"section",
+			{ "aria-label": "Lifecycle" },
+			h("h2", {}, "Lifecycle events"),
+			h("div", { class: "panel" }, eventsEl)
+		)
 	);
 	history.setDatapoints(view?.datapoints ?? []);
 
@@ -234,7 +333,8 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 		if (msg.deviceId !== id || !view) return;
 		for (const r of msg.readings) {
 			let dp = view.datapoints.find(p => p.id === r.datapointId);
-			if (!dp) view.datapoints.push((dp = { id: r.datapointId, label: r.label, unit: r.unit, value: null, ts: null }));
+			if (!dp)
+				view.datapoints.push((dp = { id: r.datapointId, label: r.label, unit: r.unit, value: null, ts: null }));
 			dp.value = r.value;
 			dp.ts = new Date(r.ts).toISOString();
 		}

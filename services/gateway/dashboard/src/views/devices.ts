@@ -57,7 +57,11 @@ export function statusBadge(status: string): HTMLElement {
 class DeviceList {
 	private devices: DeviceView[] = [];
 	private state = readState();
-	private listEl = h("div", { class: "device-list", id: "device-list" }, h("div", { class: "panel empty" }, "Loading devices…"));
+	private listEl = h(
+		"div",
+		{ class: "device-list", id: "device-list" },
+		h("div", { class: "panel empty" }, "Loading devices…")
+	);
 	private countEl = h("span", { class: "muted small", id: "device-count" });
 	private controls: HTMLElement;
 	private selects: Record<string, HTMLSelectElement> = {};
@@ -68,12 +72,20 @@ class DeviceList {
 		el: HTMLElement,
 		private readonly ctx: ViewContext
 	) {
-		const search = h("input", { type: "search", name: "q", placeholder: "Search name, id, profile, node…", value: this.state.q, "aria-label": "Search devices" });
+		const search = h("input", {
+			type: "search",
+			name: "q",
+			placeholder: "Search name, id, profile, node…",
+			value: this.state.q,
+			"aria-label": "Search devices"
+		});
 		search.addEventListener("input", () => this.set({ q: search.value }));
 		this.controls = h("div", { class: "toolbar" }, search);
 		for (const key of ["status", "profile", "node", "owner"] as const) {
 			if (key === "owner" && !ctx.user.admin) continue;
-			const sel = select(key, [["", `${key[0].toUpperCase()}${key.slice(1)}: all`]], this.state[key], { "aria-label": `Filter by ${key}` });
+			const sel = select(key, [["", `${key[0].toUpperCase()}${key.slice(1)}: all`]], this.state[key], {
+				"aria-label": `Filter by ${key}`
+			});
 			sel.addEventListener("change", () => this.set({ [key]: sel.value }));
 			this.selects[key] = sel;
 			this.controls.append(sel);
@@ -144,7 +156,9 @@ class DeviceList {
 
 	private async refresh(): Promise<void> {
 		if (this.ctx.user.admin && !this.users.size) {
-			const users = await this.ctx.api.all<{ id: number; email: string }>("/api/users", { limit: 100 }).catch(() => ({ items: [] }));
+			const users = await this.ctx.api
+				.all<{ id: number; email: string }>("/api/users", { limit: 100 })
+				.catch(() => ({ items: [] }));
 			for (const u of users.items) this.users.set(u.id, u.email);
 		}
 		this.devices = (await this.ctx.api.all<DeviceView>("/api/monitoring/devices")).items;
@@ -156,10 +170,22 @@ class DeviceList {
 			const keep = sel.value || this.state[key as keyof ListState];
 			sel.replaceChildren(sel.options[0], ...opts.map(v => h("option", { value: v, selected: v === keep }, v)));
 		};
-		fill("status", this.devices.map(d => d.status));
-		fill("profile", this.devices.map(d => d.profile ?? "(none)"));
-		fill("node", this.devices.map(d => d.nodeID ?? "(none)"));
-		fill("owner", this.devices.map(d => this.owner(d)));
+		fill(
+			"status",
+			this.devices.map(d => d.status)
+		);
+		fill(
+			"profile",
+			this.devices.map(d => d.profile ?? "(none)")
+		);
+		fill(
+			"node",
+			this.devices.map(d => d.nodeID ?? "(none)")
+		);
+		fill(
+			"owner",
+			this.devices.map(d => this.owner(d))
+		);
 		this.render();
 	}
 
@@ -170,8 +196,26 @@ class DeviceList {
 		if (s.node && (d.nodeID ?? "(none)") !== s.node) return false;
 		if (s.owner && this.owner(d) !== s.owner) return false;
 		if (s.q) {
-			const hay = [d.name, `#${d.id}`, String(d.id), d.profile, d.nodeID, d.type, this.ctx.user.admin ? this.owner(d) : "", ...d.datapoints.map(p => p.label)].join(" ").toLowerCase();
-			if (!s.q.toLowerCase().split(/\s+/).filter(Boolean).every(w => hay.includes(w))) return false;
+			const hay = [
+				d.name,
+				`#${d.id}`,
+				String(d.id),
+				d.profile,
+				d.nodeID,
+				d.type,
+				this.ctx.user.admin ? this.owner(d) : "",
+				...d.datapoints.map(p => p.label)
+			]
+				.join(" ")
+				.toLowerCase();
+			if (
+				!s.q
+					.toLowerCase()
+					.split(/\s+/)
+					.filter(Boolean)
+					.every(w => hay.includes(w))
+			)
+				return false;
 		}
 		return true;
 	}
@@ -180,7 +224,8 @@ class DeviceList {
 		const by = this.state.sort;
 		const seen = (d: DeviceView) => (d.lastSeen ? Date.parse(d.lastSeen) : 0);
 		return [...list].sort((a, b) => {
-			if (by === "status") return STATUS_ORDER.indexOf(a.status) - STATUS_ORDER.indexOf(b.status) || a.name.localeCompare(b.name);
+			if (by === "status")
+				return STATUS_ORDER.indexOf(a.status) - STATUS_ORDER.indexOf(b.status) || a.name.localeCompare(b.name);
 			if (by === "lastSeen") return seen(b) - seen(a);
 			if (by === "alerts") return b.openAlerts - a.openAlerts || a.name.localeCompare(b.name);
 			if (by === "id") return a.id - b.id;
@@ -190,9 +235,18 @@ class DeviceList {
 
 	private render(): void {
 		const shown = this.sorted(this.devices.filter(d => this.matches(d)));
-		this.countEl.textContent = shown.length === this.devices.length ? `${this.devices.length} devices` : `${shown.length} of ${this.devices.length} devices`;
+		this.countEl.textContent =
+			shown.length === this.devices.length
+				? `${this.devices.length} devices`
+				: `${shown.length} of ${this.devices.length} devices`;
 		if (!this.devices.length) {
-			this.listEl.replaceChildren(h("div", { class: "panel empty" }, "No devices yet. Plug in a board, or start with SIMULATE=1 to see virtual devices."));
+			this.listEl.replaceChildren(
+				h(
+					"div",
+					{ class: "panel empty" },
+					"No devices yet. Plug in a board, or start with SIMULATE=1 to see virtual devices."
+				)
+			);
 			return;
 		}
 		if (!shown.length) {
@@ -202,7 +256,11 @@ class DeviceList {
 		const key = this.state.group;
 		const groups = new Map<string, DeviceView[]>();
 		for (const d of shown) {
-			const g = !key ? "" : key === "owner" ? this.owner(d) : String((key === "node" ? d.nodeID : key === "status" ? d.status : d.profile) ?? "(none)");
+			const g = !key
+				? ""
+				: key === "owner"
+					? this.owner(d)
+					: String((key === "node" ? d.nodeID : key === "status" ? d.status : d.profile) ?? "(none)");
 			let l = groups.get(g);
 			if (!l) groups.set(g, (l = []));
 			l.push(d);
@@ -222,7 +280,16 @@ class DeviceList {
 		return h(
 			"span",
 			{ class: "row-values" },
-			...dps.map(p => h("span", { class: `rv ${isStale(p.ts) ? "stale" : ""}`, title: `${p.label}, ${ago(p.ts)}` }, h("span", { class: "k" }, p.label), " ", fmtValue(p.value, p.unit, p.label), p.unit ? ` ${p.unit}` : ""))
+			...dps.map(p =>
+				h(
+					"span",
+					{ class: `rv ${isStale(p.ts) ? "stale" : ""}`, title: `${p.label}, ${ago(p.ts)}` },
+					h("span", { class: "k" }, p.label),
+					" ",
+					fmtValue(p.value, p.unit, p.label),
+					p.unit ? ` ${p.unit}` : ""
+				)
+			)
 		);
 	}
 
@@ -235,7 +302,18 @@ class DeviceList {
 				"a",
 				{ class: "row-main", href: `#/devices/${d.id}` },
 				h("span", { class: "row-name" }, d.name),
-				h("span", { class: "row-sub" }, [d.profile ?? d.type, d.nodeID ? `on ${d.nodeID}` : null, this.ctx.user.admin && d.owner != null ? `owner ${this.owner(d)}` : null, `#${d.id}`].filter(Boolean).join(" · "))
+				h(
+					"span",
+					{ class: "row-sub" },
+					[
+						d.profile ?? d.type,
+						d.nodeID ? `on ${d.nodeID}` : null,
+						this.ctx.user.admin && d.owner != null ? `owner ${this.owner(d)}` : null,
+						`#${d.id}`
+					]
+						.filter(Boolean)
+						.join(" · ")
+				)
 			),
 			this.values(d),
 			h("span", { class: `row-seen ${!last || isStale(last) ? "stale" : ""}` }, last ? ago(last) : "never"),

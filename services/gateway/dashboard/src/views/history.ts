@@ -47,14 +47,22 @@ export class HistoryPanel {
 	) {
 		this.chart = new TimeChart({ height: 260, onZoom: r => this.onZoom(r) });
 		const picker = h("div", { class: "range-picker", role: "group", "aria-label": "Time range" });
-		for (const [key, label] of [...RANGES.map(([k, l]) => [k, l] as [string, string]), ["custom", "Custom"] as [string, string]]) {
+		for (const [key, label] of [
+			...RANGES.map(([k, l]) => [k, l] as [string, string]),
+			["custom", "Custom"] as [string, string]
+		]) {
 			const b = h("button", { class: "btn seg", type: "button", "data-range": key }, label);
 			b.addEventListener("click", () => this.setRange(key));
 			this.rangeButtons.set(key, b);
 			picker.append(b);
 		}
 		const now = Date.now();
-		const from = h("input", { type: "datetime-local", name: "from", value: toLocalInput(now - 86_400_000), "aria-label": "From" });
+		const from = h("input", {
+			type: "datetime-local",
+			name: "from",
+			value: toLocalInput(now - 86_400_000),
+			"aria-label": "From"
+		});
 		const to = h("input", { type: "datetime-local", name: "to", value: toLocalInput(now), "aria-label": "To" });
 		const apply = h("button", { class: "btn", type: "button" }, "Apply");
 		apply.addEventListener("click", () => {
@@ -65,7 +73,13 @@ export class HistoryPanel {
 			this.zoom = null;
 			void this.load();
 		});
-		this.customEl = h("div", { class: "custom-range", hidden: true }, h("label", {}, "From ", from), h("label", {}, "To ", to), apply);
+		this.customEl = h(
+			"div",
+			{ class: "custom-range", hidden: true },
+			h("label", {}, "From ", from),
+			h("label", {}, "To ", to),
+			apply
+		);
 		const csv = h("button", { class: "btn", type: "button", "data-export": "csv" }, "Export CSV");
 		csv.addEventListener("click", () => this.exportCsv());
 		const reset = h("button", { class: "btn", type: "button", "data-zoom-reset": "", hidden: true }, "Reset zoom");
@@ -73,7 +87,15 @@ export class HistoryPanel {
 		this.el = h(
 			"section",
 			{ class: "panel history", "aria-label": "History" },
-			h("div", { class: "history-head" }, h("h2", {}, "History"), picker, h("span", { class: "spacer" }), reset, csv),
+			h(
+				"div",
+				{ class: "history-head" },
+				h("h2", {}, "History"),
+				picker,
+				h("span", { class: "spacer" }),
+				reset,
+				csv
+			),
 			this.customEl,
 			this.dpEl,
 			this.chart.el,
@@ -95,7 +117,13 @@ export class HistoryPanel {
 					else this.shown.delete(dp.id);
 					void this.load();
 				});
-				return h("label", { class: "dp-toggle", "data-dp": dp.id }, cb, dp.label, dp.unit ? h("span", { class: "muted" }, ` ${dp.unit}`) : null);
+				return h(
+					"label",
+					{ class: "dp-toggle", "data-dp": dp.id },
+					cb,
+					dp.label,
+					dp.unit ? h("span", { class: "muted" }, ` ${dp.unit}`) : null
+				);
 			})
 		);
 		void this.load();
@@ -138,7 +166,9 @@ export class HistoryPanel {
 		const defs: SeriesDef[] = dps.map(d => ({ key: String(d.id), label: d.label, unit: d.unit }));
 		if (!dps.length) {
 			this.chart.setData([], [], [from, to]);
-			this.noteEl.textContent = this.dps.length ? "Pick a datapoint to chart." : "This device has no datapoints yet, so there is nothing to chart.";
+			this.noteEl.textContent = this.dps.length
+				? "Pick a datapoint to chart."
+				: "This device has no datapoints yet, so there is nothing to chart.";
 			return;
 		}
 		this.noteEl.textContent = "Loading…";
@@ -147,11 +177,20 @@ export class HistoryPanel {
 		try {
 			if (span <= RAW_MAX_S) {
 				this.resolution = "raw";
-				const query: Record<string, string | number> = { from: new Date(from * 1000).toISOString(), to: new Date(to * 1000).toISOString(), limit: 1000 };
+				const query: Record<string, string | number> = {
+					from: new Date(from * 1000).toISOString(),
+					to: new Date(to * 1000).toISOString(),
+					limit: 1000
+				};
 				if (dps.length === 1) query.datapoint = dps[0].id;
-				const { items, truncated } = await this.api.all<ReadingRow>(`/api/monitoring/data/${this.deviceId}`, query, 40);
+				const { items, truncated } = await this.api.all<ReadingRow>(
+					`/api/monitoring/data/${this.deviceId}`,
+					query,
+					40
+				);
 				const by = new Map<number, { x: number; y: number }[]>(dps.map(d => [d.id, []]));
-				for (const it of items) if (it.value != null) by.get(it.datapointId)?.push({ x: Date.parse(it.ts) / 1000, y: it.value });
+				for (const it of items)
+					if (it.value != null) by.get(it.datapointId)?.push({ x: Date.parse(it.ts) / 1000, y: it.value });
 				data = dps.map(d => {
 					const pts = (by.get(d.id) ?? []).sort((a, b) => a.x - b.x);
 					return { xs: pts.map(p => p.x), ys: pts.map(p => p.y) };
@@ -185,7 +224,8 @@ export class HistoryPanel {
 			? `No readings between ${fmtTime(from * 1000)} and ${fmtTime(to * 1000)}.`
 			: `${fmtTime(from * 1000)} – ${this.endsNow() ? "now" : fmtTime(to * 1000)} · ${note} · drag across the chart to zoom${this.zoom ? ", double-click to reset" : ""}`;
 		// Bucketed ranges that end now are fetched again as new buckets fill; raw ones get the live tail.
-		if (this.endsNow() && this.resolution !== "raw") this.refreshTimer = window.setTimeout(() => void this.load(), 30_000);
+		if (this.endsNow() && this.resolution !== "raw")
+			this.refreshTimer = window.setTimeout(() => void this.load(), 30_000);
 	}
 
 	/** Live readings of this device: appended while the range ends now at raw resolution. */

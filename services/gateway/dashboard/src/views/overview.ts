@@ -26,7 +26,11 @@ class Overview {
 	private alerts = new Map<number, AlertView>();
 	private nodes: NodeView[] = [];
 	private tiles: Record<string, HTMLElement> = {};
-	private devicesEl = h("div", { class: "devices", id: "devices" }, h("div", { class: "panel empty" }, "Loading devices…"));
+	private devicesEl = h(
+		"div",
+		{ class: "devices", id: "devices" },
+		h("div", { class: "panel empty" }, "Loading devices…")
+	);
 	private alertsEl = h("ul", { class: "alerts", id: "alerts" });
 	private nodesEl = h("ul", { class: "nodes", id: "nodes" });
 
@@ -40,16 +44,40 @@ class Overview {
 			["alerts", "Open alerts"],
 			["nodes", "Mesh nodes"]
 		]) {
-			this.tiles[k] = h("a", { class: "tile", "data-tile": k, href: k === "alerts" ? "#/alerts" : k === "nodes" ? "#/mesh" : "#/devices" }, h("div", { class: "n" }, "–"), h("div", { class: "l" }, label));
+			this.tiles[k] = h(
+				"a",
+				{
+					class: "tile",
+					"data-tile": k,
+					href: k === "alerts" ? "#/alerts" : k === "nodes" ? "#/mesh" : "#/devices"
+				},
+				h("div", { class: "n" }, "–"),
+				h("div", { class: "l" }, label)
+			);
 		}
 		el.append(
 			h("section", { class: "summary", "aria-label": "Summary" }, ...Object.values(this.tiles)),
 			h(
 				"div",
 				{ class: "columns" },
-				h("section", { class: "area-devices", "aria-label": "Devices" }, h("h2", {}, "Devices"), this.devicesEl),
-				h("section", { class: "area-alerts", "aria-label": "Alerts" }, h("h2", {}, h("a", { href: "#/alerts" }, "Alerts")), h("div", { class: "panel" }, this.alertsEl)),
-				h("section", { class: "area-nodes", "aria-label": "Mesh" }, h("h2", {}, h("a", { href: "#/mesh" }, "Mesh nodes")), h("div", { class: "panel" }, this.nodesEl))
+				h(
+					"section",
+					{ class: "area-devices", "aria-label": "Devices" },
+					h("h2", {}, "Devices"),
+					this.devicesEl
+				),
+				h(
+					"section",
+					{ class: "area-alerts", "aria-label": "Alerts" },
+					h("h2", {}, h("a", { href: "#/alerts" }, "Alerts")),
+					h("div", { class: "panel" }, this.alertsEl)
+				),
+				h(
+					"section",
+					{ class: "area-nodes", "aria-label": "Mesh" },
+					h("h2", {}, h("a", { href: "#/mesh" }, "Mesh nodes")),
+					h("div", { class: "panel" }, this.nodesEl)
+				)
 			)
 		);
 		ctx.onCleanup(() => {
@@ -99,7 +127,9 @@ class Overview {
 		try {
 			list = (await this.ctx.api.all<DeviceView>("/api/monitoring/devices")).items;
 		} catch (err) {
-			this.devicesEl.replaceChildren(h("div", { class: "panel empty" }, `Devices are not available right now: ${errorMessage(err)}`));
+			this.devicesEl.replaceChildren(
+				h("div", { class: "panel empty" }, `Devices are not available right now: ${errorMessage(err)}`)
+			);
 			throw err;
 		}
 		const fresh: number[] = [];
@@ -121,7 +151,13 @@ class Overview {
 		}
 		const cards = [...this.cards.values()].sort((a, b) => b.priority() - a.priority() || a.id - b.id);
 		if (!cards.length) {
-			this.devicesEl.replaceChildren(h("div", { class: "panel empty" }, "No devices yet. Plug in a board, or start with SIMULATE=1 to see virtual devices."));
+			this.devicesEl.replaceChildren(
+				h(
+					"div",
+					{ class: "panel empty" },
+					"No devices yet. Plug in a board, or start with SIMULATE=1 to see virtual devices."
+				)
+			);
 		} else {
 			this.devicesEl.replaceChildren(...cards.map(c => c.el));
 		}
@@ -140,13 +176,17 @@ class Overview {
 			for (const a of [...recent.items, ...open.items]) this.alerts.set(a.id, a);
 			this.renderAlerts();
 		} catch (err) {
-			this.alertsEl.replaceChildren(h("li", { class: "empty" }, `Alerts are not available: ${errorMessage(err)}`));
+			this.alertsEl.replaceChildren(
+				h("li", { class: "empty" }, `Alerts are not available: ${errorMessage(err)}`)
+			);
 			throw err;
 		}
 	}
 
 	private renderAlerts(): void {
-		const list = [...this.alerts.values()].sort((a, b) => Number(b.open) - Number(a.open) || b.id - a.id).slice(0, 40);
+		const list = [...this.alerts.values()]
+			.sort((a, b) => Number(b.open) - Number(a.open) || b.id - a.id)
+			.slice(0, 40);
 		if (!list.length) this.alertsEl.replaceChildren(h("li", { class: "empty" }, "No alerts. All quiet."));
 		else
 			this.alertsEl.replaceChildren(
@@ -170,7 +210,13 @@ class Overview {
 					h(
 						"li",
 						{ class: `node ${n.available ? "" : "down"}`, "data-node": n.id },
-						h("div", { class: "node-head" }, h("span", { class: "dot" }), n.id, n.local ? h("span", { class: "chip" }, "this node") : null),
+						h(
+							"div",
+							{ class: "node-head" },
+							h("span", { class: "dot" }),
+							n.id,
+							n.local ? h("span", { class: "chip" }, "this node") : null
+						),
 						h("div", { class: "chips" }, ...n.services.map(s => h("span", { class: "chip" }, s)))
 					)
 				)

@@ -19,12 +19,56 @@ const SEVERITIES: [string, string][] = [
 	["info", "info"]
 ];
 
-function ruleForm(initial: Partial<RuleView>, dpOptions: [string, string][] | null, submitLabel: string, onSubmit: (body: Record<string, unknown>) => Promise<void>, onCancel?: () => void): HTMLFormElement {
-	const dp = dpOptions ? select("datapointId", dpOptions, String(initial.datapointId ?? ""), { required: true, "aria-label": "Datapoint" }) : null;
-	const direction = select("direction", [["above", "above"], ["below", "below"]], initial.direction ?? "above", { "aria-label": "Direction" });
-	const threshold = h("input", { type: "number", step: "any", name: "threshold", required: true, value: initial.threshold ?? "", placeholder: "threshold", "aria-label": "Threshold" });
-	const hysteresis = h("input", { type: "number", step: "any", min: 0, name: "hysteresis", value: initial.hysteresis ?? 0, "aria-label": "Hysteresis", title: "Hysteresis: how far back the value must come before the alert clears" });
-	const duration = h("input", { type: "number", step: "any", min: 0, max: 86_400, name: "minDurationS", value: initial.minDurationS ?? 0, "aria-label": "Minimum duration (s)", title: "Seconds the value must stay across the threshold" });
+function ruleForm(
+	initial: Partial<RuleView>,
+	dpOptions: [string, string][] | null,
+	submitLabel: string,
+	onSubmit: (body: Record<string, unknown>) => Promise<void>,
+	onCancel?: () => void
+): HTMLFormElement {
+	const dp = dpOptions
+		? select("datapointId", dpOptions, String(initial.datapointId ?? ""), {
+				required: true,
+				"aria-label": "Datapoint"
+			})
+		: null;
+	const direction = select(
+		"direction",
+		[
+			["above", "above"],
+			["below", "below"]
+		],
+		initial.direction ?? "above",
+		{ "aria-label": "Direction" }
+	);
+	const threshold = h("input", {
+		type: "number",
+		step: "any",
+		name: "threshold",
+		required: true,
+		value: initial.threshold ?? "",
+		placeholder: "threshold",
+		"aria-label": "Threshold"
+	});
+	const hysteresis = h("input", {
+		type: "number",
+		step: "any",
+		min: 0,
+		name: "hysteresis",
+		value: initial.hysteresis ?? 0,
+		"aria-label": "Hysteresis",
+		title: "Hysteresis: how far back the value must come before the alert clears"
+	});
+	const duration = h("input", {
+		type: "number",
+		step: "any",
+		min: 0,
+		max: 86_400,
+		name: "minDurationS",
+		value: initial.minDurationS ?? 0,
+		"aria-label": "Minimum duration (s)",
+		title: "Seconds the value must stay across the threshold"
+	});
 	const severity = select("severity", SEVERITIES, initial.severity ?? "warning", { "aria-label": "Severity" });
 	const submit = h("button", { class: "btn primary", type: "submit" }, submitLabel);
 	const form = h(
@@ -36,7 +80,14 @@ function ruleForm(initial: Partial<RuleView>, dpOptions: [string, string][] | nu
 		h("label", {}, "Hysteresis", hysteresis),
 		h("label", {}, "For (s)", duration),
 		h("label", {}, "Severity", severity),
-		h("div", { class: "form-actions" }, submit, onCancel ? h("button", { class: "btn", type: "button", onclick: onCancel as EventListener }, "Cancel") : null)
+		h(
+			"div",
+			{ class: "form-actions" },
+			submit,
+			onCancel
+				? h("button", { class: "btn", type: "button", onclick: onCancel as EventListener }, "Cancel")
+				: null
+		)
 	);
 	form.addEventListener("submit", async e => {
 		e.preventDefault();
@@ -66,40 +117,68 @@ export function rulesPanel(ctx: ViewContext, opts: RulesOptions): { el: HTMLElem
 	let devices: DeviceView[] = [];
 
 	const dpOptions = (): [string, string][] => {
-		if (opts.deviceId != null) return (opts.datapoints?.() ?? []).map(d => [String(d.id), `${d.label}${d.unit ? ` (${d.unit})` : ""}`]);
-		return devices.flatMap(dev => dev.datapoints.map(d => [String(d.id), `${dev.name} · ${d.label}${d.unit ? ` (${d.unit})` : ""}`] as [string, string]));
+		if (opts.deviceId != null)
+			return (opts.datapoints?.() ?? []).map(d => [String(d.id), `${d.label}${d.unit ? ` (${d.unit})` : ""}`]);
+		return devices.flatMap(dev =>
+			dev.datapoints.map(
+				d => [String(d.id), `${dev.name} · ${d.label}${d.unit ? ` (${d.unit})` : ""}`] as [string, string]
+			)
+		);
 	};
 
 	addBtn.addEventListener("click", async () => {
-		if (opts.deviceId == null && !devices.length) devices = (await ctx.api.all<DeviceView>("/api/monitoring/devices")).items;
+		if (opts.deviceId == null && !devices.length)
+			devices = (await ctx.api.all<DeviceView>("/api/monitoring/devices")).items;
 		const options = dpOptions();
 		if (!options.length) return toast("This device has no datapoints yet: a rule needs one.", "error");
 		formHost.replaceChildren(
-			ruleForm({}, options, "Create rule", async body => {
-				await ctx.api.post<RuleView>("/api/monitoring/rules", body);
-				formHost.replaceChildren();
-				toast("Rule created.");
-				await load();
-			}, () => formHost.replaceChildren())
+			ruleForm(
+				{},
+				options,
+				"Create rule",
+				async body => {
+					await ctx.api.post<RuleView>("/api/monitoring/rules", body);
+					formHost.replaceChildren();
+					toast("Rule created.");
+					await load();
+				},
+				() => formHost.replaceChildren()
+			)
 		);
 	});
 
 	const row = (r: RuleView): HTMLElement => {
 		const li = h("li", { class: `rule ${r.enabled ? "" : "disabled"}`, "data-rule-id": r.id });
 		const text = `${opts.deviceId == null && r.device ? `${r.device} · ` : ""}${r.datapoint ?? `datapoint ${r.datapointId}`} ${r.direction} ${r.threshold}${r.unit ? ` ${r.unit}` : ""}`;
-		const detail = [r.severity, r.hysteresis ? `hysteresis ${r.hysteresis}` : null, r.minDurationS ? `for ${r.minDurationS} s` : null, r.source === "profile" ? "from the profile" : null, r.enabled ? null : "disabled"]
+		const detail = [
+			r.severity,
+			r.hysteresis ? `hysteresis ${r.hysteresis}` : null,
+			r.minDurationS ? `for ${r.minDurationS} s` : null,
+			r.source === "profile" ? "from the profile" : null,
+			r.enabled ? null : "disabled"
+		]
 			.filter(Boolean)
 			.join(" · ");
 		const edit = h("button", { class: "btn", type: "button", "data-action": "edit" }, "Edit");
-		const toggle = h("button", { class: "btn", type: "button", "data-action": "toggle" }, r.enabled ? "Disable" : "Enable");
+		const toggle = h(
+			"button",
+			{ class: "btn", type: "button", "data-action": "toggle" },
+			r.enabled ? "Disable" : "Enable"
+		);
 		const del = h("button", { class: "btn danger", type: "button", "data-action": "delete" }, "Delete");
 		edit.addEventListener("click", () => {
 			li.replaceChildren(
-				ruleForm(r, null, "Save", async body => {
-					await ctx.api.put<RuleView>(`/api/monitoring/rules/${r.id}`, body);
-					toast("Rule saved.");
-					await load();
-				}, () => void load())
+				ruleForm(
+					r,
+					null,
+					"Save",
+					async body => {
+						await ctx.api.put<RuleView>(`/api/monitoring/rules/${r.id}`, body);
+						toast("Rule saved.");
+						await load();
+					},
+					() => void load()
+				)
 			);
 		});
 		toggle.addEventListener("click", async () => {
@@ -120,17 +199,31 @@ export function rulesPanel(ctx: ViewContext, opts: RulesOptions): { el: HTMLElem
 				toast(errorMessage(err), "error");
 			}
 		});
-		li.append(h("div", { class: "grow" }, h("div", { class: "rule-text" }, text), h("div", { class: "meta" }, detail)), h("div", { class: "row-actions" }, edit, toggle, del));
+		li.append(
+			h("div", { class: "grow" }, h("div", { class: "rule-text" }, text), h("div", { class: "meta" }, detail)),
+			h("div", { class: "row-actions" }, edit, toggle, del)
+		);
 		return li;
 	};
 
 	const load = async () => {
-		const page = await ctx.api.page<RuleView>("/api/monitoring/rules", opts.deviceId != null ? { device: opts.deviceId } : {});
-		if (opts.deviceId == null && !devices.length) devices = (await ctx.api.all<DeviceView>("/api/monitoring/devices")).items;
+		const page = await ctx.api.page<RuleView>(
+			"/api/monitoring/rules",
+			opts.deviceId != null ? { device: opts.deviceId } : {}
+		);
+		if (opts.deviceId == null && !devices.length)
+			devices = (await ctx.api.all<DeviceView>("/api/monitoring/devices")).items;
 		const named = page.items.map(r => ({ ...r, device: r.device ?? devices.find(d => d.id === r.deviceId)?.name }));
-		list.replaceChildren(...(named.length ? named.map(row) : [h("li", { class: "empty" }, "No threshold rules yet.")]));
+		list.replaceChildren(
+			...(named.length ? named.map(row) : [h("li", { class: "empty" }, "No threshold rules yet.")])
+		);
 	};
 
-	const el = h("section", { class: "rules-panel", "aria-label": "Rules" }, h("div", { class: "section-head" }, h("h2", {}, "Threshold rules"), addBtn), h("div", { class: "panel" }, formHost, list));
+	const el = h(
+		"section",
+		{ class: "rules-panel", "aria-label": "Rules" },
+		h("div", { class: "section-head" }, h("h2", {}, "Threshold rules"), addBtn),
+		h("div", { class: "panel" }, formHost, list)
+	);
 	return { el, load };
 }

@@ -22,7 +22,32 @@ const isAdmin = (u: UserView) => u.role === "admin" || u.is_admin === true || u.
 
 /** A readable random password for a reset or a new user (shown once to the administrator). */
 export function generatePassword(): string {
-	const words = ["amber", "basil", "cedar", "delta", "ember", "fjord", "garnet", "harbor", "indigo", "juniper", "kestrel", "lumen", "maple", "nectar", "onyx", "pebble", "quartz", "raven", "sierra", "tundra", "umber", "violet", "willow", "zephyr"];
+	const words = [
+		"amber",
+		"basil",
+		"cedar",
+		"delta",
+		"ember",
+		"fjord",
+		"garnet",
+		"harbor",
+		"indigo",
+		"juniper",
+		"kestrel",
+		"lumen",
+		"maple",
+		"nectar",
+		"onyx",
+		"pebble",
+		"quartz",
+		"raven",
+		"sierra",
+		"tundra",
+		"umber",
+		"violet",
+		"willow",
+		"zephyr"
+	];
 	const r = new Uint32Array(4);
 	crypto.getRandomValues(r);
 	const w = (i: number) => words[r[i] % words.length];
@@ -38,8 +63,21 @@ class UsersPage {
 		el: HTMLElement,
 		private readonly ctx: ViewContext
 	) {
-		const email = h("input", { type: "email", name: "email", required: true, placeholder: "new.user@example.com", "aria-label": "E-mail" });
-		const password = h("input", { type: "text", name: "password", required: true, minlength: 8, value: generatePassword(), "aria-label": "Initial password" });
+		const email = h("input", {
+			type: "email",
+			name: "email",
+			required: true,
+			placeholder: "new.user@example.com",
+			"aria-label": "E-mail"
+		});
+		const password = h("input", {
+			type: "text",
+			name: "password",
+			required: true,
+			minlength: 8,
+			value: generatePassword(),
+			"aria-label": "Initial password"
+		});
 		const admin = h("input", { type: "checkbox", name: "admin" });
 		const create = h("button", { class: "btn primary", type: "submit" }, "Create user");
 		const form = h(
@@ -54,7 +92,10 @@ class UsersPage {
 			e.preventDefault();
 			create.disabled = true;
 			try {
-				const user = await ctx.api.post<UserView>("/api/users/add", { email: email.value.trim(), password: password.value });
+				const user = await ctx.api.post<UserView>("/api/users/add", {
+					email: email.value.trim(),
+					password: password.value
+				});
 				if (admin.checked) await ctx.api.put(`/api/users/${user.id}/role`, { is_admin: true });
 				this.showSecret(user.email, password.value);
 				email.value = "";
@@ -71,7 +112,20 @@ class UsersPage {
 			h("div", { class: "view-head" }, h("h1", {}, "Users"), this.count),
 			h("section", { class: "panel pad" }, h("h2", {}, "New user"), form),
 			this.secret,
-			h("div", { class: "panel table-wrap" }, h("table", { class: "table users-table" }, h("thead", {}, h("tr", {}, h("th", {}, "E-mail"), h("th", {}, "Role"), h("th", {}, "Created"), h("th", {}, ""))), this.body))
+			h(
+				"div",
+				{ class: "panel table-wrap" },
+				h(
+					"table",
+					{ class: "table users-table" },
+					h(
+						"thead",
+						{},
+						h("tr", {}, h("th", {}, "E-mail"), h("th", {}, "Role"), h("th", {}, "Created"), h("th", {}, ""))
+					),
+					this.body
+				)
+			)
 		);
 		void this.load();
 	}
@@ -84,7 +138,17 @@ class UsersPage {
 
 	private row(u: UserView): HTMLElement {
 		const me = u.email === this.ctx.user.email;
-		const role = h("button", { class: "btn", type: "button", "data-action": "role", disabled: me, title: me ? "You cannot change your own role" : "" }, isAdmin(u) ? "Make user" : "Make admin");
+		const role = h(
+			"button",
+			{
+				class: "btn",
+				type: "button",
+				"data-action": "role",
+				disabled: me,
+				title: me ? "You cannot change your own role" : ""
+			},
+			isAdmin(u) ? "Make user" : "Make admin"
+		);
 		role.addEventListener("click", () =>
 			this.act(async () => {
 				await this.ctx.api.put(`/api/users/${u.id}/role`, { is_admin: !isAdmin(u) });
@@ -100,10 +164,19 @@ class UsersPage {
 				this.showSecret(u.email, r.password ?? "");
 			})
 		);
-		const del = h("button", { class: "btn danger", type: "button", "data-action": "delete", disabled: me }, "Delete");
+		const del = h(
+			"button",
+			{ class: "btn danger", type: "button", "data-action": "delete", disabled: me },
+			"Delete"
+		);
 		del.addEventListener("click", () =>
 			this.act(async () => {
-				if (!confirm(`Delete ${u.email}? Their devices keep their owner field; only administrators see them then.`)) return;
+				if (
+					!confirm(
+						`Delete ${u.email}? Their devices keep their owner field; only administrators see them then.`
+					)
+				)
+					return;
 				await this.ctx.api.del(`/api/users/${u.id}`);
 				toast(`${u.email} deleted.`);
 			})
@@ -120,7 +193,19 @@ class UsersPage {
 
 	/** A new password, shown once in the page (not only in a toast that fades). */
 	private showSecret(email: string, password: string): void {
-		this.secret.replaceChildren(h("div", { class: "panel pad secret", role: "status" }, `New password for ${email}: `, h("code", { "data-secret": "" }, password), h("div", { class: "muted small" }, "Shown once. Their sessions have ended; they sign in with this and change it under Account.")));
+		this.secret.replaceChildren(
+			h(
+				"div",
+				{ class: "panel pad secret", role: "status" },
+				`New password for ${email}: `,
+				h("code", { "data-secret": "" }, password),
+				h(
+					"div",
+					{ class: "muted small" },
+					"Shown once. Their sessions have ended; they sign in with this and change it under Account."
+				)
+			)
+		);
 	}
 
 	private async act(fn: () => Promise<void>): Promise<void> {
