@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
-import { createTestBroker, uniqueNamespace } from "../helpers/broker";
+import { createTestBroker, uniqueNamespace, waitFor } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
 import { ALL_BUILDS_SERVICES, asuClient, C7, gatewayUrl } from "./builds-support";
 
@@ -21,6 +21,8 @@ beforeAll(async () => {
 	});
 	await broker.start();
 	url = gatewayUrl(broker);
+	// Until every route is published, an unknown path answers 503 NOT_READY, not 404.
+	await waitFor(async () => (await fetch(`${url}/ready`)).status === 200, 20_000, "/ready 200");
 });
 
 afterAll(async () => {

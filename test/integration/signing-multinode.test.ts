@@ -214,7 +214,15 @@ describe("token revocation across gateway nodes", () => {
 			waitForRoutes: false
 		});
 		late.push(lone);
-		await waitFor(async () => (await api(lone.url, "GET", "/api/nodes")).status !== 404, 10_000, "gateway routes");
+		// Its routes are up once they answer neither 404 nor the start-up 503 NOT_READY.
+		await waitFor(
+			async () => {
+				const r = await api(lone.url, "GET", "/api/nodes");
+				return r.status !== 404 && r.body?.type !== "NOT_READY";
+			},
+			10_000,
+			"gateway routes"
+		);
 		const token = await login(a.url, "multi@example.com", "violet-canyon-77");
 		const r = await api(lone.url, "GET", "/api/nodes", undefined, token);
 		expect(r.status).toBe(503);
