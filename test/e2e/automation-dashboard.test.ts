@@ -157,8 +157,23 @@ describe("the Automation view", () => {
 		expect(await schedule.textContent()).toContain("30 2 * * * (Europe/Berlin)");
 		const run = page.locator("#automation-history li[data-run]").first();
 		await run.waitFor({ timeout: 10_000 });
-		await run.locator("summary").click();
-		const trace = await run.locator("ol.trace").textContent();
+		// Steps are appended while the run goes on and the view polls: read the trace until the
+		// command step is there (reopening the run if a refresh closed it).
+		const trace = await waitFor(
+			async () => {
+				const first = page.locator("#automation-history li[data-run]").first();
+				if (
+					!(await first.evaluate(
+						el => (el.querySelector("details") as HTMLDetailsElement | null)?.open ?? false
+					))
+				)
+					await first.locator("summary").click();
+				const text = (await first.locator("ol.trace").textContent()) ?? "";
+				return text.includes("actions[0] command") ? text : null;
+			},
+			15_000,
+			"the run's trace with its command step"
+		);
 		expect(trace).toContain("trigger");
 		expect(trace).toContain("actions[0] command");
 		expect(await run.locator("summary").textContent()).toMatch(/succeeded.*rule #/);

@@ -84,15 +84,17 @@ describe("devices of a node that stopped", () => {
 		);
 		expect(Date.now() - t0).toBeLessThan(1000);
 		expect(row.status_reason).toBe("node stopped");
-		// The manager recorded it as a status event (the device history shows why).
-		expect(
+		// The manager recorded it as a status event (the device history shows why), once: the
+		// event row is written just after the status, so wait for it rather than read it once.
+		const eventCount = async () =>
 			(
 				await db.query(
 					"SELECT 1 FROM device_events WHERE device_id = $1 AND status = 'disconnected' AND reason = 'node stopped'",
 					[onEdge.id]
 				)
-			).length
-		).toBe(1);
+			).length;
+		await waitFor(async () => (await eventCount()) > 0, 3000, "the 'node stopped' status event");
+		expect(await eventCount()).toBe(1);
 
 		// The core board goes silent while its node lives: an offline alert. The edge board: none.
 		await waitFor(
