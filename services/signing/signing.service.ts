@@ -4,13 +4,13 @@
  *
  * HTTP (under /api, access by each action's `auth`, the one policy of mixins/authorization.ts):
  *   POST   /users/add                 public  register
- *   POST   /users/auth                public  log in → { access_token, token_type, expires_in }
- *   POST   /users/verify-token        public  { valid, reason?, message?, user?, exp? }
+ *   POST   /users/auth                public  log in → { access_token, token_type, expires_in } (OAuth2 shape)
+ *   POST   /users/verify-token        public  { valid, reason?, message?, user?, expiresAt? }
  *   GET    /users                     admin   list users
  *   GET    /users/me                  user    who the token belongs to (current role)
  *   POST   /users/me/password         user    change one's own password (old one required; every session ends)
  *   GET    /users/:id                 admin   one user
- *   PUT    /users/:id/role            admin   { is_admin } (not the last administrator)
+ *   PUT    /users/:id/role            admin   { role: "admin" | "user" } (not the last administrator)
  *   DELETE /users/:id                 admin   delete (its tokens die at once)
  *   POST   /users/:id/reset-password  admin   a new password (given or generated, shown once); sessions end
  *   POST   /users/logout              user    revoke the caller's token
@@ -45,7 +45,8 @@ import {
 	UnauthorizedError,
 	UnprocessableError
 } from "../shared/errors";
-import { DEFAULT_PAGE, offsetOf, offsetPage, pageParams } from "../shared/lists";
+import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageParams, toPage } from "../shared/lists";
+import { USER_ROLES, type MeView, type UserRole } from "../shared/contracts/api";
 import { idParam } from "../shared/params";
 import { keysFromJwks, verifyAccessToken } from "../shared/tokens";
 import { deviceCommonName, issueFromCsr, loadOrCreateCA, type CertificateAuthority } from "./ca";
@@ -77,8 +78,7 @@ type Meta = {
 	$location?: string;
 	$responseHeaders?: Record<string, string>;
 };
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each action's `params` schema checks what arrives
-type Ctx<P = Record<string, any>> = Context<P, Meta>;
+type Ctx<P = Record<string, never>> = Context<P, Meta>;
 
 interface SigningMethods {
 	db: Database;
@@ -132,7 +132,7 @@ const SigningService = defineService<This>({
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/api/users/${row.id}`;
 				this.logger.info(`user ${row.id} registered`);
-				return users.publicUser(row);
+				return users.toUserView(row);
 			}
 		},
 
@@ -161,6 +161,7 @@ const SigningService = defineService<This>({
 				this.throttle.succeed(email, ip);
 				const ttl = this.env.tokenTtlSeconds;
 				const { token } = await issueToken(this.keys, user, ttl);
+				// The one answer in snake_case: the OAuth2 token response (RFC 6749 §5.1) clients know.
 				return { access_token: token, token_type: "bearer", expires_in: ttl };
 			}
 		},
@@ -193,9 +194,8 @@ const SigningService = defineService<This>({
 					};
 				return {
 					valid: true,
-					user: { id: claims.id, email: claims.email, is_admin: state.is_admin },
-					exp: claims.exp,
-					expires_at: new Date(claims.exp * 1000).toISOString()
+					user: { id: claims.id, email: claims.email, role: users.roleOf(state.is_admin) },
+					expiresAt: new Date(claims.exp * 1000).toISOString()
 				};
 			}
 		},
@@ -204,12 +204,12 @@ const SigningService = defineService<This>({
 			rest: "GET /users",
 			auth: "admin",
 			params: { ...pageParams(), $$strict: true },
-			/** A list page (docs/api.md): `{ items, nextCursor, total }`, by id. */
+			/** A list page (docs/api.md): `{ items, nextCursor, total }`, keyed by id. */
 			async handler(this: This, ctx: Ctx<{ limit?: number; cursor?: string }>) {
 				const limit = ctx.params.limit ?? DEFAULT_PAGE;
-				const offset = offsetOf(ctx.params.cursor);
-				const { rows, total } = await users.listUsers(this.db, limit, offset);
-				return offsetPage(rows.map(users.publicUser), offset, total);
+				const afterId = decodeCursor(ctx.params.cursor, isPositiveInt);
+				const { rows, total } = await users.listUsers(this.db, limit + 1, afterId);
+				return toPage(rows.map(users.toUserView), limit, u => u.id, total);
 			}
 		},
 
@@ -217,10 +217,11 @@ const SigningService = defineService<This>({
 			rest: "GET /users/me",
 			auth: "user",
 			params: { $$strict: true },
-			handler(this: This, ctx: Ctx) {
+			handler(this: This, ctx: Ctx): MeView {
 				// The identity the gateway verified, with the role as of now; no database round trip.
 				const u = requireCaller(ctx);
-				return { id: u.id, email: u.email, is_admin: u.is_admin, exp: u.exp };
+				const expiresAt = u.exp ? new Date(u.exp * 1000).toISOString() : null;
+				return { id: u.id, email: u.email, role: users.roleOf(u.is_admin), expiresAt };
 			}
 		},
 
@@ -230,23 +231,23 @@ const SigningService = defineService<This>({
 			auth: "user",
 			rateLimit: "auth",
 			params: {
-				old_password: { type: "string", max: PASSWORD_MAX },
-				new_password: { type: "string", max: PASSWORD_MAX },
+				oldPassword: { type: "string", max: PASSWORD_MAX },
+				newPassword: { type: "string", max: PASSWORD_MAX },
 				$$strict: true
 			},
-			async handler(this: This, ctx: Ctx<{ old_password: string; new_password: string }>) {
+			async handler(this: This, ctx: Ctx<{ oldPassword: string; newPassword: string }>) {
 				const caller = requireCaller(ctx);
 				const hash = await users.passwordHashOf(this.db, caller.id);
-				if (!hash || !(await verifyPassword(hash, ctx.params.old_password))) {
-					throw new UnprocessableError("old_password is not the current password", [
-						{ field: "old_password", message: "not the current password" }
+				if (!hash || !(await verifyPassword(hash, ctx.params.oldPassword))) {
+					throw new UnprocessableError("oldPassword is not the current password", [
+						{ field: "oldPassword", message: "not the current password" }
 					]);
 				}
-				this.validPassword(ctx.params.new_password, caller.email, "new_password");
-				const row = await users.setPassword(this.db, caller.id, await hashPassword(ctx.params.new_password));
+				this.validPassword(ctx.params.newPassword, caller.email, "newPassword");
+				const row = await users.setPassword(this.db, caller.id, await hashPassword(ctx.params.newPassword));
 				if (!row) throw new UnauthorizedError("The user of this token no longer exists", "TOKEN_REVOKED");
 				await this.announce(users.stateOf(row));
-				return { changed: true, sessions_revoked: true };
+				return { changed: true, sessionsRevoked: true };
 			}
 		},
 
@@ -258,7 +259,7 @@ const SigningService = defineService<This>({
 			async handler(this: This, ctx: Ctx<{ id: number }>) {
 				const row = await users.getUser(this.db, ctx.params.id);
 				if (!row) throw new NotFoundError("User", ctx.params.id);
-				return users.publicUser(row);
+				return users.toUserView(row);
 			}
 		},
 
@@ -266,17 +267,17 @@ const SigningService = defineService<This>({
 		setRole: {
 			rest: "PUT /users/:id/role",
 			auth: "admin",
-			params: { id: idParam, is_admin: { type: "boolean" }, $$strict: true },
-			async handler(this: This, ctx: Ctx<{ id: number; is_admin: boolean }>) {
-				const row = await users.setRole(this.db, ctx.params.id, ctx.params.is_admin);
+			params: { id: idParam, role: { type: "enum", values: [...USER_ROLES] }, $$strict: true },
+			async handler(this: This, ctx: Ctx<{ id: number; role: UserRole }>) {
+				const row = await users.setRole(this.db, ctx.params.id, ctx.params.role === "admin");
 				if (row === "last-admin")
 					throw new ConflictError("This is the only administrator: make another user administrator first");
 				if (!row) throw new NotFoundError("User", ctx.params.id);
 				await this.announce(users.stateOf(row));
 				this.logger.info(
-					`user ${row.id} is_admin=${row.is_admin} (by user ${ctx.meta.user?.id ?? "a service"})`
+					`user ${row.id} role=${users.roleOf(row.is_admin)} (by user ${ctx.meta.user?.id ?? "a service"})`
 				);
-				return users.publicUser(row);
+				return users.toUserView(row);
 			}
 		},
 
@@ -311,7 +312,7 @@ const SigningService = defineService<This>({
 				return {
 					id: row.id,
 					email: row.email,
-					sessions_revoked: true,
+					sessionsRevoked: true,
 					...(ctx.params.password ? {} : { password })
 				};
 			}

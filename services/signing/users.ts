@@ -5,6 +5,7 @@
 import crypto from "node:crypto";
 import type { Sql } from "../../mixins/db.mixin";
 import type { UserState } from "../shared/contracts/tokens";
+import type { UserRole, UserView } from "../shared/contracts/api";
 import { hashPassword } from "./passwords";
 
 export interface UserRow {
@@ -18,14 +19,18 @@ export interface UserRow {
 
 const COLUMNS = "id, email, is_admin, token_version, created_at, updated_at";
 
-/** What an API answer may show of a user: never the hash, never the session version. */
-export function publicUser(r: UserRow) {
+const iso = (t: string | Date) => (t instanceof Date ? t : new Date(t)).toISOString();
+
+export const roleOf = (isAdmin: boolean): UserRole => (isAdmin ? "admin" : "user");
+
+/** A row as the API shows a user (the one mapper): never the hash, never the session version. */
+export function toUserView(r: UserRow): UserView {
 	return {
 		id: r.id,
 		email: r.email,
-		is_admin: r.is_admin,
-		created_at: r.created_at instanceof Date ? r.created_at.toISOString() : r.created_at,
-		updated_at: r.updated_at instanceof Date ? r.updated_at.toISOString() : r.updated_at
+		role: roleOf(r.is_admin),
+		createdAt: iso(r.created_at),
+		updatedAt: iso(r.updated_at)
 	};
 }
 
@@ -84,9 +89,10 @@ export async function getUser(sql: Sql, id: number): Promise<UserRow | null> {
 	return rows[0] ?? null;
 }
 
-export async function listUsers(sql: Sql, limit: number, offset: number): Promise<{ rows: UserRow[]; total: number }> {
+/** A page of users in id order after `afterId` (the list cursor), `limit` rows, and how many there are. */
+export async function listUsers(sql: Sql, limit: number, afterId = 0): Promise<{ rows: UserRow[]; total: number }> {
 	const [rows, total] = await Promise.all([
-		sql.query<UserRow>(`SELECT ${COLUMNS} FROM t_users ORDER BY id LIMIT $1 OFFSET $2`, [limit, offset]),
+		sql.query<UserRow>(`SELECT ${COLUMNS} FROM t_users WHERE id > $1 ORDER BY id LIMIT $2`, [afterId, limit]),
 		countUsers(sql)
 	]);
 	return { rows, total };

@@ -534,8 +534,8 @@ describe("dashboard in headless Chromium against a full node", () => {
 		await page.locator(".topbar").waitFor({ timeout: 10_000 });
 		await page.goto(url + "/#/account");
 		const next = "Lantern-copper-2288";
-		await page.fill("input[name=old_password]", ADMIN_PASSWORD);
-		await page.fill("input[name=new_password]", next);
+		await page.fill("input[name=oldPassword]", ADMIN_PASSWORD);
+		await page.fill("input[name=newPassword]", next);
 		await page.fill("input[name=repeatPassword]", next);
 		await page.click("form[aria-label='Change password'] button[type=submit]");
 		await page.locator("input[name=password]").waitFor({ timeout: 10_000 });

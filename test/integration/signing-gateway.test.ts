@@ -55,7 +55,8 @@ describe("signing through the gateway", () => {
 			password: "correct-horse-7"
 		});
 		expect(reg.status).toBe(201);
-		expect(reg.body).toMatchObject({ email: "alice@example.com", is_admin: false });
+		expect(reg.body).toMatchObject({ email: "alice@example.com", role: "user" });
+		expect(reg.body.createdAt).toMatch(/^\d{4}-\d\d-\d\dT.*Z$/);
 		expect(JSON.stringify(reg.body)).not.toMatch(/argon2|password/i);
 
 		const auth = await api(url, "POST", "/api/users/auth", {
@@ -72,10 +73,11 @@ describe("signing through the gateway", () => {
 
 		const me = await api(url, "GET", "/api/users/me", undefined, token);
 		expect(me.status).toBe(200);
-		expect(me.body).toMatchObject({ id: reg.body.id, email: "alice@example.com", is_admin: false });
+		expect(me.body).toMatchObject({ id: reg.body.id, email: "alice@example.com", role: "user" });
 
 		const verify = await api(url, "POST", "/api/users/verify-token", { token });
-		expect(verify.body).toMatchObject({ valid: true, user: { email: "alice@example.com" } });
+		expect(verify.body).toMatchObject({ valid: true, user: { email: "alice@example.com", role: "user" } });
+		expect(verify.body.expiresAt).toBe(new Date(payload.exp * 1000).toISOString());
 
 		expect((await api(url, "POST", "/api/users/logout", {}, token)).status).toBe(200);
 		const after = await api(url, "GET", "/api/users/me", undefined, token);
@@ -118,7 +120,7 @@ describe("signing through the gateway", () => {
 		const admin = await login(url, ADMIN_EMAIL, ADMIN_PASSWORD);
 		const list = await api(url, "GET", "/api/users?limit=50", undefined, admin);
 		expect(list.status).toBe(200);
-		expect(list.body.items.find((u: any) => u.email === ADMIN_EMAIL)).toMatchObject({ is_admin: true });
+		expect(list.body.items.find((u: any) => u.email === ADMIN_EMAIL)).toMatchObject({ role: "admin" });
 		expect(JSON.stringify(list.body)).not.toMatch(/argon2|"password"/);
 
 		await api(url, "POST", "/api/users/add", { email: "carol@example.com", password: "sunny-meadow-33" });
@@ -269,7 +271,7 @@ describe("signing through the gateway", () => {
 			{ email: { $gt: "" }, password: "some-password-7" },
 			{ email: "a".repeat(300) + "@example.com", password: "some-password-7" },
 			{ email: "long@example.com", password: "P1-" + "x".repeat(200) },
-			{ email: "admin2@example.com", password: "some-password-7", is_admin: true },
+			{ email: "admin2@example.com", password: "some-password-7", role: "admin" },
 			{ email: "nul@example.com\u0000", password: "some-password-7" },
 			{ email: ["a@example.com"], password: "some-password-7" }
 		];

@@ -69,16 +69,16 @@ describe("token revocation across gateway nodes", () => {
 		const doomed = await login(b.url, "doomed@example.com", "amber-forest-31");
 		expect((await api(b.url, "GET", "/api/users/me", undefined, doomed)).status).toBe(200);
 		// Promote: the same token is an admin's on B, without logging in again.
-		expect((await api(a.url, "PUT", `/api/users/${reg.body.id}/role`, { is_admin: true }, admin)).status).toBe(200);
+		expect((await api(a.url, "PUT", `/api/users/${reg.body.id}/role`, { role: "admin" }, admin)).status).toBe(200);
 		await waitFor(
 			async () => (await api(b.url, "GET", "/api/users", undefined, doomed)).status === 200,
 			1000,
 			"B admitting the promoted user"
 		);
 		// Demote on A: refused on B within a second.
-		expect(
-			(await api(a.url, "PUT", `/api/users/${reg.body.id}/role`, { is_admin: false }, admin)).body.is_admin
-		).toBe(false);
+		expect((await api(a.url, "PUT", `/api/users/${reg.body.id}/role`, { role: "user" }, admin)).body.role).toBe(
+			"user"
+		);
 		let t0 = Date.now();
 		await waitFor(
 			async () => (await api(b.url, "GET", "/api/users", undefined, doomed)).status === 403,
@@ -86,7 +86,7 @@ describe("token revocation across gateway nodes", () => {
 			"B refusing the demoted admin"
 		);
 		expect(Date.now() - t0).toBeLessThan(1000);
-		expect((await api(b.url, "GET", "/api/users/me", undefined, doomed)).body.is_admin).toBe(false);
+		expect((await api(b.url, "GET", "/api/users/me", undefined, doomed)).body.role).toBe("user");
 		// Delete on A: 401 on B within a second.
 		expect((await api(a.url, "DELETE", `/api/users/${reg.body.id}`, undefined, admin)).status).toBe(200);
 		t0 = Date.now();
@@ -114,21 +114,21 @@ describe("token revocation across gateway nodes", () => {
 					b.url,
 					"POST",
 					"/api/users/me/password",
-					{ old_password: "wrong-password-1", new_password: "copper-hill-85" },
+					{ oldPassword: "wrong-password-1", newPassword: "copper-hill-85" },
 					s2
 				)
 			).status
 		).toBe(422);
-		expect(
-			(await api(b.url, "POST", "/api/users/me/password", { new_password: "copper-hill-85" }, s2)).status
-		).toBe(422);
+		expect((await api(b.url, "POST", "/api/users/me/password", { newPassword: "copper-hill-85" }, s2)).status).toBe(
+			422
+		);
 		expect(
 			(
 				await api(
 					b.url,
 					"POST",
 					"/api/users/me/password",
-					{ old_password: "silver-river-64", new_password: "copper-hill-85" },
+					{ oldPassword: "silver-river-64", newPassword: "copper-hill-85" },
 					s2
 				)
 			).status
@@ -164,7 +164,7 @@ describe("token revocation across gateway nodes", () => {
 	it("the last administrator can be neither demoted nor deleted", async () => {
 		const admin = await login(a.url, ADMIN_EMAIL, ADMIN_PASSWORD);
 		const me = (await api(a.url, "GET", "/api/users/me", undefined, admin)).body;
-		expect((await api(a.url, "PUT", `/api/users/${me.id}/role`, { is_admin: false }, admin)).status).toBe(409);
+		expect((await api(a.url, "PUT", `/api/users/${me.id}/role`, { role: "user" }, admin)).status).toBe(409);
 		expect((await api(a.url, "DELETE", `/api/users/${me.id}`, undefined, admin)).status).toBe(409);
 	});
 

@@ -106,12 +106,23 @@ export interface ReadingRow {
 	unit: string | null;
 	value: number | null;
 }
+/** A user's role: what the `auth` levels of the routes check (mixins/authorization.ts). */
+export const USER_ROLES = ["admin", "user"] as const;
+export type UserRole = (typeof USER_ROLES)[number];
+
+/** A user as the API shows it (`GET /api/users`, `/users/:id`, `/users/add`, `PUT /users/:id/role`). */
 export interface UserView {
 	id: number;
 	email: string;
-	is_admin?: boolean;
-	isAdmin?: boolean;
-	role?: string;
-	createdAt?: string;
-	created_at?: string;
+	role: UserRole;
+	createdAt: string;
+	updatedAt: string;
+}
+/** `GET /api/users/me`: who the token belongs to, with the role as of now. */
+export interface MeView {
+	id: number;
+	email: string;
+	role: UserRole;
+	/** When the token expires. */
+	expiresAt: string | null;
 }

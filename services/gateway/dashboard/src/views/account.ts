@@ -11,13 +11,13 @@ export const accountView: View = {
 	render(el, ctx) {
 		const current = h("input", {
 			type: "password",
-			name: "old_password",
+			name: "oldPassword",
 			autocomplete: "current-password",
 			required: true
 		});
 		const next = h("input", {
 			type: "password",
-			name: "new_password",
+			name: "newPassword",
 			autocomplete: "new-password",
 			required: true,
 			minlength: 8
@@ -49,7 +49,7 @@ export const accountView: View = {
 			}
 			submit.disabled = true;
 			try {
-				await ctx.api.post("/api/users/me/password", { old_password: current.value, new_password: next.value });
+				await ctx.api.post("/api/users/me/password", { oldPassword: current.value, newPassword: next.value });
 				form.reset();
 				// Every session of the user ends with a password change, this one too.
 				toast("Password changed. Sign in with the new one.");

@@ -18,7 +18,7 @@ export const usersView: View = {
 	}
 };
 
-const isAdmin = (u: UserView) => u.role === "admin" || u.is_admin === true || u.isAdmin === true;
+const isAdmin = (u: UserView) => u.role === "admin";
 
 /** A readable random password for a reset or a new user (shown once to the administrator). */
 export function generatePassword(): string {
@@ -96,7 +96,7 @@ class UsersPage {
 					email: email.value.trim(),
 					password: password.value
 				});
-				if (admin.checked) await ctx.api.put(`/api/users/${user.id}/role`, { is_admin: true });
+				if (admin.checked) await ctx.api.put(`/api/users/${user.id}/role`, { role: "admin" });
 				this.showSecret(user.email, password.value);
 				email.value = "";
 				password.value = generatePassword();
@@ -151,7 +151,7 @@ class UsersPage {
 		);
 		role.addEventListener("click", () =>
 			this.act(async () => {
-				await this.ctx.api.put(`/api/users/${u.id}/role`, { is_admin: !isAdmin(u) });
+				await this.ctx.api.put(`/api/users/${u.id}/role`, { role: isAdmin(u) ? "user" : "admin" });
 				toast(`${u.email} is now ${isAdmin(u) ? "a user" : "an administrator"}.`);
 			})
 		);
@@ -186,7 +186,7 @@ class UsersPage {
 			{ "data-user-id": u.id },
 			h("td", {}, u.email, me ? h("span", { class: "chip" }, "you") : null),
 			h("td", {}, isAdmin(u) ? h("span", { class: "badge info-badge" }, "admin") : "user"),
-			h("td", { class: "muted" }, fmtTime(u.createdAt ?? u.created_at ?? null)),
+			h("td", { class: "muted" }, fmtTime(u.createdAt)),
 			h("td", { class: "row-actions" }, role, reset, del)
 		);
 	}
