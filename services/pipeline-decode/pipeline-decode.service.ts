@@ -1,15 +1,16 @@
 /**
  * pipeline-decode: iot.raw (group pipeline-decode) → metadata-driven frames →
  * telemetry.readings; anything undecodable → dead_letters with the reason. Also the
- * dead-letter routes (list, replay after the metadata was fixed) and the cached controller
- * metadata lookup. See docs/pipeline.md.
+ * dead-letter routes (list, replay after the metadata was fixed), the cached controller
+ * metadata lookup, and the API that registers a controller's sensors and decoding
+ * (`/api/devices/:id/sensors`: the metadata is this service's, so it lives here). See docs/pipeline.md.
  *
  * An iot.raw message is acknowledged only after its readings are on telemetry.readings and its
  * dead letters are in PostgreSQL; outages are waited out with the message unacknowledged.
  */
 import type { Context, Service } from "moleculer";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
-import { DEFAULT_PAGE, offsetOf, offsetPage, pageParams } from "../shared/lists";
+import { DEFAULT_PAGE, offsetOf, offsetPage, pageParams, wholeList } from "../shared/lists";
 import { CHANNELS, type RawMqttMessage } from "../shared/contracts";
 import { keepAliveOf, untilDone, type KeepAlive } from "../shared/pipeline/retry";
 import { insertDeadLetters } from "../shared/pipeline/storage";
@@ -17,6 +18,11 @@ import { listDeadLetters, replayDeadLetters, type ListParams } from "./dead-lett
 import { decodeBatch, type Lookup } from "./decode-batch";
 import { loadControllerSpec, metadataVersion } from "./metadata";
 import { defineService } from "../shared/define-service";
+import { requireDeviceAccess } from "../../mixins/authorization";
+import { idParam } from "../shared/params";
+import { UnprocessableError } from "../shared/errors";
+import { SENSORS_BODY_PARAMS, type SensorInput } from "../shared/contracts/controller-sensors";
+import { checkSensors, controllerMac, readSensors, replaceSensors } from "./sensors";
 
 /** Largest telemetry.readings message the decoder sends (readings). */
 const READINGS_PER_MESSAGE = 5000;
@@ -40,7 +46,8 @@ type DecodeThis = Service & {
 const PipelineDecodeService = defineService<DecodeThis>({
 	name: "pipeline-decode",
 	mixins: [DbMixin],
-	settings: { rest: "/pipeline" },
+	// Routes are absolute: the dead letters under /pipeline, a controller's sensors under its device.
+	settings: { rest: "/" },
 
 	channels: {
 		[CHANNELS.iotRaw]: {
@@ -72,7 +79,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 
 		/** Raw payloads of every controller: administrators only. */
 		deadLetters: {
-			rest: "GET /dead-letters",
+			rest: "GET /pipeline/dead-letters",
 			auth: "admin",
 			params: {
 				open: { type: "boolean", convert: true, optional: true, default: true },
@@ -94,7 +101,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 
 		/** Decodes open dead letters again (after the metadata was fixed) and stores what now decodes. */
 		replayDeadLetters: {
-			rest: "POST /dead-letters/replay",
+			rest: "POST /pipeline/dead-letters/replay",
 			auth: "admin",
 			params: {
 				ids: {
@@ -123,8 +130,45 @@ const PipelineDecodeService = defineService<DecodeThis>({
 			}
 		},
 
+		/** A controller's sensors, each with the datapoints decoded from its frame (owner or admin). */
+		sensors: {
+			rest: "GET /devices/:id/sensors",
+			auth: "user",
+			params: { id: idParam, $$strict: true },
+			async handler(this: DecodeThis, ctx: Context<{ id: number }>) {
+				await requireDeviceAccess(ctx, ctx.params.id);
+				return wholeList(await readSensors(this.db, ctx.params.id));
+			}
+		},
+
+		/**
+		 * Replaces every sensor and decoding of a controller (owner or admin). The decoders pick it up
+		 * at their next batch (pipeline_metadata_seq moves), without a restart.
+		 */
+		setSensors: {
+			rest: "PUT /devices/:id/sensors",
+			auth: "user",
+			params: { id: idParam, ...SENSORS_BODY_PARAMS, $$strict: true },
+			async handler(this: DecodeThis, ctx: Context<{ id: number; sensors: SensorInput[] }>) {
+				const { id, sensors } = ctx.params;
+				await requireDeviceAccess(ctx, id);
+				const problems = checkSensors(sensors);
+				if (problems.length) throw new UnprocessableError(problems.map(p => p.message).join(" "), problems);
+				if (!(await controllerMac(this.db, id)))
+					throw new UnprocessableError(`Device ${id} has no MAC: register the controller with its mac.`, [
+						{
+							field: "mac",
+							actual: null,
+							expected: "a device with a MAC (POST /api/devices { name, mac })"
+						}
+					]);
+				await replaceSensors(this.db, id, sensors);
+				return wholeList(await readSensors(this.db, id));
+			}
+		},
+
 		stats: {
-			rest: "GET /decode/stats",
+			rest: "GET /pipeline/decode/stats",
 			handler(this: DecodeThis) {
 				return { ...this.stats };
 			}

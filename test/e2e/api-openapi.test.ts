@@ -158,11 +158,18 @@ describe("OpenAPI document of a full node", () => {
 			["post", "/api/users/auth"],
 			["get", "/api/nodes"],
 			["get", "/api/openapi.json"],
-			["get", "/api/pipeline/dead-letters"]
+			["get", "/api/pipeline/dead-letters"],
+			["get", "/api/devices/{id}/sensors"],
+			["put", "/api/devices/{id}/sensors"]
 		]) {
 			expect(doc.paths[p]?.[method], `${method} ${p}`).toBeDefined();
 		}
 		expect(doc.paths["/api/users/auth"].post.security).toEqual([]);
+		// A controller's decoding: the type is the decoder's own list, nested in the sensors body.
+		const sensors = doc.paths["/api/devices/{id}/sensors"].put.requestBody.content["application/json"].schema;
+		expect(sensors.properties.sensors.items.properties.datapoints.items.properties.type.enum).toContain(
+			"float32be"
+		);
 		expect(doc.paths["/api/list-aliases"]).toBeUndefined();
 	});
 
