@@ -15,7 +15,7 @@ import {
 	type DeviceAccess
 } from "../../mixins/authorization";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
-import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageParams, toPage, wholeList } from "../shared/lists";
+import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageParams, toPage, wholeList, type Page } from "../shared/lists";
 import { waitForServiceOnNode } from "../shared/mesh-wait";
 import { fleetEnv } from "../shared/broker-env";
 import {
@@ -47,11 +47,14 @@ import {
 	releaseOwner,
 	setStatus,
 	updateDevice,
+	toDeviceRecord,
 	upsertSeen,
+	type DeviceChanges,
 	type DeviceListFilter,
 	type DeviceRow,
 	type NewDevice
 } from "./registry";
+import type { DeviceEventView, DeviceRecord, DeviceStatusView } from "../shared/contracts/api";
 import { loadUsbIds } from "./usbids";
 import { errorMessage } from "../shared/error-message";
 import { DEVICE_STATUSES } from "../shared/contracts/devices";
@@ -119,7 +122,7 @@ const deviceParams = {
 	owner: { type: "number", integer: true, positive: true, max: INT32_MAX, nullable: true, optional: true },
 	mac: { type: "string", pattern: /^([0-9A-Fa-f]{2}[:-]?){5}[0-9A-Fa-f]{2}$/, optional: true },
 	uid: { type: "string", min: 1, optional: true },
-	node_id: { type: "string", optional: true },
+	nodeID: { type: "string", max: 200, optional: true },
 	path: { type: "string", optional: true },
 	vid: { type: "string", pattern: /^[0-9a-fA-F]{4}$/, optional: true },
 	pid: { type: "string", pattern: /^[0-9a-fA-F]{4}$/, optional: true },
@@ -128,6 +131,9 @@ const deviceParams = {
 
 /** What `deviceParams` lets through. */
 type DeviceParams = Omit<NewDevice, "owner"> & { owner?: number | null };
+
+/** What the list's params let through: its filters and the page. */
+type DeviceListParams = Omit<DeviceListFilter, "afterId" | "limit"> & { limit?: number; cursor?: string };
 
 const idParam = { id: { type: "number", integer: true, positive: true, max: INT32_MAX, convert: true } } as const;
 
@@ -142,26 +148,24 @@ const ManagerService = defineService<ManagerThis>({
 			auth: "user",
 			params: {
 				status: { type: "enum", values: [...DEVICE_STATUSES], optional: true },
-				node_id: { type: "string", max: 200, optional: true },
+				node: { type: "string", max: 200, optional: true },
 				type: { type: "string", max: 100, optional: true },
+				profile: { type: "string", max: 200, optional: true },
 				...pageParams()
 			},
 			/** A list page (docs/api.md): `{ items, nextCursor }`, by id, 100 a page by default. */
-			async handler(
-				this: ManagerThis,
-				ctx: Context<Omit<DeviceListFilter, "afterId" | "limit"> & { limit?: number; cursor?: string }>
-			) {
+			async handler(this: ManagerThis, ctx: Context<DeviceListParams>): Promise<Page<DeviceRecord>> {
 				const { cursor, limit = DEFAULT_PAGE, ...filter } = ctx.params;
 				const afterId = decodeCursor(cursor, isPositiveInt);
 				const rows = await listDevices(this.db, { ...filter, limit: limit + 1, afterId }, callerOf(ctx));
-				return toPage(rows, limit, r => Number(r.id));
+				return toPage(rows.map(toDeviceRecord), limit, r => r.id);
 			}
 		},
 		create: {
 			rest: "POST /devices",
 			auth: "user",
 			params: deviceParams,
-			async handler(this: ManagerThis, ctx: Context<DeviceParams>) {
+			async handler(this: ManagerThis, ctx: Context<DeviceParams>): Promise<DeviceRecord> {
 				const p = ctx.params;
 				const caller = callerOf(ctx);
 				// A device a user registers is its own; only an administrator names another owner (or none).
@@ -171,7 +175,7 @@ const ManagerService = defineService<ManagerThis>({
 					// A create answers 201 with the resource and where it lives.
 					(ctx.meta as { $statusCode?: number; $location?: string }).$statusCode = 201;
 					(ctx.meta as { $statusCode?: number; $location?: string }).$location = `/api/devices/${row.id}`;
-					return row;
+					return toDeviceRecord(row);
 				} catch (err) {
 					if ((err as { code?: string }).code === "23505")
 						throw new ConflictError("A device with this uid or MAC already exists", {
@@ -186,8 +190,8 @@ const ManagerService = defineService<ManagerThis>({
 			rest: "GET /devices/:id",
 			auth: "user",
 			params: idParam,
-			handler(this: ManagerThis, ctx: Context<{ id: number }>) {
-				return this.deviceFor(ctx, ctx.params.id);
+			async handler(this: ManagerThis, ctx: Context<{ id: number }>): Promise<DeviceRecord> {
+				return toDeviceRecord(await this.deviceFor(ctx, ctx.params.id));
 			}
 		},
 		/** The policy's "may this caller see device N" (mixins/authorization.ts requireDeviceAccess): 404 otherwise. */
@@ -209,16 +213,7 @@ const ManagerService = defineService<ManagerThis>({
 				config: deviceParams.config,
 				owner: deviceParams.owner
 			},
-			async handler(
-				this: ManagerThis,
-				ctx: Context<{
-					id: number;
-					name?: string;
-					type?: string;
-					config?: Record<string, unknown>;
-					owner?: number | null;
-				}>
-			) {
+			async handler(this: ManagerThis, ctx: Context<{ id: number } & DeviceChanges>): Promise<DeviceRecord> {
 				const p = ctx.params;
 				const before = await this.deviceFor(ctx, p.id);
 				const owner =
@@ -244,7 +239,7 @@ const ManagerService = defineService<ManagerThis>({
 					} as DeviceHotplugEvent;
 					await this.configureAndOpen(row, profile, ev, row.address ?? undefined);
 				}
-				return (await getDeviceRow(this.db, p.id)) ?? row;
+				return toDeviceRecord((await getDeviceRow(this.db, p.id)) ?? row);
 			}
 		},
 		remove: {
@@ -266,16 +261,16 @@ const ManagerService = defineService<ManagerThis>({
 			rest: "GET /devices/:id/status",
 			auth: "user",
 			params: idParam,
-			async handler(this: ManagerThis, ctx: Context<{ id: number }>) {
+			async handler(this: ManagerThis, ctx: Context<{ id: number }>): Promise<DeviceStatusView> {
 				const row = await this.deviceFor(ctx, ctx.params.id);
-				const events = await recentEvents(this.db, row.id);
+				const device = toDeviceRecord(row);
 				return {
-					id: row.id,
-					status: row.status,
-					reason: row.status_reason,
-					nodeID: row.node_id,
-					updated_at: row.updated_at,
-					events
+					id: device.id,
+					status: device.status,
+					reason: device.statusReason,
+					nodeID: device.nodeID,
+					updatedAt: device.updatedAt,
+					events: await recentEvents(this.db, row.id)
 				};
 			}
 		},
@@ -287,7 +282,10 @@ const ManagerService = defineService<ManagerThis>({
 				type: { type: "string", min: 1, max: 100 },
 				data: { type: "object", optional: true }
 			},
-			async handler(this: ManagerThis, ctx: Context<{ id: number; type: string; data?: unknown }>) {
+			async handler(
+				this: ManagerThis,
+				ctx: Context<{ id: number; type: string; data?: Record<string, unknown> }>
+			): Promise<DeviceEventView> {
 				await this.deviceFor(ctx, ctx.params.id);
 				return addEvent(this.db, ctx.params.id, ctx.params.type, ctx.params.data);
 			}

@@ -5,6 +5,7 @@
 import { ownerCondition, type Caller } from "../../mixins/authorization";
 import type { Database, Sql } from "../../mixins/db.mixin";
 import type { DeviceStatus } from "../shared/contracts";
+import type { DeviceEventView, DeviceRecord } from "../shared/contracts/api";
 
 export interface DeviceRow {
 	id: number;
@@ -28,9 +29,63 @@ export interface DeviceRow {
 	dev_link: string | null;
 	address: number | null;
 	name_auto: boolean;
-	created_at: string;
-	updated_at: string;
-	last_seen_at: string | null;
+	created_at: string | Date;
+	updated_at: string | Date;
+	last_seen_at: string | Date | null;
+}
+
+const iso = (t: string | Date) => (t instanceof Date ? t : new Date(t)).toISOString();
+
+/** A registry row as the API shows a device (the one mapper: column names never reach an answer). */
+export function toDeviceRecord(r: DeviceRow): DeviceRecord {
+	return {
+		id: Number(r.id),
+		uid: r.uid,
+		name: r.name,
+		type: r.type,
+		profile: r.profile,
+		config: r.config ?? {},
+		status: r.status,
+		statusReason: r.status_reason,
+		owner: r.owner,
+		nodeID: r.node_id,
+		path: r.path,
+		subsystem: r.subsystem,
+		vid: r.vid,
+		pid: r.pid,
+		serial: r.serial,
+		mac: r.mac,
+		portPath: r.port_path,
+		devLink: r.dev_link,
+		address: r.address,
+		nameAuto: r.name_auto,
+		createdAt: iso(r.created_at),
+		updatedAt: iso(r.updated_at),
+		lastSeen: r.last_seen_at == null ? null : iso(r.last_seen_at)
+	};
+}
+
+interface DeviceEventRow {
+	id?: number | string;
+	type: string;
+	status: string | null;
+	reason: string | null;
+	node_id: string | null;
+	data: unknown;
+	at: string | Date;
+}
+
+/** A device_events row as the API shows a lifecycle event. */
+export function toDeviceEvent(r: DeviceEventRow): DeviceEventView {
+	return {
+		...(r.id != null ? { id: Number(r.id) } : {}),
+		type: r.type,
+		status: r.status,
+		reason: r.reason,
+		nodeID: r.node_id,
+		data: r.data ?? {},
+		at: iso(r.at)
+	};
 }
 
 export interface SeenDevice {
@@ -147,8 +202,13 @@ export async function getDeviceRow(sql: Sql, id: number): Promise<DeviceRow | nu
 
 export interface DeviceListFilter {
 	status?: string;
-	node_id?: string;
+	/** The node the device was last seen on (node ids are the nodes' names). */
+	node?: string;
 	type?: string;
+	/** A profile name, compared case-insensitively. */
+	profile?: string;
+	/** A user id (0: a name that matched no one, so nothing). */
+	owner?: number;
 	limit: number;
 	/** Keyset: only devices with a larger id (the list cursor). */
 	afterId?: number;
@@ -160,8 +220,10 @@ export function listDevices(sql: Sql, f: DeviceListFilter, caller: Caller | null
 	const add = (v: unknown) => `$${values.push(v)}`;
 	const where: string[] = [];
 	if (f.status) where.push(`status = ${add(f.status)}`);
-	if (f.node_id) where.push(`node_id = ${add(f.node_id)}`);
+	if (f.node) where.push(`node_id = ${add(f.node)}`);
 	if (f.type) where.push(`type = ${add(f.type)}`);
+	if (f.profile) where.push(`lower(profile) = lower(${add(f.profile)})`);
+	if (f.owner != null) where.push(`owner = ${add(f.owner)}`);
 	if (f.afterId) where.push(`id > ${add(f.afterId)}`);
 	const own = ownerCondition(caller, "owner", add);
 	if (own) where.push(own);
@@ -178,7 +240,7 @@ export interface NewDevice {
 	config?: Record<string, unknown>;
 	owner: number | null;
 	mac?: string;
-	node_id?: string;
+	nodeID?: string;
 	path?: string;
 	vid?: string;
 	pid?: string;
@@ -198,7 +260,7 @@ export async function insertDevice(sql: Database, d: NewDevice): Promise<DeviceR
 				JSON.stringify(d.config ?? {}),
 				d.owner,
 				d.mac?.toLowerCase() ?? null,
-				d.node_id ?? null,
+				d.nodeID ?? null,
 				d.path ?? null,
 				d.vid?.toLowerCase() ?? null,
 				d.pid?.toLowerCase() ?? null,
@@ -251,20 +313,20 @@ export async function deleteDevice(sql: Sql, id: number): Promise<void> {
 	await sql.query(`DELETE FROM devices WHERE id = $1`, [id]);
 }
 
-export function recentEvents(sql: Sql, id: number, limit = 20) {
-	return sql.query(
+export async function recentEvents(sql: Sql, id: number, limit = 20): Promise<DeviceEventView[]> {
+	const rows = await sql.query<DeviceEventRow>(
 		`SELECT type, status, reason, node_id, data, at FROM device_events WHERE device_id = $1 ORDER BY id DESC LIMIT $2`,
 		[id, limit]
 	);
+	return rows.map(toDeviceEvent);
 }
 
-export async function addEvent(sql: Sql, id: number, type: string, data: unknown) {
-	const rows = await sql.query(`INSERT INTO device_events (device_id, type, data) VALUES ($1, $2, $3) RETURNING *`, [
-		id,
-		type,
-		JSON.stringify(data ?? {})
-	]);
-	return rows[0];
+export async function addEvent(sql: Sql, id: number, type: string, data: unknown): Promise<DeviceEventView> {
+	const rows = await sql.query<DeviceEventRow>(
+		`INSERT INTO device_events (device_id, type, data) VALUES ($1, $2, $3) RETURNING id, type, status, reason, node_id, data, at`,
+		[id, type, JSON.stringify(data ?? {})]
+	);
+	return toDeviceEvent(rows[0]);
 }
 
 /** A deleted user's devices belong to no one (administrators only) until reassigned. */

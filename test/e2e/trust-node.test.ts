@@ -56,7 +56,7 @@ async function get(p: string, t: string | null): Promise<{ status: number; body:
 	return { status: r.status, body, text };
 }
 
-type Dev = { id: number; uid: string; status: string; node_id: string; status_reason: string | null };
+type Dev = { id: number; uid: string; status: string; nodeID: string; statusReason: string | null };
 const devices = async (t: string): Promise<Dev[]> => (await get("/api/devices?limit=1000", t)).body.items;
 
 function walk(dir: string, out: Array<{ p: string; mode: number; dir: boolean }> = []) {
@@ -161,7 +161,7 @@ describe("a node on its DATA_DIR", () => {
 			if (env.NEW_PASSWORD) expect(await token(ADMIN_PASSWORD)).toBeNull();
 			// Until the simulator has plugged them again, the old run's devices are disconnected by the planned stop.
 			const early = await devices(t);
-			expect(early.filter(d => d.status === "streaming" && d.node_id !== nodeID)).toEqual([]);
+			expect(early.filter(d => d.status === "streaming" && d.nodeID !== nodeID)).toEqual([]);
 			await waitFor(
 				async () => (await devices(t)).filter(d => d.status === "streaming").length >= 2,
 				90_000,
@@ -170,7 +170,7 @@ describe("a node on its DATA_DIR", () => {
 			await new Promise(r => setTimeout(r, 2000));
 			const list = await devices(t);
 			expect(list.map(d => d.id).sort((a, b) => a - b)).toEqual(firstIds);
-			expect(list.every(d => d.node_id === nodeID || d.node_id == null)).toBe(true);
+			expect(list.every(d => d.nodeID === nodeID || d.nodeID == null)).toBe(true);
 			const alerts = await get("/api/monitoring/alerts?status=all", t);
 			const offline = (alerts.body.items as Array<{ kind?: string; message: string }>).filter(
 				a => a.kind === "offline" || /offline|silent/i.test(a.message)

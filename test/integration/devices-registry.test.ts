@@ -53,7 +53,9 @@ describe("device registry over HTTP", () => {
 			type: "controller",
 			mac: "02:00:5e:10:00:01",
 			status: "detected",
-			owner: expect.any(Number)
+			owner: expect.any(Number),
+			nameAuto: false,
+			createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/)
 		});
 		const id = created.body.id;
 		expect(
@@ -83,7 +85,7 @@ describe("device registry over HTTP", () => {
 			{ name: "Boiler", config: { timeout: 20 } },
 			token
 		);
-		expect(updated.body).toMatchObject({ name: "Boiler", name_auto: false, config: { timeout: 20 } });
+		expect(updated.body).toMatchObject({ name: "Boiler", nameAuto: false, config: { timeout: 20 } });
 		expect(
 			(
 				await api(

@@ -126,3 +126,55 @@ export interface MeView {
 	/** When the token expires. */
 	expiresAt: string | null;
 }
+
+/**
+ * A device of the registry as the API shows it (`GET /api/devices`, `/devices/:id`, creates and
+ * changes). `config` holds the per-device overrides of the profile's link settings under the
+ * profile files' own keys (auto_reconnect, buffer_size, timeout, baudrate).
+ */
+export interface DeviceRecord {
+	id: number;
+	uid: string | null;
+	name: string;
+	type: string;
+	profile: string | null;
+	config: Record<string, unknown>;
+	status: string;
+	statusReason: string | null;
+	/** The owning user's id; null: no one's yet (administrators only). */
+	owner: number | null;
+	nodeID: string | null;
+	path: string | null;
+	subsystem: string | null;
+	vid: string | null;
+	pid: string | null;
+	serial: string | null;
+	mac: string | null;
+	portPath: string | null;
+	devLink: string | null;
+	address: number | null;
+	/** True while the name is the one detection gave (a known device is renamed with its profile). */
+	nameAuto: boolean;
+	createdAt: string;
+	updatedAt: string;
+	lastSeen: string | null;
+}
+/** One lifecycle event of a device (`GET /api/devices/:id/status`, `POST /api/devices/:id/events`). */
+export interface DeviceEventView {
+	id?: number;
+	type: string;
+	status: string | null;
+	reason: string | null;
+	nodeID: string | null;
+	data: unknown;
+	at: string;
+}
+/** `GET /api/devices/:id/status`: the status now and the latest lifecycle events, newest first. */
+export interface DeviceStatusView {
+	id: number;
+	status: string;
+	reason: string | null;
+	nodeID: string | null;
+	updatedAt: string;
+	events: DeviceEventView[];
+}

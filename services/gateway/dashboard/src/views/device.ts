@@ -5,7 +5,7 @@
  */
 import { ApiError } from "../api";
 import { ago, fmtTime, fmtValue, h, toast } from "../lib/dom";
-import type { AlertView, DeviceView, LiveReading, UserView } from "../types";
+import type { AlertView, DeviceRecord, DeviceStatusView, DeviceView, LiveReading, UserView } from "../types";
 import { alertItem } from "./alerts-list";
 import { isStale } from "./device-card";
 import { statusBadge } from "./devices";
@@ -13,33 +13,6 @@ import { HistoryPanel } from "./history";
 import { rulesPanel } from "./rules";
 import type { ViewContext } from "./view";
 import { errorMessage } from "../../../../shared/error-message";
-
-interface DeviceRecord {
-	id: number;
-	name: string;
-	type: string;
-	profile: string | null;
-	status: string;
-	owner: number | string | null;
-	node_id?: string | null;
-	nodeID?: string | null;
-	path?: string | null;
-	vid?: string | null;
-	pid?: string | null;
-	serial?: string | null;
-	mac?: string | null;
-	created_at?: string;
-	createdAt?: string;
-}
-interface DeviceEvent {
-	type: string;
-	status: string | null;
-	reason: string | null;
-	node_id?: string | null;
-	nodeID?: string | null;
-	data?: unknown;
-	at: string;
-}
 
 export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: number): Promise<void> {
 	const api = ctx.api;
@@ -64,7 +37,7 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 		);
 		return;
 	}
-	const nodeOf = (r: DeviceRecord) => r.nodeID ?? r.node_id ?? view?.nodeID ?? null;
+	const nodeOf = (r: DeviceRecord) => r.nodeID ?? view?.nodeID ?? null;
 	const history = new HistoryPanel(api, id);
 	ctx.onCleanup(() => history.destroy());
 
@@ -254,8 +227,7 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 	};
 	const eventsEl = h("ol", { class: "events" });
 	const loadEvents = async () => {
-		const s = await api.get<{ events: DeviceEvent[] | { items: DeviceEvent[] } }>(`/api/devices/${id}/status`);
-		const events = Array.isArray(s.events) ? s.events : (s.events?.items ?? []);
+		const { events } = await api.get<DeviceStatusView>(`/api/devices/${id}/status`);
 		eventsEl.replaceChildren(
 			...(events.length
 				? events.map(ev =>
@@ -268,9 +240,7 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 							h(
 								"span",
 								{ class: "muted" },
-								[ev.reason, (ev.nodeID ?? ev.node_id) ? `on ${ev.nodeID ?? ev.node_id}` : null]
-									.filter(Boolean)
-									.join(" · ")
+								[ev.reason, ev.nodeID ? `on ${ev.nodeID}` : null].filter(Boolean).join(" · ")
 							)
 						)
 					)
