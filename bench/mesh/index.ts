@@ -4,10 +4,15 @@
  *
  *   npm run bench:mesh            (needs NATS on 127.0.0.1:4222 for the two-process part)
  *   CALLS=20000 npm run bench:mesh
- *   SERIALIZERS=JSON,MsgPack npm run bench:mesh   (the NATS part once per serializer, with the
- *                                                 CPU µs per call of both processes from /proc)
+ *   SERIALIZERS=JSON,MsgPack,Notepack,CBOR npm run bench:mesh   (the NATS part once per
+ *                 serializer, with the CPU µs per call of each process from /proc)
+ *   CONCURRENCIES=1,16,64,256 npm run bench:mesh   (calls in flight; p50/p99 are per call at
+ *                 that concurrency, so they include the wait behind the other calls in flight)
+ *   DISABLE_BALANCER=1 npm run bench:mesh   (the NATS transporter's own balancing instead of
+ *                 Moleculer's: requests go to a queue group per action)
  */
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { ServiceBroker } from "moleculer";
 import { buildBrokerOptions } from "../../moleculer.config";
@@ -16,7 +21,8 @@ import EchoService from "../../test/fixtures/mesh/echo.service";
 import { startNode } from "../../test/helpers/node-process";
 
 const CALLS = Number(process.env.CALLS ?? 20_000);
-const CONCURRENCY = Number(process.env.CONCURRENCY ?? 64);
+const CONCURRENCIES = (process.env.CONCURRENCIES ?? process.env.CONCURRENCY ?? "1,16,64,256").split(",").map(Number);
+const DISABLE_BALANCER = process.env.DISABLE_BALANCER === "1";
 const NATS = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const SERIALIZER_RUNS = (process.env.SERIALIZERS ?? "JSON").split(",");
 
@@ -27,43 +33,72 @@ function cpuSeconds(pid: number): number {
 	return (Number(f[11]) + Number(f[12])) / 100;
 }
 
+function loadavg() {
+	return fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+}
+
 function percentile(sorted: number[], p: number) {
 	return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-function makeBroker(env: Record<string, string>) {
-	return new ServiceBroker(buildBrokerOptions(readEnv({ LOGLEVEL: "warn", PORT: "0", ...env })));
+/**
+ * Each process gets a DATA_DIR of its own: DATA_DIR is locked by one process, and with the
+ * default ./data the caller held the lock, so the remote node exited at start-up ("in use by
+ * another fleetmesh process") and the caller waited for its echo service in vain.
+ */
+function dataDir(name: string) {
+	return fs.mkdtempSync(path.join(os.tmpdir(), `fleetmesh-bench-mesh-${name}-`));
 }
 
-async function measureCalls(label: string, broker: ServiceBroker, opts: Record<string, unknown> = {}) {
+function makeBroker(env: Record<string, string>) {
+	const options = buildBrokerOptions(readEnv({ LOGLEVEL: "warn", PORT: "0", DATA_DIR: dataDir("caller"), ...env }));
+	if (DISABLE_BALANCER) options.disableBalancer = true;
+	return new ServiceBroker(options);
+}
+
+interface CallFigures {
+	concurrency: number;
+	callsPerSec: number;
+	p50: number;
+	p99: number;
+	calls: number;
+}
+
+/** CALLS calls with `concurrency` in flight; the latency of every call is recorded. */
+async function measureCalls(broker: ServiceBroker, concurrency: number, opts: Record<string, unknown> = {}) {
 	const payload = { deviceId: 1, datapointId: 2, value: 21.5, ts: Date.now() };
-	// Warm-up: JIT, connections, registry.
-	for (let i = 0; i < 500; i++) await broker.call("echo.echo", payload, opts);
-
-	// Latency: one call at a time.
-	const n = Math.min(CALLS, 5000);
-	const lat: number[] = [];
-	for (let i = 0; i < n; i++) {
-		const t = process.hrtime.bigint();
-		await broker.call("echo.echo", payload, opts);
-		lat.push(Number(process.hrtime.bigint() - t) / 1e6);
-	}
-	lat.sort((a, b) => a - b);
-
-	// Throughput: CONCURRENCY calls in flight.
+	const lat = new Float64Array(CALLS);
 	let next = 0;
 	const t0 = performance.now();
 	await Promise.all(
-		Array.from({ length: CONCURRENCY }, async () => {
-			while (next++ < CALLS) await broker.call("echo.echo", payload, opts);
+		Array.from({ length: concurrency }, async () => {
+			for (let i = next++; i < CALLS; i = next++) {
+				const t = performance.now();
+				await broker.call("echo.echo", payload, opts);
+				lat[i] = performance.now() - t;
+			}
 		})
 	);
 	const secs = (performance.now() - t0) / 1000;
+	const sorted = Array.from(lat).sort((a, b) => a - b);
+	return {
+		concurrency,
+		callsPerSec: Math.round(CALLS / secs),
+		p50: percentile(sorted, 50),
+		p99: percentile(sorted, 99),
+		calls: CALLS
+	} satisfies CallFigures;
+}
+
+async function warmUp(broker: ServiceBroker, opts: Record<string, unknown> = {}) {
+	// JIT, connections, registry.
+	for (let i = 0; i < 1000; i++) await broker.call("echo.echo", { i }, opts);
+}
+
+function printCalls(label: string, f: CallFigures, cpu = "") {
 	console.log(
-		`${label.padEnd(34)} ${Math.round(CALLS / secs)
-			.toString()
-			.padStart(8)} calls/s (${CONCURRENCY} in flight)   ` +
-			`p50 ${percentile(lat, 50).toFixed(3)} ms   p99 ${percentile(lat, 99).toFixed(3)} ms (sequential)`
+		`${label.padEnd(26)} ${String(f.concurrency).padStart(4)} in flight ${String(f.callsPerSec).padStart(8)} calls/s` +
+			`   p50 ${f.p50.toFixed(3)} ms   p99 ${f.p99.toFixed(3)} ms${cpu}`
 	);
 }
 
@@ -92,13 +127,17 @@ async function measureEvents(label: string, broker: ServiceBroker, count: () => 
 }
 
 async function main() {
-	console.log(`fleetmesh bench/mesh — node ${process.version}, ${CALLS} calls per run\n`);
+	console.log(
+		`fleetmesh bench/mesh — node ${process.version}, ${CALLS} calls per run, ` +
+			`disableBalancer ${DISABLE_BALANCER}, load ${loadavg()}\n`
+	);
 
 	// 1. One process, no transporter.
 	const local = makeBroker({ NAMESPACE: "bench-local" });
 	local.createService(EchoService);
 	await local.start();
-	await measureCalls("in one process", local);
+	await warmUp(local);
+	for (const c of CONCURRENCIES) printCalls("in one process", await measureCalls(local, c));
 	await measureEvents("events in one process", local, () => local.call("echo.pings") as Promise<number>);
 	await local.stop();
 
@@ -112,20 +151,31 @@ async function main() {
 			SERIALIZER: serializer,
 			SERVICES: path.resolve(__dirname, "../../test/fixtures/mesh/echo.service.ts"),
 			SERVICEDIR: path.resolve(__dirname, "../.."),
+			DATA_DIR: dataDir("remote"),
 			LOGLEVEL: "warn",
 			PORT: "0"
 		});
 		const b = makeBroker({ NAMESPACE: ns, NODEID: "bench-b", TRANSPORTER: NATS, SERIALIZER: serializer });
 		await b.start();
-		await b.waitForServices("echo", 120_000).catch(err => {
+		// A remote node that exits (bad variable, DATA_DIR taken) fails the bench at once with its output.
+		await Promise.race([
+			b.waitForServices("echo", 120_000),
+			remote.exited.then(code => {
+				throw new Error(`the remote node exited (${code})`);
+			})
+		]).catch(err => {
 			throw new Error(`${(err as Error).message}; remote node output:\n${remote.output().slice(-2000)}`);
 		});
-		const cpu0 = cpuSeconds(process.pid) + cpuSeconds(remote.child.pid!);
-		await measureCalls(`over NATS, ${serializer}`, b, { nodeID: "bench-a" });
-		const cpu = cpuSeconds(process.pid) + cpuSeconds(remote.child.pid!) - cpu0;
-		console.log(
-			`${"".padEnd(34)} CPU of both processes ${((cpu / (CALLS + Math.min(CALLS, 5000) + 500)) * 1e6).toFixed(0)} µs per call (load ${fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})`
-		);
+		await warmUp(b, { nodeID: "bench-a" });
+		for (const c of CONCURRENCIES) {
+			const here0 = cpuSeconds(process.pid);
+			const there0 = cpuSeconds(remote.child.pid!);
+			const f = await measureCalls(b, c, { nodeID: "bench-a" });
+			const perCall = (s: number) => ((s / f.calls) * 1e6).toFixed(0);
+			const cpu = `   CPU/call caller ${perCall(cpuSeconds(process.pid) - here0)} µs, remote ${perCall(cpuSeconds(remote.child.pid!) - there0)} µs`;
+			printCalls(`over NATS, ${serializer}`, f, cpu);
+		}
+		console.log(`${"".padEnd(26)} (load ${loadavg()})`);
 		if (i === 0)
 			await measureEvents(
 				"events over NATS",
