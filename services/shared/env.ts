@@ -55,24 +55,26 @@ export interface NodeEnv {
 
 /**
  * Mesh packet serializers Moleculer ships. JSON is the default: measured with bench/mesh (see
- * docs/performance.md) the binary ones did not pay for a native or extra module on every node.
- * The binary ones need their package installed (msgpack-lite, notepack.io, cbor-x).
+ * docs/performance.md, "Mesh") it costs less CPU per remote call than the binary ones, which
+ * also need a package of their own on every node (the ones Moleculer 0.14 requires: msgpack5,
+ * notepack.io, cbor-x; devDependencies here, for the benchmark).
  */
 export const SERIALIZERS = ["JSON", "MsgPack", "Notepack", "CBOR"] as const;
 export type Serializer = (typeof SERIALIZERS)[number];
 const SERIALIZER_PACKAGES: Record<Serializer, string | null> = {
 	JSON: null,
-	MsgPack: "msgpack-lite",
+	MsgPack: "msgpack5",
 	Notepack: "notepack.io",
 	CBOR: "cbor-x"
 };
 
-function parseSerializer(env: Env): Serializer {
+/** `resolve` is require.resolve; a test passes one that finds nothing (a production install without the package). */
+export function parseSerializer(env: Env, resolve: (pkg: string) => string = require.resolve): Serializer {
 	const choice = parseChoice(env, "SERIALIZER", SERIALIZERS, "JSON", true);
 	const pkg = SERIALIZER_PACKAGES[choice];
 	if (pkg) {
 		try {
-			require.resolve(pkg);
+			resolve(pkg);
 		} catch {
 			throw new ConfigError(
 				"SERIALIZER",

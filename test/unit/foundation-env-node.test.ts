@@ -1,7 +1,8 @@
 /** The node variables that moleculer.config.ts used to read itself, and the runner's SERVICES rules. */
 import { describe, expect, it } from "vitest";
 import { resolveServiceList } from "../../bin/service-list";
-import { describeStartupError, readEnv } from "../../services/shared/env";
+import { ServiceBroker } from "moleculer";
+import { describeStartupError, parseSerializer, readEnv } from "../../services/shared/env";
 
 const line = (vars: Record<string, string>) => {
 	try {
@@ -33,14 +34,25 @@ describe("node variables", () => {
 	it("SERIALIZER: JSON by default, a Moleculer serializer by name, one clear line for a bad or uninstalled one", () => {
 		expect(readEnv({}).serializer).toBe("JSON");
 		expect(readEnv({ SERIALIZER: "json" }).serializer).toBe("JSON");
-		// msgpack-lite is installed here (a dependency of the embedded MQTT broker's store).
+		// The binary serializers' packages are devDependencies (bench/mesh measures them).
 		expect(readEnv({ SERIALIZER: "msgpack" }).serializer).toBe("MsgPack");
+		expect(readEnv({ SERIALIZER: "cbor" }).serializer).toBe("CBOR");
 		expect(line({ SERIALIZER: "protobuf" })).toBe(
 			"fleetmesh: cannot start: SERIALIZER: 'protobuf' is not one of JSON, MsgPack, Notepack, CBOR"
 		);
-		expect(line({ SERIALIZER: "Notepack" })).toBe(
-			"fleetmesh: cannot start: SERIALIZER: Notepack needs the 'notepack.io' package (npm install notepack.io), which is not installed"
+		// An install without devDependencies: the package Moleculer would require is not found.
+		const notInstalled = (pkg: string): string => {
+			throw new Error(`Cannot find module '${pkg}'`);
+		};
+		expect(() => parseSerializer({ SERIALIZER: "Notepack" }, notInstalled)).toThrow(
+			"Notepack needs the 'notepack.io' package (npm install notepack.io), which is not installed"
 		);
+		expect(() => parseSerializer({ SERIALIZER: "MsgPack" }, notInstalled)).toThrow(/'msgpack5' package/);
+		// What the check resolves is what Moleculer loads: a broker starts with each of them.
+		for (const s of ["MsgPack", "Notepack", "CBOR"]) {
+			const broker = new ServiceBroker({ logger: false, serializer: s as "JSON" });
+			expect(broker.serializer.constructor.name).toMatch(new RegExp(s, "i"));
+		}
 	});
 
 	it("reads good values and defaults", () => {
