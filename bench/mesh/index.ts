@@ -8,8 +8,6 @@
  *                 serializer, with the CPU µs per call of each process from /proc)
  *   CONCURRENCIES=1,16,64,256 npm run bench:mesh   (calls in flight; p50/p99 are per call at
  *                 that concurrency, so they include the wait behind the other calls in flight)
- *   DISABLE_BALANCER=1 npm run bench:mesh   (the NATS transporter's own balancing instead of
- *                 Moleculer's: requests go to a queue group per action)
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -22,7 +20,6 @@ import { startNode } from "../../test/helpers/node-process";
 
 const CALLS = Number(process.env.CALLS ?? 20_000);
 const CONCURRENCIES = (process.env.CONCURRENCIES ?? process.env.CONCURRENCY ?? "1,16,64,256").split(",").map(Number);
-const DISABLE_BALANCER = process.env.DISABLE_BALANCER === "1";
 const NATS = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const SERIALIZER_RUNS = (process.env.SERIALIZERS ?? "JSON").split(",");
 
@@ -52,7 +49,6 @@ function dataDir(name: string) {
 
 function makeBroker(env: Record<string, string>) {
 	const options = buildBrokerOptions(readEnv({ LOGLEVEL: "warn", PORT: "0", DATA_DIR: dataDir("caller"), ...env }));
-	if (DISABLE_BALANCER) options.disableBalancer = true;
 	return new ServiceBroker(options);
 }
 
