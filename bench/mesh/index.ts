@@ -123,10 +123,7 @@ async function measureEvents(label: string, broker: ServiceBroker, count: () => 
 }
 
 async function main() {
-	console.log(
-		`fleetmesh bench/mesh — node ${process.version}, ${CALLS} calls per run, ` +
-			`disableBalancer ${DISABLE_BALANCER}, load ${loadavg()}\n`
-	);
+	console.log(`fleetmesh bench/mesh — node ${process.version}, ${CALLS} calls per run, ` + `load ${loadavg()}\n`);
 
 	// 1. One process, no transporter.
 	const local = makeBroker({ NAMESPACE: "bench-local" });
