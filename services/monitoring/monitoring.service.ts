@@ -65,6 +65,7 @@ import {
 	type Viewer
 } from "./queries";
 import {
+	hasRollup,
 	acknowledgeAlert,
 	alertToApi,
 	clearAlert,
@@ -112,6 +113,8 @@ interface MonitoringState {
 	ready: Promise<void>;
 	markReady: () => void;
 	bucketFn: "time_bucket" | "date_bin";
+	/** Whether decoded_data has its per-minute rollup (not on a TimescaleDB hypertable). */
+	rollup: boolean;
 	rules: Map<number, ThresholdRule[]>;
 	/** `${ruleId}:${deviceId}` → state of the rule for that device. */
 	ruleStates: Map<string, RuleState>;
@@ -292,7 +295,8 @@ const MonitoringService = defineService<This>({
 					datapoint: typeof dp === "string" && !/^\d+$/.test(dp) ? dp : undefined,
 					window,
 					viewer: this.viewer(ctx),
-					bucketFn: this.bucketFn
+					bucketFn: this.bucketFn,
+					rollup: this.rollup
 				};
 				const summary = buildSummaryQuery(filter);
 				const [rows, buckets] = await Promise.all([
@@ -757,6 +761,7 @@ const MonitoringService = defineService<This>({
 		// Channel messages may arrive before started() has loaded rules and state: they wait for this.
 		this.ready = new Promise<void>(r => (this.markReady = r));
 		this.bucketFn = "date_bin";
+		this.rollup = false;
 		this.rules = new Map();
 		this.ruleStates = new Map();
 		this.meta = new Map();
@@ -778,6 +783,7 @@ const MonitoringService = defineService<This>({
 		this.startedAt = Date.now();
 		const [ts] = await this.db.query("SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'timescaledb'");
 		this.bucketFn = Number(ts?.n) > 0 ? "time_bucket" : "date_bin";
+		this.rollup = await hasRollup(this.db);
 		this.profileAlerts = loadProfileAlerts(env.profilesDir ?? PROFILES_DIR);
 		for (const p of this.profileAlerts.problems) this.logger.warn(`profile alert defaults: ${p}`);
 		await this.reloadRules();

@@ -241,37 +241,95 @@ export interface StatsFilter {
 	viewer?: Viewer;
 	/** time_bucket (TimescaleDB) or date_bin (plain PostgreSQL / PGlite). */
 	bucketFn: "time_bucket" | "date_bin";
+	/** Read whole minutes from the per-minute rollup decoded_data_1m (where its triggers exist). */
+	rollup?: boolean;
 }
 
 /**
  * Conditions on decoded_data alone: labels and owners become id sub-selects, so the aggregate
  * runs over the telemetry rows without a join per row; names and units are joined afterwards.
+ * `time` is the condition on time (the window, or the rollup's share of it) over `alias`.
  */
-function statsWhere(p: Params, f: StatsFilter): string[] {
+function statsWhere(p: Params, f: StatsFilter, alias = "d", time?: string): string[] {
 	const where = [
-		`d.timestamp >= ${p.add(f.window.from.toISOString())}::timestamptz`,
-		`d.timestamp < ${p.add(f.window.to.toISOString())}::timestamptz`
+		time ??
+			`${alias}.timestamp >= ${p.add(f.window.from.toISOString())}::timestamptz AND ${alias}.timestamp < ${p.add(f.window.to.toISOString())}::timestamptz`
 	];
-	if (f.deviceId != null) where.push(`d.device_id = ${p.add(f.deviceId)}`);
-	if (f.datapointId != null) where.push(`d.datapoint_id = ${p.add(f.datapointId)}`);
+	if (f.deviceId != null) where.push(`${alias}.device_id = ${p.add(f.deviceId)}`);
+	if (f.datapointId != null) where.push(`${alias}.datapoint_id = ${p.add(f.datapointId)}`);
 	if (f.datapoint != null)
-		where.push(`d.datapoint_id IN (SELECT id FROM datapoints WHERE label = ${p.add(f.datapoint)})`);
+		where.push(`${alias}.datapoint_id IN (SELECT id FROM datapoints WHERE label = ${p.add(f.datapoint)})`);
 	const vf = viewerFilter(p, f.viewer, "o");
-	if (vf) where.push(`d.device_id IN (SELECT o.id FROM devices o WHERE ${vf})`);
+	if (vf) where.push(`${alias}.device_id IN (SELECT o.id FROM devices o WHERE ${vf})`);
 	return where;
 }
+
+/**
+ * How a window splits between the per-minute rollup (decoded_data_1m, the whole minutes inside
+ * it) and the raw rows (the partial minutes at either edge); null when the rollup is not used
+ * (not enabled, or no whole minute in the window).
+ */
+export function rollupSplit(f: StatsFilter): { minutesFrom: Date; minutesTo: Date } | null {
+	if (!f.rollup) return null;
+	const m1 = Math.ceil(f.window.from.getTime() / 60_000) * 60_000;
+	const m2 = Math.floor(f.window.to.getTime() / 60_000) * 60_000;
+	return m1 < m2 ? { minutesFrom: new Date(m1), minutesTo: new Date(m2) } : null;
+}
+
+/**
+ * The two sources of a rollup-backed statistic, as one UNION ALL of partial aggregates
+ * (n rows, nv non-null values, s sum, mn min, mx max, last_at): raw rows at the edges
+ * [from, first whole minute) and [end of the last whole minute, to), and the whole minutes
+ * between from the rollup. `bucket` adds a bucket column computed from each row's time.
+ */
+function rollupParts(
+	p: Params,
+	f: StatsFilter,
+	split: { minutesFrom: Date; minutesTo: Date },
+	bucket?: (col: string) => string
+): string {
+	const from = p.add(f.window.from.toISOString());
+	const m1 = p.add(split.minutesFrom.toISOString());
+	const m2 = p.add(split.minutesTo.toISOString());
+	const to = p.add(f.window.to.toISOString());
+	const edges = `((d.timestamp >= ${from}::timestamptz AND d.timestamp < ${m1}::timestamptz)
+			OR (d.timestamp >= ${m2}::timestamptz AND d.timestamp < ${to}::timestamptz))`;
+	const whole = `r.minute >= ${m1}::timestamptz AND r.minute < ${m2}::timestamptz`;
+	const b = (col: string) => (bucket ? `, ${bucket(col)}` : "");
+	const groupB = bucket ? ", 3" : "";
+	return `SELECT d.device_id, d.datapoint_id${b("d.timestamp")}, count(*) AS n, count(d.value) AS nv, sum(d.value) AS s,
+				min(d.value) AS mn, max(d.value) AS mx, max(d.timestamp) AS last_at
+			FROM decoded_data d
+			WHERE ${statsWhere(p, f, "d", edges).join(" AND ")}
+			GROUP BY 1, 2${groupB}
+			UNION ALL
+			SELECT r.device_id, r.datapoint_id${b("r.minute")}, sum(r.count), sum(r.value_count), sum(r.sum),
+				min(r.min), max(r.max), max(r.last_at)
+			FROM decoded_data_1m r
+			WHERE ${statsWhere(p, f, "r", whole).join(" AND ")}
+			GROUP BY 1, 2${groupB}`;
+}
+
+/** The average of combined partial aggregates: the sum of values over the count of values. */
+const COMBINED_AVG = "(sum(x.s) / nullif(sum(x.nv), 0)::float8)";
 
 /** Per datapoint over the window: count, min, max, avg and the last value with its time. */
 export function buildSummaryQuery(f: StatsFilter): { text: string; values: unknown[] } {
 	const p = new Params();
-	const where = statsWhere(p, f);
-	// The last value is one index lookup per datapoint at its latest timestamp, not a sort.
-	const text = `WITH agg AS (
-			SELECT d.device_id, d.datapoint_id, count(*)::int AS count, min(d.value) AS min, max(d.value) AS max, avg(d.value) AS avg,
+	const split = rollupSplit(f);
+	const agg = split
+		? `SELECT x.device_id, x.datapoint_id, sum(x.n)::int AS count, min(x.mn) AS min, max(x.mx) AS max,
+				${COMBINED_AVG} AS avg, max(x.last_at) AS last_at
+			FROM (${rollupParts(p, f, split)}) x
+			GROUP BY x.device_id, x.datapoint_id`
+		: `SELECT d.device_id, d.datapoint_id, count(*)::int AS count, min(d.value) AS min, max(d.value) AS max, avg(d.value) AS avg,
 				max(d.timestamp) AS last_at
 			FROM decoded_data d
-			WHERE ${where.join(" AND ")}
-			GROUP BY d.device_id, d.datapoint_id
+			WHERE ${statsWhere(p, f).join(" AND ")}
+			GROUP BY d.device_id, d.datapoint_id`;
+	// The last value is one index lookup per datapoint at its latest timestamp, not a sort.
+	const text = `WITH agg AS (
+			${agg}
 		)
 		SELECT agg.device_id, dev.name AS device, agg.datapoint_id, dp.label, dp.unit, agg.count, agg.min, agg.max, agg.avg,
 			(SELECT x.value FROM decoded_data x WHERE x.device_id = agg.device_id AND x.datapoint_id = agg.datapoint_id AND x.timestamp = agg.last_at LIMIT 1) AS last,
@@ -288,15 +346,25 @@ export function buildBucketQuery(f: StatsFilter & { bucketMs: number }): { text:
 	const p = new Params();
 	// Both functions take the width first; the origin makes date_bin align like time_bucket.
 	const width = `${p.add(`${f.bucketMs / 1000} seconds`)}::interval`;
-	const bucket =
+	const bucketOf = (col: string) =>
 		f.bucketFn === "time_bucket"
-			? `time_bucket(${width}, d.timestamp)`
-			: `date_bin(${width}, d.timestamp, TIMESTAMPTZ '1970-01-01 00:00:00+00')`;
+			? `time_bucket(${width}, ${col})`
+			: `date_bin(${width}, ${col}, TIMESTAMPTZ '1970-01-01 00:00:00+00')`;
+	// Whole epoch-aligned minutes nest in buckets of whole minutes: each rollup minute falls in one bucket.
+	const split = f.bucketMs % 60_000 === 0 ? rollupSplit(f) : null;
+	if (split) {
+		const text = `SELECT x.device_id, x.datapoint_id, ${isoUs("x.bucket")} AS bucket,
+				sum(x.n)::int AS count, min(x.mn) AS min, max(x.mx) AS max, ${COMBINED_AVG} AS avg
+			FROM (${rollupParts(p, f, split, col => `${bucketOf(col)} AS bucket`)}) x
+			GROUP BY x.device_id, x.datapoint_id, x.bucket
+			ORDER BY x.device_id, x.datapoint_id, x.bucket`;
+		return { text, values: p.values };
+	}
 	const where = statsWhere(p, f);
 	const text = `SELECT d.device_id, d.datapoint_id, ${isoUs("b.bucket")} AS bucket,
 			count(*)::int AS count, min(d.value) AS min, max(d.value) AS max, avg(d.value) AS avg
 		FROM decoded_data d
-		CROSS JOIN LATERAL (SELECT ${bucket} AS bucket) b
+		CROSS JOIN LATERAL (SELECT ${bucketOf("d.timestamp")} AS bucket) b
 		WHERE ${where.join(" AND ")}
 		GROUP BY d.device_id, d.datapoint_id, b.bucket
 		ORDER BY d.device_id, d.datapoint_id, b.bucket`;
