@@ -71,8 +71,8 @@ for (const backend of ["postgres", "pglite"] as const) {
 	describe(`decoded_data per-minute rollup on ${backend}`, () => {
 		let pg: TestDatabase | null = null;
 		let db: Database;
-		let dev: number[] = [];
-		let dps: { id: number; device: number }[] = [];
+		const dev: number[] = [];
+		const dps: { id: number; device: number }[] = [];
 		const written: Row[] = [];
 
 		beforeAll(async () => {
