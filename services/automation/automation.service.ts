@@ -13,6 +13,7 @@ import type { Context, Service } from "moleculer";
 import type { Database } from "../../mixins/db.mixin";
 import type { Row } from "../../mixins/db/database";
 import { DbMixin } from "../../mixins/db.mixin";
+import { refParam, resolveDevice } from "../../mixins/refs";
 import { fleetEnv } from "../shared/broker-env";
 import {
 	CHANNELS,
@@ -180,7 +181,7 @@ const AutomationService = defineService<This>({
 			auth: "user",
 			params: {
 				$$strict: true,
-				device: { ...id, optional: true },
+				device: refParam(),
 				enabled: { type: "boolean", convert: true, optional: true },
 				...listParams
 			},
@@ -189,7 +190,8 @@ const AutomationService = defineService<This>({
 				const limit = p.limit ?? 50;
 				const params: unknown[] = [];
 				const where = [visibleArraySql(ctx, "device_ids", params)];
-				if (p.device) where.push(`$${params.push(p.device)} = ANY(device_ids)`);
+				const device = await resolveDevice(this.db, p.device, callerOf(ctx));
+				if (device != null) where.push(`$${params.push(device)} = ANY(device_ids)`);
 				if (p.enabled != null) where.push(`enabled = $${params.push(p.enabled)}`);
 				const cursor = decodeCursor(p.cursor);
 				if (cursor) where.push(`id < $${params.push(cursor)}`);
@@ -515,7 +517,7 @@ const AutomationService = defineService<This>({
 				$$strict: true,
 				rule: { ...id, optional: true },
 				schedule: { ...id, optional: true },
-				device: { ...id, optional: true },
+				device: refParam(),
 				source: { type: "enum", values: ["rule", "schedule", "manual"], optional: true },
 				status: { type: "string", max: 20, optional: true },
 				from: { type: "string", max: 64, optional: true },
@@ -529,9 +531,10 @@ const AutomationService = defineService<This>({
 				const where = [visibleArraySql(ctx, "r.device_ids", params)];
 				if (p.rule) where.push(`r.rule_id = $${params.push(p.rule)}`);
 				if (p.schedule) where.push(`r.schedule_id = $${params.push(p.schedule)}`);
-				if (p.device)
+				const device = await resolveDevice(this.db, p.device, callerOf(ctx));
+				if (device != null)
 					where.push(
-						`(r.device_id = $${params.push(p.device)} OR EXISTS (SELECT 1 FROM automation_commands c WHERE c.run_id = r.id AND c.device_id = $${params.length}))`
+						`(r.device_id = $${params.push(device)} OR EXISTS (SELECT 1 FROM automation_commands c WHERE c.run_id = r.id AND c.device_id = $${params.length}))`
 					);
 				if (p.source) where.push(`r.source = $${params.push(p.source)}`);
 				if (p.status) where.push(`r.status = $${params.push(p.status)}`);

@@ -15,6 +15,7 @@ import {
 	type DeviceAccess
 } from "../../mixins/authorization";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
+import { refParam, resolveUser } from "../../mixins/refs";
 import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageParams, toPage, wholeList, type Page } from "../shared/lists";
 import { waitForServiceOnNode } from "../shared/mesh-wait";
 import { fleetEnv } from "../shared/broker-env";
@@ -133,7 +134,11 @@ const deviceParams = {
 type DeviceParams = Omit<NewDevice, "owner"> & { owner?: number | null };
 
 /** What the list's params let through: its filters and the page. */
-type DeviceListParams = Omit<DeviceListFilter, "afterId" | "limit"> & { limit?: number; cursor?: string };
+type DeviceListParams = Omit<DeviceListFilter, "afterId" | "limit" | "owner"> & {
+	owner?: number | string;
+	limit?: number;
+	cursor?: string;
+};
 
 const idParam = { id: { type: "number", integer: true, positive: true, max: INT32_MAX, convert: true } } as const;
 
@@ -151,13 +156,16 @@ const ManagerService = defineService<ManagerThis>({
 				node: { type: "string", max: 200, optional: true },
 				type: { type: "string", max: 100, optional: true },
 				profile: { type: "string", max: 200, optional: true },
+				// The owner's user id or e-mail address.
+				owner: refParam(320),
 				...pageParams()
 			},
 			/** A list page (docs/api.md): `{ items, nextCursor }`, by id, 100 a page by default. */
 			async handler(this: ManagerThis, ctx: Context<DeviceListParams>): Promise<Page<DeviceRecord>> {
-				const { cursor, limit = DEFAULT_PAGE, ...filter } = ctx.params;
+				const { cursor, limit = DEFAULT_PAGE, owner, ...filter } = ctx.params;
 				const afterId = decodeCursor(cursor, isPositiveInt);
-				const rows = await listDevices(this.db, { ...filter, limit: limit + 1, afterId }, callerOf(ctx));
+				const page = { limit: limit + 1, afterId, owner: await resolveUser(this.db, owner) };
+				const rows = await listDevices(this.db, { ...filter, ...page }, callerOf(ctx));
 				return toPage(rows.map(toDeviceRecord), limit, r => r.id);
 			}
 		},

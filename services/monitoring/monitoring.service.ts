@@ -11,7 +11,8 @@ import type { Context, Service } from "moleculer";
 import type { Database } from "../../mixins/db.mixin";
 import { DbMixin } from "../../mixins/db.mixin";
 import { callerOf, deviceNotFound, mayAccessOwner, ownerCondition } from "../../mixins/authorization";
-import { idParam, optionalIdParam } from "../shared/params";
+import { refParam, resolveDevice } from "../../mixins/refs";
+import { idParam } from "../shared/params";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
 import {
@@ -77,7 +78,6 @@ import {
 	loadOpenAlerts,
 	loadRules,
 	raiseAlert,
-	deviceIdOf,
 	ruleToApi,
 	silentDevices,
 	updateRule,
@@ -151,14 +151,10 @@ type This = Service &
 	};
 
 const id = idParam;
-const optionalId = optionalIdParam;
 const timeParam = { type: "string", optional: true, max: 64 } as const;
 
 /** A `device` filter: its id or its name (docs/api.md: filters take ids or names alike). */
-const deviceRef = [
-	{ type: "number", integer: true, positive: true, convert: true, optional: true },
-	{ type: "string", min: 1, max: 200, optional: true }
-] as const;
+const deviceRef = refParam();
 
 /** The fields of a threshold rule (create; update makes every field optional). */
 const ruleParams = {
@@ -239,7 +235,7 @@ const MonitoringService = defineService<This>({
 				const limit = p.limit ?? DEFAULT_LIMIT;
 				const dp = p.datapoint;
 				const q = buildDataQuery({
-					deviceId: await deviceIdOf(this.db, p.device),
+					deviceId: await resolveDevice(this.db, p.device, callerOf(ctx)),
 					datapointId: typeof dp === "number" ? dp : /^\d+$/.test(dp ?? "") ? Number(dp) : undefined,
 					datapoint: typeof dp === "string" && !/^\d+$/.test(dp) ? dp : undefined,
 					window,
@@ -290,7 +286,7 @@ const MonitoringService = defineService<This>({
 				if (bucketMs) checkBucketCount(window, bucketMs);
 				const dp = p.datapoint;
 				const filter = {
-					deviceId: await deviceIdOf(this.db, p.device),
+					deviceId: await resolveDevice(this.db, p.device, callerOf(ctx)),
 					datapointId: typeof dp === "number" ? dp : /^\d+$/.test(dp ?? "") ? Number(dp) : undefined,
 					datapoint: typeof dp === "string" && !/^\d+$/.test(dp) ? dp : undefined,
 					window,
@@ -324,10 +320,14 @@ const MonitoringService = defineService<This>({
 			params: { device: deviceRef, ...pageParams(MAX_LIMIT) },
 			async handler(this: This, ctx: Ctx) {
 				const limit = ctx.params.limit ?? DEFAULT_PAGE;
-				const q = buildOverviewQuery(this.viewer(ctx), await deviceIdOf(this.db, ctx.params.device), {
-					afterId: decodeListCursor(ctx.params.cursor, isPositiveInt),
-					limit: limit + 1
-				});
+				const q = buildOverviewQuery(
+					this.viewer(ctx),
+					await resolveDevice(this.db, ctx.params.device, callerOf(ctx)),
+					{
+						afterId: decodeListCursor(ctx.params.cursor, isPositiveInt),
+						limit: limit + 1
+					}
+				);
 				const rows = await this.db.query(q.text, q.values);
 				return toPage(
 					rows.map(r => ({
@@ -370,7 +370,7 @@ const MonitoringService = defineService<This>({
 				const limit = p.limit ?? DEFAULT_PAGE;
 				const rows = await listAlerts(this.db, {
 					status: p.status ?? "all",
-					deviceId: await deviceIdOf(this.db, p.device),
+					deviceId: await resolveDevice(this.db, p.device, callerOf(ctx)),
 					severity: p.severity,
 					limit: limit + 1,
 					beforeId: decodeListCursor(p.cursor, isPositiveInt),
@@ -413,16 +413,20 @@ const MonitoringService = defineService<This>({
 		/** GET /api/monitoring/rules — threshold rules of the viewer's devices. */
 		rules: {
 			rest: "GET /rules",
-			params: { device: deviceRef, datapoint: optionalId, ...pageParams(MAX_LIMIT) },
+			params: { device: deviceRef, datapoint: refParam(100), ...pageParams(MAX_LIMIT) },
 			async handler(this: This, ctx: Ctx) {
 				const where: string[] = [];
 				const params: unknown[] = [];
 				const limit = ctx.params.limit ?? DEFAULT_PAGE;
-				const device = await deviceIdOf(this.db, ctx.params.device);
+				const device = await resolveDevice(this.db, ctx.params.device, callerOf(ctx));
 				if (device != null) where.push(`dp.device_id = $${params.push(device)}`);
 				const after = decodeListCursor(ctx.params.cursor, isPositiveInt);
 				if (after) where.push(`r.id > $${params.push(after)}`);
-				if (ctx.params.datapoint) where.push(`r.datapoint_id = $${params.push(ctx.params.datapoint)}`);
+				// A datapoint id, or a label: that datapoint of every device (of the one device with `device`).
+				const dp = ctx.params.datapoint;
+				if (typeof dp === "number" || /^\d+$/.test(dp ?? ""))
+					where.push(`r.datapoint_id = $${params.push(Number(dp))}`);
+				else if (dp) where.push(`lower(dp.label) = lower($${params.push(dp)})`);
 				const own = ownerCondition(callerOf(ctx), "owner", v => `$${params.push(v)}`);
 				if (own) where.push(`dp.device_id IN (SELECT id FROM devices WHERE ${own})`);
 				const rows = await loadRules(

@@ -2,7 +2,6 @@
  * Database side of monitoring: rules, alerts and last-seen times. Functions take any `Sql`
  * (pool, transaction, PGlite) so they run the same on PostgreSQL and PGlite.
  */
-import { UnprocessableError } from "../shared/errors";
 import type { Sql } from "../../mixins/db.mixin";
 import type { Direction, ProfileAlertDefault, Severity, ThresholdRule } from "./alerts";
 import { ownerCondition } from "../../mixins/authorization";
@@ -65,23 +64,6 @@ export async function loadRules(db: Sql, where = "", params: unknown[] = [], lim
 		`${RULE_SELECT} ${where} ORDER BY r.id${limit ? ` LIMIT ${Math.floor(limit)}` : ""}`,
 		params
 	);
-}
-
-/**
- * A `device` filter given as an id or a name: the id, 0 for a name no device has (the filter then
- * matches nothing, as an unknown id does), 422 when several devices share the name.
- */
-export async function deviceIdOf(db: Sql, device: number | string | undefined): Promise<number | undefined> {
-	if (device == null || typeof device === "number") return device;
-	const rows = await db.query<{ id: number }>(
-		"SELECT id FROM devices WHERE lower(name) = lower($1) ORDER BY id LIMIT 2",
-		[device]
-	);
-	if (rows.length > 1)
-		throw new UnprocessableError(`Several devices are named '${device}': filter by id`, [
-			{ field: "device", message: "ambiguous name", value: device }
-		]);
-	return rows.length ? Number(rows[0].id) : 0;
 }
 
 export async function insertRule(

@@ -297,6 +297,48 @@ describe("OpenAPI document of a full node", () => {
 		expect((await call(url, "GET", "/api/monitoring/alerts?device=No%20such%20device", token)).body.items).toEqual(
 			[]
 		);
+		// Every route that filters by device takes the name too, and answers as for the id.
+		const byDevice = [
+			"/api/monitoring/data",
+			"/api/monitoring/stats",
+			"/api/monitoring/alerts",
+			"/api/monitoring/rules",
+			"/api/automation/rules",
+			"/api/automation/history"
+		];
+		for (const p of byDevice) {
+			const id = await call(url, "GET", `${p}?device=${dev.id}`, token);
+			const name = await call(url, "GET", `${p}?device=${encodeURIComponent("CONV B")}`, token);
+			expect([id.status, name.status], p).toEqual([200, 200]);
+			expect({ ...name.body, from: undefined, to: undefined }, p).toEqual({
+				...id.body,
+				from: undefined,
+				to: undefined
+			});
+		}
+		// A name two devices share is 422 naming the field and asking for the id.
+		for (let i = 0; i < 2; i++)
+			expect((await call(url, "POST", "/api/devices", token, { name: "Conv Twin" })).status).toBe(201);
+		for (const p of [...byDevice, "/api/monitoring/devices"]) {
+			const twin = await call(url, "GET", `${p}?device=conv%20twin`, token);
+			expect(twin.status, p).toBe(422);
+			expect(twin.body.data[0], p).toMatchObject({ field: "device", value: "conv twin" });
+			expect(twin.body.message, p).toMatch(/id/);
+		}
+		// Owners by id or e-mail address alike.
+		const me = (await call(url, "GET", "/api/users/me", token)).body;
+		const ownedById = (await call(url, "GET", `/api/devices?owner=${me.id}&limit=1000`, token)).body.items;
+		const ownedByEmail = (
+			await call(
+				url,
+				"GET",
+				`/api/devices?owner=${encodeURIComponent(ADMIN_EMAIL.toUpperCase())}&limit=1000`,
+				token
+			)
+		).body.items;
+		expect(ownedById.map((d: any) => d.name)).toEqual(expect.arrayContaining(["Conv A", "Conv B", "Conv C"]));
+		expect(ownedByEmail).toEqual(ownedById);
+		expect((await call(url, "GET", "/api/devices?owner=nobody%40example.com", token)).body.items).toEqual([]);
 		const bad = await call(url, "GET", "/api/monitoring/alerts?status=opne", token);
 		expect(bad.status).toBe(422);
 		expect(bad.body.message).toContain("'status'");
