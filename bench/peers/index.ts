@@ -3,7 +3,16 @@
  * publisher, the same broker build, the same PostgreSQL and the same decoded_data table, in one
  * run, alternating. Prints figures; asserts nothing.
  *
- *   npm run bench:peers -- [--rounds 2] [--messages 90000] [--only fleetmesh,node-red] [--tsx]
+ *   npm run bench:peers -- [--rounds 2] [--messages 90000] [--only fleetmesh,node-red] [--mode flat,drain] [--tsx]
+ *
+ * Two modes, each round runs both (alternating the peers within each):
+ *   flat   the consumer runs while the publishers publish flat out; from the first publish to the
+ *          last committed row. On 2 cores the publishers compete with the consumer for CPU.
+ *   drain  the consumer connects once (its persistent session and subscription exist), stops,
+ *          the whole load is published while it is down (the broker queues it for the session;
+ *          the Mosquitto config allows 1,000,000 queued messages), then the consumer starts and
+ *          drains it: from the broker's log line of its session connecting again to its last
+ *          committed row (and from its spawn, startup included). Nothing else runs meanwhile, so this is the consumer's own throughput.
  *
  * Everything runs on private ports and is stopped by pid: a PostgreSQL cluster of its own
  * (initdb in a temp folder; `--pg shared` uses a fresh database on the loopback server instead),
@@ -16,7 +25,8 @@
  *   node-red   Node-RED 4, installed on demand with npm into bench/.peers/ (git-ignored, not a
  *              project dependency): mqtt in (QoS 1, persistent session) → function node decoding
  *              the same 8-byte sensor-1 frame → one INSERT (three rows) per message through a pg
- *              pool. Node-RED acknowledges a message when it arrives, before the INSERT.
+ *              pool. Node-RED acknowledges a message when it arrives, before the INSERT. Its broker
+ *              node keeps the subscription when it stops (autoUnsubscribe off) for the drain mode.
  *
  * The publisher is bench/pipeline/publisher.ts in 3 processes (7 controllers each), QoS 1,
  * sensor-1 frames only (3 datapoints each). Throughput is from the first publish to the last
@@ -49,6 +59,8 @@ const opt = (name: string, dflt: string) => {
 const ROUNDS = Number(opt("rounds", "2"));
 const MESSAGES = Number(opt("messages", "90000"));
 const ONLY = opt("only", "fleetmesh,node-red").split(",");
+const MODES = opt("mode", "flat,drain").split(",") as Mode[];
+type Mode = "flat" | "drain";
 const PG_MODE = opt("pg", "private");
 const PUBLISHERS = 3;
 const CONTROLLERS = 21;
@@ -302,6 +314,7 @@ async function startFleetmesh(env: {
 	mqttUrl: string;
 	dataDir: string;
 	namespace: string;
+	onSpawn?: (pid: number | undefined) => void;
 }): Promise<Consumer & { node: NodeProcess }> {
 	const port = await freePort();
 	const nodeEnv = {
@@ -319,6 +332,7 @@ async function startFleetmesh(env: {
 	const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(" ") : [];
 	// As `npm start` runs it: the compiled dist/ (scripts/compile.mjs, run by main()); --tsx runs the sources.
 	const node = USE_TSX ? startNode(nodeEnv, [], nodeArgs) : startCompiledNode(nodeEnv, nodeArgs);
+	env.onSpawn?.(node.child.pid);
 	try {
 		// Ready = /ready answers 200 (database, channels, MQTT subscribed).
 		const deadline = Date.now() + 120_000;
@@ -380,7 +394,10 @@ await pool.query(
 return null;
 `;
 
-async function startNodeRed(red: string, env: { pgUrl: string; mqttPort: number; meta: Meta }): Promise<Consumer> {
+async function startNodeRed(
+	red: string,
+	env: { pgUrl: string; mqttPort: number; meta: Meta; onSpawn?: (pid: number | undefined) => void }
+): Promise<Consumer> {
 	const dir = tmp("node-red");
 	const uiPort = await freePort();
 	const flows = [
@@ -396,7 +413,10 @@ async function startNodeRed(red: string, env: { pgUrl: string; mqttPort: number;
 			usetls: false,
 			protocolVersion: "4",
 			keepalive: "60",
-			cleansession: false
+			cleansession: false,
+			// Keep the subscription in the session when Node-RED stops (its default unsubscribes on
+			// close): what is published meanwhile is queued for it, as for fleetmesh's ingest.
+			autoUnsubscribe: false
 		},
 		{
 			id: "in1",
@@ -450,6 +470,7 @@ module.exports = {
 		stdio: ["ignore", "pipe", "pipe"],
 		env: { PATH: process.env.PATH ?? "", HOME: dir }
 	});
+	env.onSpawn?.(child.pid);
 	const onExit = () => child.kill("SIGKILL");
 	process.on("exit", onExit);
 	let out = "";
@@ -481,10 +502,12 @@ module.exports = {
 
 interface RoundResult {
 	peer: string;
+	mode: Mode;
 	round: number;
 	seconds: number;
 	dps: number;
-	publishSeconds: number;
+	/** flat: first to last PUBACK; drain: the consumer's spawn to its last committed row. */
+	otherSeconds: number;
 	cpuConsumer: number;
 	cpuNats: number;
 	cpuMosquitto: number;
@@ -492,6 +515,7 @@ interface RoundResult {
 	load: string;
 }
 
+/** Polls the row count; resolves at the last row. */
 async function waitRows(pg: Client, expected: number, timeoutMs: number): Promise<number> {
 	const deadline = Date.now() + timeoutMs;
 	let last = -1;
@@ -509,63 +533,120 @@ async function waitRows(pg: Client, expected: number, timeoutMs: number): Promis
 	}
 }
 
-async function round(
+interface RoundCtx {
+	pg: Pg;
+	pgClient: Client;
+	nats: NatsServer;
+	meta: Meta;
+	red: string | null;
+	namespace: string;
+	dataDir: string;
+}
+
+async function startConsumer(
 	peer: "fleetmesh" | "node-red",
-	n: number,
-	ctx: {
-		pg: Pg;
-		pgClient: Client;
-		nats: NatsServer;
-		meta: Meta;
-		red: string | null;
-		namespace: string;
-		dataDir: string;
-	}
-): Promise<RoundResult> {
+	ctx: RoundCtx,
+	mosq: Mosquitto,
+	onSpawn?: (pid: number | undefined) => void
+): Promise<Consumer> {
+	return peer === "fleetmesh"
+		? startFleetmesh({
+				pgUrl: ctx.pg.url,
+				natsUrl: ctx.nats.url,
+				mqttUrl: `mqtt://127.0.0.1:${mosq.plainPort}`,
+				dataDir: ctx.dataDir,
+				namespace: ctx.namespace,
+				onSpawn
+			})
+		: startNodeRed(ctx.red!, { pgUrl: ctx.pg.url, mqttPort: mosq.plainPort, meta: ctx.meta, onSpawn });
+}
+
+async function round(peer: "fleetmesh" | "node-red", mode: Mode, n: number, ctx: RoundCtx): Promise<RoundResult> {
 	await ctx.pgClient.query("TRUNCATE decoded_data");
 	const mosq: Mosquitto = await startMosquitto(tmp("mosq"));
 	const mqttUrl = `mqtt://127.0.0.1:${mosq.plainPort}`;
 	const mosqPid = findPid("mosquitto", String(mosq.plainPort));
+	const natsPid = findPid("nats-server", String(ctx.nats.port));
 	let consumer: Consumer | null = null;
+	const sample = (pid: number | undefined) => ({
+		c: cpuOf(pid),
+		n: cpuOf(natsPid),
+		m: cpuOf(mosqPid),
+		p: cpuOfTree(ctx.pg.pid)
+	});
 	try {
-		consumer =
-			peer === "fleetmesh"
-				? await startFleetmesh({
-						pgUrl: ctx.pg.url,
-						natsUrl: ctx.nats.url,
-						mqttUrl,
-						dataDir: ctx.dataDir,
-						namespace: ctx.namespace
-					})
-				: await startNodeRed(ctx.red!, { pgUrl: ctx.pg.url, mqttPort: mosq.plainPort, meta: ctx.meta });
-		const natsPid = findPid("nats-server", String(ctx.nats.port));
-		const before = { c: cpuOf(consumer.pid), n: cpuOf(natsPid), m: cpuOf(mosqPid), p: cpuOfTree(ctx.pg.pid) };
-		const load = fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-		const rowsDone = waitRows(ctx.pgClient, DATAPOINTS, 600_000);
-		const { t0, t1 } = await publish(mqttUrl);
-		const lastCommit = await rowsDone;
-		const after = { c: cpuOf(consumer.pid), n: cpuOf(natsPid), m: cpuOf(mosqPid), p: cpuOfTree(ctx.pg.pid) };
+		let t0: number;
+		let before: ReturnType<typeof sample>;
+		let otherSeconds: number;
+		let lastCommit: number;
+		let load: string;
+		if (mode === "flat") {
+			consumer = await startConsumer(peer, ctx, mosq);
+			before = sample(consumer.pid);
+			load = loadavg();
+			const rowsDone = waitRows(ctx.pgClient, DATAPOINTS, 600_000);
+			const pub = await publish(mqttUrl);
+			lastCommit = await rowsDone;
+			t0 = pub.t0;
+			otherSeconds = (pub.t1 - pub.t0) / 1000;
+		} else {
+			// Session and subscription first, then the whole load queued in the broker while the consumer is down.
+			await (await startConsumer(peer, ctx, mosq)).stop();
+			await publish(mqttUrl);
+			const queued = (await ctx.pgClient.query<{ n: number }>("SELECT count(*)::int AS n FROM decoded_data"))
+				.rows[0].n;
+			if (queued !== 0) throw new Error(`${queued} rows committed while the consumer was down`);
+			load = loadavg();
+			// The drain starts when the broker has the consumer's session connected again (Mosquitto logs
+			// it; the log is read every 10 ms): startup before that is not drain time, after it it is.
+			const consumerConnects = () =>
+				(mosq.log().match(/New client connected from \S+ as (?!mqttjs_)\S+/g) ?? []).length;
+			const connectsBefore = consumerConnects();
+			let pid: number | undefined;
+			const spawned = Date.now();
+			const started = startConsumer(peer, ctx, mosq, p => (pid = p));
+			started.catch(() => undefined);
+			while (consumerConnects() === connectsBefore) {
+				if (Date.now() - spawned > 120_000) throw new Error(`${peer} did not connect to the broker`);
+				await sleep(10);
+			}
+			t0 = Date.now();
+			before = sample(pid);
+			lastCommit = await waitRows(ctx.pgClient, DATAPOINTS, 600_000);
+			consumer = await started;
+			otherSeconds = (lastCommit - spawned) / 1000;
+		}
+		const after = sample(consumer.pid);
 		const seconds = (lastCommit - t0) / 1000;
 		const r: RoundResult = {
 			peer,
+			mode,
 			round: n,
 			seconds,
 			dps: DATAPOINTS / seconds,
-			publishSeconds: (t1 - t0) / 1000,
+			otherSeconds,
 			cpuConsumer: after.c - before.c,
 			cpuNats: peer === "fleetmesh" ? after.n - before.n : 0,
 			cpuMosquitto: after.m - before.m,
 			cpuPg: after.p - before.p,
 			load
 		};
+		const other =
+			mode === "flat"
+				? `published in ${otherSeconds.toFixed(2)} s`
+				: `${otherSeconds.toFixed(2)} s from its spawn, startup included`;
 		console.log(
-			`  round ${n} ${peer}: ${DATAPOINTS} datapoints in ${seconds.toFixed(2)} s = ${Math.round(r.dps)} dp/s (published in ${r.publishSeconds.toFixed(2)} s); CPU s per M dp: ${peer} ${perM(r.cpuConsumer)}, nats ${perM(r.cpuNats)}, mosquitto ${perM(r.cpuMosquitto)}, postgres ${ctx.pg.pid ? perM(r.cpuPg) : "-"} (load ${load})`
+			`  round ${n} ${mode} ${peer}: ${DATAPOINTS} datapoints in ${seconds.toFixed(2)} s = ${Math.round(r.dps)} dp/s (${other}); CPU s per M dp: ${peer} ${perM(r.cpuConsumer)}, nats ${perM(r.cpuNats)}, mosquitto ${perM(r.cpuMosquitto)}, postgres ${ctx.pg.pid ? perM(r.cpuPg) : "-"} (load ${load})`
 		);
 		return r;
 	} finally {
 		await consumer?.stop();
 		await mosq.stop();
 	}
+}
+
+function loadavg(): string {
+	return fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 }
 
 function perM(cpuSeconds: number): string {
@@ -626,9 +707,11 @@ async function main() {
 		}
 		const meta = await seedControllers(pgClient);
 		for (let i = 1; i <= ROUNDS; i++) {
-			for (const peer of ["fleetmesh", "node-red"] as const) {
-				if (ONLY.includes(peer))
-					results.push(await round(peer, i, { pg, pgClient, nats, meta, red, namespace, dataDir }));
+			for (const mode of MODES) {
+				for (const peer of ["fleetmesh", "node-red"] as const) {
+					if (ONLY.includes(peer))
+						results.push(await round(peer, mode, i, { pg, pgClient, nats, meta, red, namespace, dataDir }));
+				}
 			}
 		}
 	} finally {
@@ -637,19 +720,24 @@ async function main() {
 		await pg.stop();
 	}
 	console.log("");
-	console.log("peer       round  seconds  datapoints/s  CPU s/M dp (consumer)  +nats  mosquitto  postgres  load");
+	console.log(
+		"peer       mode   round  seconds  datapoints/s  CPU s/M dp (consumer)  +nats  mosquitto  postgres  load"
+	);
 	for (const r of results) {
 		console.log(
-			`${r.peer.padEnd(10)} ${String(r.round).padStart(5)} ${r.seconds.toFixed(2).padStart(8)} ${Math.round(r.dps).toString().padStart(13)} ${perM(r.cpuConsumer).padStart(22)} ${perM(r.cpuNats).padStart(6)} ${perM(r.cpuMosquitto).padStart(10)} ${(pg.pid ? perM(r.cpuPg) : "-").padStart(9)}  ${r.load}`
+			`${r.peer.padEnd(10)} ${r.mode.padEnd(6)} ${String(r.round).padStart(5)} ${r.seconds.toFixed(2).padStart(8)} ${Math.round(r.dps).toString().padStart(13)} ${perM(r.cpuConsumer).padStart(22)} ${perM(r.cpuNats).padStart(6)} ${perM(r.cpuMosquitto).padStart(10)} ${(pg.pid ? perM(r.cpuPg) : "-").padStart(9)}  ${r.load}`
 		);
 	}
-	const fm = results.filter(r => r.peer === "fleetmesh");
-	const nr = results.filter(r => r.peer === "node-red");
-	if (fm.length && nr.length) {
+	for (const mode of MODES) {
+		const fm = results.filter(r => r.peer === "fleetmesh" && r.mode === mode);
+		const nr = results.filter(r => r.peer === "node-red" && r.mode === mode);
+		if (!fm.length || !nr.length) continue;
 		const ratios = fm.map((f, i) => (nr[i] ? f.dps / nr[i].dps : NaN)).filter(x => !Number.isNaN(x));
+		const all = (r: RoundResult) => r.cpuConsumer + r.cpuNats + r.cpuMosquitto + r.cpuPg;
 		console.log(
-			`\nfleetmesh / node-red throughput: median ${(median(fm.map(r => r.dps)) / median(nr.map(r => r.dps))).toFixed(2)}x (per round ${ratios.map(x => x.toFixed(2)).join(", ")}); ` +
-				`CPU per datapoint node-red / fleetmesh: ${(median(nr.map(r => r.cpuConsumer)) / median(fm.map(r => r.cpuConsumer + r.cpuNats))).toFixed(2)}x (fleetmesh counted with its nats-server)`
+			`\n${mode}: fleetmesh / node-red throughput: median ${(median(fm.map(r => r.dps)) / median(nr.map(r => r.dps))).toFixed(2)}x (per round ${ratios.map(x => x.toFixed(2)).join(", ")}); ` +
+				`CPU per datapoint node-red / fleetmesh: consumer ${(median(nr.map(r => r.cpuConsumer)) / median(fm.map(r => r.cpuConsumer + r.cpuNats))).toFixed(2)}x (fleetmesh counted with its nats-server), ` +
+				`all processes ${(median(nr.map(all)) / median(fm.map(all))).toFixed(2)}x`
 		);
 	}
 	process.exit(0);
