@@ -73,6 +73,22 @@ function storageSuite(name: string, open: () => Promise<{ db: Database; done: ()
 			expect(new Date(first.t).getTime()).toBe(base);
 		});
 
+		it("stores times to the millisecond and values exactly, before and after 2000", async () => {
+			const odd: Row[] = [
+				{ ts: Date.UTC(1999, 11, 31, 23, 59, 59, 999), deviceId: 2, datapointId: 1, value: 1e-7 },
+				{ ts: Date.UTC(2031, 6, 4, 12, 0, 0, 1) + 0.6, deviceId: 2 ** 31 - 1, datapointId: 7, value: -0.1 },
+				{ ts: Date.UTC(2025, 0, 1, 0, 0, 0, 123), deviceId: 2, datapointId: 2, value: 2 ** 53 + 2 }
+			];
+			expect(await insertReadings(db, odd)).toBe(3);
+			const got = await db.query<{ t: string | Date; device_id: number; datapoint_id: number; value: number }>(
+				"SELECT timestamp AS t, device_id, datapoint_id, value FROM decoded_data WHERE device_id <> 1 ORDER BY timestamp"
+			);
+			expect(got.map(r => [new Date(r.t).getTime(), r.device_id, r.datapoint_id, r.value])).toEqual(
+				odd.map(r => [Math.trunc(r.ts), r.deviceId, r.datapointId, r.value]).sort((a, b) => a[0] - b[0])
+			);
+			await db.query("DELETE FROM decoded_data WHERE device_id <> 1");
+		});
+
 		it("uses the plain layout here (TimescaleDB cannot run on this machine), the hypertable where it is preloaded", async () => {
 			const ts = await db.query("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'");
 			if (ts.length > 0) {
@@ -93,7 +109,7 @@ function storageSuite(name: string, open: () => Promise<{ db: Database; done: ()
 }
 
 let pgDb: TestDatabase;
-storageSuite("pipeline storage on PostgreSQL (COPY into a temp table, INSERT … ON CONFLICT DO NOTHING)", async () => {
+storageSuite("pipeline storage on PostgreSQL (binary COPY; on a duplicate, temp table + ON CONFLICT DO NOTHING)", async () => {
 	pgDb = await createTestDatabase("pipeline_storage");
 	const db = await openDatabase({ databaseUrl: pgDb.url, dataDir: tempDir("pipeline-storage") });
 	return { db, done: () => pgDb.drop() };
