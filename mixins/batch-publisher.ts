@@ -83,6 +83,12 @@ export class BatchPublisher<T> {
 	private groupItems = 0;
 	private groupBytes = 0;
 	private timer: NodeJS.Timeout | null = null;
+	/**
+	 * Delay the pending timer was set with: while a full batch waits for a 0 ms timer (or for the
+	 * running send loop), further pushes leave it alone instead of re-arming a timer each (that was
+	 * a clearTimeout + setTimeout per MQTT message during a backlog).
+	 */
+	private timerDue = -1;
 	private loop: Promise<void> | null = null;
 	private readonly retryBackoff: Backoff;
 	private closed = false;
@@ -309,8 +315,11 @@ export class BatchPublisher<T> {
 
 	private kick(delay: number): void {
 		if (this.closed) return;
-		if (this.timer && delay > 0) return;
+		if (this.timer && (delay > 0 || this.timerDue === 0)) return;
+		// A send loop is running: it takes what is buffered before it ends, then `kick` runs again.
+		if (this.loop && delay === 0) return;
 		if (this.timer) clearTimeout(this.timer);
+		this.timerDue = delay;
 		this.timer = setTimeout(() => {
 			this.timer = null;
 			void this.flush().then(() => {
