@@ -48,7 +48,9 @@ export function startSubscriber(opts: SubscriberOptions): Subscriber {
 		protocolVersion: 5,
 		properties: { sessionExpiryInterval: SESSION_EXPIRY_S, maximumPacketSize: opts.maxPacketBytes },
 		reconnectPeriod: 1000,
-		connectTimeout: 10_000
+		connectTimeout: 10_000,
+		// mqtt.js logs through `debug` several times per packet; unless DEBUG asks for it, skip the calls.
+		...(process.env.DEBUG ? {} : { log: () => undefined })
 	});
 	let subscribed = false;
 	const stats = { heldAcks: 0, acked: 0 };
