@@ -109,11 +109,14 @@ function storageSuite(name: string, open: () => Promise<{ db: Database; done: ()
 }
 
 let pgDb: TestDatabase;
-storageSuite("pipeline storage on PostgreSQL (binary COPY; on a duplicate, temp table + ON CONFLICT DO NOTHING)", async () => {
-	pgDb = await createTestDatabase("pipeline_storage");
-	const db = await openDatabase({ databaseUrl: pgDb.url, dataDir: tempDir("pipeline-storage") });
-	return { db, done: () => pgDb.drop() };
-});
+storageSuite(
+	"pipeline storage on PostgreSQL (binary COPY; on a duplicate, temp table + ON CONFLICT DO NOTHING)",
+	async () => {
+		pgDb = await createTestDatabase("pipeline_storage");
+		const db = await openDatabase({ databaseUrl: pgDb.url, dataDir: tempDir("pipeline-storage") });
+		return { db, done: () => pgDb.drop() };
+	}
+);
 
 storageSuite("pipeline storage on embedded PGlite (set-based INSERT from unnest)", async () => {
 	const db = await openDatabase({ databaseUrl: null, dataDir: tempDir("pipeline-storage-pglite") });
