@@ -6,18 +6,39 @@ import type { Database } from "../../mixins/db/database";
 import type { RawMqttMessage, Reading } from "../shared/contracts";
 import { insertReadings, readingProblem, toRow, type DeadLetterRow, type Row } from "../shared/pipeline/storage";
 import { decodeBatch, type LookupControllers } from "./decode-batch";
+import type { DeadLetterView } from "../shared/contracts/api";
 
 export interface ListParams {
 	open: boolean;
 	source?: string;
 	reason?: string;
 	limit: number;
-	offset: number;
+	/** Keyset: only letters with a larger id (the list cursor). */
+	afterId?: number;
 }
 
+const iso = (t: string | Date) => (t instanceof Date ? t : new Date(t)).toISOString();
+
+/** A dead_letters row as the API shows a letter (the one mapper). */
+export function toDeadLetterView(r: DeadLetterRow): DeadLetterView {
+	return {
+		id: Number(r.id),
+		source: r.source,
+		reason: r.reason,
+		topic: r.topic,
+		payload: r.payload,
+		data: r.data ?? {},
+		createdAt: iso(r.created_at),
+		replayedAt: r.replayed_at == null ? null : iso(r.replayed_at),
+		replayCount: Number(r.replay_count),
+		lastError: r.last_error
+	};
+}
+
+/** Letters in id order after `afterId`, `limit` rows, and how many match the filter in all. */
 export async function listDeadLetters(
 	db: Database,
-	{ open, source, reason, limit, offset }: ListParams
+	{ open, source, reason, limit, afterId }: ListParams
 ): Promise<{ total: number; rows: DeadLetterRow[] }> {
 	const where = ["source LIKE 'pipeline.%'"];
 	const args: unknown[] = [];
@@ -25,18 +46,21 @@ export async function listDeadLetters(
 	if (source) where.push(`source = $${args.push(source)}`);
 	// Reasons start with their code: reason=UNKNOWN_MAC finds every unknown-MAC letter.
 	if (reason) where.push(`reason LIKE $${args.push(reason.replace(/[%_\\]/g, "\\$&") + "%")}`);
+	const filter = where.join(" AND ");
+	const after = `id > $${args.push(afterId ?? 0)}`;
 	// One statement, one snapshot: the total always agrees with the rows.
 	const found = await db.query<DeadLetterRow & { total: number }>(
-		`SELECT id, source, reason, topic, payload, data, created_at, replayed_at, replay_count, last_error, count(*) OVER ()::int AS total
-		 FROM dead_letters WHERE ${where.join(" AND ")} ORDER BY id LIMIT ${limit} OFFSET ${offset}`,
+		`SELECT id, source, reason, topic, payload, data, created_at, replayed_at, replay_count, last_error,
+		   (SELECT count(*)::int FROM dead_letters WHERE ${filter}) AS total
+		 FROM dead_letters WHERE ${filter} AND ${after} ORDER BY id LIMIT $${args.push(limit)}`,
 		args
 	);
 	let total = found[0]?.total ?? 0;
-	if (found.length === 0 && offset > 0) {
+	if (found.length === 0 && afterId) {
 		total = (
 			await db.query<{ total: number }>(
-				`SELECT count(*)::int AS total FROM dead_letters WHERE ${where.join(" AND ")}`,
-				args
+				`SELECT count(*)::int AS total FROM dead_letters WHERE ${filter}`,
+				args.slice(0, -2)
 			)
 		)[0].total;
 	}

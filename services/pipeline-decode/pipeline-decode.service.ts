@@ -10,11 +10,11 @@
  */
 import type { Context, Service } from "moleculer";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
-import { DEFAULT_PAGE, offsetOf, offsetPage, pageParams, wholeList } from "../shared/lists";
+import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageParams, toPage, wholeList } from "../shared/lists";
 import { CHANNELS, type RawMqttMessage } from "../shared/contracts";
 import { keepAliveOf, untilDone, type KeepAlive } from "../shared/pipeline/retry";
 import { insertDeadLetters } from "../shared/pipeline/storage";
-import { listDeadLetters, replayDeadLetters, type ListParams } from "./dead-letters";
+import { listDeadLetters, replayDeadLetters, toDeadLetterView, type ListParams } from "./dead-letters";
 import { decodeBatch, type Lookup } from "./decode-batch";
 import { loadControllerSpec, metadataVersion } from "./metadata";
 import { defineService } from "../shared/define-service";
@@ -87,15 +87,15 @@ const PipelineDecodeService = defineService<DecodeThis>({
 				reason: { type: "string", optional: true, max: 64 },
 				...pageParams()
 			},
-			/** A list page (docs/api.md): `{ items, nextCursor, total }`, oldest first. */
+			/** A list page (docs/api.md): `{ items, nextCursor, total }`, oldest first, keyed by id. */
 			async handler(
 				this: DecodeThis,
-				ctx: Context<Omit<ListParams, "limit" | "offset"> & { limit?: number; cursor?: string }>
+				ctx: Context<Omit<ListParams, "limit" | "afterId"> & { limit?: number; cursor?: string }>
 			) {
 				const { cursor, limit = DEFAULT_PAGE, ...filter } = ctx.params;
-				const offset = offsetOf(cursor);
-				const { rows, total } = await listDeadLetters(this.db, { ...filter, limit, offset });
-				return offsetPage(rows, offset, total);
+				const afterId = decodeCursor(cursor, isPositiveInt);
+				const { rows, total } = await listDeadLetters(this.db, { ...filter, limit: limit + 1, afterId });
+				return toPage(rows.map(toDeadLetterView), limit, l => l.id, total);
 			}
 		},
 

@@ -66,17 +66,3 @@ export function toPage<T>(rows: T[], limit: number, keyOf: (row: T) => unknown, 
 export function wholeList<T>(items: T[]): Page<T> {
 	return { items, nextCursor: null, total: items.length };
 }
-
-const isOffsetKey = (k: unknown): k is { o: number } =>
-	!!k && typeof k === "object" && Number.isSafeInteger((k as { o: unknown }).o) && (k as { o: number }).o >= 0;
-
-/** For lists read by position (small tables with a total): the offset a cursor stands for (0 without one). */
-export function offsetOf(cursor: string | undefined): number {
-	return decodeCursor(cursor, isOffsetKey)?.o ?? 0;
-}
-
-/** A page of a list read by position: the cursor encodes where the next page starts. */
-export function offsetPage<T>(items: T[], offset: number, total: number): Page<T> {
-	const next = offset + items.length;
-	return { items, nextCursor: items.length && next < total ? encodeCursor({ o: next }) : null, total };
-}

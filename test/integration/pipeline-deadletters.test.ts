@@ -100,6 +100,18 @@ describe("pipeline dead letters and replay", () => {
 
 		const byReason = await broker.call<any, any>("pipeline-decode.deadLetters", { reason: "UNKNOWN_MAC" });
 		expect(byReason.total).toBe(1);
+		// Paged by key: pages of two walk the same letters in id order, each with the total.
+		const seen: number[] = [];
+		let cursor: string | undefined;
+		do {
+			const page = await broker.call<any, any>("pipeline-decode.deadLetters", { limit: 2, cursor });
+			expect(page.total).toBe(list.total);
+			expect(page.items.length).toBeLessThanOrEqual(2);
+			seen.push(...page.items.map((r: any) => r.id));
+			cursor = page.nextCursor ?? undefined;
+		} while (cursor && seen.length <= list.total);
+		expect(seen).toEqual(list.items.map((r: any) => r.id));
+		expect(list.items[0].createdAt).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/);
 
 		// A replay before any fix changes nothing but counts the attempt.
 		const first = await broker.call<any, any>("pipeline-decode.replayDeadLetters", {});
@@ -135,9 +147,9 @@ describe("pipeline dead letters and replay", () => {
 
 		const open = await broker.call<any, any>("pipeline-decode.deadLetters", {});
 		expect(open.total).toBe(cases.length - 1);
-		expect(open.items.every((r: any) => r.replay_count === 2 && r.last_error)).toBe(true);
+		expect(open.items.every((r: any) => r.replayCount === 2 && r.lastError)).toBe(true);
 		const done = await broker.call<any, any>("pipeline-decode.deadLetters", { open: false });
-		expect(done.items.filter((r: any) => r.replayed_at).length).toBe(2);
+		expect(done.items.filter((r: any) => r.replayedAt).length).toBe(2);
 
 		// Replaying again stores nothing twice.
 		const third = await broker.call<any, any>("pipeline-decode.replayDeadLetters", {});

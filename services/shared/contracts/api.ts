@@ -178,3 +178,16 @@ export interface DeviceStatusView {
 	updatedAt: string;
 	events: DeviceEventView[];
 }
+/** A dead letter as `GET /api/pipeline/dead-letters` shows it (administrators only). */
+export interface DeadLetterView {
+	id: number;
+	source: string;
+	reason: string;
+	topic: string | null;
+	payload: string | null;
+	data: Record<string, unknown>;
+	createdAt: string;
+	replayedAt: string | null;
+	replayCount: number;
+	lastError: string | null;
+}

@@ -191,8 +191,8 @@ export interface DeadLetterRow {
 	topic: string | null;
 	payload: string | null;
 	data: Record<string, unknown>;
-	created_at: string;
-	replayed_at: string | null;
+	created_at: string | Date;
+	replayed_at: string | Date | null;
 	replay_count: number;
 	last_error: string | null;
 }
