@@ -15,6 +15,7 @@ import { CircuitTimeoutMiddleware } from "./mixins/circuit-timeout.middleware";
 import { EventBulkheadOffMiddleware } from "./mixins/event-bulkhead.middleware";
 import { PrometheusTextReporter } from "./mixins/metrics";
 import { attachBrokerToGuard, detachBrokerFromGuard } from "./mixins/process-guard";
+import { defaultBulkhead } from "./services/shared/bulkheads";
 import { readEnv, type FleetEnv } from "./services/shared/env";
 import { checkDataDir } from "./services/shared/data-dir";
 import { FleetErrorRegenerator } from "./services/shared/errors";
@@ -82,7 +83,10 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 			delay: 200,
 			maxDelay: 2000,
 			factor: 2,
-			check: (err: Error) => !!(err as MoleculerErrors.MoleculerRetryableError).retryable
+			// A full bulkhead queue is not retried: the node is saturated, another try adds load.
+			check: (err: Error) =>
+				!!(err as MoleculerErrors.MoleculerRetryableError).retryable &&
+				!(err instanceof Errors.QueueIsFullError)
 		},
 
 		// Stop sending to an endpoint that fails half of its calls, and probe it again after 5 s:
@@ -96,10 +100,11 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 			check: (err: Error) => err instanceof Errors.MoleculerError && err.code >= 500
 		},
 
-		// A Pi has little memory: at most 10 concurrent runs of one action, 100 more queued,
-		// the rest rejected at once (QueueIsFullError, 429) instead of piling up. Actions only:
+		// Per action: as many running as the database pool has connections (DB_POOL_MAX), up to
+		// BULKHEAD_QUEUE more waiting, the rest refused at once (503 + Retry-After at the gateway)
+		// instead of piling up. Classes of actions: services/shared/bulkheads.ts. Actions only:
 		// see mixins/event-bulkhead.middleware.ts.
-		bulkhead: { enabled: true, concurrency: 10, maxQueueSize: 100 },
+		bulkhead: defaultBulkhead(env),
 
 		// Every remote call has a deadline: nothing waits forever on a node that went away.
 		requestTimeout: env.requestTimeoutMs,

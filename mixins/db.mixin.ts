@@ -31,7 +31,8 @@ export function acquireDatabase(broker: ServiceBroker): Promise<Database> {
 			const db = await openDatabase({
 				databaseUrl: env.databaseUrl,
 				dataDir: env.dataDir,
-				connectTimeoutMs: env.dbConnectTimeoutMs
+				connectTimeoutMs: env.dbConnectTimeoutMs,
+				poolMax: env.dbPoolMax
 			});
 			const result = await migrate(db);
 			if (result.applied.length)

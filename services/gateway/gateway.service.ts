@@ -15,6 +15,7 @@ import path from "node:path";
 import { runHealthChecks } from "../../mixins/health";
 import { prometheusText } from "../../mixins/metrics";
 import { fleetEnv } from "../shared/broker-env";
+import { GATEWAY_ROUTING_BULKHEAD, IN_MEMORY_BULKHEAD } from "../shared/bulkheads";
 import { wholeList } from "../shared/lists";
 import { PROJECT_ROOT } from "../shared/paths";
 import { toHttpError } from "../shared/errors";
@@ -115,11 +116,16 @@ const GatewayService: ServiceSchema = {
 		// moleculer-web publishes its route list at /api/list-aliases; keep it off the API.
 		listAliases: { visibility: "protected" },
 
+		// moleculer-web runs every HTTP request through this action: its bulkhead bounds the
+		// requests one gateway holds, not the broker default meant for database-bound actions.
+		rest: { bulkhead: GATEWAY_ROUTING_BULKHEAD },
+
 		// A socket call outside the whitelist is refused with "not found": answer at once, not
 		// after the retry policy has tried three more times (~1.4 s).
 		call: { retryPolicy: { enabled: false } },
 
 		health: {
+			bulkhead: IN_MEMORY_BULKHEAD,
 			handler(this: GatewayThis) {
 				return {
 					status: "ok",
@@ -153,6 +159,7 @@ const GatewayService: ServiceSchema = {
 		},
 
 		metrics: {
+			bulkhead: IN_MEMORY_BULKHEAD,
 			handler(this: GatewayThis, ctx: Context<unknown, { $responseType?: string }>) {
 				const text = prometheusText(this.broker);
 				if (text == null)
@@ -251,6 +258,9 @@ const GatewayService: ServiceSchema = {
 				err = new Errors.MoleculerError("This node is starting: try again in a moment", 503, "NOT_READY");
 			}
 			const mapped = toHttpError(err);
+			// 503 SERVER_BUSY (a full bulkhead) and 429 tell the client when to come back.
+			const retryAfter = (mapped.data as { retryAfter?: unknown } | undefined)?.retryAfter;
+			if (typeof retryAfter === "number" && !res.headersSent) res.setHeader("Retry-After", String(retryAfter));
 			if (mapped.code >= 500 && !(err instanceof Errors.MoleculerError)) {
 				this.logger.error(`${req.method} ${req.url} failed:`, err);
 			}

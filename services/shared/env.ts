@@ -39,6 +39,8 @@ export interface NodeEnv {
 	logFormat: "json" | "short" | null;
 	/** Milliseconds a remote call may take before it fails (REQUEST_TIMEOUT_MS). */
 	requestTimeoutMs: number;
+	/** Calls of one action that may wait for a free slot of its bulkhead; past it 503 + Retry-After (BULKHEAD_QUEUE). */
+	bulkheadQueue: number;
 	/** Moleculer metrics on (METRICS=0 turns them off). */
 	metrics: boolean;
 	/** A standalone Prometheus listener on this port besides the gateway's /metrics (METRICS_PORT). */
@@ -107,6 +109,8 @@ export interface StorageEnv {
 	dataDir: string;
 	/** How long the first database connection may take before the node gives up (DB_CONNECT_TIMEOUT_MS). */
 	dbConnectTimeoutMs: number;
+	/** Connections of the PostgreSQL pool (DB_POOL_MAX); database-bound actions run as many at once. */
+	dbPoolMax: number;
 	/** Redis Streams only: how long a delivered, unacknowledged message waits before it is retried or claimed by another consumer (CHANNELS_REDIS_MIN_IDLE_MS). */
 	channelsRedisMinIdleMs: number;
 }
@@ -502,6 +506,7 @@ function readNodeEnv(env: Env, services: string[] | null): NodeEnv {
 				? null
 				: parseChoice(env, "LOG_FORMAT", ["json", "short"] as const, "json", true),
 		requestTimeoutMs: parseIntVar(env, "REQUEST_TIMEOUT_MS", 10_000, 100, 600_000),
+		bulkheadQueue: parseIntVar(env, "BULKHEAD_QUEUE", 2000, 1, 1_000_000),
 		metrics: parseBoolVar(env, "METRICS", true),
 		metricsPort: trimmed(env, "METRICS_PORT") == null ? null : parseIntVar(env, "METRICS_PORT", 0, 1, 65535),
 		tracing:
@@ -520,6 +525,7 @@ function readStorageEnv(env: Env): StorageEnv {
 		mongoUrl: parseUrlVar(env, "MONGO_URL", ["mongodb:", "mongodb+srv:"]),
 		dataDir: path.resolve(trimmed(env, "DATA_DIR") ?? "./data"),
 		dbConnectTimeoutMs: parseIntVar(env, "DB_CONNECT_TIMEOUT_MS", 10_000, 0, 600_000),
+		dbPoolMax: parseIntVar(env, "DB_POOL_MAX", 10, 1, 500),
 		channelsRedisMinIdleMs: parseIntVar(env, "CHANNELS_REDIS_MIN_IDLE_MS", 10_000, 100, 86_400_000)
 	};
 }

@@ -5,6 +5,7 @@
  * response never carries a stack trace or a driver's internal message.
  */
 import { Errors } from "moleculer";
+import { SHED_RETRY_AFTER_S } from "./bulkheads";
 
 const { MoleculerError, MoleculerClientError } = Errors;
 
@@ -102,7 +103,17 @@ export function toHttpError(err: unknown): InstanceType<typeof MoleculerError> {
 				return e;
 			}
 		}
-		// Moleculer's bulkhead rejects with QueueIsFullError (429).
+		// Moleculer's bulkhead refuses with QueueIsFullError (429 QUEUE_FULL) past its queue: the
+		// node is saturated, not this client over a rate limit, so 503 with when to come back
+		// (the gateway sends data.retryAfter as Retry-After).
+		if (err.type === "QUEUE_FULL") {
+			const e = new MoleculerError("This node is at capacity: try again in a moment", 503, "SERVER_BUSY", {
+				action: (err.data as { action?: string } | undefined)?.action,
+				retryAfter: SHED_RETRY_AFTER_S
+			});
+			e.name = "ServerBusyError";
+			return e;
+		}
 		return err;
 	}
 	const e = err as { name?: string; message?: string; status?: number; statusCode?: number; type?: string };

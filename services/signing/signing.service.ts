@@ -29,6 +29,7 @@ import { requireCaller } from "../../mixins/authorization";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { registerHealthCheck } from "../../mixins/health";
 import { fleetEnv } from "../shared/broker-env";
+import { PASSWORD_HASH_BULKHEAD } from "../shared/bulkheads";
 import {
 	KEYS_CHANGED_EVENT,
 	TOKEN_REVOKED_EVENT,
@@ -119,6 +120,7 @@ const SigningService = defineService<This>({
 		add: {
 			rest: "POST /users/add",
 			rateLimit: "auth",
+			bulkhead: PASSWORD_HASH_BULKHEAD,
 			auth: "public",
 			params: credentialsParams,
 			async handler(this: This, ctx: Ctx<{ email: string; password: string }>) {
@@ -139,6 +141,7 @@ const SigningService = defineService<This>({
 		auth: {
 			rest: "POST /users/auth",
 			rateLimit: "auth",
+			bulkhead: PASSWORD_HASH_BULKHEAD,
 			auth: "public",
 			params: credentialsParams,
 			async handler(this: This, ctx: Ctx<{ email: string; password: string }>) {
@@ -230,6 +233,7 @@ const SigningService = defineService<This>({
 			rest: "POST /users/me/password",
 			auth: "user",
 			rateLimit: "auth",
+			bulkhead: PASSWORD_HASH_BULKHEAD,
 			params: {
 				oldPassword: { type: "string", max: PASSWORD_MAX },
 				newPassword: { type: "string", max: PASSWORD_MAX },

@@ -11,6 +11,7 @@ describe("events under a burst", () => {
 		let handled = 0;
 		broker = createTestBroker({
 			namespace: uniqueNamespace("events"),
+			env: { BULKHEAD_QUEUE: "100" },
 			services: [
 				{
 					name: "slow",
@@ -21,7 +22,7 @@ describe("events under a burst", () => {
 						}
 					},
 					actions: {
-						// Actions keep their bulkhead: 10 running + 100 queued, the rest refused at once.
+						// Actions keep their bulkhead: 10 running + BULKHEAD_QUEUE (100) queued, the rest refused at once.
 						async work() {
 							await new Promise(r => setTimeout(r, 50));
 							return true;

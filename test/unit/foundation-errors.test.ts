@@ -19,6 +19,11 @@ describe("HTTP error mapping", () => {
 		).toMatchObject({ code: 503 });
 	});
 
+	it("answers a full bulkhead queue 503 SERVER_BUSY with when to retry, not 429 (that is a client's rate limit)", () => {
+		const e = toHttpError(new Errors.QueueIsFullError({ action: "monitoring.data", nodeID: "n1" }));
+		expect(e).toMatchObject({ code: 503, type: "SERVER_BUSY", data: { action: "monitoring.data", retryAfter: 1 } });
+	});
+
 	it("hides the message of an unexpected error (it may carry SQL or paths)", () => {
 		const e = toHttpError(new Error('relation "secret_table" does not exist'));
 		expect(e).toMatchObject({ code: 500, type: "INTERNAL_ERROR", message: "Internal error" });
