@@ -46,7 +46,8 @@ async function main(argv: string[]): Promise<number> {
 		if (stale && fs.readFileSync(stale, "utf8").includes(`email: ${done.user.email}\n`))
 			fs.rmSync(stale, { force: true });
 		console.log(
-			`new password for ${done.user.email} (user ${done.user.id}${done.user.is_admin ? ", administrator" : ""}): ${done.password}`
+			`new password for ${done.user.email} (user ` +
+				`${done.user.id}${done.user.is_admin ? ", administrator" : ""}): ${done.password}`
 		);
 		console.log("shown only this once; every session of this user has ended");
 		return 0;

@@ -22,7 +22,9 @@ export function resolveServiceList(services: string[] | null, stages: Stage[] | 
 	const all = Object.keys(PIPELINE_STAGE_SERVICES) as Stage[];
 	if (stages) {
 		warnings.push(
-			`PIPELINE_STAGES is deprecated and will be removed in the next release: use SERVICES=${stages.map(s => PIPELINE_STAGE_SERVICES[s]).join(",")} (it still applies where SERVICES selects the pipeline)`
+			`PIPELINE_STAGES is deprecated and will be removed in the next release: use ` +
+				`SERVICES=${stages.map(s => PIPELINE_STAGE_SERVICES[s]).join(",")} (it still applies where ` +
+				`SERVICES selects the pipeline)`
 		);
 	}
 	const chosen = (stages ?? all).map(s => PIPELINE_STAGE_SERVICES[s]);

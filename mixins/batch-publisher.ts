@@ -341,7 +341,8 @@ export class BatchPublisher<T> {
 			this.stats.lastError = errorMessage(err);
 			if (!this.stats.degraded || this.stats.failures % 100 === 0) {
 				this.broker.logger.warn(
-					`channel ${this.channel}: send failed (${this.stats.lastError}); ${this.buffer.length + batch.length} items kept for retry`
+					`channel ${this.channel}: send failed (${this.stats.lastError}); ` +
+						`${this.buffer.length + batch.length} items kept for retry`
 				);
 			}
 			this.stats.degraded = true;

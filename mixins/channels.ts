@@ -147,7 +147,8 @@ export function createChannelsMiddleware(env: FleetEnv) {
 			originalCreated.call(this, broker);
 			if (kind === "Fake") {
 				broker.logger.warn(
-					"channels: in-process adapter (not durable: set TRANSPORTER=nats://… or REDIS_URL for durable delivery)"
+					"channels: in-process adapter (not durable: set TRANSPORTER=nats://… or REDIS_URL for " +
+						"durable delivery)"
 				);
 			} else {
 				broker.logger.info(

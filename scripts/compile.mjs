@@ -95,5 +95,6 @@ for (const dir of SOURCES.filter(s => !s.endsWith(".ts"))) {
 }
 fs.writeFileSync(STAMP, `${new Date().toISOString()}\n`);
 console.log(
-	`compiled ${files.length} files to dist/ in ${Date.now() - t0} ms${removed ? ` (${removed} stale files removed)` : ""}`
+	`compiled ${files.length} files to dist/ in ${Date.now() - t0} ms` +
+		(removed ? ` (${removed} stale files removed)` : "")
 );

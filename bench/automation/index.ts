@@ -109,9 +109,12 @@ async function main() {
 		});
 		for (const [i, x] of dps.slice(1, RULES).entries()) {
 			await db.query(
-				`INSERT INTO automation_rules (name, enabled, mode, trigger, conditions, actions, max_runs_per_hour, device_ids)
-				 SELECT $2, true, mode, jsonb_set(jsonb_set(trigger, '{deviceId}', to_jsonb($3::int)), '{datapointId}', to_jsonb($4::int)),
-				        conditions, actions, max_runs_per_hour, ARRAY[$3::int, $5::int] FROM automation_rules WHERE id = $1`,
+				`INSERT INTO automation_rules (name, enabled, mode, trigger, conditions, actions, max_runs_per_hour,
+				 device_ids)
+				 SELECT $2, true, mode, jsonb_set(jsonb_set(trigger, '{deviceId}', to_jsonb($3::int)),
+				 '{datapointId}', to_jsonb($4::int)),
+				        conditions, actions, max_runs_per_hour, ARRAY[$3::int, $5::int] FROM automation_rules WHERE id
+				 = $1`,
 				[proto.id, `r${i + 1}`, x.device, x.dp, target]
 			);
 		}
@@ -148,7 +151,9 @@ async function main() {
 			(await db.query("SELECT count(*)::int AS n FROM automation_runs WHERE source = 'rule'"))[0].n
 		);
 		console.log(
-			`1. ${RULES} enabled rules, ${CROSSING_PCT} % of readings crossing: ${done} readings evaluated in ${took.toFixed(1)} s = ${Math.round(done / took).toLocaleString()} readings/s (published in ${((published - t0) / 1000).toFixed(1)} s; ${runs} runs started by the crossings)`
+			`1. ${RULES} enabled rules, ${CROSSING_PCT} % of readings crossing: ${done} readings evaluated ` +
+				`in ${took.toFixed(1)} s = ${Math.round(done / took).toLocaleString()} readings/s (published in ` +
+				`${((published - t0) / 1000).toFixed(1)} s; ${runs} runs started by the crossings)`
 		);
 		await db.query("UPDATE automation_rules SET enabled = false");
 		broker.broadcast("automation.config.changed", { kind: "rule", id: 0 });
@@ -198,7 +203,8 @@ async function main() {
 			await sleep(50);
 		}
 		console.log(
-			`2. reading crossing → command written on the Modbus device (${lat.length}/${CROSSINGS}): p50 ${pct(lat, 50)} ms, p99 ${pct(lat, 99)} ms, max ${Math.max(...lat)} ms`
+			`2. reading crossing → command written on the Modbus device (${lat.length}/${CROSSINGS}): p50 ` +
+				`${pct(lat, 50)} ms, p99 ${pct(lat, 99)} ms, max ${Math.max(...lat)} ms`
 		);
 
 		// ---- 3. schedule occurrences/s -------------------------------------------------------
@@ -233,7 +239,8 @@ async function main() {
 				Number(
 					(
 						await db.query(
-							"SELECT count(*)::int AS n FROM automation_runs WHERE source = 'schedule' AND status <> 'running'"
+							"SELECT count(*)::int AS n FROM automation_runs WHERE source = 'schedule' AND " +
+								"status <> 'running'"
 						)
 					)[0].n
 				) - runsBefore;
@@ -242,7 +249,8 @@ async function main() {
 		}
 		const st = (Date.now() - s0) / 1000;
 		console.log(
-			`3. ${SCHEDULES} schedules × 20 due occurrences: ${count} runs (each with a command) in ${st.toFixed(1)} s = ${Math.round(count / st).toLocaleString()} occurrences/s`
+			`3. ${SCHEDULES} schedules × 20 due occurrences: ${count} runs (each with a command) in ` +
+				`${st.toFixed(1)} s = ${Math.round(count / st).toLocaleString()} occurrences/s`
 		);
 	} finally {
 		await broker.stop();

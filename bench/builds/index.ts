@@ -95,7 +95,8 @@ async function httpParts() {
 		await load(base, "/health", null, 200);
 		const f = await load(base, "/health", null, 200);
 		console.log(
-			`gateway floor ${f.rps.toFixed(0).padStart(5)} req/s  p50 ${f.p50.toFixed(1)} ms  p99 ${f.p99.toFixed(1)} ms  (GET /health, the same gateway, for comparison)`
+			`gateway floor ${f.rps.toFixed(0).padStart(5)} req/s  p50 ${f.p50.toFixed(1)} ms  p99 ` +
+				`${f.p99.toFixed(1)} ms  (GET /health, the same gateway, for comparison)`
 		);
 		const prepareBody = JSON.stringify({
 			...C7,
@@ -105,7 +106,8 @@ async function httpParts() {
 		await load(base, "/api/v1/build/prepare", prepareBody, 200);
 		const p = await load(base, "/api/v1/build/prepare", prepareBody, 200);
 		console.log(
-			`prepare      ${p.rps.toFixed(0).padStart(6)} req/s  p50 ${p.p50.toFixed(1)} ms  p99 ${p.p99.toFixed(1)} ms  (${p.n} requests, ${CONCURRENCY} clients, ${p.bad} not 200)`
+			`prepare      ${p.rps.toFixed(0).padStart(6)} req/s  p50 ${p.p50.toFixed(1)} ms  p99 ` +
+				`${p.p99.toFixed(1)} ms  (${p.n} requests, ${CONCURRENCY} clients, ${p.bad} not 200)`
 		);
 
 		const buildBody = JSON.stringify({ ...C7, packages: ["tmux"] });
@@ -114,7 +116,8 @@ async function httpParts() {
 			await new Promise(r => setTimeout(r, 100));
 		const c = await load(base, "/api/v1/build", buildBody, 200);
 		console.log(
-			`cache hit    ${c.rps.toFixed(0).padStart(6)} req/s  p50 ${c.p50.toFixed(1)} ms  p99 ${c.p99.toFixed(1)} ms  (${c.n} requests, ${CONCURRENCY} clients, ${c.bad} not 200)`
+			`cache hit    ${c.rps.toFixed(0).padStart(6)} req/s  p50 ${c.p50.toFixed(1)} ms  p99 ` +
+				`${c.p99.toFixed(1)} ms  (${c.n} requests, ${CONCURRENCY} clients, ${c.bad} not 200)`
 		);
 	} finally {
 		await broker.stop();
@@ -177,7 +180,8 @@ async function queuePart() {
 		await all;
 		const s = (performance.now() - t0) / 1000;
 		console.log(
-			`queue ${workers} worker${workers > 1 ? "s" : " "} ${(JOBS / s).toFixed(0).padStart(6)} jobs/s  (${JOBS} builds in ${s.toFixed(1)} s, ${failed} failed)`
+			`queue ${workers} worker${workers > 1 ? "s" : " "} ${(JOBS / s).toFixed(0).padStart(6)} ` +
+				`jobs/s  (${JOBS} builds in ${s.toFixed(1)} s, ${failed} failed)`
 		);
 		for (const h of handles) await h.close();
 		await queue.close();
@@ -187,7 +191,8 @@ async function queuePart() {
 
 async function main() {
 	console.log(
-		`bench/builds on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "cpu"}), Node ${process.version}, load ${os.loadavg()[0].toFixed(1)}`
+		`bench/builds on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "cpu"}), Node ` +
+			`${process.version}, load ${os.loadavg()[0].toFixed(1)}`
 	);
 	await httpParts();
 	await queuePart();

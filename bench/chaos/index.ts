@@ -41,12 +41,14 @@ async function main() {
 			log: line => console.log(`  ${line}`)
 		});
 		console.log(
-			`  ${fault}: done in ${Math.round((Date.now() - t0) / 1000)} s ${JSON.stringify({ ...r, exited: Object.keys(r.exited) })}`
+			`  ${fault}: done in ${Math.round((Date.now() - t0) / 1000)} s ` +
+				`${JSON.stringify({ ...r, exited: Object.keys(r.exited) })}`
 		);
 		rows.push(r);
 	}
 	console.log(
-		`\n${iterations * DATAPOINTS_PER_ITERATION} datapoints per fault (${iterations} rounds of 8 QoS 1 frames, one every ${intervalMs} ms), fault ${faultAfterS} s into the stream\n`
+		`\n${iterations * DATAPOINTS_PER_ITERATION} datapoints per fault (${iterations} rounds of 8 QoS 1 ` +
+			`frames, one every ${intervalMs} ms), fault ${faultAfterS} s into the stream\n`
 	);
 	console.log("| fault | sent | stored | lost | duplicated | time to recover | nodes exited |");
 	console.log("| --- | --- | --- | --- | --- | --- | --- |");
@@ -55,7 +57,9 @@ async function main() {
 			r.fault === "nats" ? `${natsOutageS} s` : r.fault === "nats-cluster" ? "not restarted" : `${nodeOutageS} s`;
 		const exited = Object.keys(r.exited);
 		console.log(
-			`| ${FAULTS[r.fault]} (${outage}) | ${r.sent} | ${r.stored} | ${r.lost} | ${r.duplicated} | ${r.recoverMs == null ? "not recovered" : `${(r.recoverMs / 1000).toFixed(1)} s`} | ${exited.length ? exited.join(", ") : "none"} |`
+			`| ${FAULTS[r.fault]} (${outage}) | ${r.sent} | ${r.stored} | ${r.lost} | ${r.duplicated} | ` +
+				`${r.recoverMs == null ? "not recovered" : `${(r.recoverMs / 1000).toFixed(1)} s`} | ` +
+				`${exited.length ? exited.join(", ") : "none"} |`
 		);
 	}
 }

@@ -120,7 +120,8 @@ async function main() {
 		const fd = fs.openSync(pty.hostPath, fs.constants.O_RDWR | fs.constants.O_NOCTTY | fs.constants.O_NONBLOCK);
 		ptys.push(pty);
 		fds.push(fd);
-		// Firmware: RATE lines per second by the clock (timer drift does not lower the offered rate), written every 10 ms.
+		// Firmware: RATE lines per second by the clock (timer drift does not lower the offered rate), written every 10
+		// ms.
 		const started = Date.now();
 		let written = 0;
 		writers.push(
@@ -186,13 +187,17 @@ async function main() {
 	// The first plug is cold (JIT, the channel's first stream, first queries): reported apart.
 	const sorted = latencies.slice(1).sort((a, b) => a - b);
 	console.log(
-		`bench/devices: ${DEVICES} serial devices × ${RATE} lines/s (3 values/line), ${SECONDS} s, NATS JetStream channel`
+		`bench/devices: ${DEVICES} serial devices × ${RATE} lines/s (3 values/line), ${SECONDS} s, NATS ` +
+			`JetStream channel`
 	);
 	console.log(
-		`  plug-to-first-reading: first (cold) ${latencies[0]} ms; next ${sorted.length}: median ${sorted[Math.floor(sorted.length / 2)]} ms, min ${sorted[0]} ms, max ${sorted[sorted.length - 1]} ms (incl. ${readEnv({}).detectorDebounceMs} ms debounce, manager on another node)`
+		`  plug-to-first-reading: first (cold) ${latencies[0]} ms; next ${sorted.length}: median ` +
+			`${sorted[Math.floor(sorted.length / 2)]} ms, min ${sorted[0]} ms, max ${sorted[sorted.length - 1]} ms ` +
+			`(incl. ${readEnv({}).detectorDebounceMs} ms debounce, manager on another node)`
 	);
 	console.log(
-		`  throughput: ${Math.round(rate)} readings/s = ${Math.round(rate / 3)} lines/s (offered ${DEVICES * RATE} lines/s); bad lines ${bad}; firmware writes skipped ${writeSkipped}`
+		`  throughput: ${Math.round(rate)} readings/s = ${Math.round(rate / 3)} lines/s (offered ` +
+			`${DEVICES * RATE} lines/s); bad lines ${bad}; firmware writes skipped ${writeSkipped}`
 	);
 	console.log(`  edge node (detector + processor) CPU: ${cpu.toFixed(1)} % of one core`);
 	console.log(`  edge node resident memory: ${rss.toFixed(0)} MB with ${list.devices.length} devices open`);

@@ -93,7 +93,8 @@ async function warmUp(broker: ServiceBroker, opts: Record<string, unknown> = {})
 
 function printCalls(label: string, f: CallFigures, cpu = "") {
 	console.log(
-		`${label.padEnd(26)} ${String(f.concurrency).padStart(4)} in flight ${String(f.callsPerSec).padStart(8)} calls/s` +
+		`${label.padEnd(26)} ${String(f.concurrency).padStart(4)} in flight ` +
+			`${String(f.callsPerSec).padStart(8)} calls/s` +
 			`   p50 ${f.p50.toFixed(3)} ms   p99 ${f.p99.toFixed(3)} ms${cpu}`
 	);
 }
@@ -165,7 +166,9 @@ async function main() {
 			const there0 = cpuSeconds(remote.child.pid!);
 			const f = await measureCalls(b, c, { nodeID: "bench-a" });
 			const perCall = (s: number) => ((s / f.calls) * 1e6).toFixed(0);
-			const cpu = `   CPU/call caller ${perCall(cpuSeconds(process.pid) - here0)} µs, remote ${perCall(cpuSeconds(remote.child.pid!) - there0)} µs`;
+			const cpu =
+				`   CPU/call caller ${perCall(cpuSeconds(process.pid) - here0)} µs, remote ` +
+				`${perCall(cpuSeconds(remote.child.pid!) - there0)} µs`;
 			printCalls(`over NATS, ${serializer}`, f, cpu);
 		}
 		console.log(`${"".padEnd(26)} (load ${loadavg()})`);

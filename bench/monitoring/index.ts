@@ -61,7 +61,8 @@ async function fill(db: Database): Promise<{ from: number; to: number; devices: 
 	const perSeries = Math.ceil(ROWS / (DEVICES * DATAPOINTS));
 	if (Number(n) >= ROWS && devices.length === DEVICES) {
 		const [r] = await db.query(
-			"SELECT extract(epoch from min(timestamp)) * 1000 AS a, extract(epoch from max(timestamp)) * 1000 AS b FROM decoded_data"
+			"SELECT extract(epoch from min(timestamp)) * 1000 AS a, extract(epoch from max(timestamp)) * " +
+				"1000 AS b FROM decoded_data"
 		);
 		console.log(`stats: reusing ${Number(n).toLocaleString()} rows in ${DB_NAME} (FRESH=1 rebuilds)`);
 		return { from: Number(r.a), to: Number(r.b), devices };
@@ -82,7 +83,8 @@ async function fill(db: Database): Promise<{ from: number; to: number; devices: 
 	const end = Math.floor(Date.now() / 1000) * 1000;
 	const start = end - (perSeries - 1) * 1000;
 	console.log(
-		`stats: inserting ${(perSeries * DEVICES * DATAPOINTS).toLocaleString()} rows (${DEVICES} devices × ${DATAPOINTS} datapoints × ${perSeries.toLocaleString()} s) …`
+		`stats: inserting ${(perSeries * DEVICES * DATAPOINTS).toLocaleString()} rows (${DEVICES} devices ` +
+			`× ${DATAPOINTS} datapoints × ${perSeries.toLocaleString()} s) …`
 	);
 	const t = Date.now();
 	// An hour of the whole fleet per statement, in time order: the table's physical order is the
@@ -90,7 +92,8 @@ async function fill(db: Database): Promise<{ from: number; to: number; devices: 
 	for (let s0 = 0; s0 < perSeries; s0 += 3600) {
 		await db.query(
 			`INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value)
-			 SELECT to_timestamp($1::float8 / 1000) + (s * interval '1 second'), dp.device_id, dp.id, 20 + 5 * sin(s / 300.0) + dp.id
+			 SELECT to_timestamp($1::float8 / 1000) + (s * interval '1 second'), dp.device_id, dp.id, 20 + 5 * sin(s /
+			 300.0) + dp.id
 			 FROM generate_series($2::int, least($2::int + 3599, $3::int - 1)) AS s
 			 CROSS JOIN (SELECT id, device_id FROM datapoints WHERE device_id = ANY($4::int[])) dp
 			 ORDER BY 1`,
@@ -110,7 +113,8 @@ async function benchStats(): Promise<void> {
 		const [{ n }] = await db.query("SELECT count(*)::bigint AS n FROM decoded_data");
 		const [{ size }] = await db.query("SELECT pg_size_pretty(pg_total_relation_size('decoded_data')) AS size");
 		console.log(
-			`stats: decoded_data holds ${Number(n).toLocaleString()} rows (${size}), ${new Date(from).toISOString()} … ${new Date(to).toISOString()}`
+			`stats: decoded_data holds ${Number(n).toLocaleString()} rows (${size}), ` +
+				`${new Date(from).toISOString()} … ${new Date(to).toISOString()}`
 		);
 		const cases: {
 			name: string;
@@ -231,7 +235,8 @@ async function benchLive(): Promise<void> {
 			sockets.push(s);
 		}
 		console.log(
-			`live: ${CLIENTS} clients connected and joined in ${((Date.now() - t0) / 1000).toFixed(1)} s (${devs.length} device rooms)`
+			`live: ${CLIENTS} clients connected and joined in ${((Date.now() - t0) / 1000).toFixed(1)} s ` +
+				`(${devs.length} device rooms)`
 		);
 
 		// Each device reports its 3 datapoints HZ times a second (a timer: the real rate is printed).
@@ -255,12 +260,17 @@ async function benchLive(): Promise<void> {
 		latency.sort((a, b) => a - b);
 		const perClientIdeal = (sent / devs.length) * 1; // every reading of its device, if nothing were coalesced
 		console.log(
-			`live: sent ${sent.toLocaleString()} readings in ${elapsed.toFixed(1)} s (${Math.round(sent / elapsed).toLocaleString()}/s into monitoring)`
+			`live: sent ${sent.toLocaleString()} readings in ${elapsed.toFixed(1)} s ` +
+				`(${Math.round(sent / elapsed).toLocaleString()}/s into monitoring)`
 		);
 		console.log(
-			`live: delivered ${received.toLocaleString()} readings in ${messages.toLocaleString()} messages to ${CLIENTS} clients: ` +
-				`${Math.round(received / elapsed).toLocaleString()} readings/s, ${Math.round(messages / elapsed).toLocaleString()} messages/s ` +
-				`(${(messages / elapsed / CLIENTS).toFixed(1)} messages/s per client; ${((received / CLIENTS / perClientIdeal) * 100).toFixed(0)}% of each room's readings, the rest coalesced by the throttle)`
+			`live: delivered ${received.toLocaleString()} readings in ${messages.toLocaleString()} ` +
+				`messages to ${CLIENTS} clients: ` +
+				(`${Math.round(received / elapsed).toLocaleString()} readings/s, ` +
+					`${Math.round(messages / elapsed).toLocaleString()} messages/s `) +
+				(`(${(messages / elapsed / CLIENTS).toFixed(1)} messages/s per client; ` +
+					`${((received / CLIENTS / perClientIdeal) * 100).toFixed(0)}% of each room's readings, the ` +
+					`rest coalesced by the throttle)`)
 		);
 		if (latency.length)
 			console.log(`live: reading → client latency p50 ${ms(pct(latency, 50))}, p99 ${ms(pct(latency, 99))}`);

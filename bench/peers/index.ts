@@ -12,7 +12,8 @@
  *          the whole load is published while it is down (the broker queues it for the session;
  *          the Mosquitto config allows 1,000,000 queued messages), then the consumer starts and
  *          drains it: from the broker's log line of its session connecting again to its last
- *          committed row (and from its spawn, startup included). Nothing else runs meanwhile, so this is the consumer's own throughput.
+ * committed row (and from its spawn, startup included). Nothing else runs meanwhile, so this is the consumer's own
+ * throughput.
  *
  * Everything runs on private ports and is stopped by pid: a PostgreSQL cluster of its own
  * (initdb in a temp folder; `--pg shared` uses a fresh database on the loopback server instead),
@@ -264,7 +265,8 @@ interface Meta {
 async function seedControllers(pg: Client): Promise<Meta> {
 	for (const mac of MACS) {
 		await pg.query(
-			`INSERT INTO devices (uid, name, type, mac) VALUES ($1, $1, 'faces2-controller', $2) ON CONFLICT DO NOTHING`,
+			`INSERT INTO devices (uid, name, type, mac) VALUES ($1, $1, 'faces2-controller', $2) ON ` +
+				`CONFLICT DO NOTHING`,
 			[`f2-${mac.replace(/:/g, "")}`, mac]
 		);
 		await pg.query(
@@ -283,7 +285,8 @@ async function seedControllers(pg: Client): Promise<Meta> {
 	const meta: Meta = {};
 	const rows = (
 		await pg.query<{ mac: string; device_id: number; label: string; id: number }>(
-			`SELECT d.mac, d.id AS device_id, p.label, p.id FROM devices d JOIN datapoints p ON p.device_id = d.id WHERE d.mac = ANY($1)`,
+			`SELECT d.mac, d.id AS device_id, p.label, p.id FROM devices d JOIN datapoints p ON ` +
+				`p.device_id = d.id WHERE d.mac = ANY($1)`,
 			[MACS]
 		)
 	).rows;
@@ -361,7 +364,8 @@ function ensureNodeRed(): string {
 	const pg = path.join(PEERS_DIR, "node_modules/pg/package.json");
 	if (fs.existsSync(red) && fs.existsSync(pg)) return red;
 	console.log(
-		`installing node-red@4 and pg with npm into ${path.relative(ROOT, PEERS_DIR)}/ (not a project dependency, git-ignored) …`
+		`installing node-red@4 and pg with npm into ${path.relative(ROOT, PEERS_DIR)}/ (not a project ` +
+			`dependency, git-ignored) …`
 	);
 	fs.mkdirSync(PEERS_DIR, { recursive: true });
 	if (!fs.existsSync(path.join(PEERS_DIR, "package.json")))
@@ -388,8 +392,10 @@ const b = Buffer.from(p.data, "hex");
 if (b.length !== 8) { node.warn("wrong frame length"); return null; }
 const ts = new Date(p.timestamp).toISOString();
 await pool.query(
-  "INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, $4), ($1, $2, $5, $6), ($1, $2, $7, $8) ON CONFLICT DO NOTHING",
-  [ts, m.deviceId, m.temperature, b.readInt16BE(0) * 0.01, m.humidity, b.readUInt16BE(2) * 0.01, m.pressure, b.readUInt32BE(4) * 0.01]
+  "INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) " +
+    "VALUES ($1, $2, $3, $4), ($1, $2, $5, $6), ($1, $2, $7, $8) ON CONFLICT DO NOTHING",
+  [ts, m.deviceId, m.temperature, b.readInt16BE(0) * 0.01, m.humidity, b.readUInt16BE(2) * 0.01,
+    m.pressure, b.readUInt32BE(4) * 0.01]
 );
 return null;
 `;
@@ -459,7 +465,10 @@ async function startNodeRed(
 		`const { Pool } = require(${JSON.stringify(path.join(PEERS_DIR, "node_modules/pg"))});
 module.exports = {
   uiPort: ${uiPort}, uiHost: "127.0.0.1", flowFile: "flows.json", credentialSecret: false,
-  functionGlobalContext: { pool: new Pool({ connectionString: ${JSON.stringify(env.pgUrl)}, max: 10 }), meta: require("./meta.json") },
+  functionGlobalContext: {
+    pool: new Pool({ connectionString: ${JSON.stringify(env.pgUrl)}, max: 10 }),
+    meta: require("./meta.json")
+  },
   logging: { console: { level: "info", metrics: false, audit: false } },
   editorTheme: { tours: false }, diagnostics: { enabled: false }, telemetry: { enabled: false }
 };
@@ -636,7 +645,10 @@ async function round(peer: "fleetmesh" | "node-red", mode: Mode, n: number, ctx:
 				? `published in ${otherSeconds.toFixed(2)} s`
 				: `${otherSeconds.toFixed(2)} s from its spawn, startup included`;
 		console.log(
-			`  round ${n} ${mode} ${peer}: ${DATAPOINTS} datapoints in ${seconds.toFixed(2)} s = ${Math.round(r.dps)} dp/s (${other}); CPU s per M dp: ${peer} ${perM(r.cpuConsumer)}, nats ${perM(r.cpuNats)}, mosquitto ${perM(r.cpuMosquitto)}, postgres ${ctx.pg.pid ? perM(r.cpuPg) : "-"} (load ${load})`
+			`  round ${n} ${mode} ${peer}: ${DATAPOINTS} datapoints in ${seconds.toFixed(2)} s = ` +
+				`${Math.round(r.dps)} dp/s (${other}); CPU s per M dp: ${peer} ${perM(r.cpuConsumer)}, nats ` +
+				`${perM(r.cpuNats)}, mosquitto ${perM(r.cpuMosquitto)}, postgres ` +
+				`${ctx.pg.pid ? perM(r.cpuPg) : "-"} (load ${load})`
 		);
 		return r;
 	} finally {
@@ -682,7 +694,9 @@ async function main() {
 	const red = ONLY.includes("node-red") ? ensureNodeRed() : null;
 	if (!USE_TSX) execFileSync(process.execPath, [path.join(ROOT, "scripts/compile.mjs")], { stdio: "inherit" });
 	console.log(
-		`peers bench: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, ${ROUNDS} rounds, ${MESSAGES} messages = ${DATAPOINTS} datapoints per run, ${PUBLISHERS} publishers, QoS 1; load ${fs.readFileSync("/proc/loadavg", "utf8").trim()}`
+		`peers bench: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, ` +
+			`${ROUNDS} rounds, ${MESSAGES} messages = ${DATAPOINTS} datapoints per run, ${PUBLISHERS} ` +
+			`publishers, QoS 1; load ${fs.readFileSync("/proc/loadavg", "utf8").trim()}`
 	);
 	const pg = await startPg();
 	const nats = await startNats(tmp("nats"));
@@ -725,7 +739,10 @@ async function main() {
 	);
 	for (const r of results) {
 		console.log(
-			`${r.peer.padEnd(10)} ${r.mode.padEnd(6)} ${String(r.round).padStart(5)} ${r.seconds.toFixed(2).padStart(8)} ${Math.round(r.dps).toString().padStart(13)} ${perM(r.cpuConsumer).padStart(22)} ${perM(r.cpuNats).padStart(6)} ${perM(r.cpuMosquitto).padStart(10)} ${(pg.pid ? perM(r.cpuPg) : "-").padStart(9)}  ${r.load}`
+			`${r.peer.padEnd(10)} ${r.mode.padEnd(6)} ${String(r.round).padStart(5)} ` +
+				`${r.seconds.toFixed(2).padStart(8)} ${Math.round(r.dps).toString().padStart(13)} ` +
+				`${perM(r.cpuConsumer).padStart(22)} ${perM(r.cpuNats).padStart(6)} ` +
+				`${perM(r.cpuMosquitto).padStart(10)} ${(pg.pid ? perM(r.cpuPg) : "-").padStart(9)}  ${r.load}`
 		);
 	}
 	for (const mode of MODES) {
@@ -734,9 +751,13 @@ async function main() {
 		if (!fm.length || !nr.length) continue;
 		const ratios = fm.map((f, i) => (nr[i] ? f.dps / nr[i].dps : NaN)).filter(x => !Number.isNaN(x));
 		const all = (r: RoundResult) => r.cpuConsumer + r.cpuNats + r.cpuMosquitto + r.cpuPg;
+		const throughput = median(fm.map(r => r.dps)) / median(nr.map(r => r.dps));
+		const consumer = median(nr.map(r => r.cpuConsumer)) / median(fm.map(r => r.cpuConsumer + r.cpuNats));
 		console.log(
-			`\n${mode}: fleetmesh / node-red throughput: median ${(median(fm.map(r => r.dps)) / median(nr.map(r => r.dps))).toFixed(2)}x (per round ${ratios.map(x => x.toFixed(2)).join(", ")}); ` +
-				`CPU per datapoint node-red / fleetmesh: consumer ${(median(nr.map(r => r.cpuConsumer)) / median(fm.map(r => r.cpuConsumer + r.cpuNats))).toFixed(2)}x (fleetmesh counted with its nats-server), ` +
+			`\n${mode}: fleetmesh / node-red throughput: median ${throughput.toFixed(2)}x ` +
+				`(per round ${ratios.map(x => x.toFixed(2)).join(", ")}); ` +
+				`CPU per datapoint node-red / fleetmesh: consumer ${consumer.toFixed(2)}x ` +
+				`(fleetmesh counted with its nats-server), ` +
 				`all processes ${(median(nr.map(all)) / median(fm.map(all))).toFixed(2)}x`
 		);
 	}

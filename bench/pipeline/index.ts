@@ -58,7 +58,8 @@ function datapointsIn(frames: number): number {
 async function seedControllers(db: Database): Promise<void> {
 	for (const mac of MACS) {
 		await db.query(
-			`INSERT INTO devices (uid, name, type, mac) VALUES ($1, $1, 'faces2-controller', $2) ON CONFLICT DO NOTHING`,
+			`INSERT INTO devices (uid, name, type, mac) VALUES ($1, $1, 'faces2-controller', $2) ON ` +
+				`CONFLICT DO NOTHING`,
 			[`f2-${mac.replace(/:/g, "")}`, mac]
 		);
 		await db.query(
@@ -212,7 +213,8 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 						["pipeline-ingest", "pipeline-decode", "pipeline-sink"].map(s => broker.call<any>(`${s}.stats`))
 					);
 					console.log(
-						`  ${Date.now() % 100000} received ${ing.received} decoded ${dec.decodedMessages} readings ${dec.readings} stored ${snk.sink.stored} pendingRows ${snk.sink.pendingRows}`
+						`  ${Date.now() % 100000} received ${ing.received} decoded ${dec.decodedMessages} ` +
+							`readings ${dec.readings} stored ${snk.sink.stored} pendingRows ${snk.sink.pendingRows}`
 					);
 				}, 250)
 			: null;
@@ -316,7 +318,8 @@ async function naive(frames: number): Promise<Result> {
 				const readings = decodeFrame(specs.get(t.mac)!, t.sensor, parsePayload(payload));
 				for (const r of readings) {
 					await pg.query(
-						"INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+						"INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, " +
+							"$2, $3, $4) ON CONFLICT DO NOTHING",
 						[new Date(r.ts as number).toISOString(), r.deviceId, r.datapointId, r.value]
 					);
 					committed++;
@@ -343,7 +346,8 @@ async function main() {
 	await requireServer("postgres");
 	await requireServer("nats");
 	console.log(
-		`pipeline bench on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${CONTROLLERS} controllers, node ${process.version}`
+		`pipeline bench on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${CONTROLLERS} ` +
+			`controllers, node ${process.version}`
 	);
 	const results: Result[] = [];
 	if (ONLY.includes("real")) results.push(await realServers("real", FRAMES, 0));
@@ -354,7 +358,10 @@ async function main() {
 	console.log("scenario   frames   datapoints  seconds  datapoints/s  offered dp/s  p50 ms  p99 ms");
 	for (const r of results) {
 		console.log(
-			`${r.scenario.padEnd(9)} ${String(r.frames).padStart(7)} ${String(r.datapoints).padStart(11)} ${r.seconds.toFixed(1).padStart(8)} ${Math.round(r.dps).toString().padStart(13)} ${Math.round(r.publishDps).toString().padStart(13)} ${String(r.p50 ?? "-").padStart(7)} ${String(r.p99 ?? "-").padStart(7)}`
+			`${r.scenario.padEnd(9)} ${String(r.frames).padStart(7)} ${String(r.datapoints).padStart(11)} ` +
+				`${r.seconds.toFixed(1).padStart(8)} ${Math.round(r.dps).toString().padStart(13)} ` +
+				`${Math.round(r.publishDps).toString().padStart(13)} ${String(r.p50 ?? "-").padStart(7)} ` +
+				`${String(r.p99 ?? "-").padStart(7)}`
 		);
 	}
 	const real = results.find(r => r.scenario === "real");

@@ -3,7 +3,7 @@
  *
  *   npx tsx bench/signing/index.ts
  *   ONLY=me DURATION_S=10 …        only the cached-token run
- *   DURATION_S=10 CONCURRENCY=64 DATABASE_URL=postgres://postgres@127.0.0.1:5432/fm_bench npx tsx bench/signing/index.ts
+ * DURATION_S=10 CONCURRENCY=64 DATABASE_URL=postgres://postgres@127.0.0.1:5432/fm_bench npx tsx bench/signing/index.ts
  *
  * The node under test (gateway + signing) runs in its own process, started as `npm start`
  * starts one; the load comes from this process over keep-alive HTTP connections.
@@ -87,7 +87,9 @@ async function load(label: string, port: number, method: string, p: string, body
 	const secs = Number(process.hrtime.bigint() - t0) / 1e9;
 	lat.sort((a, b) => a - b);
 	console.log(
-		`${label.padEnd(34)} ${(ok / secs).toFixed(0).padStart(7)} req/s   p50 ${percentile(lat, 50).toFixed(2)} ms   p99 ${percentile(lat, 99).toFixed(2)} ms   (${ok} ok, ${other} not 200, ${CONCURRENCY} concurrent, ${secs.toFixed(1)} s)`
+		`${label.padEnd(34)} ${(ok / secs).toFixed(0).padStart(7)} req/s   p50 ` +
+			`${percentile(lat, 50).toFixed(2)} ms   p99 ${percentile(lat, 99).toFixed(2)} ms   (${ok} ok, ` +
+			`${other} not 200, ${CONCURRENCY} concurrent, ${secs.toFixed(1)} s)`
 	);
 }
 
@@ -120,7 +122,9 @@ async function main() {
 		const login = JSON.stringify({ email: EMAIL, password: PASSWORD });
 		const token = JSON.parse((await request(port, "POST", "/api/users/auth", login)).body).access_token as string;
 		console.log(
-			`bench/signing: node in its own process (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}), ${CONCURRENCY} concurrent keep-alive connections, ${DURATION_S} s per run, node ${process.version}`
+			`bench/signing: node in its own process ` +
+				`(${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}), ${CONCURRENCY} concurrent keep-alive ` +
+				`connections, ${DURATION_S} s per run, node ${process.version}`
 		);
 		const only = process.env.ONLY;
 		if (!only || only === "health") await load("GET /health (no auth)", port, "GET", "/health");
@@ -145,7 +149,9 @@ async function main() {
 		}
 		lat.sort((a, b) => a - b);
 		console.log(
-			`POST /api/users/auth (login)      p50 ${percentile(lat, 50).toFixed(1)} ms   p95 ${percentile(lat, 95).toFixed(1)} ms   max ${lat[lat.length - 1].toFixed(1)} ms   (${LOGINS} sequential logins)`
+			`POST /api/users/auth (login)      p50 ${percentile(lat, 50).toFixed(1)} ms   p95 ` +
+				`${percentile(lat, 95).toFixed(1)} ms   max ${lat[lat.length - 1].toFixed(1)} ms   (${LOGINS} ` +
+				`sequential logins)`
 		);
 
 		const h: number[] = [];
@@ -162,7 +168,9 @@ async function main() {
 		h.sort((a, b) => a - b);
 		v.sort((a, b) => a - b);
 		console.log(
-			`argon2id m=${ARGON2_OPTIONS.memoryCost} KiB t=${ARGON2_OPTIONS.timeCost} p=${ARGON2_OPTIONS.parallelism}: hash p50 ${percentile(h, 50).toFixed(1)} ms, verify p50 ${percentile(v, 50).toFixed(1)} ms (in-process)`
+			`argon2id m=${ARGON2_OPTIONS.memoryCost} KiB t=${ARGON2_OPTIONS.timeCost} ` +
+				`p=${ARGON2_OPTIONS.parallelism}: hash p50 ${percentile(h, 50).toFixed(1)} ms, verify p50 ` +
+				`${percentile(v, 50).toFixed(1)} ms (in-process)`
 		);
 	} finally {
 		agent.destroy();

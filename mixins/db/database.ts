@@ -11,7 +11,7 @@ import path from "node:path";
 import { ConfigError, redact } from "../../services/shared/env";
 import { retry } from "../../services/shared/retry";
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a row is whatever the query selects; callers name a row type
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a row is what the query selects; callers name it
 export type Row = Record<string, any>;
 
 export interface Sql {

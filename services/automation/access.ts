@@ -38,7 +38,9 @@ export async function visibleDevices(
 	return out;
 }
 
-/** SQL condition: every id in the array column `col` is a device this caller may see ("true" for admins and services). */
+/**
+ * SQL condition: every id in the array column `col` is a device this caller may see ("true" for admins and services).
+ */
 export function visibleArraySql(ctx: Pick<Context, "meta">, col: string, params: unknown[]): string {
 	const caller = callerOf(ctx);
 	if (isAdmin(caller)) return "true";

@@ -214,7 +214,8 @@ const AutomationService = defineService<This>({
 				const { rule, refs } = validateRule(bodyOf(ctx));
 				const deviceIds = await this.resolveRefs(ctx, refs);
 				const [row] = await this.db.query(
-					`INSERT INTO automation_rules (name, enabled, mode, trigger, conditions, actions, max_runs_per_hour, device_ids, created_by)
+					`INSERT INTO automation_rules (name, enabled, mode, trigger, conditions, actions,
+					 max_runs_per_hour, device_ids, created_by)
 					 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
 					[...ruleRow(rule, deviceIds), who(ctx)]
 				);
@@ -249,9 +250,11 @@ const AutomationService = defineService<This>({
 					!rule.enabled;
 				await this.db.transaction(async tx => {
 					await tx.query(
-						`UPDATE automation_rules SET name = $2, enabled = $3, mode = $4, trigger = $5, conditions = $6, actions = $7, max_runs_per_hour = $8, device_ids = $9,
-						 disabled_reason = CASE WHEN $3 THEN NULL ELSE disabled_reason END, suppressed_streak = CASE WHEN $3 AND NOT enabled THEN 0 ELSE suppressed_streak END, updated_at = now()
-						 WHERE id = $1`,
+						`UPDATE automation_rules SET name = $2, enabled = $3, mode = $4, trigger = $5,
+						 conditions = $6, actions = $7, max_runs_per_hour = $8, device_ids = $9,
+						 disabled_reason = CASE WHEN $3 THEN NULL ELSE disabled_reason END,
+						 suppressed_streak = CASE WHEN $3 AND NOT enabled THEN 0 ELSE suppressed_streak END,
+						 updated_at = now() WHERE id = $1`,
 						[old.id, ...ruleRow(rule, deviceIds)]
 					);
 					if (rearm) {
@@ -305,7 +308,8 @@ const AutomationService = defineService<This>({
 				const cursor = decodeCursor(ctx.params.cursor);
 				if (cursor) where.push(`id < $${params.push(cursor)}`);
 				const rows = await this.db.query(
-					`SELECT * FROM automation_schedules WHERE ${where.join(" AND ")} ORDER BY id DESC LIMIT ${limit + 1}`,
+					`SELECT * FROM automation_schedules WHERE ${where.join(" AND ")} ORDER BY id DESC ` +
+						`LIMIT ${limit + 1}`,
 					params
 				);
 				return page(rows.map(scheduleToApi), limit);
@@ -320,7 +324,8 @@ const AutomationService = defineService<This>({
 				const deviceIds = await this.resolveRefs(ctx, refs);
 				const createdAt = Date.now();
 				const [row] = await this.db.query(
-					`INSERT INTO automation_schedules (name, enabled, cron, interval_ms, timezone, start_at, end_at, misfire, mode, actions, device_ids, created_by, created_at, next_run_at)
+					`INSERT INTO automation_schedules (name, enabled, cron, interval_ms, timezone, start_at, end_at,
+					 misfire, mode, actions, device_ids, created_by, created_at, next_run_at)
 					 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *`,
 					[...scheduleRow(schedule, deviceIds), who(ctx), new Date(createdAt), firstRun(schedule, createdAt)]
 				);
@@ -378,8 +383,9 @@ const AutomationService = defineService<This>({
 					(schedule.enabled && !old.enabled);
 				const next = timingChanged ? firstRun(schedule, ms(oldRow.created_at)!) : oldRow.next_run_at;
 				const [row] = await this.db.query(
-					`UPDATE automation_schedules SET name = $2, enabled = $3, cron = $4, interval_ms = $5, timezone = $6, start_at = $7, end_at = $8, misfire = $9, mode = $10, actions = $11, device_ids = $12,
-					 next_run_at = $13, updated_at = now() WHERE id = $1 RETURNING *`,
+					`UPDATE automation_schedules SET name = $2, enabled = $3, cron = $4, interval_ms = $5,
+					 timezone = $6, start_at = $7, end_at = $8, misfire = $9, mode = $10, actions = $11,
+					 device_ids = $12, next_run_at = $13, updated_at = now() WHERE id = $1 RETURNING *`,
 					[old.id, ...scheduleRow(schedule, deviceIds), next]
 				);
 				await this.configChanged("schedule", old.id);
@@ -399,7 +405,9 @@ const AutomationService = defineService<This>({
 			}
 		},
 
-		/** A manual command: queued in the outbox, sent at once when the device streams; idempotent per caller and key. */
+		/**
+		 * A manual command: queued in the outbox, sent at once when the device streams; idempotent per caller and key.
+		 */
 		command: {
 			rest: "POST /devices/:id/command",
 			auth: "user",
@@ -534,7 +542,8 @@ const AutomationService = defineService<This>({
 				const device = await resolveDevice(this.db, p.device, callerOf(ctx));
 				if (device != null)
 					where.push(
-						`(r.device_id = $${params.push(device)} OR EXISTS (SELECT 1 FROM automation_commands c WHERE c.run_id = r.id AND c.device_id = $${params.length}))`
+						`(r.device_id = $${params.push(device)} OR EXISTS (SELECT 1 FROM ` +
+							`automation_commands c WHERE c.run_id = r.id AND c.device_id = $${params.length}))`
 					);
 				if (p.source) where.push(`r.source = $${params.push(p.source)}`);
 				if (p.status) where.push(`r.status = $${params.push(p.status)}`);
@@ -577,7 +586,10 @@ const AutomationService = defineService<This>({
 	},
 
 	methods: {
-		/** Every referenced device must be visible to the caller (422 on its path otherwise); datapoints resolved to id and label. */
+		/**
+		 * Every referenced device must be visible to the caller (422 on its path otherwise); datapoints resolved to id
+		 * and label.
+		 */
 		async resolveRefs(this: This, ctx: Ctx, refs: DeviceRef[]): Promise<number[]> {
 			const visible = await visibleDevices(
 				this.db,

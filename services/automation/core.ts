@@ -43,9 +43,14 @@ const MAX_ACTIVE_RUNS = 10;
 /** Suppressed runs in a row (among runs caused by other runs) before a rule is disabled. */
 const SUPPRESSIONS_TO_DISABLE = 3;
 const FAR_FUTURE = new Date("9999-01-01T00:00:00Z");
-/** SQL: the run's trace with the steps of parameter `param` appended (at most MAX_TRACE steps). Appends, so steps added by another writer (a trigger ignored by mode single) are kept. */
+/**
+ * SQL: the run's trace with the steps of parameter `param` appended (at most MAX_TRACE steps). Appends, so steps added
+ * by another writer (a trigger ignored by mode single) are kept.
+ */
 const appendTrace = (param: string) =>
-	`(SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb) FROM (SELECT e, i FROM jsonb_array_elements(trace || ${param}::jsonb) WITH ORDINALITY AS x(e, i) ORDER BY i LIMIT ${MAX_TRACE}) y)`;
+	`(SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb) FROM (SELECT e, i FROM ` +
+	`jsonb_array_elements(trace || ${param}::jsonb) WITH ORDINALITY AS x(e, i) ORDER BY i LIMIT ` +
+	`${MAX_TRACE}) y)`;
 /** (rule, device) state changes of one batch committed at once. */
 const INPUT_WORKERS = 6;
 /** Schedules handled at once in one sweep (the database pool has 10 connections). */
@@ -204,7 +209,8 @@ export class AutomationCore {
 	/** Evaluates inputs per (rule, device) from the stored state and writes changes back by compare-and-set. */
 	async applyInputs(items: Array<{ rule: RuleRec; deviceId: number; inputs: Input[] }>): Promise<void> {
 		const rows = await this.db.query(
-			"SELECT * FROM automation_rule_state WHERE (rule_id, device_id) IN (SELECT * FROM unnest($1::int[], $2::int[]))",
+			"SELECT * FROM automation_rule_state WHERE (rule_id, device_id) IN (SELECT * FROM " +
+				"unnest($1::int[], $2::int[]))",
 			[items.map(i => i.rule.id), items.map(i => i.deviceId)]
 		);
 		const stored = new Map(rows.map(r => [`${r.rule_id}:${r.device_id}`, rowToEdge(r)!]));
@@ -278,13 +284,16 @@ export class AutomationCore {
 			const ok =
 				version == null
 					? await tx.query(
-							`INSERT INTO automation_rule_state (rule_id, device_id, armed, pending_since, pending_value, last_fired_at, last_ts, version)
+							`INSERT INTO automation_rule_state (rule_id, device_id, armed, pending_since,
+							 pending_value, last_fired_at, last_ts, version)
 							 VALUES ($1, $2, $3, $4, $5, $6, $7, 1) ON CONFLICT DO NOTHING RETURNING version`,
 							vals
 						)
 					: await tx.query(
-							`UPDATE automation_rule_state SET armed = $3, pending_since = $4, pending_value = $5, last_fired_at = $6, last_ts = $7,
-							 version = version + 1, updated_at = now() WHERE rule_id = $1 AND device_id = $2 AND version = $8 RETURNING version`,
+							`UPDATE automation_rule_state SET armed = $3, pending_since = $4, pending_value = $5,
+							 last_fired_at = $6, last_ts = $7,
+							 version = version + 1, updated_at = now() WHERE rule_id = $1 AND device_id = $2 AND
+							 version = $8 RETURNING version`,
 							[...vals, version]
 						);
 			if (!ok.length) throw new Conflict();
@@ -292,7 +301,8 @@ export class AutomationCore {
 				const key = `for:${rule.id}:${deviceId}:${e.pendingSince}`;
 				if (e.type === "wait") {
 					await tx.query(
-						"INSERT INTO automation_timers (kind, key, rule_id, device_id, due_at, data) VALUES ('for', $1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
+						"INSERT INTO automation_timers (kind, key, rule_id, device_id, due_at, data) " +
+							"VALUES ('for', $1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
 						[key, rule.id, deviceId, new Date(e.dueAt), JSON.stringify({ pendingSince: e.pendingSince })]
 					);
 					dueAt = dueAt == null ? e.dueAt : Math.min(dueAt, e.dueAt);
@@ -352,8 +362,10 @@ export class AutomationCore {
 
 		// Loop guard: a reading shortly after a command succeeded on this device was caused by it.
 		const [cause] = await tx.query(
-			`SELECT c.id, c.run_id, r.rule_id, r.chain, r.caused_by FROM automation_commands c JOIN automation_runs r ON r.id = c.run_id
-			 WHERE c.device_id = $1 AND c.status = 'succeeded' AND c.finished_at BETWEEN $2 AND $3 ORDER BY c.finished_at DESC LIMIT 1`,
+			`SELECT c.id, c.run_id, r.rule_id, r.chain, r.caused_by FROM automation_commands c
+			 JOIN automation_runs r ON r.id = c.run_id
+			 WHERE c.device_id = $1 AND c.status = 'succeeded' AND c.finished_at BETWEEN $2 AND $3
+			 ORDER BY c.finished_at DESC LIMIT 1`,
 			[deviceId, new Date(fire.pendingSince - this.d.loopWindowMs), new Date(fire.pendingSince + 1000)]
 		);
 		let causedBy: CausedBy | null = null;
@@ -378,7 +390,8 @@ export class AutomationCore {
 			guard = { reason: "depth", detail: { depth: causedBy.depth, maxDepth: this.d.maxDepth } };
 		else {
 			const [{ n }] = await tx.query(
-				"SELECT count(*)::int AS n FROM automation_runs WHERE rule_id = $1 AND source = 'rule' AND started_at > $2 AND status NOT IN ('suppressed', 'skipped')",
+				"SELECT count(*)::int AS n FROM automation_runs WHERE rule_id = $1 AND source = 'rule' AND " +
+					"started_at > $2 AND status NOT IN ('suppressed', 'skipped')",
 				[rule.id, new Date(now() - 3_600_000)]
 			);
 			if (Number(n) >= rule.maxRunsPerHour)
@@ -401,7 +414,8 @@ export class AutomationCore {
 		];
 		const insert = (status: RunStatus, steps: TraceStep[], finishedAt: Date | null) =>
 			tx.query(
-				`INSERT INTO automation_runs (source, rule_id, device_id, pending_since, trigger, conditions, actions, caused_by, chain, device_ids, created_by, status, trace, finished_at)
+				`INSERT INTO automation_runs (source, rule_id, device_id, pending_since, trigger, conditions, actions,
+				 caused_by, chain, device_ids, created_by, status, trace, finished_at)
 				 VALUES ('rule', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 				 ON CONFLICT (rule_id, device_id, pending_since) WHERE source = 'rule' DO NOTHING RETURNING *`,
 				[...base, status, JSON.stringify(steps), finishedAt]
@@ -420,7 +434,8 @@ export class AutomationCore {
 			if (row) {
 				const counted = guard.reason !== "rate_limit";
 				const [r] = await tx.query(
-					`UPDATE automation_rules SET suppressed_streak = suppressed_streak + $2::int, updated_at = now() WHERE id = $1 RETURNING suppressed_streak`,
+					`UPDATE automation_rules SET suppressed_streak = suppressed_streak + $2::int, ` +
+						`updated_at = now() WHERE id = $1 RETURNING suppressed_streak`,
 					[rule.id, counted ? 1 : 0]
 				);
 				const reason =
@@ -431,7 +446,8 @@ export class AutomationCore {
 							: null;
 				if (reason) {
 					await tx.query(
-						"UPDATE automation_rules SET enabled = false, disabled_reason = $2, updated_at = now() WHERE id = $1",
+						"UPDATE automation_rules SET enabled = false, disabled_reason = $2, updated_at = " +
+							"now() WHERE id = $1",
 						[rule.id, reason]
 					);
 					await tx.query("DELETE FROM automation_timers WHERE kind = 'for' AND rule_id = $1", [rule.id]);
@@ -449,7 +465,8 @@ export class AutomationCore {
 			);
 
 		const active = await tx.query(
-			"SELECT id, status, trace FROM automation_runs WHERE rule_id = $1 AND source = 'rule' AND status IN ('running', 'waiting') ORDER BY id FOR UPDATE",
+			"SELECT id, status, trace FROM automation_runs WHERE rule_id = $1 AND source = 'rule' AND " +
+				"status IN ('running', 'waiting') ORDER BY id FOR UPDATE",
 			[rule.id]
 		);
 		let queued = false;
@@ -490,7 +507,8 @@ export class AutomationCore {
 						detail: { reason: "mode restart: a new trigger" }
 					});
 					await tx.query(
-						`UPDATE automation_runs SET status = 'cancelled', finished_at = now(), trace = ${appendTrace("$2")} WHERE id = $1`,
+						`UPDATE automation_runs SET status = 'cancelled', finished_at = now(), trace = ` +
+							`${appendTrace("$2")} WHERE id = $1`,
 						[run.id, JSON.stringify(steps)]
 					);
 					await tx.query("DELETE FROM automation_timers WHERE key = $1", [`run:${run.id}`]);
@@ -511,10 +529,13 @@ export class AutomationCore {
 		return { runId: Number(row.id), execute: !queued, disabled: false, finished: null };
 	}
 
-	/** The run's own timer: claimed (with this instance's lease) by whoever executes it; a crash lets another take over. */
+	/**
+	 * The run's own timer: claimed (with this instance's lease) by whoever executes it; a crash lets another take over.
+	 */
 	async insertRunTimer(tx: Sql, runId: number, queued = false): Promise<void> {
 		await tx.query(
-			"INSERT INTO automation_timers (kind, key, run_id, due_at, data, lease_owner, lease_until) VALUES ('run', $1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
+			"INSERT INTO automation_timers (kind, key, run_id, due_at, data, lease_owner, lease_until) " +
+				"VALUES ('run', $1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
 			[
 				`run:${runId}`,
 				runId,
@@ -570,11 +591,13 @@ export class AutomationCore {
 				});
 				await this.db.transaction(async tx => {
 					await tx.query(
-						`UPDATE automation_runs SET status = 'waiting', next_action = $2, trace = ${appendTrace("$3")} WHERE id = $1`,
+						`UPDATE automation_runs SET status = 'waiting', next_action = $2, trace = ` +
+							`${appendTrace("$3")} WHERE id = $1`,
 						[runId, next + 1, take()]
 					);
 					await tx.query(
-						"UPDATE automation_timers SET due_at = $2, lease_owner = NULL, lease_until = NULL WHERE key = $1",
+						"UPDATE automation_timers SET due_at = $2, lease_owner = NULL, lease_until = NULL " +
+							"WHERE key = $1",
 						[`run:${runId}`, new Date(dueAt)]
 					);
 				});
@@ -620,7 +643,8 @@ export class AutomationCore {
 		let latest = this.latest.get(`${c.deviceId}:${c.datapointId}`) ?? null;
 		// Readings seen by another instance are in decoded_data (written by the pipeline sink).
 		const [row] = await this.db.query(
-			"SELECT value, timestamp FROM decoded_data WHERE device_id = $1 AND datapoint_id = $2 ORDER BY timestamp DESC LIMIT 1",
+			"SELECT value, timestamp FROM decoded_data WHERE device_id = $1 AND datapoint_id = $2 ORDER BY " +
+				"timestamp DESC LIMIT 1",
 			[c.deviceId, c.datapointId]
 		);
 		if (row && (!latest || ms(row.timestamp)! > latest.ts))
@@ -640,7 +664,8 @@ export class AutomationCore {
 		}
 		const [row] = await this.db.transaction(async tx => {
 			const rows = await tx.query(
-				`UPDATE automation_runs SET status = $2, finished_at = now(), trace = ${appendTrace("$3")} WHERE id = $1 AND status IN ('running', 'waiting') RETURNING *`,
+				`UPDATE automation_runs SET status = $2, finished_at = now(), trace = ${appendTrace("$3")} ` +
+					`WHERE id = $1 AND status IN ('running', 'waiting') RETURNING *`,
 				[run.id, status, JSON.stringify(steps)]
 			);
 			await tx.query("DELETE FROM automation_timers WHERE key = $1", [`run:${run.id}`]);
@@ -649,7 +674,8 @@ export class AutomationCore {
 				await tx.query(
 					`UPDATE automation_timers SET due_at = now(), data = '{}'::jsonb WHERE id = (
 					   SELECT t.id FROM automation_timers t JOIN automation_runs r ON r.id = t.run_id
-					   WHERE t.kind = 'run' AND t.data->>'queued' = 'true' AND r.rule_id IS NOT DISTINCT FROM $1 AND r.schedule_id IS NOT DISTINCT FROM $2
+					   WHERE t.kind = 'run' AND t.data->>'queued' = 'true' AND r.rule_id IS NOT DISTINCT FROM $1 AND
+					   r.schedule_id IS NOT DISTINCT FROM $2
 					   ORDER BY r.id LIMIT 1)`,
 					[run.rule_id, run.schedule_id]
 				);
@@ -713,7 +739,8 @@ export class AutomationCore {
 		const bodyKey = commandBodyKey(c.deviceId, c.action, c.params, c.ttl);
 		const params = c.action === "close" ? {} : c.params;
 		const [row] = await tx.query(
-			`INSERT INTO automation_commands (device_id, action, params, caller, idempotency_key, body_hash, ttl_ms, expires_at, run_id, source, created_by, next_attempt_at)
+			`INSERT INTO automation_commands (device_id, action, params, caller, idempotency_key, body_hash, ttl_ms,
+			 expires_at, run_id, source, created_by, next_attempt_at)
 			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 			 ON CONFLICT (caller, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING *`,
 			// The creator attempts it right away; the sweep takes it over only if that attempt never happens.
@@ -750,7 +777,8 @@ export class AutomationCore {
 	 */
 	async deliver(commandId: number): Promise<Row | null> {
 		const [c] = await this.db.query(
-			"SELECT c.*, d.status AS device_status, d.node_id AS device_node FROM automation_commands c LEFT JOIN devices d ON d.id = c.device_id WHERE c.id = $1",
+			"SELECT c.*, d.status AS device_status, d.node_id AS device_node FROM automation_commands c " +
+				"LEFT JOIN devices d ON d.id = c.device_id WHERE c.id = $1",
 			[commandId]
 		);
 		if (!c || c.status !== "queued") return c ?? null;
@@ -758,7 +786,8 @@ export class AutomationCore {
 		if (c.device_status !== "streaming" || !c.device_node) return c;
 		const timeout = this.d.requestTimeoutMs;
 		const [sending] = await this.db.query(
-			`UPDATE automation_commands SET status = 'sending', attempts = attempts + 1, last_attempt_at = now(), node_id = $2, lease_until = $3, updated_at = now()
+			`UPDATE automation_commands SET status = 'sending', attempts = attempts + 1, last_attempt_at = now(),
+			 node_id = $2, lease_until = $3, updated_at = now()
 			 WHERE id = $1 AND status = 'queued' RETURNING *`,
 			[commandId, c.device_node, new Date(now() + timeout + this.d.leaseMs)]
 		);
@@ -788,7 +817,8 @@ export class AutomationCore {
 		}
 		const done = update.status !== "queued";
 		const [row] = await this.db.query(
-			`UPDATE automation_commands SET status = $2, error = $3, finished_at = $4, next_attempt_at = COALESCE($5, next_attempt_at), lease_until = NULL, updated_at = now()
+			`UPDATE automation_commands SET status = $2, error = $3, finished_at = $4, next_attempt_at = COALESCE($5,
+			 next_attempt_at), lease_until = NULL, updated_at = now()
 			 WHERE id = $1 AND status = 'sending' RETURNING *`,
 			[
 				commandId,
@@ -806,7 +836,8 @@ export class AutomationCore {
 
 	async expire(commandId: number): Promise<Row | null> {
 		const [row] = await this.db.query(
-			"UPDATE automation_commands SET status = 'expired', finished_at = now(), updated_at = now(), error = $2 WHERE id = $1 AND status = 'queued' RETURNING *",
+			"UPDATE automation_commands SET status = 'expired', finished_at = now(), updated_at = now(), " +
+				"error = $2 WHERE id = $1 AND status = 'queued' RETURNING *",
 			[
 				commandId,
 				JSON.stringify({
@@ -821,7 +852,8 @@ export class AutomationCore {
 
 	async cancel(commandId: number): Promise<Row | null> {
 		const [row] = await this.db.query(
-			"UPDATE automation_commands SET status = 'cancelled', finished_at = now(), updated_at = now() WHERE id = $1 AND status = 'queued' RETURNING *",
+			"UPDATE automation_commands SET status = 'cancelled', finished_at = now(), updated_at = now() " +
+				"WHERE id = $1 AND status = 'queued' RETURNING *",
 			[commandId]
 		);
 		if (row) this.notifyCommand(row);
@@ -839,8 +871,11 @@ export class AutomationCore {
 	async recordDesired(cmd: Row): Promise<void> {
 		const d = desiredOf(cmd.action, parseJson(cmd.params) as never);
 		await this.db.query(
-			`INSERT INTO automation_device_state (device_id, desired, last_command_id, updated_at) VALUES ($1, $2, $3, now())
-			 ON CONFLICT (device_id) DO UPDATE SET desired = automation_device_state.desired || EXCLUDED.desired, last_command_id = GREATEST(automation_device_state.last_command_id, EXCLUDED.last_command_id), updated_at = now()`,
+			`INSERT INTO automation_device_state (device_id, desired, last_command_id, updated_at) VALUES ($1, $2, $3,
+			 now())
+			 ON CONFLICT (device_id) DO UPDATE SET desired = automation_device_state.desired || EXCLUDED.desired,
+			 last_command_id = GREATEST(automation_device_state.last_command_id, EXCLUDED.last_command_id), updated_at
+			 = now()`,
 			[cmd.device_id, JSON.stringify(d ? { [d[0]]: d[1] } : {}), cmd.id]
 		);
 	}
@@ -871,8 +906,10 @@ export class AutomationCore {
 	async deviceState(deviceId: number): Promise<DeviceStateApi | null> {
 		const [d] = await this.db.query(
 			`SELECT d.id, d.status, d.node_id, s.desired, s.updated_at,
-			        (SELECT count(*)::int FROM automation_commands c WHERE c.device_id = d.id AND c.status IN ('queued', 'sending')) AS pending,
-			        (SELECT row_to_json(c) FROM automation_commands c WHERE c.device_id = d.id ORDER BY c.id DESC LIMIT 1) AS last
+			        (SELECT count(*)::int FROM automation_commands c WHERE c.device_id = d.id AND c.status IN
+			        ('queued', 'sending')) AS pending,
+			        (SELECT row_to_json(c) FROM automation_commands c WHERE c.device_id = d.id ORDER BY c.id DESC
+			        LIMIT 1) AS last
 			 FROM devices d LEFT JOIN automation_device_state s ON s.device_id = d.id WHERE d.id = $1`,
 			[deviceId]
 		);
@@ -931,7 +968,8 @@ export class AutomationCore {
 		const t = now();
 		const timers = await this.db.query(
 			`UPDATE automation_timers SET lease_owner = $1, lease_until = $2 WHERE id IN (
-			   SELECT id FROM automation_timers WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at LIMIT 100 FOR UPDATE SKIP LOCKED)
+			   SELECT id FROM automation_timers WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) ORDER
+			   BY due_at LIMIT 100 FOR UPDATE SKIP LOCKED)
 			 RETURNING *`,
 			[this.d.owner, new Date(t + this.d.leaseMs), new Date(t)]
 		);
@@ -999,7 +1037,8 @@ export class AutomationCore {
 		const finished: Row[] = [];
 		await this.db.transaction(async tx => {
 			const claimed = await tx.query(
-				"UPDATE automation_schedules SET next_run_at = $3, last_run_at = COALESCE($4, last_run_at), updated_at = now() WHERE id = $1 AND next_run_at = $2 RETURNING id",
+				"UPDATE automation_schedules SET next_run_at = $3, last_run_at = COALESCE($4, " +
+					"last_run_at), updated_at = now() WHERE id = $1 AND next_run_at = $2 RETURNING id",
 				[
 					s.id,
 					s.next_run_at,
@@ -1017,7 +1056,8 @@ export class AutomationCore {
 				finishedAt: Date | null
 			) =>
 				tx.query(
-					`INSERT INTO automation_runs (source, schedule_id, status, scheduled_for, misfired, trigger, actions, trace, device_ids, created_by, finished_at)
+					`INSERT INTO automation_runs (source, schedule_id, status, scheduled_for, misfired, trigger,
+					 actions, trace, device_ids, created_by, finished_at)
 					 VALUES ('schedule', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 					 ON CONFLICT (schedule_id, scheduled_for) WHERE source = 'schedule' DO NOTHING RETURNING *`,
 					[
@@ -1053,7 +1093,8 @@ export class AutomationCore {
 			}
 			for (const r of plan.runs) {
 				const [active] = await tx.query(
-					"SELECT count(*)::int AS n FROM automation_runs WHERE schedule_id = $1 AND source = 'schedule' AND status IN ('running', 'waiting')",
+					"SELECT count(*)::int AS n FROM automation_runs WHERE schedule_id = $1 AND source = " +
+						"'schedule' AND status IN ('running', 'waiting')",
 					[s.id]
 				);
 				const busy = Number(active.n) > 0;
@@ -1105,19 +1146,22 @@ export class AutomationCore {
 		// An attempt whose answer never came (the instance died while sending): the write may have
 		// happened, so it is failed, never sent again.
 		const lost = await this.db.query(
-			"UPDATE automation_commands SET status = 'failed', finished_at = now(), updated_at = now(), lease_until = NULL, error = $1 WHERE status = 'sending' AND lease_until < now() RETURNING *",
+			"UPDATE automation_commands SET status = 'failed', finished_at = now(), updated_at = now(), " +
+				"lease_until = NULL, error = $1 WHERE status = 'sending' AND lease_until < now() RETURNING *",
 			[
 				JSON.stringify({
 					type: "DELIVERY_UNKNOWN",
 					message:
-						"the instance sending this command stopped before the device's node answered; it is not repeated"
+						"the instance sending this command stopped before the device's node answered; it " +
+						"is not repeated"
 				})
 			]
 		);
 		for (const r of lost) this.notifyCommand(r);
 		const retry = await this.db.query(
 			`SELECT c.id FROM automation_commands c JOIN devices d ON d.id = c.device_id
-			 WHERE c.status = 'queued' AND c.next_attempt_at <= now() AND d.status = 'streaming' ORDER BY c.id LIMIT 100`
+			 WHERE c.status = 'queued' AND c.next_attempt_at <= now() AND d.status = 'streaming' ORDER BY c.id LIMIT
+			 100`
 		);
 		for (const r of retry) await this.deliver(Number(r.id));
 	}

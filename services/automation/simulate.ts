@@ -24,13 +24,15 @@ export async function simulateRule(db: Sql, rule: RuleApi, from: number, to: num
 		t.type === "reading"
 			? (
 					await db.query(
-						"SELECT value, timestamp FROM decoded_data WHERE device_id = $1 AND datapoint_id = $2 AND timestamp BETWEEN $3 AND $4 ORDER BY timestamp LIMIT $5",
+						"SELECT value, timestamp FROM decoded_data WHERE device_id = $1 AND datapoint_id = " +
+							"$2 AND timestamp BETWEEN $3 AND $4 ORDER BY timestamp LIMIT $5",
 						[t.deviceId, t.datapointId, new Date(from), new Date(to), MAX_INPUTS]
 					)
 				).map(r => ({ value: Number(r.value), ts: new Date(r.timestamp).getTime() }))
 			: (
 					await db.query(
-						"SELECT status, at FROM device_events WHERE device_id = $1 AND type = 'status' AND at BETWEEN $2 AND $3 ORDER BY at LIMIT $4",
+						"SELECT status, at FROM device_events WHERE device_id = $1 AND type = 'status' AND " +
+							"at BETWEEN $2 AND $3 ORDER BY at LIMIT $4",
 						[t.deviceId, new Date(from), new Date(to), MAX_INPUTS]
 					)
 				).map(r => ({ value: String(r.status), ts: new Date(r.at).getTime() }));
@@ -70,7 +72,8 @@ export async function simulateRule(db: Sql, rule: RuleApi, from: number, to: num
 			if (c.type === "time") res = checkTimeCondition(c, f.ts);
 			else {
 				const [row] = await db.query(
-					"SELECT value, timestamp FROM decoded_data WHERE device_id = $1 AND datapoint_id = $2 AND timestamp <= $3 ORDER BY timestamp DESC LIMIT 1",
+					"SELECT value, timestamp FROM decoded_data WHERE device_id = $1 AND datapoint_id = $2 " +
+						"AND timestamp <= $3 ORDER BY timestamp DESC LIMIT 1",
 					[c.deviceId, c.datapointId, new Date(f.ts)]
 				);
 				res = checkReadingCondition(

@@ -168,7 +168,8 @@ export async function runBuild(input: BuildInput): Promise<Record<string, unknow
 			if (!(pkg in manifest)) return await fail(`Impossible package selection: ${pkg} not in manifest`);
 			if (req.packages_versions[pkg] !== manifest[pkg])
 				return await fail(
-					`Impossible package selection: ${pkg} version not as requested: ${req.packages_versions[pkg]} vs. ${manifest[pkg]}`
+					`Impossible package selection: ${pkg} version not as requested: ` +
+						`${req.packages_versions[pkg]} vs. ${manifest[pkg]}`
 				);
 		}
 		buildCmd = [

@@ -70,7 +70,8 @@ const BuildsWorkerService = defineService<WorkerThis>({
 		process(this: WorkerThis, job: JobContext) {
 			const request = parseOrdered(job.data.request) as BuildRequest;
 			this.logger.info(
-				`build ${job.id.slice(0, 12)} started on ${this.broker.nodeID}: ${request.version} ${request.target} ${request.profile}`
+				`build ${job.id.slice(0, 12)} started on ${this.broker.nodeID}: ${request.version} ` +
+					`${request.target} ${request.profile}`
 			);
 			return runBuild({
 				request,
@@ -107,7 +108,8 @@ const BuildsWorkerService = defineService<WorkerThis>({
 					: { ...base, event: "failures" as const, error: cleanError(outcome.error) }
 			];
 			this.logger.info(
-				`build ${id.slice(0, 12)} ${request.version} ${request.target} ${request.profile}: ${outcome.ok ? "done" : outcome.error} (${outcome.ms} ms)`
+				`build ${id.slice(0, 12)} ${request.version} ${request.target} ${request.profile}: ` +
+					`${outcome.ok ? "done" : outcome.error} (${outcome.ms} ms)`
 			);
 			void Promise.all([
 				recordEvents(this.db, rows),
@@ -140,7 +142,8 @@ const BuildsWorkerService = defineService<WorkerThis>({
 		if (problem) {
 			// A worker that cannot build must not take jobs from the queue: other workers will.
 			this.logger.error(
-				`builds-worker: the ${this.builder.name} builder cannot run here: ${problem}. This node takes no build jobs.`
+				`builds-worker: the ${this.builder.name} builder cannot run here: ${problem}. This node ` +
+					`takes no build jobs.`
 			);
 			this.problem = `the ${this.builder.name} builder cannot run on node ${this.broker.nodeID}: ${problem}`;
 			return;
@@ -155,7 +158,8 @@ const BuildsWorkerService = defineService<WorkerThis>({
 		});
 		const simulated = this.builder.simulated ? " - SIMULATED ImageBuilder: images are stand-ins, not firmware" : "";
 		this.logger.info(
-			`builds-worker: ${this.builder.name} builder, ${env.builds.workerConcurrency} job(s) at a time, ${this.queue.kind} queue${simulated}`
+			`builds-worker: ${this.builder.name} builder, ${env.builds.workerConcurrency} job(s) ` +
+				`at a time, ${this.queue.kind} queue${simulated}`
 		);
 	},
 

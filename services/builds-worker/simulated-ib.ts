@@ -107,7 +107,9 @@ export class SimulatedImageBuilder {
 				result: {
 					code: 2,
 					stdout: "",
-					stderr: `Profile "${profile}" does not exist!\nUse "make info" to get a list of available profile names.\n`
+					stderr:
+						`Profile "${profile}" does not exist!\nUse "make info" to get a list of available ` +
+						`profile names.\n`
 				}
 			};
 		const wanted = new Set([...pj.default_packages, ...p.device_packages]);
@@ -119,8 +121,10 @@ export class SimulatedImageBuilder {
 		const missing = [...wanted].filter(n => !(n in index));
 		if (missing.length) {
 			const stderr = usesApk(this.o.version)
-				? `ERROR: unable to select packages:\n${missing.map(m => `  ${m} (no such package):\n    required by: world[${m}]\n`).join("")}`
-				: `Collected errors:\n${missing.map(m => ` * opkg_install_cmd: Cannot install package ${m}.\n`).join("")}`;
+				? `ERROR: unable to select packages:\n` +
+					missing.map(m => `  ${m} (no such package):\n    required by: world[${m}]\n`).join("")
+				: `Collected errors:\n` +
+					missing.map(m => ` * opkg_install_cmd: Cannot install package ${m}.\n`).join("");
 			return { ok: false, result: { code: 255, stdout: "", stderr } };
 		}
 		const manifest = new Map<string, string>();
@@ -151,7 +155,9 @@ export class SimulatedImageBuilder {
 			return {
 				code: 1,
 				stdout: "",
-				stderr: `Image ${profile}-rootfs is too big: ${sizeKib} KiB > ${Number(vars.ROOTFS_PARTSIZE) * 1024} KiB (out of space?)\n`
+				stderr:
+					`Image ${profile}-rootfs is too big: ${sizeKib} KiB > ` +
+					`${Number(vars.ROOTFS_PARTSIZE) * 1024} KiB (out of space?)\n`
 			};
 		}
 		const binDir = path.resolve(this.o.root, vars.BIN_DIR ?? "bin");
@@ -175,7 +181,8 @@ export class SimulatedImageBuilder {
 			const header = [
 				"FLEETMESH SIMULATED OPENWRT IMAGE - NOT FIRMWARE, DO NOT FLASH",
 				`version=${this.o.version} revision=${r.pj.version_code} target=${this.o.target} profile=${profile}`,
-				`image=${img.filesystem}-${img.type} rootfs_size_mb=${vars.ROOTFS_PARTSIZE ?? "default"} files=${filesHash || "none"}`,
+				`image=${img.filesystem}-${img.type} rootfs_size_mb=${vars.ROOTFS_PARTSIZE ?? "default"} ` +
+					`files=${filesHash || "none"}`,
 				`manifest=${[...r.manifest].map(([n, v]) => `${n}=${v}`).join(",")}`,
 				""
 			].join("\n");

@@ -221,10 +221,11 @@ const BuildsService = defineService<BuildsThis>({
 				const file = await storeFile(this.env.builds.storeDir, rel);
 				if (!file) return this.reply(ctx, { status: 404, body: { detail: "Not found" } });
 				ctx.meta.$responseType = "application/octet-stream";
+				const fileName = encodeURIComponent(rel.split("/").pop() ?? "image");
 				ctx.meta.$responseHeaders = {
 					"Content-Length": String(file.size),
 					"X-Content-Type-Options": "nosniff",
-					"Content-Disposition": `attachment; filename="${encodeURIComponent(rel.split("/").pop() ?? "image")}"`
+					"Content-Disposition": `attachment; filename="${fileName}"`
 				};
 				if (ctx.meta.asuMethod === "HEAD") return null;
 				return fs.createReadStream(file.path);
@@ -255,7 +256,10 @@ const BuildsService = defineService<BuildsThis>({
 	},
 
 	methods: {
-		/** Runs `fn`; the queue (Redis) or the statistics (PostgreSQL) being unreachable is a 503 with a detail, not a 500. */
+		/**
+		 * Runs `fn`; the queue (Redis) or the statistics (PostgreSQL) being unreachable is a 503 with a detail, not a
+		 * 500.
+		 */
 		async unavailable(this: BuildsThis, fn: () => Promise<AsuAnswer>): Promise<AsuAnswer> {
 			try {
 				return await fn();
@@ -263,7 +267,8 @@ const BuildsService = defineService<BuildsThis>({
 				this.logger.warn(`builds: ${errorMessage(err)}`);
 				return detailAnswer(
 					503,
-					`The build queue is not reachable right now (${this.queue.kind === "bullmq" ? "Redis" : "in-process"}); try again later`
+					`The build queue is not reachable right now ` +
+						`(${this.queue.kind === "bullmq" ? "Redis" : "in-process"}); try again later`
 				);
 			}
 		},
@@ -423,12 +428,15 @@ const BuildsService = defineService<BuildsThis>({
 		});
 		if (this.queue.kind === "in-process")
 			this.logger.warn(
-				"builds: no REDIS_URL - the build queue runs in-process on this node (jobs are lost on restart; only this node's builds-worker builds)"
+				"builds: no REDIS_URL - the build queue runs in-process on this node (jobs are lost on " +
+					"restart; only this node's builds-worker builds)"
 			);
 		else this.logger.info("builds: build queue on BullMQ (Redis)");
 		const builder = env.builds.builder;
 		this.logger.info(
-			`builds: release metadata from ${this.meta.source.describe}; builder ${builder ?? "none (builds answer 503)"}${builder === "simulated" ? " - SIMULATED: images are stand-ins, not firmware" : ""}`
+			`builds: release metadata from ${this.meta.source.describe}; builder ` +
+				(builder ?? "none (builds answer 503)") +
+				(builder === "simulated" ? " - SIMULATED: images are stand-ins, not firmware" : "")
 		);
 		this.gaugeTimer = setInterval(() => {
 			void Promise.all([this.queue.waiting(), this.queue.active()]).then(

@@ -147,7 +147,9 @@ const DetectorService = defineService<DetectorThis>({
 		this.debouncer = new Debouncer(env.detectorDebounceMs, change => {
 			const ev = this.toEvent(change);
 			this.logger.info(
-				`detector: ${change.action === "add" ? "attached" : "detached"} ${ev.path} (${ev.subsystem} ${ev.properties.ID_VENDOR_ID ?? "-"}:${ev.properties.ID_MODEL_ID ?? "-"})`
+				`detector: ${change.action === "add" ? "attached" : "detached"} ${ev.path} ` +
+					`(${ev.subsystem} ` +
+					`${ev.properties.ID_VENDOR_ID ?? "-"}:${ev.properties.ID_MODEL_ID ?? "-"})`
 			);
 			void this.broker.emit(change.action === "add" ? EVENTS.deviceAttached : EVENTS.deviceDetached, ev);
 		});

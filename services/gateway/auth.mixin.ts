@@ -45,9 +45,13 @@ import { defineMixin } from "../shared/define-service";
 
 const RESYNC_INTERVAL_MS = 30_000;
 const TOKEN_CACHE_MAX = 10_000;
-/** A user's cached state is asked again after this long (events keep it current meanwhile; this bounds a missed one). */
+/**
+ * A user's cached state is asked again after this long (events keep it current meanwhile; this bounds a missed one).
+ */
 const USER_STATE_TTL_MS = 60_000;
-/** At most this often is the JWKS fetched again for a token with an unknown `kid` (forged tokens cannot make it more). */
+/**
+ * At most this often is the JWKS fetched again for a token with an unknown `kid` (forged tokens cannot make it more).
+ */
 const JWKS_REFETCH_MS = 5_000;
 
 export { authLevelOf, parseBearer };
@@ -339,7 +343,8 @@ export const AuthMixin = defineMixin<AuthThis>({
 			let claims = this.authTokenCache.get(token);
 			if (!claims) {
 				let verdict = await verifyAccessToken(await this.verifyKeys(), token);
-				// A key we have not seen (signing rotated, or restarted with a new DATA_DIR): read the JWKS again, rate-limited.
+				// A key we have not seen (signing rotated, or restarted with a new DATA_DIR): read the JWKS again,
+				// rate-limited.
 				if (
 					!verdict.ok &&
 					(verdict.reason === "unknown-key" || verdict.message === "Token signature is invalid") &&
@@ -460,7 +465,8 @@ export const AuthMixin = defineMixin<AuthThis>({
 			for (const [k, v] of headerSet(secure, url.startsWith("/api"))) res.setHeader(k, v);
 			const origin = req.headers.origin;
 			if (!origin) return false;
-			// The public ASU paths answer any origin (LuCI calls them from the router's web UI), as upstream's deployment does.
+			// The public ASU paths answer any origin (LuCI calls them from the router's web UI), as upstream's
+			// deployment does.
 			const allowed = isAsuPath(url) ? "*" : allowedOrigin(origin, this.env.corsOrigins);
 			res.setHeader("Vary", "Origin");
 			const preflight = req.method === "OPTIONS" && req.headers["access-control-request-method"] != null;

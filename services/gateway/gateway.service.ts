@@ -169,7 +169,10 @@ const GatewayService: ServiceSchema = {
 			}
 		},
 
-		/** GET /api/openapi.json — the OpenAPI 3.1 document, generated from the published routes and their params (./openapi.ts). */
+		/**
+		 * GET /api/openapi.json — the OpenAPI 3.1 document, generated from the published routes and their params
+		 * (./openapi.ts).
+		 */
 		openapi: {
 			rest: "GET /openapi.json",
 			auth: "public",
@@ -183,7 +186,8 @@ const GatewayService: ServiceSchema = {
 					title: "fleetmesh API",
 					version: PACKAGE_VERSION,
 					description:
-						"Every route the gateway publishes, from any node of the mesh. Conventions (lists, paging, errors, times): docs/api.md."
+						"Every route the gateway publishes, from any node of the mesh. Conventions (lists, " +
+						"paging, errors, times): docs/api.md."
 				});
 			}
 		},

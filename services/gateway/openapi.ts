@@ -187,9 +187,10 @@ const ERROR_SCHEMA: JsonSchema = {
 };
 
 function operationId(action: string, method: string, path: string, used: Set<string>): string {
-	let id = action.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ""));
-	if (used.has(id))
-		id = `${id}${method[0].toUpperCase()}${method.slice(1)}${path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ""))}`;
+	const camel = (s: string) =>
+		s.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ""));
+	let id = camel(action);
+	if (used.has(id)) id = `${id}${method[0].toUpperCase()}${method.slice(1)}${camel(path)}`;
 	used.add(id);
 	return id;
 }
@@ -252,7 +253,8 @@ export function buildOpenApi(
 				},
 				"4XX": {
 					description:
-						"Client error (401 no or revoked token, 403 not allowed, 404 unknown id, 409 conflict, 422 invalid input, 429 rate limited)",
+						"Client error (401 no or revoked token, 403 not allowed, 404 unknown id, 409 " +
+						"conflict, 422 invalid input, 429 rate limited)",
 					content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
 				},
 				"5XX": {

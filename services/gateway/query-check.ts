@@ -34,7 +34,8 @@ export function rejectUnknownQuery(req: IncomingMessage): void {
 	if (!unknown.length) return;
 	const known = Object.keys(r.$action?.params ?? {}).filter(k => !k.startsWith("$$"));
 	throw new UnprocessableError(
-		`Unknown query parameter${unknown.length > 1 ? "s" : ""} ${unknown.map(u => `'${u}'`).join(", ")}${known.length ? `; this route takes ${known.join(", ")}` : "; this route takes none"}`,
+		`Unknown query parameter${unknown.length > 1 ? "s" : ""} ${unknown.map(u => `'${u}'`).join(", ")}` +
+			(known.length ? `; this route takes ${known.join(", ")}` : "; this route takes none"),
 		unknown.map(field => ({ field, message: "unknown query parameter", value: r.query?.[field] }))
 	);
 }

@@ -394,7 +394,10 @@ const ManagerService = defineService<ManagerThis>({
 			return next;
 		},
 
-		/** The device if the caller may see it (the one policy), else 404: a foreign device does not exist for the caller. */
+		/**
+		 * The device if the caller may see it (the one policy), else 404: a foreign device does not exist for the
+		 * caller.
+		 */
 		async deviceFor(this: ManagerThis, ctx: Context, id: number) {
 			const row = await getDeviceRow(this.db, id);
 			if (!row || !mayAccessOwner(callerOf(ctx), row.owner)) throw deviceNotFound(id);
@@ -422,7 +425,10 @@ const ManagerService = defineService<ManagerThis>({
 			return wanted;
 		},
 
-		/** Records and announces a status change; `force` records it even when unchanged (a new device starts as detected). */
+		/**
+		 * Records and announces a status change; `force` records it even when unchanged (a new device starts as
+		 * detected).
+		 */
 		async transition(
 			this: ManagerThis,
 			id: number,
@@ -478,7 +484,8 @@ const ManagerService = defineService<ManagerThis>({
 			const profile = matchProfile(this.profiles, ev);
 			const { row, created } = await upsertSeen(this.db, seenDevice(ev, profile));
 			this.logger.info(
-				`manager: ${created ? "new" : "known"} device #${row.id} ${row.name} at ${ev.path} on ${ev.nodeID}${profile ? ` (profile ${profile.name})` : " (unidentified)"}`
+				`manager: ${created ? "new" : "known"} device #${row.id} ${row.name} at ${ev.path} on ` +
+					`${ev.nodeID}${profile ? ` (profile ${profile.name})` : " (unidentified)"}`
 			);
 			// The USB parent of a tty shares its identity: it registers a device nobody else
 			// reported, but never resets the status of the tty that is streaming.

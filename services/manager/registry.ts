@@ -111,16 +111,19 @@ export interface SeenDevice {
  */
 export async function upsertSeen(sql: Sql, d: SeenDevice): Promise<{ row: DeviceRow; created: boolean }> {
 	const rows = await sql.query<DeviceRow & { inserted: boolean }>(
-		`INSERT INTO devices (uid, name, type, profile, node_id, path, subsystem, vid, pid, serial, port_path, dev_link, address, status, last_seen_at)
+		`INSERT INTO devices (uid, name, type, profile, node_id, path, subsystem, vid, pid, serial, port_path,
+		 dev_link, address, status, last_seen_at)
 		 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,'detected', now())
 		 ON CONFLICT (uid) DO UPDATE SET
 		   node_id = EXCLUDED.node_id, path = EXCLUDED.path,
-		   subsystem = CASE WHEN EXCLUDED.profile IS NOT NULL OR devices.profile IS NULL THEN EXCLUDED.subsystem ELSE devices.subsystem END,
+		   subsystem = CASE WHEN EXCLUDED.profile IS NOT NULL OR devices.profile IS NULL
+		     THEN EXCLUDED.subsystem ELSE devices.subsystem END,
 		   port_path = COALESCE(EXCLUDED.port_path, devices.port_path), dev_link = EXCLUDED.dev_link,
 		   serial = COALESCE(EXCLUDED.serial, devices.serial), address = COALESCE(EXCLUDED.address, devices.address),
 		   profile = COALESCE(EXCLUDED.profile, devices.profile),
 		   type = CASE WHEN EXCLUDED.profile IS NOT NULL THEN EXCLUDED.type ELSE devices.type END,
-		   name = CASE WHEN devices.name_auto AND (EXCLUDED.profile IS NOT NULL OR devices.profile IS NULL) THEN EXCLUDED.name ELSE devices.name END,
+		   name = CASE WHEN devices.name_auto AND (EXCLUDED.profile IS NOT NULL OR devices.profile IS NULL)
+		     THEN EXCLUDED.name ELSE devices.name END,
 		   last_seen_at = now(), updated_at = now()
 		 RETURNING *, (xmax = 0) AS inserted`,
 		[
@@ -247,7 +250,10 @@ export interface NewDevice {
 	serial?: string;
 }
 
-/** Registers a device by hand (name given: never renamed automatically); records a 'created' event. Throws the driver's 23505 on a duplicate uid/MAC. */
+/**
+ * Registers a device by hand (name given: never renamed automatically); records a 'created' event. Throws the driver's
+ * 23505 on a duplicate uid/MAC.
+ */
 export async function insertDevice(sql: Database, d: NewDevice): Promise<DeviceRow> {
 	return sql.transaction(async tx => {
 		const rows = await tx.query<DeviceRow>(
@@ -287,8 +293,9 @@ export interface DeviceChanges {
 export async function updateDevice(sql: Database, id: number, c: DeviceChanges): Promise<DeviceRow | null> {
 	return sql.transaction(async tx => {
 		const rows = await tx.query<DeviceRow>(
-			`UPDATE devices SET name = COALESCE($2, name), name_auto = name_auto AND $2::text IS NULL, type = COALESCE($3, type),
-			   config = COALESCE($4::jsonb, config), owner = CASE WHEN $5 THEN $6::integer ELSE owner END, updated_at = now()
+			`UPDATE devices SET name = COALESCE($2, name), name_auto = name_auto AND $2::text IS NULL,
+			   type = COALESCE($3, type), config = COALESCE($4::jsonb, config),
+			   owner = CASE WHEN $5 THEN $6::integer ELSE owner END, updated_at = now()
 			 WHERE id = $1 RETURNING *`,
 			[
 				id,
@@ -315,7 +322,8 @@ export async function deleteDevice(sql: Sql, id: number): Promise<void> {
 
 export async function recentEvents(sql: Sql, id: number, limit = 20): Promise<DeviceEventView[]> {
 	const rows = await sql.query<DeviceEventRow>(
-		`SELECT type, status, reason, node_id, data, at FROM device_events WHERE device_id = $1 ORDER BY id DESC LIMIT $2`,
+		`SELECT type, status, reason, node_id, data, at FROM device_events
+		 WHERE device_id = $1 ORDER BY id DESC LIMIT $2`,
 		[id, limit]
 	);
 	return rows.map(toDeviceEvent);
@@ -323,7 +331,8 @@ export async function recentEvents(sql: Sql, id: number, limit = 20): Promise<De
 
 export async function addEvent(sql: Sql, id: number, type: string, data: unknown): Promise<DeviceEventView> {
 	const rows = await sql.query<DeviceEventRow>(
-		`INSERT INTO device_events (device_id, type, data) VALUES ($1, $2, $3) RETURNING id, type, status, reason, node_id, data, at`,
+		`INSERT INTO device_events (device_id, type, data) VALUES ($1, $2, $3)
+		 RETURNING id, type, status, reason, node_id, data, at`,
 		[id, type, JSON.stringify(data ?? {})]
 	);
 	return toDeviceEvent(rows[0]);

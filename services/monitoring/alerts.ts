@@ -82,7 +82,9 @@ export function describeThreshold(rule: ThresholdRule, label: string, unit: stri
 	return `${label} ${fmt(value)}${u} is ${rule.direction} ${fmt(rule.threshold)}${u}`;
 }
 
-/** A device is offline when it has been silent for longer than its expected interval (times an optional grace factor). */
+/**
+ * A device is offline when it has been silent for longer than its expected interval (times an optional grace factor).
+ */
 export function isOffline(lastSeenMs: number, expectedIntervalMs: number, now: number, grace = 1): boolean {
 	return now - lastSeenMs > expectedIntervalMs * grace;
 }

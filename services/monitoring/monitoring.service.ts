@@ -261,7 +261,10 @@ const MonitoringService = defineService<This>({
 			}
 		},
 
-		/** GET /api/monitoring/stats — per datapoint count/min/max/avg/last over a window, and buckets when `bucket` is given. */
+		/**
+		 * GET /api/monitoring/stats — per datapoint count/min/max/avg/last over a window, and buckets when `bucket` is
+		 * given.
+		 */
 		stats: {
 			rest: "GET /stats",
 			params: {
@@ -314,7 +317,10 @@ const MonitoringService = defineService<This>({
 			}
 		},
 
-		/** GET /api/monitoring/devices — the viewer's devices with status, profile, last values and open alerts (the dashboard's list). */
+		/**
+		 * GET /api/monitoring/devices — the viewer's devices with status, profile, last values and open alerts (the
+		 * dashboard's list).
+		 */
 		devices: {
 			rest: "GET /devices",
 			params: { device: deviceRef, ...pageParams(MAX_LIMIT) },
@@ -465,7 +471,10 @@ const MonitoringService = defineService<This>({
 			}
 		},
 
-		/** PUT /api/monitoring/rules/:id — changes a rule's threshold, direction, hysteresis, duration, severity or enabled flag. */
+		/**
+		 * PUT /api/monitoring/rules/:id — changes a rule's threshold, direction, hysteresis, duration, severity or
+		 * enabled flag.
+		 */
 		updateRule: {
 			rest: "PUT /rules/:id",
 			params: {
@@ -550,7 +559,8 @@ const MonitoringService = defineService<This>({
 						});
 					if (r.kind === "alerts" && !user.is_admin)
 						throw new ForbiddenError(
-							"Only administrators may join the alerts room; alerts of your devices come in their device rooms"
+							"Only administrators may join the alerts room; alerts of your devices come in " +
+								"their device rooms"
 						);
 					if (r.kind === "device") deviceIds.push(r.deviceId);
 				}
@@ -816,7 +826,8 @@ const MonitoringService = defineService<This>({
 						lastError = errorMessage(err);
 						const delay = backoff.next();
 						this.logger.warn(
-							`monitoring: MongoDB sink not connected (${lastError}); retrying in ${Math.round(delay / 1000)} s`
+							`monitoring: MongoDB sink not connected (${lastError}); retrying in ` +
+								`${Math.round(delay / 1000)} s`
 						);
 						if (!this.stopping) this.mongoRetry = setTimeout(attempt, delay);
 					}

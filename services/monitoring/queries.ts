@@ -163,13 +163,15 @@ export function buildDataQuery(f: DataFilter): { text: string; values: unknown[]
 	if (f.datapoint != null) where.push(`dp.label = ${p.add(f.datapoint)}`);
 	if (f.cursor) {
 		where.push(
-			`(d.timestamp, d.device_id, d.datapoint_id) < (${p.add(f.cursor.ts)}::timestamptz, ${p.add(f.cursor.deviceId)}::int, ${p.add(f.cursor.datapointId)}::int)`
+			`(d.timestamp, d.device_id, d.datapoint_id) < (${p.add(f.cursor.ts)}::timestamptz, ` +
+				`${p.add(f.cursor.deviceId)}::int, ${p.add(f.cursor.datapointId)}::int)`
 		);
 	}
 	const vf = viewerFilter(p, f.viewer, "dev");
 	if (vf) where.push(vf);
 	// One row more than asked tells whether there is a next page.
-	const text = `SELECT ${isoUs("d.timestamp")} AS ts, d.device_id, dev.name AS device, d.datapoint_id, dp.label, dp.unit, d.value
+	const text = `SELECT ${isoUs("d.timestamp")} AS ts, d.device_id, dev.name AS device, d.datapoint_id,
+		dp.label, dp.unit, d.value
 		FROM decoded_data d
 		JOIN datapoints dp ON dp.id = d.datapoint_id
 		JOIN devices dev ON dev.id = d.device_id
@@ -253,7 +255,8 @@ export interface StatsFilter {
 function statsWhere(p: Params, f: StatsFilter, alias = "d", time?: string): string[] {
 	const where = [
 		time ??
-			`${alias}.timestamp >= ${p.add(f.window.from.toISOString())}::timestamptz AND ${alias}.timestamp < ${p.add(f.window.to.toISOString())}::timestamptz`
+			`${alias}.timestamp >= ${p.add(f.window.from.toISOString())}::timestamptz AND ` +
+				`${alias}.timestamp < ${p.add(f.window.to.toISOString())}::timestamptz`
 	];
 	if (f.deviceId != null) where.push(`${alias}.device_id = ${p.add(f.deviceId)}`);
 	if (f.datapointId != null) where.push(`${alias}.datapoint_id = ${p.add(f.datapointId)}`);
@@ -297,8 +300,8 @@ function rollupParts(
 	const whole = `r.minute >= ${m1}::timestamptz AND r.minute < ${m2}::timestamptz`;
 	const b = (col: string) => (bucket ? `, ${bucket(col)}` : "");
 	const groupB = bucket ? ", 3" : "";
-	return `SELECT d.device_id, d.datapoint_id${b("d.timestamp")}, count(*) AS n, count(d.value) AS nv, sum(d.value) AS s,
-				min(d.value) AS mn, max(d.value) AS mx, max(d.timestamp) AS last_at
+	return `SELECT d.device_id, d.datapoint_id${b("d.timestamp")}, count(*) AS n, count(d.value) AS nv,
+				sum(d.value) AS s, min(d.value) AS mn, max(d.value) AS mx, max(d.timestamp) AS last_at
 			FROM decoded_data d
 			WHERE ${statsWhere(p, f, "d", edges).join(" AND ")}
 			GROUP BY 1, 2${groupB}
@@ -322,8 +325,8 @@ export function buildSummaryQuery(f: StatsFilter): { text: string; values: unkno
 				${COMBINED_AVG} AS avg, max(x.last_at) AS last_at
 			FROM (${rollupParts(p, f, split)}) x
 			GROUP BY x.device_id, x.datapoint_id`
-		: `SELECT d.device_id, d.datapoint_id, count(*)::int AS count, min(d.value) AS min, max(d.value) AS max, avg(d.value) AS avg,
-				max(d.timestamp) AS last_at
+		: `SELECT d.device_id, d.datapoint_id, count(*)::int AS count, min(d.value) AS min, max(d.value) AS max,
+				avg(d.value) AS avg, max(d.timestamp) AS last_at
 			FROM decoded_data d
 			WHERE ${statsWhere(p, f).join(" AND ")}
 			GROUP BY d.device_id, d.datapoint_id`;
@@ -331,8 +334,11 @@ export function buildSummaryQuery(f: StatsFilter): { text: string; values: unkno
 	const text = `WITH agg AS (
 			${agg}
 		)
-		SELECT agg.device_id, dev.name AS device, agg.datapoint_id, dp.label, dp.unit, agg.count, agg.min, agg.max, agg.avg,
-			(SELECT x.value FROM decoded_data x WHERE x.device_id = agg.device_id AND x.datapoint_id = agg.datapoint_id AND x.timestamp = agg.last_at LIMIT 1) AS last,
+		SELECT agg.device_id, dev.name AS device, agg.datapoint_id, dp.label, dp.unit, agg.count,
+			agg.min, agg.max, agg.avg,
+			(SELECT x.value FROM decoded_data x
+			 WHERE x.device_id = agg.device_id AND x.datapoint_id = agg.datapoint_id AND x.timestamp = agg.last_at
+			 LIMIT 1) AS last,
 			${isoUs("agg.last_at")} AS last_ts
 		FROM agg
 		JOIN datapoints dp ON dp.id = agg.datapoint_id
@@ -427,7 +433,9 @@ export function buildOverviewQuery(
 	const text = `SELECT dev.id, dev.name, dev.type, dev.profile, dev.status, dev.node_id, dev.owner,
 			${isoUs("md.last_seen")} AS last_seen,
 			(SELECT count(*)::int FROM alerts a WHERE a.device_id = dev.id AND a.cleared_at IS NULL) AS open_alerts,
-			coalesce((SELECT json_agg(json_build_object('id', dp.id, 'label', dp.label, 'unit', dp.unit, 'value', l.value, 'ts', l.ts) ORDER BY dp.id)
+			coalesce((SELECT json_agg(
+					json_build_object('id', dp.id, 'label', dp.label, 'unit', dp.unit, 'value', l.value, 'ts', l.ts)
+					ORDER BY dp.id)
 				FROM datapoints dp
 				LEFT JOIN LATERAL (
 					SELECT x.value, ${isoUs("x.timestamp")} AS ts FROM decoded_data x

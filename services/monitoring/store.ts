@@ -55,7 +55,8 @@ export function ruleToApi(r: RuleRow) {
 	};
 }
 
-const RULE_SELECT = `SELECT r.id, r.datapoint_id, r.direction, r.threshold, r.hysteresis, r.min_duration_s, r.severity, r.enabled,
+const RULE_SELECT = `SELECT r.id, r.datapoint_id, r.direction, r.threshold, r.hysteresis, r.min_duration_s,
+		r.severity, r.enabled,
 		r.source, r.created_by, dp.device_id, dp.label, dp.unit
 	FROM alert_rules r JOIN datapoints dp ON dp.id = r.datapoint_id`;
 
@@ -80,7 +81,8 @@ export async function insertRule(
 	}
 ): Promise<RuleRow> {
 	const [row] = await db.query<{ id: number }>(
-		`INSERT INTO alert_rules (datapoint_id, direction, threshold, hysteresis, min_duration_s, severity, enabled, source, created_by)
+		`INSERT INTO alert_rules (datapoint_id, direction, threshold, hysteresis, min_duration_s, severity, enabled,
+		 source, created_by)
 		 VALUES ($1, $2, $3, $4, $5, $6, $7, 'user', $8) RETURNING id`,
 		[r.datapointId, r.direction, r.threshold, r.hysteresis, r.minDurationS, r.severity, r.enabled, r.createdBy]
 	);
@@ -100,8 +102,9 @@ export type RuleChanges = Partial<{
 /** Changes the given fields of a rule (a profile rule stays a profile rule, so it is not seeded again). */
 export async function updateRule(db: Sql, id: number, c: RuleChanges): Promise<RuleRow | null> {
 	await db.query(
-		`UPDATE alert_rules SET direction = COALESCE($2, direction), threshold = COALESCE($3, threshold), hysteresis = COALESCE($4, hysteresis),
-		   min_duration_s = COALESCE($5, min_duration_s), severity = COALESCE($6, severity), enabled = COALESCE($7, enabled)
+		`UPDATE alert_rules SET direction = COALESCE($2, direction), threshold = COALESCE($3, threshold),
+		   hysteresis = COALESCE($4, hysteresis), min_duration_s = COALESCE($5, min_duration_s),
+		   severity = COALESCE($6, severity), enabled = COALESCE($7, enabled)
 		 WHERE id = $1`,
 		[
 			id,
@@ -157,7 +160,8 @@ export interface AlertRow {
 
 const iso = (c: string) => `to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
-const ALERT_SELECT = `SELECT a.id, a.kind, a.rule_id, a.device_id, dev.name AS device, a.datapoint_id, dp.label AS datapoint, dp.unit,
+const ALERT_SELECT = `SELECT a.id, a.kind, a.rule_id, a.device_id, dev.name AS device, a.datapoint_id, dp.label AS
+		datapoint, dp.unit,
 		a.severity, a.message, a.value, ${iso("a.raised_at")} AS raised_at, ${iso("a.cleared_at")} AS cleared_at,
 		${iso("a.acknowledged_at")} AS acknowledged_at, a.acknowledged_by, a.ack_comment
 	FROM alerts a JOIN devices dev ON dev.id = a.device_id LEFT JOIN datapoints dp ON dp.id = a.datapoint_id`;
@@ -220,12 +224,15 @@ export async function listAlerts(db: Sql, f: AlertListFilter): Promise<AlertRow[
 	const own = ownerCondition(asCaller(f.viewer), "dev.owner", add);
 	if (own) where.push(own);
 	return db.query<AlertRow>(
-		`${ALERT_SELECT} ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY a.id DESC LIMIT ${add(f.limit)}`,
+		`${ALERT_SELECT} ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY a.id DESC LIMIT ` +
+			`${add(f.limit)}`,
 		params
 	);
 }
 
-/** Raises an alert unless one is open for the same rule (or offline) and device: returns it, or null for a duplicate. */
+/**
+ * Raises an alert unless one is open for the same rule (or offline) and device: returns it, or null for a duplicate.
+ */
 export async function raiseAlert(
 	db: Sql,
 	a: {
@@ -242,7 +249,8 @@ export async function raiseAlert(
 	const rows = await db.query<{ id: number }>(
 		`INSERT INTO alerts (kind, rule_id, device_id, datapoint_id, severity, message, value, raised_at)
 		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		 ON CONFLICT (device_id, kind, (coalesce(rule_id, 0))) WHERE cleared_at IS NULL AND (kind = 'offline' OR rule_id IS NOT NULL)
+		 ON CONFLICT (device_id, kind, (coalesce(rule_id, 0))) WHERE cleared_at IS NULL AND (kind = 'offline' OR
+		 rule_id IS NOT NULL)
 		 DO NOTHING RETURNING id`,
 		[a.kind, a.ruleId, a.deviceId, a.datapointId, a.severity, a.message, a.value, a.at.toISOString()]
 	);
@@ -276,7 +284,8 @@ export async function acknowledgeAlert(
 	comment: string | null = null
 ): Promise<{ row: AlertRow; changed: boolean } | null> {
 	const rows = await db.query<{ id: number }>(
-		"UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2, ack_comment = $3 WHERE id = $1 AND acknowledged_at IS NULL RETURNING id",
+		"UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2, ack_comment = $3 WHERE id = $1 " +
+			"AND acknowledged_at IS NULL RETURNING id",
 		[id, by, comment]
 	);
 	const row = await getAlert(db, id);
@@ -303,7 +312,8 @@ export async function touchDevices(db: Sql, deviceIds: number[]): Promise<void> 
 	if (!deviceIds.length) return;
 	await db.query(
 		`INSERT INTO monitoring_devices (device_id, last_seen)
-		 SELECT u.device_id, now() FROM unnest($1::int[]) AS u(device_id) WHERE EXISTS (SELECT 1 FROM devices d WHERE d.id = u.device_id)
+		 SELECT u.device_id, now() FROM unnest($1::int[]) AS u(device_id) WHERE EXISTS (SELECT 1 FROM devices d WHERE
+		 d.id = u.device_id)
 		 ON CONFLICT (device_id) DO UPDATE SET last_seen = excluded.last_seen`,
 		[deviceIds]
 	);
@@ -328,10 +338,12 @@ export async function silentDevices(db: Sql, defaultIntervalS: number): Promise<
 				(extract(epoch from md.last_seen) * 1000)::float8 AS last_seen_ms,
 				(extract(epoch from now()) * 1000)::float8 AS now_ms,
 				coalesce(md.expected_interval_s,
-					CASE WHEN dev.config->>'expected_interval_s' ~ '^[0-9]+(\\.[0-9]+)?$' THEN (dev.config->>'expected_interval_s')::float8 END,
+					CASE WHEN dev.config->>'expected_interval_s' ~ '^[0-9]+(\\.[0-9]+)?$' THEN
+				(dev.config->>'expected_interval_s')::float8 END,
 					$1::float8) AS interval_s
 		 FROM monitoring_devices md JOIN devices dev ON dev.id = md.device_id
-		 WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.device_id = md.device_id AND a.kind = 'offline' AND a.cleared_at IS NULL)
+		 WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.device_id = md.device_id AND a.kind = 'offline' AND
+				a.cleared_at IS NULL)
 		   -- A device whose node was stopped on purpose is not "offline": nobody needs an alert for a planned stop.
 		   AND NOT (dev.status = 'disconnected' AND dev.status_reason = $2)`,
 		[defaultIntervalS, NODE_STOPPED]

@@ -170,7 +170,8 @@ export function decodeFrame(spec: ControllerSpec, sensorNo: number, frame: Frame
 		if (!t || dp.offset < 0 || dp.offset + t.size > frame.bytes.length) {
 			throw new DecodeError(
 				"BAD_METADATA",
-				`datapoint ${dp.label} of ${spec.mac}: ${dp.type} at offset ${dp.offset} does not fit a ${frame.bytes.length}-byte frame`
+				`datapoint ${dp.label} of ${spec.mac}: ${dp.type} at offset ${dp.offset} does not fit a ` +
+					`${frame.bytes.length}-byte frame`
 			);
 		}
 		const raw = t.read(frame.bytes, dp.offset);

@@ -108,7 +108,8 @@ export class EmbeddedBroker {
 				limitPacketSize(client, opts.maxPacketBytes, bytes => {
 					if (self) self.stats.refusedOversize++;
 					opts.logger.warn(
-						`mqtt: ${client.id ?? "a client"} sent a ${bytes}-byte packet, over MQTT_MAX_PACKET_BYTES (${opts.maxPacketBytes}): refused, connection closed`
+						`mqtt: ${client.id ?? "a client"} sent a ${bytes}-byte packet, over ` +
+							`MQTT_MAX_PACKET_BYTES (${opts.maxPacketBytes}): refused, connection closed`
 					);
 				});
 				done(null, true);
@@ -173,7 +174,8 @@ export class EmbeddedBroker {
 			if (this.opts.plainPortOptional && (err as NodeJS.ErrnoException)?.code === "EADDRINUSE") {
 				this.opts.logger.warn(
 					`mqtt: plain listener not started: ${host}:${port} is taken (another MQTT broker?); ` +
-						"controllers use the mTLS listener; set MQTT_PORT for a local plain listener, or MQTT_URL to use that broker"
+						("controllers use the mTLS listener; set MQTT_PORT for a local plain listener, or " +
+							"MQTT_URL to use that broker")
 				);
 				return;
 			}

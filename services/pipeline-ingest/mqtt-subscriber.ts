@@ -108,7 +108,8 @@ export function startSubscriber(opts: SubscriberOptions): Subscriber {
 				if (err) return opts.logger.error(`mqtt: subscribe failed: ${err.message}`);
 				subscribed = true;
 				opts.logger.info(
-					`mqtt: subscribed to ${opts.filters.join(" and ")} on ${opts.url} as ${opts.clientId} (shared group ${opts.group}, session ${connack.sessionPresent ? "resumed" : "new"})`
+					`mqtt: subscribed to ${opts.filters.join(" and ")} on ${opts.url} as ${opts.clientId} ` +
+						`(shared group ${opts.group}, session ${connack.sessionPresent ? "resumed" : "new"})`
 				);
 			}
 		);

@@ -122,7 +122,9 @@ const PipelineIngestService = defineService<IngestThis>({
 			this.stats.tooLarge++;
 			const letter: DeadLetterInput = {
 				source: "pipeline.decode",
-				reason: `TOO_LARGE: ${payload.length}-byte payload on a ${topic.length}-character topic (limits ${MAX_PAYLOAD_BYTES} and 512)`,
+				reason:
+					`TOO_LARGE: ${payload.length}-byte payload on a ${topic.length}-character topic (limits ` +
+					`${MAX_PAYLOAD_BYTES} and 512)`,
 				topic: topic.slice(0, 512),
 				payload: payload.subarray(0, MAX_PAYLOAD_BYTES).toString("utf8"),
 				data: { code: "TOO_LARGE", bytes: payload.length, receivedAt: new Date().toISOString() }
@@ -187,7 +189,8 @@ const PipelineIngestService = defineService<IngestThis>({
 			maxBuffered: 200_000,
 			onDrop: (count, reason) =>
 				this.logger.error(
-					`pipeline ingest: dropped ${count} MQTT messages (${reason}); not acknowledged, the broker keeps them`
+					`pipeline ingest: dropped ${count} MQTT messages (${reason}); not acknowledged, the ` +
+						`broker keeps them`
 				)
 		}).registerHealth();
 	},

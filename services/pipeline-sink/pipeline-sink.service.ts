@@ -110,7 +110,8 @@ const PipelineSinkService = defineService<SinkThis>({
 			onRetry: (err, attempt, delay) => {
 				if (attempt === 1 || attempt % 10 === 0)
 					this.logger.warn(
-						`pipeline sink: write failed (${errorMessage(err)}); retry ${attempt} in ${delay} ms, backlog stays in the channel`
+						`pipeline sink: write failed (${errorMessage(err)}); retry ${attempt} ` +
+							`in ${delay} ms, backlog stays in the channel`
 					);
 			}
 		});
@@ -123,7 +124,10 @@ const PipelineSinkService = defineService<SinkThis>({
 			return "unknown";
 		});
 		this.logger.info(
-			`pipeline sink: decoded_data is ${mode === "timescaledb" ? `a TimescaleDB hypertable (retention ${env.dataRetentionDays || "∞"} days)` : "a plain table (BRIN on time)"}`
+			"pipeline sink: decoded_data is " +
+				(mode === "timescaledb"
+					? `a TimescaleDB hypertable (retention ${env.dataRetentionDays || "∞"} days)`
+					: "a plain table (BRIN on time)")
 		);
 	},
 

@@ -160,7 +160,9 @@ class SerialLineDriver implements DeviceDriver {
 			// Dropped data is reported, never silent: the first time, then every 100 lines.
 			if (first || Math.floor(stats.overlongLines / 100) > Math.floor((stats.overlongLines - 1) / 100)) {
 				this.hooks.log.warn(
-					`processor: device ${this.req.deviceId}: ${stats.overlongLines} line(s) longer than buffer_size ${this.req.config.buffer_size} dropped (${stats.droppedBytes} bytes so far)`
+					`processor: device ${this.req.deviceId}: ${stats.overlongLines} line(s) longer than ` +
+						`buffer_size ${this.req.config.buffer_size} dropped (${stats.droppedBytes} bytes so ` +
+						`far)`
 				);
 			}
 		}

@@ -1,6 +1,7 @@
 /**
  * One open device: its driver (link and protocol, drivers.ts), reconnects, the read watchdog,
- * the mapping of values to datapoints, and counters for everything that was skipped or dropped. A session's failures stay inside it:
+ * the mapping of values to datapoints, and counters for everything that was skipped or dropped. A session's failures
+ * stay inside it:
  * the processor runs many, and one bad device never disturbs another.
  */
 import type { ServiceBroker } from "moleculer";

@@ -27,7 +27,10 @@ export type TransporterConfig = { kind: "none" } | { kind: "TCP" } | { kind: "NA
 export interface NodeEnv {
 	services: string[] | null;
 	nodeID: string;
-	/** The node whose processor serves this host's devices (DEVICE_NODEID): device payloads carry it. Defaults to nodeID; differs when the detector runs in its own privileged container. */
+	/**
+	 * The node whose processor serves this host's devices (DEVICE_NODEID): device payloads carry it. Defaults to
+	 * nodeID; differs when the detector runs in its own privileged container.
+	 */
 	deviceNodeID: string;
 	namespace: string;
 	transporter: TransporterConfig;
@@ -39,7 +42,9 @@ export interface NodeEnv {
 	logFormat: "json" | "short" | null;
 	/** Milliseconds a remote call may take before it fails (REQUEST_TIMEOUT_MS). */
 	requestTimeoutMs: number;
-	/** Calls of one action that may wait for a free slot of its bulkhead; past it 503 + Retry-After (BULKHEAD_QUEUE). */
+	/**
+	 * Calls of one action that may wait for a free slot of its bulkhead; past it 503 + Retry-After (BULKHEAD_QUEUE).
+	 */
 	bulkheadQueue: number;
 	/** Moleculer metrics on (METRICS=0 turns them off). */
 	metrics: boolean;
@@ -51,7 +56,10 @@ export interface NodeEnv {
 	channelsReplicas: number;
 	/** Serializer of the mesh's packets (SERIALIZER); every node of a mesh must use the same. */
 	serializer: Serializer;
-	/** JetStream: a delivered message not acknowledged within this long (and not reported as still in work) goes to another consumer (CHANNELS_ACK_WAIT_MS). */
+	/**
+	 * JetStream: a delivered message not acknowledged within this long (and not reported as still in work) goes to
+	 * another consumer (CHANNELS_ACK_WAIT_MS).
+	 */
 	channelsAckWaitMs: number;
 }
 
@@ -111,7 +119,10 @@ export interface StorageEnv {
 	dbConnectTimeoutMs: number;
 	/** Connections of the PostgreSQL pool (DB_POOL_MAX); database-bound actions run as many at once. */
 	dbPoolMax: number;
-	/** Redis Streams only: how long a delivered, unacknowledged message waits before it is retried or claimed by another consumer (CHANNELS_REDIS_MIN_IDLE_MS). */
+	/**
+	 * Redis Streams only: how long a delivered, unacknowledged message waits before it is retried or claimed by another
+	 * consumer (CHANNELS_REDIS_MIN_IDLE_MS).
+	 */
 	channelsRedisMinIdleMs: number;
 }
 
@@ -120,11 +131,17 @@ export interface GatewayEnv {
 	port: number;
 	/** Address the gateway listens on (HOST; default all interfaces). */
 	host: string;
-	/** Origins allowed to call the HTTP API and Socket.IO from a browser (CORS_ORIGINS, comma-separated, or *); null: same origin only. */
+	/**
+	 * Origins allowed to call the HTTP API and Socket.IO from a browser (CORS_ORIGINS, comma-separated, or *); null:
+	 * same origin only.
+	 */
 	corsOrigins: string[] | null;
 	/** Behind a reverse proxy: take the client address from X-Forwarded-For (TRUST_PROXY=1). */
 	trustProxy: boolean;
-	/** /metrics needs an admin token or METRICS_TOKEN: METRICS_AUTH=token, or unset and HOST not loopback; METRICS_AUTH=none opens it. */
+	/**
+	 * /metrics needs an admin token or METRICS_TOKEN: METRICS_AUTH=token, or unset and HOST not loopback;
+	 * METRICS_AUTH=none opens it.
+	 */
 	metricsAuth: boolean;
 	/** A static bearer token Prometheus may use for /metrics when METRICS_AUTH=1 (METRICS_TOKEN). */
 	metricsToken: string | null;
@@ -132,7 +149,9 @@ export interface GatewayEnv {
 
 /** Accounts, tokens and the device certificate authority (signing service and gateways). */
 export interface AuthEnv {
-	/** The Ed25519 token signing key as PKCS#8 PEM (JWT_PRIVATE_KEY; signing nodes only); null: DATA_DIR/jwt-keys.json. */
+	/**
+	 * The Ed25519 token signing key as PKCS#8 PEM (JWT_PRIVATE_KEY; signing nodes only); null: DATA_DIR/jwt-keys.json.
+	 */
 	jwtPrivateKey: string | null;
 	adminEmail: string | null;
 	adminPassword: string | null;
@@ -165,9 +184,14 @@ export interface PipelineEnv {
 	flushIntervalMs: number;
 	/** TimescaleDB retention of decoded_data in days, 0 = keep forever (DATA_RETENTION_DAYS). */
 	dataRetentionDays: number;
-	/** Deprecated: pipeline stages this node runs when SERVICES selects `pipeline` (PIPELINE_STAGES); null: all three. */
+	/**
+	 * Deprecated: pipeline stages this node runs when SERVICES selects `pipeline` (PIPELINE_STAGES); null: all three.
+	 */
 	pipelineStages: ("ingest" | "decode" | "sink")[] | null;
-	/** MQTT client id of this ingest instance, stable across restarts (MQTT_CLIENT_ID); null: `<namespace>-ingest-<NODEID>` when NODEID is set, else one generated once and kept in DATA_DIR. */
+	/**
+	 * MQTT client id of this ingest instance, stable across restarts (MQTT_CLIENT_ID); null:
+	 * `<namespace>-ingest-<NODEID>` when NODEID is set, else one generated once and kept in DATA_DIR.
+	 */
 	mqttClientId: string | null;
 	/** Largest MQTT packet accepted by the embedded broker and the ingest's client (MQTT_MAX_PACKET_BYTES). */
 	mqttMaxPacketBytes: number;
@@ -203,11 +227,16 @@ export interface AutomationEnv {
 	automationTickMs: number;
 	/** Days runs and commands are kept (AUTOMATION_HISTORY_DAYS). */
 	automationHistoryDays: number;
-	/** A reading within this many ms after a command succeeded on its device counts as caused by it (AUTOMATION_LOOP_WINDOW_MS). */
+	/**
+	 * A reading within this many ms after a command succeeded on its device counts as caused by it
+	 * (AUTOMATION_LOOP_WINDOW_MS).
+	 */
 	automationLoopWindowMs: number;
 	/** Longest chain of runs triggered by each other's commands before a run is suppressed (AUTOMATION_MAX_DEPTH). */
 	automationMaxDepth: number;
-	/** How long an instance holds a claimed timer or run before another instance may take it over (AUTOMATION_LEASE_MS). */
+	/**
+	 * How long an instance holds a claimed timer or run before another instance may take it over (AUTOMATION_LEASE_MS).
+	 */
 	automationLeaseMs: number;
 }
 
@@ -231,13 +260,19 @@ export interface BuildsEnv {
 	storeDir: string;
 	/** A build is killed after this many seconds (ASU_JOB_TIMEOUT_S; upstream 10 min). */
 	jobTimeoutS: number;
-	/** A worker that stops renewing its job lock for this long has its job retaken by another worker (ASU_WORKER_LOCK_MS). */
+	/**
+	 * A worker that stops renewing its job lock for this long has its job retaken by another worker
+	 * (ASU_WORKER_LOCK_MS).
+	 */
 	workerLockMs: number;
 	/** Unpacked ImageBuilders for the local builder: <dir>/<version>/<target>-<subtarget>/ (ASU_LOCAL_IB_DIR). */
 	localIbDir: string | null;
 	/** Container image of the podman builder (ASU_PODMAN_IMAGE; upstream ghcr.io/openwrt/imagebuilder). */
 	podmanImage: string;
-	/** A podman service socket the worker drives (ASU_PODMAN_URL, e.g. unix:///run/podman/podman.sock); local podman when unset. */
+	/**
+	 * A podman service socket the worker drives (ASU_PODMAN_URL, e.g. unix:///run/podman/podman.sock); local podman
+	 * when unset.
+	 */
 	podmanUrl: string | null;
 	/** Podman network the build containers join, one that cannot reach Redis (ASU_PODMAN_NETWORK). */
 	podmanNetwork: string;
@@ -483,7 +518,9 @@ export function checkMeshCredentials(t: TransporterConfig, insecure: boolean): v
 		if (!isLoopbackHost(url.hostname) && !url.username) {
 			throw new ConfigError(
 				"TRANSPORTER",
-				`${url.host} is not on this machine and the URL has no credentials: use nats://user:password@${url.host} (the shipped NATS configuration requires them), or set MESH_INSECURE=1 to run an open mesh on purpose`
+				`${url.host} is not on this machine and the URL has no credentials: use ` +
+					`nats://user:password@${url.host} (the shipped NATS configuration requires them), or set ` +
+					`MESH_INSECURE=1 to run an open mesh on purpose`
 			);
 		}
 	}

@@ -17,7 +17,9 @@ export function writePrivateFile(file: string, data: string | Uint8Array, opts: 
 	fs.renameSync(tmp, file);
 }
 
-/** Makes `dir` 0700 and everything below it owner-only (files 0600, directories 0700). Returns how many modes changed. */
+/**
+ * Makes `dir` 0700 and everything below it owner-only (files 0600, directories 0700). Returns how many modes changed.
+ */
 export function restrictTree(dir: string): number {
 	let changed = 0;
 	const fix = (p: string, want: number) => {
@@ -91,7 +93,9 @@ export class DataDirInUseError extends Error {
 		readonly pid: number
 	) {
 		super(
-			`DATA_DIR ${dir} is in use by another fleetmesh process${Number.isNaN(pid) ? "" : ` (pid ${pid})`}: one process per DATA_DIR (give this node its own DATA_DIR)`
+			`DATA_DIR ${dir} is in use by another fleetmesh ` +
+				`process${Number.isNaN(pid) ? "" : ` (pid ${pid})`}: one process per DATA_DIR (give this node ` +
+				`its own DATA_DIR)`
 		);
 		this.name = "DataDirInUseError";
 		this.stack = `${this.name}: ${this.message}`;

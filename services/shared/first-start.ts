@@ -43,7 +43,8 @@ export function writeAdminPasswordFile(dataDir: string, email: string, password:
 		fs.mkdirSync(dataDir, { recursive: true });
 		fs.writeFileSync(
 			file,
-			`# fleetmesh: the administrator created at the first start.\n# Sign in, change the password (Account), then delete this file.\nemail: ${email}\npassword: ${password}\n`,
+			`# fleetmesh: the administrator created at the first start.\n# Sign in, change the password ` +
+				`(Account), then delete this file.\nemail: ${email}\npassword: ${password}\n`,
 			{ mode: 0o600 }
 		);
 		// writeFileSync's mode applies only to a new file; an old one keeps its permissions otherwise.
@@ -91,7 +92,8 @@ export function startSummaryLine(n: StartNotes): string | null {
 	if (n.dashboardUrl) parts.push(`dashboard ${n.dashboardUrl}`);
 	if (n.adminEmail && n.adminPassword)
 		parts.push(
-			`created administrator ${n.adminEmail} with the generated password ${n.adminPassword}${n.passwordFile ? ` (kept in ${n.passwordFile}, mode 0600)` : ""}`
+			`created administrator ${n.adminEmail} with the generated password ` +
+				`${n.adminPassword}${n.passwordFile ? ` (kept in ${n.passwordFile}, mode 0600)` : ""}`
 		);
 	else if (n.adminEmail)
 		parts.push(`sign in as ${n.adminEmail}${n.passwordFile ? ` (password: see ${n.passwordFile})` : ""}`);

@@ -391,7 +391,10 @@ const SigningService = defineService<This>({
 			}
 		},
 
-		/** A client certificate for a controller, for the key pair the caller made (its CSR): no private key leaves the caller. */
+		/**
+		 * A client certificate for a controller, for the key pair the caller made (its CSR): no private key leaves the
+		 * caller.
+		 */
 		issueDeviceCert: {
 			rest: "POST /certs/devices",
 			auth: "admin",
@@ -514,7 +517,9 @@ const SigningService = defineService<This>({
 			await this.broker.broadcast(USER_CHANGED_EVENT, state);
 		},
 
-		/** First start with no users: the admin from ADMIN_EMAIL/ADMIN_PASSWORD, or a generated password printed once. */
+		/**
+		 * First start with no users: the admin from ADMIN_EMAIL/ADMIN_PASSWORD, or a generated password printed once.
+		 */
 		async ensureAdmin(this: This) {
 			if ((await users.countUsers(this.db)) > 0) return this.noteAdmin();
 			const email = normaliseEmail(this.env.adminEmail ?? DEFAULT_ADMIN_EMAIL);
@@ -526,11 +531,14 @@ const SigningService = defineService<This>({
 			if (problem) throw new ConfigError("ADMIN_PASSWORD", problem);
 			if (!(await users.insertFirstAdmin(this.db, email, await hashPassword(password)))) return;
 			if (generated) {
-				// The password goes into the start-up summary at the end of the output (and a 0600 file), not into this line.
+				// The password goes into the start-up summary at the end of the output (and a 0600 file), not into this
+				// line.
 				const file = writeAdminPasswordFile(this.env.dataDir, email, password);
 				addStartNotes({ adminEmail: email, adminPassword: password, passwordFile: file ?? undefined });
 				this.logger.warn(
-					`first start: created administrator ${email}; the generated password is in the start-up summary below${file ? "" : " (it could not be written to DATA_DIR)"}; set ADMIN_PASSWORD to choose it (lost it? npm run admin -- reset-password ${email})`
+					`first start: created administrator ${email}; the generated password is in the ` +
+						`start-up summary below${file ? "" : " (it could not be written to DATA_DIR)"}; set ` +
+						`ADMIN_PASSWORD to choose it (lost it? npm run admin -- reset-password ${email})`
 				);
 			} else {
 				addStartNotes({ adminEmail: email });

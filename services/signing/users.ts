@@ -47,7 +47,8 @@ export async function emailExists(sql: Sql, email: string): Promise<boolean> {
 /** Inserts a user; null when the address exists (the unique key decides between concurrent registrations). */
 export async function insertUser(sql: Sql, email: string, hash: string, isAdmin = false): Promise<UserRow | null> {
 	const rows = await sql.query<UserRow>(
-		`INSERT INTO t_users (email, password, is_admin) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING RETURNING ${COLUMNS}`,
+		`INSERT INTO t_users (email, password, is_admin) VALUES ($1, $2, $3) ON CONFLICT (email) DO ` +
+			`NOTHING RETURNING ${COLUMNS}`,
 		[email, hash, isAdmin]
 	);
 	return rows[0] ?? null;
@@ -56,7 +57,8 @@ export async function insertUser(sql: Sql, email: string, hash: string, isAdmin 
 /** The first administrator, only while there are no users at all (two signing nodes starting together create one). */
 export async function insertFirstAdmin(sql: Sql, email: string, hash: string): Promise<boolean> {
 	const rows = await sql.query(
-		"INSERT INTO t_users (email, password, is_admin) SELECT $1, $2, true WHERE NOT EXISTS (SELECT 1 FROM t_users) ON CONFLICT (email) DO NOTHING RETURNING id",
+		"INSERT INTO t_users (email, password, is_admin) SELECT $1, $2, true WHERE NOT EXISTS (SELECT 1 " +
+			"FROM t_users) ON CONFLICT (email) DO NOTHING RETURNING id",
 		[email, hash]
 	);
 	return rows.length > 0;
@@ -110,7 +112,8 @@ export async function userState(sql: Sql, id: number): Promise<UserState> {
 export async function setRole(sql: Sql, id: number, isAdmin: boolean): Promise<UserRow | null | "last-admin"> {
 	if (!isAdmin) {
 		const rows = await sql.query<UserRow>(
-			`UPDATE t_users SET is_admin = false, updated_at = now() WHERE id = $1 AND (NOT is_admin OR EXISTS (SELECT 1 FROM t_users WHERE is_admin AND id <> $1)) RETURNING ${COLUMNS}`,
+			`UPDATE t_users SET is_admin = false, updated_at = now() WHERE id = $1 AND (NOT is_admin OR ` +
+				`EXISTS (SELECT 1 FROM t_users WHERE is_admin AND id <> $1)) RETURNING ${COLUMNS}`,
 			[id]
 		);
 		if (rows[0]) return rows[0];
@@ -126,7 +129,8 @@ export async function setRole(sql: Sql, id: number, isAdmin: boolean): Promise<U
 /** Deletes a user (not the last administrator). */
 export async function deleteUser(sql: Sql, id: number): Promise<boolean | "last-admin"> {
 	const rows = await sql.query(
-		`DELETE FROM t_users WHERE id = $1 AND (NOT is_admin OR EXISTS (SELECT 1 FROM t_users WHERE is_admin AND id <> $1)) RETURNING id`,
+		`DELETE FROM t_users WHERE id = $1 AND (NOT is_admin OR EXISTS (SELECT 1 FROM t_users WHERE ` +
+			`is_admin AND id <> $1)) RETURNING id`,
 		[id]
 	);
 	if (rows.length) return true;
@@ -136,7 +140,8 @@ export async function deleteUser(sql: Sql, id: number): Promise<boolean | "last-
 /** Sets a new password and ends every session of the user (token_version + 1). */
 export async function setPassword(sql: Sql, id: number, hash: string): Promise<UserRow | null> {
 	const rows = await sql.query<UserRow>(
-		`UPDATE t_users SET password = $2, token_version = token_version + 1, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+		`UPDATE t_users SET password = $2, token_version = token_version + 1, updated_at = now() WHERE id ` +
+			`= $1 RETURNING ${COLUMNS}`,
 		[id, hash]
 	);
 	return rows[0] ?? null;
@@ -161,14 +166,16 @@ export function generatePassword(): string {
 
 export async function revokeToken(sql: Sql, jti: string, userId: number, exp: number): Promise<void> {
 	await sql.query(
-		"INSERT INTO t_blacklist_tokens (jti, user_id, expires_at) VALUES ($1, $2, to_timestamp($3)) ON CONFLICT (jti) DO NOTHING",
+		"INSERT INTO t_blacklist_tokens (jti, user_id, expires_at) VALUES ($1, $2, to_timestamp($3)) ON " +
+			"CONFLICT (jti) DO NOTHING",
 		[jti, userId, exp]
 	);
 }
 
 export async function revokedTokens(sql: Sql): Promise<Array<{ jti: string; exp: number }>> {
 	const rows = await sql.query<{ jti: string; exp: string }>(
-		"SELECT jti, floor(extract(epoch from expires_at))::bigint AS exp FROM t_blacklist_tokens WHERE expires_at > now()"
+		"SELECT jti, floor(extract(epoch from expires_at))::bigint AS exp FROM t_blacklist_tokens WHERE " +
+			"expires_at > now()"
 	);
 	return rows.map(r => ({ jti: r.jti, exp: Number(r.exp) }));
 }
@@ -189,7 +196,8 @@ export async function recordCertificate(
 	}
 ): Promise<void> {
 	await sql.query(
-		"INSERT INTO t_certificates (serial_number, common_name, mac, usage, not_after, issued_by) VALUES ($1, $2, $3, $4, $5, $6)",
+		"INSERT INTO t_certificates (serial_number, common_name, mac, usage, not_after, issued_by) VALUES " +
+			"($1, $2, $3, $4, $5, $6)",
 		[c.serial, c.commonName, c.mac, c.usage, c.notAfter, c.issuedBy]
 	);
 }

@@ -152,7 +152,8 @@ export const ControllersMixin = defineMixin<ControllersThis>({
 			});
 			c.timer = setInterval(() => this.publishFrames(c), env.simControllerIntervalMs);
 			this.logger.info(
-				`simulator: controller ${controllerId(mac)} publishing to ${url} every ${env.simControllerIntervalMs} ms`
+				`simulator: controller ${controllerId(mac)} publishing to ${url} every ` +
+					`${env.simControllerIntervalMs} ms`
 			);
 			return c;
 		},

@@ -252,7 +252,7 @@ export const DevicesMixin = defineMixin<DevicesThis>({
 				let stopWriter: () => Promise<void> = async () => undefined;
 				try {
 					if (p.kind === "modbus-sensor") {
-						// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when a Modbus device is opened
+						// eslint-disable-next-line @typescript-eslint/no-require-imports -- only when Modbus is opened
 						const { ServerSerial } = require("modbus-serial");
 						// Input registers 1/2: temperature and humidity × 10; holding registers take writes.
 						const holding = new Map<number, number>([

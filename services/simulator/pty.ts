@@ -29,7 +29,8 @@ export async function createPtyPair(deviceLink: string, hostPath: string, timeou
 		"sh",
 		[
 			"-c",
-			'command -v socat >/dev/null || { echo "socat not found" >&2; exit 127; }; exec 3<&0; socat "$0" "$1" & p=$!; (cat <&3 >/dev/null; kill $p 2>/dev/null) & wait $p',
+			'command -v socat >/dev/null || { echo "socat not found" >&2; exit 127; }; exec 3<&0; socat ' +
+				'"$0" "$1" & p=$!; (cat <&3 >/dev/null; kill $p 2>/dev/null) & wait $p',
 			`pty,raw,echo=0,link=${deviceLink}`,
 			`pty,raw,echo=0,link=${hostPath}`
 		],
@@ -47,7 +48,8 @@ export async function createPtyPair(deviceLink: string, hostPath: string, timeou
 		if (exited || Date.now() > deadline) {
 			child.stdin!.end();
 			throw new Error(
-				`socat did not create the PTY pair${stderr ? `: ${stderr.trim()}` : exited ? " (exited; is socat installed?)" : ""}`
+				`socat did not create the PTY ` +
+					`pair${stderr ? `: ${stderr.trim()}` : exited ? " (exited; is socat installed?)" : ""}`
 			);
 		}
 		await new Promise(r => setTimeout(r, 10));

@@ -93,7 +93,8 @@ export function udevPropertiesFor(kind: VirtualKind, serial: string | undefined,
 
 /** by-id link name as udev builds it: usb-<vendor>_<model>_<serial>-if00. */
 export function byIdName(props: UdevProperties): string {
-	return `usb-${props.ID_VENDOR ?? "unknown"}_${props.ID_MODEL ?? "unknown"}${props.ID_SERIAL_SHORT ? `_${props.ID_SERIAL_SHORT}` : ""}-if00`;
+	const serial = props.ID_SERIAL_SHORT ? `_${props.ID_SERIAL_SHORT}` : "";
+	return `usb-${props.ID_VENDOR ?? "unknown"}_${props.ID_MODEL ?? "unknown"}${serial}-if00`;
 }
 
 /** An Arduino sketch's output: a script of lines (cycled), or slowly varying sensor values. */
@@ -119,13 +120,15 @@ export function gpsSentences(n: number, start = { lat: 48.1173, lon: 11.5167 }):
 	const lat = start.lat + n * 0.00001;
 	const lon = start.lon + n * 0.00001;
 	const d = new Date(Date.UTC(2026, 0, 1, 12, 0, n % 60));
-	const hhmmss = `${String(d.getUTCHours()).padStart(2, "0")}${String(d.getUTCMinutes()).padStart(2, "0")}${String(d.getUTCSeconds()).padStart(2, "0")}.00`;
+	const two = (v: number) => String(v).padStart(2, "0");
+	const hhmmss = `${two(d.getUTCHours())}${two(d.getUTCMinutes())}${two(d.getUTCSeconds())}.00`;
 	const fmt = (v: number, degDigits: number) => {
 		const a = Math.abs(v);
 		const deg = Math.floor(a);
 		return `${String(deg).padStart(degDigits, "0")}${((a - deg) * 60).toFixed(4).padStart(7, "0")}`;
 	};
-	const gga = `GPGGA,${hhmmss},${fmt(lat, 2)},${lat >= 0 ? "N" : "S"},${fmt(lon, 3)},${lon >= 0 ? "E" : "W"},1,08,0.9,545.4,M,46.9,M,,`;
-	const rmc = `GPRMC,${hhmmss},A,${fmt(lat, 2)},${lat >= 0 ? "N" : "S"},${fmt(lon, 3)},${lon >= 0 ? "E" : "W"},000.5,054.7,010126,,,A`;
+	const pos = `${fmt(lat, 2)},${lat >= 0 ? "N" : "S"},${fmt(lon, 3)},${lon >= 0 ? "E" : "W"}`;
+	const gga = `GPGGA,${hhmmss},${pos},1,08,0.9,545.4,M,46.9,M,,`;
+	const rmc = `GPRMC,${hhmmss},A,${pos},000.5,054.7,010126,,,A`;
 	return [gga, rmc, "GPGSV,1,1,01,01,40,083,46"].map(b => `$${b}*${nmeaChecksum(b)}`);
 }

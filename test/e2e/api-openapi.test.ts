@@ -173,12 +173,13 @@ describe("OpenAPI document of a full node", () => {
 		expect(doc.paths["/api/list-aliases"]).toBeUndefined();
 	});
 
-	it("answers every operation as documented: 401 without a token unless public, 200 for GET routes, 404 for an unknown id", async () => {
+	it("answers every operation as documented: 401 without a token unless public, 200 GET, 404 unknown", async () => {
 		const problems: string[] = [];
 		let unauthenticated = 0;
 		let gets = 0;
 		for (const [p, ops] of Object.entries<any>(doc.paths)) {
-			if (!p.startsWith("/api/") || p.startsWith("/api/v1") || p === "/api/overview") continue; // the ASU paths keep upstream's shapes
+			// the ASU paths keep upstream's shapes
+			if (!p.startsWith("/api/") || p.startsWith("/api/v1") || p === "/api/overview") continue;
 			for (const [m, op] of Object.entries<any>(ops)) {
 				const isPublic = Array.isArray(op.security) && op.security.length === 0;
 				const pathParams = (op.parameters ?? []).filter((x: any) => x.in === "path");
@@ -286,7 +287,7 @@ describe("OpenAPI document of a full node", () => {
 		expect((await call(url, "GET", "/api/devices?stauts=open")).status).toBe(401);
 	});
 
-	it("filters by id or by name alike, and validation messages name the field, the value and what is allowed", async () => {
+	it("filters by id or name alike; validation messages name the field, the value and what is allowed", async () => {
 		const [dev] = (await call(url, "GET", "/api/monitoring/devices?limit=1000", token)).body.items.filter(
 			(d: any) => d.name === "Conv B"
 		);

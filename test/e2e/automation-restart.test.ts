@@ -104,7 +104,7 @@ afterAll(async () => {
 });
 
 describe("automation across restarts and instances", () => {
-	it("killed with SIGKILL during a for wait, restarted: fires once at the right time; a restart after firing does not fire again", async () => {
+	it("SIGKILL in a for wait, restarted: fires once, on time; a restart after firing does not refire", async () => {
 		let node = await startAutomation(1);
 		await plugDevices();
 		const rule = await call("createRule", {
@@ -208,7 +208,7 @@ describe("automation across restarts and instances", () => {
 		await call("updateRule", { id: rule.id, enabled: false });
 	}, 60_000);
 
-	it("schedules that fell due while no instance ran: run_once catches up once, skip records one missed entry", async () => {
+	it("schedules due while no instance ran: run_once catches up once, skip records one missed entry", async () => {
 		const startAt = new Date(Date.now() - 3 * 3_600_000 - 5 * 60_000).toISOString();
 		const action = [{ type: "command", deviceId: modbus, action: "write", params: { register: 15, value: 1 } }];
 		const once = await call("createSchedule", {

@@ -222,9 +222,10 @@ describe("ASU clients against two workers and one API node", () => {
 		expect(branch).toMatchObject({ enabled: true, path_packages: "DEPRECATED" });
 		const version = branch.versions[0];
 		const arch = branch.targets["ath79/generic"];
+		const board = "glinet,gl-ar300m16".replace(/,/g, "_");
 		const prof = (
 			await json(
-				`${base}/json/v1/${branch.path.replace("{version}", version)}/targets/ath79/generic/${"glinet,gl-ar300m16".replace(/,/g, "_")}.json`
+				`${base}/json/v1/${branch.path.replace("{version}", version)}/targets/ath79/generic/${board}.json`
 			)
 		).body;
 		expect(prof).toMatchObject({ metadata_version: 1, arch_packages: arch, target: "ath79/generic" });

@@ -2,7 +2,8 @@
  * The dashboard as an operator meets it: a node started the way `npm start` starts one (every
  * service, the simulator's virtual devices) on a PostgreSQL database of its own (so the test can
  * seed a week of history with an outage in it), opened in headless Chromium (driven by
- * playwright-core: Debian's chromium, or the @sparticuz/chromium package's) at 1440×900 and 390×844. Sign in, the overview with live values, an
+ * playwright-core: Debian's chromium, or the @sparticuz/chromium package's) at 1440×900 and 390×844. Sign in, the
+ * overview with live values, an
  * alert acknowledged; the device list (search, filter, group), a device page (facts, datapoints,
  * lifecycle, 7-day history with the outage drawn as a gap, zoom, hover readout, two series, CSV
  * export, rename, owner, delete); alerts (rule created and edited, acknowledged with a comment);
@@ -92,13 +93,16 @@ describe("dashboard in headless Chromium against a full node", () => {
 		await pg.connect();
 		try {
 			await pg.query(
-				`INSERT INTO datapoints (device_id, label, unit) VALUES ($1, 'temperature', '°C'), ($1, 'humidity', '%')`,
+				`INSERT INTO datapoints (device_id, label, unit) VALUES ($1, 'temperature', '°C'), ($1, ` +
+					`'humidity', '%')`,
 				[seededId]
 			);
 			await pg.query(
 				`INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value)
-				 SELECT t, $1, dp.id, CASE dp.label WHEN 'temperature' THEN 20 + 5 * sin(extract(epoch from t) / 20000) ELSE 50 + 10 * cos(extract(epoch from t) / 30000) END
-				 FROM generate_series(now() - interval '7 days', now() - interval '1 minute', interval '5 minutes') AS t
+				 SELECT t, $1, dp.id, CASE dp.label WHEN 'temperature' THEN 20 + 5 * sin(extract(epoch from t) /
+				 20000) ELSE 50 + 10 * cos(extract(epoch from t) / 30000) END
+				 FROM generate_series(now() - interval '7 days', now() - interval '1 minute', interval '5 minutes') AS
+				 t
 				 CROSS JOIN datapoints dp
 				 WHERE dp.device_id = $1 AND NOT (t > now() - interval '3 days' AND t < now() - interval '60 hours')`,
 				[seededId]

@@ -104,7 +104,8 @@ describe("two nodes over NATS", () => {
 		);
 		expect(back).toEqual({ hello: "again", nodeID: "node-a" });
 		console.log(
-			`failures until fail-fast: ${errors.map(e => `${e.type}:${e.ms}ms`).join(", ")}; answered again ${Date.now() - restartedAt} ms after the restart`
+			`failures until fail-fast: ${errors.map(e => `${e.type}:${e.ms}ms`).join(", ")}; answered ` +
+				`again ${Date.now() - restartedAt} ms after the restart`
 		);
 	});
 });

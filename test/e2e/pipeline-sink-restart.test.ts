@@ -104,7 +104,8 @@ describe("pipeline sink node killed and restarted mid-stream", () => {
 			await new Promise(r => setTimeout(r, 1000));
 			expect(await count()).toBe(expected);
 			const incomplete = await pg.query(
-				"SELECT count(*)::int AS n FROM (SELECT device_id, timestamp FROM decoded_data GROUP BY 1, 2 HAVING count(*) <> 7) x"
+				"SELECT count(*)::int AS n FROM (SELECT device_id, timestamp FROM decoded_data GROUP BY 1, " +
+					"2 HAVING count(*) <> 7) x"
 			);
 			expect(incomplete.rows[0].n).toBe(0);
 			const keys = await pg.query("SELECT count(DISTINCT (device_id, timestamp))::int AS n FROM decoded_data");

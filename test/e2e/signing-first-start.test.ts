@@ -56,7 +56,10 @@ describe("signing on first start and restart (own process, PGlite)", () => {
 		const first = await start(dataDir, port);
 		// The password is in the start-up summary at the end of the output, and in a 0600 file.
 		const m = await first.waitForOutput(
-			/start-up summary: .*created administrator (\S+) with the generated password (\S+) \(kept in (\S+), mode 0600\)/,
+			new RegExp(
+				String.raw`start-up summary: .*created administrator (\S+) with the generated password (\S+) ` +
+					String.raw`\(kept in (\S+), mode 0600\)`
+			),
 			10_000
 		);
 		const [, email, password, file] = m;
@@ -100,7 +103,8 @@ describe("signing on first start and restart (own process, PGlite)", () => {
 		expect(((await stillRevoked.json()) as any).type).toBe("TOKEN_REVOKED");
 		expect((await post(`${base}/api/users/auth`, { email, password })).status).toBe(200);
 
-		// The password appears exactly once across both runs (debug level included: the summary line); no Argon2 hash ever does.
+		// The password appears exactly once across both runs (debug level included: the summary line); no Argon2 hash
+		// ever does.
 		const all = first.output() + second.output();
 		expect(all.split(password).length - 1).toBe(1);
 		expect(all).not.toMatch(/\$argon2/);

@@ -138,7 +138,7 @@ describe("a node on its DATA_DIR", () => {
 		expect(await first.kill("SIGTERM")).toBe(0);
 	}, 300_000);
 
-	it("restarts twice: the same devices, nothing streaming on a gone node; reset-password on the stopped node", async () => {
+	it("restarts twice: same devices, none streaming on a gone node; reset-password on the stopped node", async () => {
 		for (let round = 0; round < 2; round++) {
 			if (round === 1) {
 				// The lost admin password, while the node is stopped.

@@ -218,13 +218,18 @@ export interface Counts {
 export async function countRows(pg: Client): Promise<Counts> {
 	const r = await pg.query(
 		`SELECT (SELECT count(*)::int FROM decoded_data) AS rows,
-		        (SELECT count(*)::int FROM (SELECT DISTINCT timestamp, device_id, datapoint_id FROM decoded_data) d) AS distinct,
-		        (SELECT count(*)::int FROM (SELECT device_id, timestamp FROM decoded_data GROUP BY 1, 2 HAVING count(*) <> 7) x) AS incomplete`
+		        (SELECT count(*)::int FROM (SELECT DISTINCT timestamp, device_id, datapoint_id FROM decoded_data) d)
+		        AS distinct,
+		        (SELECT count(*)::int FROM (SELECT device_id, timestamp FROM decoded_data GROUP BY 1, 2 HAVING
+		        count(*) <> 7) x) AS incomplete`
 	);
 	return r.rows[0] as Counts;
 }
 
-/** Polls until decoded_data holds `expected` rows (or the time is up); returns the last counts and when they were reached. */
+/**
+ * Polls until decoded_data holds `expected` rows (or the time is up); returns the last counts and when they were
+ * reached.
+ */
 export async function waitRows(pg: Client, expected: number, timeoutMs: number): Promise<Counts & { at: number }> {
 	const deadline = Date.now() + timeoutMs;
 	let c = await countRows(pg);

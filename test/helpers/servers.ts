@@ -19,7 +19,9 @@ export const SERVERS = {
 	nats: {
 		host: "127.0.0.1",
 		port: 4222,
-		start: "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server"
+		start:
+			"start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p " +
+			"4222 -js -sd /var/lib/nats-server"
 	},
 	mosquitto: { host: "127.0.0.1", port: 1883, start: "mosquitto -d -c /etc/mosquitto/mosquitto.conf" }
 } as const;

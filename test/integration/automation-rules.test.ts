@@ -93,7 +93,7 @@ afterAll(async () => {
 });
 
 describe("rules", () => {
-	it("a rule with for: 3s fires once after 3 s, with a trace, and the command reaches the Modbus device", async () => {
+	it("a rule with for: 3s fires once after 3 s, with a trace; the command reaches the Modbus device", async () => {
 		const created = await A("POST", "/rules", {
 			name: "Fan on when hot",
 			trigger: {
@@ -191,7 +191,7 @@ describe("rules", () => {
 });
 
 describe("commands", () => {
-	it("an offline device keeps a command queued: a 3 s TTL expires, a 2 min one is delivered after the replug", async () => {
+	it("an offline device keeps a command queued: a 3 s TTL expires, a 2 min one arrives on replug", async () => {
 		const off = await plug("modbus-sensor", "rs485-off", "FTAUTO-OFF");
 		await node.broker.call("simulator.unplug", { id: "rs485-off" });
 		await waitFor(
@@ -287,7 +287,8 @@ describe("access and validation", () => {
 		const reg = await api(node.url, "POST", "/api/users/add", { email: "alice@example.com", password });
 		alice = await login(node.url, "alice@example.com", password);
 		[{ id: aliceDevice }] = await db.query(
-			"INSERT INTO devices (uid, name, owner, status) VALUES ('alice-1', 'Alice board', $1, 'disconnected') RETURNING id",
+			"INSERT INTO devices (uid, name, owner, status) VALUES ('alice-1', 'Alice board', $1, " +
+				"'disconnected') RETURNING id",
 			[reg.body.id]
 		);
 		await db.query("INSERT INTO datapoints (device_id, label) VALUES ($1, 'temperature')", [aliceDevice]);
@@ -396,7 +397,7 @@ describe("access and validation", () => {
 });
 
 describe("schedules", () => {
-	it("previews DST days in Europe/Berlin: the skipped hour runs once at the first valid time, the repeated hour once", async () => {
+	it("previews DST in Europe/Berlin: a skipped hour runs once at the next valid time, a repeated once", async () => {
 		const spring = await A("POST", "/schedules/preview", {
 			cron: "30 2 * * *",
 			timezone: "Europe/Berlin",
@@ -590,7 +591,8 @@ describe("loops and simulation", () => {
 			to: new Date(base + 20_000).toISOString()
 		});
 		expect(sim.status).toBe(200);
-		// 25 at +1 s held to +3 s (27): fires at the reading; 30 at +5 s held to +7 s by the timer (31 at +6 s is too early, 5 at +7 s ends it… after the timer).
+		// 25 at +1 s held to +3 s (27): fires at the reading; 30 at +5 s held to +7 s by the timer (31 at +6 s is too
+		// early, 5 at +7 s ends it… after the timer).
 		expect(sim.body.runs.map((x: any) => [x.status, x.trigger.pendingSince, x.trigger.heldMs])).toEqual([
 			["simulated", new Date(base + 1000).toISOString(), 2000],
 			["simulated", new Date(base + 5000).toISOString(), 2000]
@@ -628,7 +630,7 @@ describe("modes and delays", () => {
 			})
 		).body.id as number;
 
-	it("single: a trigger during a delay is ignored and counted in the running run's trace; the delay then continues", async () => {
+	it("single: a trigger in a delay is ignored, counted in the running run's trace; the delay goes on", async () => {
 		const id = await mk("single", 50);
 		await cross();
 		await waitFor(async () => (await runsOf(id))[0]?.status === "waiting", 5000, "the run waits in its delay");

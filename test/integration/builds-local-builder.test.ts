@@ -36,7 +36,9 @@ fs.writeFileSync(
 		`export SIM_IB_IMAGE_KIB := 8`,
 		".PHONY: info manifest image",
 		"info manifest image:",
-		`\t@${path.join(ROOT, "node_modules/.bin/tsx")} ${path.join(ROOT, "services/builds-worker/simulated-ib-cli.ts")} $@ ${vars.map(v => `"${v}=$(${v})"`).join(" ")}`,
+		`\t@${path.join(ROOT, "node_modules/.bin/tsx")} ` +
+			`${path.join(ROOT, "services/builds-worker/simulated-ib-cli.ts")} $@ ` +
+			`${vars.map(v => `"${v}=$(${v})"`).join(" ")}`,
 		""
 	].join("\n")
 );

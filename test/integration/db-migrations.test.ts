@@ -16,7 +16,8 @@ async function describeSchema(db: Database) {
 		  ORDER BY table_name, column_name`
 	);
 	const constraints = await db.query(
-		`SELECT tc.table_name, tc.constraint_type, string_agg(kcu.column_name, ',' ORDER BY kcu.ordinal_position) AS cols
+		`SELECT tc.table_name, tc.constraint_type, string_agg(kcu.column_name, ',' ORDER BY kcu.ordinal_position) AS
+		   cols
 		   FROM information_schema.table_constraints tc
 		   JOIN information_schema.key_column_usage kcu
 		     ON kcu.constraint_name = tc.constraint_name AND kcu.table_schema = tc.table_schema

@@ -64,7 +64,7 @@ afterAll(async () => {
 });
 
 describe("detector service on the sysfs source", () => {
-	it("announces its source, reports what is there at start, then plug and unplug, with the contract's payload", async () => {
+	it("announces its source, reports what is there at start, then plug and unplug (contract payload)", async () => {
 		const list = await broker.call<any, any>("detector.list", {});
 		expect(list.sources).toEqual(["sysfs"]);
 		await waitFor(
@@ -124,7 +124,9 @@ describe("udevadm source process handling (stand-in udevadm replaying recorded o
 		const bin = path.join(root, "udevadm");
 		fs.writeFileSync(
 			bin,
-			`#!/bin/sh\nif [ "$1" = monitor ]; then echo "$@" > ${root}/monitor-args; cat ${FIXTURES}/udevadm-monitor.txt; exec sleep 30; else cat ${FIXTURES}/udevadm-export-db.txt; fi\n`,
+			`#!/bin/sh\nif [ "$1" = monitor ]; then echo "$@" > ${root}/monitor-args; cat ` +
+				`${FIXTURES}/udevadm-monitor.txt; exec sleep 30; else cat ${FIXTURES}/udevadm-export-db.txt; ` +
+				`fi\n`,
 			{ mode: 0o755 }
 		);
 		const src = new UdevadmSource(bin, { warn: () => undefined });

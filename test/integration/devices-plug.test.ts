@@ -71,7 +71,7 @@ afterAll(async () => {
 });
 
 describe("plug and play on one node", () => {
-	it("identifies a plugged Arduino Uno, streams its values to the channel, stops on unplug and resumes under the same id on replug", async () => {
+	it("identifies a plugged Arduino Uno, streams, stops on unplug, resumes under its id on replug", async () => {
 		await broker.call("simulator.plug", {
 			kind: "arduino-uno",
 			id: "uno",
@@ -167,7 +167,7 @@ describe("plug and play on one node", () => {
 		await broker.call("simulator.unplug", { id: "uno" });
 	});
 
-	it("survives garbage, over-long and half lines: bad lines are counted and skipped, good ones still stream", async () => {
+	it("survives garbage, over-long and half lines: bad ones counted and skipped, good ones stream", async () => {
 		const long = "temperature:" + "9".repeat(5000);
 		await broker.call("simulator.plug", {
 			kind: "arduino-uno",
@@ -274,7 +274,7 @@ describe("plug and play on one node", () => {
 		await waitFor(async () => (await device(bme.id)).status === "disconnected", 10_000, "BME280 disconnected");
 	});
 
-	it("registers an unknown device as unidentified with its usb.ids name, and keeps a renumbered serial-less tty under one id", async () => {
+	it("registers an unknown device as unidentified (usb.ids name); a renumbered tty keeps one id", async () => {
 		await broker.call("detector.simulate", {
 			action: "add",
 			path: "/dev/ttyUSB7",

@@ -83,7 +83,7 @@ afterAll(async () => {
 });
 
 describe("processor sessions", () => {
-	it("streams, reports a read timeout and recovers, reconnects with backoff after the device vanishes, and keeps another device streaming meanwhile", async () => {
+	it("streams, recovers from a read timeout, reconnects with backoff; another device streams on", async () => {
 		const linkA = path.join(dir, "serial/by-id/usb-test-A");
 		const linkB = path.join(dir, "serial/by-id/usb-test-B");
 		let a = await createPtyPair(linkA, path.join(dir, "a.host"));
@@ -163,7 +163,7 @@ describe("processor sessions", () => {
 		}
 	});
 
-	it("without auto_reconnect a missing device fails the open with a clear error; bad params are refused", async () => {
+	it("without auto_reconnect a missing device fails the open with a clear error; bad params refused", async () => {
 		await expect(
 			broker.call("processor.open", request(3, path.join(dir, "nope"), { auto_reconnect: false }))
 		).rejects.toMatchObject({ type: "DEVICE_OPEN_FAILED", message: expect.stringMatching(/cannot open .*nope/) });
@@ -180,7 +180,7 @@ describe("processor sessions", () => {
 		});
 	});
 
-	it("with auto_reconnect a device that is not there yet keeps being retried and streams once it appears", async () => {
+	it("with auto_reconnect a device not there yet keeps being retried and streams once it appears", async () => {
 		const link = path.join(dir, "serial/by-id/usb-test-late");
 		const res = await broker.call<any, any>("processor.open", request(4, link));
 		expect(res.status).toBe("disconnected");
@@ -202,7 +202,7 @@ describe("processor sessions", () => {
 		}
 	});
 
-	it("Modbus RTU over a PTY (modbus-serial slave): polls the register map, survives the link vanishing and reconnects", async () => {
+	it("Modbus RTU over a PTY (modbus-serial slave): polls the registers, reconnects after link loss", async () => {
 		// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when a Modbus device is opened
 		const { ServerSerial } = require("modbus-serial");
 		const link = path.join(dir, "serial/by-id/usb-FTDI_USB-RS485-test");

@@ -61,7 +61,7 @@ afterAll(async () => {
 });
 
 describe("detector and processor on the Pi, manager in the cloud", () => {
-	it("opens the device on the node that holds it, and keeps streaming when the manager's node goes away", async () => {
+	it("opens the device on the node that holds it; keeps streaming when the manager's node goes away", async () => {
 		await pi.call("simulator.plug", {
 			kind: "arduino-uno",
 			id: "uno",

@@ -63,7 +63,7 @@ describe("BatchPublisher", () => {
 		expect(batches.flat()).toEqual(Array.from({ length: 25 }, (_, i) => String(i).padStart(10, "x")));
 	});
 
-	it("single pushes of one batch share one promise; it resolves only after their batch is on the channel", async () => {
+	it("single pushes of one batch share one promise; it resolves once their batch is on the channel", async () => {
 		const batches: number[][] = [];
 		await brokerWithConsumer(batches).start();
 		const realSend = (broker as any).sendToChannel;
@@ -88,7 +88,7 @@ describe("BatchPublisher", () => {
 		expect(batches).toEqual([[0, 1, 2], [3]]);
 	});
 
-	it("keeps items while the channel refuses them and sends them once it takes them again (fault injected into sendToChannel)", async () => {
+	it("keeps items while the channel refuses them, then sends them (fault injected: sendToChannel)", async () => {
 		const batches: number[][] = [];
 		await brokerWithConsumer(batches).start();
 		const realSend = (broker as any).sendToChannel;
@@ -128,7 +128,7 @@ describe("BatchPublisher", () => {
 		expect(() => pub.push(1)).toThrow(/closed/);
 	});
 
-	it("concurrent flushes during an outage share one send loop: no rejection escapes, /ready degraded, resumes by itself", async () => {
+	it("concurrent flushes in an outage share one send loop: no rejection, /ready degraded, resumes", async () => {
 		const batches: number[][] = [];
 		await brokerWithConsumer(batches).start();
 		const realSend = (broker as any).sendToChannel;

@@ -50,7 +50,9 @@ describe("monitoring alert lifecycle (PostgreSQL + NATS JetStream)", () => {
 		const profiles = tempDir("mon-profiles");
 		fs.writeFileSync(
 			path.join(profiles, "test-fan.yaml"),
-			"name: test-fan\ninterface: uart\ndatapoints:\n  - label: rpm\n    unit: rpm\n    alert: { below: 500, hysteresis: 50, for: 0, severity: critical }\n  - label: temperature\n    unit: °C\n"
+			"name: test-fan\ninterface: uart\ndatapoints:\n  - label: rpm\n    unit: rpm\n    alert: { " +
+				"below: 500, hysteresis: 50, for: 0, severity: critical }\n  - label: temperature\n    unit: " +
+				"°C\n"
 		);
 		broker = createTestBroker({
 			namespace: uniqueNamespace("mon-alerts"),
@@ -66,7 +68,8 @@ describe("monitoring alert lifecycle (PostgreSQL + NATS JetStream)", () => {
 		await broker.start();
 		db = (broker.getLocalService("monitoring") as unknown as { db: Database }).db;
 		const [d] = await db.query(
-			"INSERT INTO devices (uid, name, profile, status, owner) VALUES ('alert-fan', 'Fan unit', 'test-fan', 'streaming', '5') RETURNING id"
+			"INSERT INTO devices (uid, name, profile, status, owner) VALUES ('alert-fan', 'Fan unit', " +
+				"'test-fan', 'streaming', '5') RETURNING id"
 		);
 		dev = Number(d.id);
 		const [t] = await db.query(
@@ -155,7 +158,8 @@ describe("monitoring alert lifecycle (PostgreSQL + NATS JetStream)", () => {
 			{ deviceId: dev, datapointId: temp, value: 40, ts: t0 + 3000 },
 			{ deviceId: dev, datapointId: temp, value: 41, ts: t0 + 6000 }
 		]);
-		await send([{ deviceId: dev, datapointId: temp, value: 29, ts: t0 + 7000 }]); // inside the hysteresis band: stays open
+		// inside the hysteresis band: stays open
+		await send([{ deviceId: dev, datapointId: temp, value: 29, ts: t0 + 7000 }]);
 		await new Promise(r => setTimeout(r, 500));
 		expect((await alertsOf({ status: "all" })).filter(a => a.kind === "threshold")).toHaveLength(1);
 		expect((await alertsOf({ status: "open" })).filter(a => a.kind === "threshold")).toHaveLength(1);

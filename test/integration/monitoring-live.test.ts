@@ -119,11 +119,13 @@ describe("monitoring live push over Socket.IO (2 gateways, NATS, PostgreSQL)", (
 		const [owner] = await db.query("SELECT id FROM t_users WHERE email = $1", [OWNER_EMAIL]);
 
 		const [a] = await db.query(
-			"INSERT INTO devices (uid, name, status, owner) VALUES ('live-a', 'Owner board', 'streaming', $1) RETURNING id",
+			"INSERT INTO devices (uid, name, status, owner) VALUES ('live-a', 'Owner board', 'streaming', " +
+				"$1) RETURNING id",
 			[String(owner.id)]
 		);
 		const [b] = await db.query(
-			"INSERT INTO devices (uid, name, status, owner) VALUES ('live-b', 'Other board', 'streaming', NULL) RETURNING id"
+			"INSERT INTO devices (uid, name, status, owner) VALUES ('live-b', 'Other board', 'streaming', " +
+				"NULL) RETURNING id"
 		);
 		mine = Number(a.id);
 		theirs = Number(b.id);

@@ -63,7 +63,8 @@ function fakeClient(): MongoClient {
 
 const label = REAL_URL
 	? `MongoDB sink contract against the real server at MONGO_URL`
-	: `MongoDB sink contract against an in-memory FAKE of the driver (mock: MONGO_URL is not set, the real-server contract suite did NOT run)`;
+	: `MongoDB sink contract against an in-memory FAKE of the driver (mock: MONGO_URL is not set, the ` +
+		`real-server contract suite did NOT run)`;
 
 describe(label, () => {
 	let client: MongoClient;
@@ -72,7 +73,8 @@ describe(label, () => {
 	beforeAll(async () => {
 		if (!REAL_URL) {
 			console.warn(
-				"monitoring-mongo: MONGO_URL is not set — the MongoDB contract suite ran against a FAKE driver only; the real-server suite did NOT run."
+				"monitoring-mongo: MONGO_URL is not set — the MongoDB contract suite ran against a FAKE " +
+					"driver only; the real-server suite did NOT run."
 			);
 			client = fakeClient();
 			sink = new MongoSink("mongodb://fake.invalid/fleetmesh", async () => client);

@@ -14,7 +14,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 async function seed(db: Database) {
 	const [mine] = await db.query(
-		"INSERT INTO devices (uid, name, type, profile, status, owner) VALUES ('stats-a', 'Bench board', 'arduino', 'arduino-uno', 'streaming', '42') RETURNING id"
+		"INSERT INTO devices (uid, name, type, profile, status, owner) VALUES ('stats-a', 'Bench board', " +
+			"'arduino', 'arduino-uno', 'streaming', '42') RETURNING id"
 	);
 	const [other] = await db.query(
 		"INSERT INTO devices (uid, name, owner) VALUES ('stats-b', 'Someone else''s', '7') RETURNING id"

@@ -119,19 +119,22 @@ describe("pipeline dead letters and replay", () => {
 
 		// Fix the metadata: register controller …:99 like …:01, and give controller 01 a sensor 7.
 		await pg.query(
-			`INSERT INTO devices (uid, name, type, mac) VALUES ('f2-aabbccddee99', 'late controller', 'faces2-controller', 'aa:bb:cc:dd:ee:99')`
+			`INSERT INTO devices (uid, name, type, mac) VALUES ('f2-aabbccddee99', 'late controller', ` +
+				`'faces2-controller', 'aa:bb:cc:dd:ee:99')`
 		);
 		await pg.query(`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length)
-			SELECT (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:99'), sensor, name, frame_length FROM pipeline_sensors
-			WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01')`);
+			SELECT (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:99'), sensor, name, frame_length
+			FROM pipeline_sensors WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01')`);
 		await pg.query(`INSERT INTO datapoints (device_id, label, unit, decoding)
 			SELECT (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:99'), label, unit, decoding FROM datapoints
 			WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01')`);
 		await pg.query(
-			`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length) SELECT id, 7, 'counter', 8 FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01'`
+			`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length) SELECT id, 7, 'counter', ` +
+				`8 FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01'`
 		);
 		await pg.query(
-			`INSERT INTO datapoints (device_id, label, unit, decoding) SELECT id, 'counter', '', '{"sensor": 7, "offset": 4, "type": "uint32be"}' FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01'`
+			`INSERT INTO datapoints (device_id, label, unit, decoding) SELECT id, 'counter', '', ` +
+				`'{"sensor": 7, "offset": 4, "type": "uint32be"}' FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01'`
 		);
 
 		const second = await broker.call<any, any>("pipeline-decode.replayDeadLetters", {});
@@ -141,7 +144,8 @@ describe("pipeline dead letters and replay", () => {
 		);
 		expect(counter.rows).toEqual([{ value: 0x05060708 }]);
 		const late = await pg.query(
-			`SELECT count(*)::int AS n FROM decoded_data x JOIN devices d ON d.id = x.device_id WHERE d.mac = 'aa:bb:cc:dd:ee:99'`
+			`SELECT count(*)::int AS n FROM decoded_data x JOIN devices d ON d.id = x.device_id WHERE ` +
+				`d.mac = 'aa:bb:cc:dd:ee:99'`
 		);
 		expect(late.rows[0].n).toBe(3);
 
@@ -157,7 +161,7 @@ describe("pipeline dead letters and replay", () => {
 		expect((await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n).toBe(3 + 4);
 	});
 
-	it("decodes a controller registered after its first frames at once: the metadata cache follows the registry", async () => {
+	it("decodes a controller registered after its first frames: the metadata cache follows the registry", async () => {
 		const stats = await broker.call<any, any>("pipeline-ingest.stats", {});
 		const c = await connectMqtt(`mqtt://127.0.0.1:${stats.broker.plainPort}`);
 		const mac = "aa:bb:cc:dd:ee:98";
@@ -175,7 +179,8 @@ describe("pipeline dead letters and replay", () => {
 
 		// Registered by plain SQL (as the manager or an operator would): no event, no replay.
 		await pg.query(
-			`INSERT INTO devices (uid, name, type, mac) VALUES ('f2-aabbccddee98', 'new controller', 'faces2-controller', $1)`,
+			`INSERT INTO devices (uid, name, type, mac) VALUES ('f2-aabbccddee98', 'new controller', ` +
+				`'faces2-controller', $1)`,
 			[mac]
 		);
 		await pg.query(
@@ -198,7 +203,8 @@ describe("pipeline dead letters and replay", () => {
 			async () =>
 				(
 					await pg.query(
-						"SELECT count(*)::int AS n FROM decoded_data x JOIN devices d ON d.id = x.device_id WHERE d.mac = $1",
+						"SELECT count(*)::int AS n FROM decoded_data x JOIN devices d ON d.id = " +
+							"x.device_id WHERE d.mac = $1",
 						[mac]
 					)
 				).rows[0].n === 3,

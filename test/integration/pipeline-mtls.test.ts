@@ -175,7 +175,7 @@ describe("docker/mosquitto config: require_certificate, use_identity_as_username
 		await mosq?.stop();
 	});
 
-	it("refuses no certificate and a foreign CA's certificate; lets a controller publish only on its own topics", async () => {
+	it("refuses no certificate and a foreign CA's; lets a controller publish only on its own topics", async () => {
 		const url = `mqtts://127.0.0.1:${mosq.tlsPort}`;
 		expect(await refused(url, { ca: ca.certPem, servername: "localhost" })).toMatch(/^refused/);
 		const foreign = await createCA("foreign");

@@ -99,7 +99,8 @@ describe("pipeline sink: PostgreSQL connections killed and refused mid-stream", 
 			expect((await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n).toBe(expected);
 			// Every (device, time) has all of its datapoints: nothing partially lost.
 			const perKey = await pg.query(
-				"SELECT count(*)::int AS n FROM (SELECT device_id, timestamp FROM decoded_data GROUP BY 1, 2 HAVING count(*) <> 7) x"
+				"SELECT count(*)::int AS n FROM (SELECT device_id, timestamp FROM decoded_data GROUP BY 1, " +
+					"2 HAVING count(*) <> 7) x"
 			);
 			expect(perKey.rows[0].n).toBe(0);
 			expect((await pg.query("SELECT count(*)::int AS n FROM dead_letters")).rows[0].n).toBe(0);

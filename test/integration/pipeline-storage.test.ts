@@ -81,7 +81,8 @@ function storageSuite(name: string, open: () => Promise<{ db: Database; done: ()
 			];
 			expect(await insertReadings(db, odd)).toBe(3);
 			const got = await db.query<{ t: string | Date; device_id: number; datapoint_id: number; value: number }>(
-				"SELECT timestamp AS t, device_id, datapoint_id, value FROM decoded_data WHERE device_id <> 1 ORDER BY timestamp"
+				"SELECT timestamp AS t, device_id, datapoint_id, value FROM decoded_data WHERE device_id " +
+					"<> 1 ORDER BY timestamp"
 			);
 			expect(got.map(r => [new Date(r.t).getTime(), r.device_id, r.datapoint_id, r.value])).toEqual(
 				odd.map(r => [Math.trunc(r.ts), r.deviceId, r.datapointId, r.value]).sort((a, b) => a[0] - b[0])
@@ -89,7 +90,7 @@ function storageSuite(name: string, open: () => Promise<{ db: Database; done: ()
 			await db.query("DELETE FROM decoded_data WHERE device_id <> 1");
 		});
 
-		it("uses the plain layout here (TimescaleDB cannot run on this machine), the hypertable where it is preloaded", async () => {
+		it("uses the plain layout here (no TimescaleDB here), the hypertable where it is preloaded", async () => {
 			const ts = await db.query("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'");
 			if (ts.length > 0) {
 				const ht = await db.query(
@@ -99,7 +100,8 @@ function storageSuite(name: string, open: () => Promise<{ db: Database; done: ()
 				expect(await applyRetention(db, 30)).toBe("timescaledb");
 			} else {
 				const idx = await db.query<{ indexdef: string }>(
-					"SELECT indexdef FROM pg_indexes WHERE tablename = 'decoded_data' AND indexname = 'decoded_data_time_brin'"
+					"SELECT indexdef FROM pg_indexes WHERE tablename = 'decoded_data' AND indexname = " +
+						"'decoded_data_time_brin'"
 				);
 				expect(idx[0]?.indexdef).toMatch(/USING brin \("?timestamp"?\)/);
 				expect(await applyRetention(db, 30)).toBe("plain");

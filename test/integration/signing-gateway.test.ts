@@ -412,7 +412,8 @@ describe("signing through the gateway", () => {
 		await c.connect();
 		try {
 			await c.query(
-				"INSERT INTO t_blacklist_tokens (jti, expires_at) VALUES ('old-1', now() - interval '1 hour'), ('live-1', now() + interval '1 hour')"
+				"INSERT INTO t_blacklist_tokens (jti, expires_at) VALUES ('old-1', now() - interval '1 " +
+					"hour'), ('live-1', now() + interval '1 hour')"
 			);
 			await (node.broker.getLocalService("signing") as any).purgeExpired();
 			const rows = (
@@ -426,7 +427,7 @@ describe("signing through the gateway", () => {
 });
 
 describe("per-address rate limit at the gateway", () => {
-	it("the (AUTH_RATE_LIMIT + 1)th login attempt from one address within a minute is 429 with Retry-After", async () => {
+	it("the (AUTH_RATE_LIMIT + 1)th login from one address within a minute is 429 with Retry-After", async () => {
 		const limited = await startGatewayNode({
 			namespace: uniqueNamespace("signing-rl"),
 			env: { DATABASE_URL: db.url, AUTH_RATE_LIMIT: "3" }

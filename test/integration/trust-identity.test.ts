@@ -46,13 +46,16 @@ afterAll(async () => {
 describe("devices of a node that stopped", () => {
 	it("are disconnected at once and raise no offline alert; a silent device on a live node does", async () => {
 		const [onEdge] = await db.query<{ id: number }>(
-			"INSERT INTO devices (uid, name, status, node_id) VALUES ('edge-board', 'Edge board', 'streaming', 'edge') RETURNING id"
+			"INSERT INTO devices (uid, name, status, node_id) VALUES ('edge-board', 'Edge board', " +
+				"'streaming', 'edge') RETURNING id"
 		);
 		const [onCore] = await db.query<{ id: number }>(
-			"INSERT INTO devices (uid, name, status, node_id) VALUES ('core-board', 'Core board', 'streaming', 'core') RETURNING id"
+			"INSERT INTO devices (uid, name, status, node_id) VALUES ('core-board', 'Core board', " +
+				"'streaming', 'core') RETURNING id"
 		);
 		const dps = await db.query<{ id: number; device_id: number }>(
-			"INSERT INTO datapoints (device_id, label) VALUES ($1, 'temperature'), ($2, 'temperature') RETURNING id, device_id",
+			"INSERT INTO datapoints (device_id, label) VALUES ($1, 'temperature'), ($2, 'temperature') " +
+				"RETURNING id, device_id",
 			[onEdge.id, onCore.id]
 		);
 		await core.sendToChannel("telemetry.readings", {
@@ -89,7 +92,8 @@ describe("devices of a node that stopped", () => {
 		const eventCount = async () =>
 			(
 				await db.query(
-					"SELECT 1 FROM device_events WHERE device_id = $1 AND status = 'disconnected' AND reason = 'node stopped'",
+					"SELECT 1 FROM device_events WHERE device_id = $1 AND status = 'disconnected' AND " +
+						"reason = 'node stopped'",
 					[onEdge.id]
 				)
 			).length;

@@ -81,7 +81,8 @@ describe("input bounds on every route", () => {
 		expect(all.length).toBeGreaterThan(25);
 		const failures: string[] = [];
 		const tried: string[] = [];
-		// A 5xx is always wrong; a 2xx only for a number that is not an id (an offset past the end is just an empty page).
+		// A 5xx is always wrong; a 2xx only for a number that is not an id (an offset past the end is just an empty
+		// page).
 		const check = async (method: string, path: string, body: unknown, what: string, mayPass = false) => {
 			const r = await api(node.url, method, path, body, admin);
 			tried.push(`${what} ${method} ${path}`);

@@ -1,4 +1,6 @@
-/** The automation service's pure modules: trigger engine, conditions, schedule planner, validation, outbox decisions. */
+/**
+ * The automation service's pure modules: trigger engine, conditions, schedule planner, validation, outbox decisions.
+ */
 import { describe, expect, it } from "vitest";
 import {
 	checkReadingCondition,

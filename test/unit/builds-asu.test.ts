@@ -38,12 +38,14 @@ describe("request hash", () => {
 
 	it("keeps the request's key order for repository names that look like integers", () => {
 		const text =
-			'{"version":"24.10.2","target":"ath79/generic","profile":"p","repositories":{"9a":"https://a.example/x","9":"https://b.example/y"}}';
+			'{"version":"24.10.2","target":"ath79/generic","profile":"p",' +
+			'"repositories":{"9a":"https://a.example/x","9":"https://b.example/y"}}';
 		const ordered = req(parseOrdered(text) as Record<string, unknown>);
 		expect(keysOf(ordered.repositories)).toEqual(["9a", "9"]);
 		const swapped = req(
 			parseOrdered(
-				'{"version":"24.10.2","target":"ath79/generic","profile":"p","repositories":{"9":"https://b.example/y","9a":"https://a.example/x"}}'
+				'{"version":"24.10.2","target":"ath79/generic","profile":"p",' +
+					'"repositories":{"9":"https://b.example/y","9a":"https://a.example/x"}}'
 			) as Record<string, unknown>
 		);
 		expect(requestHash(ordered)).not.toBe(requestHash(swapped));
@@ -129,14 +131,17 @@ describe("validation against the shipped mirror (400 texts)", () => {
 		expect(await detail({ ...C7, version: "19.07.10" })).toBe("Unsupported branch: 19.07.10");
 		expect(await detail({ ...C7, version: "23.05.9" })).toBe("Unsupported version: 23.05.9");
 		expect(await detail({ ...C7, target: "ramips/mt7621" })).toBe(
-			"Unsupported target: ramips/mt7621. The requested target was either dropped, is still being built or is not supported by the selected version. Please check the forums or try again later."
+			"Unsupported target: ramips/mt7621. The requested target was either dropped, is still being " +
+				"built or is not supported by the selected version. Please check the forums or try again " +
+				"later."
 		);
 		expect(await detail({ ...C7, profile: "nope" })).toBe(
-			"Unsupported profile: nope. The requested profile was either dropped or never existed. Please check the forums for more information."
+			"Unsupported profile: nope. The requested profile was either dropped or never existed. Please " +
+				"check the forums for more information."
 		);
 	});
 
-	it("canonicalises the profile, accepts any board on a generic-only target, takes packages from packages_versions", async () => {
+	it("canonicalises the profile, any board on a generic-only target, packages from packages_versions", async () => {
 		expect(
 			((await detail({ ...C7, repositories: { ok: "https://feeds.example.org/openwrt/x" } })) as any).profile
 		).toBe("tplink_archer-c7-v5");

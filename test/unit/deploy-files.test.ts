@@ -59,7 +59,7 @@ describe("docker compose files", () => {
 		});
 	}
 
-	it("the edge file encodes the privilege matrix: detector privileged, processor with devices only, manager read-only", () => {
+	it("the edge file encodes the privilege matrix: detector privileged, processor devices only, manager ro", () => {
 		const { services } = parse("docker/compose.edge.yml");
 		expect(services.detector.privileged).toBe(true);
 		expect(services.detector.volumes).toContain("/run/udev:/run/udev:ro");

@@ -59,7 +59,7 @@ describe("debouncing", () => {
 		properties: { ID_VENDOR_ID: "2341", ID_MODEL_ID: "0043", ID_SERIAL_SHORT: serial }
 	});
 
-	it("collapses duplicates and add/remove/add flaps into one change, and reports a real unplug once with the attach properties", async () => {
+	it("collapses duplicates and add/remove/add flaps into one change; a real unplug once, with props", async () => {
 		const changes: Change[] = [];
 		const d = new Debouncer(40, c => changes.push(c));
 		d.push(dev("/dev/ttyACM0"));

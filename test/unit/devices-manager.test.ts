@@ -97,7 +97,8 @@ describe("profile validation", () => {
 		);
 		fs.writeFileSync(
 			path.join(dir, "bad-protocol.yaml"),
-			"name: Bad2\nmatch: { vendor_id: '2341' }\ninterface: uart\nprotocol: telepathy\ndatapoints: [{ label: t }]\n"
+			"name: Bad2\nmatch: { vendor_id: '2341' }\ninterface: uart\nprotocol: telepathy\ndatapoints: " +
+				"[{ label: t }]\n"
 		);
 		fs.writeFileSync(
 			path.join(dir, "bad-modbus.yaml"),
@@ -132,7 +133,8 @@ describe("usb.ids", () => {
 
 	it("parses vendor and product lines, skipping interfaces and the class lists", () => {
 		const ids = parseUsbIds(
-			"# comment\n1234  Acme\n\t0001  Widget\n\t\t01  Widget interface\nC 00  (Defined at Interface level)\n\t01  Audio\n"
+			"# comment\n1234  Acme\n\t0001  Widget\n\t\t01  Widget interface\nC 00  (Defined at Interface " +
+				"level)\n\t01  Audio\n"
 		);
 		expect(lookupUsb(ids, "1234", "0001")).toEqual({ vendor: "Acme", product: "Widget" });
 		expect(ids.vendors.size).toBe(1);
@@ -193,7 +195,7 @@ describe("device identity", () => {
 		expect(a).toBe(b);
 	});
 
-	it("without one, the USB port (ID_PATH) and VID:PID do: ttyUSB0 renumbered to ttyUSB1 stays the same device, and its USB parent shares it", () => {
+	it("else the USB port (ID_PATH) and VID:PID: ttyUSB0 renumbered to ttyUSB1 stays one device", () => {
 		const props = { ID_VENDOR_ID: "1a86", ID_MODEL_ID: "7523", ID_PATH: "pci-0000:00:14.0-usb-0:3:1.0" };
 		expect(deviceUid(ev("/dev/ttyUSB0", props))).toBe(deviceUid(ev("/dev/ttyUSB1", props)));
 		expect(

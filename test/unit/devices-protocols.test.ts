@@ -38,7 +38,7 @@ const EXAMPLE = {
 };
 
 describe("BME280 compensation", () => {
-	it("matches the datasheet's worked example: adc_T 519888 → 25.08 °C, t_fine 128422; adc_P 415148 → 100653.27 Pa", () => {
+	it("matches the datasheet example: adc_T 519888 → 25.08 °C, t_fine 128422; adc_P 415148 → 100653.27 Pa", () => {
 		const t = compensateTemperature(519888, EXAMPLE);
 		expect(t.temperature).toBeCloseTo(25.08, 2);
 		expect(t.tFine).toBe(128422);
@@ -77,7 +77,7 @@ describe("BME280 compensation", () => {
 		});
 	});
 
-	it("driver on a simulated I2C bus (mock: no I2C hardware here): checks the chip id, configures the chip, reads compensated values", async () => {
+	it("driver on a simulated I2C bus (mock: no I2C hardware): checks the chip id, configures, reads", async () => {
 		const bus = new SimulatedI2cBus();
 		bus.chips.set(0x76, new SimulatedBme280());
 		const dev = new Bme280Device(bus, 0x76);
@@ -117,7 +117,7 @@ describe("NMEA 0183", () => {
 		).toMatchObject({ ok: true, values: { latitude: -33.85, longitude: -151.2 } });
 	});
 
-	it("rejects checksum errors, missing checksums and garbage; ignores other sentence types; no fix → no position", () => {
+	it("rejects bad or missing checksums and garbage; ignores other sentence types; no fix → no position", () => {
 		expect(parseNmea("$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*48")).toEqual({
 			ok: false,
 			reason: expect.stringMatching(/checksum mismatch/)

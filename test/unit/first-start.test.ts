@@ -38,7 +38,8 @@ describe("first-start summary", () => {
 			passwordFile: "/d/admin-password.txt"
 		})!;
 		expect(line).toBe(
-			"start-up summary: dashboard http://localhost:3000/; sign in as admin@x.test (password: see /d/admin-password.txt)"
+			"start-up summary: dashboard http://localhost:3000/; sign in as admin@x.test (password: see " +
+				"/d/admin-password.txt)"
 		);
 	});
 

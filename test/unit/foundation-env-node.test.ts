@@ -14,7 +14,7 @@ const line = (vars: Record<string, string>) => {
 };
 
 describe("node variables", () => {
-	it("refuses a bad LOGLEVEL, METRICS_PORT, TRACING, LOG_FORMAT, HOST, METRICS with one line naming the variable", () => {
+	it("refuses a bad LOGLEVEL, METRICS_PORT, TRACING, LOG_FORMAT, HOST, METRICS: one line names the variable", () => {
 		expect(line({ LOGLEVEL: "bogus" })).toBe(
 			"fleetmesh: cannot start: LOGLEVEL: 'bogus' is not one of fatal, error, warn, info, debug, trace"
 		);
@@ -31,7 +31,7 @@ describe("node variables", () => {
 		expect(line({ MQTT_MAX_PACKET_BYTES: "12x" })).toMatch(/^fleetmesh: cannot start: MQTT_MAX_PACKET_BYTES: /);
 	});
 
-	it("SERIALIZER: JSON by default, a Moleculer serializer by name, one clear line for a bad or uninstalled one", () => {
+	it("SERIALIZER: JSON by default, a Moleculer serializer by name, one line for a bad or uninstalled one", () => {
 		expect(readEnv({}).serializer).toBe("JSON");
 		expect(readEnv({ SERIALIZER: "json" }).serializer).toBe("JSON");
 		// The binary serializers' packages are devDependencies (bench/mesh measures them).

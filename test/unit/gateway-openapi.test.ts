@@ -40,7 +40,7 @@ describe("OpenAPI generation", () => {
 		expect(fvToJsonSchema({ type: "email" })).toEqual({ type: "string", format: "email" });
 	});
 
-	it("maps route paths and methods: path parameters, query for GET, body for POST, 201 for creates, public routes", () => {
+	it("maps routes: path parameters, query for GET, body for POST, 201 for creates, public routes", () => {
 		expect(openApiPath("/api/devices/:id/status")).toEqual({ path: "/api/devices/{id}/status", names: ["id"] });
 		expect(openApiPath("/store/:path*")).toEqual({ path: "/store/{path}", names: ["path"] });
 		const doc = buildOpenApi(

@@ -56,7 +56,7 @@ describe("AlertEngine.ingest", () => {
 		expect(effects[5]).toMatchObject({ type: "store", readings: [{ value: 20 }, { value: 31 }] });
 	});
 
-	it("raises once while the value stays high, clears below the hysteresis, and ignores a datapoint of another device", () => {
+	it("raises once while the value stays high, clears below the hysteresis, ignores other devices", () => {
 		const s = state();
 		s.offlineOpen.clear();
 		const engine = new AlertEngine(s);

@@ -59,7 +59,7 @@ describe("pipeline BatchSink", () => {
 		expect(done).toBe(true);
 	});
 
-	it("retries a transient failure with backoff, keeps the handler waiting and the rows, then stores them once", async () => {
+	it("retries a transient failure with backoff, keeps the handler waiting and the rows, stores once", async () => {
 		let attempts = 0;
 		let keepAlives = 0;
 		const stored: Row[] = [];

@@ -87,7 +87,7 @@ describe("signing CA", () => {
 		expect(() => verify("client.pem", "sslserver")).toThrow();
 	});
 
-	it("a real mutual-TLS handshake accepts the device and reads its CN; a foreign CA's client is refused", async () => {
+	it("a real mutual-TLS handshake accepts the device and reads its CN; a foreign CA's client is not", async () => {
 		const ca = await createCA();
 		const other = await createCA();
 		const server = await issueCertificate(ca, {
@@ -123,7 +123,8 @@ describe("signing CA", () => {
 				let data = "";
 				c.on("data", d => (data += d));
 				c.on("end", () => resolve(data));
-				// Under TLS 1.3 the client learns of a refused certificate after its own handshake ends: an alert or a close.
+				// Under TLS 1.3 the client learns of a refused certificate after its own handshake ends: an alert or a
+				// close.
 				c.on("error", err => resolve(`refused: ${err.message}`));
 			});
 		try {

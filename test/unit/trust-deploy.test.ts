@@ -24,7 +24,7 @@ describe("shipped mesh configuration", () => {
 		);
 	});
 
-	it("nats-cluster.conf is valid with TLS certificates, and authenticates clients (password) and routes (certificates)", async () => {
+	it("nats-cluster.conf is valid with TLS; authenticates clients (password), routes (certificates)", async () => {
 		const dir = tempDir("nats-tls");
 		const ca = await createCA("test CA");
 		const server = await issueCertificate(ca, {

@@ -19,7 +19,10 @@ export class LocalBuilder implements Builder {
 
 	async check(): Promise<string | null> {
 		if (!this.ibRoot)
-			return "ASU_LOCAL_IB_DIR is not set (a directory of unpacked ImageBuilders: <dir>/<version>/<target>-<subtarget>/)";
+			return (
+				"ASU_LOCAL_IB_DIR is not set (a directory of unpacked ImageBuilders: " +
+				"<dir>/<version>/<target>-<subtarget>/)"
+			);
 		const ok = await fs.stat(this.ibRoot).then(
 			s => s.isDirectory(),
 			() => false
@@ -38,7 +41,8 @@ export class LocalBuilder implements Builder {
 			))
 		) {
 			throw new BuildFailure(
-				`Error: Image not found: ${src}. If this version was just released, please try again in a few hours as it may take some time to become fully available.`
+				`Error: Image not found: ${src}. If this version was just released, please try again in a ` +
+					`few hours as it may take some time to become fully available.`
 			);
 		}
 		const root = await fs.mkdtemp(path.join(os.tmpdir(), `asu-ib-${requestHash.slice(0, 12)}-`));

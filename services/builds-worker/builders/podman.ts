@@ -29,7 +29,10 @@ export class PodmanBuilder implements Builder {
 		private readonly o: { image: string; network: string; timeoutS: number; podman?: string; url?: string | null }
 	) {}
 
-	/** The podman command; with ASU_PODMAN_URL it drives a podman service over its socket (the worker container needs no privileges then). */
+	/**
+	 * The podman command; with ASU_PODMAN_URL it drives a podman service over its socket (the worker container needs no
+	 * privileges then).
+	 */
 	private get bin(): string[] {
 		return [this.o.podman ?? "podman", ...(this.o.url ? ["--url", this.o.url] : [])];
 	}
@@ -37,7 +40,10 @@ export class PodmanBuilder implements Builder {
 	async check(): Promise<string | null> {
 		const r = await run([...this.bin, "version", "--format", "{{.Client.Version}}"]);
 		if (r.code !== 0)
-			return `podman is not available on this node (${(r.stderr.trim() || "not found").split("\n")[0]}): install podman or choose ASU_BUILDER=local|simulated`;
+			return (
+				`podman is not available on this node (${(r.stderr.trim() || "not found").split("\n")[0]}): ` +
+				`install podman or choose ASU_BUILDER=local|simulated`
+			);
 		return null;
 	}
 
@@ -47,7 +53,8 @@ export class PodmanBuilder implements Builder {
 		const pull = await run([...podman, "pull", "--quiet", image], { signal });
 		if (pull.code !== 0) {
 			throw new BuildFailure(
-				`Error: Image not found: ${image}. If this version was just released, please try again in a few hours as it may take some time to become fully available.`,
+				`Error: Image not found: ${image}. If this version was just released, please try again in ` +
+					`a few hours as it may take some time to become fully available.`,
 				pull.stdout,
 				pull.stderr
 			);

@@ -35,10 +35,14 @@ export async function recordEvents(db: Sql, rows: EventRow[]): Promise<void> {
 			r.error ?? null
 		);
 		const b = i * 9;
-		return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}::jsonb, $${b + 9})`;
+		return (
+			`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}::jsonb, ` +
+			`$${b + 9})`
+		);
 	});
 	await db.query(
-		`INSERT INTO build_events (event, request_hash, client, version, target, profile, duration_ms, images, error) VALUES ${tuples.join(", ")}`,
+		`INSERT INTO build_events (event, request_hash, client, version, target, profile, duration_ms, ` +
+			`images, error) VALUES ${tuples.join(", ")}`,
 		values
 	);
 }
@@ -80,7 +84,8 @@ export async function buildsPerDay(db: Sql) {
 	const { start, stamps, labels } = buckets(30, DAY_MS);
 	const rows = await db.query<{ event: string; day: number; n: string }>(
 		`SELECT event, floor((extract(epoch FROM at) * 1000 - $1) / $2)::int AS day, count(*) AS n
-		 FROM build_events WHERE at >= to_timestamp($1 / 1000.0) AND event IN ('requests', 'cache-hits', 'failures') GROUP BY 1, 2`,
+		 FROM build_events WHERE at >= to_timestamp($1 / 1000.0) AND event IN ('requests', 'cache-hits', 'failures')
+		 GROUP BY 1, 2`,
 		[start, DAY_MS]
 	);
 	const data = (event: string) =>
@@ -120,7 +125,8 @@ export async function buildsByVersion(db: Sql, branch: string | null) {
 
 export async function topPackages(db: Sql, branch: string | null, n: number) {
 	const rows = await db.query<{ package: string; n: string }>(
-		`SELECT package, count(*) AS n FROM build_packages WHERE at > now() - interval '30 days' AND ($1::text IS NULL OR branch = $1) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2`,
+		`SELECT package, count(*) AS n FROM build_packages WHERE at > now() - interval '30 days' AND ` +
+			`($1::text IS NULL OR branch = $1) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2`,
 		[branch, n]
 	);
 	return { packages: rows.map(r => ({ name: r.package, count: Number(r.n) })), branch, days: 30 };
@@ -129,7 +135,8 @@ export async function topPackages(db: Sql, branch: string | null, n: number) {
 /** The text of GET /api/v1/build-errors (ErrorLog.get_summary). */
 export async function buildErrors(db: Sql, n: number): Promise<string> {
 	const rows = await db.query<{ at: Date; version: string; target: string; profile: string; error: string }>(
-		`SELECT at, version, target, profile, error FROM build_events WHERE event = 'failures' ORDER BY at DESC, id DESC LIMIT $1`,
+		`SELECT at, version, target, profile, error FROM build_events WHERE event = 'failures' ORDER BY at ` +
+			`DESC, id DESC LIMIT $1`,
 		[n]
 	);
 	if (!rows.length) return "No build errors recorded.";

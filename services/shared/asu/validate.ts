@@ -60,7 +60,10 @@ export async function validateRequest(
 	if (!(req.target in targets)) {
 		return {
 			ok: false,
-			detail: `Unsupported target: ${req.target}. The requested target was either dropped, is still being built or is not supported by the selected version. Please check the forums or try again later.`
+			detail:
+				`Unsupported target: ${req.target}. The requested target was either dropped, is still being ` +
+				`built or is not supported by the selected version. Please check the forums or try again ` +
+				`later.`
 		};
 	}
 	const aliases = await meta.profileAliases(req.version, req.target);
@@ -71,7 +74,9 @@ export async function validateRequest(
 	if (!profile) {
 		return {
 			ok: false,
-			detail: `Unsupported profile: ${req.profile}. The requested profile was either dropped or never existed. Please check the forums for more information.`
+			detail:
+				`Unsupported profile: ${req.profile}. The requested profile was either dropped or never ` +
+				`existed. Please check the forums for more information.`
 		};
 	}
 	req.profile = profile;

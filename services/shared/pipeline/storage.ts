@@ -116,11 +116,13 @@ async function insertWithCopy(db: Database, rows: Row[]): Promise<number> {
 		try {
 			// The temp table lives as long as the pooled connection; ON COMMIT DELETE ROWS empties it.
 			await session.query(
-				"CREATE TEMP TABLE IF NOT EXISTS decoded_data_stage (timestamp timestamptz, device_id integer, datapoint_id integer, value double precision) ON COMMIT DELETE ROWS"
+				"CREATE TEMP TABLE IF NOT EXISTS decoded_data_stage (timestamp timestamptz, device_id " +
+					"integer, datapoint_id integer, value double precision) ON COMMIT DELETE ROWS"
 			);
 			await copy("decoded_data_stage");
 			const res = await client.query(
-				`INSERT INTO decoded_data ${COLUMNS} SELECT timestamp, device_id, datapoint_id, value FROM decoded_data_stage ON CONFLICT DO NOTHING`
+				`INSERT INTO decoded_data ${COLUMNS} SELECT timestamp, device_id, datapoint_id, value FROM ` +
+					`decoded_data_stage ON CONFLICT DO NOTHING`
 			);
 			await session.query("COMMIT");
 			return res.rowCount ?? 0;
@@ -152,7 +154,8 @@ export async function insertWithUnnest(tx: Sql, rows: Row[]): Promise<number> {
 export async function insertOneByOne(db: Database, rows: Row[]): Promise<void> {
 	for (const r of rows) {
 		await db.query(
-			"INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+			"INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) VALUES ($1, $2, $3, $4) " +
+				"ON CONFLICT DO NOTHING",
 			[new Date(r.ts).toISOString(), r.deviceId, r.datapointId, r.value]
 		);
 	}

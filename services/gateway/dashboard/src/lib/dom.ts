@@ -87,7 +87,10 @@ export function fmtTime(iso: string | number | null | undefined): string {
 	if (iso == null) return "—";
 	const d = new Date(iso);
 	const p = (n: number) => String(n).padStart(2, "0");
-	return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+	return (
+		`${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ` +
+		`${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`
+	);
 }
 
 export function fmtDuration(s: number): string {

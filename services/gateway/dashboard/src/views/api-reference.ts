@@ -180,7 +180,8 @@ export const apiView: View = {
 			h(
 				"p",
 				{ class: "muted small" },
-				"Every list answers { items, nextCursor, total? } and pages by cursor; unknown query parameters are 422; creates answer 201; errors are { name, message, code, type, data }."
+				"Every list answers { items, nextCursor, total? } and pages by cursor; unknown query " +
+					"parameters are 422; creates answer 201; errors are { name, message, code, type, data }."
 			),
 			h("div", { class: "toolbar" }, filter),
 			list

@@ -272,7 +272,8 @@ function historyItem(e: HistoryEntry): HTMLElement {
 							h(
 								"div",
 								{},
-								`command #${c.id} → device #${c.deviceId} ${c.action} ${JSON.stringify(c.params)}: ${c.status}`
+								`command #${c.id} → device #${c.deviceId} ${c.action} ` +
+									`${JSON.stringify(c.params)}: ${c.status}`
 							)
 						)
 					)

@@ -99,17 +99,16 @@ export const buildsView: View = {
 					? h(
 							"div",
 							{ class: "panel pad warn-banner", id: "builds-simulated" },
-							"Simulated ImageBuilder: the images built here are stand-ins for testing, not firmware. Do not flash them."
+							"Simulated ImageBuilder: the images built here are stand-ins for testing, not " +
+								"firmware. Do not flash them."
 						)
 					: "",
 				o.problem ? h("div", { class: "panel pad warn-banner" }, `Builds are not available: ${o.problem}`) : ""
 			);
 			const stat = (k: string, v: string | number) =>
 				h("div", { class: "stat" }, h("div", { class: "k" }, k), h("div", { class: "v" }, String(v)));
-			const hitRatio =
-				o.counts["cache-hits"] + o.counts["cache-misses"] > 0
-					? `${Math.round((o.counts["cache-hits"] / (o.counts["cache-hits"] + o.counts["cache-misses"])) * 100)} %`
-					: "—";
+			const lookups = o.counts["cache-hits"] + o.counts["cache-misses"];
+			const hitRatio = lookups > 0 ? `${Math.round((o.counts["cache-hits"] / lookups) * 100)} %` : "—";
 			stats.replaceChildren(
 				stat("Queued", o.queue.waiting),
 				stat("Building", o.queue.active),

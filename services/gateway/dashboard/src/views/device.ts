@@ -119,7 +119,8 @@ export async function renderDevicePage(el: HTMLElement, ctx: ViewContext, id: nu
 	deleteBtn.addEventListener("click", async () => {
 		if (
 			!confirm(
-				`Delete ${record.name}? Its readings stay in the database, the device record and its datapoints go. A device that is plugged in again is registered anew.`
+				`Delete ${record.name}? Its readings stay in the database, the device record and its ` +
+					`datapoints go. A device that is plugged in again is registered anew.`
 			)
 		)
 			return;

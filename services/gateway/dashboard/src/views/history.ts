@@ -195,7 +195,9 @@ export class HistoryPanel {
 					const pts = (by.get(d.id) ?? []).sort((a, b) => a.x - b.x);
 					return { xs: pts.map(p => p.x), ys: pts.map(p => p.y) };
 				});
-				note = `${items.length.toLocaleString(LOCALE)} readings${truncated ? " (first 40,000 only: zoom in for the rest)" : ""}`;
+				note =
+					`${items.length.toLocaleString(LOCALE)} readings` +
+					(truncated ? " (first 40,000 only: zoom in for the rest)" : "");
 			} else {
 				const [bucket, bucketS] = pickBucket(span);
 				this.resolution = bucket;
@@ -222,7 +224,8 @@ export class HistoryPanel {
 		const empty = data.every(d => d.xs.length === 0);
 		this.noteEl.textContent = empty
 			? `No readings between ${fmtTime(from * 1000)} and ${fmtTime(to * 1000)}.`
-			: `${fmtTime(from * 1000)} – ${this.endsNow() ? "now" : fmtTime(to * 1000)} · ${note} · drag across the chart to zoom${this.zoom ? ", double-click to reset" : ""}`;
+			: `${fmtTime(from * 1000)} – ${this.endsNow() ? "now" : fmtTime(to * 1000)} · ${note} · drag ` +
+				`across the chart to zoom${this.zoom ? ", double-click to reset" : ""}`;
 		// Bucketed ranges that end now are fetched again as new buckets fill; raw ones get the live tail.
 		if (this.endsNow() && this.resolution !== "raw")
 			this.refreshTimer = window.setTimeout(() => void this.load(), 30_000);

@@ -149,7 +149,10 @@ export function rulesPanel(ctx: ViewContext, opts: RulesOptions): { el: HTMLElem
 
 	const row = (r: RuleView): HTMLElement => {
 		const li = h("li", { class: `rule ${r.enabled ? "" : "disabled"}`, "data-rule-id": r.id });
-		const text = `${opts.deviceId == null && r.device ? `${r.device} · ` : ""}${r.datapoint ?? `datapoint ${r.datapointId}`} ${r.direction} ${r.threshold}${r.unit ? ` ${r.unit}` : ""}`;
+		const where = opts.deviceId == null && r.device ? `${r.device} · ` : "";
+		const text =
+			`${where}${r.datapoint ?? `datapoint ${r.datapointId}`} ` +
+			`${r.direction} ${r.threshold}${r.unit ? ` ${r.unit}` : ""}`;
 		const detail = [
 			r.severity,
 			r.hysteresis ? `hysteresis ${r.hysteresis}` : null,
