@@ -21,6 +21,14 @@ export default tseslint.config(
 		}
 	},
 	{
+		// Lines <= 120 columns, tabs counted as 4 (as Prettier and .editorconfig). Prettier wraps code but
+		// not strings or comments: split long strings with `+`, reword long test titles.
+		files: ["**/*.ts", "**/*.mts", "**/*.mjs"],
+		rules: {
+			"max-len": ["error", { code: 120, tabWidth: 4, ignoreUrls: true, ignoreRegExpLiterals: true }]
+		}
+	},
+	{
 		// Tests and benchmarks read JSON bodies, socket payloads and call results whose shape is
 		// what they assert on; typing each of them would only restate the assertion.
 		files: ["test/**/*.ts", "bench/**/*.ts"],
