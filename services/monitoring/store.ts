@@ -386,7 +386,8 @@ export async function loadDatapointMeta(db: Sql, ids: number[]): Promise<Datapoi
  */
 export async function hasRollup(db: Sql): Promise<boolean> {
 	const [row] = await db.query<{ n: number }>(
-		"SELECT count(*)::int AS n FROM pg_trigger WHERE tgname = 'decoded_data_rollup_insert' AND tgrelid = 'decoded_data'::regclass"
+		"SELECT count(*)::int AS n FROM pg_trigger " +
+			"WHERE tgname = 'decoded_data_rollup_insert' AND tgrelid = 'decoded_data'::regclass"
 	);
 	return Number(row?.n) > 0;
 }

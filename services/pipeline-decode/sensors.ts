@@ -63,8 +63,8 @@ export function checkSensors(sensors: SensorInput[]): SensorProblem[] {
 					expected: last >= 0 ? `0..${last}` : `a type of at most ${s.frameLength} bytes`,
 					type: "frameOverrun",
 					message:
-						`The '${dp}.offset' field ${d.offset} with type ${d.type} (${type.size} bytes) reads past the ` +
-						`${s.frameLength}-byte frame of sensor ${s.sensor}: ` +
+						`The '${dp}.offset' field ${d.offset} with type ${d.type} (${type.size} bytes) reads past ` +
+						`the ${s.frameLength}-byte frame of sensor ${s.sensor}: ` +
 						(last >= 0 ? `offset must be 0..${last}.` : `the frame is shorter than the type.`)
 				});
 			}
@@ -138,7 +138,8 @@ export async function replaceSensors(db: Database, deviceId: number, sensors: Se
 		for (const s of sensors)
 			await tx.query(
 				`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length) VALUES ($1, $2, $3, $4)
-				 ON CONFLICT (device_id, sensor) DO UPDATE SET name = EXCLUDED.name, frame_length = EXCLUDED.frame_length`,
+				 ON CONFLICT (device_id, sensor)
+				 DO UPDATE SET name = EXCLUDED.name, frame_length = EXCLUDED.frame_length`,
 				[deviceId, s.sensor, s.name, s.frameLength]
 			);
 		const kept = sensors.flatMap(s => s.datapoints.map(d => d.label));

@@ -89,7 +89,7 @@ for (const backend of ["pglite", "postgres"] as const) {
 			await db?.drop();
 		});
 
-		it("the README's commands register it, sign its CSR, publish a frame over mTLS; the values are decoded", async () => {
+		it("the README's commands register it, sign its CSR, publish over mTLS; the values are decoded", async () => {
 			const script = readmeBlock()
 				.replaceAll("http://localhost:3000", url)
 				.replaceAll("-p 8883", `-p ${mqttsPort}`)

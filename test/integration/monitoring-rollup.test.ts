@@ -52,13 +52,14 @@ function expectSame(viaRollup: unknown[], raw: unknown[]) {
 async function rollupDrift(db: Database): Promise<unknown[]> {
 	return db.query(`
 		WITH truth AS (
-			SELECT device_id, datapoint_id, date_bin('1 minute', timestamp, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS minute,
-				count(*)::int AS count, count(value)::int AS value_count, sum(value) AS sum, min(value) AS min, max(value) AS max,
-				max(timestamp) AS last_at
+			SELECT device_id, datapoint_id,
+				date_bin('1 minute', timestamp, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS minute,
+				count(*)::int AS count, count(value)::int AS value_count, sum(value) AS sum, min(value) AS min,
+				max(value) AS max, max(timestamp) AS last_at
 			FROM decoded_data GROUP BY 1, 2, 3
 		)
-		SELECT coalesce(t.device_id, r.device_id) AS device_id, coalesce(t.minute, r.minute) AS minute, t.count AS raw_count,
-			r.count AS rollup_count
+		SELECT coalesce(t.device_id, r.device_id) AS device_id, coalesce(t.minute, r.minute) AS minute,
+			t.count AS raw_count, r.count AS rollup_count
 		FROM truth t FULL JOIN decoded_data_1m r USING (device_id, datapoint_id, minute)
 		WHERE t.count IS DISTINCT FROM r.count OR t.value_count IS DISTINCT FROM r.value_count
 			OR t.min IS DISTINCT FROM r.min OR t.max IS DISTINCT FROM r.max OR t.last_at IS DISTINCT FROM r.last_at
@@ -233,7 +234,8 @@ for (const backend of ["postgres", "pglite"] as const) {
 				new Date(T0 + 5 * MIN).toISOString()
 			]);
 			await db.query(
-				"UPDATE decoded_data SET timestamp = timestamp + interval '90 seconds' WHERE datapoint_id = $1 AND timestamp >= $2 AND timestamp < $3",
+				"UPDATE decoded_data SET timestamp = timestamp + interval '90 seconds' " +
+					"WHERE datapoint_id = $1 AND timestamp >= $2 AND timestamp < $3",
 				[dps[3].id, new Date(T0 + 9 * MIN).toISOString(), new Date(T0 + 9 * MIN + 30_000).toISOString()]
 			);
 			await db.query(
