@@ -130,14 +130,14 @@ export async function replayDeadLetters(
 	await db.transaction(async tx => {
 		if (ok.length)
 			await tx.query(
-				"UPDATE dead_letters SET replayed_at = now(), replay_count = replay_count + 1, last_error " +
-					"= NULL WHERE id = ANY($1::bigint[])",
+				"UPDATE dead_letters SET replayed_at = now(), replay_count = replay_count + 1, " +
+					"last_error = NULL WHERE id = ANY($1::bigint[])",
 				[ok]
 			);
 		if (failed.length)
 			await tx.query(
-				"UPDATE dead_letters d SET replay_count = replay_count + 1, last_error = f.reason FROM " +
-					"unnest($1::bigint[], $2::text[]) AS f(id, reason) WHERE d.id = f.id",
+				"UPDATE dead_letters d SET replay_count = replay_count + 1, last_error = f.reason " +
+					"FROM unnest($1::bigint[], $2::text[]) AS f(id, reason) WHERE d.id = f.id",
 				[failed.map(f => f.id), failed.map(f => f.reason)]
 			);
 	});

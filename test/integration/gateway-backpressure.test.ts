@@ -50,7 +50,8 @@ beforeAll(async () => {
 		d.id
 	]);
 	await c.query(
-		"INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) SELECT now() - i * interval '1 second', $1, $2, i FROM generate_series(1, 50) i",
+		"INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value) " +
+			"SELECT now() - i * interval '1 second', $1, $2, i FROM generate_series(1, 50) i",
 		[d.id, dp.id]
 	);
 	await c.end();

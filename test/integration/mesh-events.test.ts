@@ -22,7 +22,8 @@ describe("events under a burst", () => {
 						}
 					},
 					actions: {
-						// Actions keep their bulkhead: 10 running + BULKHEAD_QUEUE (100) queued, the rest refused at once.
+						// Actions keep their bulkhead: 10 running + BULKHEAD_QUEUE (100) queued, the rest refused at
+						// once.
 						async work() {
 							await new Promise(r => setTimeout(r, 50));
 							return true;

@@ -19,7 +19,7 @@ describe("HTTP error mapping", () => {
 		).toMatchObject({ code: 503 });
 	});
 
-	it("answers a full bulkhead queue 503 SERVER_BUSY with when to retry, not 429 (that is a client's rate limit)", () => {
+	it("answers a full bulkhead queue 503 SERVER_BUSY with when to retry, not 429 (a client's rate limit)", () => {
 		const e = toHttpError(new Errors.QueueIsFullError({ action: "monitoring.data", nodeID: "n1" }));
 		expect(e).toMatchObject({ code: 503, type: "SERVER_BUSY", data: { action: "monitoring.data", retryAfter: 1 } });
 	});
