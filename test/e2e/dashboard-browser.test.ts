@@ -7,7 +7,8 @@
  * alert acknowledged; the device list (search, filter, group), a device page (facts, datapoints,
  * lifecycle, 7-day history with the outage drawn as a gap, zoom, hover readout, two series, CSV
  * export, rename, owner, delete); alerts (rule created and edited, acknowledged with a comment);
- * the mesh view; users (create, role, reset) and password change; dark mode. Screenshots go to
+ * the mesh view; the map (markers where their coordinates say, offline outline); users (create,
+ * role, reset) and password change; dark mode. Screenshots go to
  * test-output/.
  */
 import fs from "node:fs";
@@ -470,6 +471,88 @@ describe("dashboard in headless Chromium against a full node", () => {
 			"the filter"
 		);
 		await page.screenshot({ path: path.join(OUT, "api-desktop.png") });
+	});
+
+	it("draws the devices that report a position on the offline map, where their coordinates say", async () => {
+		// A second positioned device far from the simulated GPS (Munich), so the fit spans both.
+		const van = await api(url, "POST", "/api/devices", { name: "Survey van (seeded)", type: "gps" }, token);
+		expect(van.status).toBe(201);
+		const pg = new Client({ connectionString: db.url });
+		await pg.connect();
+		try {
+			await pg.query(
+				`WITH dp AS (INSERT INTO datapoints (device_id, label, unit)
+				   VALUES ($1, 'latitude', 'deg'), ($1, 'longitude', 'deg') RETURNING id, label)
+				 INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value)
+				 SELECT now() - interval '30 seconds', $1, id, CASE label WHEN 'latitude' THEN 52.5200083 ELSE 13.4049541 END FROM dp`,
+				[van.body.id]
+			);
+		} finally {
+			await pg.end();
+		}
+		// Nothing but the API is fetched while the map is shown: the outline is in the bundle.
+		const fetched: string[] = [];
+		const onRequest = (r: { url(): string }) => fetched.push(r.url());
+		page.on("request", onRequest);
+		for (const [width, height, size] of [
+			[1440, 900, "desktop"],
+			[390, 844, "phone"]
+		] as const) {
+			await page.setViewportSize({ width, height });
+			for (const scheme of ["light", "dark"] as const) {
+				await page.emulateMedia({ colorScheme: scheme });
+				await page.goto(url + "/#/map");
+				// The van and the simulated GPS (the NMEA profile's latitude/longitude).
+				await waitFor(async () => (await page.locator(".map-marker").count()) >= 2, 30_000, "two map markers");
+				await page.waitForTimeout(300);
+				const placed = await page.evaluate(() => {
+					const svgEl = document.querySelector(".map-svg") as SVGSVGElement;
+					const [bx, by, bw, bh] = svgEl.getAttribute("viewBox")!.split(" ").map(Number);
+					const k = Number(svgEl.dataset.k);
+					const r = svgEl.getBoundingClientRect();
+					return Array.from(document.querySelectorAll<HTMLElement>(".map-marker")).map(m => {
+						const lat = Number(m.dataset.lat);
+						const lon = Number(m.dataset.lon);
+						// Equirectangular, SVG's xMidYMid meet: where the coordinates belong on the screen.
+						const s = Math.min(r.width / bw, r.height / bh);
+						const ex = r.left + (r.width - bw * s) / 2 + (lon * k - bx) * s;
+						const ey = r.top + (r.height - bh * s) / 2 + (-lat - by) * s;
+						const d = m.querySelector(".map-dot")!.getBoundingClientRect();
+						const inFrame =
+							d.left >= r.left && d.right <= r.right && d.top >= r.top && d.bottom <= r.bottom;
+						return {
+							title: m.title,
+							lat: m.dataset.lat,
+							lon: m.dataset.lon,
+							dx: d.left + d.width / 2 - ex,
+							dy: d.top + d.height / 2 - ey,
+							inFrame
+						};
+					});
+				});
+				for (const m of placed) {
+					expect(Math.abs(m.dx), `${m.title} x`).toBeLessThan(1.5);
+					expect(Math.abs(m.dy), `${m.title} y`).toBeLessThan(1.5);
+					// Zoomed to the fleet's extent: every marker is on the map.
+					expect(m.inFrame, `${m.title} inside the map`).toBe(true);
+				}
+				// Full precision: the marker carries the stored value; the readout shows 6 decimals (≈ 0.1 m).
+				const vanMarker = placed.find(m => m.title.startsWith("Survey van"));
+				expect(vanMarker).toMatchObject({ lat: "52.5200083", lon: "13.4049541" });
+				const row = page.locator(`.map-readout tr[data-device="${van.body.id}"]`);
+				expect(await row.textContent()).toMatch(/52\.520008.*13\.404954/);
+				const sideways = await page.evaluate(
+					() => document.documentElement.scrollWidth - document.documentElement.clientWidth
+				);
+				expect(sideways, "the map scrolls sideways").toBeLessThanOrEqual(0);
+				await page.screenshot({ path: path.join(OUT, `map-${size}-${scheme}.png`) });
+			}
+		}
+		page.off("request", onRequest);
+		const foreign = fetched.filter(u => !u.startsWith(url));
+		expect(foreign, "requests outside the node").toEqual([]);
+		await page.emulateMedia({ colorScheme: "light" });
+		await page.setViewportSize({ width: 1440, height: 900 });
 	});
 
 	it("redraws the chart grid in dark colours when the colour scheme changes", async () => {

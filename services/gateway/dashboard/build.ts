@@ -30,7 +30,7 @@ export function sourceHash(): string {
 		h.update(path.relative(DASHBOARD_SRC, f));
 		h.update(fs.readFileSync(f));
 	}
-	for (const pkg of ["uplot", "socket.io-client", "esbuild"]) {
+	for (const pkg of ["uplot", "socket.io-client", "esbuild", "topojson-client", "world-atlas"]) {
 		try {
 			h.update(
 				pkg +

@@ -14,6 +14,7 @@ import { apiView } from "./views/api-reference";
 import { automationView } from "./views/automation";
 import { buildsView } from "./views/builds";
 import { devicesView } from "./views/devices";
+import { mapView } from "./views/map";
 import { meshView } from "./views/mesh";
 import { overviewView } from "./views/overview";
 import { usersView } from "./views/users";
@@ -22,6 +23,7 @@ import type { View } from "./views/view";
 export const views: View[] = [
 	overviewView,
 	devicesView,
+	mapView,
 	alertsView,
 	meshView,
 	buildsView,

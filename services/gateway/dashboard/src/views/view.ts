@@ -48,8 +48,8 @@ export interface View {
 	/** In the navigation for everyone ("user"), for administrators only ("admin"), or not at all (false). */
 	nav: "user" | "admin" | false;
 	/**
-	 * Position in the navigation (ascending). Overview 10, devices 20, alerts 30, mesh 40, builds 60, automation 70,
-	 * users 80, account 90.
+	 * Position in the navigation (ascending). Overview 10, devices 20, map 25, alerts 30, mesh 40, builds 60,
+	 * automation 70, users 80, account 90.
 	 */
 	order: number;
 	/** A one-letter or emoji glyph for the compact navigation on a phone. */
