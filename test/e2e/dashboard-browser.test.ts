@@ -484,7 +484,8 @@ describe("dashboard in headless Chromium against a full node", () => {
 				`WITH dp AS (INSERT INTO datapoints (device_id, label, unit)
 				   VALUES ($1, 'latitude', 'deg'), ($1, 'longitude', 'deg') RETURNING id, label)
 				 INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value)
-				 SELECT now() - interval '30 seconds', $1, id, CASE label WHEN 'latitude' THEN 52.5200083 ELSE 13.4049541 END FROM dp`,
+				 SELECT now() - interval '30 seconds', $1, id,
+				   CASE label WHEN 'latitude' THEN 52.5200083 ELSE 13.4049541 END FROM dp`,
 				[van.body.id]
 			);
 		} finally {

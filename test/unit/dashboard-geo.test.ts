@@ -1,4 +1,4 @@
-/** The dashboard map's geometry (services/gateway/dashboard/src/lib/geo.ts): projection, fitting, the bundled land outline. */
+/** The dashboard map's geometry (services/gateway/dashboard/src/lib/geo.ts): projection, fit, the bundled outline. */
 import { describe, expect, it } from "vitest";
 import {
 	fitBox,
@@ -26,7 +26,7 @@ function onLand(lon: number, lat: number): boolean {
 }
 
 describe("dashboard map geometry", () => {
-	it("decodes the bundled 110m country outlines: Munich and inland Australia on land, the mid-Atlantic and the Pacific not", () => {
+	it("decodes the bundled 110m outlines: Munich and inland Australia on land, mid-Atlantic and Pacific not", () => {
 		expect(landOutline().length).toBeGreaterThan(100);
 		expect(onLand(11.5167, 48.1173)).toBe(true);
 		expect(onLand(147, -32)).toBe(true);

@@ -3,7 +3,8 @@
  * y = −latitude, φ₀ the latitude the view was fitted at, so shapes keep their proportions near
  * the fleet), fitting a view box to the fleet's extent, zooming about a point, graticule steps,
  * and the outline of the countries (world-atlas 110m, Natural Earth: coasts and borders, about
- * 100 KB, bundled: no tile or network fetch) as an SVG path. Plain functions, so the unit test and the browser test can check a marker's place.
+ * 100 KB, bundled: no tile or network fetch) as an SVG path. Plain functions, so the unit test
+ * and the browser test can check a marker's place.
  */
 import { feature } from "topojson-client";
 import type { GeometryCollection, Topology } from "topojson-specification";
