@@ -133,8 +133,10 @@ async function main() {
 		const check = await fetch(`${base}${requests[0].path}`, { headers });
 		if (check.status !== 200) throw new Error(`GET ${requests[0].path}: ${check.status} ${await check.text()}`);
 
+		const fds = execFileSync("sh", ["-c", "ulimit -n"]).toString().trim();
 		console.log(
-			`fleetmesh bench/gateway — node ${process.version}, ${SECONDS} s per run, ${DEVICES} devices × 3 datapoints × ${READINGS} readings, ulimit -n ${execFileSync("sh", ["-c", "ulimit -n"]).toString().trim()}\n`
+			`fleetmesh bench/gateway — node ${process.version}, ${SECONDS} s per run, ` +
+				`${DEVICES} devices × 3 datapoints × ${READINGS} readings, ulimit -n ${fds}\n`
 		);
 		// Warm-up: JIT, pool connections, the viewer's cached state.
 		await autocannon({ url: base, connections: 16, duration: 2, headers, requests });
@@ -146,8 +148,9 @@ async function main() {
 				.filter(([code]) => code !== "200")
 				.map(([code, s]) => `${code}: ${(s as { count: number }).count}`);
 			const total = r.requests.total;
+			const rate = Math.round(r.requests.average).toString().padStart(6);
 			console.log(
-				`${String(connections).padStart(5)} connections  ${Math.round(r.requests.average).toString().padStart(6)} req/s` +
+				`${String(connections).padStart(5)} connections  ${rate} req/s` +
 					`   p50 ${r.latency.p50} ms   p99 ${r.latency.p99} ms   max ${r.latency.max} ms` +
 					`   ${total} requests, non-200 ${statuses.length ? statuses.join(", ") : "none"}` +
 					`, errors ${r.errors}, timeouts ${r.timeouts}` +
