@@ -244,6 +244,29 @@ for (const backend of ["pglite", "postgres"] as const) {
 				404
 			);
 			expect((await api(url, "GET", `/api/devices/${device.id}/sensors`)).status).toBe(401);
+			// A user registers the sensors of its own controller.
+			const own = await api(url, "POST", "/api/devices", other, {
+				name: "Own controller",
+				mac: "02:00:5e:10:00:02"
+			});
+			expect(own.status, JSON.stringify(own.body)).toBe(201);
+			const mine = await api(url, "PUT", `/api/devices/${own.body.id}/sensors`, other, {
+				sensors: [
+					{
+						sensor: 3,
+						name: "level",
+						frameLength: 2,
+						datapoints: [{ label: "level", offset: 0, type: "uint16le" }]
+					}
+				]
+			});
+			expect(mine.status, JSON.stringify(mine.body)).toBe(200);
+			expect(mine.body.items[0].datapoints[0]).toMatchObject({
+				label: "level",
+				type: "uint16le",
+				scale: 1,
+				add: 0
+			});
 		});
 
 		/** A frame as the controller sends it: mosquitto_pub with the controller's key and certificate. */
