@@ -248,7 +248,7 @@ const BuildsService = defineService<BuildsThis>({
 					simulated: await this.workersSimulated(),
 					problem: await this.buildProblem(),
 					items: await stats.recentBuilds(this.db, ctx.params.limit ?? 20),
-					counts: await stats.counts(this.db),
+					counts: stats.toBuildCounts(await stats.counts(this.db)),
 					perDay: await stats.buildsPerDay(this.db)
 				};
 			}

@@ -268,6 +268,40 @@ describe("OpenAPI document of a full node", () => {
 		expect((await call(url, "GET", "/api/devices?limit=1001", token)).status).toBe(422);
 	});
 
+	it("answers in camelCase with ISO 8601 times on every GET route", async () => {
+		const [dev] = (await call(url, "GET", "/api/devices?limit=1000", token)).body.items;
+		expect(dev).toBeDefined();
+		// Free-form content keeps its own keys: device link config and profiles (the profile files'
+		// keys), event and dead-letter data (what was recorded), and the OpenAPI document itself.
+		const own = new Set(["config", "data", "payload", "profile", "modbus", "i2c", "link", "paths", "components"]);
+		const problems: string[] = [];
+		const walk = (where: string, v: unknown, key = ""): void => {
+			if (Array.isArray(v)) return v.slice(0, 50).forEach((x, i) => walk(`${where}[${i}]`, x, key));
+			if (v && typeof v === "object") {
+				for (const [k, x] of Object.entries(v)) {
+					if (!/^[a-z][a-zA-Z0-9]*$|^nodeID$|^[A-Z_]+$/.test(k)) problems.push(`${where}.${k}`);
+					if (!own.has(k)) walk(`${where}.${k}`, x, k);
+				}
+				return;
+			}
+			// A time field holds an ISO 8601 string (or null), never epoch milliseconds.
+			if (/(At|Ts|Seen|Heartbeat|^ts|^at|^from|^to|^start)$/.test(key) && v != null && typeof v !== "string")
+				problems.push(`${where}: ${JSON.stringify(v)} is not ISO 8601`);
+		};
+		const routes = Object.entries<any>(doc.paths)
+			.filter(([p, ops]) => ops.get && p.startsWith("/api/") && !p.startsWith("/api/v1"))
+			.map(([p]) => p)
+			.filter(p => !["/api/overview", "/api/openapi.json", "/api/profiles", "/api/users/auth"].includes(p));
+		for (const p of routes) {
+			if (/\{(?!id\})/.test(p) || (p.includes("{id}") && !p.startsWith("/api/devices/"))) continue;
+			const concrete = p.replace("{id}", String(dev.id));
+			const r = await call(url, "GET", concrete, token);
+			if (r.status !== 200) continue;
+			walk(concrete, r.body);
+		}
+		expect(problems).toEqual([]);
+	});
+
 	it("refuses unknown query parameters with 422 naming them, on every GET route", async () => {
 		for (const [p, ops] of Object.entries<any>(doc.paths)) {
 			if (

@@ -4,6 +4,7 @@
  */
 import type { Sql } from "../../../mixins/db/database";
 import { branchOf } from "./metadata";
+import type { BuildCounts } from "../contracts/api";
 
 export type BuildEvent = "requests" | "cache-hits" | "cache-misses" | "successes" | "failures";
 
@@ -182,4 +183,15 @@ export async function counts(db: Sql): Promise<Record<BuildEvent, number>> {
 	>;
 	for (const r of rows) out[r.event] = Number(r.n);
 	return out;
+}
+
+/** The counts as the dashboard's `GET /api/builds/recent` shows them (camelCase, like every answer). */
+export function toBuildCounts(c: Record<BuildEvent, number>): BuildCounts {
+	return {
+		requests: c.requests,
+		cacheHits: c["cache-hits"],
+		cacheMisses: c["cache-misses"],
+		successes: c.successes,
+		failures: c.failures
+	};
 }

@@ -191,3 +191,11 @@ export interface DeadLetterView {
 	replayCount: number;
 	lastError: string | null;
 }
+/** Build counters of `GET /api/builds/recent` (the build events, counted). */
+export interface BuildCounts {
+	requests: number;
+	cacheHits: number;
+	cacheMisses: number;
+	successes: number;
+	failures: number;
+}

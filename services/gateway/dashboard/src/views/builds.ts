@@ -5,6 +5,7 @@
  */
 import { ago, fmtTime, h } from "../lib/dom";
 import type { View } from "./view";
+import type { BuildCounts } from "../types";
 
 interface RecentBuild {
 	at: string;
@@ -24,7 +25,7 @@ interface BuildsOverview {
 	simulated: boolean;
 	problem: string | null;
 	items: RecentBuild[];
-	counts: Record<string, number>;
+	counts: BuildCounts;
 	perDay: { labels: string[]; datasets: Array<{ label: string; data: number[] }> };
 }
 
@@ -107,8 +108,8 @@ export const buildsView: View = {
 			);
 			const stat = (k: string, v: string | number) =>
 				h("div", { class: "stat" }, h("div", { class: "k" }, k), h("div", { class: "v" }, String(v)));
-			const lookups = o.counts["cache-hits"] + o.counts["cache-misses"];
-			const hitRatio = lookups > 0 ? `${Math.round((o.counts["cache-hits"] / lookups) * 100)} %` : "—";
+			const lookups = o.counts.cacheHits + o.counts.cacheMisses;
+			const hitRatio = lookups > 0 ? `${Math.round((o.counts.cacheHits / lookups) * 100)} %` : "—";
 			stats.replaceChildren(
 				stat("Queued", o.queue.waiting),
 				stat("Building", o.queue.active),
