@@ -172,7 +172,8 @@ const ManagerService = defineService<ManagerThis>({
 		create: {
 			rest: "POST /devices",
 			auth: "user",
-			params: deviceParams,
+			// Strict: a field of another name (an old snake_case one) is 422 naming it, not ignored.
+			params: { ...deviceParams, $$strict: true },
 			async handler(this: ManagerThis, ctx: Context<DeviceParams>): Promise<DeviceRecord> {
 				const p = ctx.params;
 				const caller = callerOf(ctx);
@@ -219,7 +220,8 @@ const ManagerService = defineService<ManagerThis>({
 				name: { ...deviceParams.name, optional: true },
 				type: deviceParams.type,
 				config: deviceParams.config,
-				owner: deviceParams.owner
+				owner: deviceParams.owner,
+				$$strict: true
 			},
 			async handler(this: ManagerThis, ctx: Context<{ id: number } & DeviceChanges>): Promise<DeviceRecord> {
 				const p = ctx.params;

@@ -20,6 +20,7 @@ export const VALIDATION_MESSAGES: Record<string, string> = {
 	enumValue: "The '{field}' field must be one of {expected} (got '{actual}').",
 	array: "The '{field}' field must be an array.",
 	arrayMax: "The '{field}' field may have at most {expected} items (got {actual}).",
-	objectStrict: "The '{field}' object has unknown fields: {actual}.",
+	// `field` is '' for a body's own fields: name the unknown ones and the ones the route takes.
+	objectStrict: "Unknown field(s) {actual}; allowed: {expected}.",
 	email: "The '{field}' field must be an e-mail address (got '{actual}')."
 };

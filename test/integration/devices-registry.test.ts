@@ -64,6 +64,11 @@ describe("device registry over HTTP", () => {
 		expect(
 			(await api(node.url, "POST", "/api/devices", { name: "x", config: { buffer_size: "big" } }, token)).status
 		).toBe(422);
+		// Bodies are camelCase and strict: the old column name is refused, naming it.
+		const old = await api(node.url, "POST", "/api/devices", { name: "Old", node_id: "pi" }, token);
+		expect(old.status).toBe(422);
+		expect(old.body.data[0]).toMatchObject({ type: "objectStrict", actual: "node_id" });
+		expect(old.body.message).toMatch(/Unknown field\(s\) node_id; allowed: .*nodeID/);
 		const invalid = await api(node.url, "POST", "/api/devices", { mac: "not-a-mac" }, token);
 		expect(invalid.status).toBe(422);
 		expect(invalid.body.type).toBe("VALIDATION_ERROR");
