@@ -16,6 +16,7 @@
  */
 
 import type { Row } from "../shared/pipeline/storage";
+import { Backoff } from "../shared/retry";
 
 export interface BatchSinkOptions {
 	batchSize: number;
@@ -67,7 +68,8 @@ export class BatchSink {
 	/** Writes in progress (at most `concurrency`). */
 	private running = new Set<Promise<void>>();
 	private stopped = false;
-	private wake: (() => void) | null = null;
+	/** Ends the backoff waits of the writes now retrying (stop() calls them). */
+	private wakers = new Set<() => void>();
 	readonly stats: BatchSinkStats = { stored: 0, duplicates: 0, batches: 0, retries: 0, poisoned: 0, pendingRows: 0 };
 
 	constructor(private readonly opts: BatchSinkOptions) {}
@@ -106,7 +108,7 @@ export class BatchSink {
 		this.stopped = true;
 		if (this.timer) clearTimeout(this.timer);
 		this.timer = null;
-		this.wake?.();
+		for (const wake of this.wakers) wake();
 		const left = this.queue.splice(0);
 		this.queuedRows = 0;
 		for (const e of left) e.reject(new SinkStoppedError());
@@ -143,9 +145,10 @@ export class BatchSink {
 		this.queuedRows -= n;
 		this.stats.pendingRows = this.queuedRows;
 		const rows = taken.length === 1 ? taken[0].rows : taken.flatMap(e => e.rows);
-		const minDelay = this.opts.minBackoffMs ?? 100;
-		const maxDelay = this.opts.maxBackoffMs ?? 5000;
-		let delay = minDelay;
+		// The delays are the project's one policy (shared/retry.ts), but not its retry(): exponential-backoff's
+		// wait cannot be cut short, and stop() must end it at once so the waiting handlers are rejected (and
+		// their messages redelivered) while the channel still runs, instead of up to maxBackoffMs later.
+		const backoff = new Backoff(this.opts.minBackoffMs ?? 100, this.opts.maxBackoffMs ?? 5000);
 		let otherFailures = 0;
 		for (let attempt = 1; ; attempt++) {
 			try {
@@ -172,23 +175,29 @@ export class BatchSink {
 					for (const e of taken) e.reject(new SinkStoppedError());
 					return;
 				}
+				const delay = backoff.next();
 				this.stats.retries++;
 				this.opts.onRetry?.(err, attempt, delay);
 				for (const e of taken) e.keepAlive?.();
-				await new Promise<void>(r => {
-					const t = setTimeout(r, delay);
-					this.wake = () => {
-						clearTimeout(t);
-						r();
-					};
-				});
-				this.wake = null;
+				await this.pause(delay);
 				if (this.stopped) {
 					for (const e of taken) e.reject(new SinkStoppedError());
 					return;
 				}
-				delay = Math.min(delay * 2, maxDelay);
 			}
 		}
+	}
+
+	/** Waits `ms`, or less when stop() wakes it. */
+	private pause(ms: number): Promise<void> {
+		return new Promise<void>(resolve => {
+			const wake = () => {
+				clearTimeout(timer);
+				this.wakers.delete(wake);
+				resolve();
+			};
+			const timer = setTimeout(wake, ms);
+			this.wakers.add(wake);
+		});
 	}
 }
