@@ -28,7 +28,8 @@ import {
 	AUTOMATION_EVENTS,
 	AUTOMATION_READINGS_GROUP,
 	type ConfigChangedEvent,
-	type RuleApi
+	type RuleApi,
+	type RuleDef
 } from "../shared/contracts/automation";
 import { ConflictError, NotFoundError } from "../shared/errors";
 import { callerOf, visibleArraySql, visibleDevices, type Caller } from "./access";
@@ -45,7 +46,6 @@ import {
 	validateSimulate,
 	parseTime,
 	type DeviceRef,
-	type RuleDef,
 	type ScheduleDef
 } from "./validate";
 import { defineService } from "../shared/define-service";

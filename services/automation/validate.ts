@@ -9,6 +9,7 @@ import type {
 	CommandAction,
 	Condition,
 	MisfirePolicy,
+	RuleDef,
 	RuleMode,
 	Trigger,
 	Weekday,
@@ -241,17 +242,15 @@ export function validateActions(v: unknown, refs: DeviceRef[], field = "actions"
 	});
 }
 
-export interface RuleDef {
-	name: string;
-	enabled: boolean;
-	mode: RuleMode;
-	trigger: Trigger;
-	conditions: Condition[];
-	actions: Action[];
-	maxRunsPerHour: number;
-}
-
-const RULE_FIELDS = ["name", "enabled", "mode", "trigger", "conditions", "actions", "maxRunsPerHour"];
+const RULE_FIELDS = [
+	"name",
+	"enabled",
+	"mode",
+	"trigger",
+	"conditions",
+	"actions",
+	"maxRunsPerHour"
+] satisfies (keyof RuleDef)[];
 /** Read-only fields a client may send back unchanged (a GET answer PUT again). */
 const READ_ONLY = ["id", "state", "disabledReason", "createdBy", "createdAt", "updatedAt", "nextRunAt", "lastRunAt"];
 

@@ -86,8 +86,8 @@ export interface RuleStateApi {
 	lastFiredAt: string | null;
 }
 
-export interface RuleApi {
-	id: number;
+/** A rule as a client writes it (the body of a create or update, defaults filled in). */
+export interface RuleDef {
 	name: string;
 	enabled: boolean;
 	mode: RuleMode;
@@ -95,6 +95,11 @@ export interface RuleApi {
 	conditions: Condition[];
 	actions: Action[];
 	maxRunsPerHour: number;
+}
+
+/** A rule as the API answers it: what was written, plus what the service keeps. */
+export interface RuleApi extends RuleDef {
+	id: number;
 	state: RuleStateApi[];
 	disabledReason: "loop" | "rate_limit" | null;
 	createdBy: string | null;
