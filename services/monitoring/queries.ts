@@ -299,18 +299,17 @@ function rollupParts(
 			OR (d.timestamp >= ${m2}::timestamptz AND d.timestamp < ${to}::timestamptz))`;
 	const whole = `r.minute >= ${m1}::timestamptz AND r.minute < ${m2}::timestamptz`;
 	const b = (col: string) => (bucket ? `, ${bucket(col)}` : "");
-	const groupB = bucket ? ", 3" : "";
-	return `SELECT d.device_id, d.datapoint_id${b("d.timestamp")}, count(*) AS n, count(d.value) AS nv,
+	// Integer counts (not bigint): the outer sum is then a bigint sum, not a numeric one. The
+	// rollup's rows go out one per minute: the outer aggregate groups them once.
+	return `SELECT d.device_id, d.datapoint_id${b("d.timestamp")}, count(*)::int AS n, count(d.value)::int AS nv,
 				sum(d.value) AS s, min(d.value) AS mn, max(d.value) AS mx, max(d.timestamp) AS last_at
 			FROM decoded_data d
 			WHERE ${statsWhere(p, f, "d", edges).join(" AND ")}
-			GROUP BY 1, 2${groupB}
+			GROUP BY 1, 2${bucket ? ", 3" : ""}
 			UNION ALL
-			SELECT r.device_id, r.datapoint_id${b("r.minute")}, sum(r.count), sum(r.value_count), sum(r.sum),
-				min(r.min), max(r.max), max(r.last_at)
+			SELECT r.device_id, r.datapoint_id${b("r.minute")}, r.count, r.value_count, r.sum, r.min, r.max, r.last_at
 			FROM decoded_data_1m r
-			WHERE ${statsWhere(p, f, "r", whole).join(" AND ")}
-			GROUP BY 1, 2${groupB}`;
+			WHERE ${statsWhere(p, f, "r", whole).join(" AND ")}`;
 }
 
 /** The average of combined partial aggregates: the sum of values over the count of values. */
