@@ -1,74 +1,108 @@
 /**
  * bench/monitoring: prints figures, asserts nothing.
  *
- *  1. Stats query latency: p50/p99 of a one-hour `monitoring.stats` query (summary, and with
- *     1-minute buckets) over a decoded_data table of ROWS rows (default 10 million) in real
- *     PostgreSQL. The table is kept in the database `fm_bench_monitoring` and reused when it
- *     already holds ROWS rows (FRESH=1 rebuilds it).
- *  2. Live fan-out: readings per second delivered to CLIENTS (default 500) Socket.IO clients
+ *  1. Stats query latency (p50/p99) over a decoded_data table of --rows rows (default 10
+ *     million) in real PostgreSQL, in a database of its own created for the run and dropped
+ *     after it: the one-hour stats of one device, 24 hours in 1-minute buckets, the dashboard's
+ *     own 24 h and 7 d history queries (5- and 30-minute buckets, summary alongside, as the
+ *     stats action runs them) and a whole-fleet hour. Each query is timed twice: straight from
+ *     the raw rows (the queries before the per-minute rollup, "raw") and with whole minutes
+ *     from decoded_data_1m ("rollup", what the service runs).
+ *     Layout: 20 devices × 5 datapoints over 7 days + 1 hour ending now; the device the
+ *     queries ask about reports every second (3 million rows of the 10), the 19 others share
+ *     the rest evenly. Seeded with generate_series in time order (the physical order the sink's
+ *     appends give), indexes built after the load; the rollup comes from its own trigger.
+ *  2. Time to first chart of the dashboard: a gateway over the seeded data, headless Chromium
+ *     (/usr/bin/chromium, else @sparticuz/chromium, as the browser tests find it) opening the
+ *     device page of the 1 Hz device: cold (a new browser profile) and warm (reload), until the
+ *     history chart is drawn (default range 1 h, raw readings), then the 24 h and 7 d ranges.
+ *  3. Live fan-out: readings per second delivered to CLIENTS (default 500) Socket.IO clients
  *     through the real gateway (auth, monitoring.join, per-room throttle, live.push relay), and
  *     the reading → browser latency.
  *
  *   npm run bench:monitoring                 (needs PostgreSQL on 127.0.0.1:5432)
- *   ROWS=1000000 CLIENTS=100 SECONDS=5 npm run bench:monitoring
- *   PART=stats | PART=live                   (one part only); HZ=50 reports per device per second
+ *   npm run bench:monitoring -- --rows 1000000 --part stats,chart
+ *   --part stats,chart,live (default all); --queries N (default 100 per case, each case at most
+ *   QUERY_BUDGET_S = 10 s, at least 10); CLIENTS=100 SECONDS=5 HZ=50 for the live part
  */
+import fs from "node:fs";
 import os from "node:os";
+import { parseArgs } from "node:util";
 import { Client } from "pg";
 import type { ServiceBroker } from "moleculer";
 import { io, type Socket } from "socket.io-client";
 import { openDatabase, type Database } from "../../mixins/db/database";
 import { migrate } from "../../mixins/db/migrate";
-import { buildBucketQuery, buildSummaryQuery } from "../../services/monitoring/queries";
+import { buildBucketQuery, buildSummaryQuery, type StatsFilter } from "../../services/monitoring/queries";
 import GatewayService from "../../services/gateway/gateway.service";
+import ManagerService from "../../services/manager/manager.service";
 import MonitoringService from "../../services/monitoring/monitoring.service";
 import SigningService from "../../services/signing/signing.service";
+import { buildDashboard } from "../../services/gateway/dashboard/build";
 import { createTestBroker, tempDir, uniqueNamespace } from "../../test/helpers/broker";
+import { findChromium } from "../../test/helpers/chromium";
 
+const { values: args } = parseArgs({
+	options: {
+		rows: { type: "string" },
+		queries: { type: "string" },
+		part: { type: "string" }
+	}
+});
 const PG = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432";
-const DB_NAME = "fm_bench_monitoring";
-const ROWS = Number(process.env.ROWS ?? 10_000_000);
-const DEVICES = Number(process.env.DEVICES ?? 20);
+const ROWS = Number(args.rows ?? process.env.ROWS ?? 10_000_000);
+const DEVICES = 20;
 const DATAPOINTS = 5;
-const QUERIES = Number(process.env.QUERIES ?? 100);
+const SPAN_S = 7 * 86_400 + 3600;
+const QUERIES = Number(args.queries ?? process.env.QUERIES ?? 100);
+const QUERY_BUDGET_MS = Number(process.env.QUERY_BUDGET_S ?? 10) * 1000;
 const CLIENTS = Number(process.env.CLIENTS ?? 500);
 const SECONDS = Number(process.env.SECONDS ?? 10);
-const PART = process.env.PART ?? "all";
+const PARTS = new Set((args.part ?? process.env.PART ?? "stats,chart,live").split(",").map(x => x.trim()));
+if (PARTS.has("all")) for (const x of ["stats", "chart", "live"]) PARTS.add(x);
 /** How often each device reports its datapoints in the live part. */
 const HZ = Number(process.env.HZ ?? 50);
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const ms = (n: number) => `${n.toFixed(1)} ms`;
 
-async function ensureDatabase(): Promise<Database> {
-	const admin = new Client({ connectionString: `${PG}/postgres` });
-	await admin.connect();
-	if (process.env.FRESH === "1") await admin.query(`DROP DATABASE IF EXISTS ${DB_NAME} WITH (FORCE)`);
-	const exists = (await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [DB_NAME])).rowCount;
-	if (!exists) await admin.query(`CREATE DATABASE ${DB_NAME}`);
-	await admin.end();
-	const db = await openDatabase({ databaseUrl: `${PG}/${DB_NAME}`, dataDir: tempDir("bench-mon") });
-	await migrate(db);
-	return db;
+interface Seeded {
+	db: Database;
+	url: string;
+	drop(): Promise<void>;
+	from: number;
+	to: number;
+	/** The device reporting every second: the one the dashboard and the one-device queries ask about. */
+	dense: number;
+	devices: number[];
 }
 
-/** DEVICES devices × 5 datapoints, one reading per series per second, ending now. */
-async function fill(db: Database): Promise<{ from: number; to: number; devices: number[] }> {
-	const [{ n }] = await db.query("SELECT count(*)::bigint AS n FROM decoded_data");
-	const devices = (await db.query("SELECT id FROM devices WHERE uid LIKE 'bench-%' ORDER BY id")).map(r =>
-		Number(r.id)
-	);
-	const perSeries = Math.ceil(ROWS / (DEVICES * DATAPOINTS));
-	if (Number(n) >= ROWS && devices.length === DEVICES) {
-		const [r] = await db.query(
-			"SELECT extract(epoch from min(timestamp)) * 1000 AS a, extract(epoch from max(timestamp)) * " +
-				"1000 AS b FROM decoded_data"
-		);
-		console.log(`stats: reusing ${Number(n).toLocaleString()} rows in ${DB_NAME} (FRESH=1 rebuilds)`);
-		return { from: Number(r.a), to: Number(r.b), devices };
+/** A database of its own for this run (dropped by `drop()`), migrated, seeded. */
+async function seedDatabase(): Promise<Seeded> {
+	const name = `bench_monitoring_${process.pid}`;
+	const admin = new Client({ connectionString: `${PG}/postgres` });
+	await admin.connect();
+	await admin.query(`CREATE DATABASE ${name}`);
+	await admin.end();
+	const url = `${PG}/${name}`;
+	const db = await openDatabase({ databaseUrl: url, dataDir: tempDir("bench-mon") });
+	const drop = async () => {
+		await db.close().catch(() => undefined);
+		const c = new Client({ connectionString: `${PG}/postgres` });
+		await c.connect();
+		await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+		await c.end();
+	};
+	try {
+		await migrate(db);
+		return { db, url, drop, ...(await fill(db)) };
+	} catch (err) {
+		await drop();
+		throw err;
 	}
-	await db.query("TRUNCATE decoded_data");
-	await db.query("DELETE FROM devices WHERE uid LIKE 'bench-%'");
+}
+
+async function fill(db: Database): Promise<Omit<Seeded, "db" | "url" | "drop">> {
 	const ids: number[] = [];
 	for (let d = 0; d < DEVICES; d++) {
 		const [dev] = await db.query(
@@ -80,75 +114,276 @@ async function fill(db: Database): Promise<{ from: number; to: number; devices: 
 			await db.query("INSERT INTO datapoints (device_id, label, unit) VALUES ($1, $2, 'u')", [dev.id, label]);
 		}
 	}
+	// The dense device: one reading per datapoint per second (or fewer when --rows is small);
+	// the other devices share what is left of the rows, evenly spaced over the span.
+	const denseN = Math.min(SPAN_S, Math.floor((ROWS * 0.4) / DATAPOINTS));
+	const otherN = Math.max(1, Math.floor((ROWS - denseN * DATAPOINTS) / ((DEVICES - 1) * DATAPOINTS)));
+	await db.query(
+		`CREATE TEMP TABLE bench_series AS
+		 SELECT dp.id, dp.device_id,
+		   ($1::float8 / CASE WHEN dp.device_id = $2::int THEN $3::int ELSE $4::int END) AS step
+		 FROM datapoints dp WHERE dp.device_id = ANY($5::int[])`,
+		[SPAN_S, ids[0], denseN, otherN, ids]
+	);
 	const end = Math.floor(Date.now() / 1000) * 1000;
-	const start = end - (perSeries - 1) * 1000;
+	const start = end - SPAN_S * 1000;
+	const total = denseN * DATAPOINTS + otherN * (DEVICES - 1) * DATAPOINTS;
 	console.log(
-		`stats: inserting ${(perSeries * DEVICES * DATAPOINTS).toLocaleString()} rows (${DEVICES} devices ` +
-			`× ${DATAPOINTS} datapoints × ${perSeries.toLocaleString()} s) …`
+		`stats: seeding ${total.toLocaleString()} rows: device ${ids[0]} ${DATAPOINTS} datapoints × ` +
+			`${denseN.toLocaleString()} readings ` +
+			`(every ${(SPAN_S / denseN).toFixed(1)} s), ${DEVICES - 1} devices × ${DATAPOINTS} × ` +
+			`${otherN.toLocaleString()} ` +
+			`(every ${(SPAN_S / otherN).toFixed(1)} s), over ${(SPAN_S / 86_400).toFixed(2)} days`
 	);
 	const t = Date.now();
-	// An hour of the whole fleet per statement, in time order: the table's physical order is the
-	// one the pipeline sink's appends produce (what the BRIN index on time relies on).
-	for (let s0 = 0; s0 < perSeries; s0 += 3600) {
+	// Load without the table's indexes (rebuilt after: far faster than maintaining them per row).
+	const indexes = await db.query<{ name: string; def: string; pk: boolean }>(
+		`SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def, i.indisprimary AS pk
+		 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'decoded_data'::regclass`
+	);
+	for (const ix of indexes)
+		await db.query(ix.pk ? `ALTER TABLE decoded_data DROP CONSTRAINT ${ix.name}` : `DROP INDEX ${ix.name}`);
+	// An hour of the whole fleet per statement, in time order; the rollup trigger runs per statement.
+	const chunkS = 3600;
+	for (let c0 = 0; c0 < SPAN_S; c0 += chunkS) {
 		await db.query(
 			`INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value)
-			 SELECT to_timestamp($1::float8 / 1000) + (s * interval '1 second'), dp.device_id, dp.id, 20 + 5 * sin(s /
-			 300.0) + dp.id
-			 FROM generate_series($2::int, least($2::int + 3599, $3::int - 1)) AS s
-			 CROSS JOIN (SELECT id, device_id FROM datapoints WHERE device_id = ANY($4::int[])) dp
+			 SELECT to_timestamp($1::float8 / 1000 + i * s.step), s.device_id, s.id,
+			   20 + 5 * sin(i * s.step / 300.0) + s.id
+			 FROM bench_series s
+			 CROSS JOIN LATERAL generate_series(ceil($2::float8 / s.step)::int,
+			   ceil(least($3::float8, $4::float8) / s.step)::int - 1) AS i
 			 ORDER BY 1`,
-			[start, s0, perSeries, ids]
+			[start, c0, c0 + chunkS, SPAN_S]
 		);
 	}
-	// What autovacuum does on a live table: summarise the BRIN ranges, update statistics.
+	const loaded = Date.now();
+	await db.query("SET maintenance_work_mem = '512MB'");
+	for (const ix of indexes) {
+		if (ix.pk)
+			await db.query(
+				`ALTER TABLE decoded_data ADD CONSTRAINT ${ix.name} PRIMARY KEY (timestamp, device_id, datapoint_id)`
+			);
+		else await db.query(ix.def);
+	}
+	// What autovacuum does on a live table: summarise the BRIN ranges, set the visibility map, update statistics.
 	await db.query("VACUUM ANALYZE decoded_data");
-	console.log(`stats: filled in ${((Date.now() - t) / 1000).toFixed(0)} s`);
-	return { from: start, to: end, devices: ids };
+	await db.query("VACUUM ANALYZE decoded_data_1m");
+	const [{ n }] = await db.query("SELECT count(*)::bigint AS n FROM decoded_data");
+	const [{ rn }] = await db.query("SELECT count(*)::bigint AS rn FROM decoded_data_1m");
+	const [{ size, rsize }] = await db.query(
+		"SELECT pg_size_pretty(pg_total_relation_size('decoded_data')) AS size, " +
+			"pg_size_pretty(pg_total_relation_size('decoded_data_1m')) AS rsize"
+	);
+	console.log(
+		`stats: seeded ${Number(n).toLocaleString()} rows (${size}; rollup ${Number(rn).toLocaleString()} rows, ` +
+			`${rsize}) in ${((Date.now() - t) / 1000).toFixed(0)} s (load ${((loaded - t) / 1000).toFixed(0)} s, ` +
+			`indexes and VACUUM ANALYZE ${((Date.now() - loaded) / 1000).toFixed(0)} s)`
+	);
+	return { from: start, to: end, dense: ids[0], devices: ids };
 }
 
-async function benchStats(): Promise<void> {
-	const db = await ensureDatabase();
-	try {
-		const { from, to, devices } = await fill(db);
-		const [{ n }] = await db.query("SELECT count(*)::bigint AS n FROM decoded_data");
-		const [{ size }] = await db.query("SELECT pg_size_pretty(pg_total_relation_size('decoded_data')) AS size");
-		console.log(
-			`stats: decoded_data holds ${Number(n).toLocaleString()} rows (${size}), ` +
-				`${new Date(from).toISOString()} … ${new Date(to).toISOString()}`
-		);
-		const cases: {
-			name: string;
-			build: (w: { from: Date; to: Date }, dev: number) => { text: string; values: unknown[] }[];
-		}[] = [
-			{
-				name: "one device, 1 h, summary",
-				build: (w, dev) => [buildSummaryQuery({ window: w, deviceId: dev, bucketFn: "date_bin" })]
-			},
-			{
-				name: "one device, 1 h, summary + 1-min buckets",
-				build: (w, dev) => [
-					buildSummaryQuery({ window: w, deviceId: dev, bucketFn: "date_bin" }),
-					buildBucketQuery({ window: w, deviceId: dev, bucketFn: "date_bin", bucketMs: 60_000 })
-				]
-			},
-			{ name: "whole fleet, 1 h, summary", build: w => [buildSummaryQuery({ window: w, bucketFn: "date_bin" })] }
-		];
-		for (const c of cases) {
+interface Case {
+	name: string;
+	spanMs: number;
+	/** The statements the stats action runs for this request (it runs them at the same time). */
+	build: (f: StatsFilter) => { text: string; values: unknown[] }[];
+	fleet?: boolean;
+}
+
+const summary = (f: StatsFilter) => [buildSummaryQuery(f)];
+const withBuckets = (bucketMs: number) => (f: StatsFilter) => [
+	buildSummaryQuery(f),
+	buildBucketQuery({ ...f, bucketMs })
+];
+const CASES: Case[] = [
+	{ name: "one device, 1 h, summary", spanMs: 3600_000, build: summary },
+	{ name: "one device, 1 h, summary + 1-min buckets", spanMs: 3600_000, build: withBuckets(60_000) },
+	{
+		name: "one device, 24 h, 1-min buckets",
+		spanMs: 86_400_000,
+		build: f => [buildBucketQuery({ ...f, bucketMs: 60_000 })]
+	},
+	{ name: "dashboard 24 h history (summary + 5-min buckets)", spanMs: 86_400_000, build: withBuckets(300_000) },
+	{ name: "dashboard 7 d history (summary + 30-min buckets)", spanMs: 7 * 86_400_000, build: withBuckets(1_800_000) },
+	{ name: "whole fleet, 1 h, summary", spanMs: 3600_000, build: summary, fleet: true }
+];
+
+async function benchStats(s: Seeded): Promise<void> {
+	// The work each query does, independent of how busy the machine is: one EXPLAIN ANALYZE per
+	// case and mode over a window 5 h before the end of the data, buffers touched and rows read.
+	for (const c of CASES) {
+		const line: string[] = [];
+		for (const rollup of [false, true]) {
+			const end = s.to - 5 * 3600_000 - 12_345;
+			const f: StatsFilter = {
+				window: { from: new Date(end - c.spanMs), to: new Date(end) },
+				deviceId: c.fleet ? undefined : s.dense,
+				bucketFn: "date_bin",
+				rollup
+			};
+			let exec = 0;
+			let buffers = 0;
+			const scans: string[] = [];
+			for (const q of c.build(f)) {
+				const [row] = await s.db.query("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + q.text, q.values);
+				const p = (row["QUERY PLAN"] as { "Execution Time": number; Plan: PlanNode }[])[0];
+				exec += p["Execution Time"];
+				buffers += (p.Plan["Shared Hit Blocks"] ?? 0) + (p.Plan["Shared Read Blocks"] ?? 0);
+				scans.push(...scansOf(p.Plan));
+			}
+			line.push(
+				`${rollup ? "rollup" : "raw"} ${ms(exec)}, ${buffers.toLocaleString()} buffers [${scans.join(", ")}]`
+			);
+		}
+		console.log(`explain: ${c.name}: ${line.join("; ")}`);
+	}
+	for (const c of CASES) {
+		const line: string[] = [];
+		for (const rollup of [false, true]) {
 			const lat: number[] = [];
-			for (let i = 0; i < QUERIES + 5; i++) {
-				// A random hour inside the data, a random device: no two queries hit the same cache lines on purpose.
-				const start = from + Math.random() * Math.max(0, to - from - 3600_000);
-				const w = { from: new Date(start), to: new Date(start + 3600_000) };
-				const dev = devices[Math.floor(Math.random() * devices.length)];
+			const t0 = Date.now();
+			for (let i = 0; i < QUERIES + 3 && (i < 13 || Date.now() - t0 < QUERY_BUDGET_MS); i++) {
+				// A random window ending at a random (unaligned) time inside the data, a random
+				// datapoint's device for the fleet case: no two queries hit the same cache lines on purpose.
+				const end = s.from + c.spanMs + Math.random() * Math.max(0, s.to - s.from - c.spanMs);
+				const f: StatsFilter = {
+					window: { from: new Date(end - c.spanMs), to: new Date(end) },
+					deviceId: c.fleet ? undefined : s.dense,
+					bucketFn: "date_bin",
+					rollup
+				};
 				const t = process.hrtime.bigint();
-				for (const q of c.build(w, dev)) await db.query(q.text, q.values);
-				if (i >= 5) lat.push(Number(process.hrtime.bigint() - t) / 1e6);
+				await Promise.all(c.build(f).map(q => s.db.query(q.text, q.values)));
+				if (i >= 3) lat.push(Number(process.hrtime.bigint() - t) / 1e6);
 			}
 			lat.sort((a, b) => a - b);
-			console.log(`stats: ${c.name}: p50 ${ms(pct(lat, 50))}, p99 ${ms(pct(lat, 99))} (${QUERIES} queries)`);
+			line.push(`${rollup ? "rollup" : "raw"} p50 ${ms(pct(lat, 50))}, p99 ${ms(pct(lat, 99))} (${lat.length})`);
 		}
+		console.log(`stats: ${c.name}: ${line.join("; ")}`);
+	}
+}
+
+interface PlanNode {
+	"Node Type": string;
+	"Relation Name"?: string;
+	"Index Name"?: string;
+	"Actual Rows": number;
+	"Shared Hit Blocks"?: number;
+	"Shared Read Blocks"?: number;
+	Plans?: PlanNode[];
+}
+
+/** The scans of a plan: what was read, how, and how many rows came out. */
+function scansOf(p: PlanNode): string[] {
+	const self =
+		/Scan$/.test(p["Node Type"]) && (p["Relation Name"] || p["Index Name"])
+			? [`${p["Node Type"]} ${p["Index Name"] ?? p["Relation Name"]} ${p["Actual Rows"].toLocaleString()} rows`]
+			: [];
+	return [...self, ...(p.Plans ?? []).flatMap(scansOf)];
+}
+
+/**
+ * Time to first chart: a gateway over the seeded database, the device page of the 1 Hz device
+ * in headless Chromium. Cold: a new browser profile (nothing cached), the page opened with a
+ * token already stored (the sign-in is not part of the chart). Warm: a reload in that profile.
+ */
+async function benchChart(s: Seeded): Promise<void> {
+	const { chromium } = await import("playwright-core");
+	const built = await buildDashboard();
+	if (built.built) console.log(`chart: dashboard bundled in ${built.ms} ms`);
+	const email = "ops@example.com";
+	const password = "Bench-walrus-2931";
+	const broker = createTestBroker({
+		namespace: uniqueNamespace("bench-chart"),
+		env: {
+			DATABASE_URL: s.url,
+			ADMIN_EMAIL: email,
+			ADMIN_PASSWORD: password,
+			AUTH_RATE_LIMIT: "1000000",
+			LOGLEVEL: "error"
+		},
+		services: [SigningService, GatewayService, ManagerService, MonitoringService],
+		logLevel: "error"
+	});
+	const browser = await findChromium();
+	try {
+		await broker.start();
+		const gw = broker.getLocalService("gateway") as unknown as { server: import("node:http").Server };
+		const url = `http://127.0.0.1:${(gw.server.address() as { port: number }).port}`;
+		let token = "";
+		for (let i = 0; i < 100 && !token; i++) {
+			const res = await fetch(`${url}/api/users/auth`, {
+				method: "POST",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify({ email, password })
+			});
+			if (res.ok) token = ((await res.json()) as { access_token: string }).access_token;
+			else await new Promise(r => setTimeout(r, 100));
+		}
+		console.log(`chart: Chromium from ${browser.source}; device page ${url}/#/devices/${s.dense}`);
+		const drawn = (page: import("playwright-core").Page, what: RegExp) =>
+			page.waitForFunction(
+				re => new RegExp(re).test(document.querySelector("#history-note")?.textContent ?? ""),
+				what.source,
+				{ timeout: 60_000, polling: 10 }
+			);
+		const cold: number[] = [];
+		const warm: number[] = [];
+		const ranges: Record<string, number[]> = { "24h": [], "7d": [] };
+		let note = "";
+		for (let run = 0; run < 3; run++) {
+			const dir = tempDir("bench-chart-profile");
+			const ctx = await chromium.launchPersistentContext(dir, {
+				executablePath: browser.executablePath,
+				headless: true,
+				args: [
+					"--headless",
+					"--no-sandbox",
+					"--disable-gpu",
+					"--no-first-run",
+					"--disable-background-networking",
+					...browser.args
+				],
+				viewport: { width: 1440, height: 900 },
+				locale: "en-US"
+			});
+			try {
+				await ctx.addInitScript(t => localStorage.setItem("fleetmesh.token", t), token);
+				const page = ctx.pages()[0] ?? (await ctx.newPage());
+				let t = Date.now();
+				await page.goto(`${url}/#/devices/${s.dense}`);
+				await drawn(page, / · [\d,.]+ readings/);
+				cold.push(Date.now() - t);
+				note = (await page.locator("#history-note").textContent()) ?? "";
+				for (const r of ["24h", "7d"]) {
+					t = Date.now();
+					await page.click(`[data-range="${r}"]`);
+					await drawn(page, new RegExp(` · averages per ${r === "24h" ? "5m" : "30m"}`));
+					ranges[r].push(Date.now() - t);
+				}
+				for (let i = 0; i < 3; i++) {
+					t = Date.now();
+					await page.reload();
+					await drawn(page, / · [\d,.]+ readings/);
+					warm.push(Date.now() - t);
+				}
+			} finally {
+				await ctx.close();
+				fs.rmSync(dir, { recursive: true, force: true });
+			}
+		}
+		const fmt = (l: number[]) => {
+			const x = [...l].sort((a, b) => a - b);
+			return `median ${x[x.length >> 1]} ms, max ${x[x.length - 1]} ms (${x.length})`;
+		};
+		console.log(`chart: history note "${note.trim()}"`);
+		console.log(`chart: time to first chart (device page, 1 h of raw readings), cold profile: ${fmt(cold)}`);
+		console.log(`chart: time to first chart, warm (reload): ${fmt(warm)}`);
+		console.log(`chart: switch to 24 h (5-min buckets) until drawn: ${fmt(ranges["24h"])}`);
+		console.log(`chart: switch to 7 d (30-min buckets) until drawn: ${fmt(ranges["7d"])}`);
 	} finally {
-		await db.close();
+		await broker.stop();
 	}
 }
 
@@ -283,9 +518,28 @@ async function benchLive(): Promise<void> {
 }
 
 (async () => {
-	console.log(`bench/monitoring on ${os.cpus().length} CPUs, node ${process.version}`);
-	if (PART === "all" || PART === "stats") await benchStats();
-	if (PART === "all" || PART === "live") await benchLive();
+	console.log(
+		`bench/monitoring on ${os.cpus().length} CPUs, node ${process.version}, load average ${os
+			.loadavg()
+			.map(l => l.toFixed(2))
+			.join(" ")}, ${new Date().toISOString()}`
+	);
+	if (PARTS.has("stats") || PARTS.has("chart")) {
+		const s = await seedDatabase();
+		try {
+			if (PARTS.has("stats")) await benchStats(s);
+			if (PARTS.has("chart")) await benchChart(s);
+		} finally {
+			await s.drop();
+		}
+	}
+	if (PARTS.has("live")) await benchLive();
+	console.log(
+		`bench/monitoring done, load average ${os
+			.loadavg()
+			.map(l => l.toFixed(2))
+			.join(" ")}`
+	);
 	process.exit(0);
 })().catch(err => {
 	console.error(err);
