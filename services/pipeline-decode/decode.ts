@@ -157,7 +157,11 @@ export function parsePayload(payload: Buffer | string, now = Date.now()): Frame 
 export function decodeFrame(spec: ControllerSpec, sensorNo: number, frame: Frame): Reading[] {
 	const sensor = spec.sensors[String(sensorNo)];
 	if (!sensor)
-		throw new DecodeError("UNKNOWN_SENSOR", `controller ${spec.mac} has no sensor ${sensorNo} in its metadata`);
+		throw new DecodeError(
+			"UNKNOWN_SENSOR",
+			`controller ${spec.mac} has no sensor ${sensorNo} in its metadata ` +
+				`(register it: PUT /api/devices/${spec.deviceId}/sensors)`
+		);
 	if (frame.bytes.length !== sensor.frameLength) {
 		throw new DecodeError(
 			"WRONG_LENGTH",

@@ -180,7 +180,13 @@ for (const backend of ["pglite", "postgres"] as const) {
 				20_000,
 				"the dead letter"
 			);
-			expect(letter.reason).toMatch(/^UNKNOWN_SENSOR: controller 02:00:5e:10:00:01 has no sensor 7/);
+			const device = (await api(url, "GET", "/api/devices?limit=1000", token)).body.items.find(
+				(d: any) => d.mac === MAC
+			);
+			expect(letter.reason).toBe(
+				`UNKNOWN_SENSOR: controller 02:00:5e:10:00:01 has no sensor 7 in its metadata ` +
+					`(register it: PUT /api/devices/${device.id}/sensors)`
+			);
 		}, 60_000);
 
 		it("refuses a decoding that cannot be read: 422 naming field, value and what is allowed", async () => {
