@@ -41,6 +41,24 @@ const SESSION_EXPIRY_S = 7 * 24 * 3600;
 
 type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void, ...rest: unknown[]) => void;
 
+/**
+ * A batch's PUBACKs as one socket write. mqtt.js writes each packet with three stream writes
+ * (header, length, id) and a debug call for each: for thousands of acks a second that was the
+ * largest part of the ingest's MQTT cost. A PUBACK for success without properties is four bytes
+ * in MQTT 3.1.1 and 5 alike (MQTT 5 §3.4.2.1: reason code and properties may be omitted).
+ */
+function writePubacks(stream: { write(b: Buffer): unknown }, packets: { messageId?: number }[]): void {
+	const buf = Buffer.allocUnsafe(4 * packets.length);
+	let o = 0;
+	for (const p of packets) {
+		buf[o] = 0x40;
+		buf[o + 1] = 2;
+		buf.writeUInt16BE(p.messageId!, o + 2);
+		o += 4;
+	}
+	stream.write(buf);
+}
+
 export function startSubscriber(opts: SubscriberOptions): Subscriber {
 	const client = mqtt.connect(opts.url, {
 		clientId: opts.clientId,
@@ -95,7 +113,7 @@ export function startSubscriber(opts: SubscriberOptions): Subscriber {
 			// broker delivers it again on the next connection).
 			if (ok === false || client.stream !== entry.stream || !client.connected) return;
 			stats.acked += entry.packets.length;
-			for (const p of entry.packets) send(p, undefined);
+			writePubacks(client.stream, entry.packets);
 		};
 		handed.then(release, () => release(false));
 	};
