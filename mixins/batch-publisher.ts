@@ -40,6 +40,8 @@ export interface BatchPublisherOptions<T = unknown> {
 	maxBytes?: number;
 	/** Estimated serialized size of an item (bytes); needed for `maxBytes`. */
 	sizeOf?: (item: T) => number;
+	/** The channel payload of a batch, instead of `{ [field]: batch }` (a compact shape of the channel's contract). */
+	encode?: (batch: T[]) => unknown;
 }
 
 export interface BatchPublisherStats {
@@ -335,7 +337,8 @@ export class BatchPublisher<T> {
 	private async send(batch: T[]): Promise<boolean> {
 		const send = (this.broker as unknown as { sendToChannel: SendToChannel }).sendToChannel;
 		try {
-			await send.call(this.broker, this.channel, { [this.opts.field]: batch });
+			const payload = this.opts.encode ? this.opts.encode(batch) : { [this.opts.field]: batch };
+			await send.call(this.broker, this.channel, payload);
 		} catch (err) {
 			this.stats.failures++;
 			this.stats.lastError = errorMessage(err);

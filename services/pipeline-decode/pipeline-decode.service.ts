@@ -11,11 +11,12 @@
 import type { Context, Service } from "moleculer";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageParams, toPage, wholeList } from "../shared/lists";
-import { CHANNELS, type RawMqttMessage } from "../shared/contracts";
+import { CHANNELS, type RawEntry, type RawMqttMessage } from "../shared/contracts";
+import { errorMessage } from "../shared/error-message";
 import { keepAliveOf, untilDone, type KeepAlive } from "../shared/pipeline/retry";
 import { insertDeadLetters } from "../shared/pipeline/storage";
 import { listDeadLetters, replayDeadLetters, toDeadLetterView, type ListParams } from "./dead-letters";
-import { decodeBatch, type Lookup } from "./decode-batch";
+import { decodeBatch, rawMessagesOf, type Lookup } from "./decode-batch";
 import { loadControllerSpec, metadataVersion } from "./metadata";
 import { defineService } from "../shared/define-service";
 import { requireDeviceAccess } from "../../mixins/authorization";
@@ -40,7 +41,7 @@ type DecodeThis = Service & {
 	metadataVersion: string | null;
 	retry<T>(what: string, fn: () => Promise<T>, keepAlive?: KeepAlive): Promise<T>;
 	lookupControllers(macs: string[], keepAlive?: KeepAlive): Promise<Map<string, Lookup>>;
-	decodeRaw(payload: { messages?: unknown }, keepAlive?: KeepAlive): Promise<void>;
+	decodeRaw(payload: { messages?: unknown; packed?: unknown }, keepAlive?: KeepAlive): Promise<void>;
 };
 
 const PipelineDecodeService = defineService<DecodeThis>({
@@ -56,7 +57,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 			// Handlers wait out outages themselves and throw only while the node stops:
 			// a redelivery then is normal, not a reason to dead-letter the batch.
 			maxRetries: 50,
-			handler(this: DecodeThis, payload: { messages?: unknown }, raw: unknown) {
+			handler(this: DecodeThis, payload: { messages?: unknown; packed?: unknown }, raw: unknown) {
 				return this.decodeRaw(payload, keepAliveOf(raw));
 			}
 		}
@@ -187,14 +188,16 @@ const PipelineDecodeService = defineService<DecodeThis>({
 			return untilDone({ logger: this.logger, isStopping: () => this.broker.stopping }, what, fn, keepAlive);
 		},
 
-		async decodeRaw(this: DecodeThis, payload: { messages?: unknown }, keepAlive?: KeepAlive) {
-			const messages = payload?.messages;
-			if (!Array.isArray(messages)) {
+		async decodeRaw(this: DecodeThis, payload: { messages?: unknown; packed?: unknown }, keepAlive?: KeepAlive) {
+			let messages: (RawEntry | RawMqttMessage)[];
+			try {
+				messages = rawMessagesOf(payload);
+			} catch (err) {
 				await this.retry("dead letter", () =>
 					insertDeadLetters(this.db, [
 						{
 							source: "pipeline.decode",
-							reason: "BAD_BATCH: iot.raw message has no messages array",
+							reason: `BAD_BATCH: ${errorMessage(err)}`,
 							payload: JSON.stringify(payload).slice(0, 100_000)
 						}
 					])
@@ -202,7 +205,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 				this.stats.deadLetters++;
 				return;
 			}
-			const { readings, dead, parsed } = await decodeBatch(messages as RawMqttMessage[], macs =>
+			const { readings, dead, parsed } = await decodeBatch(messages, macs =>
 				this.lookupControllers(macs, keepAlive)
 			);
 			this.stats.decodedMessages += parsed;

@@ -11,6 +11,8 @@ import { mayPublish, maySubscribe } from "../../services/pipeline-ingest/mqtt-br
 import { copyText, readingProblem } from "../../services/shared/pipeline/storage";
 import { encodeFrame, FACES2_LAYOUT, controllerTopic } from "../../services/simulator/controllers-frames";
 import { errorMessage } from "../../services/shared/error-message";
+import { decodeBatch, rawMessagesOf } from "../../services/pipeline-decode/decode-batch";
+import { packRawBatch, unpackRawBatch, type RawEntry } from "../../services/shared/contracts";
 
 const spec = buildControllerSpec(
 	{ id: 7, mac: "aa:bb:cc:dd:ee:01" },
@@ -177,5 +179,66 @@ describe("pipeline sink input", () => {
 		expect(copyText([{ ts: Date.UTC(2025, 0, 1), deviceId: 1, datapointId: 2, value: 1e-7 }])).toBe(
 			"2025-01-01T00:00:00.000Z\t1\t2\t1e-7\n"
 		);
+	});
+});
+
+describe("iot.raw packed batches", () => {
+	const entries: RawEntry[] = [
+		{
+			topic: "stat/f2-aabbccddee01/sensor-mode/normal/sensor-1",
+			payload: Buffer.from('{"a":1}'),
+			receivedAt: 1.7e12
+		},
+		{
+			topic: "tele/f2-aabbccddee02/sensor-mode/normal/sensor-2",
+			payload: Buffer.from([0xff, 0, 0xfe]),
+			receivedAt: 1
+		},
+		{ topic: "stat/f2-aabbccddee01/sensor-mode/normal/sensor-1", payload: Buffer.alloc(0), receivedAt: 1.7e12 + 5 }
+	];
+
+	it("round-trips topics, times and binary payloads, each topic once", () => {
+		const packed = packRawBatch(entries);
+		expect(packed.topics).toHaveLength(2);
+		const back = unpackRawBatch(JSON.parse(JSON.stringify(packed)));
+		expect(back.map(e => [e.topic, e.receivedAt, e.payload.toString("hex")])).toEqual(
+			entries.map(e => [e.topic, e.receivedAt, e.payload.toString("hex")])
+		);
+	});
+
+	it("refuses a malformed batch with a reason", () => {
+		const packed = packRawBatch(entries);
+		const cut = Buffer.from(packed.packed, "base64").subarray(0, 20).toString("base64");
+		expect(() => unpackRawBatch({ ...packed, packed: cut })).toThrow(/malformed|cut short/);
+		expect(() => unpackRawBatch({ ...packed, topics: [] })).toThrow(/malformed/);
+		expect(() => rawMessagesOf({ messages: "x" })).toThrow(/neither packed entries nor a messages array/);
+	});
+
+	it("decodes packed entries and the first { messages } shape alike; binary payloads dead-letter as base64", async () => {
+		const spec = buildControllerSpec(
+			{ id: 7, mac: "aa:bb:cc:dd:ee:01" },
+			[{ sensor: 1, frame_length: 2 }],
+			[{ id: 70, label: "t", decoding: { sensor: 1, offset: 0, type: "int16be", scale: 0.5 } }]
+		);
+		const lookup = async (macs: string[]) =>
+			new Map(macs.map(m => [m, m === spec.mac ? spec : { unknown: true as const, mac: m }]));
+		const now = 1.8e12;
+		const frame = Buffer.from(JSON.stringify({ timestamp: now - 1000, data: "0010" }));
+		const good = { topic: entries[0].topic, payload: frame, receivedAt: now };
+		const packed = await decodeBatch(rawMessagesOf(packRawBatch([good, entries[1]])), lookup, now);
+		const legacy = await decodeBatch(
+			rawMessagesOf({
+				messages: [
+					{ topic: good.topic, payload: frame.toString("base64"), receivedAt: new Date(now).toISOString() }
+				]
+			}),
+			lookup,
+			now
+		);
+		expect(packed.dead.map(d => d.reason)).toEqual(["BAD_PAYLOAD: payload is not JSON"]);
+		expect(packed.readings).toEqual([{ deviceId: 7, datapointId: 70, value: 8, ts: now - 1000 }]);
+		expect(legacy.readings).toEqual(packed.readings);
+		expect(packed.dead).toHaveLength(1);
+		expect(packed.dead[0].data).toMatchObject({ payloadBase64: "/wD+", receivedAt: new Date(1).toISOString() });
 	});
 });
