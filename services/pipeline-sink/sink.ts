@@ -3,8 +3,11 @@
  *
  * Channel handlers `add()` their readings and wait: the promise resolves only after the
  * transaction holding them committed, so the channel acknowledges a message only once its
- * rows are stored. Rows are written when BATCH_SIZE are waiting or FLUSH_INTERVAL_MS after
- * the first one, whichever comes first, with at most `concurrency` writes at a time.
+ * rows are stored. Rows are written at once when no write is running (there is nothing to
+ * batch them with: waiting would only add latency), else when BATCH_SIZE are waiting or
+ * FLUSH_INTERVAL_MS after the first one, whichever comes first, with at most `concurrency`
+ * writes at a time. Under load the writes overlap and the rows arriving meanwhile make the
+ * next write big; at a moderate rate nothing waits for the interval.
  *
  * When the database is down, the write is retried with exponential backoff (never given up
  * while running): the waiting handlers keep their channel messages unacknowledged, so the
@@ -82,8 +85,7 @@ export class BatchSink {
 			this.queue.push({ rows, resolve, reject, keepAlive });
 			this.queuedRows += rows.length;
 			this.stats.pendingRows = this.queuedRows;
-			if (this.queuedRows >= this.opts.batchSize) this.schedule(0);
-			else this.schedule(this.opts.flushMs);
+			this.schedule(this.queuedRows >= this.opts.batchSize || this.running.size === 0 ? 0 : this.opts.flushMs);
 		});
 	}
 
@@ -123,7 +125,9 @@ export class BatchSink {
 			if (this.stopped || this.queue.length === 0) return;
 			const p: Promise<void> = this.drain().finally(() => {
 				this.running.delete(p);
-				this.schedule(this.queuedRows >= this.opts.batchSize ? 0 : this.opts.flushMs);
+				this.schedule(
+					this.queuedRows >= this.opts.batchSize || this.running.size === 0 ? 0 : this.opts.flushMs
+				);
 			});
 			this.running.add(p);
 			// A full batch is still waiting: start a second write alongside this one.

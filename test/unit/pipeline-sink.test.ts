@@ -32,18 +32,35 @@ function sinkWith(
 }
 
 describe("pipeline BatchSink", () => {
-	it("writes a full batch at once and a partial one after the flush interval", async () => {
+	it("writes a full batch at once, a partial one at once when idle, else after the flush interval", async () => {
 		const writes: number[] = [];
-		const { sink } = sinkWith(async r => (writes.push(r.length), r.length));
+		let release!: () => void;
+		let gate: Promise<void> | null = null;
+		const { sink } = sinkWith(async r => {
+			writes.push(r.length);
+			if (gate) await gate;
+			return r.length;
+		});
 		const t0 = Date.now();
 		await Promise.all([sink.add(rows(60)), sink.add(rows(40))]);
 		expect(writes).toEqual([100]);
 		expect(Date.now() - t0).toBeLessThan(20);
+		// Idle: nothing to batch with, so no wait for the interval.
 		const t1 = Date.now();
 		await sink.add(rows(5));
-		expect(Date.now() - t1).toBeGreaterThanOrEqual(15);
+		expect(Date.now() - t1).toBeLessThan(15);
 		expect(writes).toEqual([100, 5]);
-		expect(sink.stats.stored).toBe(105);
+		// A write is running: small additions wait for it to end (or for the flush interval) and go together.
+		gate = new Promise<void>(r => (release = r));
+		const running = sink.add(rows(100, 1000));
+		await new Promise(r => setTimeout(r, 5));
+		const later = Promise.all([sink.add(rows(3, 2000)), sink.add(rows(4, 3000))]);
+		await new Promise(r => setTimeout(r, 5));
+		expect(writes).toEqual([100, 5, 100]);
+		release();
+		await Promise.all([running, later]);
+		expect(writes).toEqual([100, 5, 100, 7]);
+		expect(sink.stats.stored).toBe(212);
 	});
 
 	it("resolves a handler only after its rows were written", async () => {
