@@ -214,7 +214,7 @@ describe("iot.raw packed batches", () => {
 		expect(() => rawMessagesOf({ messages: "x" })).toThrow(/neither packed entries nor a messages array/);
 	});
 
-	it("decodes packed entries and the first { messages } shape alike; binary payloads dead-letter as base64", async () => {
+	it("decodes packed entries and the first shape alike; binary payloads dead-letter as base64", async () => {
 		const spec = buildControllerSpec(
 			{ id: 7, mac: "aa:bb:cc:dd:ee:01" },
 			[{ sensor: 1, frame_length: 2 }],
