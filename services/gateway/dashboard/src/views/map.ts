@@ -70,7 +70,8 @@ export const mapView: View = {
 		// The graticule over the land: it orients where a zoomed view shows no coast.
 		plane.append(land, grid);
 		const markers = h("div", { class: "map-markers" });
-		const frame = h("div", { class: "map-frame", id: "map" }, plane, markers);
+		const degrees = h("div", { class: "map-degrees", "aria-hidden": "true" });
+		const frame = h("div", { class: "map-frame", id: "map" }, plane, degrees, markers);
 		const count = h("span", { class: "muted small" });
 		const readout = h("tbody", {});
 		const zoom = (f: number) => {
@@ -174,13 +175,29 @@ export const mapView: View = {
 			const nw = unproject(b.x, b.y, k);
 			const se = unproject(b.x + b.w, b.y + b.h, k);
 			const step = graticuleStep(Math.min(nw.lat - se.lat, se.lon - nw.lon));
+			const digits = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+			const deg = (v: number, pos: string, neg: string) =>
+				`${Math.abs(v).toFixed(digits)}°${v > 0 ? pos : v < 0 ? neg : ""}`;
 			const lines: SVGElement[] = [];
+			const labels: HTMLElement[] = [];
 			const stroke = { "vector-effect": "non-scaling-stroke" };
-			for (let lat = Math.ceil(se.lat / step) * step; lat <= nw.lat; lat += step)
+			const cw = frame.clientWidth;
+			const ch = frame.clientHeight;
+			// The lines in the plane; their degrees along the left and top edges, in pixels.
+			for (let i = Math.ceil(se.lat / step); i * step <= nw.lat; i++) {
+				const lat = i * step;
 				lines.push(svg("line", { x1: b.x, x2: b.x + b.w, y1: -lat, y2: -lat, ...stroke }));
-			for (let lon = Math.ceil(nw.lon / step) * step; lon <= se.lon; lon += step)
+				const [, py] = toPixels(b, cw, ch, b.x, -lat);
+				labels.push(h("span", { class: "map-deg lat", style: `top:${py}px` }, deg(lat, "N", "S")));
+			}
+			for (let i = Math.ceil(nw.lon / step); i * step <= se.lon; i++) {
+				const lon = i * step;
 				lines.push(svg("line", { x1: lon * k, x2: lon * k, y1: b.y, y2: b.y + b.h, ...stroke }));
+				const [px] = toPixels(b, cw, ch, lon * k, b.y);
+				labels.push(h("span", { class: "map-deg lon", style: `left:${px}px` }, deg(lon, "E", "W")));
+			}
 			grid.replaceChildren(...lines);
+			degrees.replaceChildren(...labels);
 		}
 
 		// Wheel zooms about the pointer; a drag pans.
