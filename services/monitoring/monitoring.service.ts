@@ -247,17 +247,17 @@ const MonitoringService = defineService<This>({
 			}
 		},
 
-		/** GET /api/monitoring/data/:device_id — one device's readings (404 for an unknown or foreign device). */
+		/** GET /api/monitoring/data/:deviceId — one device's readings (404 for an unknown or foreign device). */
 		deviceData: {
-			rest: "GET /data/:device_id",
+			rest: "GET /data/:deviceId",
 			params: {
-				device_id: id,
+				deviceId: id,
 				...readingsFilterParams
 			},
 			async handler(this: This, ctx: Ctx) {
-				await this.requireDevice(ctx, ctx.params.device_id);
-				const { device_id, ...rest } = ctx.params;
-				return ctx.call("monitoring.data", { ...rest, device: device_id }, { meta: ctx.meta });
+				await this.requireDevice(ctx, ctx.params.deviceId);
+				const { deviceId, ...rest } = ctx.params;
+				return ctx.call("monitoring.data", { ...rest, device: deviceId }, { meta: ctx.meta });
 			}
 		},
 

@@ -132,8 +132,8 @@ describe("OpenAPI document of a full node", () => {
 		expect(rules.required).toEqual(expect.arrayContaining(["datapointId", "direction", "threshold"]));
 		expect(rules.properties.direction.enum).toEqual(["above", "below"]);
 		expect(rules.properties.minDurationS).toMatchObject({ type: "number", minimum: 0, maximum: 86400 });
-		const data = doc.paths["/api/monitoring/data/{device_id}"].get.parameters;
-		expect(data.find((q: any) => q.name === "device_id")).toMatchObject({
+		const data = doc.paths["/api/monitoring/data/{deviceId}"].get.parameters;
+		expect(data.find((q: any) => q.name === "deviceId")).toMatchObject({
 			in: "path",
 			required: true,
 			schema: { type: "integer", exclusiveMinimum: 0 }

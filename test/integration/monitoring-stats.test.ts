@@ -146,7 +146,7 @@ for (const backend of ["postgres", "pglite"] as const) {
 			);
 			expect(new Set(admin.datapoints.map((d: any) => d.deviceId))).toEqual(new Set([ids.mine, ids.other]));
 			await expect(
-				broker.call("monitoring.deviceData", { device_id: ids.other, from: iso(T0) }, user42)
+				broker.call("monitoring.deviceData", { deviceId: ids.other, from: iso(T0) }, user42)
 			).rejects.toMatchObject({ code: 404 });
 		});
 
@@ -157,7 +157,7 @@ for (const backend of ["postgres", "pglite"] as const) {
 			do {
 				const page: any = await broker.call(
 					"monitoring.deviceData",
-					{ device_id: String(ids.mine), from: iso(T0), to: iso(T0 + 180_000), limit: "5", cursor },
+					{ deviceId: String(ids.mine), from: iso(T0), to: iso(T0 + 180_000), limit: "5", cursor },
 					user42
 				);
 				pages++;
