@@ -8,6 +8,8 @@
  *  - SERVICES=pipeline selects the three pipeline stage services (bin/service-list.ts);
  * Everything else (SERVICES, SERVICEDIR, --mask, --repl, --hot, signals) is the stock runner.
  */
+// First: it decides how some of Moleculer's own dependencies load.
+import "./lazy-modules";
 import { Runner } from "moleculer";
 import { installProcessGuard } from "../mixins/process-guard";
 import { describeStartupError, type FleetEnv } from "../services/shared/env";
