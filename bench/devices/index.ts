@@ -3,6 +3,7 @@
  *
  *   npx tsx bench/devices/index.ts            (needs NATS on 127.0.0.1:4222 and socat)
  *   DEVICES=20 RATE=100 SECONDS=10 npx tsx bench/devices/index.ts
+ *   EDGE_NODE_ARGS= npm run bench:devices   (without the V8 flags of docker/compose.edge.yml)
  *
  * An edge node process runs detector + processor (as `npm start` runs it, SERVICES given);
  * this process runs the manager (embedded PGlite), a consumer of telemetry.readings and the
@@ -22,6 +23,7 @@ import type { TelemetryBatch } from "../../services/shared/contracts";
 import { readEnv } from "../../services/shared/env";
 import { createPtyPair, type PtyPair } from "../../services/simulator/pty";
 import { execFileSync } from "node:child_process";
+import YAML from "yaml";
 import { startCompiledNode, startNode, ROOT } from "../../test/helpers/node-process";
 
 const DEVICES = Number(process.env.DEVICES ?? 20);
@@ -43,6 +45,18 @@ function rssMb(pid: number): number {
 }
 const TICK_HZ = 100; // USER_HZ on Linux
 
+/**
+ * The node flags an edge node runs with: NODE_OPTIONS of docker/compose.edge.yml (one source),
+ * or EDGE_NODE_ARGS (EDGE_NODE_ARGS= with nothing measures without them).
+ */
+function edgeNodeArgs(): string[] {
+	const raw =
+		process.env.EDGE_NODE_ARGS ??
+		(YAML.parse(fs.readFileSync(path.join(ROOT, "docker/compose.edge.yml"), "utf8"), { merge: true })["x-edge"]
+			.environment.NODE_OPTIONS as string);
+	return raw.split(" ").filter(Boolean);
+}
+
 async function main() {
 	// As `npm start` runs it (compiled dist/); EDGE_RUNTIME=tsx runs the TypeScript sources.
 	const tsx = process.env.EDGE_RUNTIME === "tsx";
@@ -51,19 +65,22 @@ async function main() {
 		tsx
 			? path.join(ROOT, `services/${name}/${name}.service.ts`)
 			: path.join(ROOT, `dist/services/${name}/${name}.service.js`);
-	const edge = (tsx ? startNode : startCompiledNode)({
-		NAMESPACE: namespace,
-		NODEID: "bench-edge",
-		TRANSPORTER: NATS,
-		SERVICEDIR: ROOT,
-		SERVICES: [service("detector"), service("processor")].join(","),
-		DETECTOR_SOURCE: "simulated",
-		SIMULATE: "0",
-		DATA_DIR: path.join(dir, "edge"),
-		PORT: "0",
-		LOGLEVEL: "warn",
-		METRICS: "0"
-	});
+	const edge = (tsx ? startNode : startCompiledNode)(
+		{
+			NAMESPACE: namespace,
+			NODEID: "bench-edge",
+			TRANSPORTER: NATS,
+			SERVICEDIR: ROOT,
+			SERVICES: [service("detector"), service("processor")].join(","),
+			DETECTOR_SOURCE: "simulated",
+			SIMULATE: "0",
+			DATA_DIR: path.join(dir, "edge"),
+			PORT: "0",
+			LOGLEVEL: "warn",
+			METRICS: "0"
+		},
+		edgeNodeArgs()
+	);
 	const firstSeen = new Map<number, number>();
 	let readings = 0;
 	const consumer = {
@@ -201,6 +218,12 @@ async function main() {
 	);
 	console.log(`  edge node (detector + processor) CPU: ${cpu.toFixed(1)} % of one core`);
 	console.log(`  edge node resident memory: ${rss.toFixed(0)} MB with ${list.devices.length} devices open`);
+	console.log(
+		`  edge node flags: ${edgeNodeArgs().join(" ") || "none"}; load ${os
+			.loadavg()
+			.map(l => l.toFixed(2))
+			.join(" ")}`
+	);
 
 	for (const w of writers) clearInterval(w);
 	for (const fd of fds) fs.closeSync(fd);

@@ -30,7 +30,7 @@ const knownVariables = new Set(
 		m => m[1]
 	)
 );
-for (const v of ["SERVICEDIR", "NODE_NAME", "NODE_ENV"]) knownVariables.add(v);
+for (const v of ["SERVICEDIR", "NODE_NAME", "NODE_ENV", "NODE_OPTIONS"]) knownVariables.add(v);
 
 function checkServicesList(value: string, where: string) {
 	// As the runner reads it: `pipeline` stands for the three pipeline stage services.
@@ -70,6 +70,21 @@ describe("docker compose files", () => {
 		expect(services.manager.volumes).toContain("/dev:/dev:ro");
 		// Device payloads name the processor's node, not the detector's own.
 		expect(services.detector.environment.DEVICE_NODEID).toBe(services.processor.environment.NODEID);
+	});
+
+	it("edge nodes run with a small V8 young generation (the memory target of an edge node)", () => {
+		const doc = parse("docker/compose.edge.yml");
+		for (const name of ["detector", "processor"])
+			expect(doc.services[name].environment.NODE_OPTIONS, name).toMatch(/--max-semi-space-size=1\b/);
+		const k8s = parseAll("docker/k8s/fleetmesh.yaml");
+		const edge = k8s.find(d => d.kind === "DaemonSet" && d.spec.template.metadata.labels.role === "edge");
+		for (const c of edge.spec.template.spec.containers.filter((c: any) =>
+			["detector", "processor"].includes(c.name)
+		))
+			expect(c.env, c.name).toContainEqual({
+				name: "NODE_OPTIONS",
+				value: doc["x-edge"].environment.NODE_OPTIONS
+			});
 	});
 
 	it("mounts the mosquitto configuration that exists in docker/mosquitto", () => {
