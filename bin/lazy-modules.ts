@@ -21,6 +21,7 @@ export function deferModule(request: string, from: string): void {
 	const standIn: Fetch = (...args) => {
 		if (!real) {
 			delete require.cache[file];
+			// eslint-disable-next-line @typescript-eslint/no-require-imports -- loading on demand is the point
 			real = require(file) as Fetch;
 		}
 		return real(...args);

@@ -1,4 +1,4 @@
-/** Moleculer's node-fetch is loaded at its first call, and then works as the real one (a real HTTP request on loopback). */
+/** Moleculer's node-fetch loads at its first call, then works as the real one (a real HTTP request on loopback). */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
@@ -16,6 +16,7 @@ afterAll(() => new Promise(r => server.close(r)));
 
 describe("deferred modules", () => {
 	it("node-fetch is a stand-in until called, then the real module answers", async () => {
+		// eslint-disable-next-line @typescript-eslint/no-require-imports -- what Moleculer's modules get
 		const standIn = require(file) as (url: string, init?: object) => Promise<{ json(): Promise<unknown> }>;
 		// Not loaded: the cache holds the stand-in, and node-fetch's own whatwg-url is not loaded.
 		expect(Object.keys(require.cache).some(f => f.includes("node-fetch/node_modules/whatwg-url"))).toBe(false);
