@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SimulatedBme280, SimulatedI2cBus } from "../../services/simulator/bme280-chip";
+import { EXAMPLE_CALIBRATION, SimulatedBme280, SimulatedI2cBus } from "../../services/simulator/bme280-chip";
 import {
 	Bme280Device,
 	compensateHumidity,
@@ -16,26 +16,8 @@ import { decodeRegister } from "../../services/processor/protocols/modbus";
 import { nmeaChecksum, nmeaCoord, parseNmea } from "../../services/processor/protocols/nmea";
 
 // BMP280/BME280 datasheet worked example (BST-BMP280-DS001 §3.12): same T/P compensation as the BME280.
-const EXAMPLE = {
-	T1: 27504,
-	T2: 26435,
-	T3: -1000,
-	P1: 36477,
-	P2: -10685,
-	P3: 3024,
-	P4: 2855,
-	P5: 140,
-	P6: -7,
-	P7: 15500,
-	P8: -14600,
-	P9: 6000,
-	H1: 75,
-	H2: 362,
-	H3: 0,
-	H4: 313,
-	H5: 50,
-	H6: 30
-};
+// The simulated chip (services/simulator/bme280-chip.ts) is calibrated with it.
+const EXAMPLE = EXAMPLE_CALIBRATION;
 
 describe("BME280 compensation", () => {
 	it("matches the datasheet example: adc_T 519888 → 25.08 °C, t_fine 128422; adc_P 415148 → 100653.27 Pa", () => {
