@@ -28,6 +28,7 @@ import {
 	AUTOMATION_EVENTS,
 	AUTOMATION_READINGS_GROUP,
 	type ConfigChangedEvent,
+	type RunSource,
 	type RuleApi,
 	type RuleDef
 } from "../shared/contracts/automation";
@@ -51,8 +52,8 @@ import {
 import { defineService } from "../shared/define-service";
 
 type Meta = { user?: Caller; $statusCode?: number; $location?: string };
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each action's `params` schema checks what arrives
-type Ctx<P = Record<string, any>> = Context<P, Meta>;
+/** An action's context; `P` is what its `params` schema lets through (unknown: the handler does not read it). */
+type Ctx<P = unknown> = Context<P, Meta>;
 
 type This = Service & {
 	db: Database;
@@ -64,14 +65,55 @@ type This = Service & {
 	requireDevice(ctx: Ctx, id: number): Promise<void>;
 	getRule(ctx: Ctx, id: number): Promise<RuleApi>;
 	getScheduleRow(ctx: Ctx, id: number): Promise<Row>;
+	getCommandRow(ctx: Ctx, id: number): Promise<Row>;
 	configChanged(kind: "rule" | "schedule", id: number): Promise<void>;
 };
 
 const id = { type: "number", integer: true, positive: true, convert: true } as const;
+/** The route's `:id`. */
+type IdParams = { id: number };
+/** A JSON body the handler checks itself (./validate.ts: 422 naming the field, the value and what is allowed). */
+type BodyParams = Record<string, unknown>;
 const listParams = {
 	limit: { type: "number", integer: true, min: 1, max: 500, convert: true, optional: true },
 	cursor: { type: "string", max: 100, optional: true }
 } as const;
+type ListParams = { limit?: number; cursor?: string };
+/** A device by id or by name (mixins/refs.ts). */
+type DeviceRefParam = number | string;
+
+const listRulesParams = {
+	$$strict: true,
+	device: refParam(),
+	enabled: { type: "boolean", convert: true, optional: true },
+	...listParams
+} as const;
+type ListRulesParams = ListParams & { device?: DeviceRefParam; enabled?: boolean };
+const historyParams = {
+	$$strict: true,
+	rule: { ...id, optional: true },
+	schedule: { ...id, optional: true },
+	device: refParam(),
+	source: { type: "enum", values: ["rule", "schedule", "manual"], optional: true },
+	status: { type: "string", max: 20, optional: true },
+	from: { type: "string", max: 64, optional: true },
+	to: { type: "string", max: 64, optional: true },
+	...listParams
+} as const;
+type HistoryParams = ListParams & {
+	rule?: number;
+	schedule?: number;
+	device?: DeviceRefParam;
+	source?: RunSource;
+	status?: string;
+	from?: string;
+	to?: string;
+};
+
+/** An action on one record by the route's `:id`, for signed-in users; the id is checked and converted. */
+function byId<P extends IdParams = IdParams>(rest: string, handler: (this: This, ctx: Ctx<P>) => unknown) {
+	return { rest, auth: "user" as const, params: { id }, handler };
+}
 
 const who = (ctx: Ctx) => callerOf(ctx)?.email ?? null;
 /** Idempotency keys are unique per caller: a user, or the mesh itself. */
@@ -79,8 +121,8 @@ const callerKey = (ctx: Ctx) => {
 	const c = callerOf(ctx);
 	return c ? `user:${c.id}` : "system";
 };
-const bodyOf = (ctx: Ctx) => {
-	const { id: _id, ...rest } = ctx.params as Record<string, unknown>;
+const bodyOf = (ctx: Ctx<BodyParams>) => {
+	const { id: _id, ...rest } = ctx.params;
 	return rest;
 };
 
@@ -176,16 +218,12 @@ const AutomationService = defineService<This>({
 	},
 
 	actions: {
+		/** Rules the caller may see, newest first; `device` narrows to the rules that read or command it. */
 		listRules: {
 			rest: "GET /rules",
 			auth: "user",
-			params: {
-				$$strict: true,
-				device: refParam(),
-				enabled: { type: "boolean", convert: true, optional: true },
-				...listParams
-			},
-			async handler(this: This, ctx: Ctx) {
+			params: listRulesParams,
+			async handler(this: This, ctx: Ctx<ListRulesParams>) {
 				const p = ctx.params;
 				const limit = p.limit ?? 50;
 				const params: unknown[] = [];
@@ -210,7 +248,7 @@ const AutomationService = defineService<This>({
 		createRule: {
 			rest: "POST /rules",
 			auth: "user",
-			async handler(this: This, ctx: Ctx) {
+			async handler(this: This, ctx: Ctx<BodyParams>) {
 				const { rule, refs } = validateRule(bodyOf(ctx));
 				const deviceIds = await this.resolveRefs(ctx, refs);
 				const [row] = await this.db.query(
@@ -226,82 +264,62 @@ const AutomationService = defineService<This>({
 			}
 		},
 
-		getRule: {
-			rest: "GET /rules/:id",
-			auth: "user",
-			params: { id },
-			handler(this: This, ctx: Ctx<{ id: number }>) {
-				return this.getRule(ctx, ctx.params.id);
-			}
-		},
+		getRule: byId("GET /rules/:id", function (ctx) {
+			return this.getRule(ctx, ctx.params.id);
+		}),
 
 		/** Any writable fields; the state is re-armed when the trigger changed or the rule is enabled again. */
-		updateRule: {
-			rest: "PUT /rules/:id",
-			auth: "user",
-			params: { id },
-			async handler(this: This, ctx: Ctx) {
-				const old = await this.getRule(ctx, ctx.params.id);
-				const { rule, refs } = validateRule({ ...old, ...bodyOf(ctx) });
-				const deviceIds = await this.resolveRefs(ctx, refs);
-				const rearm =
-					JSON.stringify(rule.trigger) !== JSON.stringify(old.trigger) ||
-					(rule.enabled && !old.enabled) ||
-					!rule.enabled;
-				await this.db.transaction(async tx => {
-					await tx.query(
-						`UPDATE automation_rules SET name = $2, enabled = $3, mode = $4, trigger = $5,
-						 conditions = $6, actions = $7, max_runs_per_hour = $8, device_ids = $9,
-						 disabled_reason = CASE WHEN $3 THEN NULL ELSE disabled_reason END,
-						 suppressed_streak = CASE WHEN $3 AND NOT enabled THEN 0 ELSE suppressed_streak END,
-						 updated_at = now() WHERE id = $1`,
-						[old.id, ...ruleRow(rule, deviceIds)]
-					);
-					if (rearm) {
-						await tx.query("DELETE FROM automation_rule_state WHERE rule_id = $1", [old.id]);
-						await tx.query("DELETE FROM automation_timers WHERE kind = 'for' AND rule_id = $1", [old.id]);
-					}
-				});
-				await this.configChanged("rule", old.id);
-				return this.getRule(ctx, old.id);
-			}
-		},
+		updateRule: byId<IdParams & BodyParams>("PUT /rules/:id", async function (ctx) {
+			const old = await this.getRule(ctx, ctx.params.id);
+			const { rule, refs } = validateRule({ ...old, ...bodyOf(ctx) });
+			const deviceIds = await this.resolveRefs(ctx, refs);
+			const rearm =
+				JSON.stringify(rule.trigger) !== JSON.stringify(old.trigger) ||
+				(rule.enabled && !old.enabled) ||
+				!rule.enabled;
+			await this.db.transaction(async tx => {
+				await tx.query(
+					`UPDATE automation_rules SET name = $2, enabled = $3, mode = $4, trigger = $5,
+					 conditions = $6, actions = $7, max_runs_per_hour = $8, device_ids = $9,
+					 disabled_reason = CASE WHEN $3 THEN NULL ELSE disabled_reason END,
+					 suppressed_streak = CASE WHEN $3 AND NOT enabled THEN 0 ELSE suppressed_streak END,
+					 updated_at = now() WHERE id = $1`,
+					[old.id, ...ruleRow(rule, deviceIds)]
+				);
+				if (rearm) {
+					await tx.query("DELETE FROM automation_rule_state WHERE rule_id = $1", [old.id]);
+					await tx.query("DELETE FROM automation_timers WHERE kind = 'for' AND rule_id = $1", [old.id]);
+				}
+			});
+			await this.configChanged("rule", old.id);
+			return this.getRule(ctx, old.id);
+		}),
 
-		deleteRule: {
-			rest: "DELETE /rules/:id",
-			auth: "user",
-			params: { id },
-			async handler(this: This, ctx: Ctx<{ id: number }>) {
-				const rule = await this.getRule(ctx, ctx.params.id);
-				await this.db.transaction(async tx => {
-					await tx.query("DELETE FROM automation_timers WHERE kind = 'for' AND rule_id = $1", [rule.id]);
-					await tx.query("DELETE FROM automation_rules WHERE id = $1", [rule.id]);
-				});
-				await this.configChanged("rule", rule.id);
-				return { id: rule.id, deleted: true };
-			}
-		},
+		deleteRule: byId("DELETE /rules/:id", async function (ctx) {
+			const rule = await this.getRule(ctx, ctx.params.id);
+			await this.db.transaction(async tx => {
+				await tx.query("DELETE FROM automation_timers WHERE kind = 'for' AND rule_id = $1", [rule.id]);
+				await tx.query("DELETE FROM automation_rules WHERE id = $1", [rule.id]);
+			});
+			await this.configChanged("rule", rule.id);
+			return { id: rule.id, deleted: true };
+		}),
 
-		simulateRule: {
-			rest: "POST /rules/:id/simulate",
-			auth: "user",
-			params: { id },
-			async handler(this: This, ctx: Ctx) {
-				const rule = await this.getRule(ctx, ctx.params.id);
-				const { from, to } = validateSimulate(bodyOf(ctx));
-				return {
-					from: new Date(from).toISOString(),
-					to: new Date(to).toISOString(),
-					runs: await simulateRule(this.db, rule, from, to)
-				};
-			}
-		},
+		simulateRule: byId<IdParams & BodyParams>("POST /rules/:id/simulate", async function (ctx) {
+			const rule = await this.getRule(ctx, ctx.params.id);
+			const { from, to } = validateSimulate(bodyOf(ctx));
+			return {
+				from: new Date(from).toISOString(),
+				to: new Date(to).toISOString(),
+				runs: await simulateRule(this.db, rule, from, to)
+			};
+		}),
 
 		listSchedules: {
 			rest: "GET /schedules",
 			auth: "user",
 			params: { $$strict: true, ...listParams },
-			async handler(this: This, ctx: Ctx) {
+			async handler(this: This, ctx: Ctx<ListParams>) {
 				const limit = ctx.params.limit ?? 50;
 				const params: unknown[] = [];
 				const where = [visibleArraySql(ctx, "device_ids", params)];
@@ -319,7 +337,7 @@ const AutomationService = defineService<This>({
 		createSchedule: {
 			rest: "POST /schedules",
 			auth: "user",
-			async handler(this: This, ctx: Ctx) {
+			async handler(this: This, ctx: Ctx<BodyParams>) {
 				const { schedule, refs } = validateSchedule(bodyOf(ctx));
 				const deviceIds = await this.resolveRefs(ctx, refs);
 				const createdAt = Date.now();
@@ -340,7 +358,7 @@ const AutomationService = defineService<This>({
 		previewSchedule: {
 			rest: "POST /schedules/preview",
 			auth: "user",
-			handler(this: This, ctx: Ctx) {
+			handler(this: This, ctx: Ctx<BodyParams>) {
 				const p = validatePreview(bodyOf(ctx));
 				const runs = preview(
 					{ ...p.timing, startAt: p.startAt, endAt: p.endAt, anchor: p.startAt ?? p.from },
@@ -351,188 +369,137 @@ const AutomationService = defineService<This>({
 			}
 		},
 
-		getSchedule: {
-			rest: "GET /schedules/:id",
-			auth: "user",
-			params: { id },
-			async handler(this: This, ctx: Ctx<{ id: number }>) {
-				return scheduleToApi(await this.getScheduleRow(ctx, ctx.params.id));
-			}
-		},
+		getSchedule: byId("GET /schedules/:id", async function (ctx) {
+			return scheduleToApi(await this.getScheduleRow(ctx, ctx.params.id));
+		}),
 
-		updateSchedule: {
-			rest: "PUT /schedules/:id",
-			auth: "user",
-			params: { id },
-			async handler(this: This, ctx: Ctx) {
-				const oldRow = await this.getScheduleRow(ctx, ctx.params.id);
-				const old = scheduleToApi(oldRow);
-				const body = bodyOf(ctx);
-				// Switching between cron and interval: the new one replaces the old.
-				const merged: Record<string, unknown> = { ...old, ...body };
-				if (body.cron != null && body.interval === undefined) merged.interval = null;
-				if (body.interval != null && body.cron === undefined) merged.cron = null;
-				const { schedule, refs } = validateSchedule(merged);
-				const deviceIds = await this.resolveRefs(ctx, refs);
-				const timingChanged =
-					schedule.cron !== old.cron ||
-					schedule.interval !== old.interval ||
-					schedule.timezone !== old.timezone ||
-					schedule.startAt !== ms(oldRow.start_at) ||
-					schedule.endAt !== ms(oldRow.end_at) ||
-					(schedule.enabled && !old.enabled);
-				const next = timingChanged ? firstRun(schedule, ms(oldRow.created_at)!) : oldRow.next_run_at;
-				const [row] = await this.db.query(
-					`UPDATE automation_schedules SET name = $2, enabled = $3, cron = $4, interval_ms = $5,
-					 timezone = $6, start_at = $7, end_at = $8, misfire = $9, mode = $10, actions = $11,
-					 device_ids = $12, next_run_at = $13, updated_at = now() WHERE id = $1 RETURNING *`,
-					[old.id, ...scheduleRow(schedule, deviceIds), next]
-				);
-				await this.configChanged("schedule", old.id);
-				return scheduleToApi(row);
-			}
-		},
+		updateSchedule: byId<IdParams & BodyParams>("PUT /schedules/:id", async function (ctx) {
+			const oldRow = await this.getScheduleRow(ctx, ctx.params.id);
+			const old = scheduleToApi(oldRow);
+			const body = bodyOf(ctx);
+			// Switching between cron and interval: the new one replaces the old.
+			const merged: Record<string, unknown> = { ...old, ...body };
+			if (body.cron != null && body.interval === undefined) merged.interval = null;
+			if (body.interval != null && body.cron === undefined) merged.cron = null;
+			const { schedule, refs } = validateSchedule(merged);
+			const deviceIds = await this.resolveRefs(ctx, refs);
+			const timingChanged =
+				schedule.cron !== old.cron ||
+				schedule.interval !== old.interval ||
+				schedule.timezone !== old.timezone ||
+				schedule.startAt !== ms(oldRow.start_at) ||
+				schedule.endAt !== ms(oldRow.end_at) ||
+				(schedule.enabled && !old.enabled);
+			const next = timingChanged ? firstRun(schedule, ms(oldRow.created_at)!) : oldRow.next_run_at;
+			const [row] = await this.db.query(
+				`UPDATE automation_schedules SET name = $2, enabled = $3, cron = $4, interval_ms = $5,
+				 timezone = $6, start_at = $7, end_at = $8, misfire = $9, mode = $10, actions = $11,
+				 device_ids = $12, next_run_at = $13, updated_at = now() WHERE id = $1 RETURNING *`,
+				[old.id, ...scheduleRow(schedule, deviceIds), next]
+			);
+			await this.configChanged("schedule", old.id);
+			return scheduleToApi(row);
+		}),
 
-		deleteSchedule: {
-			rest: "DELETE /schedules/:id",
-			auth: "user",
-			params: { id },
-			async handler(this: This, ctx: Ctx<{ id: number }>) {
-				const row = await this.getScheduleRow(ctx, ctx.params.id);
-				await this.db.query("DELETE FROM automation_schedules WHERE id = $1", [row.id]);
-				await this.configChanged("schedule", Number(row.id));
-				return { id: Number(row.id), deleted: true };
-			}
-		},
+		deleteSchedule: byId("DELETE /schedules/:id", async function (ctx) {
+			const row = await this.getScheduleRow(ctx, ctx.params.id);
+			await this.db.query("DELETE FROM automation_schedules WHERE id = $1", [row.id]);
+			await this.configChanged("schedule", Number(row.id));
+			return { id: Number(row.id), deleted: true };
+		}),
 
 		/**
 		 * A manual command: queued in the outbox, sent at once when the device streams; idempotent per caller and key.
 		 */
-		command: {
-			rest: "POST /devices/:id/command",
-			auth: "user",
-			params: { id },
-			async handler(this: This, ctx: Ctx) {
-				const deviceId = ctx.params.id as number;
-				await this.requireDevice(ctx, deviceId);
-				const body = validateCommand(bodyOf(ctx));
-				const caller = callerKey(ctx);
-				const result = await this.db.transaction(async tx => {
-					const c = await this.core.ensureCommand(
-						{
-							deviceId,
-							action: body.action,
-							params: body.params as Record<string, unknown>,
-							ttl: body.ttl,
-							ttlMs: body.ttlMs,
-							caller,
-							idempotencyKey: body.idempotencyKey,
-							source: "manual",
-							runId: null,
-							createdBy: who(ctx)
-						},
-						tx
-					);
-					if (!c.created) return c;
-					const [run] = await tx.query(
-						`INSERT INTO automation_runs (source, device_id, status, trigger, trace, device_ids, created_by)
-						 VALUES ('manual', $1, 'running', $2, $3, $4, $5) RETURNING id`,
-						[
-							deviceId,
-							JSON.stringify({ type: "manual", by: who(ctx) }),
-							JSON.stringify([
-								{
-									at: new Date().toISOString(),
-									path: "actions[0]",
-									step: "command",
-									ok: true,
-									detail: { commandId: Number(c.row.id), status: "queued" }
-								}
-							]),
-							[deviceId],
-							who(ctx)
-						]
-					);
-					await tx.query("UPDATE automation_commands SET run_id = $2 WHERE id = $1", [c.row.id, run.id]);
-					c.row.run_id = run.id;
-					return c;
+		command: byId<IdParams & BodyParams>("POST /devices/:id/command", async function (ctx) {
+			const deviceId = ctx.params.id;
+			await this.requireDevice(ctx, deviceId);
+			const body = validateCommand(bodyOf(ctx));
+			const caller = callerKey(ctx);
+			const result = await this.db.transaction(async tx => {
+				const c = await this.core.ensureCommand(
+					{
+						deviceId,
+						action: body.action,
+						params: body.params as Record<string, unknown>,
+						ttl: body.ttl,
+						ttlMs: body.ttlMs,
+						caller,
+						idempotencyKey: body.idempotencyKey,
+						source: "manual",
+						runId: null,
+						createdBy: who(ctx)
+					},
+					tx
+				);
+				if (!c.created) return c;
+				const [run] = await tx.query(
+					`INSERT INTO automation_runs (source, device_id, status, trigger, trace, device_ids, created_by)
+					 VALUES ('manual', $1, 'running', $2, $3, $4, $5) RETURNING id`,
+					[
+						deviceId,
+						JSON.stringify({ type: "manual", by: who(ctx) }),
+						JSON.stringify([
+							{
+								at: new Date().toISOString(),
+								path: "actions[0]",
+								step: "command",
+								ok: true,
+								detail: { commandId: Number(c.row.id), status: "queued" }
+							}
+						]),
+						[deviceId],
+						who(ctx)
+					]
+				);
+				await tx.query("UPDATE automation_commands SET run_id = $2 WHERE id = $1", [c.row.id, run.id]);
+				c.row.run_id = run.id;
+				return c;
+			});
+			if (!result.created) {
+				if (result.row.body_hash !== result.bodyKey)
+					throw new ConflictError(`idempotencyKey '${body.idempotencyKey}' was used for another command`, {
+						field: "idempotencyKey",
+						commandId: Number(result.row.id)
+					});
+				return { ...commandToApi(result.row), duplicate: true };
+			}
+			const commandId = Number(result.row.id);
+			// The run of a manual command ends with its command (./core, on the final status).
+			const delivery = this.core.deliver(commandId);
+			this.core.track(delivery);
+			if (body.wait > 0) await Promise.race([delivery, new Promise(r => setTimeout(r, body.wait))]);
+			const [row] = await this.db.query("SELECT * FROM automation_commands WHERE id = $1", [commandId]);
+			const cmd = commandToApi(row);
+			const ended = !["queued", "sending"].includes(cmd.status);
+			ctx.meta.$statusCode = body.wait > 0 && ended ? 200 : 202;
+			return cmd;
+		}),
+
+		getCommand: byId("GET /commands/:id", async function (ctx) {
+			return commandToApi(await this.getCommandRow(ctx, ctx.params.id));
+		}),
+
+		cancelCommand: byId("DELETE /commands/:id", async function (ctx) {
+			const row = await this.getCommandRow(ctx, ctx.params.id);
+			const cancelled = await this.core.cancel(Number(row.id));
+			if (!cancelled)
+				throw new ConflictError(`command ${row.id} is ${row.status}: only a queued command can be cancelled`, {
+					status: row.status
 				});
-				if (!result.created) {
-					if (result.row.body_hash !== result.bodyKey)
-						throw new ConflictError(
-							`idempotencyKey '${body.idempotencyKey}' was used for another command`,
-							{ field: "idempotencyKey", commandId: Number(result.row.id) }
-						);
-					return { ...commandToApi(result.row), duplicate: true };
-				}
-				const commandId = Number(result.row.id);
-				// The run of a manual command ends with its command (./core, on the final status).
-				const delivery = this.core.deliver(commandId);
-				this.core.track(delivery);
-				if (body.wait > 0) await Promise.race([delivery, new Promise(r => setTimeout(r, body.wait))]);
-				const [row] = await this.db.query("SELECT * FROM automation_commands WHERE id = $1", [commandId]);
-				const cmd = commandToApi(row);
-				const ended = !["queued", "sending"].includes(cmd.status);
-				ctx.meta.$statusCode = body.wait > 0 && ended ? 200 : 202;
-				return cmd;
-			}
-		},
+			return commandToApi(cancelled);
+		}),
 
-		getCommand: {
-			rest: "GET /commands/:id",
-			auth: "user",
-			params: { id },
-			async handler(this: This, ctx: Ctx<{ id: number }>) {
-				const [row] = await this.db.query("SELECT * FROM automation_commands WHERE id = $1", [ctx.params.id]);
-				if (!row || !(await visibleDevices(this.db, ctx, [Number(row.device_id)])).size)
-					throw new NotFoundError("Command", ctx.params.id);
-				return commandToApi(row);
-			}
-		},
-
-		cancelCommand: {
-			rest: "DELETE /commands/:id",
-			auth: "user",
-			params: { id },
-			async handler(this: This, ctx: Ctx<{ id: number }>) {
-				const [row] = await this.db.query("SELECT * FROM automation_commands WHERE id = $1", [ctx.params.id]);
-				if (!row || !(await visibleDevices(this.db, ctx, [Number(row.device_id)])).size)
-					throw new NotFoundError("Command", ctx.params.id);
-				const cancelled = await this.core.cancel(Number(row.id));
-				if (!cancelled)
-					throw new ConflictError(
-						`command ${row.id} is ${row.status}: only a queued command can be cancelled`,
-						{ status: row.status }
-					);
-				return commandToApi(cancelled);
-			}
-		},
-
-		deviceState: {
-			rest: "GET /devices/:id/state",
-			auth: "user",
-			params: { id },
-			async handler(this: This, ctx: Ctx<{ id: number }>) {
-				await this.requireDevice(ctx, ctx.params.id);
-				return this.core.deviceState(ctx.params.id);
-			}
-		},
+		deviceState: byId("GET /devices/:id/state", async function (ctx) {
+			await this.requireDevice(ctx, ctx.params.id);
+			return this.core.deviceState(ctx.params.id);
+		}),
 
 		history: {
 			rest: "GET /history",
 			auth: "user",
-			params: {
-				$$strict: true,
-				rule: { ...id, optional: true },
-				schedule: { ...id, optional: true },
-				device: refParam(),
-				source: { type: "enum", values: ["rule", "schedule", "manual"], optional: true },
-				status: { type: "string", max: 20, optional: true },
-				from: { type: "string", max: 64, optional: true },
-				to: { type: "string", max: 64, optional: true },
-				...listParams
-			},
-			async handler(this: This, ctx: Ctx) {
+			params: historyParams,
+			async handler(this: This, ctx: Ctx<HistoryParams>) {
 				const p = ctx.params;
 				const limit = p.limit ?? 50;
 				const params: unknown[] = [];
@@ -560,21 +527,16 @@ const AutomationService = defineService<This>({
 			}
 		},
 
-		historyEntry: {
-			rest: "GET /history/:id",
-			auth: "user",
-			params: { id },
-			async handler(this: This, ctx: Ctx<{ id: number }>) {
-				const params: unknown[] = [ctx.params.id];
-				const [entry] = await loadRuns(
-					this.db,
-					`r.id = $1 AND ${visibleArraySql(ctx, "r.device_ids", params)}`,
-					params
-				);
-				if (!entry) throw new NotFoundError("History entry", ctx.params.id);
-				return entry;
-			}
-		},
+		historyEntry: byId("GET /history/:id", async function (ctx) {
+			const params: unknown[] = [ctx.params.id];
+			const [entry] = await loadRuns(
+				this.db,
+				`r.id = $1 AND ${visibleArraySql(ctx, "r.device_ids", params)}`,
+				params
+			);
+			if (!entry) throw new NotFoundError("History entry", ctx.params.id);
+			return entry;
+		}),
 
 		/** Counters of this instance (benchmarks, diagnostics); not routed. */
 		stats: {
@@ -633,6 +595,14 @@ const AutomationService = defineService<This>({
 				params
 			);
 			if (!row) throw new NotFoundError("Schedule", scheduleId);
+			return row;
+		},
+
+		/** A command on a device the caller may see (404 otherwise, as for an unknown id). */
+		async getCommandRow(this: This, ctx: Ctx, commandId: number) {
+			const [row] = await this.db.query("SELECT * FROM automation_commands WHERE id = $1", [commandId]);
+			if (!row || !(await visibleDevices(this.db, ctx, [Number(row.device_id)])).size)
+				throw new NotFoundError("Command", commandId);
 			return row;
 		},
 
