@@ -382,12 +382,13 @@ export async function loadDatapointMeta(db: Sql, ids: number[]): Promise<Datapoi
 
 /**
  * Whether decoded_data keeps its per-minute rollup (decoded_data_1m, maintained by triggers;
- * not on a TimescaleDB hypertable): only then do stats read whole minutes from it.
+ * not on a TimescaleDB hypertable, and not while the insert trigger is disabled): only then do
+ * stats read whole minutes from it.
  */
 export async function hasRollup(db: Sql): Promise<boolean> {
 	const [row] = await db.query<{ n: number }>(
-		"SELECT count(*)::int AS n FROM pg_trigger " +
-			"WHERE tgname = 'decoded_data_rollup_insert' AND tgrelid = 'decoded_data'::regclass"
+		`SELECT count(*)::int AS n FROM pg_trigger
+		 WHERE tgname = 'decoded_data_rollup_insert' AND tgrelid = 'decoded_data'::regclass AND tgenabled <> 'D'`
 	);
 	return Number(row?.n) > 0;
 }

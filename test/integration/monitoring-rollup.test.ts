@@ -133,6 +133,11 @@ for (const backend of ["postgres", "pglite"] as const) {
 
 		it("is kept by the migration's triggers, which the monitoring service detects", async () => {
 			expect(await hasRollup(db)).toBe(true);
+			// Disabled, it is no longer kept: the service must not read it then.
+			await db.query("ALTER TABLE decoded_data DISABLE TRIGGER decoded_data_rollup_insert");
+			expect(await hasRollup(db)).toBe(false);
+			await db.query("ALTER TABLE decoded_data ENABLE TRIGGER decoded_data_rollup_insert");
+			expect(await hasRollup(db)).toBe(true);
 			const [{ n }] = await db.query("SELECT count(*)::int AS n FROM decoded_data_1m");
 			// 4 series × 13 minutes with readings (10:00 … 10:12), plus the reading at 09:59:59.999.
 			expect(n).toBe(4 * 14);
