@@ -16,13 +16,14 @@
  *     (/usr/bin/chromium, else @sparticuz/chromium, as the browser tests find it) opening the
  *     device page of the 1 Hz device: cold (a new browser profile) and warm (reload), until the
  *     history chart is drawn (default range 1 h, raw readings), then the 24 h and 7 d ranges.
- *  3. Live fan-out: readings per second delivered to CLIENTS (default 500) Socket.IO clients
+ *  3. Write cost of the rollup: the sink's insert with the rollup trigger and without it.
+ *  4. Live fan-out: readings per second delivered to CLIENTS (default 500) Socket.IO clients
  *     through the real gateway (auth, monitoring.join, per-room throttle, live.push relay), and
  *     the reading → browser latency.
  *
  *   npm run bench:monitoring                 (needs PostgreSQL on 127.0.0.1:5432)
  *   npm run bench:monitoring -- --rows 1000000 --part stats,chart
- *   --part stats,chart,live (default all); --queries N (default 100 per case, each case at most
+ *   --part stats,chart,write,live (default all); --queries N (default 100 per case, each case at most
  *   QUERY_BUDGET_S = 10 s, at least 10); CLIENTS=100 SECONDS=5 HZ=50 for the live part
  */
 import fs from "node:fs";
@@ -33,6 +34,7 @@ import type { ServiceBroker } from "moleculer";
 import { io, type Socket } from "socket.io-client";
 import { openDatabase, type Database } from "../../mixins/db/database";
 import { migrate } from "../../mixins/db/migrate";
+import { insertReadings } from "../../services/shared/pipeline/storage";
 import { buildBucketQuery, buildSummaryQuery, type StatsFilter } from "../../services/monitoring/queries";
 import GatewayService from "../../services/gateway/gateway.service";
 import ManagerService from "../../services/manager/manager.service";
@@ -58,8 +60,8 @@ const QUERIES = Number(args.queries ?? process.env.QUERIES ?? 100);
 const QUERY_BUDGET_MS = Number(process.env.QUERY_BUDGET_S ?? 10) * 1000;
 const CLIENTS = Number(process.env.CLIENTS ?? 500);
 const SECONDS = Number(process.env.SECONDS ?? 10);
-const PARTS = new Set((args.part ?? process.env.PART ?? "stats,chart,live").split(",").map(x => x.trim()));
-if (PARTS.has("all")) for (const x of ["stats", "chart", "live"]) PARTS.add(x);
+const PARTS = new Set((args.part ?? process.env.PART ?? "stats,chart,write,live").split(",").map(x => x.trim()));
+if (PARTS.has("all")) for (const x of ["stats", "chart", "write", "live"]) PARTS.add(x);
 /** How often each device reports its datapoints in the live part. */
 const HZ = Number(process.env.HZ ?? 50);
 
@@ -387,6 +389,65 @@ async function benchChart(s: Seeded): Promise<void> {
 	}
 }
 
+/**
+ * What the rollup costs the sink: the pipeline's own insert (COPY into a stage table, INSERT …
+ * ON CONFLICT DO NOTHING) of WRITE_ROWS rows in batches of 5,000, with the rollup trigger and
+ * with it disabled, alternating; few series per batch (12: the pipeline bench's controllers)
+ * and every row of a batch a different series (5,000 series).
+ */
+async function benchWrite(): Promise<void> {
+	const name = `bench_monitoring_write_${process.pid}`;
+	const admin = new Client({ connectionString: `${PG}/postgres` });
+	await admin.connect();
+	await admin.query(`CREATE DATABASE ${name}`);
+	const db = await openDatabase({ databaseUrl: `${PG}/${name}`, dataDir: tempDir("bench-mon-write") });
+	try {
+		await migrate(db);
+		const total = Number(process.env.WRITE_ROWS ?? 300_000);
+		const batch = 5000;
+		for (const series of [12, 5000]) {
+			const line: string[] = [];
+			const times: Record<string, number[]> = { rollup: [], "no rollup": [] };
+			let t0 = Date.UTC(2026, 0, 1);
+			for (let round = 0; round < 2; round++) {
+				for (const mode of ["rollup", "no rollup"] as const) {
+					const toggle = mode === "rollup" ? "ENABLE" : "DISABLE";
+					await db.query(`ALTER TABLE decoded_data ${toggle} TRIGGER decoded_data_rollup_insert`);
+					const start = process.hrtime.bigint();
+					for (let i = 0; i < total; i += batch) {
+						const rows = Array.from({ length: batch }, (_, k) => {
+							const n = i + k;
+							// `series` series reporting in turn, each once a second.
+							return {
+								ts: t0 + Math.floor(n / series) * 1000,
+								deviceId: 1 + (n % series),
+								datapointId: 1 + (n % series),
+								value: n % 1000
+							};
+						});
+						await insertReadings(db, rows);
+					}
+					times[mode].push(Number(process.hrtime.bigint() - start) / 1e9);
+					t0 += Math.ceil(total / series) * 1000 + 60_000;
+				}
+			}
+			for (const mode of ["no rollup", "rollup"]) {
+				const best = Math.min(...times[mode]);
+				line.push(`${mode} ${Math.round(total / best).toLocaleString()} rows/s`);
+			}
+			const cost = (Math.min(...times.rollup) / Math.min(...times["no rollup"]) - 1) * 100;
+			console.log(
+				`write: ${series} series, ${total.toLocaleString()} rows in batches of ${batch.toLocaleString()}: ` +
+					`${line.join(", ")} (best of 2; the rollup adds ${cost.toFixed(0)} %)`
+			);
+		}
+	} finally {
+		await db.close();
+		await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+		await admin.end();
+	}
+}
+
 async function benchLive(): Promise<void> {
 	const pgAdmin = new Client({ connectionString: `${PG}/postgres` });
 	await pgAdmin.connect();
@@ -533,6 +594,7 @@ async function benchLive(): Promise<void> {
 			await s.drop();
 		}
 	}
+	if (PARTS.has("write")) await benchWrite();
 	if (PARTS.has("live")) await benchLive();
 	console.log(
 		`bench/monitoring done, load average ${os
