@@ -21,9 +21,17 @@ import { loadControllerSpec, metadataVersion } from "./metadata";
 import { defineService } from "../shared/define-service";
 import { requireDeviceAccess } from "../../mixins/authorization";
 import { idParam } from "../shared/params";
-import { UnprocessableError } from "../shared/errors";
-import { SENSORS_BODY_PARAMS, type SensorInput } from "../shared/contracts/controller-sensors";
-import { checkSensors, controllerMac, readSensors, replaceSensors } from "./sensors";
+import { NotFoundError, UnprocessableError } from "../shared/errors";
+import {
+	SENSOR_BODY_PARAMS,
+	SENSOR_LIMITS,
+	SENSORS_BODY_PARAMS,
+	type SensorInput
+} from "../shared/contracts/controller-sensors";
+import { checkSensors, controllerMac, deleteSensor, putSensor, readSensors, replaceSensors } from "./sensors";
+
+/** A sensor number in a path: any id, so an unknown one is a 404 like an unknown device. */
+const sensorParam = { ...idParam, positive: false, min: 0 } as const;
 
 /** Largest telemetry.readings message the decoder sends (readings). */
 const READINGS_PER_MESSAGE = 5000;
@@ -40,6 +48,7 @@ type DecodeThis = Service & {
 	stats: DecodeStats;
 	metadataVersion: string | null;
 	retry<T>(what: string, fn: () => Promise<T>, keepAlive?: KeepAlive): Promise<T>;
+	requireController(id: number): Promise<void>;
 	lookupControllers(macs: string[], keepAlive?: KeepAlive): Promise<Map<string, Lookup>>;
 	decodeRaw(payload: { messages?: unknown; packed?: unknown }, keepAlive?: KeepAlive): Promise<void>;
 };
@@ -155,16 +164,60 @@ const PipelineDecodeService = defineService<DecodeThis>({
 				await requireDeviceAccess(ctx, id);
 				const problems = checkSensors(sensors);
 				if (problems.length) throw new UnprocessableError(problems.map(p => p.message).join(" "), problems);
-				if (!(await controllerMac(this.db, id)))
-					throw new UnprocessableError(`Device ${id} has no MAC: register the controller with its mac.`, [
-						{
-							field: "mac",
-							actual: null,
-							expected: "a device with a MAC (POST /api/devices { name, mac })"
-						}
-					]);
+				await this.requireController(id);
 				await replaceSensors(this.db, id, sensors);
 				return wholeList(await readSensors(this.db, id));
+			}
+		},
+
+		/** One sensor of a controller (404: no such device for the caller, or no such sensor). */
+		sensor: {
+			rest: "GET /devices/:id/sensors/:sensor",
+			auth: "user",
+			params: { id: idParam, sensor: sensorParam, $$strict: true },
+			async handler(this: DecodeThis, ctx: Context<{ id: number; sensor: number }>) {
+				await requireDeviceAccess(ctx, ctx.params.id);
+				const found = (await readSensors(this.db, ctx.params.id)).find(s => s.sensor === ctx.params.sensor);
+				if (!found) throw new NotFoundError("Sensor", ctx.params.sensor);
+				return found;
+			}
+		},
+
+		/** Adds (201) or replaces (200) one sensor, checked against the controller's other sensors. */
+		putSensor: {
+			rest: "PUT /devices/:id/sensors/:sensor",
+			auth: "user",
+			params: { id: idParam, sensor: sensorParam, ...SENSOR_BODY_PARAMS, $$strict: true },
+			async handler(this: DecodeThis, ctx: Context<SensorInput & { id: number }>) {
+				const { id, ...sensor } = ctx.params;
+				await requireDeviceAccess(ctx, id);
+				if (sensor.sensor > SENSOR_LIMITS.maxSensorNumber)
+					throw new UnprocessableError(
+						`The 'sensor' field must be at most ${SENSOR_LIMITS.maxSensorNumber} (got ${sensor.sensor}).`,
+						[{ field: "sensor", actual: sensor.sensor, expected: `0..${SENSOR_LIMITS.maxSensorNumber}` }]
+					);
+				await this.requireController(id);
+				const { created, problems } = await putSensor(this.db, id, sensor);
+				if (problems.length) throw new UnprocessableError(problems.map(p => p.message).join(" "), problems);
+				if (created) {
+					const meta = ctx.meta as { $statusCode?: number; $location?: string };
+					meta.$statusCode = 201;
+					meta.$location = `/api/devices/${id}/sensors/${sensor.sensor}`;
+				}
+				return (await readSensors(this.db, id)).find(s => s.sensor === sensor.sensor);
+			}
+		},
+
+		/** Removes one sensor: its frames become dead letters UNKNOWN_SENSOR; its datapoints keep their readings. */
+		deleteSensor: {
+			rest: "DELETE /devices/:id/sensors/:sensor",
+			auth: "user",
+			params: { id: idParam, sensor: sensorParam, $$strict: true },
+			async handler(this: DecodeThis, ctx: Context<{ id: number; sensor: number }>) {
+				await requireDeviceAccess(ctx, ctx.params.id);
+				if (!(await deleteSensor(this.db, ctx.params.id, ctx.params.sensor)))
+					throw new NotFoundError("Sensor", ctx.params.sensor);
+				return { id: ctx.params.id, sensor: ctx.params.sensor, deleted: true };
 			}
 		},
 
@@ -184,6 +237,14 @@ const PipelineDecodeService = defineService<DecodeThis>({
 	},
 
 	methods: {
+		/** 422 for a device without a MAC: frames are matched to a controller by its MAC. */
+		async requireController(this: DecodeThis, id: number) {
+			if (!(await controllerMac(this.db, id)))
+				throw new UnprocessableError(`Device ${id} has no MAC: register the controller with its mac.`, [
+					{ field: "mac", actual: null, expected: "a device with a MAC (POST /api/devices { name, mac })" }
+				]);
+		},
+
 		retry<T>(this: DecodeThis, what: string, fn: () => Promise<T>, keepAlive?: KeepAlive): Promise<T> {
 			return untilDone({ logger: this.logger, isStopping: () => this.broker.stopping }, what, fn, keepAlive);
 		},

@@ -27,24 +27,27 @@ export interface SensorProblem {
  * What the params schema cannot see: each datapoint fits its sensor's frame, sensor numbers and
  * labels are unique across the controller (a label is one datapoint of the device).
  */
-export function checkSensors(sensors: SensorInput[]): SensorProblem[] {
+export function checkSensors(
+	sensors: SensorInput[],
+	prefix: (i: number) => string = i => `sensors[${i}].`
+): SensorProblem[] {
 	const problems: SensorProblem[] = [];
 	const numbers = new Map<number, number>();
 	const labels = new Map<string, string>();
 	sensors.forEach((s, i) => {
-		const at = `sensors[${i}]`;
+		const at = prefix(i);
 		const seen = numbers.get(s.sensor);
 		if (seen !== undefined)
 			problems.push({
-				field: `${at}.sensor`,
+				field: `${at}sensor`,
 				actual: s.sensor,
 				expected: "a sensor number not used by another sensor of this body",
 				type: "duplicate",
-				message: `The '${at}.sensor' field ${s.sensor} is already used by sensors[${seen}].`
+				message: `The '${at}sensor' field ${s.sensor} is already used by sensors[${seen}].`
 			});
 		else numbers.set(s.sensor, i);
 		s.datapoints.forEach((d, j) => {
-			const dp = `${at}.datapoints[${j}]`;
+			const dp = `${at}datapoints[${j}]`;
 			const type = FIELD_TYPES[d.type];
 			if (!type) {
 				// The params schema refuses it first; kept so the module is safe on its own.
@@ -129,41 +132,94 @@ export async function readSensors(db: Sql, deviceId: number): Promise<Sensor[]> 
  * decoded (its decoding is emptied). A sensor left out is removed: its frames become dead
  * letters `UNKNOWN_SENSOR`.
  */
-export async function replaceSensors(db: Database, deviceId: number, sensors: SensorInput[]): Promise<void> {
-	await db.transaction(async tx => {
-		await tx.query("DELETE FROM pipeline_sensors WHERE device_id = $1 AND NOT (sensor = ANY($2::int[]))", [
-			deviceId,
-			sensors.map(s => s.sensor)
-		]);
-		for (const s of sensors)
-			await tx.query(
-				`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length) VALUES ($1, $2, $3, $4)
-				 ON CONFLICT (device_id, sensor)
-				 DO UPDATE SET name = EXCLUDED.name, frame_length = EXCLUDED.frame_length`,
-				[deviceId, s.sensor, s.name, s.frameLength]
-			);
-		const kept = sensors.flatMap(s => s.datapoints.map(d => d.label));
-		await tx.query(
-			`UPDATE datapoints SET decoding = '{}'::jsonb
-			 WHERE device_id = $1 AND decoding ? 'sensor' AND NOT (label = ANY($2::text[]))`,
-			[deviceId, kept]
-		);
-		for (const s of sensors)
-			for (const d of s.datapoints) {
-				const decoding = {
-					sensor: s.sensor,
-					offset: d.offset,
-					type: d.type,
-					scale: d.scale ?? 1,
-					add: d.add ?? 0
-				};
-				// A unit left out keeps the one the datapoint has; null clears it.
-				await tx.query(
-					`INSERT INTO datapoints (device_id, label, unit, decoding) VALUES ($1, $2, $3, $4::jsonb)
-					 ON CONFLICT (device_id, label) DO UPDATE SET decoding = EXCLUDED.decoding,
-					   unit = CASE WHEN $5::boolean THEN EXCLUDED.unit ELSE datapoints.unit END`,
-					[deviceId, d.label, d.unit ?? null, JSON.stringify(decoding), d.unit !== undefined]
-				);
-			}
+export function replaceSensors(db: Database, deviceId: number, sensors: SensorInput[]): Promise<void> {
+	return db.transaction(tx => writeSensors(tx, deviceId, sensors));
+}
+
+/** The stored form of a sensor as a body would give it (to merge one sensor into the set). */
+function toInput(s: Sensor): SensorInput {
+	return {
+		sensor: s.sensor,
+		name: s.name,
+		frameLength: s.frameLength,
+		datapoints: s.datapoints.map(({ label, unit, offset, type, scale, add }) => ({
+			label,
+			unit,
+			offset,
+			type,
+			scale,
+			add
+		}))
+	};
+}
+
+/**
+ * Adds or replaces one sensor of a controller, checked against the others (a label is one
+ * datapoint of the whole controller). The device row is locked meanwhile, so two of these at
+ * once cannot lose one another's sensor. Problems name fields of the one-sensor body.
+ */
+export function putSensor(
+	db: Database,
+	deviceId: number,
+	sensor: SensorInput
+): Promise<{ created: boolean; problems: SensorProblem[] }> {
+	return db.transaction(async tx => {
+		await tx.query("SELECT id FROM devices WHERE id = $1 FOR UPDATE", [deviceId]);
+		const current = await readSensors(tx, deviceId);
+		const others = current.filter(s => s.sensor !== sensor.sensor).map(toInput);
+		const merged = [...others, sensor];
+		const problems = checkSensors(merged, i => (i === others.length ? "" : `(sensor ${merged[i].sensor}) `));
+		if (problems.length) return { created: false, problems };
+		await writeSensors(tx, deviceId, merged);
+		return { created: others.length === current.length, problems };
 	});
+}
+
+/** Removes one sensor (its datapoints keep their readings and stop being decoded); false: there was none. */
+export function deleteSensor(db: Database, deviceId: number, sensorNo: number): Promise<boolean> {
+	return db.transaction(async tx => {
+		await tx.query("SELECT id FROM devices WHERE id = $1 FOR UPDATE", [deviceId]);
+		const current = await readSensors(tx, deviceId);
+		if (!current.some(s => s.sensor === sensorNo)) return false;
+		await writeSensors(tx, deviceId, current.filter(s => s.sensor !== sensorNo).map(toInput));
+		return true;
+	});
+}
+
+/** Writes exactly this set of sensors, in the caller's transaction. */
+async function writeSensors(tx: Sql, deviceId: number, sensors: SensorInput[]): Promise<void> {
+	await tx.query("DELETE FROM pipeline_sensors WHERE device_id = $1 AND NOT (sensor = ANY($2::int[]))", [
+		deviceId,
+		sensors.map(s => s.sensor)
+	]);
+	for (const s of sensors)
+		await tx.query(
+			`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length) VALUES ($1, $2, $3, $4)
+			 ON CONFLICT (device_id, sensor)
+			 DO UPDATE SET name = EXCLUDED.name, frame_length = EXCLUDED.frame_length`,
+			[deviceId, s.sensor, s.name, s.frameLength]
+		);
+	const kept = sensors.flatMap(s => s.datapoints.map(d => d.label));
+	await tx.query(
+		`UPDATE datapoints SET decoding = '{}'::jsonb
+		 WHERE device_id = $1 AND decoding ? 'sensor' AND NOT (label = ANY($2::text[]))`,
+		[deviceId, kept]
+	);
+	for (const s of sensors)
+		for (const d of s.datapoints) {
+			const decoding = {
+				sensor: s.sensor,
+				offset: d.offset,
+				type: d.type,
+				scale: d.scale ?? 1,
+				add: d.add ?? 0
+			};
+			// A unit left out keeps the one the datapoint has; null clears it.
+			await tx.query(
+				`INSERT INTO datapoints (device_id, label, unit, decoding) VALUES ($1, $2, $3, $4::jsonb)
+				 ON CONFLICT (device_id, label) DO UPDATE SET decoding = EXCLUDED.decoding,
+				   unit = CASE WHEN $5::boolean THEN EXCLUDED.unit ELSE datapoints.unit END`,
+				[deviceId, d.label, d.unit ?? null, JSON.stringify(decoding), d.unit !== undefined]
+			);
+		}
 }

@@ -230,6 +230,62 @@ for (const backend of ["pglite", "postgres"] as const) {
 			expect(after.body.items[0].datapoints.map((d: any) => d.label)).toEqual(["temperature", "humidity", "co2"]);
 		});
 
+		it("adds, replaces, reads and removes one sensor under /sensors/:sensor", async () => {
+			const device = (await api(url, "GET", "/api/devices?limit=1000", token)).body.items.find(
+				(d: any) => d.mac === MAC
+			);
+			const one = `/api/devices/${device.id}/sensors/2`;
+			const body = (scale: number) => ({
+				name: "power",
+				frameLength: 4,
+				datapoints: [{ label: "voltage", unit: "V", offset: 0, type: "uint16be", scale }]
+			});
+			const created = await api(url, "PUT", one, token, body(0.1));
+			expect(created.status, JSON.stringify(created.body)).toBe(201);
+			expect(created.body).toMatchObject({
+				sensor: 2,
+				frameLength: 4,
+				datapoints: [{ label: "voltage", scale: 0.1 }]
+			});
+			const replaced = await api(url, "PUT", one, token, body(0.01));
+			expect(replaced.status).toBe(200);
+			expect((await api(url, "GET", one, token)).body.datapoints[0].scale).toBe(0.01);
+			// Sensor 1 is untouched by a change of sensor 2.
+			const all = (await api(url, "GET", `/api/devices/${device.id}/sensors`, token)).body.items;
+			expect(all.map((s: any) => [s.sensor, s.datapoints.length])).toEqual([
+				[1, 3],
+				[2, 1]
+			]);
+
+			// A label of another sensor of the controller: 422 naming the field of this body.
+			const dup = await api(url, "PUT", one, token, {
+				...body(1),
+				datapoints: [{ label: "humidity", offset: 0, type: "uint16be" }]
+			});
+			expect(dup.status).toBe(422);
+			expect(dup.body.data[0]).toMatchObject({ field: "datapoints[0].label", actual: "humidity" });
+			expect(dup.body.message).toContain("already used by (sensor 1) datapoints[1]");
+			const big = await api(url, "PUT", `/api/devices/${device.id}/sensors/10000`, token, body(1));
+			expect(big.status).toBe(422);
+			expect(big.body.message).toContain("at most 9999 (got 10000)");
+
+			const removed = await api(url, "DELETE", one, token);
+			expect(removed).toMatchObject({ status: 200, body: { sensor: 2, deleted: true } });
+			expect((await api(url, "GET", one, token)).status).toBe(404);
+			expect((await api(url, "DELETE", one, token)).status).toBe(404);
+			// Its frames are now dead letters.
+			const topic = `stat/${CN}/sensor-mode/normal/sensor-2`;
+			await publish(topic, JSON.stringify({ timestamp: Date.now(), data: "00ff" }));
+			await waitFor(
+				async () =>
+					(
+						await api(url, "GET", "/api/pipeline/dead-letters?reason=UNKNOWN_SENSOR", token)
+					).body?.items?.some((l: any) => l.topic === topic),
+				20_000,
+				"the removed sensor's frame as a dead letter"
+			);
+		}, 60_000);
+
 		it("is the owner's or an administrator's: another user gets 404, no token 401", async () => {
 			const device = (await api(url, "GET", "/api/devices?limit=1000", token)).body.items.find(
 				(d: any) => d.mac === MAC

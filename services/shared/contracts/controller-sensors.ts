@@ -80,3 +80,10 @@ export const SENSORS_BODY_PARAMS = {
 		}
 	}
 } as const;
+
+/** fastest-validator params of `PUT /api/devices/:id/sensors/:sensor` (one sensor; its number is in the path). */
+export const SENSOR_BODY_PARAMS = {
+	name: SENSORS_BODY_PARAMS.sensors.items.props.name,
+	frameLength: SENSORS_BODY_PARAMS.sensors.items.props.frameLength,
+	datapoints: SENSORS_BODY_PARAMS.sensors.items.props.datapoints
+} as const;
