@@ -6,6 +6,7 @@
  *   CALLS=20000 npm run bench:mesh
  *   SERIALIZERS=JSON,MsgPack,Notepack,CBOR npm run bench:mesh   (the NATS part once per
  *                 serializer, with the CPU µs per call of each process from /proc)
+ *   METRICS=0 npm run bench:mesh   (both ends without Moleculer metrics)
  *   CONCURRENCIES=1,16,64,256 npm run bench:mesh   (calls in flight; p50/p99 are per call at
  *                 that concurrency, so they include the wait behind the other calls in flight)
  */
@@ -21,6 +22,10 @@ import { startNode } from "../../test/helpers/node-process";
 const CALLS = Number(process.env.CALLS ?? 20_000);
 const CONCURRENCIES = (process.env.CONCURRENCIES ?? process.env.CONCURRENCY ?? "1,16,64,256").split(",").map(Number);
 const NATS = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+/** Node variables given to both ends when set here (METRICS=0 measures the cost of metrics per call). */
+const NODE_VARS = Object.fromEntries(
+	["METRICS", "REQUEST_TIMEOUT_MS"].filter(k => process.env[k] != null).map(k => [k, process.env[k]!])
+);
 const SERIALIZER_RUNS = (process.env.SERIALIZERS ?? "JSON").split(",");
 
 /** utime+stime of a process in seconds, from /proc. */
@@ -48,7 +53,9 @@ function dataDir(name: string) {
 }
 
 function makeBroker(env: Record<string, string>) {
-	const options = buildBrokerOptions(readEnv({ LOGLEVEL: "warn", PORT: "0", DATA_DIR: dataDir("caller"), ...env }));
+	const options = buildBrokerOptions(
+		readEnv({ LOGLEVEL: "warn", PORT: "0", DATA_DIR: dataDir("caller"), ...NODE_VARS, ...env })
+	);
 	return new ServiceBroker(options);
 }
 
@@ -147,6 +154,7 @@ async function main() {
 			SERVICEDIR: path.resolve(__dirname, "../.."),
 			DATA_DIR: dataDir("remote"),
 			LOGLEVEL: "warn",
+			...NODE_VARS,
 			PORT: "0"
 		});
 		const b = makeBroker({ NAMESPACE: ns, NODEID: "bench-b", TRANSPORTER: NATS, SERIALIZER: serializer });
