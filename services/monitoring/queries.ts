@@ -135,6 +135,21 @@ class Params {
 
 /** Microsecond ISO text of a timestamptz: exact round trip for cursors, and what the API returns. */
 const isoUs = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+/**
+ * Seconds since the epoch of a timestamptz as float8 (date_part, not the numeric extract): for
+ * thousands of bucket starts, formatting in JavaScript (isoFromEpochSeconds) is several times
+ * cheaper than to_char in the database.
+ */
+const epochS = (col: string) => `date_part('epoch', ${col})`;
+
+/** The ISO text isoUs gives (microseconds, UTC), from seconds since the epoch. */
+export function isoFromEpochSeconds(seconds: number): string {
+	// float8 seconds of this era resolve well below a microsecond: rounding recovers it exactly.
+	const us = Math.round(seconds * 1e6);
+	const ms = Math.floor(us / 1000);
+	const rest = us - ms * 1000;
+	return `${new Date(ms).toISOString().slice(0, -1)}${String(rest).padStart(3, "0")}Z`;
+}
 
 /** The policy's owner filter (mixins/authorization.ts): no viewer = a service call, sees all. */
 function viewerFilter(p: Params, viewer: Viewer | undefined, deviceAlias: string): string | null {
@@ -358,7 +373,7 @@ export function buildBucketQuery(f: StatsFilter & { bucketMs: number }): { text:
 	// Whole epoch-aligned minutes nest in buckets of whole minutes: each rollup minute falls in one bucket.
 	const split = f.bucketMs % 60_000 === 0 ? rollupSplit(f) : null;
 	if (split) {
-		const text = `SELECT x.device_id, x.datapoint_id, ${isoUs("x.bucket")} AS bucket,
+		const text = `SELECT x.device_id, x.datapoint_id, ${epochS("x.bucket")} AS bucket_s,
 				sum(x.n)::int AS count, min(x.mn) AS min, max(x.mx) AS max, ${COMBINED_AVG} AS avg
 			FROM (${rollupParts(p, f, split, col => `${bucketOf(col)} AS bucket`)}) x
 			GROUP BY x.device_id, x.datapoint_id, x.bucket
@@ -366,7 +381,7 @@ export function buildBucketQuery(f: StatsFilter & { bucketMs: number }): { text:
 		return { text, values: p.values };
 	}
 	const where = statsWhere(p, f);
-	const text = `SELECT d.device_id, d.datapoint_id, ${isoUs("b.bucket")} AS bucket,
+	const text = `SELECT d.device_id, d.datapoint_id, ${epochS("b.bucket")} AS bucket_s,
 			count(*)::int AS count, min(d.value) AS min, max(d.value) AS max, avg(d.value) AS avg
 		FROM decoded_data d
 		CROSS JOIN LATERAL (SELECT ${bucketOf("d.timestamp")} AS bucket) b
@@ -388,7 +403,13 @@ export function toStats(summary: Row[], buckets: Row[] | null): DatapointStats[]
 		const key = `${b.device_id}:${b.datapoint_id}`;
 		let list = byKey.get(key);
 		if (!list) byKey.set(key, (list = []));
-		list.push({ start: b.bucket, count: Number(b.count), min: num(b.min), max: num(b.max), avg: num(b.avg) });
+		list.push({
+			start: isoFromEpochSeconds(Number(b.bucket_s)),
+			count: Number(b.count),
+			min: num(b.min),
+			max: num(b.max),
+			avg: num(b.avg)
+		});
 	}
 	return summary.map(s => ({
 		deviceId: Number(s.device_id),

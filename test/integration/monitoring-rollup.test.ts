@@ -9,7 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../mixins/db/database";
 import { migrate } from "../../mixins/db/migrate";
 import { insertReadings, type Row } from "../../services/shared/pipeline/storage";
-import { buildBucketQuery, buildSummaryQuery, toStats, type StatsFilter } from "../../services/monitoring/queries";
+import {
+	buildBucketQuery,
+	buildSummaryQuery,
+	isoFromEpochSeconds,
+	toStats,
+	type StatsFilter
+} from "../../services/monitoring/queries";
 import { hasRollup } from "../../services/monitoring/store";
 import { tempDir } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
@@ -149,6 +155,23 @@ for (const backend of ["postgres", "pglite"] as const) {
 				rollup: true
 			});
 			expect(q.text).toContain("decoded_data_1m");
+		});
+
+		it("gives bucket starts as epoch seconds that format to what to_char gives", async () => {
+			const times = [
+				"2026-03-01T10:00:00Z",
+				"2026-03-01T10:00:00.000001Z",
+				"2026-03-01T10:07:42.123456Z",
+				"1999-12-31T23:59:59.999999Z",
+				"1969-07-20T20:17:40.5Z"
+			];
+			const rows = await db.query<{ iso: string; s: number }>(
+				`SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS iso,
+					date_part('epoch', t) AS s
+				 FROM unnest($1::timestamptz[]) AS t`,
+				[times]
+			);
+			for (const r of rows) expect(isoFromEpochSeconds(Number(r.s))).toBe(r.iso);
 		});
 
 		it("answers every window exactly as the raw rows do: edges, partial minutes, sub-minute windows", async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+	isoFromEpochSeconds,
 	buildDataQuery,
 	checkBucketCount,
 	decodeCursor,
@@ -36,6 +37,14 @@ describe("time parameters", () => {
 });
 
 describe("buckets", () => {
+	it("formats bucket starts from epoch seconds as the API's microsecond ISO text", () => {
+		expect(isoFromEpochSeconds(0)).toBe("1970-01-01T00:00:00.000000Z");
+		expect(isoFromEpochSeconds(1767225600)).toBe("2026-01-01T00:00:00.000000Z");
+		expect(isoFromEpochSeconds(1767225601.1)).toBe("2026-01-01T00:00:01.100000Z");
+		expect(isoFromEpochSeconds(1767225600.000501)).toBe("2026-01-01T00:00:00.000501Z");
+		expect(isoFromEpochSeconds(-0.5)).toBe("1969-12-31T23:59:59.500000Z");
+		expect(isoFromEpochSeconds(-86_400.000001)).toBe("1969-12-30T23:59:59.999999Z");
+	});
 	it("parses widths", () => {
 		expect(parseBucket("10s")).toBe(10_000);
 		expect(parseBucket("5 minutes")).toBe(300_000);
