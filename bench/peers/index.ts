@@ -49,24 +49,21 @@ import { freePort } from "../../test/helpers/ports";
 import { isReachable } from "../../test/helpers/servers";
 import { startCompiledNode, startNode, type NodeProcess } from "../../test/helpers/node-process";
 import { startMosquitto, type Mosquitto } from "../../test/integration/pipeline-support";
+import { benchMacs, option, seedControllers } from "../lib/controllers";
 
 const ROOT = path.resolve(__dirname, "../..");
 const PEERS_DIR = path.join(ROOT, "bench/.peers");
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: string) => {
-	const i = args.indexOf(`--${name}`);
-	return i >= 0 ? args[i + 1] : dflt;
-};
-const ROUNDS = Number(opt("rounds", "2"));
-const MESSAGES = Number(opt("messages", "90000"));
-const ONLY = opt("only", "fleetmesh,node-red").split(",");
-const MODES = opt("mode", "flat,drain").split(",") as Mode[];
+const ROUNDS = Number(option("rounds", "2"));
+const MESSAGES = Number(option("messages", "90000"));
+const ONLY = option("only", "fleetmesh,node-red").split(",");
+const MODES = option("mode", "flat,drain").split(",") as Mode[];
 type Mode = "flat" | "drain";
-const PG_MODE = opt("pg", "private");
+const PG_MODE = option("pg", "private");
 const PUBLISHERS = 3;
 const CONTROLLERS = 21;
 const DATAPOINTS = MESSAGES * 3;
-const MACS = Array.from({ length: CONTROLLERS }, (_, i) => `aa:bb:cc:dd:ef:${i.toString(16).padStart(2, "0")}`);
+const MACS = benchMacs(CONTROLLERS);
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
 
 function tmp(prefix: string): string {
@@ -261,27 +258,9 @@ interface Meta {
 	[mac: string]: { deviceId: number; temperature: number; humidity: number; pressure: number };
 }
 
-/** The bench's controllers, copied from the seeded aa:bb:cc:dd:ee:01 (same SQL as bench/pipeline). */
-async function seedControllers(pg: Client): Promise<Meta> {
-	for (const mac of MACS) {
-		await pg.query(
-			`INSERT INTO devices (uid, name, type, mac) VALUES ($1, $1, 'faces2-controller', $2) ON ` +
-				`CONFLICT DO NOTHING`,
-			[`f2-${mac.replace(/:/g, "")}`, mac]
-		);
-		await pg.query(
-			`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length)
-			 SELECT (SELECT id FROM devices WHERE mac = $1), sensor, name, frame_length FROM pipeline_sensors
-			 WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01') ON CONFLICT DO NOTHING`,
-			[mac]
-		);
-		await pg.query(
-			`INSERT INTO datapoints (device_id, label, unit, decoding)
-			 SELECT (SELECT id FROM devices WHERE mac = $1), label, unit, decoding FROM datapoints
-			 WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01') ON CONFLICT DO NOTHING`,
-			[mac]
-		);
-	}
+/** The bench's controllers (bench/lib/controllers.ts) and the datapoint ids the Node-RED flow writes. */
+async function seedMeta(pg: Client): Promise<Meta> {
+	await seedControllers((text, values) => pg.query(text, values), MACS);
 	const meta: Meta = {};
 	const rows = (
 		await pg.query<{ mac: string; device_id: number; label: string; id: number }>(
@@ -719,7 +698,7 @@ async function main() {
 			await setup.stop();
 			await mosq.stop();
 		}
-		const meta = await seedControllers(pgClient);
+		const meta = await seedMeta(pgClient);
 		for (let i = 1; i <= ROUNDS; i++) {
 			for (const mode of MODES) {
 				for (const peer of ["fleetmesh", "node-red"] as const) {

@@ -34,47 +34,23 @@ import { createTestDatabase } from "../../test/helpers/db";
 import { freePort } from "../../test/helpers/ports";
 import { NATS_URL, requireServer } from "../../test/helpers/servers";
 import { startMosquitto } from "../../test/integration/pipeline-support";
+import { benchMacs, option, seedControllers } from "../lib/controllers";
 
 const ROOT = path.resolve(__dirname, "../..");
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string) => {
-	const i = args.indexOf(`--${name}`);
-	return i >= 0 ? args[i + 1] : dflt;
-};
-const FRAMES = Number(opt("frames", "150000"));
-const RATE = Number(opt("rate", "6000"));
-const ONLY = opt("only", "real,paced,embedded,naive").split(",");
+const FRAMES = Number(option("frames", "150000"));
+const RATE = Number(option("rate", "6000"));
+const ONLY = option("only", "real,paced,embedded,naive").split(",");
 const CONTROLLERS = 20;
 
-const MACS = Array.from({ length: CONTROLLERS }, (_, i) => `aa:bb:cc:dd:ef:${i.toString(16).padStart(2, "0")}`);
+const MACS = benchMacs(CONTROLLERS);
+/** The bench's controllers, in the database the pipeline services use. */
+const seed = (db: Database) => seedControllers((text, values) => db.query(text, values), MACS);
 
 /** Datapoints in `frames` frames as the publisher sends them (sensor 1: 3, sensor 2: 4). */
 function datapointsIn(frames: number): number {
 	let n = 0;
 	for (let i = 0; i < frames; i++) n += Math.floor(i / MACS.length) % 2 === 0 ? 3 : 4;
 	return n;
-}
-
-async function seedControllers(db: Database): Promise<void> {
-	for (const mac of MACS) {
-		await db.query(
-			`INSERT INTO devices (uid, name, type, mac) VALUES ($1, $1, 'faces2-controller', $2) ON ` +
-				`CONFLICT DO NOTHING`,
-			[`f2-${mac.replace(/:/g, "")}`, mac]
-		);
-		await db.query(
-			`INSERT INTO pipeline_sensors (device_id, sensor, name, frame_length)
-			 SELECT (SELECT id FROM devices WHERE mac = $1), sensor, name, frame_length FROM pipeline_sensors
-			 WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01') ON CONFLICT DO NOTHING`,
-			[mac]
-		);
-		await db.query(
-			`INSERT INTO datapoints (device_id, label, unit, decoding)
-			 SELECT (SELECT id FROM devices WHERE mac = $1), label, unit, decoding FROM datapoints
-			 WHERE device_id = (SELECT id FROM devices WHERE mac = 'aa:bb:cc:dd:ee:01') ON CONFLICT DO NOTHING`,
-			[mac]
-		);
-	}
 }
 
 interface Result {
@@ -202,7 +178,7 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 	});
 	try {
 		await broker.start();
-		await seedControllers((broker.getLocalService("pipeline-decode") as unknown as { db: Database }).db);
+		await seed((broker.getLocalService("pipeline-decode") as unknown as { db: Database }).db);
 		while (!(await broker.call<any>("pipeline-ingest.stats")).broker.subscribed)
 			await new Promise(r => setTimeout(r, 50));
 		const state = instrumentSink(broker);
@@ -251,7 +227,7 @@ async function embedded(frames: number): Promise<Result> {
 	});
 	try {
 		await broker.start();
-		await seedControllers((broker.getLocalService("pipeline-decode") as unknown as { db: Database }).db);
+		await seed((broker.getLocalService("pipeline-decode") as unknown as { db: Database }).db);
 		while (!(await broker.call<any>("pipeline-ingest.stats")).broker.tlsPort)
 			await new Promise(r => setTimeout(r, 50));
 		const certs: Record<string, unknown> = {};
@@ -291,7 +267,7 @@ async function naive(frames: number): Promise<Result> {
 		services: [...PIPELINE_SERVICES]
 	});
 	await setup.start();
-	await seedControllers((setup.getLocalService("pipeline-decode") as unknown as { db: Database }).db);
+	await seed((setup.getLocalService("pipeline-decode") as unknown as { db: Database }).db);
 	await setup.stop();
 	const pg = new Client({ connectionString: db.url });
 	await pg.connect();
