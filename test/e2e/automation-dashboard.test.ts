@@ -6,24 +6,14 @@
  */
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { tempDir, waitFor } from "../helpers/broker";
-import { createTestDatabase, type TestDatabase } from "../helpers/db";
-import { startNode, type NodeProcess } from "../helpers/node-process";
-import { freePort } from "../helpers/ports";
+import { api, launchBrowser, startDashboardNode } from "../helpers/chromium";
+import type { TestDatabase } from "../helpers/db";
+import type { NodeProcess } from "../helpers/node-process";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ADMIN_EMAIL = "auto-admin@example.com";
 const ADMIN_PASSWORD = "Copper-lantern-8842";
-
-async function api(url: string, method: string, p: string, body?: unknown, token?: string) {
-	const res = await fetch(url + p, {
-		method,
-		headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-		body: body === undefined ? undefined : JSON.stringify(body)
-	});
-	return { status: res.status, body: (await res.json().catch(() => null)) as any };
-}
 
 describe("the Automation view", () => {
 	let node: NodeProcess;
@@ -37,34 +27,11 @@ describe("the Automation view", () => {
 	let scheduleId: number;
 
 	beforeAll(async () => {
-		if (!fs.existsSync(CHROMIUM))
-			throw new Error(`${CHROMIUM} is missing; this test needs it: apt-get install -y chromium`);
-		db = await createTestDatabase("automation_dash");
-		const port = await freePort();
-		url = `http://127.0.0.1:${port}`;
-		node = startNode({
-			PORT: String(port),
-			DATA_DIR: tempDir("automation-dash"),
-			DATABASE_URL: db.url,
-			NODEID: "automation-dash",
-			ADMIN_EMAIL,
-			ADMIN_PASSWORD,
-			SIMULATE: "1",
-			MQTT_PORT: "0",
-			MQTTS_PORT: "0",
-			AUTH_RATE_LIMIT: "1000",
-			AUTOMATION_TICK_MS: "200"
-		});
-		await node.waitForOutput(/API Gateway listening/, 60_000);
-		await waitFor(
-			async () =>
-				(await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).status ===
-				200,
-			60_000,
-			"login route"
-		);
-		token = (await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).body
-			.access_token;
+		({ node, url, db, token } = await startDashboardNode(
+			"automation-dash",
+			{ email: ADMIN_EMAIL, password: ADMIN_PASSWORD },
+			{ AUTOMATION_TICK_MS: "200" }
+		));
 		modbus = await waitFor(
 			async () => {
 				const list = (await api(url, "GET", "/api/monitoring/devices", undefined, token)).body?.items as
@@ -107,21 +74,9 @@ describe("the Automation view", () => {
 				token
 			)
 		).body.id;
-		ctx = await chromium.launchPersistentContext(tempDir("chromium-automation"), {
-			executablePath: CHROMIUM,
-			headless: true,
-			args: [
-				"--headless",
-				"--no-sandbox",
-				"--disable-gpu",
-				"--no-first-run",
-				"--disable-background-networking",
-				"--disable-component-update",
-				"--disable-sync"
-			],
+		({ ctx, page } = await launchBrowser(tempDir("chromium-automation"), {
 			viewport: { width: 1440, height: 900 }
-		});
-		page = ctx.pages()[0] ?? (await ctx.newPage());
+		}));
 		await page.goto(url + "/");
 		await page.evaluate(t => localStorage.setItem("fleetmesh.token", t), token);
 	}, 150_000);

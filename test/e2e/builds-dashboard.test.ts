@@ -2,16 +2,15 @@
  * The dashboard's Builds view in headless Chromium: the simulated-builder warning, a finished
  * build with its download links, the queue figures and the builds-per-day chart.
  */
-import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import SigningService from "../../services/signing/signing.service";
 import { createTestBroker, tempDir, uniqueNamespace, waitFor } from "../helpers/broker";
+import { launchBrowser } from "../helpers/chromium";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
 import { ALL_BUILDS_SERVICES, asuClient, C7, gatewayUrl } from "../integration/builds-support";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ADMIN_EMAIL = "builds-admin@example.com";
 const ADMIN_PASSWORD = "Granite-heron-5521";
 let broker: ServiceBroker;
@@ -22,8 +21,6 @@ let url = "";
 const asu = asuClient(() => url);
 
 beforeAll(async () => {
-	if (!fs.existsSync(CHROMIUM))
-		throw new Error(`${CHROMIUM} is missing; this test needs it: apt-get install -y chromium`);
 	db = await createTestDatabase("builds_dash");
 	broker = createTestBroker({
 		namespace: uniqueNamespace("builds-dash"),
@@ -45,20 +42,7 @@ beforeAll(async () => {
 		20_000,
 		"a finished build"
 	);
-	ctx = await chromium.launchPersistentContext(tempDir("chromium-builds"), {
-		executablePath: CHROMIUM,
-		headless: true,
-		args: [
-			"--headless",
-			"--no-sandbox",
-			"--disable-gpu",
-			"--no-first-run",
-			"--disable-background-networking",
-			"--disable-component-update",
-			"--disable-sync"
-		]
-	});
-	page = ctx.pages()[0] ?? (await ctx.newPage());
+	({ ctx, page } = await launchBrowser(tempDir("chromium-builds")));
 }, 120_000);
 
 afterAll(async () => {

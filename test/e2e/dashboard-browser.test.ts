@@ -14,26 +14,16 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { Client } from "pg";
 import { tempDir, waitFor } from "../helpers/broker";
-import { createTestDatabase, type TestDatabase } from "../helpers/db";
-import { ROOT, startNode, type NodeProcess } from "../helpers/node-process";
-import { findChromium } from "../helpers/chromium";
-import { freePort } from "../helpers/ports";
+import { api, launchBrowser, startDashboardNode } from "../helpers/chromium";
+import type { TestDatabase } from "../helpers/db";
+import { ROOT, type NodeProcess } from "../helpers/node-process";
 
 const ADMIN_EMAIL = "dash-admin@example.com";
 const ADMIN_PASSWORD = "Copper-lantern-8842";
 const OUT = path.join(ROOT, "test-output");
-
-async function api(url: string, method: string, p: string, body?: unknown, token?: string) {
-	const res = await fetch(url + p, {
-		method,
-		headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-		body: body === undefined ? undefined : JSON.stringify(body)
-	});
-	return { status: res.status, body: (await res.json().catch(() => null)) as any };
-}
 
 describe("dashboard in headless Chromium against a full node", () => {
 	let node: NodeProcess;
@@ -46,31 +36,10 @@ describe("dashboard in headless Chromium against a full node", () => {
 	let seededId: number;
 
 	beforeAll(async () => {
-		db = await createTestDatabase("dashboard_e2e");
-		const port = await freePort();
-		url = `http://127.0.0.1:${port}`;
-		node = startNode({
-			PORT: String(port),
-			DATA_DIR: tempDir("dashboard-e2e"),
-			DATABASE_URL: db.url,
-			NODEID: "dashboard-e2e",
-			ADMIN_EMAIL,
-			ADMIN_PASSWORD,
-			SIMULATE: "1",
-			MQTT_PORT: "0",
-			MQTTS_PORT: "0",
-			AUTH_RATE_LIMIT: "1000"
-		});
-		await node.waitForOutput(/API Gateway listening/, 60_000);
-		await waitFor(
-			async () =>
-				(await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).status ===
-				200,
-			60_000,
-			"login route"
-		);
-		token = (await api(url, "POST", "/api/users/auth", { email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).body
-			.access_token;
+		({ node, url, db, token } = await startDashboardNode("dashboard-e2e", {
+			email: ADMIN_EMAIL,
+			password: ADMIN_PASSWORD
+		}));
 		// The simulated Arduino, registered by the manager and streaming through the processor.
 		const arduino = await waitFor(
 			async () => {
@@ -94,16 +63,16 @@ describe("dashboard in headless Chromium against a full node", () => {
 		await pg.connect();
 		try {
 			await pg.query(
-				`INSERT INTO datapoints (device_id, label, unit) VALUES ($1, 'temperature', '°C'), ($1, ` +
-					`'humidity', '%')`,
+				`INSERT INTO datapoints (device_id, label, unit)
+				 VALUES ($1, 'temperature', '°C'), ($1, 'humidity', '%')`,
 				[seededId]
 			);
 			await pg.query(
 				`INSERT INTO decoded_data (timestamp, device_id, datapoint_id, value)
-				 SELECT t, $1, dp.id, CASE dp.label WHEN 'temperature' THEN 20 + 5 * sin(extract(epoch from t) /
-				 20000) ELSE 50 + 10 * cos(extract(epoch from t) / 30000) END
-				 FROM generate_series(now() - interval '7 days', now() - interval '1 minute', interval '5 minutes') AS
-				 t
+				 SELECT t, $1, dp.id, CASE dp.label
+				   WHEN 'temperature' THEN 20 + 5 * sin(extract(epoch from t) / 20000)
+				   ELSE 50 + 10 * cos(extract(epoch from t) / 30000) END
+				 FROM generate_series(now() - interval '7 days', now() - interval '1 minute', interval '5 minutes') AS t
 				 CROSS JOIN datapoints dp
 				 WHERE dp.device_id = $1 AND NOT (t > now() - interval '3 days' AND t < now() - interval '60 hours')`,
 				[seededId]
@@ -114,27 +83,13 @@ describe("dashboard in headless Chromium against a full node", () => {
 
 		fs.mkdirSync(OUT, { recursive: true });
 		// Debian's chromium when installed, else the one the @sparticuz/chromium package ships.
-		const browser = await findChromium();
-		ctx = await chromium.launchPersistentContext(tempDir("chromium-profile"), {
-			executablePath: browser.executablePath,
-			headless: true,
-			args: [
-				"--headless",
-				"--no-sandbox",
-				"--disable-gpu",
-				"--disable-quic",
-				"--no-first-run",
-				"--disable-background-networking",
-				"--disable-component-update",
-				"--disable-sync",
-				...browser.args
-			],
+		({ ctx, page } = await launchBrowser(tempDir("chromium-profile"), {
+			args: ["--disable-quic"],
 			viewport: { width: 1440, height: 900 },
 			// A browser started under LANG=C reports "en-US@posix", which Intl (and uPlot) reject.
 			locale: "en-US",
 			acceptDownloads: true
-		});
-		page = ctx.pages()[0] ?? (await ctx.newPage());
+		}));
 	}, 150_000);
 
 	afterAll(async () => {
