@@ -88,7 +88,7 @@ import {
 } from "./store";
 import { errorMessage } from "../shared/error-message";
 import { Backoff } from "../shared/retry";
-import { SEVERITIES } from "../shared/contracts/alerts";
+import { SEVERITIES, type Severity } from "../shared/contracts/alerts";
 import { AlertEngine, type AlertEffect } from "./engine";
 import { defineService } from "../shared/define-service";
 
@@ -105,8 +105,8 @@ type UserMeta = {
 	$join?: string[];
 	$leave?: string[];
 };
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each action's `params` schema checks what arrives
-type Ctx<P = Record<string, any>> = Context<P, UserMeta>;
+/** An action's context; `P` is what its `params` schema lets through (unknown: the handler does not read it). */
+type Ctx<P = unknown> = Context<P, UserMeta>;
 
 interface MonitoringState {
 	db: Database;
@@ -155,6 +155,8 @@ const timeParam = { type: "string", optional: true, max: 64 } as const;
 
 /** A `device` filter: its id or its name (docs/api.md: filters take ids or names alike). */
 const deviceRef = refParam();
+type DeviceRefParam = { device?: number | string };
+type PageQuery = { limit?: number; cursor?: string };
 
 /** The fields of a threshold rule (create; update makes every field optional). */
 const ruleParams = {
@@ -165,6 +167,14 @@ const ruleParams = {
 	severity: { type: "enum", values: [...SEVERITIES], optional: true },
 	enabled: { type: "boolean", convert: true, optional: true }
 } as const;
+type RuleFields = {
+	direction: "above" | "below";
+	threshold: number;
+	hysteresis?: number;
+	minDurationS?: number;
+	severity?: Severity;
+	enabled?: boolean;
+};
 
 /** Filters shared by the readings routes: datapoint (id or label), time window, page size and cursor. */
 const readingsFilterParams = {
@@ -177,6 +187,10 @@ const readingsFilterParams = {
 	limit: { type: "number", integer: true, min: 1, max: MAX_LIMIT, convert: true, optional: true },
 	cursor: { type: "string", max: 200, optional: true }
 };
+type ReadingsFilter = PageQuery & { datapoint?: number | string; from?: string; to?: string };
+type StatsQuery = DeviceRefParam & { datapoint?: number | string; from?: string; to?: string; bucket?: string };
+type AlertsQuery = PageQuery &
+	DeviceRefParam & { status?: "open" | "cleared" | "unacknowledged" | "all"; severity?: Severity };
 
 /** The alert.* event payload (contracts/alerts.ts) for an alert, at the moment of its change. */
 function alertEvent(alert: ReturnType<typeof alertToApi>, at: string): AlertEvent {
@@ -224,7 +238,7 @@ const MonitoringService = defineService<This>({
 				device: deviceRef,
 				...readingsFilterParams
 			},
-			async handler(this: This, ctx: Ctx) {
+			async handler(this: This, ctx: Ctx<ReadingsFilter & DeviceRefParam>) {
 				const p = ctx.params;
 				const window = resolveWindow(
 					parseTime(p.from, "from"),
@@ -254,7 +268,7 @@ const MonitoringService = defineService<This>({
 				deviceId: id,
 				...readingsFilterParams
 			},
-			async handler(this: This, ctx: Ctx) {
+			async handler(this: This, ctx: Ctx<ReadingsFilter & { deviceId: number }>) {
 				await this.requireDevice(ctx, ctx.params.deviceId);
 				const { deviceId, ...rest } = ctx.params;
 				return ctx.call("monitoring.data", { ...rest, device: deviceId }, { meta: ctx.meta });
@@ -277,7 +291,7 @@ const MonitoringService = defineService<This>({
 				to: timeParam,
 				bucket: { type: "string", max: 32, optional: true }
 			},
-			async handler(this: This, ctx: Ctx) {
+			async handler(this: This, ctx: Ctx<StatsQuery>) {
 				const p = ctx.params;
 				const window = resolveWindow(
 					parseTime(p.from, "from"),
@@ -324,7 +338,7 @@ const MonitoringService = defineService<This>({
 		devices: {
 			rest: "GET /devices",
 			params: { device: deviceRef, ...pageParams(MAX_LIMIT) },
-			async handler(this: This, ctx: Ctx) {
+			async handler(this: This, ctx: Ctx<PageQuery & DeviceRefParam>) {
 				const limit = ctx.params.limit ?? DEFAULT_PAGE;
 				const q = buildOverviewQuery(
 					this.viewer(ctx),
@@ -371,7 +385,7 @@ const MonitoringService = defineService<This>({
 				severity: { type: "enum", values: [...SEVERITIES], optional: true },
 				...pageParams(MAX_LIMIT)
 			},
-			async handler(this: This, ctx: Ctx) {
+			async handler(this: This, ctx: Ctx<AlertsQuery>) {
 				const p = ctx.params;
 				const limit = p.limit ?? DEFAULT_PAGE;
 				const rows = await listAlerts(this.db, {
@@ -420,7 +434,7 @@ const MonitoringService = defineService<This>({
 		rules: {
 			rest: "GET /rules",
 			params: { device: deviceRef, datapoint: refParam(100), ...pageParams(MAX_LIMIT) },
-			async handler(this: This, ctx: Ctx) {
+			async handler(this: This, ctx: Ctx<PageQuery & DeviceRefParam & { datapoint?: number | string }>) {
 				const where: string[] = [];
 				const params: unknown[] = [];
 				const limit = ctx.params.limit ?? DEFAULT_PAGE;
@@ -449,7 +463,7 @@ const MonitoringService = defineService<This>({
 		createRule: {
 			rest: "POST /rules",
 			params: { datapointId: id, ...ruleParams },
-			async handler(this: This, ctx: Ctx) {
+			async handler(this: This, ctx: Ctx<{ datapointId: number } & RuleFields>) {
 				const p = ctx.params;
 				const [meta] = await loadDatapointMeta(this.db, [p.datapointId]);
 				if (!meta || !mayAccessOwner(callerOf(ctx), meta.owner))
@@ -486,7 +500,7 @@ const MonitoringService = defineService<This>({
 				severity: ruleParams.severity,
 				enabled: ruleParams.enabled
 			},
-			async handler(this: This, ctx: Ctx) {
+			async handler(this: This, ctx: Ctx<{ id: number } & Partial<RuleFields>>) {
 				const { id: ruleId, ...changes } = ctx.params;
 				const [rule] = await loadRules(this.db, "WHERE r.id = $1", [ruleId]);
 				const owner = rule ? (await loadDatapointMeta(this.db, [rule.datapoint_id]))[0]?.owner : null;
