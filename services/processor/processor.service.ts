@@ -16,8 +16,10 @@ import {
 	CHANNELS,
 	EVENTS,
 	modbusMapSchema,
+	type DeviceCloseRequest,
 	type DeviceOpenRequest,
 	type DeviceStatus,
+	type DeviceWriteRequest,
 	type DeviceStatusEvent,
 	type Reading
 } from "../shared/contracts";
@@ -138,7 +140,7 @@ const ProcessorService = defineService<ProcessorThis>({
 		},
 		close: {
 			params: { deviceId: { type: "number", integer: true, positive: true } },
-			async handler(this: ProcessorThis, ctx: Context<{ deviceId: number }>) {
+			async handler(this: ProcessorThis, ctx: Context<DeviceCloseRequest>) {
 				const s = this.sessions.get(ctx.params.deviceId);
 				if (!s) return { deviceId: ctx.params.deviceId, closed: false };
 				this.sessions.delete(ctx.params.deviceId);
@@ -174,10 +176,7 @@ const ProcessorService = defineService<ProcessorThis>({
 				register: { type: "number", integer: true, min: 0, max: 65535, optional: true },
 				value: { type: "number", integer: true, optional: true }
 			},
-			async handler(
-				this: ProcessorThis,
-				ctx: Context<{ deviceId: number; line?: string; register?: number; value?: number }>
-			) {
+			async handler(this: ProcessorThis, ctx: Context<DeviceWriteRequest>) {
 				const s = this.sessions.get(ctx.params.deviceId);
 				if (!s) throw new NotFoundError("open device", ctx.params.deviceId);
 				try {

@@ -4,6 +4,8 @@
  * it; the dashboard and other services read these types.
  */
 
+import type { DeviceWrite } from "./devices";
+
 export const AUTOMATION_EVENTS = {
 	/** emitted: one run of a rule, a schedule or a manual command ended. */
 	runFinished: "automation.run.finished",
@@ -44,11 +46,8 @@ export type RunSource = "rule" | "schedule" | "manual";
 export const WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
 
-export interface WriteParams {
-	line?: string;
-	register?: number;
-	value?: number;
-}
+/** A write command's params: what `processor.write` takes besides the device. */
+export type WriteParams = DeviceWrite;
 
 export type Action =
 	| { type: "command"; deviceId: number; action: CommandAction; params: WriteParams; ttl: string }

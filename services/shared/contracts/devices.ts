@@ -1,6 +1,6 @@
 /**
  * The device chain: detector → manager → processor. Hotplug events, the status a device is in,
- * and what the manager asks the processor to open (`processor.open`).
+ * and what the manager asks the processor to open (`processor.open`), write and close.
  *
  * The value lists are the source: each type is derived from its list, and validators use the
  * same list (`[...DEVICE_STATUSES]`), so adding a value is one edit.
@@ -140,6 +140,23 @@ export interface DeviceOpenRequest {
 	config: DeviceLinkConfig;
 	/** label → datapoint id in the registry (readings carry the id); `key` when the device prints another name. */
 	datapoints: Array<{ label: string; id: number; key?: string }>;
+}
+
+/** What an open device takes (automation's commands): a line, or a register and its value. */
+export interface DeviceWrite {
+	line?: string;
+	register?: number;
+	value?: number;
+}
+
+/** `processor.write` params. */
+export interface DeviceWriteRequest extends DeviceWrite {
+	deviceId: number;
+}
+
+/** `processor.close` params. */
+export interface DeviceCloseRequest {
+	deviceId: number;
 }
 
 /**
