@@ -5,7 +5,7 @@
  */
 import { ownerCondition, type Caller } from "../../mixins/authorization";
 import type { Row } from "../../mixins/db/database";
-import type { StatsBucket, StatsDatapoint } from "../shared/contracts/api";
+import type { ReadingsPage, StatsBucket, StatsDatapoint } from "../shared/contracts/api";
 import { UnprocessableError } from "../shared/errors";
 
 export const DEFAULT_LIMIT = 100;
@@ -206,24 +206,8 @@ export interface DataRow {
 	value: number | null;
 }
 
-export interface DataItem {
-	ts: string;
-	deviceId: number;
-	device: string;
-	datapointId: number;
-	datapoint: string;
-	unit: string | null;
-	value: number | null;
-}
-
-export interface DataPage {
-	items: DataItem[];
-	nextCursor: string | null;
-	from: string;
-	to: string;
-}
-
-export function toDataPage(rows: DataRow[], limit: number, window: TimeWindow): DataPage {
+/** The answer of `GET /api/monitoring/data` (contracts/api.ts ReadingsPage). */
+export function toDataPage(rows: DataRow[], limit: number, window: TimeWindow): ReadingsPage {
 	const page = rows.slice(0, limit);
 	const last = page[page.length - 1];
 	return {

@@ -5,6 +5,7 @@
  * Keyset paging on a unique, ordered key (usually the id), so rows inserted meanwhile never make
  * a page repeat or skip a row.
  */
+import { Closed, Nullable, Type, type TSchema } from "./contracts/schema";
 import { UnprocessableError } from "./errors";
 
 export const DEFAULT_PAGE = 100;
@@ -65,4 +66,13 @@ export function toPage<T>(rows: T[], limit: number, keyOf: (row: T) => unknown, 
 /** A list that is small by nature (nodes, profiles): one page. */
 export function wholeList<T>(items: T[]): Page<T> {
 	return { items, nextCursor: null, total: items.length };
+}
+
+/** The JSON Schema of a list page around its item schema: what a list action declares as its `answer`. */
+export function pageOf<T extends TSchema>(item: T) {
+	return Closed({
+		items: Type.Array(item),
+		nextCursor: Nullable(Type.String({ description: "pass back as `cursor` for the next page; null: the last" })),
+		total: Type.Optional(Type.Integer({ minimum: 0 }))
+	});
 }

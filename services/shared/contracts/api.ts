@@ -1,201 +1,258 @@
 /**
  * Shapes of the HTTP API's answers (docs/monitoring.md, docs/api.md): what the services return
- * and the dashboard reads. One declaration for both ends.
+ * and the dashboard reads. One declaration for both ends, as data (./schema.ts): each shape is a
+ * JSON Schema the OpenAPI document publishes, and its TypeScript type is derived from it.
  */
+import { Closed, Id, IsoTime, Nullable, Type, type Static } from "./schema";
 
-export interface DatapointView {
-	id: number;
-	label: string;
-	unit: string | null;
-	value: number | null;
-	ts: string | null;
-}
-export interface DeviceView {
-	id: number;
-	name: string;
-	type: string;
-	profile: string | null;
-	status: string;
-	nodeID: string | null;
-	lastSeen: string | null;
-	openAlerts: number;
-	/** The owner's user id (null: administrators only). */
-	owner?: number | null;
-	datapoints: DatapointView[];
-}
-export interface AlertView {
-	id: number;
-	kind: string;
-	ruleId?: number | null;
-	deviceId: number;
-	device: string;
-	datapointId?: number | null;
-	datapoint: string | null;
-	unit?: string | null;
-	severity: string;
-	message: string;
-	value?: number | null;
-	raisedAt: string;
-	clearedAt: string | null;
-	acknowledgedAt: string | null;
-	acknowledgedBy: string | null;
-	ackComment?: string | null;
-	open: boolean;
-}
-export interface RuleView {
-	id: number;
-	datapointId: number;
-	deviceId?: number;
-	device?: string;
-	datapoint?: string;
-	unit?: string | null;
-	direction: "above" | "below";
-	threshold: number;
-	hysteresis: number;
-	minDurationS: number;
-	severity: string;
-	enabled: boolean;
-	source?: string;
-}
-export interface NodeView {
-	id: string;
-	available: boolean;
-	local: boolean;
-	hostname?: string;
-	lastHeartbeat?: number | string | null;
-	services: string[];
-	uptime?: number | null;
-	cpu?: number | null;
-	load?: number[] | null;
-	memory?: { total: number; free: number } | null;
-	client?: { type?: string; version?: string; langVersion?: string } | null;
-	ipList?: string[];
-}
-export interface StatsBucket {
-	start: string;
-	count: number;
-	min: number | null;
-	max: number | null;
-	avg: number | null;
-}
-export interface StatsDatapoint {
-	deviceId: number;
-	device: string;
-	datapointId: number;
-	datapoint: string;
-	unit: string | null;
-	count: number;
-	min: number | null;
-	max: number | null;
-	avg: number | null;
-	last: number | null;
-	lastTs: string | null;
-	buckets?: StatsBucket[];
-}
-export interface StatsView {
-	from: string;
-	to: string;
-	bucket: string | null;
-	datapoints: StatsDatapoint[];
-}
-export interface ReadingRow {
-	ts: string;
-	deviceId: number;
-	datapointId: number;
-	datapoint: string;
-	unit: string | null;
-	value: number | null;
-}
+const Str = () => Type.String();
+const Num = () => Type.Number();
+const Int = () => Type.Integer();
+const Count = () => Type.Integer({ minimum: 0 });
+
+export const DatapointView = Closed({
+	id: Id(),
+	label: Str(),
+	unit: Nullable(Str()),
+	value: Nullable(Num()),
+	ts: Nullable(IsoTime())
+});
+export type DatapointView = Static<typeof DatapointView>;
+
+/** A device of `GET /api/monitoring/devices`: status, last value of each datapoint, open alerts. */
+export const DeviceView = Closed({
+	id: Id(),
+	name: Str(),
+	type: Str(),
+	profile: Nullable(Str()),
+	status: Str(),
+	nodeID: Nullable(Str()),
+	lastSeen: Nullable(IsoTime()),
+	openAlerts: Count(),
+	owner: Type.Optional(Nullable(Id(), { description: "the owner's user id (null: administrators only)" })),
+	datapoints: Type.Array(DatapointView)
+});
+export type DeviceView = Static<typeof DeviceView>;
+
+export const AlertView = Closed({
+	id: Id(),
+	kind: Str(),
+	ruleId: Type.Optional(Nullable(Id())),
+	deviceId: Id(),
+	device: Str(),
+	datapointId: Type.Optional(Nullable(Id())),
+	datapoint: Nullable(Str()),
+	unit: Type.Optional(Nullable(Str())),
+	severity: Str(),
+	message: Str(),
+	value: Type.Optional(Nullable(Num())),
+	raisedAt: IsoTime(),
+	clearedAt: Nullable(IsoTime()),
+	acknowledgedAt: Nullable(IsoTime()),
+	acknowledgedBy: Nullable(Str()),
+	ackComment: Type.Optional(Nullable(Str())),
+	open: Type.Boolean()
+});
+export type AlertView = Static<typeof AlertView>;
+
+export const RuleView = Closed({
+	id: Id(),
+	datapointId: Id(),
+	deviceId: Type.Optional(Id()),
+	device: Type.Optional(Str()),
+	datapoint: Type.Optional(Str()),
+	unit: Type.Optional(Nullable(Str())),
+	direction: Type.Union([Type.Literal("above"), Type.Literal("below")]),
+	threshold: Num(),
+	hysteresis: Num(),
+	minDurationS: Num(),
+	severity: Str(),
+	enabled: Type.Boolean(),
+	source: Type.Optional(Str()),
+	createdBy: Type.Optional(Nullable(Str()))
+});
+export type RuleView = Static<typeof RuleView>;
+
+/** One node of the mesh (`GET /api/nodes`); the figures from `$node.health` are null when it did not answer. */
+export const NodeView = Closed({
+	id: Str(),
+	available: Type.Boolean(),
+	local: Type.Boolean(),
+	hostname: Type.Optional(Nullable(Str())),
+	lastHeartbeat: Type.Optional(Nullable(IsoTime())),
+	offlineSince: Type.Optional(Nullable(IsoTime())),
+	services: Type.Array(Str()),
+	uptime: Type.Optional(Nullable(Num())),
+	cpu: Type.Optional(Nullable(Num())),
+	load: Type.Optional(Nullable(Type.Array(Num()))),
+	cores: Type.Optional(Nullable(Int())),
+	memory: Type.Optional(Nullable(Closed({ total: Num(), free: Num() }))),
+	processMemory: Type.Optional(Nullable(Num())),
+	client: Type.Optional(
+		Nullable(Type.Object({ type: Type.Optional(Str()), version: Type.Optional(Str()), langVersion: Type.Optional(Str()) }))
+	),
+	ipList: Type.Optional(Type.Array(Str()))
+});
+export type NodeView = Static<typeof NodeView>;
+
+export const StatsBucket = Closed({
+	start: IsoTime(),
+	count: Count(),
+	min: Nullable(Num()),
+	max: Nullable(Num()),
+	avg: Nullable(Num())
+});
+export type StatsBucket = Static<typeof StatsBucket>;
+
+export const StatsDatapoint = Closed({
+	deviceId: Id(),
+	device: Str(),
+	datapointId: Id(),
+	datapoint: Str(),
+	unit: Nullable(Str()),
+	count: Count(),
+	min: Nullable(Num()),
+	max: Nullable(Num()),
+	avg: Nullable(Num()),
+	last: Nullable(Num()),
+	lastTs: Nullable(IsoTime()),
+	buckets: Type.Optional(Type.Array(StatsBucket))
+});
+export type StatsDatapoint = Static<typeof StatsDatapoint>;
+
+/** `GET /api/monitoring/stats`: the window, the bucket width asked for, and each datapoint's figures. */
+export const StatsView = Closed({
+	from: IsoTime(),
+	to: IsoTime(),
+	bucket: Nullable(Str()),
+	bucketFunction: Type.Optional(Nullable(Str())),
+	datapoints: Type.Array(StatsDatapoint)
+});
+export type StatsView = Static<typeof StatsView>;
+
+/** One reading of `GET /api/monitoring/data`, with its device's name and the datapoint's label and unit. */
+export const ReadingRow = Closed({
+	ts: IsoTime(),
+	deviceId: Id(),
+	device: Str(),
+	datapointId: Id(),
+	datapoint: Str(),
+	unit: Nullable(Str()),
+	value: Nullable(Num())
+});
+export type ReadingRow = Static<typeof ReadingRow>;
+
+/** `GET /api/monitoring/data`: a list page of readings, newest first, and the window it covers. */
+export const ReadingsPage = Closed({
+	items: Type.Array(ReadingRow),
+	nextCursor: Nullable(Str()),
+	from: IsoTime(),
+	to: IsoTime()
+});
+export type ReadingsPage = Static<typeof ReadingsPage>;
+
 /** A user's role: what the `auth` levels of the routes check (mixins/authorization.ts). */
 export const USER_ROLES = ["admin", "user"] as const;
 export type UserRole = (typeof USER_ROLES)[number];
+const Role = Type.Union(USER_ROLES.map(r => Type.Literal(r)) as [ReturnType<typeof Type.Literal<UserRole>>]);
 
 /** A user as the API shows it (`GET /api/users`, `/users/:id`, `/users/add`, `PUT /users/:id/role`). */
-export interface UserView {
-	id: number;
-	email: string;
-	role: UserRole;
-	createdAt: string;
-	updatedAt: string;
-}
+export const UserView = Closed({
+	id: Id(),
+	email: Str(),
+	role: Role,
+	createdAt: IsoTime(),
+	updatedAt: IsoTime()
+});
+export type UserView = Static<typeof UserView>;
+
 /** `GET /api/users/me`: who the token belongs to, with the role as of now. */
-export interface MeView {
-	id: number;
-	email: string;
-	role: UserRole;
-	/** When the token expires. */
-	expiresAt: string | null;
-}
+export const MeView = Closed({
+	id: Id(),
+	email: Str(),
+	role: Role,
+	expiresAt: Nullable(IsoTime("when the token expires"))
+});
+export type MeView = Static<typeof MeView>;
 
 /**
  * A device of the registry as the API shows it (`GET /api/devices`, `/devices/:id`, creates and
  * changes). `config` holds the per-device overrides of the profile's link settings under the
  * profile files' own keys (auto_reconnect, buffer_size, timeout, baudrate).
  */
-export interface DeviceRecord {
-	id: number;
-	uid: string | null;
-	name: string;
-	type: string;
-	profile: string | null;
-	config: Record<string, unknown>;
-	status: string;
-	statusReason: string | null;
-	/** The owning user's id; null: no one's yet (administrators only). */
-	owner: number | null;
-	nodeID: string | null;
-	path: string | null;
-	subsystem: string | null;
-	vid: string | null;
-	pid: string | null;
-	serial: string | null;
-	mac: string | null;
-	portPath: string | null;
-	devLink: string | null;
-	address: number | null;
-	/** True while the name is the one detection gave (a known device is renamed with its profile). */
-	nameAuto: boolean;
-	createdAt: string;
-	updatedAt: string;
-	lastSeen: string | null;
-}
+export const DeviceRecord = Closed({
+	id: Id(),
+	uid: Nullable(Str()),
+	name: Str(),
+	type: Str(),
+	profile: Nullable(Str()),
+	config: Type.Record(Str(), Type.Unknown()),
+	status: Str(),
+	statusReason: Nullable(Str()),
+	owner: Nullable(Id(), { description: "the owning user's id; null: no one's yet (administrators only)" }),
+	nodeID: Nullable(Str()),
+	path: Nullable(Str()),
+	subsystem: Nullable(Str()),
+	vid: Nullable(Str()),
+	pid: Nullable(Str()),
+	serial: Nullable(Str()),
+	mac: Nullable(Str()),
+	portPath: Nullable(Str()),
+	devLink: Nullable(Str()),
+	address: Nullable(Int()),
+	nameAuto: Type.Boolean({
+		description: "true while the name is the one detection gave (a known device is renamed with its profile)"
+	}),
+	createdAt: IsoTime(),
+	updatedAt: IsoTime(),
+	lastSeen: Nullable(IsoTime())
+});
+export type DeviceRecord = Static<typeof DeviceRecord>;
+
 /** One lifecycle event of a device (`GET /api/devices/:id/status`, `POST /api/devices/:id/events`). */
-export interface DeviceEventView {
-	id?: number;
-	type: string;
-	status: string | null;
-	reason: string | null;
-	nodeID: string | null;
-	data: unknown;
-	at: string;
-}
+export const DeviceEventView = Closed({
+	id: Type.Optional(Id()),
+	type: Str(),
+	status: Nullable(Str()),
+	reason: Nullable(Str()),
+	nodeID: Nullable(Str()),
+	data: Type.Unknown(),
+	at: IsoTime()
+});
+export type DeviceEventView = Static<typeof DeviceEventView>;
+
 /** `GET /api/devices/:id/status`: the status now and the latest lifecycle events, newest first. */
-export interface DeviceStatusView {
-	id: number;
-	status: string;
-	reason: string | null;
-	nodeID: string | null;
-	updatedAt: string;
-	events: DeviceEventView[];
-}
+export const DeviceStatusView = Closed({
+	id: Id(),
+	status: Str(),
+	reason: Nullable(Str()),
+	nodeID: Nullable(Str()),
+	updatedAt: IsoTime(),
+	events: Type.Array(DeviceEventView)
+});
+export type DeviceStatusView = Static<typeof DeviceStatusView>;
+
 /** A dead letter as `GET /api/pipeline/dead-letters` shows it (administrators only). */
-export interface DeadLetterView {
-	id: number;
-	source: string;
-	reason: string;
-	topic: string | null;
-	payload: string | null;
-	data: Record<string, unknown>;
-	createdAt: string;
-	replayedAt: string | null;
-	replayCount: number;
-	lastError: string | null;
-}
+export const DeadLetterView = Closed({
+	id: Id(),
+	source: Str(),
+	reason: Str(),
+	topic: Nullable(Str()),
+	payload: Nullable(Str()),
+	data: Type.Record(Str(), Type.Unknown()),
+	createdAt: IsoTime(),
+	replayedAt: Nullable(IsoTime()),
+	replayCount: Count(),
+	lastError: Nullable(Str())
+});
+export type DeadLetterView = Static<typeof DeadLetterView>;
+
 /** Build counters of `GET /api/builds/recent` (the build events, counted). */
-export interface BuildCounts {
-	requests: number;
-	cacheHits: number;
-	cacheMisses: number;
-	successes: number;
-	failures: number;
-}
+export const BuildCounts = Closed({
+	requests: Count(),
+	cacheHits: Count(),
+	cacheMisses: Count(),
+	successes: Count(),
+	failures: Count()
+});
+export type BuildCounts = Static<typeof BuildCounts>;

@@ -7,6 +7,7 @@
  * accept a type the decoder cannot read.
  */
 import { FIELD_TYPES, type FieldType } from "./faces2";
+import { Closed, Id, Nullable, Type, type Static } from "./schema";
 
 /** Bounds of the stored metadata (sql/310_pipeline_metadata.sql checks frame_length too). */
 export const SENSOR_LIMITS = {
@@ -35,18 +36,25 @@ export interface SensorInput {
 	datapoints: SensorDatapointInput[];
 }
 
-/** As answered: datapoints with their ids (the `datapointId` of readings). */
-export interface SensorDatapoint extends Required<Omit<SensorDatapointInput, "unit">> {
-	id: number;
-	unit: string | null;
-}
+/** As answered: datapoints with their ids (the `datapointId` of readings), defaults filled in. */
+export const SensorDatapoint = Closed({
+	id: Id(),
+	label: Type.String(),
+	unit: Nullable(Type.String()),
+	offset: Type.Integer({ minimum: 0 }),
+	type: Type.Unsafe<FieldType>({ type: "string", enum: FIELD_TYPE_NAMES }),
+	scale: Type.Number(),
+	add: Type.Number()
+});
+export type SensorDatapoint = Static<typeof SensorDatapoint>;
 
-export interface Sensor {
-	sensor: number;
-	name: string;
-	frameLength: number;
-	datapoints: SensorDatapoint[];
-}
+export const Sensor = Closed({
+	sensor: Type.Integer({ minimum: 0, maximum: SENSOR_LIMITS.maxSensorNumber }),
+	name: Type.String(),
+	frameLength: Type.Integer({ minimum: 1, maximum: SENSOR_LIMITS.maxFrameLength }),
+	datapoints: Type.Array(SensorDatapoint)
+});
+export type Sensor = Static<typeof Sensor>;
 
 /** fastest-validator params of `PUT /api/devices/:id/sensors` (the body: every sensor of the controller). */
 export const SENSORS_BODY_PARAMS = {
@@ -87,3 +95,6 @@ export const SENSOR_BODY_PARAMS = {
 	frameLength: SENSORS_BODY_PARAMS.sensors.items.props.frameLength,
 	datapoints: SENSORS_BODY_PARAMS.sensors.items.props.datapoints
 } as const;
+
+/** `DELETE /api/devices/:id/sensors/:sensor`. */
+export const SensorDeleted = Closed({ id: Id(), sensor: Sensor.properties.sensor, deleted: Type.Literal(true) });
