@@ -4,6 +4,7 @@
  * compile error instead of an action that silently counts as admin-only.
  */
 import "moleculer";
+import type { TSchema } from "@sinclair/typebox";
 import type { AuthLevel } from "../mixins/authorization";
 
 declare module "moleculer" {
@@ -12,6 +13,11 @@ declare module "moleculer" {
 		auth?: AuthLevel;
 		/** "auth": login and register, counted per client address by the gateway (AUTH_RATE_LIMIT). */
 		rateLimit?: "auth";
+		/**
+		 * The JSON Schema of what the action answers over HTTP (a shape of services/shared/contracts/,
+		 * `pageOf(...)` for a list): the OpenAPI document publishes it (services/gateway/openapi.ts).
+		 */
+		answer?: TSchema;
 	}
 
 	interface ServiceBroker {

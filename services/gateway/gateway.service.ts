@@ -16,7 +16,8 @@ import { runHealthChecks } from "../../mixins/health";
 import { prometheusText } from "../../mixins/metrics";
 import { fleetEnv } from "../shared/broker-env";
 import { GATEWAY_ROUTING_BULKHEAD, IN_MEMORY_BULKHEAD } from "../shared/bulkheads";
-import { wholeList } from "../shared/lists";
+import { pageOf, wholeList } from "../shared/lists";
+import { NodeView } from "../shared/contracts/api";
 import { PROJECT_ROOT } from "../shared/paths";
 import { toHttpError } from "../shared/errors";
 import { listenError } from "../shared/listen-errors";
@@ -200,6 +201,7 @@ const GatewayService: ServiceSchema = {
 		 */
 		nodes: {
 			rest: "GET /nodes",
+			answer: pageOf(NodeView),
 			async handler(this: GatewayThis) {
 				const registry = this.broker.registry as unknown as { getNodeList(opts: object): RegistryNode[] };
 				const nodes = registry.getNodeList({ onlyAvailable: false, withServices: true });

@@ -6,7 +6,9 @@
  *
  * Path parameters come from the route (`/devices/:id` → `{id}`); the other params are the query of
  * GET/HEAD/DELETE routes and the JSON body of the others. Every operation answers errors in one
- * shape (`Error`), and needs a Bearer token unless its action says `auth: "public"`.
+ * shape (`Error`), and needs a Bearer token unless its action says `auth: "public"`. Its success
+ * answer is the action's `answer` schema (declared with the shape in services/shared/contracts/),
+ * or `{}` (anything) for an action that declares none.
  */
 
 export type JsonSchema = Record<string, unknown>;
@@ -158,6 +160,7 @@ export interface AliasInfo {
 		visibility?: string;
 		description?: string;
 		rest?: unknown;
+		answer?: JsonSchema;
 	};
 }
 
@@ -185,6 +188,11 @@ const ERROR_SCHEMA: JsonSchema = {
 	},
 	required: ["name", "message", "code", "type"]
 };
+
+/** A schema as plain JSON: TypeBox's symbol keys dropped, and no object shared between operations. */
+function publishable(schema: JsonSchema): JsonSchema {
+	return JSON.parse(JSON.stringify(schema)) as JsonSchema;
+}
 
 function operationId(action: string, method: string, path: string, used: Set<string>): string {
 	const camel = (s: string) =>
@@ -249,7 +257,7 @@ export function buildOpenApi(
 			op.responses = {
 				[okCode]: {
 					description: okCode === "201" ? "Created: the new resource" : "OK",
-					content: { "application/json": { schema: {} } }
+					content: { "application/json": { schema: publishable(alias.action?.answer ?? {}) } }
 				},
 				"4XX": {
 					description:

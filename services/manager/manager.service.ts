@@ -16,7 +16,7 @@ import {
 } from "../../mixins/authorization";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { refParam, resolveUser } from "../../mixins/refs";
-import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageParams, toPage, wholeList, type Page } from "../shared/lists";
+import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageParams, toPage, wholeList, pageOf, type Page } from "../shared/lists";
 import { waitForServiceOnNode } from "../shared/mesh-wait";
 import { fleetEnv } from "../shared/broker-env";
 import {
@@ -55,7 +55,8 @@ import {
 	type DeviceRow,
 	type NewDevice
 } from "./registry";
-import type { DeviceEventView, DeviceRecord, DeviceStatusView } from "../shared/contracts/api";
+import { DeviceEventView, DeviceRecord, DeviceStatusView } from "../shared/contracts/api";
+import { Deleted } from "../shared/contracts/schema";
 import { loadUsbIds } from "./usbids";
 import { errorMessage } from "../shared/error-message";
 import { DEVICE_STATUSES } from "../shared/contracts/devices";
@@ -151,6 +152,7 @@ const ManagerService = defineService<ManagerThis>({
 		list: {
 			rest: "GET /devices",
 			auth: "user",
+			answer: pageOf(DeviceRecord),
 			params: {
 				status: { type: "enum", values: [...DEVICE_STATUSES], optional: true },
 				node: { type: "string", max: 200, optional: true },
@@ -172,6 +174,7 @@ const ManagerService = defineService<ManagerThis>({
 		create: {
 			rest: "POST /devices",
 			auth: "user",
+			answer: DeviceRecord,
 			// Strict: a field of another name (an old snake_case one) is 422 naming it, not ignored.
 			params: { ...deviceParams, $$strict: true },
 			async handler(this: ManagerThis, ctx: Context<DeviceParams>): Promise<DeviceRecord> {
@@ -198,6 +201,7 @@ const ManagerService = defineService<ManagerThis>({
 		get: {
 			rest: "GET /devices/:id",
 			auth: "user",
+			answer: DeviceRecord,
 			params: idParam,
 			async handler(this: ManagerThis, ctx: Context<{ id: number }>): Promise<DeviceRecord> {
 				return toDeviceRecord(await this.deviceFor(ctx, ctx.params.id));
@@ -215,6 +219,7 @@ const ManagerService = defineService<ManagerThis>({
 		update: {
 			rest: "PUT /devices/:id",
 			auth: "user",
+			answer: DeviceRecord,
 			params: {
 				...idParam,
 				name: { ...deviceParams.name, optional: true },
@@ -255,6 +260,7 @@ const ManagerService = defineService<ManagerThis>({
 		remove: {
 			rest: "DELETE /devices/:id",
 			auth: "user",
+			answer: Deleted,
 			params: idParam,
 			async handler(this: ManagerThis, ctx: Context<{ id: number }>) {
 				const row = await this.deviceFor(ctx, ctx.params.id);
@@ -270,6 +276,7 @@ const ManagerService = defineService<ManagerThis>({
 		status: {
 			rest: "GET /devices/:id/status",
 			auth: "user",
+			answer: DeviceStatusView,
 			params: idParam,
 			async handler(this: ManagerThis, ctx: Context<{ id: number }>): Promise<DeviceStatusView> {
 				const row = await this.deviceFor(ctx, ctx.params.id);
@@ -287,6 +294,7 @@ const ManagerService = defineService<ManagerThis>({
 		addEvent: {
 			rest: "POST /devices/:id/events",
 			auth: "user",
+			answer: DeviceEventView,
 			params: {
 				...idParam,
 				type: { type: "string", min: 1, max: 100 },

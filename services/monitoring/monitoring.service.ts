@@ -24,7 +24,8 @@ import {
 	type Reading
 } from "../shared/contracts";
 import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, UnprocessableError } from "../shared/errors";
-import { DEFAULT_PAGE, decodeCursor as decodeListCursor, isPositiveInt, pageParams, toPage } from "../shared/lists";
+import { DEFAULT_PAGE, decodeCursor as decodeListCursor, isPositiveInt, pageOf, pageParams, toPage } from "../shared/lists";
+import { AlertView, DeviceView, ReadingsPage, RuleView, StatsView } from "../shared/contracts/api";
 import { PROFILES_DIR } from "../shared/paths";
 import {
 	describeOffline,
@@ -234,6 +235,7 @@ const MonitoringService = defineService<This>({
 		/** GET /api/monitoring/data — readings, newest first, with labels and units; keyset paging by cursor. */
 		data: {
 			rest: "GET /data",
+			answer: ReadingsPage,
 			params: {
 				device: deviceRef,
 				...readingsFilterParams
@@ -264,6 +266,7 @@ const MonitoringService = defineService<This>({
 		/** GET /api/monitoring/data/:deviceId — one device's readings (404 for an unknown or foreign device). */
 		deviceData: {
 			rest: "GET /data/:deviceId",
+			answer: ReadingsPage,
 			params: {
 				deviceId: id,
 				...readingsFilterParams
@@ -281,6 +284,7 @@ const MonitoringService = defineService<This>({
 		 */
 		stats: {
 			rest: "GET /stats",
+			answer: StatsView,
 			params: {
 				device: deviceRef,
 				datapoint: [
@@ -337,6 +341,7 @@ const MonitoringService = defineService<This>({
 		 */
 		devices: {
 			rest: "GET /devices",
+			answer: pageOf(DeviceView),
 			params: { device: deviceRef, ...pageParams(MAX_LIMIT) },
 			async handler(this: This, ctx: Ctx<PageQuery & DeviceRefParam>) {
 				const limit = ctx.params.limit ?? DEFAULT_PAGE;
@@ -379,6 +384,7 @@ const MonitoringService = defineService<This>({
 		/** GET /api/monitoring/alerts — newest first; status open|cleared|unacknowledged|all. */
 		alerts: {
 			rest: "GET /alerts",
+			answer: pageOf(AlertView),
 			params: {
 				status: { type: "enum", values: ["open", "cleared", "unacknowledged", "all"], optional: true },
 				device: deviceRef,
@@ -403,6 +409,7 @@ const MonitoringService = defineService<This>({
 		/** POST /api/monitoring/alerts/:id/ack — acknowledge (idempotent: the first acknowledgement is kept). */
 		ack: {
 			rest: "POST /alerts/:id/ack",
+			answer: AlertView,
 			params: { id, comment: { type: "string", max: 500, trim: true, optional: true } },
 			async handler(this: This, ctx: Ctx<{ id: number; comment?: string }>) {
 				const existing = await getAlert(this.db, ctx.params.id);
@@ -433,6 +440,7 @@ const MonitoringService = defineService<This>({
 		/** GET /api/monitoring/rules — threshold rules of the viewer's devices. */
 		rules: {
 			rest: "GET /rules",
+			answer: pageOf(RuleView),
 			params: { device: deviceRef, datapoint: refParam(100), ...pageParams(MAX_LIMIT) },
 			async handler(this: This, ctx: Ctx<PageQuery & DeviceRefParam & { datapoint?: number | string }>) {
 				const where: string[] = [];
@@ -462,6 +470,7 @@ const MonitoringService = defineService<This>({
 		/** POST /api/monitoring/rules — a threshold rule on one datapoint of a device the caller may see. */
 		createRule: {
 			rest: "POST /rules",
+			answer: RuleView,
 			params: { datapointId: id, ...ruleParams },
 			async handler(this: This, ctx: Ctx<{ datapointId: number } & RuleFields>) {
 				const p = ctx.params;
@@ -491,6 +500,7 @@ const MonitoringService = defineService<This>({
 		 */
 		updateRule: {
 			rest: "PUT /rules/:id",
+			answer: RuleView,
 			params: {
 				id,
 				direction: { ...ruleParams.direction, optional: true },

@@ -10,7 +10,7 @@
  */
 import type { Context, Service } from "moleculer";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
-import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageParams, toPage, wholeList } from "../shared/lists";
+import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageOf, pageParams, toPage, wholeList } from "../shared/lists";
 import { CHANNELS, type RawEntry, type RawMqttMessage } from "../shared/contracts";
 import { errorMessage } from "../shared/error-message";
 import { keepAliveOf, untilDone, type KeepAlive } from "../shared/pipeline/retry";
@@ -26,8 +26,11 @@ import {
 	SENSOR_BODY_PARAMS,
 	SENSOR_LIMITS,
 	SENSORS_BODY_PARAMS,
+	Sensor,
+	SensorDeleted,
 	type SensorInput
 } from "../shared/contracts/controller-sensors";
+import { DeadLetterView } from "../shared/contracts/api";
 import { checkSensors, controllerMac, deleteSensor, putSensor, readSensors, replaceSensors } from "./sensors";
 
 /** A sensor number in a path: any id, so an unknown one is a 404 like an unknown device. */
@@ -90,6 +93,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 		/** Raw payloads of every controller: administrators only. */
 		deadLetters: {
 			rest: "GET /pipeline/dead-letters",
+			answer: pageOf(DeadLetterView),
 			auth: "admin",
 			params: {
 				open: { type: "boolean", convert: true, optional: true, default: true },
@@ -143,6 +147,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 		/** A controller's sensors, each with the datapoints decoded from its frame (owner or admin). */
 		sensors: {
 			rest: "GET /devices/:id/sensors",
+			answer: pageOf(Sensor),
 			auth: "user",
 			params: { id: idParam, $$strict: true },
 			async handler(this: DecodeThis, ctx: Context<{ id: number }>) {
@@ -157,6 +162,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 		 */
 		setSensors: {
 			rest: "PUT /devices/:id/sensors",
+			answer: pageOf(Sensor),
 			auth: "user",
 			params: { id: idParam, ...SENSORS_BODY_PARAMS, $$strict: true },
 			async handler(this: DecodeThis, ctx: Context<{ id: number; sensors: SensorInput[] }>) {
@@ -173,6 +179,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 		/** One sensor of a controller (404: no such device for the caller, or no such sensor). */
 		sensor: {
 			rest: "GET /devices/:id/sensors/:sensor",
+			answer: Sensor,
 			auth: "user",
 			params: { id: idParam, sensor: sensorParam, $$strict: true },
 			async handler(this: DecodeThis, ctx: Context<{ id: number; sensor: number }>) {
@@ -186,6 +193,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 		/** Adds (201) or replaces (200) one sensor, checked against the controller's other sensors. */
 		putSensor: {
 			rest: "PUT /devices/:id/sensors/:sensor",
+			answer: Sensor,
 			auth: "user",
 			params: { id: idParam, sensor: sensorParam, ...SENSOR_BODY_PARAMS, $$strict: true },
 			async handler(this: DecodeThis, ctx: Context<SensorInput & { id: number }>) {
@@ -211,6 +219,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 		/** Removes one sensor: its frames become dead letters UNKNOWN_SENSOR; its datapoints keep their readings. */
 		deleteSensor: {
 			rest: "DELETE /devices/:id/sensors/:sensor",
+			answer: SensorDeleted,
 			auth: "user",
 			params: { id: idParam, sensor: sensorParam, $$strict: true },
 			async handler(this: DecodeThis, ctx: Context<{ id: number; sensor: number }>) {

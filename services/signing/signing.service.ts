@@ -46,8 +46,9 @@ import {
 	UnauthorizedError,
 	UnprocessableError
 } from "../shared/errors";
-import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageParams, toPage } from "../shared/lists";
-import { USER_ROLES, type MeView, type UserRole } from "../shared/contracts/api";
+import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageOf, pageParams, toPage } from "../shared/lists";
+import { MeView, USER_ROLES, UserView, type UserRole } from "../shared/contracts/api";
+import { Deleted } from "../shared/contracts/schema";
 import { idParam } from "../shared/params";
 import { keysFromJwks, verifyAccessToken } from "../shared/tokens";
 import { deviceCommonName, issueFromCsr, loadOrCreateCA, type CertificateAuthority } from "./ca";
@@ -119,6 +120,7 @@ const SigningService = defineService<This>({
 	actions: {
 		add: {
 			rest: "POST /users/add",
+			answer: UserView,
 			rateLimit: "auth",
 			bulkhead: PASSWORD_HASH_BULKHEAD,
 			auth: "public",
@@ -205,6 +207,7 @@ const SigningService = defineService<This>({
 
 		list: {
 			rest: "GET /users",
+			answer: pageOf(UserView),
 			auth: "admin",
 			params: { ...pageParams(), $$strict: true },
 			/** A list page (docs/api.md): `{ items, nextCursor, total }`, keyed by id. */
@@ -218,6 +221,7 @@ const SigningService = defineService<This>({
 
 		me: {
 			rest: "GET /users/me",
+			answer: MeView,
 			auth: "user",
 			params: { $$strict: true },
 			handler(this: This, ctx: Ctx): MeView {
@@ -258,6 +262,7 @@ const SigningService = defineService<This>({
 		// After `me`: aliases match in order, and /users/me must not be taken for an id.
 		get: {
 			rest: "GET /users/:id",
+			answer: UserView,
 			auth: "admin",
 			params: { id: idParam, $$strict: true },
 			async handler(this: This, ctx: Ctx<{ id: number }>) {
@@ -270,6 +275,7 @@ const SigningService = defineService<This>({
 		/** Role change: effective on every gateway at once (USER_CHANGED_EVENT), no new token needed. */
 		setRole: {
 			rest: "PUT /users/:id/role",
+			answer: UserView,
 			auth: "admin",
 			params: { id: idParam, role: { type: "enum", values: [...USER_ROLES] }, $$strict: true },
 			async handler(this: This, ctx: Ctx<{ id: number; role: UserRole }>) {
@@ -287,6 +293,7 @@ const SigningService = defineService<This>({
 
 		remove: {
 			rest: "DELETE /users/:id",
+			answer: Deleted,
 			auth: "admin",
 			params: { id: idParam, $$strict: true },
 			async handler(this: This, ctx: Ctx<{ id: number }>) {
