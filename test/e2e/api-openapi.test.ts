@@ -3,11 +3,13 @@
  * document (checked against the specification's own schema), every parameter and body schema
  * compiles as JSON Schema 2020-12, every published route is in it, and walking the document
  * every operation answers as it says: 401 without a token unless public, a GET list route 200
- * for an administrator, an unknown id 404.
+ * for an administrator, an unknown id 404, and each answer body valid against the schema the
+ * document publishes for it (a handler that drifts from its declared shape fails here).
  */
 import fs from "node:fs";
 import path from "node:path";
 import Ajv2020 from "ajv/dist/2020";
+import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir, waitFor } from "../helpers/broker";
 import { ROOT, startNode, type NodeProcess } from "../helpers/node-process";
@@ -15,6 +17,18 @@ import { freePort } from "../helpers/ports";
 
 const ADMIN_EMAIL = "openapi-admin@example.com";
 const ADMIN_PASSWORD = "Walnut-harbor-7713";
+
+/** The published schema of an operation's success answer (`{}` when the action declares none). */
+function answerSchema(op: any, code: string): Record<string, unknown> {
+	return op?.responses?.[code]?.content?.["application/json"]?.schema ?? {};
+}
+
+/** Validates answer bodies against their published schemas; strict formats (date-time, email). */
+function answerChecker() {
+	const ajv = addFormats(new Ajv2020({ strict: false, allErrors: true }));
+	return (schema: Record<string, unknown>, body: unknown): string | null =>
+		ajv.validate(schema, body) ? null : ajv.errorsText(ajv.errors?.slice(0, 5), { dataVar: "answer" });
+}
 
 async function call(url: string, method: string, p: string, token?: string, body?: unknown) {
 	const res = await fetch(url + p, {
@@ -111,7 +125,7 @@ describe("OpenAPI document of a full node", () => {
 	});
 
 	it("has schemas that compile as JSON Schema 2020-12, with the constraints of the params", () => {
-		const ajv = new Ajv2020({ strict: false });
+		const ajv = addFormats(new Ajv2020({ strict: false }));
 		let n = 0;
 		for (const [p, ops] of Object.entries<any>(doc.paths)) {
 			for (const [m, op] of Object.entries<any>(ops)) {
@@ -123,6 +137,10 @@ describe("OpenAPI document of a full node", () => {
 				if (body) {
 					expect(() => ajv.compile(body), `${m} ${p} body`).not.toThrow();
 					n++;
+				}
+				for (const [code, answer] of Object.entries<any>(op.responses ?? {})) {
+					const schema = answer.content?.["application/json"]?.schema;
+					if (schema && !schema.$ref) expect(() => ajv.compile(schema), `${m} ${p} ${code}`).not.toThrow();
 				}
 			}
 		}
@@ -210,17 +228,18 @@ describe("OpenAPI document of a full node", () => {
 
 	it("follows the list convention: { items, nextCursor, total? }, paged by cursor to the end", async () => {
 		// Enough rows to page through: three devices and a rule on each of their datapoints.
-		expect(
-			(
-				await call(url, "POST", "/api/users/add", undefined, {
-					email: "conv-user@example.com",
-					password: "Juniper-delta-4471"
-				})
-			).status
-		).toBe(201);
+		const added = await call(url, "POST", "/api/users/add", undefined, {
+			email: "conv-user@example.com",
+			password: "Juniper-delta-4471"
+		});
+		expect(added.status).toBe(201);
+		expect(answerChecker()(answerSchema(doc.paths["/api/users/add"].post, "201"), added.body)).toBeNull();
+		const check = answerChecker();
 		for (const name of ["Conv A", "Conv B", "Conv C"]) {
 			const r = await call(url, "POST", "/api/devices", token, { name });
 			expect(r.status, JSON.stringify(r.body)).toBe(201);
+			// A create answers what its 201 says.
+			expect(check(answerSchema(doc.paths["/api/devices"].post, "201"), r.body)).toBeNull();
 			expect(r.headers.get("location")).toBe(`/api/devices/${r.body.id}`);
 			expect(r.body).toMatchObject({ id: expect.any(Number), name });
 		}
@@ -266,6 +285,57 @@ describe("OpenAPI document of a full node", () => {
 		expect(forged.status).toBe(422);
 		expect(forged.body.data[0].field).toBe("cursor");
 		expect((await call(url, "GET", "/api/devices?limit=1001", token)).status).toBe(422);
+	});
+
+	it("answers every GET route in the shape its published schema describes", async () => {
+		const check = answerChecker();
+		const [dev] = (await call(url, "GET", "/api/devices?limit=1000", token)).body.items;
+		const problems: string[] = [];
+		const validated: string[] = [];
+		for (const [p, ops] of Object.entries<any>(doc.paths)) {
+			if (!ops.get || !p.startsWith("/api/") || p.startsWith("/api/v1")) continue;
+			if ((ops.get.parameters ?? []).some((x: any) => x.in === "query" && x.required)) continue;
+			// Paths with an id are asked for a device that exists; other path parameters have no row to ask for.
+			if (/\{(?!id\})/.test(p) || (p.includes("{id}") && !p.startsWith("/api/devices/"))) continue;
+			const schema = answerSchema(ops.get, "200");
+			if (!Object.keys(schema).length) continue;
+			const concrete = p.replace("{id}", String(dev.id));
+			const r = await call(url, "GET", concrete, token);
+			if (r.status !== 200) {
+				problems.push(`GET ${concrete}: ${r.status}`);
+				continue;
+			}
+			const error = check(schema, r.body);
+			if (error) problems.push(`GET ${concrete}: ${error}`);
+			validated.push(p);
+		}
+		expect(problems).toEqual([]);
+		// The main resources are described, so their answers were checked, not skipped.
+		expect(validated).toEqual(
+			expect.arrayContaining([
+				"/api/devices",
+				"/api/devices/{id}",
+				"/api/devices/{id}/status",
+				"/api/devices/{id}/sensors",
+				"/api/users",
+				"/api/users/me",
+				"/api/nodes",
+				"/api/monitoring/data",
+				"/api/monitoring/stats",
+				"/api/monitoring/devices",
+				"/api/monitoring/alerts",
+				"/api/monitoring/rules",
+				"/api/pipeline/dead-letters"
+			])
+		);
+		// A described answer is strict where the shape is closed: a field it does not name fails.
+		const devSchema = answerSchema(doc.paths["/api/devices/{id}"].get, "200");
+		const one = (await call(url, "GET", `/api/devices/${dev.id}`, token)).body;
+		expect(check(devSchema, one)).toBeNull();
+		expect(check(devSchema, { ...one, extra: 1 })).toMatch(/additional/);
+		expect(check(devSchema, { ...one, createdAt: Date.parse(one.createdAt) })).toMatch(/createdAt/);
+		const { name: _name, ...nameless } = one;
+		expect(check(devSchema, nameless)).toMatch(/name/);
 	});
 
 	it("answers in camelCase with ISO 8601 times on every GET route", async () => {

@@ -1,7 +1,10 @@
 /** fastest-validator params → JSON Schema, and aliases → OpenAPI operations (services/gateway/openapi.ts). */
 import Ajv2020 from "ajv/dist/2020";
+import addFormats from "ajv-formats";
 import { describe, expect, it } from "vitest";
 import { buildOpenApi, fvToJsonSchema, objectSchema, openApiPath } from "../../services/gateway/openapi";
+import { DeviceRecord } from "../../services/shared/contracts/api";
+import { pageOf } from "../../services/shared/lists";
 
 describe("OpenAPI generation", () => {
 	it("turns fastest-validator rules into JSON Schema that accepts and refuses the same values", () => {
@@ -87,5 +90,53 @@ describe("OpenAPI generation", () => {
 		expect(Object.keys(create.responses)).toContain("201");
 		expect(doc.paths["/api/users/auth"].post.security).toEqual([]);
 		expect(doc.paths["/api/list-aliases"]).toBeUndefined();
+	});
+
+	it("publishes an action's answer schema: lists as { items, nextCursor, total? } around the item, 201 for creates", () => {
+		const doc = buildOpenApi(
+			[
+				{
+					actionName: "manager.list",
+					fullPath: "/api/devices",
+					methods: "GET",
+					action: { answer: pageOf(DeviceRecord) }
+				},
+				{
+					actionName: "manager.create",
+					fullPath: "/api/devices",
+					methods: "POST",
+					action: { answer: DeviceRecord }
+				},
+				{ actionName: "gateway.health", fullPath: "/api/health", methods: "GET", action: {} }
+			],
+			{ title: "t", version: "1" }
+		) as any;
+		const list = doc.paths["/api/devices"].get.responses["200"].content["application/json"].schema;
+		expect(list.required).toEqual(["items", "nextCursor"]);
+		expect(list.additionalProperties).toBe(false);
+		const created = doc.paths["/api/devices"].post.responses["201"].content["application/json"].schema;
+		expect(list.properties.items.items).toEqual(created);
+		expect(created.properties.createdAt).toEqual({ type: "string", format: "date-time" });
+		// An action that declares nothing is described as "anything", not left out.
+		expect(doc.paths["/api/health"].get.responses["200"].content["application/json"].schema).toEqual({});
+		const validate = addFormats(new Ajv2020({ strict: false })).compile(list);
+		const device = {
+			...Object.fromEntries(Object.keys(created.properties).map(k => [k, null])),
+			id: 1,
+			name: "d",
+			type: "t",
+			config: {},
+			status: "detected",
+			nameAuto: false,
+			createdAt: "2026-01-01T00:00:00.000Z",
+			updatedAt: "2026-01-01T00:00:00.000Z"
+		};
+		expect(validate({ items: [device], nextCursor: null }), JSON.stringify(validate.errors)).toBe(true);
+		expect(validate({ items: [device], nextCursor: null, total: 1 })).toBe(true);
+		expect(validate({ items: [{ ...device, id: "1" }], nextCursor: null })).toBe(false);
+		expect(validate({ items: [device] })).toBe(false);
+		expect(validate({ items: [{ ...device, createdAt: 1767225600000 }], nextCursor: null })).toBe(false);
+		expect(validate({ items: [{ ...device, createdAt: "yesterday" }], nextCursor: null })).toBe(false);
+		expect(validate({ items: [device], nextCursor: null, rows: [] })).toBe(false);
 	});
 });
