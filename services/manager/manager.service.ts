@@ -16,7 +16,16 @@ import {
 } from "../../mixins/authorization";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { refParam, resolveUser } from "../../mixins/refs";
-import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageParams, toPage, wholeList, pageOf, type Page } from "../shared/lists";
+import {
+	DEFAULT_PAGE,
+	decodeCursor,
+	isPositiveInt,
+	pageParams,
+	toPage,
+	wholeList,
+	pageOf,
+	type Page
+} from "../shared/lists";
 import { waitForServiceOnNode } from "../shared/mesh-wait";
 import { fleetEnv } from "../shared/broker-env";
 import {

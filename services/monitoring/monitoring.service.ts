@@ -24,7 +24,14 @@ import {
 	type Reading
 } from "../shared/contracts";
 import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, UnprocessableError } from "../shared/errors";
-import { DEFAULT_PAGE, decodeCursor as decodeListCursor, isPositiveInt, pageOf, pageParams, toPage } from "../shared/lists";
+import {
+	DEFAULT_PAGE,
+	decodeCursor as decodeListCursor,
+	isPositiveInt,
+	pageOf,
+	pageParams,
+	toPage
+} from "../shared/lists";
 import { AlertView, DeviceView, ReadingsPage, RuleView, StatsView } from "../shared/contracts/api";
 import { PROFILES_DIR } from "../shared/paths";
 import {

@@ -92,7 +92,7 @@ describe("OpenAPI generation", () => {
 		expect(doc.paths["/api/list-aliases"]).toBeUndefined();
 	});
 
-	it("publishes an action's answer schema: lists as { items, nextCursor, total? } around the item, 201 for creates", () => {
+	it("publishes an action's answer schema: lists around the item, 201 for creates", () => {
 		const doc = buildOpenApi(
 			[
 				{

@@ -89,7 +89,13 @@ export const NodeView = Closed({
 	memory: Type.Optional(Nullable(Closed({ total: Num(), free: Num() }))),
 	processMemory: Type.Optional(Nullable(Num())),
 	client: Type.Optional(
-		Nullable(Type.Object({ type: Type.Optional(Str()), version: Type.Optional(Str()), langVersion: Type.Optional(Str()) }))
+		Nullable(
+			Type.Object({
+				type: Type.Optional(Str()),
+				version: Type.Optional(Str()),
+				langVersion: Type.Optional(Str())
+			})
+		)
 	),
 	ipList: Type.Optional(Type.Array(Str()))
 });

@@ -4,7 +4,14 @@
  * action's `answer` (services/gateway/openapi.ts). So a field added to an answer is added in one
  * place, and the conformance test (test/e2e/api-openapi.test.ts) fails if a handler drifts from it.
  */
-import { Type, type ObjectOptions, type SchemaOptions, type Static, type TProperties, type TSchema } from "@sinclair/typebox";
+import {
+	Type,
+	type ObjectOptions,
+	type SchemaOptions,
+	type Static,
+	type TProperties,
+	type TSchema
+} from "@sinclair/typebox";
 
 export { Type, type Static, type TSchema };
 
