@@ -500,6 +500,8 @@ interface RoundResult {
 	cpuNats: number;
 	cpuMosquitto: number;
 	cpuPg: number;
+	/** flat: the three publisher processes (they share the 2 cores with the consumer). */
+	cpuPublishers: number;
 	load: string;
 }
 
@@ -566,6 +568,7 @@ async function round(peer: "fleetmesh" | "node-red", mode: Mode, n: number, ctx:
 		let t0: number;
 		let before: ReturnType<typeof sample>;
 		let otherSeconds: number;
+		let cpuPublishers = 0;
 		let lastCommit: number;
 		let load: string;
 		if (mode === "flat") {
@@ -577,6 +580,7 @@ async function round(peer: "fleetmesh" | "node-red", mode: Mode, n: number, ctx:
 			lastCommit = await rowsDone;
 			t0 = pub.t0;
 			otherSeconds = (pub.t1 - pub.t0) / 1000;
+			cpuPublishers = pub.cpu;
 		} else {
 			// Session and subscription first, then the whole load queued in the broker while the consumer is down.
 			await (await startConsumer(peer, ctx, mosq)).stop();
@@ -617,11 +621,12 @@ async function round(peer: "fleetmesh" | "node-red", mode: Mode, n: number, ctx:
 			cpuNats: peer === "fleetmesh" ? after.n - before.n : 0,
 			cpuMosquitto: after.m - before.m,
 			cpuPg: after.p - before.p,
+			cpuPublishers,
 			load
 		};
 		const other =
 			mode === "flat"
-				? `published in ${otherSeconds.toFixed(2)} s`
+				? `published in ${otherSeconds.toFixed(2)} s, publishers ${perM(cpuPublishers)} CPU s per M dp with their start`
 				: `${otherSeconds.toFixed(2)} s from its spawn, startup included`;
 		console.log(
 			`  round ${n} ${mode} ${peer}: ${DATAPOINTS} datapoints in ${seconds.toFixed(2)} s = ` +
