@@ -626,7 +626,8 @@ async function round(peer: "fleetmesh" | "node-red", mode: Mode, n: number, ctx:
 		};
 		const other =
 			mode === "flat"
-				? `published in ${otherSeconds.toFixed(2)} s, publishers ${perM(cpuPublishers)} CPU s per M dp with their start`
+				? `published in ${otherSeconds.toFixed(2)} s, ` +
+					`publishers ${perM(cpuPublishers)} CPU s per M dp with their start`
 				: `${otherSeconds.toFixed(2)} s from its spawn, startup included`;
 		console.log(
 			`  round ${n} ${mode} ${peer}: ${DATAPOINTS} datapoints in ${seconds.toFixed(2)} s = ` +
