@@ -11,7 +11,7 @@
 import crypto from "node:crypto";
 import type { Context, Service } from "moleculer";
 import type { Database } from "../../mixins/db.mixin";
-import type { Row } from "../../mixins/db/database";
+import type { Row, Sql } from "../../mixins/db/database";
 import { DbMixin } from "../../mixins/db.mixin";
 import { refParam, resolveDevice } from "../../mixins/refs";
 import { fleetEnv } from "../shared/broker-env";
@@ -159,6 +159,34 @@ function scheduleRow(s: ScheduleDef, deviceIds: number[]) {
 		JSON.stringify(s.actions),
 		deviceIds
 	];
+}
+
+/**
+ * The run a manual command is tracked in (history shows it with the command as its one step),
+ * linked to the command; returns the run's id.
+ */
+async function insertManualRun(tx: Sql, deviceId: number, commandId: number, by: string | null): Promise<number> {
+	const [run] = await tx.query(
+		`INSERT INTO automation_runs (source, device_id, status, trigger, trace, device_ids, created_by)
+		 VALUES ('manual', $1, 'running', $2, $3, $4, $5) RETURNING id`,
+		[
+			deviceId,
+			JSON.stringify({ type: "manual", by }),
+			JSON.stringify([
+				{
+					at: new Date().toISOString(),
+					path: "actions[0]",
+					step: "command",
+					ok: true,
+					detail: { commandId, status: "queued" }
+				}
+			]),
+			[deviceId],
+			by
+		]
+	);
+	await tx.query("UPDATE automation_commands SET run_id = $2 WHERE id = $1", [commandId, run.id]);
+	return run.id;
 }
 
 /** First occurrence after now (intervals anchored at startAt ?? createdAt). */
@@ -433,27 +461,7 @@ const AutomationService = defineService<This>({
 					tx
 				);
 				if (!c.created) return c;
-				const [run] = await tx.query(
-					`INSERT INTO automation_runs (source, device_id, status, trigger, trace, device_ids, created_by)
-					 VALUES ('manual', $1, 'running', $2, $3, $4, $5) RETURNING id`,
-					[
-						deviceId,
-						JSON.stringify({ type: "manual", by: who(ctx) }),
-						JSON.stringify([
-							{
-								at: new Date().toISOString(),
-								path: "actions[0]",
-								step: "command",
-								ok: true,
-								detail: { commandId: Number(c.row.id), status: "queued" }
-							}
-						]),
-						[deviceId],
-						who(ctx)
-					]
-				);
-				await tx.query("UPDATE automation_commands SET run_id = $2 WHERE id = $1", [c.row.id, run.id]);
-				c.row.run_id = run.id;
+				c.row.run_id = await insertManualRun(tx, deviceId, Number(c.row.id), who(ctx));
 				return c;
 			});
 			if (!result.created) {
