@@ -17,27 +17,42 @@ import {
 const MAX_INPUTS = 200_000;
 const MAX_RUNS = 500;
 
-export async function simulateRule(db: Sql, rule: RuleApi, from: number, to: number): Promise<HistoryEntry[]> {
-	const t = rule.trigger;
-	const spec = triggerSpec(t);
-	const inputs: Array<{ value: number | string; ts: number }> =
-		t.type === "reading"
-			? (
-					await db.query(
-						"SELECT value, timestamp FROM decoded_data WHERE device_id = $1 AND datapoint_id = " +
-							"$2 AND timestamp BETWEEN $3 AND $4 ORDER BY timestamp LIMIT $5",
-						[t.deviceId, t.datapointId, new Date(from), new Date(to), MAX_INPUTS]
-					)
-				).map(r => ({ value: Number(r.value), ts: new Date(r.timestamp).getTime() }))
-			: (
-					await db.query(
-						"SELECT status, at FROM device_events WHERE device_id = $1 AND type = 'status' AND " +
-							"at BETWEEN $2 AND $3 ORDER BY at LIMIT $4",
-						[t.deviceId, new Date(from), new Date(to), MAX_INPUTS]
-					)
-				).map(r => ({ value: String(r.status), ts: new Date(r.at).getTime() }));
+type Fire = Extract<Effect, { type: "fire" }>;
+type Input = { value: number | string; ts: number };
 
-	const fires: Array<Extract<Effect, { type: "fire" }>> = [];
+export async function simulateRule(db: Sql, rule: RuleApi, from: number, to: number): Promise<HistoryEntry[]> {
+	const inputs = await loadInputs(db, rule.trigger, from, to);
+	const fires = replay(triggerSpec(rule.trigger), inputs, to);
+	const runs: HistoryEntry[] = [];
+	for (const [n, f] of fires.entries()) {
+		const { trace, ok } = await traceOf(db, rule, f);
+		runs.push(simulatedRun(rule, f, -(n + 1), trace, ok));
+	}
+	return runs;
+}
+
+/** The trigger's stored inputs in the window: its datapoint's readings, or its device's status changes. */
+async function loadInputs(db: Sql, t: RuleApi["trigger"], from: number, to: number): Promise<Input[]> {
+	if (t.type === "reading")
+		return (
+			await db.query(
+				"SELECT value, timestamp FROM decoded_data WHERE device_id = $1 AND datapoint_id = " +
+					"$2 AND timestamp BETWEEN $3 AND $4 ORDER BY timestamp LIMIT $5",
+				[t.deviceId, t.datapointId, new Date(from), new Date(to), MAX_INPUTS]
+			)
+		).map(r => ({ value: Number(r.value), ts: new Date(r.timestamp).getTime() }));
+	return (
+		await db.query(
+			"SELECT status, at FROM device_events WHERE device_id = $1 AND type = 'status' AND " +
+				"at BETWEEN $2 AND $3 ORDER BY at LIMIT $4",
+			[t.deviceId, new Date(from), new Date(to), MAX_INPUTS]
+		)
+	).map(r => ({ value: String(r.status), ts: new Date(r.at).getTime() }));
+}
+
+/** The engine over the inputs from a fresh state: the times the trigger fires (at most MAX_RUNS). */
+function replay(spec: ReturnType<typeof triggerSpec>, inputs: Input[], to: number): Fire[] {
+	const fires: Fire[] = [];
 	let state = initialEdgeState();
 	const due = (until: number) => {
 		if (state.pendingSince != null && state.pendingSince + spec.forMs <= until) {
@@ -54,85 +69,75 @@ export async function simulateRule(db: Sql, rule: RuleApi, from: number, to: num
 		if (fires.length >= MAX_RUNS) break;
 	}
 	due(to);
+	return fires.slice(0, MAX_RUNS);
+}
 
-	const runs: HistoryEntry[] = [];
-	for (const [n, f] of fires.slice(0, MAX_RUNS).entries()) {
-		const trace: TraceStep[] = [
-			{
-				at: new Date(f.ts).toISOString(),
-				path: "trigger",
-				step: "trigger",
-				ok: true,
-				detail: { value: f.value, heldMs: f.heldMs }
-			}
-		];
-		let ok = true;
-		for (const [i, c] of rule.conditions.entries()) {
-			let res;
-			if (c.type === "time") res = checkTimeCondition(c, f.ts);
-			else {
-				const [row] = await db.query(
-					"SELECT value, timestamp FROM decoded_data WHERE device_id = $1 AND datapoint_id = $2 " +
-						"AND timestamp <= $3 ORDER BY timestamp DESC LIMIT 1",
-					[c.deviceId, c.datapointId, new Date(f.ts)]
-				);
-				res = checkReadingCondition(
-					c,
-					row ? { value: Number(row.value), ts: new Date(row.timestamp).getTime() } : null,
-					f.ts
-				);
-			}
-			trace.push({
-				at: new Date(f.ts).toISOString(),
-				path: `conditions[${i}]`,
-				step: "condition",
-				ok: res.ok,
-				detail: res.detail
-			});
-			if (!res.ok) {
-				ok = false;
-				break;
-			}
+/** The trace a fire would leave: the trigger, the conditions up to the first that fails, then the actions. */
+async function traceOf(db: Sql, rule: RuleApi, f: Fire): Promise<{ trace: TraceStep[]; ok: boolean }> {
+	const at = new Date(f.ts).toISOString();
+	const trace: TraceStep[] = [
+		{ at, path: "trigger", step: "trigger", ok: true, detail: { value: f.value, heldMs: f.heldMs } }
+	];
+	for (const [i, c] of rule.conditions.entries()) {
+		let res;
+		if (c.type === "time") res = checkTimeCondition(c, f.ts);
+		else {
+			const [row] = await db.query(
+				"SELECT value, timestamp FROM decoded_data WHERE device_id = $1 AND datapoint_id = $2 " +
+					"AND timestamp <= $3 ORDER BY timestamp DESC LIMIT 1",
+				[c.deviceId, c.datapointId, new Date(f.ts)]
+			);
+			res = checkReadingCondition(
+				c,
+				row ? { value: Number(row.value), ts: new Date(row.timestamp).getTime() } : null,
+				f.ts
+			);
 		}
-		if (ok) {
-			for (const [i, a] of rule.actions.entries()) {
-				trace.push({
-					at: new Date(f.ts).toISOString(),
-					path: `actions[${i}]`,
-					step: a.type === "delay" ? "delay" : "command",
-					ok: true,
-					detail:
-						a.type === "delay"
-							? { for: a.for }
-							: { deviceId: a.deviceId, action: a.action, params: a.params, sent: false }
-				});
-			}
-		}
-		runs.push({
-			id: -(n + 1),
-			source: "rule",
-			ruleId: rule.id,
-			scheduleId: null,
-			deviceId: t.deviceId,
-			status: "simulated",
-			scheduledFor: null,
-			misfired: false,
-			startedAt: new Date(f.ts).toISOString(),
-			finishedAt: new Date(f.ts).toISOString(),
-			trigger: {
-				type: t.type,
-				deviceId: t.deviceId,
-				...(t.type === "reading" ? { datapointId: t.datapointId } : {}),
-				value: f.value,
-				ts: new Date(f.ts).toISOString(),
-				pendingSince: new Date(f.pendingSince).toISOString(),
-				heldMs: f.heldMs,
-				wouldRun: ok
-			},
-			commands: [],
-			trace,
-			causedBy: null
+		trace.push({ at, path: `conditions[${i}]`, step: "condition", ok: res.ok, detail: res.detail });
+		if (!res.ok) return { trace, ok: false };
+	}
+	for (const [i, a] of rule.actions.entries()) {
+		trace.push({
+			at,
+			path: `actions[${i}]`,
+			step: a.type === "delay" ? "delay" : "command",
+			ok: true,
+			detail:
+				a.type === "delay"
+					? { for: a.for }
+					: { deviceId: a.deviceId, action: a.action, params: a.params, sent: false }
 		});
 	}
-	return runs;
+	return { trace, ok: true };
+}
+
+/** A history entry for a simulated fire (negative ids: it is not stored). */
+function simulatedRun(rule: RuleApi, f: Fire, id: number, trace: TraceStep[], ok: boolean): HistoryEntry {
+	const t = rule.trigger;
+	const at = new Date(f.ts).toISOString();
+	return {
+		id,
+		source: "rule",
+		ruleId: rule.id,
+		scheduleId: null,
+		deviceId: t.deviceId,
+		status: "simulated",
+		scheduledFor: null,
+		misfired: false,
+		startedAt: at,
+		finishedAt: at,
+		trigger: {
+			type: t.type,
+			deviceId: t.deviceId,
+			...(t.type === "reading" ? { datapointId: t.datapointId } : {}),
+			value: f.value,
+			ts: at,
+			pendingSince: new Date(f.pendingSince).toISOString(),
+			heldMs: f.heldMs,
+			wouldRun: ok
+		},
+		commands: [],
+		trace,
+		causedBy: null
+	};
 }
