@@ -5,6 +5,7 @@
  *
  *   npm run bench:gateway                      (needs PostgreSQL on 127.0.0.1:5432)
  *   CONNECTIONS=64,256,1000 SECONDS=10 npm run bench:gateway
+ *   GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" CONNECTIONS=64 npm run bench:gateway   (profile the node)
  *
  * The node runs as `npm start` runs it (compiled dist/, SERVICES=signing,monitoring,gateway,
  * no transporter) on a database of its own, seeded with 20 devices × 3 datapoints × 2,000
@@ -98,18 +99,21 @@ async function main() {
 	dbUrl.pathname = `/${db}`;
 	const port = await freePort();
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "fleetmesh-bench-gateway-"));
-	const node = startCompiledNode({
-		NAMESPACE: `bench-gateway-${process.pid}`,
-		SERVICES: "signing,monitoring,gateway",
-		DATABASE_URL: dbUrl.toString(),
-		DATA_DIR: dataDir,
-		PORT: String(port),
-		HOST: "127.0.0.1",
-		ADMIN_EMAIL: ADMIN.email,
-		ADMIN_PASSWORD: ADMIN.password,
-		SIMULATE: "0",
-		LOGLEVEL: "warn"
-	});
+	const node = startCompiledNode(
+		{
+			NAMESPACE: `bench-gateway-${process.pid}`,
+			SERVICES: "signing,monitoring,gateway",
+			DATABASE_URL: dbUrl.toString(),
+			DATA_DIR: dataDir,
+			PORT: String(port),
+			HOST: "127.0.0.1",
+			ADMIN_EMAIL: ADMIN.email,
+			ADMIN_PASSWORD: ADMIN.password,
+			SIMULATE: "0",
+			LOGLEVEL: "warn"
+		},
+		(process.env.GATEWAY_NODE_ARGS ?? "").split(" ").filter(Boolean)
+	);
 	const base = `http://127.0.0.1:${port}`;
 	try {
 		await Promise.race([
