@@ -27,11 +27,17 @@ import {
 import {
 	AUTOMATION_EVENTS,
 	AUTOMATION_READINGS_GROUP,
+	CommandApi,
+	DeviceStateApi,
+	HistoryEntry,
+	RuleApi,
+	ScheduleApi,
 	type ConfigChangedEvent,
 	type RunSource,
-	type RuleApi,
 	type RuleDef
 } from "../shared/contracts/automation";
+import { Deleted, type TSchema } from "../shared/contracts/schema";
+import { pageOf } from "../shared/lists";
 import { ConflictError, NotFoundError } from "../shared/errors";
 import { callerOf, visibleArraySql, visibleDevices, type Caller } from "./access";
 import { AutomationCore } from "./core";
@@ -110,9 +116,16 @@ type HistoryParams = ListParams & {
 	to?: string;
 };
 
-/** An action on one record by the route's `:id`, for signed-in users; the id is checked and converted. */
-function byId<P extends IdParams = IdParams>(rest: string, handler: (this: This, ctx: Ctx<P>) => unknown) {
-	return { rest, auth: "user" as const, params: { id }, handler };
+/**
+ * An action on one record by the route's `:id`, for signed-in users; the id is checked and
+ * converted. `answer`: the schema of what it answers (published in the OpenAPI document).
+ */
+function byId<P extends IdParams = IdParams>(
+	rest: string,
+	answer: TSchema | undefined,
+	handler: (this: This, ctx: Ctx<P>) => unknown
+) {
+	return { rest, auth: "user" as const, params: { id }, ...(answer ? { answer } : {}), handler };
 }
 
 const who = (ctx: Ctx) => callerOf(ctx)?.email ?? null;
@@ -250,6 +263,7 @@ const AutomationService = defineService<This>({
 		listRules: {
 			rest: "GET /rules",
 			auth: "user",
+			answer: pageOf(RuleApi),
 			params: listRulesParams,
 			async handler(this: This, ctx: Ctx<ListRulesParams>) {
 				const p = ctx.params;
@@ -276,6 +290,7 @@ const AutomationService = defineService<This>({
 		createRule: {
 			rest: "POST /rules",
 			auth: "user",
+			answer: RuleApi,
 			async handler(this: This, ctx: Ctx<BodyParams>) {
 				const { rule, refs } = validateRule(bodyOf(ctx));
 				const deviceIds = await this.resolveRefs(ctx, refs);
@@ -292,12 +307,12 @@ const AutomationService = defineService<This>({
 			}
 		},
 
-		getRule: byId("GET /rules/:id", function (ctx) {
+		getRule: byId("GET /rules/:id", RuleApi, function (ctx) {
 			return this.getRule(ctx, ctx.params.id);
 		}),
 
 		/** Any writable fields; the state is re-armed when the trigger changed or the rule is enabled again. */
-		updateRule: byId<IdParams & BodyParams>("PUT /rules/:id", async function (ctx) {
+		updateRule: byId<IdParams & BodyParams>("PUT /rules/:id", RuleApi, async function (ctx) {
 			const old = await this.getRule(ctx, ctx.params.id);
 			const { rule, refs } = validateRule({ ...old, ...bodyOf(ctx) });
 			const deviceIds = await this.resolveRefs(ctx, refs);
@@ -323,7 +338,7 @@ const AutomationService = defineService<This>({
 			return this.getRule(ctx, old.id);
 		}),
 
-		deleteRule: byId("DELETE /rules/:id", async function (ctx) {
+		deleteRule: byId("DELETE /rules/:id", Deleted, async function (ctx) {
 			const rule = await this.getRule(ctx, ctx.params.id);
 			await this.db.transaction(async tx => {
 				await tx.query("DELETE FROM automation_timers WHERE kind = 'for' AND rule_id = $1", [rule.id]);
@@ -333,7 +348,7 @@ const AutomationService = defineService<This>({
 			return { id: rule.id, deleted: true };
 		}),
 
-		simulateRule: byId<IdParams & BodyParams>("POST /rules/:id/simulate", async function (ctx) {
+		simulateRule: byId<IdParams & BodyParams>("POST /rules/:id/simulate", undefined, async function (ctx) {
 			const rule = await this.getRule(ctx, ctx.params.id);
 			const { from, to } = validateSimulate(bodyOf(ctx));
 			return {
@@ -346,6 +361,7 @@ const AutomationService = defineService<This>({
 		listSchedules: {
 			rest: "GET /schedules",
 			auth: "user",
+			answer: pageOf(ScheduleApi),
 			params: { $$strict: true, ...listParams },
 			async handler(this: This, ctx: Ctx<ListParams>) {
 				const limit = ctx.params.limit ?? 50;
@@ -365,6 +381,7 @@ const AutomationService = defineService<This>({
 		createSchedule: {
 			rest: "POST /schedules",
 			auth: "user",
+			answer: ScheduleApi,
 			async handler(this: This, ctx: Ctx<BodyParams>) {
 				const { schedule, refs } = validateSchedule(bodyOf(ctx));
 				const deviceIds = await this.resolveRefs(ctx, refs);
@@ -397,11 +414,11 @@ const AutomationService = defineService<This>({
 			}
 		},
 
-		getSchedule: byId("GET /schedules/:id", async function (ctx) {
+		getSchedule: byId("GET /schedules/:id", ScheduleApi, async function (ctx) {
 			return scheduleToApi(await this.getScheduleRow(ctx, ctx.params.id));
 		}),
 
-		updateSchedule: byId<IdParams & BodyParams>("PUT /schedules/:id", async function (ctx) {
+		updateSchedule: byId<IdParams & BodyParams>("PUT /schedules/:id", ScheduleApi, async function (ctx) {
 			const oldRow = await this.getScheduleRow(ctx, ctx.params.id);
 			const old = scheduleToApi(oldRow);
 			const body = bodyOf(ctx);
@@ -429,7 +446,7 @@ const AutomationService = defineService<This>({
 			return scheduleToApi(row);
 		}),
 
-		deleteSchedule: byId("DELETE /schedules/:id", async function (ctx) {
+		deleteSchedule: byId("DELETE /schedules/:id", Deleted, async function (ctx) {
 			const row = await this.getScheduleRow(ctx, ctx.params.id);
 			await this.db.query("DELETE FROM automation_schedules WHERE id = $1", [row.id]);
 			await this.configChanged("schedule", Number(row.id));
@@ -439,7 +456,7 @@ const AutomationService = defineService<This>({
 		/**
 		 * A manual command: queued in the outbox, sent at once when the device streams; idempotent per caller and key.
 		 */
-		command: byId<IdParams & BodyParams>("POST /devices/:id/command", async function (ctx) {
+		command: byId<IdParams & BodyParams>("POST /devices/:id/command", CommandApi, async function (ctx) {
 			const deviceId = ctx.params.id;
 			await this.requireDevice(ctx, deviceId);
 			const body = validateCommand(bodyOf(ctx));
@@ -484,11 +501,11 @@ const AutomationService = defineService<This>({
 			return cmd;
 		}),
 
-		getCommand: byId("GET /commands/:id", async function (ctx) {
+		getCommand: byId("GET /commands/:id", CommandApi, async function (ctx) {
 			return commandToApi(await this.getCommandRow(ctx, ctx.params.id));
 		}),
 
-		cancelCommand: byId("DELETE /commands/:id", async function (ctx) {
+		cancelCommand: byId("DELETE /commands/:id", CommandApi, async function (ctx) {
 			const row = await this.getCommandRow(ctx, ctx.params.id);
 			const cancelled = await this.core.cancel(Number(row.id));
 			if (!cancelled)
@@ -498,7 +515,7 @@ const AutomationService = defineService<This>({
 			return commandToApi(cancelled);
 		}),
 
-		deviceState: byId("GET /devices/:id/state", async function (ctx) {
+		deviceState: byId("GET /devices/:id/state", DeviceStateApi, async function (ctx) {
 			await this.requireDevice(ctx, ctx.params.id);
 			return this.core.deviceState(ctx.params.id);
 		}),
@@ -506,6 +523,7 @@ const AutomationService = defineService<This>({
 		history: {
 			rest: "GET /history",
 			auth: "user",
+			answer: pageOf(HistoryEntry),
 			params: historyParams,
 			async handler(this: This, ctx: Ctx<HistoryParams>) {
 				const p = ctx.params;
@@ -535,7 +553,7 @@ const AutomationService = defineService<This>({
 			}
 		},
 
-		historyEntry: byId("GET /history/:id", async function (ctx) {
+		historyEntry: byId("GET /history/:id", HistoryEntry, async function (ctx) {
 			const params: unknown[] = [ctx.params.id];
 			const [entry] = await loadRuns(
 				this.db,

@@ -4,7 +4,8 @@
  * it; the dashboard and other services read these types.
  */
 
-import type { DeviceWrite } from "./devices";
+import { DeviceWrite } from "./devices";
+import { Closed, Id, IsoTime, Nullable, Type, type Static } from "./schema";
 
 export const AUTOMATION_EVENTS = {
 	/** emitted: one run of a rule, a schedule or a manual command ended. */
@@ -42,152 +43,183 @@ export const RUN_STATUSES = [
 	"simulated"
 ] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
-export type RunSource = "rule" | "schedule" | "manual";
 export const WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
 
+const Str = () => Type.String();
+const Int = () => Type.Integer();
+const Literals = <T extends readonly string[]>(values: T) => Type.Unsafe<T[number]>({ type: "string", enum: values });
+
 /** A write command's params: what `processor.write` takes besides the device. */
+export const WriteParams = DeviceWrite;
 export type WriteParams = DeviceWrite;
 
-export type Action =
-	| { type: "command"; deviceId: number; action: CommandAction; params: WriteParams; ttl: string }
-	| { type: "delay"; for: string };
+export const Action = Type.Union([
+	Closed({
+		type: Type.Literal("command"),
+		deviceId: Id(),
+		action: Literals(COMMAND_ACTIONS),
+		params: WriteParams,
+		ttl: Str()
+	}),
+	Closed({ type: Type.Literal("delay"), for: Str() })
+]);
+export type Action = Static<typeof Action>;
 
-export type Trigger =
-	| {
-			type: "reading";
-			deviceId: number;
-			datapoint: string;
-			datapointId: number;
-			above: number | null;
-			below: number | null;
-			hysteresis: number;
-			for: string;
-	  }
-	| { type: "device_status"; deviceId: number; to: string; for: string };
+export const Trigger = Type.Union([
+	Closed({
+		type: Type.Literal("reading"),
+		deviceId: Id(),
+		datapoint: Str(),
+		datapointId: Id(),
+		above: Nullable(Type.Number()),
+		below: Nullable(Type.Number()),
+		hysteresis: Type.Number(),
+		for: Str()
+	}),
+	Closed({ type: Type.Literal("device_status"), deviceId: Id(), to: Str(), for: Str() })
+]);
+export type Trigger = Static<typeof Trigger>;
 
-export type Condition =
-	| {
-			type: "reading";
-			deviceId: number;
-			datapoint: string;
-			datapointId: number;
-			above: number | null;
-			below: number | null;
-			maxAge: string | null;
-	  }
-	| { type: "time"; after: string | null; before: string | null; weekdays: Weekday[] | null; timezone: string };
+export const Condition = Type.Union([
+	Closed({
+		type: Type.Literal("reading"),
+		deviceId: Id(),
+		datapoint: Str(),
+		datapointId: Id(),
+		above: Nullable(Type.Number()),
+		below: Nullable(Type.Number()),
+		maxAge: Nullable(Str())
+	}),
+	Closed({
+		type: Type.Literal("time"),
+		after: Nullable(Str()),
+		before: Nullable(Str()),
+		weekdays: Nullable(Type.Array(Literals(WEEKDAYS))),
+		timezone: Str()
+	})
+]);
+export type Condition = Static<typeof Condition>;
 
-export interface RuleStateApi {
-	deviceId: number;
-	armed: boolean;
-	pendingSince: string | null;
-	lastFiredAt: string | null;
-}
+export const RuleStateApi = Closed({
+	deviceId: Id(),
+	armed: Type.Boolean(),
+	pendingSince: Nullable(IsoTime()),
+	lastFiredAt: Nullable(IsoTime())
+});
+export type RuleStateApi = Static<typeof RuleStateApi>;
 
+const ruleDefFields = {
+	name: Str(),
+	enabled: Type.Boolean(),
+	mode: Literals(RULE_MODES),
+	trigger: Trigger,
+	conditions: Type.Array(Condition),
+	actions: Type.Array(Action),
+	maxRunsPerHour: Int()
+};
 /** A rule as a client writes it (the body of a create or update, defaults filled in). */
-export interface RuleDef {
-	name: string;
-	enabled: boolean;
-	mode: RuleMode;
-	trigger: Trigger;
-	conditions: Condition[];
-	actions: Action[];
-	maxRunsPerHour: number;
-}
+export const RuleDef = Closed(ruleDefFields);
+export type RuleDef = Static<typeof RuleDef>;
 
 /** A rule as the API answers it: what was written, plus what the service keeps. */
-export interface RuleApi extends RuleDef {
-	id: number;
-	state: RuleStateApi[];
-	disabledReason: "loop" | "rate_limit" | null;
-	createdBy: string | null;
-	createdAt: string;
-	updatedAt: string;
-}
+export const RuleApi = Closed({
+	id: Id(),
+	...ruleDefFields,
+	state: Type.Array(RuleStateApi),
+	disabledReason: Nullable(Literals(["loop", "rate_limit"] as const)),
+	createdBy: Nullable(Str()),
+	createdAt: IsoTime(),
+	updatedAt: IsoTime()
+});
+export type RuleApi = Static<typeof RuleApi>;
 
-export interface ScheduleApi {
-	id: number;
-	name: string;
-	enabled: boolean;
-	cron: string | null;
-	interval: string | null;
-	timezone: string;
-	startAt: string | null;
-	endAt: string | null;
-	misfire: MisfirePolicy;
-	mode: RuleMode;
-	actions: Action[];
-	nextRunAt: string | null;
-	lastRunAt: string | null;
-	createdBy: string | null;
-	createdAt: string;
-	updatedAt: string;
-}
+export const ScheduleApi = Closed({
+	id: Id(),
+	name: Str(),
+	enabled: Type.Boolean(),
+	cron: Nullable(Str()),
+	interval: Nullable(Str()),
+	timezone: Str(),
+	startAt: Nullable(IsoTime()),
+	endAt: Nullable(IsoTime()),
+	misfire: Literals(MISFIRE_POLICIES),
+	mode: Literals(RULE_MODES),
+	actions: Type.Array(Action),
+	nextRunAt: Nullable(IsoTime()),
+	lastRunAt: Nullable(IsoTime()),
+	createdBy: Nullable(Str()),
+	createdAt: IsoTime(),
+	updatedAt: IsoTime()
+});
+export type ScheduleApi = Static<typeof ScheduleApi>;
 
-export interface CommandApi {
-	id: number;
-	deviceId: number;
-	action: CommandAction;
-	params: WriteParams;
-	status: CommandStatus;
-	idempotencyKey: string | null;
-	ttl: string;
-	expiresAt: string;
-	attempts: number;
-	lastAttemptAt: string | null;
-	nodeID: string | null;
-	error: { type: string; message: string } | null;
-	runId: number | null;
-	source: RunSource;
-	createdBy: string | null;
-	createdAt: string;
-	updatedAt: string;
-	finishedAt: string | null;
-	duplicate?: boolean;
-}
+const RunSourceSchema = Literals(["rule", "schedule", "manual"] as const);
+export type RunSource = Static<typeof RunSourceSchema>;
 
-export interface TraceStep {
-	at: string;
-	path: string;
-	step: string;
-	ok: boolean;
-	detail?: Record<string, unknown>;
-}
+export const CommandApi = Closed({
+	id: Id(),
+	deviceId: Id(),
+	action: Literals(COMMAND_ACTIONS),
+	params: WriteParams,
+	status: Literals(COMMAND_STATUSES),
+	idempotencyKey: Nullable(Str()),
+	ttl: Str(),
+	expiresAt: IsoTime(),
+	attempts: Type.Integer({ minimum: 0 }),
+	lastAttemptAt: Nullable(IsoTime()),
+	nodeID: Nullable(Str()),
+	error: Nullable(Type.Object({ type: Str(), message: Str() })),
+	runId: Nullable(Id()),
+	source: RunSourceSchema,
+	createdBy: Nullable(Str()),
+	createdAt: IsoTime(),
+	updatedAt: IsoTime(),
+	finishedAt: Nullable(IsoTime()),
+	duplicate: Type.Optional(Type.Boolean())
+});
+export type CommandApi = Static<typeof CommandApi>;
 
-export interface CausedBy {
-	runId: number;
-	commandId: number;
-	ruleId: number | null;
-	depth: number;
-}
+export const TraceStep = Closed({
+	at: IsoTime(),
+	path: Str(),
+	step: Str(),
+	ok: Type.Boolean(),
+	detail: Type.Optional(Type.Record(Str(), Type.Unknown()))
+});
+export type TraceStep = Static<typeof TraceStep>;
 
-export interface HistoryEntry {
-	id: number;
-	source: RunSource;
-	ruleId: number | null;
-	scheduleId: number | null;
-	deviceId: number | null;
-	status: RunStatus;
-	scheduledFor: string | null;
-	misfired: boolean;
-	startedAt: string;
-	finishedAt: string | null;
-	trigger: Record<string, unknown> | null;
-	commands: Partial<CommandApi>[];
-	trace: TraceStep[];
-	causedBy: CausedBy | null;
-}
+export const CausedBy = Closed({ runId: Id(), commandId: Id(), ruleId: Nullable(Id()), depth: Int() });
+export type CausedBy = Static<typeof CausedBy>;
 
-export interface DeviceStateApi {
-	deviceId: number;
-	status: string | null;
-	nodeID: string | null;
-	pendingCommands: number;
-	lastCommand: CommandApi | null;
-	desired: Record<string, number | string>;
-	updatedAt: string | null;
-}
+export const HistoryEntry = Closed({
+	id: Id(),
+	source: RunSourceSchema,
+	ruleId: Nullable(Id()),
+	scheduleId: Nullable(Id()),
+	deviceId: Nullable(Id()),
+	status: Literals(RUN_STATUSES),
+	scheduledFor: Nullable(IsoTime()),
+	misfired: Type.Boolean(),
+	startedAt: IsoTime(),
+	finishedAt: Nullable(IsoTime()),
+	trigger: Nullable(Type.Record(Str(), Type.Unknown())),
+	commands: Type.Array(Type.Partial(CommandApi)),
+	trace: Type.Array(TraceStep),
+	causedBy: Nullable(CausedBy)
+});
+export type HistoryEntry = Static<typeof HistoryEntry>;
+
+export const DeviceStateApi = Closed({
+	deviceId: Id(),
+	status: Nullable(Str()),
+	nodeID: Nullable(Str()),
+	pendingCommands: Type.Integer({ minimum: 0 }),
+	lastCommand: Nullable(CommandApi),
+	desired: Type.Record(Str(), Type.Union([Type.Number(), Str()])),
+	updatedAt: Nullable(IsoTime())
+});
+export type DeviceStateApi = Static<typeof DeviceStateApi>;
 
 export interface RunFinishedEvent {
 	runId: number;

@@ -5,6 +5,7 @@
  * The value lists are the source: each type is derived from its list, and validators use the
  * same list (`[...DEVICE_STATUSES]`), so adding a value is one edit.
  */
+import { Closed, Type, type Static } from "./schema";
 
 export const DEVICE_EVENTS = {
 	deviceAttached: "device.attached",
@@ -143,11 +144,12 @@ export interface DeviceOpenRequest {
 }
 
 /** What an open device takes (automation's commands): a line, or a register and its value. */
-export interface DeviceWrite {
-	line?: string;
-	register?: number;
-	value?: number;
-}
+export const DeviceWrite = Closed({
+	line: Type.Optional(Type.String()),
+	register: Type.Optional(Type.Integer()),
+	value: Type.Optional(Type.Number())
+});
+export type DeviceWrite = Static<typeof DeviceWrite>;
 
 /** `processor.write` params. */
 export interface DeviceWriteRequest extends DeviceWrite {
