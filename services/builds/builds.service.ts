@@ -26,6 +26,7 @@ import { jsonRoute, type ServerInfo } from "./json-routes";
 import { storeFile, sweepStore } from "./store";
 import { defineService } from "../shared/define-service";
 import { errorMessage } from "../shared/error-message";
+import { BuildsOverview } from "../shared/contracts/api";
 
 const HASH = /^[0-9a-f]{64}$/;
 const SERVER_VERSION = "fleetmesh-0.1.0";
@@ -236,8 +237,9 @@ const BuildsService = defineService<BuildsThis>({
 		recent: {
 			rest: "GET /recent",
 			auth: "user",
+			answer: BuildsOverview,
 			params: { limit: { type: "number", integer: true, min: 1, max: 200, optional: true, convert: true } },
-			async handler(this: BuildsThis, ctx: Context<{ limit?: number }>) {
+			async handler(this: BuildsThis, ctx: Context<{ limit?: number }>): Promise<BuildsOverview> {
 				return {
 					queue: {
 						kind: this.queue.kind,

@@ -162,7 +162,7 @@ export async function recentBuilds(db: Sql, limit: number) {
 	);
 	return rows.map(r => ({
 		at: new Date(r.at).toISOString(),
-		status: r.event === "successes" ? "done" : "failed",
+		status: r.event === "successes" ? ("done" as const) : ("failed" as const),
 		request_hash: r.request_hash,
 		version: r.version,
 		target: r.target,

@@ -262,3 +262,31 @@ export const BuildCounts = Closed({
 	failures: Count()
 });
 export type BuildCounts = Static<typeof BuildCounts>;
+
+/** One finished build of `GET /api/builds/recent` (keys as the build events record them). */
+export const RecentBuild = Type.Object({
+	at: IsoTime(),
+	status: Type.Union([Type.Literal("done"), Type.Literal("failed")]),
+	request_hash: Nullable(Str()),
+	version: Nullable(Str()),
+	target: Nullable(Str()),
+	profile: Nullable(Str()),
+	duration_ms: Nullable(Num()),
+	images: Type.Array(Type.Object({ name: Str() })),
+	error: Nullable(Str())
+});
+
+/** `GET /api/builds/recent`: the dashboard's Builds view (queue, builder, recent builds, counts, per day). */
+export const BuildsOverview = Closed({
+	queue: Closed({ kind: Str(), waiting: Count(), active: Count() }),
+	builder: Nullable(Str()),
+	simulated: Type.Boolean(),
+	problem: Nullable(Str()),
+	items: Type.Array(RecentBuild),
+	counts: BuildCounts,
+	perDay: Closed({
+		labels: Type.Array(Str()),
+		datasets: Type.Array(Closed({ label: Str(), data: Type.Array(Count()), color: Str() }))
+	})
+});
+export type BuildsOverview = Static<typeof BuildsOverview>;
