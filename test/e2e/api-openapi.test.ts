@@ -292,11 +292,34 @@ describe("OpenAPI document of a full node", () => {
 		const [dev] = (await call(url, "GET", "/api/devices?limit=1000", token)).body.items;
 		const problems: string[] = [];
 		const validated: string[] = [];
+		// An automation rule and a schedule, so those lists have an item to check; their creates too.
+		for (const [p, body] of [
+			[
+				"/api/automation/rules",
+				{
+					name: "Conv rule",
+					trigger: { type: "device_status", deviceId: dev.id, to: "error" },
+					actions: [{ type: "command", deviceId: dev.id, action: "write", params: { line: "RESET" } }]
+				}
+			],
+			[
+				"/api/automation/schedules",
+				{
+					name: "Conv schedule",
+					interval: "1h",
+					actions: [{ type: "command", deviceId: dev.id, action: "close" }]
+				}
+			]
+		] as const) {
+			const r = await call(url, "POST", p, token, body);
+			expect(r.status, `${p} ${JSON.stringify(r.body)}`).toBe(201);
+			expect(check(answerSchema(doc.paths[p].post, "201"), r.body), p).toBeNull();
+		}
 		for (const [p, ops] of Object.entries<any>(doc.paths)) {
 			if (!ops.get || !p.startsWith("/api/") || p.startsWith("/api/v1")) continue;
 			if ((ops.get.parameters ?? []).some((x: any) => x.in === "query" && x.required)) continue;
 			// Paths with an id are asked for a device that exists; other path parameters have no row to ask for.
-			if (/\{(?!id\})/.test(p) || (p.includes("{id}") && !p.startsWith("/api/devices/"))) continue;
+			if (/\{(?!id\})/.test(p) || (p.includes("{id}") && !p.includes("/devices/{id}"))) continue;
 			const schema = answerSchema(ops.get, "200");
 			if (!Object.keys(schema).length) continue;
 			const concrete = p.replace("{id}", String(dev.id));
@@ -325,7 +348,12 @@ describe("OpenAPI document of a full node", () => {
 				"/api/monitoring/devices",
 				"/api/monitoring/alerts",
 				"/api/monitoring/rules",
-				"/api/pipeline/dead-letters"
+				"/api/pipeline/dead-letters",
+				"/api/automation/rules",
+				"/api/automation/schedules",
+				"/api/automation/history",
+				"/api/automation/devices/{id}/state",
+				"/api/builds/recent"
 			])
 		);
 		// A described answer is strict where the shape is closed: a field it does not name fails.
