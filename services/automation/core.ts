@@ -794,31 +794,11 @@ export class AutomationCore {
 		if (!sending)
 			return (await this.db.query("SELECT * FROM automation_commands WHERE id = $1", [commandId]))[0] ?? null;
 		this.notifyCommand(sending);
-		let update: { status: CommandStatus; error: unknown; nextAttempt?: Date };
-		try {
-			await this.d.send(
-				c.device_node,
-				c.action,
-				Number(c.device_id),
-				parseJson(c.params) as Record<string, unknown>,
-				timeout
-			);
-			update = { status: "succeeded", error: null };
-		} catch (err) {
-			const outcome = classifyDeliveryError(err);
-			update =
-				outcome.kind === "fail"
-					? { status: "failed", error: outcome.error }
-					: {
-							status: "queued",
-							error: { type: "REQUEUED", message: outcome.reason },
-							nextAttempt: new Date(now() + retryDelayMs(Number(sending.attempts)))
-						};
-		}
+		const update = await this.sendOnce(c, Number(sending.attempts), timeout);
 		const done = update.status !== "queued";
 		const [row] = await this.db.query(
-			`UPDATE automation_commands SET status = $2, error = $3, finished_at = $4, next_attempt_at = COALESCE($5,
-			 next_attempt_at), lease_until = NULL, updated_at = now()
+			`UPDATE automation_commands SET status = $2, error = $3, finished_at = $4,
+			 next_attempt_at = COALESCE($5, next_attempt_at), lease_until = NULL, updated_at = now()
 			 WHERE id = $1 AND status = 'sending' RETURNING *`,
 			[
 				commandId,
@@ -832,6 +812,36 @@ export class AutomationCore {
 		if (row.status === "succeeded") await this.recordDesired(row);
 		this.notifyCommand(row);
 		return row;
+	}
+
+	/**
+	 * Sends command row `c` to its device's node once: succeeded, failed for good, or queued again
+	 * (with when to retry, after `attempts` tries) when the node or the device was not there.
+	 */
+	private async sendOnce(
+		c: Row,
+		attempts: number,
+		timeout: number
+	): Promise<{ status: CommandStatus; error: unknown; nextAttempt?: Date }> {
+		try {
+			await this.d.send(
+				c.device_node,
+				c.action,
+				Number(c.device_id),
+				parseJson(c.params) as Record<string, unknown>,
+				timeout
+			);
+			return { status: "succeeded", error: null };
+		} catch (err) {
+			const outcome = classifyDeliveryError(err);
+			return outcome.kind === "fail"
+				? { status: "failed", error: outcome.error }
+				: {
+						status: "queued",
+						error: { type: "REQUEUED", message: outcome.reason },
+						nextAttempt: new Date(now() + retryDelayMs(attempts))
+					};
+		}
 	}
 
 	async expire(commandId: number): Promise<Row | null> {
