@@ -32,7 +32,7 @@ import {
 	pageParams,
 	toPage
 } from "../shared/lists";
-import { AlertView, DeviceView, ReadingsPage, RuleView, StatsView } from "../shared/contracts/api";
+import { AlertView, DeviceView, ReadingsPage, RuleDeleted, RuleView, StatsView } from "../shared/contracts/api";
 import { PROFILES_DIR } from "../shared/paths";
 import {
 	describeOffline,
@@ -544,6 +544,7 @@ const MonitoringService = defineService<This>({
 		 */
 		deleteRule: {
 			rest: "DELETE /rules/:id",
+			answer: RuleDeleted,
 			params: { id },
 			async handler(this: This, ctx: Ctx<{ id: number }>) {
 				const [rule] = await loadRules(this.db, "WHERE r.id = $1", [ctx.params.id]);

@@ -47,7 +47,21 @@ import {
 	UnprocessableError
 } from "../shared/errors";
 import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageOf, pageParams, toPage } from "../shared/lists";
-import { MeView, USER_ROLES, UserView, type UserRole } from "../shared/contracts/api";
+import {
+	CaCertificate,
+	DeviceCertificate,
+	Jwks,
+	KeysRotated,
+	LoggedOut,
+	MeView,
+	PasswordChanged,
+	PasswordReset,
+	TokenCheck,
+	TokenResponse,
+	USER_ROLES,
+	UserView,
+	type UserRole
+} from "../shared/contracts/api";
 import { Deleted } from "../shared/contracts/schema";
 import { idParam } from "../shared/params";
 import { keysFromJwks, verifyAccessToken } from "../shared/tokens";
@@ -142,6 +156,7 @@ const SigningService = defineService<This>({
 
 		auth: {
 			rest: "POST /users/auth",
+			answer: TokenResponse,
 			rateLimit: "auth",
 			bulkhead: PASSWORD_HASH_BULKHEAD,
 			auth: "public",
@@ -173,6 +188,7 @@ const SigningService = defineService<This>({
 
 		verifyToken: {
 			rest: "POST /users/verify-token",
+			answer: TokenCheck,
 			auth: "public",
 			params: { token: { type: "string", min: 1, max: 4096 }, $$strict: true },
 			async handler(this: This, ctx: Ctx<{ token: string }>) {
@@ -235,6 +251,7 @@ const SigningService = defineService<This>({
 		/** A user changes its own password: the old one is required; every session of the user ends (this one too). */
 		changePassword: {
 			rest: "POST /users/me/password",
+			answer: PasswordChanged,
 			auth: "user",
 			rateLimit: "auth",
 			bulkhead: PASSWORD_HASH_BULKHEAD,
@@ -310,6 +327,7 @@ const SigningService = defineService<This>({
 		/** An administrator resets a password (given, or generated and shown once); the user's sessions end. */
 		resetPassword: {
 			rest: "POST /users/:id/reset-password",
+			answer: PasswordReset,
 			auth: "admin",
 			params: { id: idParam, password: { type: "string", max: PASSWORD_MAX, optional: true }, $$strict: true },
 			async handler(this: This, ctx: Ctx<{ id: number; password?: string }>) {
@@ -331,6 +349,7 @@ const SigningService = defineService<This>({
 
 		logout: {
 			rest: "POST /users/logout",
+			answer: LoggedOut,
 			auth: "user",
 			params: { $$strict: true },
 			async handler(this: This, ctx: Ctx) {
@@ -365,6 +384,7 @@ const SigningService = defineService<This>({
 		/** The public keys tokens are verified with (JWKS, RFC 7517): what every gateway uses. */
 		jwks: {
 			rest: "GET /certs/jwks",
+			answer: Jwks,
 			auth: "public",
 			params: { $$strict: true },
 			handler(this: This) {
@@ -375,6 +395,7 @@ const SigningService = defineService<This>({
 		/** A new signing key; tokens signed with the previous one stay valid until they expire. */
 		rotateKeys: {
 			rest: "POST /certs/jwks/rotate",
+			answer: KeysRotated,
 			auth: "admin",
 			params: { $$strict: true },
 			async handler(this: This) {
@@ -391,6 +412,7 @@ const SigningService = defineService<This>({
 
 		ca: {
 			rest: "GET /certs/ca",
+			answer: CaCertificate,
 			auth: "public",
 			params: { $$strict: true },
 			handler(this: This) {
@@ -404,6 +426,7 @@ const SigningService = defineService<This>({
 		 */
 		issueDeviceCert: {
 			rest: "POST /certs/devices",
+			answer: DeviceCertificate,
 			auth: "admin",
 			params: {
 				mac: { type: "string", max: 32 },

@@ -290,3 +290,60 @@ export const BuildsOverview = Closed({
 	})
 });
 export type BuildsOverview = Static<typeof BuildsOverview>;
+
+/** `POST /api/users/auth`: the OAuth2 token response (RFC 6749 §5.1), the one answer in snake_case. */
+export const TokenResponse = Closed({
+	access_token: Str(),
+	token_type: Type.Literal("bearer"),
+	expires_in: Type.Integer({ minimum: 1, description: "seconds" })
+});
+
+/** `POST /api/users/verify-token`: whether a token is good now, and whose it is; else why not. */
+export const TokenCheck = Type.Union([
+	Closed({
+		valid: Type.Literal(true),
+		user: Closed({ id: Id(), email: Str(), role: Role }),
+		expiresAt: IsoTime()
+	}),
+	Closed({ valid: Type.Literal(false), reason: Str(), message: Str() })
+]);
+
+/** `POST /api/users/me/password`. */
+export const PasswordChanged = Closed({ changed: Type.Literal(true), sessionsRevoked: Type.Literal(true) });
+
+/** `POST /api/users/:id/reset-password`: the new password only when the server generated it. */
+export const PasswordReset = Closed({
+	id: Id(),
+	email: Str(),
+	sessionsRevoked: Type.Literal(true),
+	password: Type.Optional(Type.String({ description: "shown this once" }))
+});
+
+/** `POST /api/users/logout`. */
+export const LoggedOut = Closed({ revoked: Type.Literal(true) });
+
+/** `GET /api/certs/jwks`: the public keys tokens are checked with (RFC 7517; keys keep their own fields). */
+export const Jwks = Closed({ keys: Type.Array(Type.Object({ kid: Str(), kty: Str() })) });
+
+/** `POST /api/certs/jwks/rotate`: the key now signing, and every key still accepted. */
+export const KeysRotated = Closed({ kid: Str(), keys: Type.Array(Str()) });
+
+/** `GET /api/certs/ca`: the mesh CA certificate (PEM). */
+export const CaCertificate = Closed({ cert: Str() });
+
+/** `POST /api/certs/devices`: a device's client certificate (PEM), signed by the mesh CA. */
+export const DeviceCertificate = Closed({
+	commonName: Str(),
+	cert: Str(),
+	ca: Str(),
+	serialNumber: Str(),
+	notAfter: IsoTime()
+});
+
+/** `DELETE /api/monitoring/rules/:id`: a profile's rule is disabled (it would be seeded again), a user's deleted. */
+export const RuleDeleted = Closed({
+	id: Id(),
+	deleted: Type.Boolean(),
+	disabled: Type.Boolean(),
+	clearedAlerts: Type.Array(Id())
+});
