@@ -315,6 +315,18 @@ describe("OpenAPI document of a full node", () => {
 			expect(r.status, `${p} ${JSON.stringify(r.body)}`).toBe(201);
 			expect(check(answerSchema(doc.paths[p].post, "201"), r.body), p).toBeNull();
 		}
+		// The token routes answer what they publish: the OAuth2 token response, and a token's check.
+		const login = await call(url, "POST", "/api/users/auth", undefined, {
+			email: ADMIN_EMAIL,
+			password: ADMIN_PASSWORD
+		});
+		expect(check(answerSchema(doc.paths["/api/users/auth"].post, "200"), login.body)).toBeNull();
+		const verifyOp = doc.paths["/api/users/verify-token"].post;
+		for (const t of [token, "not-a-token"]) {
+			const r = await call(url, "POST", "/api/users/verify-token", undefined, { token: t });
+			expect(r.status).toBe(200);
+			expect(check(answerSchema(verifyOp, "200"), r.body), t).toBeNull();
+		}
 		for (const [p, ops] of Object.entries<any>(doc.paths)) {
 			if (!ops.get || !p.startsWith("/api/") || p.startsWith("/api/v1")) continue;
 			if ((ops.get.parameters ?? []).some((x: any) => x.in === "query" && x.required)) continue;
@@ -353,7 +365,9 @@ describe("OpenAPI document of a full node", () => {
 				"/api/automation/schedules",
 				"/api/automation/history",
 				"/api/automation/devices/{id}/state",
-				"/api/builds/recent"
+				"/api/builds/recent",
+				"/api/certs/jwks",
+				"/api/certs/ca"
 			])
 		);
 		// A described answer is strict where the shape is closed: a field it does not name fails.
