@@ -51,6 +51,35 @@ const appendTrace = (param: string) =>
 	`(SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb) FROM (SELECT e, i FROM ` +
 	`jsonb_array_elements(trace || ${param}::jsonb) WITH ORDINALITY AS x(e, i) ORDER BY i LIMIT ` +
 	`${MAX_TRACE}) y)`;
+/**
+ * Stores the (rule, device) edge state if the stored one is still `version` (null: none yet);
+ * false when another writer came first.
+ */
+async function writeEdgeState(
+	tx: Sql,
+	ruleId: number,
+	deviceId: number,
+	version: number | null,
+	s: EdgeState
+): Promise<boolean> {
+	const vals = [ruleId, deviceId, s.armed, dt(s.pendingSince), s.pendingValue, dt(s.lastFiredAt), dt(s.lastTs)];
+	const rows =
+		version == null
+			? await tx.query(
+					`INSERT INTO automation_rule_state (rule_id, device_id, armed, pending_since,
+					 pending_value, last_fired_at, last_ts, version)
+					 VALUES ($1, $2, $3, $4, $5, $6, $7, 1) ON CONFLICT DO NOTHING RETURNING version`,
+					vals
+				)
+			: await tx.query(
+					`UPDATE automation_rule_state SET armed = $3, pending_since = $4, pending_value = $5,
+					 last_fired_at = $6, last_ts = $7, version = version + 1, updated_at = now()
+					 WHERE rule_id = $1 AND device_id = $2 AND version = $8 RETURNING version`,
+					[...vals, version]
+				);
+	return rows.length > 0;
+}
+
 /** (rule, device) state changes of one batch committed at once. */
 const INPUT_WORKERS = 6;
 /** Schedules handled at once in one sweep (the database pool has 10 connections). */
@@ -272,31 +301,7 @@ export class AutomationCore {
 		let dueAt: number | null = null;
 		const finished: Row[] = [];
 		await this.db.transaction(async tx => {
-			const vals = [
-				rule.id,
-				deviceId,
-				s.armed,
-				dt(s.pendingSince),
-				s.pendingValue,
-				dt(s.lastFiredAt),
-				dt(s.lastTs)
-			];
-			const ok =
-				version == null
-					? await tx.query(
-							`INSERT INTO automation_rule_state (rule_id, device_id, armed, pending_since,
-							 pending_value, last_fired_at, last_ts, version)
-							 VALUES ($1, $2, $3, $4, $5, $6, $7, 1) ON CONFLICT DO NOTHING RETURNING version`,
-							vals
-						)
-					: await tx.query(
-							`UPDATE automation_rule_state SET armed = $3, pending_since = $4, pending_value = $5,
-							 last_fired_at = $6, last_ts = $7,
-							 version = version + 1, updated_at = now() WHERE rule_id = $1 AND device_id = $2 AND
-							 version = $8 RETURNING version`,
-							[...vals, version]
-						);
-			if (!ok.length) throw new Conflict();
+			if (!(await writeEdgeState(tx, rule.id, deviceId, version, s))) throw new Conflict();
 			for (const e of effects) {
 				const key = `for:${rule.id}:${deviceId}:${e.pendingSince}`;
 				if (e.type === "wait") {
