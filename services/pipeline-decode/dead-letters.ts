@@ -6,7 +6,7 @@ import type { Database } from "../../mixins/db/database";
 import type { RawMqttMessage, Reading } from "../shared/contracts";
 import { insertReadings, readingProblem, toRow, type DeadLetterRow, type Row } from "../shared/pipeline/storage";
 import { decodeBatch, type LookupControllers } from "./decode-batch";
-import type { DeadLetterView } from "../shared/contracts/api";
+import type { DeadLetterReplay, DeadLetterView } from "../shared/contracts/api";
 
 export interface ListParams {
 	open: boolean;
@@ -67,12 +67,7 @@ export async function listDeadLetters(
 	return { total, rows: found.map(({ total: _t, ...r }) => r) };
 }
 
-export interface ReplayResult {
-	replayed: number;
-	failed: number;
-	rowsStored: number;
-	failures: { id: number; reason: string }[];
-}
+export type ReplayResult = DeadLetterReplay;
 
 /** Decodes open letters again (the caller cleared the metadata caches first) and stores what now decodes. */
 export async function replayDeadLetters(

@@ -30,7 +30,7 @@ import {
 	SensorDeleted,
 	type SensorInput
 } from "../shared/contracts/controller-sensors";
-import { DeadLetterView } from "../shared/contracts/api";
+import { DeadLetterReplay, DeadLetterView, DecodeStats } from "../shared/contracts/api";
 import { checkSensors, controllerMac, deleteSensor, putSensor, readSensors, replaceSensors } from "./sensors";
 
 /** A sensor number in a path: any id, so an unknown one is a 404 like an unknown device. */
@@ -38,13 +38,6 @@ const sensorParam = { ...idParam, positive: false, min: 0 } as const;
 
 /** Largest telemetry.readings message the decoder sends (readings). */
 const READINGS_PER_MESSAGE = 5000;
-
-interface DecodeStats {
-	decodedMessages: number;
-	readings: number;
-	deadLetters: number;
-	replayed: number;
-}
 
 type DecodeThis = Service & {
 	db: Database;
@@ -116,6 +109,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 		/** Decodes open dead letters again (after the metadata was fixed) and stores what now decodes. */
 		replayDeadLetters: {
 			rest: "POST /pipeline/dead-letters/replay",
+			answer: DeadLetterReplay,
 			auth: "admin",
 			params: {
 				ids: {
@@ -232,6 +226,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 
 		stats: {
 			rest: "GET /pipeline/decode/stats",
+			answer: DecodeStats,
 			handler(this: DecodeThis) {
 				return { ...this.stats };
 			}

@@ -347,3 +347,21 @@ export const RuleDeleted = Closed({
 	disabled: Type.Boolean(),
 	clearedAlerts: Type.Array(Id())
 });
+
+/** `POST /api/pipeline/dead-letters/replay`: what decoded this time, and why the others did not. */
+export const DeadLetterReplay = Closed({
+	replayed: Count(),
+	failed: Count(),
+	rowsStored: Count(),
+	failures: Type.Array(Closed({ id: Id(), reason: Str() }))
+});
+export type DeadLetterReplay = Static<typeof DeadLetterReplay>;
+
+/** `GET /api/pipeline/decode/stats`: this decoder's counters since it started. */
+export const DecodeStats = Closed({
+	decodedMessages: Count(),
+	readings: Count(),
+	deadLetters: Count(),
+	replayed: Count()
+});
+export type DecodeStats = Static<typeof DecodeStats>;
