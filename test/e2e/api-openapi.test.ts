@@ -321,6 +321,9 @@ describe("OpenAPI document of a full node", () => {
 			password: ADMIN_PASSWORD
 		});
 		expect(check(answerSchema(doc.paths["/api/users/auth"].post, "200"), login.body)).toBeNull();
+		const replay = await call(url, "POST", "/api/pipeline/dead-letters/replay", token, {});
+		expect(replay.status).toBe(200);
+		expect(check(answerSchema(doc.paths["/api/pipeline/dead-letters/replay"].post, "200"), replay.body)).toBeNull();
 		const verifyOp = doc.paths["/api/users/verify-token"].post;
 		for (const t of [token, "not-a-token"]) {
 			const r = await call(url, "POST", "/api/users/verify-token", undefined, { token: t });
@@ -367,7 +370,8 @@ describe("OpenAPI document of a full node", () => {
 				"/api/automation/devices/{id}/state",
 				"/api/builds/recent",
 				"/api/certs/jwks",
-				"/api/certs/ca"
+				"/api/certs/ca",
+				"/api/pipeline/decode/stats"
 			])
 		);
 		// A described answer is strict where the shape is closed: a field it does not name fails.
