@@ -153,7 +153,7 @@ export async function buildErrors(db: Sql, n: number): Promise<string> {
 	].join("\n");
 }
 
-/** Recent builds (successes and failures) for the dashboard. */
+/** Recent builds (successes and failures) for the dashboard, in the API's camelCase (docs/api.md). */
 export async function recentBuilds(db: Sql, limit: number) {
 	const rows = await db.query(
 		`SELECT at, event, request_hash, version, target, profile, duration_ms, images, error FROM build_events
@@ -163,11 +163,11 @@ export async function recentBuilds(db: Sql, limit: number) {
 	return rows.map(r => ({
 		at: new Date(r.at).toISOString(),
 		status: r.event === "successes" ? ("done" as const) : ("failed" as const),
-		request_hash: r.request_hash,
+		requestHash: r.request_hash,
 		version: r.version,
 		target: r.target,
 		profile: r.profile,
-		duration_ms: r.duration_ms,
+		durationMs: r.duration_ms,
 		images: r.images ?? [],
 		error: r.error
 	}));

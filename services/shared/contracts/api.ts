@@ -263,18 +263,19 @@ export const BuildCounts = Closed({
 });
 export type BuildCounts = Static<typeof BuildCounts>;
 
-/** One finished build of `GET /api/builds/recent` (keys as the build events record them). */
+/** One finished build of `GET /api/builds/recent` (fleetmesh's own route: camelCase, unlike the ASU ones). */
 export const RecentBuild = Type.Object({
 	at: IsoTime(),
 	status: Type.Union([Type.Literal("done"), Type.Literal("failed")]),
-	request_hash: Nullable(Str()),
+	requestHash: Nullable(Str()),
 	version: Nullable(Str()),
 	target: Nullable(Str()),
 	profile: Nullable(Str()),
-	duration_ms: Nullable(Num()),
-	images: Type.Array(Type.Object({ name: Str() })),
+	durationMs: Nullable(Num()),
+	images: Type.Array(Type.Object({ name: Str(), type: Type.Optional(Str()), filesystem: Type.Optional(Str()) })),
 	error: Nullable(Str())
 });
+export type RecentBuild = Static<typeof RecentBuild>;
 
 /** `GET /api/builds/recent`: the dashboard's Builds view (queue, builder, recent builds, counts, per day). */
 export const BuildsOverview = Closed({

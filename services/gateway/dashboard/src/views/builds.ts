@@ -5,29 +5,7 @@
  */
 import { ago, fmtTime, h } from "../lib/dom";
 import type { View } from "./view";
-import type { BuildCounts } from "../types";
-
-interface RecentBuild {
-	at: string;
-	status: "done" | "failed";
-	request_hash: string;
-	version: string;
-	target: string;
-	profile: string;
-	duration_ms: number | null;
-	images: Array<{ name: string; type: string; filesystem: string }>;
-	error: string | null;
-}
-
-interface BuildsOverview {
-	queue: { kind: string; waiting: number; active: number };
-	builder: string | null;
-	simulated: boolean;
-	problem: string | null;
-	items: RecentBuild[];
-	counts: BuildCounts;
-	perDay: { labels: string[]; datasets: Array<{ label: string; data: number[] }> };
-}
+import type { BuildsOverview } from "../types";
 
 /** Bars for requests, cache hits and failures per day (plain DOM: one column per day). */
 function perDayChart(perDay: BuildsOverview["perDay"]): HTMLElement {
@@ -128,7 +106,7 @@ export const buildsView: View = {
 					? o.items.map(b =>
 							h(
 								"tr",
-								{ "data-hash": b.request_hash },
+								{ "data-hash": b.requestHash },
 								h("td", { title: fmtTime(b.at) }, ago(b.at)),
 								h(
 									"td",
@@ -147,7 +125,7 @@ export const buildsView: View = {
 								h(
 									"td",
 									{ class: "num" },
-									b.duration_ms != null ? `${(b.duration_ms / 1000).toFixed(1)} s` : "—"
+									b.durationMs != null ? `${(b.durationMs / 1000).toFixed(1)} s` : "—"
 								),
 								h(
 									"td",
@@ -157,7 +135,7 @@ export const buildsView: View = {
 												h(
 													"a",
 													{
-														href: `/store/${b.request_hash}/${encodeURIComponent(i.name)}`,
+														href: `/store/${b.requestHash}/${encodeURIComponent(i.name)}`,
 														download: i.name,
 														class: "chip"
 													},
