@@ -34,7 +34,7 @@ import {
 	type TriggerSpec
 } from "./engine";
 import { classifyDeliveryError, commandBodyKey, desiredOf, retryDelayMs } from "./outbox";
-import { planDue } from "./planner";
+import { planDue, type DuePlan } from "./planner";
 import { commandToApi, ms, rowToEdge, scheduleSpec } from "./store";
 import { errorMessage } from "../shared/error-message";
 
@@ -335,203 +335,30 @@ export class AutomationCore {
 	 * A trigger fired: one run per (rule, device, pendingSince), unless the loop, depth or rate
 	 * guard suppresses it or the rule's mode says otherwise. Inside the state transaction.
 	 */
-	async createRuleRun(
-		tx: Sql,
-		rule: RuleRec,
-		deviceId: number,
-		fire: Extract<Effect, { type: "fire" }>
-	): Promise<{ runId: number | null; execute: boolean; disabled: boolean; finished: Row | null }> {
-		const t = rule.trigger;
-		const trigger =
-			t.type === "reading"
-				? {
-						type: "reading",
-						deviceId,
-						datapointId: t.datapointId,
-						value: fire.value,
-						ts: at(fire.ts),
-						pendingSince: at(fire.pendingSince),
-						heldMs: fire.heldMs
-					}
-				: {
-						type: "device_status",
-						deviceId,
-						status: fire.value,
-						ts: at(fire.ts),
-						pendingSince: at(fire.pendingSince),
-						heldMs: fire.heldMs
-					};
+	async createRuleRun(tx: Sql, rule: RuleRec, deviceId: number, fire: FireEffect): Promise<RuleRunResult> {
 		const trace: TraceStep[] = [
 			{ at: at(), path: "trigger", step: "trigger", ok: true, detail: { value: fire.value, heldMs: fire.heldMs } }
 		];
-
-		// Loop guard: a reading shortly after a command succeeded on this device was caused by it.
-		const [cause] = await tx.query(
-			`SELECT c.id, c.run_id, r.rule_id, r.chain, r.caused_by FROM automation_commands c
-			 JOIN automation_runs r ON r.id = c.run_id
-			 WHERE c.device_id = $1 AND c.status = 'succeeded' AND c.finished_at BETWEEN $2 AND $3
-			 ORDER BY c.finished_at DESC LIMIT 1`,
-			[deviceId, new Date(fire.pendingSince - this.d.loopWindowMs), new Date(fire.pendingSince + 1000)]
-		);
-		let causedBy: CausedBy | null = null;
-		let chain: number[] = [];
-		if (cause) {
-			const parent = cause.caused_by
-				? typeof cause.caused_by === "string"
-					? JSON.parse(cause.caused_by)
-					: cause.caused_by
-				: null;
-			causedBy = {
-				runId: Number(cause.run_id),
-				commandId: Number(cause.id),
-				ruleId: cause.rule_id == null ? null : Number(cause.rule_id),
-				depth: (parent?.depth ?? 0) + 1
-			};
-			chain = [...(cause.chain ?? []).map(Number), ...(cause.rule_id != null ? [Number(cause.rule_id)] : [])];
-		}
-		let guard: { reason: "loop" | "depth" | "rate_limit"; detail: Record<string, unknown> } | null = null;
-		if (causedBy && chain.includes(rule.id)) guard = { reason: "loop", detail: { chain, depth: causedBy.depth } };
-		else if (causedBy && causedBy.depth > this.d.maxDepth)
-			guard = { reason: "depth", detail: { depth: causedBy.depth, maxDepth: this.d.maxDepth } };
-		else {
-			const [{ n }] = await tx.query(
-				"SELECT count(*)::int AS n FROM automation_runs WHERE rule_id = $1 AND source = 'rule' AND " +
-					"started_at > $2 AND status NOT IN ('suppressed', 'skipped')",
-				[rule.id, new Date(now() - 3_600_000)]
-			);
-			if (Number(n) >= rule.maxRunsPerHour)
-				guard = {
-					reason: "rate_limit",
-					detail: { runsLastHour: Number(n), maxRunsPerHour: rule.maxRunsPerHour }
-				};
-		}
-		const base = [
-			rule.id,
-			deviceId,
-			new Date(fire.pendingSince),
-			JSON.stringify(trigger),
-			JSON.stringify(rule.conditions),
-			JSON.stringify(rule.actions),
-			causedBy ? JSON.stringify(causedBy) : null,
-			chain,
-			rule.deviceIds,
-			rule.createdBy
-		];
-		const insert = (status: RunStatus, steps: TraceStep[], finishedAt: Date | null) =>
-			tx.query(
-				`INSERT INTO automation_runs (source, rule_id, device_id, pending_since, trigger, conditions, actions,
-				 caused_by, chain, device_ids, created_by, status, trace, finished_at)
-				 VALUES ('rule', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-				 ON CONFLICT (rule_id, device_id, pending_since) WHERE source = 'rule' DO NOTHING RETURNING *`,
-				[...base, status, JSON.stringify(steps), finishedAt]
-			);
-
-		if (guard) {
-			trace.push({
-				at: at(),
-				path: "trigger",
-				step: "guard",
-				ok: false,
-				detail: { reason: guard.reason, ...guard.detail }
-			});
-			const [row] = await insert("suppressed", trace, new Date());
-			let disabled = false;
-			if (row) {
-				const counted = guard.reason !== "rate_limit";
-				const [r] = await tx.query(
-					`UPDATE automation_rules SET suppressed_streak = suppressed_streak + $2::int, ` +
-						`updated_at = now() WHERE id = $1 RETURNING suppressed_streak`,
-					[rule.id, counted ? 1 : 0]
-				);
-				const reason =
-					guard.reason === "rate_limit"
-						? "rate_limit"
-						: Number(r?.suppressed_streak) >= SUPPRESSIONS_TO_DISABLE
-							? "loop"
-							: null;
-				if (reason) {
-					await tx.query(
-						"UPDATE automation_rules SET enabled = false, disabled_reason = $2, updated_at = " +
-							"now() WHERE id = $1",
-						[rule.id, reason]
-					);
-					await tx.query("DELETE FROM automation_timers WHERE kind = 'for' AND rule_id = $1", [rule.id]);
-					disabled = true;
-					this.d.log.warn(`automation: rule ${rule.id} '${rule.name}' disabled (${reason})`);
-				}
-			}
-			return { runId: row ? Number(row.id) : null, execute: false, disabled, finished: row ?? null };
-		}
+		const { causedBy, chain } = await findCause(tx, deviceId, fire.pendingSince, this.d.loopWindowMs);
+		const ctx: RuleRunContext = { rule, deviceId, fire, causedBy, chain };
+		const guard = await checkGuards(tx, rule, causedBy, chain, this.d.maxDepth);
+		if (guard) return suppressRuleRun(tx, ctx, trace, guard, this.d.log);
 		// A caused run that passed the guards is a legitimate chain: the loop streak starts over.
 		if (causedBy)
 			await tx.query(
 				"UPDATE automation_rules SET suppressed_streak = 0 WHERE id = $1 AND suppressed_streak <> 0",
 				[rule.id]
 			);
-
-		const active = await tx.query(
-			"SELECT id, status, trace FROM automation_runs WHERE rule_id = $1 AND source = 'rule' AND " +
-				"status IN ('running', 'waiting') ORDER BY id FOR UPDATE",
-			[rule.id]
-		);
-		let queued = false;
-		if (active.length) {
-			if (rule.mode === "single" || active.length >= MAX_ACTIVE_RUNS) {
-				// Counted in the active run's trace; this crossing gets no run of its own.
-				const run = active[0];
-				const steps: TraceStep[] = [];
-				steps.push({
-					at: at(),
-					path: "trigger",
-					step: "ignored",
-					ok: false,
-					detail: {
-						value: fire.value,
-						ts: at(fire.ts),
-						deviceId,
-						reason:
-							rule.mode === "single"
-								? "mode single: a run is in progress"
-								: `${MAX_ACTIVE_RUNS} runs in progress`
-					}
-				});
-				await tx.query(`UPDATE automation_runs SET trace = ${appendTrace("$2")} WHERE id = $1`, [
-					run.id,
-					JSON.stringify(steps)
-				]);
-				return { runId: null, execute: false, disabled: false, finished: null };
-			}
-			if (rule.mode === "restart") {
-				for (const run of active) {
-					const steps: TraceStep[] = [];
-					steps.push({
-						at: at(),
-						path: "trigger",
-						step: "restarted",
-						ok: false,
-						detail: { reason: "mode restart: a new trigger" }
-					});
-					await tx.query(
-						`UPDATE automation_runs SET status = 'cancelled', finished_at = now(), trace = ` +
-							`${appendTrace("$2")} WHERE id = $1`,
-						[run.id, JSON.stringify(steps)]
-					);
-					await tx.query("DELETE FROM automation_timers WHERE key = $1", [`run:${run.id}`]);
-				}
-			}
-			if (rule.mode === "queued") queued = true;
-		}
-		const [row] = await insert(
-			queued ? "waiting" : "running",
-			queued
-				? [...trace, { at: at(), path: "trigger", step: "queued", ok: true, detail: { behind: active.length } }]
-				: trace,
-			null
-		);
-		if (!row) return { runId: null, execute: false, disabled: false, finished: null };
-		await this.insertRunTimer(tx, Number(row.id), queued);
+		const slot = await applyRunMode(tx, rule, deviceId, fire);
+		if (!slot) return noRun();
+		const steps: TraceStep[] = slot.queued
+			? [...trace, { at: at(), path: "trigger", step: "queued", ok: true, detail: { behind: slot.behind } }]
+			: trace;
+		const [row] = await insertRuleRun(tx, ctx, slot.queued ? "waiting" : "running", steps, null);
+		if (!row) return noRun();
+		await this.insertRunTimer(tx, Number(row.id), slot.queued);
 		this.counters.runs++;
-		return { runId: Number(row.id), execute: !queued, disabled: false, finished: null };
+		return { runId: Number(row.id), execute: !slot.queued, disabled: false, finished: null };
 	}
 
 	/**
@@ -561,86 +388,97 @@ export class AutomationCore {
 			await this.db.query("DELETE FROM automation_timers WHERE key = $1", [`run:${runId}`]);
 			return;
 		}
-		const trace = parseTrace(run.trace);
-		// Steps of this execution not yet written (appended, see appendTrace).
-		const fresh: TraceStep[] = [];
-		const add = (step: TraceStep) => {
-			trace.push(step);
-			fresh.push(step);
-		};
-		const take = () => JSON.stringify(fresh.splice(0));
-		const conditions = (
-			typeof run.conditions === "string" ? JSON.parse(run.conditions) : run.conditions
-		) as Condition[];
-		const actions = (typeof run.actions === "string" ? JSON.parse(run.actions) : run.actions) as Action[];
+		const trace = runTrace(parseTrace(run.trace));
+		const conditions = parseJson<Condition[]>(run.conditions);
+		const actions = parseJson<Action[]>(run.actions);
 		let next = Number(run.next_action);
 		if (run.status === "waiting")
 			await this.db.query("UPDATE automation_runs SET status = 'running' WHERE id = $1", [runId]);
-		if (next === 0 && conditions.length && !trace.some(s => s.step === "condition")) {
-			for (let i = 0; i < conditions.length; i++) {
-				const res = await this.checkCondition(conditions[i], now());
-				add({ at: at(), path: `conditions[${i}]`, step: "condition", ok: res.ok, detail: res.detail });
-				if (!res.ok) return this.finishRun(run, fresh, "skipped");
-			}
+		// Conditions are checked once: a run resumed after a delay or a restart has them in its trace.
+		if (next === 0 && conditions.length && !trace.all.some(s => s.step === "condition")) {
+			if (!(await this.checkRunConditions(conditions, trace))) return this.finishRun(run, trace.fresh, "skipped");
 		}
 		for (; next < actions.length; next++) {
 			const a = actions[next];
-			if (a.type === "delay") {
-				const dueAt = now() + (parseDuration(a.for) ?? 0);
-				add({
-					at: at(),
-					path: `actions[${next}]`,
-					step: "delay",
-					ok: true,
-					detail: { for: a.for, until: at(dueAt) }
-				});
-				await this.db.transaction(async tx => {
-					await tx.query(
-						`UPDATE automation_runs SET status = 'waiting', next_action = $2, trace = ` +
-							`${appendTrace("$3")} WHERE id = $1`,
-						[runId, next + 1, take()]
-					);
-					await tx.query(
-						"UPDATE automation_timers SET due_at = $2, lease_owner = NULL, lease_until = NULL " +
-							"WHERE key = $1",
-						[`run:${runId}`, new Date(dueAt)]
-					);
-				});
-				this.wake(dueAt);
-				return;
-			}
-			const cmd = await this.ensureCommand({
-				deviceId: a.deviceId,
-				action: a.action,
-				params: a.params as Record<string, unknown>,
-				ttl: a.ttl,
-				ttlMs: parseDuration(a.ttl) ?? 60_000,
-				caller: "system",
-				idempotencyKey: `run:${runId}:${next}`,
-				source: run.source,
-				runId,
-				createdBy: run.created_by ?? null
-			});
-			const after = cmd.row.status === "queued" ? ((await this.deliver(Number(cmd.row.id))) ?? cmd.row) : cmd.row;
-			const status = after.status as CommandStatus;
-			add({
-				at: at(),
-				path: `actions[${next}]`,
-				step: "command",
-				ok: status === "succeeded" || status === "queued" || status === "sending",
-				detail: {
-					commandId: Number(after.id),
-					deviceId: a.deviceId,
-					status,
-					...(after.error ? { error: parseJson(after.error) } : {})
-				}
-			});
-			await this.db.query(
-				`UPDATE automation_runs SET next_action = $2, trace = ${appendTrace("$3")} WHERE id = $1`,
-				[runId, next + 1, take()]
-			);
+			if (a.type === "delay") return this.pauseRun(runId, next, a.for, trace);
+			await this.runCommandAction(run, runId, next, a, trace);
 		}
-		await this.finishRun(run, fresh, null);
+		await this.finishRun(run, trace.fresh, null);
+	}
+
+	/** Checks the run's conditions in order, each into the trace; false at the first that does not hold. */
+	async checkRunConditions(conditions: Condition[], trace: RunTrace): Promise<boolean> {
+		for (let i = 0; i < conditions.length; i++) {
+			const res = await this.checkCondition(conditions[i], now());
+			trace.add({ at: at(), path: `conditions[${i}]`, step: "condition", ok: res.ok, detail: res.detail });
+			if (!res.ok) return false;
+		}
+		return true;
+	}
+
+	/**
+	 * A delay action: the run waits, its timer released and due when the delay ends, so any
+	 * instance resumes it at the next action.
+	 */
+	async pauseRun(runId: number, index: number, delay: string, trace: RunTrace): Promise<void> {
+		const dueAt = now() + (parseDuration(delay) ?? 0);
+		trace.add({
+			at: at(),
+			path: `actions[${index}]`,
+			step: "delay",
+			ok: true,
+			detail: { for: delay, until: at(dueAt) }
+		});
+		await this.db.transaction(async tx => {
+			await tx.query(
+				`UPDATE automation_runs SET status = 'waiting', next_action = $2, trace = ` +
+					`${appendTrace("$3")} WHERE id = $1`,
+				[runId, index + 1, trace.take()]
+			);
+			await tx.query(
+				"UPDATE automation_timers SET due_at = $2, lease_owner = NULL, lease_until = NULL WHERE key = $1",
+				[`run:${runId}`, new Date(dueAt)]
+			);
+		});
+		this.wake(dueAt);
+	}
+
+	/**
+	 * A command action: its command (one per run and action, by idempotency key, so a resumed run
+	 * never sends twice), delivered now when queued; the outcome goes into the trace.
+	 */
+	async runCommandAction(run: Row, runId: number, index: number, a: CommandStep, trace: RunTrace): Promise<void> {
+		const cmd = await this.ensureCommand({
+			deviceId: a.deviceId,
+			action: a.action,
+			params: a.params,
+			ttl: a.ttl,
+			ttlMs: parseDuration(a.ttl) ?? 60_000,
+			caller: "system",
+			idempotencyKey: `run:${runId}:${index}`,
+			source: run.source,
+			runId,
+			createdBy: run.created_by ?? null
+		});
+		const after = cmd.row.status === "queued" ? ((await this.deliver(Number(cmd.row.id))) ?? cmd.row) : cmd.row;
+		const status = after.status as CommandStatus;
+		trace.add({
+			at: at(),
+			path: `actions[${index}]`,
+			step: "command",
+			ok: status === "succeeded" || status === "queued" || status === "sending",
+			detail: {
+				commandId: Number(after.id),
+				deviceId: a.deviceId,
+				status,
+				...(after.error ? { error: parseJson(after.error) } : {})
+			}
+		});
+		await this.db.query(`UPDATE automation_runs SET next_action = $2, trace = ${appendTrace("$3")} WHERE id = $1`, [
+			runId,
+			index + 1,
+			trace.take()
+		]);
 	}
 
 	async checkCondition(c: Condition, t: number): Promise<{ ok: boolean; detail: Record<string, unknown> }> {
@@ -1046,111 +884,94 @@ export class AutomationCore {
 		await Promise.all(Array.from({ length: Math.min(SCHEDULE_WORKERS, due.length) }, worker));
 	}
 
+	/**
+	 * Claims a due schedule's occurrence (compare-and-set on next_run_at, so one instance wins)
+	 * and records its runs in one transaction; then executes the started ones.
+	 */
 	async runDueSchedule(s: Row, t: number): Promise<void> {
 		const plan = planDue(scheduleSpec(s), ms(s.next_run_at)!, t, s.misfire);
 		const started: number[] = [];
 		const finished: Row[] = [];
 		await this.db.transaction(async tx => {
-			const claimed = await tx.query(
-				"UPDATE automation_schedules SET next_run_at = $3, last_run_at = COALESCE($4, " +
-					"last_run_at), updated_at = now() WHERE id = $1 AND next_run_at = $2 RETURNING id",
-				[
-					s.id,
-					s.next_run_at,
-					plan.next == null ? null : new Date(plan.next),
-					plan.runs.length ? new Date(plan.runs[plan.runs.length - 1].scheduledFor) : null
-				]
-			);
-			if (!claimed.length) return; // another instance took this occurrence
-			const actions = JSON.stringify(parseJson(s.actions));
-			const insert = (
-				scheduledFor: number,
-				misfired: boolean,
-				status: RunStatus,
-				trace: TraceStep[],
-				finishedAt: Date | null
-			) =>
-				tx.query(
-					`INSERT INTO automation_runs (source, schedule_id, status, scheduled_for, misfired, trigger,
-					 actions, trace, device_ids, created_by, finished_at)
-					 VALUES ('schedule', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-					 ON CONFLICT (schedule_id, scheduled_for) WHERE source = 'schedule' DO NOTHING RETURNING *`,
-					[
-						s.id,
-						status,
-						new Date(scheduledFor),
-						misfired,
-						JSON.stringify({ type: "schedule", scheduledFor: at(scheduledFor), misfired }),
-						actions,
-						JSON.stringify(trace),
-						s.device_ids,
-						s.created_by,
-						finishedAt
-					]
-				);
+			if (!(await claimOccurrence(tx, s, plan))) return; // another instance took this occurrence
 			if (plan.missed != null) {
-				const [row] = await insert(
-					plan.missed,
-					true,
-					"missed",
-					[
-						{
-							at: at(),
-							path: "trigger",
-							step: "missed",
-							ok: false,
-							detail: { scheduledFor: at(plan.missed), misfire: "skip" }
-						}
-					],
-					new Date()
-				);
-				if (row) finished.push(row);
-			}
-			for (const r of plan.runs) {
-				const [active] = await tx.query(
-					"SELECT count(*)::int AS n FROM automation_runs WHERE schedule_id = $1 AND source = " +
-						"'schedule' AND status IN ('running', 'waiting')",
-					[s.id]
-				);
-				const busy = Number(active.n) > 0;
 				const step: TraceStep = {
 					at: at(),
 					path: "trigger",
-					step: "trigger",
-					ok: true,
-					detail: { scheduledFor: at(r.scheduledFor), lateMs: t - r.scheduledFor, misfired: r.misfired }
+					step: "missed",
+					ok: false,
+					detail: { scheduledFor: at(plan.missed), misfire: "skip" }
 				};
-				if (busy && (s.mode === "single" || Number(active.n) >= MAX_ACTIVE_RUNS)) {
-					const [row] = await insert(
-						r.scheduledFor,
-						r.misfired,
-						"skipped",
-						[
-							step,
-							{
-								at: at(),
-								path: "trigger",
-								step: "ignored",
-								ok: false,
-								detail: { reason: "mode single: a run is in progress" }
-							}
-						],
-						new Date()
-					);
-					if (row) finished.push(row);
-					continue;
-				}
-				const queued = busy && s.mode === "queued";
-				const [row] = await insert(r.scheduledFor, r.misfired, queued ? "waiting" : "running", [step], null);
-				if (!row) continue;
-				await this.insertRunTimer(tx, Number(row.id), queued);
-				if (!queued) started.push(Number(row.id));
+				const [row] = await insertScheduleRun(tx, s, plan.missed, true, "missed", [step], new Date());
+				if (row) finished.push(row);
+			}
+			for (const r of plan.runs) {
+				const res = await this.startScheduleRun(tx, s, r, t);
+				if (res.finished) finished.push(res.finished);
+				if (res.started != null) started.push(res.started);
 			}
 		});
 		for (const r of finished) this.emitRunFinished(r);
 		// In order: the runs of one schedule in one sweep keep their occurrence order.
 		for (const id of started) await this.executeRun(id);
 		if (plan.next != null) this.wake(plan.next);
+	}
+
+	/**
+	 * One due occurrence: skipped when the schedule's mode (single, or MAX_ACTIVE_RUNS reached)
+	 * says a run in progress excludes it, waiting behind it in mode queued, else started.
+	 */
+	async startScheduleRun(
+		tx: Sql,
+		s: Row,
+		r: DuePlan["runs"][number],
+		t: number
+	): Promise<{ started: number | null; finished: Row | null }> {
+		const [active] = await tx.query(
+			"SELECT count(*)::int AS n FROM automation_runs WHERE schedule_id = $1 AND source = " +
+				"'schedule' AND status IN ('running', 'waiting')",
+			[s.id]
+		);
+		const busy = Number(active.n) > 0;
+		const step: TraceStep = {
+			at: at(),
+			path: "trigger",
+			step: "trigger",
+			ok: true,
+			detail: { scheduledFor: at(r.scheduledFor), lateMs: t - r.scheduledFor, misfired: r.misfired }
+		};
+		if (busy && (s.mode === "single" || Number(active.n) >= MAX_ACTIVE_RUNS)) {
+			const ignored: TraceStep = {
+				at: at(),
+				path: "trigger",
+				step: "ignored",
+				ok: false,
+				detail: { reason: "mode single: a run is in progress" }
+			};
+			const [row] = await insertScheduleRun(
+				tx,
+				s,
+				r.scheduledFor,
+				r.misfired,
+				"skipped",
+				[step, ignored],
+				new Date()
+			);
+			return { started: null, finished: row ?? null };
+		}
+		const queued = busy && s.mode === "queued";
+		const [row] = await insertScheduleRun(
+			tx,
+			s,
+			r.scheduledFor,
+			r.misfired,
+			queued ? "waiting" : "running",
+			[step],
+			null
+		);
+		if (!row) return { started: null, finished: null };
+		await this.insertRunTimer(tx, Number(row.id), queued);
+		return { started: queued ? null : Number(row.id), finished: null };
 	}
 
 	async sweepOutbox(): Promise<void> {
@@ -1193,6 +1014,280 @@ export class AutomationCore {
 			[cutoff]
 		);
 	}
+}
+
+// ---- the steps of a rule run's creation (AutomationCore.createRuleRun) ----------------------
+
+type FireEffect = Extract<Effect, { type: "fire" }>;
+type Guard = { reason: "loop" | "depth" | "rate_limit"; detail: Record<string, unknown> };
+type RuleRunResult = { runId: number | null; execute: boolean; disabled: boolean; finished: Row | null };
+/** What a rule run row is made of besides its status and trace. */
+type RuleRunContext = {
+	rule: RuleRec;
+	deviceId: number;
+	fire: FireEffect;
+	causedBy: CausedBy | null;
+	chain: number[];
+};
+
+const noRun = (): RuleRunResult => ({ runId: null, execute: false, disabled: false, finished: null });
+
+/** The trigger as stored on the run: what crossed, when, and how long it held. */
+function ruleTrigger(rule: RuleRec, deviceId: number, fire: FireEffect): Record<string, unknown> {
+	const t = rule.trigger;
+	const when = { ts: at(fire.ts), pendingSince: at(fire.pendingSince), heldMs: fire.heldMs };
+	return t.type === "reading"
+		? { type: "reading", deviceId, datapointId: t.datapointId, value: fire.value, ...when }
+		: { type: "device_status", deviceId, status: fire.value, ...when };
+}
+
+/**
+ * Loop guard input: a reading shortly after a command succeeded on this device was caused by
+ * that command's run; the chain is the rules that led to it.
+ */
+async function findCause(
+	tx: Sql,
+	deviceId: number,
+	pendingSince: number,
+	loopWindowMs: number
+): Promise<{ causedBy: CausedBy | null; chain: number[] }> {
+	const [cause] = await tx.query(
+		`SELECT c.id, c.run_id, r.rule_id, r.chain, r.caused_by FROM automation_commands c
+		 JOIN automation_runs r ON r.id = c.run_id
+		 WHERE c.device_id = $1 AND c.status = 'succeeded' AND c.finished_at BETWEEN $2 AND $3
+		 ORDER BY c.finished_at DESC LIMIT 1`,
+		[deviceId, new Date(pendingSince - loopWindowMs), new Date(pendingSince + 1000)]
+	);
+	if (!cause) return { causedBy: null, chain: [] };
+	const parent = cause.caused_by ? parseJson<CausedBy | null>(cause.caused_by) : null;
+	const causedBy: CausedBy = {
+		runId: Number(cause.run_id),
+		commandId: Number(cause.id),
+		ruleId: cause.rule_id == null ? null : Number(cause.rule_id),
+		depth: (parent?.depth ?? 0) + 1
+	};
+	const chain = [...(cause.chain ?? []).map(Number), ...(cause.rule_id != null ? [Number(cause.rule_id)] : [])];
+	return { causedBy, chain };
+}
+
+/** The guard that suppresses this run, if any: a loop in its causes, too deep a chain, or the hourly rate. */
+async function checkGuards(
+	tx: Sql,
+	rule: RuleRec,
+	causedBy: CausedBy | null,
+	chain: number[],
+	maxDepth: number
+): Promise<Guard | null> {
+	if (causedBy && chain.includes(rule.id)) return { reason: "loop", detail: { chain, depth: causedBy.depth } };
+	if (causedBy && causedBy.depth > maxDepth) return { reason: "depth", detail: { depth: causedBy.depth, maxDepth } };
+	const [{ n }] = await tx.query(
+		"SELECT count(*)::int AS n FROM automation_runs WHERE rule_id = $1 AND source = 'rule' AND " +
+			"started_at > $2 AND status NOT IN ('suppressed', 'skipped')",
+		[rule.id, new Date(now() - 3_600_000)]
+	);
+	if (Number(n) < rule.maxRunsPerHour) return null;
+	return { reason: "rate_limit", detail: { runsLastHour: Number(n), maxRunsPerHour: rule.maxRunsPerHour } };
+}
+
+/** Inserts the rule run unless this (rule, device, crossing) has one already (then no row). */
+function insertRuleRun(
+	tx: Sql,
+	ctx: RuleRunContext,
+	status: RunStatus,
+	steps: TraceStep[],
+	finishedAt: Date | null
+): Promise<Row[]> {
+	const { rule, deviceId, fire, causedBy, chain } = ctx;
+	return tx.query(
+		`INSERT INTO automation_runs (source, rule_id, device_id, pending_since, trigger, conditions, actions,
+		 caused_by, chain, device_ids, created_by, status, trace, finished_at)
+		 VALUES ('rule', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		 ON CONFLICT (rule_id, device_id, pending_since) WHERE source = 'rule' DO NOTHING RETURNING *`,
+		[
+			rule.id,
+			deviceId,
+			new Date(fire.pendingSince),
+			JSON.stringify(ruleTrigger(rule, deviceId, fire)),
+			JSON.stringify(rule.conditions),
+			JSON.stringify(rule.actions),
+			causedBy ? JSON.stringify(causedBy) : null,
+			chain,
+			rule.deviceIds,
+			rule.createdBy,
+			status,
+			JSON.stringify(steps),
+			finishedAt
+		]
+	);
+}
+
+/** A guard stopped the trigger: the run is kept as `suppressed`, with the guard's reason in its trace. */
+async function suppressRuleRun(
+	tx: Sql,
+	ctx: RuleRunContext,
+	trace: TraceStep[],
+	guard: Guard,
+	log: CoreDeps["log"]
+): Promise<RuleRunResult> {
+	trace.push({
+		at: at(),
+		path: "trigger",
+		step: "guard",
+		ok: false,
+		detail: { reason: guard.reason, ...guard.detail }
+	});
+	const [row] = await insertRuleRun(tx, ctx, "suppressed", trace, new Date());
+	// Counted once per crossing: a redelivered reading finds the run and counts nothing.
+	const disabled = row ? await countSuppression(tx, ctx.rule, guard, log) : false;
+	return { runId: row ? Number(row.id) : null, execute: false, disabled, finished: row ?? null };
+}
+
+/**
+ * Adds a loop or depth suppression to the rule's streak and disables the rule once the streak
+ * reaches SUPPRESSIONS_TO_DISABLE; a rate limit disables it at once. True when disabled.
+ */
+async function countSuppression(tx: Sql, rule: RuleRec, guard: Guard, log: CoreDeps["log"]): Promise<boolean> {
+	const counted = guard.reason !== "rate_limit";
+	const [r] = await tx.query(
+		`UPDATE automation_rules SET suppressed_streak = suppressed_streak + $2::int, ` +
+			`updated_at = now() WHERE id = $1 RETURNING suppressed_streak`,
+		[rule.id, counted ? 1 : 0]
+	);
+	const reason =
+		guard.reason === "rate_limit"
+			? "rate_limit"
+			: Number(r?.suppressed_streak) >= SUPPRESSIONS_TO_DISABLE
+				? "loop"
+				: null;
+	if (!reason) return false;
+	await tx.query(
+		"UPDATE automation_rules SET enabled = false, disabled_reason = $2, updated_at = now() WHERE id = $1",
+		[rule.id, reason]
+	);
+	await tx.query("DELETE FROM automation_timers WHERE kind = 'for' AND rule_id = $1", [rule.id]);
+	log.warn(`automation: rule ${rule.id} '${rule.name}' disabled (${reason})`);
+	return true;
+}
+
+/**
+ * What the rule's mode does with its runs in progress (locked until commit): null when this
+ * crossing gets no run (mode single, or MAX_ACTIVE_RUNS reached: counted in the oldest active
+ * run's trace); restart cancels them; queued waits behind them.
+ */
+async function applyRunMode(
+	tx: Sql,
+	rule: RuleRec,
+	deviceId: number,
+	fire: FireEffect
+): Promise<{ queued: boolean; behind: number } | null> {
+	const active = await tx.query(
+		"SELECT id, status, trace FROM automation_runs WHERE rule_id = $1 AND source = 'rule' AND " +
+			"status IN ('running', 'waiting') ORDER BY id FOR UPDATE",
+		[rule.id]
+	);
+	if (!active.length) return { queued: false, behind: 0 };
+	if (rule.mode === "single" || active.length >= MAX_ACTIVE_RUNS) {
+		const reason =
+			rule.mode === "single" ? "mode single: a run is in progress" : `${MAX_ACTIVE_RUNS} runs in progress`;
+		const steps: TraceStep[] = [
+			{
+				at: at(),
+				path: "trigger",
+				step: "ignored",
+				ok: false,
+				detail: { value: fire.value, ts: at(fire.ts), deviceId, reason }
+			}
+		];
+		await tx.query(`UPDATE automation_runs SET trace = ${appendTrace("$2")} WHERE id = $1`, [
+			active[0].id,
+			JSON.stringify(steps)
+		]);
+		return null;
+	}
+	if (rule.mode === "restart") for (const run of active) await cancelForRestart(tx, run.id);
+	return { queued: rule.mode === "queued", behind: active.length };
+}
+
+/** Mode restart: a new trigger cancels a run in progress (and its timer), noted in its trace. */
+async function cancelForRestart(tx: Sql, runId: unknown): Promise<void> {
+	const steps: TraceStep[] = [
+		{ at: at(), path: "trigger", step: "restarted", ok: false, detail: { reason: "mode restart: a new trigger" } }
+	];
+	await tx.query(
+		`UPDATE automation_runs SET status = 'cancelled', finished_at = now(), trace = ` +
+			`${appendTrace("$2")} WHERE id = $1`,
+		[runId, JSON.stringify(steps)]
+	);
+	await tx.query("DELETE FROM automation_timers WHERE key = $1", [`run:${runId}`]);
+}
+
+// ---- a run's trace while it executes (AutomationCore.executeRun) ----------------------------
+
+type CommandStep = Extract<Action, { type: "command" }>;
+/** The trace so far (`all`) and the steps of this execution not yet written (`fresh`, appended, see appendTrace). */
+type RunTrace = { all: TraceStep[]; fresh: TraceStep[]; add(step: TraceStep): void; take(): string };
+
+function runTrace(all: TraceStep[]): RunTrace {
+	const fresh: TraceStep[] = [];
+	return {
+		all,
+		fresh,
+		add(step) {
+			all.push(step);
+			fresh.push(step);
+		},
+		take: () => JSON.stringify(fresh.splice(0))
+	};
+}
+
+// ---- the steps of a due schedule (AutomationCore.runDueSchedule) -----------------------------
+
+/**
+ * Moves the schedule's next run on if it is still the one read (false: another instance
+ * claimed this occurrence first).
+ */
+async function claimOccurrence(tx: Sql, s: Row, plan: DuePlan): Promise<boolean> {
+	const claimed = await tx.query(
+		"UPDATE automation_schedules SET next_run_at = $3, last_run_at = COALESCE($4, " +
+			"last_run_at), updated_at = now() WHERE id = $1 AND next_run_at = $2 RETURNING id",
+		[
+			s.id,
+			s.next_run_at,
+			plan.next == null ? null : new Date(plan.next),
+			plan.runs.length ? new Date(plan.runs[plan.runs.length - 1].scheduledFor) : null
+		]
+	);
+	return claimed.length > 0;
+}
+
+/** Inserts the run of one occurrence unless it has one already (then no row). */
+function insertScheduleRun(
+	tx: Sql,
+	s: Row,
+	scheduledFor: number,
+	misfired: boolean,
+	status: RunStatus,
+	trace: TraceStep[],
+	finishedAt: Date | null
+): Promise<Row[]> {
+	return tx.query(
+		`INSERT INTO automation_runs (source, schedule_id, status, scheduled_for, misfired, trigger,
+		 actions, trace, device_ids, created_by, finished_at)
+		 VALUES ('schedule', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		 ON CONFLICT (schedule_id, scheduled_for) WHERE source = 'schedule' DO NOTHING RETURNING *`,
+		[
+			s.id,
+			status,
+			new Date(scheduledFor),
+			misfired,
+			JSON.stringify({ type: "schedule", scheduledFor: at(scheduledFor), misfired }),
+			JSON.stringify(parseJson(s.actions)),
+			JSON.stringify(trace),
+			s.device_ids,
+			s.created_by,
+			finishedAt
+		]
+	);
 }
 
 function dt(t: number | null): Date | null {
