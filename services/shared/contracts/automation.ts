@@ -66,31 +66,23 @@ export const Action = Type.Union([
 ]);
 export type Action = Static<typeof Action>;
 
+/** What a reading trigger and a reading condition both name: the datapoint and its bounds. */
+const readingBounds = {
+	deviceId: Id(),
+	datapoint: Str(),
+	datapointId: Id(),
+	above: Nullable(Type.Number()),
+	below: Nullable(Type.Number())
+};
+
 export const Trigger = Type.Union([
-	Closed({
-		type: Type.Literal("reading"),
-		deviceId: Id(),
-		datapoint: Str(),
-		datapointId: Id(),
-		above: Nullable(Type.Number()),
-		below: Nullable(Type.Number()),
-		hysteresis: Type.Number(),
-		for: Str()
-	}),
+	Closed({ type: Type.Literal("reading"), ...readingBounds, hysteresis: Type.Number(), for: Str() }),
 	Closed({ type: Type.Literal("device_status"), deviceId: Id(), to: Str(), for: Str() })
 ]);
 export type Trigger = Static<typeof Trigger>;
 
 export const Condition = Type.Union([
-	Closed({
-		type: Type.Literal("reading"),
-		deviceId: Id(),
-		datapoint: Str(),
-		datapointId: Id(),
-		above: Nullable(Type.Number()),
-		below: Nullable(Type.Number()),
-		maxAge: Nullable(Str())
-	}),
+	Closed({ type: Type.Literal("reading"), ...readingBounds, maxAge: Nullable(Str()) }),
 	Closed({
 		type: Type.Literal("time"),
 		after: Nullable(Str()),
