@@ -43,6 +43,7 @@ import SigningService from "../../services/signing/signing.service";
 import { buildDashboard } from "../../services/gateway/dashboard/build";
 import { createTestBroker, tempDir, uniqueNamespace } from "../../test/helpers/broker";
 import { findChromium } from "../../test/helpers/chromium";
+import { signIn } from "../lib/login";
 
 const { values: args } = parseArgs({
 	options: {
@@ -313,16 +314,7 @@ async function benchChart(s: Seeded): Promise<void> {
 		await broker.start();
 		const gw = broker.getLocalService("gateway") as unknown as { server: import("node:http").Server };
 		const url = `http://127.0.0.1:${(gw.server.address() as { port: number }).port}`;
-		let token = "";
-		for (let i = 0; i < 100 && !token; i++) {
-			const res = await fetch(`${url}/api/users/auth`, {
-				method: "POST",
-				headers: { "content-type": "application/json" },
-				body: JSON.stringify({ email, password })
-			});
-			if (res.ok) token = ((await res.json()) as { access_token: string }).access_token;
-			else await new Promise(r => setTimeout(r, 100));
-		}
+		const token = await signIn(url, email, password);
 		console.log(`chart: Chromium from ${browser.source}; device page ${url}/#/devices/${s.dense}`);
 		const drawn = (page: import("playwright-core").Page, what: RegExp) =>
 			page.waitForFunction(
@@ -474,16 +466,7 @@ async function benchLive(): Promise<void> {
 		const db = (broker.getLocalService("monitoring") as unknown as { db: Database }).db;
 		const gw = broker.getLocalService("gateway") as unknown as { server: import("node:http").Server };
 		const url = `http://127.0.0.1:${(gw.server.address() as { port: number }).port}`;
-		let token = "";
-		for (let i = 0; i < 100 && !token; i++) {
-			const res = await fetch(`${url}/api/users/auth`, {
-				method: "POST",
-				headers: { "content-type": "application/json" },
-				body: JSON.stringify({ email, password })
-			});
-			if (res.ok) token = ((await res.json()) as { access_token: string }).access_token;
-			else await new Promise(r => setTimeout(r, 100));
-		}
+		const token = await signIn(url, email, password);
 		// 10 devices, 3 datapoints each; clients spread evenly over the device rooms.
 		const devs: { id: number; dps: number[] }[] = [];
 		for (let d = 0; d < 10; d++) {
