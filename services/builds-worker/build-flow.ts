@@ -97,131 +97,179 @@ export interface BuildInput {
 }
 
 export async function runBuild(input: BuildInput): Promise<Record<string, unknown>> {
-	const { request: req, requestHash, builder, signal } = input;
-	let out = { stdout: "", stderr: "" };
-	const meta: Partial<BuildMeta> = { detail: "init", imagebuilder_status: "init", request: req };
-	const set = async (m: Partial<BuildMeta>) => {
-		Object.assign(meta, m);
-		await input.setMeta(meta);
-	};
-	const fail = async (message: string): Promise<never> => {
-		await set({
-			detail: `Error: ${message}`,
-			imagebuilder_status: "failed",
-			stdout: out.stdout,
-			stderr: out.stderr
-		});
-		throw new BuildFailure(`Error: ${message}`, out.stdout, out.stderr);
-	};
-	await set({});
-	await set({ imagebuilder_status: "container_setup" });
-	let env: BuildEnv;
-	try {
-		env = await builder.open(req, requestHash, signal);
-	} catch (err) {
-		if (err instanceof BuildFailure) {
-			out = { stdout: err.stdout, stderr: err.stderr };
-			return fail(err.message.replace(/^Error: /, ""));
-		}
-		throw err;
-	}
+	const { request: req, requestHash, builder } = input;
+	const progress = buildProgress(input);
+	await progress.set({});
+	await progress.set({ imagebuilder_status: "container_setup" });
+	const env = await openBuilder(input, progress);
 	const binDir = path.join(input.storeDir, requestHash);
-	let buildCmd: string[];
-	let buildCmdPackages: string[];
-	let manifest: Record<string, string>;
+	let built: Built;
 	try {
-		await injectFiles(env, req);
-		const exec = async (argv: string[]) => {
-			const r = await env.exec(argv, { signal });
-			if (signal.aborted) throw signal.reason ?? new Error("build aborted");
-			out = { stdout: r.stdout, stderr: r.stderr };
-			await set({ stdout: r.stdout, stderr: r.stderr });
-			return r;
-		};
-		const info = await exec(["make", "info"]);
-		await set({ imagebuilder_status: "validate_revision" });
-		const revision = /Current Revision: "(r.+)"/.exec(info.stdout)?.[1];
-		if (!revision) return await fail(`Could not set up ImageBuilder (returncode=${info.code})`);
-		if (req.version_code && revision !== req.version_code)
-			return await fail(`Received incorrect version ${revision} (requested ${req.version_code})`);
-		const defaults = new Set(
-			(/Default Packages: (.*)\n/.exec(info.stdout)?.[1] ?? "").split(/\s+/).filter(Boolean)
-		);
-		const escaped = req.profile.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-		const profilePkgs = new Set(
-			(new RegExp(`${escaped}:\\n    .+\\n    Packages: (.*?)\\n`).exec(info.stdout)?.[1] ?? "")
-				.split(/\s+/)
-				.filter(Boolean)
-		);
-
-		if (!input.skipPackageChanges) applyPackageChanges(req);
-		buildCmdPackages = req.diff_packages
-			? diffPackages(req.packages, new Set([...defaults, ...profilePkgs]))
-			: req.packages;
-
-		await set({ imagebuilder_status: "validate_manifest" });
-		const packagesArg = `PACKAGES=${buildCmdPackages.join(" ")}`;
-		const m = await exec(["make", "manifest", `PROFILE=${req.profile}`, packagesArg, "STRIP_ABI=1"]);
-		if (m.code !== 0) return await fail(packageErrors(m.stderr));
-		manifest = parseManifest(m.stdout);
-		for (const pkg of keysOf(req.packages_versions)) {
-			if (!(pkg in manifest)) return await fail(`Impossible package selection: ${pkg} not in manifest`);
-			if (req.packages_versions[pkg] !== manifest[pkg])
-				return await fail(
-					`Impossible package selection: ${pkg} version not as requested: ` +
-						`${req.packages_versions[pkg]} vs. ${manifest[pkg]}`
-				);
-		}
-		buildCmd = [
-			"make",
-			"image",
-			`PROFILE=${req.profile}`,
-			packagesArg,
-			`EXTRA_IMAGE_NAME=${packagesHash(Object.keys(manifest)).slice(0, 12)}`,
-			`BIN_DIR=${env.binDir}`
-		];
-		if (req.defaults) buildCmd.push(`FILES=${env.filesDir}`);
-		if (req.rootfs_size_mb) buildCmd.push(`ROOTFS_PARTSIZE=${req.rootfs_size_mb}`);
-		if (req.filesystem) buildCmd.push(`ROOTFS_FILESYSTEM=${req.filesystem}`);
-		const shownCmd = builder.simulated ? [...buildCmd, SIMULATED_NOTE] : buildCmd;
-		await set({ imagebuilder_status: "building_image", build_cmd: shownCmd });
-		const img = await exec(buildCmd);
-		if (/is too big|out of space\?/.test(img.stderr)) return await fail("Selected packages exceed device storage");
-		if (img.code !== 0) return await fail("Error while building firmware. See stdout/stderr");
-		await fs.rm(binDir, { recursive: true, force: true });
-		await env.copyOut(binDir);
-		buildCmd = shownCmd;
+		built = await buildInEnv(input, env, progress, binDir);
 	} finally {
 		await env.close().catch(() => undefined);
 	}
+	const { top, profile } = await readBuiltProfiles(binDir, req.profile, progress);
+	const result: Record<string, unknown> = {
+		...top,
+		manifest: built.manifest,
+		...profile,
+		id: req.profile,
+		bin_dir: requestHash,
+		build_cmd_packages: built.buildCmdPackages,
+		build_at: buildAt(top.source_date_epoch),
+		detail: "done",
+		build_cmd: built.buildCmd,
+		stdout: progress.out.stdout,
+		stderr: progress.out.stderr
+	};
+	if (builder.simulated) result.simulated = true;
+	await progress.set({ imagebuilder_status: "done", detail: "done" });
+	return result;
+}
 
+/** What the ImageBuilder steps produced, for the result. */
+interface Built {
+	/** The image command as shown (with the simulated note when simulated). */
+	buildCmd: string[];
+	buildCmdPackages: string[];
+	manifest: Record<string, string>;
+}
+
+/**
+ * The build's metadata as clients poll it (merged on every change), the output of the last
+ * step, and `fail`, which records both before it throws the BuildFailure.
+ */
+function buildProgress(input: BuildInput) {
+	const meta: Partial<BuildMeta> = { detail: "init", imagebuilder_status: "init", request: input.request };
+	const progress = {
+		out: { stdout: "", stderr: "" },
+		async set(m: Partial<BuildMeta>): Promise<void> {
+			Object.assign(meta, m);
+			await input.setMeta(meta);
+		},
+		async fail(message: string): Promise<never> {
+			const { stdout, stderr } = progress.out;
+			await progress.set({ detail: `Error: ${message}`, imagebuilder_status: "failed", stdout, stderr });
+			throw new BuildFailure(`Error: ${message}`, stdout, stderr);
+		}
+	};
+	return progress;
+}
+type Progress = ReturnType<typeof buildProgress>;
+
+/** The builder's environment; a builder's own BuildFailure (e.g. no such ImageBuilder) is recorded as the build's. */
+async function openBuilder(input: BuildInput, progress: Progress): Promise<BuildEnv> {
+	try {
+		return await input.builder.open(input.request, input.requestHash, input.signal);
+	} catch (err) {
+		if (!(err instanceof BuildFailure)) throw err;
+		progress.out = { stdout: err.stdout, stderr: err.stderr };
+		return progress.fail(err.message.replace(/^Error: /, ""));
+	}
+}
+
+/** One ImageBuilder command; its output becomes the build's last output (shown on failure). */
+async function execStep(env: BuildEnv, argv: string[], signal: AbortSignal, progress: Progress) {
+	const r = await env.exec(argv, { signal });
+	if (signal.aborted) throw signal.reason ?? new Error("build aborted");
+	progress.out = { stdout: r.stdout, stderr: r.stderr };
+	await progress.set({ stdout: r.stdout, stderr: r.stderr });
+	return r;
+}
+
+/**
+ * make info -> revision check -> package changes -> make manifest -> version check -> make image,
+ * then the images copied into the store at `binDir`.
+ */
+async function buildInEnv(input: BuildInput, env: BuildEnv, progress: Progress, binDir: string): Promise<Built> {
+	const { request: req, builder, signal } = input;
+	await injectFiles(env, req);
+	const exec = (argv: string[]) => execStep(env, argv, signal, progress);
+	const info = await exec(["make", "info"]);
+	await progress.set({ imagebuilder_status: "validate_revision" });
+	const { revision, defaultPackages } = parseInfo(info.stdout, req.profile);
+	if (!revision) return await progress.fail(`Could not set up ImageBuilder (returncode=${info.code})`);
+	if (req.version_code && revision !== req.version_code)
+		return await progress.fail(`Received incorrect version ${revision} (requested ${req.version_code})`);
+
+	if (!input.skipPackageChanges) applyPackageChanges(req);
+	const buildCmdPackages = req.diff_packages ? diffPackages(req.packages, defaultPackages) : req.packages;
+
+	await progress.set({ imagebuilder_status: "validate_manifest" });
+	const packagesArg = `PACKAGES=${buildCmdPackages.join(" ")}`;
+	const m = await exec(["make", "manifest", `PROFILE=${req.profile}`, packagesArg, "STRIP_ABI=1"]);
+	if (m.code !== 0) return await progress.fail(packageErrors(m.stderr));
+	const manifest = parseManifest(m.stdout);
+	const mismatch = versionMismatch(req, manifest);
+	if (mismatch) return await progress.fail(mismatch);
+
+	const buildCmd = imageCommand(req, env, packagesArg, manifest);
+	const shownCmd = builder.simulated ? [...buildCmd, SIMULATED_NOTE] : buildCmd;
+	await progress.set({ imagebuilder_status: "building_image", build_cmd: shownCmd });
+	const img = await exec(buildCmd);
+	if (/is too big|out of space\?/.test(img.stderr))
+		return await progress.fail("Selected packages exceed device storage");
+	if (img.code !== 0) return await progress.fail("Error while building firmware. See stdout/stderr");
+	await fs.rm(binDir, { recursive: true, force: true });
+	await env.copyOut(binDir);
+	return { buildCmd: shownCmd, buildCmdPackages, manifest };
+}
+
+/** From `make info`: the ImageBuilder's revision, and the default plus the profile's own packages. */
+function parseInfo(stdout: string, profile: string): { revision: string | undefined; defaultPackages: Set<string> } {
+	const words = (s: string | undefined) => (s ?? "").split(/\s+/).filter(Boolean);
+	const escaped = profile.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+	const profilePkgs = new RegExp(`${escaped}:\\n    .+\\n    Packages: (.*?)\\n`).exec(stdout)?.[1];
+	return {
+		revision: /Current Revision: "(r.+)"/.exec(stdout)?.[1],
+		defaultPackages: new Set([...words(/Default Packages: (.*)\n/.exec(stdout)?.[1]), ...words(profilePkgs)])
+	};
+}
+
+/** A requested package version the manifest does not have, as the failure message (null: all match). */
+function versionMismatch(req: BuildRequest, manifest: Record<string, string>): string | null {
+	for (const pkg of keysOf(req.packages_versions)) {
+		if (!(pkg in manifest)) return `Impossible package selection: ${pkg} not in manifest`;
+		if (req.packages_versions[pkg] !== manifest[pkg])
+			return (
+				`Impossible package selection: ${pkg} version not as requested: ` +
+				`${req.packages_versions[pkg]} vs. ${manifest[pkg]}`
+			);
+	}
+	return null;
+}
+
+/** `make image` with the request's options; EXTRA_IMAGE_NAME names the package set (upstream's image names). */
+function imageCommand(req: BuildRequest, env: BuildEnv, packagesArg: string, manifest: Record<string, string>) {
+	const cmd = [
+		"make",
+		"image",
+		`PROFILE=${req.profile}`,
+		packagesArg,
+		`EXTRA_IMAGE_NAME=${packagesHash(Object.keys(manifest)).slice(0, 12)}`,
+		`BIN_DIR=${env.binDir}`
+	];
+	if (req.defaults) cmd.push(`FILES=${env.filesDir}`);
+	if (req.rootfs_size_mb) cmd.push(`ROOTFS_PARTSIZE=${req.rootfs_size_mb}`);
+	if (req.filesystem) cmd.push(`ROOTFS_FILESYSTEM=${req.filesystem}`);
+	return cmd;
+}
+
+/** The stored profiles.json: its top level and the built profile, with every image's sha256 recomputed. */
+async function readBuiltProfiles(binDir: string, profileId: string, progress: Progress) {
 	const json = await fs.readFile(path.join(binDir, "profiles.json"), "utf8").catch(() => null);
-	if (json == null) return fail("No JSON file found");
+	if (json == null) return progress.fail("No JSON file found");
 	const content = JSON.parse(json) as BuiltProfiles;
-	const profile = content.profiles?.[req.profile];
-	if (!profile) return fail("Profile not found in JSON file");
+	const profile = content.profiles?.[profileId];
+	if (!profile) return progress.fail("Profile not found in JSON file");
 	// What a client downloads is what it checks: the digest of the stored file, not the builder's claim.
 	for (const image of profile.images ?? []) {
 		const data = await fs.readFile(path.join(binDir, image.name)).catch(() => null);
 		if (data) image.sha256 = crypto.createHash("sha256").update(data).digest("hex");
 	}
 	const { profiles: _profiles, ...top } = content;
-	const result: Record<string, unknown> = {
-		...top,
-		manifest,
-		...profile,
-		id: req.profile,
-		bin_dir: requestHash,
-		build_cmd_packages: buildCmdPackages,
-		build_at: buildAt(top.source_date_epoch),
-		detail: "done",
-		build_cmd: buildCmd,
-		stdout: out.stdout,
-		stderr: out.stderr
-	};
-	if (builder.simulated) result.simulated = true;
-	await set({ imagebuilder_status: "done", detail: "done" });
-	return result;
+	return { top, profile };
 }
 
 async function injectFiles(env: BuildEnv, req: BuildRequest): Promise<void> {
