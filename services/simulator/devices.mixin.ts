@@ -63,6 +63,105 @@ interface PlugParams {
 	address?: number;
 }
 
+/** A BME280 on the simulated I2C bus `sim-i2c-<bus>` (the bus is made on first use). */
+function plugI2cChip(buses: Map<string, SimulatedI2cBus>, id: string, p: PlugParams): Plugged {
+	const busName = `sim-i2c-${p.bus ?? 1}`;
+	let bus = buses.get(busName);
+	if (!bus) buses.set(busName, (bus = new SimulatedI2cBus()));
+	const address = p.address ?? 0x76;
+	const chip = new SimulatedBme280();
+	bus.chips.set(address, chip);
+	// The raw temperature wanders a little so the stream is visibly alive.
+	let n = 0;
+	const wobble = setInterval(() => (chip.adc.adcT = 519888 + Math.round(400 * Math.sin(n++ / 10))), 1000);
+	return {
+		id,
+		kind: p.kind,
+		path: busName,
+		subsystem: "i2c-dev",
+		properties: { ...udevPropertiesFor("bme280", undefined, p.bus ?? 1) },
+		linesWritten: 0,
+		linesSkipped: 0,
+		stop: async () => {
+			clearInterval(wobble);
+			bus.chips.delete(address);
+		}
+	};
+}
+
+/**
+ * A board on a PTY pair, with the udev properties and by-id link of the real one; the host end
+ * is served (Modbus slave) or written (line protocols). The PTY is closed if that fails to start.
+ */
+async function plugPtyDevice(
+	simDir: string,
+	id: string,
+	port: number,
+	p: PlugParams,
+	serial: string
+): Promise<Plugged> {
+	const props = udevPropertiesFor(p.kind, serial, port);
+	const link = path.join(simDir, "serial/by-id", byIdName(props));
+	const pty = await createPtyPair(link, path.join(simDir, "host", `${id}.pty`));
+	props.DEVLINKS = link;
+	props.DEVNAME = pty.deviceNode;
+	const dev: Plugged = {
+		id,
+		kind: p.kind,
+		path: pty.deviceNode,
+		subsystem: "tty",
+		properties: props,
+		linesWritten: 0,
+		linesSkipped: 0,
+		stop: async () => undefined
+	};
+	let stopHost: () => Promise<void>;
+	try {
+		stopHost =
+			p.kind === "modbus-sensor"
+				? startModbusSlave(pty, dev)
+				: await startLineWriter(pty, p.rateHz ?? (p.kind === "gps" ? 1 : 2), linesFor(p), dev);
+	} catch (err) {
+		await pty.close();
+		throw err;
+	}
+	dev.stop = async () => {
+		await stopHost().catch(() => undefined);
+		await pty.close();
+	};
+	return dev;
+}
+
+/** The lines a line-protocol board sends as its n-th output. */
+function linesFor(p: PlugParams): (n: number) => string[] {
+	if (p.kind === "gps") return n => gpsSentences(n);
+	if (p.kind === "esp32") return n => [esp32Line(n)];
+	return n => [arduinoLine(n, p.lines)];
+}
+
+/**
+ * A Modbus RTU slave on the host end: input registers 1/2 are temperature and humidity × 10;
+ * holding registers take writes (shown in `dev.registers`).
+ */
+function startModbusSlave(pty: PtyPair, dev: Plugged): () => Promise<void> {
+	// eslint-disable-next-line @typescript-eslint/no-require-imports -- only when Modbus is opened
+	const { ServerSerial } = require("modbus-serial");
+	const holding = new Map<number, number>([
+		[1, 215],
+		[2, 455]
+	]);
+	dev.registers = holding;
+	const vector = {
+		getInputRegister: (addr: number) =>
+			addr === 1 ? Math.round((21.5 + Math.sin(Date.now() / 60000)) * 10) : addr === 2 ? 455 : 0,
+		getHoldingRegister: (addr: number) => holding.get(addr) ?? 0,
+		setRegister: (addr: number, value: number) => void holding.set(addr, value)
+	};
+	const server = new ServerSerial(vector, { path: pty.hostPath, baudRate: 9600, unitID: 1 });
+	server.on("error", () => undefined);
+	return () => new Promise<void>(r => server.close(() => r()));
+}
+
 /** Writes lines to the host end of a PTY at a rate; skips (and counts) when nobody reads. */
 async function startLineWriter(
 	pty: PtyPair,
@@ -208,90 +307,16 @@ export const DevicesMixin = defineMixin<DevicesThis>({
 			if (this.plugged.has(id))
 				throw new Errors.MoleculerClientError(`simulated device '${id}' is already plugged`, 409, "CONFLICT");
 			const port = ++this.portSeq;
-			let dev: Plugged;
-			if (p.kind === "bme280") {
-				const busName = `sim-i2c-${p.bus ?? 1}`;
-				let bus = this.i2cBuses.get(busName);
-				if (!bus) this.i2cBuses.set(busName, (bus = new SimulatedI2cBus()));
-				const address = p.address ?? 0x76;
-				const chip = new SimulatedBme280();
-				bus.chips.set(address, chip);
-				// The raw temperature wanders a little so the stream is visibly alive.
-				let n = 0;
-				const wobble = setInterval(() => (chip.adc.adcT = 519888 + Math.round(400 * Math.sin(n++ / 10))), 1000);
-				dev = {
-					id,
-					kind: p.kind,
-					path: busName,
-					subsystem: "i2c-dev",
-					properties: { ...udevPropertiesFor("bme280", undefined, p.bus ?? 1) },
-					linesWritten: 0,
-					linesSkipped: 0,
-					stop: async () => {
-						clearInterval(wobble);
-						bus!.chips.delete(address);
-					}
-				};
-			} else {
-				const serial = p.serial ?? stableSerial(fleetEnv(this.broker).dataDir, id);
-				const props = udevPropertiesFor(p.kind, serial, port);
-				const link = path.join(this.simDir, "serial/by-id", byIdName(props));
-				const pty = await createPtyPair(link, path.join(this.simDir, "host", `${id}.pty`));
-				props.DEVLINKS = link;
-				props.DEVNAME = pty.deviceNode;
-				dev = {
-					id,
-					kind: p.kind,
-					path: pty.deviceNode,
-					subsystem: "tty",
-					properties: props,
-					linesWritten: 0,
-					linesSkipped: 0,
-					stop: async () => undefined
-				};
-				let stopWriter: () => Promise<void> = async () => undefined;
-				try {
-					if (p.kind === "modbus-sensor") {
-						// eslint-disable-next-line @typescript-eslint/no-require-imports -- only when Modbus is opened
-						const { ServerSerial } = require("modbus-serial");
-						// Input registers 1/2: temperature and humidity × 10; holding registers take writes.
-						const holding = new Map<number, number>([
-							[1, 215],
-							[2, 455]
-						]);
-						dev.registers = holding;
-						const vector = {
-							getInputRegister: (addr: number) =>
-								addr === 1
-									? Math.round((21.5 + Math.sin(Date.now() / 60000)) * 10)
-									: addr === 2
-										? 455
-										: 0,
-							getHoldingRegister: (addr: number) => holding.get(addr) ?? 0,
-							setRegister: (addr: number, value: number) => void holding.set(addr, value)
-						};
-						const server = new ServerSerial(vector, { path: pty.hostPath, baudRate: 9600, unitID: 1 });
-						server.on("error", () => undefined);
-						stopWriter = () => new Promise<void>(r => server.close(() => r()));
-					} else {
-						const rate = p.rateHz ?? (p.kind === "gps" ? 1 : 2);
-						const next =
-							p.kind === "gps"
-								? (n: number) => gpsSentences(n)
-								: p.kind === "esp32"
-									? (n: number) => [esp32Line(n)]
-									: (n: number) => [arduinoLine(n, p.lines)];
-						stopWriter = await startLineWriter(pty, rate, next, dev);
-					}
-				} catch (err) {
-					await pty.close();
-					throw err;
-				}
-				dev.stop = async () => {
-					await stopWriter().catch(() => undefined);
-					await pty.close();
-				};
-			}
+			const dev =
+				p.kind === "bme280"
+					? plugI2cChip(this.i2cBuses, id, p)
+					: await plugPtyDevice(
+							this.simDir,
+							id,
+							port,
+							p,
+							p.serial ?? stableSerial(fleetEnv(this.broker).dataDir, id)
+						);
 			this.plugged.set(id, dev);
 			try {
 				await this.broker.call(
