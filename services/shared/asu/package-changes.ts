@@ -107,82 +107,108 @@ const LANGUAGE_PACKS: Record<string, Record<string, string>> = {
 export function applyPackageChanges(
 	req: Pick<BuildRequest, "version" | "target" | "profile" | "packages">
 ): PackageChange[] {
-	const changes: PackageChange[] = [];
-	const add = (pkg: string, reason: string) => {
-		if (req.packages.includes(pkg)) return;
-		req.packages.push(pkg);
-		changes.push({ type: "addition", action: "add", package: pkg, reason, automatic: true });
-	};
-	const remove = (pkg: string, reason: string): boolean => {
-		const i = req.packages.indexOf(pkg);
-		if (i < 0) return false;
-		req.packages.splice(i, 1);
-		changes.push({ type: "removal", action: "remove", package: pkg, reason, automatic: true });
-		return true;
-	};
+	const c = changeList(req.packages);
 	const { version, target, profile } = req;
-
-	if (version.startsWith("23.05")) {
-		if (target === "mediatek/mt7622")
-			add("kmod-mt7622-firmware", "mt7622 wireless firmware is a separate package in 23.05");
-		else if (target === "ath79/generic") {
-			if (ATH79_RTL8366S.has(profile))
-				add("kmod-switch-rtl8366s", "switch driver is a separate package in 23.05");
-			else if (profile === "buffalo_wzr-hp-g300nh-rb")
-				add("kmod-switch-rtl8366rb", "switch driver is a separate package in 23.05");
-		}
-	}
-	if (version.startsWith("24.10")) {
-		const i = req.packages.indexOf("auc");
-		if (i >= 0) {
-			req.packages.splice(i, 1);
-			const had = req.packages.includes("owut");
-			if (!had) req.packages.push("owut");
-			changes.push({
-				type: "migration",
-				action: "replace",
-				from_package: "auc",
-				to_package: "owut",
-				reason: "auc was replaced by owut in 24.10",
-				automatic: true
-			});
-		}
-		if (profile === "tplink_archer-c6-v2")
-			add("ipq-wifi-tplink_archer-c6-v2", "board wireless calibration is a separate package in 24.10");
-		if (target === "mediatek/filogic" || target === "mediatek/mt7622" || target === "mediatek/mt7623")
-			add("fitblk", "mediatek images need fitblk from 24.10 on");
-	}
-	if (version.startsWith("25.12")) {
-		const dsa = "switch driver is a separate package in 25.12";
-		if (MV88E6XXX[target]?.has(profile)) add("kmod-dsa-mv88e6xxx", dsa);
-		else if (target === "lantiq/xrx200" || target === "lantiq/xrx200_legacy") {
-			add("kmod-dsa-gswip", dsa);
-			const legacy = target === "lantiq/xrx200_legacy";
-			if ((legacy ? LEGACY_PHY22F : XRX200_PHY22F).has(profile)) {
-				add("xrx200-rev1.1-phy22f-firmware", "PHY firmware is a separate package in 25.12");
-				add("xrx200-rev1.2-phy22f-firmware", "PHY firmware is a separate package in 25.12");
-			} else if ((legacy ? LEGACY_PHY11G : XRX200_PHY11G).has(profile)) {
-				add("xrx200-rev1.1-phy11g-firmware", "PHY firmware is a separate package in 25.12");
-				add("xrx200-rev1.2-phy11g-firmware", "PHY firmware is a separate package in 25.12");
-			}
-		} else if (HCI_UART[target]?.has(profile))
-			add("kmod-hci-uart", "Bluetooth UART driver is a separate package in 25.12");
-		else if (target === "ath79/mikrotik")
-			add("kmod-ag71xx-legacy", "MikroTik ath79 boards need the legacy ag71xx driver in 25.12");
-	}
+	if (version.startsWith("23.05")) changesFor2305(c, target, profile);
+	if (version.startsWith("24.10")) changesFor2410(c, target, profile);
+	if (version.startsWith("25.12")) changesFor2512(c, target, profile);
 	if (version === "SNAPSHOT") {
-		remove("kmod-nf-conntrack6", "merged into kmod-nf-conntrack in snapshots");
-		remove("kmod-lib-crc32c", "rolled into other kernel modules in snapshots");
+		c.remove("kmod-nf-conntrack6", "merged into kmod-nf-conntrack in snapshots");
+		c.remove("kmod-lib-crc32c", "rolled into other kernel modules in snapshots");
 	}
+	renameLanguagePacks(c, version);
+	for (const pkg of [...c.packages]) {
+		if (pkg.startsWith("luci-i18n-") && pkg.endsWith("-en"))
+			c.remove(pkg, "English is built in: -en language packs no longer exist");
+	}
+	return c.changes;
+}
+
+/** The request's package list with the changes made to it so far. */
+function changeList(packages: string[]) {
+	const changes: PackageChange[] = [];
+	return {
+		packages,
+		changes,
+		add(pkg: string, reason: string): void {
+			if (packages.includes(pkg)) return;
+			packages.push(pkg);
+			changes.push({ type: "addition", action: "add", package: pkg, reason, automatic: true });
+		},
+		remove(pkg: string, reason: string): boolean {
+			const i = packages.indexOf(pkg);
+			if (i < 0) return false;
+			packages.splice(i, 1);
+			changes.push({ type: "removal", action: "remove", package: pkg, reason, automatic: true });
+			return true;
+		}
+	};
+}
+type ChangeList = ReturnType<typeof changeList>;
+
+/** 23.05: drivers and firmware split out of the kernel packages. */
+function changesFor2305(c: ChangeList, target: string, profile: string): void {
+	if (target === "mediatek/mt7622")
+		c.add("kmod-mt7622-firmware", "mt7622 wireless firmware is a separate package in 23.05");
+	else if (target === "ath79/generic") {
+		if (ATH79_RTL8366S.has(profile)) c.add("kmod-switch-rtl8366s", "switch driver is a separate package in 23.05");
+		else if (profile === "buffalo_wzr-hp-g300nh-rb")
+			c.add("kmod-switch-rtl8366rb", "switch driver is a separate package in 23.05");
+	}
+}
+
+/** 24.10: auc became owut; board calibration and fitblk are packages of their own. */
+function changesFor2410(c: ChangeList, target: string, profile: string): void {
+	const i = c.packages.indexOf("auc");
+	if (i >= 0) {
+		c.packages.splice(i, 1);
+		if (!c.packages.includes("owut")) c.packages.push("owut");
+		c.changes.push({
+			type: "migration",
+			action: "replace",
+			from_package: "auc",
+			to_package: "owut",
+			reason: "auc was replaced by owut in 24.10",
+			automatic: true
+		});
+	}
+	if (profile === "tplink_archer-c6-v2")
+		c.add("ipq-wifi-tplink_archer-c6-v2", "board wireless calibration is a separate package in 24.10");
+	if (target === "mediatek/filogic" || target === "mediatek/mt7622" || target === "mediatek/mt7623")
+		c.add("fitblk", "mediatek images need fitblk from 24.10 on");
+}
+
+/** 25.12: DSA switch drivers, lantiq PHY firmware, the Bluetooth UART and MikroTik's legacy ag71xx. */
+function changesFor2512(c: ChangeList, target: string, profile: string): void {
+	const dsa = "switch driver is a separate package in 25.12";
+	if (MV88E6XXX[target]?.has(profile)) c.add("kmod-dsa-mv88e6xxx", dsa);
+	else if (target === "lantiq/xrx200" || target === "lantiq/xrx200_legacy") {
+		c.add("kmod-dsa-gswip", dsa);
+		const legacy = target === "lantiq/xrx200_legacy";
+		if ((legacy ? LEGACY_PHY22F : XRX200_PHY22F).has(profile)) {
+			c.add("xrx200-rev1.1-phy22f-firmware", "PHY firmware is a separate package in 25.12");
+			c.add("xrx200-rev1.2-phy22f-firmware", "PHY firmware is a separate package in 25.12");
+		} else if ((legacy ? LEGACY_PHY11G : XRX200_PHY11G).has(profile)) {
+			c.add("xrx200-rev1.1-phy11g-firmware", "PHY firmware is a separate package in 25.12");
+			c.add("xrx200-rev1.2-phy11g-firmware", "PHY firmware is a separate package in 25.12");
+		}
+	} else if (HCI_UART[target]?.has(profile))
+		c.add("kmod-hci-uart", "Bluetooth UART driver is a separate package in 25.12");
+	else if (target === "ath79/mikrotik")
+		c.add("kmod-ag71xx-legacy", "MikroTik ath79 boards need the legacy ag71xx driver in 25.12");
+}
+
+/** Language packs renamed in `version` or before (renamed in place, keeping the list's order). */
+function renameLanguagePacks(c: ChangeList, version: string): void {
 	// Python compares the version strings themselves: "SNAPSHOT" >= "24.10", "23.05.5" < "24.10".
 	for (const [from, packs] of Object.entries(LANGUAGE_PACKS)) {
 		if (!(version >= from)) continue;
-		req.packages.forEach((pkg, i) => {
+		c.packages.forEach((pkg, i) => {
 			for (const [oldPrefix, newPrefix] of Object.entries(packs)) {
 				if (!pkg.startsWith(oldPrefix)) continue;
 				const renamed = newPrefix + pkg.split(oldPrefix).join("");
-				req.packages[i] = renamed;
-				changes.push({
+				c.packages[i] = renamed;
+				c.changes.push({
 					type: "migration",
 					action: "replace",
 					from_package: pkg,
@@ -193,9 +219,4 @@ export function applyPackageChanges(
 			}
 		});
 	}
-	for (const pkg of [...req.packages]) {
-		if (pkg.startsWith("luci-i18n-") && pkg.endsWith("-en"))
-			remove(pkg, "English is built in: -en language packs no longer exist");
-	}
-	return changes;
 }
