@@ -56,7 +56,7 @@ export class AlertEngine {
 	 * the offline alerts those devices end, then the document copies.
 	 */
 	ingest(readings: Reading[]): AlertEffect[] {
-		const { meta, rules, ruleStates } = this.state;
+		const { meta } = this.state;
 		const sorted = [...readings].sort((a, b) => toMs(a.ts) - toMs(b.ts));
 		const effects: AlertEffect[] = [];
 		const devices = new Set<number>();
@@ -64,49 +64,9 @@ export class AlertEngine {
 			const at = toMs(r.ts);
 			const m = meta.get(r.datapointId);
 			devices.add(r.deviceId);
-			effects.push({
-				type: "live",
-				deviceId: r.deviceId,
-				reading: {
-					datapointId: r.datapointId,
-					label: m?.label ?? `#${r.datapointId}`,
-					unit: m?.unit ?? null,
-					value: r.value,
-					ts: at
-				}
-			});
+			effects.push({ type: "live", deviceId: r.deviceId, reading: pointOf(r, m, at) });
 			// A datapoint id that belongs to another device is a mapping error upstream: no alerts on it.
-			if (!m || m.deviceId !== r.deviceId) continue;
-			for (const rule of rules.get(r.datapointId) ?? []) {
-				const key = `${rule.id}:${r.deviceId}`;
-				let state = ruleStates.get(key);
-				if (!state) ruleStates.set(key, (state = initialState()));
-				const d = evaluate(rule, state, r.value, at);
-				if (!d) continue;
-				if (d.action === "raise") {
-					effects.push({
-						type: "raise",
-						alert: {
-							kind: "threshold",
-							ruleId: rule.id,
-							deviceId: r.deviceId,
-							datapointId: r.datapointId,
-							severity: rule.severity,
-							message: `${m.device}: ${describeThreshold(rule, m.label, m.unit, d.value)}`,
-							value: d.value,
-							at: new Date(d.at)
-						}
-					});
-				} else {
-					effects.push({
-						type: "clear",
-						kind: "threshold",
-						ruleId: rule.id,
-						deviceId: r.deviceId,
-						at: new Date(d.at)
-					});
-				}
-			}
+			if (m && m.deviceId === r.deviceId) this.evaluateRules(r, m, at, effects);
 		}
 		effects.push({ type: "touch", deviceIds: [...devices] });
 		for (const d of devices) {
@@ -115,18 +75,54 @@ export class AlertEngine {
 		}
 		effects.push({
 			type: "store",
-			readings: sorted.map(r => {
-				const m = meta.get(r.datapointId);
-				return {
-					deviceId: r.deviceId,
-					datapointId: r.datapointId,
-					label: m?.label ?? `#${r.datapointId}`,
-					unit: m?.unit ?? null,
-					value: r.value,
-					ts: toMs(r.ts)
-				};
-			})
+			readings: sorted.map(r => ({ deviceId: r.deviceId, ...pointOf(r, meta.get(r.datapointId), toMs(r.ts)) }))
 		});
 		return effects;
 	}
+
+	/** The decisions of the datapoint's threshold rules on one reading (each rule's state per device). */
+	private evaluateRules(r: Reading, m: DatapointMeta, at: number, effects: AlertEffect[]): void {
+		const { rules, ruleStates } = this.state;
+		for (const rule of rules.get(r.datapointId) ?? []) {
+			const key = `${rule.id}:${r.deviceId}`;
+			let state = ruleStates.get(key);
+			if (!state) ruleStates.set(key, (state = initialState()));
+			const d = evaluate(rule, state, r.value, at);
+			if (!d) continue;
+			if (d.action === "raise") {
+				effects.push({
+					type: "raise",
+					alert: {
+						kind: "threshold",
+						ruleId: rule.id,
+						deviceId: r.deviceId,
+						datapointId: r.datapointId,
+						severity: rule.severity,
+						message: `${m.device}: ${describeThreshold(rule, m.label, m.unit, d.value)}`,
+						value: d.value,
+						at: new Date(d.at)
+					}
+				});
+			} else {
+				effects.push({
+					type: "clear",
+					kind: "threshold",
+					ruleId: rule.id,
+					deviceId: r.deviceId,
+					at: new Date(d.at)
+				});
+			}
+		}
+	}
+}
+
+/** A reading as shown live and stored: labelled by its datapoint (`#id` when the datapoint is unknown). */
+function pointOf(r: Reading, m: DatapointMeta | undefined, ts: number) {
+	return {
+		datapointId: r.datapointId,
+		label: m?.label ?? `#${r.datapointId}`,
+		unit: m?.unit ?? null,
+		value: r.value,
+		ts
+	};
 }
