@@ -71,8 +71,6 @@ interface Group {
 	open: boolean;
 }
 
-type SendToChannel = (name: string, payload: unknown, opts?: unknown) => Promise<unknown>;
-
 export class BatchPublisher<T> {
 	private buffer: T[] = [];
 	/** Parallel to `buffer`: who waits for each item (undefined: nobody). */
@@ -335,10 +333,9 @@ export class BatchPublisher<T> {
 
 	/** One channel send; true when the channel took the batch. Never throws. */
 	private async send(batch: T[]): Promise<boolean> {
-		const send = (this.broker as unknown as { sendToChannel: SendToChannel }).sendToChannel;
 		try {
 			const payload = this.opts.encode ? this.opts.encode(batch) : { [this.opts.field]: batch };
-			await send.call(this.broker, this.channel, payload);
+			await this.broker.sendToChannel(this.channel, payload);
 		} catch (err) {
 			this.stats.failures++;
 			this.stats.lastError = errorMessage(err);

@@ -348,9 +348,7 @@ const BuildsService = defineService<BuildsThis>({
 			const now = Date.now();
 			if (this.workerState && now - this.workerState.at < 5000) return this.workerState.problem;
 			const problem = (async () => {
-				const registry = this.broker.registry as unknown as {
-					getActionEndpoints(name: string): { endpoints: Array<{ id: string; local: boolean }> } | undefined;
-				};
+				const registry = this.broker.registry;
 				// A worker node that is joining the mesh right now is waited for a moment.
 				if (!registry.getActionEndpoints("builds-worker.state")?.endpoints.length)
 					await this.broker.waitForServices("builds-worker", 1500).catch(() => undefined);

@@ -309,7 +309,7 @@ export const AuthMixin = defineMixin<AuthThis>({
 
 		async syncRevocations(this: AuthThis) {
 			// While signing is still joining (start-up), fail without calling: a call would only log "not registered".
-			if (!(this.broker.registry as unknown as { hasService(name: string): boolean }).hasService("signing"))
+			if (!this.broker.registry.hasService("signing"))
 				throw new Errors.ServiceNotFoundError({ action: "signing.revokedTokens", nodeID: this.broker.nodeID });
 			const r = await this.broker.call<{ tokens: Array<{ jti: string; exp: number }> }, Record<string, never>>(
 				"signing.revokedTokens",

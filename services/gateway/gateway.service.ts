@@ -6,7 +6,7 @@
  * other service. Operations endpoints: /health (alive), /ready (this node's dependencies),
  * /metrics (Prometheus text).
  */
-import type { Context, Service, ServiceBroker, ServiceSchema } from "moleculer";
+import type { Context, RegistryNodeInfo, Service, ServiceBroker, ServiceSchema } from "moleculer";
 import { Errors } from "moleculer";
 import ApiGateway from "moleculer-web";
 import fs from "node:fs";
@@ -203,8 +203,7 @@ const GatewayService: ServiceSchema = {
 			rest: "GET /nodes",
 			answer: pageOf(NodeView),
 			async handler(this: GatewayThis) {
-				const registry = this.broker.registry as unknown as { getNodeList(opts: object): RegistryNode[] };
-				const nodes = registry.getNodeList({ onlyAvailable: false, withServices: true });
+				const nodes = this.broker.registry.getNodeList({ onlyAvailable: false, withServices: true });
 				const health = await Promise.all(
 					nodes.map(n =>
 						n.available
@@ -308,19 +307,7 @@ const GatewayService: ServiceSchema = {
 	}
 };
 
-/** What the registry reports per node (moleculer's typings leave it `any`). */
-interface RegistryNode {
-	id: string;
-	available: boolean;
-	local: boolean;
-	hostname: string;
-	lastHeartbeatTime: number;
-	offlineSince?: number | null;
-	ipList?: string[];
-	client?: { type?: string; version?: string; langVersion?: string };
-	cpu?: number | null;
-	services?: { name: string }[];
-}
+type RegistryNode = RegistryNodeInfo;
 
 interface NodeHealth {
 	cpu?: { load1?: number; load5?: number; load15?: number; cores?: number; utilization?: number };

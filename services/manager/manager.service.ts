@@ -683,11 +683,8 @@ const ManagerService = defineService<ManagerThis>({
 		// or a node that never came back): disconnected, once discovery had time to find the live ones.
 		setTimeout(() => {
 			void (async () => {
-				const registry = this.broker.registry as unknown as {
-					getNodeList(o: { onlyAvailable: boolean; withServices: boolean }): Array<{ id: string }>;
-				};
 				const online = new Set(
-					registry.getNodeList({ onlyAvailable: true, withServices: false }).map(n => n.id)
+					this.broker.registry.getNodeList({ onlyAvailable: true, withServices: false }).map(n => n.id)
 				);
 				for (const nodeID of await nodesWithLiveDevices(this.db))
 					if (!online.has(nodeID)) await this.disconnectNode(nodeID, NODE_LOST);
