@@ -125,6 +125,8 @@ interface AuthState {
 	authNodeTimer: NodeJS.Timeout | null;
 	io?: { _nsps?: Map<string, { sockets: Map<string, AuthSocket> }> };
 	server?: import("node:http").Server;
+	/** The ASU routes' limiter (asu-routes.ts): made there on first use, closed here with the service. */
+	asuLimiter?: AddressLimiter | null;
 }
 
 /** The parts of a Socket.IO socket, as moleculer-io hands it over, that this mixin uses. */
@@ -616,9 +618,7 @@ export const AuthMixin = defineMixin<AuthThis>({
 		if (this.authTimer) clearInterval(this.authTimer);
 		for (const t of this.authTimeouts) clearTimeout(t);
 		if (this.authNodeTimer) clearTimeout(this.authNodeTimer);
-		// The ASU routes' limiter (asu-routes.ts) lives on this service too.
-		const asu = (this as unknown as { asuLimiter?: AddressLimiter | null }).asuLimiter;
-		return Promise.all([this.authLimiter.close(), asu?.close()]).then(() => undefined);
+		return Promise.all([this.authLimiter.close(), this.asuLimiter?.close()]).then(() => undefined);
 	}
 });
 

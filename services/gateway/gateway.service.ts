@@ -278,13 +278,14 @@ const GatewayService: ServiceSchema = {
 		}
 	},
 
-	created(this: Service) {
+	/** `server`: moleculer-web's HTTP server, made before this runs. */
+	created(this: Service & { server?: import("node:net").Server }) {
 		const env = fleetEnv(this.broker);
 		this.settings.port = env.port;
 		this.settings.ip = env.host;
 		// moleculer-web waits for "listening" only: a port in use or a bad HOST would hang the
 		// start. Fail it instead, with the variable to change.
-		const server = (this as unknown as { server?: import("node:net").Server }).server;
+		const server = this.server;
 		if (server) {
 			// moleculer-web logs server errors with their stack: one line is enough (a failed
 			// listen becomes the start-up error itself).
