@@ -18,7 +18,8 @@ import type {
 	RunSource,
 	RunStatus,
 	TraceStep,
-	Trigger
+	Trigger,
+	WriteParams
 } from "../shared/contracts/automation";
 import { AUTOMATION_EVENTS, AUTOMATION_LIVE, parseDuration } from "../shared/contracts/automation";
 import type { LiveMessage } from "../shared/contracts";
@@ -133,15 +134,15 @@ const now = () => Date.now();
 const at = (t = now()) => new Date(t).toISOString();
 
 export function toRuleRec(r: Row): RuleRec {
-	const trigger = (typeof r.trigger === "string" ? JSON.parse(r.trigger) : r.trigger) as Trigger;
+	const trigger = parseJson<Trigger>(r.trigger);
 	return {
 		id: Number(r.id),
 		name: r.name,
 		mode: r.mode,
 		trigger,
 		spec: triggerSpec(trigger),
-		conditions: typeof r.conditions === "string" ? JSON.parse(r.conditions) : r.conditions,
-		actions: typeof r.actions === "string" ? JSON.parse(r.actions) : r.actions,
+		conditions: parseJson<Condition[]>(r.conditions),
+		actions: parseJson<Action[]>(r.actions),
 		maxRunsPerHour: Number(r.max_runs_per_hour),
 		deviceIds: (r.device_ids ?? []).map(Number),
 		createdBy: r.created_by ?? null
@@ -671,7 +672,7 @@ export class AutomationCore {
 				c.device_node,
 				c.action,
 				Number(c.device_id),
-				parseJson(c.params) as Record<string, unknown>,
+				parseJson<Record<string, unknown>>(c.params),
 				timeout
 			);
 			return { status: "succeeded", error: null };
@@ -722,7 +723,7 @@ export class AutomationCore {
 	}
 
 	async recordDesired(cmd: Row): Promise<void> {
-		const d = desiredOf(cmd.action, parseJson(cmd.params) as never);
+		const d = desiredOf(cmd.action, parseJson<WriteParams>(cmd.params));
 		await this.db.query(
 			`INSERT INTO automation_device_state (device_id, desired, last_command_id, updated_at) VALUES ($1, $2, $3,
 			 now())
@@ -767,14 +768,14 @@ export class AutomationCore {
 			[deviceId]
 		);
 		if (!d) return null;
-		const last = d.last ? (parseJson(d.last) as Row) : null;
+		const last = d.last ? parseJson<Row>(d.last) : null;
 		return {
 			deviceId,
 			status: d.status ?? null,
 			nodeID: d.node_id ?? null,
 			pendingCommands: Number(d.pending),
 			lastCommand: last ? commandToApi(last) : null,
-			desired: d.desired ? (parseJson(d.desired) as Record<string, number | string>) : {},
+			desired: d.desired ? parseJson<Record<string, number | string>>(d.desired) : {},
 			updatedAt: d.updated_at ? new Date(d.updated_at).toISOString() : null
 		};
 	}
