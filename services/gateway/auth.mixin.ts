@@ -184,7 +184,7 @@ function authUnavailable(err: unknown): Error {
 		503,
 		"AUTH_UNAVAILABLE",
 		{
-			reason: (err as Error)?.message
+			reason: errorMessage(err)
 		}
 	);
 }
