@@ -132,8 +132,16 @@ export function fvToJsonSchema(rule: FvRule): JsonSchema {
 	return out;
 }
 
+/** A JSON Schema of an object, as objectSchema makes it. */
+type ObjectSchema = {
+	type: "object";
+	properties: Record<string, JsonSchema>;
+	required?: string[];
+	additionalProperties: boolean;
+};
+
 /** A params object (`{ name: rule, … }`, `$$`-keys skipped) as an object schema. */
-export function objectSchema(params: Record<string, FvRule>, strict = false): JsonSchema {
+export function objectSchema(params: Record<string, FvRule>, strict = false): ObjectSchema {
 	const properties: Record<string, JsonSchema> = {};
 	const required: string[] = [];
 	for (const [k, rule] of Object.entries(params)) {
@@ -214,62 +222,18 @@ export function buildOpenApi(
 		(a, b) => a.fullPath.localeCompare(b.fullPath) || a.methods.localeCompare(b.methods)
 	);
 	for (const alias of sorted) {
-		if (!alias.actionName || alias.action?.visibility === "protected" || alias.action?.visibility === "private")
-			continue;
-		const methods =
-			alias.methods === "*"
-				? ["get", "post", "put", "patch", "delete"]
-				: alias.methods.split(",").map(m => m.trim().toLowerCase());
+		const actionName = alias.actionName;
+		if (!actionName || alias.action?.visibility === "protected" || alias.action?.visibility === "private") continue;
 		const { path, names } = openApiPath(alias.fullPath);
-		const params = (alias.action?.params ?? {}) as Record<string, FvRule>;
-		for (const method of methods) {
-			if (!["get", "post", "put", "patch", "delete", "head", "options"].includes(method)) continue;
-			const parameters: JsonSchema[] = names.map(n => ({
-				name: n,
-				in: "path",
-				required: true,
-				schema: params[n] ? fvToJsonSchema(params[n]) : { type: "string" }
-			}));
-			const rest: Record<string, FvRule> = {};
-			for (const [k, v] of Object.entries(params)) if (!names.includes(k)) rest[k] = v;
+		for (const method of aliasMethods(alias.methods)) {
 			const op: JsonSchema = {
-				operationId: operationId(alias.actionName, method, path, used),
-				summary: alias.action?.description ?? alias.actionName,
-				tags: [alias.actionName.split(".")[0]],
-				"x-moleculer-action": alias.actionName
+				operationId: operationId(actionName, method, path, used),
+				summary: alias.action?.description ?? actionName,
+				tags: [actionName.split(".")[0]],
+				"x-moleculer-action": actionName
 			};
-			if (WRITE.has(method)) {
-				const body = objectSchema(rest);
-				if (Object.keys(body.properties as object).length)
-					op.requestBody = {
-						required: !!(body.required as string[] | undefined)?.length,
-						content: { "application/json": { schema: body } }
-					};
-			} else {
-				for (const [k, v] of Object.entries(rest)) {
-					if (k.startsWith("$$")) continue;
-					parameters.push({ name: k, in: "query", required: !isOptional(v), schema: fvToJsonSchema(v) });
-				}
-			}
-			if (parameters.length) op.parameters = parameters;
-			const okCode =
-				method === "post" && /\b(create|add)\b/i.test(alias.actionName.split(".").pop() ?? "") ? "201" : "200";
-			op.responses = {
-				[okCode]: {
-					description: okCode === "201" ? "Created: the new resource" : "OK",
-					content: { "application/json": { schema: publishable(alias.action?.answer ?? {}) } }
-				},
-				"4XX": {
-					description:
-						"Client error (401 no or revoked token, 403 not allowed, 404 unknown id, 409 " +
-						"conflict, 422 invalid input, 429 rate limited)",
-					content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
-				},
-				"5XX": {
-					description: "Server error (503: a needed service is unavailable)",
-					content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
-				}
-			};
+			Object.assign(op, operationInput(method, names, alias.action?.params ?? {}));
+			op.responses = responses(actionName, method, alias.action?.answer);
 			if (alias.action?.auth === "public") op.security = [];
 			else if (alias.action?.auth === "admin") op["x-auth"] = "admin";
 			(paths[path] ??= {})[method] = op;
@@ -293,5 +257,66 @@ export function buildOpenApi(
 			}
 		},
 		security: [{ bearerAuth: [] }]
+	};
+}
+
+/** The HTTP methods of an alias that OpenAPI can describe (`*` stands for the usual five). */
+function aliasMethods(methods: string): string[] {
+	const listed = methods === "*" ? ["get", "post", "put", "patch", "delete"] : methods.split(",");
+	return listed
+		.map(m => m.trim().toLowerCase())
+		.filter(m => ["get", "post", "put", "patch", "delete", "head", "options"].includes(m));
+}
+
+/**
+ * An operation's inputs: path parameters from the path, the other action params as the JSON body
+ * of a write or as query parameters of a read (`$$` options of the validator are no input).
+ */
+function operationInput(
+	method: string,
+	names: string[],
+	params: Record<string, FvRule>
+): { parameters?: JsonSchema[]; requestBody?: JsonSchema } {
+	const out: { parameters?: JsonSchema[]; requestBody?: JsonSchema } = {};
+	const parameters: JsonSchema[] = names.map(n => ({
+		name: n,
+		in: "path",
+		required: true,
+		schema: params[n] ? fvToJsonSchema(params[n]) : { type: "string" }
+	}));
+	const rest: Record<string, FvRule> = {};
+	for (const [k, v] of Object.entries(params)) if (!names.includes(k)) rest[k] = v;
+	if (WRITE.has(method)) {
+		const body = objectSchema(rest);
+		if (Object.keys(body.properties).length)
+			out.requestBody = { required: !!body.required?.length, content: { "application/json": { schema: body } } };
+	} else {
+		for (const [k, v] of Object.entries(rest)) {
+			if (k.startsWith("$$")) continue;
+			parameters.push({ name: k, in: "query", required: !isOptional(v), schema: fvToJsonSchema(v) });
+		}
+	}
+	if (parameters.length) out.parameters = parameters;
+	return out;
+}
+
+/** The answers: the action's published shape (201 for a create or add), and the error shape for 4XX and 5XX. */
+function responses(actionName: string, method: string, answer: JsonSchema | undefined): JsonSchema {
+	const okCode = method === "post" && /\b(create|add)\b/i.test(actionName.split(".").pop() ?? "") ? "201" : "200";
+	return {
+		[okCode]: {
+			description: okCode === "201" ? "Created: the new resource" : "OK",
+			content: { "application/json": { schema: publishable(answer ?? {}) } }
+		},
+		"4XX": {
+			description:
+				"Client error (401 no or revoked token, 403 not allowed, 404 unknown id, 409 " +
+				"conflict, 422 invalid input, 429 rate limited)",
+			content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
+		},
+		"5XX": {
+			description: "Server error (503: a needed service is unavailable)",
+			content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
+		}
 	};
 }
