@@ -163,45 +163,52 @@ export function parseBuildRequest(
 	body: unknown,
 	limits = { maxDefaultsLength: MAX_DEFAULTS_LENGTH, maxRootfsSizeMb: MAX_ROOTFS_SIZE_MB }
 ): ParsedRequest {
+	const obj = bodyObject(body);
+	if (!obj.ok) return obj;
+	const r = new Reader(obj.body);
+	const request = readFields(r, limits);
+	if (r.errors.length) return { ok: false, detail: r.errors };
+	// Older LuCI versions send the board name ("tplink,archer-c7-v5"); the ImageBuilder profile uses "_".
+	request.profile = request.profile.replace(/,/g, "_");
+	return { ok: true, request };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+	return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/** The body as an object, or the error upstream (pydantic) answers for bad JSON or a non-object. */
+function bodyObject(body: unknown): { ok: true; body: Record<string, unknown> } | { ok: false; detail: FieldError[] } {
 	if (typeof body === "string" || Buffer.isBuffer(body)) {
-		const text = body.toString();
 		try {
-			body = parseOrdered(text);
+			body = parseOrdered(body.toString());
 		} catch (err) {
 			const pos = err instanceof JsonSyntaxError ? err.position : 0;
-			return {
-				ok: false,
-				detail: [
-					{
-						type: "json_invalid",
-						loc: ["body", pos],
-						msg: "JSON decode error",
-						input: {},
-						ctx: { error: errorMessage(err) }
-					}
-				]
-			};
+			const error = { type: "json_invalid", loc: ["body", pos], msg: "JSON decode error", input: {} };
+			return { ok: false, detail: [{ ...error, ctx: { error: errorMessage(err) } }] };
 		}
 	}
-	if (body === null || typeof body !== "object" || Array.isArray(body)) {
-		return {
-			ok: false,
-			detail: [
-				{
-					type: "model_attributes_type",
-					loc: ["body"],
-					msg: "Input should be a valid dictionary or object to extract fields from",
-					input: body
-				}
-			]
-		};
-	}
-	const r = new Reader(body as Record<string, unknown>);
+	if (isObject(body)) return { ok: true, body };
+	return {
+		ok: false,
+		detail: [
+			{
+				type: "model_attributes_type",
+				loc: ["body"],
+				msg: "Input should be a valid dictionary or object to extract fields from",
+				input: body
+			}
+		]
+	};
+}
+
+/** Every field with its default, pattern and bounds; what is wrong is collected in `r.errors`. */
+function readFields(r: Reader, limits: { maxDefaultsLength: number; maxRootfsSizeMb: number }): BuildRequest {
 	const optional =
 		<T>(read: (v: unknown) => T | undefined) =>
 		(v: unknown) =>
 			v === null ? null : read(v);
-	const request: BuildRequest = {
+	return {
 		distro: r.field("distro", "openwrt", v => r.str(v, ["distro"], PATTERNS.string)),
 		version: r.field("version", "", v => r.str(v, ["version"], PATTERNS.string), true),
 		version_code: r.field("version_code", "", v => r.str(v, ["version_code"], PATTERNS.string)),
@@ -240,10 +247,6 @@ export function parseBuildRequest(
 			optional(v => r.str(v, ["client"]))
 		)
 	};
-	if (r.errors.length) return { ok: false, detail: r.errors };
-	// Older LuCI versions send the board name ("tplink,archer-c7-v5"); the ImageBuilder profile uses "_".
-	request.profile = request.profile.replace(/,/g, "_");
-	return { ok: true, request };
 }
 
 /** The client for statistics: the body's `client`, else an auc User-Agent, else "unknown/0". */
