@@ -55,20 +55,24 @@ export function fvToJsonSchema(rule: FvRule): JsonSchema {
 		return alts.length === 1 ? alts[0] : { anyOf: alts };
 	}
 	const r = typeof rule === "string" ? expandShorthand(rule) : rule;
-	const out: JsonSchema = {};
 	const type = String(r.type ?? "any");
+	if (type === "multi") return fvToJsonSchema((r.rules as FvRule[]) ?? []);
+	if (type === "forbidden") return { not: {} };
+	const out = typeSchema(type, r);
+	// The modifiers any rule type may have.
+	if (r.nullable === true && typeof out.type === "string") out.type = [out.type, "null"];
+	else if (r.nullable === true && Array.isArray(out.enum)) out.enum = [...out.enum, null];
+	if (r.default !== undefined && typeof r.default !== "function") out.default = r.default;
+	if (typeof r.description === "string") out.description = r.description;
+	return out;
+}
+
+/** The schema of one rule type and its own options (`any` and unknown types: anything). */
+function typeSchema(type: string, r: Record<string, unknown>): JsonSchema {
+	const out: JsonSchema = {};
 	switch (type) {
-		case "string": {
-			out.type = "string";
-			if (typeof r.min === "number") out.minLength = r.min;
-			if (typeof r.max === "number") out.maxLength = r.max;
-			if (typeof r.length === "number") out.minLength = out.maxLength = r.length;
-			const p = patternSource(r.pattern);
-			if (p) out.pattern = p;
-			if (Array.isArray(r.enum)) out.enum = r.enum;
-			if (r.numeric) out.pattern = "^-?\\d+(\\.\\d+)?$";
-			break;
-		}
+		case "string":
+			return stringSchema(r);
 		case "number": {
 			out.type = r.integer ? "integer" : "number";
 			if (typeof r.min === "number") out.minimum = r.min;
@@ -76,59 +80,52 @@ export function fvToJsonSchema(rule: FvRule): JsonSchema {
 			if (r.positive) out.exclusiveMinimum = 0;
 			if (r.negative) out.exclusiveMaximum = 0;
 			if (typeof r.equal === "number") out.const = r.equal;
-			break;
+			return out;
 		}
 		case "boolean":
-			out.type = "boolean";
-			break;
+			return { type: "boolean" };
 		case "enum":
-			out.enum = Array.isArray(r.values) ? r.values : [];
-			break;
+			return { enum: Array.isArray(r.values) ? r.values : [] };
 		case "email":
-			Object.assign(out, { type: "string", format: "email" });
-			if (typeof r.max === "number") out.maxLength = r.max;
-			break;
+			return { type: "string", format: "email", ...(typeof r.max === "number" ? { maxLength: r.max } : {}) };
 		case "url":
-			Object.assign(out, { type: "string", format: "uri" });
-			break;
+			return { type: "string", format: "uri" };
 		case "uuid":
-			Object.assign(out, { type: "string", format: "uuid" });
-			break;
+			return { type: "string", format: "uuid" };
 		case "date":
-			Object.assign(out, { type: "string", format: "date-time" });
-			break;
+			return { type: "string", format: "date-time" };
 		case "mac":
-			Object.assign(out, { type: "string", pattern: "^([0-9A-Fa-f]{2}[:-]?){5}[0-9A-Fa-f]{2}$" });
-			break;
+			return { type: "string", pattern: "^([0-9A-Fa-f]{2}[:-]?){5}[0-9A-Fa-f]{2}$" };
 		case "equal":
-			out.const = r.value;
-			break;
+			return { const: r.value };
 		case "array": {
 			out.type = "array";
 			if (r.items !== undefined) out.items = fvToJsonSchema(r.items as FvRule);
 			if (typeof r.min === "number") out.minItems = r.min;
 			if (typeof r.max === "number") out.maxItems = r.max;
 			if (r.unique) out.uniqueItems = true;
-			break;
+			return out;
 		}
 		case "object": {
 			out.type = "object";
 			const props = (r.props ?? r.properties) as Record<string, FvRule> | undefined;
 			if (props) Object.assign(out, objectSchema(props, r.strict === true || r.strict === "remove"));
-			break;
+			return out;
 		}
-		case "multi":
-			return fvToJsonSchema((r.rules as FvRule[]) ?? []);
-		case "any":
-		case "forbidden":
 		default:
-			if (type === "forbidden") return { not: {} };
-			break;
+			return out;
 	}
-	if (r.nullable === true && typeof out.type === "string") out.type = [out.type, "null"];
-	else if (r.nullable === true && out.enum) out.enum = [...(out.enum as unknown[]), null];
-	if (r.default !== undefined && typeof r.default !== "function") out.default = r.default;
-	if (typeof r.description === "string") out.description = r.description;
+}
+
+function stringSchema(r: Record<string, unknown>): JsonSchema {
+	const out: JsonSchema = { type: "string" };
+	if (typeof r.min === "number") out.minLength = r.min;
+	if (typeof r.max === "number") out.maxLength = r.max;
+	if (typeof r.length === "number") out.minLength = out.maxLength = r.length;
+	const p = patternSource(r.pattern);
+	if (p) out.pattern = p;
+	if (Array.isArray(r.enum)) out.enum = r.enum;
+	if (r.numeric) out.pattern = "^-?\\d+(\\.\\d+)?$";
 	return out;
 }
 
