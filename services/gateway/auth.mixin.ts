@@ -138,19 +138,22 @@ interface AuthSocket {
 	disconnect(close?: boolean): void;
 }
 
+/** moleculer-io's hook before a socket's `call` runs an action. */
+type IoCallHook = (
+	this: AuthThis,
+	ctx: Context,
+	socket: AuthSocket,
+	action: string,
+	params: unknown,
+	opts: { meta?: AuthMeta }
+) => unknown;
+
 /** A namespace of moleculer-io's settings, as far as this mixin changes it. */
 interface IoNamespaceSettings {
 	authorization?: boolean;
 	events?: {
 		call?: {
-			onBeforeCall?: (
-				this: AuthThis,
-				ctx: Context,
-				socket: AuthSocket,
-				action: string,
-				params: unknown,
-				opts: { meta?: AuthMeta }
-			) => unknown;
+			onBeforeCall?: IoCallHook;
 		};
 	};
 }
@@ -196,6 +199,53 @@ function unauthorized(res: ServerResponse | null, message: string, type: string)
 		type === "NO_TOKEN" ? 'Bearer realm="fleetmesh"' : `Bearer realm="fleetmesh", error="invalid_token"`
 	);
 	throw new UnauthorizedError(message, type);
+}
+
+/**
+ * A Socket.IO `call` hook that checks every call as a route is checked: a token that expired or
+ * was revoked since the connection disconnects the socket; the user's role is read as of now
+ * (an admin demoted meanwhile is refused admin actions); then the namespace's own hook runs.
+ */
+function checkedSocketCall(theirs: IoCallHook | undefined) {
+	return async function (
+		this: AuthThis,
+		ctx: Context,
+		socket: AuthSocket,
+		action: string,
+		params: unknown,
+		opts: { meta?: AuthMeta }
+	) {
+		const user: AuthUser | undefined = socket.client?.user;
+		if (!user) throw new UnauthorizedError();
+		if (user.exp * 1000 <= Date.now() || this.isRevoked(user.jti)) {
+			setImmediate(() => socket.disconnect(true));
+			throw new UnauthorizedError(
+				"Token has expired or was revoked; reconnect with a new token",
+				"TOKEN_REVOKED"
+			);
+		}
+		// The role and existence as of now, not as of the connection.
+		const claims = socket.data?.claims;
+		const live = claims
+			? await this.liveUser(claims).catch((err: Error) => {
+					setImmediate(() => socket.disconnect(true));
+					throw err;
+				})
+			: user;
+		const endpoint = this.broker.findNextActionEndpoint(action);
+		if (
+			!(endpoint instanceof Error) &&
+			authLevelOf(endpoint?.action, this.env.metricsAuth) === "admin" &&
+			!live.is_admin
+		) {
+			throw new ForbiddenError("Administrators only");
+		}
+		if (opts.meta) {
+			opts.meta.user = live;
+			opts.meta.clientIp = socket.handshake?.address;
+		}
+		if (theirs) await theirs.call(this, ctx, socket, action, params, opts);
+	};
 }
 
 export const AuthMixin = defineMixin<AuthThis>({
@@ -531,48 +581,7 @@ export const AuthMixin = defineMixin<AuthThis>({
 			// Secure by default: a namespace added later cannot forget authentication.
 			item.authorization = true;
 			const call = item.events?.call;
-			if (call && typeof call === "object") {
-				const theirs = call.onBeforeCall;
-				call.onBeforeCall = async function (
-					this: AuthThis,
-					ctx: Context,
-					socket: AuthSocket,
-					action: string,
-					params: unknown,
-					opts: { meta?: AuthMeta }
-				) {
-					const user: AuthUser | undefined = socket.client?.user;
-					if (!user) throw new UnauthorizedError();
-					if (user.exp * 1000 <= Date.now() || this.isRevoked(user.jti)) {
-						setImmediate(() => socket.disconnect(true));
-						throw new UnauthorizedError(
-							"Token has expired or was revoked; reconnect with a new token",
-							"TOKEN_REVOKED"
-						);
-					}
-					// The role and existence as of now, not as of the connection.
-					const claims = socket.data?.claims;
-					const live = claims
-						? await this.liveUser(claims).catch((err: Error) => {
-								setImmediate(() => socket.disconnect(true));
-								throw err;
-							})
-						: user;
-					const endpoint = this.broker.findNextActionEndpoint(action);
-					if (
-						!(endpoint instanceof Error) &&
-						authLevelOf(endpoint?.action, this.env.metricsAuth) === "admin" &&
-						!live.is_admin
-					) {
-						throw new ForbiddenError("Administrators only");
-					}
-					if (opts.meta) {
-						opts.meta.user = live;
-						opts.meta.clientIp = socket.handshake?.address;
-					}
-					if (theirs) await theirs.call(this, ctx, socket, action, params, opts);
-				};
-			}
+			if (call && typeof call === "object") call.onBeforeCall = checkedSocketCall(call.onBeforeCall);
 		}
 		if (this.env.corsOrigins?.length) {
 			io.options = {
