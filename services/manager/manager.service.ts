@@ -142,6 +142,8 @@ const deviceParams = {
 
 /** What `deviceParams` lets through. */
 type DeviceParams = Omit<NewDevice, "owner"> & { owner?: number | null };
+/** What moleculer-web reads from a create's meta: 201 and the Location header. */
+type CreatedMeta = { $statusCode?: number; $location?: string };
 
 /** What the list's params let through: its filters and the page. */
 type DeviceListParams = Omit<DeviceListFilter, "afterId" | "limit" | "owner"> & {
@@ -186,7 +188,7 @@ const ManagerService = defineService<ManagerThis>({
 			answer: DeviceRecord,
 			// Strict: a field of another name (an old snake_case one) is 422 naming it, not ignored.
 			params: { ...deviceParams, $$strict: true },
-			async handler(this: ManagerThis, ctx: Context<DeviceParams>): Promise<DeviceRecord> {
+			async handler(this: ManagerThis, ctx: Context<DeviceParams, CreatedMeta>): Promise<DeviceRecord> {
 				const p = ctx.params;
 				const caller = callerOf(ctx);
 				// A device a user registers is its own; only an administrator names another owner (or none).
@@ -194,8 +196,8 @@ const ManagerService = defineService<ManagerThis>({
 				try {
 					const row = await insertDevice(this.db, { ...p, owner });
 					// A create answers 201 with the resource and where it lives.
-					(ctx.meta as { $statusCode?: number; $location?: string }).$statusCode = 201;
-					(ctx.meta as { $statusCode?: number; $location?: string }).$location = `/api/devices/${row.id}`;
+					ctx.meta.$statusCode = 201;
+					ctx.meta.$location = `/api/devices/${row.id}`;
 					return toDeviceRecord(row);
 				} catch (err) {
 					if ((err as { code?: string }).code === "23505")
