@@ -35,93 +35,100 @@ export class JsonSyntaxError extends Error {
 
 /** JSON.parse, except that objects remember their key order (see keysOf). */
 export function parseOrdered(text: string): unknown {
-	let i = 0;
-	const ws = () => {
-		while (i < text.length && (text[i] === " " || text[i] === "\t" || text[i] === "\n" || text[i] === "\r")) i++;
-	};
-	const fail = (what: string): never => {
-		throw new JsonSyntaxError(`${what} at position ${i}`, i);
-	};
-	const str = (): string => {
-		// The string token is handed to JSON.parse: escapes and surrogates exactly as JSON defines them.
-		const start = i++;
-		while (i < text.length && text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
-		if (i >= text.length) fail("Unterminated string");
-		i++;
-		try {
-			return JSON.parse(text.slice(start, i)) as string;
-		} catch {
-			return fail("Bad string");
-		}
-	};
-	const value = (depth: number): unknown => {
-		if (depth > 64) fail("Nesting too deep");
-		ws();
-		const c = text[i];
-		if (c === "{") {
-			i++;
-			const obj: Ordered = {};
-			const order: string[] = [];
-			ws();
-			if (text[i] === "}") {
-				i++;
-				return withOrder(obj, order);
-			}
-			for (;;) {
-				ws();
-				if (text[i] !== '"') fail("Expected a property name");
-				const key = str();
-				ws();
-				if (text[i] !== ":") fail("Expected ':'");
-				i++;
-				const v = value(depth + 1);
-				if (!Object.prototype.hasOwnProperty.call(obj, key)) order.push(key);
-				// A repeated key keeps its first position and its last value, as in Python's json.
-				Object.defineProperty(obj, key, { value: v, enumerable: true, configurable: true, writable: true });
-				ws();
-				if (text[i] === ",") {
-					i++;
-					continue;
-				}
-				if (text[i] === "}") {
-					i++;
-					return withOrder(obj, order);
-				}
-				fail("Expected ',' or '}'");
-			}
-		}
-		if (c === "[") {
-			i++;
-			const arr: unknown[] = [];
-			ws();
-			if (text[i] === "]") {
-				i++;
-				return arr;
-			}
-			for (;;) {
-				arr.push(value(depth + 1));
-				ws();
-				if (text[i] === ",") {
-					i++;
-					continue;
-				}
-				if (text[i] === "]") {
-					i++;
-					return arr;
-				}
-				fail("Expected ',' or ']'");
-			}
-		}
-		if (c === '"') return str();
-		const m = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i, i + 400));
-		if (!m) return fail("Unexpected token");
-		i += m[0].length;
-		return JSON.parse(m[0]);
-	};
-	const v = value(0);
-	ws();
-	if (i !== text.length) fail("Unexpected data after JSON");
+	const p = new OrderedParser(text);
+	const v = p.value(0);
+	p.ws();
+	if (p.i !== text.length) p.fail("Unexpected data after JSON");
 	return v;
+}
+
+/** A recursive-descent JSON reader over `text` from position `i`; errors name their position. */
+class OrderedParser {
+	i = 0;
+
+	constructor(private readonly text: string) {}
+
+	ws(): void {
+		const t = this.text;
+		while (
+			this.i < t.length &&
+			(t[this.i] === " " || t[this.i] === "\t" || t[this.i] === "\n" || t[this.i] === "\r")
+		)
+			this.i++;
+	}
+
+	fail(what: string): never {
+		throw new JsonSyntaxError(`${what} at position ${this.i}`, this.i);
+	}
+
+	/** Skips whitespace and takes `c` if it comes next. */
+	take(c: string): boolean {
+		this.ws();
+		if (this.text[this.i] !== c) return false;
+		this.i++;
+		return true;
+	}
+
+	value(depth: number): unknown {
+		if (depth > 64) this.fail("Nesting too deep");
+		this.ws();
+		const c = this.text[this.i];
+		if (c === "{") return this.object(depth);
+		if (c === "[") return this.array(depth);
+		if (c === '"') return this.str();
+		const m = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(
+			this.text.slice(this.i, this.i + 400)
+		);
+		if (!m) return this.fail("Unexpected token");
+		this.i += m[0].length;
+		return JSON.parse(m[0]);
+	}
+
+	str(): string {
+		// The string token is handed to JSON.parse: escapes and surrogates exactly as JSON defines them.
+		const t = this.text;
+		const start = this.i++;
+		while (this.i < t.length && t[this.i] !== '"') this.i += t[this.i] === "\\" ? 2 : 1;
+		if (this.i >= t.length) this.fail("Unterminated string");
+		this.i++;
+		try {
+			return JSON.parse(t.slice(start, this.i)) as string;
+		} catch {
+			return this.fail("Bad string");
+		}
+	}
+
+	object(depth: number): Ordered {
+		this.i++;
+		const obj: Ordered = {};
+		const order: string[] = [];
+		if (this.take("}")) return withOrder(obj, order);
+		for (;;) {
+			this.ws();
+			if (this.text[this.i] !== '"') this.fail("Expected a property name");
+			const key = this.str();
+			if (!this.take(":")) this.fail("Expected ':'");
+			const v = this.value(depth + 1);
+			if (!Object.prototype.hasOwnProperty.call(obj, key)) order.push(key);
+			// A repeated key keeps its first position and its last value, as in Python's json.
+			Object.defineProperty(obj, key, { value: v, enumerable: true, configurable: true, writable: true });
+			if (this.take(",")) continue;
+			if (this.take("}")) return withOrder(obj, order);
+			this.fail("Expected ',' or '}'");
+		}
+	}
+
+	array(depth: number): unknown[] {
+		this.i++;
+		const arr: unknown[] = [];
+		if (this.take("]")) return arr;
+		for (;;) {
+			arr.push(this.value(depth + 1));
+			if (this.take(",")) continue;
+			if (this.take("]")) return arr;
+			this.fail("Expected ',' or ']'");
+		}
+	}
 }
 
 /** JSON.stringify that writes objects in their recorded key order. */
