@@ -17,78 +17,71 @@ export const VIRTUAL_KINDS: VirtualKind[] = [
 	"bme280"
 ];
 
+/** The USB identity of each kind of board, as its udev event reports it. */
+const USB_IDENTITIES: Record<Exclude<VirtualKind, "bme280">, UdevProperties> = {
+	"arduino-uno": {
+		ID_VENDOR_ID: "2341",
+		ID_MODEL_ID: "0043",
+		ID_VENDOR: "Arduino__www.arduino.cc_",
+		ID_VENDOR_FROM_DATABASE: "Arduino SA",
+		ID_MODEL: "0043",
+		ID_MODEL_FROM_DATABASE: "Uno R3 (CDC ACM)"
+	},
+	"arduino-mega": {
+		ID_VENDOR_ID: "2341",
+		ID_MODEL_ID: "0042",
+		ID_VENDOR: "Arduino__www.arduino.cc_",
+		ID_VENDOR_FROM_DATABASE: "Arduino SA",
+		ID_MODEL: "0042",
+		ID_MODEL_FROM_DATABASE: "Mega 2560 R3 (CDC ACM)"
+	},
+	ch340: {
+		ID_VENDOR_ID: "1a86",
+		ID_MODEL_ID: "7523",
+		ID_VENDOR: "1a86",
+		ID_VENDOR_FROM_DATABASE: "QinHeng Electronics",
+		ID_MODEL: "USB2.0-Serial",
+		ID_MODEL_FROM_DATABASE: "CH340 serial converter"
+	},
+	esp32: {
+		ID_VENDOR_ID: "10c4",
+		ID_MODEL_ID: "ea60",
+		ID_VENDOR: "Silicon_Labs",
+		ID_VENDOR_FROM_DATABASE: "Silicon Labs",
+		ID_MODEL: "ESP32_DevKitC_CP2102",
+		ID_MODEL_FROM_DATABASE: "CP210x UART Bridge"
+	},
+	gps: {
+		ID_VENDOR_ID: "1546",
+		ID_MODEL_ID: "01a7",
+		ID_VENDOR: "u-blox_AG_-_www.u-blox.com",
+		ID_VENDOR_FROM_DATABASE: "U-Blox AG",
+		ID_MODEL: "u-blox_7_-_GPS_GNSS_Receiver",
+		ID_MODEL_FROM_DATABASE: "[u-blox 7]"
+	},
+	"modbus-sensor": {
+		ID_VENDOR_ID: "0403",
+		ID_MODEL_ID: "6001",
+		ID_VENDOR: "FTDI",
+		ID_VENDOR_FROM_DATABASE: "Future Technology Devices International, Ltd",
+		ID_MODEL: "USB-RS485_Cable",
+		ID_MODEL_FROM_DATABASE: "FT232 Serial (UART) IC"
+	}
+};
+
+/** Boards without a USB serial number (CH340 clones, the GPS receiver): identified by their port. */
+const WITHOUT_SERIAL = new Set<VirtualKind>(["ch340", "gps"]);
+
 /** The udev properties a real unit of each kind reports (the udev event's properties). */
 export function udevPropertiesFor(kind: VirtualKind, serial: string | undefined, port: number): UdevProperties {
-	const common = { ID_BUS: "usb", ID_PATH: `sim-usb-0:${port}:1.0`, ID_USB_INTERFACE_NUM: "00" };
-	switch (kind) {
-		case "arduino-uno":
-			return {
-				...common,
-				ID_VENDOR_ID: "2341",
-				ID_MODEL_ID: "0043",
-				ID_VENDOR: "Arduino__www.arduino.cc_",
-				ID_VENDOR_FROM_DATABASE: "Arduino SA",
-				ID_MODEL: "0043",
-				ID_MODEL_FROM_DATABASE: "Uno R3 (CDC ACM)",
-				ID_SERIAL_SHORT: serial
-			};
-		case "arduino-mega":
-			return {
-				...common,
-				ID_VENDOR_ID: "2341",
-				ID_MODEL_ID: "0042",
-				ID_VENDOR: "Arduino__www.arduino.cc_",
-				ID_VENDOR_FROM_DATABASE: "Arduino SA",
-				ID_MODEL: "0042",
-				ID_MODEL_FROM_DATABASE: "Mega 2560 R3 (CDC ACM)",
-				ID_SERIAL_SHORT: serial
-			};
-		case "ch340":
-			// CH340 clones have no serial number: identified by their port.
-			return {
-				...common,
-				ID_VENDOR_ID: "1a86",
-				ID_MODEL_ID: "7523",
-				ID_VENDOR: "1a86",
-				ID_VENDOR_FROM_DATABASE: "QinHeng Electronics",
-				ID_MODEL: "USB2.0-Serial",
-				ID_MODEL_FROM_DATABASE: "CH340 serial converter"
-			};
-		case "esp32":
-			return {
-				...common,
-				ID_VENDOR_ID: "10c4",
-				ID_MODEL_ID: "ea60",
-				ID_VENDOR: "Silicon_Labs",
-				ID_VENDOR_FROM_DATABASE: "Silicon Labs",
-				ID_MODEL: "ESP32_DevKitC_CP2102",
-				ID_MODEL_FROM_DATABASE: "CP210x UART Bridge",
-				ID_SERIAL_SHORT: serial
-			};
-		case "gps":
-			return {
-				...common,
-				ID_VENDOR_ID: "1546",
-				ID_MODEL_ID: "01a7",
-				ID_VENDOR: "u-blox_AG_-_www.u-blox.com",
-				ID_VENDOR_FROM_DATABASE: "U-Blox AG",
-				ID_MODEL: "u-blox_7_-_GPS_GNSS_Receiver",
-				ID_MODEL_FROM_DATABASE: "[u-blox 7]"
-			};
-		case "modbus-sensor":
-			return {
-				...common,
-				ID_VENDOR_ID: "0403",
-				ID_MODEL_ID: "6001",
-				ID_VENDOR: "FTDI",
-				ID_VENDOR_FROM_DATABASE: "Future Technology Devices International, Ltd",
-				ID_MODEL: "USB-RS485_Cable",
-				ID_MODEL_FROM_DATABASE: "FT232 Serial (UART) IC",
-				ID_SERIAL_SHORT: serial
-			};
-		case "bme280":
-			return { ID_PATH: `sim-i2c-${port}`, ID_MODEL: "Simulated_I2C_adapter" };
-	}
+	if (kind === "bme280") return { ID_PATH: `sim-i2c-${port}`, ID_MODEL: "Simulated_I2C_adapter" };
+	return {
+		ID_BUS: "usb",
+		ID_PATH: `sim-usb-0:${port}:1.0`,
+		ID_USB_INTERFACE_NUM: "00",
+		...USB_IDENTITIES[kind],
+		...(WITHOUT_SERIAL.has(kind) ? {} : { ID_SERIAL_SHORT: serial })
+	};
 }
 
 /** by-id link name as udev builds it: usb-<vendor>_<model>_<serial>-if00. */
