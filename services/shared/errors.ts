@@ -76,46 +76,7 @@ export class FleetErrorRegenerator extends Errors.Regenerator {
 
 /** The error an HTTP client sees for any error thrown while serving it. */
 export function toHttpError(err: unknown): InstanceType<typeof MoleculerError> {
-	if (err instanceof MoleculerError) {
-		// The service the route needs is gone (node down, circuit open): 503, not 404.
-		if (err.type === "SERVICE_NOT_FOUND" || err.type === "SERVICE_NOT_AVAILABLE") {
-			const e = new MoleculerError(
-				"The service for this request is not available right now",
-				503,
-				"SERVICE_NOT_AVAILABLE",
-				err.data
-			);
-			e.name = "ServiceNotAvailableError";
-			return e;
-		}
-		// Parameter validation: the message says what was wrong ("The 'status' field must be one of …
-		// (got 'opne')"), not only "Parameters validation error!"; the fields stay in data.
-		if (
-			err.type === "VALIDATION_ERROR" &&
-			Array.isArray(err.data) &&
-			err.data.length &&
-			/^Parameters validation error/.test(err.message)
-		) {
-			const messages = (err.data as { message?: string }[]).map(d => d.message).filter(Boolean);
-			if (messages.length) {
-				const e = new MoleculerClientError(messages.join(" "), 422, "VALIDATION_ERROR", err.data);
-				e.name = "ValidationError";
-				return e;
-			}
-		}
-		// Moleculer's bulkhead refuses with QueueIsFullError (429 QUEUE_FULL) past its queue: the
-		// node is saturated, not this client over a rate limit, so 503 with when to come back
-		// (the gateway sends data.retryAfter as Retry-After).
-		if (err.type === "QUEUE_FULL") {
-			const e = new MoleculerError("This node is at capacity: try again in a moment", 503, "SERVER_BUSY", {
-				action: (err.data as { action?: string } | undefined)?.action,
-				retryAfter: SHED_RETRY_AFTER_S
-			});
-			e.name = "ServerBusyError";
-			return e;
-		}
-		return err;
-	}
+	if (err instanceof MoleculerError) return fromMoleculerError(err);
 	const e = err as { name?: string; message?: string; status?: number; statusCode?: number; type?: string };
 	// Errors from body parsers and the like carry an HTTP status of their own.
 	const status = e?.status ?? e?.statusCode;
@@ -129,4 +90,46 @@ export function toHttpError(err: unknown): InstanceType<typeof MoleculerError> {
 	const internal = new MoleculerError("Internal error", 500, "INTERNAL_ERROR");
 	internal.name = "InternalError";
 	return internal;
+}
+
+/** A Moleculer error as the client should see it: what the mesh's internals say, in HTTP terms. */
+function fromMoleculerError(err: InstanceType<typeof MoleculerError>): InstanceType<typeof MoleculerError> {
+	// The service the route needs is gone (node down, circuit open): 503, not 404.
+	if (err.type === "SERVICE_NOT_FOUND" || err.type === "SERVICE_NOT_AVAILABLE") {
+		const e = new MoleculerError(
+			"The service for this request is not available right now",
+			503,
+			"SERVICE_NOT_AVAILABLE",
+			err.data
+		);
+		e.name = "ServiceNotAvailableError";
+		return e;
+	}
+	// Parameter validation: the message says what was wrong ("The 'status' field must be one of …
+	// (got 'opne')"), not only "Parameters validation error!"; the fields stay in data.
+	if (
+		err.type === "VALIDATION_ERROR" &&
+		Array.isArray(err.data) &&
+		err.data.length &&
+		/^Parameters validation error/.test(err.message)
+	) {
+		const messages = (err.data as { message?: string }[]).map(d => d.message).filter(Boolean);
+		if (messages.length) {
+			const e = new MoleculerClientError(messages.join(" "), 422, "VALIDATION_ERROR", err.data);
+			e.name = "ValidationError";
+			return e;
+		}
+	}
+	// Moleculer's bulkhead refuses with QueueIsFullError (429 QUEUE_FULL) past its queue: the
+	// node is saturated, not this client over a rate limit, so 503 with when to come back
+	// (the gateway sends data.retryAfter as Retry-After).
+	if (err.type === "QUEUE_FULL") {
+		const e = new MoleculerError("This node is at capacity: try again in a moment", 503, "SERVER_BUSY", {
+			action: (err.data as { action?: string } | undefined)?.action,
+			retryAfter: SHED_RETRY_AFTER_S
+		});
+		e.name = "ServerBusyError";
+		return e;
+	}
+	return err;
 }
