@@ -195,11 +195,8 @@ export async function issueFromCsr(
 	return signPublicKey(ca, await csr.publicKey.export(EC_ALG, ["verify"], crypto), opts);
 }
 
-async function signPublicKey(
-	ca: CertificateAuthority,
-	publicKey: CryptoKey,
-	opts: IssueOptions
-): Promise<Omit<IssuedCertificate, "keyPem">> {
+/** The certificate's names, usage and lifetime, checked before anything is signed (a clear message each). */
+function checkIssueOptions(opts: IssueOptions) {
 	const commonName = checkCommonName(opts.commonName);
 	if (opts.usage !== "client" && opts.usage !== "server") throw new Error("usage must be 'client' or 'server'");
 	const days = opts.days ?? 365;
@@ -217,7 +214,15 @@ async function signPublicKey(
 	for (const ip of ipAddresses) {
 		if (!net.isIP(ip)) throw new Error(`'${ip}' is not an IP address`);
 	}
+	return { commonName, days, dnsNames, ipAddresses };
+}
 
+async function signPublicKey(
+	ca: CertificateAuthority,
+	publicKey: CryptoKey,
+	opts: IssueOptions
+): Promise<Omit<IssuedCertificate, "keyPem">> {
+	const { commonName, days, dnsNames, ipAddresses } = checkIssueOptions(opts);
 	const caCert = new x509.X509Certificate(ca.certPem);
 	const { privateKey: caKey } = await importKeyPem(ca.keyPem);
 	const now = Date.now();
