@@ -144,35 +144,42 @@ export class SimulatedImageBuilder {
 		return { code: 0, stdout: this.manifestText(r.manifest), stderr: "" };
 	}
 
+	/** The sha256 of the first-boot script in FILES (the request's `defaults`), written into each image; "" without. */
+	private async defaultsHash(files: string | undefined): Promise<string> {
+		if (!files) return "";
+		const f = await fs
+			.readFile(path.join(path.resolve(this.o.root, files), "etc/uci-defaults/99-asu-defaults"))
+			.catch(() => Buffer.alloc(0));
+		return crypto.createHash("sha256").update(f).digest("hex");
+	}
+
+	/** Image names as an ImageBuilder makes them: openwrt-[version-][extra-]target-subtarget-profile. */
+	private imagePrefix(profile: string, extraName: string | undefined): string {
+		const [t, s] = this.o.target.split("/");
+		const snapshot = versionPath(this.o.version) === "snapshots";
+		const extra = extraName ? `${extraName}-` : "";
+		return `openwrt-${snapshot ? "" : `${this.o.version}-`}${extra}${t}-${s}-${profile}`;
+	}
+
+	/** An image of the configured size: zeros after a text header that says what it is (and is not). */
+	private imageBody(header: string): Buffer {
+		const body = Buffer.alloc(this.o.imageKib * 1024, 0);
+		Buffer.from(header).copy(body, 0, 0, Math.min(header.length, body.length));
+		return body;
+	}
+
 	private async image(vars: Record<string, string>, signal?: AbortSignal): Promise<ExecResult> {
 		const r = await this.resolve(vars);
 		if (!r.ok) return r.result;
 		if (this.o.buildMs > 0) await sleep(this.o.buildMs, signal);
 		const profile = vars.PROFILE;
 		const p = r.pj.profiles[profile];
-		const sizeKib = r.manifest.size * SIM_PKG_KIB;
-		if (vars.ROOTFS_PARTSIZE && Number(vars.ROOTFS_PARTSIZE) * 1024 < sizeKib) {
-			return {
-				code: 1,
-				stdout: "",
-				stderr:
-					`Image ${profile}-rootfs is too big: ${sizeKib} KiB > ` +
-					`${Number(vars.ROOTFS_PARTSIZE) * 1024} KiB (out of space?)\n`
-			};
-		}
+		const tooBig = rootfsTooBig(profile, r.manifest.size * SIM_PKG_KIB, vars.ROOTFS_PARTSIZE);
+		if (tooBig) return tooBig;
 		const binDir = path.resolve(this.o.root, vars.BIN_DIR ?? "bin");
 		await fs.mkdir(binDir, { recursive: true });
-		let filesHash = "";
-		if (vars.FILES) {
-			const f = await fs
-				.readFile(path.join(path.resolve(this.o.root, vars.FILES), "etc/uci-defaults/99-asu-defaults"))
-				.catch(() => Buffer.alloc(0));
-			filesHash = crypto.createHash("sha256").update(f).digest("hex");
-		}
-		const [t, s] = this.o.target.split("/");
-		const snapshot = versionPath(this.o.version) === "snapshots";
-		const extra = vars.EXTRA_IMAGE_NAME ? `${vars.EXTRA_IMAGE_NAME}-` : "";
-		const prefix = `openwrt-${snapshot ? "" : `${this.o.version}-`}${extra}${t}-${s}-${profile}`;
+		const filesHash = await this.defaultsHash(vars.FILES);
+		const prefix = this.imagePrefix(profile, vars.EXTRA_IMAGE_NAME);
 		const images = [];
 		for (const img of p.images) {
 			if (vars.ROOTFS_FILESYSTEM && img.filesystem !== vars.ROOTFS_FILESYSTEM) continue;
@@ -186,8 +193,7 @@ export class SimulatedImageBuilder {
 				`manifest=${[...r.manifest].map(([n, v]) => `${n}=${v}`).join(",")}`,
 				""
 			].join("\n");
-			const body = Buffer.alloc(this.o.imageKib * 1024, 0);
-			Buffer.from(header).copy(body, 0, 0, Math.min(header.length, body.length));
+			const body = this.imageBody(header);
 			await fs.writeFile(path.join(binDir, name), body);
 			const sha256 = crypto.createHash("sha256").update(body).digest("hex");
 			images.push({ filesystem: img.filesystem, name, sha256, sha256_unsigned: sha256, type: img.type });
@@ -205,4 +211,15 @@ export class SimulatedImageBuilder {
 			`Building images for ${this.o.target} - ${profile} (simulated)\n`;
 		return { code: 0, stdout, stderr: "" };
 	}
+}
+
+/** make image's failure when the packages (SIM_PKG_KIB each) do not fit ROOTFS_PARTSIZE (MiB); null when they do. */
+function rootfsTooBig(profile: string, sizeKib: number, partSizeMb: string | undefined): ExecResult | null {
+	const partKib = Number(partSizeMb) * 1024;
+	if (!partSizeMb || !(partKib < sizeKib)) return null;
+	return {
+		code: 1,
+		stdout: "",
+		stderr: `Image ${profile}-rootfs is too big: ${sizeKib} KiB > ${partKib} KiB (out of space?)\n`
+	};
 }
