@@ -111,8 +111,14 @@ describe("the shipped NATS configuration requires credentials", () => {
 				name: "sink",
 				channels: { "trust.mesh": { group: "g", handler: (m: unknown) => void got.push(m) } }
 			});
-			await waitFor(() => broker.getLocalService("sink"), 5000, "sink service");
-			await peer.sendToChannel("trust.mesh", { n: 1 });
+			// The stream exists once the new service's subscription is made, which createService
+			// does not wait for: until then JetStream answers a send with 503 (no stream), so the
+			// send is retried, as the pipeline's BatchPublisher retries it.
+			await waitFor(
+				() => peer.sendToChannel("trust.mesh", { n: 1 }).then(() => true),
+				10_000,
+				"the trust.mesh stream to accept a send"
+			);
 			await waitFor(() => got.length === 1, 10_000, "a channel message over the authenticated JetStream");
 		} finally {
 			await peer.stop();
