@@ -250,7 +250,12 @@ const PipelineDecodeService = defineService<DecodeThis>({
 		},
 
 		retry<T>(this: DecodeThis, what: string, fn: () => Promise<T>, keepAlive?: KeepAlive): Promise<T> {
-			return untilDone({ logger: this.logger, isStopping: () => this.broker.stopping }, what, fn, keepAlive);
+			const ctx = {
+				logger: this.logger,
+				isStopping: () => this.broker.stopping,
+				onRetry: () => void this.stats.retries++
+			};
+			return untilDone(ctx, what, fn, keepAlive);
 		},
 
 		async decodeRaw(this: DecodeThis, payload: { messages?: unknown; packed?: unknown }, keepAlive?: KeepAlive) {
@@ -317,7 +322,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 	},
 
 	created(this: DecodeThis) {
-		this.stats = { decodedMessages: 0, readings: 0, deadLetters: 0, replayed: 0 };
+		this.stats = { decodedMessages: 0, readings: 0, deadLetters: 0, replayed: 0, retries: 0 };
 		this.metadataVersion = null;
 	}
 });

@@ -363,6 +363,8 @@ export const DecodeStats = Closed({
 	decodedMessages: Count(),
 	readings: Count(),
 	deadLetters: Count(),
-	replayed: Count()
+	replayed: Count(),
+	/** Failed attempts waited out (PostgreSQL or the next channel unreachable); nothing is dropped. */
+	retries: Count()
 });
 export type DecodeStats = Static<typeof DecodeStats>;

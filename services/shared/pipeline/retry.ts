@@ -21,6 +21,8 @@ export function keepAliveOf(raw: unknown): KeepAlive | undefined {
 export interface RetryContext {
 	logger: LoggerInstance;
 	isStopping: () => boolean;
+	/** Counts each failed attempt (the stage's `retries` figure in its stats). */
+	onRetry?: () => void;
 }
 
 export function untilDone<T>(ctx: RetryContext, what: string, fn: () => Promise<T>, keepAlive?: KeepAlive): Promise<T> {
@@ -29,6 +31,7 @@ export function untilDone<T>(ctx: RetryContext, what: string, fn: () => Promise<
 		maxDelayMs: 5000,
 		onFailure: (err, attempt) => {
 			if (ctx.isStopping()) return false;
+			ctx.onRetry?.();
 			if (attempt === 1 || attempt % 10 === 0)
 				ctx.logger.warn(`pipeline: ${what} failed (${errorMessage(err)}); retrying`);
 			keepAlive?.();
