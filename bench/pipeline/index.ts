@@ -62,6 +62,8 @@ interface Result {
 	publishDps: number;
 	p50: number | null;
 	p99: number | null;
+	/** The same without the rows published in the first second (the warm-up). */
+	steady?: { p50: number | null; p99: number | null };
 }
 
 function percentile(sorted: Float64Array, p: number): number | null {
@@ -112,15 +114,51 @@ function instrumentSink(broker: ServiceBroker) {
 	};
 	const original = svc.sink.opts.write;
 	const state = { committed: 0, lastCommit: 0, latencies: [] as number[] };
+	timeline.length = 0;
 	svc.sink.opts.write = async rows => {
 		const n = await original(rows);
 		const now = Date.now();
 		state.committed += n;
 		state.lastCommit = now;
 		for (const r of rows) state.latencies.push(now - r.ts);
+		for (const r of rows) timeline.push([r.ts, now - r.ts]);
 		return n;
 	};
 	return state;
+}
+
+/** Publish-to-commit [publish time, latency] of every committed row of the current scenario. */
+const timeline: [number, number][] = [];
+
+/**
+ * The latency of the rows published after the first second: the first second pays the pipeline's
+ * warm-up (JIT, the first pool connections, the decoder's metadata lookups, JetStream consumers
+ * fetching), which on its own sets the p99 of a 15 s run. Both figures are printed.
+ * BENCH_TIMELINE=1 also prints the p50/p99 of each second.
+ */
+function steadyLatency(): { p50: number | null; p99: number | null } {
+	const start = timeline.reduce((m, t) => Math.min(m, t[0]), Infinity);
+	const sorted = Float64Array.from(timeline.filter(t => t[0] >= start + 1000).map(t => t[1])).sort();
+	if (process.env.BENCH_TIMELINE) printTimeline(start);
+	timeline.length = 0;
+	return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+}
+
+function printTimeline(start: number): void {
+	const bySecond = new Map<number, number[]>();
+	for (const [ts, lat] of timeline) {
+		const s = Math.floor((ts - start) / 1000);
+		const list = bySecond.get(s) ?? [];
+		list.push(lat);
+		bySecond.set(s, list);
+	}
+	for (const [s, lats] of [...bySecond].sort((a, b) => a[0] - b[0])) {
+		const sorted = Float64Array.from(lats).sort();
+		console.log(
+			`  second ${String(s).padStart(3)}: ${String(lats.length).padStart(6)} rows, p50 ` +
+				`${percentile(sorted, 50)} ms, p99 ${percentile(sorted, 99)} ms, max ${sorted[sorted.length - 1]} ms`
+		);
+	}
 }
 
 async function waitCommitted(state: { committed: number }, expected: number, timeoutMs: number): Promise<void> {
@@ -204,7 +242,7 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 		await pg.end();
 		if (rows !== datapointsIn(frames))
 			throw new Error(`decoded_data holds ${rows} rows, expected ${datapointsIn(frames)}`);
-		return summarise(scenario, frames, t0, t1, state.lastCommit, state.latencies);
+		return { ...summarise(scenario, frames, t0, t1, state.lastCommit, state.latencies), steady: steadyLatency() };
 	} finally {
 		await broker.stop();
 		await mosq.stop();
@@ -331,13 +369,19 @@ async function main() {
 	if (ONLY.includes("embedded")) results.push(await embedded(Math.round(FRAMES / 3)));
 	if (ONLY.includes("naive")) results.push(await naive(Math.max(2000, Math.round(FRAMES / 30))));
 	console.log("");
-	console.log("scenario   frames   datapoints  seconds  datapoints/s  offered dp/s  p50 ms  p99 ms");
+	console.log(
+		"scenario   frames   datapoints  seconds  datapoints/s  offered dp/s  p50 ms  p99 ms  " +
+			"after the 1st s: p50  p99"
+	);
 	for (const r of results) {
 		console.log(
 			`${r.scenario.padEnd(9)} ${String(r.frames).padStart(7)} ${String(r.datapoints).padStart(11)} ` +
 				`${r.seconds.toFixed(1).padStart(8)} ${Math.round(r.dps).toString().padStart(13)} ` +
 				`${Math.round(r.publishDps).toString().padStart(13)} ${String(r.p50 ?? "-").padStart(7)} ` +
-				`${String(r.p99 ?? "-").padStart(7)}`
+				`${String(r.p99 ?? "-").padStart(7)}` +
+				(r.steady
+					? `  ${String(r.steady.p50 ?? "-").padStart(19)} ${String(r.steady.p99 ?? "-").padStart(4)}`
+					: "")
 		);
 	}
 	const real = results.find(r => r.scenario === "real");
