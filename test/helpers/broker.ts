@@ -45,11 +45,14 @@ export function createTestBroker(opts: TestBrokerOptions): ServiceBroker {
 	return broker;
 }
 
-/** Waits until `check` returns a truthy value (polling), or throws after `timeoutMs`. */
+/**
+ * Waits until `check` returns a truthy value (polling), or throws after `timeoutMs`. `what` may
+ * be a function, read when the wait fails: a process's output then shows what it did meanwhile.
+ */
 export async function waitFor<T>(
 	check: () => T | Promise<T>,
 	timeoutMs = 10_000,
-	what = "condition"
+	what: string | (() => string) = "condition"
 ): Promise<NonNullable<T>> {
 	const deadline = Date.now() + timeoutMs;
 	let last: unknown;
@@ -62,7 +65,8 @@ export async function waitFor<T>(
 		}
 		if (Date.now() > deadline)
 			throw new Error(
-				`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${errorMessage(last)}` : ""}`
+				`timed out after ${timeoutMs} ms waiting for ${typeof what === "function" ? what() : what}` +
+					(last ? `: ${errorMessage(last)}` : "")
 			);
 		await new Promise(r => setTimeout(r, 50));
 	}
