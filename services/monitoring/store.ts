@@ -7,6 +7,7 @@ import type { Direction, ProfileAlertDefault, Severity, ThresholdRule } from "./
 import { ownerCondition } from "../../mixins/authorization";
 import { NODE_STOPPED } from "../shared/contracts/devices";
 import { asCaller, type Viewer } from "./queries";
+import type { NewAlert } from "./engine";
 
 export interface RuleRow {
 	id: number;
@@ -233,19 +234,7 @@ export async function listAlerts(db: Sql, f: AlertListFilter): Promise<AlertRow[
 /**
  * Raises an alert unless one is open for the same rule (or offline) and device: returns it, or null for a duplicate.
  */
-export async function raiseAlert(
-	db: Sql,
-	a: {
-		kind: "threshold" | "offline";
-		ruleId: number | null;
-		deviceId: number;
-		datapointId: number | null;
-		severity: string;
-		message: string;
-		value: number | null;
-		at: Date;
-	}
-): Promise<AlertRow | null> {
+export async function raiseAlert(db: Sql, a: NewAlert): Promise<AlertRow | null> {
 	const rows = await db.query<{ id: number }>(
 		`INSERT INTO alerts (kind, rule_id, device_id, datapoint_id, severity, message, value, raised_at)
 		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)

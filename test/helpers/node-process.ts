@@ -21,33 +21,8 @@ export interface NodeProcess {
  * itself (benchmarks: `--cpu-prof`, which NODE_OPTIONS does not take).
  */
 export function startNode(env: Record<string, string>, args: string[] = [], nodeArgs: string[] = []): NodeProcess {
-	return wrapNode(
-		spawn(
-			process.execPath,
-			[
-				...nodeArgs,
-				"--import",
-				"tsx",
-				path.join(ROOT, "bin/runner.ts"),
-				"--config",
-				"moleculer.config.ts",
-				"--mask",
-				"**/*.service.ts",
-				...args
-			],
-			{
-				cwd: ROOT,
-				env: {
-					PATH: process.env.PATH ?? "",
-					HOME: process.env.HOME ?? "/root",
-					LOG_FORMAT: "json",
-					SERVICEDIR: "services",
-					...env
-				},
-				stdio: ["ignore", "pipe", "pipe"]
-			}
-		)
-	);
+	const runner = ["--import", "tsx", path.join(ROOT, "bin/runner.ts"), "--config", "moleculer.config.ts"];
+	return spawnRunner([...nodeArgs, ...runner, "--mask", "**/*.service.ts", ...args], "services", env);
 }
 
 /**
@@ -55,29 +30,24 @@ export function startNode(env: Record<string, string>, args: string[] = [], node
  * scripts/compile.mjs first). Benchmarks use it to measure what production runs.
  */
 export function startCompiledNode(env: Record<string, string>, nodeArgs: string[] = []): NodeProcess {
+	const runner = [path.join(ROOT, "dist/bin/runner.js"), "--config", "dist/moleculer.config.js"];
+	return spawnRunner([...nodeArgs, ...runner, "--mask", "**/*.service.js"], "dist/services", env);
+}
+
+/** node with these arguments, a clean environment (PATH, HOME, JSON logs) plus the test's own. */
+function spawnRunner(argv: string[], serviceDir: string, env: Record<string, string>): NodeProcess {
 	return wrapNode(
-		spawn(
-			process.execPath,
-			[
-				...nodeArgs,
-				path.join(ROOT, "dist/bin/runner.js"),
-				"--config",
-				"dist/moleculer.config.js",
-				"--mask",
-				"**/*.service.js"
-			],
-			{
-				cwd: ROOT,
-				env: {
-					PATH: process.env.PATH ?? "",
-					HOME: process.env.HOME ?? "/root",
-					LOG_FORMAT: "json",
-					SERVICEDIR: "dist/services",
-					...env
-				},
-				stdio: ["ignore", "pipe", "pipe"]
-			}
-		)
+		spawn(process.execPath, argv, {
+			cwd: ROOT,
+			env: {
+				PATH: process.env.PATH ?? "",
+				HOME: process.env.HOME ?? "/root",
+				LOG_FORMAT: "json",
+				SERVICEDIR: serviceDir,
+				...env
+			},
+			stdio: ["ignore", "pipe", "pipe"]
+		})
 	);
 }
 
