@@ -12,7 +12,7 @@
  * Needs the loopback servers of test/helpers/servers.ts (PostgreSQL, NATS, mosquitto binary).
  */
 import { createKeyAndCsr } from "../../services/shared/csr";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -41,6 +41,7 @@ const FRAMES = Number(option("frames", "150000"));
 const RATE = Number(option("rate", "6000"));
 const ONLY = option("only", "real,paced,embedded,naive").split(",");
 const CONTROLLERS = 20;
+const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
 
 const MACS = benchMacs(CONTROLLERS);
 /** The bench's controllers, in the database the pipeline services use. */
@@ -64,6 +65,26 @@ interface Result {
 	p99: number | null;
 	/** The same without the rows published in the first second (the warm-up). */
 	steady?: { p50: number | null; p99: number | null };
+	/** CPU seconds per million datapoints, first publish to last commit (real and paced). */
+	cpu?: { node: number; mosquitto: number };
+}
+
+/** utime+stime of a process in seconds, from /proc (0 once it is gone). */
+function cpuOfPid(pid: number | undefined): number {
+	if (!pid) return 0;
+	try {
+		const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+		const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+		return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+	} catch {
+		return 0;
+	}
+}
+
+/** CPU seconds of this process: the pipeline's services (and the bench's own counting of commits). */
+function cpuOfSelf(): number {
+	const u = process.cpuUsage();
+	return (u.user + u.system) / 1e6;
 }
 
 function percentile(sorted: Float64Array, p: number): number | null {
@@ -232,9 +253,19 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 					);
 				}, 250)
 			: null;
+		const cpu0 = { node: cpuOfSelf(), mosquitto: cpuOfPid(mosq.pid) };
 		const { t0, t1 } = await runPublisher(`mqtt://127.0.0.1:${mosq.plainPort}`, frames, rate, 1);
 		console.log(`  ${scenario}: published ${frames} frames in ${t1 - t0} ms`);
 		await waitCommitted(state, datapointsIn(frames), 300_000);
+		const perM = 1e6 / datapointsIn(frames);
+		const cpu = {
+			node: (cpuOfSelf() - cpu0.node) * perM,
+			mosquitto: (cpuOfPid(mosq.pid) - cpu0.mosquitto) * perM
+		};
+		console.log(
+			`  ${scenario}: CPU s per M datapoints: node ${cpu.node.toFixed(2)}, mosquitto ` +
+				`${cpu.mosquitto.toFixed(2)} (load ${os.loadavg()[0].toFixed(2)})`
+		);
 		if (trace) clearInterval(trace);
 		const pg = new Client({ connectionString: db.url });
 		await pg.connect();
@@ -242,7 +273,11 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 		await pg.end();
 		if (rows !== datapointsIn(frames))
 			throw new Error(`decoded_data holds ${rows} rows, expected ${datapointsIn(frames)}`);
-		return { ...summarise(scenario, frames, t0, t1, state.lastCommit, state.latencies), steady: steadyLatency() };
+		return {
+			...summarise(scenario, frames, t0, t1, state.lastCommit, state.latencies),
+			steady: steadyLatency(),
+			cpu
+		};
 	} finally {
 		await broker.stop();
 		await mosq.stop();
@@ -371,7 +406,7 @@ async function main() {
 	console.log("");
 	console.log(
 		"scenario   frames   datapoints  seconds  datapoints/s  offered dp/s  p50 ms  p99 ms  " +
-			"after the 1st s: p50  p99"
+			"after the 1st s: p50  p99  CPU s/M dp: node  mosquitto"
 	);
 	for (const r of results) {
 		console.log(
@@ -381,7 +416,8 @@ async function main() {
 				`${String(r.p99 ?? "-").padStart(7)}` +
 				(r.steady
 					? `  ${String(r.steady.p50 ?? "-").padStart(19)} ${String(r.steady.p99 ?? "-").padStart(4)}`
-					: "")
+					: "") +
+				(r.cpu ? `  ${r.cpu.node.toFixed(2).padStart(16)} ${r.cpu.mosquitto.toFixed(2).padStart(10)}` : "")
 		);
 	}
 	const real = results.find(r => r.scenario === "real");

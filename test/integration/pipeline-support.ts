@@ -23,6 +23,8 @@ export const MACS = ["aa:bb:cc:dd:ee:01", "aa:bb:cc:dd:ee:02", "aa:bb:cc:dd:ee:0
 export interface Mosquitto {
 	plainPort: number;
 	tlsPort: number | null;
+	/** The mosquitto process (a bench reads its CPU from /proc). */
+	pid: number | undefined;
 	stop(): Promise<void>;
 	log(): string;
 }
@@ -68,6 +70,7 @@ export async function startMosquitto(dir: string, tls?: { ca: string; cert: stri
 	return {
 		plainPort,
 		tlsPort,
+		pid: child.pid,
 		log: () =>
 			out +
 			(fs.existsSync(path.join(dir, "mosquitto.log"))
