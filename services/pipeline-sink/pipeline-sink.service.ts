@@ -127,7 +127,7 @@ const PipelineSinkService = defineService<SinkThis>({
 			"pipeline sink: decoded_data is " +
 				(mode === "timescaledb"
 					? `a TimescaleDB hypertable (retention ${env.dataRetentionDays || "∞"} days)`
-					: "a plain table (BRIN on time)")
+					: "a plain table (key by series, b-tree on time)")
 		);
 	},
 
