@@ -10,10 +10,13 @@
  *   embedded  the defaults of `npm start`: aedes over mTLS + in-process channels + PGlite
  *   naive     baseline: one subscriber, one INSERT per datapoint, no channels, no batching
  * Needs the loopback servers of test/helpers/servers.ts (PostgreSQL, NATS, mosquitto binary).
+ * Real and paced print the CPU seconds per million datapoints of this process (the pipeline) and
+ * of its Mosquitto; BENCH_PROFILE=<dir> writes a CPU profile of the pipeline's run there.
  */
 import { createKeyAndCsr } from "../../services/shared/csr";
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
+import inspector from "node:inspector";
 import os from "node:os";
 import path from "node:path";
 import mqtt from "mqtt";
@@ -79,6 +82,34 @@ function cpuOfPid(pid: number | undefined): number {
 	} catch {
 		return 0;
 	}
+}
+
+/**
+ * BENCH_PROFILE=<dir>: a V8 CPU profile of this process (the pipeline) from the first publish to
+ * the last commit, written as <dir>/<scenario>.cpuprofile (node --cpu-prof would add startup and
+ * the bench's own setup).
+ */
+async function startProfile(): Promise<{ stop(name: string): Promise<void> } | null> {
+	const dir = process.env.BENCH_PROFILE;
+	if (!dir) return null;
+	const session = new inspector.Session();
+	session.connect();
+	const post = (method: string, params?: object) =>
+		new Promise<any>((resolve, reject) =>
+			session.post(method, params, (err, res) => (err ? reject(err) : resolve(res)))
+		);
+	await post("Profiler.enable");
+	await post("Profiler.setSamplingInterval", { interval: 500 });
+	await post("Profiler.start");
+	return {
+		async stop(name) {
+			const { profile } = await post("Profiler.stop");
+			session.disconnect();
+			fs.mkdirSync(dir, { recursive: true });
+			fs.writeFileSync(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+			console.log(`  ${name}: CPU profile in ${path.join(dir, `${name}.cpuprofile`)}`);
+		}
+	};
 }
 
 /** CPU seconds of this process: the pipeline's services (and the bench's own counting of commits). */
@@ -253,10 +284,12 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 					);
 				}, 250)
 			: null;
+		const profile = await startProfile();
 		const cpu0 = { node: cpuOfSelf(), mosquitto: cpuOfPid(mosq.pid) };
 		const { t0, t1 } = await runPublisher(`mqtt://127.0.0.1:${mosq.plainPort}`, frames, rate, 1);
 		console.log(`  ${scenario}: published ${frames} frames in ${t1 - t0} ms`);
 		await waitCommitted(state, datapointsIn(frames), 300_000);
+		await profile?.stop(scenario);
 		const perM = 1e6 / datapointsIn(frames);
 		const cpu = {
 			node: (cpuOfSelf() - cpu0.node) * perM,
