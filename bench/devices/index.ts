@@ -19,7 +19,7 @@ import path from "node:path";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { buildBrokerOptions } from "../../moleculer.config";
 import ManagerService from "../../services/manager/manager.service";
-import type { TelemetryBatch } from "../../services/shared/contracts";
+import { readingsOf, type Reading } from "../../services/shared/contracts";
 import { readEnv } from "../../services/shared/env";
 import { createPtyPair, type PtyPair } from "../../services/simulator/pty";
 import { execFileSync } from "node:child_process";
@@ -88,9 +88,10 @@ async function main() {
 		channels: {
 			"telemetry.readings": {
 				group: "bench",
-				handler(p: TelemetryBatch) {
-					readings += p.readings.length;
-					for (const r of p.readings) if (!firstSeen.has(r.deviceId)) firstSeen.set(r.deviceId, Date.now());
+				handler(p: unknown) {
+					const list = readingsOf(p) as Reading[];
+					readings += list.length;
+					for (const r of list) if (!firstSeen.has(r.deviceId)) firstSeen.set(r.deviceId, Date.now());
 				}
 			}
 		}

@@ -20,6 +20,7 @@ import {
 	EVENTS,
 	LIVE_PUSH_EVENT,
 	isReading,
+	readingsOf,
 	toEpochMs,
 	type DeviceStatusEvent,
 	type LiveMessage
@@ -228,8 +229,12 @@ const AutomationService = defineService<This>({
 			group: AUTOMATION_READINGS_GROUP,
 			async handler(this: This, payload: unknown) {
 				await this.ready;
-				const list = (payload as { readings?: unknown })?.readings;
-				if (!Array.isArray(list)) return; // not a telemetry batch: the pipeline sink dead-letters it
+				let list: unknown[];
+				try {
+					list = readingsOf(payload);
+				} catch {
+					return; // not a telemetry batch: the pipeline sink dead-letters it
+				}
 				// The channel's one reading check (contracts/readings.ts); what passes has a valid ts.
 				const readings = list.filter(isReading).map(r => ({
 					deviceId: r.deviceId,

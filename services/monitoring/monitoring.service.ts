@@ -19,6 +19,7 @@ import {
 	CHANNELS,
 	EVENTS,
 	isReading,
+	readingsOf,
 	type AlertEvent,
 	type DeviceStatusEvent,
 	type Reading
@@ -703,11 +704,13 @@ const MonitoringService = defineService<This>({
 
 		/** The valid readings of a telemetry.readings message; what is not valid is counted and logged. */
 		acceptBatch(this: This, payload: unknown): Reading[] {
-			const list = (payload as { readings?: unknown })?.readings;
-			if (!Array.isArray(list)) {
+			let list: unknown[];
+			try {
+				list = readingsOf(payload);
+			} catch (err) {
 				// Not a telemetry batch: nothing here to alert on. The pipeline sink dead-letters it.
 				this.counters.invalid++;
-				this.logger.warn("telemetry.readings: message without a readings array ignored by monitoring");
+				this.logger.warn(`telemetry.readings: ${errorMessage(err)}; ignored by monitoring`);
 				return [];
 			}
 			const readings = list.filter(isReading);

@@ -11,7 +11,7 @@
 import type { Context, Service } from "moleculer";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { DEFAULT_PAGE, decodeCursor, isPositiveInt, pageOf, pageParams, toPage, wholeList } from "../shared/lists";
-import { CHANNELS, type RawEntry, type RawMqttMessage } from "../shared/contracts";
+import { CHANNELS, packReadings, type RawEntry, type RawMqttMessage } from "../shared/contracts";
 import { errorMessage } from "../shared/error-message";
 import { keepAliveOf, untilDone, type KeepAlive } from "../shared/pipeline/retry";
 import { insertDeadLetters } from "../shared/pipeline/storage";
@@ -284,10 +284,10 @@ const PipelineDecodeService = defineService<DecodeThis>({
 				this.stats.deadLetters += dead.length;
 			}
 			for (let i = 0; i < readings.length; i += READINGS_PER_MESSAGE) {
-				const chunk = readings.slice(i, i + READINGS_PER_MESSAGE);
+				const packed = packReadings(readings.slice(i, i + READINGS_PER_MESSAGE));
 				await this.retry(
 					"telemetry.readings",
-					() => this.broker.sendToChannel(CHANNELS.telemetryReadings, { readings: chunk }),
+					() => this.broker.sendToChannel(CHANNELS.telemetryReadings, packed),
 					keepAlive
 				);
 			}

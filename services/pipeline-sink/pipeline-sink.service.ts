@@ -6,7 +6,7 @@
 import type { Service } from "moleculer";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { fleetEnv } from "../shared/broker-env";
-import { CHANNELS, type Reading } from "../shared/contracts";
+import { CHANNELS, readingsOf, type Reading } from "../shared/contracts";
 import { keepAliveOf, untilDone, type KeepAlive } from "../shared/pipeline/retry";
 import {
 	applyRetention,
@@ -26,7 +26,7 @@ type SinkThis = Service & {
 	db: Database;
 	sink: BatchSink;
 	deadLetters: number;
-	store(payload: { readings?: unknown }, keepAlive?: KeepAlive): Promise<void>;
+	store(payload: unknown, keepAlive?: KeepAlive): Promise<void>;
 	deadLetter(letters: DeadLetterInput[]): Promise<void>;
 };
 
@@ -40,7 +40,7 @@ const PipelineSinkService = defineService<SinkThis>({
 			group: "pipeline-sink",
 			maxInFlight: 32,
 			maxRetries: 50,
-			handler(this: SinkThis, payload: { readings?: unknown }, raw: unknown) {
+			handler(this: SinkThis, payload: unknown, raw: unknown) {
 				return this.store(payload, keepAliveOf(raw));
 			}
 		}
@@ -56,13 +56,15 @@ const PipelineSinkService = defineService<SinkThis>({
 	},
 
 	methods: {
-		async store(this: SinkThis, payload: { readings?: unknown }, keepAlive?: KeepAlive) {
-			const readings = payload?.readings;
-			if (!Array.isArray(readings)) {
+		async store(this: SinkThis, payload: unknown, keepAlive?: KeepAlive) {
+			let readings: unknown[];
+			try {
+				readings = readingsOf(payload);
+			} catch (err) {
 				return this.deadLetter([
 					{
 						source: "pipeline.sink",
-						reason: "BAD_BATCH: telemetry.readings message has no readings array",
+						reason: `BAD_BATCH: ${errorMessage(err)}`,
 						payload: JSON.stringify(payload).slice(0, 100_000)
 					}
 				]);

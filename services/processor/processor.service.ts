@@ -16,6 +16,7 @@ import {
 	CHANNELS,
 	EVENTS,
 	modbusMapSchema,
+	packReadings,
 	type DeviceCloseRequest,
 	type DeviceOpenRequest,
 	type DeviceStatus,
@@ -256,6 +257,7 @@ const ProcessorService = defineService<ProcessorThis>({
 		this.mqtt = null;
 		this.publisher = new BatchPublisher<Reading>(this.broker, CHANNELS.telemetryReadings, {
 			field: "readings",
+			encode: packReadings,
 			maxItems: 1000,
 			flushMs: 20,
 			maxBuffered: 200_000,

@@ -9,7 +9,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { Client } from "pg";
-import type { Reading, TelemetryBatch } from "../../services/shared/contracts";
+import { readingsOf, type Reading } from "../../services/shared/contracts";
 import { createTestBroker, tempDir, uniqueNamespace, waitFor } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
 import { ROOT, startNode, type NodeProcess } from "../helpers/node-process";
@@ -60,7 +60,7 @@ beforeAll(async () => {
 				channels: {
 					"telemetry.readings": {
 						group: "devices-edge-test",
-						handler: (p: TelemetryBatch) => void received.push(...p.readings)
+						handler: (p: unknown) => void received.push(...(readingsOf(p) as Reading[]))
 					}
 				}
 			} as ServiceSchema

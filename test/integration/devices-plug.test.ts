@@ -10,7 +10,7 @@ import DetectorService from "../../services/detector/detector.service";
 import ManagerService from "../../services/manager/manager.service";
 import ProcessorService from "../../services/processor/processor.service";
 import SimulatorService from "../../services/simulator/simulator.service";
-import type { Reading, TelemetryBatch } from "../../services/shared/contracts";
+import { readingsOf, type Reading } from "../../services/shared/contracts";
 import { createTestBroker, uniqueNamespace, waitFor } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
 import { NATS_URL, requireServer } from "../helpers/servers";
@@ -32,8 +32,8 @@ const consumer: ServiceSchema = {
 	channels: {
 		"telemetry.readings": {
 			group: "devices-plug-test",
-			handler(payload: TelemetryBatch) {
-				received.push(...payload.readings);
+			handler(payload: unknown) {
+				received.push(...(readingsOf(payload) as Reading[]));
 			}
 		}
 	}

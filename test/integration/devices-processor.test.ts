@@ -8,7 +8,12 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import ProcessorService from "../../services/processor/processor.service";
-import type { DeviceOpenRequest, DeviceStatusEvent, Reading, TelemetryBatch } from "../../services/shared/contracts";
+import {
+	readingsOf,
+	type DeviceOpenRequest,
+	type DeviceStatusEvent,
+	type Reading
+} from "../../services/shared/contracts";
 import { createPtyPair, type PtyPair } from "../../services/simulator/pty";
 import { createTestBroker, tempDir, uniqueNamespace, waitFor } from "../helpers/broker";
 import { NATS_URL, requireServer } from "../helpers/servers";
@@ -24,8 +29,8 @@ const probe: ServiceSchema = {
 	channels: {
 		"telemetry.readings": {
 			group: "devices-proc-test",
-			handler(payload: TelemetryBatch) {
-				received.push(...payload.readings);
+			handler(payload: unknown) {
+				received.push(...(readingsOf(payload) as Reading[]));
 			}
 		}
 	},

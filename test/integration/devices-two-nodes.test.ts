@@ -11,7 +11,7 @@ import DetectorService from "../../services/detector/detector.service";
 import ManagerService from "../../services/manager/manager.service";
 import ProcessorService from "../../services/processor/processor.service";
 import SimulatorService from "../../services/simulator/simulator.service";
-import type { Reading, TelemetryBatch } from "../../services/shared/contracts";
+import { readingsOf, type Reading } from "../../services/shared/contracts";
 import { createTestBroker, tempDir, uniqueNamespace, waitFor } from "../helpers/broker";
 import { createTestDatabase, type TestDatabase } from "../helpers/db";
 import { NATS_URL, requireServer } from "../helpers/servers";
@@ -28,8 +28,8 @@ const consumer: ServiceSchema = {
 	channels: {
 		"telemetry.readings": {
 			group: "devices-2n-test",
-			handler(payload: TelemetryBatch) {
-				received.push(...payload.readings);
+			handler(payload: unknown) {
+				received.push(...(readingsOf(payload) as Reading[]));
 			}
 		}
 	}

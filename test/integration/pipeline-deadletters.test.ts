@@ -12,6 +12,7 @@ import { waitFor } from "../helpers/broker";
 import { freePort } from "../helpers/ports";
 import { NATS_URL, requireServer } from "../helpers/servers";
 import { connectMqtt, framesFor, startPipelineNode, type PipelineNode } from "./pipeline-support";
+import { packReadings, type Reading } from "../../services/shared/contracts";
 
 describe("pipeline dead letters and replay", () => {
 	let node: PipelineNode;
@@ -67,16 +68,22 @@ describe("pipeline dead letters and replay", () => {
 		await broker.sendToChannel("telemetry.readings", {
 			readings: [{ deviceId: 1, datapointId: 1, value: "hot", ts }]
 		});
+		// The same in the packed shape (it travels unpacked beside the entries), and a packed message cut short.
+		await broker.sendToChannel(
+			"telemetry.readings",
+			packReadings([{ deviceId: 1, datapointId: 1, value: "cold", ts } as unknown as Reading])
+		);
+		await broker.sendToChannel("telemetry.readings", { v: 2, packed: Buffer.alloc(30).toString("base64") });
 
 		const list = await waitFor(
 			async () => {
 				const r = await broker.call<any, any>("pipeline-decode.deadLetters", {});
-				return r.total >= cases.length + 1 ? r : null;
+				return r.total >= cases.length + 3 ? r : null;
 			},
 			15_000,
 			"dead letters"
 		);
-		expect(list.total).toBe(cases.length + 1);
+		expect(list.total).toBe(cases.length + 3);
 		const decodeLetters = list.items.filter((r: any) => r.source === "pipeline.decode");
 		expect(decodeLetters.map((r: any) => r.reason.split(":")[0]).sort()).toEqual(cases.map(c => c[0]).sort());
 		for (const r of decodeLetters) {
@@ -89,8 +96,12 @@ describe("pipeline dead letters and replay", () => {
 			expect(sent, `raw message kept for ${r.reason}`).toBeDefined();
 			expect(r.reason.startsWith(sent![0])).toBe(true);
 		}
-		const sinkLetter = list.items.find((r: any) => r.source === "pipeline.sink");
-		expect(sinkLetter.reason).toMatch(/^BAD_READING: value "hot"/);
+		const sinkLetters = list.items.filter((r: any) => r.source === "pipeline.sink").map((r: any) => r.reason);
+		expect(sinkLetters.sort()).toEqual([
+			expect.stringMatching(/^BAD_BATCH: packed telemetry.readings is 30 bytes, not a multiple of 24/),
+			expect.stringMatching(/^BAD_READING: value "cold"/),
+			expect.stringMatching(/^BAD_READING: value "hot"/)
+		]);
 		// The good message: 3 rows.
 		await waitFor(
 			async () => (await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n === 3,
@@ -115,7 +126,7 @@ describe("pipeline dead letters and replay", () => {
 
 		// A replay before any fix changes nothing but counts the attempt.
 		const first = await broker.call<any, any>("pipeline-decode.replayDeadLetters", {});
-		expect(first).toMatchObject({ replayed: 0, failed: cases.length + 1, rowsStored: 0 });
+		expect(first).toMatchObject({ replayed: 0, failed: cases.length + 3, rowsStored: 0 });
 
 		// Fix the metadata: register controller …:99 like …:01, and give controller 01 a sensor 7.
 		await pg.query(
@@ -138,7 +149,7 @@ describe("pipeline dead letters and replay", () => {
 		);
 
 		const second = await broker.call<any, any>("pipeline-decode.replayDeadLetters", {});
-		expect(second).toMatchObject({ replayed: 2, failed: cases.length - 1, rowsStored: 4 });
+		expect(second).toMatchObject({ replayed: 2, failed: cases.length + 1, rowsStored: 4 });
 		const counter = await pg.query(
 			`SELECT x.value FROM decoded_data x JOIN datapoints p ON p.id = x.datapoint_id WHERE p.label = 'counter'`
 		);
@@ -150,7 +161,7 @@ describe("pipeline dead letters and replay", () => {
 		expect(late.rows[0].n).toBe(3);
 
 		const open = await broker.call<any, any>("pipeline-decode.deadLetters", {});
-		expect(open.total).toBe(cases.length - 1);
+		expect(open.total).toBe(cases.length + 1);
 		expect(open.items.every((r: any) => r.replayCount === 2 && r.lastError)).toBe(true);
 		const done = await broker.call<any, any>("pipeline-decode.deadLetters", { open: false });
 		expect(done.items.filter((r: any) => r.replayedAt).length).toBe(2);
