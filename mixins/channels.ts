@@ -141,8 +141,16 @@ export function createChannelsMiddleware(env: FleetEnv) {
 	const kind = channelsKind(env);
 	const middleware = Channels.Middleware({ adapter, context: false });
 	const originalCreated = middleware.created;
+	const originalStarted = middleware.started;
+	// The middleware subscribes every channel after the services started (and after the broker
+	// says started): until then a consumer group may not exist yet, so the node is not ready.
+	let subscribed = false;
 	return {
 		...middleware,
+		async started(...args: unknown[]) {
+			await originalStarted.apply(this, args);
+			subscribed = true;
+		},
 		created(broker: ServiceBroker) {
 			originalCreated.call(this, broker);
 			if (kind === "Fake") {
@@ -164,6 +172,7 @@ export function createChannelsMiddleware(env: FleetEnv) {
 			registerHealthCheck(broker, "channels", async () => {
 				if (!adapter.connected) throw new Error(`${kind} channel adapter not connected`);
 				if (adapter.connection?.isClosed?.()) throw new Error("NATS JetStream connection closed");
+				if (!subscribed) throw new Error(`${kind} channel consumers not subscribed yet`);
 				return kind;
 			});
 		}

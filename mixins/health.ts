@@ -53,3 +53,23 @@ export async function runHealthChecks(broker: ServiceBroker, timeoutMs = 2000): 
 	);
 	return report;
 }
+
+/**
+ * A warm-up of this node (`warm-up:<name>`): the check fails until `done()` is called, so
+ * `/ready` stays 503 while the part still opens its connections and loads what the first load
+ * would otherwise wait for. A warm-up that failed is reported, not waited for: the part works
+ * without it (only slower at first), and its dependencies have checks of their own.
+ */
+export function registerWarmUp(broker: ServiceBroker, name: string): { done(detail?: unknown): void } {
+	const started = Date.now();
+	let state: { detail: unknown } | null = null;
+	registerHealthCheck(broker, `warm-up:${name}`, async () => {
+		if (!state) throw new Error(`${name} is warming up (${Date.now() - started} ms so far)`);
+		return state.detail;
+	});
+	return {
+		done(detail?: unknown) {
+			state = { detail: detail ?? { ms: Date.now() - started } };
+		}
+	};
+}

@@ -31,13 +31,16 @@ import {
 	parseTopic,
 	type ControllerSpec
 } from "../../services/pipeline-decode/decode";
-import type { Database } from "../../mixins/db/database";
+import { openDatabase, type Database } from "../../mixins/db/database";
+import { migrate } from "../../mixins/db/migrate";
+import { runHealthChecks } from "../../mixins/health";
 import { createTestBroker, tempDir, uniqueNamespace } from "../../test/helpers/broker";
 import { createTestDatabase } from "../../test/helpers/db";
 import { freePort } from "../../test/helpers/ports";
 import { NATS_URL, requireServer } from "../../test/helpers/servers";
 import { startMosquitto } from "../../test/integration/pipeline-support";
 import { benchMacs, option, seedControllers } from "../lib/controllers";
+import { StageTrace } from "./stages";
 
 const ROOT = path.resolve(__dirname, "../..");
 const FRAMES = Number(option("frames", "150000"));
@@ -160,7 +163,7 @@ function runPublisher(
 }
 
 /** Wraps the sink's write to time every committed row against its publish timestamp. */
-function instrumentSink(broker: ServiceBroker) {
+function instrumentSink(broker: ServiceBroker, trace?: StageTrace) {
 	const svc = broker.getLocalService("pipeline-sink") as unknown as {
 		sink: { opts: { write: (rows: { ts: number }[]) => Promise<number> } };
 	};
@@ -168,8 +171,14 @@ function instrumentSink(broker: ServiceBroker) {
 	const state = { committed: 0, lastCommit: 0, latencies: [] as number[] };
 	timeline.length = 0;
 	svc.sink.opts.write = async rows => {
+		const started = Date.now();
 		const n = await original(rows);
 		const now = Date.now();
+		trace?.write(
+			rows.map(r => r.ts),
+			started,
+			now
+		);
 		state.committed += n;
 		state.lastCommit = now;
 		for (const r of rows) state.latencies.push(now - r.ts);
@@ -210,6 +219,20 @@ function printTimeline(start: number): void {
 			`  second ${String(s).padStart(3)}: ${String(lats.length).padStart(6)} rows, p50 ` +
 				`${percentile(sorted, 50)} ms, p99 ${percentile(sorted, 99)} ms, max ${sorted[sorted.length - 1]} ms`
 		);
+	}
+}
+
+/** Until every readiness check of the node passes (the gateway's `/ready` runs the same ones). */
+async function waitReady(broker: ServiceBroker): Promise<void> {
+	const deadline = Date.now() + 60_000;
+	for (;;) {
+		const report = await runHealthChecks(broker);
+		if (report.ready) {
+			if (process.env.BENCH_DEBUG) console.log(`  ready: ${JSON.stringify(report.checks)}`);
+			return;
+		}
+		if (Date.now() > deadline) throw new Error(`not ready after 60 s: ${JSON.stringify(report.checks)}`);
+		await new Promise(r => setTimeout(r, 50));
 	}
 }
 
@@ -267,11 +290,17 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 		services: [...PIPELINE_SERVICES]
 	});
 	try {
+		// The controllers are registered before the pipeline starts, as in a deployment that restarts.
+		const setup = await openDatabase({ databaseUrl: db.url, dataDir: tempDir("bench-setup") });
+		await migrate(setup);
+		await seed(setup);
+		await setup.close();
 		await broker.start();
-		await seed((broker.getLocalService("pipeline-decode") as unknown as { db: Database }).db);
-		while (!(await broker.call<any>("pipeline-ingest.stats")).broker.subscribed)
-			await new Promise(r => setTimeout(r, 50));
-		const state = instrumentSink(broker);
+		// What `/ready` of this node waits for (mixins/health.ts): subscribed, connected, warmed up.
+		await waitReady(broker);
+		const stages = process.env.BENCH_STAGES ? new StageTrace() : undefined;
+		stages?.attach(broker);
+		const state = instrumentSink(broker, stages);
 		(globalThis as any).benchBroker = broker;
 		const trace = process.env.BENCH_TRACE
 			? setInterval(async () => {
@@ -300,6 +329,8 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 				`${cpu.mosquitto.toFixed(2)} (load ${os.loadavg()[0].toFixed(2)})`
 		);
 		if (trace) clearInterval(trace);
+		stages?.detach();
+		stages?.print();
 		const pg = new Client({ connectionString: db.url });
 		await pg.connect();
 		const rows = (await pg.query("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n;

@@ -33,6 +33,13 @@ export interface Database extends Sql {
 	/** Runs fn on one dedicated session (advisory locks, migrations, COPY). */
 	withSession<T>(fn: (session: Session, raw: unknown) => Promise<T>): Promise<T>;
 	ping(): Promise<void>;
+	/**
+	 * Opens up to `n` connections at once (all but one of the pool at most) and runs `fn` on each
+	 * (a warm-up at start: the first load then waits for no connection handshake, nor for a
+	 * backend's first plans), then keeps them open in the pool instead of closing them when idle.
+	 * PGlite: `fn` once, on its one session. Returns the connections warmed.
+	 */
+	warmConnections(n: number, fn?: (session: Session, raw: unknown) => Promise<void>): Promise<number>;
 	close(): Promise<void>;
 }
 
@@ -120,6 +127,41 @@ class PostgresDatabase implements Database {
 		await this.pool.query("SELECT 1");
 	}
 
+	async warmConnections(n: number, fn?: (session: Session, raw: unknown) => Promise<void>): Promise<number> {
+		const options = (this.pool as unknown as { options: { min: number; max: number } }).options;
+		// One connection stays free for the other callers meanwhile (a warm-up waiting on a lock
+		// must not hold the whole pool); the pool opens that one when it is needed.
+		const count = Math.max(1, Math.min(n, options.max - 1));
+		// Kept open while idle (pg-pool closes idle clients only above `min`).
+		options.min = Math.max(options.min, count);
+		// All checked out together, so each is its own connection (a quick fn would hand one back
+		// for the next otherwise, leaving the others unopened).
+		const clients = await Promise.all(Array.from({ length: count }, () => this.checkout()));
+		let broken = false;
+		try {
+			await Promise.all(
+				clients.map(client =>
+					(fn ?? (async s => void (await s.query("SELECT 1"))))(
+						{
+							query: async <R extends Row>(text: string, params: unknown[] = []) =>
+								(await client.query(text, params)).rows as R[],
+							exec: async (script: string) => {
+								await client.query(script);
+							}
+						},
+						client
+					)
+				)
+			);
+		} catch (err) {
+			broken = isConnectionError(err);
+			throw err;
+		} finally {
+			for (const client of clients) this.checkin(client, broken);
+		}
+		return count;
+	}
+
 	async close(): Promise<void> {
 		await this.pool.end();
 	}
@@ -161,6 +203,11 @@ class PgliteDatabase implements Database {
 
 	async ping(): Promise<void> {
 		await this.db.query("SELECT 1");
+	}
+
+	async warmConnections(_n: number, fn?: (session: Session, raw: unknown) => Promise<void>): Promise<number> {
+		if (fn) await this.withSession(fn);
+		return 1;
 	}
 
 	async close(): Promise<void> {

@@ -28,3 +28,44 @@ export async function loadControllerSpec(db: Sql, mac: string): Promise<Controll
 	);
 	return buildControllerSpec(device, sensors, datapoints);
 }
+
+/**
+ * The decoding metadata of up to `limit` controllers in three queries (the decoder's warm-up:
+ * one lookup per controller would be three queries each). Only MACs in the form topics carry
+ * (lower-case, colon-separated), the key the per-controller lookup is cached under.
+ */
+export async function loadControllerSpecs(db: Sql, limit: number): Promise<ControllerSpec[]> {
+	const devices = await db.query<{ id: number; mac: string }>(
+		"SELECT id, lower(mac) AS mac FROM devices WHERE lower(mac) ~ '^[0-9a-f]{2}(:[0-9a-f]{2}){5}$' " +
+			"ORDER BY id LIMIT $1",
+		[limit]
+	);
+	if (devices.length === 0) return [];
+	const ids = devices.map(d => d.id);
+	const sensors = await db.query<{ device_id: number; sensor: number; frame_length: number }>(
+		"SELECT device_id, sensor, frame_length FROM pipeline_sensors WHERE device_id = ANY($1::int[]) " +
+			"ORDER BY device_id, sensor",
+		[ids]
+	);
+	const datapoints = await db.query<{
+		device_id: number;
+		id: number;
+		label: string;
+		decoding: Record<string, unknown> | null;
+	}>(
+		"SELECT device_id, id, label, decoding FROM datapoints WHERE device_id = ANY($1::int[]) ORDER BY device_id, id",
+		[ids]
+	);
+	const byDevice = <T extends { device_id: number }>(rows: T[]) => {
+		const m = new Map<number, T[]>();
+		for (const r of rows) {
+			const list = m.get(r.device_id);
+			if (list) list.push(r);
+			else m.set(r.device_id, [r]);
+		}
+		return m;
+	};
+	const sensorsOf = byDevice(sensors);
+	const datapointsOf = byDevice(datapoints);
+	return devices.map(d => buildControllerSpec(d, sensorsOf.get(d.id) ?? [], datapointsOf.get(d.id) ?? []));
+}

@@ -17,7 +17,9 @@ import { keepAliveOf, untilDone, type KeepAlive } from "../shared/pipeline/retry
 import { insertDeadLetters } from "../shared/pipeline/storage";
 import { listDeadLetters, replayDeadLetters, toDeadLetterView, type ListParams } from "./dead-letters";
 import { decodeBatch, rawMessagesOf, type Lookup } from "./decode-batch";
-import { loadControllerSpec, metadataVersion } from "./metadata";
+import { loadControllerSpec, loadControllerSpecs, metadataVersion } from "./metadata";
+import { warmUpDecode } from "./warm-up";
+import { registerWarmUp } from "../../mixins/health";
 import { defineService } from "../shared/define-service";
 import { requireDeviceAccess } from "../../mixins/authorization";
 import { idParam } from "../shared/params";
@@ -39,10 +41,20 @@ const sensorParam = { ...idParam, positive: false, min: 0 } as const;
 /** Largest telemetry.readings message the decoder sends (readings). */
 const READINGS_PER_MESSAGE = 5000;
 
+/** How long a controller's cached metadata is used before it is read again (seconds). */
+const CONTROLLER_CACHE_TTL = 60;
+
+/** Controllers whose metadata the warm-up loads into the cache (beyond that, the first frame loads it). */
+const WARM_UP_CONTROLLERS = 5000;
+
 type DecodeThis = Service & {
 	db: Database;
 	stats: DecodeStats;
 	metadataVersion: string | null;
+	/** Lookups in flight, by metadata version and MAC: concurrent batches of a controller share one. */
+	lookupsInFlight: Map<string, Promise<Lookup>>;
+	warmUp: { done(detail?: unknown): void };
+	warmMetadata(): Promise<number>;
 	retry<T>(what: string, fn: () => Promise<T>, keepAlive?: KeepAlive): Promise<T>;
 	requireController(id: number): Promise<void>;
 	lookupControllers(macs: string[], keepAlive?: KeepAlive): Promise<Map<string, Lookup>>;
@@ -77,7 +89,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 		controller: {
 			visibility: "public",
 			params: { mac: { type: "string", pattern: /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/ } },
-			cache: { keys: ["mac"], ttl: 60 },
+			cache: { keys: ["mac"], ttl: CONTROLLER_CACHE_TTL },
 			async handler(this: DecodeThis, ctx: Context<{ mac: string }>): Promise<Lookup> {
 				return (await loadControllerSpec(this.db, ctx.params.mac)) ?? { unknown: true, mac: ctx.params.mac };
 			}
@@ -307,23 +319,62 @@ const PipelineDecodeService = defineService<DecodeThis>({
 					}
 					const out = new Map<string, Lookup>();
 					await Promise.all(
-						macs.map(async mac =>
-							out.set(
-								mac,
-								await this.broker.call<Lookup, { mac: string }>("pipeline-decode.controller", { mac })
-							)
-						)
+						macs.map(async mac => {
+							// Up to maxInFlight batches miss the cache of the same controllers at once (the
+							// first ones after a start or a change): one call each, not one per batch.
+							const key = `${version}\n${mac}`;
+							let call = this.lookupsInFlight.get(key);
+							if (!call) {
+								call = this.broker
+									.call<Lookup, { mac: string }>("pipeline-decode.controller", { mac })
+									.finally(() => this.lookupsInFlight.delete(key));
+								this.lookupsInFlight.set(key, call);
+							}
+							out.set(mac, await call);
+						})
 					);
 					return out;
 				},
 				keepAlive
 			);
+		},
+
+		/**
+		 * The registry's controllers into the lookup cache, in three queries, under the version read
+		 * before them (a change meanwhile moves the version: the first batch then drops them again).
+		 */
+		async warmMetadata(this: DecodeThis) {
+			const cacher = this.broker.cacher;
+			if (!cacher) return 0;
+			const version = await metadataVersion(this.db);
+			const specs = await loadControllerSpecs(this.db, WARM_UP_CONTROLLERS);
+			for (const spec of specs) {
+				const key = cacher.getCacheKey("pipeline-decode.controller", { mac: spec.mac }, {}, ["mac"]);
+				await cacher.set(key, spec, CONTROLLER_CACHE_TTL);
+			}
+			this.metadataVersion = version;
+			return specs.length;
 		}
 	},
 
 	created(this: DecodeThis) {
 		this.stats = { decodedMessages: 0, readings: 0, deadLetters: 0, replayed: 0, retries: 0 };
 		this.metadataVersion = null;
+		this.lookupsInFlight = new Map();
+		this.warmUp = registerWarmUp(this.broker, "pipeline-decode");
+	},
+
+	/** Warms up before the channels subscribe (they do once every service started). */
+	async started(this: DecodeThis) {
+		const started = Date.now();
+		try {
+			const readings = await warmUpDecode();
+			const controllers = await this.warmMetadata();
+			this.warmUp.done({ controllers, readings, ms: Date.now() - started });
+		} catch (err) {
+			this.logger.warn(`pipeline decode: warm-up failed (${errorMessage(err)}); the first batches load it`);
+			this.warmUp.done({ failed: errorMessage(err) });
+		}
 	}
 });
 

@@ -13,6 +13,7 @@ import {
 	insertDeadLetters,
 	insertReadings,
 	isDataError,
+	warmUpWrites,
 	readingProblem,
 	toRow,
 	type DeadLetterInput,
@@ -21,11 +22,13 @@ import {
 import { BatchSink } from "./sink";
 import { defineService } from "../shared/define-service";
 import { errorMessage } from "../shared/error-message";
+import { registerWarmUp } from "../../mixins/health";
 
 type SinkThis = Service & {
 	db: Database;
 	sink: BatchSink;
 	deadLetters: number;
+	warmUp: { done(detail?: unknown): void };
 	store(payload: unknown, keepAlive?: KeepAlive): Promise<void>;
 	deadLetter(letters: DeadLetterInput[]): Promise<void>;
 };
@@ -93,6 +96,7 @@ const PipelineSinkService = defineService<SinkThis>({
 	created(this: SinkThis) {
 		const env = fleetEnv(this.broker);
 		this.deadLetters = 0;
+		this.warmUp = registerWarmUp(this.broker, "pipeline-sink");
 		this.sink = new BatchSink({
 			batchSize: env.batchSize,
 			flushMs: env.flushIntervalMs,
@@ -131,6 +135,16 @@ const PipelineSinkService = defineService<SinkThis>({
 					? `a TimescaleDB hypertable (retention ${env.dataRetentionDays || "∞"} days)`
 					: "a plain table (key by series, b-tree on time)")
 		);
+		// Before the channels subscribe (after every service started): the first batches find the
+		// pool's connections open and each one's COPY and rollup trigger already planned.
+		const started = Date.now();
+		try {
+			const connections = await warmUpWrites(this.db, env.dbPoolMax);
+			this.warmUp.done({ connections, ms: Date.now() - started });
+		} catch (err) {
+			this.logger.warn(`pipeline sink: warm-up failed (${errorMessage(err)}); the first writes open their own`);
+			this.warmUp.done({ failed: errorMessage(err) });
+		}
 	},
 
 	async stopped(this: SinkThis) {

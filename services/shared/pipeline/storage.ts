@@ -97,15 +97,11 @@ const COLUMNS = "(timestamp, device_id, datapoint_id, value)";
  * per row in the normal case, where nothing is a duplicate.
  */
 async function insertWithCopy(db: Database, rows: Row[]): Promise<number> {
-	const { from: copyFrom } = await import("pg-copy-streams");
+	const copyFrom = await copyFromStdin();
 	const data = copyBinary(rows);
 	return db.withSession(async (session, raw) => {
 		const client = raw as import("pg").PoolClient;
-		const copy = (table: string) =>
-			streamPipeline(
-				Readable.from([data]),
-				client.query(copyFrom(`COPY ${table} ${COLUMNS} FROM STDIN (FORMAT binary)`))
-			);
+		const copy = (table: string) => copyInto(client, copyFrom, table, data);
 		try {
 			await copy("decoded_data");
 			return rows.length;
@@ -132,6 +128,62 @@ async function insertWithCopy(db: Database, rows: Row[]): Promise<number> {
 		}
 	});
 }
+
+type CopyFrom = typeof import("pg-copy-streams").from;
+
+/** pg-copy-streams, loaded on first use (PGlite nodes never need it). */
+function copyFromStdin(): Promise<CopyFrom> {
+	return import("pg-copy-streams").then(m => m.from);
+}
+
+function copyInto(client: import("pg").PoolClient, copyFrom: CopyFrom, table: string, data: Buffer): Promise<void> {
+	return streamPipeline(
+		Readable.from([data]),
+		client.query(copyFrom(`COPY ${table} ${COLUMNS} FROM STDIN (FORMAT binary)`))
+	);
+}
+
+/** Rows of the warm-up: device and datapoint 0, which no registered id is (serials start at 1). */
+function warmUpRows(n: number): Row[] {
+	const now = Date.now();
+	return Array.from({ length: n }, (_, i) => ({ ts: now - i, deviceId: 0, datapointId: 0, value: i }));
+}
+
+/**
+ * Runs the write path of insertReadings at start, on each of `connections` pooled connections,
+ * in a transaction that is rolled back: nothing stays in decoded_data or its rollup. The first
+ * real write then pays no connection handshake, no module load, and no backend's first plan of
+ * the COPY and of the rollup trigger (plpgsql compiles and plans once per backend). PGlite: the
+ * unnest INSERT once, rolled back as well.
+ */
+export async function warmUpWrites(db: Database, connections: number, rows = 200): Promise<number> {
+	const data = warmUpRows(rows);
+	if (db.kind !== "postgres") {
+		await db
+			.transaction(async tx => {
+				await insertWithUnnest(tx, data);
+				throw new WarmUpRollback();
+			})
+			.catch(err => {
+				if (!(err instanceof WarmUpRollback)) throw err;
+			});
+		return 1;
+	}
+	const copyFrom = await copyFromStdin();
+	return db.warmConnections(connections, async (session, raw) => {
+		await session.query("BEGIN");
+		try {
+			// A lock held on decoded_data at start (a migration, a maintenance job) delays the warm-up,
+			// and so readiness, this long at most; then the warm-up gives up and the node starts cold.
+			await session.query("SET LOCAL lock_timeout = '10s'");
+			await copyInto(raw as import("pg").PoolClient, copyFrom, "decoded_data", copyBinary(data));
+		} finally {
+			await session.query("ROLLBACK");
+		}
+	});
+}
+
+class WarmUpRollback extends Error {}
 
 export async function insertWithUnnest(tx: Sql, rows: Row[]): Promise<number> {
 	const res = await tx.query<{ n: number }>(
