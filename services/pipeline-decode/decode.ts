@@ -136,7 +136,53 @@ export interface Frame {
 
 const HEX = /^(?:[0-9a-fA-F]{2})*$/;
 
+const FAST_PREFIX = Buffer.from('{"timestamp":');
+const FAST_MIDDLE = Buffer.from(',"data":"');
+/** Digits of an epoch-ms timestamp the fast path takes (below 2^53, so every digit string is exact). */
+const FAST_MAX_DIGITS = 15;
+
+/** A hex digit's value, or -1. */
+function hexValue(c: number): number {
+	if (c >= 0x30 && c <= 0x39) return c - 0x30;
+	const l = c | 0x20;
+	return l >= 0x61 && l <= 0x66 ? l - 0x61 + 10 : -1;
+}
+
+/**
+ * The payload exactly as the controllers (and encodePayload) write it, `{"timestamp":<digits>,
+ * "data":"<hex>"}` without spaces, read straight from the bytes: no string, no JSON object, no
+ * hex string per message. Null for anything else (spaces, other keys or order, a string or
+ * fractional timestamp, a 0x prefix, bad hex), which JSON.parse then reads or refuses with the
+ * reason: what passes here is valid JSON that JSON.parse would read to the same timestamp and data.
+ */
+function parseCompactPayload(b: Buffer): { timestamp: number; bytes: Buffer } | null {
+	const n = b.length;
+	let o = FAST_PREFIX.length;
+	if (n < o + 1 + FAST_MIDDLE.length + 2 || b.compare(FAST_PREFIX, 0, o, 0, o) !== 0) return null;
+	const start = o;
+	let timestamp = 0;
+	while (o < n && b[o] >= 0x30 && b[o] <= 0x39) timestamp = timestamp * 10 + (b[o++] - 0x30);
+	const digits = o - start;
+	// JSON has no leading zeros: "0123" goes to JSON.parse, which refuses it.
+	if (digits === 0 || digits > FAST_MAX_DIGITS || (digits > 1 && b[start] === 0x30)) return null;
+	if (o + FAST_MIDDLE.length > n || b.compare(FAST_MIDDLE, 0, FAST_MIDDLE.length, o, o + FAST_MIDDLE.length) !== 0)
+		return null;
+	o += FAST_MIDDLE.length;
+	const hexLength = n - 2 - o;
+	if (hexLength < 0 || hexLength % 2 !== 0 || b[n - 2] !== 0x22 || b[n - 1] !== 0x7d) return null;
+	const bytes = Buffer.allocUnsafe(hexLength / 2);
+	for (let i = 0; i < bytes.length; i++, o += 2) {
+		const hi = hexValue(b[o]);
+		const lo = hexValue(b[o + 1]);
+		if (hi < 0 || lo < 0) return null;
+		bytes[i] = (hi << 4) | lo;
+	}
+	return { timestamp, bytes };
+}
+
 export function parsePayload(payload: Buffer | string, now = Date.now()): Frame {
+	const compact = typeof payload === "string" ? null : parseCompactPayload(payload);
+	if (compact) return { ts: parseTimestamp(compact.timestamp, now), bytes: compact.bytes };
 	let body: unknown;
 	try {
 		body = JSON.parse(typeof payload === "string" ? payload : payload.toString("utf8"));
@@ -151,6 +197,30 @@ export function parsePayload(payload: Buffer | string, now = Date.now()): Frame 
 	if (!HEX.test(hex))
 		throw new DecodeError("BAD_HEX", `data is not an even-length hex string ('${data.slice(0, 40)}')`);
 	return { ts: parseTimestamp(timestamp, now), bytes: Buffer.from(hex, "hex") };
+}
+
+/** 10^n by the scale 10^-n (n = 0 … 9): the decimal scales `scaled` divides by instead of rounding. */
+const DECIMAL_SCALES = new Map(Array.from({ length: 10 }, (_, n) => [1 / 10 ** n, 10 ** n]));
+
+/**
+ * raw * scale + add, rounded to 12 significant digits to drop the binary noise of the scale
+ * (0.01 * 2150 = 21.500000000000004). For an integer raw value, a decimal scale and an add of
+ * at most as many decimals, the exact result (raw + add * 10^n) / 10^n has at most 12 digits
+ * when |raw + add * 10^n| < 10^12, and the division rounds it to the nearest double, which is
+ * what parsing its 12-digit string gives: the same value without toPrecision's string and its
+ * parsing per datapoint, the decoder's largest cost. Anything else takes the string way
+ * (test/unit/pipeline-decode.test.ts compares both over every integer type).
+ */
+export function scaled(raw: number, scale: number, add: number): number {
+	const p = Number.isInteger(raw) ? DECIMAL_SCALES.get(scale) : undefined;
+	if (p !== undefined) {
+		const k = Math.round(add * p);
+		const sum = raw + k;
+		// Not where raw and add nearly cancel: there the binary noise of raw * scale + add is
+		// not below the 12th digit of the result, and the string way keeps it.
+		if (k / p === add && Math.abs(sum) < 1e12 && Math.abs(sum) * 64 >= Math.abs(raw) + Math.abs(k)) return sum / p;
+	}
+	return Number((raw * scale + add).toPrecision(12));
 }
 
 /** One frame of one sensor → readings (value = raw * scale + add). */
@@ -178,9 +248,7 @@ export function decodeFrame(spec: ControllerSpec, sensorNo: number, frame: Frame
 					`${frame.bytes.length}-byte frame`
 			);
 		}
-		const raw = t.read(frame.bytes, dp.offset);
-		// Round away binary noise of the scale (0.01 * 2150 = 21.500000000000004).
-		const value = Number((raw * dp.scale + dp.add).toPrecision(12));
+		const value = scaled(t.read(frame.bytes, dp.offset), dp.scale, dp.add);
 		out.push({ deviceId: spec.deviceId, datapointId: dp.id, value, ts: frame.ts });
 	}
 	return out;

@@ -5,7 +5,8 @@ import {
 	DecodeError,
 	parsePayload,
 	parseTimestamp,
-	parseTopic
+	parseTopic,
+	scaled
 } from "../../services/pipeline-decode/decode";
 import { mayPublish, maySubscribe } from "../../services/pipeline-ingest/mqtt-broker";
 import { copyText, readingProblem } from "../../services/shared/pipeline/storage";
@@ -95,6 +96,77 @@ describe("pipeline decode: payloads and timestamps", () => {
 		expect(parsePayload(JSON.stringify({ timestamp: now, data: "0x0A0b" }), now).bytes).toEqual(
 			Buffer.from([10, 11])
 		);
+	});
+
+	it("reads the controllers' compact payload from the bytes as JSON.parse reads it, or refuses it alike", () => {
+		const ts = now - 1000;
+		const outcome = (p: Buffer | string) => {
+			try {
+				const f = parsePayload(p, now);
+				return { ts: f.ts, hex: f.bytes.toString("hex") };
+			} catch (err) {
+				return { code: (err as DecodeError).code, message: errorMessage(err) };
+			}
+		};
+		const payloads = [
+			`{"timestamp":${ts},"data":"0864ff10"}`,
+			`{"timestamp":${ts},"data":"0A0bCcDd"}`,
+			`{"timestamp":${ts},"data":""}`,
+			`{"timestamp":${Math.floor(ts / 1000)},"data":"00"}`,
+			`{"timestamp":0${ts},"data":"00"}`,
+			`{"timestamp":0,"data":"00"}`,
+			`{"timestamp":${ts}1,"data":"00"}`,
+			`{"timestamp":999999999999999999,"data":"00"}`,
+			`{"timestamp":${ts}.5,"data":"00"}`,
+			`{"timestamp":-${ts},"data":"00"}`,
+			`{"timestamp":"${ts}","data":"00"}`,
+			`{"timestamp":${ts},"data":"0x0a"}`,
+			`{"timestamp":${ts},"data":"abc"}`,
+			`{"timestamp":${ts},"data":"0g"}`,
+			`{"timestamp":${ts},"data":"00"} `,
+			`{"timestamp":${ts},"data":"00\\"}`,
+			`{"timestamp":${ts},"data":"00"`,
+			`{"timestamp":${ts}, "data":"00"}`,
+			`{"timestamp":${ts},"data":"00","x":1}`,
+			`{"timestamp":${ts},"timestamp":1,"data":"00"}`,
+			`{"timestamp":`,
+			`{"timestamp":${ts},"data":"`,
+			`{"timestamp":${ts},"data":"0`
+		];
+		for (const p of payloads) {
+			// A string takes JSON.parse; the same bytes as a Buffer (as MQTT delivers them) take the fast path first.
+			expect(outcome(Buffer.from(p)), p).toEqual(outcome(p));
+		}
+		expect(outcome(Buffer.from(payloads[0]))).toEqual({ ts, hex: "0864ff10" });
+	});
+});
+
+describe("pipeline decode: scaling", () => {
+	const slow = (raw: number, scale: number, add: number) => Number((raw * scale + add).toPrecision(12));
+	const scales = [1, 0.1, 0.01, 0.001, 1e-6, 0.5, 2, 10, 0.03];
+	const adds = [0, 5, -5, 0.3, -0.3, 0.05, 273.15, -273.15, 0.1, 1e6];
+
+	it("gives the 12-digit rounding's value for every 16-bit raw value, scale and add", () => {
+		let mismatches = 0;
+		for (const scale of scales)
+			for (const add of adds)
+				for (let raw = -32768; raw <= 65535; raw += scale === 0.01 ? 1 : 13)
+					if (!Object.is(scaled(raw, scale, add), slow(raw, scale, add))) mismatches++;
+		expect(mismatches).toBe(0);
+	});
+
+	it("and for 32-bit raw values, near-cancelling adds and fractional raw values", () => {
+		const raws = [-2147483648, 2147483647, 4294967295, -3, 3, -30, 30, 0, -1, 1, 1.5, -0.25, 2150, 123456789];
+		for (let i = 0; i < 500; i++) raws.push(Math.floor((Math.random() - 0.3) * 4294967296));
+		const mismatches: string[] = [];
+		for (const raw of raws)
+			for (const scale of scales)
+				for (const add of adds)
+					if (!Object.is(scaled(raw, scale, add), slow(raw, scale, add)))
+						mismatches.push(`${raw} ${scale} ${add}`);
+		expect(mismatches).toEqual([]);
+		expect(scaled(2150, 0.01, 0)).toBe(21.5);
+		expect(scaled(-3, 0.1, 0.3)).toBe(slow(-3, 0.1, 0.3));
 	});
 });
 
