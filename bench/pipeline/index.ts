@@ -3,8 +3,10 @@
  * publish-to-commit latency. Prints figures; asserts nothing.
  *
  *   npx tsx bench/pipeline/index.ts [--frames 150000] [--rate 6000] [--only real,paced,embedded,naive]
+ *     [--publisher lean|mqttjs]
  *
- * Scenarios (the load generator, bench/pipeline/publisher.ts, runs in its own process):
+ * Scenarios (the load generator, bench/pipeline/publisher.ts, runs in its own process; --publisher
+ * picks its MQTT client, the same frames either way):
  *   real      Mosquitto (docker/mosquitto config) + NATS JetStream + PostgreSQL, flat out
  *   paced     the same at a fixed offered rate (latency without a standing queue)
  *   embedded  the defaults of `npm start`: aedes over mTLS + in-process channels + PGlite
@@ -14,7 +16,6 @@
  * of its Mosquitto; BENCH_PROFILE=<dir> writes a CPU profile of the pipeline's run there.
  */
 import { createKeyAndCsr } from "../../services/shared/csr";
-import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import inspector from "node:inspector";
 import os from "node:os";
@@ -40,14 +41,15 @@ import { freePort } from "../../test/helpers/ports";
 import { NATS_URL, requireServer } from "../../test/helpers/servers";
 import { startMosquitto } from "../../test/integration/pipeline-support";
 import { benchMacs, option, seedControllers } from "../lib/controllers";
+import { cpuOf, PUBLISHER_KINDS, spawnPublishers, type PublisherKind } from "../lib/publishers";
 import { StageTrace } from "./stages";
 
-const ROOT = path.resolve(__dirname, "../..");
 const FRAMES = Number(option("frames", "150000"));
 const RATE = Number(option("rate", "6000"));
 const ONLY = option("only", "real,paced,embedded,naive").split(",");
 const CONTROLLERS = 20;
-const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
+const PUBLISHER = option("publisher", "lean") as PublisherKind;
+if (!PUBLISHER_KINDS.includes(PUBLISHER)) throw new Error(`--publisher ${PUBLISHER}: ${PUBLISHER_KINDS.join(" or ")}`);
 
 const MACS = benchMacs(CONTROLLERS);
 /** The bench's controllers, in the database the pipeline services use. */
@@ -73,18 +75,6 @@ interface Result {
 	steady?: { p50: number | null; p99: number | null };
 	/** CPU seconds per million datapoints, first publish to last commit (real and paced). */
 	cpu?: { node: number; mosquitto: number };
-}
-
-/** utime+stime of a process in seconds, from /proc (0 once it is gone). */
-function cpuOfPid(pid: number | undefined): number {
-	if (!pid) return 0;
-	try {
-		const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-		const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-		return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-	} catch {
-		return 0;
-	}
 }
 
 /**
@@ -126,40 +116,15 @@ function percentile(sorted: Float64Array, p: number): number | null {
 	return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-function runPublisher(
+/** The load generator in its own process (bench/lib/publishers.ts), all the bench's controllers. */
+async function runPublisher(
 	url: string,
 	frames: number,
 	rate: number,
-	qos: number,
+	qos: 0 | 1,
 	tlsFile?: string
 ): Promise<{ t0: number; t1: number }> {
-	return new Promise((resolve, reject) => {
-		const child = spawn(
-			process.execPath,
-			[
-				"--import",
-				"tsx",
-				path.join(ROOT, "bench/pipeline/publisher.ts"),
-				url,
-				MACS.join(","),
-				String(frames),
-				String(rate),
-				String(qos),
-				...(tlsFile ? [tlsFile] : [])
-			],
-			{
-				cwd: ROOT,
-				stdio: ["ignore", "pipe", "inherit"]
-			}
-		);
-		let out = "";
-		child.stdout.on("data", d => (out += d));
-		child.on("exit", code => {
-			const line = out.split("\n").find(l => l.includes('"done"'));
-			if (code !== 0 || !line) return reject(new Error(`publisher exited ${code}: ${out}`));
-			resolve(JSON.parse(line));
-		});
-	});
+	return spawnPublishers({ url, macs: MACS, frames, rate, qos, tlsFile, publisher: PUBLISHER });
 }
 
 /** Wraps the sink's write to time every committed row against its publish timestamp. */
@@ -314,7 +279,7 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 				}, 250)
 			: null;
 		const profile = await startProfile();
-		const cpu0 = { node: cpuOfSelf(), mosquitto: cpuOfPid(mosq.pid) };
+		const cpu0 = { node: cpuOfSelf(), mosquitto: cpuOf(mosq.pid) };
 		const { t0, t1 } = await runPublisher(`mqtt://127.0.0.1:${mosq.plainPort}`, frames, rate, 1);
 		console.log(`  ${scenario}: published ${frames} frames in ${t1 - t0} ms`);
 		await waitCommitted(state, datapointsIn(frames), 300_000);
@@ -322,7 +287,7 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 		const perM = 1e6 / datapointsIn(frames);
 		const cpu = {
 			node: (cpuOfSelf() - cpu0.node) * perM,
-			mosquitto: (cpuOfPid(mosq.pid) - cpu0.mosquitto) * perM
+			mosquitto: (cpuOf(mosq.pid) - cpu0.mosquitto) * perM
 		};
 		console.log(
 			`  ${scenario}: CPU s per M datapoints: node ${cpu.node.toFixed(2)}, mosquitto ` +
@@ -460,7 +425,7 @@ async function main() {
 	await requireServer("nats");
 	console.log(
 		`pipeline bench on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${CONTROLLERS} ` +
-			`controllers, node ${process.version}`
+			`controllers, node ${process.version}, publisher ${PUBLISHER}`
 	);
 	const results: Result[] = [];
 	if (ONLY.includes("real")) results.push(await realServers("real", FRAMES, 0));
