@@ -3,37 +3,46 @@
  * publisher, the same broker build, the same PostgreSQL and the same decoded_data table, in one
  * run, alternating. Prints figures; asserts nothing.
  *
- *   npm run bench:peers -- [--rounds 2] [--messages 90000] [--only fleetmesh,node-red] [--mode flat,drain] [--tsx]
+ *   npm run bench:peers -- [--rounds 2] [--messages 90000] [--only fleetmesh,fleetmesh-split,node-red]
+ *     [--mode flat,drain] [--publisher lean|mqttjs|lean,mqttjs] [--tsx]
  *
- * Two modes, each round runs both (alternating the peers within each):
+ * Two modes, each round runs both (alternating the peers within each; --publisher lean,mqttjs runs
+ * all rounds with each publisher in turn):
  *   flat   the consumer runs while the publishers publish flat out; from the first publish to the
  *          last committed row. On 2 cores the publishers compete with the consumer for CPU.
  *   drain  the consumer connects once (its persistent session and subscription exist), stops,
  *          the whole load is published while it is down (the broker queues it for the session;
  *          the Mosquitto config allows 1,000,000 queued messages), then the consumer starts and
  *          drains it: from the broker's log line of its session connecting again to its last
- * committed row (and from its spawn, startup included). Nothing else runs meanwhile, so this is the consumer's own
- * throughput.
+ *          committed row (and from its spawn, startup included). Nothing else runs meanwhile, so
+ *          this is the consumer's own throughput.
  *
  * Everything runs on private ports and is stopped by pid: a PostgreSQL cluster of its own
  * (initdb in a temp folder; `--pg shared` uses a fresh database on the loopback server instead),
  * a JetStream nats-server, and a Mosquitto (docker/mosquitto config) started afresh for every
  * round, so no persistent session of an earlier round queues messages for a later one.
  *
- *   fleetmesh  `npm start` as a user deploys it: the compiled dist/bin/runner.js (--tsx: the sources) with
- *              SERVICES=signing,manager,monitoring,pipeline,gateway, MQTT_URL, TRANSPORTER,
+ *   fleetmesh  `npm start` as a user deploys it: the compiled dist/bin/runner.js (--tsx: the
+ *              sources) with SERVICES=signing,manager,monitoring,pipeline,gateway, MQTT_URL, TRANSPORTER,
  *              DATABASE_URL (persistent MQTT session, PUBACK only once a message is on iot.raw).
+ *   fleetmesh-split  the same as two `npm start` nodes over the same NATS: SERVICES=pipeline-ingest,
+ *              and SERVICES=signing,manager,monitoring,pipeline-decode,pipeline-sink,gateway (the
+ *              stages then run on both cores). The rest starts first, then the ingest node; its
+ *              CPU is both processes'.
  *   node-red   Node-RED 4, installed on demand with npm into bench/.peers/ (git-ignored, not a
  *              project dependency): mqtt in (QoS 1, persistent session) → function node decoding
  *              the same 8-byte sensor-1 frame → one INSERT (three rows) per message through a pg
  *              pool. Node-RED acknowledges a message when it arrives, before the INSERT. Its broker
  *              node keeps the subscription when it stops (autoUnsubscribe off) for the drain mode.
  *
- * The publisher is bench/pipeline/publisher.ts in 3 processes (7 controllers each), QoS 1,
- * sensor-1 frames only (3 datapoints each). Throughput is from the first publish to the last
- * committed row (rows counted in PostgreSQL every 100 ms). CPU is utime+stime from /proc of each
- * process over the same interval, per million datapoints: the figure that does not depend on how
- * busy the machine is.
+ * The publisher is bench/pipeline/publisher.ts in 3 processes (7 controllers each, started
+ * together once all are connected; bench/lib/publishers.ts), QoS 1, sensor-1 frames only (3
+ * datapoints each), the same frames for every peer; --publisher picks its MQTT client: lean (the
+ * default, bench/lib/lean-mqtt.ts: a third of mqtt.js's CPU, which the consumer gets instead on 2
+ * cores) or mqttjs. Throughput is from the first publish to the last committed row (rows counted in
+ * PostgreSQL every 100 ms); every round checks that decoded_data ends with exactly one row per
+ * published datapoint. CPU is utime+stime from /proc of each process over the same interval, per
+ * million datapoints: the figure that does not depend on how busy the machine is.
  *
  * BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the fleetmesh node (one
  * .cpuprofile per start, written when it stops).
@@ -50,13 +59,20 @@ import { isReachable } from "../../test/helpers/servers";
 import { startCompiledNode, startNode, type NodeProcess } from "../../test/helpers/node-process";
 import { startMosquitto, type Mosquitto } from "../../test/integration/pipeline-support";
 import { benchMacs, option, seedControllers } from "../lib/controllers";
+import { PUBLISHER_CLIENT_PREFIX } from "../lib/frames";
+import { cpuOf, PUBLISHER_KINDS, spawnPublishers, type PublisherKind, type PublishResult } from "../lib/publishers";
 
 const ROOT = path.resolve(__dirname, "../..");
 const PEERS_DIR = path.join(ROOT, "bench/.peers");
 const args = process.argv.slice(2);
 const ROUNDS = Number(option("rounds", "2"));
 const MESSAGES = Number(option("messages", "90000"));
-const ONLY = option("only", "fleetmesh,node-red").split(",");
+type Peer = "fleetmesh" | "fleetmesh-split" | "node-red";
+const PEERS: Peer[] = ["fleetmesh", "fleetmesh-split", "node-red"];
+const ONLY = option("only", PEERS.join(",")).split(",");
+const PUBLISHER_LIST = option("publisher", "lean").split(",") as PublisherKind[];
+for (const p of PUBLISHER_LIST)
+	if (!PUBLISHER_KINDS.includes(p)) throw new Error(`--publisher ${p}: ${PUBLISHER_KINDS.join(" or ")}`);
 const MODES = option("mode", "flat,drain").split(",") as Mode[];
 type Mode = "flat" | "drain";
 const PG_MODE = option("pg", "private");
@@ -64,7 +80,6 @@ const PUBLISHERS = 3;
 const CONTROLLERS = 21;
 const DATAPOINTS = MESSAGES * 3;
 const MACS = benchMacs(CONTROLLERS);
-const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
 
 function tmp(prefix: string): string {
 	return fs.mkdtempSync(path.join(os.tmpdir(), `fm-peers-${prefix}-`));
@@ -73,18 +88,6 @@ function tmp(prefix: string): string {
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
 // ---- CPU from /proc ----------------------------------------------------------------------------
-
-/** utime+stime of a process in seconds (0 once it is gone). */
-function cpuOf(pid: number | undefined): number {
-	if (!pid) return 0;
-	try {
-		const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-		const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-		return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-	} catch {
-		return 0;
-	}
-}
 
 /** The process and its direct children (PostgreSQL: the postmaster and its backends). */
 function cpuOfTree(pid: number | undefined): number {
@@ -204,51 +207,18 @@ async function startPg(): Promise<Pg> {
 
 // ---- publisher -------------------------------------------------------------------------------------
 
-/** Runs the 3 publisher processes; resolves with the first publish and the last PUBACK. */
-async function publish(url: string): Promise<{ t0: number; t1: number; cpu: number }> {
-	const per = Math.ceil(MACS.length / PUBLISHERS);
-	const runs = Array.from({ length: PUBLISHERS }, (_, p) => {
-		const macs = MACS.slice(p * per, (p + 1) * per);
-		const frames = Math.floor(MESSAGES / PUBLISHERS) + (p < MESSAGES % PUBLISHERS ? 1 : 0);
-		return new Promise<{ t0: number; t1: number; cpu: number }>((resolve, reject) => {
-			const child = spawn(
-				process.execPath,
-				[
-					"--import",
-					"tsx",
-					path.join(ROOT, "bench/pipeline/publisher.ts"),
-					url,
-					macs.join(","),
-					String(frames),
-					"0",
-					"1"
-				],
-				{
-					cwd: ROOT,
-					env: { ...process.env, PUBLISH_SENSORS: "1" },
-					stdio: ["ignore", "pipe", "inherit"]
-				}
-			);
-			let out = "";
-			let cpu = 0;
-			child.stdout!.on("data", d => {
-				out += d;
-				// Read before it exits: /proc of the child goes with it.
-				if (out.includes('"done"')) cpu = cpuOf(child.pid);
-			});
-			child.on("exit", code => {
-				const line = out.split("\n").find(l => l.includes('"done"'));
-				if (code !== 0 || !line) return reject(new Error(`publisher exited ${code}: ${out}`));
-				resolve({ ...JSON.parse(line), cpu });
-			});
-		});
+/** The 3 publisher processes (bench/lib/publishers.ts), sensor-1 frames, QoS 1, flat out. */
+function publish(url: string, publisher: PublisherKind): Promise<PublishResult> {
+	return spawnPublishers({
+		url,
+		macs: MACS,
+		frames: MESSAGES,
+		rate: 0,
+		qos: 1,
+		publisher,
+		processes: PUBLISHERS,
+		sensors: "1"
 	});
-	const done = await Promise.all(runs);
-	return {
-		t0: Math.min(...done.map(d => d.t0)),
-		t1: Math.max(...done.map(d => d.t1)),
-		cpu: done.reduce((s, d) => s + d.cpu, 0)
-	};
 }
 
 // ---- schema and metadata -----------------------------------------------------------------------------
@@ -283,58 +253,112 @@ async function seedMeta(pg: Client): Promise<Meta> {
 // ---- the two consumers ------------------------------------------------------------------------------------
 
 interface Consumer {
-	pid: number | undefined;
+	/** Its processes (fleetmesh-split: the ingest node, then the rest). */
+	pids: (number | undefined)[];
 	stop(): Promise<void>;
 }
 
 const FLEETMESH_SERVICES = "signing,manager,monitoring,pipeline,gateway";
+/** The split deployment: an ingest node, and a node with everything else (services/, bin/service-list.ts). */
+const SPLIT_INGEST_SERVICES = "pipeline-ingest";
+const SPLIT_REST_SERVICES = "signing,manager,monitoring,pipeline-decode,pipeline-sink,gateway";
 const USE_TSX = args.includes("--tsx");
 
-async function startFleetmesh(env: {
+interface FleetmeshEnv {
 	pgUrl: string;
 	natsUrl: string;
 	mqttUrl: string;
 	dataDir: string;
 	namespace: string;
-	onSpawn?: (pid: number | undefined) => void;
-}): Promise<Consumer & { node: NodeProcess }> {
+	/** Called once every process is spawned, before it is ready (the drain's CPU starts there). */
+	onSpawn?: (pids: (number | undefined)[]) => void;
+}
+
+/**
+ * One `npm start` node. Ready = its /ready answers 200 (database, channels, MQTT subscribed) when it runs
+ * the gateway; a node without one (the split's ingest node) is ready when it logs its MQTT subscription.
+ */
+async function startFleetmeshNode(
+	env: FleetmeshEnv,
+	nodeId: string,
+	services: string
+): Promise<Consumer & { node: NodeProcess }> {
 	const port = await freePort();
+	const http = services.split(",").includes("gateway");
 	const nodeEnv = {
 		NAMESPACE: env.namespace,
-		NODEID: "bench-fleetmesh",
-		SERVICES: FLEETMESH_SERVICES,
+		NODEID: nodeId,
+		SERVICES: services,
 		TRANSPORTER: env.natsUrl,
 		DATABASE_URL: env.pgUrl,
 		MQTT_URL: env.mqttUrl,
 		DATA_DIR: env.dataDir,
 		PORT: String(port),
 		SIMULATE: "0",
-		LOGLEVEL: "warn"
+		// The ingest node's readiness is its info line "mqtt: subscribed to …" (it logs little else at info).
+		LOGLEVEL: http ? "warn" : "info"
 	};
 	const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(" ") : [];
 	// As `npm start` runs it: the compiled dist/ (scripts/compile.mjs, run by main()); --tsx runs the sources.
 	const node = USE_TSX ? startNode(nodeEnv, [], nodeArgs) : startCompiledNode(nodeEnv, nodeArgs);
-	env.onSpawn?.(node.child.pid);
+	env.onSpawn?.([node.child.pid]);
 	try {
-		// Ready = /ready answers 200 (database, channels, MQTT subscribed).
 		const deadline = Date.now() + 120_000;
 		for (;;) {
 			if (node.child.exitCode != null)
-				throw new Error(`fleetmesh exited ${node.child.exitCode}:\n${node.output().slice(-3000)}`);
-			const ok = await fetch(`http://127.0.0.1:${port}/ready`).then(
-				r => r.status === 200,
-				() => false
-			);
+				throw new Error(`${nodeId} exited ${node.child.exitCode}:\n${node.output().slice(-3000)}`);
+			const ok = http
+				? await fetch(`http://127.0.0.1:${port}/ready`).then(
+						r => r.status === 200,
+						() => false
+					)
+				: /mqtt: subscribed to/.test(node.output());
 			if (ok) break;
 			if (Date.now() > deadline)
-				throw new Error(`fleetmesh not ready after 120 s:\n${node.output().slice(-3000)}`);
+				throw new Error(`${nodeId} not ready after 120 s:\n${node.output().slice(-3000)}`);
 			await sleep(250);
 		}
 	} catch (err) {
 		await node.kill("SIGKILL");
 		throw err;
 	}
-	return { node, pid: node.child.pid, stop: async () => void (await node.kill("SIGTERM")) };
+	return { node, pids: [node.child.pid], stop: async () => void (await node.kill("SIGTERM")) };
+}
+
+/** fleetmesh as one `npm start` node, as the quick start deploys it. */
+function startFleetmesh(env: FleetmeshEnv): Promise<Consumer> {
+	return startFleetmeshNode(env, "bench-fleetmesh", FLEETMESH_SERVICES);
+}
+
+/**
+ * fleetmesh as two `npm start` nodes over the same NATS: the ingest node (MQTT → iot.raw) and the rest
+ * (decode, sink, the other services), so the pipeline's stages use both cores. pids: [ingest, rest].
+ */
+async function startFleetmeshSplit(env: FleetmeshEnv): Promise<Consumer> {
+	// The rest first, then the ingest node: a drain counts from the ingest node's session connecting
+	// again, with decode and sink already up (as when an ingest node of a running deployment restarts).
+	const rest = await startFleetmeshNode({ ...env, onSpawn: undefined }, "bench-fm-rest", SPLIT_REST_SERVICES);
+	let ingest: Consumer;
+	try {
+		// One process per DATA_DIR: the ingest node's (its MQTT client id) beside the other's.
+		fs.mkdirSync(`${env.dataDir}-ingest`, { recursive: true, mode: 0o700 });
+		ingest = await startFleetmeshNode(
+			{ ...env, dataDir: `${env.dataDir}-ingest`, onSpawn: p => env.onSpawn?.([...p, ...rest.pids]) },
+			"bench-fm-ingest",
+			SPLIT_INGEST_SERVICES
+		);
+	} catch (err) {
+		await rest.node.kill("SIGKILL");
+		throw err;
+	}
+	return {
+		pids: [...ingest.pids, ...rest.pids],
+		// The ingest first: what it has put on iot.raw is drained by the rest when it runs again.
+		stop: async () => {
+			await ingest.stop();
+			await rest.stop();
+		}
+	};
 }
 
 /** Installs Node-RED 4 and pg into bench/.peers/ (git-ignored) unless they are there already. */
@@ -381,7 +405,7 @@ return null;
 
 async function startNodeRed(
 	red: string,
-	env: { pgUrl: string; mqttPort: number; meta: Meta; onSpawn?: (pid: number | undefined) => void }
+	env: { pgUrl: string; mqttPort: number; meta: Meta; onSpawn?: (pids: (number | undefined)[]) => void }
 ): Promise<Consumer> {
 	const dir = tmp("node-red");
 	const uiPort = await freePort();
@@ -458,7 +482,7 @@ module.exports = {
 		stdio: ["ignore", "pipe", "pipe"],
 		env: { PATH: process.env.PATH ?? "", HOME: dir }
 	});
-	env.onSpawn?.(child.pid);
+	env.onSpawn?.([child.pid]);
 	const onExit = () => child.kill("SIGKILL");
 	process.on("exit", onExit);
 	let out = "";
@@ -473,7 +497,7 @@ module.exports = {
 	// Subscribed right after CONNACK; give the SUBSCRIBE its round trip.
 	await sleep(500);
 	return {
-		pid: child.pid,
+		pids: [child.pid],
 		async stop() {
 			process.off("exit", onExit);
 			if (child.exitCode == null) {
@@ -489,19 +513,26 @@ module.exports = {
 // ---- one round ---------------------------------------------------------------------------------------------
 
 interface RoundResult {
-	peer: string;
+	peer: Peer;
 	mode: Mode;
 	round: number;
+	publisher: PublisherKind;
 	seconds: number;
 	dps: number;
 	/** flat: first to last PUBACK; drain: the consumer's spawn to its last committed row. */
 	otherSeconds: number;
+	/** Rows in decoded_data at the end: must be DATAPOINTS (each published datapoint has its own key). */
+	rows: number;
+	/** The consumer's processes, summed (fleetmesh-split: ingest node + the rest). */
 	cpuConsumer: number;
+	/** fleetmesh-split: the ingest node and the rest apart. */
+	cpuConsumerParts: number[];
 	cpuNats: number;
 	cpuMosquitto: number;
 	cpuPg: number;
-	/** flat: the three publisher processes (they share the 2 cores with the consumer). */
+	/** The three publisher processes: with their start (tsx, connecting), and first publish to last PUBACK. */
 	cpuPublishers: number;
+	cpuPublishersRun: number;
 	load: string;
 }
 
@@ -534,32 +565,36 @@ interface RoundCtx {
 }
 
 async function startConsumer(
-	peer: "fleetmesh" | "node-red",
+	peer: Peer,
 	ctx: RoundCtx,
 	mosq: Mosquitto,
-	onSpawn?: (pid: number | undefined) => void
+	onSpawn?: (pids: (number | undefined)[]) => void
 ): Promise<Consumer> {
-	return peer === "fleetmesh"
-		? startFleetmesh({
-				pgUrl: ctx.pg.url,
-				natsUrl: ctx.nats.url,
-				mqttUrl: `mqtt://127.0.0.1:${mosq.plainPort}`,
-				dataDir: ctx.dataDir,
-				namespace: ctx.namespace,
-				onSpawn
-			})
-		: startNodeRed(ctx.red!, { pgUrl: ctx.pg.url, mqttPort: mosq.plainPort, meta: ctx.meta, onSpawn });
+	if (peer === "node-red")
+		return startNodeRed(ctx.red!, { pgUrl: ctx.pg.url, mqttPort: mosq.plainPort, meta: ctx.meta, onSpawn });
+	const env: FleetmeshEnv = {
+		pgUrl: ctx.pg.url,
+		natsUrl: ctx.nats.url,
+		mqttUrl: `mqtt://127.0.0.1:${mosq.plainPort}`,
+		dataDir: ctx.dataDir,
+		namespace: ctx.namespace,
+		onSpawn
+	};
+	return peer === "fleetmesh" ? startFleetmesh(env) : startFleetmeshSplit(env);
 }
 
-async function round(peer: "fleetmesh" | "node-red", mode: Mode, n: number, ctx: RoundCtx): Promise<RoundResult> {
+const countRows = async (pg: Client) =>
+	(await pg.query<{ n: number }>("SELECT count(*)::int AS n FROM decoded_data")).rows[0].n;
+
+async function round(peer: Peer, mode: Mode, n: number, publisher: PublisherKind, ctx: RoundCtx): Promise<RoundResult> {
 	await ctx.pgClient.query("TRUNCATE decoded_data");
 	const mosq: Mosquitto = await startMosquitto(tmp("mosq"));
 	const mqttUrl = `mqtt://127.0.0.1:${mosq.plainPort}`;
 	const mosqPid = findPid("mosquitto", String(mosq.plainPort));
 	const natsPid = findPid("nats-server", String(ctx.nats.port));
 	let consumer: Consumer | null = null;
-	const sample = (pid: number | undefined) => ({
-		c: cpuOf(pid),
+	const sample = (pids: (number | undefined)[]) => ({
+		c: pids.map(cpuOf),
 		n: cpuOf(natsPid),
 		m: cpuOf(mosqPid),
 		p: cpuOfTree(ctx.pg.pid)
@@ -568,72 +603,87 @@ async function round(peer: "fleetmesh" | "node-red", mode: Mode, n: number, ctx:
 		let t0: number;
 		let before: ReturnType<typeof sample>;
 		let otherSeconds: number;
-		let cpuPublishers = 0;
 		let lastCommit: number;
 		let load: string;
+		let pub: PublishResult;
 		if (mode === "flat") {
 			consumer = await startConsumer(peer, ctx, mosq);
-			before = sample(consumer.pid);
+			before = sample(consumer.pids);
 			load = loadavg();
 			const rowsDone = waitRows(ctx.pgClient, DATAPOINTS, 600_000);
-			const pub = await publish(mqttUrl);
+			rowsDone.catch(() => undefined); // awaited below, after the publishers
+			pub = await publish(mqttUrl, publisher);
 			lastCommit = await rowsDone;
 			t0 = pub.t0;
 			otherSeconds = (pub.t1 - pub.t0) / 1000;
-			cpuPublishers = pub.cpu;
 		} else {
 			// Session and subscription first, then the whole load queued in the broker while the consumer is down.
 			await (await startConsumer(peer, ctx, mosq)).stop();
-			await publish(mqttUrl);
-			const queued = (await ctx.pgClient.query<{ n: number }>("SELECT count(*)::int AS n FROM decoded_data"))
-				.rows[0].n;
+			pub = await publish(mqttUrl, publisher);
+			const queued = await countRows(ctx.pgClient);
 			if (queued !== 0) throw new Error(`${queued} rows committed while the consumer was down`);
 			load = loadavg();
 			// The drain starts when the broker has the consumer's session connected again (Mosquitto logs
 			// it; the log is read every 10 ms): startup before that is not drain time, after it it is.
-			const consumerConnects = () =>
-				(mosq.log().match(/New client connected from \S+ as (?!mqttjs_)\S+/g) ?? []).length;
+			const notPublisher = new RegExp(
+				`New client connected from \\S+ as (?!${PUBLISHER_CLIENT_PREFIX})\\S+`,
+				"g"
+			);
+			const consumerConnects = () => (mosq.log().match(notPublisher) ?? []).length;
 			const connectsBefore = consumerConnects();
-			let pid: number | undefined;
+			let pids: (number | undefined)[] = [];
 			const spawned = Date.now();
-			const started = startConsumer(peer, ctx, mosq, p => (pid = p));
+			const started = startConsumer(peer, ctx, mosq, p => (pids = p));
 			started.catch(() => undefined);
 			while (consumerConnects() === connectsBefore) {
 				if (Date.now() - spawned > 120_000) throw new Error(`${peer} did not connect to the broker`);
 				await sleep(10);
 			}
 			t0 = Date.now();
-			before = sample(pid);
+			before = sample(pids);
 			lastCommit = await waitRows(ctx.pgClient, DATAPOINTS, 600_000);
 			consumer = await started;
 			otherSeconds = (lastCommit - spawned) / 1000;
 		}
-		const after = sample(consumer.pid);
+		const after = sample(consumer.pids);
+		// Nothing lost, nothing extra: every published datapoint is one row (its own primary key).
+		await sleep(500);
+		const rows = await countRows(ctx.pgClient);
+		if (rows !== DATAPOINTS)
+			throw new Error(`${peer} ${mode}: ${rows} rows for ${DATAPOINTS} datapoints published`);
 		const seconds = (lastCommit - t0) / 1000;
+		const parts = after.c.map((c, i) => c - before.c[i]);
 		const r: RoundResult = {
 			peer,
 			mode,
 			round: n,
+			publisher,
 			seconds,
 			dps: DATAPOINTS / seconds,
 			otherSeconds,
-			cpuConsumer: after.c - before.c,
-			cpuNats: peer === "fleetmesh" ? after.n - before.n : 0,
+			rows,
+			cpuConsumer: parts.reduce((a, b) => a + b, 0),
+			cpuConsumerParts: parts,
+			cpuNats: peer === "node-red" ? 0 : after.n - before.n,
 			cpuMosquitto: after.m - before.m,
 			cpuPg: after.p - before.p,
-			cpuPublishers,
+			cpuPublishers: pub.cpu,
+			cpuPublishersRun: pub.cpuRun,
 			load
 		};
+		const publishers =
+			`publishers (${publisher}) ${perM(pub.cpuRun)} CPU s per M dp publishing, ` +
+			`${perM(pub.cpu)} with their start`;
 		const other =
 			mode === "flat"
-				? `published in ${otherSeconds.toFixed(2)} s, ` +
-					`publishers ${perM(cpuPublishers)} CPU s per M dp with their start`
-				: `${otherSeconds.toFixed(2)} s from its spawn, startup included`;
+				? `published in ${otherSeconds.toFixed(2)} s, ${publishers}`
+				: `${otherSeconds.toFixed(2)} s from its spawn, startup included; ${publishers}, before the drain`;
+		const split = parts.length > 1 ? ` (ingest node ${perM(parts[0])} + the rest ${perM(parts[1])})` : "";
 		console.log(
 			`  round ${n} ${mode} ${peer}: ${DATAPOINTS} datapoints in ${seconds.toFixed(2)} s = ` +
-				`${Math.round(r.dps)} dp/s (${other}); CPU s per M dp: ${peer} ${perM(r.cpuConsumer)}, nats ` +
-				`${perM(r.cpuNats)}, mosquitto ${perM(r.cpuMosquitto)}, postgres ` +
-				`${ctx.pg.pid ? perM(r.cpuPg) : "-"} (load ${load})`
+				`${Math.round(r.dps)} dp/s, ${rows} rows (${other}); CPU s per M dp: ${peer} ` +
+				`${perM(r.cpuConsumer)}${split}, nats ${perM(r.cpuNats)}, mosquitto ${perM(r.cpuMosquitto)}, ` +
+				`postgres ${ctx.pg.pid ? perM(r.cpuPg) : "-"} (load ${load})`
 		);
 		return r;
 	} finally {
@@ -681,7 +731,8 @@ async function main() {
 	console.log(
 		`peers bench: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, ` +
 			`${ROUNDS} rounds, ${MESSAGES} messages = ${DATAPOINTS} datapoints per run, ${PUBLISHERS} ` +
-			`publishers, QoS 1; load ${fs.readFileSync("/proc/loadavg", "utf8").trim()}`
+			`publisher processes (${PUBLISHER_LIST.join(", then ")}), QoS 1; ` +
+			`load ${fs.readFileSync("/proc/loadavg", "utf8").trim()}`
 	);
 	const pg = await startPg();
 	const nats = await startNats(tmp("nats"));
@@ -705,47 +756,53 @@ async function main() {
 			await mosq.stop();
 		}
 		const meta = await seedMeta(pgClient);
-		for (let i = 1; i <= ROUNDS; i++) {
-			for (const mode of MODES) {
-				for (const peer of ["fleetmesh", "node-red"] as const) {
-					if (ONLY.includes(peer))
-						results.push(await round(peer, mode, i, { pg, pgClient, nats, meta, red, namespace, dataDir }));
-				}
-			}
-		}
+		const ctx = { pg, pgClient, nats, meta, red, namespace, dataDir };
+		for (const publisher of PUBLISHER_LIST)
+			for (let i = 1; i <= ROUNDS; i++)
+				for (const mode of MODES)
+					for (const peer of PEERS)
+						if (ONLY.includes(peer)) results.push(await round(peer, mode, i, publisher, ctx));
 	} finally {
 		await pgClient.end().catch(() => undefined);
 		await nats.kill("SIGTERM");
 		await pg.stop();
+		for (const dir of [dataDir, `${dataDir}-ingest`]) fs.rmSync(dir, { recursive: true, force: true });
 	}
 	console.log("");
 	console.log(
-		"peer       mode   round  seconds  datapoints/s  CPU s/M dp (consumer)  +nats  mosquitto  postgres  load"
+		"peer             mode  round publisher  seconds  datapoints/s     rows  CPU s/M dp: consumer   +nats " +
+			" mosquitto  postgres  publishers (publishing / with start)  load"
 	);
 	for (const r of results) {
 		console.log(
-			`${r.peer.padEnd(10)} ${r.mode.padEnd(6)} ${String(r.round).padStart(5)} ` +
+			`${r.peer.padEnd(16)} ${r.mode.padEnd(5)} ${String(r.round).padStart(5)} ${r.publisher.padEnd(9)} ` +
 				`${r.seconds.toFixed(2).padStart(8)} ${Math.round(r.dps).toString().padStart(13)} ` +
-				`${perM(r.cpuConsumer).padStart(22)} ${perM(r.cpuNats).padStart(6)} ` +
-				`${perM(r.cpuMosquitto).padStart(10)} ${(pg.pid ? perM(r.cpuPg) : "-").padStart(9)}  ${r.load}`
+				`${String(r.rows).padStart(8)} ${perM(r.cpuConsumer).padStart(21)} ${perM(r.cpuNats).padStart(7)} ` +
+				`${perM(r.cpuMosquitto).padStart(10)} ${(pg.pid ? perM(r.cpuPg) : "-").padStart(9)} ` +
+				`${`${perM(r.cpuPublishersRun)} / ${perM(r.cpuPublishers)}`.padStart(37)}  ${r.load}`
 		);
 	}
-	for (const mode of MODES) {
-		const fm = results.filter(r => r.peer === "fleetmesh" && r.mode === mode);
-		const nr = results.filter(r => r.peer === "node-red" && r.mode === mode);
-		if (!fm.length || !nr.length) continue;
-		const ratios = fm.map((f, i) => (nr[i] ? f.dps / nr[i].dps : NaN)).filter(x => !Number.isNaN(x));
-		const all = (r: RoundResult) => r.cpuConsumer + r.cpuNats + r.cpuMosquitto + r.cpuPg;
-		const throughput = median(fm.map(r => r.dps)) / median(nr.map(r => r.dps));
-		const consumer = median(nr.map(r => r.cpuConsumer)) / median(fm.map(r => r.cpuConsumer + r.cpuNats));
-		console.log(
-			`\n${mode}: fleetmesh / node-red throughput: median ${throughput.toFixed(2)}x ` +
-				`(per round ${ratios.map(x => x.toFixed(2)).join(", ")}); ` +
-				`CPU per datapoint node-red / fleetmesh: consumer ${consumer.toFixed(2)}x ` +
-				`(fleetmesh counted with its nats-server), ` +
-				`all processes ${(median(nr.map(all)) / median(fm.map(all))).toFixed(2)}x`
-		);
-	}
+	const all = (r: RoundResult) => r.cpuConsumer + r.cpuNats + r.cpuMosquitto + r.cpuPg;
+	for (const publisher of PUBLISHER_LIST)
+		for (const mode of MODES)
+			for (const fleet of ["fleetmesh", "fleetmesh-split"] as const) {
+				const of = (peer: Peer) =>
+					results.filter(r => r.peer === peer && r.mode === mode && r.publisher === publisher);
+				const fm = of(fleet);
+				const nr = of("node-red");
+				if (!fm.length || !nr.length) continue;
+				const ratios = fm.map((f, i) => (nr[i] ? f.dps / nr[i].dps : NaN)).filter(x => !Number.isNaN(x));
+				const throughput = median(fm.map(r => r.dps)) / median(nr.map(r => r.dps));
+				const consumer = median(nr.map(r => r.cpuConsumer)) / median(fm.map(r => r.cpuConsumer + r.cpuNats));
+				console.log(
+					`\n${mode}, ${publisher} publisher: ${fleet} / node-red throughput: ` +
+						`median ${throughput.toFixed(2)}x ` +
+						`(per round ${ratios.map(x => x.toFixed(2)).join(", ")}); ` +
+						`CPU per datapoint node-red / ${fleet}: consumer ${consumer.toFixed(2)}x ` +
+						`(fleetmesh counted with its nats-server), ` +
+						`all processes ${(median(nr.map(all)) / median(fm.map(all))).toFixed(2)}x`
+				);
+			}
 	process.exit(0);
 }
 
