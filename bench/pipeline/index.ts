@@ -41,7 +41,7 @@ import { freePort } from "../../test/helpers/ports";
 import { NATS_URL, requireServer } from "../../test/helpers/servers";
 import { startMosquitto } from "../../test/integration/pipeline-support";
 import { benchMacs, option, seedControllers } from "../lib/controllers";
-import { cpuOf, PUBLISHER_KINDS, spawnPublishers, type PublisherKind } from "../lib/publishers";
+import { cpuOf, PUBLISHER_KINDS, spawnPublishers, type PublisherKind, type PublishResult } from "../lib/publishers";
 import { StageTrace } from "./stages";
 
 const FRAMES = Number(option("frames", "150000"));
@@ -123,7 +123,7 @@ async function runPublisher(
 	rate: number,
 	qos: 0 | 1,
 	tlsFile?: string
-): Promise<{ t0: number; t1: number }> {
+): Promise<PublishResult> {
 	return spawnPublishers({ url, macs: MACS, frames, rate, qos, tlsFile, publisher: PUBLISHER });
 }
 
@@ -280,7 +280,8 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 			: null;
 		const profile = await startProfile();
 		const cpu0 = { node: cpuOfSelf(), mosquitto: cpuOf(mosq.pid) };
-		const { t0, t1 } = await runPublisher(`mqtt://127.0.0.1:${mosq.plainPort}`, frames, rate, 1);
+		const pub = await runPublisher(`mqtt://127.0.0.1:${mosq.plainPort}`, frames, rate, 1);
+		const { t0, t1 } = pub;
 		console.log(`  ${scenario}: published ${frames} frames in ${t1 - t0} ms`);
 		await waitCommitted(state, datapointsIn(frames), 300_000);
 		await profile?.stop(scenario);
@@ -291,7 +292,8 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 		};
 		console.log(
 			`  ${scenario}: CPU s per M datapoints: node ${cpu.node.toFixed(2)}, mosquitto ` +
-				`${cpu.mosquitto.toFixed(2)} (load ${os.loadavg()[0].toFixed(2)})`
+				`${cpu.mosquitto.toFixed(2)}, publisher (${PUBLISHER}, its own process) ` +
+				`${(pub.cpuRun * perM).toFixed(2)} (load ${os.loadavg()[0].toFixed(2)})`
 		);
 		if (trace) clearInterval(trace);
 		stages?.detach();
