@@ -134,7 +134,7 @@ function instrumentSink(broker: ServiceBroker, trace?: StageTrace) {
 	};
 	const original = svc.sink.opts.write;
 	const state = { committed: 0, lastCommit: 0, latencies: [] as number[] };
-	timeline.length = 0;
+	timeline.ts.length = timeline.latency.length = 0;
 	svc.sink.opts.write = async rows => {
 		const started = Date.now();
 		const n = await original(rows);
@@ -146,15 +146,21 @@ function instrumentSink(broker: ServiceBroker, trace?: StageTrace) {
 		);
 		state.committed += n;
 		state.lastCommit = now;
-		for (const r of rows) state.latencies.push(now - r.ts);
-		for (const r of rows) timeline.push([r.ts, now - r.ts]);
+		for (const r of rows) {
+			state.latencies.push(now - r.ts);
+			timeline.ts.push(r.ts);
+			timeline.latency.push(now - r.ts);
+		}
 		return n;
 	};
 	return state;
 }
 
-/** Publish-to-commit [publish time, latency] of every committed row of the current scenario. */
-const timeline: [number, number][] = [];
+/**
+ * Publish time and publish-to-commit latency of every committed row of the current scenario, as
+ * two arrays of numbers: a pair per row was garbage in the process whose CPU the bench measures.
+ */
+const timeline = { ts: [] as number[], latency: [] as number[] };
 
 /**
  * The latency of the rows published after the first second: the first second pays the pipeline's
@@ -163,19 +169,19 @@ const timeline: [number, number][] = [];
  * BENCH_TIMELINE=1 also prints the p50/p99 of each second.
  */
 function steadyLatency(): { p50: number | null; p99: number | null } {
-	const start = timeline.reduce((m, t) => Math.min(m, t[0]), Infinity);
-	const sorted = Float64Array.from(timeline.filter(t => t[0] >= start + 1000).map(t => t[1])).sort();
+	const start = timeline.ts.reduce((m, t) => Math.min(m, t), Infinity);
+	const sorted = Float64Array.from(timeline.latency.filter((_, i) => timeline.ts[i] >= start + 1000)).sort();
 	if (process.env.BENCH_TIMELINE) printTimeline(start);
-	timeline.length = 0;
+	timeline.ts.length = timeline.latency.length = 0;
 	return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
 }
 
 function printTimeline(start: number): void {
 	const bySecond = new Map<number, number[]>();
-	for (const [ts, lat] of timeline) {
-		const s = Math.floor((ts - start) / 1000);
+	for (let i = 0; i < timeline.ts.length; i++) {
+		const s = Math.floor((timeline.ts[i] - start) / 1000);
 		const list = bySecond.get(s) ?? [];
-		list.push(lat);
+		list.push(timeline.latency[i]);
 		bySecond.set(s, list);
 	}
 	for (const [s, lats] of [...bySecond].sort((a, b) => a[0] - b[0])) {

@@ -19,9 +19,8 @@ import {
 	CHANNELS,
 	EVENTS,
 	LIVE_PUSH_EVENT,
-	isReading,
+	checkReadings,
 	readingsOf,
-	toEpochMs,
 	type DeviceStatusEvent,
 	type LiveMessage
 } from "../shared/contracts";
@@ -235,14 +234,8 @@ const AutomationService = defineService<This>({
 				} catch {
 					return; // not a telemetry batch: the pipeline sink dead-letters it
 				}
-				// The channel's one reading check (contracts/readings.ts); what passes has a valid ts.
-				const readings = list.filter(isReading).map(r => ({
-					deviceId: r.deviceId,
-					datapointId: r.datapointId,
-					value: r.value,
-					ts: toEpochMs(r.ts)!
-				}));
-				await this.core.processReadings(readings);
+				// The channel's one reading check (contracts/readings.ts); what passes has its ts in epoch ms.
+				await this.core.processReadings(checkReadings(list).accepted);
 			}
 		}
 	},

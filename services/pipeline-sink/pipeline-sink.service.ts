@@ -6,7 +6,7 @@
 import type { Service } from "moleculer";
 import { DbMixin, type Database } from "../../mixins/db.mixin";
 import { fleetEnv } from "../shared/broker-env";
-import { CHANNELS, readingsOf, type Reading } from "../shared/contracts";
+import { CHANNELS, checkReadings, readingsOf } from "../shared/contracts";
 import { keepAliveOf, untilDone, type KeepAlive } from "../shared/pipeline/retry";
 import {
 	applyRetention,
@@ -14,10 +14,7 @@ import {
 	insertReadings,
 	isDataError,
 	warmUpWrites,
-	readingProblem,
-	toRow,
-	type DeadLetterInput,
-	type Row
+	type DeadLetterInput
 } from "../shared/pipeline/storage";
 import { BatchSink } from "./sink";
 import { defineService } from "../shared/define-service";
@@ -72,15 +69,16 @@ const PipelineSinkService = defineService<SinkThis>({
 					}
 				]);
 			}
-			const rows: Row[] = [];
-			const bad: DeadLetterInput[] = [];
-			for (const r of readings) {
-				const problem = readingProblem(r);
-				if (problem)
-					bad.push({ source: "pipeline.sink", reason: `BAD_READING: ${problem}`, data: { readings: [r] } });
-				else rows.push(toRow(r as Reading));
-			}
-			if (bad.length) await this.deadLetter(bad);
+			// An accepted reading (ts in epoch ms) is a row as it is.
+			const { accepted: rows, refused } = checkReadings(readings);
+			if (refused.length)
+				await this.deadLetter(
+					refused.map(({ reading, problem }) => ({
+						source: "pipeline.sink",
+						reason: `BAD_READING: ${problem}`,
+						data: { readings: [reading] }
+					}))
+				);
 			// Resolves after commit: only then does the channel acknowledge the message.
 			await this.sink.add(rows, keepAlive);
 		},

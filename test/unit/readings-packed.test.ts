@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+	checkReadings,
 	packReadings,
 	readingProblem,
 	readingsOf,
@@ -74,6 +75,18 @@ describe("packed telemetry.readings", () => {
 		expect(() => readingsOf({ hello: "world" })).toThrow(/neither packed entries nor a readings array/);
 		expect(() => readingsOf(null)).toThrow(/neither packed entries nor a readings array/);
 		expect(() => readingsOf({ readings: "x" })).toThrow(/neither packed entries nor a readings array/);
+	});
+
+	it("checks every reading: packed entries kept as they are, ISO times as epoch ms, the rest refused", () => {
+		const list = readingsOf(wire(packReadings(readings)));
+		const bad = { deviceId: 1, datapointId: 2, value: "hot", ts: 1 };
+		const { accepted, refused } = checkReadings([...list, bad]);
+		expect(accepted).toHaveLength(3);
+		expect(accepted[0]).toBe(list[0]);
+		expect(checkReadings([readings[2]]).accepted).toEqual([
+			{ ...readings[2], ts: Date.parse(readings[2].ts as string) }
+		]);
+		expect(refused).toEqual([{ reading: bad, problem: readingProblem(bad) }]);
 	});
 
 	it("still reads the first { readings } shape, unchanged", () => {

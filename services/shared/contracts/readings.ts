@@ -194,6 +194,47 @@ export function readingProblem(r: unknown): string | null {
 	return null;
 }
 
+/** A reading that passed `readingProblem`, its `ts` as epoch ms. */
+export interface EpochReading {
+	deviceId: number;
+	datapointId: number;
+	value: number;
+	ts: number;
+}
+
+export interface CheckedReadings {
+	accepted: EpochReading[];
+	refused: { reading: unknown; problem: string }[];
+}
+
+/**
+ * Every reading of a message checked with `readingProblem`: the accepted ones with `ts` as epoch
+ * ms, the refused ones with their problem. A reading whose `ts` already is a number (every packed
+ * entry) is kept as the object it is, not copied: one object per reading and consumer instead of two.
+ */
+export function checkReadings(list: readonly unknown[]): CheckedReadings {
+	const accepted: EpochReading[] = [];
+	const refused: CheckedReadings["refused"] = [];
+	for (const r of list) {
+		const problem = readingProblem(r);
+		if (problem !== null) refused.push({ reading: r, problem });
+		else {
+			const reading = r as Reading;
+			accepted.push(
+				typeof reading.ts === "number"
+					? (reading as EpochReading)
+					: {
+							deviceId: reading.deviceId,
+							datapointId: reading.datapointId,
+							value: reading.value,
+							ts: toEpochMs(reading.ts)!
+						}
+			);
+		}
+	}
+	return { accepted, refused };
+}
+
 export function isReading(r: unknown): r is Reading {
 	return readingProblem(r) === null;
 }
