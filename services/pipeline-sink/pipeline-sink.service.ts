@@ -20,6 +20,7 @@ import { BatchSink } from "./sink";
 import { defineService } from "../shared/define-service";
 import { errorMessage } from "../shared/error-message";
 import { registerWarmUp } from "../../mixins/health";
+import { warmUpStore } from "./warm-up";
 
 type SinkThis = Service & {
 	db: Database;
@@ -137,8 +138,9 @@ const PipelineSinkService = defineService<SinkThis>({
 		// pool's connections open and each one's COPY and rollup trigger already planned.
 		const started = Date.now();
 		try {
+			const rows = warmUpStore();
 			const connections = await warmUpWrites(this.db, env.dbPoolMax);
-			this.warmUp.done({ connections, ms: Date.now() - started });
+			this.warmUp.done({ connections, rows, ms: Date.now() - started });
 		} catch (err) {
 			this.logger.warn(`pipeline sink: warm-up failed (${errorMessage(err)}); the first writes open their own`);
 			this.warmUp.done({ failed: errorMessage(err) });

@@ -115,9 +115,8 @@ describe("pipeline warm-up and readiness", () => {
 			20_000,
 			"ready"
 		);
-		const sink = report.checks["warm-up:pipeline-sink"].detail as { connections: number };
 		// All but one of the pool (DB_POOL_MAX 10): the other stays free for other callers meanwhile.
-		expect(sink.connections).toBe(9);
+		expect(report.checks["warm-up:pipeline-sink"].detail).toMatchObject({ connections: 9, rows: 10_000 });
 		// The warmed connections stay open in the pool.
 		const open = await pg.query(
 			"SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'fleetmesh'",
