@@ -94,8 +94,21 @@ async function startProfile(): Promise<{ stop(name: string): Promise<void> } | n
 	await post("Profiler.enable");
 	await post("Profiler.setSamplingInterval", { interval: 500 });
 	await post("Profiler.start");
+	// BENCH_PROFILE_HEAP=1: where the garbage comes from too (sampled allocations, a .heapprofile).
+	const heap = !!process.env.BENCH_PROFILE_HEAP;
+	if (heap)
+		await post("HeapProfiler.startSampling", {
+			samplingInterval: 16384,
+			includeObjectsCollectedByMajorGC: true,
+			includeObjectsCollectedByMinorGC: true
+		});
 	return {
 		async stop(name) {
+			if (heap) {
+				const { profile: h } = await post("HeapProfiler.stopSampling");
+				fs.mkdirSync(dir, { recursive: true });
+				fs.writeFileSync(path.join(dir, `${name}.heapprofile`), JSON.stringify(h));
+			}
 			const { profile } = await post("Profiler.stop");
 			session.disconnect();
 			fs.mkdirSync(dir, { recursive: true });
