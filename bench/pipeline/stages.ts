@@ -52,7 +52,7 @@ export class StageTrace {
 	private readonly samples = new Map<Stage, number[]>(STAGES.map(s => [s, []]));
 	private readonly writes: { at: number; rows: number; ms: number; oldest: number }[] = [];
 	private readonly gcs: { at: number; ms: number; kind: number }[] = [];
-	private readonly lags: { at: number; ms: number }[] = [];
+	private readonly lags: { at: number; ms: number; cpu: number }[] = [];
 	private readonly lookups: { at: number; ms: number; macs: number }[] = [];
 	private observer: PerformanceObserver | null = null;
 	private lagTimer: NodeJS.Timeout | null = null;
@@ -134,9 +134,13 @@ export class StageTrace {
 		});
 		this.observer.observe({ entryTypes: ["gc"] });
 		let last = Date.now();
+		let lastCpu = process.cpuUsage();
 		this.lagTimer = setInterval(() => {
 			const now = Date.now();
-			this.lags.push({ at: now, ms: now - last - 10 });
+			// CPU of this process (every thread: JIT, GC, pg/NATS I/O) since the last tick, in ms.
+			const cpu = process.cpuUsage(lastCpu);
+			lastCpu = process.cpuUsage();
+			this.lags.push({ at: now, ms: now - last - 10, cpu: (cpu.user + cpu.system) / 1000 });
 			last = now;
 		}, 10);
 	}
@@ -190,7 +194,7 @@ export class StageTrace {
 			console.log(
 				"  publish   frames " +
 					STAGES.map(s => s.padStart(6)).join("") +
-					"  writes rows/ms-max   gc-ms(max)  lag-max"
+					"  writes rows/ms-max   gc-ms(max)  lag-max  cpu-ms"
 			);
 			for (const b of buckets) {
 				const w = inWall(this.writes, b);
@@ -205,7 +209,11 @@ export class StageTrace {
 							.reduce((a, x) => a + x.ms, 0)
 							.toFixed(0)
 							.padStart(5)}(${Math.max(0, ...g.map(x => x.ms)).toFixed(0)})` +
-						`  ${String(Math.max(0, ...lag.map(x => x.ms))).padStart(5)}`
+						`  ${String(Math.max(0, ...lag.map(x => x.ms))).padStart(5)}` +
+						`  ${lag
+							.reduce((a, x) => a + x.cpu, 0)
+							.toFixed(0)
+							.padStart(6)}`
 				);
 			}
 		}
