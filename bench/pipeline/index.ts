@@ -21,7 +21,7 @@ import inspector from "node:inspector";
 import os from "node:os";
 import path from "node:path";
 import mqtt from "mqtt";
-import type { ServiceBroker } from "moleculer";
+import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { Client } from "pg";
 import { PIPELINE_SERVICES } from "../../test/helpers/pipeline-services";
 import SigningService from "../../services/signing/signing.service";
@@ -259,6 +259,37 @@ function summarise(
 	};
 }
 
+/**
+ * BENCH_CONSUMERS=monitoring,automation: those consumers of telemetry.readings (each its own
+ * group, so each gets every batch) run in the pipeline's process too, as on a `npm start` node.
+ */
+async function readingsConsumers(): Promise<ServiceSchema[]> {
+	const names = (process.env.BENCH_CONSUMERS ?? "").split(",").filter(Boolean);
+	const out: ServiceSchema[] = [];
+	for (const name of names) {
+		if (name === "monitoring") out.push((await import("../../services/monitoring/monitoring.service")).default);
+		else if (name === "automation")
+			out.push((await import("../../services/automation/automation.service")).default);
+		else throw new Error(`BENCH_CONSUMERS: ${name} is not monitoring or automation`);
+	}
+	return out;
+}
+
+/** Until the BENCH_CONSUMERS have taken every reading too (their CPU then counts in full). */
+async function waitConsumers(broker: ServiceBroker, expected: number): Promise<void> {
+	const counted = () => {
+		const mon = broker.getLocalService("monitoring") as unknown as { counters: { readings: number } } | undefined;
+		const aut = broker.getLocalService("automation") as unknown as
+			{ core: { counters: { readings: number } } } | undefined;
+		return [mon?.counters.readings, aut?.core.counters.readings].filter((n): n is number => n !== undefined);
+	};
+	const deadline = Date.now() + 120_000;
+	while (counted().some(n => n < expected)) {
+		if (Date.now() > deadline) throw new Error(`consumers took ${counted().join(", ")} of ${expected} readings`);
+		await new Promise(r => setTimeout(r, 20));
+	}
+}
+
 async function realServers(scenario: "real" | "paced", frames: number, rate: number): Promise<Result> {
 	const db = await createTestDatabase("bench_pipeline");
 	const mosq = await startMosquitto(tempDir("bench-mosq"));
@@ -271,7 +302,7 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 			LOGLEVEL: process.env.BENCH_LOGLEVEL ?? "error",
 			...(process.env.BATCH_SIZE ? { BATCH_SIZE: process.env.BATCH_SIZE } : {})
 		},
-		services: [...PIPELINE_SERVICES]
+		services: [...PIPELINE_SERVICES, ...(await readingsConsumers())]
 	});
 	try {
 		// The controllers are registered before the pipeline starts, as in a deployment that restarts.
@@ -303,6 +334,7 @@ async function realServers(scenario: "real" | "paced", frames: number, rate: num
 		const { t0, t1 } = pub;
 		console.log(`  ${scenario}: published ${frames} frames in ${t1 - t0} ms`);
 		await waitCommitted(state, datapointsIn(frames), 300_000);
+		await waitConsumers(broker, datapointsIn(frames));
 		await profile?.stop(scenario);
 		const perM = 1e6 / datapointsIn(frames);
 		const cpu = {
