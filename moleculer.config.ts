@@ -13,7 +13,7 @@ import { DataDirMiddleware } from "./mixins/data-dir.middleware";
 import { InputBoundsMiddleware } from "./mixins/input-bounds.middleware";
 import { CircuitTimeoutMiddleware } from "./mixins/circuit-timeout.middleware";
 import { EventBulkheadOffMiddleware } from "./mixins/event-bulkhead.middleware";
-import { PrometheusTextReporter } from "./mixins/metrics";
+import { ListeningPrometheusReporter, PrometheusTextReporter } from "./mixins/metrics";
 import { attachBrokerToGuard, detachBrokerFromGuard } from "./mixins/process-guard";
 import { defaultBulkhead } from "./services/shared/bulkheads";
 import { readEnv, type FleetEnv } from "./services/shared/env";
@@ -124,13 +124,19 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 
 		metrics: {
 			enabled: env.metrics,
+			// Histograms keep buckets, sum and count, but no quantiles: Moleculer's quantiles hold every
+			// value of the last 60 s (every call's time), and that growing array made full GCs that
+			// stopped the node for milliseconds every few seconds under load: the mesh's p99
+			// (docs/performance.md, "Mesh"). mixins/metrics.ts prints `_sum`/`_count` without them.
+			defaultQuantiles: null,
+			// Reporter instances (Moleculer takes them; its typings only list option objects).
 			reporter: [
 				new PrometheusTextReporter(METRICS_REPORTER_OPTIONS),
 				...(env.metricsPort
-					? [{ type: "Prometheus", options: { port: env.metricsPort, ...METRICS_REPORTER_OPTIONS } }]
+					? [new ListeningPrometheusReporter({ port: env.metricsPort, ...METRICS_REPORTER_OPTIONS })]
 					: [])
 			]
-		},
+		} as unknown as BrokerOptions["metrics"],
 
 		// Off by default (it costs CPU on a Pi); TRACING=Console|Event|Jaeger|Zipkin|Datadog turns it on.
 		tracing: env.tracing ? { enabled: true, exporter: { type: env.tracing } } : { enabled: false },
