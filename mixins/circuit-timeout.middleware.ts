@@ -22,14 +22,25 @@ export function CircuitTimeoutMiddleware(): Middleware {
 			return (ctx: Context) => {
 				const timeout = ctx.options.timeout ?? defaultTimeout;
 				if (!timeout || timeout <= 0) return next(ctx);
-				let timer: NodeJS.Timeout | undefined;
-				const deadline = new Promise<never>((_, reject) => {
-					timer = setTimeout(
+				const call = next(ctx);
+				// One promise per call (not a deadline promise, a race and a finally: three more on
+				// every remote call of the mesh); whichever settles first wins, the timer is cleared.
+				return new Promise((resolve, reject) => {
+					const timer = setTimeout(
 						() => reject(new Errors.RequestTimeoutError({ action: ctx.action?.name, nodeID: ctx.nodeID })),
 						timeout
 					);
+					call.then(
+						res => {
+							clearTimeout(timer);
+							resolve(res);
+						},
+						err => {
+							clearTimeout(timer);
+							reject(err);
+						}
+					);
 				});
-				return Promise.race([next(ctx), deadline]).finally(() => clearTimeout(timer));
 			};
 		}
 	} as unknown as Middleware;
