@@ -9,6 +9,9 @@
  *   METRICS=0 npm run bench:mesh   (both ends without Moleculer metrics)
  *   CONCURRENCIES=1,16,64,256 npm run bench:mesh   (calls in flight; p50/p99 are per call at
  *                 that concurrency, so they include the wait behind the other calls in flight)
+ *   MESH_NODE_ARGS="--max-semi-space-size=32" node --max-semi-space-size=32 --import tsx bench/mesh/index.ts
+ *                 (V8 flags for the remote node, and for the caller, this process, on node's command line;
+ *                 MESH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the remote node)
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -27,6 +30,8 @@ const NODE_VARS = Object.fromEntries(
 	["METRICS", "REQUEST_TIMEOUT_MS"].filter(k => process.env[k] != null).map(k => [k, process.env[k]!])
 );
 const SERIALIZER_RUNS = (process.env.SERIALIZERS ?? "JSON").split(",");
+/** node's own arguments for the remote node (V8 flags, --cpu-prof): NODE_OPTIONS does not take them all. */
+const REMOTE_NODE_ARGS = (process.env.MESH_NODE_ARGS ?? "").split(" ").filter(Boolean);
 
 /** utime+stime of a process in seconds, from /proc. */
 function cpuSeconds(pid: number): number {
@@ -145,18 +150,22 @@ async function main() {
 	// 2. Two OS processes over NATS, once per serializer (both ends use the same one).
 	for (const [i, serializer] of SERIALIZER_RUNS.entries()) {
 		const ns = `bench-mesh-${process.pid}-${i}`;
-		const remote = startNode({
-			NAMESPACE: ns,
-			NODEID: "bench-a",
-			TRANSPORTER: NATS,
-			SERIALIZER: serializer,
-			SERVICES: path.resolve(__dirname, "../../test/fixtures/mesh/echo.service.ts"),
-			SERVICEDIR: path.resolve(__dirname, "../.."),
-			DATA_DIR: dataDir("remote"),
-			LOGLEVEL: "warn",
-			...NODE_VARS,
-			PORT: "0"
-		});
+		const remote = startNode(
+			{
+				NAMESPACE: ns,
+				NODEID: "bench-a",
+				TRANSPORTER: NATS,
+				SERIALIZER: serializer,
+				SERVICES: path.resolve(__dirname, "../../test/fixtures/mesh/echo.service.ts"),
+				SERVICEDIR: path.resolve(__dirname, "../.."),
+				DATA_DIR: dataDir("remote"),
+				LOGLEVEL: "warn",
+				...NODE_VARS,
+				PORT: "0"
+			},
+			[],
+			REMOTE_NODE_ARGS
+		);
 		const b = makeBroker({ NAMESPACE: ns, NODEID: "bench-b", TRANSPORTER: NATS, SERIALIZER: serializer });
 		await b.start();
 		// A remote node that exits (bad variable, DATA_DIR taken) fails the bench at once with its output.
