@@ -53,18 +53,31 @@ export class AlertEngine {
 	/**
 	 * The effects of valid readings (sorted by time here), in the order to apply them: per
 	 * reading its live point and the rules' decisions, then the devices' last-seen time, then
-	 * the offline alerts those devices end, then the document copies.
+	 * the offline alerts those devices end, then the document copies (unless `copies` is false:
+	 * there is no document store to take them).
 	 */
-	ingest(readings: Reading[]): AlertEffect[] {
+	ingest(readings: Reading[], { copies = true }: { copies?: boolean } = {}): AlertEffect[] {
 		const { meta } = this.state;
 		const sorted = [...readings].sort((a, b) => toMs(a.ts) - toMs(b.ts));
 		const effects: AlertEffect[] = [];
 		const devices = new Set<number>();
+		// Made with the live point, not by a second pass of lookups and object spreads per reading.
+		const stored: SinkReading[] = [];
 		for (const r of sorted) {
 			const at = toMs(r.ts);
 			const m = meta.get(r.datapointId);
 			devices.add(r.deviceId);
-			effects.push({ type: "live", deviceId: r.deviceId, reading: pointOf(r, m, at) });
+			const point = pointOf(r, m, at);
+			effects.push({ type: "live", deviceId: r.deviceId, reading: point });
+			if (copies)
+				stored.push({
+					deviceId: r.deviceId,
+					datapointId: point.datapointId,
+					label: point.label,
+					unit: point.unit,
+					value: point.value,
+					ts: point.ts
+				});
 			// A datapoint id that belongs to another device is a mapping error upstream: no alerts on it.
 			if (m && m.deviceId === r.deviceId) this.evaluateRules(r, m, at, effects);
 		}
@@ -73,10 +86,7 @@ export class AlertEngine {
 			if (this.state.offlineOpen.has(d))
 				effects.push({ type: "clear", kind: "offline", ruleId: null, deviceId: d, at: new Date() });
 		}
-		effects.push({
-			type: "store",
-			readings: sorted.map(r => ({ deviceId: r.deviceId, ...pointOf(r, meta.get(r.datapointId), toMs(r.ts)) }))
-		});
+		if (copies) effects.push({ type: "store", readings: stored });
 		return effects;
 	}
 

@@ -699,7 +699,9 @@ const MonitoringService = defineService<This>({
 			this.counters.batches++;
 			this.counters.readings += readings.length;
 			await this.ensureMeta([...new Set(readings.map(r => r.datapointId))]);
-			for (const effect of this.engine.ingest(readings)) await this.applyEffect(effect);
+			// Without MongoDB there is nowhere to put the document copies: the engine makes none.
+			const effects = this.engine.ingest(readings, { copies: this.mongo !== null });
+			for (const effect of effects) await this.applyEffect(effect);
 		},
 
 		/** The valid readings of a telemetry.readings message; what is not valid is counted and logged. */

@@ -1,5 +1,5 @@
 /** The alert engine's decisions for a batch, as effects, without a database. */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { ThresholdRule } from "../../services/monitoring/alerts";
 import { AlertEngine, type EngineState } from "../../services/monitoring/engine";
 import type { DatapointMeta } from "../../services/monitoring/store";
@@ -53,7 +53,30 @@ describe("AlertEngine.ingest", () => {
 			alert: { kind: "threshold", ruleId: 9, deviceId: 1, severity: "warning", value: 31 }
 		});
 		expect(effects[4]).toMatchObject({ type: "clear", kind: "offline", deviceId: 1 });
-		expect(effects[5]).toMatchObject({ type: "store", readings: [{ value: 20 }, { value: 31 }] });
+		expect(effects[5]).toEqual({
+			type: "store",
+			readings: [
+				{ deviceId: 1, datapointId: 2, label: "temperature", unit: "°C", value: 20, ts: t },
+				{ deviceId: 1, datapointId: 2, label: "temperature", unit: "°C", value: 31, ts: t + 1000 }
+			]
+		});
+	});
+
+	it("makes no document copies when there is no document store, and the same other effects", () => {
+		const t = Date.UTC(2026, 0, 1);
+		const batch = [
+			{ deviceId: 1, datapointId: 2, value: 31, ts: t + 1000 },
+			{ deviceId: 1, datapointId: 2, value: 20, ts: t }
+		];
+		// The offline clear is stamped with the time of the call: the same for both.
+		vi.useFakeTimers({ now: t + 5000 });
+		try {
+			const all = new AlertEngine(state()).ingest(batch);
+			const without = new AlertEngine(state()).ingest(batch, { copies: false });
+			expect(without).toEqual(all.filter(e => e.type !== "store"));
+		} finally {
+			vi.useRealTimers();
+		}
 	});
 
 	it("raises once while the value stays high, clears below the hysteresis, ignores other devices", () => {
