@@ -14,6 +14,9 @@
  * Needs the loopback servers of test/helpers/servers.ts (PostgreSQL, NATS, mosquitto binary).
  * Real and paced print the CPU seconds per million datapoints of this process (the pipeline) and
  * of its Mosquitto; BENCH_PROFILE=<dir> writes a CPU profile of the pipeline's run there.
+ * BENCH_TIMELINE=1 prints each second's p50/p99; BENCH_STAGES=1 the time since publish at each
+ * stage, by 100 ms of publish time (bench/pipeline/stages.ts). Real and paced publish once the
+ * node's readiness checks all pass (the ones `/ready` runs: warmed up, subscribed, connected).
  */
 import { createKeyAndCsr } from "../../services/shared/csr";
 import fs from "node:fs";
