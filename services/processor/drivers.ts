@@ -6,11 +6,11 @@
  * datapoints. To add a protocol: a parser in protocols/, a driver here, a case in createDriver.
  */
 import type { ServiceBroker } from "moleculer";
-import type { SerialPort } from "serialport";
 import type { DeviceOpenRequest } from "../shared/contracts";
+import { fleetEnv } from "../shared/broker-env";
 import { errorMessage } from "../shared/error-message";
 import { openI2cBus } from "./links/i2c";
-import { openSerial, resolvePath } from "./links/serial";
+import { openSerial, resolvePath, type SerialLink } from "./links/serial";
 import { Bme280Device, type I2cBusLike } from "./protocols/bme280";
 import { LineSplitter, parseLine, type LineState } from "./protocols/line";
 import { decodeRegister, registerWidth } from "./protocols/modbus";
@@ -98,7 +98,7 @@ class Poller {
 
 class SerialLineDriver implements DeviceDriver {
 	openedPath: string | null = null;
-	private port: SerialPort | null = null;
+	private port: SerialLink | null = null;
 	private readonly splitter: LineSplitter;
 	/** Kept across reconnects: a CSV header read once still names the columns. */
 	private readonly lineState: LineState = { csvHeader: null };
@@ -115,7 +115,10 @@ class SerialLineDriver implements DeviceDriver {
 		this.splitter.reset();
 		const path = resolvePath(this.req.device, this.req.fallbackDevice);
 		this.openedPath = path;
-		const port = await openSerial(path, { baudRate: this.req.profile.baudrate ?? 9600 });
+		const port = await openSerial(path, {
+			baudRate: this.req.profile.baudrate ?? 9600,
+			coalesceMs: fleetEnv(this.hooks.broker).serialReadCoalesceMs
+		});
 		if (this.hooks.isStopped()) {
 			port.close();
 			return;

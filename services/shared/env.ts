@@ -205,6 +205,11 @@ export interface DevicesEnv {
 	sysfsRoot: string;
 	/** Window in which duplicate/flapping hotplug events collapse (DETECTOR_DEBOUNCE_MS). */
 	detectorDebounceMs: number;
+	/**
+	 * Linux serial links: ms a port may stay readable before it is read, so that lines arriving meanwhile come in one
+	 * read (SERIAL_READ_COALESCE_MS; 0 reads at once). Bounds the latency it adds (services/processor/links/serial.ts).
+	 */
+	serialReadCoalesceMs: number;
 	/** Device profiles directory (PROFILES_DIR; default profiles/ of the project). */
 	profilesDir: string | null;
 	/** Run the simulator's virtual devices and controllers (SIMULATE). */
@@ -629,6 +634,7 @@ function readDevicesEnv(env: Env, services: string[] | null): DevicesEnv {
 		detectorSource: parseDetectorSource(env),
 		sysfsRoot: trimmed(env, "SYSFS_ROOT") ?? "/",
 		detectorDebounceMs: parseIntVar(env, "DETECTOR_DEBOUNCE_MS", 150, 0, 10_000),
+		serialReadCoalesceMs: parseIntVar(env, "SERIAL_READ_COALESCE_MS", 10, 0, 1000),
 		profilesDir: trimmed(env, "PROFILES_DIR"),
 		// The all-in-one `npm start` (no SERVICES) shows virtual devices; a node given a
 		// service list is assumed to have real hardware unless told otherwise.
