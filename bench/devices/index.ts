@@ -4,6 +4,7 @@
  *   npx tsx bench/devices/index.ts            (needs NATS on 127.0.0.1:4222 and socat)
  *   DEVICES=20 RATE=100 SECONDS=10 npx tsx bench/devices/index.ts
  *   EDGE_NODE_ARGS= npm run bench:devices   (without the V8 flags of docker/compose.edge.yml)
+ *   SERIAL_READ_COALESCE_MS=0 npm run bench:devices   (the edge node's serial read window; default its own)
  *
  * An edge node process runs detector + processor (as `npm start` runs it, SERVICES given);
  * this process runs the manager (embedded PGlite), a consumer of telemetry.readings and the
@@ -77,7 +78,11 @@ async function main() {
 			DATA_DIR: path.join(dir, "edge"),
 			PORT: "0",
 			LOGLEVEL: "warn",
-			METRICS: "0"
+			METRICS: "0",
+			// The serial read's coalescing window (default: the node's own, see docs/devices.md).
+			...(process.env.SERIAL_READ_COALESCE_MS != null
+				? { SERIAL_READ_COALESCE_MS: process.env.SERIAL_READ_COALESCE_MS }
+				: {})
 		},
 		edgeNodeArgs()
 	);
@@ -219,11 +224,13 @@ async function main() {
 	);
 	console.log(`  edge node (detector + processor) CPU: ${cpu.toFixed(1)} % of one core`);
 	console.log(`  edge node resident memory: ${rss.toFixed(0)} MB with ${list.devices.length} devices open`);
+	const coalesceMs = readEnv({ SERIAL_READ_COALESCE_MS: process.env.SERIAL_READ_COALESCE_MS }).serialReadCoalesceMs;
+	const load = os
+		.loadavg()
+		.map(l => l.toFixed(2))
+		.join(" ");
 	console.log(
-		`  edge node flags: ${edgeNodeArgs().join(" ") || "none"}; load ${os
-			.loadavg()
-			.map(l => l.toFixed(2))
-			.join(" ")}`
+		`  edge node flags: ${edgeNodeArgs().join(" ") || "none"}; SERIAL_READ_COALESCE_MS ${coalesceMs}; load ${load}`
 	);
 
 	for (const w of writers) clearInterval(w);
