@@ -19,6 +19,7 @@ import type { DeviceSource, RawDeviceEvent } from "./sources/types";
 import { isRelevant } from "./sources/types";
 import { errorMessage } from "../shared/error-message";
 import { defineService } from "../shared/define-service";
+import { ServiceWatch } from "../shared/mesh-wait";
 
 function onPath(bin: string): boolean {
 	return (process.env.PATH ?? "").split(":").some(dir => dir && fs.existsSync(path.join(dir, bin)));
@@ -46,6 +47,8 @@ type DetectorThis = Service & {
 	sources: DeviceSource[];
 	simulated: SimulatedSource | null;
 	debouncer: Debouncer;
+	managers: ServiceWatch;
+	syncNewManagers(): void;
 	toEvent(change: Change): DeviceHotplugEvent;
 	ingest(ev: RawDeviceEvent): void;
 	rescan(): Promise<{ added: number; removed: number }>;
@@ -109,7 +112,29 @@ const DetectorService = defineService<DetectorThis>({
 		}
 	},
 
+	events: {
+		"$services.changed"(this: DetectorThis) {
+			this.syncNewManagers();
+		},
+		"$node.disconnected"(this: DetectorThis) {
+			this.syncNewManagers();
+		}
+	},
+
 	methods: {
+		/**
+		 * A manager this node did not know yet: the attach events emitted before it was known, and the status reports
+		 * of the processor here, went to nobody (a node learns of another's services up to a second or more after
+		 * they started), so ask it to sync this node: it registers what is attached and catches up the status of
+		 * what streams.
+		 */
+		syncNewManagers(this: DetectorThis) {
+			for (const nodeID of this.managers.appeared()) {
+				void this.broker
+					.call("manager.sync", { nodeID: this.broker.nodeID }, { nodeID })
+					.catch(err => this.logger.warn(`detector: sync by the manager on ${nodeID}: ${errorMessage(err)}`));
+			}
+		},
 		toEvent(this: DetectorThis, change: Change): DeviceHotplugEvent {
 			return {
 				timestamp: new Date().toISOString(),
@@ -144,6 +169,7 @@ const DetectorService = defineService<DetectorThis>({
 		this.deviceNodeID = env.deviceNodeID ?? this.broker.nodeID;
 		this.sources = [];
 		this.simulated = null;
+		this.managers = new ServiceWatch(this.broker, "manager");
 		this.debouncer = new Debouncer(env.detectorDebounceMs, change => {
 			const ev = this.toEvent(change);
 			this.logger.info(

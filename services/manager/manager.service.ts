@@ -331,13 +331,16 @@ const ManagerService = defineService<ManagerThis>({
 				};
 			}
 		},
-		/** Asks every detector again (after the manager was away, events may have been missed). */
+		/**
+		 * Asks every detector again (after the manager was away, events may have been missed), or the one of `nodeID`
+		 * (a detector node calls it when it first sees this manager: what it emitted before went to nobody).
+		 */
 		sync: {
-			params: {},
-			async handler(this: ManagerThis) {
+			params: { nodeID: { type: "string", min: 1, optional: true } },
+			async handler(this: ManagerThis, ctx: Context<{ nodeID?: string }>) {
 				const nodes = this.broker.registry
 					.getServiceList({ onlyAvailable: true, skipInternal: true })
-					.filter(s => s.name === "detector")
+					.filter(s => s.name === "detector" && (ctx.params.nodeID == null || s.nodeID === ctx.params.nodeID))
 					.map(s => s.nodeID as string);
 				for (const n of new Set(nodes)) await this.syncNode(n);
 				return { nodes: [...new Set(nodes)] };

@@ -29,3 +29,31 @@ export async function waitForServiceOnNode(
 	}
 	return true;
 }
+
+/**
+ * Tells which nodes newly run a service. Moleculer delivers an event only to the nodes this node knows, and a node
+ * learns of another's services a moment (up to a second or more) after that one started: what this node emitted
+ * meanwhile went to nobody. A service that emits events another one keeps state from (the detector's
+ * device.attached for the manager) calls `appeared()` on `$services.changed` and on `$node.disconnected` (a node
+ * that left and returns is new again; leaving does not change the services) and catches the newcomers up.
+ */
+export class ServiceWatch {
+	private known = new Set<string>();
+
+	constructor(
+		private readonly broker: ServiceBroker,
+		private readonly service: string
+	) {}
+
+	/** Nodes running the service now that did not at the last call (all of them at the first call). */
+	appeared(): string[] {
+		const list = this.broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as {
+			name: string;
+			nodeID: string;
+		}[];
+		const now = new Set(list.filter(s => s.name === this.service).map(s => s.nodeID));
+		const fresh = [...now].filter(n => !this.known.has(n));
+		this.known = now;
+		return fresh;
+	}
+}

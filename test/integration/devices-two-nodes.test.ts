@@ -121,6 +121,9 @@ describe("detector and processor on the Pi, manager in the cloud", () => {
 			await cloud2.stop();
 		}
 		await pi.call("simulator.unplug", { id: "uno" });
+		// No manager runs now to close it: the session would keep retrying its kernel name (/dev/pts/N), and take
+		// the next PTY given that name (a later test's device) with it.
+		await pi.call("processor.close", { deviceId: row.id });
 	});
 });
 
@@ -173,6 +176,59 @@ describe("a manager that starts after the devices were plugged", () => {
 			await late.stop();
 			await edge.stop();
 			fs.rmSync(root, { recursive: true, force: true });
+		}
+	});
+});
+
+describe("an edge node that learns of the manager late", () => {
+	it("asks the manager to sync it: a device attached meanwhile is registered and streams", async () => {
+		// A node learns of another's services a moment after that one started (Moleculer's INFO, sent a second
+		// after the last service registered): events emitted meanwhile reach no one. Here the edge node is made to
+		// forget the cloud node, as if it had not heard of it yet; its next heartbeat brings it back.
+		const ns4 = uniqueNamespace("devices-2n-unknown");
+		const db4 = await createTestDatabase("devices_2n_unknown");
+		const pg4 = new Client({ connectionString: db4.url });
+		await pg4.connect();
+		const env = { TRANSPORTER: NATS_URL, DATABASE_URL: db4.url, DETECTOR_SOURCE: "simulated", SIMULATE: "0" };
+		const edge = createTestBroker({
+			namespace: ns4,
+			nodeID: "pi-4",
+			env,
+			// The consumer makes the readings' stream exist in this namespace.
+			services: [DetectorService, ProcessorService, SimulatorService, consumer]
+		});
+		const cloud4 = createTestBroker({ namespace: ns4, nodeID: "cloud-4", env, services: [ManagerService] });
+		const statusOf = async () =>
+			(await pg4.query("SELECT status, status_reason FROM devices WHERE serial = 'UNO-LATE'")).rows[0];
+		const forgetCloud = async () => {
+			edge.registry.nodes.disconnected("cloud-4", true);
+			await waitFor(() => !edge.registry.getServiceList({ onlyAvailable: true }).some(s => s.name === "manager"));
+		};
+		try {
+			await Promise.all([edge.start(), cloud4.start()]);
+			await edge.waitForServices(["manager"], 15_000);
+			await cloud4.waitForServices(["detector", "processor"], 15_000);
+			await new Promise(r => setTimeout(r, 1500)); // the manager's own start-up sync is done
+
+			await forgetCloud();
+			await edge.call("simulator.plug", {
+				kind: "arduino-uno",
+				id: "uno-4",
+				serial: "UNO-LATE",
+				rateHz: 20,
+				lines: ["temperature:18.5"]
+			});
+			let last: { status: string; status_reason: string | null } | undefined;
+			await waitFor(
+				async () => (last = await statusOf())?.status === "streaming",
+				20_000,
+				() => `the device registered and streaming (now ${JSON.stringify(last)})`
+			);
+		} finally {
+			await cloud4.stop();
+			await edge.stop();
+			await pg4.end();
+			await db4.drop();
 		}
 	});
 });
