@@ -13,7 +13,6 @@ import { DataDirMiddleware } from "./mixins/data-dir.middleware";
 import { InputBoundsMiddleware } from "./mixins/input-bounds.middleware";
 import { CircuitTimeoutMiddleware } from "./mixins/circuit-timeout.middleware";
 import { EventBulkheadOffMiddleware } from "./mixins/event-bulkhead.middleware";
-import { BatchingNatsTransporter } from "./mixins/nats-transporter";
 import { ListeningPrometheusReporter, PrometheusTextReporter } from "./mixins/metrics";
 import { attachBrokerToGuard, detachBrokerFromGuard } from "./mixins/process-guard";
 import { defaultBulkhead } from "./services/shared/bulkheads";
@@ -47,13 +46,15 @@ export function buildBrokerOptions(env: FleetEnv = readEnv()): BrokerOptions & {
 	checkDataDir(env.dataDir);
 	const transporter =
 		env.transporter.kind === "NATS"
-			? // Moleculer's NATS transporter, writing the packets of a turn at once (mixins/nats-transporter.ts).
-				new BatchingNatsTransporter({
-					url: env.transporter.url,
-					// Keep reconnecting forever: the edge must rejoin by itself after an outage.
-					maxReconnectAttempts: -1,
-					reconnectTimeWait: 1000
-				})
+			? {
+					type: "NATS",
+					options: {
+						url: env.transporter.url,
+						// Keep reconnecting forever: the edge must rejoin by itself after an outage.
+						maxReconnectAttempts: -1,
+						reconnectTimeWait: 1000
+					}
+				}
 			: env.transporter.kind === "TCP"
 				? "TCP"
 				: null;
