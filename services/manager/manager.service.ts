@@ -88,7 +88,8 @@ type ManagerThis = Service & {
 		status: DeviceStatus,
 		reason: string | null,
 		nodeID: string | null,
-		force?: boolean
+		force?: boolean,
+		expected?: DeviceStatus | null
 	): Promise<void>;
 	deviceFor(ctx: Context, id: number): Promise<DeviceRow>;
 	ownerFor(caller: Caller | null, wanted: number | null | undefined, fallback: number | null): Promise<number | null>;
@@ -451,7 +452,7 @@ const ManagerService = defineService<ManagerThis>({
 
 		/**
 		 * Records and announces a status change; `force` records it even when unchanged (a new device starts as
-		 * detected).
+		 * detected); `expected`: only while the device still has that status (registry.ts setStatus).
 		 */
 		async transition(
 			this: ManagerThis,
@@ -459,9 +460,10 @@ const ManagerService = defineService<ManagerThis>({
 			status: DeviceStatus,
 			reason: string | null,
 			nodeID: string | null,
-			force = false
+			force = false,
+			expected: DeviceStatus | null = null
 		) {
-			if (await setStatus(this.db, id, status, reason, nodeID, force)) {
+			if (await setStatus(this.db, id, status, reason, nodeID, force, expected)) {
 				const ev: DeviceStatusEvent = {
 					deviceId: id,
 					nodeID: nodeID ?? "",
@@ -656,8 +658,11 @@ const ManagerService = defineService<ManagerThis>({
 						)
 					) {
 						// Running: only catch up on status reports that were lost while no manager listened.
+						// Only over the status read before processor.list: a report the processor sent
+						// after answering (its first "streaming") may land first and must not be undone.
 						for (const k of known)
-							if (running.has(k.id)) await this.transition(k.id, running.get(k.id)!, null, ev.nodeID);
+							if (running.has(k.id))
+								await this.transition(k.id, running.get(k.id)!, null, ev.nodeID, false, k.status);
 						return;
 					}
 					await this.handleAttach(ev);

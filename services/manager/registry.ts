@@ -146,19 +146,25 @@ export async function upsertSeen(sql: Sql, d: SeenDevice): Promise<{ row: Device
 	return { row: row as DeviceRow, created: !!inserted };
 }
 
-/** Records a status transition; false when the device already had that status (no duplicate event). */
+/**
+ * Records a status transition; false when the device already had that status (no duplicate event).
+ * With `expected`, only while the device still has that status: a write from a status read
+ * earlier (a sync's catch-up) never overwrites a newer report that landed meanwhile.
+ */
 export async function setStatus(
 	sql: Sql,
 	id: number,
 	status: DeviceStatus,
 	reason: string | null,
 	nodeID: string | null,
-	force = false
+	force = false,
+	expected: DeviceStatus | null = null
 ): Promise<boolean> {
 	const changed = await sql.query(
 		`UPDATE devices SET status = $2, status_reason = $3, updated_at = now()
-		 WHERE id = $1 AND ($4 OR status IS DISTINCT FROM $2 OR status_reason IS DISTINCT FROM $3) RETURNING id`,
-		[id, status, reason, force]
+		 WHERE id = $1 AND ($4 OR status IS DISTINCT FROM $2 OR status_reason IS DISTINCT FROM $3)
+		   AND ($5::text IS NULL OR status = $5::text) RETURNING id`,
+		[id, status, reason, force, expected]
 	);
 	if (changed.length === 0) return false;
 	await sql.query(
