@@ -105,16 +105,7 @@ class PostgresDatabase implements Database {
 		const client = await this.checkout();
 		let broken = false;
 		try {
-			return await fn(
-				{
-					query: async <R extends Row>(text: string, params: unknown[] = []) =>
-						(await client.query(text, params)).rows as R[],
-					exec: async (script: string) => {
-						await client.query(script);
-					}
-				},
-				client
-			);
+			return await fn(sessionOf(client), client);
 		} catch (err) {
 			broken = isConnectionError(err);
 			throw err;
@@ -140,18 +131,7 @@ class PostgresDatabase implements Database {
 		let broken = false;
 		try {
 			await Promise.all(
-				clients.map(client =>
-					(fn ?? (async s => void (await s.query("SELECT 1"))))(
-						{
-							query: async <R extends Row>(text: string, params: unknown[] = []) =>
-								(await client.query(text, params)).rows as R[],
-							exec: async (script: string) => {
-								await client.query(script);
-							}
-						},
-						client
-					)
-				)
+				clients.map(client => (fn ?? (async s => void (await s.query("SELECT 1"))))(sessionOf(client), client))
 			);
 		} catch (err) {
 			broken = isConnectionError(err);
@@ -213,6 +193,17 @@ class PgliteDatabase implements Database {
 	async close(): Promise<void> {
 		await this.db.close();
 	}
+}
+
+/** A session on one checked-out pg client. */
+function sessionOf(client: import("pg").PoolClient): Session {
+	return {
+		query: async <R extends Row>(text: string, params: unknown[] = []) =>
+			(await client.query(text, params)).rows as R[],
+		exec: async (script: string) => {
+			await client.query(script);
+		}
+	};
 }
 
 function markBroken(this: { $broken?: boolean }): void {
