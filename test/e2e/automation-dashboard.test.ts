@@ -74,8 +74,11 @@ describe("the Automation view", () => {
 				token
 			)
 		).body.id;
+		// A browser language Intl refuses, as Chromium reports under LANG=C.UTF-8: the dashboard
+		// stayed at "Loading…" in one (uPlot's NumberFormat threw; lib/locale.ts).
 		({ ctx, page } = await launchBrowser(tempDir("chromium-automation"), {
-			viewport: { width: 1440, height: 900 }
+			viewport: { width: 1440, height: 900 },
+			locale: "en-US@posix"
 		}));
 		await page.goto(url + "/");
 		await page.evaluate(t => localStorage.setItem("fleetmesh.token", t), token);

@@ -5,6 +5,8 @@
  * To add a view, write views/<name>.ts exporting a `View` (see views/view.ts) and add it to the
  * array below; its `order` places it in the navigation.
  */
+// First: a browser language Intl refuses is replaced before uPlot reads it (lib/locale.ts).
+import "./lib/locale";
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import { App } from "./app";

@@ -1,4 +1,7 @@
 /** DOM and formatting helpers shared by every view (no framework: a tiny `h()` builds elements). */
+import { LOCALE } from "./locale";
+
+export { LOCALE };
 
 export type Child = Node | string | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | EventListener | undefined | null>;
@@ -33,21 +36,6 @@ export function select(name: string, options: [string, string][], selected = "",
 		...options.map(([v, l]) => h("option", { value: v, selected: v === selected }, l))
 	);
 }
-
-/**
- * The browser's language if Intl accepts it, else English: a browser started with a POSIX locale
- * reports tags such as "en-US@posix", and Intl with the default locale then throws.
- */
-export const LOCALE = ((): string => {
-	for (const tag of [...(navigator.languages ?? []), navigator.language]) {
-		try {
-			if (tag) return Intl.getCanonicalLocales(tag)[0];
-		} catch {
-			/* not a valid tag: try the next */
-		}
-	}
-	return "en";
-})();
 
 const fmtNumber = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 2 });
 
