@@ -132,7 +132,7 @@ const PipelineSinkService = defineService<SinkThis>({
 			"pipeline sink: decoded_data is " +
 				(mode === "timescaledb"
 					? `a TimescaleDB hypertable (retention ${env.dataRetentionDays || "∞"} days)`
-					: "a plain table (key by series, b-tree on time)")
+					: "a plain table (BRIN on time)")
 		);
 		// Before the channels subscribe (after every service started): the first batches find the
 		// pool's connections open and each one's COPY and rollup trigger already planned.

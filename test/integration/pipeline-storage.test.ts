@@ -101,9 +101,9 @@ function storageSuite(name: string, open: () => Promise<{ db: Database; done: ()
 			} else {
 				const idx = await db.query<{ indexdef: string }>(
 					"SELECT indexdef FROM pg_indexes WHERE tablename = 'decoded_data' AND indexname = " +
-						"'decoded_data_time'"
+						"'decoded_data_time_brin'"
 				);
-				expect(idx[0]?.indexdef).toMatch(/USING btree \("?timestamp"?\)/);
+				expect(idx[0]?.indexdef).toMatch(/USING brin \("?timestamp"?\)/);
 				expect(await applyRetention(db, 30)).toBe("plain");
 			}
 		});
