@@ -127,10 +127,12 @@ describe("the Automation view", () => {
 				)
 					await first.locator("summary").click();
 				const text = (await first.locator("ol.trace").textContent()) ?? "";
-				return text.includes("actions[0] command") ? text : null;
+				// The command step is shown while the run is still "running": wait for its end too.
+				const summary = (await first.locator("summary").textContent()) ?? "";
+				return text.includes("actions[0] command") && !/running/.test(summary) ? text : null;
 			},
 			15_000,
-			"the run's trace with its command step"
+			"the run's trace with its command step, the run ended"
 		);
 		expect(trace).toContain("trigger");
 		expect(trace).toContain("actions[0] command");

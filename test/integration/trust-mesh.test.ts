@@ -32,41 +32,55 @@ const MUTATING = new RegExp(
 let natsProc: ChildProcess | null = null;
 let natsPort = 0;
 
+/**
+ * The shipped nats.conf on free ports. A port found free can be taken by another test before
+ * nats-server binds it (it then exits at once): such a start is retried on new ports, and its
+ * own words are in the error if every attempt fails.
+ */
 async function startShippedNats(): Promise<void> {
-	natsPort = await freePort();
-	const httpPort = await freePort();
-	// The shipped file as it is, but for where JetStream stores (nats-server refuses -sd next to store_dir).
-	const dir = tempDir("nats-shipped");
-	const conf = path.join(dir, "nats.conf");
-	fs.writeFileSync(
-		conf,
-		fs
-			.readFileSync(path.join(ROOT, "docker/nats/nats.conf"), "utf8")
-			.replace(/store_dir: .*/, `store_dir: ${JSON.stringify(path.join(dir, "js"))}`)
-	);
-	natsProc = spawn(
-		"/usr/sbin/nats-server",
-		["-c", conf, "-a", "127.0.0.1", "-p", String(natsPort), "-m", String(httpPort)],
-		{
-			env: { FLEETMESH_NATS_PASSWORD: PASSWORD },
-			stdio: "ignore"
-		}
-	);
-	await waitFor(
-		async () => {
-			const nc = await connect({
-				servers: `127.0.0.1:${natsPort}`,
-				user: "fleetmesh",
-				pass: PASSWORD,
-				reconnect: false,
-				timeout: 500
-			});
-			await nc.close();
-			return true;
-		},
-		10_000,
-		"the shipped nats-server"
-	);
+	let lastOutput = "";
+	for (let attempt = 1; attempt <= 3; attempt++) {
+		natsPort = await freePort();
+		const httpPort = await freePort();
+		// The shipped file as it is, but for where JetStream stores (nats-server refuses -sd next to store_dir).
+		const dir = tempDir("nats-shipped");
+		const conf = path.join(dir, "nats.conf");
+		fs.writeFileSync(
+			conf,
+			fs
+				.readFileSync(path.join(ROOT, "docker/nats/nats.conf"), "utf8")
+				.replace(/store_dir: .*/, `store_dir: ${JSON.stringify(path.join(dir, "js"))}`)
+		);
+		const proc = spawn(
+			"/usr/sbin/nats-server",
+			["-c", conf, "-a", "127.0.0.1", "-p", String(natsPort), "-m", String(httpPort)],
+			{ env: { FLEETMESH_NATS_PASSWORD: PASSWORD }, stdio: ["ignore", "ignore", "pipe"] }
+		);
+		natsProc = proc;
+		let output = "";
+		proc.stderr?.on("data", (b: Buffer) => (output += b.toString()));
+		let exited = false;
+		proc.once("exit", () => (exited = true));
+		const up = await waitFor(
+			async () => {
+				if (exited) return "exited";
+				const nc = await connect({
+					servers: `127.0.0.1:${natsPort}`,
+					user: "fleetmesh",
+					pass: PASSWORD,
+					reconnect: false,
+					timeout: 500
+				});
+				await nc.close();
+				return "up";
+			},
+			20_000,
+			"the shipped nats-server"
+		);
+		if (up === "up") return;
+		lastOutput = output.trim().split("\n").slice(-3).join(" | ");
+	}
+	throw new Error(`the shipped nats-server did not start in 3 attempts: ${lastOutput}`);
 }
 
 describe("the shipped NATS configuration requires credentials", () => {
