@@ -119,7 +119,7 @@ async function plugPtyDevice(
 	try {
 		stopHost =
 			p.kind === "modbus-sensor"
-				? startModbusSlave(pty, dev)
+				? startModbusSlave(pty, dev).stop
 				: await startLineWriter(pty, p.rateHz ?? (p.kind === "gps" ? 1 : 2), linesFor(p), dev);
 	} catch (err) {
 		await pty.close();
@@ -143,7 +143,10 @@ function linesFor(p: PlugParams): (n: number) => string[] {
  * A Modbus RTU slave on the host end: input registers 1/2 are temperature and humidity × 10;
  * holding registers take writes (shown in `dev.registers`).
  */
-function startModbusSlave(pty: PtyPair, dev: Plugged): () => Promise<void> {
+export function startModbusSlave(
+	pty: PtyPair,
+	dev: Pick<Plugged, "registers">
+): { port: NodeJS.EventEmitter; stop: () => Promise<void> } {
 	// eslint-disable-next-line @typescript-eslint/no-require-imports -- only when Modbus is opened
 	const { ServerSerial } = require("modbus-serial");
 	const holding = new Map<number, number>([
@@ -159,7 +162,12 @@ function startModbusSlave(pty: PtyPair, dev: Plugged): () => Promise<void> {
 	};
 	const server = new ServerSerial(vector, { path: pty.hostPath, baudRate: 9600, unitID: 1 });
 	server.on("error", () => undefined);
-	return () => new Promise<void>(r => server.close(() => r()));
+	// modbus-serial pipes its SerialPort into a parser and listens for errors only on the parser: a reply
+	// written after the PTY went away (EIO at shutdown or unplug) would be an unhandled 'error' on the port
+	// itself and take the whole node down.
+	const port: NodeJS.EventEmitter = server.getPort();
+	port.on("error", () => undefined);
+	return { port, stop: () => new Promise<void>(r => server.close(() => r())) };
 }
 
 /** Writes lines to the host end of a PTY at a rate; skips (and counts) when nobody reads. */
