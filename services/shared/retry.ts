@@ -23,16 +23,25 @@ export function delayAfter(attempt: number, opts: Pick<RetryOptions, "firstDelay
 	return Math.min(opts.firstDelayMs * 2 ** (attempt - 1), opts.maxDelayMs);
 }
 
-export function retry<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<T> {
+export async function retry<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<T> {
 	const attempts = opts.attempts ?? Infinity;
+	// The first try runs outside exponential-backoff: its down-levelled generators cost several promises and a
+	// zero-delay wait per call, and the pipeline calls this per message, where nearly every first try succeeds.
+	try {
+		return await fn();
+	} catch (err) {
+		if (attempts <= 1 || opts.onFailure?.(err, 1, delayAfter(1, opts)) === false) throw err;
+	}
+	// Try n + 1 of ours is backOff's n-th: with delayFirstAttempt its waits are first, 2 × first, … (capped).
 	return backOff(fn, {
-		numOfAttempts: attempts,
+		numOfAttempts: attempts - 1,
 		startingDelay: opts.firstDelayMs,
 		timeMultiple: 2,
 		maxDelay: opts.maxDelayMs,
 		jitter: "none",
-		retry: (err: unknown, attempt: number) =>
-			attempt < attempts && opts.onFailure?.(err, attempt, delayAfter(attempt, opts)) !== false
+		delayFirstAttempt: true,
+		retry: (err: unknown, n: number) =>
+			n + 1 < attempts && opts.onFailure?.(err, n + 1, delayAfter(n + 1, opts)) !== false
 	});
 }
 

@@ -51,4 +51,25 @@ describe("retry", () => {
 		// The last try is not reported as "retrying".
 		expect(reported).toEqual([1, 2]);
 	});
+
+	it("waits first, 2 × first, … between tries (measured), and a first success waits for nothing", async () => {
+		const started: number[] = [];
+		let calls = 0;
+		await retry(
+			async () => {
+				started.push(Date.now());
+				if (++calls < 4) throw new Error("down");
+				return "up";
+			},
+			{ firstDelayMs: 40, maxDelayMs: 80 }
+		);
+		const gaps = started.slice(1).map((t, i) => t - started[i]);
+		// 40, 80, 80 (capped): timers fire late, never early.
+		expect(gaps[0]).toBeGreaterThanOrEqual(39);
+		expect(gaps[1]).toBeGreaterThanOrEqual(79);
+		expect(gaps[2]).toBeGreaterThanOrEqual(79);
+		const t0 = Date.now();
+		expect(await retry(async () => 1, { firstDelayMs: 1000, maxDelayMs: 1000 })).toBe(1);
+		expect(Date.now() - t0).toBeLessThan(900);
+	});
 });
