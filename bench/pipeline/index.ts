@@ -83,10 +83,11 @@ interface Result {
 /**
  * BENCH_PROFILE=<dir>: a V8 CPU profile of this process (the pipeline) from the first publish to
  * the last commit, written as <dir>/<scenario>.cpuprofile (node --cpu-prof would add startup and
- * the bench's own setup).
+ * the bench's own setup). With BENCH_PROFILE_MS=<ms> only that long from the first publish (the cold
+ * start), written as <dir>/first.cpuprofile.
  */
 async function startProfile(): Promise<{ stop(name: string): Promise<void> } | null> {
-	const dir = process.env.BENCH_PROFILE;
+	const dir = process.env.BENCH_PROFILE ?? "";
 	if (!dir) return null;
 	const session = new inspector.Session();
 	session.connect();
@@ -105,20 +106,25 @@ async function startProfile(): Promise<{ stop(name: string): Promise<void> } | n
 			includeObjectsCollectedByMajorGC: true,
 			includeObjectsCollectedByMinorGC: true
 		});
-	return {
-		async stop(name) {
-			if (heap) {
-				const { profile: h } = await post("HeapProfiler.stopSampling");
-				fs.mkdirSync(dir, { recursive: true });
-				fs.writeFileSync(path.join(dir, `${name}.heapprofile`), JSON.stringify(h));
-			}
-			const { profile } = await post("Profiler.stop");
-			session.disconnect();
+	// BENCH_PROFILE_MS=1500: only the first 1.5 s of the load (the cold start), then the profile is written.
+	const firstMs = Number(process.env.BENCH_PROFILE_MS ?? 0);
+	let stopped: Promise<void> | null = null;
+	const stop = (name: string) => (stopped ??= write(name));
+	if (firstMs > 0) setTimeout(() => void stop("first"), firstMs).unref();
+	return { stop };
+
+	async function write(name: string) {
+		if (heap) {
+			const { profile: h } = await post("HeapProfiler.stopSampling");
 			fs.mkdirSync(dir, { recursive: true });
-			fs.writeFileSync(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
-			console.log(`  ${name}: CPU profile in ${path.join(dir, `${name}.cpuprofile`)}`);
+			fs.writeFileSync(path.join(dir, `${name}.heapprofile`), JSON.stringify(h));
 		}
-	};
+		const { profile } = await post("Profiler.stop");
+		session.disconnect();
+		fs.mkdirSync(dir, { recursive: true });
+		fs.writeFileSync(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+		console.log(`  ${name}: CPU profile in ${path.join(dir, `${name}.cpuprofile`)}`);
+	}
 }
 
 /** CPU seconds of this process: the pipeline's services (and the bench's own counting of commits). */
