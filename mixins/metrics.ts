@@ -14,6 +14,7 @@
  * quantile lines of a histogram that still asks for its own (an explicit `quantiles` list).
  */
 import type { ServiceBroker } from "moleculer";
+import { flushMetrics } from "./metrics-middleware";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- the reporter classes are not in moleculer's typings
 const { MetricReporters } = require("moleculer");
@@ -60,6 +61,8 @@ export class ListeningPrometheusReporter extends Prometheus {
 	}
 
 	generatePrometheusResponse(): string {
+		// The calls since the last second's flush too (mixins/metrics-middleware.ts batches them).
+		flushMetrics(this.broker);
 		this.skipHistograms = true;
 		let text: string;
 		try {
