@@ -97,11 +97,11 @@ const COLUMNS = "(timestamp, device_id, datapoint_id, value)";
  * per row in the normal case, where nothing is a duplicate.
  */
 async function insertWithCopy(db: Database, rows: Row[]): Promise<number> {
-	const copyFrom = await copyFromStdin();
+	const from = await copyFromStdin();
 	const data = copyBinary(rows);
 	return db.withSession(async (session, raw) => {
 		const client = raw as import("pg").PoolClient;
-		const copy = (table: string) => copyInto(client, copyFrom, table, data);
+		const copy = (table: string) => copyInto(client, from, table, data);
 		try {
 			await copy("decoded_data");
 			return rows.length;
@@ -131,9 +131,16 @@ async function insertWithCopy(db: Database, rows: Row[]): Promise<number> {
 
 type CopyFrom = typeof import("pg-copy-streams").from;
 
-/** pg-copy-streams, loaded on first use (PGlite nodes never need it). */
+let copyFrom: Promise<CopyFrom> | null = null;
+
+/**
+ * pg-copy-streams, loaded on first use (PGlite nodes never need it) and kept: an `import()` per
+ * COPY resolved the module again on every write (under a loader such as tsx, a round trip to
+ * its thread each time: ~10 % of a paced run's CPU).
+ */
 function copyFromStdin(): Promise<CopyFrom> {
-	return import("pg-copy-streams").then(m => m.from);
+	copyFrom ??= import("pg-copy-streams").then(m => m.from);
+	return copyFrom;
 }
 
 function copyInto(client: import("pg").PoolClient, copyFrom: CopyFrom, table: string, data: Buffer): Promise<void> {
