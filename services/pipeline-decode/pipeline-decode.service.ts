@@ -20,6 +20,7 @@ import { decodeBatch, rawMessagesOf, type Lookup } from "./decode-batch";
 import { loadControllerSpec, loadControllerSpecs, metadataVersion } from "./metadata";
 import { warmUpDecode } from "./warm-up";
 import { registerWarmUp } from "../../mixins/health";
+import { fleetEnv } from "../shared/broker-env";
 import { defineService } from "../shared/define-service";
 import { requireDeviceAccess } from "../../mixins/authorization";
 import { idParam } from "../shared/params";
@@ -366,6 +367,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 
 	/** Warms up before the channels subscribe (they do once every service started). */
 	async started(this: DecodeThis) {
+		if (!fleetEnv(this.broker).pipelineWarmUp) return this.warmUp.done({ skipped: "PIPELINE_WARM_UP=0" });
 		const started = Date.now();
 		try {
 			const readings = await warmUpDecode();

@@ -134,6 +134,7 @@ const PipelineSinkService = defineService<SinkThis>({
 					? `a TimescaleDB hypertable (retention ${env.dataRetentionDays || "∞"} days)`
 					: "a plain table (BRIN on time)")
 		);
+		if (!env.pipelineWarmUp) return this.warmUp.done({ skipped: "PIPELINE_WARM_UP=0" });
 		// Before the channels subscribe (after every service started): the first batches find the
 		// pool's connections open and each one's COPY and rollup trigger already planned.
 		const started = Date.now();

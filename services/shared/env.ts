@@ -182,6 +182,8 @@ export interface PipelineEnv {
 	batchSize: number;
 	/** Sink: longest wait before a partial batch is written (FLUSH_INTERVAL_MS). */
 	flushIntervalMs: number;
+	/** Decode and sink warm up before `/ready` (PIPELINE_WARM_UP=0: ready sooner, slower first second). */
+	pipelineWarmUp: boolean;
 	/** TimescaleDB retention of decoded_data in days, 0 = keep forever (DATA_RETENTION_DAYS). */
 	dataRetentionDays: number;
 	/**
@@ -622,6 +624,7 @@ function readPipelineEnv(env: Env): PipelineEnv {
 		mqttsPort: parseIntVar(env, "MQTTS_PORT", 8883, 0, 65535),
 		batchSize: parseIntVar(env, "BATCH_SIZE", 1000, 1, 100_000),
 		flushIntervalMs: parseIntVar(env, "FLUSH_INTERVAL_MS", 100, 1, 60_000),
+		pipelineWarmUp: parseBoolVar(env, "PIPELINE_WARM_UP", true),
 		dataRetentionDays: parseIntVar(env, "DATA_RETENTION_DAYS", 365, 0, 36_500),
 		pipelineStages: parsePipelineStages(env),
 		mqttClientId: parseClientId(env),

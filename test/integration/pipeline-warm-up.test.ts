@@ -135,6 +135,53 @@ describe("pipeline warm-up and readiness", () => {
 		await waitFor(async () => (await counts(pg)).data === 7, 20_000, "the 7 datapoints stored");
 		expect(await counts(pg)).toMatchObject({ data: 7, dead: 0 });
 	});
+
+	it("PIPELINE_WARM_UP=0: ready without warming up (both tables locked), and still stores", async () => {
+		await broker?.stop();
+		const devices = await lock("devices");
+		const decoded = await lock("decoded_data");
+		let released = false;
+		const release = async () => {
+			if (released) return;
+			released = true;
+			await devices.release();
+			await decoded.release();
+		};
+		try {
+			broker = createTestBroker({
+				namespace: uniqueNamespace("pipeline-no-warm-up"),
+				env: {
+					TRANSPORTER: NATS_URL,
+					DATABASE_URL: db.url,
+					MQTT_URL: `mqtt://127.0.0.1:${mosq.plainPort}`,
+					PIPELINE_WARM_UP: "0"
+				},
+				services: [...PIPELINE_SERVICES]
+			});
+			const b = broker;
+			await b.start();
+			// With the tables locked a warm-up would wait: these checks pass only because none ran.
+			const report = await runHealthChecks(b);
+			expect(report.checks["warm-up:pipeline-decode"]).toMatchObject({
+				ok: true,
+				detail: { skipped: "PIPELINE_WARM_UP=0" }
+			});
+			expect(report.checks["warm-up:pipeline-sink"]).toMatchObject({
+				ok: true,
+				detail: { skipped: "PIPELINE_WARM_UP=0" }
+			});
+			await release();
+			await waitFor(async () => (await b.call<any>("pipeline-ingest.stats")).broker.subscribed, 10_000, "MQTT");
+			const before = (await counts(pg)).data;
+			const publisher = await connectMqtt(`mqtt://127.0.0.1:${mosq.plainPort}`);
+			for (const f of framesFor("aa:bb:cc:dd:ee:02", 1, Date.now() - 30_000))
+				await publisher.publishAsync(f.topic, f.payload, { qos: 1 });
+			await publisher.endAsync();
+			await waitFor(async () => (await counts(pg)).data > before, 20_000, "the datapoints stored");
+		} finally {
+			await release();
+		}
+	});
 });
 
 describe("warmUpWrites", () => {
