@@ -54,6 +54,9 @@ type DecodeThis = Service & {
 	metadataVersion: string | null;
 	/** Lookups in flight, by metadata version and MAC: concurrent batches of a controller share one. */
 	lookupsInFlight: Map<string, Promise<Lookup>>;
+	/** The metadata version read in flight: batches that start meanwhile share it. */
+	versionRead: Promise<string> | null;
+	readVersion(): Promise<string>;
 	warmUp: { done(detail?: unknown): void };
 	warmMetadata(): Promise<number>;
 	retry<T>(what: string, fn: () => Promise<T>, keepAlive?: KeepAlive): Promise<T>;
@@ -312,7 +315,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 			return this.retry(
 				"metadata",
 				async () => {
-					const version = await metadataVersion(this.db);
+					const version = await this.readVersion();
 					if (version !== this.metadataVersion) {
 						if (this.metadataVersion !== null)
 							await this.broker.cacher?.clean("pipeline-decode.controller:**");
@@ -341,6 +344,17 @@ const PipelineDecodeService = defineService<DecodeThis>({
 		},
 
 		/**
+		 * The metadata version for a batch about to decode. Up to maxInFlight batches start at once
+		 * under a backlog (a start, an outage's end): they share one query instead of sending one
+		 * each to a database the sink is busy writing to. A change committed while that query was
+		 * on its way is seen by the batches after it (one round trip later).
+		 */
+		readVersion(this: DecodeThis) {
+			this.versionRead ??= metadataVersion(this.db).finally(() => (this.versionRead = null));
+			return this.versionRead;
+		},
+
+		/**
 		 * The registry's controllers into the lookup cache, in three queries, under the version read
 		 * before them (a change meanwhile moves the version: the first batch then drops them again).
 		 */
@@ -362,6 +376,7 @@ const PipelineDecodeService = defineService<DecodeThis>({
 		this.stats = { decodedMessages: 0, readings: 0, deadLetters: 0, replayed: 0, retries: 0 };
 		this.metadataVersion = null;
 		this.lookupsInFlight = new Map();
+		this.versionRead = null;
 		this.warmUp = registerWarmUp(this.broker, "pipeline-decode");
 	},
 
