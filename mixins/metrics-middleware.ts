@@ -205,6 +205,29 @@ interface TransitLike {
 	pendingResStreams: Map<unknown, unknown>;
 }
 
+/**
+ * Counts a call of series `s` as started, and as ended once `run()` settles: its time, the active
+ * count back down, and a failure under `errorMetric` with the error's labels (rare: straight into the registry).
+ */
+function timed(registry: Registry, s: ActionSeries, errorMetric: string, run: () => Promise<unknown>) {
+	s.total.n++;
+	s.active.n++;
+	const started = performance.now();
+	return run().then(
+		(res: unknown) => {
+			s.time.observe(performance.now() - started);
+			s.active.n--;
+			return res;
+		},
+		(err: unknown) => {
+			s.time.observe(performance.now() - started);
+			s.active.n--;
+			registry.increment(errorMetric, { ...s.labels, ...errorLabels(err) });
+			throw err;
+		}
+	);
+}
+
 export function FleetMetricsMiddleware(broker: ServiceBroker): Middleware {
 	const registry = broker.metrics as Registry;
 	const enabled = () => broker.isMetricsEnabled();
@@ -231,25 +254,19 @@ export function FleetMetricsMiddleware(broker: ServiceBroker): Middleware {
 			};
 		});
 		return function fleetMetrics(ctx: Context) {
-			const s = seriesOf(ctx.caller ?? null);
-			s.total.n++;
-			s.active.n++;
 			levels(ctx.level).n++;
-			const started = performance.now();
-			return next(ctx).then(
-				(res: unknown) => {
-					s.time.observe(performance.now() - started);
-					s.active.n--;
-					return res;
-				},
-				(err: unknown) => {
-					s.time.observe(performance.now() - started);
-					s.active.n--;
-					// Errors are rare and their labels many: straight into the registry.
-					registry.increment(METRIC.MOLECULER_REQUEST_ERROR_TOTAL, { ...s.labels, ...errorLabels(err) });
-					throw err;
-				}
-			);
+			return timed(registry, seriesOf(ctx.caller ?? null), METRIC.MOLECULER_REQUEST_ERROR_TOTAL, () => next(ctx));
+		};
+	}
+
+	/** Packets and bytes a transporter sent or received (the data is the call's second argument). */
+	function countPackets(way: "SENT" | "RECEIVED", next: Handler): Handler {
+		const packets = batches.sum(METRIC[`MOLECULER_TRANSPORTER_PACKETS_${way}_TOTAL`], null);
+		const bytes = batches.sum(METRIC[`MOLECULER_TRANSPORTER_PACKETS_${way}_BYTES`], null);
+		return function fleetMetrics(this: unknown, ...args: unknown[]) {
+			packets.n++;
+			bytes.n += (args[1] as { length?: number } | undefined)?.length ?? 0;
+			return next.apply(this, args);
 		};
 	}
 
@@ -307,26 +324,8 @@ export function FleetMetricsMiddleware(broker: ServiceBroker): Middleware {
 			return function fleetMetrics(this: unknown, ...args: unknown[]): Promise<unknown> {
 				const ctx = args[0] as Context;
 				const s = seriesOf(`${ctx.eventName}\0${ctx.caller ?? ""}`);
-				s.total.n++;
-				s.active.n++;
-				const started = performance.now();
 				// The handler's own arguments, as Moleculer passes them.
-				return next.apply(this, args).then(
-					(res: unknown) => {
-						s.time.observe(performance.now() - started);
-						s.active.n--;
-						return res;
-					},
-					(err: unknown) => {
-						s.time.observe(performance.now() - started);
-						s.active.n--;
-						registry.increment(METRIC.MOLECULER_EVENT_RECEIVED_ERROR_TOTAL, {
-							...s.labels,
-							...errorLabels(err)
-						});
-						throw err;
-					}
-				);
+				return timed(registry, s, METRIC.MOLECULER_EVENT_RECEIVED_ERROR_TOTAL, () => next.apply(this, args));
 			};
 		},
 
@@ -371,25 +370,11 @@ export function FleetMetricsMiddleware(broker: ServiceBroker): Middleware {
 		},
 
 		transporterSend(next: Handler) {
-			if (!enabled()) return next;
-			const packets = batches.sum(METRIC.MOLECULER_TRANSPORTER_PACKETS_SENT_TOTAL, null);
-			const bytes = batches.sum(METRIC.MOLECULER_TRANSPORTER_PACKETS_SENT_BYTES, null);
-			return function fleetMetrics(this: unknown, ...args: unknown[]) {
-				packets.n++;
-				bytes.n += (args[1] as { length?: number } | undefined)?.length ?? 0;
-				return next.apply(this, args);
-			};
+			return enabled() ? countPackets("SENT", next) : next;
 		},
 
 		transporterReceive(next: Handler) {
-			if (!enabled()) return next;
-			const packets = batches.sum(METRIC.MOLECULER_TRANSPORTER_PACKETS_RECEIVED_TOTAL, null);
-			const bytes = batches.sum(METRIC.MOLECULER_TRANSPORTER_PACKETS_RECEIVED_BYTES, null);
-			return function fleetMetrics(this: unknown, ...args: unknown[]) {
-				packets.n++;
-				bytes.n += (args[1] as { length?: number } | undefined)?.length ?? 0;
-				return next.apply(this, args);
-			};
+			return enabled() ? countPackets("RECEIVED", next) : next;
 		}
 	};
 	return mw as unknown as Middleware;
