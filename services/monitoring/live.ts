@@ -19,14 +19,22 @@ export {
 
 interface RoomBuffer {
 	deviceId: number;
-	/** datapointId → the most recent points since the last flush (at most `pointsPerFlush`). */
+	/**
+	 * datapointId → points since the last flush, in arrival order. Trimmed to the newest
+	 * `pointsPerFlush` only when twice that many wait (one splice per `pointsPerFlush` readings,
+	 * not a shift per reading) and at the flush.
+	 */
 	points: Map<number, LiveReading[]>;
 	dropped: number;
 }
 
 export class RoomThrottle {
-	private readonly rooms = new Map<string, RoomBuffer>();
-	private readonly lastFlush = new Map<string, number>();
+	/**
+	 * Keyed by device id, not room name: `add` runs once per reading of every batch (a string
+	 * made and hashed per reading was the throttle's largest cost); the name is made per flush.
+	 */
+	private readonly rooms = new Map<number, RoomBuffer>();
+	private readonly lastFlush = new Map<number, number>();
 	private timer: NodeJS.Timeout | null = null;
 	/** Readings coalesced away (not sent individually): a measure of how much the throttle saves. */
 	coalesced = 0;
@@ -38,19 +46,23 @@ export class RoomThrottle {
 	) {}
 
 	add(deviceId: number, r: LiveReading): void {
-		const room = deviceRoom(deviceId);
-		let buf = this.rooms.get(room);
-		if (!buf) this.rooms.set(room, (buf = { deviceId, points: new Map(), dropped: 0 }));
+		let buf = this.rooms.get(deviceId);
+		if (!buf) this.rooms.set(deviceId, (buf = { deviceId, points: new Map(), dropped: 0 }));
 		let list = buf.points.get(r.datapointId);
 		if (!list) buf.points.set(r.datapointId, (list = []));
 		list.push(r);
-		if (list.length > this.pointsPerFlush) {
-			// Keep the newest points; the chart loses detail, not the latest value.
-			list.shift();
-			buf.dropped++;
-			this.coalesced++;
-		}
-		this.schedule();
+		// Keep the newest points; the chart loses detail, not the latest value.
+		if (list.length >= 2 * this.pointsPerFlush) this.trim(buf, list);
+		if (!this.timer) this.schedule();
+	}
+
+	/** Drops all but the newest `pointsPerFlush` points of one datapoint, counting them. */
+	private trim(buf: RoomBuffer, list: LiveReading[]): void {
+		const extra = list.length - this.pointsPerFlush;
+		if (extra <= 0) return;
+		list.splice(0, extra);
+		buf.dropped += extra;
+		this.coalesced += extra;
 	}
 
 	private schedule(): void {
@@ -58,8 +70,8 @@ export class RoomThrottle {
 		const now = Date.now();
 		// A room that was idle longer than the interval is sent at once (first value without delay).
 		let wait = this.intervalMs;
-		for (const room of this.rooms.keys()) {
-			const last = this.lastFlush.get(room) ?? 0;
+		for (const deviceId of this.rooms.keys()) {
+			const last = this.lastFlush.get(deviceId) ?? 0;
 			wait = Math.min(wait, Math.max(0, last + this.intervalMs - now));
 		}
 		this.timer = setTimeout(() => {
@@ -73,22 +85,23 @@ export class RoomThrottle {
 	flush(force = false): void {
 		const now = Date.now();
 		const out: LiveMessage[] = [];
-		for (const [room, buf] of this.rooms) {
-			const last = this.lastFlush.get(room) ?? 0;
+		for (const [deviceId, buf] of this.rooms) {
+			const last = this.lastFlush.get(deviceId) ?? 0;
 			if (!force && now - last < this.intervalMs) continue;
 			const readings: LiveReading[] = [];
 			for (const list of buf.points.values()) {
+				this.trim(buf, list);
 				list.sort((a, b) => a.ts - b.ts);
 				readings.push(...list);
 			}
 			const data: LiveReadingsMessage = { deviceId: buf.deviceId, readings, coalesced: buf.dropped };
-			out.push({ room, event: "readings", data });
-			this.rooms.delete(room);
-			this.lastFlush.set(room, now);
+			out.push({ room: deviceRoom(deviceId), event: "readings", data });
+			this.rooms.delete(deviceId);
+			this.lastFlush.set(deviceId, now);
 		}
 		// Forget rooms idle for a long time so the map does not grow with every device ever seen.
 		if (this.lastFlush.size > 10_000) {
-			for (const [room, t] of this.lastFlush) if (now - t > 60_000) this.lastFlush.delete(room);
+			for (const [deviceId, t] of this.lastFlush) if (now - t > 60_000) this.lastFlush.delete(deviceId);
 		}
 		if (out.length) this.send(out);
 		if (this.rooms.size) this.schedule();

@@ -701,7 +701,11 @@ const MonitoringService = defineService<This>({
 			await this.ensureMeta([...new Set(readings.map(r => r.datapointId))]);
 			// Without MongoDB there is nowhere to put the document copies: the engine makes none.
 			const effects = this.engine.ingest(readings, { copies: this.mongo !== null });
-			for (const effect of effects) await this.applyEffect(effect);
+			for (const effect of effects) {
+				// A live point (one per reading: most effects by far) is in memory only: no promise each.
+				if (effect.type === "live") this.throttle.add(effect.deviceId, effect.reading);
+				else await this.applyEffect(effect);
+			}
 		},
 
 		/** The valid readings of a telemetry.readings message; what is not valid is counted and logged. */

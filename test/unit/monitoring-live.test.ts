@@ -25,6 +25,23 @@ describe("per-room throttle", () => {
 		expect(data.coalesced).toBe(995);
 	});
 
+	it("counts what it drops whether trimmed while buffering or at the flush", async () => {
+		const sent: LiveMessage[][] = [];
+		t = new RoomThrottle(60, m => sent.push(m), 5);
+		t.add(3, { datapointId: 1, label: "t", unit: null, value: -1, ts: 0 });
+		await sleep(20);
+		// 7 points of one datapoint (fewer than twice the limit: trimmed only at the flush), 12 of another.
+		for (let i = 0; i < 7; i++) t.add(3, { datapointId: 1, label: "t", unit: null, value: i, ts: 10 + i });
+		for (let i = 0; i < 12; i++) t.add(3, { datapointId: 2, label: "h", unit: null, value: 100 + i, ts: 10 + i });
+		await sleep(100);
+		expect(sent).toHaveLength(2);
+		const data = sent[1][0].data as { readings: { datapointId: number; value: number }[]; coalesced: number };
+		expect(data.readings.filter(r => r.datapointId === 1).map(r => r.value)).toEqual([2, 3, 4, 5, 6]);
+		expect(data.readings.filter(r => r.datapointId === 2).map(r => r.value)).toEqual([107, 108, 109, 110, 111]);
+		expect(data.coalesced).toBe(2 + 7);
+		expect(t.coalesced).toBe(9);
+	});
+
 	it("keeps rooms apart: a flood in one room does not delay another", async () => {
 		const sent: LiveMessage[][] = [];
 		t = new RoomThrottle(200, m => sent.push(m));
