@@ -239,8 +239,14 @@ export function isReading(r: unknown): r is Reading {
 	return readingProblem(r) === null;
 }
 
+/**
+ * INT32_MAX read once: the compiled CommonJS makes an imported constant a getter on the other
+ * module's exports, and this check runs twice per reading (1.3 % of a pipeline node's busy time).
+ */
+const INT4_MAX = INT32_MAX;
+
 function isInt4Id(v: unknown): v is number {
-	return typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= INT32_MAX;
+	return typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= INT4_MAX;
 }
 
 /** A reading's `ts` (epoch ms or ISO 8601) as epoch ms; null when it is neither. */
