@@ -20,7 +20,7 @@ export {
 interface RoomBuffer {
 	deviceId: number;
 	/**
-	 * datapointId → points since the last flush, in arrival order. Trimmed to the newest
+	 * datapointId → points since the last flush, in arrival order. Trimmed to the newest (by time)
 	 * `pointsPerFlush` only when twice that many wait (one splice per `pointsPerFlush` readings,
 	 * not a shift per reading) and at the flush.
 	 */
@@ -56,10 +56,12 @@ export class RoomThrottle {
 		if (!this.timer) this.schedule();
 	}
 
-	/** Drops all but the newest `pointsPerFlush` points of one datapoint, counting them. */
+	/** Drops all but the newest `pointsPerFlush` points of one datapoint (by time), counting them. */
 	private trim(buf: RoomBuffer, list: LiveReading[]): void {
 		const extra = list.length - this.pointsPerFlush;
 		if (extra <= 0) return;
+		// Points may arrive out of time order (a batch is not sorted): the newest are kept, not the last.
+		list.sort((a, b) => a.ts - b.ts);
 		list.splice(0, extra);
 		buf.dropped += extra;
 		this.coalesced += extra;

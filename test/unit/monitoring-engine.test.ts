@@ -79,6 +79,23 @@ describe("AlertEngine.ingest", () => {
 		}
 	});
 
+	it("leaves a batch in arrival order when no rule needs time order, and sorts one that has rules", () => {
+		const t = Date.UTC(2026, 0, 1);
+		const batch = [
+			{ deviceId: 1, datapointId: 2, value: 31, ts: t + 1000 },
+			{ deviceId: 1, datapointId: 2, value: 20, ts: t }
+		];
+		const values = (s: EngineState) =>
+			new AlertEngine(s)
+				.ingest(batch, { copies: false })
+				.flatMap(e => (e.type === "live" ? [e.reading.value] : []));
+		const noRules = state();
+		noRules.rules.clear();
+		expect(values(noRules)).toEqual([31, 20]);
+		expect(values(state())).toEqual([20, 31]);
+		expect(batch[0].value).toBe(31); // the caller's array is not sorted in place
+	});
+
 	it("raises once while the value stays high, clears below the hysteresis, ignores other devices", () => {
 		const s = state();
 		s.offlineOpen.clear();

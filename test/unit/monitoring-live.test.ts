@@ -42,6 +42,20 @@ describe("per-room throttle", () => {
 		expect(t.coalesced).toBe(9);
 	});
 
+	it("keeps the newest points by time when they arrive out of order", async () => {
+		const sent: LiveMessage[][] = [];
+		t = new RoomThrottle(60, m => sent.push(m), 5);
+		t.add(4, { datapointId: 1, label: "t", unit: null, value: -1, ts: 0 });
+		await sleep(20);
+		// The newest five first, then twelve older ones (a batch is not sorted when no rule needs it).
+		for (let i = 0; i < 5; i++) t.add(4, { datapointId: 1, label: "t", unit: null, value: 100 + i, ts: 100 + i });
+		for (let i = 0; i < 12; i++) t.add(4, { datapointId: 1, label: "t", unit: null, value: i, ts: 10 + i });
+		await sleep(100);
+		const data = sent[1][0].data as { readings: { value: number }[]; coalesced: number };
+		expect(data.readings.map(r => r.value)).toEqual([100, 101, 102, 103, 104]);
+		expect(data.coalesced).toBe(12);
+	});
+
 	it("keeps rooms apart: a flood in one room does not delay another", async () => {
 		const sent: LiveMessage[][] = [];
 		t = new RoomThrottle(200, m => sent.push(m));
