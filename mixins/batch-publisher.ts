@@ -9,8 +9,9 @@
  * send loop, so no second flush can await a send that is already failing (that was an
  * unhandled rejection that ended the node); a failed batch goes back to the front of the
  * buffer and is retried with backoff (100 ms … 2 s) until the channel takes it again, without a
- * restart. Memory is bounded by `maxBuffered` with an explicit policy: the oldest items are
- * dropped only when that bound is hit, counted (`stats.dropped`) and reported (`onDrop`).
+ * restart. Memory is bounded by `maxBuffered` with an explicit policy: when that bound is hit,
+ * the oldest tenth of it is dropped (one splice and one report per tenth, not per item), counted
+ * (`stats.dropped`) and reported (`onDrop`).
  * Producers that can wait (the MQTT ingest) await `push()`: it resolves once the item's batch
  * is on the channel, and the ingest acknowledges the MQTT message only then, so the broker
  * itself holds the backlog (block the producer). While the last send failed, the publisher's
@@ -26,7 +27,7 @@ export interface BatchPublisherOptions<T = unknown> {
 	field: string;
 	maxItems?: number;
 	flushMs?: number;
-	/** Items kept while the channel is unavailable; the oldest are dropped beyond it. */
+	/** Items kept while the channel is unavailable; beyond it the oldest tenth of it is dropped. */
 	maxBuffered?: number;
 	/** Called when items are dropped (count, reason). */
 	onDrop?: (count: number, reason: string) => void;
@@ -303,12 +304,15 @@ export class BatchPublisher<T> {
 	private trim(): void {
 		const excess = this.buffer.length - this.maxBuffered;
 		if (excess > 0) {
-			this.buffer.splice(0, excess);
-			if (this.maxBytes !== Infinity)
-				this.bufferedBytes -= this.sizes.splice(0, excess).reduce((a, b) => a + b, 0);
-			this.settle(this.waiters.splice(0, excess), false);
-			this.stats.dropped += excess;
-			this.opts.onDrop?.(excess, `buffer full (${this.maxBuffered} items) while ${this.channel} is unavailable`);
+			// The oldest tenth of the bound goes at once, not one item per push: a splice at the front
+			// moves the whole buffer, so once full every push cost O(bound) and a report (an ingest
+			// taking 36,000 MQTT messages a second spent 68 % of its time here, and logged each one).
+			const n = Math.min(this.buffer.length, excess + Math.ceil(this.maxBuffered / 10));
+			this.buffer.splice(0, n);
+			if (this.maxBytes !== Infinity) this.bufferedBytes -= this.sizes.splice(0, n).reduce((a, b) => a + b, 0);
+			this.settle(this.waiters.splice(0, n), false);
+			this.stats.dropped += n;
+			this.opts.onDrop?.(n, `buffer full (${this.maxBuffered} items) while ${this.channel} is unavailable`);
 		}
 		this.stats.pending = this.buffer.length;
 	}
