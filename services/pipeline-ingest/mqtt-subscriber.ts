@@ -26,6 +26,14 @@ export interface SubscriberOptions {
 	group: string;
 	filters: string[];
 	maxPacketBytes: number;
+	/**
+	 * MQTT 5 Receive Maximum: the most QoS 1 messages the broker may have sent us unacknowledged.
+	 * The ingest holds each message until its batch is on iot.raw, so this bounds what one
+	 * connection can put in its buffer; without it the broker's own window decides (Mosquitto's
+	 * max_inflight_messages, or unlimited), and a buffer smaller than that window drops messages
+	 * unacknowledged that the broker resends only on a new connection.
+	 */
+	receiveMaximum: number;
 	onMessage: (topic: string, payload: Buffer) => Promise<unknown>;
 	logger: { info(...a: unknown[]): void; warn(...a: unknown[]): void; error(...a: unknown[]): void };
 }
@@ -64,7 +72,11 @@ export function startSubscriber(opts: SubscriberOptions): Subscriber {
 		clientId: opts.clientId,
 		clean: false,
 		protocolVersion: 5,
-		properties: { sessionExpiryInterval: SESSION_EXPIRY_S, maximumPacketSize: opts.maxPacketBytes },
+		properties: {
+			sessionExpiryInterval: SESSION_EXPIRY_S,
+			maximumPacketSize: opts.maxPacketBytes,
+			receiveMaximum: opts.receiveMaximum
+		},
 		reconnectPeriod: 1000,
 		connectTimeout: 10_000,
 		// mqtt.js logs through `debug` several times per packet; unless DEBUG asks for it, skip the calls.

@@ -7,7 +7,8 @@
  * (mqtt-subscriber.ts, persistent session, shared subscription); with the embedded broker the
  * controller's PUBLISH is acknowledged only then (mqtt-broker.ts). While iot.raw refuses batches
  * (NATS down) the unacknowledged messages wait in the broker's session; what is buffered here is
- * bounded by the brokers' in-flight windows and by `maxBuffered`.
+ * bounded by the brokers' in-flight windows, by the Receive Maximum this subscriber announces
+ * and by `maxBuffered` (INGEST_MAX_BUFFERED).
  */
 import os from "node:os";
 import path from "node:path";
@@ -177,7 +178,7 @@ const PipelineIngestService = defineService<IngestThis>({
 			maxBytes: RAW_BYTES_PER_MESSAGE,
 			sizeOf: rawSize,
 			flushMs: 10,
-			maxBuffered: 200_000,
+			maxBuffered: fleetEnv(this.broker).ingestMaxBuffered,
 			onDrop: (count, reason) =>
 				this.logger.error(
 					`pipeline ingest: dropped ${count} MQTT messages (${reason}); not acknowledged, the ` +
@@ -195,6 +196,9 @@ const PipelineIngestService = defineService<IngestThis>({
 				group: env.namespace,
 				filters: TOPICS,
 				maxPacketBytes: env.mqttMaxPacketBytes,
+				// Half the buffer: what one connection can have unacknowledged always fits, with room
+				// for what a previous connection left in it (sent again by the broker, stored once).
+				receiveMaximum: Math.min(65_535, Math.max(1, Math.floor(env.ingestMaxBuffered / 2))),
 				onMessage: (topic, payload) => this.onMqttMessage(topic, payload),
 				logger: this.logger
 			});

@@ -197,6 +197,11 @@ export interface PipelineEnv {
 	mqttClientId: string | null;
 	/** Largest MQTT packet accepted by the embedded broker and the ingest's client (MQTT_MAX_PACKET_BYTES). */
 	mqttMaxPacketBytes: number;
+	/**
+	 * MQTT messages the ingest keeps while iot.raw does not take them (INGEST_MAX_BUFFERED); its
+	 * MQTT 5 Receive Maximum is half of it, so one connection's unacknowledged messages fit.
+	 */
+	ingestMaxBuffered: number;
 }
 
 /** Devices: detection, profiles and the simulator. */
@@ -628,7 +633,8 @@ function readPipelineEnv(env: Env): PipelineEnv {
 		dataRetentionDays: parseIntVar(env, "DATA_RETENTION_DAYS", 365, 0, 36_500),
 		pipelineStages: parsePipelineStages(env),
 		mqttClientId: parseClientId(env),
-		mqttMaxPacketBytes: parseIntVar(env, "MQTT_MAX_PACKET_BYTES", 262_144, 1024, 268_435_455)
+		mqttMaxPacketBytes: parseIntVar(env, "MQTT_MAX_PACKET_BYTES", 262_144, 1024, 268_435_455),
+		ingestMaxBuffered: parseIntVar(env, "INGEST_MAX_BUFFERED", 200_000, 10, 10_000_000)
 	};
 }
 

@@ -12,6 +12,7 @@ describe("environment parsing", () => {
 		expect(env.services).toBeNull();
 		// The all-in-one start shows virtual devices; a node with a service list does not by default.
 		expect(env.simulate).toBe(true);
+		expect(env.ingestMaxBuffered).toBe(200_000);
 		expect(readEnv({ SERVICES: "detector,processor" }).simulate).toBe(false);
 		expect(readEnv({ SERVICES: "detector", SIMULATE: "1" }).simulate).toBe(true);
 	});
@@ -36,7 +37,8 @@ describe("environment parsing", () => {
 		["PORT", { PORT: "70000" }],
 		["PORT", { PORT: "3k" }],
 		["SIMULATE", { SIMULATE: "maybe" }],
-		["SERVICES", { SERVICES: "detector,Bad Name" }]
+		["SERVICES", { SERVICES: "detector,Bad Name" }],
+		["INGEST_MAX_BUFFERED", { INGEST_MAX_BUFFERED: "5" }]
 	])("names %s when its value is bad", (variable, env) => {
 		let err: unknown;
 		try {
