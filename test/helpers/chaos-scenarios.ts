@@ -8,6 +8,7 @@
  * says what was sent, stored, lost and duplicated, how long the backlog of the outage took to
  * drain after the fault ended, and which nodes exited that were not killed on purpose.
  */
+import fs from "node:fs";
 import path from "node:path";
 import { connect } from "nats";
 import { Client } from "pg";
@@ -135,6 +136,30 @@ async function createMesh(name: string, withMosquitto: boolean, clustered = fals
 	return mesh;
 }
 
+/** Each JetStream consumer's messages not yet delivered / delivered and not acknowledged / redelivered. */
+async function jetStreamBacklog(transporter: string): Promise<string> {
+	const u = new URL(transporter.split(",")[0]);
+	const nc = await connect({
+		servers: u.host,
+		user: u.username || undefined,
+		pass: u.password || undefined,
+		timeout: 2000
+	});
+	try {
+		const jsm = await nc.jetstreamManager({ timeout: 2000 });
+		const out: string[] = [];
+		for await (const st of jsm.streams.list())
+			for await (const ci of jsm.consumers.list(st.config.name))
+				out.push(
+					`${st.config.name}/${ci.name}: pending ${ci.num_pending}, unacked ${ci.num_ack_pending}, ` +
+						`redelivered ${ci.num_redelivered}${ci.push_bound === false ? ", no subscriber" : ""}`
+				);
+		return out.join("; ") || "no consumers";
+	} finally {
+		await nc.close();
+	}
+}
+
 /** Kills a node with SIGKILL (on purpose: not counted as an exit). */
 async function crash(mesh: Mesh, name: string): Promise<void> {
 	const node = mesh.nodes.get(name)!;
@@ -209,10 +234,16 @@ export async function runScenario(fault: FaultKind, opts: ScenarioOptions): Prom
 		let recoverMs: number | null = null;
 		const sent = opts.iterations * DATAPOINTS_PER_ITERATION;
 		const deadline = Date.now() + (opts.drainTimeoutMs ?? 60_000);
+		let nextReport = Date.now() + 5000;
 		for (;;) {
 			const c = await countRows(pg);
 			if (recoverMs == null && c.rows >= beforeEnd) recoverMs = Date.now() - faultEnd;
 			if ((c.rows >= sent && recoverMs != null) || Date.now() > deadline) break;
+			if (opts.log && Date.now() >= nextReport) {
+				// Where a slow or stuck drain stands: rows, and each JetStream consumer's backlog.
+				nextReport = Date.now() + 5000;
+				log(`${fault}: ${c.rows} rows; ${await jetStreamBacklog(mesh.transporter).catch(errorMessage)}`);
+			}
 			await new Promise(r => setTimeout(r, 100));
 		}
 		await pub.done.catch(err => log(`${fault}: publisher: ${errorMessage(err)}`));
@@ -220,6 +251,12 @@ export async function runScenario(fault: FaultKind, opts: ScenarioOptions): Prom
 		// A little longer: late redeliveries would show here.
 		await new Promise(r => setTimeout(r, 1000));
 		const c = await countRows(pg);
+		// CHAOS_LOG_DIR=<dir>: every node's output as <dir>/<fault>-<node>.log, to read after a bad run.
+		if (process.env.CHAOS_LOG_DIR) {
+			fs.mkdirSync(process.env.CHAOS_LOG_DIR, { recursive: true });
+			for (const [name, node] of mesh.nodes)
+				fs.writeFileSync(path.join(process.env.CHAOS_LOG_DIR, `${fault}-${name}.log`), node.output());
+		}
 		const exited: Record<string, string> = {};
 		for (const [name, node] of mesh.nodes) {
 			if (!mesh.killed.has(node) && node.child.exitCode != null) exited[name] = node.output().slice(-2000);

@@ -190,7 +190,9 @@ export function publishFrames(
 		...opts
 	});
 	client.on("error", () => undefined);
-	const base = Date.now() - 3600_000;
+	// One second of device time per round, ending before now: the decoder refuses readings more
+	// than a few minutes in the future (dead letters), so a long run must not start at now - 1 h.
+	const base = Date.now() - Math.max(3600_000, iterations * 1000 + 60_000);
 	let i = 0;
 	const acks: Promise<void>[] = [];
 	let ended = false;
