@@ -31,9 +31,9 @@ export interface SubscriberOptions {
 	 * The ingest holds each message until its batch is on iot.raw, so this bounds what one
 	 * connection can put in its buffer; without it the broker's own window decides (Mosquitto's
 	 * max_inflight_messages, or unlimited), and a buffer smaller than that window drops messages
-	 * unacknowledged that the broker resends only on a new connection.
+	 * unacknowledged that the broker resends only on a new connection. Null: not announced.
 	 */
-	receiveMaximum: number;
+	receiveMaximum: number | null;
 	onMessage: (topic: string, payload: Buffer) => Promise<unknown>;
 	logger: { info(...a: unknown[]): void; warn(...a: unknown[]): void; error(...a: unknown[]): void };
 }
@@ -46,6 +46,18 @@ export interface Subscriber {
 }
 
 const SESSION_EXPIRY_S = 7 * 24 * 3600;
+
+/**
+ * Half the buffer, so what one connection can have unacknowledged always fits, with room for
+ * what a previous connection left in it (sent again by the broker, stored once). Announced only
+ * when that is below MQTT's own default (65,535): announcing 65,535 made Mosquitto use it instead
+ * of its max_inflight_messages (8000), and its 2.0.11 sends more than the window once acks come,
+ * so a drained backlog of 270,000 messages overran the 200,000 buffer (dropped, never resent).
+ */
+export function receiveMaximumFor(maxBuffered: number): number | null {
+	const half = Math.max(1, Math.floor(maxBuffered / 2));
+	return half < 65_535 ? half : null;
+}
 
 type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void, ...rest: unknown[]) => void;
 
@@ -75,7 +87,7 @@ export function startSubscriber(opts: SubscriberOptions): Subscriber {
 		properties: {
 			sessionExpiryInterval: SESSION_EXPIRY_S,
 			maximumPacketSize: opts.maxPacketBytes,
-			receiveMaximum: opts.receiveMaximum
+			...(opts.receiveMaximum != null ? { receiveMaximum: opts.receiveMaximum } : {})
 		},
 		reconnectPeriod: 1000,
 		connectTimeout: 10_000,

@@ -22,7 +22,7 @@ import { untilDone } from "../shared/pipeline/retry";
 import { insertDeadLetters, type DeadLetterInput } from "../shared/pipeline/storage";
 import { ingestClientId } from "./client-id";
 import { EmbeddedBroker } from "./mqtt-broker";
-import { startSubscriber, type Subscriber } from "./mqtt-subscriber";
+import { receiveMaximumFor, startSubscriber, type Subscriber } from "./mqtt-subscriber";
 import { acquireDatabase, releaseDatabase, type Database } from "../../mixins/db.mixin";
 import { defineService } from "../shared/define-service";
 import { errorMessage } from "../shared/error-message";
@@ -196,9 +196,7 @@ const PipelineIngestService = defineService<IngestThis>({
 				group: env.namespace,
 				filters: TOPICS,
 				maxPacketBytes: env.mqttMaxPacketBytes,
-				// Half the buffer: what one connection can have unacknowledged always fits, with room
-				// for what a previous connection left in it (sent again by the broker, stored once).
-				receiveMaximum: Math.min(65_535, Math.max(1, Math.floor(env.ingestMaxBuffered / 2))),
+				receiveMaximum: receiveMaximumFor(env.ingestMaxBuffered),
 				onMessage: (topic, payload) => this.onMqttMessage(topic, payload),
 				logger: this.logger
 			});

@@ -199,7 +199,7 @@ export interface PipelineEnv {
 	mqttMaxPacketBytes: number;
 	/**
 	 * MQTT messages the ingest keeps while iot.raw does not take them (INGEST_MAX_BUFFERED); its
-	 * MQTT 5 Receive Maximum is half of it, so one connection's unacknowledged messages fit.
+	 * MQTT 5 Receive Maximum is half of it (below 131,070), so one connection's unacknowledged messages fit.
 	 */
 	ingestMaxBuffered: number;
 }
