@@ -92,8 +92,9 @@ export class RoomThrottle {
 			if (!force && now - last < this.intervalMs) continue;
 			const readings: LiveReading[] = [];
 			for (const list of buf.points.values()) {
-				this.trim(buf, list);
-				list.sort((a, b) => a.ts - b.ts);
+				// trim() leaves the list in time order; a list within the limit is sorted here.
+				if (list.length > this.pointsPerFlush) this.trim(buf, list);
+				else list.sort((a, b) => a.ts - b.ts);
 				readings.push(...list);
 			}
 			const data: LiveReadingsMessage = { deviceId: buf.deviceId, readings, coalesced: buf.dropped };

@@ -196,14 +196,11 @@ export function publishFrames(
 	let i = 0;
 	const acks: Promise<void>[] = [];
 	let ended = false;
-	const once = (topic: string, payload: string | Buffer) =>
-		new Promise<void>((resolve, reject) =>
-			client.publish(topic, payload, { qos: 1 }, err => (err ? reject(err) : resolve()))
-		);
 	const acked = async (topic: string, payload: string | Buffer): Promise<void> => {
 		for (let attempt = 1; ; attempt++) {
 			try {
-				return await once(topic, payload);
+				await client.publishAsync(topic, payload, { qos: 1 });
+				return;
 			} catch (err) {
 				if (ended || attempt >= 50) throw err;
 				await new Promise(r => setTimeout(r, 200));
